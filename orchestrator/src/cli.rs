@@ -1,0 +1,103 @@
+//! Command-line interface: parses arguments and hands each subcommand to the library.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{ConfigArgs, Settings};
+
+/// Parent Harness orchestrator: a task board that runs AI coding agents.
+#[derive(Debug, Parser)]
+#[command(name = "harness", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply pending migrations, then serve the API, WebSocket and dashboard.
+    Serve(ConfigArgs),
+    /// Apply pending database migrations, print what was applied, and exit.
+    Migrate(ConfigArgs),
+    /// GET /health; exit 0 on 200, otherwise 1. For container health checks.
+    Healthcheck(HealthcheckArgs),
+    /// Write a consistent copy of the live database to DEST (SQLite backup API).
+    Backup(BackupArgs),
+    /// Serve the built dashboard and proxy /api, /ws and /health to an orchestrator.
+    Dashboard(DashboardArgs),
+}
+
+#[derive(Debug, Args)]
+struct HealthcheckArgs {
+    /// URL to check.
+    #[arg(
+        long,
+        env = "HARNESS_HEALTHCHECK_URL",
+        default_value = "http://127.0.0.1:3333/health"
+    )]
+    url: String,
+    /// Give up after this many milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    timeout_ms: u64,
+}
+
+#[derive(Debug, Args)]
+struct BackupArgs {
+    /// Where to write the copy. Must not exist yet.
+    dest: PathBuf,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// Arguments of the dashboard gateway (`harness dashboard`).
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// Base URL of the orchestrator to proxy /api, /ws and /health to.
+    #[arg(
+        long,
+        env = "HARNESS_UPSTREAM",
+        default_value = "http://127.0.0.1:3333"
+    )]
+    pub upstream: String,
+    /// Directory of the built dashboard.
+    #[arg(long, env = "HARNESS_DASHBOARD_DIR", default_value = "dashboard/dist")]
+    pub dir: PathBuf,
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 3333)]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, env = "HARNESS_BIND", default_value = "0.0.0.0")]
+    pub bind: std::net::IpAddr,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "HARNESS_LOG_FORMAT", default_value = "text")]
+    pub log_format: crate::telemetry::LogFormat,
+}
+
+impl Cli {
+    /// Runs the chosen subcommand. Errors become one line on stderr and exit code 1.
+    pub fn run(self) -> ExitCode {
+        let result = match self.command {
+            Command::Serve(args) => load(args).and_then(crate::server::run_blocking),
+            Command::Migrate(args) => load(args).and_then(|s| crate::commands::migrate(&s)),
+            Command::Healthcheck(args) => {
+                return crate::commands::healthcheck(&args.url, args.timeout_ms);
+            }
+            Command::Backup(args) => {
+                load(args.config).and_then(|s| crate::commands::backup(&s, &args.dest))
+            }
+            Command::Dashboard(args) => crate::commands::dashboard(args),
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("harness: {err:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn load(args: ConfigArgs) -> anyhow::Result<Settings> {
+    Ok(Settings::load(args)?)
+}

@@ -1,0 +1,67 @@
+//! The one-shot subcommands: `migrate`, `healthcheck`, `backup`, `dashboard`.
+
+use std::{path::Path, process::ExitCode, time::Duration};
+
+use anyhow::Context;
+
+use crate::{cli::DashboardArgs, config::Settings};
+
+/// `harness migrate`: applies pending migrations and prints each one.
+pub fn migrate(_settings: &Settings) -> anyhow::Result<()> {
+    anyhow::bail!("not built yet")
+}
+
+/// `harness backup DEST`: a consistent online copy, safe while `serve` runs.
+pub fn backup(_settings: &Settings, _dest: &Path) -> anyhow::Result<()> {
+    anyhow::bail!("not built yet")
+}
+
+/// `harness healthcheck`: exit 0 when `url` answers 200, otherwise 1 with a reason.
+pub fn healthcheck(url: &str, timeout_ms: u64) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let outcome = runtime
+        .context("cannot start the runtime")
+        .and_then(|rt| rt.block_on(check(url, Duration::from_millis(timeout_ms))));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("harness healthcheck: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn check(url: &str, timeout: Duration) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().timeout(timeout).build()?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url} failed"))?;
+    let status = response.status();
+    anyhow::ensure!(
+        status == reqwest::StatusCode::OK,
+        "GET {url} answered {status}"
+    );
+    Ok(())
+}
+
+/// `harness dashboard`: the gateway that serves the SPA and proxies to the orchestrator.
+pub fn dashboard(args: DashboardArgs) -> anyhow::Result<()> {
+    crate::telemetry::init(args.log_format);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        let addr = std::net::SocketAddr::new(args.bind, args.port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!(address = %listener.local_addr()?, upstream = %args.upstream, "dashboard gateway listening");
+        let config = crate::gateway::GatewayConfig {
+            upstream: args.upstream,
+            dir: args.dir,
+        };
+        crate::gateway::serve(listener, config, crate::server::shutdown_signal()).await
+    })
+}

@@ -1,0 +1,265 @@
+//! Settings: the one place that reads the environment and `harness.toml`.
+//!
+//! Precedence, highest first: command-line flag, environment variable, `harness.toml`,
+//! built-in default. Bad values fail at startup with the variable's name.
+
+use std::{
+    fmt,
+    net::IpAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::telemetry::LogFormat;
+
+/// Flags and environment variables shared by `serve`, `migrate` and `backup`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// Optional TOML file with the same settings (snake_case keys, no secrets).
+    #[arg(long, env = "HARNESS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Port for the API, WebSocket and dashboard [default: 3333].
+    #[arg(long, env = "PORT")]
+    pub port: Option<u16>,
+    /// Address to bind [default: 0.0.0.0].
+    #[arg(long, env = "HARNESS_BIND")]
+    pub bind: Option<IpAddr>,
+    /// SQLite database file; its directory is created [default: ./data/harness.db].
+    #[arg(long, env = "DATABASE_PATH")]
+    pub database_path: Option<PathBuf>,
+    /// Built dashboard to serve when present [default: dashboard/dist].
+    #[arg(long, env = "HARNESS_DASHBOARD_DIR")]
+    pub dashboard_dir: Option<PathBuf>,
+    /// Days of operations events to keep [default: 30].
+    #[arg(long, env = "HARNESS_EVENT_RETENTION_DAYS")]
+    pub event_retention_days: Option<u32>,
+    /// Live messages kept for WebSocket replay after a reconnect [default: 4096].
+    #[arg(long, env = "HARNESS_WS_REPLAY")]
+    pub ws_replay: Option<usize>,
+    /// Largest accepted request body in bytes [default: 1048576].
+    #[arg(long, env = "HARNESS_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Log format: `text` or `json` [default: text]. Level comes from HARNESS_LOG or RUST_LOG.
+    #[arg(long, env = "HARNESS_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Bearer token required on /api and /ws. Unset means no authentication.
+    #[arg(long = "api-token", env = "HARNESS_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+}
+
+/// The same settings as read from `harness.toml`. Secrets are not accepted here.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    port: Option<u16>,
+    bind: Option<IpAddr>,
+    database_path: Option<PathBuf>,
+    dashboard_dir: Option<PathBuf>,
+    event_retention_days: Option<u32>,
+    ws_replay: Option<usize>,
+    max_body_bytes: Option<usize>,
+    log_format: Option<LogFormat>,
+}
+
+/// Validated settings for one run of the orchestrator.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub port: u16,
+    pub bind: IpAddr,
+    pub database_path: PathBuf,
+    pub dashboard_dir: PathBuf,
+    pub event_retention: Duration,
+    pub ws_replay: usize,
+    pub max_body_bytes: usize,
+    pub log_format: LogFormat,
+    pub api_token: Option<Secret>,
+}
+
+/// A bad setting, named by the variable that holds it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("{name} is not valid: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+const DEFAULT_CONFIG_FILE: &str = "harness.toml";
+
+impl Settings {
+    /// Merges flags and environment (already in `args`) with the optional config file.
+    pub fn load(args: ConfigArgs) -> Result<Self, ConfigError> {
+        let file = read_file_settings(args.config.as_deref())?;
+        let settings = Settings {
+            port: args.port.or(file.port).unwrap_or(3333),
+            bind: args.bind.or(file.bind).unwrap_or([0, 0, 0, 0].into()),
+            database_path: args
+                .database_path
+                .or(file.database_path)
+                .unwrap_or_else(|| PathBuf::from("./data/harness.db")),
+            dashboard_dir: args
+                .dashboard_dir
+                .or(file.dashboard_dir)
+                .unwrap_or_else(|| PathBuf::from("dashboard/dist")),
+            event_retention: days(
+                args.event_retention_days
+                    .or(file.event_retention_days)
+                    .unwrap_or(30),
+            ),
+            ws_replay: args.ws_replay.or(file.ws_replay).unwrap_or(4096),
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(1024 * 1024),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            api_token: args.api_token.filter(|t| !t.is_empty()).map(Secret),
+        };
+        settings.validate()
+    }
+
+    /// Settings for tests and embedding: defaults, with the database at `database_path`.
+    pub fn for_database(database_path: impl Into<PathBuf>) -> Self {
+        let mut settings = Self::load(ConfigArgs {
+            config: Some(PathBuf::new()),
+            ..ConfigArgs::default()
+        })
+        .expect("default settings are valid");
+        settings.database_path = database_path.into();
+        settings.bind = [127, 0, 0, 1].into();
+        settings.port = 0;
+        settings
+    }
+
+    fn validate(self) -> Result<Self, ConfigError> {
+        if self.database_path.as_os_str().is_empty() {
+            return Err(invalid("DATABASE_PATH", "must not be empty"));
+        }
+        if !(16..=1_000_000).contains(&self.ws_replay) {
+            return Err(invalid(
+                "HARNESS_WS_REPLAY",
+                "must be between 16 and 1000000",
+            ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return Err(invalid(
+                "HARNESS_MAX_BODY_BYTES",
+                "must be between 1024 and 67108864",
+            ));
+        }
+        if let Some(token) = &self.api_token
+            && token.expose().len() < 16
+        {
+            return Err(invalid(
+                "HARNESS_API_TOKEN",
+                "must be at least 16 characters (try: openssl rand -hex 32)",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+fn days(n: u32) -> Duration {
+    Duration::from_secs(u64::from(n) * 24 * 60 * 60)
+}
+
+fn invalid(name: &'static str, message: &str) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        message: message.to_owned(),
+    }
+}
+
+/// Reads `path`, or `./harness.toml` when it exists. An empty path means "no file".
+fn read_file_settings(path: Option<&Path>) -> Result<FileSettings, ConfigError> {
+    let path = match path {
+        Some(p) if p.as_os_str().is_empty() => return Ok(FileSettings::default()),
+        Some(p) => p.to_path_buf(),
+        None if Path::new(DEFAULT_CONFIG_FILE).is_file() => PathBuf::from(DEFAULT_CONFIG_FILE),
+        None => return Ok(FileSettings::default()),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::ReadFile {
+        path: path.clone(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
+        path,
+        message: e.message().to_owned(),
+    })
+}
+
+/// A secret value whose `Debug` and `Display` never show it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_is_hidden_from_debug_output() {
+        let s = Secret::new("super-secret-token-value");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn a_short_api_token_is_rejected_by_name() {
+        let err = Settings::load(ConfigArgs {
+            config: Some(PathBuf::new()),
+            api_token: Some("short".into()),
+            ..ConfigArgs::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().starts_with("HARNESS_API_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_config_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("harness.toml");
+        std::fs::write(&path, "prot = 1\n").unwrap();
+        let err = Settings::load(ConfigArgs {
+            config: Some(path),
+            ..ConfigArgs::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn flags_win_over_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("harness.toml");
+        std::fs::write(&path, "port = 4000\nws_replay = 100\n").unwrap();
+        let s = Settings::load(ConfigArgs {
+            config: Some(path),
+            port: Some(5000),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert_eq!((s.port, s.ws_replay), (5000, 100));
+    }
+}

@@ -1,0 +1,10 @@
+//! Parent Harness orchestrator: task board, HTTP API, live events.
+//!
+//! See `docs/ARCHITECTURE.md` for how the modules fit together.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod gateway;
+pub mod server;
+pub mod telemetry;
