@@ -1,0 +1,144 @@
+// Applies WebSocket messages to the react-query cache in place (setQueryData), so a live
+// update never triggers a refetch storm. Only data the message cannot carry (a task's
+// transition history, the orchestrator's task counts) is refetched, and only if on screen.
+import type { QueryClient, QueryKey } from '@tanstack/react-query';
+import { keys, type EventFilters, type SessionFilters, type TaskFilters } from '../lib/query-keys';
+import { patchPaged, sessionMatches, taskMatches, type Paged } from '../lib/cache-patch';
+import type { Agent, HarnessEvent, Items, LogLine, Session, Task, WsMessage } from '../lib/types';
+
+/** Events kept in a live feed; older ones scroll off. */
+export const EVENT_FEED_CAP = 2000;
+
+function filtersOf<F>(key: QueryKey): F {
+  return (key[2] ?? {}) as F;
+}
+
+function applyTask(qc: QueryClient, task: Task | null, id: number) {
+  for (const [key] of qc.getQueriesData<Paged<Task>>({ queryKey: keys.taskLists })) {
+    const belongs = task ? taskMatches(task, filtersOf<TaskFilters>(key)) : false;
+    qc.setQueryData<Paged<Task>>(key, (d) => patchPaged(d, id, task, belongs));
+  }
+  // Dependents of X: every task whose depends_on contains X.
+  for (const [key] of qc.getQueriesData<Items<Task>>({ queryKey: ['tasks', 'dependents'] })) {
+    const ofId = Number(key[2]);
+    qc.setQueryData<Items<Task>>(key, (d) => {
+      if (!d) return d;
+      const rest = d.items.filter((t) => t.id !== id);
+      if (task && task.depends_on.includes(ofId)) {
+        const i = d.items.findIndex((t) => t.id === id);
+        return { items: i >= 0 ? d.items.map((t) => (t.id === id ? task : t)) : [...rest, task] };
+      }
+      return rest.length === d.items.length ? d : { items: rest };
+    });
+  }
+  const detailKey = keys.task(id);
+  const previous = qc.getQueryData<Task>(detailKey);
+  if (!task) {
+    qc.removeQueries({ queryKey: detailKey });
+    return;
+  }
+  if (previous) {
+    qc.setQueryData(detailKey, task);
+    if (previous.status !== task.status) qc.invalidateQueries({ queryKey: keys.taskHistory(id), exact: true });
+  }
+}
+
+function applySession(qc: QueryClient, s: Session) {
+  for (const [key] of qc.getQueriesData<Paged<Session>>({ queryKey: keys.sessionLists })) {
+    const belongs = sessionMatches(s, filtersOf<SessionFilters>(key));
+    qc.setQueryData<Paged<Session>>(key, (d) => patchPaged(d, s.id, s, belongs));
+  }
+  if (qc.getQueryData(keys.session(s.id))) qc.setQueryData(keys.session(s.id), s);
+}
+
+function applyLogLines(qc: QueryClient, lines: LogLine[]) {
+  const bySession = new Map<number, LogLine[]>();
+  for (const l of lines) bySession.set(l.session_id, [...(bySession.get(l.session_id) ?? []), l]);
+  for (const [sid, batch] of bySession) {
+    qc.setQueryData<Items<LogLine>>(keys.sessionLogs(sid), (d) => {
+      if (!d) return d; // Not being viewed: the view fetches from the server when opened.
+      const last = d.items.at(-1)?.seq ?? -1;
+      const fresh = batch.filter((l) => l.seq > last);
+      return fresh.length ? { items: d.items.concat(fresh) } : d;
+    });
+  }
+}
+
+function applyEvents(qc: QueryClient, events: HarnessEvent[]) {
+  for (const [key] of qc.getQueriesData<Items<HarnessEvent>>({ queryKey: keys.eventLists })) {
+    const f = filtersOf<EventFilters>(key);
+    const fresh = events.filter((e) => !f.type || e.type === f.type || e.type.startsWith(`${f.type}.`));
+    if (!fresh.length) continue;
+    qc.setQueryData<Items<HarnessEvent>>(key, (d) => {
+      if (!d) return d;
+      const last = d.items.at(-1)?.id ?? -1;
+      const items = d.items.concat(fresh.filter((e) => e.id > last));
+      return { items: items.length > EVENT_FEED_CAP ? items.slice(-EVENT_FEED_CAP) : items };
+    });
+  }
+}
+
+function applyAgent(qc: QueryClient, a: Agent) {
+  qc.setQueryData<Items<Agent>>(keys.agents, (d) => {
+    if (!d) return d;
+    const i = d.items.findIndex((x) => x.id === a.id);
+    return { items: i >= 0 ? d.items.map((x) => (x.id === a.id ? a : x)) : [...d.items, a] };
+  });
+}
+
+/**
+ * Applies a batch of messages. Consecutive log lines and events are applied together so a
+ * fast stream costs one cache write per batch, not one per line.
+ * Returns whether task statuses may have changed (the caller refreshes counts, throttled).
+ */
+export function applyLiveMessages(qc: QueryClient, msgs: WsMessage[]): { tasksChanged: boolean } {
+  let tasksChanged = false;
+  const logs: LogLine[] = [];
+  const events: HarnessEvent[] = [];
+  const flush = () => {
+    if (logs.length) applyLogLines(qc, logs.splice(0));
+    if (events.length) applyEvents(qc, events.splice(0));
+  };
+  for (const m of msgs) {
+    if (m.type === 'session.log') {
+      logs.push(m.data);
+      continue;
+    }
+    if (m.type === 'event.created') {
+      events.push(m.data);
+      continue;
+    }
+    flush();
+    switch (m.type) {
+      case 'resync':
+        void qc.invalidateQueries();
+        break;
+      case 'task.created':
+      case 'task.updated':
+        applyTask(qc, m.data, m.data.id);
+        tasksChanged = true;
+        break;
+      case 'task.deleted':
+        applyTask(qc, null, m.data.id);
+        tasksChanged = true;
+        break;
+      case 'agent.updated':
+        applyAgent(qc, m.data);
+        break;
+      case 'session.created':
+      case 'session.updated':
+        applySession(qc, m.data);
+        break;
+      case 'orchestrator.updated':
+        qc.setQueryData(keys.orchestrator, m.data);
+        break;
+      case 'budget.updated':
+        qc.setQueryData(keys.budget, m.data);
+        break;
+      case 'hello':
+        break;
+    }
+  }
+  flush();
+  return { tasksChanged };
+}

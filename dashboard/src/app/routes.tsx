@@ -1,0 +1,42 @@
+// The route table, and where features are composed: widgets of one feature are handed to
+// another's page as slots, so features never import each other.
+import { Navigate, Route, Routes } from 'react-router';
+import { AgentCards } from '../features/agents/components/AgentCards';
+import { AgentsPage } from '../features/agents/components/AgentsPage';
+import { EventFeed } from '../features/events/components/EventFeed';
+import { EventsPage } from '../features/events/components/EventsPage';
+import { OverviewPage } from '../features/overview/components/OverviewPage';
+import { AgentActivity } from '../features/sessions/components/AgentActivity';
+import { SessionTable } from '../features/sessions/components/SessionTable';
+import { SessionsPage } from '../features/sessions/components/SessionsPage';
+import { SessionViewPage } from '../features/sessions/components/SessionViewPage';
+import { TaskDetailPage } from '../features/tasks/components/TaskDetailPage';
+import { TasksPage } from '../features/tasks/components/TasksPage';
+import { BudgetGauge } from '../features/usage/components/BudgetGauge';
+import { UsagePage } from '../features/usage/components/UsagePage';
+
+const overview = (
+  <OverviewPage
+    agents={<AgentCards renderActivity={(a) => <AgentActivity agentId={a.id} />} />}
+    runningSessions={<SessionTable filters={{ status: 'running' }} caption="Running sessions" />}
+    budget={<BudgetGauge />}
+    events={<EventFeed height={320} />}
+  />
+);
+
+export function AppRoutes() {
+  return (
+    <Routes>
+      <Route path="/" element={overview} />
+      <Route path="/tasks" element={<TasksPage />} />
+      <Route path="/tasks/:taskId" element={<TaskDetailPage renderSessions={(id) => <SessionTable filters={{ task_id: id }} caption="Sessions of this task" />} />} />
+      <Route path="/sessions" element={<SessionsPage />} />
+      <Route path="/sessions/:sessionId" element={<SessionViewPage />} />
+      <Route path="/agents" element={<AgentsPage />} />
+      <Route path="/events" element={<EventsPage />} />
+      <Route path="/usage" element={<UsagePage />} />
+      <Route path="/login" element={<Navigate to="/" replace />} />
+      <Route path="*" element={<p className="page">Page not found.</p>} />
+    </Routes>
+  );
+}

@@ -1,0 +1,20 @@
+// "Working on task N for 4m" for one agent, read from the shared list of running sessions
+// (one request for all agent cards, kept live by the WebSocket).
+import { Link } from 'react-router';
+import { durationBetween } from '../../../lib/format';
+import { useSessions } from '../api/get-sessions';
+
+export function AgentActivity({ agentId }: { agentId: string }) {
+  const running = useSessions({ status: 'running' });
+  const mine = running.data?.pages.flatMap((p) => p.items).filter((s) => s.agent_id === agentId) ?? [];
+  if (mine.length === 0) return <div className="muted small">No running session</div>;
+  return (
+    <ul className="small plain">
+      {mine.map((s) => (
+        <li key={s.id}>
+          <Link to={`/tasks/${s.task_id}`}>task {s.task_id}</Link> · <Link to={`/sessions/${s.id}`}>session #{s.id}</Link> · {durationBetween(s.started_at, null)}
+        </li>
+      ))}
+    </ul>
+  );
+}

@@ -1,0 +1,65 @@
+import { useEffect } from 'react';
+import { Link, useParams } from 'react-router';
+import { useQueryClient } from '@tanstack/react-query';
+import { ErrorMessage } from '../../../components/ErrorMessage';
+import { StatusBadge } from '../../../components/StatusBadge';
+import { durationBetween, formatTime, formatTokens, formatUsd } from '../../../lib/format';
+import { useSession } from '../api/get-session';
+import { catchUpSessionLogs, useSessionLogs } from '../api/get-session-logs';
+import { LogView } from './LogView';
+
+export function SessionViewPage() {
+  const { sessionId = '' } = useParams();
+  const session = useSession(sessionId);
+  const logs = useSessionLogs(sessionId);
+  const qc = useQueryClient();
+  const loaded = logs.isSuccess;
+
+  // Lines written between our last page and the first live message would otherwise be lost.
+  useEffect(() => {
+    if (!loaded) return;
+    const t = setTimeout(() => void catchUpSessionLogs(qc, sessionId).catch(() => undefined), 300);
+    return () => clearTimeout(t);
+  }, [loaded, qc, sessionId]);
+
+  const s = session.data;
+  return (
+    <div className="page page-wide session-page">
+      <nav aria-label="Breadcrumb">
+        <Link to="/sessions">← Sessions</Link>
+      </nav>
+      <header className="page-header">
+        <h1>Session #{sessionId}</h1>
+        {s ? <StatusBadge status={s.status} /> : null}
+      </header>
+      <ErrorMessage error={session.error} />
+      {s ? (
+        <dl className="facts">
+          <dt>Task</dt>
+          <dd><Link to={`/tasks/${s.task_id}`}>task {s.task_id}</Link></dd>
+          <dt>Agent</dt>
+          <dd>{s.agent_id}</dd>
+          <dt>Model</dt>
+          <dd>{s.model}</dd>
+          <dt>Started</dt>
+          <dd>{formatTime(s.started_at)}</dd>
+          <dt>Duration</dt>
+          <dd>{durationBetween(s.started_at, s.ended_at)}</dd>
+          <dt>Tokens in/out</dt>
+          <dd>{formatTokens(s.input_tokens)} / {formatTokens(s.output_tokens)}</dd>
+          <dt>Cost</dt>
+          <dd>{formatUsd(s.cost_usd)}</dd>
+          {s.exit_reason ? (
+            <>
+              <dt>Exit</dt>
+              <dd>{s.exit_reason}</dd>
+            </>
+          ) : null}
+        </dl>
+      ) : null}
+      <ErrorMessage error={logs.error} title="Log" />
+      {logs.isPending ? <p role="status">Loading log…</p> : null}
+      {logs.data ? <LogView lines={logs.data.items} live={s?.status === 'running'} /> : null}
+    </div>
+  );
+}

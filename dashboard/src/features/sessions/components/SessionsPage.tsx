@@ -1,0 +1,37 @@
+import { useSearchParams } from 'react-router';
+import { SessionTable } from './SessionTable';
+
+const STATUSES = ['running', 'succeeded', 'failed', 'cancelled', 'interrupted'];
+
+export function SessionsPage() {
+  const [params, setParams] = useSearchParams();
+  const status = params.get('status') ?? '';
+  const agent = params.get('agent') ?? '';
+  const set = (k: string, v: string) => {
+    const p = new URLSearchParams(params);
+    if (v) p.set(k, v);
+    else p.delete(k);
+    setParams(p, { replace: true });
+  };
+  return (
+    <div className="page">
+      <header className="page-header">
+        <h1>Sessions</h1>
+      </header>
+      <form className="filters" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          Status
+          <select value={status} onChange={(e) => set('status', e.target.value)}>
+            <option value="">Any</option>
+            {STATUSES.map((s) => <option key={s}>{s}</option>)}
+          </select>
+        </label>
+        <label>
+          Agent
+          <input value={agent} onChange={(e) => set('agent', e.target.value)} placeholder="any" size={12} />
+        </label>
+      </form>
+      <SessionTable filters={{ status: status || undefined, agent_id: agent || undefined }} caption="Sessions" />
+    </div>
+  );
+}

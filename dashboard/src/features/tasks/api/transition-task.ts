@@ -1,0 +1,22 @@
+// POST /api/tasks/{id}/retry | /unblock | /cancel: the three share one shape (no body,
+// the updated Task back), so they share one file.
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { post } from '../../../lib/api-client';
+import { keys } from '../../../lib/query-keys';
+import type { Task } from '../../../lib/types';
+import { writeTask } from './task-cache';
+
+export type TaskAction = 'retry' | 'unblock' | 'cancel';
+
+export const transitionTask = (id: number, action: TaskAction) => post<Task>(`/api/tasks/${id}/${action}`);
+
+export function useTransitionTask(id: number) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (action: TaskAction) => transitionTask(id, action),
+    onSuccess: (task) => {
+      writeTask(qc, task);
+      void qc.invalidateQueries({ queryKey: keys.taskHistory(id), exact: true });
+    },
+  });
+}

@@ -1,0 +1,176 @@
+// Everything about one task: its fields, actions, question, diagnosis, dependencies both
+// ways, sessions (rendered by the sessions feature via a slot) and full history.
+import { useState, type ReactNode } from 'react';
+import { Link, useNavigate, useParams } from 'react-router';
+import { useQueries } from '@tanstack/react-query';
+import { ErrorMessage } from '../../../components/ErrorMessage';
+import { StatusBadge } from '../../../components/StatusBadge';
+import { formatTime } from '../../../lib/format';
+import type { Task } from '../../../lib/types';
+import { taskOptions, useTask } from '../api/get-task';
+import { useTaskDependents } from '../api/get-task-dependents';
+import { useTaskHistory } from '../api/get-task-history';
+import { useDeleteTask } from '../api/delete-task';
+import { useTransitionTask, type TaskAction } from '../api/transition-task';
+import { QuestionBox } from './QuestionBox';
+import { TaskFormDialog } from './TaskFormDialog';
+
+const FINAL = new Set(['completed', 'cancelled']);
+
+export function TaskDetailPage({ renderSessions }: { renderSessions: (taskId: number) => ReactNode }) {
+  const { taskId = '' } = useParams();
+  const task = useTask(taskId);
+  if (task.isPending) return <p role="status">Loading task…</p>;
+  if (task.isError) return <ErrorMessage error={task.error} title={`Task ${taskId}`} />;
+  return <TaskDetail task={task.data} renderSessions={renderSessions} />;
+}
+
+function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (taskId: number) => ReactNode }) {
+  const [editing, setEditing] = useState(false);
+  const navigate = useNavigate();
+  const transition = useTransitionTask(task.id);
+  const remove = useDeleteTask(task.id);
+  const deps = useQueries({ queries: task.depends_on.map((id) => taskOptions(id)) });
+  const labels = new Map(deps.flatMap((d) => (d.data ? [[d.data.id, `${d.data.display_id} ${d.data.title}`] as const] : [])));
+
+  const actions: { action: TaskAction; label: string; show: boolean }[] = [
+    { action: 'retry', label: 'Retry', show: task.status === 'failed' },
+    { action: 'unblock', label: 'Unblock', show: task.status === 'blocked' },
+    { action: 'cancel', label: 'Cancel task', show: !FINAL.has(task.status) },
+  ];
+
+  return (
+    <div className="page">
+      <nav aria-label="Breadcrumb">
+        <Link to="/tasks">← Board</Link>
+      </nav>
+      <header className="page-header">
+        <h1>
+          <span className="mono muted">{task.display_id}</span> {task.title}
+        </h1>
+        <div className="actions">
+          <button type="button" onClick={() => setEditing(true)}>Edit</button>
+          {actions.filter((a) => a.show).map((a) => (
+            <button key={a.action} type="button" onClick={() => transition.mutate(a.action)} disabled={transition.isPending}>
+              {a.label}
+            </button>
+          ))}
+          <button
+            type="button"
+            className="danger"
+            onClick={() => {
+              if (window.confirm(`Delete ${task.display_id}?`)) remove.mutate(undefined, { onSuccess: () => void navigate('/tasks') });
+            }}
+          >
+            Delete
+          </button>
+        </div>
+      </header>
+      <ErrorMessage error={transition.error} title="Action failed" />
+      <ErrorMessage error={remove.error} title="Could not delete" />
+
+      <dl className="facts">
+        <dt>Status</dt>
+        <dd><StatusBadge status={task.status} /></dd>
+        <dt>Priority</dt>
+        <dd>{task.priority}</dd>
+        <dt>Category</dt>
+        <dd>{task.category}</dd>
+        <dt>Agent</dt>
+        <dd>{task.assigned_agent ?? '—'}</dd>
+        <dt>Attempts</dt>
+        <dd>{task.attempts} / {task.max_attempts}</dd>
+        <dt>Updated</dt>
+        <dd>{formatTime(task.updated_at)}</dd>
+      </dl>
+
+      {task.question ? <QuestionBox taskId={task.id} question={task.question} /> : null}
+
+      <section aria-labelledby="desc-h" className="card">
+        <h2 id="desc-h">Description</h2>
+        <p className="prewrap">{task.description || <span className="muted">No description.</span>}</p>
+        <h3>Pass criteria</h3>
+        {task.pass_criteria.length ? (
+          <ul>{task.pass_criteria.map((c, i) => <li key={i}>{c}</li>)}</ul>
+        ) : (
+          <p className="muted">None given.</p>
+        )}
+      </section>
+
+      {task.diagnosis ? (
+        <section aria-labelledby="diag-h" className="card">
+          <h2 id="diag-h">Investigator's diagnosis</h2>
+          <p className="prewrap">{task.diagnosis}</p>
+        </section>
+      ) : null}
+
+      <section aria-labelledby="deps-h" className="card">
+        <h2 id="deps-h">Dependencies</h2>
+        <h3>Depends on</h3>
+        {task.depends_on.length === 0 ? <p className="muted">Nothing.</p> : null}
+        <ul>
+          {deps.map((d, i) => (
+            <li key={task.depends_on[i]}>
+              {d.data ? <TaskLink task={d.data} /> : d.isError ? <ErrorMessage error={d.error} /> : `#${task.depends_on[i]}…`}
+            </li>
+          ))}
+        </ul>
+        <Dependents taskId={task.id} />
+      </section>
+
+      <section aria-labelledby="sessions-h" className="card">
+        <h2 id="sessions-h">Sessions</h2>
+        {renderSessions(task.id)}
+      </section>
+
+      <History taskId={task.id} />
+      <TaskFormDialog open={editing} onOpenChange={setEditing} task={task} dependencyLabels={labels} />
+    </div>
+  );
+}
+
+function TaskLink({ task }: { task: Task }) {
+  return (
+    <Link to={`/tasks/${task.id}`}>
+      {task.display_id} {task.title} <StatusBadge status={task.status} />
+    </Link>
+  );
+}
+
+function Dependents({ taskId }: { taskId: number }) {
+  const q = useTaskDependents(taskId);
+  return (
+    <>
+      <h3>Depended on by</h3>
+      <ErrorMessage error={q.error} />
+      {q.data?.items.length === 0 ? <p className="muted">Nothing.</p> : null}
+      <ul>{q.data?.items.map((t) => <li key={t.id}><TaskLink task={t} /></li>)}</ul>
+    </>
+  );
+}
+
+function History({ taskId }: { taskId: number }) {
+  const q = useTaskHistory(taskId);
+  return (
+    <section aria-labelledby="hist-h" className="card">
+      <h2 id="hist-h">History</h2>
+      <ErrorMessage error={q.error} />
+      <table>
+        <thead>
+          <tr><th scope="col">When</th><th scope="col">From</th><th scope="col">To</th><th scope="col">By</th><th scope="col">Reason</th></tr>
+        </thead>
+        <tbody>
+          {q.data?.items.map((h) => (
+            <tr key={h.id}>
+              <td>{formatTime(h.at)}</td>
+              <td>{h.from_status ? <StatusBadge status={h.from_status} /> : '—'}</td>
+              <td><StatusBadge status={h.to_status} /></td>
+              <td>{h.actor}</td>
+              <td>{h.reason}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}

@@ -1,0 +1,39 @@
+import { useState } from 'react';
+import { useSearchParams } from 'react-router';
+import type { TaskFilters as Filters } from '../../../lib/query-keys';
+import { useDebounced } from '../../../lib/use-debounced';
+import { KanbanBoard } from './KanbanBoard';
+import { TaskFilters } from './TaskFilters';
+import { TaskFormDialog } from './TaskFormDialog';
+
+const FILTER_KEYS = ['q', 'priority', 'category', 'agent'] as const;
+
+export function TasksPage() {
+  const [params, setParams] = useSearchParams();
+  const [creating, setCreating] = useState(false);
+  const filters: Filters = {};
+  for (const k of FILTER_KEYS) {
+    const v = params.get(k);
+    if (v) filters[k] = v;
+  }
+  // Typing in the search box should not fire one request per keystroke per column.
+  const debounced = useDebounced(filters, 250);
+  const onChange = (next: Filters) => {
+    const p = new URLSearchParams();
+    for (const k of FILTER_KEYS) if (next[k]) p.set(k, next[k]);
+    setParams(p, { replace: true });
+  };
+  return (
+    <div className="page page-wide">
+      <header className="page-header">
+        <h1>Tasks</h1>
+        <button type="button" className="primary" onClick={() => setCreating(true)}>
+          New task
+        </button>
+      </header>
+      <TaskFilters value={filters} onChange={onChange} />
+      <KanbanBoard filters={debounced} />
+      <TaskFormDialog open={creating} onOpenChange={setCreating} />
+    </div>
+  );
+}

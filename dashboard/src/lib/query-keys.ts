@@ -1,0 +1,28 @@
+// Query keys shared by the features (which read them) and the live-update patcher in
+// src/app (which writes them). Filters are part of the key so a patch can tell whether
+// a pushed item belongs in a cached list.
+
+export interface TaskFilters { status?: string; priority?: string; category?: string; agent?: string; q?: string }
+export interface SessionFilters { task_id?: number; agent_id?: string; status?: string }
+export interface EventFilters { type?: string }
+
+export const keys = {
+  all: [] as const,
+  auth: ['auth', 'status'] as const,
+  tasks: ['tasks'] as const,
+  taskLists: ['tasks', 'list'] as const,
+  taskList: (f: TaskFilters) => ['tasks', 'list', f] as const,
+  task: (id: number | string) => ['tasks', 'detail', String(id)] as const,
+  taskHistory: (id: number | string) => ['tasks', 'history', String(id)] as const,
+  taskDependents: (id: number | string) => ['tasks', 'dependents', String(id)] as const,
+  taskSearch: (q: string) => ['tasks', 'search', q] as const,
+  agents: ['agents', 'list'] as const,
+  sessionLists: ['sessions', 'list'] as const,
+  sessionList: (f: SessionFilters) => ['sessions', 'list', f] as const,
+  session: (id: number | string) => ['sessions', 'detail', String(id)] as const,
+  sessionLogs: (id: number | string) => ['sessions', 'logs', String(id)] as const,
+  eventLists: ['events', 'list'] as const,
+  eventList: (f: EventFilters) => ['events', 'list', f] as const,
+  orchestrator: ['orchestrator', 'status'] as const,
+  budget: ['budget'] as const,
+};

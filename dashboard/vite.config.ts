@@ -1,0 +1,18 @@
+import { defineConfig } from 'vite';
+import react from '@vitejs/plugin-react';
+
+// The dashboard only ever calls relative URLs; in development Vite forwards them to a
+// local `harness serve` so the browser sees one origin, exactly as in production.
+const upstream = process.env.HARNESS_UPSTREAM ?? 'http://127.0.0.1:3333';
+
+export default defineConfig({
+  plugins: [react()],
+  server: {
+    proxy: {
+      '/api': upstream,
+      '/health': upstream,
+      '/ws': { target: upstream, ws: true },
+    },
+  },
+  build: { sourcemap: true, chunkSizeWarningLimit: 900 },
+});
