@@ -1,0 +1,79 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { InfiniteData } from '@tanstack/react-query';
+import { keys } from '../lib/query-keys';
+import type { HarnessEvent, Items, LogLine, Page, Task } from '../lib/types';
+import { makeTask, page, testQueryClient } from '../test/utils';
+import { applyLiveMessages } from './live-cache';
+
+const paged = (items: Task[]): InfiniteData<Page<Task>> => ({ pages: [page(items)], pageParams: [0] });
+const ids = (d: InfiniteData<Page<Task>> | undefined) => d?.pages.flatMap((p) => p.items.map((t) => t.id));
+
+describe('live cache patching', () => {
+  it('a created task appears in the matching column only, and totals follow', () => {
+    const qc = testQueryClient();
+    qc.setQueryData(keys.taskList({ status: 'pending' }), paged([makeTask({ id: 1 })]));
+    qc.setQueryData(keys.taskList({ status: 'failed' }), paged([]));
+    applyLiveMessages(qc, [{ type: 'task.created', seq: 5, data: makeTask({ id: 2, status: 'pending' }) }]);
+    const pending = qc.getQueryData<InfiniteData<Page<Task>>>(keys.taskList({ status: 'pending' }));
+    expect(ids(pending)).toEqual([2, 1]);
+    expect(pending?.pages[0]?.total).toBe(2);
+    expect(ids(qc.getQueryData(keys.taskList({ status: 'failed' })))).toEqual([]);
+  });
+
+  it('a status change moves the task between columns without a refetch', () => {
+    const qc = testQueryClient();
+    const fetchSpy = vi.fn();
+    vi.stubGlobal('fetch', fetchSpy);
+    const t = makeTask({ id: 3, status: 'pending' });
+    qc.setQueryData(keys.taskList({ status: 'pending' }), paged([t]));
+    qc.setQueryData(keys.taskList({ status: 'in_progress' }), paged([]));
+    qc.setQueryData(keys.task(3), t);
+    applyLiveMessages(qc, [{ type: 'task.updated', seq: 6, data: { ...t, status: 'in_progress', assigned_agent: 'build-1' } }]);
+    expect(ids(qc.getQueryData(keys.taskList({ status: 'pending' })))).toEqual([]);
+    expect(ids(qc.getQueryData(keys.taskList({ status: 'in_progress' })))).toEqual([3]);
+    expect(qc.getQueryData<Task>(keys.task(3))?.assigned_agent).toBe('build-1');
+    expect(fetchSpy).not.toHaveBeenCalled();
+  });
+
+  it('respects search filters and removes deleted tasks', () => {
+    const qc = testQueryClient();
+    qc.setQueryData(keys.taskList({ status: 'pending', q: 'login' }), paged([]));
+    applyLiveMessages(qc, [
+      { type: 'task.created', seq: 1, data: makeTask({ id: 10, title: 'Fix login page' }) },
+      { type: 'task.created', seq: 2, data: makeTask({ id: 11, title: 'Unrelated' }) },
+    ]);
+    expect(ids(qc.getQueryData(keys.taskList({ status: 'pending', q: 'login' })))).toEqual([10]);
+    applyLiveMessages(qc, [{ type: 'task.deleted', seq: 3, data: { id: 10, display_id: 'T-10' } }]);
+    expect(ids(qc.getQueryData(keys.taskList({ status: 'pending', q: 'login' })))).toEqual([]);
+  });
+
+  it('appends live log lines once, in order, only to a log being viewed', () => {
+    const qc = testQueryClient();
+    const line = (seq: number): LogLine => ({ session_id: 7, seq, at: '2026-11-27T18:00:00Z', kind: 'text', content: `line ${seq}` });
+    qc.setQueryData<Items<LogLine>>(keys.sessionLogs(7), { items: [line(1), line(2)] });
+    applyLiveMessages(qc, [
+      { type: 'session.log', seq: 20, data: line(2) },
+      { type: 'session.log', seq: 21, data: line(3) },
+      { type: 'session.log', seq: 22, data: { ...line(1), session_id: 8 } },
+    ]);
+    expect(qc.getQueryData<Items<LogLine>>(keys.sessionLogs(7))?.items.map((l) => l.seq)).toEqual([1, 2, 3]);
+    expect(qc.getQueryData(keys.sessionLogs(8))).toBeUndefined();
+  });
+
+  it('adds events to feeds whose type filter matches', () => {
+    const qc = testQueryClient();
+    qc.setQueryData<Items<HarnessEvent>>(keys.eventList({}), { items: [] });
+    qc.setQueryData<Items<HarnessEvent>>(keys.eventList({ type: 'agent' }), { items: [] });
+    const ev: HarnessEvent = { id: 1, type: 'task.created', severity: 'info', task_id: 1, agent_id: null, session_id: null, message: 'created', payload: {}, at: '2026-11-27T18:00:00Z' };
+    applyLiveMessages(qc, [{ type: 'event.created', seq: 1, data: ev }]);
+    expect(qc.getQueryData<Items<HarnessEvent>>(keys.eventList({}))?.items).toHaveLength(1);
+    expect(qc.getQueryData<Items<HarnessEvent>>(keys.eventList({ type: 'agent' }))?.items).toHaveLength(0);
+  });
+
+  it('resync invalidates every query', () => {
+    const qc = testQueryClient();
+    qc.setQueryData(keys.budget, { x: 1 });
+    applyLiveMessages(qc, [{ type: 'resync', seq: 99, data: { reason: 'gap too old' } }]);
+    expect(qc.getQueryState(keys.budget)?.isInvalidated).toBe(true);
+  });
+});
