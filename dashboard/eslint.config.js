@@ -22,7 +22,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.{js,mjs}'],
+    files: ['**/*.{js,mjs}', 'scripts/test-all'],
     extends: [js.configs.recommended],
     languageOptions: { globals: globals.node },
   },

@@ -1,0 +1,203 @@
+// The end-to-end scenarios. Each gets a fresh `harness serve` on a temp database.
+/* global window -- used inside page.evaluate callbacks, which run in the browser. */
+import assert from 'node:assert/strict';
+import { api } from './api.mjs';
+import { shot } from './browser.mjs';
+import { startGateway, startServe } from './server.mjs';
+
+const T = 15_000;
+const PAGES = [
+  ['/', 'Overview'],
+  ['/tasks', 'Tasks'],
+  ['/sessions', 'Sessions'],
+  ['/agents', 'Agents'],
+  ['/events', 'Events'],
+  ['/usage', 'Usage'],
+];
+
+/** A page that fails the test on any uncaught script error. */
+async function openPage(context, errors) {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => errors.push(err.message));
+  return page;
+}
+
+async function waitLive(page) {
+  await page.getByRole('status', { name: 'Connection: Live' }).waitFor({ timeout: T });
+}
+
+/** Fails with the alert's text if the page shows an error; pages must load cleanly. */
+async function assertNoAlert(page, where) {
+  const alerts = page.getByRole('alert');
+  if ((await alerts.count()) > 0) assert.fail(`${where} shows an error: ${await alerts.first().innerText()}`);
+}
+
+async function createTaskOnBoard(page, title) {
+  await page.getByRole('button', { name: 'New task' }).click();
+  const dialog = page.getByRole('dialog', { name: 'New task' });
+  await dialog.getByLabel('Title').fill(title);
+  await dialog.getByLabel('Description').fill('Created by the e2e suite.');
+  await dialog.getByRole('button', { name: 'Create task' }).click();
+  await dialog.waitFor({ state: 'detached', timeout: T });
+}
+
+/** Opens the board in two tabs, creates a task in one and waits for it in the other. */
+async function twoTabFlow(browser, base, label) {
+  const errors = [];
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  try {
+    const [a, b] = [await openPage(context, errors), await openPage(context, errors)];
+    for (const p of [a, b]) {
+      await p.goto(`${base}/tasks`);
+      await waitLive(p);
+    }
+    await b.evaluate(() => {
+      window.__notReloaded = true;
+    });
+    const title = `Live task ${label} ${Date.now()}`;
+    await createTaskOnBoard(a, title);
+    const pending = b.getByRole('region', { name: /^pending/i });
+    await pending.getByRole('link', { name: new RegExp(title) }).waitFor({ timeout: T });
+    assert.equal(await b.evaluate(() => window.__notReloaded), true, 'second tab reloaded');
+    await shot(b, `${label}-second-tab`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+}
+
+export const tests = [
+  {
+    name: 'visits every page (light, dark, phone) and saves screenshots',
+    async run({ browser }) {
+      const serve = await startServe();
+      try {
+        const created = await api(serve.url, 'POST', '/api/tasks', { title: 'Screenshot task', description: 'For the detail page.', pass_criteria: ['cargo test passes'] });
+        assert.equal(created.status, 201, created.text);
+        const variants = [
+          ['light', { viewport: { width: 1280, height: 720 }, colorScheme: 'light' }],
+          ['dark', { viewport: { width: 1280, height: 720 }, colorScheme: 'dark' }],
+          ['phone', { viewport: { width: 390, height: 844 }, colorScheme: 'light', isMobile: true }],
+        ];
+        for (const [variant, options] of variants) {
+          const errors = [];
+          const context = await browser.newContext(options);
+          const page = await openPage(context, errors);
+          for (const [path, heading] of [...PAGES, [`/tasks/${created.json.id}`, /Screenshot task/]]) {
+            await page.goto(serve.url + path);
+            await page.getByRole('heading', { level: 1, name: heading }).waitFor({ timeout: T });
+            await waitLive(page);
+            await page.waitForLoadState('networkidle');
+            await assertNoAlert(page, `${path} (${variant})`);
+            await shot(page, `${variant}-${path === '/' ? 'overview' : path.slice(1).replace(/\//g, '-')}`);
+          }
+          assert.deepEqual(errors, [], `script errors in ${variant}`);
+          await context.close();
+        }
+      } finally {
+        await serve.stop();
+      }
+    },
+  },
+  {
+    name: 'a task created on the board appears in a second tab without reload',
+    async run({ browser }) {
+      const serve = await startServe();
+      try {
+        await twoTabFlow(browser, serve.url, 'serve');
+      } finally {
+        await serve.stop();
+      }
+    },
+  },
+  {
+    name: "an API error is shown with the server's message",
+    async run({ browser }) {
+      const serve = await startServe();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const title = 'x'.repeat(300);
+        const direct = await api(serve.url, 'POST', '/api/tasks', { title });
+        assert.ok(direct.status === 422 || direct.status === 400, `expected 400/422 for a 300-char title, got ${direct.status}`);
+        const message = direct.json?.error?.message;
+        assert.ok(message, `error body has no message: ${direct.text}`);
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/tasks`);
+        await page.getByRole('button', { name: 'New task' }).click();
+        const dialog = page.getByRole('dialog', { name: 'New task' });
+        await dialog.getByLabel('Title').fill(title);
+        await dialog.getByRole('button', { name: 'Create task' }).click();
+        const alert = dialog.getByRole('alert');
+        await alert.waitFor({ timeout: T });
+        assert.match(await alert.innerText(), new RegExp(message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+        await shot(page, 'api-error');
+      } finally {
+        await context.close();
+        await serve.stop();
+      }
+    },
+  },
+  {
+    name: 'logs in with a token',
+    async run({ browser }) {
+      const token = `e2e-${Math.random().toString(36).slice(2)}`;
+      const serve = await startServe({ token });
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const denied = await api(serve.url, 'GET', '/api/tasks');
+        assert.equal(denied.status, 401, 'the API must refuse requests without the token');
+        const page = await context.newPage();
+        await page.goto(serve.url);
+        const input = page.getByLabel('API token');
+        await input.waitFor({ timeout: T });
+        await shot(page, 'login');
+        await input.fill('not-the-token');
+        await page.getByRole('button', { name: 'Sign in' }).click();
+        await page.getByRole('alert').waitFor({ timeout: T });
+        await input.fill(token);
+        await page.getByRole('button', { name: 'Sign in' }).click();
+        await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor({ timeout: T });
+        await waitLive(page);
+        await assertNoAlert(page, 'overview after login');
+        await page.reload();
+        await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor({ timeout: T });
+      } finally {
+        await context.close();
+        await serve.stop();
+      }
+    },
+  },
+  {
+    name: 'a live session log receives lines',
+    skip: process.env.HARNESS_E2E_SESSION_HELPER
+      ? undefined
+      : 'SKIPPED LOUDLY: the server has no way yet to create a session and write log lines without the engine; see the report',
+    async run() {},
+  },
+  {
+    name: 'the same flow through the `harness dashboard` gateway, and "orchestrator unreachable" when it stops',
+    async run({ browser }) {
+      const serve = await startServe();
+      let gateway;
+      try {
+        gateway = await startGateway(serve.url);
+        const index = await fetch(gateway.url + '/');
+        assert.equal(index.status, 200);
+        await twoTabFlow(browser, gateway.url, 'gateway');
+        const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+        const page = await context.newPage();
+        await page.goto(`${gateway.url}/tasks`);
+        await waitLive(page);
+        await serve.stop();
+        const still = await fetch(gateway.url + '/');
+        assert.equal(still.status, 200, "the gateway's own / must answer while the upstream is down");
+        await page.getByRole('status', { name: 'Connection: Orchestrator unreachable' }).waitFor({ timeout: 30_000 });
+        await shot(page, 'gateway-unreachable');
+        await context.close();
+      } finally {
+        await gateway?.stop();
+        await serve.stop();
+      }
+    },
+  },
+];
