@@ -66,10 +66,23 @@ export async function startServe({ token } = {}) {
     ...(token ? { HARNESS_API_TOKEN: token } : {}),
   };
   const server = await startProcess(['serve'], env, 'harness serve');
+  await expectDashboard(server, 'harness serve');
   return { ...server, dir, stop: async () => { await server.stop(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
 /** The dashboard gateway in front of `upstream`. */
-export function startGateway(upstream) {
-  return startProcess(['dashboard', '--upstream', upstream, '--dir', distDir, '--port', '0', '--bind', '127.0.0.1'], {}, 'harness dashboard');
+export async function startGateway(upstream) {
+  const gateway = await startProcess(['dashboard', '--upstream', upstream, '--dir', distDir, '--port', '0', '--bind', '127.0.0.1'], {}, 'harness dashboard');
+  await expectDashboard(gateway, 'harness dashboard');
+  return gateway;
+}
+
+/** Fails early, with a clear reason, when the process does not serve our index.html. */
+async function expectDashboard(proc, label) {
+  const res = await fetch(`${proc.url}/`).catch((err) => ({ status: 0, text: async () => String(err) }));
+  const body = await res.text();
+  if (res.status !== 200 || !body.includes('<div id="root">')) {
+    await proc.stop();
+    throw new Error(`${label} does not serve the built dashboard from ${distDir} at / (status ${res.status}): ${body.slice(0, 200)}`);
+  }
 }

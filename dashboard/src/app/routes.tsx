@@ -1,5 +1,6 @@
 // The route table, and where features are composed: widgets of one feature are handed to
 // another's page as slots, so features never import each other.
+import { lazy, Suspense } from 'react';
 import { Navigate, Route, Routes } from 'react-router';
 import { AgentCards } from '../features/agents/components/AgentCards';
 import { AgentsPage } from '../features/agents/components/AgentsPage';
@@ -13,7 +14,9 @@ import { SessionViewPage } from '../features/sessions/components/SessionViewPage
 import { TaskDetailPage } from '../features/tasks/components/TaskDetailPage';
 import { TasksPage } from '../features/tasks/components/TasksPage';
 import { BudgetGauge } from '../features/usage/components/BudgetGauge';
-import { UsagePage } from '../features/usage/components/UsagePage';
+
+// The charts library is large; load it only when the Usage page is opened.
+const UsagePage = lazy(() => import('../features/usage/components/UsagePage').then((m) => ({ default: m.UsagePage })));
 
 const overview = (
   <OverviewPage
@@ -34,7 +37,7 @@ export function AppRoutes() {
       <Route path="/sessions/:sessionId" element={<SessionViewPage />} />
       <Route path="/agents" element={<AgentsPage />} />
       <Route path="/events" element={<EventsPage />} />
-      <Route path="/usage" element={<UsagePage />} />
+      <Route path="/usage" element={<Suspense fallback={<p role="status">Loading charts…</p>}><UsagePage /></Suspense>} />
       <Route path="/login" element={<Navigate to="/" replace />} />
       <Route path="*" element={<p className="page">Page not found.</p>} />
     </Routes>
