@@ -17,7 +17,7 @@ export function formatDuration(ms: number): string {
   return `${s}s`;
 }
 
-export function durationBetween(start: string, end: string | null, now = Date.now()): string {
+export function durationBetween(start: string, end: string | null | undefined, now = Date.now()): string {
   return formatDuration((end ? Date.parse(end) : now) - Date.parse(start));
 }
 

@@ -1,13 +1,44 @@
-// The API's types as the rest of the app sees them. Today they come from a temporary
-// hand-written file; once `harness openapi` lands they are aliases of the generated
-// `components['schemas']` in api-types.ts, and nothing else changes.
-export type * from './api-types.handwritten';
-import type { Task, Session, LogLine, Agent, HarnessEvent, OrchestratorStatus, Budget } from './api-types.handwritten';
+// The API's types as the rest of the app sees them: aliases of the schemas generated from
+// the server's OpenAPI document (api-types.ts, `npm run gen:api`). Nothing here restates
+// a field the server already describes.
+import type { components } from './api-types';
 
-export const TASK_STATUSES = ['pending', 'in_progress', 'verifying', 'blocked', 'failed', 'completed', 'cancelled'] as const;
-export const PRIORITIES = ['P0', 'P1', 'P2', 'P3', 'P4'] as const;
+type S = components['schemas'];
 
-/** A frame on /ws: `{type, seq, data}` with `seq` strictly increasing. */
+/**
+ * `question` (a pending human question) arrives with the engine and is not yet in the
+ * server's schema; drop this intersection once `gen:api` includes it.
+ */
+export type Task = S['Task'] & { question?: string | null };
+export type TaskStatus = S['TaskStatus'];
+export type Priority = S['Priority'];
+export type CreateTask = S['CreateTaskRequest'];
+export type UpdateTask = S['UpdateTaskRequest'];
+export type TaskTransition = S['TaskTransition'];
+export type Agent = S['Agent'];
+export type UpdateAgent = S['UpdateAgentRequest'];
+export type Session = S['Session'];
+export type SessionStatus = S['SessionStatus'];
+export type LogLine = S['LogLine'];
+export type LogKind = S['LogKind'];
+export type HarnessEvent = S['Event'];
+export type OrchestratorStatus = S['OrchestratorStatus'];
+export type Budget = S['BudgetReport'];
+export type AuthStatus = S['AuthStatus'];
+export type ApiErrorBody = S['ErrorBody'];
+
+/** The list envelopes (TaskPage, SessionPage, TaskList, …) share these two shapes. */
+export interface Page<T> { items: T[]; total: number; limit: number; offset: number }
+export interface Items<T> { items: T[] }
+
+export const TASK_STATUSES = ['pending', 'in_progress', 'verifying', 'blocked', 'failed', 'completed', 'cancelled'] as const satisfies readonly TaskStatus[];
+export const PRIORITIES = ['P0', 'P1', 'P2', 'P3', 'P4'] as const satisfies readonly Priority[];
+
+/**
+ * A frame on /ws: `{type, seq, data}` with `seq` strictly increasing. The server's OpenAPI
+ * document does not describe WebSocket frames yet, so the envelope is written here; every
+ * payload is a generated schema.
+ */
 export type WsMessage =
   | { type: 'hello'; seq: number; data: { server_time: string } }
   | { type: 'resync'; seq: number; data: { reason: string } }

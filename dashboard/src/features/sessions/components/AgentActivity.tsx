@@ -1,5 +1,6 @@
 // "Working on task N for 4m" for one agent, read from the shared list of running sessions
 // (one request for all agent cards, kept live by the WebSocket).
+import { TaskRef } from './TaskRef';
 import { Link } from 'react-router';
 import { durationBetween } from '../../../lib/format';
 import { useSessions } from '../api/get-sessions';
@@ -12,7 +13,7 @@ export function AgentActivity({ agentId }: { agentId: string }) {
     <ul className="small plain">
       {mine.map((s) => (
         <li key={s.id}>
-          <Link to={`/tasks/${s.task_id}`}>task {s.task_id}</Link> · <Link to={`/sessions/${s.id}`}>session #{s.id}</Link> · {durationBetween(s.started_at, null)}
+          <TaskRef taskId={s.task_id} /> · <Link to={`/sessions/${s.id}`}>session #{s.id}</Link> · {durationBetween(s.started_at, null)}
         </li>
       ))}
     </ul>

@@ -1,4 +1,5 @@
 // Sessions as a table; used on the Sessions page, in a task's detail and on the Overview.
+import { TaskRef } from './TaskRef';
 import { Link } from 'react-router';
 import { ErrorMessage } from '../../../components/ErrorMessage';
 import { StatusBadge } from '../../../components/StatusBadge';
@@ -32,7 +33,7 @@ export function SessionTable({ filters, caption }: { filters: SessionFilters; ca
               <td><Link to={`/sessions/${s.id}`}>#{s.id}</Link></td>
               <td><StatusBadge status={s.status} /></td>
               <td>{s.agent_id}</td>
-              <td><Link to={`/tasks/${s.task_id}`}>task {s.task_id}</Link></td>
+              <td><TaskRef taskId={s.task_id} /></td>
               <td>{durationBetween(s.started_at, s.ended_at)}</td>
               <td>{formatTokens(s.input_tokens)} / {formatTokens(s.output_tokens)}</td>
               <td>{formatUsd(s.cost_usd)}</td>

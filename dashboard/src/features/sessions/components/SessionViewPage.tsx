@@ -1,3 +1,4 @@
+import { TaskRef } from './TaskRef';
 import { useEffect } from 'react';
 import { Link, useParams } from 'react-router';
 import { useQueryClient } from '@tanstack/react-query';
@@ -36,7 +37,7 @@ export function SessionViewPage() {
       {s ? (
         <dl className="facts">
           <dt>Task</dt>
-          <dd><Link to={`/tasks/${s.task_id}`}>task {s.task_id}</Link></dd>
+          <dd><TaskRef taskId={s.task_id} /></dd>
           <dt>Agent</dt>
           <dd>{s.agent_id}</dd>
           <dt>Model</dt>

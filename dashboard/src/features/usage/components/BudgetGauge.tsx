@@ -4,7 +4,7 @@ import { ErrorMessage } from '../../../components/ErrorMessage';
 import { formatTokens, formatUsd } from '../../../lib/format';
 import { useBudget } from '../api/get-budget';
 
-function Gauge({ label, used, limit, format }: { label: string; used: number; limit: number | null; format: (n: number) => string }) {
+function Gauge({ label, used, limit, format }: { label: string; used: number; limit?: number | null; format: (n: number) => string }) {
   return (
     <div className="gauge">
       <div className="gauge-label">
