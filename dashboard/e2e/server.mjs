@@ -66,8 +66,14 @@ export async function startServe({ token } = {}) {
     ...(token ? { HARNESS_API_TOKEN: token } : {}),
   };
   const server = await startProcess(['serve'], env, 'harness serve');
-  await expectDashboard(server, 'harness serve');
-  return { ...server, dir, stop: async () => { await server.stop(); rmSync(dir, { recursive: true, force: true }); } };
+  const front = process.env.E2E_VITE_PREVIEW ? await startPreview(server.url) : null;
+  await expectDashboard(front ?? server, 'harness serve');
+  const stopAll = async () => {
+    await front?.stop();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { ...server, url: front?.url ?? server.url, apiUrl: server.url, dir, stop: stopAll };
 }
 
 /** The dashboard gateway in front of `upstream`. */
@@ -75,6 +81,26 @@ export async function startGateway(upstream) {
   const gateway = await startProcess(['dashboard', '--upstream', upstream, '--dir', distDir, '--port', '0', '--bind', '127.0.0.1'], {}, 'harness dashboard');
   await expectDashboard(gateway, 'harness dashboard');
   return gateway;
+}
+
+/**
+ * Development aid only (E2E_VITE_PREVIEW=1): serve dist/ with `vite preview`, proxying to
+ * the real server, for when the server cannot serve the SPA itself yet. CI never sets it.
+ */
+async function startPreview(upstream) {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const child = spawn('npx', ['vite', 'preview', '--port', String(port), '--strictPort', '--host', '127.0.0.1'], {
+    cwd: root,
+    env: { ...process.env, HARNESS_UPSTREAM: upstream },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    if (await fetch(url).then((r) => r.ok, () => false)) return { url, child, stop: () => stop(child) };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stop(child);
+  throw new Error('vite preview did not start');
 }
 
 /** Fails early, with a clear reason, when the process does not serve our index.html. */

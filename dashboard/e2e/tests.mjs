@@ -1,6 +1,7 @@
 // The end-to-end scenarios. Each gets a fresh `harness serve` on a temp database.
 /* global window -- used inside page.evaluate callbacks, which run in the browser. */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { api } from './api.mjs';
 import { shot } from './browser.mjs';
 import { startGateway, startServe } from './server.mjs';
@@ -140,7 +141,7 @@ export const tests = [
   {
     name: 'logs in with a token',
     async run({ browser }) {
-      const token = `e2e-${Math.random().toString(36).slice(2)}`;
+      const token = randomBytes(24).toString('hex');
       const serve = await startServe({ token });
       const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
       try {
@@ -180,7 +181,7 @@ export const tests = [
       const serve = await startServe();
       let gateway;
       try {
-        gateway = await startGateway(serve.url);
+        gateway = await startGateway(serve.apiUrl);
         const index = await fetch(gateway.url + '/');
         assert.equal(index.status, 200);
         await twoTabFlow(browser, gateway.url, 'gateway');

@@ -30,6 +30,14 @@ export function UsagePage() {
 
 function Charts({ budget }: { budget: Budget }) {
   const { daily, limits } = budget;
+  if (daily.length === 0) {
+    return (
+      <section className="card" aria-labelledby="cost-h">
+        <h2 id="cost-h">Over time</h2>
+        <p className="muted">No usage recorded in the last 30 days.</p>
+      </section>
+    );
+  }
   return (
     <>
       <section className="card" aria-labelledby="cost-h">
