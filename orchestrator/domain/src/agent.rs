@@ -120,15 +120,35 @@ macro_rules! parse_by_name {
     };
 }
 
-parse_by_name!(AgentRole, "role", [
-    AgentRole::Build, AgentRole::Spec, AgentRole::Qa, AgentRole::Research,
-    AgentRole::Planning, AgentRole::Investigator, AgentRole::Clarification,
-]);
-parse_by_name!(RuntimeKind, "runtime", [RuntimeKind::Anthropic, RuntimeKind::Cli]);
-parse_by_name!(AgentStatus, "status", [
-    AgentStatus::Idle, AgentStatus::Working, AgentStatus::Error,
-    AgentStatus::Disabled, AgentStatus::Unconfigured,
-]);
+parse_by_name!(
+    AgentRole,
+    "role",
+    [
+        AgentRole::Build,
+        AgentRole::Spec,
+        AgentRole::Qa,
+        AgentRole::Research,
+        AgentRole::Planning,
+        AgentRole::Investigator,
+        AgentRole::Clarification,
+    ]
+);
+parse_by_name!(
+    RuntimeKind,
+    "runtime",
+    [RuntimeKind::Anthropic, RuntimeKind::Cli]
+);
+parse_by_name!(
+    AgentStatus,
+    "status",
+    [
+        AgentStatus::Idle,
+        AgentStatus::Working,
+        AgentStatus::Error,
+        AgentStatus::Disabled,
+        AgentStatus::Unconfigured,
+    ]
+);
 
 /// A model name such as `claude-sonnet-4-5`: 1 to 100 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

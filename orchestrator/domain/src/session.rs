@@ -46,7 +46,9 @@ impl FromStr for SessionStatus {
         Self::ALL
             .into_iter()
             .find(|s| s.as_str() == raw.trim())
-            .ok_or_else(|| ValidationError::new("status", format!("unknown session status '{raw}'")))
+            .ok_or_else(|| {
+                ValidationError::new("status", format!("unknown session status '{raw}'"))
+            })
     }
 }
 
@@ -72,7 +74,8 @@ impl Usage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Session {
     pub id: i64,
-    pub task_id: i64,
+    /// `null` once the task was deleted; the session stays so its spend is counted.
+    pub task_id: Option<i64>,
     pub agent_id: String,
     pub model: String,
     pub status: SessionStatus,

@@ -12,7 +12,9 @@ use crate::{
 };
 
 /// Database id of a task. Positive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(transparent)]
 pub struct TaskId(i64);
 
@@ -21,7 +23,10 @@ impl TaskId {
         if raw > 0 {
             Ok(Self(raw))
         } else {
-            Err(ValidationError::new("id", "task id must be a positive integer"))
+            Err(ValidationError::new(
+                "id",
+                "task id must be a positive integer",
+            ))
         }
     }
 
@@ -192,7 +197,20 @@ impl Dependencies {
 }
 
 /// Urgency, P0 (drop everything) to P4 (someday).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    ToSchema,
+)]
 pub enum Priority {
     P0,
     P1,
@@ -224,7 +242,10 @@ impl FromStr for Priority {
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(raw.trim()))
             .ok_or_else(|| {
-                ValidationError::new("priority", format!("unknown priority '{raw}'; use P0 to P4"))
+                ValidationError::new(
+                    "priority",
+                    format!("unknown priority '{raw}'; use P0 to P4"),
+                )
             })
     }
 }
@@ -440,7 +461,12 @@ mod tests {
     fn the_happy_path_is_allowed() {
         let path = [Pending, InProgress, Verifying, Completed];
         for pair in path.windows(2) {
-            assert!(pair[0].can_become(pair[1]), "{:?} -> {:?}", pair[0], pair[1]);
+            assert!(
+                pair[0].can_become(pair[1]),
+                "{:?} -> {:?}",
+                pair[0],
+                pair[1]
+            );
         }
     }
 
@@ -471,7 +497,10 @@ mod tests {
     #[test]
     fn skipping_verification_is_illegal() {
         let err = InProgress.transition(Completed).unwrap_err();
-        assert_eq!(err.to_string(), "a task cannot go from in_progress to completed");
+        assert_eq!(
+            err.to_string(),
+            "a task cannot go from in_progress to completed"
+        );
         assert!(Pending.transition(Completed).is_err());
         assert!(Pending.transition(Verifying).is_err());
         assert!(Blocked.transition(InProgress).is_err());
@@ -481,7 +510,10 @@ mod tests {
     #[test]
     fn an_empty_or_blank_title_is_rejected() {
         assert_eq!(Title::parse("   ").unwrap_err().field, "title");
-        assert_eq!(Title::parse("").unwrap_err().message, "title must not be empty");
+        assert_eq!(
+            Title::parse("").unwrap_err().message,
+            "title must not be empty"
+        );
     }
 
     #[test]
@@ -535,7 +567,10 @@ mod tests {
     fn dependencies_are_deduplicated() {
         let ids = [3, 1, 3].map(|n| TaskId::new(n).unwrap()).to_vec();
         let deps = Dependencies::parse(ids).unwrap();
-        assert_eq!(deps.ids().iter().map(|i| i.get()).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(
+            deps.ids().iter().map(|i| i.get()).collect::<Vec<_>>(),
+            [1, 3]
+        );
     }
 
     #[test]

@@ -51,7 +51,10 @@ pub(crate) fn bounded_text(
             format!("{field} must be at most {max} characters (got {len})"),
         ));
     }
-    if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(ValidationError::new(
             field,
             format!("{field} must not contain control characters"),
