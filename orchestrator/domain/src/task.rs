@@ -234,6 +234,22 @@ impl Priority {
     }
 }
 
+impl TryFrom<String> for Priority {
+    type Error = ValidationError;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        raw.parse()
+    }
+}
+
+impl TryFrom<String> for TaskStatus {
+    type Error = ValidationError;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        raw.parse()
+    }
+}
+
 impl FromStr for Priority {
     type Err = ValidationError;
 
@@ -252,7 +268,7 @@ impl FromStr for Priority {
 
 /// Where a task is in its life. See [`TaskStatus::can_become`] for the allowed moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub enum TaskStatus {
     Pending,
     InProgress,

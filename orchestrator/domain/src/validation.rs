@@ -20,7 +20,8 @@ impl ValidationError {
 
 impl fmt::Display for ValidationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
+        // Messages already name their field ("title must not be empty").
+        f.write_str(&self.message)
     }
 }
 

@@ -37,6 +37,8 @@ fn body_rejection(r: BytesRejection) -> ApiError {
 
 /// Parses JSON, naming the field at fault: a syntax error is a 400, a body that is
 /// JSON but of the wrong shape (unknown field, wrong type, missing field) a 422.
+/// Syntax is checked first on its own, because serde_json reports some type errors
+/// (a number where an enum string belongs) with syntax-error wording.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest {
@@ -44,26 +46,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             field: None,
         });
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest {
+            message: format!("malformed JSON: {e}"),
+            field: None,
+        })?;
+    serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
-        let message = inner.to_string();
-        if inner.is_data() {
-            let field = quoted_field(&message).or_else(|| (path != ".").then_some(path));
-            ApiError::Unprocessable { message, field }
-        } else {
-            ApiError::BadRequest {
-                message: format!("malformed JSON: {message}"),
-                field: None,
-            }
-        }
-    })?;
-    de.end().map_err(|e| ApiError::BadRequest {
-        message: format!("malformed JSON: {e}"),
-        field: None,
-    })?;
-    Ok(value)
+        let message = err.into_inner().to_string();
+        let field = quoted_field(&message).or_else(|| (path != ".").then_some(path));
+        ApiError::Unprocessable { message, field }
+    })
 }
 
 /// serde names unknown and missing fields in backquotes: "unknown field `foo`".
