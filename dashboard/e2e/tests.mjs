@@ -112,6 +112,40 @@ export const tests = [
     },
   },
   {
+    name: 'task detail: a dependency picked in the dialog shows both ways; cancel is recorded in history',
+    async run({ browser }) {
+      const serve = await startServe();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const base = await api(serve.url, 'POST', '/api/tasks', { title: 'Foundation work' });
+        assert.equal(base.status, 201, base.text);
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/tasks`);
+        await page.getByRole('button', { name: 'New task' }).click();
+        const dialog = page.getByRole('dialog', { name: 'New task' });
+        await dialog.getByLabel('Title').fill('Builds on the foundation');
+        await dialog.getByLabel('Find a task to depend on').fill('Foundation');
+        await dialog.getByRole('checkbox', { name: /Foundation work/ }).check();
+        await dialog.getByRole('button', { name: 'Create task' }).click();
+        await dialog.waitFor({ state: 'detached', timeout: T });
+        await page.getByRole('link', { name: /Builds on the foundation/ }).click();
+        const deps = page.getByRole('region', { name: 'Dependencies' });
+        await deps.getByRole('link', { name: /Foundation work/ }).waitFor({ timeout: T });
+        await deps.getByRole('link', { name: /Foundation work/ }).click();
+        await page.getByRole('heading', { level: 1, name: /Foundation work/ }).waitFor({ timeout: T });
+        await page.getByRole('region', { name: 'Dependencies' }).getByRole('link', { name: /Builds on the foundation/ }).waitFor({ timeout: T });
+        await page.getByRole('button', { name: 'Cancel task' }).click();
+        const history = page.getByRole('region', { name: 'History' });
+        await history.getByRole('cell', { name: 'cancelled', exact: true }).waitFor({ timeout: T });
+        await assertNoAlert(page, 'task detail');
+        await shot(page, 'task-detail-cancelled');
+      } finally {
+        await context.close();
+        await serve.stop();
+      }
+    },
+  },
+  {
     name: "an API error is shown with the server's message",
     async run({ browser }) {
       const serve = await startServe();
