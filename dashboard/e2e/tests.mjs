@@ -1,5 +1,5 @@
 // The end-to-end scenarios. Each gets a fresh `harness serve` on a temp database.
-/* global window -- used inside page.evaluate callbacks, which run in the browser. */
+/* global window, document, requestAnimationFrame -- used inside page.evaluate callbacks, which run in the browser. */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { api } from './api.mjs';
@@ -40,6 +40,19 @@ async function createTaskOnBoard(page, title) {
   await dialog.getByLabel('Description').fill('Created by the e2e suite.');
   await dialog.getByRole('button', { name: 'Create task' }).click();
   await dialog.waitFor({ state: 'detached', timeout: T });
+}
+
+/** Creates `n` tasks through the API, eight requests at a time. */
+async function seedTasks(base, n) {
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const k = next++;
+      const r = await api(base, 'POST', '/api/tasks', { title: `Scale task ${k}`, priority: `P${k % 5}`, category: k % 2 ? 'bug' : 'feature' });
+      assert.equal(r.status, 201, r.text);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
 }
 
 /** Opens the board in two tabs, creates a task in one and waits for it in the other. */
@@ -139,6 +152,53 @@ export const tests = [
         await history.getByRole('cell', { name: 'cancelled', exact: true }).waitFor({ timeout: T });
         await assertNoAlert(page, 'task detail');
         await shot(page, 'task-detail-cancelled');
+      } finally {
+        await context.close();
+        await serve.stop();
+      }
+    },
+  },
+  {
+    name: 'the board stays light with 10,000 tasks: few cards in the DOM, every page reachable by scrolling',
+    async run({ browser }) {
+      const serve = await startServe();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const total = Number(process.env.E2E_SCALE_TASKS ?? 10_000);
+        const seeded = Date.now();
+        await seedTasks(serve.url, total);
+        console.log(`    seeded ${total} tasks in ${Date.now() - seeded} ms`);
+        const page = await context.newPage();
+        const opened = Date.now();
+        await page.goto(`${serve.url}/tasks`);
+        const column = page.getByRole('list', { name: 'pending tasks' });
+        await column.getByRole('listitem').first().waitFor({ timeout: T });
+        console.log(`    first cards visible ${Date.now() - opened} ms after navigation`);
+        const frames = await page.evaluate(async (want) => {
+          const list = document.querySelector('ul[aria-label="pending tasks"]');
+          const scroller = list.parentElement;
+          const gaps = [];
+          let last = performance.now();
+          let running = true;
+          const tick = (t) => {
+            gaps.push(t - last);
+            last = t;
+            if (running) requestAnimationFrame(tick);
+          };
+          requestAnimationFrame(tick);
+          const deadline = performance.now() + 120_000;
+          while (list.querySelectorAll('li').length > 0 && parseInt(list.style.height, 10) < want * 92 && performance.now() < deadline) {
+            scroller.scrollTop = scroller.scrollHeight;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          running = false;
+          gaps.sort((a, b) => a - b);
+          return { loadedHeight: parseInt(list.style.height, 10), rendered: list.querySelectorAll('li').length, p95: gaps[Math.floor(gaps.length * 0.95)], max: gaps.at(-1) };
+        }, total);
+        console.log(`    scrolled through ${frames.loadedHeight / 92} cards; ${frames.rendered} in the DOM; frame gap p95 ${frames.p95?.toFixed(1)} ms, max ${frames.max?.toFixed(1)} ms`);
+        assert.equal(frames.loadedHeight / 92, total, 'every task should be reachable by scrolling the column');
+        assert.ok(frames.rendered < 80, `only visible cards belong in the DOM, found ${frames.rendered}`);
+        await shot(page, 'scale-10k-tasks');
       } finally {
         await context.close();
         await serve.stop();
