@@ -13,11 +13,23 @@ describe('live cache patching', () => {
     const qc = testQueryClient();
     qc.setQueryData(keys.taskList({ status: 'pending' }), paged([makeTask({ id: 1 })]));
     qc.setQueryData(keys.taskList({ status: 'failed' }), paged([]));
-    applyLiveMessages(qc, [{ type: 'task.created', seq: 5, data: makeTask({ id: 2, status: 'pending' }) }]);
+    applyLiveMessages(qc, [
+      { type: 'task.created', seq: 5, data: makeTask({ id: 2, status: 'pending', priority: 'P0' }) },
+      { type: 'task.created', seq: 6, data: makeTask({ id: 3, status: 'pending', priority: 'P4' }) },
+    ]);
     const pending = qc.getQueryData<InfiniteData<Page<Task>>>(keys.taskList({ status: 'pending' }));
-    expect(ids(pending)).toEqual([2, 1]);
-    expect(pending?.pages[0]?.total).toBe(2);
+    expect(ids(pending)).toEqual([2, 1, 3]); // The server's order: priority first.
+    expect(pending?.pages[0]?.total).toBe(3);
     expect(ids(qc.getQueryData(keys.taskList({ status: 'failed' })))).toEqual([]);
+  });
+
+  it('does not append past a page that is not loaded yet, but counts it', () => {
+    const qc = testQueryClient();
+    qc.setQueryData(keys.taskList({ status: 'pending' }), { pages: [page([makeTask({ id: 20, priority: 'P1' })], 50)], pageParams: [0] });
+    applyLiveMessages(qc, [{ type: 'task.created', seq: 1, data: makeTask({ id: 21, priority: 'P3' }) }]);
+    const d = qc.getQueryData<InfiniteData<Page<Task>>>(keys.taskList({ status: 'pending' }));
+    expect(ids(d)).toEqual([20]);
+    expect(d?.pages[0]?.total).toBe(51);
   });
 
   it('a status change moves the task between columns without a refetch', () => {

@@ -3,7 +3,7 @@
 // transition history, the orchestrator's task counts) is refetched, and only if on screen.
 import type { QueryClient, QueryKey } from '@tanstack/react-query';
 import { keys, type EventFilters, type SessionFilters, type TaskFilters } from '../lib/query-keys';
-import { patchPaged, sessionMatches, taskMatches, type Paged } from '../lib/cache-patch';
+import { patchPaged, sessionMatches, sessionOrder, taskMatches, taskOrder, type Paged } from '../lib/cache-patch';
 import type { Agent, HarnessEvent, Items, LogLine, Session, Task, WsMessage } from '../lib/types';
 
 /** Events kept in a live feed; older ones scroll off. */
@@ -16,7 +16,7 @@ function filtersOf<F>(key: QueryKey): F {
 function applyTask(qc: QueryClient, task: Task | null, id: number) {
   for (const [key] of qc.getQueriesData<Paged<Task>>({ queryKey: keys.taskLists })) {
     const belongs = task ? taskMatches(task, filtersOf<TaskFilters>(key)) : false;
-    qc.setQueryData<Paged<Task>>(key, (d) => patchPaged(d, id, task, belongs));
+    qc.setQueryData<Paged<Task>>(key, (d) => patchPaged(d, id, task, belongs, taskOrder));
   }
   // Dependents of X: every task whose depends_on contains X.
   for (const [key] of qc.getQueriesData<Items<Task>>({ queryKey: ['tasks', 'dependents'] })) {
@@ -46,7 +46,7 @@ function applyTask(qc: QueryClient, task: Task | null, id: number) {
 function applySession(qc: QueryClient, s: Session) {
   for (const [key] of qc.getQueriesData<Paged<Session>>({ queryKey: keys.sessionLists })) {
     const belongs = sessionMatches(s, filtersOf<SessionFilters>(key));
-    qc.setQueryData<Paged<Session>>(key, (d) => patchPaged(d, s.id, s, belongs));
+    qc.setQueryData<Paged<Session>>(key, (d) => patchPaged(d, s.id, s, belongs, sessionOrder));
   }
   if (qc.getQueryData(keys.session(s.id))) qc.setQueryData(keys.session(s.id), s);
 }
@@ -67,7 +67,7 @@ function applyLogLines(qc: QueryClient, lines: LogLine[]) {
 function applyEvents(qc: QueryClient, events: HarnessEvent[]) {
   for (const [key] of qc.getQueriesData<Items<HarnessEvent>>({ queryKey: keys.eventLists })) {
     const f = filtersOf<EventFilters>(key);
-    const fresh = events.filter((e) => !f.type || e.type === f.type || e.type.startsWith(`${f.type}.`));
+    const fresh = events.filter((e) => !f.type || e.type === f.type); // The server filters by exact type too.
     if (!fresh.length) continue;
     qc.setQueryData<Items<HarnessEvent>>(key, (d) => {
       if (!d) return d;

@@ -26,28 +26,48 @@ export function sessionMatches(s: Session, f: SessionFilters): boolean {
   return true;
 }
 
-/** Replace, insert (at the top) or remove one item across the pages of a cached list. */
-export function patchPaged<T extends { id: number }>(data: Paged<T> | undefined, id: number, item: T | null, belongs: boolean): Paged<T> | undefined {
+/** The server's order for tasks: priority, then oldest first, then id. */
+export const taskOrder = (a: Task, b: Task) =>
+  a.priority.localeCompare(b.priority) || a.created_at.localeCompare(b.created_at) || a.id - b.id;
+
+/** The server's order for sessions: newest first. */
+export const sessionOrder = (a: Session, b: Session) => b.id - a.id;
+
+/**
+ * Replace, insert or remove one item across the pages of a cached list, keeping the
+ * server's order. A new item that sorts after everything loaded so far, while more pages
+ * remain, is not inserted: it arrives with the page that holds it. Totals always follow.
+ */
+export function patchPaged<T extends { id: number }>(
+  data: Paged<T> | undefined,
+  id: number,
+  item: T | null,
+  belongs: boolean,
+  order: (a: T, b: T) => number,
+): Paged<T> | undefined {
   if (!data || data.pages.length === 0) return data;
-  let found = false;
-  const pages = data.pages.map((p) => {
-    const idx = p.items.findIndex((x) => x.id === id);
-    if (idx < 0) return p;
-    found = true;
-    const items = p.items.slice();
-    if (item && belongs) items[idx] = item;
-    else items.splice(idx, 1);
-    return { ...p, items };
-  });
-  if (found) {
-    const delta = item && belongs ? 0 : -1;
-    return { ...data, pages: pages.map((p) => ({ ...p, total: p.total + delta })) };
+  const keep = item !== null && belongs;
+  const present = data.pages.some((p) => p.items.some((x) => x.id === id));
+  if (!present && !keep) return data;
+  let pages = data.pages.map((p) => (present ? { ...p, items: p.items.filter((x) => x.id !== id) } : p));
+  const delta = present === keep ? 0 : keep ? 1 : -1;
+  if (keep) {
+    let placed = false;
+    pages = pages.map((p) => {
+      if (placed) return p;
+      const at = p.items.findIndex((x) => order(item, x) < 0);
+      if (at < 0) return p;
+      placed = true;
+      return { ...p, items: [...p.items.slice(0, at), item, ...p.items.slice(at)] };
+    });
+    // Everything but this item is loaded: it belongs at the very end.
+    const othersLoaded = pages.reduce((n, p) => n + p.items.length, 0);
+    const othersTotal = (data.pages[0]?.total ?? 0) - (present ? 1 : 0);
+    if (!placed && othersLoaded >= othersTotal) {
+      const last = pages.length - 1;
+      pages[last] = { ...pages[last]!, items: [...pages[last]!.items, item] };
+    }
   }
-  if (!item || !belongs) return data;
-  const [first, ...rest] = pages as [Page<T>, ...Page<T>[]];
-  return {
-    ...data,
-    pages: [{ ...first, items: [item, ...first.items] }, ...rest].map((p) => ({ ...p, total: p.total + 1 })),
-  };
+  return { ...data, pages: pages.map((p) => ({ ...p, total: p.total + delta })) };
 }
 

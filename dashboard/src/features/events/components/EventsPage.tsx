@@ -1,7 +1,7 @@
 import { useSearchParams } from 'react-router';
 import { EventFeed } from './EventFeed';
 
-const TYPES = ['task', 'agent', 'session', 'orchestrator', 'budget'];
+const TYPES = ['task.created', 'task.updated', 'task.deleted', 'agent.updated', 'session.created', 'session.updated', 'orchestrator.updated'];
 
 export function EventsPage() {
   const [params, setParams] = useSearchParams();
@@ -20,7 +20,7 @@ export function EventsPage() {
       </header>
       <form className="filters" onSubmit={(e) => e.preventDefault()}>
         <label>
-          Type
+          Type (exact)
           <input value={type} onChange={(e) => set('type', e.target.value)} list="event-types" placeholder="e.g. task.created" />
           <datalist id="event-types">{TYPES.map((t) => <option key={t} value={t} />)}</datalist>
         </label>
