@@ -206,6 +206,42 @@ export const tests = [
     },
   },
   {
+    name: 'an agent is disabled from the Agents page and the orchestrator paused from the Overview',
+    async run({ browser }) {
+      const serve = await startServe();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const agents = await api(serve.url, 'GET', '/api/agents');
+        const agent = agents.json.items[0];
+        assert.ok(agent, 'the server should come with agents');
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/agents`);
+        const toggle = page.getByRole('switch', { name: `Enable ${agent.name}` });
+        await toggle.waitFor({ timeout: T });
+        const before = agent.enabled;
+        await toggle.click();
+        await page.waitForFunction(
+          ([name, want]) => document.querySelector(`[aria-label="Enable ${name}"]`)?.getAttribute('aria-checked') === String(want),
+          [agent.name, !before],
+          { timeout: T },
+        );
+        const after = await api(serve.url, 'GET', `/api/agents/${agent.id}`);
+        assert.equal(after.json.enabled, !before, 'the server should have stored the toggle');
+        await page.goto(serve.url);
+        await page.getByRole('button', { name: 'Pause' }).click();
+        await page.getByRole('button', { name: 'Resume' }).waitFor({ timeout: T });
+        const status = await api(serve.url, 'GET', '/api/orchestrator/status');
+        assert.equal(status.json.paused, true);
+        await page.getByRole('button', { name: 'Resume' }).click();
+        await page.getByRole('button', { name: 'Pause' }).waitFor({ timeout: T });
+        await assertNoAlert(page, 'overview');
+      } finally {
+        await context.close();
+        await serve.stop();
+      }
+    },
+  },
+  {
     name: "an API error is shown with the server's message",
     async run({ browser }) {
       const serve = await startServe();
