@@ -1,0 +1,50 @@
+import { act, screen, within } from '@testing-library/react';
+import { Route, Routes } from 'react-router';
+import { describe, expect, it } from 'vitest';
+import { applyLiveMessages } from '../../../app/live-cache';
+import type { LogLine, Session } from '../../../lib/types';
+import { renderWithProviders, stubFetch } from '../../../test/utils';
+import { SessionViewPage } from './SessionViewPage';
+
+const at = '2026-11-27T18:00:00Z';
+const session: Session = {
+  id: 7, task_id: 3, agent_id: 'build-1', model: 'claude-sonnet-4-5', status: 'running', started_at: at, ended_at: null,
+  exit_reason: null, input_tokens: 1200, output_tokens: 300, cache_read_tokens: 0, cache_write_tokens: 0, cost_usd: 0.012,
+};
+const line = (seq: number, content: string): LogLine => ({ session_id: 7, seq, at, kind: 'text', content });
+
+describe('session view', () => {
+  it('shows the stored log, then live lines as they arrive', async () => {
+    stubFetch((url) => {
+      if (url.pathname === '/api/sessions/7') return { body: session };
+      if (url.pathname === '/api/sessions/7/logs') {
+        const after = Number(url.searchParams.get('after') ?? 0);
+        return { body: { items: [line(1, 'Reading the task.')].filter((l) => l.seq > after) } };
+      }
+    });
+    const { qc } = renderWithProviders(
+      <Routes>
+        <Route path="/sessions/:sessionId" element={<SessionViewPage />} />
+      </Routes>,
+      { route: '/sessions/7' },
+    );
+    const log = await screen.findByRole('log', { name: 'Session log' });
+    expect(await within(log).findByText('Reading the task.')).toBeInTheDocument();
+    act(() => {
+      applyLiveMessages(qc, [{ type: 'session.log', seq: 40, data: line(2, 'Running cargo test.') }]);
+    });
+    expect(await within(log).findByText('Running cargo test.')).toBeInTheDocument();
+    expect(screen.getByText(/2 lines · live/)).toBeInTheDocument();
+  });
+
+  it("shows the server's message when the session does not exist", async () => {
+    stubFetch(() => ({ status: 404, body: { error: { code: 'not_found', message: 'session 99 not found' } } }));
+    renderWithProviders(
+      <Routes>
+        <Route path="/sessions/:sessionId" element={<SessionViewPage />} />
+      </Routes>,
+      { route: '/sessions/99' },
+    );
+    expect((await screen.findAllByRole('alert'))[0]).toHaveTextContent('session 99 not found');
+  });
+});
