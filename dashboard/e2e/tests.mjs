@@ -299,11 +299,14 @@ export const tests = [
     },
   },
   {
+    // Sessions are created only by the engine, and the server has no test/dev hook to start
+    // one and write log lines yet. Skipped (loudly) rather than faked; the unit test
+    // SessionViewPage.test.tsx covers the view's live-append path meanwhile.
     name: 'a live session log receives lines',
-    skip: process.env.HARNESS_E2E_SESSION_HELPER
-      ? undefined
-      : 'SKIPPED LOUDLY: the server has no way yet to create a session and write log lines without the engine; see the report',
-    async run() {},
+    skip: 'SKIPPED LOUDLY: the server has no way yet to create a session and write log lines without the engine',
+    async run() {
+      assert.fail('needs a server-side way to create a session and write log lines');
+    },
   },
   {
     name: 'the same flow through the `harness dashboard` gateway, and "orchestrator unreachable" when it stops',
