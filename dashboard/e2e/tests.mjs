@@ -242,6 +242,29 @@ export const tests = [
     },
   },
   {
+    name: 'the Events page streams new events live and filters by type',
+    async run({ browser }) {
+      const serve = await startServe();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/events`);
+        await waitLive(page);
+        const title = `Evented task ${Date.now()}`;
+        const created = await api(serve.url, 'POST', '/api/tasks', { title });
+        assert.equal(created.status, 201, created.text);
+        const feed = page.getByRole('log', { name: 'Event feed' });
+        await feed.getByText(title).first().waitFor({ timeout: T });
+        await page.getByLabel('Type (exact)').fill('agent.updated');
+        await feed.getByText('No events yet.').waitFor({ timeout: T });
+        await assertNoAlert(page, 'events');
+      } finally {
+        await context.close();
+        await serve.stop();
+      }
+    },
+  },
+  {
     name: "an API error is shown with the server's message",
     async run({ browser }) {
       const serve = await startServe();
