@@ -150,8 +150,8 @@ async fn an_agent_edits_a_file_through_tools_completes_and_the_change_merges() {
     assert_eq!(count(LogKind::Text), 2);
     assert_eq!(count(LogKind::ToolCall), 4);
     assert_eq!(count(LogKind::ToolResult), 3);
-    let usage = sink.usage.lock().unwrap();
-    assert_eq!(usage.0.output_tokens, 800);
+    let recorded_tokens = sink.usage.lock().unwrap().0.output_tokens;
+    assert_eq!(recorded_tokens, 800);
 
     // Commit, verify with a real command, merge: the file is on the base branch.
     let author = Author::default();
