@@ -9,6 +9,7 @@ pub mod confine;
 pub mod git;
 pub mod process;
 pub mod prompt;
+pub mod runtime;
 pub mod session;
 pub mod tools;
 pub mod verify;

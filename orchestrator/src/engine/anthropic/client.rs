@@ -137,6 +137,11 @@ impl Client {
         &self.gate
     }
 
+    /// False when the key is empty: the agent is unconfigured, and no request is sent.
+    pub fn has_key(&self) -> bool {
+        !self.config.api_key.expose().trim().is_empty()
+    }
+
     /// Sends `request` with streaming and returns the assembled reply. `on_wait` hears
     /// about every pause and retry, so the session log can say why nothing happens.
     pub async fn send(
