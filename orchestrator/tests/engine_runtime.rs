@@ -31,6 +31,7 @@ fn anthropic(fake: &FakeAnthropic, key: &str, max_rate_retries: u32) -> Anthropi
     let mut config = ClientConfig::new(&fake.base_url, Secret::new(key));
     config.backoff_base = Duration::from_millis(5);
     config.max_rate_limit_retries = max_rate_retries;
+    config.wait_heartbeat = Duration::from_millis(200);
     AnthropicRuntime {
         client: Client::new(config, Arc::new(RateGate::new())).unwrap(),
         prices: Arc::new(PriceTable::default()),
@@ -256,4 +257,38 @@ async fn a_failing_cli_agent_uses_an_attempt_and_a_missing_one_is_unconfigured()
         report.outcome,
         SessionOutcome::Unconfigured { .. }
     ));
+}
+
+#[tokio::test]
+async fn waiting_out_a_rate_limit_past_the_session_timeout_is_not_a_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeAnthropic::start(vec![
+        Scripted::RateLimited {
+            retry_after: Some("2".into()),
+            reset_in: None,
+        },
+        Reply::tool("complete_task", json!({"summary": "made it"})),
+    ])
+    .await;
+    let sink = MemorySink::default();
+    let report = anthropic(&fake, API_KEY, 3)
+        .run(
+            request(dir.path().into(), Duration::from_millis(800)),
+            &sink,
+        )
+        .await;
+    assert!(
+        matches!(report.outcome, SessionOutcome::Completed { .. }),
+        "{:?}",
+        report.outcome
+    );
+    let heartbeats = sink
+        .snapshot()
+        .into_iter()
+        .filter(|(_, line)| line.contains("still waiting for the API rate limit"))
+        .count();
+    assert!(
+        heartbeats >= 3,
+        "the wait shows as alive: {heartbeats} heartbeats"
+    );
 }

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     anthropic::{
         AgentLoop, ApiError, Client, LoopConfig, LoopOutcome, Message, PausedConversation,
-        PriceTable, ToolExecutor,
+        PriceTable, RateGate, ToolExecutor,
     },
     cli_runtime::{CliAgentConfig, run_cli_agent},
     confine::WorktreeRoot,
@@ -196,7 +196,8 @@ impl AnthropicRuntime {
             sink,
             config: self.loop_config.clone(),
         };
-        let (cancel, timed_out, timer) = session_timer(&request.cancel, request.timeout);
+        let gate = Some(self.client.gate().clone());
+        let (cancel, timed_out, timer) = session_timer(&request.cancel, request.timeout, gate);
         let report = agent.run(&system, &tool_defs, messages, &cancel).await;
         timer.abort();
         let outcome = match report.outcome {
@@ -213,7 +214,16 @@ impl AnthropicRuntime {
                 reason: format!("stopped at the session cost limit (${spent_usd:.2})"),
             },
             LoopOutcome::Api(error) => api_outcome(error),
-            LoopOutcome::Cancelled if timed_out.load(Ordering::SeqCst) => SessionOutcome::TimedOut,
+            LoopOutcome::Cancelled if timed_out.load(Ordering::SeqCst) => {
+                match self.client.gate().paused_until() {
+                    // Still rate limited at the hard limit: not the task's fault.
+                    Some(until) => SessionOutcome::Interrupted {
+                        reason: "the session ran out of time waiting for the API rate limit".into(),
+                        retry_at: Some(until),
+                    },
+                    None => SessionOutcome::TimedOut,
+                }
+            }
             LoopOutcome::Cancelled => SessionOutcome::Cancelled,
         };
         if let SessionOutcome::Interrupted { reason, .. }
@@ -251,9 +261,15 @@ fn api_outcome(error: ApiError) -> SessionOutcome {
 }
 
 /// A child token that also fires at the session timeout, and a flag saying it did.
+///
+/// A rate limit must never turn into a timeout (which uses an attempt): when the deadline
+/// comes while the shared gate is closed, the session gets until the gate opens plus a
+/// quarter of its timeout to finish the request it was waiting for. Bounded at four
+/// timeouts in all.
 fn session_timer(
     parent: &CancellationToken,
     timeout: Duration,
+    gate: Option<Arc<RateGate>>,
 ) -> (
     CancellationToken,
     Arc<AtomicBool>,
@@ -265,7 +281,20 @@ fn session_timer(
         let cancel = cancel.clone();
         let timed_out = timed_out.clone();
         async move {
-            tokio::time::sleep(timeout).await;
+            let started = tokio::time::Instant::now();
+            let hard_limit = started + timeout.saturating_mul(4);
+            let mut deadline = started + timeout;
+            loop {
+                tokio::time::sleep_until(deadline).await;
+                let Some(gate) = gate.as_ref().filter(|g| g.paused_until().is_some()) else {
+                    break;
+                };
+                if tokio::time::Instant::now() >= hard_limit {
+                    break;
+                }
+                let _ = tokio::time::timeout_at(hard_limit, gate.wait()).await;
+                deadline = (tokio::time::Instant::now() + timeout / 4).min(hard_limit);
+            }
             timed_out.store(true, Ordering::SeqCst);
             cancel.cancel();
         }

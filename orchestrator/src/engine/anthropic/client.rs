@@ -43,6 +43,9 @@ pub struct ClientConfig {
     pub idle_timeout: Duration,
     /// Upper bound on one assembled response (text + tool input).
     pub max_response_bytes: usize,
+    /// While waiting at a closed gate, say so this often, so the session shows it is
+    /// alive (heartbeats) rather than stuck.
+    pub wait_heartbeat: Duration,
 }
 
 impl ClientConfig {
@@ -57,6 +60,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(180),
             max_response_bytes: 4 * 1024 * 1024,
+            wait_heartbeat: Duration::from_secs(30),
         }
     }
 }
@@ -153,7 +157,7 @@ impl Client {
         let mut rate_retries = 0u32;
         let mut error_retries = 0u32;
         loop {
-            self.gate.wait().await;
+            self.wait_at_gate(on_wait).await;
             let error = match self.attempt(&body).await {
                 Ok(message) => return Ok(message),
                 Err(error) => error,
@@ -193,6 +197,20 @@ impl Client {
                     tokio::time::sleep(delay).await;
                 }
             }
+        }
+    }
+
+    /// Waits for the shared gate, logging a line every `wait_heartbeat` meanwhile.
+    async fn wait_at_gate(&self, on_wait: &(dyn Fn(&str) + Send + Sync)) {
+        while let Some(until) = self.gate.paused_until() {
+            let waited = tokio::time::timeout(self.config.wait_heartbeat, self.gate.wait()).await;
+            if waited.is_ok() {
+                return;
+            }
+            on_wait(&format!(
+                "still waiting for the API rate limit to reset ({})",
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
         }
     }
 
