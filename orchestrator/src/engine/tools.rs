@@ -87,6 +87,8 @@ pub struct ToolLimits {
     pub max_search_results: usize,
     /// Files larger than this are skipped by `search`.
     pub max_search_file_bytes: u64,
+    /// Files `search` reads before it stops, so one call cannot walk a huge tree forever.
+    pub max_search_files: usize,
     pub default_command_timeout: Duration,
     pub max_command_timeout: Duration,
     pub command_output_bytes: usize,
@@ -101,6 +103,7 @@ impl Default for ToolLimits {
             max_list_entries: 500,
             max_search_results: 200,
             max_search_file_bytes: 2 * 1024 * 1024,
+            max_search_files: 20_000,
             default_command_timeout: Duration::from_secs(120),
             max_command_timeout: Duration::from_secs(600),
             command_output_bytes: 32 * 1024,
@@ -319,6 +322,20 @@ impl Workspace {
         self.root.resolve(path).map_err(|e| e.to_string())
     }
 
+    /// Like `resolve`, and refuses `.git`: in a worktree it is the link to the repository,
+    /// and rewriting it would point the harness's commits somewhere else.
+    fn resolve_for_write(&self, path: &str) -> Result<ConfinedPath, String> {
+        let resolved = self.resolve(path)?;
+        if resolved.relative().components().next()
+            == Some(std::path::Component::Normal(".git".as_ref()))
+        {
+            return Err(format!(
+                "'{resolved}' is git's own data, managed by the harness; the file tools do not write there"
+            ));
+        }
+        Ok(resolved)
+    }
+
     fn read_file(&self, input: &Value) -> Result<String, String> {
         #[derive(Deserialize)]
         struct Args {
@@ -371,7 +388,7 @@ impl Workspace {
                 self.limits.max_write_bytes
             ));
         }
-        let path = self.resolve(&args.path)?;
+        let path = self.resolve_for_write(&args.path)?;
         if path.is_root() || path.as_path().is_dir() {
             return Err(format!("'{path}' is a directory"));
         }
@@ -395,7 +412,7 @@ impl Workspace {
         if args.old_string.is_empty() {
             return Err("old_string must not be empty; use write_file to create a file".into());
         }
-        let path = self.resolve(&args.path)?;
+        let path = self.resolve_for_write(&args.path)?;
         let text = std::fs::read_to_string(path.as_path())
             .map_err(|e| format!("cannot read '{path}': {e}"))?;
         match text.matches(&args.old_string).count() {
@@ -474,6 +491,7 @@ impl Workspace {
             .clamp(1, self.limits.max_search_results);
         let mut hits = Vec::new();
         let mut more = false;
+        let mut files_read = 0usize;
         let walker = ignore::WalkBuilder::new(path.as_path())
             // Respect .gitignore even in a directory git does not know (tests, fresh trees).
             .require_git(false)
@@ -489,6 +507,11 @@ impl Workspace {
                 .unwrap_or(true);
             if too_big {
                 continue;
+            }
+            files_read += 1;
+            if files_read > self.limits.max_search_files {
+                more = true;
+                break;
             }
             let Ok(bytes) = std::fs::read(entry.path()) else {
                 continue;
@@ -516,14 +539,15 @@ impl Workspace {
                 }
             }
         }
-        if hits.is_empty() {
+        if hits.is_empty() && !more {
             return Ok("no matches".into());
         }
         let mut out = hits.join("\n");
         if more {
             let _ = write!(
                 out,
-                "\n[... stopped at {cap} matches; narrow the pattern or path]"
+                "\n[... stopped early (at {cap} matches or {} files); narrow the pattern or path]",
+                self.limits.max_search_files
             );
         }
         Ok(out)
@@ -705,6 +729,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_file_tools_do_not_write_into_dot_git() {
+        let (dir, ws) = workspace();
+        std::fs::write(dir.path().join(".git"), "gitdir: /somewhere\n").unwrap();
+        let out = ws
+            .dispatch(
+                "write_file",
+                &json!({"path":".git","content":"gitdir: /elsewhere"}),
+            )
+            .await;
+        assert!(out.is_error, "{}", out.content);
+        let out = ws
+            .dispatch(
+                "write_file",
+                &json!({"path":"./.git/hooks/pre-commit","content":"x"}),
+            )
+            .await;
+        assert!(out.is_error, "{}", out.content);
+    }
+
+    #[tokio::test]
     async fn search_respects_gitignore_and_caps_results() {
         let (dir, ws) = workspace();
         std::fs::write(dir.path().join(".gitignore"), "ignored/\n").unwrap();
@@ -717,7 +761,11 @@ mod tests {
         let capped = ws
             .dispatch("search", &json!({"pattern":"hello","max_results":1}))
             .await;
-        assert!(capped.content.contains("stopped at 1 matches"));
+        assert!(
+            capped.content.contains("stopped early"),
+            "{}",
+            capped.content
+        );
     }
 
     #[tokio::test]
