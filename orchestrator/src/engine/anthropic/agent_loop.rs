@@ -142,6 +142,24 @@ impl PausedConversation {
 /// The reminder sent when the model ends its turn without calling a tool.
 const NUDGE: &str = "You ended your turn without calling a tool. Continue the task; when it is done call complete_task with a summary, or call fail_task with the reason it cannot be done.";
 
+/// Largest tool-call log line; a `write_file` of a big file is logged cut short.
+const MAX_TOOL_CALL_LOG: usize = 32 * 1024;
+
+/// `{"name","input"}` as the API contract says, still valid JSON when cut: an oversized
+/// input becomes a truncated string with `"truncated": true`.
+fn tool_call_log(name: &str, input: &Value) -> String {
+    let full = json!({"name": name, "input": input}).to_string();
+    if full.len() <= MAX_TOOL_CALL_LOG {
+        return full;
+    }
+    let text = input.to_string();
+    let mut end = MAX_TOOL_CALL_LOG.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    json!({"name": name, "input": &text[..end], "truncated": true}).to_string()
+}
+
 /// One session's loop over the API.
 pub struct AgentLoop<'a, E: ToolExecutor> {
     pub client: &'a Client,
@@ -279,10 +297,8 @@ impl<E: ToolExecutor> AgentLoop<'_, E> {
         let calls: Vec<(&str, &str, &Value)> = reply.tool_uses().collect();
         let mut results = Vec::with_capacity(calls.len());
         for (index, &(id, name, input)) in calls.iter().enumerate() {
-            self.sink.log(
-                LogKind::ToolCall,
-                &json!({"name": name, "input": input}).to_string(),
-            );
+            self.sink
+                .log(LogKind::ToolCall, &tool_call_log(name, input));
             let outcome = match parse_harness_action(name, input) {
                 Some(Ok(HarnessAction::Complete { summary })) => {
                     return Step::End(LoopOutcome::Completed { summary });
@@ -326,5 +342,26 @@ impl<E: ToolExecutor> AgentLoop<'_, E> {
             });
         }
         Step::Continue(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_tool_call_is_logged_cut_short_and_still_valid_json() {
+        let input = json!({"path": "big.txt", "content": "é".repeat(100_000)});
+        let line = tool_call_log("write_file", &input);
+        assert!(line.len() < MAX_TOOL_CALL_LOG + 200);
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed["truncated"], true);
+        assert_eq!(parsed["name"], "write_file");
+    }
+
+    #[test]
+    fn a_small_tool_call_is_logged_whole() {
+        let line = tool_call_log("read_file", &json!({"path": "a"}));
+        assert_eq!(line, r#"{"input":{"path":"a"},"name":"read_file"}"#);
     }
 }
