@@ -176,7 +176,11 @@ impl MessageAssembler {
             Some("tool_use") => ContentBlock::ToolUse {
                 id: block["id"].as_str().unwrap_or_default().to_owned(),
                 name: block["name"].as_str().unwrap_or_default().to_owned(),
-                input: Value::Object(Default::default()),
+                // Normally `{}` with the input in deltas; keep it if it came whole.
+                input: match &block["input"] {
+                    Value::Object(map) => Value::Object(map.clone()),
+                    _ => Value::Object(Default::default()),
+                },
             },
             Some("thinking") => ContentBlock::Thinking {
                 thinking: String::new(),
