@@ -19,7 +19,7 @@ use harness::{
             RateGate, agent_loop::LoopReport,
         },
         confine::WorktreeRoot,
-        git::{Author, Repo},
+        git::{Author, BranchCleanup, Repo},
         prompt::{self, TaskBrief},
         session::MemorySink,
         tools::{self, ToolLimits, Workspace},
@@ -178,8 +178,10 @@ async fn an_agent_edits_a_file_through_tools_completes_and_the_change_merges() {
     // The base checkout's files moved with the branch.
     let on_disk = std::fs::read_to_string(repo.root().join("greeting.txt")).unwrap();
     assert_eq!(on_disk, "hello harness\n");
-    repo.remove_worktree(&worktree.path, false, true).unwrap();
-    assert!(repo.leftover_worktrees().unwrap().is_empty());
+    repo.remove_worktree(&worktree.path, false, BranchCleanup::IfMergedInto(&base))
+        .unwrap();
+    assert!(git_repo::git(repo.root(), &["branch", "--list", "harness/*"]).is_empty());
+    assert!(repo.leftover_worktrees(&base).unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 mod git_repo;
 
 use git_repo::{git, init_repo, repo_path};
-use harness::engine::git::{Author, GitError, Repo};
+use harness::engine::git::{Author, BranchCleanup, GitError, Repo};
 
 fn author() -> Author {
     Author {
@@ -179,18 +179,23 @@ fn leftover_worktrees_report_uncommitted_work_and_are_not_removed_silently() {
         .unwrap();
     std::fs::write(dirty.path.join("wip.txt"), "work in progress\n").unwrap();
 
-    let mut leftovers = repo.leftover_worktrees().unwrap();
+    let mut leftovers = repo.leftover_worktrees("main").unwrap();
     leftovers.sort_by(|a, b| a.branch.cmp(&b.branch));
     assert_eq!(leftovers.len(), 2, "the main checkout is not a leftover");
     assert_eq!(leftovers[0].branch, "harness/T-10");
     assert!(leftovers[0].uncommitted.is_empty());
+    assert!(!leftovers[0].holds_work());
     assert_eq!(leftovers[1].uncommitted, ["wip.txt"]);
+    assert!(leftovers[1].holds_work());
 
-    let err = repo.remove_worktree(&dirty.path, false, true).unwrap_err();
+    let err = repo
+        .remove_worktree(&dirty.path, false, BranchCleanup::Force)
+        .unwrap_err();
     assert!(matches!(err, GitError::Dirty { .. }), "{err}");
     assert!(dirty.path.join("wip.txt").exists());
 
-    repo.remove_worktree(&clean.path, false, true).unwrap();
+    repo.remove_worktree(&clean.path, false, BranchCleanup::Force)
+        .unwrap();
     assert!(!clean.path.exists());
     let branches = git(repo.root(), &["branch", "--list", "harness/*"]);
     assert!(!branches.contains("T-10"));
@@ -207,7 +212,8 @@ fn a_retry_recreates_the_branch_from_the_current_base() {
     std::fs::write(first.path.join("bad.txt"), "bad\n").unwrap();
     repo.commit_all(&first.path, "bad attempt", &author())
         .unwrap();
-    repo.remove_worktree(&first.path, false, false).unwrap();
+    repo.remove_worktree(&first.path, false, BranchCleanup::Keep)
+        .unwrap();
 
     let second = repo
         .create_worktree("T-12", "main", &tmp.path().join("wt/T-12-2"))
@@ -216,4 +222,27 @@ fn a_retry_recreates_the_branch_from_the_current_base() {
         !second.path.join("bad.txt").exists(),
         "the retry starts fresh"
     );
+}
+
+#[test]
+fn removing_a_worktree_keeps_a_branch_with_unmerged_commits() {
+    let tmp = init_repo(&[("a.txt", "a\n")]);
+    let repo = Repo::open(repo_path(&tmp)).unwrap();
+    let wt = repo
+        .create_worktree("T-20", "main", &tmp.path().join("wt/T-20"))
+        .unwrap();
+    std::fs::write(wt.path.join("work.txt"), "committed work\n").unwrap();
+    repo.commit_all(&wt.path, "work", &author()).unwrap();
+    assert_eq!(repo.unmerged_commits("harness/T-20", "main").unwrap(), 1);
+    let leftover = &repo.leftover_worktrees("main").unwrap()[0];
+    assert_eq!(leftover.unmerged_commits, 1);
+    assert!(leftover.holds_work(), "committed but unmerged work counts");
+    assert!(!repo.is_merged("harness/T-20", "main").unwrap());
+
+    repo.remove_worktree(&wt.path, false, BranchCleanup::IfMergedInto("main"))
+        .unwrap();
+
+    assert!(!wt.path.exists());
+    let branches = git(repo.root(), &["branch", "--list", "harness/*"]);
+    assert!(branches.contains("harness/T-20"), "unmerged work was kept");
 }

@@ -72,6 +72,17 @@ pub struct Worktree {
     pub base_commit: String,
 }
 
+/// What [`Repo::remove_worktree`] does with the worktree's branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BranchCleanup<'a> {
+    /// Keep it (a failed attempt kept for inspection, or work not merged).
+    Keep,
+    /// Delete it only when all its commits are on this base branch.
+    IfMergedInto(&'a str),
+    /// Delete it whatever it holds (the caller has decided).
+    Force,
+}
+
 /// The result of a successful merge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Merged {
@@ -88,6 +99,15 @@ pub struct LeftoverWorktree {
     pub uncommitted: Vec<String>,
     /// The directory is gone but git still lists it (`git worktree prune` cleans it).
     pub missing: bool,
+    /// Commits on the branch that are not on the base: committed but unmerged work.
+    pub unmerged_commits: u32,
+}
+
+impl LeftoverWorktree {
+    /// True when removing it (and its branch) would lose work.
+    pub fn holds_work(&self) -> bool {
+        !self.uncommitted.is_empty() || self.unmerged_commits > 0
+    }
 }
 
 /// The workspace repository.
@@ -299,19 +319,21 @@ impl Repo {
             .map(|w| w.path))
     }
 
-    /// Removes a worktree. Refuses when it has uncommitted changes unless `discard` is set.
-    /// With `delete_branch`, its branch goes too (forcibly: the caller decided it is done).
+    /// Removes a worktree. Refuses when it has uncommitted changes unless `discard` is
+    /// set. Its branch is handled as `branch` says; commits never merged are kept unless
+    /// the caller forces it.
     pub fn remove_worktree(
         &self,
         path: &Path,
         discard: bool,
-        delete_branch: bool,
+        branch: BranchCleanup<'_>,
     ) -> Result<(), GitError> {
-        let branch = self
+        let branch_name = self
             .worktrees()?
             .into_iter()
             .find(|w| same_path(&w.path, path))
-            .and_then(|w| w.branch);
+            .and_then(|w| w.branch)
+            .and_then(|b| b.strip_prefix("refs/heads/").map(str::to_owned));
         if path.exists() && !discard {
             let files = uncommitted(path)?;
             if !files.is_empty() {
@@ -327,18 +349,52 @@ impl Repo {
         } else {
             git(&self.root, &["worktree", "prune"], None)?;
         }
-        if delete_branch
-            && let Some(branch) = branch
-                .as_deref()
-                .and_then(|b| b.strip_prefix("refs/heads/"))
-        {
-            git(&self.root, &["branch", "-D", "-q", branch], None)?;
+        let Some(name) = branch_name else {
+            return Ok(());
+        };
+        let delete = match branch {
+            BranchCleanup::Keep => false,
+            BranchCleanup::Force => true,
+            BranchCleanup::IfMergedInto(base) => self.is_merged(&name, base)?,
+        };
+        if delete {
+            git(&self.root, &["branch", "-D", "-q", &name], None)?;
         }
         Ok(())
     }
 
-    /// Every `harness/*` worktree git knows about, with its uncommitted files.
-    pub fn leftover_worktrees(&self) -> Result<Vec<LeftoverWorktree>, GitError> {
+    /// True when every commit of `branch` is on `base`.
+    pub fn is_merged(&self, branch: &str, base: &str) -> Result<bool, GitError> {
+        let out = git_raw(
+            &self.root,
+            &[
+                "merge-base",
+                "--is-ancestor",
+                &format!("refs/heads/{branch}"),
+                &format!("refs/heads/{base}"),
+            ],
+            None,
+        )?;
+        match out.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(GitError::Command {
+                args: format!("merge-base --is-ancestor {branch} {base}"),
+                message: stderr_line(&out),
+            }),
+        }
+    }
+
+    /// Commits on `branch` that are not on `base`: committed work not merged yet.
+    pub fn unmerged_commits(&self, branch: &str, base: &str) -> Result<u32, GitError> {
+        let range = format!("refs/heads/{base}..refs/heads/{branch}");
+        let count = git(&self.root, &["rev-list", "--count", &range], None)?;
+        Ok(count.parse().unwrap_or(0))
+    }
+
+    /// Every `harness/*` worktree git knows about, with its uncommitted files and the
+    /// commits it has that `base` lacks. For startup recovery: report, never delete work.
+    pub fn leftover_worktrees(&self, base: &str) -> Result<Vec<LeftoverWorktree>, GitError> {
         let mut out = Vec::new();
         for w in self.worktrees()? {
             let Some(branch) = w
@@ -355,11 +411,13 @@ impl Repo {
             } else {
                 uncommitted(&w.path)?
             };
+            let unmerged_commits = self.unmerged_commits(branch, base)?;
             out.push(LeftoverWorktree {
                 path: w.path.clone(),
                 branch: branch.to_owned(),
                 uncommitted,
                 missing,
+                unmerged_commits,
             });
         }
         Ok(out)
