@@ -8,6 +8,7 @@ pub mod budget;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod engine;
 pub mod gateway;
 pub mod live;
 pub mod server;
