@@ -1,6 +1,6 @@
 // Owns the single WebSocket for the whole app and feeds its messages, in small batches,
 // into the cache patcher. Components read the connection state from context.
-import { createContext, useCallback, useContext, useEffect, useMemo, useRef, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useRef, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { useLiveSocket, type ConnectionState } from '../lib/ws';
 import { keys } from '../lib/query-keys';
@@ -48,6 +48,5 @@ export function LiveProvider({ enabled, children, baseUrl }: { enabled: boolean;
   );
 
   const state = useLiveSocket({ enabled, onMessage, baseUrl });
-  const value = useMemo(() => state, [state]);
-  return <ConnectionContext.Provider value={value}>{children}</ConnectionContext.Provider>;
+  return <ConnectionContext.Provider value={state}>{children}</ConnectionContext.Provider>;
 }

@@ -353,7 +353,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness and readiness: 200 when the database answers, 503 when it does not. */
+        /**
+         * Liveness and readiness: 200 when the database answers, 503 when it does not.
+         *     The answer comes from a probe that runs every second (see `server`), so a health
+         *     check never waits on the database and a flood of them cannot load it.
+         */
         get: operations["health"];
         put?: never;
         post?: never;
