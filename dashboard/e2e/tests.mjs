@@ -147,6 +147,11 @@ export const tests = [
         await deps.getByRole('link', { name: /Foundation work/ }).click();
         await page.getByRole('heading', { level: 1, name: /Foundation work/ }).waitFor({ timeout: T });
         await page.getByRole('region', { name: 'Dependencies' }).getByRole('link', { name: /Builds on the foundation/ }).waitFor({ timeout: T });
+        await page.getByRole('button', { name: 'Edit' }).click();
+        const edit = page.getByRole('dialog', { name: /^Edit T-/ });
+        await edit.getByLabel('Title').fill('Foundation work, renamed');
+        await edit.getByRole('button', { name: 'Save' }).click();
+        await page.getByRole('heading', { level: 1, name: /Foundation work, renamed/ }).waitFor({ timeout: T });
         await page.getByRole('button', { name: 'Cancel task' }).click();
         const history = page.getByRole('region', { name: 'History' });
         await history.getByRole('cell', { name: 'cancelled', exact: true }).waitFor({ timeout: T });
@@ -258,6 +263,39 @@ export const tests = [
         await page.getByLabel('Type (exact)').fill('agent.updated');
         await feed.getByText('No events yet.').waitFor({ timeout: T });
         await assertNoAlert(page, 'events');
+      } finally {
+        await context.close();
+        await serve.stop();
+      }
+    },
+  },
+  {
+    name: 'keyboard only: open the new-task dialog, create a task, close with Escape',
+    async run({ browser }) {
+      const serve = await startServe();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/tasks`);
+        await waitLive(page);
+        // Tab from the top of the page until the "New task" button has focus.
+        for (let i = 0; i < 30; i++) {
+          await page.keyboard.press('Tab');
+          if (await page.evaluate(() => document.activeElement?.textContent === 'New task')) break;
+        }
+        await page.keyboard.press('Enter');
+        const dialog = page.getByRole('dialog', { name: 'New task' });
+        await dialog.waitFor({ timeout: T });
+        assert.equal(await page.evaluate(() => document.activeElement?.closest('label')?.textContent?.trim()), 'Title', 'focus should start in Title');
+        await page.keyboard.type('Typed without a mouse');
+        await page.keyboard.press('Enter');
+        await dialog.waitFor({ state: 'detached', timeout: T });
+        await page.getByRole('link', { name: /Typed without a mouse/ }).waitFor({ timeout: T });
+        await page.getByRole('button', { name: 'New task' }).focus();
+        await page.keyboard.press('Enter');
+        await dialog.waitFor({ timeout: T });
+        await page.keyboard.press('Escape');
+        await dialog.waitFor({ state: 'detached', timeout: T });
       } finally {
         await context.close();
         await serve.stop();
