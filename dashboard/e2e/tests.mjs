@@ -330,7 +330,7 @@ export const tests = [
     },
   },
   {
-    name: 'logs in with a token',
+    name: 'logs in with a token (wrong token refused, session survives reload, sign out)',
     async run({ browser }) {
       const token = randomBytes(24).toString('hex');
       const serve = await startServe({ token });
@@ -353,6 +353,10 @@ export const tests = [
         await assertNoAlert(page, 'overview after login');
         await page.reload();
         await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor({ timeout: T });
+        await page.getByRole('button', { name: 'Sign out' }).click();
+        await page.getByLabel('API token').waitFor({ timeout: T });
+        await page.reload();
+        await page.getByLabel('API token').waitFor({ timeout: T });
       } finally {
         await context.close();
         await serve.stop();
