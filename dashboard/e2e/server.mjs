@@ -73,7 +73,7 @@ export async function startServe({ token } = {}) {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { ...server, url: front?.url ?? server.url, apiUrl: server.url, dir, stop: stopAll };
+  return { ...server, url: front?.url ?? server.url, apiUrl: server.url, dir, databasePath: env.DATABASE_PATH, stop: stopAll };
 }
 
 /** The dashboard gateway in front of `upstream`. */

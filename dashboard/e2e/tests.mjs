@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { api } from './api.mjs';
 import { shot } from './browser.mjs';
+import { writeSessionFixture } from './fixtures.mjs';
 import { startGateway, startServe } from './server.mjs';
 
 const T = 15_000;
@@ -357,6 +358,59 @@ export const tests = [
         await page.getByLabel('API token').waitFor({ timeout: T });
         await page.reload();
         await page.getByLabel('API token').waitFor({ timeout: T });
+      } finally {
+        await context.close();
+        await serve.stop();
+      }
+    },
+  },
+  {
+    name: 'a 100,000-line session log in a real browser: bounded DOM, tool calls expand, ends with commit and diff',
+    async run({ browser }) {
+      const serve = await startServe();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const lines = Number(process.env.E2E_SCALE_LOG_LINES ?? 100_000);
+        const task = await api(serve.url, 'POST', '/api/tasks', { title: 'Task with a long session' });
+        const agents = await api(serve.url, 'GET', '/api/agents');
+        const sessionId = writeSessionFixture(serve.databasePath, { taskId: task.json.id, agentId: agents.json.items[0].id, lines });
+        const page = await context.newPage();
+        const opened = Date.now();
+        await page.goto(`${serve.url}/sessions/${sessionId}`);
+        await page.getByText(`${lines.toLocaleString('en-US')} lines`).waitFor({ timeout: 60_000 });
+        console.log(`    ${lines} lines loaded and shown ${Date.now() - opened} ms after navigation`);
+        const log = page.getByRole('log', { name: 'Session log' });
+        // Auto-scroll starts at the end: the commit and the diff are the last lines.
+        await log.getByText('abc1234 Make the tests pass').waitFor({ timeout: T });
+        await log.getByText('+new').waitFor({ timeout: T });
+        await shot(page, 'session-log-end');
+        await page.getByRole('button', { name: 'Pause auto-scroll' }).click();
+        const stats = await page.evaluate(async () => {
+          const scroller = document.querySelector('[role="log"][aria-label="Session log"]');
+          const gaps = [];
+          let last = performance.now();
+          let running = true;
+          const tick = (t) => {
+            gaps.push(t - last);
+            last = t;
+            if (running) requestAnimationFrame(tick);
+          };
+          requestAnimationFrame(tick);
+          for (let i = 0; i < 60; i++) {
+            scroller.scrollTop = scroller.scrollHeight * (1 - i / 59);
+            await new Promise((r) => requestAnimationFrame(() => r()));
+          }
+          running = false;
+          gaps.sort((a, b) => a - b);
+          return { rows: scroller.querySelectorAll('.log-line').length, p95: gaps[Math.floor(gaps.length * 0.95)], max: gaps.at(-1), top: scroller.scrollTop };
+        });
+        console.log(`    scrolled end to start: ${stats.rows} rows in the DOM; frame gap p95 ${stats.p95?.toFixed(1)} ms, max ${stats.max?.toFixed(1)} ms`);
+        assert.ok(stats.rows > 0 && stats.rows < 300, `only visible lines belong in the DOM, found ${stats.rows}`);
+        const call = log.getByRole('button', { name: 'Tool call: read_file' }).first();
+        await call.click();
+        assert.equal(await call.getAttribute('aria-expanded'), 'true');
+        await log.getByText(/"path": "src\/mod_/).first().waitFor({ timeout: T });
+        await shot(page, 'session-log-start-expanded');
       } finally {
         await context.close();
         await serve.stop();

@@ -25,6 +25,7 @@ export function EventFeed({ filters = {}, severity, height = 480 }: Props) {
     overscan: 10,
     getItemKey: (i) => events[i]?.id ?? i,
     initialRect: { width: 600, height },
+    useFlushSync: false, // One re-render per frame for all measured rows.
   });
   return (
     <>

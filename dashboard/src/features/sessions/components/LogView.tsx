@@ -15,7 +15,11 @@ export function LogView({ lines, live }: { lines: LogLine[]; live: boolean }) {
     getScrollElement: () => scroller.current,
     estimateSize: () => 24,
     overscan: 20,
-    getItemKey: (i) => lines[i]?.seq ?? i,
+    // Lines are only ever appended, so the index is a stable key (and the cheapest one:
+    // the virtualiser looks keys up for every line when offsets change).
+    // Batch the re-renders caused by row measurements: with flushSync, every measured
+    // row re-ran the O(lines) offset computation, which made big jumps stutter.
+    useFlushSync: false,
     initialRect: { width: 800, height: 600 },
   });
 
