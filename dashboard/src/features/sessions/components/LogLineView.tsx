@@ -18,6 +18,13 @@ function parseTool(content: string): ToolPayload {
   }
 }
 
+function diffClass(line: string): string | undefined {
+  if (line.startsWith('+++') || line.startsWith('---') || line.startsWith('@@') || line.startsWith('diff ')) return 'diff-hunk';
+  if (line.startsWith('+')) return 'diff-add';
+  if (line.startsWith('-')) return 'diff-del';
+  return undefined;
+}
+
 const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v, null, 2));
 
 interface Props {
@@ -53,7 +60,7 @@ export function LogLineView({ line, expanded, onToggle }: Props) {
         <div className="log-line log-diff">
           <pre className="log-pre">
             {line.content.split('\n').map((l, i) => (
-              <span key={i} className={l.startsWith('+') ? 'diff-add' : l.startsWith('-') ? 'diff-del' : l.startsWith('@@') ? 'diff-hunk' : undefined}>
+              <span key={i} className={diffClass(l)}>
                 {l + '\n'}
               </span>
             ))}
