@@ -89,6 +89,7 @@ export const tests = [
       try {
         const created = await api(serve.url, 'POST', '/api/tasks', { title: 'Screenshot task', description: 'For the detail page.', pass_criteria: ['cargo test passes'] });
         assert.equal(created.status, 201, created.text);
+        const sessionId = writeSessionFixture(serve.databasePath, { taskId: created.json.id, agentId: 'build-1', lines: 40 });
         const variants = [
           ['light', { viewport: { width: 1280, height: 720 }, colorScheme: 'light' }],
           ['dark', { viewport: { width: 1280, height: 720 }, colorScheme: 'dark' }],
@@ -98,7 +99,7 @@ export const tests = [
           const errors = [];
           const context = await browser.newContext(options);
           const page = await openPage(context, errors);
-          for (const [path, heading] of [...PAGES, [`/tasks/${created.json.id}`, /Screenshot task/]]) {
+          for (const [path, heading] of [...PAGES, [`/tasks/${created.json.id}`, /Screenshot task/], [`/sessions/${sessionId}`, `Session #${sessionId}`]]) {
             await page.goto(serve.url + path);
             await page.getByRole('heading', { level: 1, name: heading }).waitFor({ timeout: T });
             await waitLive(page);
