@@ -56,7 +56,7 @@ function stop(child) {
 }
 
 /** A real orchestrator on a fresh temp database, serving the built dashboard. */
-export async function startServe({ token } = {}) {
+export async function startServe({ token, env: extra = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'harness-e2e-'));
   const env = {
     PORT: '0',
@@ -64,6 +64,7 @@ export async function startServe({ token } = {}) {
     DATABASE_PATH: join(dir, 'harness.db'),
     HARNESS_DASHBOARD_DIR: distDir,
     ...(token ? { HARNESS_API_TOKEN: token } : {}),
+    ...extra,
   };
   const server = await startProcess(['serve'], env, 'harness serve');
   const front = process.env.E2E_VITE_PREVIEW ? await startPreview(server.url) : null;

@@ -1,9 +1,14 @@
 // The end-to-end scenarios. Each gets a fresh `harness serve` on a temp database.
 /* global window, document, requestAnimationFrame -- used inside page.evaluate callbacks, which run in the browser. */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { api } from './api.mjs';
 import { shot } from './browser.mjs';
+import { startFakeAnthropic } from './fake-anthropic.mjs';
 import { writeSessionFixture } from './fixtures.mjs';
 import { startGateway, startServe } from './server.mjs';
 
@@ -41,6 +46,17 @@ async function createTaskOnBoard(page, title) {
   await dialog.getByLabel('Description').fill('Created by the e2e suite.');
   await dialog.getByRole('button', { name: 'Create task' }).click();
   await dialog.waitFor({ state: 'detached', timeout: T });
+}
+
+/** A throwaway git repository for the engine to work in. */
+function makeGitRepo() {
+  const dir = mkdtempSync(join(tmpdir(), 'harness-e2e-repo-'));
+  const git = (...args) => execFileSync('git', ['-c', 'user.name=e2e', '-c', 'user.email=e2e@localhost', ...args], { cwd: dir, stdio: 'pipe' });
+  git('init', '-q', '-b', 'main');
+  writeFileSync(join(dir, 'README.md'), '# e2e target\n');
+  git('add', '.');
+  git('commit', '-q', '-m', 'initial');
+  return dir;
 }
 
 /** Creates `n` tasks through the API, eight requests at a time. */
@@ -419,13 +435,51 @@ export const tests = [
     },
   },
   {
-    // Sessions are created only by the engine, and the server has no test/dev hook to start
-    // one and write log lines yet. Skipped (loudly) rather than faked; the unit test
-    // SessionViewPage.test.tsx covers the view's live-append path meanwhile.
-    name: 'a live session log receives lines',
-    skip: 'SKIPPED LOUDLY: the server has no way yet to create a session and write log lines without the engine',
-    async run() {
-      assert.fail('needs a server-side way to create a session and write log lines');
+    name: 'a live session log receives lines (the engine against a local fake of the Anthropic API)',
+    async run({ browser }) {
+      const repo = makeGitRepo();
+      const fake = await startFakeAnthropic({ turns: 5, delayMs: 1200 });
+      const serve = await startServe({
+        env: {
+          HARNESS_WORKSPACE: repo,
+          ANTHROPIC_API_KEY: 'sk-e2e-not-a-real-key',
+          ANTHROPIC_BASE_URL: fake.url,
+          HARNESS_TICK_SECS: '0.5',
+          HARNESS_SESSION_SPACING_SECS: '0',
+        },
+      });
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/sessions`);
+        await waitLive(page);
+        await page.evaluate(() => {
+          window.__notReloaded = true;
+        });
+        const task = await api(serve.url, 'POST', '/api/tasks', { title: 'Look around the repository', description: 'E2E: the fake model lists files, then completes.' });
+        assert.equal(task.status, 201, task.text);
+        // The session appears in the list by itself (session.created over the WebSocket).
+        const link = page.getByRole('link', { name: /^#\d+$/ }).first();
+        await link.waitFor({ timeout: 30_000 });
+        await link.click();
+        const log = page.getByRole('log', { name: 'Session log' });
+        await log.waitFor({ timeout: T });
+        const linesNow = async () => Number((await page.getByText(/^[\d,]+ lines/).innerText()).replace(/[^\d].*$/, '').replace(/,/g, ''));
+        const first = await linesNow();
+        await log.getByText('All done: nothing needed changing.').waitFor({ timeout: 30_000 });
+        const last = await linesNow();
+        console.log(`    log grew from ${first} to ${last} lines while open; ${fake.requests.length} model requests`);
+        assert.ok(last > first, `the open log should have grown live (${first} -> ${last})`);
+        assert.equal(await page.evaluate(() => window.__notReloaded), true, 'the page reloaded');
+        await log.getByRole('button', { name: 'Tool call: list_dir' }).first().click();
+        await log.getByText('"path": "."').first().waitFor({ timeout: T });
+        await shot(page, 'session-live');
+      } finally {
+        await context.close();
+        await serve.stop();
+        await fake.stop();
+        rmSync(repo, { recursive: true, force: true });
+      }
     },
   },
   {
