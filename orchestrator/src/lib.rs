@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod gateway;
 pub mod live;
+pub mod scheduler;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -24,6 +24,7 @@ use crate::{
     board::Board,
     config::Settings,
     live::LiveBus,
+    scheduler::Scheduler,
     store::{Store, TaskFilter},
 };
 
@@ -87,6 +88,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let Self { state, listener } = self;
         let board = state.board.clone();
+        let settings = state.settings.clone();
         let stop = state.shutdown.clone();
         let pruner = tokio::spawn(prune_events(
             board.clone(),
@@ -109,6 +111,15 @@ impl App {
         };
         let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
         let server = tokio::spawn(async move { server.await });
+        let scheduler = tokio::spawn(
+            Scheduler::new(
+                board.clone(),
+                Arc::new(settings.engine.clone()),
+                settings.budget,
+                stop.clone(),
+            )
+            .run(),
+        );
         stop.cancelled().await;
         match tokio::time::timeout(SHUTDOWN_DEADLINE, server).await {
             Ok(result) => result
@@ -118,6 +129,9 @@ impl App {
         }
         pruner.abort();
         prober.abort();
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, scheduler).await.is_err() {
+            tracing::warn!("agent sessions did not stop in time; they are marked interrupted");
+        }
         finish(&board).await
     }
 }

@@ -5,12 +5,22 @@
 //! (`retry-after`, `anthropic-ratelimit-*-reset`), then the request is retried. Retries
 //! are bounded; running out of them on a rate limit yields [`ApiError::RateLimited`],
 //! which callers must not count as a task failure.
+//!
+//! HTTP runs on hyper with rustls (ring provider, bundled Mozilla roots) rather than
+//! reqwest: enabling a TLS backend in reqwest would switch every other reqwest client
+//! in the binary to a TLS setup that panics without a process-wide crypto provider.
 
 use std::{sync::Arc, time::Duration};
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
-use reqwest::{StatusCode, header::HeaderMap};
+use http_body_util::{BodyExt, Full};
+use hyper::{HeaderMap, Request, StatusCode, body::Incoming};
+use hyper_rustls::HttpsConnector;
+use hyper_util::{
+    client::legacy::{Client as HyperClient, connect::HttpConnector},
+    rt::TokioExecutor,
+};
 use serde_json::{Value, json};
 
 use super::{
@@ -120,10 +130,12 @@ enum AttemptError {
     Fatal(ApiError),
 }
 
+type HttpClient = HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 /// A Messages API client. Cheap to clone; clones share the connection pool and gate.
 #[derive(Debug, Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    http: HttpClient,
     config: Arc<ClientConfig>,
     gate: Arc<RateGate>,
 }
@@ -223,26 +235,48 @@ impl Client {
     }
 
     async fn attempt(&self, body: &Value) -> Result<AssembledMessage, AttemptError> {
+        let request = self.build_request(body)?;
+        let response = match tokio::time::timeout(
+            self.config.idle_timeout,
+            self.http.request(request),
+        )
+        .await
+        {
+            Err(_) => return Err(AttemptError::Retryable("no response in time".into())),
+            // The error chain names the host, never the headers, so the key stays out.
+            Ok(Err(e)) => {
+                return Err(AttemptError::Retryable(format!(
+                    "request failed: {}",
+                    error_chain(&e)
+                )));
+            }
+            Ok(Ok(response)) => response,
+        };
+        let (parts, mut body) = response.into_parts();
+        if !parts.status.is_success() {
+            let text = read_bounded(&mut body, 16 * 1024).await;
+            return Err(classify_status(parts.status, &parts.headers, &text));
+        }
+        self.note_exhausted_limits(&parts.headers);
+        self.read_stream(body).await
+    }
+
+    fn build_request(&self, body: &Value) -> Result<Request<Full<Bytes>>, AttemptError> {
         let url = format!("{}/v1/messages", self.config.base_url.trim_end_matches('/'));
-        let response = self
-            .http
-            .post(&url)
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| AttemptError::Fatal(ApiError::Setup(format!("request body: {e}"))))?;
+        Request::post(url.as_str())
             .header("x-api-key", self.config.api_key.expose())
             .header("anthropic-version", ANTHROPIC_VERSION)
+            .header("content-type", "application/json")
             .header("accept", "text/event-stream")
-            .json(body)
-            .send()
-            .await
-            // reqwest's error text names the URL, never the headers, so the key stays out.
-            .map_err(|e| AttemptError::Retryable(format!("request failed: {e}")))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        if !status.is_success() {
-            let text = read_bounded(response, 16 * 1024).await;
-            return Err(classify_status(status, &headers, &text));
-        }
-        self.note_exhausted_limits(&headers);
-        self.read_stream(response).await
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| {
+                AttemptError::Fatal(ApiError::Setup(format!(
+                    "ANTHROPIC_BASE_URL '{}' (or the API key) cannot form a request: {e}",
+                    self.config.base_url
+                )))
+            })
     }
 
     /// A success can still say "0 requests remaining until T": honour it before the
@@ -253,15 +287,11 @@ impl Client {
         }
     }
 
-    async fn read_stream(
-        &self,
-        response: reqwest::Response,
-    ) -> Result<AssembledMessage, AttemptError> {
-        let mut stream = response.bytes_stream();
+    async fn read_stream(&self, mut body: Incoming) -> Result<AssembledMessage, AttemptError> {
         let mut parser = SseParser::new(self.config.max_response_bytes);
         let mut assembler = MessageAssembler::new(self.config.max_response_bytes);
         loop {
-            let chunk = match tokio::time::timeout(self.config.idle_timeout, stream.next()).await {
+            let frame = match tokio::time::timeout(self.config.idle_timeout, body.frame()).await {
                 Err(_) => return Err(AttemptError::Retryable("stream stalled".into())),
                 Ok(None) => {
                     return Err(AttemptError::Retryable(
@@ -269,9 +299,15 @@ impl Client {
                     ));
                 }
                 Ok(Some(Err(e))) => {
-                    return Err(AttemptError::Retryable(format!("stream broke: {e}")));
+                    return Err(AttemptError::Retryable(format!(
+                        "stream broke: {}",
+                        error_chain(&e)
+                    )));
                 }
-                Ok(Some(Ok(chunk))) => chunk,
+                Ok(Some(Ok(frame))) => frame,
+            };
+            let Ok(chunk) = frame.into_data() else {
+                continue; // trailers
             };
             let events = parser.push(&chunk).map_err(fatal_stream)?;
             for event in events {
@@ -285,6 +321,18 @@ impl Client {
             }
         }
     }
+}
+
+/// An error and its sources on one line ("client error (Connect): tcp connect error: …").
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn fatal_stream(message: String) -> AttemptError {
@@ -404,43 +452,48 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn read_bounded(response: reqwest::Response, max: usize) -> String {
-    let mut stream = response.bytes_stream();
-    let mut body = Vec::new();
-    while let Some(Ok(chunk)) = stream.next().await {
-        let room = max.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= max {
+async fn read_bounded(body: &mut Incoming, max: usize) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < max {
+        let Some(Ok(frame)) = body.frame().await else {
             break;
+        };
+        if let Ok(chunk) = frame.into_data() {
+            let room = max - bytes.len();
+            bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
     }
-    String::from_utf8_lossy(&body).into_owned()
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// rustls with the ring provider and the bundled Mozilla roots: no OpenSSL, no cmake
-/// (aws-lc), and no CA files needed in a scratch image.
-fn http_client(config: &ClientConfig) -> Result<reqwest::Client, ApiError> {
+/// (aws-lc), no CA files needed in a scratch image, and no process-wide provider.
+/// Plain `http://` is allowed for a local `ANTHROPIC_BASE_URL` (proxies, the test fake).
+fn http_client(config: &ClientConfig) -> Result<HttpClient, ApiError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ApiError::Setup(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .connect_timeout(config.connect_timeout)
-        .build()
-        .map_err(|e| ApiError::Setup(e.to_string()))
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(config.connect_timeout));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(HyperClient::builder(TokioExecutor::new()).build(https))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use hyper::header::HeaderValue;
 
     fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -532,6 +585,13 @@ mod tests {
     fn the_http_client_builds_with_ring_and_bundled_roots() {
         let config = ClientConfig::new("https://api.anthropic.com", Secret::new("k"));
         assert!(http_client(&config).is_ok());
+    }
+
+    #[test]
+    fn other_reqwest_clients_in_the_binary_still_build() {
+        // Guards the reason this client is on hyper: a reqwest TLS feature enabled here
+        // would make `reqwest::Client::builder().build()` panic elsewhere.
+        assert!(reqwest::Client::builder().build().is_ok());
     }
 
     #[test]
