@@ -538,10 +538,14 @@ export interface components {
         /** @description A session as stored and served. */
         Session: {
             agent_id: string;
+            /** @description The git branch the attempt worked on. */
+            branch?: string | null;
             /** Format: int64 */
             cache_read_tokens: number;
             /** Format: int64 */
             cache_write_tokens: number;
+            /** @description The commit of the agent's changes, once made. */
+            commit_sha?: string | null;
             /** Format: double */
             cost_usd: number;
             ended_at?: null | components["schemas"]["Timestamp"];
@@ -553,6 +557,8 @@ export interface components {
             model: string;
             /** Format: int64 */
             output_tokens: number;
+            /** @description `attempt` (works on the task) or `investigation` (diagnoses a blocked task). */
+            purpose: string;
             started_at: components["schemas"]["Timestamp"];
             status: components["schemas"]["SessionStatus"];
             /**
@@ -560,6 +566,8 @@ export interface components {
              * @description `null` once the task was deleted; the session stays so its spend is counted.
              */
             task_id?: number | null;
+            /** @description The tail of the verification output. */
+            verify_output?: string | null;
         };
         SessionLogs: {
             items: components["schemas"]["LogLine"][];
@@ -596,6 +604,8 @@ export interface components {
         };
         /** @description A task as stored and served. */
         Task: {
+            /** @description The answer given, until the agent has resumed with it. */
+            answer?: string | null;
             assigned_agent?: string | null;
             /** Format: int32 */
             attempts: number;
@@ -609,10 +619,15 @@ export interface components {
             display_id: string;
             /** Format: int64 */
             id: number;
+            /** @description Why the last attempt failed: verification output and the agent's last message. */
+            last_failure?: string | null;
             /** Format: int32 */
             max_attempts: number;
             pass_criteria: string[];
             priority: components["schemas"]["Priority"];
+            /** @description An agent's question waiting for a human answer (`POST /api/tasks/{id}/answer`). */
+            question?: string | null;
+            retry_at?: null | components["schemas"]["Timestamp"];
             status: components["schemas"]["TaskStatus"];
             title: string;
             updated_at: components["schemas"]["Timestamp"];

@@ -5,11 +5,7 @@ import type { components } from './api-types';
 
 type S = components['schemas'];
 
-/**
- * `question` (a pending human question) arrives with the engine and is not yet in the
- * server's schema; drop this intersection once `gen:api` includes it.
- */
-export type Task = S['Task'] & { question?: string | null };
+export type Task = S['Task'];
 export type TaskStatus = S['TaskStatus'];
 export type Priority = S['Priority'];
 export type CreateTask = S['CreateTaskRequest'];

@@ -50,6 +50,20 @@ export function SessionViewPage() {
           <dd>{formatTokens(s.input_tokens)} / {formatTokens(s.output_tokens)}</dd>
           <dt>Cost</dt>
           <dd>{formatUsd(s.cost_usd)}</dd>
+          <dt>Purpose</dt>
+          <dd>{s.purpose}</dd>
+          {s.branch ? (
+            <>
+              <dt>Branch</dt>
+              <dd className="mono">{s.branch}</dd>
+            </>
+          ) : null}
+          {s.commit_sha ? (
+            <>
+              <dt>Commit</dt>
+              <dd className="mono">{s.commit_sha}</dd>
+            </>
+          ) : null}
           {s.exit_reason ? (
             <>
               <dt>Exit</dt>
@@ -57,6 +71,12 @@ export function SessionViewPage() {
             </>
           ) : null}
         </dl>
+      ) : null}
+      {s?.verify_output ? (
+        <details className="card">
+          <summary>Verification output</summary>
+          <pre className="log-pre">{s.verify_output}</pre>
+        </details>
       ) : null}
       <ErrorMessage error={logs.error} title="Log" />
       {logs.isPending ? <p role="status">Loading log…</p> : null}

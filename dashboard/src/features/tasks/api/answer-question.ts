@@ -4,14 +4,12 @@ import { post } from '../../../lib/api-client';
 import type { Task } from '../../../lib/types';
 import { writeTask } from './task-cache';
 
-export const answerQuestion = (id: number, answer: string) => post<Task | undefined>(`/api/tasks/${id}/answer`, { answer });
+export const answerQuestion = (id: number, answer: string) => post<Task>(`/api/tasks/${id}/answer`, { answer });
 
 export function useAnswerQuestion(id: number) {
   const qc = useQueryClient();
   return useMutation({
     mutationFn: (answer: string) => answerQuestion(id, answer),
-    onSuccess: (task) => {
-      if (task && typeof task === 'object' && 'id' in task) writeTask(qc, task);
-    },
+    onSuccess: (task) => writeTask(qc, task),
   });
 }

@@ -85,6 +85,12 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
       </dl>
 
       {task.question ? <QuestionBox taskId={task.id} question={task.question} /> : null}
+      {task.answer ? (
+        <p className="card" role="status">
+          Answer sent, waiting for the agent to resume: <span className="prewrap">{task.answer}</span>
+        </p>
+      ) : null}
+      {task.retry_at && task.status === 'pending' ? <p className="muted">Next attempt not before {formatTime(task.retry_at)}.</p> : null}
 
       <section aria-labelledby="desc-h" className="card">
         <h2 id="desc-h">Description</h2>
@@ -96,6 +102,13 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
           <p className="muted">None given.</p>
         )}
       </section>
+
+      {task.last_failure ? (
+        <section aria-labelledby="fail-h" className="card">
+          <h2 id="fail-h">Why the last attempt failed</h2>
+          <pre className="log-pre">{task.last_failure}</pre>
+        </section>
+      ) : null}
 
       {task.diagnosis ? (
         <section aria-labelledby="diag-h" className="card">
