@@ -1,18 +1,21 @@
 // A local stand-in for the Anthropic Messages API (the one third-party service we cannot
 // reach), speaking its real streaming wire format: `POST /v1/messages` answered with
-// server-sent events. It plays a short scripted agent: a few turns that list the
-// repository, then `complete_task`. Each answer waits `delayMs`, so the session's log
-// grows while a browser is watching it.
+// server-sent events. It plays a scripted agent (`script(requestBody, turn)` returns the
+// turn's text and tool call). Each answer waits `delayMs`, so the session's log grows
+// while a browser is watching it.
 import { createServer } from 'node:http';
 
 function sse(res, type, data) {
   res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
 }
 
-function reply(res, turn, turns) {
-  const last = turn >= turns;
-  const text = last ? 'All done: nothing needed changing.' : `Step ${turn}: listing the repository.`;
-  const tool = last ? { name: 'complete_task', input: { summary: 'Nothing needed changing.' } } : { name: 'list_dir', input: { path: '.' } };
+/** The default script: `turns - 1` turns listing the repository, then complete_task. */
+export const listThenComplete = (turns) => (_body, turn) =>
+  turn >= turns
+    ? { text: 'All done: nothing needed changing.', tool: { name: 'complete_task', input: { summary: 'Nothing needed changing.' } } }
+    : { text: `Step ${turn}: listing the repository.`, tool: { name: 'list_dir', input: { path: '.' } } };
+
+function reply(res, turn, { text, tool }) {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   sse(res, 'message_start', {
     message: { id: `msg_e2e_${turn}`, type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', content: [], stop_reason: null, usage: { input_tokens: 100 * turn, output_tokens: 1 } },
@@ -28,7 +31,7 @@ function reply(res, turn, turns) {
   res.end();
 }
 
-export function startFakeAnthropic({ turns = 5, delayMs = 1200 } = {}) {
+export function startFakeAnthropic({ turns = 5, delayMs = 1200, script = listThenComplete(turns) } = {}) {
   const requests = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -43,7 +46,7 @@ export function startFakeAnthropic({ turns = 5, delayMs = 1200 } = {}) {
       requests.push(parsed);
       // The turn is one more than the assistant messages the agent has already received.
       const turn = parsed.messages.filter((m) => m.role === 'assistant').length + 1;
-      setTimeout(() => reply(res, turn, turns), delayMs);
+      setTimeout(() => reply(res, turn, script(parsed, turn)), delayMs);
     });
   });
   return new Promise((resolve) => {

@@ -31,8 +31,18 @@ for (const t of tests) {
     continue;
   }
   const started = Date.now();
+  // A scenario may find at run time that the server lacks what it needs; it then says so.
+  let skippedWhy = null;
+  const skip = (why) => {
+    skippedWhy = why;
+  };
   try {
-    await t.run({ browser });
+    await t.run({ browser, skip });
+    if (skippedWhy) {
+      skipped++;
+      console.log(`- SKIP ${t.name}\n    SKIPPED LOUDLY: ${skippedWhy}`);
+      continue;
+    }
     passed++;
     console.log(`✓ ${t.name} (${Date.now() - started} ms)`);
   } catch (err) {

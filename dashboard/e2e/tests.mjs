@@ -483,6 +483,51 @@ export const tests = [
     },
   },
   {
+    name: "an agent's question is answered in the task's answer box and reaches the agent",
+    async run({ browser, skip }) {
+      const repo = makeGitRepo();
+      const answer = `Use blue ${Date.now()}`;
+      const fake = await startFakeAnthropic({
+        delayMs: 300,
+        script: (body) =>
+          JSON.stringify(body.messages).includes(answer)
+            ? { text: 'Thanks, done.', tool: { name: 'complete_task', input: { summary: 'Used the colour I was told.' } } }
+            : { text: 'I need a decision.', tool: { name: 'ask_human', input: { question: 'Which colour should the button be?' } } },
+      });
+      const serve = await startServe({
+        env: { HARNESS_WORKSPACE: repo, ANTHROPIC_API_KEY: 'sk-e2e-not-a-real-key', ANTHROPIC_BASE_URL: fake.url, HARNESS_TICK_SECS: '0.5', HARNESS_SESSION_SPACING_SECS: '0' },
+      });
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const probe = await api(serve.url, 'POST', '/api/tasks/999999/answer', { answer: 'x' });
+        if (probe.status === 405) return skip('the server has no POST /api/tasks/{id}/answer route yet (405)');
+        const task = await api(serve.url, 'POST', '/api/tasks', { title: 'Style the button' });
+        assert.equal(task.status, 201, task.text);
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/tasks/${task.json.id}`);
+        await waitLive(page);
+        // The question arrives on the open page through task.updated.
+        const box = page.getByRole('region', { name: 'Question waiting for an answer' });
+        await box.getByText('Which colour should the button be?').waitFor({ timeout: 30_000 });
+        await shot(page, 'task-question');
+        await box.getByLabel('Your answer').fill(answer);
+        await box.getByRole('button', { name: 'Send answer' }).click();
+        await box.waitFor({ state: 'detached', timeout: T });
+        await assertNoAlert(page, 'task detail after answering');
+        const deadline = Date.now() + 30_000;
+        while (!fake.requests.some((r) => JSON.stringify(r.messages).includes(answer))) {
+          assert.ok(Date.now() < deadline, 'the agent never received the answer');
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      } finally {
+        await context.close();
+        await serve.stop();
+        await fake.stop();
+        rmSync(repo, { recursive: true, force: true });
+      }
+    },
+  },
+  {
     name: 'the same flow through the `harness dashboard` gateway, and "orchestrator unreachable" when it stops',
     async run({ browser }) {
       const serve = await startServe();

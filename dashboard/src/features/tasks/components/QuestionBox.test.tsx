@@ -11,7 +11,7 @@ function serve(question: string | null) {
     if (url.pathname === '/api/tasks/5' && init.method === 'GET') return { body: task };
     if (url.pathname === '/api/tasks/5/history') return { body: { items: [] } };
     if (url.pathname === '/api/tasks/5/dependents') return { body: { items: [] } };
-    if (url.pathname === '/api/tasks/5/answer') return { body: { ...task, question: null } };
+    if (url.pathname === '/api/tasks/5/answer') return { body: { ...task, answer: 'SQLite' } }; // The server keeps the question until the agent resumes.
   });
 }
 
@@ -32,6 +32,7 @@ describe('human question on a task', () => {
     await userEvent.click(screen.getByRole('button', { name: 'Send answer' }));
     expect(calls.find((c) => c.url.pathname === '/api/tasks/5/answer')?.body).toEqual({ answer: 'SQLite' });
     await waitFor(() => expect(screen.queryByLabelText('Your answer')).toBeNull());
+    expect(screen.getByText(/waiting for the agent to resume/)).toBeInTheDocument();
   });
 
   it('is not shown when no question is pending', async () => {

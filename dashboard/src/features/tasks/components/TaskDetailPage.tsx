@@ -84,10 +84,11 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
         <dd>{formatTime(task.updated_at)}</dd>
       </dl>
 
-      {task.question ? <QuestionBox taskId={task.id} question={task.question} /> : null}
-      {task.answer ? (
+      {/* The server keeps the question until the agent resumes; an answer already given closes the box. */}
+      {task.question && !task.answer ? <QuestionBox taskId={task.id} question={task.question} /> : null}
+      {task.question && task.answer ? (
         <p className="card" role="status">
-          Answer sent, waiting for the agent to resume: <span className="prewrap">{task.answer}</span>
+          Answered “{task.question}” with “{task.answer}”; waiting for the agent to resume.
         </p>
       ) : null}
       {task.retry_at && task.status === 'pending' ? <p className="muted">Next attempt not before {formatTime(task.retry_at)}.</p> : null}
