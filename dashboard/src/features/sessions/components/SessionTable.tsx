@@ -4,6 +4,7 @@ import { Link } from 'react-router';
 import { ErrorMessage } from '../../../components/ErrorMessage';
 import { StatusBadge } from '../../../components/StatusBadge';
 import { durationBetween, formatTokens, formatUsd } from '../../../lib/format';
+import { useNow } from '../../../lib/use-now';
 import type { SessionFilters } from '../../../lib/query-keys';
 import { useSessions } from '../api/get-sessions';
 
@@ -11,6 +12,7 @@ export function SessionTable({ filters, caption }: { filters: SessionFilters; ca
   const q = useSessions(filters);
   const rows = q.data?.pages.flatMap((p) => p.items) ?? [];
   const total = q.data?.pages[0]?.total ?? 0;
+  const now = useNow(1000, rows.some((s) => s.status === 'running'));
   return (
     <div className="table-wrap">
       <ErrorMessage error={q.error} />
@@ -34,7 +36,7 @@ export function SessionTable({ filters, caption }: { filters: SessionFilters; ca
               <td><StatusBadge status={s.status} /></td>
               <td>{s.agent_id}</td>
               <td><TaskRef taskId={s.task_id} /></td>
-              <td>{durationBetween(s.started_at, s.ended_at)}</td>
+              <td>{durationBetween(s.started_at, s.ended_at, now)}</td>
               <td>{formatTokens(s.input_tokens)} / {formatTokens(s.output_tokens)}</td>
               <td>{formatUsd(s.cost_usd)}</td>
             </tr>

@@ -5,6 +5,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { ErrorMessage } from '../../../components/ErrorMessage';
 import { StatusBadge } from '../../../components/StatusBadge';
 import { durationBetween, formatTime, formatTokens, formatUsd } from '../../../lib/format';
+import { useNow } from '../../../lib/use-now';
 import { useSession } from '../api/get-session';
 import { catchUpSessionLogs, useSessionLogs } from '../api/get-session-logs';
 import { LogView } from './LogView';
@@ -24,6 +25,7 @@ export function SessionViewPage() {
   }, [loaded, qc, sessionId]);
 
   const s = session.data;
+  const now = useNow(1000, s?.status === 'running');
   return (
     <div className="page page-wide session-page">
       <nav aria-label="Breadcrumb">
@@ -45,7 +47,7 @@ export function SessionViewPage() {
           <dt>Started</dt>
           <dd>{formatTime(s.started_at)}</dd>
           <dt>Duration</dt>
-          <dd>{durationBetween(s.started_at, s.ended_at)}</dd>
+          <dd>{durationBetween(s.started_at, s.ended_at, now)}</dd>
           <dt>Tokens in/out</dt>
           <dd>{formatTokens(s.input_tokens)} / {formatTokens(s.output_tokens)}</dd>
           <dt>Cost</dt>
