@@ -8,11 +8,10 @@ import { StatusBadge } from '../../../components/StatusBadge';
 import { formatTime } from '../../../lib/format';
 import type { Task } from '../../../lib/types';
 import { taskOptions, useTask } from '../api/get-task';
-import { useTaskDependents } from '../api/get-task-dependents';
-import { useTaskHistory } from '../api/get-task-history';
 import { useDeleteTask } from '../api/delete-task';
 import { useTransitionTask, type TaskAction } from '../api/transition-task';
 import { QuestionBox } from './QuestionBox';
+import { Dependents, History, TaskLink } from './TaskRelations';
 import { TaskFormDialog } from './TaskFormDialog';
 
 const FINAL = new Set(['completed', 'cancelled']);
@@ -140,51 +139,5 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
       <History taskId={task.id} />
       <TaskFormDialog open={editing} onOpenChange={setEditing} task={task} dependencyLabels={labels} />
     </div>
-  );
-}
-
-function TaskLink({ task }: { task: Task }) {
-  return (
-    <Link to={`/tasks/${task.id}`}>
-      {task.display_id} {task.title} <StatusBadge status={task.status} />
-    </Link>
-  );
-}
-
-function Dependents({ taskId }: { taskId: number }) {
-  const q = useTaskDependents(taskId);
-  return (
-    <>
-      <h3>Depended on by</h3>
-      <ErrorMessage error={q.error} />
-      {q.data?.items.length === 0 ? <p className="muted">Nothing.</p> : null}
-      <ul>{q.data?.items.map((t) => <li key={t.id}><TaskLink task={t} /></li>)}</ul>
-    </>
-  );
-}
-
-function History({ taskId }: { taskId: number }) {
-  const q = useTaskHistory(taskId);
-  return (
-    <section aria-labelledby="hist-h" className="card">
-      <h2 id="hist-h">History</h2>
-      <ErrorMessage error={q.error} />
-      <table>
-        <thead>
-          <tr><th scope="col">When</th><th scope="col">From</th><th scope="col">To</th><th scope="col">By</th><th scope="col">Reason</th></tr>
-        </thead>
-        <tbody>
-          {q.data?.items.map((h) => (
-            <tr key={h.id}>
-              <td>{formatTime(h.at)}</td>
-              <td>{h.from_status ? <StatusBadge status={h.from_status} /> : '—'}</td>
-              <td><StatusBadge status={h.to_status} /></td>
-              <td>{h.actor}</td>
-              <td>{h.reason}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </section>
   );
 }

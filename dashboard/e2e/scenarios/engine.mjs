@@ -1,0 +1,105 @@
+// The real engine and scheduler against a local fake of the Anthropic Messages API.
+/* global window -- used inside page.evaluate callbacks, which run in the browser. */
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { api } from '../api.mjs';
+import { shot } from '../browser.mjs';
+import { startFakeAnthropic } from '../fake-anthropic.mjs';
+import { assertNoAlert, makeGitRepo, T, waitLive } from '../helpers.mjs';
+import { startServe } from '../server.mjs';
+
+export default [
+  {
+    name: 'a live session log receives lines (the engine against a local fake of the Anthropic API)',
+    async run({ browser }) {
+      const repo = makeGitRepo();
+      const fake = await startFakeAnthropic({ turns: 5, delayMs: 1200 });
+      const serve = await startServe({
+        env: {
+          HARNESS_WORKSPACE: repo,
+          ANTHROPIC_API_KEY: 'sk-e2e-not-a-real-key',
+          ANTHROPIC_BASE_URL: fake.url,
+          HARNESS_TICK_SECS: '0.5',
+          HARNESS_SESSION_SPACING_SECS: '0',
+        },
+      });
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/sessions`);
+        await waitLive(page);
+        await page.evaluate(() => {
+          window.__notReloaded = true;
+        });
+        const task = await api(serve.url, 'POST', '/api/tasks', { title: 'Look around the repository', description: 'E2E: the fake model lists files, then completes.' });
+        assert.equal(task.status, 201, task.text);
+        // The session appears in the list by itself (session.created over the WebSocket).
+        const link = page.getByRole('link', { name: /^#\d+$/ }).first();
+        await link.waitFor({ timeout: 30_000 });
+        await link.click();
+        const log = page.getByRole('log', { name: 'Session log' });
+        await log.waitFor({ timeout: T });
+        const linesNow = async () => Number((await page.getByText(/^[\d,]+ lines/).innerText()).replace(/[^\d].*$/, '').replace(/,/g, ''));
+        const first = await linesNow();
+        await log.getByText('All done: nothing needed changing.').waitFor({ timeout: 30_000 });
+        const last = await linesNow();
+        console.log(`    log grew from ${first} to ${last} lines while open; ${fake.requests.length} model requests`);
+        assert.ok(last > first, `the open log should have grown live (${first} -> ${last})`);
+        assert.equal(await page.evaluate(() => window.__notReloaded), true, 'the page reloaded');
+        await log.getByRole('button', { name: 'Tool call: list_dir' }).first().click();
+        await log.getByText('"path": "."').first().waitFor({ timeout: T });
+        await shot(page, 'session-live');
+      } finally {
+        await context.close();
+        await serve.stop();
+        await fake.stop();
+        rmSync(repo, { recursive: true, force: true });
+      }
+    },
+  },
+  {
+    name: "an agent's question is answered in the task's answer box and reaches the agent",
+    async run({ browser, skip }) {
+      const repo = makeGitRepo();
+      const answer = `Use blue ${Date.now()}`;
+      const fake = await startFakeAnthropic({
+        delayMs: 300,
+        script: (body) =>
+          JSON.stringify(body.messages).includes(answer)
+            ? { text: 'Thanks, done.', tool: { name: 'complete_task', input: { summary: 'Used the colour I was told.' } } }
+            : { text: 'I need a decision.', tool: { name: 'ask_human', input: { question: 'Which colour should the button be?' } } },
+      });
+      const serve = await startServe({
+        env: { HARNESS_WORKSPACE: repo, ANTHROPIC_API_KEY: 'sk-e2e-not-a-real-key', ANTHROPIC_BASE_URL: fake.url, HARNESS_TICK_SECS: '0.5', HARNESS_SESSION_SPACING_SECS: '0' },
+      });
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const probe = await api(serve.url, 'POST', '/api/tasks/999999/answer', { answer: 'x' });
+        if (probe.status === 405) return skip('the server has no POST /api/tasks/{id}/answer route yet (405)');
+        const task = await api(serve.url, 'POST', '/api/tasks', { title: 'Style the button' });
+        assert.equal(task.status, 201, task.text);
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/tasks/${task.json.id}`);
+        await waitLive(page);
+        // The question arrives on the open page through task.updated.
+        const box = page.getByRole('region', { name: 'Question waiting for an answer' });
+        await box.getByText('Which colour should the button be?').waitFor({ timeout: 30_000 });
+        await shot(page, 'task-question');
+        await box.getByLabel('Your answer').fill(answer);
+        await box.getByRole('button', { name: 'Send answer' }).click();
+        await box.waitFor({ state: 'detached', timeout: T });
+        await assertNoAlert(page, 'task detail after answering');
+        const deadline = Date.now() + 30_000;
+        while (!fake.requests.some((r) => JSON.stringify(r.messages).includes(answer))) {
+          assert.ok(Date.now() < deadline, 'the agent never received the answer');
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      } finally {
+        await context.close();
+        await serve.stop();
+        await fake.stop();
+        rmSync(repo, { recursive: true, force: true });
+      }
+    },
+  },
+];

@@ -1,0 +1,34 @@
+// The `harness dashboard` gateway in front of the orchestrator.
+import assert from 'node:assert/strict';
+import { shot } from '../browser.mjs';
+import { twoTabFlow, waitLive } from '../helpers.mjs';
+import { startGateway, startServe } from '../server.mjs';
+
+export default [
+  {
+    name: 'the same flow through the `harness dashboard` gateway, and "orchestrator unreachable" when it stops',
+    async run({ browser }) {
+      const serve = await startServe();
+      let gateway;
+      try {
+        gateway = await startGateway(serve.apiUrl);
+        const index = await fetch(gateway.url + '/');
+        assert.equal(index.status, 200);
+        await twoTabFlow(browser, gateway.url, 'gateway');
+        const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+        const page = await context.newPage();
+        await page.goto(`${gateway.url}/tasks`);
+        await waitLive(page);
+        await serve.stop();
+        const still = await fetch(gateway.url + '/');
+        assert.equal(still.status, 200, "the gateway's own / must answer while the upstream is down");
+        await page.getByRole('status', { name: 'Connection: Orchestrator unreachable' }).waitFor({ timeout: 30_000 });
+        await shot(page, 'gateway-unreachable');
+        await context.close();
+      } finally {
+        await gateway?.stop();
+        await serve.stop();
+      }
+    },
+  },
+];

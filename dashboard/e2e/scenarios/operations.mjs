@@ -1,0 +1,68 @@
+// Agents, orchestrator controls and the event stream.
+/* global document -- used inside page.evaluate callbacks, which run in the browser. */
+import assert from 'node:assert/strict';
+import { api } from '../api.mjs';
+import { assertNoAlert, T, waitLive } from '../helpers.mjs';
+import { startServe } from '../server.mjs';
+
+export default [
+  {
+    name: 'an agent is disabled from the Agents page and the orchestrator paused from the Overview',
+    async run({ browser }) {
+      const serve = await startServe();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const agents = await api(serve.url, 'GET', '/api/agents');
+        const agent = agents.json.items[0];
+        assert.ok(agent, 'the server should come with agents');
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/agents`);
+        const toggle = page.getByRole('switch', { name: `Enable ${agent.name}` });
+        await toggle.waitFor({ timeout: T });
+        const before = agent.enabled;
+        await toggle.click();
+        await page.waitForFunction(
+          ([name, want]) => document.querySelector(`[aria-label="Enable ${name}"]`)?.getAttribute('aria-checked') === String(want),
+          [agent.name, !before],
+          { timeout: T },
+        );
+        const after = await api(serve.url, 'GET', `/api/agents/${agent.id}`);
+        assert.equal(after.json.enabled, !before, 'the server should have stored the toggle');
+        await page.goto(serve.url);
+        await page.getByRole('button', { name: 'Pause' }).click();
+        await page.getByRole('button', { name: 'Resume' }).waitFor({ timeout: T });
+        const status = await api(serve.url, 'GET', '/api/orchestrator/status');
+        assert.equal(status.json.paused, true);
+        await page.getByRole('button', { name: 'Resume' }).click();
+        await page.getByRole('button', { name: 'Pause' }).waitFor({ timeout: T });
+        await assertNoAlert(page, 'overview');
+      } finally {
+        await context.close();
+        await serve.stop();
+      }
+    },
+  },
+  {
+    name: 'the Events page streams new events live and filters by type',
+    async run({ browser }) {
+      const serve = await startServe();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/events`);
+        await waitLive(page);
+        const title = `Evented task ${Date.now()}`;
+        const created = await api(serve.url, 'POST', '/api/tasks', { title });
+        assert.equal(created.status, 201, created.text);
+        const feed = page.getByRole('log', { name: 'Event feed' });
+        await feed.getByText(title).first().waitFor({ timeout: T });
+        await page.getByLabel('Type (exact)').fill('agent.updated');
+        await feed.getByText('No events yet.').waitFor({ timeout: T });
+        await assertNoAlert(page, 'events');
+      } finally {
+        await context.close();
+        await serve.stop();
+      }
+    },
+  },
+];

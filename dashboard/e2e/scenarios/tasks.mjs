@@ -1,0 +1,120 @@
+// The task board and the task detail page.
+/* global document -- used inside page.evaluate callbacks, which run in the browser. */
+import assert from 'node:assert/strict';
+import { api } from '../api.mjs';
+import { shot } from '../browser.mjs';
+import { assertNoAlert, T, twoTabFlow, waitLive } from '../helpers.mjs';
+import { startServe } from '../server.mjs';
+
+export default [
+  {
+    name: 'a task created on the board appears in a second tab without reload',
+    async run({ browser }) {
+      const serve = await startServe();
+      try {
+        await twoTabFlow(browser, serve.url, 'serve');
+      } finally {
+        await serve.stop();
+      }
+    },
+  },
+  {
+    name: 'task detail: a dependency picked in the dialog shows both ways; cancel is recorded in history',
+    async run({ browser }) {
+      const serve = await startServe();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const base = await api(serve.url, 'POST', '/api/tasks', { title: 'Foundation work' });
+        assert.equal(base.status, 201, base.text);
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/tasks`);
+        await page.getByRole('button', { name: 'New task' }).click();
+        const dialog = page.getByRole('dialog', { name: 'New task' });
+        await dialog.getByLabel('Title').fill('Builds on the foundation');
+        await dialog.getByLabel('Find a task to depend on').fill('Foundation');
+        await dialog.getByRole('checkbox', { name: /Foundation work/ }).check();
+        await dialog.getByRole('button', { name: 'Create task' }).click();
+        await dialog.waitFor({ state: 'detached', timeout: T });
+        await page.getByRole('link', { name: /Builds on the foundation/ }).click();
+        const deps = page.getByRole('region', { name: 'Dependencies' });
+        await deps.getByRole('link', { name: /Foundation work/ }).waitFor({ timeout: T });
+        await deps.getByRole('link', { name: /Foundation work/ }).click();
+        await page.getByRole('heading', { level: 1, name: /Foundation work/ }).waitFor({ timeout: T });
+        await page.getByRole('region', { name: 'Dependencies' }).getByRole('link', { name: /Builds on the foundation/ }).waitFor({ timeout: T });
+        await page.getByRole('button', { name: 'Edit' }).click();
+        const edit = page.getByRole('dialog', { name: /^Edit T-/ });
+        await edit.getByLabel('Title').fill('Foundation work, renamed');
+        await edit.getByRole('button', { name: 'Save' }).click();
+        await page.getByRole('heading', { level: 1, name: /Foundation work, renamed/ }).waitFor({ timeout: T });
+        await page.getByRole('button', { name: 'Cancel task' }).click();
+        const history = page.getByRole('region', { name: 'History' });
+        await history.getByRole('cell', { name: 'cancelled', exact: true }).waitFor({ timeout: T });
+        await assertNoAlert(page, 'task detail');
+        await shot(page, 'task-detail-cancelled');
+      } finally {
+        await context.close();
+        await serve.stop();
+      }
+    },
+  },
+  {
+    name: 'keyboard only: open the new-task dialog, create a task, close with Escape',
+    async run({ browser }) {
+      const serve = await startServe();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/tasks`);
+        await waitLive(page);
+        // Tab from the top of the page until the "New task" button has focus.
+        for (let i = 0; i < 30; i++) {
+          await page.keyboard.press('Tab');
+          if (await page.evaluate(() => document.activeElement?.textContent === 'New task')) break;
+        }
+        await page.keyboard.press('Enter');
+        const dialog = page.getByRole('dialog', { name: 'New task' });
+        await dialog.waitFor({ timeout: T });
+        assert.equal(await page.evaluate(() => document.activeElement?.closest('label')?.textContent?.trim()), 'Title', 'focus should start in Title');
+        await page.keyboard.type('Typed without a mouse');
+        await page.keyboard.press('Enter');
+        await dialog.waitFor({ state: 'detached', timeout: T });
+        await page.getByRole('link', { name: /Typed without a mouse/ }).waitFor({ timeout: T });
+        await page.getByRole('button', { name: 'New task' }).focus();
+        await page.keyboard.press('Enter');
+        await dialog.waitFor({ timeout: T });
+        await page.keyboard.press('Escape');
+        await dialog.waitFor({ state: 'detached', timeout: T });
+      } finally {
+        await context.close();
+        await serve.stop();
+      }
+    },
+  },
+  {
+    name: "an API error is shown with the server's message",
+    async run({ browser }) {
+      const serve = await startServe();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const title = 'x'.repeat(300);
+        const direct = await api(serve.url, 'POST', '/api/tasks', { title });
+        assert.ok(direct.status === 422 || direct.status === 400, `expected 400/422 for a 300-char title, got ${direct.status}`);
+        const message = direct.json?.error?.message;
+        assert.ok(message, `error body has no message: ${direct.text}`);
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/tasks`);
+        await page.getByRole('button', { name: 'New task' }).click();
+        const dialog = page.getByRole('dialog', { name: 'New task' });
+        await dialog.getByLabel('Title').fill(title);
+        await dialog.getByRole('button', { name: 'Create task' }).click();
+        const alert = dialog.getByRole('alert');
+        await alert.waitFor({ timeout: T });
+        assert.match(await alert.innerText(), new RegExp(message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+        await shot(page, 'api-error');
+      } finally {
+        await context.close();
+        await serve.stop();
+      }
+    },
+  },
+];
