@@ -66,15 +66,26 @@ export async function startServe({ token, env: extra = {} } = {}) {
     ...(token ? { HARNESS_API_TOKEN: token } : {}),
     ...extra,
   };
-  const server = await startProcess(['serve'], env, 'harness serve');
+  let server = await startProcess(['serve'], env, 'harness serve');
   const front = process.env.E2E_VITE_PREVIEW ? await startPreview(server.url) : null;
   await expectDashboard(front ?? server, 'harness serve');
-  const stopAll = async () => {
-    await front?.stop();
-    await server.stop();
-    rmSync(dir, { recursive: true, force: true });
+  return {
+    url: front?.url ?? server.url,
+    apiUrl: server.url,
+    port: server.port,
+    dir,
+    databasePath: env.DATABASE_PATH,
+    /** Stops the process and starts a new one on the same port and database. */
+    async restart() {
+      await server.stop();
+      server = await startProcess(['serve'], { ...env, PORT: String(server.port) }, 'harness serve (restarted)');
+    },
+    async stop() {
+      await front?.stop();
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
-  return { ...server, url: front?.url ?? server.url, apiUrl: server.url, dir, databasePath: env.DATABASE_PATH, stop: stopAll };
 }
 
 /** The dashboard gateway in front of `upstream`. */
