@@ -214,6 +214,15 @@ impl Board {
         Ok(())
     }
 
+    /// Records a human's answer to an agent's question and lets the task run again.
+    pub async fn answer_question(&self, id: TaskId, answer: String) -> Result<Task, StoreError> {
+        let task = self.blocking(move |s| s.answer_question(id, &answer)).await?;
+        self.announce_task(&task);
+        self.note(NewEvent::info("task.answered", format!("{} got an answer", task.display_id)).for_task(id.get()))
+            .await;
+        Ok(task)
+    }
+
     pub async fn get_task(&self, id: TaskId) -> Result<Task, StoreError> {
         self.blocking(move |s| s.get_task(id)).await
     }

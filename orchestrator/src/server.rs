@@ -15,7 +15,7 @@ use std::{
 };
 
 use anyhow::Context;
-use harness_domain::{event::NewEvent, task::TaskStatus, time::Timestamp};
+use harness_domain::{agent::AgentId, event::NewEvent, task::TaskStatus, time::Timestamp};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +50,7 @@ impl App {
             tracing::info!(version = m.version, name = %m.name, "applied migration");
         }
         let board = Board::new(Arc::new(store), Arc::new(LiveBus::new(settings.ws_replay)));
+        apply_agent_overrides(&board, &settings).await?;
         recover(&board).await?;
         let addr = SocketAddr::new(settings.bind, settings.port);
         let listener = TcpListener::bind(addr).await.with_context(|| {
@@ -134,6 +135,16 @@ impl App {
         }
         finish(&board).await
     }
+}
+
+/// `[agents.<id>] runtime = …` in harness.toml decides an agent's runtime.
+async fn apply_agent_overrides(board: &Board, settings: &Settings) -> anyhow::Result<()> {
+    for (id, o) in &settings.engine.agents {
+        let Some(runtime) = o.runtime else { continue };
+        let agent = AgentId::parse(id).with_context(|| format!("harness.toml [agents.{id}]"))?;
+        board.blocking(move |s| s.set_agent_runtime(&agent, runtime)).await?;
+    }
+    Ok(())
 }
 
 /// Sessions left running by a crash are interrupted, and their tasks go back to

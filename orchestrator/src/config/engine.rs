@@ -59,6 +59,9 @@ pub struct EngineArgs {
     /// Messages API base URL [default: https://api.anthropic.com].
     #[arg(long, env = "ANTHROPIC_BASE_URL")]
     pub anthropic_base_url: Option<String>,
+    /// First wait after an API error without retry-after; doubles per retry [default: 2].
+    #[arg(long, env = "HARNESS_API_BACKOFF_SECS")]
+    pub api_backoff_secs: Option<f64>,
 }
 
 /// Per-agent overrides from `harness.toml` (`[agents.build-2]`).
@@ -89,6 +92,7 @@ pub struct EngineFile {
     git_author_name: Option<String>,
     git_author_email: Option<String>,
     anthropic_base_url: Option<String>,
+    api_backoff_secs: Option<f64>,
     /// Category → role, added to the defaults.
     #[serde(default)]
     routing: BTreeMap<String, AgentRole>,
@@ -115,6 +119,7 @@ pub struct EngineSettings {
     pub git_author_email: String,
     pub anthropic_api_key: Option<Secret>,
     pub anthropic_base_url: String,
+    pub api_backoff: Duration,
     pub routing: BTreeMap<String, AgentRole>,
     pub agents: BTreeMap<String, AgentOverride>,
 }
@@ -181,6 +186,7 @@ impl EngineSettings {
                 .anthropic_base_url
                 .or(file.anthropic_base_url)
                 .unwrap_or_else(|| "https://api.anthropic.com".into()),
+            api_backoff: seconds("HARNESS_API_BACKOFF_SECS", args.api_backoff_secs.or(file.api_backoff_secs), 2.0, 0.0)?,
             routing,
             agents: file.agents,
         };

@@ -64,7 +64,7 @@ impl Attempt {
             Ok((repo, worktree, resume)) => self.work(&sink, &repo, &worktree, resume).await,
             Err(reason) => Ending::Requeued { reason, retry_at: None },
         };
-        sink.clone().finish(writer).await;
+        sink.finish(writer).await;
         self.settle(ending).await;
     }
 
@@ -88,8 +88,12 @@ impl Attempt {
             let paused = paused.and_then(|p| serde_json::from_str::<PausedConversation>(&p).ok());
             (paused, question, answer)
         });
-        let (display_id, resuming) = (self.task.display_id.clone(), resume.is_some());
-        let worktree = blocking(move || open_worktree(&repo, &display_id, &base, &path, resuming)).await?;
+        let (display_id, resuming, author) = (self.task.display_id.clone(), resume.is_some(), self.author());
+        let (worktree, kept) =
+            blocking(move || open_worktree(&repo, &display_id, &base, &path, resuming, &author)).await?;
+        if let Some(branch) = kept {
+            sink.system(format!("the previous attempt's work was kept on branch {branch}"));
+        }
         let repo = workspace_repo(&workspace)?;
         sink.system(format!("worktree {} on branch {} from {}", worktree.path.display(), worktree.branch, worktree.base));
         let (sid, path, branch) = (self.session.id, worktree.path.display().to_string(), worktree.branch.clone());
@@ -221,11 +225,7 @@ impl Attempt {
     }
 
     async fn commit(&self, sink: &Arc<StoreSink>, repo: &Repo, worktree: &Worktree, summary: &str) -> Result<Option<String>, String> {
-        let settings = &self.engine.settings;
-        let author = Author {
-            name: settings.git_author_name.clone(),
-            email: settings.git_author_email.clone(),
-        };
+        let author = self.author();
         let message = format!("{}: {}\n\n{summary}", self.task.display_id, self.task.title);
         let (repo2, path) = (repo.clone(), worktree.path.clone());
         let commit = blocking(move || repo2.commit_all(&path, &message, &author).map_err(|e| e.to_string())).await?;
@@ -241,6 +241,13 @@ impl Attempt {
             }
         }
         Ok(commit)
+    }
+
+    fn author(&self) -> Author {
+        Author {
+            name: self.engine.settings.git_author_name.clone(),
+            email: self.engine.settings.git_author_email.clone(),
+        }
     }
 
     async fn enter_verifying(&self) -> Result<(), String> {
@@ -291,11 +298,7 @@ impl Attempt {
     }
 
     async fn merge(&self, sink: &Arc<StoreSink>, repo: &Repo, worktree: &Worktree, last_message: &str) -> Ending {
-        let settings = &self.engine.settings;
-        let author = Author {
-            name: settings.git_author_name.clone(),
-            email: settings.git_author_email.clone(),
-        };
+        let author = self.author();
         let message = format!("Merge {}: {}", self.task.display_id, self.task.title);
         let (repo2, branch, base) = (repo.clone(), worktree.branch.clone(), worktree.base.clone());
         let merged = blocking(move || repo2.merge(&branch, &base, &message, &author).map_err(|e| e.to_string())).await;
@@ -417,23 +420,36 @@ fn failed(reason: String, last_message: &str) -> Ending {
     Ending::Failed { reason, summary }
 }
 
-/// Creates the attempt's worktree. A leftover from an earlier failed attempt is removed
-/// (it was kept for inspection until this retry); when resuming after an answer, the
-/// worktree with the agent's work so far is kept.
-fn open_worktree(repo: &Repo, display_id: &str, base: &str, path: &PathBuf, resuming: bool) -> Result<Worktree, String> {
+/// Creates the attempt's worktree. An earlier attempt's worktree (kept for inspection
+/// until this retry) is set aside first: anything uncommitted in it is committed to a
+/// renamed branch, never deleted. When resuming after an answer, the worktree with the
+/// agent's work so far is used as it is.
+fn open_worktree(
+    repo: &Repo,
+    display_id: &str,
+    base: &str,
+    path: &PathBuf,
+    resuming: bool,
+    author: &Author,
+) -> Result<(Worktree, Option<String>), String> {
     if path.exists() {
         if resuming {
             let branch = crate::engine::git::branch_name(display_id).map_err(|e| e.to_string())?;
-            return Ok(Worktree {
+            let worktree = Worktree {
                 path: path.clone(),
                 branch,
                 base: base.to_owned(),
                 base_commit: String::new(),
-            });
+            };
+            return Ok((worktree, None));
         }
-        repo.remove_worktree(path, true, BranchCleanup::Force).map_err(|e| e.to_string())?;
+        let keep_as = format!("harness/{display_id}-kept-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
+        let kept = repo.set_aside_worktree(path, &keep_as, author).map_err(|e| e.to_string())?;
+        let worktree = repo.create_worktree(display_id, base, path).map_err(|e| e.to_string())?;
+        return Ok((worktree, kept));
     }
-    repo.create_worktree(display_id, base, path).map_err(|e| e.to_string())
+    let worktree = repo.create_worktree(display_id, base, path).map_err(|e| e.to_string())?;
+    Ok((worktree, None))
 }
 
 /// Cancels the session when its sink has been silent for `limit`.

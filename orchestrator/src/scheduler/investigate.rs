@@ -88,7 +88,7 @@ async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, String> {
         task_creator: None,
     };
     let report = runtime.run(request, sink.as_ref()).await;
-    sink.clone().finish(writer).await;
+    sink.finish(writer).await;
     let (status, result) = match report.outcome {
         SessionOutcome::Completed { summary } => (SessionStatus::Succeeded, Ok(summary)),
         other => (SessionStatus::Failed, Err(format!("the investigator did not finish: {other:?}"))),

@@ -62,8 +62,6 @@ pub struct Scheduler {
     engine: Arc<Engine>,
     last_start: Option<Instant>,
     budget_exceeded: bool,
-    /// Agents' readiness as last reported, so a status change is written once.
-    readiness: HashMap<String, Result<(), String>>,
 }
 
 impl Scheduler {
@@ -73,7 +71,6 @@ impl Scheduler {
             engine: Arc::new(Engine { board, settings, runtimes, budget, stop }),
             last_start: None,
             budget_exceeded: false,
-            readiness: HashMap::new(),
         }
     }
 
@@ -111,8 +108,8 @@ impl Scheduler {
     /// One pass. Returns when to look again if spacing held a start back.
     async fn pass(&mut self) -> anyhow::Result<Option<Instant>> {
         let board = self.engine.board.clone();
+        self.refresh_readiness(&board.list_agents().await?).await;
         let agents = board.list_agents().await?;
-        self.refresh_readiness(&agents).await;
         if board.blocking(|s| s.paused()).await? || self.over_budget().await? {
             return Ok(None);
         }
@@ -141,7 +138,8 @@ impl Scheduler {
         agents.iter().find(|a| {
             a.role == role
                 && a.enabled
-                && matches!(self.readiness.get(a.id.as_str()), Some(Ok(())))
+                && a.status != AgentStatus::Unconfigured
+                && a.status != AgentStatus::Disabled
                 && running.get(a.id.as_str()).copied().unwrap_or(0) < a.max_concurrency
         })
     }
@@ -191,25 +189,26 @@ impl Scheduler {
     }
 
     /// Marks agents that cannot run as `unconfigured` with the reason, and back to `idle`
-    /// once they can. Written only on change, so an idle loop writes nothing.
+    /// once they can. Compared with the stored status, so an idle loop writes nothing.
     async fn refresh_readiness(&mut self, agents: &[Agent]) {
         for agent in agents {
-            let now = self.engine.runtimes.for_agent(agent).map(drop);
-            if self.readiness.get(agent.id.as_str()) == Some(&now) {
-                continue;
-            }
+            let ready = self.engine.runtimes.readiness(agent);
             let board = &self.engine.board;
-            match &now {
-                Err(reason) if agent.status != AgentStatus::Disabled => {
+            match ready {
+                Err(reason)
+                    if agent.enabled
+                        && (agent.status != AgentStatus::Unconfigured
+                            || agent.status_reason.as_deref() != Some(reason.as_str())) =>
+                {
                     tracing::warn!(agent = %agent.id, %reason, "agent cannot run");
-                    let _ = board.set_agent_status(agent.id.clone(), AgentStatus::Unconfigured, Some(reason.clone())).await;
+                    let _ = board.set_agent_status(agent.id.clone(), AgentStatus::Unconfigured, Some(reason)).await;
                 }
                 Ok(()) if agent.status == AgentStatus::Unconfigured => {
+                    tracing::info!(agent = %agent.id, "agent is ready");
                     let _ = board.set_agent_status(agent.id.clone(), AgentStatus::Idle, None).await;
                 }
                 _ => {}
             }
-            self.readiness.insert(agent.id.as_str().to_owned(), now);
         }
     }
 
