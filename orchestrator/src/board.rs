@@ -69,7 +69,10 @@ impl Runs {
 
     /// Stops the session working on `task`, if any. True when there was one.
     pub fn cancel(&self, task: TaskId) -> bool {
-        self.lock().get(&task.get()).map(CancellationToken::cancel).is_some()
+        self.lock()
+            .get(&task.get())
+            .map(CancellationToken::cancel)
+            .is_some()
     }
 
     pub fn cancel_all(&self) {
@@ -216,10 +219,18 @@ impl Board {
 
     /// Records a human's answer to an agent's question and lets the task run again.
     pub async fn answer_question(&self, id: TaskId, answer: String) -> Result<Task, StoreError> {
-        let task = self.blocking(move |s| s.answer_question(id, &answer)).await?;
+        let task = self
+            .blocking(move |s| s.answer_question(id, &answer))
+            .await?;
         self.announce_task(&task);
-        self.note(NewEvent::info("task.answered", format!("{} got an answer", task.display_id)).for_task(id.get()))
-            .await;
+        self.note(
+            NewEvent::info(
+                "task.answered",
+                format!("{} got an answer", task.display_id),
+            )
+            .for_task(id.get()),
+        )
+        .await;
         Ok(task)
     }
 

@@ -130,7 +130,10 @@ impl App {
         }
         pruner.abort();
         prober.abort();
-        if tokio::time::timeout(SHUTDOWN_DEADLINE, scheduler).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, scheduler)
+            .await
+            .is_err()
+        {
             tracing::warn!("agent sessions did not stop in time; they are marked interrupted");
         }
         finish(&board).await
@@ -142,7 +145,9 @@ async fn apply_agent_overrides(board: &Board, settings: &Settings) -> anyhow::Re
     for (id, o) in &settings.engine.agents {
         let Some(runtime) = o.runtime else { continue };
         let agent = AgentId::parse(id).with_context(|| format!("harness.toml [agents.{id}]"))?;
-        board.blocking(move |s| s.set_agent_runtime(&agent, runtime)).await?;
+        board
+            .blocking(move |s| s.set_agent_runtime(&agent, runtime))
+            .await?;
     }
     Ok(())
 }
@@ -161,14 +166,12 @@ async fn recover(board: &Board) -> anyhow::Result<()> {
             ..TaskFilter::default()
         };
         for task in board.list_tasks(filter).await?.items {
-            board
-                .transition_task(
-                    task.id,
-                    TaskStatus::Pending,
-                    "interrupted by a restart; will run again",
-                    ACTOR_STARTUP,
-                )
+            let id = task.id;
+            let reason = "interrupted by a restart; will run again";
+            let task = board
+                .blocking(move |s| s.requeue(id, reason, None, ACTOR_STARTUP))
                 .await?;
+            board.announce_task(&task);
             requeued += 1;
         }
     }

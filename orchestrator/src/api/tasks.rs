@@ -371,11 +371,17 @@ pub async fn answer_task(
     JsonBody(body): JsonBody<AnswerRequest>,
 ) -> ApiResult<Json<Task>> {
     let id = task_ref(&id)?;
-    let answer = Description::parse(&body.answer).map_err(|e| ApiError::invalid("answer", e.message.replace("description", "answer")))?;
+    let answer = Description::parse(&body.answer)
+        .map_err(|e| ApiError::invalid("answer", e.message.replace("description", "answer")))?;
     if answer.as_str().is_empty() {
         return Err(ApiError::invalid("answer", "answer must not be empty"));
     }
-    Ok(Json(state.board.answer_question(id, answer.as_str().to_owned()).await?))
+    Ok(Json(
+        state
+            .board
+            .answer_question(id, answer.as_str().to_owned())
+            .await?,
+    ))
 }
 
 /// Every status change of a task, oldest first.

@@ -482,8 +482,15 @@ impl Repo {
             git(path, &["add", "-A"], None)?;
             git(
                 path,
-                &["-c", "commit.gpgsign=false", "commit", "--no-verify", "-q", "-m",
-                  "Work left in the worktree by an interrupted attempt, kept by Parent Harness"],
+                &[
+                    "-c",
+                    "commit.gpgsign=false",
+                    "commit",
+                    "--no-verify",
+                    "-q",
+                    "-m",
+                    "Work left in the worktree by an interrupted attempt, kept by Parent Harness",
+                ],
                 Some(author),
             )?;
         }
@@ -494,7 +501,11 @@ impl Repo {
         } else {
             None
         };
-        git(&self.root, &["worktree", "remove", "--force", &path.to_string_lossy()], None)?;
+        git(
+            &self.root,
+            &["worktree", "remove", "--force", &path.to_string_lossy()],
+            None,
+        )?;
         Ok(kept)
     }
 }

@@ -46,7 +46,9 @@ pub struct Engine {
 impl Engine {
     /// Wakes the scheduler at `at` (a retry coming out of backoff).
     pub fn wake_at(&self, at: Timestamp) {
-        let delay = (at.datetime() - chrono::Utc::now()).to_std().unwrap_or_default();
+        let delay = (at.datetime() - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
         let board = self.board.clone();
         let stop = self.stop.clone();
         tokio::spawn(async move {
@@ -65,10 +67,21 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(board: Board, settings: Arc<EngineSettings>, budget: BudgetLimits, stop: CancellationToken) -> Self {
+    pub fn new(
+        board: Board,
+        settings: Arc<EngineSettings>,
+        budget: BudgetLimits,
+        stop: CancellationToken,
+    ) -> Self {
         let runtimes = Runtimes::new(settings.clone());
         Self {
-            engine: Arc::new(Engine { board, settings, runtimes, budget, stop }),
+            engine: Arc::new(Engine {
+                board,
+                settings,
+                runtimes,
+                budget,
+                stop,
+            }),
             last_start: None,
             budget_exceeded: false,
         }
@@ -115,7 +128,9 @@ impl Scheduler {
         }
         let mut running = board.blocking(|s| s.running_by_agent()).await?;
         let max = self.engine.settings.max_concurrent as usize;
-        let ready = board.blocking(|s| s.ready_tasks(Timestamp::now(), READY_BATCH)).await?;
+        let ready = board
+            .blocking(|s| s.ready_tasks(Timestamp::now(), READY_BATCH))
+            .await?;
         for task in ready {
             if board.runs().count() >= max {
                 break;
@@ -133,8 +148,19 @@ impl Scheduler {
         Ok(None)
     }
 
-    fn pick_agent<'a>(&self, task: &Task, agents: &'a [Agent], running: &HashMap<String, u32>) -> Option<&'a Agent> {
-        let role = self.engine.settings.routing.get(&task.category).copied().unwrap_or(AgentRole::Build);
+    fn pick_agent<'a>(
+        &self,
+        task: &Task,
+        agents: &'a [Agent],
+        running: &HashMap<String, u32>,
+    ) -> Option<&'a Agent> {
+        let role = self
+            .engine
+            .settings
+            .routing
+            .get(&task.category)
+            .copied()
+            .unwrap_or(AgentRole::Build);
         agents.iter().find(|a| {
             a.role == role
                 && a.enabled
@@ -157,7 +183,9 @@ impl Scheduler {
         };
         let board = &self.engine.board;
         let (id, agent_id, model) = (task.id, agent.id.as_str().to_owned(), agent.model.clone());
-        let claimed = board.blocking(move |s| s.claim_task(id, &agent_id, &model, Timestamp::now())).await;
+        let claimed = board
+            .blocking(move |s| s.claim_task(id, &agent_id, &model, Timestamp::now()))
+            .await;
         let (task, session) = match claimed {
             Ok(pair) => pair,
             Err(err) => {
@@ -168,20 +196,35 @@ impl Scheduler {
         self.last_start = Some(Instant::now());
         board.announce_task(&task);
         board.live().publish("session.created", &session);
-        let _ = board.set_agent_status(agent.id.clone(), AgentStatus::Working, None).await;
+        let _ = board
+            .set_agent_status(agent.id.clone(), AgentStatus::Working, None)
+            .await;
         tracing::info!(task = %task.display_id, agent = %agent.id, session = session.id, attempt = task.attempts, "session started");
         let cancel = board.runs().register(task.id);
-        let attempt = attempt::Attempt { engine: self.engine.clone(), task, session, agent, runtime, cancel };
+        let attempt = attempt::Attempt {
+            engine: self.engine.clone(),
+            task,
+            session,
+            agent,
+            runtime,
+            cancel,
+        };
         let engine = self.engine.clone();
         tokio::spawn(async move {
             let (task_id, agent_id) = (attempt.task.id, attempt.agent.id.clone());
             attempt.run().await;
             engine.board.runs().finished(task_id);
-            let still_busy = engine.board.blocking(|s| s.running_by_agent()).await
+            let still_busy = engine
+                .board
+                .blocking(|s| s.running_by_agent())
+                .await
                 .map(|r| r.get(agent_id.as_str()).copied().unwrap_or(0) > 0)
                 .unwrap_or(false);
             if !still_busy {
-                let _ = engine.board.set_agent_status(agent_id, AgentStatus::Idle, None).await;
+                let _ = engine
+                    .board
+                    .set_agent_status(agent_id, AgentStatus::Idle, None)
+                    .await;
             }
             engine.board.runs().wake();
         });
@@ -201,11 +244,15 @@ impl Scheduler {
                             || agent.status_reason.as_deref() != Some(reason.as_str())) =>
                 {
                     tracing::warn!(agent = %agent.id, %reason, "agent cannot run");
-                    let _ = board.set_agent_status(agent.id.clone(), AgentStatus::Unconfigured, Some(reason)).await;
+                    let _ = board
+                        .set_agent_status(agent.id.clone(), AgentStatus::Unconfigured, Some(reason))
+                        .await;
                 }
                 Ok(()) if agent.status == AgentStatus::Unconfigured => {
                     tracing::info!(agent = %agent.id, "agent is ready");
-                    let _ = board.set_agent_status(agent.id.clone(), AgentStatus::Idle, None).await;
+                    let _ = board
+                        .set_agent_status(agent.id.clone(), AgentStatus::Idle, None)
+                        .await;
                 }
                 _ => {}
             }
@@ -227,9 +274,12 @@ impl Scheduler {
                 self.engine
                     .board
                     .note(
-                        NewEvent::info("budget.exceeded", "a budget limit is reached: no new session starts")
-                            .with_severity(Severity::Error)
-                            .with_payload(serde_json::to_value(&report).unwrap_or_default()),
+                        NewEvent::info(
+                            "budget.exceeded",
+                            "a budget limit is reached: no new session starts",
+                        )
+                        .with_severity(Severity::Error)
+                        .with_payload(serde_json::to_value(&report).unwrap_or_default()),
                     )
                     .await;
             }
@@ -243,7 +293,10 @@ impl Scheduler {
         let found = tokio::task::spawn_blocking(move || {
             let path = settings.workspace.as_ref()?;
             let repo = runtimes::workspace_repo(path).ok()?;
-            let base = settings.base_branch.clone().or_else(|| repo.current_branch().ok())?;
+            let base = settings
+                .base_branch
+                .clone()
+                .or_else(|| repo.current_branch().ok())?;
             repo.leftover_worktrees(&base).ok()
         })
         .await
@@ -257,7 +310,11 @@ impl Scheduler {
                 leftover.branch,
                 leftover.uncommitted.len(),
                 leftover.unmerged_commits,
-                if leftover.holds_work() { "; kept because it holds work" } else { "" }
+                if leftover.holds_work() {
+                    "; kept because it holds work"
+                } else {
+                    ""
+                }
             );
             tracing::warn!("{message}");
             self.engine

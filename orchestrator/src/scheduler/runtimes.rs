@@ -82,7 +82,11 @@ impl Runtimes {
     }
 
     fn anthropic(&self, model: &str) -> Result<AnthropicRuntime, String> {
-        let key = self.settings.anthropic_api_key.clone().unwrap_or_else(|| Secret::new(""));
+        let key = self
+            .settings
+            .anthropic_api_key
+            .clone()
+            .unwrap_or_else(|| Secret::new(""));
         let mut config = ClientConfig::new(self.settings.anthropic_base_url.clone(), key);
         config.backoff_base = self.settings.api_backoff;
         let client = Client::new(config, self.gate.clone()).map_err(|e| e.to_string())?;

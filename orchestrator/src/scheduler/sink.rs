@@ -39,8 +39,13 @@ impl StoreSink {
         let writer = tokio::spawn(async move {
             while let Some(entry) = rx.recv().await {
                 let result = match entry {
-                    Entry::Log(kind, text) => board.append_log(session_id, kind, text).await.map(drop),
-                    Entry::Usage(usage, cost) => board.add_session_usage(session_id, usage, cost).await.map(drop),
+                    Entry::Log(kind, text) => {
+                        board.append_log(session_id, kind, text).await.map(drop)
+                    }
+                    Entry::Usage(usage, cost) => board
+                        .add_session_usage(session_id, usage, cost)
+                        .await
+                        .map(drop),
                     Entry::Close => break,
                 };
                 if let Err(err) = result {
@@ -81,7 +86,9 @@ impl StoreSink {
     pub async fn finish(&self, writer: SinkWriter) {
         let dropped = self.dropped.load(Ordering::Relaxed);
         if dropped > 0 {
-            let note = format!("{dropped} log lines were dropped: the agent wrote faster than they could be stored");
+            let note = format!(
+                "{dropped} log lines were dropped: the agent wrote faster than they could be stored"
+            );
             let _ = self.tx.send(Entry::Log(LogKind::System, note)).await;
         }
         let _ = self.tx.send(Entry::Close).await;

@@ -2,12 +2,12 @@
 //! temporary git repository as the workspace, the fake Messages API over real HTTP, and
 //! fake CLI agents as real child processes.
 
-#[path = "../api/helpers.rs"]
-mod helpers;
 #[path = "../support/fake_anthropic.rs"]
 mod fake_anthropic;
 #[path = "../support/git_repo.rs"]
 mod git_repo;
+#[path = "../api/helpers.rs"]
+mod helpers;
 
 mod anthropic_flow;
 mod cli_flow;
@@ -65,7 +65,10 @@ pub async fn wait_for(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) 
         if done(&value) {
             return value;
         }
-        assert!(tokio::time::Instant::now() < deadline, "gave up waiting on {path}: {value:#}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting on {path}: {value:#}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -75,21 +78,40 @@ pub fn status_is(status: &'static str) -> impl Fn(&Value) -> bool {
 }
 
 pub async fn sessions_of(app: &TestApp, task: &Value) -> Vec<Value> {
-    let page = json_with(app.get(&format!("/api/sessions?task_id={}", task["id"])).await, StatusCode::OK).await;
+    let page = json_with(
+        app.get(&format!("/api/sessions?task_id={}", task["id"]))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
     page["items"].as_array().unwrap().clone()
 }
 
 pub async fn logs_of(app: &TestApp, session: &Value) -> Vec<Value> {
-    let logs = json_with(app.get(&format!("/api/sessions/{}/logs", session["id"])).await, StatusCode::OK).await;
+    let logs = json_with(
+        app.get(&format!("/api/sessions/{}/logs", session["id"]))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
     logs["items"].as_array().unwrap().clone()
 }
 
 pub async fn history_of(app: &TestApp, task: &Value) -> Vec<(String, String)> {
-    let h = json_with(app.get(&format!("/api/tasks/{}/history", task["id"])).await, StatusCode::OK).await;
+    let h = json_with(
+        app.get(&format!("/api/tasks/{}/history", task["id"])).await,
+        StatusCode::OK,
+    )
+    .await;
     h["items"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["from_status"].as_str().unwrap_or("").to_owned(), i["to_status"].as_str().unwrap().to_owned()))
+        .map(|i| {
+            (
+                i["from_status"].as_str().unwrap_or("").to_owned(),
+                i["to_status"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect()
 }
