@@ -452,6 +452,12 @@ impl Board {
         self.runs.wake();
     }
 
+    /// Publishes a task created outside [`Board::create_task`].
+    pub fn announce_created(&self, task: &Task) {
+        self.live.publish("task.created", task);
+        self.runs.wake();
+    }
+
     pub fn announce_session(&self, session: &Session) {
         self.live.publish("session.updated", session);
     }

@@ -8,7 +8,7 @@ use std::{
 };
 
 use harness_domain::{
-    agent::{Agent, AgentStatus},
+    agent::{Agent, AgentRole, AgentStatus},
     event::{NewEvent, Severity},
     session::{LogKind, Session, SessionStatus},
     task::{Task, TaskStatus, retry_delay},
@@ -21,6 +21,7 @@ use super::{
     roles::instructions,
     runtimes::workspace_repo,
     sink::{StoreSink, now_millis},
+    subtasks::BoardTaskCreator,
 };
 use crate::{
     engine::{
@@ -235,7 +236,12 @@ impl Attempt {
             resume,
             timeout: settings.session_timeout,
             cancel: self.cancel.clone(),
-            task_creator: None,
+            task_creator: (self.agent.role == AgentRole::Planning).then(|| {
+                Arc::new(BoardTaskCreator {
+                    board: self.engine.board.clone(),
+                    category: "feature".to_owned(),
+                }) as Arc<dyn crate::engine::runtime::TaskCreator>
+            }),
         };
         let stuck = CancellationToken::new();
         let watchdog = tokio::spawn(watch_for_silence(

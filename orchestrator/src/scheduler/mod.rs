@@ -10,6 +10,7 @@ mod investigate;
 mod roles;
 mod runtimes;
 mod sink;
+mod subtasks;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 

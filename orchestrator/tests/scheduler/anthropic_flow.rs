@@ -250,3 +250,30 @@ async fn ask_human_waits_for_an_answer_through_the_api_then_continues() {
         .await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn a_planning_agent_splits_a_task_into_subtasks_that_then_run() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeAnthropic::start(vec![
+        Reply::tool("create_task", json!({"title": "Sub A", "priority": "P1"})),
+        Reply::tool("create_task", json!({"title": "Sub B", "depends_on": ["T-2"]})),
+        Reply::tool("complete_task", json!({"summary": "split into two"})),
+        Reply::tool("complete_task", json!({"summary": "A done"})),
+        Reply::tool("complete_task", json!({"summary": "B done"})),
+    ])
+    .await;
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some(&fake.base_url));
+        s.engine.max_concurrent = 1;
+    })
+    .await;
+    let plan = app.create_task(json!({"title": "Big feature", "category": "planning"})).await;
+    wait_for_task(&app, &plan["id"], status_is("completed")).await;
+    let b = wait_for_task(&app, &json!(3), status_is("completed")).await;
+    assert_eq!(b["title"], "Sub B");
+    assert_eq!(b["depends_on"], json!([2]));
+    let a = wait_for_task(&app, &json!(2), status_is("completed")).await;
+    assert_eq!(a["priority"], "P1");
+    assert!(a["updated_at"].as_str() < b["updated_at"].as_str());
+}
