@@ -102,4 +102,47 @@ export default [
       }
     },
   },
+  {
+    name: 'a task that fails every attempt is blocked with the failure and the diagnosis shown, and is unblocked from its page',
+    async run({ browser }) {
+      const repo = makeGitRepo();
+      const fake = await startFakeAnthropic({
+        delayMs: 200,
+        // The investigator's brief starts "Diagnose why"; every other session gives up.
+        script: (body) =>
+          JSON.stringify(body.messages).includes('Diagnose why')
+            ? { text: 'Looked into it.', tool: { name: 'complete_task', input: { summary: 'Diagnosis: the e2e model always gives up.' } } }
+            : { text: 'I cannot do this.', tool: { name: 'fail_task', input: { reason: 'The e2e model gives up.' } } },
+      });
+      const serve = await startServe({
+        env: { HARNESS_WORKSPACE: repo, ANTHROPIC_API_KEY: 'sk-e2e-not-a-real-key', ANTHROPIC_BASE_URL: fake.url, HARNESS_TICK_SECS: '0.5', HARNESS_SESSION_SPACING_SECS: '0', HARNESS_RETRY_BASE_SECS: '0' },
+      });
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        const page = await context.newPage();
+        const task = await api(serve.url, 'POST', '/api/tasks', { title: 'Doomed task', max_attempts: 1 });
+        assert.equal(task.status, 201, task.text);
+        await page.goto(`${serve.url}/tasks/${task.json.id}`);
+        await waitLive(page);
+        // Everything below arrives on the open page through live updates.
+        await page.getByRole('region', { name: 'Why the last attempt failed' }).getByText(/The e2e model gives up/).waitFor({ timeout: 30_000 });
+        await page.getByRole('region', { name: "Investigator's diagnosis" }).getByText('Diagnosis: the e2e model always gives up.').waitFor({ timeout: 30_000 });
+        await shot(page, 'task-blocked-diagnosed');
+        await page.getByRole('button', { name: 'Unblock' }).click();
+        await assertNoAlert(page, 'task detail after unblock');
+        const deadline = Date.now() + T;
+        for (;;) {
+          const history = await api(serve.url, 'GET', `/api/tasks/${task.json.id}/history`);
+          if (history.json.items.some((h) => h.from_status === 'blocked' && h.to_status === 'pending')) break;
+          assert.ok(Date.now() < deadline, `no blocked -> pending transition: ${history.text}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      } finally {
+        await context.close();
+        await serve.stop();
+        await fake.stop();
+        rmSync(repo, { recursive: true, force: true });
+      }
+    },
+  },
 ];
