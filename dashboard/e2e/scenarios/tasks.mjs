@@ -117,4 +117,36 @@ export default [
       }
     },
   },
+  {
+    name: 'search and filters narrow the board, and live in the URL',
+    async run({ browser }) {
+      const serve = await startServe();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      try {
+        for (const [title, priority, category] of [['Fix login redirect', 'P0', 'bug'], ['Fix logout button', 'P3', 'bug'], ['Write onboarding docs', 'P1', 'docs']]) {
+          const r = await api(serve.url, 'POST', '/api/tasks', { title, priority, category });
+          assert.equal(r.status, 201, r.text);
+        }
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/tasks`);
+        const pending = page.getByRole('region', { name: /^pending/i });
+        await pending.getByRole('link', { name: /Write onboarding docs/ }).waitFor({ timeout: T });
+        await page.getByLabel('Search').fill('fix');
+        await pending.getByRole('link', { name: /Write onboarding docs/ }).waitFor({ state: 'detached', timeout: T });
+        assert.equal(await pending.getByRole('link').count(), 2);
+        await page.getByLabel('Priority').selectOption('P0');
+        await pending.getByRole('link', { name: /Fix logout button/ }).waitFor({ state: 'detached', timeout: T });
+        await pending.getByRole('link', { name: /Fix login redirect/ }).waitFor({ timeout: T });
+        assert.match(page.url(), /q=fix/);
+        assert.match(page.url(), /priority=P0/);
+        await page.reload();
+        await pending.getByRole('link', { name: /Fix login redirect/ }).waitFor({ timeout: T });
+        assert.equal(await pending.getByRole('link').count(), 1);
+        await shot(page, 'tasks-filtered');
+      } finally {
+        await context.close();
+        await serve.stop();
+      }
+    },
+  },
 ];
