@@ -49,6 +49,15 @@ export default [
         await log.getByRole('button', { name: 'Tool call: list_dir' }).first().click();
         await log.getByText('"path": "."').first().waitFor({ timeout: T });
         await shot(page, 'session-live');
+        // The session's spend now shows on the Usage page, per day, agent and model.
+        await page.getByRole('link', { name: 'Usage' }).click();
+        const costChart = page.getByRole('img', { name: /Cost per day over 1 days/ });
+        // The day's label and bar are drawn (a wrong data key draws an empty chart).
+        await costChart.getByText(/^\d{4}-\d{2}-\d{2}$/).first().waitFor({ timeout: T });
+        assert.ok((await costChart.locator('.recharts-bar-rectangle path').count()) > 0, 'the cost chart has no bar');
+        await page.getByRole('cell', { name: 'claude-sonnet-4-5' }).waitFor({ timeout: T });
+        await assertNoAlert(page, 'usage');
+        await shot(page, 'usage-with-data');
       } finally {
         await context.close();
         await serve.stop();

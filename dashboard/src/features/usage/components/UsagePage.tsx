@@ -1,6 +1,7 @@
 // Tokens and cost per day (last 30 days) against the daily limits, and the split by agent
-// and by model. The server gives per-agent/per-model totals, not per-day series.
-import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+// and by model. The server gives per-agent/per-model totals, not per-day series; each
+// `daily` row is keyed by its date (SpendBy.key).
+import { Bar, BarChart, CartesianGrid, Legend, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { ErrorMessage } from '../../../components/ErrorMessage';
 import { formatTokens, formatUsd } from '../../../lib/format';
 import type { Budget } from '../../../lib/types';
@@ -10,6 +11,9 @@ import { BudgetGauge } from './BudgetGauge';
 const COST = 'var(--chart-1)';
 const TOKENS_IN = 'var(--chart-2)';
 const TOKENS_OUT = 'var(--chart-3)';
+
+/** Axis labels: cents matter at small spend, whole dollars at large. */
+const usdTick = (v: number) => (v >= 10 ? `$${v.toFixed(0)}` : v >= 1 ? `$${v.toFixed(2)}` : `$${v.toPrecision(2)}`);
 
 export function UsagePage() {
   const q = useBudget();
@@ -44,15 +48,15 @@ function Charts({ budget }: { budget: Budget }) {
         <h2 id="cost-h">Cost per day</h2>
         <div className="chart" role="img" aria-label={`Cost per day over ${daily.length} days`}>
           <ResponsiveContainer width="100%" height={260}>
-            <LineChart data={daily}>
+            <BarChart data={daily}>
               <CartesianGrid strokeDasharray="3 3" />
-              <XAxis dataKey="date" />
-              <YAxis tickFormatter={(v: number) => `$${v}`} />
+              <XAxis dataKey="key" />
+              <YAxis width={72} tickFormatter={usdTick} />
               <Tooltip formatter={(v) => formatUsd(Number(v))} />
               <Legend />
-              <Line type="monotone" dataKey="cost_usd" name="Cost (USD)" stroke={COST} dot={false} />
+              <Bar dataKey="cost_usd" name="Cost (USD)" fill={COST} maxBarSize={48} isAnimationActive={false} />
               {limits.daily_usd != null ? <ReferenceLine y={limits.daily_usd} stroke="var(--danger)" strokeDasharray="6 3" label="Daily limit" /> : null}
-            </LineChart>
+            </BarChart>
           </ResponsiveContainer>
         </div>
       </section>
@@ -62,12 +66,12 @@ function Charts({ budget }: { budget: Budget }) {
           <ResponsiveContainer width="100%" height={260}>
             <BarChart data={daily}>
               <CartesianGrid strokeDasharray="3 3" />
-              <XAxis dataKey="date" />
-              <YAxis tickFormatter={(v: number) => formatTokens(v)} />
+              <XAxis dataKey="key" />
+              <YAxis width={72} tickFormatter={(v: number) => formatTokens(v)} />
               <Tooltip formatter={(v) => formatTokens(Number(v))} />
               <Legend />
-              <Bar dataKey="input_tokens" name="Input" stackId="t" fill={TOKENS_IN} />
-              <Bar dataKey="output_tokens" name="Output" stackId="t" fill={TOKENS_OUT} />
+              <Bar dataKey="input_tokens" name="Input" stackId="t" fill={TOKENS_IN} maxBarSize={48} isAnimationActive={false} />
+              <Bar dataKey="output_tokens" name="Output" stackId="t" fill={TOKENS_OUT} maxBarSize={48} isAnimationActive={false} />
               {limits.daily_tokens != null ? <ReferenceLine y={limits.daily_tokens} stroke="var(--danger)" strokeDasharray="6 3" label="Daily limit" /> : null}
             </BarChart>
           </ResponsiveContainer>
@@ -91,10 +95,10 @@ function Breakdown({ title, rows }: { title: string; rows: Budget['per_agent'] }
           <ResponsiveContainer width="100%" height={Math.max(120, rows.length * 36 + 40)}>
             <BarChart data={rows} layout="vertical" margin={{ left: 40 }}>
               <CartesianGrid strokeDasharray="3 3" />
-              <XAxis type="number" tickFormatter={(v: number) => `$${v}`} />
+              <XAxis type="number" tickFormatter={usdTick} />
               <YAxis type="category" dataKey="key" width={140} />
               <Tooltip formatter={(v) => formatUsd(Number(v))} />
-              <Bar dataKey="cost_usd" name="Cost (USD)" fill={COST} />
+              <Bar dataKey="cost_usd" name="Cost (USD)" fill={COST} maxBarSize={28} isAnimationActive={false} />
             </BarChart>
           </ResponsiveContainer>
         </div>
