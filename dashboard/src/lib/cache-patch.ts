@@ -12,9 +12,9 @@ export function taskMatches(t: Task, f: TaskFilters): boolean {
   if (f.category && t.category !== f.category) return false;
   if (f.agent && t.assigned_agent !== f.agent) return false;
   if (f.q) {
-    const q = f.q.toLowerCase();
-    const hay = `${t.display_id} ${t.title} ${t.description}`.toLowerCase();
-    if (!hay.includes(q)) return false;
+    // As the server searches: text in the title (any case), or the exact display id.
+    const q = f.q.trim().toLowerCase();
+    if (!t.title.toLowerCase().includes(q) && t.display_id.toLowerCase() !== q) return false;
   }
   return true;
 }

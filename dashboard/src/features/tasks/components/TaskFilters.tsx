@@ -13,7 +13,7 @@ export function TaskFilters({ value, onChange }: Props) {
     <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
       <label>
         Search
-        <input type="search" value={value.q ?? ''} onChange={set('q')} placeholder="Title, description or T-id" />
+        <input type="search" value={value.q ?? ''} onChange={set('q')} placeholder="Title text or T-id" />
       </label>
       <label>
         Priority
