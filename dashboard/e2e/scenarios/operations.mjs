@@ -7,7 +7,7 @@ import { startServe } from '../server.mjs';
 
 export default [
   {
-    name: 'an agent is disabled from the Agents page and the orchestrator paused from the Overview',
+    name: 'an agent is disabled and its concurrency changed from the Agents page; the orchestrator paused from the Overview',
     async run({ browser }) {
       const serve = await startServe();
       const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
@@ -28,6 +28,18 @@ export default [
         );
         const after = await api(serve.url, 'GET', `/api/agents/${agent.id}`);
         assert.equal(after.json.enabled, !before, 'the server should have stored the toggle');
+        // Concurrency: an out-of-range value shows the server's message; a valid one is saved.
+        await page.getByRole('button', { name: `Edit ${agent.name}` }).click();
+        const dialog = page.getByRole('dialog', { name: `Edit ${agent.name}` });
+        await dialog.getByLabel('Max concurrency').fill('0');
+        await dialog.getByRole('button', { name: 'Save' }).click();
+        const bad = await api(serve.url, 'PATCH', `/api/agents/${agent.id}`, { max_concurrency: 0 });
+        assert.ok(bad.status >= 400, `max_concurrency 0 should be refused, got ${bad.status}`);
+        await dialog.getByRole('alert').getByText(bad.json.error.message).waitFor({ timeout: T });
+        await dialog.getByLabel('Max concurrency').fill('3');
+        await dialog.getByRole('button', { name: 'Save' }).click();
+        await dialog.waitFor({ state: 'detached', timeout: T });
+        assert.equal((await api(serve.url, 'GET', `/api/agents/${agent.id}`)).json.max_concurrency, 3);
         await page.goto(serve.url);
         await page.getByRole('button', { name: 'Pause' }).click();
         await page.getByRole('button', { name: 'Resume' }).waitFor({ timeout: T });

@@ -1,13 +1,17 @@
+import { useState } from 'react';
 import * as Switch from '@radix-ui/react-switch';
 import { ErrorMessage } from '../../../components/ErrorMessage';
 import { StatusBadge } from '../../../components/StatusBadge';
 import { formatTime } from '../../../lib/format';
 import { useAgents } from '../api/get-agents';
 import { useUpdateAgent } from '../api/update-agent';
+import type { Agent } from '../../../lib/types';
+import { AgentEditDialog } from './AgentEditDialog';
 
 export function AgentsPage() {
   const agents = useAgents();
   const update = useUpdateAgent();
+  const [editing, setEditing] = useState<Agent | null>(null);
   return (
     <div className="page">
       <header className="page-header">
@@ -28,6 +32,7 @@ export function AgentsPage() {
               <th scope="col">Status</th>
               <th scope="col">Last heartbeat</th>
               <th scope="col">Enabled</th>
+              <th scope="col"><span className="sr-only">Actions</span></th>
             </tr>
           </thead>
           <tbody>
@@ -56,12 +61,18 @@ export function AgentsPage() {
                     <Switch.Thumb className="switch-thumb" />
                   </Switch.Root>
                 </td>
+                <td>
+                  <button type="button" onClick={() => setEditing(a)} aria-label={`Edit ${a.name}`}>
+                    Edit
+                  </button>
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
         {agents.isSuccess && agents.data.items.length === 0 ? <p className="muted">No agents configured.</p> : null}
       </div>
+      {editing ? <AgentEditDialog agent={editing} open onOpenChange={(o) => !o && setEditing(null)} /> : null}
     </div>
   );
 }
