@@ -30,7 +30,7 @@ export function EventFeed({ filters = {}, severity, height = 480 }: Props) {
   return (
     <>
       <ErrorMessage error={q.error} />
-      <div ref={scroller} className="event-feed" style={{ height }} tabIndex={0} role="log" aria-label="Event feed">
+      <div ref={scroller} className="event-feed" style={{ height }} tabIndex={0} role="log" aria-label="Event feed" aria-live="off">
         <ul style={{ height: v.getTotalSize(), position: 'relative' }}>
           {v.getVirtualItems().map((row) => {
             const e = events[row.index];
