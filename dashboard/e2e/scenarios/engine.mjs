@@ -13,7 +13,7 @@ export default [
     name: 'a live session log receives lines (the engine against a local fake of the Anthropic API)',
     async run({ browser }) {
       const repo = makeGitRepo();
-      const fake = await startFakeAnthropic({ turns: 5, delayMs: 1200 });
+      const fake = await startFakeAnthropic({ turns: 8, delayMs: 1200 }) // ~10 s of work: time to open the page mid-session;
       const serve = await startServe({
         env: {
           HARNESS_WORKSPACE: repo,
