@@ -8,6 +8,8 @@ import type { Agent, HarnessEvent, Items, LogLine, Session, Task, WsMessage } fr
 
 /** Events kept in a live feed; older ones scroll off. */
 export const EVENT_FEED_CAP = 2000;
+/** Lines one open session log keeps in memory; past it the oldest are dropped. */
+export const SESSION_LOG_CAP = 200_000;
 
 function filtersOf<F>(key: QueryKey): F {
   return (key[2] ?? {}) as F;
@@ -59,7 +61,9 @@ function applyLogLines(qc: QueryClient, lines: LogLine[]) {
       if (!d) return d; // Not being viewed: the view fetches from the server when opened.
       const last = d.items.at(-1)?.seq ?? -1;
       const fresh = batch.filter((l) => l.seq > last);
-      return fresh.length ? { items: d.items.concat(fresh) } : d;
+      if (!fresh.length) return d;
+      const items = d.items.concat(fresh);
+      return { items: items.length > SESSION_LOG_CAP ? items.slice(-SESSION_LOG_CAP) : items };
     });
   }
 }
