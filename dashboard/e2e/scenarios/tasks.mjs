@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { api } from '../api.mjs';
 import { shot } from '../browser.mjs';
-import { assertNoAlert, T, twoTabFlow, waitLive } from '../helpers.mjs';
+import { T, twoTabFlow, waitLive } from '../helpers.mjs';
 import { startServe } from '../server.mjs';
 
 export default [
@@ -19,7 +19,7 @@ export default [
     },
   },
   {
-    name: 'task detail: a dependency picked in the dialog shows both ways; cancel is recorded in history',
+    name: 'task detail: a dependency picked in the dialog shows both ways; deleting it is refused with the reason; cancel is recorded in history',
     async run({ browser }) {
       const serve = await startServe();
       const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
@@ -46,10 +46,16 @@ export default [
         await edit.getByLabel('Title').fill('Foundation work, renamed');
         await edit.getByRole('button', { name: 'Save' }).click();
         await page.getByRole('heading', { level: 1, name: /Foundation work, renamed/ }).waitFor({ timeout: T });
+        // Deleting a task others depend on is refused (409) with the server's reason.
+        await page.getByRole('button', { name: 'Delete' }).click();
+        await page.getByRole('dialog', { name: /^Delete T-/ }).getByRole('button', { name: 'Delete task' }).click();
+        const refusal = await api(serve.url, 'DELETE', `/api/tasks/${base.json.id}`);
+        assert.equal(refusal.status, 409, refusal.text);
+        await page.getByRole('alert').getByText(refusal.json.error.message).waitFor({ timeout: T });
         await page.getByRole('button', { name: 'Cancel task' }).click();
         const history = page.getByRole('region', { name: 'History' });
         await history.getByRole('cell', { name: 'cancelled', exact: true }).waitFor({ timeout: T });
-        await assertNoAlert(page, 'task detail');
+        assert.equal(await page.getByRole('alert').count(), 1, 'only the delete refusal should be shown');
         await shot(page, 'task-detail-cancelled');
       } finally {
         await context.close();

@@ -3,6 +3,7 @@
 import { useState, type ReactNode } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { useQueries } from '@tanstack/react-query';
+import { ConfirmDialog } from '../../../components/ConfirmDialog';
 import { ErrorMessage } from '../../../components/ErrorMessage';
 import { StatusBadge } from '../../../components/StatusBadge';
 import { formatTime } from '../../../lib/format';
@@ -26,6 +27,7 @@ export function TaskDetailPage({ renderSessions }: { renderSessions: (taskId: nu
 
 function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (taskId: number) => ReactNode }) {
   const [editing, setEditing] = useState(false);
+  const [deleting, setDeleting] = useState(false);
   const navigate = useNavigate();
   const transition = useTransitionTask(task.id);
   const remove = useDeleteTask(task.id);
@@ -54,13 +56,7 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
               {a.label}
             </button>
           ))}
-          <button
-            type="button"
-            className="danger"
-            onClick={() => {
-              if (window.confirm(`Delete ${task.display_id}?`)) remove.mutate(undefined, { onSuccess: () => void navigate('/tasks') });
-            }}
-          >
+          <button type="button" className="danger" onClick={() => setDeleting(true)}>
             Delete
           </button>
         </div>
@@ -138,6 +134,14 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
 
       <History taskId={task.id} />
       <TaskFormDialog open={editing} onOpenChange={setEditing} task={task} dependencyLabels={labels} />
+      <ConfirmDialog
+        open={deleting}
+        onOpenChange={setDeleting}
+        title={`Delete ${task.display_id}?`}
+        message="The task and its history are removed for good."
+        confirmLabel="Delete task"
+        onConfirm={() => remove.mutate(undefined, { onSuccess: () => void navigate('/tasks') })}
+      />
     </div>
   );
 }
