@@ -15,9 +15,16 @@ use tokio_tungstenite::{connect_async, tungstenite::Message};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["seed", url, n] => seed(url, n.parse()?).await,
-        ["fanout", url, clients, messages] => fanout(url, clients.parse()?, messages.parse()?).await,
+        ["fanout", url, clients, messages] => {
+            fanout(url, clients.parse()?, messages.parse()?).await
+        }
         _ => anyhow::bail!("usage: load seed URL N | load fanout URL CLIENTS MESSAGES"),
     }
 }
@@ -30,9 +37,10 @@ async fn seed(url: &str, n: usize) -> anyhow::Result<()> {
         if pending.len() >= 32 {
             pending.next().await.transpose()?;
         }
-        let request = client
-            .post(format!("{url}/api/tasks"))
-            .body(format!(r#"{{"title":"bench task {i}","description":"{}"}}"#, "x".repeat(200)));
+        let request = client.post(format!("{url}/api/tasks")).body(format!(
+            r#"{{"title":"bench task {i}","description":"{}"}}"#,
+            "x".repeat(200)
+        ));
         pending.push(async move { request.send().await?.error_for_status().map(drop) });
     }
     while let Some(r) = pending.next().await {
@@ -81,7 +89,8 @@ async fn fanout(url: &str, clients: usize, messages: usize) -> anyhow::Result<()
         let mut arrivals = Vec::with_capacity(clients);
         while arrivals.len() < clients {
             let got = arrivals.len();
-            let Ok(Some((seen, at))) = tokio::time::timeout_at(deadline.into(), rx.recv()).await else {
+            let Ok(Some((seen, at))) = tokio::time::timeout_at(deadline.into(), rx.recv()).await
+            else {
                 anyhow::bail!("only {got} of {clients} clients received message {i}");
             };
             if seen == title {

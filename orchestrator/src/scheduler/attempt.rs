@@ -410,6 +410,7 @@ impl Attempt {
     ) -> Ending {
         let author = self.author();
         let message = format!("Merge {}: {}", self.task.display_id, self.task.title);
+        let _one_merge_at_a_time = self.engine.merge_lock.lock().await;
         let (repo2, branch, base) = (repo.clone(), worktree.branch.clone(), worktree.base.clone());
         let merged = blocking(move || {
             repo2
