@@ -479,6 +479,12 @@ impl Attempt {
     async fn settle(&self, ending: Ending) {
         let board = &self.engine.board;
         let id = self.task.id;
+        // A user's cancel can land mid-verification; it wins over whatever that caused.
+        let cancelled_by_user = board
+            .get_task(id)
+            .await
+            .is_ok_and(|t| t.status == TaskStatus::Cancelled);
+        let ending = if cancelled_by_user { Ending::Cancelled } else { ending };
         let (status, reason) = match ending {
             Ending::Merged => {
                 let done = board
