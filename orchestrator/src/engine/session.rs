@@ -5,38 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Kind of a session log line, as named in the API contract (`/api/sessions/{id}/logs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogKind {
-    /// A model message.
-    Text,
-    /// JSON text `{"name","input"}`.
-    ToolCall,
-    /// JSON text `{"name","output","is_error"}`.
-    ToolResult,
-    /// Command output.
-    Output,
-    /// Something the harness itself says (rate-limit waits, retries, limits hit).
-    System,
-    Commit,
-    Diff,
-}
-
-impl LogKind {
-    /// The wire name stored in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogKind::Text => "text",
-            LogKind::ToolCall => "tool_call",
-            LogKind::ToolResult => "tool_result",
-            LogKind::Output => "output",
-            LogKind::System => "system",
-            LogKind::Commit => "commit",
-            LogKind::Diff => "diff",
-        }
-    }
-}
+/// Kind of a session log line: the domain's, so the engine and the store agree.
+pub use harness_domain::session::LogKind;
 
 /// Token counts of one model response, or a sum of several.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

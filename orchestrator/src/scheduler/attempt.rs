@@ -410,6 +410,7 @@ impl Attempt {
     ) -> Ending {
         let author = self.author();
         let message = format!("Merge {}: {}", self.task.display_id, self.task.title);
+        let _one_merge_at_a_time = self.engine.merge_lock.lock().await;
         let (repo2, branch, base) = (repo.clone(), worktree.branch.clone(), worktree.base.clone());
         let merged = blocking(move || {
             repo2
@@ -478,6 +479,12 @@ impl Attempt {
     async fn settle(&self, ending: Ending) {
         let board = &self.engine.board;
         let id = self.task.id;
+        // A user's cancel can land mid-verification; it wins over whatever that caused.
+        let cancelled_by_user = board
+            .get_task(id)
+            .await
+            .is_ok_and(|t| t.status == TaskStatus::Cancelled);
+        let ending = if cancelled_by_user { Ending::Cancelled } else { ending };
         let (status, reason) = match ending {
             Ending::Merged => {
                 let done = board

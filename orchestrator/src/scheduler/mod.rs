@@ -42,6 +42,8 @@ pub struct Engine {
     pub runtimes: Runtimes,
     pub budget: BudgetLimits,
     pub stop: CancellationToken,
+    /// Merges into the base branch one at a time: two at once would race on its ref.
+    pub merge_lock: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -82,6 +84,7 @@ impl Scheduler {
                 runtimes,
                 budget,
                 stop,
+                merge_lock: tokio::sync::Mutex::new(()),
             }),
             last_start: None,
             budget_exceeded: false,

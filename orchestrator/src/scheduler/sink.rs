@@ -97,8 +97,8 @@ impl StoreSink {
 }
 
 impl engine::SessionSink for StoreSink {
-    fn log(&self, kind: engine::LogKind, content: &str) {
-        self.push(Entry::Log(domain_kind(kind), content.to_owned()));
+    fn log(&self, kind: LogKind, content: &str) {
+        self.push(Entry::Log(kind, content.to_owned()));
     }
 
     fn usage(&self, usage: &engine::Usage, cost_usd: f64) {
@@ -109,18 +109,6 @@ impl engine::SessionSink for StoreSink {
             cache_write_tokens: usage.cache_creation_input_tokens,
         };
         self.push(Entry::Usage(usage, cost_usd));
-    }
-}
-
-fn domain_kind(kind: engine::LogKind) -> LogKind {
-    match kind {
-        engine::LogKind::Text => LogKind::Text,
-        engine::LogKind::ToolCall => LogKind::ToolCall,
-        engine::LogKind::ToolResult => LogKind::ToolResult,
-        engine::LogKind::Output => LogKind::Output,
-        engine::LogKind::System => LogKind::System,
-        engine::LogKind::Commit => LogKind::Commit,
-        engine::LogKind::Diff => LogKind::Diff,
     }
 }
 

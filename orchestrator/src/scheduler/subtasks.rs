@@ -18,11 +18,25 @@ pub struct BoardTaskCreator {
 impl TaskCreator for BoardTaskCreator {
     fn create(&self, new: NewTask) -> Result<String, String> {
         let parsed = self.parse(new).map_err(|e| e.to_string())?;
-        let created = self.board.store().create_task(&parsed, "planning").map_err(|e| e.to_string())?;
+        let created = self
+            .board
+            .store()
+            .create_task(&parsed, "planning")
+            .map_err(|e| e.to_string())?;
         self.board.announce_created(&created);
         let board = self.board.clone();
-        let (id, message) = (created.id.get(), format!("{} created by a planning agent: {}", created.display_id, created.title));
-        tokio::spawn(async move { board.note(NewEvent::info("task.created", message).for_task(id)).await });
+        let (id, message) = (
+            created.id.get(),
+            format!(
+                "{} created by a planning agent: {}",
+                created.display_id, created.title
+            ),
+        );
+        tokio::spawn(async move {
+            board
+                .note(NewEvent::info("task.created", message).for_task(id))
+                .await
+        });
         Ok(created.display_id)
     }
 }

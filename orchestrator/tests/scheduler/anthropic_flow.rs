@@ -257,7 +257,10 @@ async fn a_planning_agent_splits_a_task_into_subtasks_that_then_run() {
     let path = git_repo::repo_path(&repo);
     let fake = FakeAnthropic::start(vec![
         Reply::tool("create_task", json!({"title": "Sub A", "priority": "P1"})),
-        Reply::tool("create_task", json!({"title": "Sub B", "depends_on": ["T-2"]})),
+        Reply::tool(
+            "create_task",
+            json!({"title": "Sub B", "depends_on": ["T-2"]}),
+        ),
         Reply::tool("complete_task", json!({"summary": "split into two"})),
         Reply::tool("complete_task", json!({"summary": "A done"})),
         Reply::tool("complete_task", json!({"summary": "B done"})),
@@ -268,7 +271,9 @@ async fn a_planning_agent_splits_a_task_into_subtasks_that_then_run() {
         s.engine.max_concurrent = 1;
     })
     .await;
-    let plan = app.create_task(json!({"title": "Big feature", "category": "planning"})).await;
+    let plan = app
+        .create_task(json!({"title": "Big feature", "category": "planning"}))
+        .await;
     wait_for_task(&app, &plan["id"], status_is("completed")).await;
     let b = wait_for_task(&app, &json!(3), status_is("completed")).await;
     assert_eq!(b["title"], "Sub B");

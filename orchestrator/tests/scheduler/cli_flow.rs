@@ -170,6 +170,11 @@ async fn two_agents_run_at_once_in_separate_worktrees_without_interfering() {
     );
     assert_ne!(a["assigned_agent"], b["assigned_agent"]);
     assert_eq!(
+        (a["attempts"].as_i64(), b["attempts"].as_i64()),
+        (Some(1), Some(1)),
+        "both merged on their first attempt"
+    );
+    assert_eq!(
         git_repo::git(&path, &["show", &format!("main:{da}.txt")]),
         da
     );
