@@ -1,6 +1,8 @@
 #!/bin/sh
 # Orchestrator container entrypoint: starts as root only to make the data volume
-# writable, then drops to an unprivileged user for good and runs the command.
+# writable, then drops to an unprivileged user for good and runs the command under
+# tini. Every step is an exec, so tini ends up as PID 1, running unprivileged: it
+# forwards SIGTERM to the server and reaps agents' orphaned processes.
 #
 # Why: a bind mount such as ./data is created root-owned by Docker on a fresh clone,
 # so an unprivileged process could not create the database there. Compose gives this
@@ -21,7 +23,7 @@ log() {
 
 if [ "$(id -u)" != 0 ]; then
     # Already unprivileged (for example `docker run --user`): nothing to fix.
-    exec "$@"
+    exec /usr/bin/tini -- "$@"
 fi
 
 owner_uid=$(stat -c %u "$workspace" 2>/dev/null || echo 0)
@@ -52,4 +54,4 @@ if [ "$workspace_uid" != "$run_uid" ]; then
     log "note: $workspace belongs to uid $workspace_uid, the server runs as uid $run_uid; set HARNESS_UID if agents cannot write there"
 fi
 
-exec setpriv --reuid="$run_uid" --regid="$run_gid" --clear-groups -- "$@"
+exec setpriv --reuid="$run_uid" --regid="$run_gid" --clear-groups -- /usr/bin/tini -- "$@"
