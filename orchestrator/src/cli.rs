@@ -24,6 +24,8 @@ enum Command {
     Healthcheck(HealthcheckArgs),
     /// Write a consistent copy of the live database to DEST (SQLite backup API).
     Backup(BackupArgs),
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
     /// Serve the built dashboard and proxy /api, /ws and /health to an orchestrator.
     Dashboard(DashboardArgs),
 }
@@ -87,6 +89,7 @@ impl Cli {
                 load(args.config).and_then(|s| crate::commands::backup(&s, &args.dest))
             }
             Command::Dashboard(args) => crate::commands::dashboard(args),
+            Command::Openapi => crate::commands::openapi(),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

@@ -4,16 +4,35 @@ use std::{path::Path, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 
-use crate::{cli::DashboardArgs, config::Settings};
+use crate::{cli::DashboardArgs, config::Settings, store::Store};
 
 /// `harness migrate`: applies pending migrations and prints each one.
-pub fn migrate(_settings: &Settings) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+pub fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let (_, applied) = Store::open(&settings.database_path)?;
+    if applied.is_empty() {
+        println!("{}: up to date", settings.database_path.display());
+    }
+    for m in applied {
+        println!("applied {:04}_{}", m.version, m.name);
+    }
+    Ok(())
 }
 
 /// `harness backup DEST`: a consistent online copy, safe while `serve` runs.
-pub fn backup(_settings: &Settings, _dest: &Path) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+pub fn backup(settings: &Settings, dest: &Path) -> anyhow::Result<()> {
+    crate::store::backup(&settings.database_path, dest)?;
+    println!(
+        "backed up {} to {}",
+        settings.database_path.display(),
+        dest.display()
+    );
+    Ok(())
+}
+
+/// `harness openapi`: prints the API's OpenAPI document.
+pub fn openapi() -> anyhow::Result<()> {
+    println!("{}", crate::api::openapi::document());
+    Ok(())
 }
 
 /// `harness healthcheck`: exit 0 when `url` answers 200, otherwise 1 with a reason.

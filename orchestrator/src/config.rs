@@ -13,7 +13,7 @@ use std::{
 use clap::Args;
 use serde::Deserialize;
 
-use crate::telemetry::LogFormat;
+use crate::{budget::BudgetLimits, telemetry::LogFormat};
 
 /// Flags and environment variables shared by `serve`, `migrate` and `backup`.
 #[derive(Debug, Clone, Default, Args)]
@@ -45,6 +45,18 @@ pub struct ConfigArgs {
     /// Log format: `text` or `json` [default: text]. Level comes from HARNESS_LOG or RUST_LOG.
     #[arg(long, env = "HARNESS_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Daily spend limit in USD; no new session starts once reached [default: none].
+    #[arg(long, env = "HARNESS_BUDGET_DAILY_USD")]
+    pub budget_daily_usd: Option<f64>,
+    /// Monthly spend limit in USD [default: none].
+    #[arg(long, env = "HARNESS_BUDGET_MONTHLY_USD")]
+    pub budget_monthly_usd: Option<f64>,
+    /// Daily limit of input + output tokens [default: none].
+    #[arg(long, env = "HARNESS_BUDGET_DAILY_TOKENS")]
+    pub budget_daily_tokens: Option<u64>,
+    /// Monthly limit of input + output tokens [default: none].
+    #[arg(long, env = "HARNESS_BUDGET_MONTHLY_TOKENS")]
+    pub budget_monthly_tokens: Option<u64>,
     /// Bearer token required on /api and /ws. Unset means no authentication.
     #[arg(long = "api-token", env = "HARNESS_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
@@ -62,6 +74,10 @@ struct FileSettings {
     ws_replay: Option<usize>,
     max_body_bytes: Option<usize>,
     log_format: Option<LogFormat>,
+    budget_daily_usd: Option<f64>,
+    budget_monthly_usd: Option<f64>,
+    budget_daily_tokens: Option<u64>,
+    budget_monthly_tokens: Option<u64>,
 }
 
 /// Validated settings for one run of the orchestrator.
@@ -75,6 +91,7 @@ pub struct Settings {
     pub ws_replay: usize,
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
+    pub budget: BudgetLimits,
     pub api_token: Option<Secret>,
 }
 
@@ -120,6 +137,12 @@ impl Settings {
                 .or(file.max_body_bytes)
                 .unwrap_or(1024 * 1024),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            budget: BudgetLimits {
+                daily_usd: args.budget_daily_usd.or(file.budget_daily_usd),
+                monthly_usd: args.budget_monthly_usd.or(file.budget_monthly_usd),
+                daily_tokens: args.budget_daily_tokens.or(file.budget_daily_tokens),
+                monthly_tokens: args.budget_monthly_tokens.or(file.budget_monthly_tokens),
+            },
             api_token: args.api_token.filter(|t| !t.is_empty()).map(Secret),
         };
         settings.validate()
@@ -153,6 +176,14 @@ impl Settings {
                 "HARNESS_MAX_BODY_BYTES",
                 "must be between 1024 and 67108864",
             ));
+        }
+        for (name, value) in [
+            ("HARNESS_BUDGET_DAILY_USD", self.budget.daily_usd),
+            ("HARNESS_BUDGET_MONTHLY_USD", self.budget.monthly_usd),
+        ] {
+            if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                return Err(invalid(name, "must be a number of dollars, 0 or more"));
+            }
         }
         if let Some(token) = &self.api_token
             && token.expose().len() < 16

@@ -2,9 +2,14 @@
 //!
 //! See `docs/ARCHITECTURE.md` for how the modules fit together.
 
+pub mod api;
+pub mod board;
+pub mod budget;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod gateway;
+pub mod live;
 pub mod server;
+pub mod store;
 pub mod telemetry;

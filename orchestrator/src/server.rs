@@ -1,10 +1,189 @@
-//! Builds the application and runs it until a shutdown signal. (Being written.)
+//! Builds the application and runs it until a shutdown signal.
+//!
+//! Startup: open the store (integrity check, migrations), recover from a crash, bind.
+//! Shutdown: stop accepting, close WebSockets, finish in-flight requests, mark running
+//! sessions interrupted, checkpoint the WAL, exit, all within [`SHUTDOWN_DEADLINE`].
 
-use crate::config::Settings;
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use harness_domain::{event::NewEvent, task::TaskStatus, time::Timestamp};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    api::{self, AppState, Auth},
+    board::Board,
+    config::Settings,
+    live::LiveBus,
+    store::{Store, TaskFilter},
+};
+
+/// The whole shutdown must fit in the 10 s that container runtimes wait before SIGKILL.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
+const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+const ACTOR_STARTUP: &str = "startup";
+
+/// A built application, bound to its listener, not yet serving.
+pub struct App {
+    state: AppState,
+    listener: TcpListener,
+}
+
+impl App {
+    /// Opens the store, recovers from any crash, and binds `settings.bind:settings.port`
+    /// (port 0 picks a free port; see [`App::local_addr`]).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let path = settings.database_path.clone();
+        let (store, applied) = tokio::task::spawn_blocking(move || Store::open(&path)).await??;
+        for m in &applied {
+            tracing::info!(version = m.version, name = %m.name, "applied migration");
+        }
+        let board = Board::new(Arc::new(store), Arc::new(LiveBus::new(settings.ws_replay)));
+        recover(&board).await?;
+        let addr = SocketAddr::new(settings.bind, settings.port);
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} (is another harness running? set PORT)")
+        })?;
+        if settings.api_token.is_none() {
+            tracing::warn!(
+                "HARNESS_API_TOKEN is not set: the API and dashboard are open to anyone who can reach port {}. \
+                 Set it to a long random value (openssl rand -hex 32) unless this port is private.",
+                listener.local_addr()?.port()
+            );
+        }
+        let state = AppState {
+            board,
+            auth: Auth::new(settings.api_token.clone()),
+            settings: Arc::new(settings),
+            started_at: Timestamp::now(),
+            shutdown: CancellationToken::new(),
+        };
+        Ok(Self { state, listener })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn board(&self) -> &Board {
+        &self.state.board
+    }
+
+    /// Serves until `shutdown` resolves, then shuts down cleanly.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self { state, listener } = self;
+        let board = state.board.clone();
+        let stop = state.shutdown.clone();
+        let pruner = tokio::spawn(prune_events(
+            board.clone(),
+            state.settings.event_retention,
+            stop.clone(),
+        ));
+        let router = api::router(state);
+        let graceful = {
+            let stop = stop.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                stop.cancel();
+            }
+        };
+        let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
+        let server = tokio::spawn(async move { server.await });
+        stop.cancelled().await;
+        match tokio::time::timeout(SHUTDOWN_DEADLINE, server).await {
+            Ok(result) => result
+                .context("server task failed")?
+                .context("server failed")?,
+            Err(_) => tracing::warn!("in-flight requests did not finish in time; closing anyway"),
+        }
+        pruner.abort();
+        finish(&board).await
+    }
+}
+
+/// Sessions left running by a crash are interrupted, and their tasks go back to
+/// pending without using up an attempt.
+async fn recover(board: &Board) -> anyhow::Result<()> {
+    let interrupted = board
+        .interrupt_running_sessions("the orchestrator restarted")
+        .await?;
+    let mut requeued = 0;
+    for status in [TaskStatus::InProgress, TaskStatus::Verifying] {
+        let filter = TaskFilter {
+            status: Some(status),
+            limit: 500,
+            ..TaskFilter::default()
+        };
+        for task in board.list_tasks(filter).await?.items {
+            board
+                .transition_task(
+                    task.id,
+                    TaskStatus::Pending,
+                    "interrupted by a restart; will run again",
+                    ACTOR_STARTUP,
+                )
+                .await?;
+            requeued += 1;
+        }
+    }
+    if interrupted + requeued > 0 {
+        tracing::warn!(interrupted, requeued, "recovered from an unclean stop");
+        board
+            .note(NewEvent::info(
+                "orchestrator.recovered",
+                format!("{interrupted} sessions interrupted and {requeued} tasks requeued after an unclean stop"),
+            ))
+            .await;
+    }
+    Ok(())
+}
+
+async fn finish(board: &Board) -> anyhow::Result<()> {
+    board
+        .interrupt_running_sessions("the orchestrator stopped")
+        .await?;
+    board.blocking(|s| s.checkpoint()).await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Deletes events older than the retention period, at start and every hour.
+async fn prune_events(board: Board, retention: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let Ok(age) = chrono::TimeDelta::from_std(retention) else {
+            continue;
+        };
+        let before = Timestamp::now().plus(-age);
+        match board.blocking(move |s| s.prune_events(before)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "pruned old events"),
+            Err(err) => tracing::warn!(%err, "cannot prune events"),
+        }
+    }
+}
 
 /// `harness serve`.
-pub fn run_blocking(_settings: Settings) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+pub fn run_blocking(settings: Settings) -> anyhow::Result<()> {
+    crate::telemetry::init(settings.log_format);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        let app = App::build(settings).await?;
+        let addr = app.local_addr()?;
+        tracing::info!(address = %addr, "harness listening");
+        // A plain line on stdout too, for scripts and tests that wait for readiness.
+        println!("harness listening on http://{addr}");
+        app.run_until(shutdown_signal()).await
+    })
 }
 
 /// Resolves on SIGTERM or SIGINT.

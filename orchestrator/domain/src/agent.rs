@@ -1,0 +1,272 @@
+//! Agents: the workers that tasks are given to.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{ValidationError, time::Timestamp, validation::slug};
+
+/// An agent's id, a slug such as `build-1`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+pub struct AgentId(String);
+
+impl AgentId {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        slug("agent_id", raw.trim(), 64).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AgentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What an agent is for. Tasks are routed to roles by category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentRole {
+    Build,
+    Spec,
+    Qa,
+    Research,
+    Planning,
+    Investigator,
+    Clarification,
+}
+
+impl AgentRole {
+    pub const ALL: [AgentRole; 7] = [
+        Self::Build,
+        Self::Spec,
+        Self::Qa,
+        Self::Research,
+        Self::Planning,
+        Self::Investigator,
+        Self::Clarification,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Build => "build",
+            Self::Spec => "spec",
+            Self::Qa => "qa",
+            Self::Research => "research",
+            Self::Planning => "planning",
+            Self::Investigator => "investigator",
+            Self::Clarification => "clarification",
+        }
+    }
+}
+
+/// How an agent runs: the Anthropic Messages API in-process, or a CLI agent child process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeKind {
+    Anthropic,
+    Cli,
+}
+
+impl RuntimeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Anthropic => "anthropic",
+            Self::Cli => "cli",
+        }
+    }
+}
+
+/// What an agent is doing now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    Idle,
+    Working,
+    Error,
+    Disabled,
+    /// The runtime cannot run (no API key, CLI missing, …); `status_reason` says what to set.
+    Unconfigured,
+}
+
+impl AgentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Working => "working",
+            Self::Error => "error",
+            Self::Disabled => "disabled",
+            Self::Unconfigured => "unconfigured",
+        }
+    }
+}
+
+macro_rules! parse_by_name {
+    ($ty:ty, $field:literal, [$($variant:expr),+ $(,)?]) => {
+        impl FromStr for $ty {
+            type Err = ValidationError;
+            fn from_str(raw: &str) -> Result<Self, Self::Err> {
+                [$($variant),+]
+                    .into_iter()
+                    .find(|v| v.as_str() == raw.trim())
+                    .ok_or_else(|| ValidationError::new($field, format!("unknown {} '{raw}'", $field)))
+            }
+        }
+    };
+}
+
+parse_by_name!(
+    AgentRole,
+    "role",
+    [
+        AgentRole::Build,
+        AgentRole::Spec,
+        AgentRole::Qa,
+        AgentRole::Research,
+        AgentRole::Planning,
+        AgentRole::Investigator,
+        AgentRole::Clarification,
+    ]
+);
+parse_by_name!(
+    RuntimeKind,
+    "runtime",
+    [RuntimeKind::Anthropic, RuntimeKind::Cli]
+);
+parse_by_name!(
+    AgentStatus,
+    "status",
+    [
+        AgentStatus::Idle,
+        AgentStatus::Working,
+        AgentStatus::Error,
+        AgentStatus::Disabled,
+        AgentStatus::Unconfigured,
+    ]
+);
+
+/// A model name such as `claude-sonnet-4-5`: 1 to 100 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelName(String);
+
+impl ModelName {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let raw = raw.trim();
+        if !raw.is_empty() && raw.len() <= 100 && raw.chars().all(|c| c.is_ascii_graphic()) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ValidationError::new(
+                "model",
+                "model must be 1-100 visible ASCII characters",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How many sessions one agent may run at once: 1 to 16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concurrency(u32);
+
+impl Concurrency {
+    pub fn parse(raw: i64) -> Result<Self, ValidationError> {
+        match u32::try_from(raw) {
+            Ok(n @ 1..=16) => Ok(Self(n)),
+            _ => Err(ValidationError::new(
+                "max_concurrency",
+                "max_concurrency must be between 1 and 16",
+            )),
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// An agent as stored and served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Agent {
+    #[schema(value_type = String)]
+    pub id: AgentId,
+    pub name: String,
+    pub role: AgentRole,
+    pub model: String,
+    pub runtime: RuntimeKind,
+    pub max_concurrency: u32,
+    pub enabled: bool,
+    pub status: AgentStatus,
+    /// Why the agent is in `error` or `unconfigured`, and what to do about it.
+    pub status_reason: Option<String>,
+    pub last_heartbeat: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A validated partial update of an agent.
+#[derive(Debug, Clone, Default)]
+pub struct AgentPatch {
+    pub enabled: Option<bool>,
+    pub model: Option<ModelName>,
+    pub max_concurrency: Option<Concurrency>,
+}
+
+/// The agent set seeded on first start: one of each role, two builders.
+pub fn default_agents() -> Vec<(AgentId, &'static str, AgentRole, u32)> {
+    [
+        ("build-1", "Builder 1", AgentRole::Build, 1),
+        ("build-2", "Builder 2", AgentRole::Build, 1),
+        ("spec", "Spec writer", AgentRole::Spec, 1),
+        ("qa", "QA reviewer", AgentRole::Qa, 2),
+        ("research", "Researcher", AgentRole::Research, 1),
+        ("planning", "Planner", AgentRole::Planning, 1),
+        ("investigator", "Investigator", AgentRole::Investigator, 1),
+        ("clarification", "Clarifier", AgentRole::Clarification, 1),
+    ]
+    .into_iter()
+    .map(|(id, name, role, n)| (AgentId(id.to_owned()), name, role, n))
+    .collect()
+}
+
+/// The model new agents use unless configured otherwise.
+pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_ids_are_slugs() {
+        assert!(AgentId::parse("build-1").is_ok());
+        assert!(AgentId::parse("Build 1").is_err());
+    }
+
+    #[test]
+    fn the_default_set_covers_every_role_once_or_more() {
+        let agents = default_agents();
+        for role in AgentRole::ALL {
+            assert!(agents.iter().any(|a| a.2 == role), "{role:?}");
+        }
+    }
+
+    #[test]
+    fn concurrency_outside_1_to_16_is_rejected() {
+        assert!(Concurrency::parse(0).is_err());
+        assert!(Concurrency::parse(17).is_err());
+        assert_eq!(Concurrency::parse(4).unwrap().get(), 4);
+    }
+
+    #[test]
+    fn roles_parse_from_their_names() {
+        assert_eq!("qa".parse::<AgentRole>().unwrap(), AgentRole::Qa);
+        assert!("boss".parse::<AgentRole>().is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! The API's one error type, and the one place it becomes an HTTP response.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use harness_domain::ValidationError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::StoreError;
+
+/// Everything a handler can fail with.
+#[derive(Debug)]
+pub enum ApiError {
+    /// The request could not be read at all (malformed JSON, bad query syntax).
+    BadRequest {
+        message: String,
+        field: Option<String>,
+    },
+    /// The request was read but breaks a rule.
+    Unprocessable {
+        message: String,
+        field: Option<String>,
+    },
+    NotFound(String),
+    Conflict(String),
+    Unauthorized,
+    Forbidden(String),
+    PayloadTooLarge(String),
+    /// The database cannot serve requests right now.
+    Unavailable(String),
+    /// A bug or an environment failure. Logged in full, never sent.
+    Internal(String),
+}
+
+/// The error body: `{"error":{"code":…,"message":…,"field":…}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, such as `validation_failed`.
+    pub code: &'static str,
+    pub message: String,
+    /// The request field at fault, when there is one.
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Unprocessable {
+            message: message.into(),
+            field: Some(field.to_owned()),
+        }
+    }
+
+    fn parts(self) -> (StatusCode, &'static str, String, Option<String>) {
+        match self {
+            Self::BadRequest { message, field } => {
+                (StatusCode::BAD_REQUEST, "bad_request", message, field)
+            }
+            Self::Unprocessable { message, field } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                message,
+                field,
+            ),
+            Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what, None),
+            Self::Conflict(message) => (StatusCode::CONFLICT, "conflict", message, None),
+            Self::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid API token is required: send Authorization: Bearer <token> or log in"
+                    .to_owned(),
+                None,
+            ),
+            Self::Forbidden(message) => (StatusCode::FORBIDDEN, "forbidden", message, None),
+            Self::PayloadTooLarge(message) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                message,
+                None,
+            ),
+            Self::Unavailable(detail) => {
+                tracing::error!(%detail, "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is not available; see the server log".to_owned(),
+                    None,
+                )
+            }
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see the server log".to_owned(),
+                    None,
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, field) = self.parts();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message,
+                field,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        Self::invalid(e.field, e.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
+            StoreError::Conflict(message) => Self::Conflict(message),
+            StoreError::IllegalTransition(t) => Self::Conflict(t.to_string()),
+            StoreError::Invalid(v) => v.into(),
+            StoreError::Pool(_) | StoreError::Corrupt { .. } => Self::Unavailable(e.to_string()),
+            StoreError::Sqlite(ref inner) if is_busy(inner) => Self::Unavailable(e.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,50 @@
+//! `GET /health`: open, cheap, and honest about the database.
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{HeaderName, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use harness_domain::time::Timestamp;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` when the database cannot be read.
+    pub status: &'static str,
+    pub timestamp: Timestamp,
+    pub version: &'static str,
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/health", get(health))
+}
+
+/// Liveness and readiness: 200 when the database answers, 503 when it does not.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub async fn health(State(state): State<AppState>) -> Response {
+    let ok = state.board.blocking(|s| s.ping()).await.is_ok();
+    let (code, status) = if ok {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    };
+    let body = Health {
+        status,
+        timestamp: Timestamp::now(),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let mut response = (code, Json(body)).into_response();
+    // Marks the response so the request log can put health checks at debug level.
+    response.headers_mut().insert(
+        HeaderName::from_static("x-health"),
+        HeaderValue::from_static("1"),
+    );
+    response
+}

@@ -1,0 +1,109 @@
+//! The HTTP API: the route table, shared state and cross-cutting layers.
+//!
+//! Each resource has its own module exporting `router()`. Handlers parse input into
+//! domain types, call the [`Board`], and return JSON; errors go through [`ApiError`].
+
+mod agents;
+mod auth;
+mod budget;
+pub mod error;
+mod events;
+mod extract;
+mod health;
+pub mod openapi;
+mod orchestrator;
+mod sessions;
+mod tasks;
+mod ws;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    middleware,
+    response::Response,
+};
+use harness_domain::time::Timestamp;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+pub use auth::Auth;
+use error::ApiError;
+
+use crate::{board::Board, config::Settings};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub board: Board,
+    pub settings: Arc<Settings>,
+    pub auth: Auth,
+    pub started_at: Timestamp,
+    /// Cancelled at shutdown so long-lived WebSockets close and let the server stop.
+    pub shutdown: CancellationToken,
+}
+
+/// The whole application: API, WebSocket, health, and the dashboard when built.
+pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .merge(tasks::router())
+        .merge(agents::router())
+        .merge(sessions::router())
+        .merge(events::router())
+        .merge(orchestrator::router())
+        .merge(budget::router())
+        .merge(ws::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
+    let api = Router::new()
+        .merge(protected)
+        .merge(auth::router())
+        .merge(openapi::router())
+        .merge(health::router())
+        .fallback(api_not_found)
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
+    let app = match dashboard_dir(&state.settings) {
+        Some(dir) => api.fallback_service(crate::gateway::spa_router::<()>(&dir).with_state(())),
+        None => api,
+    };
+    app.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|req: &Request| {
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), route)
+            })
+            .on_request(())
+            .on_response(log_response),
+    )
+    .with_state(state)
+}
+
+/// One line per request. Health checks log at debug: they come every few seconds.
+fn log_response(response: &Response, latency: Duration, span: &tracing::Span) {
+    let status = response.status().as_u16();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    let is_health = span.metadata().is_some() && response.headers().contains_key("x-health");
+    if is_health {
+        tracing::debug!(status, latency_ms, "request");
+    } else if status >= 500 {
+        tracing::error!(status, latency_ms, "request");
+    } else {
+        tracing::info!(status, latency_ms, "request");
+    }
+}
+
+fn dashboard_dir(settings: &Settings) -> Option<std::path::PathBuf> {
+    let dir = &settings.dashboard_dir;
+    dir.join("index.html").is_file().then(|| dir.clone())
+}
+
+async fn api_not_found(req: Request) -> ApiError {
+    ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+}

@@ -1,0 +1,117 @@
+//! `/api/sessions`: agent runs and their logs.
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    routing::get,
+};
+use harness_domain::session::{LogLine, Session, SessionStatus};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    AppState,
+    error::{ApiError, ApiResult, ErrorBody},
+    extract::QueryParams,
+};
+use crate::store::SessionFilter;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/sessions", get(list_sessions))
+        .route("/api/sessions/{id}", get(get_session))
+        .route("/api/sessions/{id}/logs", get(session_logs))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionPage {
+    pub items: Vec<Session>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionLogs {
+    pub items: Vec<LogLine>,
+}
+
+/// Query parameters of `GET /api/sessions`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[allow(dead_code)]
+pub struct SessionQuery {
+    task_id: Option<i64>,
+    agent_id: Option<String>,
+    status: Option<SessionStatus>,
+    /// 1 to 500, default 50.
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+/// Query parameters of `GET /api/sessions/{id}/logs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[allow(dead_code)]
+pub struct LogQuery {
+    /// Only lines with a greater seq.
+    after: Option<i64>,
+    /// 1 to 5000, default 1000.
+    limit: Option<u32>,
+}
+
+fn session_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::NotFound(format!("session '{raw}' not found")))
+}
+
+/// Sessions, newest first.
+#[utoipa::path(get, path = "/api/sessions", tag = "sessions", params(SessionQuery),
+    responses((status = 200, body = SessionPage), (status = 422, body = ErrorBody)))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    q: QueryParams,
+) -> ApiResult<Json<SessionPage>> {
+    let filter = SessionFilter {
+        task_id: q.number("task_id", 1, i64::MAX)?,
+        agent_id: q.get("agent_id").map(str::to_owned),
+        status: q.parsed("status")?,
+        limit: q.number("limit", 1, 500)?.unwrap_or(50),
+        offset: q.number("offset", 0, u64::MAX)?.unwrap_or(0),
+    };
+    let (limit, offset) = (filter.limit, filter.offset);
+    let page = state.board.list_sessions(filter).await?;
+    Ok(Json(SessionPage {
+        items: page.items,
+        total: page.total,
+        limit,
+        offset,
+    }))
+}
+
+/// One session.
+#[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions", params(("id" = i64, Path)),
+    responses((status = 200, body = Session), (status = 404, body = ErrorBody)))]
+pub async fn get_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Session>> {
+    Ok(Json(state.board.get_session(session_id(&id)?).await?))
+}
+
+/// A session's log lines after `after`, oldest first.
+#[utoipa::path(get, path = "/api/sessions/{id}/logs", tag = "sessions",
+    params(("id" = i64, Path), LogQuery),
+    responses((status = 200, body = SessionLogs), (status = 404, body = ErrorBody)))]
+pub async fn session_logs(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+) -> ApiResult<Json<SessionLogs>> {
+    let id = session_id(&id)?;
+    let after = q.number("after", 0, i64::MAX)?.unwrap_or(0);
+    let limit = q.number("limit", 1, 5000)?.unwrap_or(1000);
+    Ok(Json(SessionLogs {
+        items: state.board.session_logs(id, after, limit).await?,
+    }))
+}

@@ -1,0 +1,377 @@
+//! `/api/tasks`: the board's tasks, their actions and history.
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::{get, post},
+};
+use harness_domain::task::{
+    Category, Dependencies, Description, MaxAttempts, NewTask, PassCriteria, Priority, Task,
+    TaskId, TaskPatch, TaskRef, TaskStatus, TaskTransition, Title,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    AppState,
+    error::{ApiError, ApiResult, ErrorBody},
+    extract::{JsonBody, QueryParams},
+};
+use crate::{board::ACTOR_API, store::TaskFilter};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/tasks", get(list_tasks).post(create_task))
+        .route(
+            "/api/tasks/{id}",
+            get(get_task).patch(update_task).delete(delete_task),
+        )
+        .route("/api/tasks/{id}/retry", post(retry_task))
+        .route("/api/tasks/{id}/unblock", post(unblock_task))
+        .route("/api/tasks/{id}/cancel", post(cancel_task))
+        .route("/api/tasks/{id}/history", get(task_history))
+        .route("/api/tasks/{id}/dependents", get(task_dependents))
+}
+
+/// A task named by id (`42`) or display id (`T-42`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum TaskRefInput {
+    Id(i64),
+    DisplayId(String),
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTaskRequest {
+    /// 1 to 200 characters.
+    pub title: String,
+    pub description: Option<String>,
+    /// Lowercase slug such as `feature`, `bug` or `docs` (default `feature`).
+    pub category: Option<String>,
+    /// P0 (most urgent) to P4; default P2.
+    pub priority: Option<Priority>,
+    pub pass_criteria: Option<Vec<String>>,
+    pub depends_on: Option<Vec<TaskRefInput>>,
+    /// 1 to 20; default 3.
+    pub max_attempts: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTaskRequest {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub priority: Option<Priority>,
+    pub pass_criteria: Option<Vec<String>>,
+    pub depends_on: Option<Vec<TaskRefInput>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskPage {
+    pub items: Vec<Task>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskList {
+    pub items: Vec<Task>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskHistory {
+    pub items: Vec<TaskTransition>,
+}
+
+/// Query parameters of `GET /api/tasks`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[allow(dead_code)]
+pub struct TaskQuery {
+    status: Option<TaskStatus>,
+    priority: Option<Priority>,
+    category: Option<String>,
+    /// Assigned agent id.
+    agent: Option<String>,
+    /// Case-insensitive text in the title, or a display id.
+    q: Option<String>,
+    /// 1 to 500, default 50.
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+fn parse_dependencies(refs: Vec<TaskRefInput>) -> Result<Dependencies, ApiError> {
+    let ids = refs
+        .into_iter()
+        .map(|r| match r {
+            TaskRefInput::Id(n) => TaskId::new(n),
+            TaskRefInput::DisplayId(s) => TaskRef::parse(&s).map(TaskRef::id),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::invalid("depends_on", e.message))?;
+    Ok(Dependencies::parse(ids)?)
+}
+
+impl CreateTaskRequest {
+    fn into_new_task(self) -> Result<NewTask, ApiError> {
+        Ok(NewTask {
+            title: Title::parse(&self.title)?,
+            description: self
+                .description
+                .as_deref()
+                .map(Description::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            category: self
+                .category
+                .as_deref()
+                .map(Category::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            priority: self.priority.unwrap_or_default(),
+            pass_criteria: self
+                .pass_criteria
+                .as_deref()
+                .map(PassCriteria::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            depends_on: self
+                .depends_on
+                .map(parse_dependencies)
+                .transpose()?
+                .unwrap_or_default(),
+            max_attempts: self
+                .max_attempts
+                .map(MaxAttempts::parse)
+                .transpose()?
+                .unwrap_or_default(),
+        })
+    }
+}
+
+impl UpdateTaskRequest {
+    fn into_patch(self) -> Result<TaskPatch, ApiError> {
+        let patch = TaskPatch {
+            title: self.title.as_deref().map(Title::parse).transpose()?,
+            description: self
+                .description
+                .as_deref()
+                .map(Description::parse)
+                .transpose()?,
+            category: self.category.as_deref().map(Category::parse).transpose()?,
+            priority: self.priority,
+            pass_criteria: self
+                .pass_criteria
+                .as_deref()
+                .map(PassCriteria::parse)
+                .transpose()?,
+            depends_on: self.depends_on.map(parse_dependencies).transpose()?,
+        };
+        if patch.is_empty() {
+            return Err(ApiError::BadRequest {
+                message: "nothing to change: send at least one of title, description, category, \
+                          priority, pass_criteria, depends_on"
+                    .to_owned(),
+                field: None,
+            });
+        }
+        Ok(patch)
+    }
+}
+
+fn task_ref(raw: &str) -> Result<TaskId, ApiError> {
+    TaskRef::parse(raw)
+        .map(TaskRef::id)
+        .map_err(|_| ApiError::NotFound(format!("task '{raw}' not found (use 42 or T-42)")))
+}
+
+fn task_filter(q: &QueryParams) -> Result<TaskFilter, ApiError> {
+    Ok(TaskFilter {
+        status: q.parsed("status")?,
+        priority: q.parsed("priority")?,
+        category: q.get("category").map(str::to_owned),
+        agent: q.get("agent").map(str::to_owned),
+        text: q.get("q").map(str::to_owned),
+        limit: q.number("limit", 1, 500)?.unwrap_or(50),
+        offset: q.number("offset", 0, u64::MAX)?.unwrap_or(0),
+    })
+}
+
+/// List tasks, most urgent and oldest first.
+#[utoipa::path(get, path = "/api/tasks", tag = "tasks", params(TaskQuery),
+    responses((status = 200, body = TaskPage), (status = 422, body = ErrorBody)))]
+pub async fn list_tasks(
+    State(state): State<AppState>,
+    query: QueryParams,
+) -> ApiResult<Json<TaskPage>> {
+    let filter = task_filter(&query)?;
+    let (limit, offset) = (filter.limit, filter.offset);
+    let page = state.board.list_tasks(filter).await?;
+    Ok(Json(TaskPage {
+        items: page.items,
+        total: page.total,
+        limit,
+        offset,
+    }))
+}
+
+/// Create a pending task.
+#[utoipa::path(post, path = "/api/tasks", tag = "tasks", request_body = CreateTaskRequest,
+    responses((status = 201, body = Task), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_task(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateTaskRequest>,
+) -> ApiResult<(StatusCode, Json<Task>)> {
+    let task = state
+        .board
+        .create_task(body.into_new_task()?, ACTOR_API)
+        .await?;
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+/// Get a task by id or display id.
+#[utoipa::path(get, path = "/api/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "42 or T-42")),
+    responses((status = 200, body = Task), (status = 404, body = ErrorBody)))]
+pub async fn get_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Task>> {
+    Ok(Json(state.board.get_task(task_ref(&id)?).await?))
+}
+
+/// Change a task's title, description, category, priority, pass criteria or dependencies.
+#[utoipa::path(patch, path = "/api/tasks/{id}", tag = "tasks", request_body = UpdateTaskRequest,
+    params(("id" = String, Path, description = "42 or T-42")),
+    responses((status = 200, body = Task), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateTaskRequest>,
+) -> ApiResult<Json<Task>> {
+    let id = task_ref(&id)?;
+    Ok(Json(state.board.update_task(id, body.into_patch()?).await?))
+}
+
+/// Delete a task. Refused while it runs or while other tasks depend on it.
+#[utoipa::path(delete, path = "/api/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "42 or T-42")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.board.delete_task(task_ref(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Put a failed task back in the queue.
+#[utoipa::path(post, path = "/api/tasks/{id}/retry", tag = "tasks",
+    params(("id" = String, Path, description = "42 or T-42")),
+    responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn retry_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Task>> {
+    act(
+        &state,
+        &id,
+        TaskStatus::Pending,
+        "retried by a user",
+        TaskStatus::Failed,
+    )
+    .await
+}
+
+/// Put a blocked task back in the queue with a fresh set of attempts.
+#[utoipa::path(post, path = "/api/tasks/{id}/unblock", tag = "tasks",
+    params(("id" = String, Path, description = "42 or T-42")),
+    responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn unblock_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Task>> {
+    act(
+        &state,
+        &id,
+        TaskStatus::Pending,
+        "unblocked by a user",
+        TaskStatus::Blocked,
+    )
+    .await
+}
+
+/// Cancel a task that is not finished. A running session is stopped.
+#[utoipa::path(post, path = "/api/tasks/{id}/cancel", tag = "tasks",
+    params(("id" = String, Path, description = "42 or T-42")),
+    responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cancel_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Task>> {
+    let id = task_ref(&id)?;
+    let task = state
+        .board
+        .transition_task(id, TaskStatus::Cancelled, "cancelled by a user", ACTOR_API)
+        .await?;
+    Ok(Json(task))
+}
+
+/// Retry and unblock each move out of exactly one state; say which when it is not.
+async fn act(
+    state: &AppState,
+    raw_id: &str,
+    to: TaskStatus,
+    reason: &str,
+    required: TaskStatus,
+) -> ApiResult<Json<Task>> {
+    let id = task_ref(raw_id)?;
+    let current = state.board.get_task(id).await?;
+    if current.status != required {
+        return Err(ApiError::Conflict(format!(
+            "task {} is {}; only a {} task can be {}",
+            current.display_id,
+            current.status.as_str(),
+            required.as_str(),
+            if required == TaskStatus::Failed {
+                "retried"
+            } else {
+                "unblocked"
+            }
+        )));
+    }
+    Ok(Json(
+        state
+            .board
+            .transition_task(id, to, reason, ACTOR_API)
+            .await?,
+    ))
+}
+
+/// Every status change of a task, oldest first.
+#[utoipa::path(get, path = "/api/tasks/{id}/history", tag = "tasks",
+    params(("id" = String, Path, description = "42 or T-42")),
+    responses((status = 200, body = TaskHistory), (status = 404, body = ErrorBody)))]
+pub async fn task_history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TaskHistory>> {
+    let items = state.board.task_history(task_ref(&id)?).await?;
+    Ok(Json(TaskHistory { items }))
+}
+
+/// Tasks that depend on this one.
+#[utoipa::path(get, path = "/api/tasks/{id}/dependents", tag = "tasks",
+    params(("id" = String, Path, description = "42 or T-42")),
+    responses((status = 200, body = TaskList), (status = 404, body = ErrorBody)))]
+pub async fn task_dependents(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TaskList>> {
+    let items = state.board.dependents(task_ref(&id)?).await?;
+    Ok(Json(TaskList { items }))
+}

@@ -1,0 +1,162 @@
+//! `/ws`: the live stream of every change.
+//!
+//! A client first gets `hello` with the newest seq, then (with `?after=SEQ`) what it
+//! missed or a `resync`, then live messages. A client that falls behind the bounded
+//! queue, or stops answering pings, is closed; it reconnects with its last seq.
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    extract::{
+        State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket},
+    },
+    http::{HeaderMap, header},
+    response::Response,
+    routing::get,
+};
+use futures_util::{SinkExt, StreamExt, stream::SplitSink};
+use harness_domain::time::Timestamp;
+use tokio::{
+    sync::broadcast::error::RecvError,
+    time::{Instant, interval, timeout},
+};
+
+use super::{AppState, error::ApiError, extract::QueryParams};
+use crate::live::{Backlog, Subscription};
+
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// No pong for this long and the client is gone.
+const PONG_DEADLINE: Duration = Duration::from_secs(60);
+/// A send that takes longer than this means the client is not reading.
+const SEND_DEADLINE: Duration = Duration::from_secs(10);
+/// Close code 4000: "you fell behind, reconnect with ?after".
+const CLOSE_LAGGED: u16 = 4000;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+/// Upgrades to a WebSocket. Refused from a foreign Origin: a page on another site must
+/// not ride on the operator's cookie.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: QueryParams,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    check_origin(&headers)?;
+    let after = q.number("after", 0, u64::MAX)?;
+    let subscription = state.board.live().subscribe(after);
+    let shutdown = state.shutdown.clone();
+    Ok(ws
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| serve(socket, subscription, shutdown)))
+}
+
+fn check_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(()); // Not a browser: the token is the guard.
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest.trim_end_matches('/'));
+    match (origin_host, host) {
+        (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
+        _ => Err(ApiError::Forbidden(
+            "WebSocket connections from another origin are refused".to_owned(),
+        )),
+    }
+}
+
+async fn serve(
+    socket: WebSocket,
+    mut sub: Subscription,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let (mut sink, mut stream) = socket.split();
+    if send_intro(&mut sink, &mut sub).await.is_err() {
+        return;
+    }
+    let mut ping = interval(PING_EVERY);
+    let mut last_pong = Instant::now();
+    loop {
+        tokio::select! {
+            received = sub.receiver.recv() => match received {
+                Ok(message) => {
+                    if send(&mut sink, Message::Text(Utf8Bytes::from(&*message.json))).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    close(&mut sink, CLOSE_LAGGED, "client fell behind; reconnect with ?after").await;
+                    return;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Pong(_))) => last_pong = Instant::now(),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {} // Clients have nothing to say; axum answers pings itself.
+            },
+            _ = ping.tick() => {
+                if last_pong.elapsed() > PONG_DEADLINE
+                    || send(&mut sink, Message::Ping(Default::default())).await.is_err()
+                {
+                    return;
+                }
+            }
+            () = shutdown.cancelled() => {
+                close(&mut sink, 1001, "server shutting down").await;
+                return;
+            }
+        }
+    }
+}
+
+async fn send_intro(
+    sink: &mut SplitSink<WebSocket, Message>,
+    sub: &mut Subscription,
+) -> Result<(), ()> {
+    let hello = serde_json::json!({
+        "type": "hello",
+        "seq": sub.latest,
+        "data": { "server_time": Timestamp::now() },
+    });
+    send(sink, Message::Text(hello.to_string().into())).await?;
+    match std::mem::replace(&mut sub.backlog, Backlog::Replay(Vec::new())) {
+        Backlog::Replay(messages) => {
+            for m in messages {
+                send(sink, Message::Text(Utf8Bytes::from(&*m.json))).await?;
+            }
+        }
+        Backlog::Resync(reason) => {
+            let resync = serde_json::json!({
+                "type": "resync",
+                "seq": sub.latest,
+                "data": { "reason": reason },
+            });
+            send(sink, Message::Text(resync.to_string().into())).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> Result<(), ()> {
+    match timeout(SEND_DEADLINE, sink.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+async fn close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = send(sink, Message::Close(Some(frame))).await;
+}

@@ -1,0 +1,180 @@
+//! Agents: the seeded set and operator changes to it.
+
+use harness_domain::{
+    agent::{Agent, AgentId, AgentPatch, AgentStatus, DEFAULT_MODEL, RuntimeKind, default_agents},
+    time::Timestamp,
+};
+use rusqlite::{Connection, Row, params};
+
+use super::{
+    Store, StoreError, not_found,
+    tasks::{corrupt_value, parse_time},
+};
+
+const AGENT_COLUMNS: &str = "id, name, role, model, runtime, max_concurrency, enabled, status, \
+     status_reason, last_heartbeat, created_at, updated_at";
+
+impl Store {
+    /// Inserts the default agents when the table is empty (first start only), so an
+    /// operator's deletions and edits are never undone by a restart.
+    pub(super) fn seed_agents(&self) -> Result<(), StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
+        let count: i64 = tx.query_row("SELECT COUNT(*) FROM agents", [], |r| r.get(0))?;
+        if count == 0 {
+            let now = Timestamp::now().to_rfc3339();
+            for (id, name, role, concurrency) in default_agents() {
+                tx.execute(
+                    "INSERT INTO agents (id, name, role, model, runtime, max_concurrency, enabled,
+                                         status, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, 'idle', ?7, ?7)",
+                    params![
+                        id.as_str(),
+                        name,
+                        role.as_str(),
+                        DEFAULT_MODEL,
+                        RuntimeKind::Anthropic.as_str(),
+                        concurrency,
+                        now
+                    ],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn list_agents(&self) -> Result<Vec<Agent>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {AGENT_COLUMNS} FROM agents ORDER BY id"))?;
+        let rows = stmt
+            .query_map([], RawAgent::from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(RawAgent::into_agent).collect()
+    }
+
+    pub fn get_agent(&self, id: &AgentId) -> Result<Agent, StoreError> {
+        load_agent(&*self.read()?, id)
+    }
+
+    /// Applies an operator's change. Disabling an agent shows it as `disabled`;
+    /// enabling it again makes it `idle`.
+    pub fn update_agent(&self, id: &AgentId, patch: &AgentPatch) -> Result<Agent, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
+        let current = load_agent(&tx, id)?;
+        let status = match patch.enabled {
+            Some(false) => AgentStatus::Disabled,
+            Some(true) if current.status == AgentStatus::Disabled => AgentStatus::Idle,
+            _ => current.status,
+        };
+        tx.execute(
+            "UPDATE agents SET
+                enabled = COALESCE(?1, enabled),
+                model = COALESCE(?2, model),
+                max_concurrency = COALESCE(?3, max_concurrency),
+                status = ?4,
+                updated_at = ?5
+             WHERE id = ?6",
+            params![
+                patch.enabled,
+                patch.model.as_ref().map(|m| m.as_str()),
+                patch.max_concurrency.map(|c| c.get()),
+                status.as_str(),
+                Timestamp::now().to_rfc3339(),
+                id.as_str()
+            ],
+        )?;
+        let agent = load_agent(&tx, id)?;
+        tx.commit()?;
+        Ok(agent)
+    }
+
+    /// Records what an agent is doing (the engine calls this).
+    pub fn set_agent_status(
+        &self,
+        id: &AgentId,
+        status: AgentStatus,
+        reason: Option<&str>,
+    ) -> Result<Agent, StoreError> {
+        let conn = self.write();
+        let now = Timestamp::now().to_rfc3339();
+        let changed = conn.execute(
+            "UPDATE agents SET status = ?1, status_reason = ?2, last_heartbeat = ?3, updated_at = ?3
+             WHERE id = ?4",
+            params![status.as_str(), reason, now, id.as_str()],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("agent {id}")));
+        }
+        load_agent(&conn, id)
+    }
+}
+
+fn load_agent(conn: &Connection, id: &AgentId) -> Result<Agent, StoreError> {
+    conn.prepare_cached(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?1"))?
+        .query_row([id.as_str()], RawAgent::from_row)
+        .map_err(not_found(format!("agent {id}")))?
+        .into_agent()
+}
+
+struct RawAgent {
+    id: String,
+    name: String,
+    role: String,
+    model: String,
+    runtime: String,
+    max_concurrency: u32,
+    enabled: bool,
+    status: String,
+    status_reason: Option<String>,
+    last_heartbeat: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl RawAgent {
+    fn from_row(r: &Row) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            role: r.get(2)?,
+            model: r.get(3)?,
+            runtime: r.get(4)?,
+            max_concurrency: r.get(5)?,
+            enabled: r.get(6)?,
+            status: r.get(7)?,
+            status_reason: r.get(8)?,
+            last_heartbeat: r.get(9)?,
+            created_at: r.get(10)?,
+            updated_at: r.get(11)?,
+        })
+    }
+
+    fn into_agent(self) -> Result<Agent, StoreError> {
+        Ok(Agent {
+            id: AgentId::parse(&self.id).map_err(|_| corrupt_value("agents.id", &self.id))?,
+            name: self.name,
+            role: self
+                .role
+                .parse()
+                .map_err(|_| corrupt_value("agents.role", &self.role))?,
+            model: self.model,
+            runtime: self
+                .runtime
+                .parse()
+                .map_err(|_| corrupt_value("agents.runtime", &self.runtime))?,
+            max_concurrency: self.max_concurrency,
+            enabled: self.enabled,
+            status: self
+                .status
+                .parse()
+                .map_err(|_| corrupt_value("agents.status", &self.status))?,
+            status_reason: self.status_reason,
+            last_heartbeat: self.last_heartbeat.as_deref().map(parse_time).transpose()?,
+            created_at: parse_time(&self.created_at)?,
+            updated_at: parse_time(&self.updated_at)?,
+        })
+    }
+}

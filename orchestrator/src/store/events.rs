@@ -1,0 +1,128 @@
+//! The operations log.
+
+use harness_domain::{
+    event::{Event, NewEvent},
+    time::Timestamp,
+};
+use rusqlite::{Row, params};
+
+use super::{
+    Store, StoreError,
+    tasks::{corrupt_value, parse_time},
+};
+
+const EVENT_COLUMNS: &str =
+    "id, type, severity, task_id, agent_id, session_id, message, payload, at";
+
+impl Store {
+    pub fn record_event(&self, new: &NewEvent) -> Result<Event, StoreError> {
+        let conn = self.write();
+        let at = Timestamp::now();
+        let id: i64 = conn.query_row(
+            "INSERT INTO events (type, severity, task_id, agent_id, session_id, message, payload, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+            params![
+                new.kind,
+                new.severity.as_str(),
+                new.task_id,
+                new.agent_id,
+                new.session_id,
+                new.message,
+                new.payload.to_string(),
+                at.to_rfc3339()
+            ],
+            |r| r.get(0),
+        )?;
+        Ok(Event {
+            id,
+            kind: new.kind.to_owned(),
+            severity: new.severity,
+            task_id: new.task_id,
+            agent_id: new.agent_id.clone(),
+            session_id: new.session_id,
+            message: new.message.clone(),
+            payload: new.payload.clone(),
+            at,
+        })
+    }
+
+    /// Events with `id > after` oldest first; without `after`, the newest `limit`
+    /// (still oldest first), which is what a feed shows on first load.
+    pub fn list_events(
+        &self,
+        after: Option<i64>,
+        kind: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let conn = self.read()?;
+        let order = if after.is_some() { "ASC" } else { "DESC" };
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events
+             WHERE id > ?1 AND (?2 IS NULL OR type = ?2)
+             ORDER BY id {order} LIMIT ?3"
+        ))?;
+        let mut events = stmt
+            .query_map(params![after.unwrap_or(0), kind, limit], RawEvent::from_row)?
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .map(RawEvent::into_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        if after.is_none() {
+            events.reverse();
+        }
+        Ok(events)
+    }
+
+    /// Deletes events older than `before`. Returns how many went.
+    pub fn prune_events(&self, before: Timestamp) -> Result<usize, StoreError> {
+        Ok(self
+            .write()
+            .execute("DELETE FROM events WHERE at < ?1", [before.to_rfc3339()])?)
+    }
+}
+
+struct RawEvent {
+    id: i64,
+    kind: String,
+    severity: String,
+    task_id: Option<i64>,
+    agent_id: Option<String>,
+    session_id: Option<i64>,
+    message: String,
+    payload: String,
+    at: String,
+}
+
+impl RawEvent {
+    fn from_row(r: &Row) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            severity: r.get(2)?,
+            task_id: r.get(3)?,
+            agent_id: r.get(4)?,
+            session_id: r.get(5)?,
+            message: r.get(6)?,
+            payload: r.get(7)?,
+            at: r.get(8)?,
+        })
+    }
+
+    fn into_event(self) -> Result<Event, StoreError> {
+        Ok(Event {
+            id: self.id,
+            kind: self.kind,
+            severity: self
+                .severity
+                .parse()
+                .map_err(|_| corrupt_value("events.severity", &self.severity))?,
+            task_id: self.task_id,
+            agent_id: self.agent_id,
+            session_id: self.session_id,
+            message: self.message,
+            payload: serde_json::from_str(&self.payload)
+                .map_err(|e| corrupt_value("events.payload", e))?,
+            at: parse_time(&self.at)?,
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! Schema migrations: plain SQL files compiled into the binary, tracked with checksums.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use super::StoreError;
+use harness_domain::time::Timestamp;
+
+/// One migration file.
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. Append new files here; never edit an applied one.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../../migrations/0001_init.sql"),
+}];
+
+/// A migration that this run applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub version: i64,
+    pub name: String,
+}
+
+pub fn checksum(sql: &str) -> String {
+    hex::encode(Sha256::digest(sql.as_bytes()))
+}
+
+/// Applies every pending migration, each in its own transaction. An applied migration
+/// whose checksum differs from the compiled one stops everything: the schema on disk
+/// is not the schema this binary was built for.
+pub fn apply_pending(conn: &mut Connection) -> Result<Vec<Applied>, StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    INTEGER PRIMARY KEY,
+            name       TEXT NOT NULL,
+            checksum   TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        )",
+    )?;
+    check_no_unknown_versions(conn)?;
+    let mut applied = Vec::new();
+    for migration in MIGRATIONS {
+        if verify_applied(conn, migration)? {
+            continue;
+        }
+        let tx = conn.transaction()?;
+        tx.execute_batch(migration.sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                migration.version,
+                migration.name,
+                checksum(migration.sql),
+                Timestamp::now().to_rfc3339()
+            ],
+        )?;
+        tx.commit()?;
+        applied.push(Applied {
+            version: migration.version,
+            name: migration.name.to_owned(),
+        });
+    }
+    Ok(applied)
+}
+
+/// True when `migration` is applied with the right checksum; an error when tampered.
+fn verify_applied(conn: &Connection, migration: &Migration) -> Result<bool, StoreError> {
+    let stored: Option<String> = conn
+        .query_row(
+            "SELECT checksum FROM schema_migrations WHERE version = ?1",
+            [migration.version],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match stored {
+        None => Ok(false),
+        Some(sum) if sum == checksum(migration.sql) => Ok(true),
+        Some(_) => Err(StoreError::Migration(format!(
+            "migration {:04}_{} was changed after it was applied (checksum mismatch); \
+             restore the original file or restore the database from a backup",
+            migration.version, migration.name
+        ))),
+    }
+}
+
+/// A database migrated by a newer binary must not be run by this older one.
+fn check_no_unknown_versions(conn: &Connection) -> Result<(), StoreError> {
+    let newest_known = MIGRATIONS.last().map_or(0, |m| m.version);
+    let newest_applied: Option<i64> =
+        conn.query_row("SELECT MAX(version) FROM schema_migrations", [], |row| {
+            row.get(0)
+        })?;
+    match newest_applied {
+        Some(v) if v > newest_known => Err(StoreError::Migration(format!(
+            "the database has migration {v}, but this harness only knows up to {newest_known}; \
+             run a newer harness"
+        ))),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,296 @@
+//! Sessions and their append-only logs.
+
+use harness_domain::{
+    session::{LogKind, LogLine, Session, SessionStatus, Usage, clip_log_content},
+    time::Timestamp,
+};
+use rusqlite::{Connection, Row, params, params_from_iter, types::Value};
+
+use super::{
+    Page, Store, StoreError, not_found,
+    tasks::{corrupt_value, parse_time},
+};
+
+/// Filters for listing sessions. `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    pub task_id: Option<i64>,
+    pub agent_id: Option<String>,
+    pub status: Option<SessionStatus>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+const SESSION_COLUMNS: &str = "id, task_id, agent_id, model, status, started_at, ended_at, \
+     exit_reason, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd";
+
+impl Store {
+    /// Starts a session of `agent_id` on `task_id`.
+    pub fn create_session(
+        &self,
+        task_id: i64,
+        agent_id: &str,
+        model: &str,
+    ) -> Result<Session, StoreError> {
+        let conn = self.write();
+        let id: i64 = conn.query_row(
+            "INSERT INTO sessions (task_id, agent_id, model, status, started_at)
+             VALUES (?1, ?2, ?3, 'running', ?4) RETURNING id",
+            params![task_id, agent_id, model, Timestamp::now().to_rfc3339()],
+            |r| r.get(0),
+        )?;
+        load_session(&conn, id)
+    }
+
+    /// Appends a line to a session's log with the next sequence number.
+    pub fn append_log(
+        &self,
+        session_id: i64,
+        kind: LogKind,
+        content: &str,
+    ) -> Result<LogLine, StoreError> {
+        let conn = self.write();
+        let at = Timestamp::now();
+        let content = clip_log_content(content);
+        let seq: i64 = conn
+            .query_row(
+                "INSERT INTO session_logs (session_id, seq, at, kind, content)
+                 SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4
+                 FROM session_logs WHERE session_id = ?1
+                 RETURNING seq",
+                params![session_id, at.to_rfc3339(), kind.as_str(), content],
+                |r| r.get(0),
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    StoreError::NotFound(format!("session {session_id}"))
+                }
+                other => other.into(),
+            })?;
+        Ok(LogLine {
+            session_id,
+            seq,
+            at,
+            kind,
+            content,
+        })
+    }
+
+    /// Adds token usage and cost to a running session.
+    pub fn add_session_usage(
+        &self,
+        session_id: i64,
+        usage: Usage,
+        cost_usd: f64,
+    ) -> Result<Session, StoreError> {
+        let conn = self.write();
+        conn.execute(
+            "UPDATE sessions SET input_tokens = input_tokens + ?1,
+                output_tokens = output_tokens + ?2, cache_read_tokens = cache_read_tokens + ?3,
+                cache_write_tokens = cache_write_tokens + ?4, cost_usd = cost_usd + ?5
+             WHERE id = ?6",
+            params![
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
+                cost_usd,
+                session_id
+            ],
+        )?;
+        load_session(&conn, session_id)
+    }
+
+    /// Ends a running session. Ending one that already ended is a conflict, so a late
+    /// report from a killed agent cannot overwrite why it was stopped.
+    pub fn finish_session(
+        &self,
+        session_id: i64,
+        status: SessionStatus,
+        exit_reason: &str,
+    ) -> Result<Session, StoreError> {
+        let conn = self.write();
+        let current = load_session(&conn, session_id)?;
+        if current.status != SessionStatus::Running {
+            return Err(StoreError::Conflict(format!(
+                "session {session_id} already ended as {}",
+                current.status.as_str()
+            )));
+        }
+        conn.execute(
+            "UPDATE sessions SET status = ?1, exit_reason = ?2, ended_at = ?3 WHERE id = ?4",
+            params![
+                status.as_str(),
+                exit_reason,
+                Timestamp::now().to_rfc3339(),
+                session_id
+            ],
+        )?;
+        load_session(&conn, session_id)
+    }
+
+    /// Marks every session still `running` as `interrupted`: at startup, because no
+    /// process of ours can be running them any more, and at shutdown.
+    pub fn interrupt_running_sessions(&self, reason: &str) -> Result<Vec<Session>, StoreError> {
+        let conn = self.write();
+        let ids: Vec<i64> = conn
+            .prepare(
+                "UPDATE sessions SET status = 'interrupted', exit_reason = ?1, ended_at = ?2
+                      WHERE status = 'running' RETURNING id",
+            )?
+            .query_map(params![reason, Timestamp::now().to_rfc3339()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        ids.into_iter().map(|id| load_session(&conn, id)).collect()
+    }
+
+    pub fn get_session(&self, id: i64) -> Result<Session, StoreError> {
+        load_session(&*self.read()?, id)
+    }
+
+    pub fn list_sessions(&self, filter: &SessionFilter) -> Result<Page<Session>, StoreError> {
+        let conn = self.read()?;
+        let mut conds = Vec::new();
+        let mut args = Vec::new();
+        if let Some(t) = filter.task_id {
+            conds.push("task_id = ?");
+            args.push(Value::Integer(t));
+        }
+        if let Some(a) = &filter.agent_id {
+            conds.push("agent_id = ?");
+            args.push(Value::Text(a.clone()));
+        }
+        if let Some(s) = filter.status {
+            conds.push("status = ?");
+            args.push(Value::Text(s.as_str().to_owned()));
+        }
+        let clause = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
+        let total: u64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM sessions {clause}"),
+            params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?;
+        args.push(Value::Integer(i64::from(filter.limit)));
+        args.push(Value::Integer(
+            i64::try_from(filter.offset).unwrap_or(i64::MAX),
+        ));
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions {clause} ORDER BY id DESC LIMIT ? OFFSET ?"
+        ))?;
+        let items = stmt
+            .query_map(params_from_iter(args.iter()), RawSession::from_row)?
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .map(RawSession::into_session)
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, total })
+    }
+
+    /// Log lines with `seq > after`, oldest first, at most `limit`.
+    pub fn session_logs(
+        &self,
+        session_id: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<LogLine>, StoreError> {
+        let conn = self.read()?;
+        load_session(&conn, session_id)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, at, kind, content FROM session_logs
+             WHERE session_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![session_id, after, limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(seq, at, kind, content)| {
+                Ok(LogLine {
+                    session_id,
+                    seq,
+                    at: parse_time(&at)?,
+                    kind: kind
+                        .parse()
+                        .map_err(|_| corrupt_value("session_logs.kind", &kind))?,
+                    content,
+                })
+            })
+            .collect()
+    }
+}
+
+fn load_session(conn: &Connection, id: i64) -> Result<Session, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"
+    ))?
+    .query_row([id], RawSession::from_row)
+    .map_err(not_found(format!("session {id}")))?
+    .into_session()
+}
+
+struct RawSession {
+    id: i64,
+    task_id: Option<i64>,
+    agent_id: String,
+    model: String,
+    status: String,
+    started_at: String,
+    ended_at: Option<String>,
+    exit_reason: Option<String>,
+    usage: Usage,
+    cost_usd: f64,
+}
+
+impl RawSession {
+    fn from_row(r: &Row) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            task_id: r.get(1)?,
+            agent_id: r.get(2)?,
+            model: r.get(3)?,
+            status: r.get(4)?,
+            started_at: r.get(5)?,
+            ended_at: r.get(6)?,
+            exit_reason: r.get(7)?,
+            usage: Usage {
+                input_tokens: r.get(8)?,
+                output_tokens: r.get(9)?,
+                cache_read_tokens: r.get(10)?,
+                cache_write_tokens: r.get(11)?,
+            },
+            cost_usd: r.get(12)?,
+        })
+    }
+
+    fn into_session(self) -> Result<Session, StoreError> {
+        Ok(Session {
+            id: self.id,
+            task_id: self.task_id,
+            agent_id: self.agent_id,
+            model: self.model,
+            status: self
+                .status
+                .parse()
+                .map_err(|_| corrupt_value("sessions.status", &self.status))?,
+            started_at: parse_time(&self.started_at)?,
+            ended_at: self.ended_at.as_deref().map(parse_time).transpose()?,
+            exit_reason: self.exit_reason,
+            input_tokens: self.usage.input_tokens,
+            output_tokens: self.usage.output_tokens,
+            cache_read_tokens: self.usage.cache_read_tokens,
+            cache_write_tokens: self.usage.cache_write_tokens,
+            cost_usd: self.cost_usd,
+        })
+    }
+}

@@ -1,0 +1,515 @@
+//! Tasks, their dependencies and their history.
+
+use std::collections::BTreeMap;
+
+use harness_domain::{
+    ValidationError,
+    graph::find_cycle,
+    task::{Dependencies, NewTask, Priority, Task, TaskId, TaskPatch, TaskStatus, TaskTransition},
+    time::Timestamp,
+};
+use rusqlite::{
+    Connection, OptionalExtension, Row, Transaction, params, params_from_iter, types::Value,
+};
+
+use super::{Page, Store, StoreError};
+
+/// Filters for listing tasks. `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub status: Option<TaskStatus>,
+    pub priority: Option<Priority>,
+    pub category: Option<String>,
+    pub agent: Option<String>,
+    /// Case-insensitive substring of the title.
+    pub text: Option<String>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+const TASK_COLUMNS: &str = "id, display_id, title, description, category, priority, status, \
+     pass_criteria, assigned_agent, attempts, max_attempts, diagnosis, created_at, updated_at";
+
+impl Store {
+    /// Creates a pending task. Every dependency must exist.
+    pub fn create_task(&self, new: &NewTask, actor: &str) -> Result<Task, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
+        check_dependencies_exist(&tx, new.depends_on.ids())?;
+        let now = Timestamp::now().to_rfc3339();
+        let id: i64 = tx.query_row(
+            "INSERT INTO tasks (title, description, category, priority, status, pass_criteria,
+                                max_attempts, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7) RETURNING id",
+            params![
+                new.title.as_str(),
+                new.description.as_str(),
+                new.category.as_str(),
+                priority_rank(new.priority),
+                json_list(new.pass_criteria.items()),
+                new.max_attempts.get(),
+                now
+            ],
+            |r| r.get(0),
+        )?;
+        let task_id = TaskId::new(id)?;
+        tx.execute(
+            "UPDATE tasks SET display_id = ?1 WHERE id = ?2",
+            params![task_id.display_id(), id],
+        )?;
+        insert_dependencies(&tx, task_id, new.depends_on.ids())?;
+        insert_history(
+            &tx,
+            task_id,
+            None,
+            TaskStatus::Pending,
+            "created",
+            actor,
+            &now,
+        )?;
+        let task = load_task(&tx, task_id)?;
+        tx.commit()?;
+        Ok(task)
+    }
+
+    pub fn get_task(&self, id: TaskId) -> Result<Task, StoreError> {
+        load_task(&*self.read()?, id)
+    }
+
+    pub fn list_tasks(&self, filter: &TaskFilter) -> Result<Page<Task>, StoreError> {
+        let conn = self.read()?;
+        let (clause, mut args) = task_where(filter);
+        let total: u64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM tasks {clause}"),
+            params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?;
+        args.push(Value::Integer(i64::from(filter.limit)));
+        args.push(Value::Integer(
+            i64::try_from(filter.offset).unwrap_or(i64::MAX),
+        ));
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks {clause}
+             ORDER BY priority, created_at, id LIMIT ? OFFSET ?"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows: Vec<RawTask> = stmt
+            .query_map(params_from_iter(args.iter()), RawTask::from_row)?
+            .collect::<Result<_, _>>()?;
+        let items = rows
+            .into_iter()
+            .map(|raw| {
+                let deps = load_dependencies(&conn, raw.id)?;
+                raw.into_task(deps)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, total })
+    }
+
+    /// Applies a partial update. New dependencies must exist and must not close a cycle.
+    pub fn update_task(&self, id: TaskId, patch: &TaskPatch) -> Result<Task, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
+        let current = load_task(&tx, id)?;
+        if current.status.is_final() {
+            return Err(StoreError::Conflict(format!(
+                "task {} is {} and can no longer be edited",
+                current.display_id,
+                current.status.as_str()
+            )));
+        }
+        let now = Timestamp::now().to_rfc3339();
+        if let Some(deps) = &patch.depends_on {
+            replace_dependencies(&tx, id, deps)?;
+        }
+        tx.execute(
+            "UPDATE tasks SET
+                title = COALESCE(?1, title),
+                description = COALESCE(?2, description),
+                category = COALESCE(?3, category),
+                priority = COALESCE(?4, priority),
+                pass_criteria = COALESCE(?5, pass_criteria),
+                updated_at = ?6
+             WHERE id = ?7",
+            params![
+                patch.title.as_ref().map(|t| t.as_str()),
+                patch.description.as_ref().map(|d| d.as_str()),
+                patch.category.as_ref().map(|c| c.as_str()),
+                patch.priority.map(priority_rank),
+                patch.pass_criteria.as_ref().map(|p| json_list(p.items())),
+                now,
+                id.get()
+            ],
+        )?;
+        let task = load_task(&tx, id)?;
+        tx.commit()?;
+        Ok(task)
+    }
+
+    /// Moves a task to `to` if the status machine allows it, and records why.
+    pub fn transition_task(
+        &self,
+        id: TaskId,
+        to: TaskStatus,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Task, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
+        let current = load_task(&tx, id)?;
+        current.status.transition(to)?;
+        let now = Timestamp::now().to_rfc3339();
+        // A human unblocking a task gives it a fresh set of attempts.
+        let reset_attempts = current.status == TaskStatus::Blocked && to == TaskStatus::Pending;
+        tx.execute(
+            "UPDATE tasks SET status = ?1, updated_at = ?2,
+                attempts = CASE WHEN ?3 THEN 0 ELSE attempts END
+             WHERE id = ?4",
+            params![to.as_str(), now, reset_attempts, id.get()],
+        )?;
+        insert_history(&tx, id, Some(current.status), to, reason, actor, &now)?;
+        let task = load_task(&tx, id)?;
+        tx.commit()?;
+        Ok(task)
+    }
+
+    /// Deletes a task that is not running and that no other task depends on.
+    pub fn delete_task(&self, id: TaskId) -> Result<Task, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
+        let task = load_task(&tx, id)?;
+        if task.status.is_running() {
+            return Err(StoreError::Conflict(format!(
+                "task {} is {}; cancel it before deleting it",
+                task.display_id,
+                task.status.as_str()
+            )));
+        }
+        let dependents = dependent_ids(&tx, id)?;
+        if !dependents.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "task {} is a dependency of {}; remove those dependencies first",
+                task.display_id,
+                display_list(&dependents)
+            )));
+        }
+        tx.execute("DELETE FROM tasks WHERE id = ?1", [id.get()])?;
+        tx.commit()?;
+        Ok(task)
+    }
+
+    pub fn task_history(&self, id: TaskId) -> Result<Vec<TaskTransition>, StoreError> {
+        let conn = self.read()?;
+        load_task(&conn, id)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, task_id, from_status, to_status, reason, actor, at
+             FROM task_history WHERE task_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([id.get()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(hid, task_id, from, to, reason, actor, at)| {
+                Ok(TaskTransition {
+                    id: hid,
+                    task_id: TaskId::new(task_id)?,
+                    from_status: from.as_deref().map(parse_status).transpose()?,
+                    to_status: parse_status(&to)?,
+                    reason,
+                    actor,
+                    at: parse_time(&at)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Tasks that list `id` among their dependencies.
+    pub fn dependents(&self, id: TaskId) -> Result<Vec<Task>, StoreError> {
+        let conn = self.read()?;
+        load_task(&conn, id)?;
+        dependent_ids(&conn, id)?
+            .into_iter()
+            .map(|dep| load_task(&conn, dep))
+            .collect()
+    }
+
+    /// How many tasks are in each status (every status present, zero included).
+    pub fn task_counts(&self) -> Result<BTreeMap<&'static str, u64>, StoreError> {
+        let conn = self.read()?;
+        let mut counts: BTreeMap<&'static str, u64> =
+            TaskStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM tasks GROUP BY status")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+        for row in rows {
+            let (status, n) = row?;
+            counts.insert(parse_status(&status)?.as_str(), n);
+        }
+        Ok(counts)
+    }
+}
+
+fn task_where(filter: &TaskFilter) -> (String, Vec<Value>) {
+    let mut conds = Vec::new();
+    let mut args = Vec::new();
+    if let Some(s) = filter.status {
+        conds.push("status = ?");
+        args.push(Value::Text(s.as_str().to_owned()));
+    }
+    if let Some(p) = filter.priority {
+        conds.push("priority = ?");
+        args.push(Value::Integer(priority_rank(p)));
+    }
+    if let Some(c) = &filter.category {
+        conds.push("category = ?");
+        args.push(Value::Text(c.clone()));
+    }
+    if let Some(a) = &filter.agent {
+        conds.push("assigned_agent = ?");
+        args.push(Value::Text(a.clone()));
+    }
+    if let Some(t) = &filter.text {
+        conds.push("(instr(lower(title), lower(?)) > 0 OR display_id = upper(?))");
+        args.push(Value::Text(t.clone()));
+        args.push(Value::Text(t.clone()));
+    }
+    let clause = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
+    (clause, args)
+}
+
+fn check_dependencies_exist(conn: &Connection, ids: &[TaskId]) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM tasks WHERE id = ?1")?;
+    let missing: Vec<TaskId> = ids
+        .iter()
+        .copied()
+        .filter(|id| !stmt.exists([id.get()]).unwrap_or(false))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "depends_on",
+            format!(
+                "depends_on names tasks that do not exist: {}",
+                display_list(&missing)
+            ),
+        )
+        .into())
+    }
+}
+
+fn replace_dependencies(
+    tx: &Transaction,
+    id: TaskId,
+    deps: &Dependencies,
+) -> Result<(), StoreError> {
+    check_dependencies_exist(tx, deps.ids())?;
+    let mut stmt =
+        tx.prepare_cached("SELECT depends_on FROM task_dependencies WHERE task_id = ?1")?;
+    let cycle = find_cycle(id, deps.ids(), |node| {
+        stmt.query_map([node.get()], |r| r.get::<_, i64>(0))
+            .map(|rows| {
+                rows.filter_map(Result::ok)
+                    .filter_map(|n| TaskId::new(n).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    if let Some(path) = cycle {
+        return Err(ValidationError::new(
+            "depends_on",
+            format!("depends_on would make a cycle: {}", display_path(&path)),
+        )
+        .into());
+    }
+    tx.execute(
+        "DELETE FROM task_dependencies WHERE task_id = ?1",
+        [id.get()],
+    )?;
+    insert_dependencies(tx, id, deps.ids())
+}
+
+fn insert_dependencies(tx: &Transaction, id: TaskId, deps: &[TaskId]) -> Result<(), StoreError> {
+    let mut stmt =
+        tx.prepare_cached("INSERT INTO task_dependencies (task_id, depends_on) VALUES (?1, ?2)")?;
+    for dep in deps {
+        stmt.execute(params![id.get(), dep.get()])?;
+    }
+    Ok(())
+}
+
+fn insert_history(
+    tx: &Transaction,
+    id: TaskId,
+    from: Option<TaskStatus>,
+    to: TaskStatus,
+    reason: &str,
+    actor: &str,
+    at: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO task_history (task_id, from_status, to_status, reason, actor, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            id.get(),
+            from.map(|s| s.as_str()),
+            to.as_str(),
+            reason,
+            actor,
+            at
+        ],
+    )?;
+    Ok(())
+}
+
+fn dependent_ids(conn: &Connection, id: TaskId) -> Result<Vec<TaskId>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT task_id FROM task_dependencies WHERE depends_on = ?1 ORDER BY task_id",
+    )?;
+    let ids = stmt
+        .query_map([id.get()], |r| r.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ids
+        .into_iter()
+        .filter_map(|n| TaskId::new(n).ok())
+        .collect())
+}
+
+fn load_dependencies(conn: &Connection, id: i64) -> Result<Vec<TaskId>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT depends_on FROM task_dependencies WHERE task_id = ?1 ORDER BY depends_on",
+    )?;
+    let ids = stmt
+        .query_map([id], |r| r.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ids
+        .into_iter()
+        .filter_map(|n| TaskId::new(n).ok())
+        .collect())
+}
+
+pub(super) fn load_task(conn: &Connection, id: TaskId) -> Result<Task, StoreError> {
+    let raw = conn
+        .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"))?
+        .query_row([id.get()], RawTask::from_row)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("task {}", id.display_id())))?;
+    let deps = load_dependencies(conn, raw.id)?;
+    raw.into_task(deps)
+}
+
+/// A task row as SQLite holds it, before its text is parsed back into domain types.
+struct RawTask {
+    id: i64,
+    display_id: Option<String>,
+    title: String,
+    description: String,
+    category: String,
+    priority: i64,
+    status: String,
+    pass_criteria: String,
+    assigned_agent: Option<String>,
+    attempts: u32,
+    max_attempts: u32,
+    diagnosis: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl RawTask {
+    fn from_row(r: &Row) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            display_id: r.get(1)?,
+            title: r.get(2)?,
+            description: r.get(3)?,
+            category: r.get(4)?,
+            priority: r.get(5)?,
+            status: r.get(6)?,
+            pass_criteria: r.get(7)?,
+            assigned_agent: r.get(8)?,
+            attempts: r.get(9)?,
+            max_attempts: r.get(10)?,
+            diagnosis: r.get(11)?,
+            created_at: r.get(12)?,
+            updated_at: r.get(13)?,
+        })
+    }
+
+    fn into_task(self, depends_on: Vec<TaskId>) -> Result<Task, StoreError> {
+        let id = TaskId::new(self.id)?;
+        Ok(Task {
+            id,
+            display_id: self.display_id.unwrap_or_else(|| id.display_id()),
+            title: self.title,
+            description: self.description,
+            category: self.category,
+            priority: priority_from_rank(self.priority)?,
+            status: parse_status(&self.status)?,
+            pass_criteria: serde_json::from_str(&self.pass_criteria)
+                .map_err(|e| corrupt_value("tasks.pass_criteria", e))?,
+            depends_on,
+            assigned_agent: self.assigned_agent,
+            attempts: self.attempts,
+            max_attempts: self.max_attempts,
+            diagnosis: self.diagnosis,
+            created_at: parse_time(&self.created_at)?,
+            updated_at: parse_time(&self.updated_at)?,
+        })
+    }
+}
+
+fn priority_rank(p: Priority) -> i64 {
+    Priority::ALL.iter().position(|q| *q == p).unwrap_or(2) as i64
+}
+
+fn priority_from_rank(rank: i64) -> Result<Priority, StoreError> {
+    usize::try_from(rank)
+        .ok()
+        .and_then(|i| Priority::ALL.get(i).copied())
+        .ok_or_else(|| corrupt_value("tasks.priority", rank))
+}
+
+pub(super) fn parse_status(raw: &str) -> Result<TaskStatus, StoreError> {
+    raw.parse().map_err(|_| corrupt_value("tasks.status", raw))
+}
+
+pub(super) fn parse_time(raw: &str) -> Result<Timestamp, StoreError> {
+    Timestamp::parse(raw).map_err(|_| corrupt_value("timestamp", raw))
+}
+
+/// A stored value this binary cannot read: the schema and the code disagree.
+pub(super) fn corrupt_value(what: &str, value: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(format!("unreadable value in {what}: {value}"))
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn display_list(ids: &[TaskId]) -> String {
+    ids.iter()
+        .map(|i| i.display_id())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn display_path(ids: &[TaskId]) -> String {
+    ids.iter()
+        .map(|i| i.display_id())
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}

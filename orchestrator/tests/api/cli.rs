@@ -1,0 +1,218 @@
+//! The `harness` binary itself: subcommands, bad input, signals.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_harness");
+
+/// `harness` with a clean environment, run inside `dir` so no stray config is read.
+pub fn harness(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("DATABASE_PATH", dir.join("data/harness.db"))
+        .env("HARNESS_DASHBOARD_DIR", dir.join("no-dashboard"))
+        .current_dir(dir);
+    cmd
+}
+
+/// A running `harness serve` on a free port.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Server {
+    pub fn start(dir: &Path) -> Self {
+        let mut child = harness(dir)
+            .args(["serve", "--port", "0", "--bind", "127.0.0.1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("harness starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("harness listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        Self { child, base }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{signal}");
+    }
+
+    /// Waits for exit, failing the test after `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < limit, "did not exit within {limit:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn migrate_applies_once_then_reports_up_to_date() {
+    let dir = TempDir::new().unwrap();
+    let (ok, out, _) = run(harness(dir.path()).arg("migrate"));
+    assert!(ok);
+    assert_eq!(out.trim(), "applied 0001_init");
+    let (ok, out, _) = run(harness(dir.path()).arg("migrate"));
+    assert!(ok);
+    assert!(out.contains("up to date"), "{out}");
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in [
+        "serve",
+        "migrate",
+        "healthcheck",
+        "backup",
+        "dashboard",
+        "openapi",
+    ] {
+        let (ok, out, _) = run(Command::new(BIN).args([sub, "--help"]));
+        assert!(ok && out.contains("Usage:"), "{sub}");
+    }
+    let (_, out, _) = run(Command::new(BIN).args(["serve", "--help"]));
+    for var in [
+        "PORT",
+        "HARNESS_BIND",
+        "DATABASE_PATH",
+        "HARNESS_API_TOKEN",
+        "HARNESS_LOG_FORMAT",
+    ] {
+        assert!(out.contains(var), "serve --help does not mention {var}");
+    }
+}
+
+#[test]
+fn bad_cli_input_is_one_line_and_a_non_zero_exit() {
+    let dir = TempDir::new().unwrap();
+    let (ok, _, err) = run(harness(dir.path())
+        .env("HARNESS_API_TOKEN", "short")
+        .arg("serve"));
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("HARNESS_API_TOKEN"), "{err}");
+
+    let (ok, _, err) = run(harness(dir.path()).args(["serve", "--port", "http"]));
+    assert!(!ok);
+    assert!(err.contains("--port"), "{err}");
+
+    let (ok, _, err) = run(harness(dir.path())
+        .arg("backup")
+        .arg(dir.path().join("b.db")));
+    assert!(!ok, "backup of a missing database must fail");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn healthcheck_exits_0_on_a_healthy_server_and_1_otherwise() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(dir.path());
+    let url = format!("{}/health", server.base);
+    assert!(run(harness(dir.path()).args(["healthcheck", "--url", &url])).0);
+    drop(server);
+    let (ok, _, err) =
+        run(harness(dir.path()).args(["healthcheck", "--url", &url, "--timeout-ms", "500"]));
+    assert!(!ok);
+    assert!(err.contains("failed"), "{err}");
+}
+
+#[test]
+fn backup_copies_a_live_database() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(dir.path());
+    let client = reqwest::blocking_free_post(&server.base, r#"{"title":"keep me"}"#);
+    assert_eq!(client, 201);
+    let dest = dir.path().join("backup.db");
+    let (ok, out, err) = run(harness(dir.path()).arg("backup").arg(&dest));
+    assert!(ok, "{err}");
+    assert!(out.contains("backed up"));
+    let copy = rusqlite::Connection::open(&dest).unwrap();
+    let title: String = copy
+        .query_row("SELECT title FROM tasks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(title, "keep me");
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly_within_10_seconds() {
+    let dir = TempDir::new().unwrap();
+    let mut server = Server::start(dir.path());
+    assert_eq!(
+        reqwest::blocking_free_post(&server.base, r#"{"title":"x"}"#),
+        201
+    );
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    // A clean stop checkpoints: the WAL is empty afterwards.
+    let wal = dir.path().join("data/harness.db-wal");
+    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
+}
+
+#[test]
+fn sigterm_closes_open_websockets_instead_of_waiting_for_them() {
+    let dir = TempDir::new().unwrap();
+    let mut server = Server::start(dir.path());
+    let ws_url = server.base.replace("http://", "ws://") + "/ws";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _socket = runtime
+        .block_on(tokio_tungstenite::connect_async(ws_url))
+        .unwrap();
+    server.signal("INT");
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+}
+
+/// Tiny blocking HTTP helpers for tests that drive a child process.
+mod reqwest {
+    pub fn blocking_free_post(base: &str, body: &'static str) -> u16 {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            ::reqwest::Client::new()
+                .post(format!("{base}/api/tasks"))
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        })
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the real server on port 0, a fresh SQLite file per test, and
+//! real HTTP and WebSocket clients. One binary, so it links once.
+
+mod agents;
+mod auth;
+mod cli;
+mod crash;
+mod helpers;
+mod migrations;
+mod sessions_events;
+mod tasks;
+mod validation;
+mod ws;

@@ -1,0 +1,347 @@
+//! Task CRUD, actions and history over HTTP.
+
+use harness_domain::task::{TaskId, TaskStatus};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, error_field, json_with, spawn_app};
+
+async fn move_to(app: &TestApp, id: i64, path: &[TaskStatus]) {
+    for &to in path {
+        app.board
+            .transition_task(TaskId::new(id).unwrap(), to, "test", "test")
+            .await
+            .unwrap();
+    }
+}
+
+const TO_FAILED: [TaskStatus; 3] = [
+    TaskStatus::InProgress,
+    TaskStatus::Verifying,
+    TaskStatus::Failed,
+];
+
+#[tokio::test]
+async fn creating_a_task_returns_201_with_a_display_id_and_defaults() {
+    let app = spawn_app().await;
+    let task = app.task_titled("  Write the parser  ").await;
+    assert_eq!(task["title"], "Write the parser");
+    assert_eq!(task["display_id"], format!("T-{}", task["id"]));
+    assert_eq!(task["status"], "pending");
+    assert_eq!(task["priority"], "P2");
+    assert_eq!(task["category"], "feature");
+    assert_eq!(task["attempts"], 0);
+    assert_eq!(task["max_attempts"], 3);
+    assert!(task["created_at"].as_str().unwrap().ends_with('Z'));
+}
+
+#[tokio::test]
+async fn a_json_body_sent_as_curl_form_data_is_accepted() {
+    let app = spawn_app().await;
+    let response = app
+        .post_raw(
+            "/api/tasks",
+            r#"{"title":"from curl -d"}"#,
+            "application/x-www-form-urlencoded",
+        )
+        .await;
+    let task = json_with(response, StatusCode::CREATED).await;
+    assert_eq!(task["title"], "from curl -d");
+}
+
+#[tokio::test]
+async fn a_task_can_be_read_by_id_or_display_id() {
+    let app = spawn_app().await;
+    let task = app.task_titled("find me").await;
+    let id = task["id"].as_i64().unwrap();
+    for path in [
+        format!("/api/tasks/{id}"),
+        format!("/api/tasks/T-{id}"),
+        format!("/api/tasks/t-{id}"),
+    ] {
+        let got = json_with(app.get(&path).await, StatusCode::OK).await;
+        assert_eq!(got, task, "{path}");
+    }
+    error_field(app.get("/api/tasks/9999").await, StatusCode::NOT_FOUND).await;
+    error_field(app.get("/api/tasks/banana").await, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
+async fn the_list_filters_sorts_by_priority_and_paginates() {
+    let app = spawn_app().await;
+    app.create_task(json!({"title": "low", "priority": "P4", "category": "docs"}))
+        .await;
+    let urgent = app
+        .create_task(json!({"title": "urgent fix", "priority": "P0", "category": "bug"}))
+        .await;
+    app.create_task(json!({"title": "normal"})).await;
+    move_to(
+        &app,
+        urgent["id"].as_i64().unwrap(),
+        &[TaskStatus::InProgress],
+    )
+    .await;
+
+    let all = json_with(app.get("/api/tasks").await, StatusCode::OK).await;
+    let titles: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["urgent fix", "normal", "low"]);
+    assert_eq!(all["total"], 3);
+
+    let app = &app;
+    let by = |q: &'static str| async move {
+        json_with(app.get(&format!("/api/tasks?{q}")).await, StatusCode::OK).await
+    };
+    assert_eq!(by("status=in_progress").await["total"], 1);
+    assert_eq!(by("priority=P4").await["items"][0]["title"], "low");
+    assert_eq!(by("category=bug").await["items"][0]["title"], "urgent fix");
+    assert_eq!(by("q=FIX").await["total"], 1);
+    assert_eq!(by("agent=build-1").await["total"], 0);
+    let page = by("limit=1&offset=1").await;
+    assert_eq!(
+        (
+            page["total"].as_u64(),
+            page["items"].as_array().unwrap().len()
+        ),
+        (Some(3), 1)
+    );
+    assert_eq!(page["items"][0]["title"], "normal");
+}
+
+#[tokio::test]
+async fn patch_changes_only_the_fields_sent() {
+    let app = spawn_app().await;
+    let dep = app.task_titled("dependency").await;
+    let task = app
+        .create_task(json!({"title": "t", "description": "keep me"}))
+        .await;
+    let id = task["id"].as_i64().unwrap();
+    let patched = json_with(
+        app.patch(
+            &format!("/api/tasks/{id}"),
+            json!({"title": "renamed", "priority": "P1", "category": "bug",
+                   "pass_criteria": ["cargo test passes"], "depends_on": [dep["display_id"]]}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(patched["title"], "renamed");
+    assert_eq!(patched["description"], "keep me");
+    assert_eq!(patched["priority"], "P1");
+    assert_eq!(patched["pass_criteria"], json!(["cargo test passes"]));
+    assert_eq!(patched["depends_on"], json!([dep["id"]]));
+    let dependents = json_with(
+        app.get(&format!("/api/tasks/{}/dependents", dep["id"]))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(dependents["items"][0]["id"], id);
+}
+
+#[tokio::test]
+async fn a_finished_task_cannot_be_edited() {
+    let app = spawn_app().await;
+    let task = app.task_titled("done soon").await;
+    let id = task["id"].as_i64().unwrap();
+    json_with(
+        app.post_empty(&format!("/api/tasks/{id}/cancel")).await,
+        StatusCode::OK,
+    )
+    .await;
+    error_field(
+        app.patch(&format!("/api/tasks/{id}"), json!({"title": "x"}))
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn delete_removes_a_task_but_not_one_that_runs_or_is_depended_on() {
+    let app = spawn_app().await;
+    let base = app.task_titled("base").await;
+    let child = app
+        .create_task(json!({"title": "child", "depends_on": [base["id"]]}))
+        .await;
+    let (base_id, child_id) = (base["id"].as_i64().unwrap(), child["id"].as_i64().unwrap());
+
+    error_field(
+        app.delete(&format!("/api/tasks/{base_id}")).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+
+    move_to(&app, child_id, &[TaskStatus::InProgress]).await;
+    error_field(
+        app.delete(&format!("/api/tasks/{child_id}")).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+
+    move_to(&app, child_id, &[TaskStatus::Cancelled]).await;
+    assert_eq!(
+        app.delete(&format!("/api/tasks/{child_id}")).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.delete(&format!("/api/tasks/{base_id}")).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    error_field(
+        app.get(&format!("/api/tasks/{base_id}")).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    error_field(
+        app.delete(&format!("/api/tasks/{base_id}")).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn retry_puts_a_failed_task_back_in_the_queue() {
+    let app = spawn_app().await;
+    let id = app.task_titled("flaky").await["id"].as_i64().unwrap();
+    error_field(
+        app.post_empty(&format!("/api/tasks/{id}/retry")).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    move_to(&app, id, &TO_FAILED).await;
+    let task = json_with(
+        app.post_empty(&format!("/api/tasks/{id}/retry")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(task["status"], "pending");
+}
+
+#[tokio::test]
+async fn unblock_gives_a_blocked_task_a_fresh_start() {
+    let app = spawn_app().await;
+    let id = app.task_titled("stuck").await["id"].as_i64().unwrap();
+    error_field(
+        app.post_empty(&format!("/api/tasks/T-{id}/unblock")).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    move_to(&app, id, &TO_FAILED).await;
+    move_to(&app, id, &[TaskStatus::Blocked]).await;
+    let task = json_with(
+        app.post_empty(&format!("/api/tasks/T-{id}/unblock")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (task["status"].as_str(), task["attempts"].as_i64()),
+        (Some("pending"), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn cancel_works_from_any_unfinished_state_and_never_twice() {
+    let app = spawn_app().await;
+    for path in [&[][..], &[TaskStatus::InProgress][..], &TO_FAILED[..]] {
+        let id = app.task_titled("to cancel").await["id"].as_i64().unwrap();
+        move_to(&app, id, path).await;
+        let task = json_with(
+            app.post_empty(&format!("/api/tasks/{id}/cancel")).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(task["status"], "cancelled");
+        let body = json_with(
+            app.post_empty(&format!("/api/tasks/{id}/cancel")).await,
+            StatusCode::CONFLICT,
+        )
+        .await;
+        assert_eq!(
+            body["error"]["message"],
+            "a task cannot go from cancelled to cancelled"
+        );
+    }
+}
+
+#[tokio::test]
+async fn actions_on_a_missing_task_are_404() {
+    let app = spawn_app().await;
+    for action in ["retry", "unblock", "cancel"] {
+        error_field(
+            app.post_empty(&format!("/api/tasks/404/{action}")).await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    }
+    error_field(
+        app.get("/api/tasks/404/history").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn history_records_every_transition_with_reason_and_actor() {
+    let app = spawn_app().await;
+    let id = app.task_titled("tracked").await["id"].as_i64().unwrap();
+    move_to(&app, id, &TO_FAILED).await;
+    app.post_empty(&format!("/api/tasks/{id}/retry")).await;
+    let history = json_with(
+        app.get(&format!("/api/tasks/{id}/history")).await,
+        StatusCode::OK,
+    )
+    .await;
+    let steps: Vec<(Option<&str>, &str, &str)> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["from_status"].as_str(),
+                h["to_status"].as_str().unwrap(),
+                h["actor"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (None, "pending", "api"),
+            (Some("pending"), "in_progress", "test"),
+            (Some("in_progress"), "verifying", "test"),
+            (Some("verifying"), "failed", "test"),
+            (Some("failed"), "pending", "api"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_illegal_transition_is_refused_and_never_written() {
+    let app = spawn_app().await;
+    let id = app.task_titled("strict").await["id"].as_i64().unwrap();
+    let err = app
+        .board
+        .transition_task(
+            TaskId::new(id).unwrap(),
+            TaskStatus::Completed,
+            "skip",
+            "test",
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("pending to completed"), "{err}");
+    let task = json_with(app.get(&format!("/api/tasks/{id}")).await, StatusCode::OK).await;
+    assert_eq!(task["status"], "pending");
+    let history = json_with(
+        app.get(&format!("/api/tasks/{id}/history")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(history["items"].as_array().unwrap().len(), 1);
+}

@@ -1,0 +1,196 @@
+//! Bad input gets a 4xx in our error format, naming the field, and never a 500.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{error_field, spawn_app, spawn_with};
+
+#[tokio::test]
+async fn malformed_json_is_a_400() {
+    let app = spawn_app().await;
+    let response = app
+        .post_raw("/api/tasks", r#"{"title": "#, "application/json")
+        .await;
+    assert_eq!(error_field(response, StatusCode::BAD_REQUEST).await, None);
+    let response = app.post_raw("/api/tasks", "", "application/json").await;
+    error_field(response, StatusCode::BAD_REQUEST).await;
+}
+
+#[tokio::test]
+async fn each_bad_field_is_named_in_a_422() {
+    let app = spawn_app().await;
+    let cases = [
+        (json!({"title": "ok", "colour": "red"}), "colour"),
+        (json!({"title": 42}), "title"),
+        (json!({}), "title"),
+        (json!({"title": ""}), "title"),
+        (json!({"title": "   "}), "title"),
+        (json!({"title": "x".repeat(201)}), "title"),
+        (json!({"title": "ok", "priority": "P7"}), "priority"),
+        (json!({"title": "ok", "priority": 1}), "priority"),
+        (json!({"title": "ok", "category": "Not A Slug"}), "category"),
+        (
+            json!({"title": "ok", "pass_criteria": "not a list"}),
+            "pass_criteria",
+        ),
+        (
+            json!({"title": "ok", "pass_criteria": [""]}),
+            "pass_criteria",
+        ),
+        (json!({"title": "ok", "max_attempts": 0}), "max_attempts"),
+        (json!({"title": "ok", "depends_on": [999]}), "depends_on"),
+        (
+            json!({"title": "ok", "depends_on": ["T-abc"]}),
+            "depends_on",
+        ),
+        (
+            json!({"title": "ok", "description": "d".repeat(20_001)}),
+            "description",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = app.post("/api/tasks", body.clone()).await;
+        let got = error_field(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(got.as_deref(), Some(field), "for {body}");
+    }
+    let list = crate::helpers::json_with(app.get("/api/tasks").await, StatusCode::OK).await;
+    assert_eq!(list["total"], 0, "nothing invalid was written");
+}
+
+#[tokio::test]
+async fn a_dependency_cycle_is_a_422() {
+    let app = spawn_app().await;
+    let a = app.task_titled("a").await;
+    let b = app
+        .create_task(json!({"title": "b", "depends_on": [a["id"]]}))
+        .await;
+    let response = app
+        .patch(
+            &format!("/api/tasks/{}", a["id"]),
+            json!({"depends_on": [b["id"]]}),
+        )
+        .await;
+    assert_eq!(
+        error_field(response, StatusCode::UNPROCESSABLE_ENTITY)
+            .await
+            .as_deref(),
+        Some("depends_on")
+    );
+    let response = app
+        .patch(
+            &format!("/api/tasks/{}", a["id"]),
+            json!({"depends_on": [a["id"]]}),
+        )
+        .await;
+    assert_eq!(
+        error_field(response, StatusCode::UNPROCESSABLE_ENTITY)
+            .await
+            .as_deref(),
+        Some("depends_on")
+    );
+}
+
+#[tokio::test]
+async fn an_empty_patch_is_a_400() {
+    let app = spawn_app().await;
+    let a = app.task_titled("a").await;
+    error_field(
+        app.patch(&format!("/api/tasks/{}", a["id"]), json!({}))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bad_query_parameters_are_named() {
+    let app = spawn_app().await;
+    for (query, field) in [
+        ("status=done", "status"),
+        ("priority=urgent", "priority"),
+        ("limit=0", "limit"),
+        ("limit=100000", "limit"),
+        ("offset=-1", "offset"),
+    ] {
+        let got = error_field(
+            app.get(&format!("/api/tasks?{query}")).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(got.as_deref(), Some(field), "{query}");
+    }
+    let got = error_field(
+        app.get("/api/events?after=x").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(got.as_deref(), Some("after"));
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413() {
+    let app = spawn_with(|s| s.max_body_bytes = 4096).await;
+    let big = json!({"title": "big", "description": "x".repeat(8000)});
+    error_field(
+        app.post("/api/tasks", big).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_routes_under_api_are_a_json_404() {
+    let app = spawn_app().await;
+    error_field(app.get("/api/nothing-here").await, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
+async fn garbage_never_causes_a_server_error() {
+    let app = spawn_app().await;
+    let bodies: [&'static str; 10] = [
+        "null",
+        "[]",
+        "\"title\"",
+        "{\"title\":null}",
+        "{\"title\":[1,2]}",
+        "{\"title\":\"\\u0000\"}",
+        "{\"title\":\"ok\",\"depends_on\":[-1]}",
+        "{\"title\":\"ok\",\"depends_on\":[1e400]}",
+        "\u{feff}{}",
+        "{\"title\":\"ok\",\"max_attempts\":99999999999999999999}",
+    ];
+    for body in bodies {
+        for path in ["/api/tasks", "/api/auth/login"] {
+            let response = app.post_raw(path, body, "application/json").await;
+            assert!(
+                response.status().is_client_error(),
+                "{path} {body} -> {}",
+                response.status()
+            );
+        }
+        let response = app
+            .client
+            .patch(app.url("/api/tasks/1"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_client_error(),
+            "PATCH {body} -> {}",
+            response.status()
+        );
+        let response = app
+            .client
+            .patch(app.url("/api/agents/qa"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_client_error(),
+            "PATCH agent {body} -> {}",
+            response.status()
+        );
+    }
+}
