@@ -13,6 +13,10 @@ use axum::{
     routing::{any, get},
 };
 use tokio::{net::TcpListener, sync::watch};
+use tower_http::{
+    classify::{ServerErrorsAsFailures, SharedClassifier},
+    trace::{DefaultOnFailure, TraceLayer},
+};
 
 pub use spa::spa_router;
 
@@ -67,7 +71,14 @@ pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
         .route("/api/{*rest}", proxied.clone())
         .route("/ws", proxied)
         .fallback_service(spa_router::<()>(&config.dir))
-        .layer(tower_http::trace::TraceLayer::new_for_http()))
+        .layer(trace_layer()))
+}
+
+/// Requests are traced at debug (the orchestrator logs them already). A 5xx here is
+/// almost always "orchestrator unreachable", already logged as a warning by the
+/// proxy, so it is not logged again as an ERROR.
+fn trace_layer() -> TraceLayer<SharedClassifier<ServerErrorsAsFailures>> {
+    TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::WARN))
 }
 
 /// The gateway's own liveness, independent of the orchestrator, so the dashboard
