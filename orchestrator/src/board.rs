@@ -4,7 +4,13 @@
 //! records an operations event where one is due, and publishes the change on the live
 //! bus, so HTTP handlers and (later) the scheduler cannot forget either step.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use harness_domain::{
     agent::{Agent, AgentId, AgentPatch, AgentStatus},
@@ -29,6 +35,54 @@ pub const ACTOR_API: &str = "api";
 pub struct Board {
     store: Arc<Store>,
     live: Arc<LiveBus>,
+    runs: Arc<Runs>,
+}
+
+/// What the scheduler needs to hear from the board: a nudge when something changed,
+/// and a way to stop the session working on a task.
+#[derive(Default)]
+pub struct Runs {
+    wake: Notify,
+    running: Mutex<HashMap<i64, CancellationToken>>,
+}
+
+impl Runs {
+    /// Wakes the scheduler (coalesced: many nudges, one pass).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Registers the session working on `task`; its token is cancelled by [`Runs::cancel`].
+    pub fn register(&self, task: TaskId) -> CancellationToken {
+        let token = CancellationToken::new();
+        self.lock().insert(task.get(), token.clone());
+        token
+    }
+
+    pub fn finished(&self, task: TaskId) {
+        self.lock().remove(&task.get());
+    }
+
+    /// Stops the session working on `task`, if any. True when there was one.
+    pub fn cancel(&self, task: TaskId) -> bool {
+        self.lock().get(&task.get()).map(CancellationToken::cancel).is_some()
+    }
+
+    pub fn cancel_all(&self) {
+        self.lock().values().for_each(CancellationToken::cancel);
+    }
+
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CancellationToken>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The orchestrator's own state, as served and broadcast.
@@ -49,7 +103,15 @@ struct Deleted<'a> {
 
 impl Board {
     pub fn new(store: Arc<Store>, live: Arc<LiveBus>) -> Self {
-        Self { store, live }
+        Self {
+            store,
+            live,
+            runs: Arc::new(Runs::default()),
+        }
+    }
+
+    pub fn runs(&self) -> &Runs {
+        &self.runs
     }
 
     pub fn live(&self) -> &LiveBus {
@@ -77,6 +139,7 @@ impl Board {
     pub async fn create_task(&self, new: NewTask, actor: &'static str) -> Result<Task, StoreError> {
         let task = self.blocking(move |s| s.create_task(&new, actor)).await?;
         self.live.publish("task.created", &task);
+        self.runs.wake();
         self.note(
             NewEvent::info(
                 "task.created",
@@ -91,6 +154,7 @@ impl Board {
     pub async fn update_task(&self, id: TaskId, patch: TaskPatch) -> Result<Task, StoreError> {
         let task = self.blocking(move |s| s.update_task(id, &patch)).await?;
         self.live.publish("task.updated", &task);
+        self.runs.wake();
         Ok(task)
     }
 
@@ -108,6 +172,11 @@ impl Board {
             .blocking(move |s| s.transition_task(id, to, &why, actor))
             .await?;
         self.live.publish("task.updated", &task);
+        if to == TaskStatus::Cancelled {
+            // Cancel really cancels: the session working on it is stopped.
+            self.runs.cancel(id);
+        }
+        self.runs.wake();
         let severity = match to {
             TaskStatus::Failed | TaskStatus::Blocked => Severity::Warning,
             _ => Severity::Info,
@@ -174,6 +243,7 @@ impl Board {
     pub async fn update_agent(&self, id: AgentId, patch: AgentPatch) -> Result<Agent, StoreError> {
         let agent = self.blocking(move |s| s.update_agent(&id, &patch)).await?;
         self.live.publish("agent.updated", &agent);
+        self.runs.wake();
         self.note(
             NewEvent::info("agent.updated", format!("agent {} updated", agent.id))
                 .for_agent(agent.id.as_str()),
@@ -341,6 +411,7 @@ impl Board {
         started_at: Timestamp,
     ) -> Result<OrchestratorStatus, StoreError> {
         self.blocking(move |s| s.set_paused(paused)).await?;
+        self.runs.wake();
         let status = self.orchestrator_status(started_at).await?;
         self.live.publish("orchestrator.updated", &status);
         let (kind, message) = if paused {
@@ -353,6 +424,16 @@ impl Board {
         };
         self.note(NewEvent::info(kind, message)).await;
         Ok(status)
+    }
+
+    /// Publishes a task that changed outside the methods above, and wakes the scheduler.
+    pub fn announce_task(&self, task: &Task) {
+        self.live.publish("task.updated", task);
+        self.runs.wake();
+    }
+
+    pub fn announce_session(&self, session: &Session) {
+        self.live.publish("session.updated", session);
     }
 
     pub async fn budget_totals(&self) -> Result<BudgetTotals, StoreError> {

@@ -4,7 +4,15 @@
 //! Shutdown: stop accepting, close WebSockets, finish in-flight requests, mark running
 //! sessions interrupted, checkpoint the WAL, exit, all within [`SHUTDOWN_DEADLINE`].
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::Context;
 use harness_domain::{event::NewEvent, task::TaskStatus, time::Timestamp};
@@ -16,11 +24,13 @@ use crate::{
     board::Board,
     config::Settings,
     live::LiveBus,
+    scheduler::Scheduler,
     store::{Store, TaskFilter},
 };
 
 /// The whole shutdown must fit in the 10 s that container runtimes wait before SIGKILL.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 const ACTOR_STARTUP: &str = "startup";
 
@@ -57,6 +67,7 @@ impl App {
             auth: Auth::new(settings.api_token.clone()),
             settings: Arc::new(settings),
             started_at: Timestamp::now(),
+            db_healthy: Arc::new(AtomicBool::new(true)),
             shutdown: CancellationToken::new(),
         };
         Ok(Self { state, listener })
@@ -77,10 +88,16 @@ impl App {
     ) -> anyhow::Result<()> {
         let Self { state, listener } = self;
         let board = state.board.clone();
+        let settings = state.settings.clone();
         let stop = state.shutdown.clone();
         let pruner = tokio::spawn(prune_events(
             board.clone(),
             state.settings.event_retention,
+            stop.clone(),
+        ));
+        let prober = tokio::spawn(probe_database(
+            board.clone(),
+            state.db_healthy.clone(),
             stop.clone(),
         ));
         let router = api::router(state);
@@ -94,6 +111,15 @@ impl App {
         };
         let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
         let server = tokio::spawn(async move { server.await });
+        let scheduler = tokio::spawn(
+            Scheduler::new(
+                board.clone(),
+                Arc::new(settings.engine.clone()),
+                settings.budget,
+                stop.clone(),
+            )
+            .run(),
+        );
         stop.cancelled().await;
         match tokio::time::timeout(SHUTDOWN_DEADLINE, server).await {
             Ok(result) => result
@@ -102,6 +128,10 @@ impl App {
             Err(_) => tracing::warn!("in-flight requests did not finish in time; closing anyway"),
         }
         pruner.abort();
+        prober.abort();
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, scheduler).await.is_err() {
+            tracing::warn!("agent sessions did not stop in time; they are marked interrupted");
+        }
         finish(&board).await
     }
 }
@@ -150,6 +180,27 @@ async fn finish(board: &Board) -> anyhow::Result<()> {
     board.blocking(|s| s.checkpoint()).await?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Checks the database every second for `/health`. Logs only when the state flips.
+async fn probe_database(board: Board, healthy: Arc<AtomicBool>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(PROBE_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let result = board.blocking(|s| s.ping()).await;
+        let ok = result.is_ok();
+        if healthy.swap(ok, Ordering::Relaxed) != ok {
+            match result {
+                Ok(()) => tracing::info!("database is reachable again"),
+                Err(err) => {
+                    tracing::error!(%err, "database is not usable; /health now answers 503")
+                }
+            }
+        }
+    }
 }
 
 /// Deletes events older than the retention period, at start and every hour.

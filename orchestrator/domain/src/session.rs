@@ -87,6 +87,14 @@ pub struct Session {
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
     pub cost_usd: f64,
+    /// `attempt` (works on the task) or `investigation` (diagnoses a blocked task).
+    pub purpose: String,
+    /// The git branch the attempt worked on.
+    pub branch: Option<String>,
+    /// The commit of the agent's changes, once made.
+    pub commit_sha: Option<String>,
+    /// The tail of the verification output.
+    pub verify_output: Option<String>,
 }
 
 /// What a session log line holds.

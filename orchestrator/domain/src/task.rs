@@ -400,8 +400,23 @@ pub struct Task {
     pub max_attempts: u32,
     /// The investigator's diagnosis after the task was blocked.
     pub diagnosis: Option<String>,
+    /// An agent's question waiting for a human answer (`POST /api/tasks/{id}/answer`).
+    pub question: Option<String>,
+    /// The answer given, until the agent has resumed with it.
+    pub answer: Option<String>,
+    /// After a failed attempt: not retried before this instant.
+    pub retry_at: Option<Timestamp>,
+    /// Why the last attempt failed: verification output and the agent's last message.
+    pub last_failure: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// Delay before retry number `attempts_used + 1`: `base` doubled per attempt used,
+/// at most `cap`. The first retry waits `base`.
+pub fn retry_delay(attempts_used: u32, base: std::time::Duration, cap: std::time::Duration) -> std::time::Duration {
+    let doublings = attempts_used.saturating_sub(1).min(20);
+    base.saturating_mul(1 << doublings).min(cap)
 }
 
 /// A validated request to create a task.
@@ -577,6 +592,15 @@ mod tests {
         assert!(PassCriteria::parse(&["tests pass".into()]).is_ok());
         assert!(PassCriteria::parse(&["".into()]).is_err());
         assert!(PassCriteria::parse(&vec!["x".to_owned(); 51]).is_err());
+    }
+
+    #[test]
+    fn retry_delay_doubles_from_the_base_up_to_the_cap() {
+        use std::time::Duration;
+        let (base, cap) = (Duration::from_secs(60), Duration::from_secs(30 * 60));
+        let delays: Vec<u64> = (1..=7).map(|n| retry_delay(n, base, cap).as_secs()).collect();
+        assert_eq!(delays, [60, 120, 240, 480, 960, 1800, 1800]);
+        assert_eq!(retry_delay(u32::MAX, base, cap), cap);
     }
 
     #[test]

@@ -16,7 +16,10 @@ mod sessions;
 mod tasks;
 mod ws;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, atomic::AtomicBool},
+    time::Duration,
+};
 
 use axum::{
     Router,
@@ -40,6 +43,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub auth: Auth,
     pub started_at: Timestamp,
+    /// Set by the database probe; read by `/health`.
+    pub db_healthy: Arc<AtomicBool>,
     /// Cancelled at shutdown so long-lived WebSockets close and let the server stop.
     pub shutdown: CancellationToken,
 }

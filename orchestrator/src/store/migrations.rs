@@ -14,11 +14,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order. Append new files here; never edit an applied one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../migrations/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "engine",
+        sql: include_str!("../../migrations/0002_engine.sql"),
+    },
+];
 
 /// A migration that this run applied.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,7 @@ pub mod migrations;
 mod sessions;
 mod settings;
 mod tasks;
+mod work;
 
 use std::{
     path::{Path, PathBuf},
@@ -31,6 +32,7 @@ pub use budget::{BudgetTotals, Spend, SpendBy};
 pub use migrations::Applied;
 pub use sessions::SessionFilter;
 pub use tasks::TaskFilter;
+pub use work::Failure;
 
 /// Readers kept open. Two cores serve the API; a few more cover requests waiting on IO.
 const READERS: u32 = 4;

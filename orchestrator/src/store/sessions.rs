@@ -22,7 +22,8 @@ pub struct SessionFilter {
 }
 
 const SESSION_COLUMNS: &str = "id, task_id, agent_id, model, status, started_at, ended_at, \
-     exit_reason, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd";
+     exit_reason, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, \
+     purpose, branch, commit_sha, verify_output";
 
 impl Store {
     /// Starts a session of `agent_id` on `task_id`.
@@ -230,7 +231,7 @@ impl Store {
     }
 }
 
-fn load_session(conn: &Connection, id: i64) -> Result<Session, StoreError> {
+pub(super) fn load_session(conn: &Connection, id: i64) -> Result<Session, StoreError> {
     conn.prepare_cached(&format!(
         "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"
     ))?
@@ -250,6 +251,10 @@ struct RawSession {
     exit_reason: Option<String>,
     usage: Usage,
     cost_usd: f64,
+    purpose: String,
+    branch: Option<String>,
+    commit_sha: Option<String>,
+    verify_output: Option<String>,
 }
 
 impl RawSession {
@@ -270,6 +275,10 @@ impl RawSession {
                 cache_write_tokens: r.get(11)?,
             },
             cost_usd: r.get(12)?,
+            purpose: r.get(13)?,
+            branch: r.get(14)?,
+            commit_sha: r.get(15)?,
+            verify_output: r.get(16)?,
         })
     }
 
@@ -291,6 +300,10 @@ impl RawSession {
             cache_read_tokens: self.usage.cache_read_tokens,
             cache_write_tokens: self.usage.cache_write_tokens,
             cost_usd: self.cost_usd,
+            purpose: self.purpose,
+            branch: self.branch,
+            commit_sha: self.commit_sha,
+            verify_output: self.verify_output,
         })
     }
 }

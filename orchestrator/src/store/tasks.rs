@@ -28,7 +28,8 @@ pub struct TaskFilter {
 }
 
 const TASK_COLUMNS: &str = "id, display_id, title, description, category, priority, status, \
-     pass_criteria, assigned_agent, attempts, max_attempts, diagnosis, created_at, updated_at";
+     pass_criteria, assigned_agent, attempts, max_attempts, diagnosis, created_at, updated_at, \
+     question, answer, retry_at, last_failure";
 
 impl Store {
     /// Creates a pending task. Every dependency must exist.
@@ -351,7 +352,7 @@ fn insert_dependencies(tx: &Transaction, id: TaskId, deps: &[TaskId]) -> Result<
     Ok(())
 }
 
-fn insert_history(
+pub(super) fn insert_history(
     tx: &Transaction,
     id: TaskId,
     from: Option<TaskStatus>,
@@ -427,6 +428,10 @@ struct RawTask {
     diagnosis: Option<String>,
     created_at: String,
     updated_at: String,
+    question: Option<String>,
+    answer: Option<String>,
+    retry_at: Option<String>,
+    last_failure: Option<String>,
 }
 
 impl RawTask {
@@ -446,6 +451,10 @@ impl RawTask {
             diagnosis: r.get(11)?,
             created_at: r.get(12)?,
             updated_at: r.get(13)?,
+            question: r.get(14)?,
+            answer: r.get(15)?,
+            retry_at: r.get(16)?,
+            last_failure: r.get(17)?,
         })
     }
 
@@ -466,6 +475,10 @@ impl RawTask {
             attempts: self.attempts,
             max_attempts: self.max_attempts,
             diagnosis: self.diagnosis,
+            question: self.question,
+            answer: self.answer,
+            retry_at: self.retry_at.as_deref().map(parse_time).transpose()?,
+            last_failure: self.last_failure,
             created_at: parse_time(&self.created_at)?,
             updated_at: parse_time(&self.updated_at)?,
         })

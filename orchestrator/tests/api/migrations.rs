@@ -16,12 +16,12 @@ fn a_fresh_database_gets_every_migration_and_a_second_open_changes_nothing() {
     let conn = Connection::open(&path).unwrap();
     let (version, checksum, at): (i64, String, String) = conn
         .query_row(
-            "SELECT version, checksum, applied_at FROM schema_migrations",
+            "SELECT version, checksum, applied_at FROM schema_migrations ORDER BY version DESC LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     assert_eq!(checksum.len(), 64);
     assert!(at.ends_with('Z'));
     let mode: String = conn

@@ -13,7 +13,11 @@ use std::{
 use clap::Args;
 use serde::Deserialize;
 
+pub use engine::{AgentOverride, EngineArgs, EngineSettings, default_routing};
+
 use crate::{budget::BudgetLimits, telemetry::LogFormat};
+
+mod engine;
 
 /// Flags and environment variables shared by `serve`, `migrate` and `backup`.
 #[derive(Debug, Clone, Default, Args)]
@@ -60,6 +64,8 @@ pub struct ConfigArgs {
     /// Bearer token required on /api and /ws. Unset means no authentication.
     #[arg(long = "api-token", env = "HARNESS_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// The same settings as read from `harness.toml`. Secrets are not accepted here.
@@ -78,6 +84,8 @@ struct FileSettings {
     budget_monthly_usd: Option<f64>,
     budget_daily_tokens: Option<u64>,
     budget_monthly_tokens: Option<u64>,
+    #[serde(flatten)]
+    engine: engine::EngineFile,
 }
 
 /// Validated settings for one run of the orchestrator.
@@ -93,6 +101,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub budget: BudgetLimits,
     pub api_token: Option<Secret>,
+    pub engine: EngineSettings,
 }
 
 /// A bad setting, named by the variable that holds it.
@@ -114,14 +123,26 @@ const DEFAULT_CONFIG_FILE: &str = "harness.toml";
 impl Settings {
     /// Merges flags and environment (already in `args`) with the optional config file.
     pub fn load(args: ConfigArgs) -> Result<Self, ConfigError> {
-        let file = read_file_settings(args.config.as_deref())?;
+        let mut file = read_file_settings(args.config.as_deref())?;
+        let database_path = args
+            .database_path
+            .clone()
+            .or(file.database_path.take())
+            .unwrap_or_else(|| PathBuf::from("./data/harness.db"));
+        let database_dir = database_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let engine = EngineSettings::load(
+            args.engine,
+            std::mem::take(&mut file.engine),
+            std::env::var_os("VIBE_WORKSPACE").map(PathBuf::from),
+            database_dir,
+        )?;
         let settings = Settings {
             port: args.port.or(file.port).unwrap_or(3333),
             bind: args.bind.or(file.bind).unwrap_or([0, 0, 0, 0].into()),
-            database_path: args
-                .database_path
-                .or(file.database_path)
-                .unwrap_or_else(|| PathBuf::from("./data/harness.db")),
+            database_path,
             dashboard_dir: args
                 .dashboard_dir
                 .or(file.dashboard_dir)
@@ -144,6 +165,7 @@ impl Settings {
                 monthly_tokens: args.budget_monthly_tokens.or(file.budget_monthly_tokens),
             },
             api_token: args.api_token.filter(|t| !t.is_empty()).map(Secret),
+            engine,
         };
         settings.validate()
     }
@@ -201,7 +223,7 @@ fn days(n: u32) -> Duration {
     Duration::from_secs(u64::from(n) * 24 * 60 * 60)
 }
 
-fn invalid(name: &'static str, message: &str) -> ConfigError {
+pub(crate) fn invalid(name: &'static str, message: &str) -> ConfigError {
     ConfigError::Invalid {
         name,
         message: message.to_owned(),

@@ -1,0 +1,575 @@
+//! Git worktrees for agent attempts, through the git CLI (`git -C …`).
+//!
+//! Each attempt works on branch `harness/<display_id>` in its own worktree. Merging
+//! builds the merge commit with `git merge-tree --write-tree` and `git commit-tree`, so
+//! a conflict never touches the base branch or anyone's working tree. Worktrees with
+//! uncommitted work are reported, never removed silently.
+//!
+//! All functions block; call them from `spawn_blocking`.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+/// Prefix of every branch the harness creates.
+pub const BRANCH_PREFIX: &str = "harness/";
+
+/// Who commits and merges on the agents' behalf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+}
+
+impl Default for Author {
+    fn default() -> Self {
+        Self {
+            name: "Parent Harness".into(),
+            email: "harness@localhost".into(),
+        }
+    }
+}
+
+/// A failed git operation, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("{path} is not a git repository: {message}")]
+    NotARepository { path: PathBuf, message: String },
+    #[error("invalid display id '{0}': use letters, digits, '-', '_' or '.'")]
+    InvalidDisplayId(String),
+    #[error("worktree path {0} already exists; remove it or keep it for inspection")]
+    WorktreeExists(PathBuf),
+    #[error("merge of {branch} into {base} conflicts in: {}", files.join(", "))]
+    Conflict {
+        branch: String,
+        base: String,
+        files: Vec<String>,
+    },
+    #[error("worktree {path} has uncommitted changes ({}); not removed", files.join(", "))]
+    Dirty { path: PathBuf, files: Vec<String> },
+    #[error(
+        "base branch {base} is checked out at {path} with local changes that the merge would overwrite; commit or stash them there: {message}"
+    )]
+    BaseCheckoutBlocked {
+        base: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("git {args} failed: {message}")]
+    Command { args: String, message: String },
+    #[error("cannot run git: {0}")]
+    Spawn(#[from] std::io::Error),
+}
+
+/// A worktree the harness created for one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worktree {
+    pub path: PathBuf,
+    pub branch: String,
+    pub base: String,
+    /// The base commit the branch started from.
+    pub base_commit: String,
+}
+
+/// What [`Repo::remove_worktree`] does with the worktree's branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BranchCleanup<'a> {
+    /// Keep it (a failed attempt kept for inspection, or work not merged).
+    Keep,
+    /// Delete it only when all its commits are on this base branch.
+    IfMergedInto(&'a str),
+    /// Delete it whatever it holds (the caller has decided).
+    Force,
+}
+
+/// The result of a successful merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    pub merge_commit: String,
+    pub base: String,
+}
+
+/// A `harness/*` worktree found on disk, e.g. after a crash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftoverWorktree {
+    pub path: PathBuf,
+    pub branch: String,
+    /// Paths with uncommitted changes (including untracked files). Non-empty means: keep.
+    pub uncommitted: Vec<String>,
+    /// The directory is gone but git still lists it (`git worktree prune` cleans it).
+    pub missing: bool,
+    /// Commits on the branch that are not on the base: committed but unmerged work.
+    pub unmerged_commits: u32,
+}
+
+impl LeftoverWorktree {
+    /// True when removing it (and its branch) would lose work.
+    pub fn holds_work(&self) -> bool {
+        !self.uncommitted.is_empty() || self.unmerged_commits > 0
+    }
+}
+
+/// The workspace repository.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    root: PathBuf,
+}
+
+impl Repo {
+    /// Opens the repository containing `path`; errors say it is not a git repository.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, GitError> {
+        let path = path.as_ref();
+        let out = git_raw(path, &["rev-parse", "--show-toplevel"], None)?;
+        if !out.status.success() {
+            return Err(GitError::NotARepository {
+                path: path.to_path_buf(),
+                message: stderr_line(&out),
+            });
+        }
+        Ok(Self {
+            root: PathBuf::from(stdout_trim(&out)),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The branch checked out in the workspace: the default base.
+    pub fn current_branch(&self) -> Result<String, GitError> {
+        git(&self.root, &["symbolic-ref", "--short", "HEAD"], None)
+    }
+
+    /// Creates `worktree_path` on a fresh branch `harness/<display_id>` from `base`.
+    /// An old branch of that name (from an earlier attempt) is reset to `base`.
+    pub fn create_worktree(
+        &self,
+        display_id: &str,
+        base: &str,
+        worktree_path: &Path,
+    ) -> Result<Worktree, GitError> {
+        let branch = branch_name(display_id)?;
+        if worktree_path.exists() {
+            return Err(GitError::WorktreeExists(worktree_path.to_path_buf()));
+        }
+        if let Some(parent) = worktree_path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let base_commit = self.rev_parse(&format!("refs/heads/{base}"))?;
+        let path = worktree_path.to_string_lossy();
+        git(
+            &self.root,
+            &["worktree", "add", "-B", &branch, &path, &base_commit],
+            None,
+        )?;
+        Ok(Worktree {
+            path: worktree_path.to_path_buf(),
+            branch,
+            base: base.to_owned(),
+            base_commit,
+        })
+    }
+
+    /// Stages everything in `worktree` and commits it. `None` when there was nothing to
+    /// commit. Hooks are skipped: verification is the explicit check, and a hook could hang.
+    pub fn commit_all(
+        &self,
+        worktree: &Path,
+        message: &str,
+        author: &Author,
+    ) -> Result<Option<String>, GitError> {
+        git(worktree, &["add", "-A"], None)?;
+        let staged = git_raw(worktree, &["diff", "--cached", "--quiet"], None)?;
+        if staged.status.success() {
+            return Ok(None);
+        }
+        git(
+            worktree,
+            &[
+                "-c",
+                "commit.gpgsign=false",
+                "commit",
+                "--no-verify",
+                "-q",
+                "-m",
+                message,
+            ],
+            Some(author),
+        )?;
+        Ok(Some(git(worktree, &["rev-parse", "HEAD"], None)?))
+    }
+
+    /// The diff of `branch` against the point where it left `base`, capped at `max_bytes`.
+    pub fn diff(&self, base: &str, branch: &str, max_bytes: usize) -> Result<String, GitError> {
+        let range = format!("{base}...{branch}");
+        let diff = git(&self.root, &["diff", "--stat", "--patch", &range], None)?;
+        Ok(super::session::truncate_with_note(&diff, max_bytes))
+    }
+
+    /// Merges `branch` into `base` with a merge commit (`--no-ff` semantics). On conflict
+    /// nothing changes and the error lists the conflicting files.
+    pub fn merge(
+        &self,
+        branch: &str,
+        base: &str,
+        message: &str,
+        author: &Author,
+    ) -> Result<Merged, GitError> {
+        let base_ref = format!("refs/heads/{base}");
+        let base_commit = self.rev_parse(&base_ref)?;
+        let branch_commit = self.rev_parse(&format!("refs/heads/{branch}"))?;
+        let tree = self.merge_tree(&base_commit, &branch_commit, branch, base)?;
+        let merge_commit = git(
+            &self.root,
+            &[
+                "commit-tree",
+                &tree,
+                "-p",
+                &base_commit,
+                "-p",
+                &branch_commit,
+                "-m",
+                message,
+            ],
+            Some(author),
+        )?;
+        self.advance_base(base, &base_ref, &base_commit, &merge_commit)?;
+        Ok(Merged {
+            merge_commit,
+            base: base.to_owned(),
+        })
+    }
+
+    /// The merged tree, or the conflict's file list. Needs git 2.38+.
+    fn merge_tree(
+        &self,
+        base_commit: &str,
+        branch_commit: &str,
+        branch: &str,
+        base: &str,
+    ) -> Result<String, GitError> {
+        let out = git_raw(
+            &self.root,
+            &[
+                "merge-tree",
+                "--write-tree",
+                "--name-only",
+                "--no-messages",
+                base_commit,
+                branch_commit,
+            ],
+            None,
+        )?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut lines = text.lines();
+        let tree = lines.next().unwrap_or_default().trim().to_owned();
+        match out.status.code() {
+            Some(0) => Ok(tree),
+            Some(1) => {
+                let mut files: Vec<String> =
+                    lines.filter(|l| !l.is_empty()).map(str::to_owned).collect();
+                files.dedup();
+                Err(GitError::Conflict {
+                    branch: branch.to_owned(),
+                    base: base.to_owned(),
+                    files,
+                })
+            }
+            _ => Err(GitError::Command {
+                args: "merge-tree --write-tree".into(),
+                message: stderr_line(&out),
+            }),
+        }
+    }
+
+    /// Moves `base` to the merge commit. Where `base` is checked out, a fast-forward there
+    /// updates its files too, and refuses (leaving everything as it was) if local changes
+    /// would be overwritten. Elsewhere a compare-and-swap `update-ref` does it.
+    fn advance_base(
+        &self,
+        base: &str,
+        base_ref: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<(), GitError> {
+        match self.checkout_of(base_ref)? {
+            Some(path) => {
+                let out = git_raw(&path, &["merge", "--ff-only", "-q", new], None)?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    Err(GitError::BaseCheckoutBlocked {
+                        base: base.to_owned(),
+                        path,
+                        message: stderr_line(&out),
+                    })
+                }
+            }
+            None => git(&self.root, &["update-ref", base_ref, new, old], None).map(drop),
+        }
+    }
+
+    /// The worktree (main or linked) where `branch_ref` is checked out, if any.
+    fn checkout_of(&self, branch_ref: &str) -> Result<Option<PathBuf>, GitError> {
+        Ok(self
+            .worktrees()?
+            .into_iter()
+            .find(|w| w.branch.as_deref() == Some(branch_ref))
+            .map(|w| w.path))
+    }
+
+    /// Removes a worktree. Refuses when it has uncommitted changes unless `discard` is
+    /// set. Its branch is handled as `branch` says; commits never merged are kept unless
+    /// the caller forces it.
+    pub fn remove_worktree(
+        &self,
+        path: &Path,
+        discard: bool,
+        branch: BranchCleanup<'_>,
+    ) -> Result<(), GitError> {
+        let branch_name = self
+            .worktrees()?
+            .into_iter()
+            .find(|w| same_path(&w.path, path))
+            .and_then(|w| w.branch)
+            .and_then(|b| b.strip_prefix("refs/heads/").map(str::to_owned));
+        if path.exists() && !discard {
+            let files = uncommitted(path)?;
+            if !files.is_empty() {
+                return Err(GitError::Dirty {
+                    path: path.to_path_buf(),
+                    files,
+                });
+            }
+        }
+        let p = path.to_string_lossy();
+        if path.exists() {
+            git(&self.root, &["worktree", "remove", "--force", &p], None)?;
+        } else {
+            git(&self.root, &["worktree", "prune"], None)?;
+        }
+        let Some(name) = branch_name else {
+            return Ok(());
+        };
+        let delete = match branch {
+            BranchCleanup::Keep => false,
+            BranchCleanup::Force => true,
+            BranchCleanup::IfMergedInto(base) => self.is_merged(&name, base)?,
+        };
+        if delete {
+            git(&self.root, &["branch", "-D", "-q", &name], None)?;
+        }
+        Ok(())
+    }
+
+    /// True when every commit of `branch` is on `base`.
+    pub fn is_merged(&self, branch: &str, base: &str) -> Result<bool, GitError> {
+        let out = git_raw(
+            &self.root,
+            &[
+                "merge-base",
+                "--is-ancestor",
+                &format!("refs/heads/{branch}"),
+                &format!("refs/heads/{base}"),
+            ],
+            None,
+        )?;
+        match out.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(GitError::Command {
+                args: format!("merge-base --is-ancestor {branch} {base}"),
+                message: stderr_line(&out),
+            }),
+        }
+    }
+
+    /// Commits on `branch` that are not on `base`: committed work not merged yet.
+    pub fn unmerged_commits(&self, branch: &str, base: &str) -> Result<u32, GitError> {
+        let range = format!("refs/heads/{base}..refs/heads/{branch}");
+        let count = git(&self.root, &["rev-list", "--count", &range], None)?;
+        Ok(count.parse().unwrap_or(0))
+    }
+
+    /// Every `harness/*` worktree git knows about, with its uncommitted files and the
+    /// commits it has that `base` lacks. For startup recovery: report, never delete work.
+    pub fn leftover_worktrees(&self, base: &str) -> Result<Vec<LeftoverWorktree>, GitError> {
+        let mut out = Vec::new();
+        for w in self.worktrees()? {
+            let Some(branch) = w
+                .branch
+                .as_deref()
+                .and_then(|b| b.strip_prefix("refs/heads/"))
+                .filter(|b| b.starts_with(BRANCH_PREFIX))
+            else {
+                continue;
+            };
+            let missing = !w.path.exists();
+            let uncommitted = if missing {
+                Vec::new()
+            } else {
+                uncommitted(&w.path)?
+            };
+            let unmerged_commits = self.unmerged_commits(branch, base)?;
+            out.push(LeftoverWorktree {
+                path: w.path.clone(),
+                branch: branch.to_owned(),
+                uncommitted,
+                missing,
+                unmerged_commits,
+            });
+        }
+        Ok(out)
+    }
+
+    fn rev_parse(&self, rev: &str) -> Result<String, GitError> {
+        git(
+            &self.root,
+            &["rev-parse", "--verify", "-q", &format!("{rev}^{{commit}}")],
+            None,
+        )
+        .map_err(|_| GitError::Command {
+            args: format!("rev-parse {rev}"),
+            message: format!("{rev} does not exist"),
+        })
+    }
+
+    fn worktrees(&self) -> Result<Vec<ListedWorktree>, GitError> {
+        let text = git(&self.root, &["worktree", "list", "--porcelain"], None)?;
+        Ok(parse_worktree_list(&text))
+    }
+}
+
+#[derive(Debug)]
+struct ListedWorktree {
+    path: PathBuf,
+    branch: Option<String>,
+}
+
+fn parse_worktree_list(text: &str) -> Vec<ListedWorktree> {
+    let mut list = Vec::new();
+    for block in text.split("\n\n") {
+        let mut path = None;
+        let mut branch = None;
+        for line in block.lines() {
+            if let Some(p) = line.strip_prefix("worktree ") {
+                path = Some(PathBuf::from(p));
+            } else if let Some(b) = line.strip_prefix("branch ") {
+                branch = Some(b.to_owned());
+            }
+        }
+        if let Some(path) = path {
+            list.push(ListedWorktree { path, branch });
+        }
+    }
+    list
+}
+
+/// Files with uncommitted changes in `worktree`, untracked ones included.
+pub fn uncommitted(worktree: &Path) -> Result<Vec<String>, GitError> {
+    let text = git(
+        worktree,
+        &["status", "--porcelain", "--untracked-files=all"],
+        None,
+    )?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.get(3..))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// `harness/<display_id>`, refusing ids that could be read as options or paths.
+pub fn branch_name(display_id: &str) -> Result<String, GitError> {
+    let ok = !display_id.is_empty()
+        && display_id.len() <= 64
+        && !display_id.starts_with(['-', '.'])
+        && !display_id.contains("..")
+        && !display_id.ends_with(".lock")
+        && display_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(format!("{BRANCH_PREFIX}{display_id}"))
+    } else {
+        Err(GitError::InvalidDisplayId(display_id.to_owned()))
+    }
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    a == b
+        || match (a.canonicalize(), b.canonicalize()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+}
+
+/// Runs git and returns trimmed stdout, or an error carrying stderr.
+fn git(dir: &Path, args: &[&str], author: Option<&Author>) -> Result<String, GitError> {
+    let out = git_raw(dir, args, author)?;
+    if out.status.success() {
+        Ok(stdout_trim(&out))
+    } else {
+        Err(GitError::Command {
+            args: args.join(" "),
+            message: stderr_line(&out),
+        })
+    }
+}
+
+fn git_raw(dir: &Path, args: &[&str], author: Option<&Author>) -> Result<Output, GitError> {
+    let mut command = Command::new("git");
+    command
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        // Never wait on a prompt, and keep messages in a parseable language.
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null());
+    if let Some(a) = author {
+        command
+            .env("GIT_AUTHOR_NAME", &a.name)
+            .env("GIT_AUTHOR_EMAIL", &a.email)
+            .env("GIT_COMMITTER_NAME", &a.name)
+            .env("GIT_COMMITTER_EMAIL", &a.email);
+    }
+    Ok(command.output()?)
+}
+
+fn stdout_trim(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn stderr_line(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stderr);
+    let text = text.trim();
+    super::session::truncate_with_note(text, 2000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_display_id_becomes_a_harness_branch() {
+        assert_eq!(branch_name("T-42").unwrap(), "harness/T-42");
+    }
+
+    #[test]
+    fn display_ids_that_look_like_options_or_paths_are_rejected() {
+        for bad in ["", "-x", "../x", "a/b", ".hidden", "a..b", "x.lock", "a b"] {
+            assert!(branch_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_porcelain_worktree_list_is_parsed() {
+        let text = "worktree /repo\nHEAD abc\nbranch refs/heads/main\n\nworktree /wt/T-1\nHEAD def\nbranch refs/heads/harness/T-1\n\nworktree /wt/x\nHEAD 123\ndetached\n";
+        let list = parse_worktree_list(text);
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[1].branch.as_deref(), Some("refs/heads/harness/T-1"));
+        assert_eq!(list[2].branch, None);
+    }
+}

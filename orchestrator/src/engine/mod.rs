@@ -1,0 +1,27 @@
+//! The agent engine's building blocks: confinement, workspace tools, child processes,
+//! the Anthropic runtime, the CLI runtime, git worktrees and verification.
+//!
+//! Each module does one job and knows nothing about the store; the scheduler wires them:
+//!
+//! 1. [`git::Repo::create_worktree`] on `harness/<display_id>` from the base branch.
+//! 2. [`runtime::AgentRuntime::run`] (anthropic or cli) with a [`SessionSink`] that
+//!    stores log lines and usage; [`runtime::SessionOutcome::uses_attempt`] says whether
+//!    the attempt counts.
+//! 3. On `Completed`: [`git::Repo::commit_all`], then [`verify::verify`], then
+//!    [`git::Repo::merge`] (a conflict leaves the base untouched), then
+//!    [`git::Repo::remove_worktree`].
+//! 4. On failure: [`verify::VerifyReport::summary`] and the report's `last_message`
+//!    become [`prompt::TaskBrief::previous_failure`] of the next attempt.
+
+pub mod anthropic;
+pub mod cli_runtime;
+pub mod confine;
+pub mod git;
+pub mod process;
+pub mod prompt;
+pub mod runtime;
+pub mod session;
+pub mod tools;
+pub mod verify;
+
+pub use session::{LogKind, SessionSink, Usage};

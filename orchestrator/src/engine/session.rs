@@ -1,0 +1,136 @@
+//! What a running session reports: log lines (by kind) and token usage with cost.
+//!
+//! Both runtimes report through the same [`SessionSink`], so the scheduler stores and
+//! broadcasts them in one place.
+
+use serde::{Deserialize, Serialize};
+
+/// Kind of a session log line, as named in the API contract (`/api/sessions/{id}/logs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogKind {
+    /// A model message.
+    Text,
+    /// JSON text `{"name","input"}`.
+    ToolCall,
+    /// JSON text `{"name","output","is_error"}`.
+    ToolResult,
+    /// Command output.
+    Output,
+    /// Something the harness itself says (rate-limit waits, retries, limits hit).
+    System,
+    Commit,
+    Diff,
+}
+
+impl LogKind {
+    /// The wire name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogKind::Text => "text",
+            LogKind::ToolCall => "tool_call",
+            LogKind::ToolResult => "tool_result",
+            LogKind::Output => "output",
+            LogKind::System => "system",
+            LogKind::Commit => "commit",
+            LogKind::Diff => "diff",
+        }
+    }
+}
+
+/// Token counts of one model response, or a sum of several.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub cache_read_input_tokens: u64,
+}
+
+impl Usage {
+    /// Adds `other` to `self`; saturating, because a corrupt count must not panic.
+    pub fn add(&mut self, other: &Usage) {
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cache_creation_input_tokens = self
+            .cache_creation_input_tokens
+            .saturating_add(other.cache_creation_input_tokens);
+        self.cache_read_input_tokens = self
+            .cache_read_input_tokens
+            .saturating_add(other.cache_read_input_tokens);
+    }
+
+    /// All tokens billed, for token budgets.
+    pub fn total(&self) -> u64 {
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.cache_creation_input_tokens)
+            .saturating_add(self.cache_read_input_tokens)
+    }
+}
+
+/// Where a session's log lines and usage go. Implementations must not block for long:
+/// they are called from the session's task (store in a bounded queue, then return).
+pub trait SessionSink: Send + Sync {
+    /// Appends one log line to the session.
+    fn log(&self, kind: LogKind, content: &str);
+    /// Records the usage and cost (USD) of one model response.
+    fn usage(&self, usage: &Usage, cost_usd: f64);
+}
+
+/// A sink that keeps everything in memory, for tests and for callers that batch.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    pub lines: std::sync::Mutex<Vec<(LogKind, String)>>,
+    pub usage: std::sync::Mutex<(Usage, f64)>,
+}
+
+impl SessionSink for MemorySink {
+    fn log(&self, kind: LogKind, content: &str) {
+        if let Ok(mut lines) = self.lines.lock() {
+            lines.push((kind, content.to_owned()));
+        }
+    }
+
+    fn usage(&self, usage: &Usage, cost_usd: f64) {
+        if let Ok(mut total) = self.usage.lock() {
+            total.0.add(usage);
+            total.1 += cost_usd;
+        }
+    }
+}
+
+impl MemorySink {
+    /// A copy of the lines logged so far.
+    pub fn snapshot(&self) -> Vec<(LogKind, String)> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+/// Cuts `text` to at most `max` bytes on a char boundary, saying how much was dropped.
+pub fn truncate_with_note(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}\n[... truncated: {} more bytes]",
+        &text[..end],
+        text.len() - end
+    )
+}
+
+/// The last `max` bytes of `text`, on a char boundary.
+pub fn tail(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}

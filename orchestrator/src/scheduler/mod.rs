@@ -1,0 +1,279 @@
+//! The scheduler: the one authority that starts agent sessions.
+//!
+//! It wakes when the board changes (task created or changed, session ended, pause
+//! flipped) and on a periodic tick as a safety net. One loop, so passes never overlap.
+//! Each pass claims ready tasks, P0 first then oldest, within every limit: paused flag,
+//! budget, global concurrency, each agent's concurrency, and the spacing between starts.
+
+mod attempt;
+mod investigate;
+mod roles;
+mod runtimes;
+mod sink;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use harness_domain::{
+    agent::{Agent, AgentRole, AgentStatus},
+    event::{NewEvent, Severity},
+    task::Task,
+    time::Timestamp,
+};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use runtimes::Runtimes;
+
+use crate::{
+    board::Board,
+    budget::{BudgetLimits, BudgetReport},
+    config::EngineSettings,
+};
+
+/// How long shutdown waits for running sessions to wind down.
+const DRAIN: Duration = Duration::from_secs(5);
+const READY_BATCH: u32 = 64;
+
+/// What attempts share with the scheduler.
+pub struct Engine {
+    pub board: Board,
+    pub settings: Arc<EngineSettings>,
+    pub runtimes: Runtimes,
+    pub budget: BudgetLimits,
+    pub stop: CancellationToken,
+}
+
+impl Engine {
+    /// Wakes the scheduler at `at` (a retry coming out of backoff).
+    pub fn wake_at(&self, at: Timestamp) {
+        let delay = (at.datetime() - chrono::Utc::now()).to_std().unwrap_or_default();
+        let board = self.board.clone();
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(delay + Duration::from_millis(10)) => board.runs().wake(),
+                () = stop.cancelled() => {}
+            }
+        });
+    }
+}
+
+pub struct Scheduler {
+    engine: Arc<Engine>,
+    last_start: Option<Instant>,
+    budget_exceeded: bool,
+    /// Agents' readiness as last reported, so a status change is written once.
+    readiness: HashMap<String, Result<(), String>>,
+}
+
+impl Scheduler {
+    pub fn new(board: Board, settings: Arc<EngineSettings>, budget: BudgetLimits, stop: CancellationToken) -> Self {
+        let runtimes = Runtimes::new(settings.clone());
+        Self {
+            engine: Arc::new(Engine { board, settings, runtimes, budget, stop }),
+            last_start: None,
+            budget_exceeded: false,
+            readiness: HashMap::new(),
+        }
+    }
+
+    /// Runs until the stop token is cancelled, then cancels running sessions and waits
+    /// briefly for them to settle.
+    pub async fn run(mut self) {
+        self.report_leftover_worktrees().await;
+        let mut tick = tokio::time::interval(self.engine.settings.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_start: Option<Instant> = None;
+        loop {
+            let spacing_elapsed = async {
+                match next_start {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = self.engine.board.runs().woken() => {}
+                _ = tick.tick() => {}
+                () = spacing_elapsed => {}
+                () = self.engine.stop.cancelled() => break,
+            }
+            next_start = match self.pass().await {
+                Ok(next) => next,
+                Err(err) => {
+                    tracing::warn!(%err, "scheduler pass failed");
+                    None
+                }
+            };
+        }
+        self.drain().await;
+    }
+
+    /// One pass. Returns when to look again if spacing held a start back.
+    async fn pass(&mut self) -> anyhow::Result<Option<Instant>> {
+        let board = self.engine.board.clone();
+        let agents = board.list_agents().await?;
+        self.refresh_readiness(&agents).await;
+        if board.blocking(|s| s.paused()).await? || self.over_budget().await? {
+            return Ok(None);
+        }
+        let mut running = board.blocking(|s| s.running_by_agent()).await?;
+        let max = self.engine.settings.max_concurrent as usize;
+        let ready = board.blocking(|s| s.ready_tasks(Timestamp::now(), READY_BATCH)).await?;
+        for task in ready {
+            if board.runs().count() >= max {
+                break;
+            }
+            let Some(agent) = self.pick_agent(&task, &agents, &running) else {
+                continue;
+            };
+            if let Some(at) = self.spacing_holds() {
+                return Ok(Some(at));
+            }
+            if self.start(task, agent.clone()).await {
+                *running.entry(agent.id.as_str().to_owned()).or_default() += 1;
+            }
+        }
+        Ok(None)
+    }
+
+    fn pick_agent<'a>(&self, task: &Task, agents: &'a [Agent], running: &HashMap<String, u32>) -> Option<&'a Agent> {
+        let role = self.engine.settings.routing.get(&task.category).copied().unwrap_or(AgentRole::Build);
+        agents.iter().find(|a| {
+            a.role == role
+                && a.enabled
+                && matches!(self.readiness.get(a.id.as_str()), Some(Ok(())))
+                && running.get(a.id.as_str()).copied().unwrap_or(0) < a.max_concurrency
+        })
+    }
+
+    fn spacing_holds(&self) -> Option<Instant> {
+        let next = self.last_start? + self.engine.settings.session_spacing;
+        (next > Instant::now()).then_some(next)
+    }
+
+    /// Claims `task` for `agent` and spawns the attempt. False when the claim lost.
+    async fn start(&mut self, task: Task, agent: Agent) -> bool {
+        let runtime = match self.engine.runtimes.for_agent(&agent) {
+            Ok(runtime) => runtime,
+            Err(_) => return false,
+        };
+        let board = &self.engine.board;
+        let (id, agent_id, model) = (task.id, agent.id.as_str().to_owned(), agent.model.clone());
+        let claimed = board.blocking(move |s| s.claim_task(id, &agent_id, &model, Timestamp::now())).await;
+        let (task, session) = match claimed {
+            Ok(pair) => pair,
+            Err(err) => {
+                tracing::debug!(task = %id, %err, "claim lost");
+                return false;
+            }
+        };
+        self.last_start = Some(Instant::now());
+        board.announce_task(&task);
+        board.live().publish("session.created", &session);
+        let _ = board.set_agent_status(agent.id.clone(), AgentStatus::Working, None).await;
+        tracing::info!(task = %task.display_id, agent = %agent.id, session = session.id, attempt = task.attempts, "session started");
+        let cancel = board.runs().register(task.id);
+        let attempt = attempt::Attempt { engine: self.engine.clone(), task, session, agent, runtime, cancel };
+        let engine = self.engine.clone();
+        tokio::spawn(async move {
+            let (task_id, agent_id) = (attempt.task.id, attempt.agent.id.clone());
+            attempt.run().await;
+            engine.board.runs().finished(task_id);
+            let still_busy = engine.board.blocking(|s| s.running_by_agent()).await
+                .map(|r| r.get(agent_id.as_str()).copied().unwrap_or(0) > 0)
+                .unwrap_or(false);
+            if !still_busy {
+                let _ = engine.board.set_agent_status(agent_id, AgentStatus::Idle, None).await;
+            }
+            engine.board.runs().wake();
+        });
+        true
+    }
+
+    /// Marks agents that cannot run as `unconfigured` with the reason, and back to `idle`
+    /// once they can. Written only on change, so an idle loop writes nothing.
+    async fn refresh_readiness(&mut self, agents: &[Agent]) {
+        for agent in agents {
+            let now = self.engine.runtimes.for_agent(agent).map(drop);
+            if self.readiness.get(agent.id.as_str()) == Some(&now) {
+                continue;
+            }
+            let board = &self.engine.board;
+            match &now {
+                Err(reason) if agent.status != AgentStatus::Disabled => {
+                    tracing::warn!(agent = %agent.id, %reason, "agent cannot run");
+                    let _ = board.set_agent_status(agent.id.clone(), AgentStatus::Unconfigured, Some(reason.clone())).await;
+                }
+                Ok(()) if agent.status == AgentStatus::Unconfigured => {
+                    let _ = board.set_agent_status(agent.id.clone(), AgentStatus::Idle, None).await;
+                }
+                _ => {}
+            }
+            self.readiness.insert(agent.id.as_str().to_owned(), now);
+        }
+    }
+
+    /// The budget gate: no new session once a limit is reached. Raises
+    /// `budget.exceeded` once per crossing.
+    async fn over_budget(&mut self) -> anyhow::Result<bool> {
+        if self.engine.budget == BudgetLimits::default() {
+            return Ok(false);
+        }
+        let totals = self.engine.board.budget_totals().await?;
+        let report = BudgetReport::new(totals, self.engine.budget);
+        if report.exceeded != self.budget_exceeded {
+            self.budget_exceeded = report.exceeded;
+            self.engine.board.live().publish("budget.updated", &report);
+            if report.exceeded {
+                self.engine
+                    .board
+                    .note(
+                        NewEvent::info("budget.exceeded", "a budget limit is reached: no new session starts")
+                            .with_severity(Severity::Error)
+                            .with_payload(serde_json::to_value(&report).unwrap_or_default()),
+                    )
+                    .await;
+            }
+        }
+        Ok(report.exceeded)
+    }
+
+    /// Worktrees left by a crash: reported, never silently deleted.
+    async fn report_leftover_worktrees(&self) {
+        let settings = self.engine.settings.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let path = settings.workspace.as_ref()?;
+            let repo = runtimes::workspace_repo(path).ok()?;
+            let base = settings.base_branch.clone().or_else(|| repo.current_branch().ok())?;
+            repo.leftover_worktrees(&base).ok()
+        })
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+        for leftover in found {
+            let message = format!(
+                "leftover worktree {} (branch {}): {} uncommitted files, {} unmerged commits{}",
+                leftover.path.display(),
+                leftover.branch,
+                leftover.uncommitted.len(),
+                leftover.unmerged_commits,
+                if leftover.holds_work() { "; kept because it holds work" } else { "" }
+            );
+            tracing::warn!("{message}");
+            self.engine
+                .board
+                .note(NewEvent::info("worktree.leftover", message).with_severity(Severity::Warning))
+                .await;
+        }
+    }
+
+    async fn drain(&self) {
+        let runs = self.engine.board.runs();
+        runs.cancel_all();
+        let deadline = Instant::now() + DRAIN;
+        while runs.count() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Builds the runtime each agent runs on, and says why one cannot run.
+
+use std::{path::Path, sync::Arc};
+
+use harness_domain::agent::{Agent, RuntimeKind};
+
+use crate::{
+    config::{EngineSettings, Secret},
+    engine::{
+        anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate},
+        cli_runtime::CliAgentConfig,
+        git::Repo,
+        runtime::{AgentRuntime, AnthropicRuntime, CliRuntime},
+        tools::ToolLimits,
+    },
+};
+
+/// Shared by every runtime: one rate gate, so a 429 pauses every session.
+pub struct Runtimes {
+    settings: Arc<EngineSettings>,
+    gate: Arc<RateGate>,
+    prices: Arc<PriceTable>,
+}
+
+impl Runtimes {
+    pub fn new(settings: Arc<EngineSettings>) -> Self {
+        Self {
+            settings,
+            gate: Arc::new(RateGate::new()),
+            prices: Arc::new(PriceTable::default()),
+        }
+    }
+
+    pub fn gate(&self) -> &Arc<RateGate> {
+        &self.gate
+    }
+
+    /// The runtime for `agent`, or what to set so that it can run.
+    pub fn for_agent(&self, agent: &Agent) -> Result<Arc<dyn AgentRuntime>, String> {
+        self.workspace_problem()?;
+        let overrides = self.settings.agents.get(agent.id.as_str());
+        let kind = overrides.and_then(|o| o.runtime).unwrap_or(agent.runtime);
+        let runtime: Arc<dyn AgentRuntime> = match kind {
+            RuntimeKind::Anthropic => Arc::new(self.anthropic(&agent.model)?),
+            RuntimeKind::Cli => {
+                let command = overrides.and_then(|o| o.command.clone()).unwrap_or_default();
+                Arc::new(self.cli(command)?)
+            }
+        };
+        runtime.readiness()?;
+        Ok(runtime)
+    }
+
+    fn anthropic(&self, model: &str) -> Result<AnthropicRuntime, String> {
+        let key = self.settings.anthropic_api_key.clone().unwrap_or_else(|| Secret::new(""));
+        let config = ClientConfig::new(self.settings.anthropic_base_url.clone(), key);
+        let client = Client::new(config, self.gate.clone()).map_err(|e| e.to_string())?;
+        Ok(AnthropicRuntime {
+            client,
+            prices: self.prices.clone(),
+            loop_config: LoopConfig::new(model),
+            tool_limits: ToolLimits::default(),
+        })
+    }
+
+    fn cli(&self, command: Vec<String>) -> Result<CliRuntime, String> {
+        let mut config = CliAgentConfig::claude_code();
+        if let Some((program, args)) = command.split_first() {
+            config.program = program.clone();
+            config.args = args.to_vec();
+        }
+        config.timeout = self.settings.session_timeout;
+        Ok(CliRuntime { config })
+    }
+
+    /// Agents cannot work without a git workspace; say exactly what is missing.
+    pub fn workspace_problem(&self) -> Result<(), String> {
+        let Some(path) = &self.settings.workspace else {
+            return Err("set HARNESS_WORKSPACE to the git repository agents work on".into());
+        };
+        workspace_repo(path).map(drop)
+    }
+}
+
+pub fn workspace_repo(path: &Path) -> Result<Repo, String> {
+    Repo::open(path).map_err(|e| format!("HARNESS_WORKSPACE: {e}"))
+}

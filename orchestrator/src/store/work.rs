@@ -1,0 +1,259 @@
+//! The engine's writes: claiming ready tasks, settling attempts, questions and
+//! diagnoses. Each is one transaction, so a crash never leaves a half-made decision.
+
+use std::collections::HashMap;
+
+use harness_domain::{
+    session::Session,
+    task::{Task, TaskId, TaskStatus},
+    time::Timestamp,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{
+    Store, StoreError,
+    sessions::load_session,
+    tasks::{insert_history, load_task},
+};
+
+/// How a failed attempt is settled.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// One line: why the attempt failed.
+    pub reason: String,
+    /// Verification tail and the agent's last message, for the next prompt.
+    pub summary: String,
+    /// `Some` to retry no earlier than then; `None` to block the task.
+    pub retry_at: Option<Timestamp>,
+}
+
+/// A ready task: pending, out of backoff, no unanswered question, every dependency done.
+const READY: &str = "
+    t.status = 'pending'
+    AND (t.retry_at IS NULL OR t.retry_at <= ?1)
+    AND (t.question IS NULL OR t.answer IS NOT NULL)
+    AND NOT EXISTS (
+        SELECT 1 FROM task_dependencies d JOIN tasks dep ON dep.id = d.depends_on
+        WHERE d.task_id = t.id AND dep.status != 'completed')";
+
+impl Store {
+    /// Ready tasks, P0 first, then oldest.
+    pub fn ready_tasks(&self, now: Timestamp, limit: u32) -> Result<Vec<Task>, StoreError> {
+        let conn = self.read()?;
+        let ids: Vec<i64> = conn
+            .prepare_cached(&format!(
+                "SELECT t.id FROM tasks t WHERE {READY} ORDER BY t.priority, t.created_at, t.id LIMIT ?2"
+            ))?
+            .query_map(params![now.to_rfc3339(), limit], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        ids.into_iter()
+            .map(|id| load_task(&conn, TaskId::new(id)?))
+            .collect()
+    }
+
+    /// Atomically claims a ready task for an agent: in_progress, assigned, one more
+    /// attempt used, and a running session. A task that stopped being ready is a conflict.
+    pub fn claim_task(
+        &self,
+        id: TaskId,
+        agent_id: &str,
+        model: &str,
+        now: Timestamp,
+    ) -> Result<(Task, Session), StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
+        let ready: bool = tx
+            .prepare_cached(&format!("SELECT 1 FROM tasks t WHERE t.id = ?2 AND {READY}"))?
+            .exists(params![now.to_rfc3339(), id.get()])?;
+        if !ready {
+            return Err(StoreError::Conflict(format!("{} is no longer ready", id.display_id())));
+        }
+        let at = now.to_rfc3339();
+        tx.execute(
+            "UPDATE tasks SET status = 'in_progress', assigned_agent = ?1, attempts = attempts + 1,
+                              retry_at = NULL, updated_at = ?2
+             WHERE id = ?3",
+            params![agent_id, at, id.get()],
+        )?;
+        insert_history(&tx, id, Some(TaskStatus::Pending), TaskStatus::InProgress, "claimed", agent_id, &at)?;
+        let session_id = insert_session(&tx, id, agent_id, model, "attempt", &at)?;
+        let pair = (load_task(&tx, id)?, load_session(&tx, session_id)?);
+        tx.commit()?;
+        Ok(pair)
+    }
+
+    /// Starts an investigation session of a blocked task.
+    pub fn start_investigation(&self, id: TaskId, agent_id: &str, model: &str) -> Result<Session, StoreError> {
+        let conn = self.write();
+        let session_id = insert_session(&conn, id, agent_id, model, "investigation", &Timestamp::now().to_rfc3339())?;
+        load_session(&conn, session_id)
+    }
+
+    /// The single place a failed attempt is decided: failed, then either pending with a
+    /// backoff or blocked, with both moves in the history.
+    pub fn settle_failure(&self, id: TaskId, failure: &Failure, actor: &str) -> Result<Task, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
+        let current = load_task(&tx, id)?;
+        if current.status.is_final() {
+            return Ok(current); // Cancelled while it ran: the cancellation stands.
+        }
+        let at = Timestamp::now().to_rfc3339();
+        if current.status != TaskStatus::Failed {
+            current.status.transition(TaskStatus::Failed)?;
+            insert_history(&tx, id, Some(current.status), TaskStatus::Failed, &failure.reason, actor, &at)?;
+        }
+        let (to, why) = match failure.retry_at {
+            Some(when) => (TaskStatus::Pending, format!("retry after {when}")),
+            None => (TaskStatus::Blocked, format!("all {} attempts used", current.max_attempts)),
+        };
+        insert_history(&tx, id, Some(TaskStatus::Failed), to, &why, actor, &at)?;
+        tx.execute(
+            "UPDATE tasks SET status = ?1, retry_at = ?2, last_failure = ?3, updated_at = ?4 WHERE id = ?5",
+            params![to.as_str(), failure.retry_at.map(|t| t.to_rfc3339()), failure.summary, at, id.get()],
+        )?;
+        let task = load_task(&tx, id)?;
+        tx.commit()?;
+        Ok(task)
+    }
+
+    /// Puts a running task back in the queue without using an attempt: a rate limit, a
+    /// restart, a question for a human. Not the task's fault.
+    pub fn requeue(&self, id: TaskId, reason: &str, retry_at: Option<Timestamp>, actor: &str) -> Result<Task, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
+        let current = load_task(&tx, id)?;
+        if !current.status.is_running() {
+            return Ok(current);
+        }
+        let at = Timestamp::now().to_rfc3339();
+        insert_history(&tx, id, Some(current.status), TaskStatus::Pending, reason, actor, &at)?;
+        tx.execute(
+            "UPDATE tasks SET status = 'pending', attempts = MAX(attempts - 1, 0), retry_at = ?1,
+                              updated_at = ?2
+             WHERE id = ?3",
+            params![retry_at.map(|t| t.to_rfc3339()), at, id.get()],
+        )?;
+        let task = load_task(&tx, id)?;
+        tx.commit()?;
+        Ok(task)
+    }
+
+    /// Records an agent's question and the conversation to resume; the task then waits.
+    pub fn ask_question(&self, id: TaskId, question: &str, paused: Option<&str>) -> Result<(), StoreError> {
+        self.write().execute(
+            "UPDATE tasks SET question = ?1, answer = NULL, paused_conversation = ?2, updated_at = ?3
+             WHERE id = ?4",
+            params![question, paused, Timestamp::now().to_rfc3339(), id.get()],
+        )?;
+        Ok(())
+    }
+
+    /// A human's answer. Only a task with an unanswered question takes one.
+    pub fn answer_question(&self, id: TaskId, answer: &str) -> Result<Task, StoreError> {
+        let conn = self.write();
+        let task = load_task(&conn, id)?;
+        if task.question.is_none() || task.answer.is_some() {
+            return Err(StoreError::Conflict(format!("{} has no question waiting for an answer", task.display_id)));
+        }
+        conn.execute(
+            "UPDATE tasks SET answer = ?1, updated_at = ?2 WHERE id = ?3",
+            params![answer, Timestamp::now().to_rfc3339(), id.get()],
+        )?;
+        load_task(&conn, id)
+    }
+
+    /// The question, answer and paused conversation, cleared as the agent resumes.
+    pub fn take_answer(&self, id: TaskId) -> Result<Option<(String, String, Option<String>)>, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
+        let row: Option<(Option<String>, Option<String>, Option<String>)> = tx
+            .query_row(
+                "SELECT question, answer, paused_conversation FROM tasks WHERE id = ?1",
+                [id.get()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((Some(q), Some(a), paused)) = row else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE tasks SET question = NULL, answer = NULL, paused_conversation = NULL WHERE id = ?1",
+            [id.get()],
+        )?;
+        tx.commit()?;
+        Ok(Some((q, a, paused)))
+    }
+
+    pub fn set_diagnosis(&self, id: TaskId, diagnosis: &str) -> Result<Task, StoreError> {
+        let conn = self.write();
+        conn.execute(
+            "UPDATE tasks SET diagnosis = ?1, updated_at = ?2 WHERE id = ?3",
+            params![diagnosis, Timestamp::now().to_rfc3339(), id.get()],
+        )?;
+        load_task(&conn, id)
+    }
+
+    /// Records where a session works and what it produced.
+    pub fn set_session_git(
+        &self,
+        session_id: i64,
+        worktree: Option<&str>,
+        branch: Option<&str>,
+        commit_sha: Option<&str>,
+    ) -> Result<Session, StoreError> {
+        let conn = self.write();
+        conn.execute(
+            "UPDATE sessions SET worktree = COALESCE(?1, worktree), branch = COALESCE(?2, branch),
+                                 commit_sha = COALESCE(?3, commit_sha)
+             WHERE id = ?4",
+            params![worktree, branch, commit_sha, session_id],
+        )?;
+        load_session(&conn, session_id)
+    }
+
+    pub fn set_verify_output(&self, session_id: i64, output: &str) -> Result<Session, StoreError> {
+        let conn = self.write();
+        conn.execute("UPDATE sessions SET verify_output = ?1 WHERE id = ?2", params![output, session_id])?;
+        load_session(&conn, session_id)
+    }
+
+    /// Running sessions per agent id.
+    pub fn running_by_agent(&self) -> Result<HashMap<String, u32>, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT agent_id, COUNT(*) FROM sessions WHERE status = 'running' GROUP BY agent_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The worktree of the newest session of a task, if one was recorded.
+    pub fn last_worktree(&self, id: TaskId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .read()?
+            .query_row(
+                "SELECT worktree FROM sessions WHERE task_id = ?1 AND worktree IS NOT NULL
+                 ORDER BY id DESC LIMIT 1",
+                [id.get()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+}
+
+fn insert_session(
+    conn: &Connection,
+    id: TaskId,
+    agent_id: &str,
+    model: &str,
+    purpose: &str,
+    at: &str,
+) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "INSERT INTO sessions (task_id, agent_id, model, status, started_at, purpose)
+         VALUES (?1, ?2, ?3, 'running', ?4, ?5) RETURNING id",
+        params![id.get(), agent_id, model, at, purpose],
+        |r| r.get(0),
+    )?)
+}

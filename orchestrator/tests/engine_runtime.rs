@@ -1,0 +1,294 @@
+//! Both runtimes through the one `AgentRuntime` interface the scheduler uses: outcomes
+//! say whether an attempt was used, timeouts fire, planners can create tasks.
+
+#[path = "support/fake_anthropic.rs"]
+mod fake_anthropic;
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use fake_anthropic::{API_KEY, FakeAnthropic, Reply, Scripted};
+use harness::{
+    config::Secret,
+    engine::{
+        anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate},
+        cli_runtime::CliAgentConfig,
+        prompt::TaskBrief,
+        runtime::{
+            AgentRuntime, AnthropicRuntime, CliRuntime, SessionOutcome, SessionRequest, TaskCreator,
+        },
+        session::MemorySink,
+        tools::{NewTask, ToolLimits},
+    },
+};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+fn anthropic(fake: &FakeAnthropic, key: &str, max_rate_retries: u32) -> AnthropicRuntime {
+    let mut config = ClientConfig::new(&fake.base_url, Secret::new(key));
+    config.backoff_base = Duration::from_millis(5);
+    config.max_rate_limit_retries = max_rate_retries;
+    config.wait_heartbeat = Duration::from_millis(200);
+    AnthropicRuntime {
+        client: Client::new(config, Arc::new(RateGate::new())).unwrap(),
+        prices: Arc::new(PriceTable::default()),
+        loop_config: LoopConfig::new("claude-haiku-4-5"),
+        tool_limits: ToolLimits::default(),
+    }
+}
+
+fn request(worktree: PathBuf, timeout: Duration) -> SessionRequest {
+    SessionRequest {
+        worktree,
+        role_instructions: "You are a build agent.".into(),
+        brief: TaskBrief {
+            display_id: "T-1".into(),
+            title: "Write hello.txt".into(),
+            ..TaskBrief::default()
+        },
+        resume: None,
+        timeout,
+        cancel: CancellationToken::new(),
+        task_creator: None,
+    }
+}
+
+#[tokio::test]
+async fn the_anthropic_runtime_completes_and_reports_usage_and_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeAnthropic::start(vec![
+        Reply::tool("write_file", json!({"path": "hello.txt", "content": "hi"})),
+        Reply::tool("complete_task", json!({"summary": "wrote hello.txt"})),
+    ])
+    .await;
+    let runtime = anthropic(&fake, API_KEY, 3);
+    assert!(runtime.readiness().is_ok());
+    let sink = MemorySink::default();
+    let report = runtime
+        .run(request(dir.path().into(), Duration::from_secs(30)), &sink)
+        .await;
+    assert!(
+        matches!(&report.outcome, SessionOutcome::Completed { summary } if summary == "wrote hello.txt"),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("hello.txt")).unwrap(),
+        "hi"
+    );
+    assert_eq!(report.usage.input_tokens, 2000);
+    assert!(report.cost_usd > 0.0);
+    let first = &fake.requests()[0];
+    assert!(first.all_text().contains("Task T-1: Write hello.txt"));
+    assert!(first.all_text().contains("You are a build agent."));
+}
+
+#[tokio::test]
+async fn an_empty_key_is_unready_and_a_rejected_key_is_unconfigured_not_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeAnthropic::start(vec![]).await;
+    let err = anthropic(&fake, "", 3).readiness().unwrap_err();
+    assert!(err.contains("ANTHROPIC_API_KEY"));
+    let report = anthropic(&fake, "wrong", 3)
+        .run(
+            request(dir.path().into(), Duration::from_secs(30)),
+            &MemorySink::default(),
+        )
+        .await;
+    assert!(matches!(
+        report.outcome,
+        SessionOutcome::Unconfigured { .. }
+    ));
+    assert!(!report.outcome.uses_attempt());
+}
+
+#[tokio::test]
+async fn exhausted_rate_limit_retries_interrupt_without_using_an_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let limited = || Scripted::RateLimited {
+        retry_after: Some("0".into()),
+        reset_in: None,
+    };
+    let fake = FakeAnthropic::start(vec![limited(), limited()]).await;
+    let report = anthropic(&fake, API_KEY, 1)
+        .run(
+            request(dir.path().into(), Duration::from_secs(30)),
+            &MemorySink::default(),
+        )
+        .await;
+    assert!(
+        matches!(report.outcome, SessionOutcome::Interrupted { .. }),
+        "{:?}",
+        report.outcome
+    );
+    assert!(!report.outcome.uses_attempt());
+}
+
+#[tokio::test]
+async fn the_session_timeout_kills_a_long_tool_and_ends_as_timed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeAnthropic::start(vec![Reply::tool(
+        "run_command",
+        json!({"command": "sleep 30", "timeout_secs": 60}),
+    )])
+    .await;
+    let started = std::time::Instant::now();
+    let report = anthropic(&fake, API_KEY, 3)
+        .run(
+            request(dir.path().into(), Duration::from_millis(500)),
+            &MemorySink::default(),
+        )
+        .await;
+    assert!(
+        matches!(report.outcome, SessionOutcome::TimedOut),
+        "{:?}",
+        report.outcome
+    );
+    assert!(report.outcome.uses_attempt());
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[derive(Default)]
+struct Board(Mutex<Vec<NewTask>>);
+
+impl TaskCreator for Board {
+    fn create(&self, task: NewTask) -> Result<String, String> {
+        let mut tasks = self.0.lock().unwrap();
+        tasks.push(task);
+        Ok(format!("T-{}", 100 + tasks.len()))
+    }
+}
+
+#[tokio::test]
+async fn a_planning_agent_creates_subtasks_through_the_task_creator() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeAnthropic::start(vec![
+        Reply::tools(
+            None,
+            &[
+                (
+                    "create_task",
+                    json!({"title": "Part one", "priority": "P1"}),
+                ),
+                (
+                    "create_task",
+                    json!({"title": "Part two", "depends_on": ["T-101"]}),
+                ),
+            ],
+        ),
+        Reply::tool("complete_task", json!({"summary": "split"})),
+    ])
+    .await;
+    let board = Arc::new(Board::default());
+    let mut req = request(dir.path().into(), Duration::from_secs(30));
+    req.task_creator = Some(board.clone());
+    let report = anthropic(&fake, API_KEY, 3)
+        .run(req, &MemorySink::default())
+        .await;
+    assert!(matches!(report.outcome, SessionOutcome::Completed { .. }));
+    let created = board.0.lock().unwrap().clone();
+    assert_eq!(created.len(), 2);
+    assert_eq!(created[1].depends_on, ["T-101"]);
+    let requests = fake.requests();
+    let tool_names: Vec<String> = requests[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(tool_names.contains(&"create_task".to_owned()));
+    let results = requests[1].last_tool_results();
+    assert_eq!(results[1]["content"], "created task T-102");
+}
+
+fn fake_claude(mode: &str) -> CliRuntime {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fake-claude");
+    let mut config = CliAgentConfig::claude_code();
+    config.program = script.to_string_lossy().into_owned();
+    config.env = vec![("FAKE_CLAUDE_MODE".into(), mode.into())];
+    CliRuntime { config }
+}
+
+#[tokio::test]
+async fn the_cli_runtime_completes_with_the_result_and_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = fake_claude("success");
+    assert!(runtime.readiness().is_ok());
+    let report = runtime
+        .run(
+            request(dir.path().into(), Duration::from_secs(30)),
+            &MemorySink::default(),
+        )
+        .await;
+    assert!(
+        matches!(report.outcome, SessionOutcome::Completed { .. }),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(report.cost_usd, 0.0123);
+    let prompt = std::fs::read_to_string(dir.path().join("from-agent.txt")).unwrap();
+    assert!(prompt.contains("Task T-1: Write hello.txt"));
+}
+
+#[tokio::test]
+async fn a_failing_cli_agent_uses_an_attempt_and_a_missing_one_is_unconfigured() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = fake_claude("error")
+        .run(
+            request(dir.path().into(), Duration::from_secs(30)),
+            &MemorySink::default(),
+        )
+        .await;
+    assert!(
+        matches!(&report.outcome, SessionOutcome::Failed { reason } if reason.contains("tests fail"))
+    );
+    let mut missing = fake_claude("success");
+    missing.config.program = "/nonexistent/agent".into();
+    let report = missing
+        .run(
+            request(dir.path().into(), Duration::from_secs(30)),
+            &MemorySink::default(),
+        )
+        .await;
+    assert!(matches!(
+        report.outcome,
+        SessionOutcome::Unconfigured { .. }
+    ));
+}
+
+#[tokio::test]
+async fn waiting_out_a_rate_limit_past_the_session_timeout_is_not_a_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeAnthropic::start(vec![
+        Scripted::RateLimited {
+            retry_after: Some("2".into()),
+            reset_in: None,
+        },
+        Reply::tool("complete_task", json!({"summary": "made it"})),
+    ])
+    .await;
+    let sink = MemorySink::default();
+    let report = anthropic(&fake, API_KEY, 3)
+        .run(
+            request(dir.path().into(), Duration::from_millis(800)),
+            &sink,
+        )
+        .await;
+    assert!(
+        matches!(report.outcome, SessionOutcome::Completed { .. }),
+        "{:?}",
+        report.outcome
+    );
+    let heartbeats = sink
+        .snapshot()
+        .into_iter()
+        .filter(|(_, line)| line.contains("still waiting for the API rate limit"))
+        .count();
+    assert!(
+        heartbeats >= 3,
+        "the wait shows as alive: {heartbeats} heartbeats"
+    );
+}

@@ -1,0 +1,44 @@
+//! Process checks for tests: is a PID still running?
+
+#![allow(dead_code)]
+
+use std::{path::Path, time::Duration};
+
+/// True while `pid` exists and is not a zombie (a zombie has exited; it only waits for
+/// its parent to collect the status).
+pub fn running(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state follows the command name, which is in parentheses.
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim().chars().next());
+            !matches!(state, Some('Z') | Some('X') | None)
+        }
+        Err(_) => false,
+    }
+}
+
+/// Waits (bounded) until `path` holds a PID, and returns it.
+pub async fn read_pid(path: &Path) -> i32 {
+    for _ in 0..500 {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{} never held a pid", path.display());
+}
+
+/// Waits (bounded) until `pid` is no longer running.
+pub async fn gone(pid: i32) -> bool {
+    for _ in 0..200 {
+        if !running(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
