@@ -68,6 +68,7 @@ pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
         .route("/gateway/health", get(health))
         .route("/health", proxied.clone())
         .route("/api", proxied.clone())
+        .route("/api/", proxied.clone())
         .route("/api/{*rest}", proxied.clone())
         .route("/ws", proxied)
         .fallback_service(spa_router::<()>(&config.dir))

@@ -325,7 +325,7 @@ where
 async fn a_down_upstream_is_a_502_with_our_error_json_while_root_stays_200() {
     let upstream = closed_port().await;
     let gw = spawn_gateway(&upstream, true).await;
-    for path in ["/api/tasks", "/health", "/ws"] {
+    for path in ["/api/tasks", "/api/", "/health", "/ws?after=3"] {
         let response = client().get(gw.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 502, "{path}");
         let body: Value = response.json().await.unwrap();
