@@ -69,7 +69,10 @@ impl Runs {
 
     /// Stops the session working on `task`, if any. True when there was one.
     pub fn cancel(&self, task: TaskId) -> bool {
-        self.lock().get(&task.get()).map(CancellationToken::cancel).is_some()
+        self.lock()
+            .get(&task.get())
+            .map(CancellationToken::cancel)
+            .is_some()
     }
 
     pub fn cancel_all(&self) {
@@ -212,6 +215,23 @@ impl Board {
         )
         .await;
         Ok(())
+    }
+
+    /// Records a human's answer to an agent's question and lets the task run again.
+    pub async fn answer_question(&self, id: TaskId, answer: String) -> Result<Task, StoreError> {
+        let task = self
+            .blocking(move |s| s.answer_question(id, &answer))
+            .await?;
+        self.announce_task(&task);
+        self.note(
+            NewEvent::info(
+                "task.answered",
+                format!("{} got an answer", task.display_id),
+            )
+            .for_task(id.get()),
+        )
+        .await;
+        Ok(task)
     }
 
     pub async fn get_task(&self, id: TaskId) -> Result<Task, StoreError> {
@@ -429,6 +449,12 @@ impl Board {
     /// Publishes a task that changed outside the methods above, and wakes the scheduler.
     pub fn announce_task(&self, task: &Task) {
         self.live.publish("task.updated", task);
+        self.runs.wake();
+    }
+
+    /// Publishes a task created outside [`Board::create_task`].
+    pub fn announce_created(&self, task: &Task) {
+        self.live.publish("task.created", task);
         self.runs.wake();
     }
 

@@ -15,7 +15,7 @@ use std::{
 };
 
 use anyhow::Context;
-use harness_domain::{event::NewEvent, task::TaskStatus, time::Timestamp};
+use harness_domain::{agent::AgentId, event::NewEvent, task::TaskStatus, time::Timestamp};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +50,7 @@ impl App {
             tracing::info!(version = m.version, name = %m.name, "applied migration");
         }
         let board = Board::new(Arc::new(store), Arc::new(LiveBus::new(settings.ws_replay)));
+        apply_agent_overrides(&board, &settings).await?;
         recover(&board).await?;
         let addr = SocketAddr::new(settings.bind, settings.port);
         let listener = TcpListener::bind(addr).await.with_context(|| {
@@ -129,11 +130,26 @@ impl App {
         }
         pruner.abort();
         prober.abort();
-        if tokio::time::timeout(SHUTDOWN_DEADLINE, scheduler).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, scheduler)
+            .await
+            .is_err()
+        {
             tracing::warn!("agent sessions did not stop in time; they are marked interrupted");
         }
         finish(&board).await
     }
+}
+
+/// `[agents.<id>] runtime = …` in harness.toml decides an agent's runtime.
+async fn apply_agent_overrides(board: &Board, settings: &Settings) -> anyhow::Result<()> {
+    for (id, o) in &settings.engine.agents {
+        let Some(runtime) = o.runtime else { continue };
+        let agent = AgentId::parse(id).with_context(|| format!("harness.toml [agents.{id}]"))?;
+        board
+            .blocking(move |s| s.set_agent_runtime(&agent, runtime))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Sessions left running by a crash are interrupted, and their tasks go back to
@@ -150,14 +166,12 @@ async fn recover(board: &Board) -> anyhow::Result<()> {
             ..TaskFilter::default()
         };
         for task in board.list_tasks(filter).await?.items {
-            board
-                .transition_task(
-                    task.id,
-                    TaskStatus::Pending,
-                    "interrupted by a restart; will run again",
-                    ACTOR_STARTUP,
-                )
+            let id = task.id;
+            let reason = "interrupted by a restart; will run again";
+            let task = board
+                .blocking(move |s| s.requeue(id, reason, None, ACTOR_STARTUP))
                 .await?;
+            board.announce_task(&task);
             requeued += 1;
         }
     }

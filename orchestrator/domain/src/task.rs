@@ -414,7 +414,11 @@ pub struct Task {
 
 /// Delay before retry number `attempts_used + 1`: `base` doubled per attempt used,
 /// at most `cap`. The first retry waits `base`.
-pub fn retry_delay(attempts_used: u32, base: std::time::Duration, cap: std::time::Duration) -> std::time::Duration {
+pub fn retry_delay(
+    attempts_used: u32,
+    base: std::time::Duration,
+    cap: std::time::Duration,
+) -> std::time::Duration {
     let doublings = attempts_used.saturating_sub(1).min(20);
     base.saturating_mul(1 << doublings).min(cap)
 }
@@ -598,7 +602,9 @@ mod tests {
     fn retry_delay_doubles_from_the_base_up_to_the_cap() {
         use std::time::Duration;
         let (base, cap) = (Duration::from_secs(60), Duration::from_secs(30 * 60));
-        let delays: Vec<u64> = (1..=7).map(|n| retry_delay(n, base, cap).as_secs()).collect();
+        let delays: Vec<u64> = (1..=7)
+            .map(|n| retry_delay(n, base, cap).as_secs())
+            .collect();
         assert_eq!(delays, [60, 120, 240, 480, 960, 1800, 1800]);
         assert_eq!(retry_delay(u32::MAX, base, cap), cap);
     }

@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/tasks/{id}/retry", post(retry_task))
         .route("/api/tasks/{id}/unblock", post(unblock_task))
         .route("/api/tasks/{id}/cancel", post(cancel_task))
+        .route("/api/tasks/{id}/answer", post(answer_task))
         .route("/api/tasks/{id}/history", get(task_history))
         .route("/api/tasks/{id}/dependents", get(task_dependents))
 }
@@ -67,6 +68,13 @@ pub struct UpdateTaskRequest {
     pub priority: Option<Priority>,
     pub pass_criteria: Option<Vec<String>>,
     pub depends_on: Option<Vec<TaskRefInput>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerRequest {
+    /// 1 to 20,000 characters.
+    pub answer: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -348,6 +356,30 @@ async fn act(
         state
             .board
             .transition_task(id, to, reason, ACTOR_API)
+            .await?,
+    ))
+}
+
+/// Answer the question an agent asked (`ask_human`); the task then continues.
+#[utoipa::path(post, path = "/api/tasks/{id}/answer", tag = "tasks", request_body = AnswerRequest,
+    params(("id" = String, Path, description = "42 or T-42")),
+    responses((status = 200, body = Task), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn answer_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<AnswerRequest>,
+) -> ApiResult<Json<Task>> {
+    let id = task_ref(&id)?;
+    let answer = Description::parse(&body.answer)
+        .map_err(|e| ApiError::invalid("answer", e.message.replace("description", "answer")))?;
+    if answer.as_str().is_empty() {
+        return Err(ApiError::invalid("answer", "answer must not be empty"));
+    }
+    Ok(Json(
+        state
+            .board
+            .answer_question(id, answer.as_str().to_owned())
             .await?,
     ))
 }

@@ -54,11 +54,18 @@ pub struct EngineArgs {
     #[arg(long, env = "HARNESS_GIT_AUTHOR_EMAIL")]
     pub git_author_email: Option<String>,
     /// Anthropic API key for `anthropic` agents.
-    #[arg(long = "anthropic-api-key", env = "ANTHROPIC_API_KEY", hide_env_values = true)]
+    #[arg(
+        long = "anthropic-api-key",
+        env = "ANTHROPIC_API_KEY",
+        hide_env_values = true
+    )]
     pub anthropic_api_key: Option<String>,
     /// Messages API base URL [default: https://api.anthropic.com].
     #[arg(long, env = "ANTHROPIC_BASE_URL")]
     pub anthropic_base_url: Option<String>,
+    /// First wait after an API error without retry-after; doubles per retry [default: 2].
+    #[arg(long, env = "HARNESS_API_BACKOFF_SECS")]
+    pub api_backoff_secs: Option<f64>,
 }
 
 /// Per-agent overrides from `harness.toml` (`[agents.build-2]`).
@@ -89,6 +96,7 @@ pub struct EngineFile {
     git_author_name: Option<String>,
     git_author_email: Option<String>,
     anthropic_base_url: Option<String>,
+    api_backoff_secs: Option<f64>,
     /// Category → role, added to the defaults.
     #[serde(default)]
     routing: BTreeMap<String, AgentRole>,
@@ -115,6 +123,7 @@ pub struct EngineSettings {
     pub git_author_email: String,
     pub anthropic_api_key: Option<Secret>,
     pub anthropic_base_url: String,
+    pub api_backoff: Duration,
     pub routing: BTreeMap<String, AgentRole>,
     pub agents: BTreeMap<String, AgentOverride>,
 }
@@ -123,19 +132,37 @@ pub struct EngineSettings {
 pub fn default_routing() -> BTreeMap<String, AgentRole> {
     use AgentRole::*;
     [
-        ("feature", Build), ("bug", Build), ("refactor", Build), ("test", Build), ("chore", Build),
-        ("docs", Spec), ("spec", Spec), ("research", Research), ("planning", Planning),
-        ("epic", Planning), ("qa", Qa), ("review", Qa), ("question", Clarification),
+        ("feature", Build),
+        ("bug", Build),
+        ("refactor", Build),
+        ("test", Build),
+        ("chore", Build),
+        ("docs", Spec),
+        ("spec", Spec),
+        ("research", Research),
+        ("planning", Planning),
+        ("epic", Planning),
+        ("qa", Qa),
+        ("review", Qa),
+        ("question", Clarification),
     ]
     .into_iter()
     .map(|(c, r)| (c.to_owned(), r))
     .collect()
 }
 
-fn seconds(name: &'static str, value: Option<f64>, default: f64, min: f64) -> Result<Duration, ConfigError> {
+fn seconds(
+    name: &'static str,
+    value: Option<f64>,
+    default: f64,
+    min: f64,
+) -> Result<Duration, ConfigError> {
     let v = value.unwrap_or(default);
     if !v.is_finite() || v < min || v > 30.0 * 24.0 * 3600.0 {
-        return Err(invalid(name, &format!("must be a number of seconds from {min}")));
+        return Err(invalid(
+            name,
+            &format!("must be a number of seconds from {min}"),
+        ));
     }
     Ok(Duration::from_secs_f64(v))
 }
@@ -149,43 +176,110 @@ impl EngineSettings {
         database_dir: PathBuf,
     ) -> Result<Self, ConfigError> {
         let verify = match args.verify {
-            Some(lines) => lines.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect(),
+            Some(lines) => lines
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
             None => file.verify.unwrap_or_default(),
         };
         let max_concurrent = args.max_concurrent.or(file.max_concurrent).unwrap_or(2);
         if !(1..=64).contains(&max_concurrent) {
-            return Err(invalid("HARNESS_MAX_CONCURRENT", "must be between 1 and 64"));
+            return Err(invalid(
+                "HARNESS_MAX_CONCURRENT",
+                "must be between 1 and 64",
+            ));
         }
         let mut routing = default_routing();
         routing.extend(file.routing);
         let settings = Self {
-            workspace: args.workspace.or(alias_workspace).or(file.workspace).filter(|p| !p.as_os_str().is_empty()),
-            base_branch: args.base_branch.or(file.base_branch).filter(|b| !b.is_empty()),
+            workspace: args
+                .workspace
+                .or(alias_workspace)
+                .or(file.workspace)
+                .filter(|p| !p.as_os_str().is_empty()),
+            base_branch: args
+                .base_branch
+                .or(file.base_branch)
+                .filter(|b| !b.is_empty()),
             worktrees_dir: args
                 .worktrees_dir
                 .or(file.worktrees_dir)
                 .unwrap_or_else(|| database_dir.join("worktrees")),
             max_concurrent,
-            session_spacing: seconds("HARNESS_SESSION_SPACING_SECS", args.session_spacing_secs.or(file.session_spacing_secs), 2.0, 0.0)?,
-            tick: seconds("HARNESS_TICK_SECS", args.tick_secs.or(file.tick_secs), 10.0, 0.05)?,
-            session_timeout: seconds("HARNESS_SESSION_TIMEOUT_SECS", args.session_timeout_secs.or(file.session_timeout_secs), 1800.0, 1.0)?,
-            stuck_after: seconds("HARNESS_STUCK_AFTER_SECS", args.stuck_after_secs.or(file.stuck_after_secs), 600.0, 1.0)?,
-            retry_base: seconds("HARNESS_RETRY_BASE_SECS", args.retry_base_secs.or(file.retry_base_secs), 60.0, 0.0)?,
-            retry_cap: seconds("HARNESS_RETRY_CAP_SECS", args.retry_cap_secs.or(file.retry_cap_secs), 1800.0, 0.0)?,
+            session_spacing: seconds(
+                "HARNESS_SESSION_SPACING_SECS",
+                args.session_spacing_secs.or(file.session_spacing_secs),
+                2.0,
+                0.0,
+            )?,
+            tick: seconds(
+                "HARNESS_TICK_SECS",
+                args.tick_secs.or(file.tick_secs),
+                10.0,
+                0.05,
+            )?,
+            session_timeout: seconds(
+                "HARNESS_SESSION_TIMEOUT_SECS",
+                args.session_timeout_secs.or(file.session_timeout_secs),
+                1800.0,
+                1.0,
+            )?,
+            stuck_after: seconds(
+                "HARNESS_STUCK_AFTER_SECS",
+                args.stuck_after_secs.or(file.stuck_after_secs),
+                600.0,
+                1.0,
+            )?,
+            retry_base: seconds(
+                "HARNESS_RETRY_BASE_SECS",
+                args.retry_base_secs.or(file.retry_base_secs),
+                60.0,
+                0.0,
+            )?,
+            retry_cap: seconds(
+                "HARNESS_RETRY_CAP_SECS",
+                args.retry_cap_secs.or(file.retry_cap_secs),
+                1800.0,
+                0.0,
+            )?,
             verify,
-            verify_timeout: seconds("HARNESS_VERIFY_TIMEOUT_SECS", args.verify_timeout_secs.or(file.verify_timeout_secs), 900.0, 1.0)?,
-            git_author_name: args.git_author_name.or(file.git_author_name).unwrap_or_else(|| "Parent Harness".into()),
-            git_author_email: args.git_author_email.or(file.git_author_email).unwrap_or_else(|| "harness@localhost".into()),
-            anthropic_api_key: args.anthropic_api_key.filter(|k| !k.trim().is_empty()).map(Secret::new),
+            verify_timeout: seconds(
+                "HARNESS_VERIFY_TIMEOUT_SECS",
+                args.verify_timeout_secs.or(file.verify_timeout_secs),
+                900.0,
+                1.0,
+            )?,
+            git_author_name: args
+                .git_author_name
+                .or(file.git_author_name)
+                .unwrap_or_else(|| "Parent Harness".into()),
+            git_author_email: args
+                .git_author_email
+                .or(file.git_author_email)
+                .unwrap_or_else(|| "harness@localhost".into()),
+            anthropic_api_key: args
+                .anthropic_api_key
+                .filter(|k| !k.trim().is_empty())
+                .map(Secret::new),
             anthropic_base_url: args
                 .anthropic_base_url
                 .or(file.anthropic_base_url)
                 .unwrap_or_else(|| "https://api.anthropic.com".into()),
+            api_backoff: seconds(
+                "HARNESS_API_BACKOFF_SECS",
+                args.api_backoff_secs.or(file.api_backoff_secs),
+                2.0,
+                0.0,
+            )?,
             routing,
             agents: file.agents,
         };
         for (id, o) in &settings.agents {
-            if o.runtime == Some(RuntimeKind::Cli) && o.command.as_ref().is_none_or(|c| c.is_empty()) {
+            if o.runtime == Some(RuntimeKind::Cli)
+                && o.command.as_ref().is_none_or(|c| c.is_empty())
+            {
                 return Err(ConfigError::Invalid {
                     name: "harness.toml [agents]",
                     message: format!("agent {id} has runtime = \"cli\" but no command"),

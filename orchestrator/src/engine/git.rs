@@ -466,6 +466,50 @@ fn parse_worktree_list(text: &str) -> Vec<ListedWorktree> {
     list
 }
 
+impl Repo {
+    /// Sets aside an earlier attempt's worktree before a retry without losing anything:
+    /// uncommitted files are committed, the branch is renamed to `keep_as`, and the
+    /// worktree directory is removed. Returns the kept branch when there was work to keep.
+    pub fn set_aside_worktree(
+        &self,
+        path: &Path,
+        keep_as: &str,
+        author: &Author,
+    ) -> Result<Option<String>, GitError> {
+        let branch = git(path, &["symbolic-ref", "--short", "HEAD"], None)?;
+        let dirty = !uncommitted(path)?.is_empty();
+        if dirty {
+            git(path, &["add", "-A"], None)?;
+            git(
+                path,
+                &[
+                    "-c",
+                    "commit.gpgsign=false",
+                    "commit",
+                    "--no-verify",
+                    "-q",
+                    "-m",
+                    "Work left in the worktree by an interrupted attempt, kept by Parent Harness",
+                ],
+                Some(author),
+            )?;
+        }
+        let base_has_it = self.unmerged_commits(&branch, "HEAD").unwrap_or(1) == 0;
+        let kept = if dirty || !base_has_it {
+            git(&self.root, &["branch", "-m", &branch, keep_as], None)?;
+            Some(keep_as.to_owned())
+        } else {
+            None
+        };
+        git(
+            &self.root,
+            &["worktree", "remove", "--force", &path.to_string_lossy()],
+            None,
+        )?;
+        Ok(kept)
+    }
+}
+
 /// Files with uncommitted changes in `worktree`, untracked ones included.
 pub fn uncommitted(worktree: &Path) -> Result<Vec<String>, GitError> {
     let text = git(

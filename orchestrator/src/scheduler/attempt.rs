@@ -2,13 +2,13 @@
 //! the one decision about what happens next.
 
 use std::{
-    path::PathBuf,
+    path::Path,
     sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
 use harness_domain::{
-    agent::{Agent, AgentStatus},
+    agent::{Agent, AgentRole, AgentStatus},
     event::{NewEvent, Severity},
     session::{LogKind, Session, SessionStatus},
     task::{Task, TaskStatus, retry_delay},
@@ -21,6 +21,7 @@ use super::{
     roles::instructions,
     runtimes::workspace_repo,
     sink::{StoreSink, now_millis},
+    subtasks::BoardTaskCreator,
 };
 use crate::{
     engine::{
@@ -51,8 +52,14 @@ pub struct Attempt {
 /// How the attempt ended, before the task is settled.
 enum Ending {
     Merged,
-    Failed { reason: String, summary: String },
-    Requeued { reason: String, retry_at: Option<Timestamp> },
+    Failed {
+        reason: String,
+        summary: String,
+    },
+    Requeued {
+        reason: String,
+        retry_at: Option<Timestamp>,
+    },
     Cancelled,
 }
 
@@ -62,9 +69,12 @@ impl Attempt {
         let (sink, writer) = StoreSink::start(self.engine.board.clone(), self.session.id);
         let ending = match self.prepare(&sink).await {
             Ok((repo, worktree, resume)) => self.work(&sink, &repo, &worktree, resume).await,
-            Err(reason) => Ending::Requeued { reason, retry_at: None },
+            Err(reason) => Ending::Requeued {
+                reason,
+                retry_at: None,
+            },
         };
-        sink.clone().finish(writer).await;
+        sink.finish(writer).await;
         self.settle(ending).await;
     }
 
@@ -73,9 +83,19 @@ impl Attempt {
     async fn prepare(
         &self,
         sink: &StoreSink,
-    ) -> Result<(Repo, Worktree, Option<(Option<PausedConversation>, String, String)>), String> {
+    ) -> Result<
+        (
+            Repo,
+            Worktree,
+            Option<(Option<PausedConversation>, String, String)>,
+        ),
+        String,
+    > {
         let settings = &self.engine.settings;
-        let workspace = settings.workspace.clone().ok_or("HARNESS_WORKSPACE is not set")?;
+        let workspace = settings
+            .workspace
+            .clone()
+            .ok_or("HARNESS_WORKSPACE is not set")?;
         let repo = workspace_repo(&workspace)?;
         let base = match &settings.base_branch {
             Some(b) => b.clone(),
@@ -83,16 +103,41 @@ impl Attempt {
         };
         let path = settings.worktrees_dir.join(&self.task.display_id);
         let id = self.task.id;
-        let answer = self.engine.board.blocking(move |s| s.take_answer(id)).await.map_err(|e| e.to_string())?;
+        let answer = self
+            .engine
+            .board
+            .blocking(move |s| s.take_answer(id))
+            .await
+            .map_err(|e| e.to_string())?;
         let resume = answer.map(|(question, answer, paused)| {
             let paused = paused.and_then(|p| serde_json::from_str::<PausedConversation>(&p).ok());
             (paused, question, answer)
         });
-        let (display_id, resuming) = (self.task.display_id.clone(), resume.is_some());
-        let worktree = blocking(move || open_worktree(&repo, &display_id, &base, &path, resuming)).await?;
+        let (display_id, resuming, author) = (
+            self.task.display_id.clone(),
+            resume.is_some(),
+            self.author(),
+        );
+        let (worktree, kept) =
+            blocking(move || open_worktree(&repo, &display_id, &base, &path, resuming, &author))
+                .await?;
+        if let Some(branch) = kept {
+            sink.system(format!(
+                "the previous attempt's work was kept on branch {branch}"
+            ));
+        }
         let repo = workspace_repo(&workspace)?;
-        sink.system(format!("worktree {} on branch {} from {}", worktree.path.display(), worktree.branch, worktree.base));
-        let (sid, path, branch) = (self.session.id, worktree.path.display().to_string(), worktree.branch.clone());
+        sink.system(format!(
+            "worktree {} on branch {} from {}",
+            worktree.path.display(),
+            worktree.branch,
+            worktree.base
+        ));
+        let (sid, path, branch) = (
+            self.session.id,
+            worktree.path.display().to_string(),
+            worktree.branch.clone(),
+        );
         if let Ok(session) = self
             .engine
             .board
@@ -113,10 +158,17 @@ impl Attempt {
     ) -> Ending {
         let (report, stuck) = self.run_agent(sink, worktree, resume).await;
         match report.outcome {
-            SessionOutcome::Completed { summary } => self.verify_and_merge(sink, repo, worktree, &summary, &report.last_message).await,
+            SessionOutcome::Completed { summary } => {
+                self.verify_and_merge(sink, repo, worktree, &summary, &report.last_message)
+                    .await
+            }
             SessionOutcome::Failed { reason } => failed(reason, &report.last_message),
-            SessionOutcome::TimedOut => failed("the session timed out".into(), &report.last_message),
-            SessionOutcome::WaitingForHuman { question, paused } => self.wait_for_human(question, paused).await,
+            SessionOutcome::TimedOut => {
+                failed("the session timed out".into(), &report.last_message)
+            }
+            SessionOutcome::WaitingForHuman { question, paused } => {
+                self.wait_for_human(question, paused).await
+            }
             SessionOutcome::Interrupted { reason, retry_at } => Ending::Requeued {
                 reason,
                 retry_at: retry_at.map(Timestamp::from_datetime),
@@ -124,12 +176,20 @@ impl Attempt {
             SessionOutcome::Unconfigured { reason } => {
                 let id = self.agent.id.clone();
                 let why = reason.clone();
-                let _ = self.engine.board.set_agent_status(id, AgentStatus::Unconfigured, Some(why)).await;
-                Ending::Requeued { reason, retry_at: None }
+                let _ = self
+                    .engine
+                    .board
+                    .set_agent_status(id, AgentStatus::Unconfigured, Some(why))
+                    .await;
+                Ending::Requeued {
+                    reason,
+                    retry_at: None,
+                }
             }
-            SessionOutcome::Cancelled if stuck => {
-                failed("the session was stuck: no output for too long".into(), &report.last_message)
-            }
+            SessionOutcome::Cancelled if stuck => failed(
+                "the session was stuck: no output for too long".into(),
+                &report.last_message,
+            ),
             SessionOutcome::Cancelled if self.engine.stop.is_cancelled() => Ending::Requeued {
                 reason: "the orchestrator is shutting down".into(),
                 retry_at: None,
@@ -162,7 +222,9 @@ impl Attempt {
             Some((Some(paused), _, answer)) => Some((paused, answer)),
             Some((None, question, answer)) => {
                 // CLI agents cannot resume a conversation: the answer goes in the prompt.
-                brief.description.push_str(&format!("\n\nYou asked: {question}\nA human answered: {answer}"));
+                brief.description.push_str(&format!(
+                    "\n\nYou asked: {question}\nA human answered: {answer}"
+                ));
                 None
             }
             None => None,
@@ -174,7 +236,12 @@ impl Attempt {
             resume,
             timeout: settings.session_timeout,
             cancel: self.cancel.clone(),
-            task_creator: None,
+            task_creator: (self.agent.role == AgentRole::Planning).then(|| {
+                Arc::new(BoardTaskCreator {
+                    board: self.engine.board.clone(),
+                    category: "feature".to_owned(),
+                }) as Arc<dyn crate::engine::runtime::TaskCreator>
+            }),
         };
         let stuck = CancellationToken::new();
         let watchdog = tokio::spawn(watch_for_silence(
@@ -205,7 +272,10 @@ impl Attempt {
             Err(reason) => return failed(reason, last_message),
         };
         if let Err(reason) = self.enter_verifying().await {
-            return Ending::Requeued { reason, retry_at: None };
+            return Ending::Requeued {
+                reason,
+                retry_at: None,
+            };
         }
         if let Err(summary) = self.verify(sink, worktree).await {
             return Ending::Failed {
@@ -220,34 +290,65 @@ impl Attempt {
         self.merge(sink, repo, worktree, last_message).await
     }
 
-    async fn commit(&self, sink: &Arc<StoreSink>, repo: &Repo, worktree: &Worktree, summary: &str) -> Result<Option<String>, String> {
-        let settings = &self.engine.settings;
-        let author = Author {
-            name: settings.git_author_name.clone(),
-            email: settings.git_author_email.clone(),
-        };
+    async fn commit(
+        &self,
+        sink: &Arc<StoreSink>,
+        repo: &Repo,
+        worktree: &Worktree,
+        summary: &str,
+    ) -> Result<Option<String>, String> {
+        let author = self.author();
         let message = format!("{}: {}\n\n{summary}", self.task.display_id, self.task.title);
         let (repo2, path) = (repo.clone(), worktree.path.clone());
-        let commit = blocking(move || repo2.commit_all(&path, &message, &author).map_err(|e| e.to_string())).await?;
+        let commit = blocking(move || {
+            repo2
+                .commit_all(&path, &message, &author)
+                .map_err(|e| e.to_string())
+        })
+        .await?;
         if let Some(sha) = &commit {
             sink.line(LogKind::Commit, sha.clone());
             let (sid, sha2) = (self.session.id, sha.clone());
-            if let Ok(session) = self.engine.board.blocking(move |s| s.set_session_git(sid, None, None, Some(&sha2))).await {
+            if let Ok(session) = self
+                .engine
+                .board
+                .blocking(move |s| s.set_session_git(sid, None, None, Some(&sha2)))
+                .await
+            {
                 self.engine.board.announce_session(&session);
             }
-            let (repo3, base, branch) = (repo.clone(), worktree.base.clone(), worktree.branch.clone());
-            if let Ok(diff) = blocking(move || repo3.diff(&base, &branch, DIFF_BYTES).map_err(|e| e.to_string())).await {
+            let (repo3, base, branch) =
+                (repo.clone(), worktree.base.clone(), worktree.branch.clone());
+            if let Ok(diff) = blocking(move || {
+                repo3
+                    .diff(&base, &branch, DIFF_BYTES)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            {
                 sink.line(LogKind::Diff, diff);
             }
         }
         Ok(commit)
     }
 
+    fn author(&self) -> Author {
+        Author {
+            name: self.engine.settings.git_author_name.clone(),
+            email: self.engine.settings.git_author_email.clone(),
+        }
+    }
+
     async fn enter_verifying(&self) -> Result<(), String> {
         let task = self
             .engine
             .board
-            .transition_task(self.task.id, TaskStatus::Verifying, "running verification", ACTOR)
+            .transition_task(
+                self.task.id,
+                TaskStatus::Verifying,
+                "running verification",
+                ACTOR,
+            )
             .await
             .map_err(|e| e.to_string())?;
         drop(task);
@@ -267,9 +368,14 @@ impl Attempt {
             ..VerifyConfig::default()
         };
         let line_sink = sink.clone();
-        let report = verify(&worktree.path, &config, &self.cancel, move |command, line| {
-            line_sink.line(LogKind::Output, format!("[{command}] {}", line.text));
-        })
+        let report = verify(
+            &worktree.path,
+            &config,
+            &self.cancel,
+            move |command, line| {
+                line_sink.line(LogKind::Output, format!("[{command}] {}", line.text));
+            },
+        )
         .await;
         let report = match report {
             Ok(report) => report,
@@ -278,7 +384,12 @@ impl Attempt {
         let summary = report.summary(SUMMARY_BYTES);
         let sid = self.session.id;
         let stored = summary.clone();
-        if let Ok(session) = self.engine.board.blocking(move |s| s.set_verify_output(sid, &stored)).await {
+        if let Ok(session) = self
+            .engine
+            .board
+            .blocking(move |s| s.set_verify_output(sid, &stored))
+            .await
+        {
             self.engine.board.announce_session(&session);
         }
         if report.passed() {
@@ -290,19 +401,30 @@ impl Attempt {
         }
     }
 
-    async fn merge(&self, sink: &Arc<StoreSink>, repo: &Repo, worktree: &Worktree, last_message: &str) -> Ending {
-        let settings = &self.engine.settings;
-        let author = Author {
-            name: settings.git_author_name.clone(),
-            email: settings.git_author_email.clone(),
-        };
+    async fn merge(
+        &self,
+        sink: &Arc<StoreSink>,
+        repo: &Repo,
+        worktree: &Worktree,
+        last_message: &str,
+    ) -> Ending {
+        let author = self.author();
         let message = format!("Merge {}: {}", self.task.display_id, self.task.title);
         let (repo2, branch, base) = (repo.clone(), worktree.branch.clone(), worktree.base.clone());
-        let merged = blocking(move || repo2.merge(&branch, &base, &message, &author).map_err(|e| e.to_string())).await;
+        let merged = blocking(move || {
+            repo2
+                .merge(&branch, &base, &message, &author)
+                .map_err(|e| e.to_string())
+        })
+        .await;
         match merged {
             Ok(merged) => {
-                sink.system(format!("merged into {} as {}", merged.base, merged.merge_commit));
-                let (repo3, path, base) = (repo.clone(), worktree.path.clone(), worktree.base.clone());
+                sink.system(format!(
+                    "merged into {} as {}",
+                    merged.base, merged.merge_commit
+                ));
+                let (repo3, path, base) =
+                    (repo.clone(), worktree.path.clone(), worktree.base.clone());
                 let removed = blocking(move || {
                     repo3
                         .remove_worktree(&path, false, BranchCleanup::IfMergedInto(&base))
@@ -322,20 +444,34 @@ impl Attempt {
         let id = self.task.id;
         let paused = paused.and_then(|p| serde_json::to_string(&p).ok());
         let q = question.clone();
-        if let Err(err) = self.engine.board.blocking(move |s| s.ask_question(id, &q, paused.as_deref())).await {
-            return Ending::Requeued { reason: format!("cannot store the question: {err}"), retry_at: None };
+        if let Err(err) = self
+            .engine
+            .board
+            .blocking(move |s| s.ask_question(id, &q, paused.as_deref()))
+            .await
+        {
+            return Ending::Requeued {
+                reason: format!("cannot store the question: {err}"),
+                retry_at: None,
+            };
         }
         self.engine
             .board
             .note(
-                NewEvent::info("task.question", format!("{} asks: {question}", self.task.display_id))
-                    .with_severity(Severity::Warning)
-                    .for_task(id.get())
-                    .for_session(self.session.id)
-                    .with_payload(serde_json::json!({ "question": question })),
+                NewEvent::info(
+                    "task.question",
+                    format!("{} asks: {question}", self.task.display_id),
+                )
+                .with_severity(Severity::Warning)
+                .for_task(id.get())
+                .for_session(self.session.id)
+                .with_payload(serde_json::json!({ "question": question })),
             )
             .await;
-        Ending::Requeued { reason: "waiting for a human answer".into(), retry_at: None }
+        Ending::Requeued {
+            reason: "waiting for a human answer".into(),
+            retry_at: None,
+        }
     }
 
     /// The one place an attempt's end is turned into the task's next state.
@@ -344,7 +480,9 @@ impl Attempt {
         let id = self.task.id;
         let (status, reason) = match ending {
             Ending::Merged => {
-                let done = board.transition_task(id, TaskStatus::Completed, "verified and merged", ACTOR).await;
+                let done = board
+                    .transition_task(id, TaskStatus::Completed, "verified and merged", ACTOR)
+                    .await;
                 match done {
                     Ok(_) => (SessionStatus::Succeeded, "verified and merged".to_owned()),
                     Err(err) => (SessionStatus::Failed, format!("cannot complete: {err}")),
@@ -356,7 +494,10 @@ impl Attempt {
             }
             Ending::Requeued { reason, retry_at } => {
                 let why = reason.clone();
-                if let Ok(task) = board.blocking(move |s| s.requeue(id, &why, retry_at, ACTOR)).await {
+                if let Ok(task) = board
+                    .blocking(move |s| s.requeue(id, &why, retry_at, ACTOR))
+                    .await
+                {
                     board.announce_task(&task);
                 }
                 if let Some(at) = retry_at {
@@ -379,9 +520,18 @@ impl Attempt {
             let delay = retry_delay(used, settings.retry_base, settings.retry_cap);
             Timestamp::now().plus(chrono::TimeDelta::from_std(delay).unwrap_or_default())
         });
-        let failure = Failure { reason: reason.to_owned(), summary, retry_at };
+        let failure = Failure {
+            reason: reason.to_owned(),
+            summary,
+            retry_at,
+        };
         let id = self.task.id;
-        let task = match self.engine.board.blocking(move |s| s.settle_failure(id, &failure, ACTOR)).await {
+        let task = match self
+            .engine
+            .board
+            .blocking(move |s| s.settle_failure(id, &failure, ACTOR))
+            .await
+        {
             Ok(task) => task,
             Err(err) => {
                 tracing::error!(task = %self.task.display_id, %err, "cannot settle a failed attempt");
@@ -392,10 +542,13 @@ impl Attempt {
         self.engine
             .board
             .note(
-                NewEvent::info("task.failed", format!("{} attempt {} failed: {reason}", task.display_id, used))
-                    .with_severity(Severity::Warning)
-                    .for_task(id.get())
-                    .for_session(self.session.id),
+                NewEvent::info(
+                    "task.failed",
+                    format!("{} attempt {} failed: {reason}", task.display_id, used),
+                )
+                .with_severity(Severity::Warning)
+                .for_task(id.get())
+                .for_session(self.session.id),
             )
             .await;
         match retry_at {
@@ -417,23 +570,45 @@ fn failed(reason: String, last_message: &str) -> Ending {
     Ending::Failed { reason, summary }
 }
 
-/// Creates the attempt's worktree. A leftover from an earlier failed attempt is removed
-/// (it was kept for inspection until this retry); when resuming after an answer, the
-/// worktree with the agent's work so far is kept.
-fn open_worktree(repo: &Repo, display_id: &str, base: &str, path: &PathBuf, resuming: bool) -> Result<Worktree, String> {
+/// Creates the attempt's worktree. An earlier attempt's worktree (kept for inspection
+/// until this retry) is set aside first: anything uncommitted in it is committed to a
+/// renamed branch, never deleted. When resuming after an answer, the worktree with the
+/// agent's work so far is used as it is.
+fn open_worktree(
+    repo: &Repo,
+    display_id: &str,
+    base: &str,
+    path: &Path,
+    resuming: bool,
+    author: &Author,
+) -> Result<(Worktree, Option<String>), String> {
     if path.exists() {
         if resuming {
             let branch = crate::engine::git::branch_name(display_id).map_err(|e| e.to_string())?;
-            return Ok(Worktree {
-                path: path.clone(),
+            let worktree = Worktree {
+                path: path.to_path_buf(),
                 branch,
                 base: base.to_owned(),
                 base_commit: String::new(),
-            });
+            };
+            return Ok((worktree, None));
         }
-        repo.remove_worktree(path, true, BranchCleanup::Force).map_err(|e| e.to_string())?;
+        let keep_as = format!(
+            "harness/{display_id}-kept-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        );
+        let kept = repo
+            .set_aside_worktree(path, &keep_as, author)
+            .map_err(|e| e.to_string())?;
+        let worktree = repo
+            .create_worktree(display_id, base, path)
+            .map_err(|e| e.to_string())?;
+        return Ok((worktree, kept));
     }
-    repo.create_worktree(display_id, base, path).map_err(|e| e.to_string())
+    let worktree = repo
+        .create_worktree(display_id, base, path)
+        .map_err(|e| e.to_string())?;
+    Ok((worktree, None))
 }
 
 /// Cancels the session when its sink has been silent for `limit`.
@@ -456,6 +631,10 @@ async fn watch_for_silence(
 }
 
 /// Runs blocking work (git) off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, String> + Send + 'static) -> Result<T, String> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| format!("worker failed: {e}"))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("worker failed: {e}"))?
 }

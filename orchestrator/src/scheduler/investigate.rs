@@ -27,7 +27,10 @@ pub async fn investigate(engine: Arc<Engine>, task: Task) {
     };
     let id = task.id;
     if let Some(text) = diagnosis.clone()
-        && let Ok(updated) = engine.board.blocking(move |s| s.set_diagnosis(id, &text)).await
+        && let Ok(updated) = engine
+            .board
+            .blocking(move |s| s.set_diagnosis(id, &text))
+            .await
     {
         engine.board.announce_task(&updated);
     }
@@ -36,7 +39,10 @@ pub async fn investigate(engine: Arc<Engine>, task: Task) {
         .note(
             NewEvent::info(
                 "task.blocked",
-                format!("{} is blocked after {} attempts: {}", task.display_id, task.attempts, task.title),
+                format!(
+                    "{} is blocked after {} attempts: {}",
+                    task.display_id, task.attempts, task.title
+                ),
             )
             .with_severity(Severity::Error)
             .for_task(id.get())
@@ -46,10 +52,16 @@ pub async fn investigate(engine: Arc<Engine>, task: Task) {
 }
 
 async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, String> {
-    let agents = engine.board.list_agents().await.map_err(|e| e.to_string())?;
+    let agents = engine
+        .board
+        .list_agents()
+        .await
+        .map_err(|e| e.to_string())?;
     let agent = agents
         .into_iter()
-        .find(|a| a.role == AgentRole::Investigator && a.enabled && a.status != AgentStatus::Unconfigured)
+        .find(|a| {
+            a.role == AgentRole::Investigator && a.enabled && a.status != AgentStatus::Unconfigured
+        })
         .ok_or("no enabled investigator agent")?;
     let runtime = engine.runtimes.for_agent(&agent)?;
     let id = task.id;
@@ -75,7 +87,10 @@ async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, String> {
         role_instructions: instructions(AgentRole::Investigator).to_owned(),
         brief: TaskBrief {
             display_id: task.display_id.clone(),
-            title: format!("Diagnose why {} is blocked: {}", task.display_id, task.title),
+            title: format!(
+                "Diagnose why {} is blocked: {}",
+                task.display_id, task.title
+            ),
             description: task.description.clone(),
             pass_criteria: task.pass_criteria.clone(),
             previous_failure: task.last_failure.clone(),
@@ -88,15 +103,21 @@ async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, String> {
         task_creator: None,
     };
     let report = runtime.run(request, sink.as_ref()).await;
-    sink.clone().finish(writer).await;
+    sink.finish(writer).await;
     let (status, result) = match report.outcome {
         SessionOutcome::Completed { summary } => (SessionStatus::Succeeded, Ok(summary)),
-        other => (SessionStatus::Failed, Err(format!("the investigator did not finish: {other:?}"))),
+        other => (
+            SessionStatus::Failed,
+            Err(format!("the investigator did not finish: {other:?}")),
+        ),
     };
     let reason = match &result {
         Ok(_) => "diagnosis recorded".to_owned(),
         Err(e) => e.clone(),
     };
-    let _ = engine.board.finish_session(session.id, status, reason).await;
+    let _ = engine
+        .board
+        .finish_session(session.id, status, reason)
+        .await;
     result
 }

@@ -10,6 +10,7 @@ mod investigate;
 mod roles;
 mod runtimes;
 mod sink;
+mod subtasks;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -46,7 +47,9 @@ pub struct Engine {
 impl Engine {
     /// Wakes the scheduler at `at` (a retry coming out of backoff).
     pub fn wake_at(&self, at: Timestamp) {
-        let delay = (at.datetime() - chrono::Utc::now()).to_std().unwrap_or_default();
+        let delay = (at.datetime() - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
         let board = self.board.clone();
         let stop = self.stop.clone();
         tokio::spawn(async move {
@@ -62,18 +65,26 @@ pub struct Scheduler {
     engine: Arc<Engine>,
     last_start: Option<Instant>,
     budget_exceeded: bool,
-    /// Agents' readiness as last reported, so a status change is written once.
-    readiness: HashMap<String, Result<(), String>>,
 }
 
 impl Scheduler {
-    pub fn new(board: Board, settings: Arc<EngineSettings>, budget: BudgetLimits, stop: CancellationToken) -> Self {
+    pub fn new(
+        board: Board,
+        settings: Arc<EngineSettings>,
+        budget: BudgetLimits,
+        stop: CancellationToken,
+    ) -> Self {
         let runtimes = Runtimes::new(settings.clone());
         Self {
-            engine: Arc::new(Engine { board, settings, runtimes, budget, stop }),
+            engine: Arc::new(Engine {
+                board,
+                settings,
+                runtimes,
+                budget,
+                stop,
+            }),
             last_start: None,
             budget_exceeded: false,
-            readiness: HashMap::new(),
         }
     }
 
@@ -111,14 +122,16 @@ impl Scheduler {
     /// One pass. Returns when to look again if spacing held a start back.
     async fn pass(&mut self) -> anyhow::Result<Option<Instant>> {
         let board = self.engine.board.clone();
+        self.refresh_readiness(&board.list_agents().await?).await;
         let agents = board.list_agents().await?;
-        self.refresh_readiness(&agents).await;
         if board.blocking(|s| s.paused()).await? || self.over_budget().await? {
             return Ok(None);
         }
         let mut running = board.blocking(|s| s.running_by_agent()).await?;
         let max = self.engine.settings.max_concurrent as usize;
-        let ready = board.blocking(|s| s.ready_tasks(Timestamp::now(), READY_BATCH)).await?;
+        let ready = board
+            .blocking(|s| s.ready_tasks(Timestamp::now(), READY_BATCH))
+            .await?;
         for task in ready {
             if board.runs().count() >= max {
                 break;
@@ -136,12 +149,24 @@ impl Scheduler {
         Ok(None)
     }
 
-    fn pick_agent<'a>(&self, task: &Task, agents: &'a [Agent], running: &HashMap<String, u32>) -> Option<&'a Agent> {
-        let role = self.engine.settings.routing.get(&task.category).copied().unwrap_or(AgentRole::Build);
+    fn pick_agent<'a>(
+        &self,
+        task: &Task,
+        agents: &'a [Agent],
+        running: &HashMap<String, u32>,
+    ) -> Option<&'a Agent> {
+        let role = self
+            .engine
+            .settings
+            .routing
+            .get(&task.category)
+            .copied()
+            .unwrap_or(AgentRole::Build);
         agents.iter().find(|a| {
             a.role == role
                 && a.enabled
-                && matches!(self.readiness.get(a.id.as_str()), Some(Ok(())))
+                && a.status != AgentStatus::Unconfigured
+                && a.status != AgentStatus::Disabled
                 && running.get(a.id.as_str()).copied().unwrap_or(0) < a.max_concurrency
         })
     }
@@ -159,7 +184,9 @@ impl Scheduler {
         };
         let board = &self.engine.board;
         let (id, agent_id, model) = (task.id, agent.id.as_str().to_owned(), agent.model.clone());
-        let claimed = board.blocking(move |s| s.claim_task(id, &agent_id, &model, Timestamp::now())).await;
+        let claimed = board
+            .blocking(move |s| s.claim_task(id, &agent_id, &model, Timestamp::now()))
+            .await;
         let (task, session) = match claimed {
             Ok(pair) => pair,
             Err(err) => {
@@ -170,20 +197,35 @@ impl Scheduler {
         self.last_start = Some(Instant::now());
         board.announce_task(&task);
         board.live().publish("session.created", &session);
-        let _ = board.set_agent_status(agent.id.clone(), AgentStatus::Working, None).await;
+        let _ = board
+            .set_agent_status(agent.id.clone(), AgentStatus::Working, None)
+            .await;
         tracing::info!(task = %task.display_id, agent = %agent.id, session = session.id, attempt = task.attempts, "session started");
         let cancel = board.runs().register(task.id);
-        let attempt = attempt::Attempt { engine: self.engine.clone(), task, session, agent, runtime, cancel };
+        let attempt = attempt::Attempt {
+            engine: self.engine.clone(),
+            task,
+            session,
+            agent,
+            runtime,
+            cancel,
+        };
         let engine = self.engine.clone();
         tokio::spawn(async move {
             let (task_id, agent_id) = (attempt.task.id, attempt.agent.id.clone());
             attempt.run().await;
             engine.board.runs().finished(task_id);
-            let still_busy = engine.board.blocking(|s| s.running_by_agent()).await
+            let still_busy = engine
+                .board
+                .blocking(|s| s.running_by_agent())
+                .await
                 .map(|r| r.get(agent_id.as_str()).copied().unwrap_or(0) > 0)
                 .unwrap_or(false);
             if !still_busy {
-                let _ = engine.board.set_agent_status(agent_id, AgentStatus::Idle, None).await;
+                let _ = engine
+                    .board
+                    .set_agent_status(agent_id, AgentStatus::Idle, None)
+                    .await;
             }
             engine.board.runs().wake();
         });
@@ -191,25 +233,30 @@ impl Scheduler {
     }
 
     /// Marks agents that cannot run as `unconfigured` with the reason, and back to `idle`
-    /// once they can. Written only on change, so an idle loop writes nothing.
+    /// once they can. Compared with the stored status, so an idle loop writes nothing.
     async fn refresh_readiness(&mut self, agents: &[Agent]) {
         for agent in agents {
-            let now = self.engine.runtimes.for_agent(agent).map(drop);
-            if self.readiness.get(agent.id.as_str()) == Some(&now) {
-                continue;
-            }
+            let ready = self.engine.runtimes.readiness(agent);
             let board = &self.engine.board;
-            match &now {
-                Err(reason) if agent.status != AgentStatus::Disabled => {
+            match ready {
+                Err(reason)
+                    if agent.enabled
+                        && (agent.status != AgentStatus::Unconfigured
+                            || agent.status_reason.as_deref() != Some(reason.as_str())) =>
+                {
                     tracing::warn!(agent = %agent.id, %reason, "agent cannot run");
-                    let _ = board.set_agent_status(agent.id.clone(), AgentStatus::Unconfigured, Some(reason.clone())).await;
+                    let _ = board
+                        .set_agent_status(agent.id.clone(), AgentStatus::Unconfigured, Some(reason))
+                        .await;
                 }
                 Ok(()) if agent.status == AgentStatus::Unconfigured => {
-                    let _ = board.set_agent_status(agent.id.clone(), AgentStatus::Idle, None).await;
+                    tracing::info!(agent = %agent.id, "agent is ready");
+                    let _ = board
+                        .set_agent_status(agent.id.clone(), AgentStatus::Idle, None)
+                        .await;
                 }
                 _ => {}
             }
-            self.readiness.insert(agent.id.as_str().to_owned(), now);
         }
     }
 
@@ -228,9 +275,12 @@ impl Scheduler {
                 self.engine
                     .board
                     .note(
-                        NewEvent::info("budget.exceeded", "a budget limit is reached: no new session starts")
-                            .with_severity(Severity::Error)
-                            .with_payload(serde_json::to_value(&report).unwrap_or_default()),
+                        NewEvent::info(
+                            "budget.exceeded",
+                            "a budget limit is reached: no new session starts",
+                        )
+                        .with_severity(Severity::Error)
+                        .with_payload(serde_json::to_value(&report).unwrap_or_default()),
                     )
                     .await;
             }
@@ -244,7 +294,10 @@ impl Scheduler {
         let found = tokio::task::spawn_blocking(move || {
             let path = settings.workspace.as_ref()?;
             let repo = runtimes::workspace_repo(path).ok()?;
-            let base = settings.base_branch.clone().or_else(|| repo.current_branch().ok())?;
+            let base = settings
+                .base_branch
+                .clone()
+                .or_else(|| repo.current_branch().ok())?;
             repo.leftover_worktrees(&base).ok()
         })
         .await
@@ -258,7 +311,11 @@ impl Scheduler {
                 leftover.branch,
                 leftover.uncommitted.len(),
                 leftover.unmerged_commits,
-                if leftover.holds_work() { "; kept because it holds work" } else { "" }
+                if leftover.holds_work() {
+                    "; kept because it holds work"
+                } else {
+                    ""
+                }
             );
             tracing::warn!("{message}");
             self.engine

@@ -35,25 +35,60 @@ impl Runtimes {
         &self.gate
     }
 
+    /// Whether `agent` can run, without building anything: cheap enough for every pass.
+    pub fn readiness(&self, agent: &Agent) -> Result<(), String> {
+        self.workspace_problem()?;
+        match self.kind(agent) {
+            RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
+                Err("set ANTHROPIC_API_KEY to use the anthropic runtime".into())
+            }
+            RuntimeKind::Anthropic => Ok(()),
+            RuntimeKind::Cli => {
+                let command = self.command(agent);
+                let program = command.first().map_or("claude", String::as_str);
+                crate::engine::runtime::find_program(program).map(drop).ok_or_else(|| {
+                    format!("the agent command `{program}` was not found; install it or set [agents.{}] command in harness.toml", agent.id)
+                })
+            }
+        }
+    }
+
+    fn kind(&self, agent: &Agent) -> RuntimeKind {
+        self.settings
+            .agents
+            .get(agent.id.as_str())
+            .and_then(|o| o.runtime)
+            .unwrap_or(agent.runtime)
+    }
+
+    fn command(&self, agent: &Agent) -> Vec<String> {
+        self.settings
+            .agents
+            .get(agent.id.as_str())
+            .and_then(|o| o.command.clone())
+            .unwrap_or_default()
+    }
+
     /// The runtime for `agent`, or what to set so that it can run.
     pub fn for_agent(&self, agent: &Agent) -> Result<Arc<dyn AgentRuntime>, String> {
-        self.workspace_problem()?;
-        let overrides = self.settings.agents.get(agent.id.as_str());
-        let kind = overrides.and_then(|o| o.runtime).unwrap_or(agent.runtime);
+        self.readiness(agent)?;
+        let kind = self.kind(agent);
         let runtime: Arc<dyn AgentRuntime> = match kind {
             RuntimeKind::Anthropic => Arc::new(self.anthropic(&agent.model)?),
-            RuntimeKind::Cli => {
-                let command = overrides.and_then(|o| o.command.clone()).unwrap_or_default();
-                Arc::new(self.cli(command)?)
-            }
+            RuntimeKind::Cli => Arc::new(self.cli(self.command(agent))?),
         };
         runtime.readiness()?;
         Ok(runtime)
     }
 
     fn anthropic(&self, model: &str) -> Result<AnthropicRuntime, String> {
-        let key = self.settings.anthropic_api_key.clone().unwrap_or_else(|| Secret::new(""));
-        let config = ClientConfig::new(self.settings.anthropic_base_url.clone(), key);
+        let key = self
+            .settings
+            .anthropic_api_key
+            .clone()
+            .unwrap_or_else(|| Secret::new(""));
+        let mut config = ClientConfig::new(self.settings.anthropic_base_url.clone(), key);
+        config.backoff_base = self.settings.api_backoff;
         let client = Client::new(config, self.gate.clone()).map_err(|e| e.to_string())?;
         Ok(AnthropicRuntime {
             client,

@@ -18,6 +18,8 @@ const QUEUE: usize = 4096;
 enum Entry {
     Log(LogKind, String),
     Usage(Usage, f64),
+    /// Everything before this is stored; the writer stops.
+    Close,
 }
 
 /// The engine's [`engine::SessionSink`] over the board.
@@ -37,8 +39,14 @@ impl StoreSink {
         let writer = tokio::spawn(async move {
             while let Some(entry) = rx.recv().await {
                 let result = match entry {
-                    Entry::Log(kind, text) => board.append_log(session_id, kind, text).await.map(drop),
-                    Entry::Usage(usage, cost) => board.add_session_usage(session_id, usage, cost).await.map(drop),
+                    Entry::Log(kind, text) => {
+                        board.append_log(session_id, kind, text).await.map(drop)
+                    }
+                    Entry::Usage(usage, cost) => board
+                        .add_session_usage(session_id, usage, cost)
+                        .await
+                        .map(drop),
+                    Entry::Close => break,
                 };
                 if let Err(err) = result {
                     tracing::warn!(session_id, %err, "cannot store session output");
@@ -73,16 +81,17 @@ impl StoreSink {
         }
     }
 
-    /// Closes the queue and waits until everything queued is stored.
-    pub async fn finish(self: Arc<Self>, writer: SinkWriter) {
+    /// Waits until everything queued so far is stored, then stops the writer. Lines
+    /// pushed afterwards (a late callback) are dropped.
+    pub async fn finish(&self, writer: SinkWriter) {
         let dropped = self.dropped.load(Ordering::Relaxed);
         if dropped > 0 {
-            let _ = self
-                .tx
-                .send(Entry::Log(LogKind::System, format!("{dropped} log lines were dropped: the agent wrote faster than they could be stored")))
-                .await;
+            let note = format!(
+                "{dropped} log lines were dropped: the agent wrote faster than they could be stored"
+            );
+            let _ = self.tx.send(Entry::Log(LogKind::System, note)).await;
         }
-        drop(self);
+        let _ = self.tx.send(Entry::Close).await;
         let _ = writer.0.await;
     }
 }

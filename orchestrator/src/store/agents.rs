@@ -91,6 +91,15 @@ impl Store {
         Ok(agent)
     }
 
+    /// Sets an agent's runtime, from `[agents.<id>]` in harness.toml at startup.
+    pub fn set_agent_runtime(&self, id: &AgentId, runtime: RuntimeKind) -> Result<(), StoreError> {
+        self.write().execute(
+            "UPDATE agents SET runtime = ?1, updated_at = ?2 WHERE id = ?3 AND runtime != ?1",
+            params![runtime.as_str(), Timestamp::now().to_rfc3339(), id.as_str()],
+        )?;
+        Ok(())
+    }
+
     /// Records what an agent is doing (the engine calls this).
     pub fn set_agent_status(
         &self,

@@ -63,10 +63,15 @@ impl Store {
         let mut conn = self.write();
         let tx = conn.transaction()?;
         let ready: bool = tx
-            .prepare_cached(&format!("SELECT 1 FROM tasks t WHERE t.id = ?2 AND {READY}"))?
+            .prepare_cached(&format!(
+                "SELECT 1 FROM tasks t WHERE t.id = ?2 AND {READY}"
+            ))?
             .exists(params![now.to_rfc3339(), id.get()])?;
         if !ready {
-            return Err(StoreError::Conflict(format!("{} is no longer ready", id.display_id())));
+            return Err(StoreError::Conflict(format!(
+                "{} is no longer ready",
+                id.display_id()
+            )));
         }
         let at = now.to_rfc3339();
         tx.execute(
@@ -75,7 +80,15 @@ impl Store {
              WHERE id = ?3",
             params![agent_id, at, id.get()],
         )?;
-        insert_history(&tx, id, Some(TaskStatus::Pending), TaskStatus::InProgress, "claimed", agent_id, &at)?;
+        insert_history(
+            &tx,
+            id,
+            Some(TaskStatus::Pending),
+            TaskStatus::InProgress,
+            "claimed",
+            agent_id,
+            &at,
+        )?;
         let session_id = insert_session(&tx, id, agent_id, model, "attempt", &at)?;
         let pair = (load_task(&tx, id)?, load_session(&tx, session_id)?);
         tx.commit()?;
@@ -83,15 +96,32 @@ impl Store {
     }
 
     /// Starts an investigation session of a blocked task.
-    pub fn start_investigation(&self, id: TaskId, agent_id: &str, model: &str) -> Result<Session, StoreError> {
+    pub fn start_investigation(
+        &self,
+        id: TaskId,
+        agent_id: &str,
+        model: &str,
+    ) -> Result<Session, StoreError> {
         let conn = self.write();
-        let session_id = insert_session(&conn, id, agent_id, model, "investigation", &Timestamp::now().to_rfc3339())?;
+        let session_id = insert_session(
+            &conn,
+            id,
+            agent_id,
+            model,
+            "investigation",
+            &Timestamp::now().to_rfc3339(),
+        )?;
         load_session(&conn, session_id)
     }
 
     /// The single place a failed attempt is decided: failed, then either pending with a
     /// backoff or blocked, with both moves in the history.
-    pub fn settle_failure(&self, id: TaskId, failure: &Failure, actor: &str) -> Result<Task, StoreError> {
+    pub fn settle_failure(
+        &self,
+        id: TaskId,
+        failure: &Failure,
+        actor: &str,
+    ) -> Result<Task, StoreError> {
         let mut conn = self.write();
         let tx = conn.transaction()?;
         let current = load_task(&tx, id)?;
@@ -101,11 +131,22 @@ impl Store {
         let at = Timestamp::now().to_rfc3339();
         if current.status != TaskStatus::Failed {
             current.status.transition(TaskStatus::Failed)?;
-            insert_history(&tx, id, Some(current.status), TaskStatus::Failed, &failure.reason, actor, &at)?;
+            insert_history(
+                &tx,
+                id,
+                Some(current.status),
+                TaskStatus::Failed,
+                &failure.reason,
+                actor,
+                &at,
+            )?;
         }
         let (to, why) = match failure.retry_at {
             Some(when) => (TaskStatus::Pending, format!("retry after {when}")),
-            None => (TaskStatus::Blocked, format!("all {} attempts used", current.max_attempts)),
+            None => (
+                TaskStatus::Blocked,
+                format!("all {} attempts used", current.max_attempts),
+            ),
         };
         insert_history(&tx, id, Some(TaskStatus::Failed), to, &why, actor, &at)?;
         tx.execute(
@@ -119,7 +160,13 @@ impl Store {
 
     /// Puts a running task back in the queue without using an attempt: a rate limit, a
     /// restart, a question for a human. Not the task's fault.
-    pub fn requeue(&self, id: TaskId, reason: &str, retry_at: Option<Timestamp>, actor: &str) -> Result<Task, StoreError> {
+    pub fn requeue(
+        &self,
+        id: TaskId,
+        reason: &str,
+        retry_at: Option<Timestamp>,
+        actor: &str,
+    ) -> Result<Task, StoreError> {
         let mut conn = self.write();
         let tx = conn.transaction()?;
         let current = load_task(&tx, id)?;
@@ -127,7 +174,15 @@ impl Store {
             return Ok(current);
         }
         let at = Timestamp::now().to_rfc3339();
-        insert_history(&tx, id, Some(current.status), TaskStatus::Pending, reason, actor, &at)?;
+        insert_history(
+            &tx,
+            id,
+            Some(current.status),
+            TaskStatus::Pending,
+            reason,
+            actor,
+            &at,
+        )?;
         tx.execute(
             "UPDATE tasks SET status = 'pending', attempts = MAX(attempts - 1, 0), retry_at = ?1,
                               updated_at = ?2
@@ -140,7 +195,12 @@ impl Store {
     }
 
     /// Records an agent's question and the conversation to resume; the task then waits.
-    pub fn ask_question(&self, id: TaskId, question: &str, paused: Option<&str>) -> Result<(), StoreError> {
+    pub fn ask_question(
+        &self,
+        id: TaskId,
+        question: &str,
+        paused: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.write().execute(
             "UPDATE tasks SET question = ?1, answer = NULL, paused_conversation = ?2, updated_at = ?3
              WHERE id = ?4",
@@ -154,7 +214,10 @@ impl Store {
         let conn = self.write();
         let task = load_task(&conn, id)?;
         if task.question.is_none() || task.answer.is_some() {
-            return Err(StoreError::Conflict(format!("{} has no question waiting for an answer", task.display_id)));
+            return Err(StoreError::Conflict(format!(
+                "{} has no question waiting for an answer",
+                task.display_id
+            )));
         }
         conn.execute(
             "UPDATE tasks SET answer = ?1, updated_at = ?2 WHERE id = ?3",
@@ -164,7 +227,10 @@ impl Store {
     }
 
     /// The question, answer and paused conversation, cleared as the agent resumes.
-    pub fn take_answer(&self, id: TaskId) -> Result<Option<(String, String, Option<String>)>, StoreError> {
+    pub fn take_answer(
+        &self,
+        id: TaskId,
+    ) -> Result<Option<(String, String, Option<String>)>, StoreError> {
         let mut conn = self.write();
         let tx = conn.transaction()?;
         let row: Option<(Option<String>, Option<String>, Option<String>)> = tx
@@ -214,7 +280,10 @@ impl Store {
 
     pub fn set_verify_output(&self, session_id: i64, output: &str) -> Result<Session, StoreError> {
         let conn = self.write();
-        conn.execute("UPDATE sessions SET verify_output = ?1 WHERE id = ?2", params![output, session_id])?;
+        conn.execute(
+            "UPDATE sessions SET verify_output = ?1 WHERE id = ?2",
+            params![output, session_id],
+        )?;
         load_session(&conn, session_id)
     }
 

@@ -55,7 +55,7 @@ async fn an_agent_can_be_disabled_reconfigured_and_enabled() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(changed["status"], "idle");
+    assert_ne!(changed["status"], "disabled");
     assert_eq!(changed["model"], "claude-opus-4-1");
     assert_eq!(changed["max_concurrency"], 3);
 }

@@ -78,3 +78,113 @@ fn assert_all_present(db: &Path, titles: &[String]) {
         missing.first()
     );
 }
+
+/// A harness.toml that points the engine at `repo` with `build-1` running `command`.
+fn engine_config(dir: &Path, repo: &Path, command: &[String]) {
+    let command = command
+        .iter()
+        .map(|c| format!("{c:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let toml = format!(
+        "workspace = {repo:?}\ntick_secs = 0.1\nsession_spacing_secs = 0\nretry_base_secs = 0.05\n\
+         [agents.build-1]\nruntime = \"cli\"\ncommand = [{command}]\n",
+        repo = repo.display().to_string()
+    );
+    std::fs::write(dir.join("harness.toml"), toml).unwrap();
+}
+
+async fn task_json(base: &str, path: &str) -> serde_json::Value {
+    reqwest::get(format!("{base}{path}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_session_interrupts_it_and_the_task_runs_again_to_completion() {
+    let repo_dir = crate::git_repo::init_repo(&[("README.md", "hello\n")]);
+    let repo = crate::git_repo::repo_path(&repo_dir);
+    let dir = TempDir::new().unwrap();
+    let fake = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fake-claude")
+        .display()
+        .to_string();
+    engine_config(
+        dir.path(),
+        &repo,
+        &["env".into(), "FAKE_CLAUDE_MODE=sleep".into(), fake.clone()],
+    );
+
+    let mut server = Server::start(dir.path());
+    let client = reqwest::Client::new();
+    let task: serde_json::Value = client
+        .post(format!("{}/api/tasks", server.base))
+        .body(r#"{"title":"survive a crash"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pid_file = dir.path().join("data/worktrees/T-1/parent.pid");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !pid_file.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.signal("KILL");
+    server.wait_exit(Duration::from_secs(5));
+    // The orphaned fake agent would sleep for minutes; end it like an operator would.
+    for name in ["parent.pid", "child.pid"] {
+        if let Ok(pid) = std::fs::read_to_string(dir.path().join("data/worktrees/T-1").join(name)) {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", pid.trim()])
+                .status();
+        }
+    }
+
+    engine_config(dir.path(), &repo, &[fake]);
+    let server = Server::start(dir.path());
+    let id = task["id"].as_i64().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let t = task_json(&server.base, &format!("/api/tasks/{id}")).await;
+        if t["status"] == "completed" {
+            break t;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never completed: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let history = task_json(&server.base, &format!("/api/tasks/{id}/history")).await;
+    assert_eq!(
+        done["attempts"], 1,
+        "the interrupted attempt is not counted: {history}"
+    );
+    let mut sessions = task_json(&server.base, &format!("/api/sessions?task_id={id}")).await;
+    while sessions["items"][0]["status"] == "running" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the session never ended: {sessions}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        sessions = task_json(&server.base, &format!("/api/sessions?task_id={id}")).await;
+    }
+    let statuses: Vec<&str> = sessions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["succeeded", "interrupted"]);
+    let merged = crate::git_repo::git(&repo, &["show", "main:from-agent.txt"]);
+    assert!(merged.contains("survive a crash"));
+}

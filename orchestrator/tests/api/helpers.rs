@@ -1,5 +1,7 @@
 //! `TestApp`: one server per test, on its own temporary database.
 
+#![allow(dead_code)] // shared with the scheduler tests, which use a part of it
+
 use std::{net::SocketAddr, time::Duration};
 
 use harness::{

@@ -1,6 +1,9 @@
 //! Integration tests: the real server on port 0, a fresh SQLite file per test, and
 //! real HTTP and WebSocket clients. One binary, so it links once.
 
+#[path = "../support/git_repo.rs"]
+mod git_repo;
+
 mod agents;
 mod auth;
 mod cli;

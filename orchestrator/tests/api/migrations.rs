@@ -157,3 +157,22 @@ fn a_backup_taken_during_writes_is_consistent_and_complete() {
     let err = backup(&path, &dest).unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
 }
+
+#[test]
+fn requeue_gives_back_the_attempt_a_claim_took() {
+    use harness_domain::{task::TaskStatus, time::Timestamp};
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(&dir.path().join("h.db")).unwrap();
+    let task = store
+        .create_task(&NewTask::titled(Title::parse("t").unwrap()), "test")
+        .unwrap();
+    let (claimed, _) = store
+        .claim_task(task.id, "build-1", "m", Timestamp::now())
+        .unwrap();
+    assert_eq!(
+        (claimed.status, claimed.attempts),
+        (TaskStatus::InProgress, 1)
+    );
+    let back = store.requeue(task.id, "restart", None, "test").unwrap();
+    assert_eq!((back.status, back.attempts), (TaskStatus::Pending, 0));
+}
