@@ -1,10 +1,28 @@
-//! `harness dashboard`: serves the built SPA and proxies `/api`, `/ws` and `/health`
-//! to the orchestrator. (Stub: being written.)
+//! `harness dashboard`: the dashboard container's process. Serves the built SPA
+//! (see [`spa`]) and reverse-proxies `/api`, `/ws` and `/health` to the orchestrator
+//! (see [`proxy`]), so the browser only ever talks to one origin.
 
-use std::{future::Future, path::PathBuf};
+mod proxy;
+mod spa;
 
-use axum::Router;
-use tokio::net::TcpListener;
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{
+    Json, Router,
+    routing::{any, get},
+};
+use tokio::{net::TcpListener, sync::watch};
+use tower_http::{
+    classify::{ServerErrorsAsFailures, SharedClassifier},
+    trace::{DefaultOnFailure, TraceLayer},
+};
+
+pub use spa::spa_router;
+
+/// How long open connections (long polls, WebSockets) may take to finish after a
+/// shutdown signal. Docker sends SIGKILL after 10 s, so we must be done well before.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the gateway needs to run.
 #[derive(Debug, Clone)]
@@ -15,17 +33,62 @@ pub struct GatewayConfig {
     pub dir: PathBuf,
 }
 
-/// Serves the gateway on `listener` until `shutdown` resolves.
+/// Serves the gateway on `listener` until `shutdown` resolves, then lets open
+/// connections finish for at most [`DRAIN_TIMEOUT`].
 pub async fn serve(
-    _listener: TcpListener,
-    _config: GatewayConfig,
-    _shutdown: impl Future<Output = ()> + Send + 'static,
+    listener: TcpListener,
+    config: GatewayConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    anyhow::bail!("the dashboard gateway is not built yet")
+    let app = router(&config)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
+    tokio::select! {
+        result = server => result.context("the gateway server failed"),
+        () = async { stopped(stop_rx).await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {
+            tracing::warn!("connections still open after the drain timeout; closing them");
+            Ok(())
+        }
+    }
 }
 
-/// The static SPA: files from `dir`, `index.html` for unknown paths. `harness serve`
-/// mounts this as its fallback when a dashboard build is present.
-pub fn spa_router<S: Clone + Send + Sync + 'static>(_dir: &std::path::Path) -> Router<S> {
-    Router::new()
+/// The whole gateway: its own health, the proxied routes, then the SPA for the rest.
+pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
+    let proxy = Arc::new(proxy::Proxy::new(&config.upstream)?);
+    let proxied = any(proxy::forward).with_state(proxy);
+    Ok(Router::new()
+        .route("/gateway/health", get(health))
+        .route("/health", proxied.clone())
+        .route("/api", proxied.clone())
+        .route("/api/", proxied.clone())
+        .route("/api/{*rest}", proxied.clone())
+        .route("/ws", proxied)
+        .fallback_service(spa_router::<()>(&config.dir))
+        .layer(trace_layer()))
+}
+
+/// Requests are traced at debug (the orchestrator logs them already). A 5xx here is
+/// almost always "orchestrator unreachable", already logged as a warning by the
+/// proxy, so it is not logged again as an ERROR.
+fn trace_layer() -> TraceLayer<SharedClassifier<ServerErrorsAsFailures>> {
+    TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::WARN))
+}
+
+/// The gateway's own liveness, independent of the orchestrator, so the dashboard
+/// container's health check says whether *it* works.
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    // An error means the sender is gone, which only happens after it sent `true`.
+    let _ = rx.wait_for(|stop| *stop).await;
 }

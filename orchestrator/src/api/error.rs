@@ -25,6 +25,7 @@ pub enum ApiError {
         field: Option<String>,
     },
     NotFound(String),
+    MethodNotAllowed(String),
     Conflict(String),
     Unauthorized,
     Forbidden(String),
@@ -70,6 +71,12 @@ impl ApiError {
                 field,
             ),
             Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what, None),
+            Self::MethodNotAllowed(message) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                message,
+                None,
+            ),
             Self::Conflict(message) => (StatusCode::CONFLICT, "conflict", message, None),
             Self::Unauthorized => (
                 StatusCode::UNAUTHORIZED,

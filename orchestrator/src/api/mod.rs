@@ -26,6 +26,7 @@ use axum::{
     extract::{DefaultBodyLimit, MatchedPath, Request},
     middleware,
     response::Response,
+    routing::any,
 };
 use harness_domain::time::Timestamp;
 use tokio_util::sync::CancellationToken;
@@ -65,6 +66,10 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(openapi::router())
         .merge(health::router())
+        // Unknown /api paths answer JSON even when the dashboard is the fallback.
+        .route("/api", any(api_not_found))
+        .route("/api/{*rest}", any(api_not_found))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
     let app = match dashboard_dir(&state.settings) {
@@ -103,6 +108,14 @@ fn log_response(response: &Response, latency: Duration, span: &tracing::Span) {
 fn dashboard_dir(settings: &Settings) -> Option<std::path::PathBuf> {
     let dir = &settings.dashboard_dir;
     dir.join("index.html").is_file().then(|| dir.clone())
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{} is not allowed on {}",
+        req.method(),
+        req.uri().path()
+    ))
 }
 
 async fn api_not_found(req: Request) -> ApiError {

@@ -484,7 +484,11 @@ impl Attempt {
             .get_task(id)
             .await
             .is_ok_and(|t| t.status == TaskStatus::Cancelled);
-        let ending = if cancelled_by_user { Ending::Cancelled } else { ending };
+        let ending = if cancelled_by_user {
+            Ending::Cancelled
+        } else {
+            ending
+        };
         let (status, reason) = match ending {
             Ending::Merged => {
                 let done = board

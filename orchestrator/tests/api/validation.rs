@@ -139,9 +139,36 @@ async fn a_body_over_the_limit_is_a_413() {
 }
 
 #[tokio::test]
-async fn unknown_routes_under_api_are_a_json_404() {
-    let app = spawn_app().await;
+async fn unknown_routes_under_api_are_a_json_404_even_with_a_dashboard() {
+    let app = spawn_with(|s| {
+        let dist = s.database_path.parent().unwrap().join("dist");
+        std::fs::create_dir_all(&dist).unwrap();
+        std::fs::write(
+            dist.join("index.html"),
+            "<!doctype html><title>dash</title>",
+        )
+        .unwrap();
+        s.dashboard_dir = dist;
+    })
+    .await;
     error_field(app.get("/api/nothing-here").await, StatusCode::NOT_FOUND).await;
+    error_field(app.get("/api/tasks/1/nope").await, StatusCode::NOT_FOUND).await;
+    let page = app.get("/tasks/board").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.text().await.unwrap().contains("<title>dash</title>"),
+        "SPA fallback serves index.html"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_a_json_405() {
+    let app = spawn_app().await;
+    error_field(
+        app.delete("/api/tasks").await,
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -1,0 +1,57 @@
+#!/bin/sh
+# Orchestrator container entrypoint: starts as root only to make the data volume
+# writable, then drops to an unprivileged user for good and runs the command under
+# tini. Every step is an exec, so tini ends up as PID 1, running unprivileged: it
+# forwards SIGTERM to the server and reaps agents' orphaned processes.
+#
+# Why: a bind mount such as ./data is created root-owned by Docker on a fresh clone,
+# so an unprivileged process could not create the database there. Compose gives this
+# script just CHOWN, DAC_OVERRIDE, SETUID and SETGID; changing to a non-zero uid
+# clears them all, and no-new-privileges stops anything from getting them back.
+#
+# Which user: HARNESS_UID/HARNESS_GID when set; otherwise the owner of /workspace when
+# that is not root, so agents' commits in the mounted repository belong to the person
+# who owns it (and git does not refuse it as "dubious ownership"); otherwise 10001.
+set -eu
+
+data_dir=$(dirname "${DATABASE_PATH:-/app/data/harness.db}")
+workspace=${HARNESS_WORKSPACE:-/workspace}
+
+log() {
+    echo "docker-entrypoint: $*" >&2
+}
+
+if [ "$(id -u)" != 0 ]; then
+    # Already unprivileged (for example `docker run --user`): nothing to fix.
+    exec /usr/bin/tini -- "$@"
+fi
+
+owner_uid=$(stat -c %u "$workspace" 2>/dev/null || echo 0)
+owner_gid=$(stat -c %g "$workspace" 2>/dev/null || echo 0)
+if [ "$owner_uid" = 0 ]; then
+    owner_uid=10001
+    owner_gid=10001
+fi
+run_uid=${HARNESS_UID:-$owner_uid}
+run_gid=${HARNESS_GID:-$owner_gid}
+if [ "$run_uid" = 0 ]; then
+    log "refusing to run as root (HARNESS_UID=0); pick a non-zero uid"
+    exit 1
+fi
+
+mkdir -p "$data_dir"
+# Only what is not ours yet, so a large data directory is not rewritten each start.
+find "$data_dir" \( ! -user "$run_uid" -o ! -group "$run_gid" \) \
+    -exec chown "$run_uid:$run_gid" {} +
+
+# A writable home for git and agent CLIs; the root filesystem is read-only.
+export HOME=/tmp/home
+mkdir -p "$HOME"
+chown "$run_uid:$run_gid" "$HOME"
+
+workspace_uid=$(stat -c %u "$workspace" 2>/dev/null || echo none)
+if [ "$workspace_uid" != "$run_uid" ]; then
+    log "note: $workspace belongs to uid $workspace_uid, the server runs as uid $run_uid; set HARNESS_UID if agents cannot write there"
+fi
+
+exec setpriv --reuid="$run_uid" --regid="$run_gid" --clear-groups -- /usr/bin/tini -- "$@"
