@@ -101,7 +101,8 @@ export async function startGateway(upstream) {
  */
 async function startPreview(upstream) {
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const child = spawn('npx', ['vite', 'preview', '--port', String(port), '--strictPort', '--host', '127.0.0.1'], {
+  // Node runs Vite directly (not through npx), so stopping this child stops Vite itself.
+  const child = spawn(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'preview', '--port', String(port), '--strictPort', '--host', '127.0.0.1'], {
     cwd: root,
     env: { ...process.env, HARNESS_UPSTREAM: upstream },
     stdio: ['ignore', 'pipe', 'pipe'],
