@@ -79,7 +79,7 @@ export interface paths {
             cookie?: never;
         };
         /** Whether the dashboard must show its login page. */
-        get: operations["get_api_auth_status"];
+        get: operations["auth_status"];
         put?: never;
         post?: never;
         delete?: never;
@@ -132,7 +132,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Stop starting new sessions (running ones finish). Survives restarts. */
-        post: operations["pause"];
+        post: operations["orchestrator_pause"];
         delete?: never;
         options?: never;
         head?: never;
@@ -149,7 +149,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Start new sessions again. */
-        post: operations["resume"];
+        post: operations["orchestrator_resume"];
         delete?: never;
         options?: never;
         head?: never;
@@ -164,7 +164,7 @@ export interface paths {
             cookie?: never;
         };
         /** Whether new sessions may start, and how many tasks are in each status. */
-        get: operations["get_api_orchestrator_status"];
+        get: operations["orchestrator_status"];
         put?: never;
         post?: never;
         delete?: never;
@@ -259,6 +259,23 @@ export interface paths {
         head?: never;
         /** Change a task's title, description, category, priority, pass criteria or dependencies. */
         patch: operations["update_task"];
+        trace?: never;
+    };
+    "/api/tasks/{id}/answer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Answer the question an agent asked (`ask_human`); the task then continues. */
+        post: operations["answer_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/tasks/{id}/cancel": {
@@ -401,6 +418,10 @@ export interface components {
          * @enum {string}
          */
         AgentStatus: "idle" | "working" | "error" | "disabled" | "unconfigured";
+        AnswerRequest: {
+            /** @description 1 to 20,000 characters. */
+            answer: string;
+        };
         AuthStatus: {
             /** @description The server has a token configured. */
             auth_required: boolean;
@@ -836,7 +857,7 @@ export interface operations {
             };
         };
     };
-    get_api_auth_status: {
+    auth_status: {
         parameters: {
             query?: never;
             header?: never;
@@ -876,16 +897,16 @@ export interface operations {
     };
     list_events: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only events with a greater id; without it, the newest `limit`. */
-                after: number | null;
+                after?: number;
                 /** @description Exact event type, such as `task.created`. */
-                type: string | null;
+                type?: string;
                 /** @description 1 to 1000, default 100. */
-                limit: number | null;
+                limit?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -908,7 +929,7 @@ export interface operations {
             };
         };
     };
-    pause: {
+    orchestrator_pause: {
         parameters: {
             query?: never;
             header?: never;
@@ -927,7 +948,7 @@ export interface operations {
             };
         };
     };
-    resume: {
+    orchestrator_resume: {
         parameters: {
             query?: never;
             header?: never;
@@ -946,7 +967,7 @@ export interface operations {
             };
         };
     };
-    get_api_orchestrator_status: {
+    orchestrator_status: {
         parameters: {
             query?: never;
             header?: never;
@@ -967,16 +988,16 @@ export interface operations {
     };
     list_sessions: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                task_id: number | null;
-                agent_id: string | null;
-                status: null | components["schemas"]["SessionStatus"];
+            query?: {
+                task_id?: number;
+                agent_id?: string;
+                status?: components["schemas"]["SessionStatus"];
                 /** @description 1 to 500, default 50. */
-                limit: number | null;
-                offset: number | null;
+                limit?: number;
+                offset?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1030,14 +1051,15 @@ export interface operations {
     };
     session_logs: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only lines with a greater seq. */
+                after?: number;
+                /** @description 1 to 5000, default 1000. */
+                limit?: number;
+            };
             header?: never;
             path: {
                 id: number;
-                /** @description Only lines with a greater seq. */
-                after: number | null;
-                /** @description 1 to 5000, default 1000. */
-                limit: number | null;
             };
             cookie?: never;
         };
@@ -1063,20 +1085,20 @@ export interface operations {
     };
     list_tasks: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                status: null | components["schemas"]["TaskStatus"];
-                priority: null | components["schemas"]["Priority"];
-                category: string | null;
+            query?: {
+                status?: components["schemas"]["TaskStatus"];
+                priority?: components["schemas"]["Priority"];
+                category?: string;
                 /** @description Assigned agent id. */
-                agent: string | null;
+                agent?: string;
                 /** @description Case-insensitive text in the title, or a display id. */
-                q: string | null;
+                q?: string;
                 /** @description 1 to 500, default 50. */
-                limit: number | null;
-                offset: number | null;
+                limit?: number;
+                offset?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1217,6 +1239,56 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["UpdateTaskRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    answer_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 42 or T-42 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AnswerRequest"];
             };
         };
         responses: {

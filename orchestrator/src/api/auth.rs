@@ -110,7 +110,7 @@ pub struct LoginRequest {
 }
 
 /// Whether the dashboard must show its login page.
-#[utoipa::path(get, path = "/api/auth/status", tag = "auth",
+#[utoipa::path(get, path = "/api/auth/status", tag = "auth", operation_id = "auth_status",
     responses((status = 200, body = AuthStatus)))]
 pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Json<AuthStatus> {
     Json(AuthStatus {

@@ -22,6 +22,7 @@ pub struct EventList {
 
 /// Query parameters of `GET /api/events`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct EventQuery {
     /// Only events with a greater id; without it, the newest `limit`.

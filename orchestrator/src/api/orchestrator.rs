@@ -17,7 +17,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Whether new sessions may start, and how many tasks are in each status.
-#[utoipa::path(get, path = "/api/orchestrator/status", tag = "orchestrator",
+#[utoipa::path(get, path = "/api/orchestrator/status", tag = "orchestrator", operation_id = "orchestrator_status",
     responses((status = 200, body = OrchestratorStatus)))]
 pub async fn status(State(state): State<AppState>) -> ApiResult<Json<OrchestratorStatus>> {
     Ok(Json(
@@ -26,14 +26,14 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Json<Orchestrato
 }
 
 /// Stop starting new sessions (running ones finish). Survives restarts.
-#[utoipa::path(post, path = "/api/orchestrator/pause", tag = "orchestrator",
+#[utoipa::path(post, path = "/api/orchestrator/pause", tag = "orchestrator", operation_id = "orchestrator_pause",
     responses((status = 200, body = OrchestratorStatus)))]
 pub async fn pause(State(state): State<AppState>) -> ApiResult<Json<OrchestratorStatus>> {
     Ok(Json(state.board.set_paused(true, state.started_at).await?))
 }
 
 /// Start new sessions again.
-#[utoipa::path(post, path = "/api/orchestrator/resume", tag = "orchestrator",
+#[utoipa::path(post, path = "/api/orchestrator/resume", tag = "orchestrator", operation_id = "orchestrator_resume",
     responses((status = 200, body = OrchestratorStatus)))]
 pub async fn resume(State(state): State<AppState>) -> ApiResult<Json<OrchestratorStatus>> {
     Ok(Json(state.board.set_paused(false, state.started_at).await?))

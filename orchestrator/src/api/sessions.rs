@@ -38,6 +38,7 @@ pub struct SessionLogs {
 
 /// Query parameters of `GET /api/sessions`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct SessionQuery {
     task_id: Option<i64>,
@@ -50,6 +51,7 @@ pub struct SessionQuery {
 
 /// Query parameters of `GET /api/sessions/{id}/logs`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct LogQuery {
     /// Only lines with a greater seq.

@@ -97,6 +97,7 @@ pub struct TaskHistory {
 
 /// Query parameters of `GET /api/tasks`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct TaskQuery {
     status: Option<TaskStatus>,
