@@ -7,7 +7,7 @@ use harness_domain::{
 use rusqlite::{Connection, Row, params};
 
 use super::{
-    Store, StoreError, not_found,
+    Store, StoreError, immediate, not_found,
     tasks::{corrupt_value, parse_time},
 };
 
@@ -19,7 +19,7 @@ impl Store {
     /// operator's deletions and edits are never undone by a restart.
     pub(super) fn seed_agents(&self) -> Result<(), StoreError> {
         let mut conn = self.write();
-        let tx = conn.transaction()?;
+        let tx = immediate(&mut conn)?;
         let count: i64 = tx.query_row("SELECT COUNT(*) FROM agents", [], |r| r.get(0))?;
         if count == 0 {
             let now = Timestamp::now().to_rfc3339();
@@ -62,7 +62,7 @@ impl Store {
     /// enabling it again makes it `idle`.
     pub fn update_agent(&self, id: &AgentId, patch: &AgentPatch) -> Result<Agent, StoreError> {
         let mut conn = self.write();
-        let tx = conn.transaction()?;
+        let tx = immediate(&mut conn)?;
         let current = load_agent(&tx, id)?;
         let status = match patch.enabled {
             Some(false) => AgentStatus::Disabled,

@@ -56,7 +56,7 @@ pub fn apply_pending(conn: &mut Connection) -> Result<Vec<Applied>, StoreError> 
         if verify_applied(conn, migration)? {
             continue;
         }
-        let tx = conn.transaction()?;
+        let tx = super::immediate(conn)?;
         tx.execute_batch(migration.sql)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",

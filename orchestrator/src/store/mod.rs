@@ -217,6 +217,13 @@ fn quick_check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// Starts a write transaction that takes the write lock at BEGIN. A deferred one that
+/// reads first and then writes fails at once with "database is locked" when another
+/// connection wrote in between; an immediate one waits its turn (busy_timeout).
+pub(crate) fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    Ok(conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+}
+
 /// A file that is not a database, or a damaged one, gets the message that says what to do.
 fn damaged_as_corrupt(e: StoreError, path: &Path) -> StoreError {
     match &e {

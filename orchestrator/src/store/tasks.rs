@@ -12,7 +12,7 @@ use rusqlite::{
     Connection, OptionalExtension, Row, Transaction, params, params_from_iter, types::Value,
 };
 
-use super::{Page, Store, StoreError};
+use super::{Page, Store, StoreError, immediate};
 
 /// Filters for listing tasks. `None` matches everything.
 #[derive(Debug, Clone, Default)]
@@ -35,7 +35,7 @@ impl Store {
     /// Creates a pending task. Every dependency must exist.
     pub fn create_task(&self, new: &NewTask, actor: &str) -> Result<Task, StoreError> {
         let mut conn = self.write();
-        let tx = conn.transaction()?;
+        let tx = immediate(&mut conn)?;
         check_dependencies_exist(&tx, new.depends_on.ids())?;
         let now = Timestamp::now().to_rfc3339();
         let id: i64 = tx.query_row(
@@ -110,7 +110,7 @@ impl Store {
     /// Applies a partial update. New dependencies must exist and must not close a cycle.
     pub fn update_task(&self, id: TaskId, patch: &TaskPatch) -> Result<Task, StoreError> {
         let mut conn = self.write();
-        let tx = conn.transaction()?;
+        let tx = immediate(&mut conn)?;
         let current = load_task(&tx, id)?;
         if current.status.is_final() {
             return Err(StoreError::Conflict(format!(
@@ -156,7 +156,7 @@ impl Store {
         actor: &str,
     ) -> Result<Task, StoreError> {
         let mut conn = self.write();
-        let tx = conn.transaction()?;
+        let tx = immediate(&mut conn)?;
         let current = load_task(&tx, id)?;
         current.status.transition(to)?;
         let now = Timestamp::now().to_rfc3339();
@@ -177,7 +177,7 @@ impl Store {
     /// Deletes a task that is not running and that no other task depends on.
     pub fn delete_task(&self, id: TaskId) -> Result<Task, StoreError> {
         let mut conn = self.write();
-        let tx = conn.transaction()?;
+        let tx = immediate(&mut conn)?;
         let task = load_task(&tx, id)?;
         if task.status.is_running() {
             return Err(StoreError::Conflict(format!(

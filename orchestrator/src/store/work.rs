@@ -11,7 +11,7 @@ use harness_domain::{
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    Store, StoreError,
+    Store, StoreError, immediate,
     sessions::load_session,
     tasks::{insert_history, load_task},
 };
@@ -61,7 +61,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<(Task, Session), StoreError> {
         let mut conn = self.write();
-        let tx = conn.transaction()?;
+        let tx = immediate(&mut conn)?;
         let ready: bool = tx
             .prepare_cached(&format!(
                 "SELECT 1 FROM tasks t WHERE t.id = ?2 AND {READY}"
@@ -123,7 +123,7 @@ impl Store {
         actor: &str,
     ) -> Result<Task, StoreError> {
         let mut conn = self.write();
-        let tx = conn.transaction()?;
+        let tx = immediate(&mut conn)?;
         let current = load_task(&tx, id)?;
         if current.status.is_final() {
             return Ok(current); // Cancelled while it ran: the cancellation stands.
@@ -168,7 +168,7 @@ impl Store {
         actor: &str,
     ) -> Result<Task, StoreError> {
         let mut conn = self.write();
-        let tx = conn.transaction()?;
+        let tx = immediate(&mut conn)?;
         let current = load_task(&tx, id)?;
         if !current.status.is_running() {
             return Ok(current);
@@ -232,7 +232,7 @@ impl Store {
         id: TaskId,
     ) -> Result<Option<(String, String, Option<String>)>, StoreError> {
         let mut conn = self.write();
-        let tx = conn.transaction()?;
+        let tx = immediate(&mut conn)?;
         let row: Option<(Option<String>, Option<String>, Option<String>)> = tx
             .query_row(
                 "SELECT question, answer, paused_conversation FROM tasks WHERE id = ?1",
