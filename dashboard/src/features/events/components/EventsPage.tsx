@@ -1,18 +1,17 @@
-import { useSearchParams } from 'react-router';
+import { useUrlParams } from '../../../lib/use-url-param';
 import { EventFeed } from './EventFeed';
 
-const TYPES = ['task.created', 'task.updated', 'task.deleted', 'agent.updated', 'session.created', 'session.updated', 'orchestrator.updated'];
+// Suggestions for the type filter: the event types the orchestrator records.
+const TYPES = [
+  'task.created', 'task.status_changed', 'task.failed', 'task.blocked', 'task.question', 'task.answered',
+  'task.deleted', 'agent.updated', 'session.interrupted', 'budget.exceeded', 'orchestrator.paused',
+  'orchestrator.resumed', 'orchestrator.recovered', 'worktree.leftover',
+];
 
 export function EventsPage() {
-  const [params, setParams] = useSearchParams();
-  const type = params.get('type') ?? '';
-  const severity = params.get('severity') ?? '';
-  const set = (k: string, v: string) => {
-    const p = new URLSearchParams(params);
-    if (v) p.set(k, v);
-    else p.delete(k);
-    setParams(p, { replace: true });
-  };
+  const { get, set } = useUrlParams();
+  const type = get('type');
+  const severity = get('severity');
   return (
     <div className="page">
       <header className="page-header">

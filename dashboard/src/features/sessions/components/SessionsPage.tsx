@@ -1,18 +1,12 @@
-import { useSearchParams } from 'react-router';
+import { useUrlParams } from '../../../lib/use-url-param';
 import { SessionTable } from './SessionTable';
 
 const STATUSES = ['running', 'succeeded', 'failed', 'cancelled', 'interrupted'];
 
 export function SessionsPage() {
-  const [params, setParams] = useSearchParams();
-  const status = params.get('status') ?? '';
-  const agent = params.get('agent') ?? '';
-  const set = (k: string, v: string) => {
-    const p = new URLSearchParams(params);
-    if (v) p.set(k, v);
-    else p.delete(k);
-    setParams(p, { replace: true });
-  };
+  const { get, set } = useUrlParams();
+  const status = get('status');
+  const agent = get('agent');
   return (
     <div className="page">
       <header className="page-header">
