@@ -92,11 +92,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// One line per request. Health checks log at debug: they come every few seconds.
-fn log_response(response: &Response, latency: Duration, span: &tracing::Span) {
+fn log_response(response: &Response, latency: Duration, _span: &tracing::Span) {
     let status = response.status().as_u16();
     let latency_ms = latency.as_secs_f64() * 1000.0;
-    let is_health = span.metadata().is_some() && response.headers().contains_key("x-health");
-    if is_health {
+    if response.extensions().get::<health::HealthCheck>().is_some() {
         tracing::debug!(status, latency_ms, "request");
     } else if status >= 500 {
         tracing::error!(status, latency_ms, "request");
