@@ -155,3 +155,34 @@ async fn many_clients_all_receive_every_message() {
         assert_eq!(m["data"]["title"], "broadcast");
     }
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_instead_of_buffered_without_bound() {
+    let app = spawn_app().await;
+    let (mut ws, _) = connect_async(app.ws_url("/ws")).await.unwrap();
+    next_json(&mut ws).await; // hello
+    // Far more than the per-client queue (1024) plus what socket buffers absorb.
+    let padding = "x".repeat(1024);
+    for i in 0..20_000 {
+        app.board
+            .live()
+            .publish("test.flood", &json!({ "i": i, "pad": padding }));
+    }
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(message) = ws.next().await {
+            match message {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("the server closes a lagging client");
+    assert_eq!(
+        closed,
+        Some(4000),
+        "closed with the lag code so the client reconnects with ?after"
+    );
+}
