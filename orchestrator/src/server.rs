@@ -23,6 +23,7 @@ use crate::{
     api::{self, AppState, Auth},
     board::Board,
     config::Settings,
+    engine::orphans,
     live::LiveBus,
     scheduler::Scheduler,
     store::{Store, TaskFilter},
@@ -33,6 +34,8 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 const ACTOR_STARTUP: &str = "startup";
+/// How long orphaned agents get between SIGTERM and SIGKILL at startup.
+const ORPHAN_GRACE: Duration = Duration::from_secs(3);
 
 /// A built application, bound to its listener, not yet serving.
 pub struct App {
@@ -51,7 +54,7 @@ impl App {
         }
         let board = Board::new(Arc::new(store), Arc::new(LiveBus::new(settings.ws_replay)));
         apply_agent_overrides(&board, &settings).await?;
-        recover(&board).await?;
+        recover(&board, &settings).await?;
         let addr = SocketAddr::new(settings.bind, settings.port);
         let listener = TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on {addr} (is another harness running? set PORT)")
@@ -154,10 +157,14 @@ async fn apply_agent_overrides(board: &Board, settings: &Settings) -> anyhow::Re
 
 /// Sessions left running by a crash are interrupted, and their tasks go back to
 /// pending without using up an attempt.
-async fn recover(board: &Board) -> anyhow::Result<()> {
+async fn recover(board: &Board, settings: &Settings) -> anyhow::Result<()> {
     let interrupted = board
         .interrupt_running_sessions("the orchestrator restarted")
         .await?;
+    let orphans = orphans::reap(&settings.engine.worktrees_dir, ORPHAN_GRACE).await;
+    if !orphans.is_empty() {
+        tracing::warn!(groups = ?orphans, "stopped agent processes left running by the previous run");
+    }
     let mut requeued = 0;
     for status in [TaskStatus::InProgress, TaskStatus::Verifying] {
         let filter = TaskFilter {

@@ -110,7 +110,8 @@ impl Store {
         let conn = self.write();
         let now = Timestamp::now().to_rfc3339();
         let changed = conn.execute(
-            "UPDATE agents SET status = ?1, status_reason = ?2, last_heartbeat = ?3, updated_at = ?3
+            "UPDATE agents SET status = ?1, status_reason = ?2, updated_at = ?3,
+                last_heartbeat = CASE WHEN ?1 IN ('working', 'idle') THEN ?3 ELSE last_heartbeat END
              WHERE id = ?4",
             params![status.as_str(), reason, now, id.as_str()],
         )?;

@@ -140,17 +140,29 @@ async fn kill_9_mid_session_interrupts_it_and_the_task_runs_again_to_completion(
     }
     server.signal("KILL");
     server.wait_exit(Duration::from_secs(5));
-    // The orphaned fake agent would sleep for minutes; end it like an operator would.
-    for name in ["parent.pid", "child.pid"] {
-        if let Ok(pid) = std::fs::read_to_string(dir.path().join("data/worktrees/T-1").join(name)) {
-            let _ = std::process::Command::new("kill")
-                .args(["-9", pid.trim()])
-                .status();
-        }
-    }
+    // The agent and its child outlive the orchestrator: they are in their own group.
+    let worktree = dir.path().join("data/worktrees/T-1");
+    let pids: Vec<String> = ["parent.pid", "child.pid"]
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(worktree.join(f))
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        pids.iter().all(|p| alive(p)),
+        "the orphans should still run: {pids:?}"
+    );
 
     engine_config(dir.path(), &repo, &[fake]);
     let server = Server::start(dir.path());
+    // Startup stopped the orphans before anything else ran.
+    assert!(
+        pids.iter().all(|p| !alive(p)),
+        "orphaned agent processes survived the restart: {pids:?}"
+    );
     let id = task["id"].as_i64().unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let done = loop {
@@ -187,4 +199,10 @@ async fn kill_9_mid_session_interrupts_it_and_the_task_runs_again_to_completion(
     assert_eq!(statuses, ["succeeded", "interrupted"]);
     let merged = crate::git_repo::git(&repo, &["show", "main:from-agent.txt"]);
     assert!(merged.contains("survive a crash"));
+}
+
+/// Running and not a zombie.
+fn alive(pid: &str) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !pid.is_empty() && !stat.is_empty() && !stat.contains(") Z ")
 }

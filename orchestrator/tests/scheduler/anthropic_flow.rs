@@ -205,7 +205,10 @@ async fn ask_human_waits_for_an_answer_through_the_api_then_continues() {
     let app = spawn_with(|s| fast_engine(s, &path, Some(&fake.base_url))).await;
 
     let task = app.create_task(json!({"title": "Pick a colour"})).await;
-    let waiting = wait_for_task(&app, &task["id"], |t| t["question"] == "Blue or green?").await;
+    let waiting = wait_for_task(&app, &task["id"], |t| {
+        t["question"] == "Blue or green?" && t["status"] == "pending"
+    })
+    .await;
     assert_eq!(waiting["status"], "pending");
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(

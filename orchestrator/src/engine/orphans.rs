@@ -1,0 +1,99 @@
+//! Agent processes left behind by a crash of the orchestrator.
+//!
+//! A CLI agent runs in its own process group, so when the orchestrator dies with
+//! `kill -9` the agent (and whatever it started) keeps running in its old worktree.
+//! At startup nothing of ours runs yet, so every process whose working directory is
+//! inside our worktrees directory is such an orphan: its group is stopped. Matching
+//! on the working directory, not on a stored pid, means a reused pid is never hit.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use super::process::{group_alive, signal_group};
+
+/// Stops the process groups of every process working under `dir`. Returns their
+/// group ids. Linux only (reads /proc); elsewhere it finds nothing.
+pub async fn reap(dir: &Path, grace: Duration) -> Vec<i32> {
+    let Ok(dir) = dir.canonicalize() else {
+        return Vec::new();
+    };
+    let groups = groups_working_in(&dir);
+    for &pgid in &groups {
+        signal_group(pgid, libc::SIGTERM);
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    while groups.iter().any(|&g| group_alive(g)) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for &pgid in &groups {
+        signal_group(pgid, libc::SIGKILL);
+    }
+    groups
+}
+
+fn groups_working_in(dir: &Path) -> Vec<i32> {
+    let own_group = unsafe_getpgrp();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut groups: Vec<i32> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| cwd(*pid).is_some_and(|c| c.starts_with(dir)))
+        .filter_map(pgid_of)
+        .filter(|&g| g > 1 && g != own_group)
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    groups
+}
+
+fn cwd(pid: i32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/cwd")).ok()
+}
+
+/// Field 5 of /proc/PID/stat; the command name before it may contain spaces.
+fn pgid_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(2)?.parse().ok()
+}
+
+fn unsafe_getpgrp() -> i32 {
+    // SAFETY: getpgrp(2) has no arguments and cannot fail.
+    unsafe { libc::getpgrp() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_process_group_working_in_the_directory_is_stopped() {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 300 & wait"])
+            .current_dir(dir.path())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = child.id() as i32;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let reaped = reap(dir.path(), Duration::from_secs(2)).await;
+        assert_eq!(reaped, [pgid]);
+        let _ = child.wait();
+        assert!(
+            !group_alive(pgid),
+            "the whole group is gone, the sleep included"
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_outside_the_directory_is_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(reap(dir.path(), Duration::from_millis(10)).await.is_empty());
+    }
+}
