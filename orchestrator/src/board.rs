@@ -217,6 +217,13 @@ impl Board {
         Ok(())
     }
 
+    /// A human's "retry now"; see [`Store::retry_now`].
+    pub async fn retry_now(&self, id: TaskId) -> Result<Task, StoreError> {
+        let task = self.blocking(move |s| s.retry_now(id, ACTOR_API)).await?;
+        self.announce_task(&task);
+        Ok(task)
+    }
+
     /// Records a human's answer to an agent's question and lets the task run again.
     pub async fn answer_question(&self, id: TaskId, answer: String) -> Result<Task, StoreError> {
         let task = self

@@ -338,7 +338,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Put a failed task back in the queue. */
+        /** Run a task again now: a failed one, or one waiting out its retry backoff. */
         post: operations["retry_task"];
         delete?: never;
         options?: never;

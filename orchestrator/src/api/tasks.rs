@@ -278,7 +278,7 @@ pub async fn delete_task(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Put a failed task back in the queue.
+/// Run a task again now: a failed one, or one waiting out its retry backoff.
 #[utoipa::path(post, path = "/api/tasks/{id}/retry", tag = "tasks",
     params(("id" = String, Path, description = "42 or T-42")),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -286,14 +286,7 @@ pub async fn retry_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Task>> {
-    act(
-        &state,
-        &id,
-        TaskStatus::Pending,
-        "retried by a user",
-        TaskStatus::Failed,
-    )
-    .await
+    Ok(Json(state.board.retry_now(task_ref(&id)?).await?))
 }
 
 /// Put a blocked task back in the queue with a fresh set of attempts.
@@ -304,14 +297,20 @@ pub async fn unblock_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Task>> {
-    act(
-        &state,
-        &id,
-        TaskStatus::Pending,
-        "unblocked by a user",
-        TaskStatus::Blocked,
-    )
-    .await
+    let id = task_ref(&id)?;
+    let current = state.board.get_task(id).await?;
+    if current.status != TaskStatus::Blocked {
+        return Err(ApiError::Conflict(format!(
+            "task {} is {}; only a blocked task can be unblocked",
+            current.display_id,
+            current.status.as_str()
+        )));
+    }
+    let task = state
+        .board
+        .transition_task(id, TaskStatus::Pending, "unblocked by a user", ACTOR_API)
+        .await?;
+    Ok(Json(task))
 }
 
 /// Cancel a task that is not finished. A running session is stopped.
@@ -328,37 +327,6 @@ pub async fn cancel_task(
         .transition_task(id, TaskStatus::Cancelled, "cancelled by a user", ACTOR_API)
         .await?;
     Ok(Json(task))
-}
-
-/// Retry and unblock each move out of exactly one state; say which when it is not.
-async fn act(
-    state: &AppState,
-    raw_id: &str,
-    to: TaskStatus,
-    reason: &str,
-    required: TaskStatus,
-) -> ApiResult<Json<Task>> {
-    let id = task_ref(raw_id)?;
-    let current = state.board.get_task(id).await?;
-    if current.status != required {
-        return Err(ApiError::Conflict(format!(
-            "task {} is {}; only a {} task can be {}",
-            current.display_id,
-            current.status.as_str(),
-            required.as_str(),
-            if required == TaskStatus::Failed {
-                "retried"
-            } else {
-                "unblocked"
-            }
-        )));
-    }
-    Ok(Json(
-        state
-            .board
-            .transition_task(id, to, reason, ACTOR_API)
-            .await?,
-    ))
 }
 
 /// Answer the question an agent asked (`ask_human`); the task then continues.

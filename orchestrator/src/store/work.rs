@@ -194,6 +194,41 @@ impl Store {
         Ok(task)
     }
 
+    /// A human's "retry now": a failed task goes back to pending, and a task waiting out
+    /// its retry backoff loses the wait. Anything else is a conflict.
+    pub fn retry_now(&self, id: TaskId, actor: &str) -> Result<Task, StoreError> {
+        let mut conn = self.write();
+        let tx = immediate(&mut conn)?;
+        let current = load_task(&tx, id)?;
+        let in_backoff = current.status == TaskStatus::Pending && current.retry_at.is_some();
+        if current.status != TaskStatus::Failed && !in_backoff {
+            return Err(StoreError::Conflict(format!(
+                "task {} is {}; only a failed task, or one waiting to retry, can be retried",
+                current.display_id,
+                current.status.as_str()
+            )));
+        }
+        let at = Timestamp::now().to_rfc3339();
+        if current.status == TaskStatus::Failed {
+            insert_history(
+                &tx,
+                id,
+                Some(TaskStatus::Failed),
+                TaskStatus::Pending,
+                "retried by a user",
+                actor,
+                &at,
+            )?;
+        }
+        tx.execute(
+            "UPDATE tasks SET status = 'pending', retry_at = NULL, updated_at = ?1 WHERE id = ?2",
+            params![at, id.get()],
+        )?;
+        let task = load_task(&tx, id)?;
+        tx.commit()?;
+        Ok(task)
+    }
+
     /// Records an agent's question and the conversation to resume; the task then waits.
     pub fn ask_question(
         &self,

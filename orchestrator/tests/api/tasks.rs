@@ -345,3 +345,42 @@ async fn an_illegal_transition_is_refused_and_never_written() {
     .await;
     assert_eq!(history["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn retry_skips_the_backoff_of_a_task_waiting_to_retry() {
+    let app = spawn_app().await;
+    let id = app.task_titled("backing off").await["id"].as_i64().unwrap();
+    move_to(&app, id, &[TaskStatus::InProgress]).await;
+    let later = harness_domain::time::Timestamp::now().plus(chrono::TimeDelta::minutes(30));
+    let failure = harness::store::Failure {
+        reason: "tests failed".into(),
+        summary: "1 failed".into(),
+        retry_at: Some(later),
+    };
+    let tid = TaskId::new(id).unwrap();
+    app.board
+        .blocking(move |s| s.settle_failure(tid, &failure, "test"))
+        .await
+        .unwrap();
+    let waiting = json_with(app.get(&format!("/api/tasks/{id}")).await, StatusCode::OK).await;
+    assert_eq!(
+        (waiting["status"].as_str(), waiting["retry_at"].is_string()),
+        (Some("pending"), true)
+    );
+
+    let now = json_with(
+        app.post_empty(&format!("/api/tasks/{id}/retry")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (now["status"].as_str(), now["retry_at"].is_null()),
+        (Some("pending"), true)
+    );
+    // Without a backoff left, there is nothing to retry.
+    error_field(
+        app.post_empty(&format!("/api/tasks/{id}/retry")).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+}

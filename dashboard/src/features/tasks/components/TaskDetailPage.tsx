@@ -35,7 +35,8 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
   const labels = new Map(deps.flatMap((d) => (d.data ? [[d.data.id, `${d.data.display_id} ${d.data.title}`] as const] : [])));
 
   const actions: { action: TaskAction; label: string; show: boolean }[] = [
-    { action: 'retry', label: 'Retry', show: task.status === 'failed' },
+    // A failed task, or one waiting out its retry backoff, can be retried now.
+    { action: 'retry', label: task.retry_at ? 'Retry now' : 'Retry', show: task.status === 'failed' || (task.status === 'pending' && !!task.retry_at) },
     { action: 'unblock', label: 'Unblock', show: task.status === 'blocked' },
     { action: 'cancel', label: 'Cancel task', show: !FINAL.has(task.status) },
   ];
