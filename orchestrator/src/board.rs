@@ -79,6 +79,10 @@ impl Runs {
         self.lock().values().for_each(CancellationToken::cancel);
     }
 
+    pub fn is_running(&self, task: TaskId) -> bool {
+        self.lock().contains_key(&task.get())
+    }
+
     pub fn count(&self) -> usize {
         self.lock().len()
     }

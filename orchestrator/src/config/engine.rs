@@ -63,6 +63,9 @@ pub struct EngineArgs {
     /// Messages API base URL [default: https://api.anthropic.com].
     #[arg(long, env = "ANTHROPIC_BASE_URL")]
     pub anthropic_base_url: Option<String>,
+    /// Days a failed attempt's worktree is kept for inspection [default: 7].
+    #[arg(long, env = "HARNESS_WORKTREE_RETENTION_DAYS")]
+    pub worktree_retention_days: Option<f64>,
     /// First wait after an API error without retry-after; doubles per retry [default: 2].
     #[arg(long, env = "HARNESS_API_BACKOFF_SECS")]
     pub api_backoff_secs: Option<f64>,
@@ -97,6 +100,7 @@ pub struct EngineFile {
     git_author_email: Option<String>,
     anthropic_base_url: Option<String>,
     api_backoff_secs: Option<f64>,
+    worktree_retention_days: Option<f64>,
     /// Category → role, added to the defaults.
     #[serde(default)]
     routing: BTreeMap<String, AgentRole>,
@@ -124,6 +128,7 @@ pub struct EngineSettings {
     pub anthropic_api_key: Option<Secret>,
     pub anthropic_base_url: String,
     pub api_backoff: Duration,
+    pub worktree_retention: Duration,
     pub routing: BTreeMap<String, AgentRole>,
     pub agents: BTreeMap<String, AgentOverride>,
 }
@@ -271,6 +276,14 @@ impl EngineSettings {
                 "HARNESS_API_BACKOFF_SECS",
                 args.api_backoff_secs.or(file.api_backoff_secs),
                 2.0,
+                0.0,
+            )?,
+            worktree_retention: seconds(
+                "HARNESS_WORKTREE_RETENTION_DAYS",
+                args.worktree_retention_days
+                    .or(file.worktree_retention_days)
+                    .map(|d| d * 86_400.0),
+                7.0 * 86_400.0,
                 0.0,
             )?,
             routing,

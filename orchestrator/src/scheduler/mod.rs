@@ -7,6 +7,7 @@
 
 mod attempt;
 mod investigate;
+mod retention;
 mod roles;
 mod runtimes;
 mod sink;
@@ -98,6 +99,7 @@ impl Scheduler {
         let mut tick = tokio::time::interval(self.engine.settings.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next_start: Option<Instant> = None;
+        let mut last_prune = Instant::now();
         loop {
             let spacing_elapsed = async {
                 match next_start {
@@ -107,7 +109,12 @@ impl Scheduler {
             };
             tokio::select! {
                 () = self.engine.board.runs().woken() => {}
-                _ = tick.tick() => {}
+                _ = tick.tick() => {
+                    if last_prune.elapsed() >= self.prune_every() {
+                        last_prune = Instant::now();
+                        retention::prune(&self.engine.board, &self.engine.settings).await;
+                    }
+                }
                 () = spacing_elapsed => {}
                 () = self.engine.stop.cancelled() => break,
             }
@@ -172,6 +179,13 @@ impl Scheduler {
                 && a.status != AgentStatus::Disabled
                 && running.get(a.id.as_str()).copied().unwrap_or(0) < a.max_concurrency
         })
+    }
+
+    /// Expired worktrees are looked for a tenth of the retention period apart, between
+    /// one tick and one hour.
+    fn prune_every(&self) -> Duration {
+        let s = &self.engine.settings;
+        (s.worktree_retention / 10).clamp(s.tick, Duration::from_secs(3600).max(s.tick))
     }
 
     fn spacing_holds(&self) -> Option<Instant> {

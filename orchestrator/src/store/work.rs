@@ -332,6 +332,14 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Whether any session (an attempt or an investigation) is running on the task.
+    pub fn has_running_session(&self, id: TaskId) -> Result<bool, StoreError> {
+        Ok(self
+            .read()?
+            .prepare_cached("SELECT 1 FROM sessions WHERE task_id = ?1 AND status = 'running'")?
+            .exists([id.get()])?)
+    }
+
     /// The worktree of the newest session of a task, if one was recorded.
     pub fn last_worktree(&self, id: TaskId) -> Result<Option<String>, StoreError> {
         Ok(self

@@ -92,3 +92,43 @@ async fn a_task_waits_for_its_dependencies() {
         "the P0 task ran before its dependency"
     );
 }
+
+#[tokio::test]
+async fn a_failed_attempts_worktree_is_set_aside_when_its_retention_passes() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeAnthropic::start(vec![
+        Reply::tool(
+            "write_file",
+            json!({"path": "attempt.txt", "content": "work worth keeping"}),
+        ),
+        Reply::tool("complete_task", json!({"summary": "done?"})),
+    ])
+    .await;
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some(&fake.base_url));
+        s.engine.verify = vec!["false".into()];
+        s.engine.worktree_retention = Duration::ZERO;
+    })
+    .await;
+    let task = app
+        .create_task(json!({"title": "Fails once", "max_attempts": 1}))
+        .await;
+    wait_for_task(&app, &task["id"], status_is("blocked")).await;
+    let worktree = app.dir.path().join("data/worktrees/T-1");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while worktree.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the expired worktree was never removed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let kept = git_repo::git(&path, &["branch", "--list", "harness/T-1-kept-*"]);
+    let branch = kept.trim().trim_start_matches(['*', '+', ' ']).to_owned();
+    assert!(!branch.is_empty(), "no kept branch");
+    assert_eq!(
+        git_repo::git(&path, &["show", &format!("{branch}:attempt.txt")]),
+        "work worth keeping"
+    );
+}
