@@ -118,15 +118,15 @@ impl Attempt {
             resume.is_some(),
             self.author(),
         );
+        let git = repo.clone();
         let (worktree, kept) =
-            blocking(move || open_worktree(&repo, &display_id, &base, &path, resuming, &author))
+            blocking(move || open_worktree(&git, &display_id, &base, &path, resuming, &author))
                 .await?;
         if let Some(branch) = kept {
             sink.system(format!(
                 "the previous attempt's work was kept on branch {branch}"
             ));
         }
-        let repo = workspace_repo(&workspace)?;
         sink.system(format!(
             "worktree {} on branch {} from {}",
             worktree.path.display(),
@@ -340,8 +340,7 @@ impl Attempt {
     }
 
     async fn enter_verifying(&self) -> Result<(), String> {
-        let task = self
-            .engine
+        self.engine
             .board
             .transition_task(
                 self.task.id,
@@ -350,9 +349,8 @@ impl Attempt {
                 ACTOR,
             )
             .await
-            .map_err(|e| e.to_string())?;
-        drop(task);
-        Ok(())
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
     /// Runs the workspace's checks; their real exit codes decide. `Err` holds the tail.

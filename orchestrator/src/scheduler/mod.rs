@@ -132,8 +132,8 @@ impl Scheduler {
     /// One pass. Returns when to look again if spacing held a start back.
     async fn pass(&mut self) -> anyhow::Result<Option<Instant>> {
         let board = self.engine.board.clone();
-        self.refresh_readiness(&board.list_agents().await?).await;
-        let agents = board.list_agents().await?;
+        let mut agents = board.list_agents().await?;
+        self.refresh_readiness(&mut agents).await;
         if board.blocking(|s| s.paused()).await? || self.over_budget().await? {
             return Ok(None);
         }
@@ -251,8 +251,8 @@ impl Scheduler {
 
     /// Marks agents that cannot run as `unconfigured` with the reason, and back to `idle`
     /// once they can. Compared with the stored status, so an idle loop writes nothing.
-    async fn refresh_readiness(&mut self, agents: &[Agent]) {
-        for agent in agents {
+    async fn refresh_readiness(&mut self, agents: &mut [Agent]) {
+        for agent in agents.iter_mut() {
             let ready = self.engine.runtimes.readiness(agent);
             let board = &self.engine.board;
             match ready {
@@ -262,15 +262,21 @@ impl Scheduler {
                             || agent.status_reason.as_deref() != Some(reason.as_str())) =>
                 {
                     tracing::warn!(agent = %agent.id, %reason, "agent cannot run");
-                    let _ = board
+                    if let Ok(updated) = board
                         .set_agent_status(agent.id.clone(), AgentStatus::Unconfigured, Some(reason))
-                        .await;
+                        .await
+                    {
+                        *agent = updated;
+                    }
                 }
                 Ok(()) if agent.status == AgentStatus::Unconfigured => {
                     tracing::info!(agent = %agent.id, "agent is ready");
-                    let _ = board
+                    if let Ok(updated) = board
                         .set_agent_status(agent.id.clone(), AgentStatus::Idle, None)
-                        .await;
+                        .await
+                    {
+                        *agent = updated;
+                    }
                 }
                 _ => {}
             }

@@ -74,7 +74,6 @@ pub struct Page<T> {
 
 /// The SQLite store.
 pub struct Store {
-    path: PathBuf,
     writer: Mutex<Connection>,
     readers: r2d2::Pool<SqliteConnectionManager>,
 }
@@ -103,7 +102,6 @@ impl Store {
                     .with_init(configure_reader),
             )?;
         let store = Self {
-            path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers,
         };
@@ -111,19 +109,10 @@ impl Store {
         Ok((store, applied))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// A cheap liveness probe for `/health`.
     pub fn ping(&self) -> Result<(), StoreError> {
         self.read()?.query_row("SELECT 1", [], |_| Ok(()))?;
         Ok(())
-    }
-
-    /// Writes a consistent copy to `dest`; see [`backup`].
-    pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
-        backup(&self.path, dest)
     }
 
     /// Folds the WAL into the main file. Called at shutdown so the file on disk is whole.
