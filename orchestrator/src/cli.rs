@@ -54,7 +54,7 @@ struct BackupArgs {
 
 /// Arguments of the dashboard gateway (`harness dashboard`).
 #[derive(Debug, Args)]
-pub struct DashboardArgs {
+struct DashboardArgs {
     /// Base URL of the orchestrator to proxy /api, /ws and /health to.
     #[arg(
         long,
@@ -88,7 +88,14 @@ impl Cli {
             Command::Backup(args) => {
                 load(args.config).and_then(|s| crate::commands::backup(&s, &args.dest))
             }
-            Command::Dashboard(args) => crate::commands::dashboard(args),
+            Command::Dashboard(args) => crate::commands::dashboard(
+                crate::gateway::GatewayConfig {
+                    upstream: args.upstream,
+                    dir: args.dir,
+                },
+                std::net::SocketAddr::new(args.bind, args.port),
+                args.log_format,
+            ),
             Command::Openapi => crate::commands::openapi(),
         };
         match result {

@@ -140,7 +140,11 @@ async fn closed_port() -> String {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    harness::http_client::client(harness::http_client::Timeouts {
+        connect: std::time::Duration::from_secs(10),
+        request: None,
+    })
+    .unwrap()
 }
 
 #[tokio::test]

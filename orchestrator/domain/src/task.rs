@@ -424,7 +424,7 @@ pub fn retry_delay(
 }
 
 /// A validated request to create a task.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTask {
     pub title: Title,
     pub description: Description,

@@ -541,6 +541,15 @@ pub fn branch_name(display_id: &str) -> Result<String, GitError> {
     }
 }
 
+/// `harness/<display_id>-kept-<UTC time>`: the branch a worktree's work is kept on when
+/// the worktree is set aside (a fresh attempt, or retention), so nothing is lost.
+pub fn kept_branch_name(display_id: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "{BRANCH_PREFIX}{display_id}-kept-{}",
+        at.format("%Y%m%dT%H%M%SZ")
+    )
+}
+
 fn same_path(a: &Path, b: &Path) -> bool {
     a == b
         || match (a.canonicalize(), b.canonicalize()) {
@@ -595,6 +604,17 @@ fn stderr_line(out: &Output) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_branch_is_named_after_the_task_and_the_utc_time() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-04T05:06:07Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            kept_branch_name("T-12", at),
+            "harness/T-12-kept-20260304T050607Z"
+        );
+    }
 
     #[test]
     fn a_display_id_becomes_a_harness_branch() {

@@ -602,10 +602,7 @@ fn open_worktree(
             };
             return Ok((worktree, None));
         }
-        let keep_as = format!(
-            "harness/{display_id}-kept-{}",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-        );
+        let keep_as = crate::engine::git::kept_branch_name(display_id, chrono::Utc::now());
         let kept = repo
             .set_aside_worktree(path, &keep_as, author)
             .map_err(|e| e.to_string())?;

@@ -60,10 +60,7 @@ async fn set_aside(
     settings: &EngineSettings,
 ) -> bool {
     let (workspace, path) = (workspace.to_path_buf(), path.to_path_buf());
-    let keep_as = format!(
-        "harness/{display_id}-kept-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-    );
+    let keep_as = crate::engine::git::kept_branch_name(display_id, chrono::Utc::now());
     let author = Author {
         name: settings.git_author_name.clone(),
         email: settings.git_author_email.clone(),

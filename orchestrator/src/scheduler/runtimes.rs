@@ -8,9 +8,9 @@ use crate::{
     config::{EngineSettings, Secret},
     engine::{
         anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate},
-        cli_runtime::CliAgentConfig,
+        cli_runtime::{CliAgentConfig, CliRuntime},
         git::Repo,
-        runtime::{AgentRuntime, AnthropicRuntime, CliRuntime},
+        runtime::{AgentRuntime, AnthropicRuntime},
         tools::ToolLimits,
     },
 };
@@ -46,7 +46,7 @@ impl Runtimes {
             RuntimeKind::Cli => {
                 let command = self.command(agent);
                 let program = command.first().map_or("claude", String::as_str);
-                crate::engine::runtime::find_program(program).map(drop).ok_or_else(|| {
+                crate::engine::cli_runtime::find_program(program).map(drop).ok_or_else(|| {
                     format!("the agent command `{program}` was not found; install it or set [agents.{}] command in harness.toml", agent.id)
                 })
             }
@@ -77,7 +77,7 @@ impl Runtimes {
             RuntimeKind::Anthropic => Arc::new(self.anthropic(&agent.model)?),
             RuntimeKind::Cli => Arc::new(self.cli(self.command(agent))?),
         };
-        runtime.readiness()?;
+        runtime.readiness().map_err(|e| e.to_string())?;
         Ok(runtime)
     }
 

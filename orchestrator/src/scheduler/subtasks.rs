@@ -2,10 +2,13 @@
 
 use harness_domain::{
     event::NewEvent,
-    task::{self, Dependencies, Description, TaskRef, Title},
+    task::{Category, NewTask},
 };
 
-use crate::{board::Board, engine::runtime::TaskCreator, engine::tools::NewTask};
+use crate::{
+    board::Board,
+    engine::runtime::{CreateTaskError, TaskCreator},
+};
 
 /// Creates subtasks through the store. The call is synchronous (the tool interface is),
 /// and a single SQLite insert is short enough to make on the session's task.
@@ -16,13 +19,13 @@ pub struct BoardTaskCreator {
 }
 
 impl TaskCreator for BoardTaskCreator {
-    fn create(&self, new: NewTask) -> Result<String, String> {
-        let parsed = self.parse(new).map_err(|e| e.to_string())?;
+    fn create(&self, mut new: NewTask) -> Result<String, CreateTaskError> {
+        new.category = Category::parse(&self.category).unwrap_or_default();
         let created = self
             .board
             .store()
-            .create_task(&parsed, "planning")
-            .map_err(|e| e.to_string())?;
+            .create_task(&new, "planning")
+            .map_err(|e| CreateTaskError::Board(Box::new(e)))?;
         self.board.announce_created(&created);
         let board = self.board.clone();
         let (id, message) = (
@@ -38,21 +41,5 @@ impl TaskCreator for BoardTaskCreator {
                 .await
         });
         Ok(created.display_id)
-    }
-}
-
-impl BoardTaskCreator {
-    fn parse(&self, new: NewTask) -> Result<task::NewTask, harness_domain::ValidationError> {
-        let depends_on = new
-            .depends_on
-            .iter()
-            .map(|r| TaskRef::parse(r).map(TaskRef::id))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut parsed = task::NewTask::titled(Title::parse(&new.title)?);
-        parsed.description = Description::parse(&new.description)?;
-        parsed.priority = new.priority.parse()?;
-        parsed.category = task::Category::parse(&self.category).unwrap_or_default();
-        parsed.depends_on = Dependencies::parse(depends_on)?;
-        Ok(parsed)
     }
 }

@@ -206,7 +206,7 @@ mod reqwest {
     pub fn blocking_free_post(base: &str, body: &'static str) -> u16 {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
-            ::reqwest::Client::new()
+            crate::helpers::test_client(None)
                 .post(format!("{base}/api/tasks"))
                 .body(body)
                 .send()

@@ -4,7 +4,10 @@ use std::{path::Path, time::Duration};
 
 use tempfile::TempDir;
 
-use crate::cli::{Server, harness};
+use crate::{
+    cli::{Server, harness},
+    helpers::test_client,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_writes_loses_no_acknowledged_task() {
@@ -12,10 +15,7 @@ async fn kill_9_during_writes_loses_no_acknowledged_task() {
     let mut server = Server::start(dir.path());
     let base = server.base.clone();
     let writer = tokio::spawn(async move {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
+        let client = test_client(Some(Duration::from_secs(5)));
         let mut acknowledged = Vec::new();
         for i in 0..100_000 {
             let title = format!("crash-test {i}");
@@ -41,7 +41,7 @@ async fn kill_9_during_writes_loses_no_acknowledged_task() {
     );
 
     let restarted = Server::start(dir.path());
-    let client = reqwest::Client::new();
+    let client = test_client(None);
     let body: serde_json::Value = client
         .get(format!("{}/api/tasks?limit=1&q=crash-test", restarted.base))
         .send()
@@ -95,7 +95,9 @@ fn engine_config(dir: &Path, repo: &Path, command: &[String]) {
 }
 
 async fn task_json(base: &str, path: &str) -> serde_json::Value {
-    reqwest::get(format!("{base}{path}"))
+    test_client(None)
+        .get(format!("{base}{path}"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -119,7 +121,7 @@ async fn kill_9_mid_session_interrupts_it_and_the_task_runs_again_to_completion(
     );
 
     let mut server = Server::start(dir.path());
-    let client = reqwest::Client::new();
+    let client = test_client(None);
     let task: serde_json::Value = client
         .post(format!("{}/api/tasks", server.base))
         .body(r#"{"title":"survive a crash"}"#)
