@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     AppState,
     error::{ApiError, ApiResult, ErrorBody},
-    extract::{JsonBody, QueryParams},
+    extract::{JsonBody, Query, query_number, query_parsed, query_text},
 };
 use crate::{board::ACTOR_API, store::TaskFilter};
 
@@ -98,17 +98,23 @@ pub struct TaskHistory {
 /// Query parameters of `GET /api/tasks`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct TaskQuery {
+    #[serde(default, deserialize_with = "query_parsed")]
     status: Option<TaskStatus>,
+    #[serde(default, deserialize_with = "query_parsed")]
     priority: Option<Priority>,
+    #[serde(default, deserialize_with = "query_text")]
     category: Option<String>,
     /// Assigned agent id.
+    #[serde(default, deserialize_with = "query_text")]
     agent: Option<String>,
     /// Case-insensitive text in the title, or a display id.
+    #[serde(default, deserialize_with = "query_text")]
     q: Option<String>,
     /// 1 to 500, default 50.
+    #[serde(default, deserialize_with = "query_number::<_, _, 1, 500>")]
     limit: Option<u32>,
+    #[serde(default, deserialize_with = "query_number::<_, _, 0, { u64::MAX }>")]
     offset: Option<u64>,
 }
 
@@ -197,16 +203,18 @@ fn task_ref(raw: &str) -> Result<TaskId, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("task '{raw}' not found (use 42 or T-42)")))
 }
 
-fn task_filter(q: &QueryParams) -> Result<TaskFilter, ApiError> {
-    Ok(TaskFilter {
-        status: q.parsed("status")?,
-        priority: q.parsed("priority")?,
-        category: q.get("category").map(str::to_owned),
-        agent: q.get("agent").map(str::to_owned),
-        text: q.get("q").map(str::to_owned),
-        limit: q.number("limit", 1, 500)?.unwrap_or(50),
-        offset: q.number("offset", 0, u64::MAX)?.unwrap_or(0),
-    })
+impl From<TaskQuery> for TaskFilter {
+    fn from(q: TaskQuery) -> Self {
+        TaskFilter {
+            status: q.status,
+            priority: q.priority,
+            category: q.category,
+            agent: q.agent,
+            text: q.q,
+            limit: q.limit.unwrap_or(50),
+            offset: q.offset.unwrap_or(0),
+        }
+    }
 }
 
 /// List tasks, most urgent and oldest first.
@@ -214,9 +222,9 @@ fn task_filter(q: &QueryParams) -> Result<TaskFilter, ApiError> {
     responses((status = 200, body = TaskPage), (status = 422, body = ErrorBody)))]
 pub async fn list_tasks(
     State(state): State<AppState>,
-    query: QueryParams,
+    Query(query): Query<TaskQuery>,
 ) -> ApiResult<Json<TaskPage>> {
-    let filter = task_filter(&query)?;
+    let filter = TaskFilter::from(query);
     let (limit, offset) = (filter.limit, filter.offset);
     let page = state.board.list_tasks(filter).await?;
     Ok(Json(TaskPage {

@@ -23,7 +23,11 @@ use tokio::{
     time::{Instant, interval, timeout},
 };
 
-use super::{AppState, error::ApiError, extract::QueryParams};
+use super::{
+    AppState,
+    error::ApiError,
+    extract::{Query, query_number},
+};
 use crate::live::{Backlog, Subscription};
 
 const PING_EVERY: Duration = Duration::from_secs(20);
@@ -38,17 +42,24 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
 }
 
+/// Query parameters of `GET /ws`.
+#[derive(Debug, serde::Deserialize)]
+pub struct WsQuery {
+    /// Replay live messages with a greater seq before the live stream.
+    #[serde(default, deserialize_with = "query_number::<_, _, 0, { u64::MAX }>")]
+    after: Option<u64>,
+}
+
 /// Upgrades to a WebSocket. Refused from a foreign Origin: a page on another site must
 /// not ride on the operator's cookie.
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
-    q: QueryParams,
+    Query(q): Query<WsQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     check_origin(&headers)?;
-    let after = q.number("after", 0, u64::MAX)?;
-    let subscription = state.board.live().subscribe(after);
+    let subscription = state.board.live().subscribe(q.after);
     let shutdown = state.shutdown.clone();
     Ok(ws
         .max_message_size(64 * 1024)
