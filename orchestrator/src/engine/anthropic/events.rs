@@ -77,13 +77,13 @@ mod tests {
     use super::*;
 
     async fn collect(
-        chunks: Vec<&'static [u8]>,
+        chunks: Vec<Vec<u8>>,
         max: usize,
     ) -> Vec<Result<Event, EventError<Infallible>>> {
         let body = futures_util::stream::iter(
             chunks
                 .into_iter()
-                .map(|c| Ok::<_, Infallible>(Bytes::from_static(c))),
+                .map(|c| Ok::<_, Infallible>(Bytes::from(c))),
         );
         bounded_events(body, max).collect().await
     }
@@ -91,7 +91,7 @@ mod tests {
     #[tokio::test]
     async fn crlf_events_split_anywhere_keep_their_name_and_data() {
         let text: &'static [u8] = b"event: error\r\ndata: {\"a\":\r\ndata: 1}\r\n\r\n: keep-alive\n\nevent: ping\ndata: {}\n\n";
-        let chunks: Vec<&'static [u8]> = text.chunks(5).collect();
+        let chunks = text.chunks(5).map(<[u8]>::to_vec).collect();
         let events: Vec<Event> = collect(chunks, 1024)
             .await
             .into_iter()
@@ -105,16 +105,21 @@ mod tests {
 
     #[tokio::test]
     async fn an_oversized_event_is_an_error_not_an_unbounded_buffer() {
-        let big: &'static [u8] = Box::leak(
-            format!("data: {}", "x".repeat(200))
-                .into_bytes()
-                .into_boxed_slice(),
-        );
-        let events = collect(vec![b"data: small\n\n", big], 100).await;
+        let big = format!("data: {}", "x".repeat(200)).into_bytes();
+        let events = collect(vec![b"data: small\n\n".to_vec(), big], 100).await;
         assert!(events[0].is_ok());
         assert!(matches!(
             events[1],
             Err(EventError::Stream(StreamError::EventTooLarge(100)))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_character_split_across_chunks_arrives_whole() {
+        let text = "data: caf\u{e9} \u{1f600}\n\n".as_bytes().to_vec();
+        let chunks = text.chunks(1).map(<[u8]>::to_vec).collect();
+        let events = collect(chunks, 1024).await;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].as_ref().ok().unwrap().data, "caf\u{e9} \u{1f600}");
     }
 }

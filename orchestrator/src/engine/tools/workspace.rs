@@ -548,4 +548,31 @@ mod tests {
         let out = ws.dispatch("list_dir", &json!({})).await;
         assert_eq!(out.content, "a.txt\nsub/");
     }
+
+    #[tokio::test]
+    async fn run_command_reports_the_real_exit_code_and_hides_secrets() {
+        let (_dir, ws) = workspace();
+        let out = ws
+            .dispatch(
+                "run_command",
+                &json!({"command":"echo key=${ANTHROPIC_API_KEY:-unset}; exit 7"}),
+            )
+            .await;
+        assert!(out.is_error);
+        assert!(out.content.starts_with("exit code 7"), "{}", out.content);
+        assert!(out.content.contains("key=unset"));
+    }
+
+    #[tokio::test]
+    async fn run_command_times_out() {
+        let (_dir, ws) = workspace();
+        let out = ws
+            .dispatch(
+                "run_command",
+                &json!({"command":"sleep 20","timeout_secs":1}),
+            )
+            .await;
+        assert!(out.is_error);
+        assert!(out.content.contains("timed out"), "{}", out.content);
+    }
 }
