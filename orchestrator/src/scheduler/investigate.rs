@@ -4,7 +4,6 @@ use std::{path::PathBuf, sync::Arc};
 
 use harness_domain::{
     agent::{AgentRole, AgentStatus},
-    event::{NewEvent, Severity},
     session::SessionStatus,
     task::Task,
 };
@@ -25,30 +24,9 @@ pub async fn investigate(engine: Arc<Engine>, task: Task) {
             None
         }
     };
-    let id = task.id;
-    if let Some(text) = diagnosis.clone()
-        && let Ok(updated) = engine
-            .board
-            .blocking(move |s| s.set_diagnosis(id, &text))
-            .await
-    {
-        engine.board.announce_task(&updated);
+    if let Err(err) = engine.board.record_blocked(&task, diagnosis).await {
+        tracing::warn!(%err, "cannot record the blocked task");
     }
-    engine
-        .board
-        .note(
-            NewEvent::info(
-                "task.blocked",
-                format!(
-                    "{} is blocked after {} attempts: {}",
-                    task.display_id, task.attempts, task.title
-                ),
-            )
-            .with_severity(Severity::Error)
-            .for_task(id.get())
-            .with_payload(serde_json::json!({ "diagnosis": diagnosis })),
-        )
-        .await;
 }
 
 async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, String> {
@@ -64,23 +42,20 @@ async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, String> {
         })
         .ok_or("no enabled investigator agent")?;
     let runtime = engine.runtimes.for_agent(&agent)?;
-    let id = task.id;
     let worktree = engine
         .board
-        .blocking(move |s| s.last_worktree(id))
+        .last_worktree(task.id)
         .await
         .map_err(|e| e.to_string())?
         .map(PathBuf::from)
         .filter(|p| p.exists())
         .or_else(|| engine.settings.workspace.clone())
         .ok_or("no worktree to inspect")?;
-    let (agent_id, model) = (agent.id.as_str().to_owned(), agent.model.clone());
     let session = engine
         .board
-        .blocking(move |s| s.start_investigation(id, &agent_id, &model))
+        .start_investigation(task.id, &agent)
         .await
         .map_err(|e| e.to_string())?;
-    engine.board.announce_session(&session);
     let (sink, writer) = StoreSink::start(engine.board.clone(), session.id);
     let request = SessionRequest {
         worktree,

@@ -1,13 +1,14 @@
 //! `create_task` for planning agents: subtasks go on the board like any other task.
 
-use harness_domain::{
-    event::NewEvent,
-    task::{self, Dependencies, Description, TaskRef, Title},
+use harness_domain::task::{self, Dependencies, Description, TaskRef, Title};
+
+use crate::{
+    board::{Actor, Board},
+    engine::runtime::TaskCreator,
+    engine::tools::NewTask,
 };
 
-use crate::{board::Board, engine::runtime::TaskCreator, engine::tools::NewTask};
-
-/// Creates subtasks through the store. The call is synchronous (the tool interface is),
+/// Creates subtasks through the board. The call is synchronous (the tool interface is),
 /// and a single SQLite insert is short enough to make on the session's task.
 pub struct BoardTaskCreator {
     pub board: Board,
@@ -20,23 +21,8 @@ impl TaskCreator for BoardTaskCreator {
         let parsed = self.parse(new).map_err(|e| e.to_string())?;
         let created = self
             .board
-            .store()
-            .create_task(&parsed, "planning")
+            .create_task_now(&parsed, Actor::PLANNING)
             .map_err(|e| e.to_string())?;
-        self.board.announce_created(&created);
-        let board = self.board.clone();
-        let (id, message) = (
-            created.id.get(),
-            format!(
-                "{} created by a planning agent: {}",
-                created.display_id, created.title
-            ),
-        );
-        tokio::spawn(async move {
-            board
-                .note(NewEvent::info("task.created", message).for_task(id))
-                .await
-        });
         Ok(created.display_id)
     }
 }

@@ -1,0 +1,1 @@
+//! Each board method: its live message goes out after its transaction commits.
