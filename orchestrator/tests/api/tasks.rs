@@ -359,7 +359,7 @@ async fn retry_skips_the_backoff_of_a_task_waiting_to_retry() {
     };
     let tid = TaskId::new(id).unwrap();
     app.board
-        .blocking(move |s| s.settle_failure(tid, &failure, "test"))
+        .settle_failure(tid, failure, None, "test")
         .await
         .unwrap();
     let waiting = json_with(app.get(&format!("/api/tasks/{id}")).await, StatusCode::OK).await;
