@@ -48,6 +48,25 @@ pub enum AttemptError {
     Merge(#[source] GitError),
 }
 
+/// Why a blocked task got no diagnosis. Logged; the task is blocked either way.
+#[derive(Debug, thiserror::Error)]
+pub enum InvestigationError {
+    #[error("cannot list agents: {0}")]
+    ListAgents(#[source] StoreError),
+    #[error("no enabled investigator agent")]
+    NoInvestigator,
+    #[error("the investigator cannot run: {0}")]
+    Runtime(String),
+    #[error("cannot find the last worktree: {0}")]
+    Worktree(#[source] StoreError),
+    #[error("no worktree to inspect")]
+    NoWorktree,
+    #[error("cannot start the investigation: {0}")]
+    Start(#[source] StoreError),
+    #[error("the investigator did not finish: {0}")]
+    Unfinished(String),
+}
+
 /// How an attempt's failure is recorded on the task.
 pub struct FailureText {
     /// One line: history, the `task.failed` event, the session's exit reason.

@@ -8,7 +8,7 @@ use harness_domain::{
     task::Task,
 };
 
-use super::{Engine, roles::instructions, sink::StoreSink};
+use super::{Engine, error::InvestigationError, roles::instructions, sink::StoreSink};
 use crate::engine::{
     prompt::TaskBrief,
     runtime::{SessionOutcome, SessionRequest},
@@ -29,33 +29,36 @@ pub async fn investigate(engine: Arc<Engine>, task: Task) {
     }
 }
 
-async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, String> {
+async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, InvestigationError> {
     let agents = engine
         .board
         .list_agents()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(InvestigationError::ListAgents)?;
     let agent = agents
         .into_iter()
         .find(|a| {
             a.role == AgentRole::Investigator && a.enabled && a.status != AgentStatus::Unconfigured
         })
-        .ok_or("no enabled investigator agent")?;
-    let runtime = engine.runtimes.for_agent(&agent)?;
+        .ok_or(InvestigationError::NoInvestigator)?;
+    let runtime = engine
+        .runtimes
+        .for_agent(&agent)
+        .map_err(InvestigationError::Runtime)?;
     let worktree = engine
         .board
         .last_worktree(task.id)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(InvestigationError::Worktree)?
         .map(PathBuf::from)
         .filter(|p| p.exists())
         .or_else(|| engine.settings.workspace.clone())
-        .ok_or("no worktree to inspect")?;
+        .ok_or(InvestigationError::NoWorktree)?;
     let session = engine
         .board
         .start_investigation(task.id, &agent)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(InvestigationError::Start)?;
     let (sink, writer) = StoreSink::start(engine.board.clone(), session.id);
     let request = SessionRequest {
         worktree,
@@ -83,12 +86,12 @@ async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, String> {
         SessionOutcome::Completed { summary } => (SessionStatus::Succeeded, Ok(summary)),
         other => (
             SessionStatus::Failed,
-            Err(format!("the investigator did not finish: {other:?}")),
+            Err(InvestigationError::Unfinished(format!("{other:?}"))),
         ),
     };
     let reason = match &result {
         Ok(_) => "diagnosis recorded".to_owned(),
-        Err(e) => e.clone(),
+        Err(e) => e.to_string(),
     };
     let _ = engine
         .board
