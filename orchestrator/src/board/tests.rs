@@ -79,9 +79,7 @@ impl Fixture {
         assert_eq!(frame["data"]["type"], kind);
         let stored = self.board.store.list_events(None, Some(kind), 50).unwrap();
         assert!(
-            stored
-                .iter()
-                .any(|e| Value::from(e.id) == frame["data"]["id"]),
+            stored.iter().any(|e| frame["data"]["id"] == e.id),
             "{kind} event {} is not in the database",
             frame["data"]["id"]
         );

@@ -1,7 +1,5 @@
 //! Tasks run by `anthropic` agents against the fake Messages API.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::json;
 

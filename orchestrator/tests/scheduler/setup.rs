@@ -1,7 +1,5 @@
 //! Missing setup: the orchestrator still serves and says exactly what to set.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::json;
 
