@@ -483,3 +483,46 @@ async fn a_note_is_published_after_it_is_stored() {
     assert_eq!(kinds, ["event.created"]);
     f.assert_event_stored(&frames[0], "worktree.leftover");
 }
+
+/// A subscriber that reads the database the moment a message arrives sees exactly the
+/// state the message carries: the message went out after the commit, never before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_reading_on_each_message_finds_that_state_committed() {
+    let mut f = Fixture::new();
+    let task = f.task("watched").await;
+    let (id, store) = (task.id, f.board.store.clone());
+    let mut receiver = f.board.live().subscribe(None).receiver;
+    let (ack, mut acks) = tokio::sync::mpsc::unbounded_channel();
+    let watcher = std::thread::spawn(move || {
+        while let Ok(m) = receiver.blocking_recv() {
+            let frame: Value = serde_json::from_str(&m.json).unwrap();
+            if frame["type"] != "task.updated" {
+                continue;
+            }
+            let stored = store.get_task(id).unwrap();
+            let pair = (
+                frame["data"]["status"].as_str().unwrap().to_owned(),
+                stored.status.as_str(),
+            );
+            if ack.send(pair).is_err() {
+                return;
+            }
+        }
+    });
+    for to in [
+        TaskStatus::InProgress,
+        TaskStatus::Verifying,
+        TaskStatus::Completed,
+    ] {
+        f.board
+            .transition_task(id, to, "test", Actor::SCHEDULER)
+            .await
+            .unwrap();
+        // The next change waits until the watcher has read this one.
+        let (published, stored) = acks.recv().await.unwrap();
+        assert_eq!((published.as_str(), stored), (to.as_str(), to.as_str()));
+    }
+    drop(acks);
+    drop(f);
+    let _ = watcher.join();
+}
