@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::{self, AppState, Auth},
-    board::Board,
+    board::{Actor, Board},
     config::Settings,
     engine::orphans,
     live::LiveBus,
@@ -33,7 +33,6 @@ use crate::{
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
-const ACTOR_STARTUP: &str = "startup";
 /// How long orphaned agents get between SIGTERM and SIGKILL at startup.
 const ORPHAN_GRACE: Duration = Duration::from_secs(3);
 
@@ -148,9 +147,7 @@ async fn apply_agent_overrides(board: &Board, settings: &Settings) -> anyhow::Re
     for (id, o) in &settings.engine.agents {
         let Some(runtime) = o.runtime else { continue };
         let agent = AgentId::parse(id).with_context(|| format!("harness.toml [agents.{id}]"))?;
-        board
-            .blocking(move |s| s.set_agent_runtime(&agent, runtime))
-            .await?;
+        board.set_agent_runtime(agent, runtime).await?;
     }
     Ok(())
 }
@@ -173,12 +170,8 @@ async fn recover(board: &Board, settings: &Settings) -> anyhow::Result<()> {
             ..TaskFilter::default()
         };
         for task in board.list_tasks(filter).await?.items {
-            let id = task.id;
             let reason = "interrupted by a restart; will run again";
-            let task = board
-                .blocking(move |s| s.requeue(id, reason, None, ACTOR_STARTUP))
-                .await?;
-            board.announce_task(&task);
+            board.requeue(task.id, reason, None, Actor::STARTUP).await?;
             requeued += 1;
         }
     }
@@ -198,7 +191,7 @@ async fn finish(board: &Board) -> anyhow::Result<()> {
     board
         .interrupt_running_sessions("the orchestrator stopped")
         .await?;
-    board.blocking(|s| s.checkpoint()).await?;
+    board.checkpoint().await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }
@@ -211,7 +204,7 @@ async fn probe_database(board: Board, healthy: Arc<AtomicBool>, stop: Cancellati
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
-        let result = board.blocking(|s| s.ping()).await;
+        let result = board.ping().await;
         let ok = result.is_ok();
         if healthy.swap(ok, Ordering::Relaxed) != ok {
             match result {
@@ -236,7 +229,7 @@ async fn prune_events(board: Board, retention: Duration, stop: CancellationToken
             continue;
         };
         let before = Timestamp::now().plus(-age);
-        match board.blocking(move |s| s.prune_events(before)).await {
+        match board.prune_events(before).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "pruned old events"),
             Err(err) => tracing::warn!(%err, "cannot prune events"),

@@ -7,8 +7,8 @@ use axum::{
     routing::{get, post},
 };
 use harness_domain::task::{
-    Category, Dependencies, Description, MaxAttempts, NewTask, PassCriteria, Priority, Task,
-    TaskId, TaskPatch, TaskRef, TaskStatus, TaskTransition, Title,
+    Answer, Category, Dependencies, Description, MaxAttempts, NewTask, PassCriteria, Priority,
+    Task, TaskId, TaskPatch, TaskRef, TaskStatus, TaskTransition, Title,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -18,7 +18,7 @@ use super::{
     error::{ApiError, ApiResult, ErrorBody},
     extract::{JsonBody, Query, query_number, query_parsed, query_text},
 };
-use crate::{board::ACTOR_API, store::TaskFilter};
+use crate::{board::Actor, store::TaskFilter};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -244,7 +244,7 @@ pub async fn create_task(
 ) -> ApiResult<(StatusCode, Json<Task>)> {
     let task = state
         .board
-        .create_task(body.into_new_task()?, ACTOR_API)
+        .create_task(body.into_new_task()?, Actor::API)
         .await?;
     Ok((StatusCode::CREATED, Json(task)))
 }
@@ -294,7 +294,9 @@ pub async fn retry_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Task>> {
-    Ok(Json(state.board.retry_now(task_ref(&id)?).await?))
+    Ok(Json(
+        state.board.retry_now(task_ref(&id)?, Actor::API).await?,
+    ))
 }
 
 /// Put a blocked task back in the queue with a fresh set of attempts.
@@ -305,20 +307,7 @@ pub async fn unblock_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Task>> {
-    let id = task_ref(&id)?;
-    let current = state.board.get_task(id).await?;
-    if current.status != TaskStatus::Blocked {
-        return Err(ApiError::Conflict(format!(
-            "task {} is {}; only a blocked task can be unblocked",
-            current.display_id,
-            current.status.as_str()
-        )));
-    }
-    let task = state
-        .board
-        .transition_task(id, TaskStatus::Pending, "unblocked by a user", ACTOR_API)
-        .await?;
-    Ok(Json(task))
+    Ok(Json(state.board.unblock(task_ref(&id)?, Actor::API).await?))
 }
 
 /// Cancel a task that is not finished. A running session is stopped.
@@ -329,12 +318,7 @@ pub async fn cancel_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Task>> {
-    let id = task_ref(&id)?;
-    let task = state
-        .board
-        .transition_task(id, TaskStatus::Cancelled, "cancelled by a user", ACTOR_API)
-        .await?;
-    Ok(Json(task))
+    Ok(Json(state.board.cancel(task_ref(&id)?, Actor::API).await?))
 }
 
 /// Answer the question an agent asked (`ask_human`); the task then continues.
@@ -348,15 +332,11 @@ pub async fn answer_task(
     JsonBody(body): JsonBody<AnswerRequest>,
 ) -> ApiResult<Json<Task>> {
     let id = task_ref(&id)?;
-    let answer = Description::parse(&body.answer)
-        .map_err(|e| ApiError::invalid("answer", e.message.replace("description", "answer")))?;
-    if answer.as_str().is_empty() {
-        return Err(ApiError::invalid("answer", "answer must not be empty"));
-    }
+    let answer = Answer::parse(&body.answer)?;
     Ok(Json(
         state
             .board
-            .answer_question(id, answer.as_str().to_owned())
+            .answer_question(id, answer.into_inner(), Actor::API)
             .await?,
     ))
 }

@@ -28,7 +28,7 @@ use super::{
     error::ApiError,
     extract::{Query, query_number},
 };
-use crate::live::{Backlog, Subscription};
+use crate::live::{Backlog, Hello, LiveFrame, LiveKind, Resync, Subscription};
 
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// No pong for this long and the client is gone.
@@ -133,12 +133,13 @@ async fn send_intro(
     sink: &mut SplitSink<WebSocket, Message>,
     sub: &mut Subscription,
 ) -> Result<(), ()> {
-    let hello = serde_json::json!({
-        "type": "hello",
-        "seq": sub.latest,
-        "data": { "server_time": Timestamp::now() },
-    });
-    send(sink, Message::Text(hello.to_string().into())).await?;
+    let hello = LiveFrame {
+        seq: sub.latest,
+        message: LiveKind::Hello(Hello {
+            server_time: Timestamp::now(),
+        }),
+    };
+    send(sink, Message::Text(hello.to_json().into())).await?;
     match std::mem::replace(&mut sub.backlog, Backlog::Replay(Vec::new())) {
         Backlog::Replay(messages) => {
             for m in messages {
@@ -146,12 +147,13 @@ async fn send_intro(
             }
         }
         Backlog::Resync(reason) => {
-            let resync = serde_json::json!({
-                "type": "resync",
-                "seq": sub.latest,
-                "data": { "reason": reason },
-            });
-            send(sink, Message::Text(resync.to_string().into())).await?;
+            let resync = LiveFrame {
+                seq: sub.latest,
+                message: LiveKind::Resync(Resync {
+                    reason: reason.to_owned(),
+                }),
+            };
+            send(sink, Message::Text(resync.to_json().into())).await?;
         }
     }
     Ok(())

@@ -4,12 +4,11 @@ use std::{path::PathBuf, sync::Arc};
 
 use harness_domain::{
     agent::{AgentRole, AgentStatus},
-    event::{NewEvent, Severity},
     session::SessionStatus,
     task::Task,
 };
 
-use super::{Engine, roles::instructions, sink::StoreSink};
+use super::{Engine, error::InvestigationError, roles::instructions, sink::StoreSink};
 use crate::engine::{
     prompt::TaskBrief,
     runtime::{SessionOutcome, SessionRequest},
@@ -25,62 +24,41 @@ pub async fn investigate(engine: Arc<Engine>, task: Task) {
             None
         }
     };
-    let id = task.id;
-    if let Some(text) = diagnosis.clone()
-        && let Ok(updated) = engine
-            .board
-            .blocking(move |s| s.set_diagnosis(id, &text))
-            .await
-    {
-        engine.board.announce_task(&updated);
+    if let Err(err) = engine.board.record_blocked(&task, diagnosis).await {
+        tracing::warn!(%err, "cannot record the blocked task");
     }
-    engine
-        .board
-        .note(
-            NewEvent::info(
-                "task.blocked",
-                format!(
-                    "{} is blocked after {} attempts: {}",
-                    task.display_id, task.attempts, task.title
-                ),
-            )
-            .with_severity(Severity::Error)
-            .for_task(id.get())
-            .with_payload(serde_json::json!({ "diagnosis": diagnosis })),
-        )
-        .await;
 }
 
-async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, String> {
+async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, InvestigationError> {
     let agents = engine
         .board
         .list_agents()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(InvestigationError::ListAgents)?;
     let agent = agents
         .into_iter()
         .find(|a| {
             a.role == AgentRole::Investigator && a.enabled && a.status != AgentStatus::Unconfigured
         })
-        .ok_or("no enabled investigator agent")?;
-    let runtime = engine.runtimes.for_agent(&agent)?;
-    let id = task.id;
+        .ok_or(InvestigationError::NoInvestigator)?;
+    let runtime = engine
+        .runtimes
+        .for_agent(&agent)
+        .map_err(InvestigationError::Runtime)?;
     let worktree = engine
         .board
-        .blocking(move |s| s.last_worktree(id))
+        .last_worktree(task.id)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(InvestigationError::Worktree)?
         .map(PathBuf::from)
         .filter(|p| p.exists())
         .or_else(|| engine.settings.workspace.clone())
-        .ok_or("no worktree to inspect")?;
-    let (agent_id, model) = (agent.id.as_str().to_owned(), agent.model.clone());
+        .ok_or(InvestigationError::NoWorktree)?;
     let session = engine
         .board
-        .blocking(move |s| s.start_investigation(id, &agent_id, &model))
+        .start_investigation(task.id, &agent)
         .await
-        .map_err(|e| e.to_string())?;
-    engine.board.announce_session(&session);
+        .map_err(InvestigationError::Start)?;
     let (sink, writer) = StoreSink::start(engine.board.clone(), session.id);
     let request = SessionRequest {
         worktree,
@@ -108,12 +86,12 @@ async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, String> {
         SessionOutcome::Completed { summary } => (SessionStatus::Succeeded, Ok(summary)),
         other => (
             SessionStatus::Failed,
-            Err(format!("the investigator did not finish: {other:?}")),
+            Err(InvestigationError::Unfinished(format!("{other:?}"))),
         ),
     };
     let reason = match &result {
         Ok(_) => "diagnosis recorded".to_owned(),
-        Err(e) => e.clone(),
+        Err(e) => e.to_string(),
     };
     let _ = engine
         .board

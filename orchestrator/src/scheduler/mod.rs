@@ -6,6 +6,7 @@
 //! budget, global concurrency, each agent's concurrency, and the spacing between starts.
 
 mod attempt;
+mod error;
 mod investigate;
 mod retention;
 mod roles;
@@ -23,6 +24,7 @@ use harness_domain::{
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub use runtimes::Runtimes;
 
@@ -125,6 +127,7 @@ impl Scheduler {
                     None
                 }
             };
+            self.engine.board.runs().pass_completed();
         }
         self.drain().await;
     }
@@ -134,14 +137,12 @@ impl Scheduler {
         let board = self.engine.board.clone();
         let mut agents = board.list_agents().await?;
         self.refresh_readiness(&mut agents).await;
-        if board.blocking(|s| s.paused()).await? || self.over_budget().await? {
+        if board.paused().await? || self.over_budget().await? {
             return Ok(None);
         }
-        let mut running = board.blocking(|s| s.running_by_agent()).await?;
+        let mut running = board.running_by_agent().await?;
         let max = self.engine.settings.max_concurrent as usize;
-        let ready = board
-            .blocking(|s| s.ready_tasks(Timestamp::now(), READY_BATCH))
-            .await?;
+        let ready = board.ready_tasks(READY_BATCH).await?;
         for task in ready {
             if board.runs().count() >= max {
                 break;
@@ -200,11 +201,8 @@ impl Scheduler {
             Err(_) => return false,
         };
         let board = &self.engine.board;
-        let (id, agent_id, model) = (task.id, agent.id.as_str().to_owned(), agent.model.clone());
-        let claimed = board
-            .blocking(move |s| s.claim_task(id, &agent_id, &model, Timestamp::now()))
-            .await;
-        let (task, session) = match claimed {
+        let id = task.id;
+        let (task, session) = match board.claim(id, &agent).await {
             Ok(pair) => pair,
             Err(err) => {
                 tracing::debug!(task = %id, %err, "claim lost");
@@ -212,12 +210,18 @@ impl Scheduler {
             }
         };
         self.last_start = Some(Instant::now());
-        board.announce_task(&task);
-        board.live().publish("session.created", &session);
         let _ = board
             .set_agent_status(agent.id.clone(), AgentStatus::Working, None)
             .await;
-        tracing::info!(task = %task.display_id, agent = %agent.id, session = session.id, attempt = task.attempts, "session started");
+        // Every log line of the attempt carries these, so one attempt can be followed.
+        let span = tracing::info_span!(
+            "attempt",
+            task = %task.display_id,
+            session = session.id,
+            agent = %agent.id,
+            attempt = task.attempts
+        );
+        span.in_scope(|| tracing::info!("session started"));
         let cancel = board.runs().register(task.id);
         let attempt = attempt::Attempt {
             engine: self.engine.clone(),
@@ -228,24 +232,27 @@ impl Scheduler {
             cancel,
         };
         let engine = self.engine.clone();
-        tokio::spawn(async move {
-            let (task_id, agent_id) = (attempt.task.id, attempt.agent.id.clone());
-            attempt.run().await;
-            engine.board.runs().finished(task_id);
-            let still_busy = engine
-                .board
-                .blocking(|s| s.running_by_agent())
-                .await
-                .map(|r| r.get(agent_id.as_str()).copied().unwrap_or(0) > 0)
-                .unwrap_or(false);
-            if !still_busy {
-                let _ = engine
+        tokio::spawn(
+            async move {
+                let (task_id, agent_id) = (attempt.task.id, attempt.agent.id.clone());
+                attempt.run().await;
+                engine.board.runs().finished(task_id);
+                let still_busy = engine
                     .board
-                    .set_agent_status(agent_id, AgentStatus::Idle, None)
-                    .await;
+                    .running_by_agent()
+                    .await
+                    .map(|r| r.get(agent_id.as_str()).copied().unwrap_or(0) > 0)
+                    .unwrap_or(false);
+                if !still_busy {
+                    let _ = engine
+                        .board
+                        .set_agent_status(agent_id, AgentStatus::Idle, None)
+                        .await;
+                }
+                engine.board.runs().wake();
             }
-            engine.board.runs().wake();
-        });
+            .instrument(span),
+        );
         true
     }
 
@@ -293,7 +300,7 @@ impl Scheduler {
         let report = BudgetReport::new(totals, self.engine.budget);
         if report.exceeded != self.budget_exceeded {
             self.budget_exceeded = report.exceeded;
-            self.engine.board.live().publish("budget.updated", &report);
+            self.engine.board.announce_budget(report.clone());
             if report.exceeded {
                 self.engine
                     .board

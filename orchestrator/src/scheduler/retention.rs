@@ -24,11 +24,8 @@ pub async fn prune(board: &Board, settings: &EngineSettings) -> usize {
             continue;
         };
         let id = task_ref.id();
-        let busy = board.runs().is_running(id)
-            || board
-                .blocking(move |s| s.has_running_session(id))
-                .await
-                .unwrap_or(true);
+        let busy =
+            board.runs().is_running(id) || board.has_running_session(id).await.unwrap_or(true);
         if busy {
             continue;
         }
@@ -66,7 +63,7 @@ async fn set_aside(
         email: settings.git_author_email.clone(),
     };
     let result = tokio::task::spawn_blocking(move || {
-        let repo = workspace_repo(&workspace)?;
+        let repo = workspace_repo(&workspace).map_err(|e| e.to_string())?;
         repo.set_aside_worktree(&path, &keep_as, &author)
             .map_err(|e| e.to_string())
     })

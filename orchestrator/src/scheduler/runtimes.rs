@@ -4,6 +4,8 @@ use std::{path::Path, sync::Arc};
 
 use harness_domain::agent::{Agent, RuntimeKind};
 
+use super::error::WorkspaceError;
+
 use crate::{
     config::{EngineSettings, Secret},
     engine::{
@@ -113,10 +115,10 @@ impl Runtimes {
         let Some(path) = &self.settings.workspace else {
             return Err("set HARNESS_WORKSPACE to the git repository agents work on".into());
         };
-        workspace_repo(path).map(drop)
+        workspace_repo(path).map(drop).map_err(|e| e.to_string())
     }
 }
 
-pub fn workspace_repo(path: &Path) -> Result<Repo, String> {
-    Repo::open(path).map_err(|e| format!("HARNESS_WORKSPACE: {e}"))
+pub fn workspace_repo(path: &Path) -> Result<Repo, WorkspaceError> {
+    Ok(Repo::open(path)?)
 }

@@ -1,16 +1,13 @@
 //! `create_task` for planning agents: subtasks go on the board like any other task.
 
-use harness_domain::{
-    event::NewEvent,
-    task::{Category, NewTask},
-};
+use harness_domain::task::{Category, NewTask};
 
 use crate::{
-    board::Board,
+    board::{Actor, Board},
     engine::runtime::{CreateTaskError, TaskCreator},
 };
 
-/// Creates subtasks through the store. The call is synchronous (the tool interface is),
+/// Creates subtasks through the board. The call is synchronous (the tool interface is),
 /// and a single SQLite insert is short enough to make on the session's task.
 pub struct BoardTaskCreator {
     pub board: Board,
@@ -23,23 +20,8 @@ impl TaskCreator for BoardTaskCreator {
         new.category = Category::parse(&self.category).unwrap_or_default();
         let created = self
             .board
-            .store()
-            .create_task(&new, "planning")
+            .create_task_now(&new, Actor::PLANNING)
             .map_err(|e| CreateTaskError::Board(Box::new(e)))?;
-        self.board.announce_created(&created);
-        let board = self.board.clone();
-        let (id, message) = (
-            created.id.get(),
-            format!(
-                "{} created by a planning agent: {}",
-                created.display_id, created.title
-            ),
-        );
-        tokio::spawn(async move {
-            board
-                .note(NewEvent::info("task.created", message).for_task(id))
-                .await
-        });
         Ok(created.display_id)
     }
 }

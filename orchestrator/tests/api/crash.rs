@@ -14,6 +14,8 @@ async fn kill_9_during_writes_loses_no_acknowledged_task() {
     let dir = TempDir::new().unwrap();
     let mut server = Server::start(dir.path());
     let base = server.base.clone();
+    // How many creates were answered 201 so far: the kill waits for a good number.
+    let (acked, mut acked_rx) = tokio::sync::watch::channel(0usize);
     let writer = tokio::spawn(async move {
         let client = test_client(Some(Duration::from_secs(5)));
         let mut acknowledged = Vec::new();
@@ -25,13 +27,19 @@ async fn kill_9_during_writes_loses_no_acknowledged_task() {
                 .send()
                 .await;
             match sent {
-                Ok(r) if r.status() == 201 => acknowledged.push(title),
+                Ok(r) if r.status() == 201 => {
+                    acknowledged.push(title);
+                    acked.send_replace(acknowledged.len());
+                }
                 _ => break, // the server is gone
             }
         }
         acknowledged
     });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::timeout(Duration::from_secs(30), acked_rx.wait_for(|n| *n >= 200))
+        .await
+        .expect("200 creates were not acknowledged in 30 s")
+        .expect("the writer stopped before 200 creates");
     server.signal("KILL");
     server.wait_exit(Duration::from_secs(5));
     let acknowledged = writer.await.unwrap();

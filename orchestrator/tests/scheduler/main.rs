@@ -53,6 +53,22 @@ pub fn cli_agent(settings: &mut Settings, agent: &str, command: &[&str]) {
     );
 }
 
+/// Waits for the positive signal that the scheduler looked at the board as it is now:
+/// a whole pass that began after this call (the count moves by two, because a pass
+/// may already be under way). What it did not start by then, it passed over.
+pub async fn scheduler_passed_over(app: &TestApp) {
+    let mut passes = app.board.runs().passes();
+    let start = *passes.borrow_and_update();
+    app.board.runs().wake();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        passes.wait_for(|n| *n >= start + 2),
+    )
+    .await
+    .expect("the scheduler completed no pass in 30 s")
+    .expect("the scheduler stopped");
+}
+
 /// Polls the task until `done` says so; fails after 30 s with the last state.
 pub async fn wait_for_task(app: &TestApp, id: &Value, done: impl Fn(&Value) -> bool) -> Value {
     wait_for(app, &format!("/api/tasks/{id}"), done).await

@@ -1,14 +1,12 @@
 //! Missing setup: the orchestrator still serves and says exactly what to set.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::{
     fast_engine, git_repo,
     helpers::{json_with, spawn_app, spawn_with},
-    wait_for,
+    scheduler_passed_over, wait_for,
 };
 
 #[tokio::test]
@@ -26,7 +24,7 @@ async fn without_a_workspace_agents_are_unconfigured_and_tasks_wait() {
         "{agent}"
     );
     let task = app.create_task(json!({"title": "Waits"})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    scheduler_passed_over(&app).await;
     let task = json_with(
         app.get(&format!("/api/tasks/{}", task["id"])).await,
         StatusCode::OK,
