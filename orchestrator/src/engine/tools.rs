@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     confine::{ConfinedPath, WorktreeRoot},
     process::{self, CommandSpec},
+    sandbox::SandboxConfig,
     session::truncate_with_note,
 };
 
@@ -92,6 +93,8 @@ pub struct ToolLimits {
     pub default_command_timeout: Duration,
     pub max_command_timeout: Duration,
     pub command_output_bytes: usize,
+    /// How `run_command` is confined.
+    pub sandbox: SandboxConfig,
 }
 
 impl Default for ToolLimits {
@@ -107,18 +110,10 @@ impl Default for ToolLimits {
             default_command_timeout: Duration::from_secs(120),
             max_command_timeout: Duration::from_secs(600),
             command_output_bytes: 32 * 1024,
+            sandbox: SandboxConfig::default(),
         }
     }
 }
-
-/// Environment variables removed before `run_command`: the model's shell must not see
-/// the harness's own credentials.
-const SECRET_VARS: [&str; 4] = [
-    "ANTHROPIC_API_KEY",
-    "HARNESS_API_TOKEN",
-    "TELEGRAM_BOT_TOKEN",
-    "ANTHROPIC_AUTH_TOKEN",
-];
 
 /// One agent's worktree with the limits its tools obey.
 #[derive(Debug, Clone)]
@@ -573,7 +568,7 @@ impl Workspace {
         spec.kill_grace = Duration::from_secs(2);
         spec.tail_bytes = self.limits.command_output_bytes;
         spec.max_line_bytes = 4096;
-        spec.env_remove = secret_vars();
+        spec.sandbox = self.limits.sandbox.clone();
         let finished = match process::run(&spec, &CancellationToken::new(), |_| {}).await {
             Ok(f) => f,
             Err(e) => return ToolOutcome::error(format!("cannot start the command: {e}")),
@@ -593,19 +588,6 @@ impl Workspace {
             is_error: !finished.termination.success(),
         }
     }
-}
-
-/// The names in [`SECRET_VARS`] plus any inherited variable that looks like a secret.
-fn secret_vars() -> Vec<String> {
-    let mut names: Vec<String> = SECRET_VARS.iter().map(|s| (*s).to_owned()).collect();
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        let upper = name.to_ascii_uppercase();
-        if upper.ends_with("_API_KEY") || upper.ends_with("_TOKEN") || upper.ends_with("_SECRET") {
-            names.push(name);
-        }
-    }
-    names
 }
 
 fn read_capped(path: &Path, max: u64) -> std::io::Result<(Vec<u8>, bool)> {

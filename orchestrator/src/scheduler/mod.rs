@@ -271,8 +271,21 @@ impl Scheduler {
                 }
                 Ok(()) if agent.status == AgentStatus::Unconfigured => {
                     tracing::info!(agent = %agent.id, "agent is ready");
+                    let caveat = self.engine.runtimes.caveat().map(str::to_owned);
                     if let Ok(updated) = board
-                        .set_agent_status(agent.id.clone(), AgentStatus::Idle, None)
+                        .set_agent_status(agent.id.clone(), AgentStatus::Idle, caveat)
+                        .await
+                    {
+                        *agent = updated;
+                    }
+                }
+                // Running unconfined is never silent: the agent says so.
+                Ok(()) if agent.status == AgentStatus::Idle
+                    && agent.status_reason.as_deref() != self.engine.runtimes.caveat() =>
+                {
+                    let caveat = self.engine.runtimes.caveat().map(str::to_owned);
+                    if let Ok(updated) = board
+                        .set_agent_status(agent.id.clone(), AgentStatus::Idle, caveat)
                         .await
                     {
                         *agent = updated;
