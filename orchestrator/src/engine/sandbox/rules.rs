@@ -14,9 +14,29 @@ use landlock::{
 use super::{Network, SandboxConfig, SandboxError};
 
 /// System directories every agent may read and execute, when they exist.
-const SYSTEM_READ: [&str; 11] = [
+const SYSTEM_READ: [&str; 10] = [
     "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/nix/store",
-    "/proc", "/sys",
+    "/sys",
+];
+
+/// The parts of /proc tools read about the machine, granted instead of /proc as a whole
+/// when the server runs as root. An unprivileged server is non-dumpable, so agents of
+/// the same user cannot open its `/proc/<pid>/environ`, `mem` or `fd`; root passes that
+/// check (CAP_SYS_PTRACE), and Landlock does not stop it either on the kernels we tried.
+/// So as root no process directory is granted, not even the agent's own (`/dev/stdin`
+/// and `/proc/self` then fail inside the agent: one more reason not to run as root).
+const PROC_READ: [&str; 11] = [
+    "/proc/cpuinfo",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/loadavg",
+    "/proc/uptime",
+    "/proc/version",
+    "/proc/filesystems",
+    "/proc/sys/kernel",
+    "/proc/sys/vm",
+    "/proc/sys/fs",
+    "/proc/sys/net",
 ];
 
 /// The directories granted to one process, by kind.
@@ -43,6 +63,12 @@ impl Plan {
             read: SYSTEM_READ.iter().map(PathBuf::from).collect(),
             data: Vec::new(),
         };
+        // SAFETY: geteuid has no arguments and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            plan.read.extend(PROC_READ.iter().map(PathBuf::from));
+        } else {
+            plan.read.push(PathBuf::from("/proc"));
+        }
         plan.full.extend(config.write_paths.iter().cloned());
         plan.read.extend(config.read_paths.iter().cloned());
         plan.read.extend(resolver_dir());
