@@ -203,7 +203,11 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
         Some(text) => Mode::parse(text)
             .ok_or_else(|| invalid("HARNESS_SANDBOX", "must be require, warn or off"))?,
     };
-    let network = match args.agent_network.as_deref().or(file.agent_network.as_deref()) {
+    let network = match args
+        .agent_network
+        .as_deref()
+        .or(file.agent_network.as_deref())
+    {
         None => Network::default(),
         Some(text) => Network::parse(text).ok_or_else(|| {
             invalid(
@@ -243,12 +247,12 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
         None => file.agent_env.clone().unwrap_or_default(),
     };
     let defaults = Limits::default();
-    let limit = |flag: Option<u64>, file: Option<u64>, default: Option<u64>, scale: u64| {
-        match flag.or(file) {
-            Some(0) => None,
-            Some(v) => Some(v.saturating_mul(scale)),
-            None => default,
-        }
+    let limit = |flag: Option<u64>, file: Option<u64>, default: Option<u64>, scale: u64| match flag
+        .or(file)
+    {
+        Some(0) => None,
+        Some(v) => Some(v.saturating_mul(scale)),
+        None => default,
     };
     Ok(SandboxConfig {
         mode,

@@ -208,7 +208,18 @@ impl Repo {
     /// The diff of `branch` against the point where it left `base`, capped at `max_bytes`.
     pub fn diff(&self, base: &str, branch: &str, max_bytes: usize) -> Result<String, GitError> {
         let range = format!("{base}...{branch}");
-        let diff = git(&self.root, &["diff", "--no-ext-diff", "--no-textconv", "--stat", "--patch", &range], None)?;
+        let diff = git(
+            &self.root,
+            &[
+                "diff",
+                "--no-ext-diff",
+                "--no-textconv",
+                "--stat",
+                "--patch",
+                &range,
+            ],
+            None,
+        )?;
         Ok(super::session::truncate_with_note(&diff, max_bytes))
     }
 

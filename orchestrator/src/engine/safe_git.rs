@@ -46,7 +46,8 @@ const SAFE_CONFIG: [&str; 16] = [
 ];
 
 /// Keys of the repository config that name a command started through an attribute.
-const DRIVER_KEYS: &str = r"^(filter|merge|diff)\..+\.(clean|smudge|process|driver|command|textconv)$";
+const DRIVER_KEYS: &str =
+    r"^(filter|merge|diff)\..+\.(clean|smudge|process|driver|command|textconv)$";
 
 /// Why a git command did not produce an output.
 #[derive(Debug, thiserror::Error)]
@@ -199,8 +200,8 @@ mod tests {
         // are shell commands, and the safe config leaves aliases alone on purpose here.
         let overrides = vec!["alias.nap=!sleep 30".to_owned()];
         let started = std::time::Instant::now();
-        let err = run_with(&dir, &overrides, &["nap"], &[], Duration::from_millis(300))
-            .unwrap_err();
+        let err =
+            run_with(&dir, &overrides, &["nap"], &[], Duration::from_millis(300)).unwrap_err();
         assert!(matches!(err, SafeGitError::TimedOut { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
     }

@@ -280,8 +280,9 @@ impl Scheduler {
                     }
                 }
                 // Running unconfined is never silent: the agent says so.
-                Ok(()) if agent.status == AgentStatus::Idle
-                    && agent.status_reason.as_deref() != self.engine.runtimes.caveat() =>
+                Ok(())
+                    if agent.status == AgentStatus::Idle
+                        && agent.status_reason.as_deref() != self.engine.runtimes.caveat() =>
                 {
                     let caveat = self.engine.runtimes.caveat().map(str::to_owned);
                     if let Ok(updated) = board

@@ -37,7 +37,10 @@ async fn run_commands_on_data() -> (
         attempt("append to the database", "echo x >> ../../harness.db"),
         attempt("list the data directory", "ls ../.."),
         attempt("plant in the data directory", "touch ../../planted"),
-        attempt("read the database by absolute path", "cat \"$(cd ../.. && pwd)/harness.db\""),
+        attempt(
+            "read the database by absolute path",
+            "cat \"$(cd ../.. && pwd)/harness.db\"",
+        ),
     ];
     run_commands(&commands, |_| {}).await
 }
@@ -58,9 +61,13 @@ async fn writes_outside_the_worktree_fail_by_every_route() {
             "hard link",
             &format!("ln {o}/victim.txt hard && echo x >> hard"),
         ),
-        attempt("rename out", &format!("echo x > moved && mv moved {o}/moved")),
+        attempt(
+            "rename out",
+            &format!("echo x > moved && mv moved {o}/moved"),
+        ),
         attempt("system file", "echo x >> /etc/hostname"),
-        "echo inside > inside.txt && cat inside.txt && echo t > \"$TMPDIR/t\" && cat \"$TMPDIR/t\"".to_owned(),
+        "echo inside > inside.txt && cat inside.txt && echo t > \"$TMPDIR/t\" && cat \"$TMPDIR/t\""
+            .to_owned(),
     ];
     let (app, _task, results, _repo) = run_commands(&commands, |_| {}).await;
     let (blocked, control) = results.split_at(results.len() - 1);
@@ -81,11 +88,7 @@ async fn writes_outside_the_worktree_fail_by_every_route() {
         std::fs::read_to_string(outside.path().join("victim.txt")).unwrap(),
         "original"
     );
-    assert!(
-        !data_dir(&app)
-            .join("worktrees/escape-dotdot.txt")
-            .exists()
-    );
+    assert!(!data_dir(&app).join("worktrees/escape-dotdot.txt").exists());
 }
 
 #[tokio::test]

@@ -45,9 +45,15 @@ fn plant(repo: &Path, marks: &Path, tools: &Path) {
     config("core.hooksPath", &custom_hooks.display().to_string());
     config("core.fsmonitor", &tripwire(tools, marks, "fsmonitor"));
     config("filter.evil.clean", &tripwire(tools, marks, "filter-clean"));
-    config("filter.evil.smudge", &tripwire(tools, marks, "filter-smudge"));
+    config(
+        "filter.evil.smudge",
+        &tripwire(tools, marks, "filter-smudge"),
+    );
     config("filter.evil.required", "true");
-    config("diff.evil.textconv", &tripwire(tools, marks, "diff-textconv"));
+    config(
+        "diff.evil.textconv",
+        &tripwire(tools, marks, "diff-textconv"),
+    );
     config("diff.evil.command", &tripwire(tools, marks, "diff-command"));
     config("merge.evil.driver", &tripwire(tools, marks, "merge-driver"));
 }
@@ -75,7 +81,10 @@ async fn nothing_planted_in_the_repository_runs_when_the_harness_commits_verifie
             "write info/attributes",
             "echo '* filter=evil' > \"$common/info/attributes\"",
         ),
-        attempt("move the base branch", "git update-ref refs/heads/main HEAD"),
+        attempt(
+            "move the base branch",
+            "git update-ref refs/heads/main HEAD",
+        ),
     ]
     .join("\n");
     let app = spawn_with(|s| {

@@ -154,5 +154,7 @@ pub fn data_dir(app: &TestApp) -> PathBuf {
 /// The shell fragment that prints `BLOCKED <what>` when `command` fails and
 /// `ESCAPED <what>` when it succeeds.
 pub fn attempt(what: &str, command: &str) -> String {
-    format!("if {command} >/dev/null 2>&1; then echo 'ESCAPED {what}'; else echo 'BLOCKED {what}'; fi")
+    format!(
+        "if {command} >/dev/null 2>&1; then echo 'ESCAPED {what}'; else echo 'BLOCKED {what}'; fi"
+    )
 }

@@ -12,7 +12,15 @@ pub const AGENT_MARKER: &str = "PARENT_HARNESS_AGENT";
 
 /// Variables every agent gets from the server's environment when they are set.
 const BASE: [&str; 9] = [
-    "PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TERM", "TZ", "USER",
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_MESSAGES",
+    "TERM",
+    "TZ",
+    "USER",
 ];
 
 /// Toolchain homes that default to a directory under `$HOME`. Agents get a private
@@ -41,7 +49,11 @@ impl EnvPolicy {
             env.retain(|(k, _)| k != name);
             env.push((name.into(), value));
         };
-        for name in BASE.iter().copied().chain(self.pass.iter().map(String::as_str)) {
+        for name in BASE
+            .iter()
+            .copied()
+            .chain(self.pass.iter().map(String::as_str))
+        {
             if let Some(value) = std::env::var_os(name) {
                 set(name, value);
             }

@@ -34,7 +34,12 @@ impl Default for Limits {
 /// Half the machine's memory: one runaway process cannot take it all.
 fn default_memory() -> u64 {
     // SAFETY: sysconf only reads system constants.
-    let (pages, size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
     match (u64::try_from(pages), u64::try_from(size)) {
         (Ok(p), Ok(s)) if p > 0 && s > 0 => p.saturating_mul(s) / 2,
         _ => 4 << 30,

@@ -14,6 +14,7 @@
 //! system calls. [`harden_server`] makes the server non-dumpable at startup, so its
 //! `/proc/<pid>/environ` and memory are unreadable to the agents it starts.
 
+pub mod check;
 mod env;
 mod limits;
 mod rules;
@@ -189,9 +190,9 @@ impl SandboxConfig {
             (Some(p), Mode::Require) => Readiness::Refused(format!(
                 "agents run only confined and {p}; set HARNESS_SANDBOX=warn to run them unconfined"
             )),
-            (Some(p), _) => Readiness::Unconfined(format!(
-                "agents run UNCONFINED (HARNESS_SANDBOX=warn): {p}"
-            )),
+            (Some(p), _) => {
+                Readiness::Unconfined(format!("agents run UNCONFINED (HARNESS_SANDBOX=warn): {p}"))
+            }
         }
     }
 
@@ -366,7 +367,9 @@ pub fn announce(config: &SandboxConfig) {
             "agents run confined (Landlock, resource limits, allow-listed environment)"
         ),
         Readiness::Unconfined(reason) => tracing::warn!(%reason, "agent sandbox"),
-        Readiness::Refused(reason) => tracing::error!(%reason, "agent sandbox: agents will not run"),
+        Readiness::Refused(reason) => {
+            tracing::error!(%reason, "agent sandbox: agents will not run")
+        }
     }
 }
 

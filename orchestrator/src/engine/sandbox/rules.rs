@@ -7,15 +7,23 @@
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, BitFlags, NetPort, PathBeneath, PathFd, Ruleset,
-    RulesetAttr, RulesetCreatedAttr, Scope,
+    ABI, Access, AccessFs, AccessNet, BitFlags, NetPort, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, Scope,
 };
 
 use super::{Network, SandboxConfig, SandboxError};
 
 /// System directories every agent may read and execute, when they exist.
 const SYSTEM_READ: [&str; 10] = [
-    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/nix/store",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc",
+    "/nix/store",
     "/sys",
 ];
 
@@ -124,7 +132,8 @@ impl Plan {
         }
         // /dev: read, and write to existing nodes (/dev/null, a tty); never create any.
         let dev = read_only | (all & (AccessFs::WriteFile | AccessFs::IoctlDev));
-        created = add_path(created, Path::new("/dev"), dev).map_err(|e| err(Path::new("/dev"), &e))?;
+        created =
+            add_path(created, Path::new("/dev"), dev).map_err(|e| err(Path::new("/dev"), &e))?;
         for port in ports.unwrap_or_default() {
             created = created
                 .add_rule(NetPort::new(port, AccessNet::ConnectTcp))
@@ -183,10 +192,7 @@ impl GitData {
         let common_rel = std::fs::read_to_string(admin.join("commondir")).ok()?;
         let common = admin.join(common_rel.trim()).canonicalize().ok()?;
         let head = std::fs::read_to_string(admin.join("HEAD")).ok()?;
-        let head_ref = head
-            .trim()
-            .strip_prefix("ref: ")
-            .map(str::to_owned);
+        let head_ref = head.trim().strip_prefix("ref: ").map(str::to_owned);
         Some(Self {
             common,
             admin,
