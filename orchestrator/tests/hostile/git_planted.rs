@@ -39,7 +39,7 @@ fn plant(repo: &Path, marks: &Path, tools: &Path) {
     std::fs::create_dir_all(&custom_hooks).unwrap();
     for hook in HOOKS {
         tripwire(&hooks, marks, hook);
-        tripwire(&custom_hooks, marks, &format!("{hook}"));
+        tripwire(&custom_hooks, marks, hook);
     }
     let config = |key: &str, value: &str| git_repo::git(repo, &["config", key, value]);
     config("core.hooksPath", &custom_hooks.display().to_string());

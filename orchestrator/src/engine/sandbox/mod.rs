@@ -206,16 +206,14 @@ impl SandboxConfig {
         let private = PrivateDir::create()?;
         let env = self.env.build(&private.tmp(), &private.home(), extra_env);
         let support = Support::probe();
-        let ruleset = match self.readiness(support) {
-            Readiness::Confined => {
-                let Support::Landlock(abi) = support else {
-                    unreachable!("confined implies Landlock")
-                };
+        let ruleset = match (self.readiness(support), support) {
+            (Readiness::Confined, Support::Landlock(abi)) => {
                 let plan = rules::Plan::new(cwd, private.path(), self)?;
                 Some(plan.ruleset(abi, &self.network)?)
             }
-            Readiness::Unconfined(_) => None,
-            Readiness::Refused(reason) => return Err(SandboxError::Refused(reason)),
+            (Readiness::Refused(reason), _) => return Err(SandboxError::Refused(reason)),
+            // `off` or `warn`: unconfined, as the startup log and the agents say.
+            _ => None,
         };
         Ok(Prepared {
             env,
