@@ -229,10 +229,13 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
     let mut read_paths = sandbox::default_toolchain_paths();
     read_paths.extend(paths(&args.agent_read_paths, &file.agent_read_paths).unwrap_or_default());
     let write_paths = paths(&args.agent_write_paths, &file.agent_write_paths).unwrap_or_default();
-    for p in read_paths.iter().chain(&write_paths) {
-        if !p.is_absolute() {
+    for (name, list) in [
+        ("HARNESS_AGENT_READ_PATHS", &read_paths),
+        ("HARNESS_AGENT_WRITE_PATHS", &write_paths),
+    ] {
+        if let Some(p) = list.iter().find(|p| !p.is_absolute()) {
             return Err(invalid(
-                "HARNESS_AGENT_READ_PATHS",
+                name,
                 &format!("{} is not an absolute path", p.display()),
             ));
         }
@@ -441,5 +444,61 @@ impl EngineSettings {
             }
         }
         Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sandbox(args: EngineArgs) -> Result<SandboxConfig, ConfigError> {
+        sandbox_settings(&args, &EngineFile::default())
+    }
+
+    #[test]
+    fn the_sandbox_requires_landlock_and_leaves_the_network_open_by_default() {
+        let config = sandbox(EngineArgs::default()).unwrap();
+        assert_eq!(config.mode, Mode::Require);
+        assert_eq!(config.network, Network::Open);
+        assert!(config.limits.memory_bytes.is_some());
+    }
+
+    #[test]
+    fn a_bad_sandbox_setting_is_named() {
+        let err = sandbox(EngineArgs {
+            sandbox: Some("maybe".into()),
+            ..EngineArgs::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("HARNESS_SANDBOX"), "{err}");
+        let err = sandbox(EngineArgs {
+            agent_network: Some("443,https".into()),
+            ..EngineArgs::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("HARNESS_AGENT_NETWORK"), "{err}");
+        let err = sandbox(EngineArgs {
+            agent_write_paths: Some("relative/cache".into()),
+            ..EngineArgs::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("HARNESS_AGENT_WRITE_PATHS"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn zero_removes_a_limit_and_megabytes_become_bytes() {
+        let config = sandbox(EngineArgs {
+            agent_max_memory_mb: Some(512),
+            agent_max_processes: Some(0),
+            agent_env: Some("GOPATH, JAVA_HOME".into()),
+            ..EngineArgs::default()
+        })
+        .unwrap();
+        assert_eq!(config.limits.memory_bytes, Some(512 << 20));
+        assert_eq!(config.limits.processes, None);
+        assert_eq!(config.env.pass, ["GOPATH", "JAVA_HOME"]);
     }
 }

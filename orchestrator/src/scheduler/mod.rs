@@ -215,7 +215,11 @@ impl Scheduler {
         board.announce_task(&task);
         board.live().publish("session.created", &session);
         let _ = board
-            .set_agent_status(agent.id.clone(), AgentStatus::Working, None)
+            .set_agent_status(
+                agent.id.clone(),
+                AgentStatus::Working,
+                self.engine.runtimes.caveat().map(str::to_owned),
+            )
             .await;
         tracing::info!(task = %task.display_id, agent = %agent.id, session = session.id, attempt = task.attempts, "session started");
         let cancel = board.runs().register(task.id);
@@ -241,7 +245,11 @@ impl Scheduler {
             if !still_busy {
                 let _ = engine
                     .board
-                    .set_agent_status(agent_id, AgentStatus::Idle, None)
+                    .set_agent_status(
+                        agent_id,
+                        AgentStatus::Idle,
+                        engine.runtimes.caveat().map(str::to_owned),
+                    )
                     .await;
             }
             engine.board.runs().wake();
