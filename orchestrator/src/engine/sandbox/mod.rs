@@ -257,11 +257,6 @@ impl Prepared {
         &self.env
     }
 
-    /// True when Landlock will be applied.
-    pub fn confined(&self) -> bool {
-        self.ruleset.is_some()
-    }
-
     /// The raw values [`enter`] needs; `Copy`, so the `pre_exec` closure owns them.
     pub fn entry(&self) -> Entry {
         Entry {
