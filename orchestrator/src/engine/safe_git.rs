@@ -167,23 +167,23 @@ fn run_with(
 }
 
 /// An empty directory of our own for HOME, so nothing under the person's home is read.
+/// One per user, reused across runs; anything else there (not a directory of ours, not
+/// empty, a symlink) and git gets a HOME that does not exist instead.
 fn empty_home() -> PathBuf {
     static HOME: OnceLock<PathBuf> = OnceLock::new();
     HOME.get_or_init(|| {
-        use std::os::unix::fs::DirBuilderExt;
-        let path = std::env::temp_dir().join(format!(
-            "harness-git-home-{}-{:x}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        let created = std::fs::DirBuilder::new().mode(0o500).create(&path);
-        match created {
-            Ok(()) => path,
-            // Somewhere that exists and holds no config of anyone's.
-            Err(_) => PathBuf::from("/nonexistent"),
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        // SAFETY: getuid has no arguments and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        let path = std::env::temp_dir().join(format!("harness-git-home-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o500).create(&path);
+        let ours = std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o022 == 0)
+            && std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none());
+        if ours {
+            path
+        } else {
+            PathBuf::from("/nonexistent")
         }
     })
     .clone()
