@@ -13,7 +13,6 @@
 //! - its own process group and a timeout that kills the group.
 
 use std::{
-    io::Read,
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
     sync::{OnceLock, mpsc},
@@ -61,8 +60,30 @@ pub enum SafeGitError {
 /// Runs `git -C dir <safe config> args…` with the safe environment plus `env`.
 pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Output, SafeGitError> {
     let mut overrides: Vec<String> = SAFE_CONFIG.iter().map(|s| (*s).to_owned()).collect();
-    overrides.extend(configured_drivers(dir)?);
+    if may_start_drivers(args) {
+        overrides.extend(configured_drivers(dir)?);
+    }
     run_with(dir, &overrides, args, env, GIT_TIMEOUT)
+}
+
+/// Commands that only read or move refs never read a file's attributes, so they need
+/// no driver list (saving a git process each); anything else gets it.
+fn may_start_drivers(args: &[&str]) -> bool {
+    const REFS_ONLY: [&str; 8] = [
+        "rev-parse",
+        "symbolic-ref",
+        "update-ref",
+        "branch",
+        "rev-list",
+        "merge-base",
+        "commit-tree",
+        "config",
+    ];
+    match args {
+        [first, ..] if REFS_ONLY.contains(first) => false,
+        ["worktree", sub, ..] => !matches!(*sub, "list" | "prune" | "remove"),
+        _ => true,
+    }
 }
 
 /// `key=` for each filter, merge or diff driver command the repository configures, and
@@ -125,7 +146,7 @@ fn run_with(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let mut child = command.spawn()?;
+    let child = command.spawn()?;
     let pgid = i32::try_from(child.id()).unwrap_or(0);
     let (done, watchdog) = mpsc::channel::<()>();
     let killer = std::thread::spawn(move || {
@@ -138,32 +159,19 @@ fn run_with(
         }
         timed_out
     });
-    let stderr = child.stderr.take();
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut s) = stderr {
-            let _ = s.read_to_end(&mut buf);
-        }
-        buf
-    });
-    let mut stdout = Vec::new();
-    if let Some(mut s) = child.stdout.take() {
-        let _ = s.read_to_end(&mut stdout);
-    }
-    let status = child.wait()?;
-    let stderr = err_reader.join().unwrap_or_default();
+    // Reads both pipes without threads; returns once git and anything holding its
+    // pipes is gone, which the watchdog guarantees within `timeout`.
+    let output = child.wait_with_output();
     let _ = done.send(());
-    if killer.join().unwrap_or(false) {
+    let timed_out = killer.join().unwrap_or(false);
+    let output = output?;
+    if timed_out {
         return Err(SafeGitError::TimedOut {
             args: args.join(" "),
             secs: timeout.as_secs(),
         });
     }
-    Ok(Output {
-        status,
-        stdout,
-        stderr,
-    })
+    Ok(output)
 }
 
 /// An empty directory of our own for HOME, so nothing under the person's home is read.
@@ -192,6 +200,15 @@ fn empty_home() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_that_touch_files_get_the_driver_overrides() {
+        assert!(may_start_drivers(&["add", "-A"]));
+        assert!(may_start_drivers(&["merge", "--ff-only"]));
+        assert!(may_start_drivers(&["worktree", "add", "-B", "b", "p", "c"]));
+        assert!(!may_start_drivers(&["worktree", "list", "--porcelain"]));
+        assert!(!may_start_drivers(&["rev-parse", "HEAD"]));
+    }
 
     #[test]
     fn a_command_over_its_timeout_is_killed_with_its_group() {
