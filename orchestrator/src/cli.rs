@@ -28,6 +28,9 @@ enum Command {
     Openapi,
     /// Serve the built dashboard and proxy /api, /ws and /health to an orchestrator.
     Dashboard(DashboardArgs),
+    /// Start one confined process as agents are started and report what it could reach;
+    /// exit 1 when anything got through or the sandbox cannot run.
+    CheckSandbox(ConfigArgs),
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +100,9 @@ impl Cli {
                 args.log_format,
             ),
             Command::Openapi => crate::commands::openapi(),
+            Command::CheckSandbox(args) => {
+                load(args).and_then(|s| crate::commands::check_sandbox(&s))
+            }
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

@@ -86,3 +86,26 @@ pub fn dashboard(
         crate::gateway::serve(listener, config, crate::server::shutdown_signal()).await
     })
 }
+
+/// `harness check-sandbox`: the sandbox's own probes, printed; an error when one got
+/// through, so scripts and the container test can rely on the exit code.
+pub fn check_sandbox(settings: &Settings) -> anyhow::Result<()> {
+    let data_dir = settings
+        .database_path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(crate::engine::sandbox::check::check(
+        &settings.engine.sandbox,
+        &data_dir,
+    ))?;
+    print!("{}", report.text);
+    anyhow::ensure!(
+        report.passed,
+        "the agent sandbox let something through (see above)"
+    );
+    Ok(())
+}

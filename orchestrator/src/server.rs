@@ -46,6 +46,7 @@ impl App {
     /// Opens the store, recovers from any crash, and binds `settings.bind:settings.port`
     /// (port 0 picks a free port; see [`App::local_addr`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        crate::engine::sandbox::announce(&settings.engine.sandbox);
         let path = settings.database_path.clone();
         let (store, applied) = tokio::task::spawn_blocking(move || Store::open(&path)).await??;
         for m in &applied {

@@ -212,6 +212,11 @@ fn fake_claude(mode: &str) -> CliRuntime {
     let mut config = CliAgentConfig::claude_code();
     config.program = script.to_string_lossy().into_owned();
     config.env = vec![("FAKE_CLAUDE_MODE".into(), mode.into())];
+    // The sandbox lets agents read only what it is told to: here, the fixture.
+    config
+        .sandbox
+        .read_paths
+        .push(script.parent().unwrap().to_path_buf());
     CliRuntime { config }
 }
 

@@ -23,6 +23,7 @@ use super::{
     runtime::{
         AgentRuntime, NotReady, SessionOutcome, SessionReport, SessionRequest, failed_before_start,
     },
+    sandbox::SandboxConfig,
     session::{LogKind, SessionSink, Usage, truncate_with_note},
 };
 
@@ -243,9 +244,12 @@ fn tool_result_text(content: &Value) -> String {
 pub struct CliAgentConfig {
     pub program: String,
     pub args: Vec<String>,
+    /// Set on top of the sandbox's allow-listed environment: what the CLI needs, like
+    /// its own key.
     pub env: Vec<(String, String)>,
     pub timeout: Duration,
     pub kill_grace: Duration,
+    pub sandbox: SandboxConfig,
 }
 
 impl CliAgentConfig {
@@ -265,6 +269,7 @@ impl CliAgentConfig {
             env: Vec::new(),
             timeout: Duration::from_secs(30 * 60),
             kill_grace: Duration::from_secs(10),
+            sandbox: SandboxConfig::default(),
         }
     }
 }
@@ -295,8 +300,7 @@ pub async fn run_cli_agent(
     spec.env = config.env.clone();
     spec.timeout = Some(config.timeout);
     spec.kill_grace = config.kill_grace;
-    // The harness's own credentials; a CLI agent brings its own via `env`.
-    spec.env_remove = vec!["HARNESS_API_TOKEN".into(), "TELEGRAM_BOT_TOKEN".into()];
+    spec.sandbox = config.sandbox.clone();
     let mut parser = StreamJsonParser::default();
     let finished = process::run(&spec, cancel, |line| match line.stream {
         Stream::Stdout => {

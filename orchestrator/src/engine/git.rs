@@ -5,12 +5,15 @@
 //! a conflict never touches the base branch or anyone's working tree. Worktrees with
 //! uncommitted work are reported, never removed silently.
 //!
-//! All functions block; call them from `spawn_blocking`.
+//! Every command runs through [`super::safe_git`], so nothing the repository carries
+//! (hooks, fsmonitor, filters) runs. All functions block; call them from `spawn_blocking`.
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::Output,
 };
+
+use super::safe_git::{self, SafeGitError};
 
 /// Prefix of every branch the harness creates.
 pub const BRANCH_PREFIX: &str = "harness/";
@@ -60,6 +63,8 @@ pub enum GitError {
     Command { args: String, message: String },
     #[error("cannot run git: {0}")]
     Spawn(#[from] std::io::Error),
+    #[error(transparent)]
+    Run(#[from] SafeGitError),
 }
 
 /// A worktree the harness created for one attempt.
@@ -203,7 +208,18 @@ impl Repo {
     /// The diff of `branch` against the point where it left `base`, capped at `max_bytes`.
     pub fn diff(&self, base: &str, branch: &str, max_bytes: usize) -> Result<String, GitError> {
         let range = format!("{base}...{branch}");
-        let diff = git(&self.root, &["diff", "--stat", "--patch", &range], None)?;
+        let diff = git(
+            &self.root,
+            &[
+                "diff",
+                "--no-ext-diff",
+                "--no-textconv",
+                "--stat",
+                "--patch",
+                &range,
+            ],
+            None,
+        )?;
         Ok(super::session::truncate_with_note(&diff, max_bytes))
     }
 
@@ -571,24 +587,19 @@ fn git(dir: &Path, args: &[&str], author: Option<&Author>) -> Result<String, Git
     }
 }
 
+/// Every git command goes through [`safe_git::run`]: no hooks, no planted config, a
+/// minimal environment and a timeout that kills its process group.
 fn git_raw(dir: &Path, args: &[&str], author: Option<&Author>) -> Result<Output, GitError> {
-    let mut command = Command::new("git");
-    command
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        // Never wait on a prompt, and keep messages in a parseable language.
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C")
-        .stdin(std::process::Stdio::null());
+    let mut env: Vec<(&str, &str)> = Vec::new();
     if let Some(a) = author {
-        command
-            .env("GIT_AUTHOR_NAME", &a.name)
-            .env("GIT_AUTHOR_EMAIL", &a.email)
-            .env("GIT_COMMITTER_NAME", &a.name)
-            .env("GIT_COMMITTER_EMAIL", &a.email);
+        env.extend([
+            ("GIT_AUTHOR_NAME", a.name.as_str()),
+            ("GIT_AUTHOR_EMAIL", a.email.as_str()),
+            ("GIT_COMMITTER_NAME", a.name.as_str()),
+            ("GIT_COMMITTER_EMAIL", a.email.as_str()),
+        ]);
     }
-    Ok(command.output()?)
+    Ok(safe_git::run(dir, args, &env)?)
 }
 
 fn stdout_trim(out: &Output) -> String {

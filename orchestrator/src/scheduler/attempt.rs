@@ -376,6 +376,7 @@ impl Attempt {
         let config = VerifyConfig {
             commands: settings.verify.clone(),
             timeout: settings.verify_timeout,
+            sandbox: settings.sandbox.clone(),
             ..VerifyConfig::default()
         };
         let line_sink = sink.clone();

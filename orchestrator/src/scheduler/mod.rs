@@ -211,7 +211,11 @@ impl Scheduler {
         };
         self.last_start = Some(Instant::now());
         let _ = board
-            .set_agent_status(agent.id.clone(), AgentStatus::Working, None)
+            .set_agent_status(
+                agent.id.clone(),
+                AgentStatus::Working,
+                self.engine.runtimes.caveat().map(str::to_owned),
+            )
             .await;
         // Every log line of the attempt carries these, so one attempt can be followed.
         let span = tracing::info_span!(
@@ -246,7 +250,11 @@ impl Scheduler {
                 if !still_busy {
                     let _ = engine
                         .board
-                        .set_agent_status(agent_id, AgentStatus::Idle, None)
+                        .set_agent_status(
+                            agent_id,
+                            AgentStatus::Idle,
+                            engine.runtimes.caveat().map(str::to_owned),
+                        )
                         .await;
                 }
                 engine.board.runs().wake();
@@ -278,8 +286,22 @@ impl Scheduler {
                 }
                 Ok(()) if agent.status == AgentStatus::Unconfigured => {
                     tracing::info!(agent = %agent.id, "agent is ready");
+                    let caveat = self.engine.runtimes.caveat().map(str::to_owned);
                     if let Ok(updated) = board
-                        .set_agent_status(agent.id.clone(), AgentStatus::Idle, None)
+                        .set_agent_status(agent.id.clone(), AgentStatus::Idle, caveat)
+                        .await
+                    {
+                        *agent = updated;
+                    }
+                }
+                // Running unconfined is never silent: the agent says so.
+                Ok(())
+                    if agent.status == AgentStatus::Idle
+                        && agent.status_reason.as_deref() != self.engine.runtimes.caveat() =>
+                {
+                    let caveat = self.engine.runtimes.caveat().map(str::to_owned);
+                    if let Ok(updated) = board
+                        .set_agent_status(agent.id.clone(), AgentStatus::Idle, caveat)
                         .await
                     {
                         *agent = updated;

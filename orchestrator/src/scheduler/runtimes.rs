@@ -13,6 +13,7 @@ use crate::{
         cli_runtime::{CliAgentConfig, CliRuntime},
         git::Repo,
         runtime::{AgentRuntime, AnthropicRuntime},
+        sandbox::{Readiness, Support},
         tools::ToolLimits,
     },
 };
@@ -22,14 +23,27 @@ pub struct Runtimes {
     settings: Arc<EngineSettings>,
     gate: Arc<RateGate>,
     prices: Arc<PriceTable>,
+    /// Whether the sandbox can confine agents on this kernel, decided once.
+    sandbox: Readiness,
 }
 
 impl Runtimes {
     pub fn new(settings: Arc<EngineSettings>) -> Self {
+        let sandbox = settings.sandbox.readiness(Support::probe());
         Self {
             settings,
             gate: Arc::new(RateGate::new()),
             prices: Arc::new(PriceTable::default()),
+            sandbox,
+        }
+    }
+
+    /// What every agent's `status_reason` must say even when it can run (agents
+    /// running unconfined under `HARNESS_SANDBOX=warn` or `off`).
+    pub fn caveat(&self) -> Option<&str> {
+        match &self.sandbox {
+            Readiness::Unconfined(reason) => Some(reason),
+            _ => None,
         }
     }
 
@@ -40,6 +54,9 @@ impl Runtimes {
     /// Whether `agent` can run, without building anything: cheap enough for every pass.
     pub fn readiness(&self, agent: &Agent) -> Result<(), String> {
         self.workspace_problem()?;
+        if let Readiness::Refused(reason) = &self.sandbox {
+            return Err(reason.clone());
+        }
         match self.kind(agent) {
             RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
                 Err("set ANTHROPIC_API_KEY to use the anthropic runtime".into())
@@ -96,7 +113,10 @@ impl Runtimes {
             client,
             prices: self.prices.clone(),
             loop_config: LoopConfig::new(model),
-            tool_limits: ToolLimits::default(),
+            tool_limits: ToolLimits {
+                sandbox: self.settings.sandbox.clone(),
+                ..ToolLimits::default()
+            },
         })
     }
 
@@ -107,6 +127,7 @@ impl Runtimes {
             config.args = args.to_vec();
         }
         config.timeout = self.settings.session_timeout;
+        config.sandbox = self.settings.sandbox.clone();
         Ok(CliRuntime { config })
     }
 

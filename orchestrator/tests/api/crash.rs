@@ -94,10 +94,14 @@ fn engine_config(dir: &Path, repo: &Path, command: &[String]) {
         .map(|c| format!("{c:?}"))
         .collect::<Vec<_>>()
         .join(", ");
+    // The fake CLI lives in the source tree, which the agent sandbox does not grant.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let toml = format!(
         "workspace = {repo:?}\ntick_secs = 0.1\nsession_spacing_secs = 0\nretry_base_secs = 0.05\n\
+         agent_read_paths = [{fixtures:?}]\n\
          [agents.build-1]\nruntime = \"cli\"\ncommand = [{command}]\n",
-        repo = repo.display().to_string()
+        repo = repo.display().to_string(),
+        fixtures = fixtures.display().to_string()
     );
     std::fs::write(dir.join("harness.toml"), toml).unwrap();
 }

@@ -36,6 +36,10 @@ pub fn fast_engine(settings: &mut Settings, workspace: &Path, anthropic_url: Opt
     e.session_timeout = Duration::from_secs(60);
     e.git_author_name = "Harness Test".into();
     e.git_author_email = "harness-test@example.com".into();
+    // The fake CLI agents live in the source tree, which agents may not read otherwise.
+    e.sandbox
+        .read_paths
+        .push(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"));
     if let Some(url) = anthropic_url {
         e.anthropic_base_url = url.to_owned();
         e.anthropic_api_key = Some(harness::config::Secret::new(fake_anthropic::API_KEY));

@@ -91,3 +91,21 @@ async fn a_cli_agent_whose_command_is_missing_is_unconfigured() {
         "{agent}"
     );
 }
+
+#[tokio::test]
+async fn with_the_sandbox_off_agents_run_but_say_they_are_unconfined() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some("http://127.0.0.1:9"));
+        s.engine.sandbox.mode = harness::engine::sandbox::Mode::Off;
+    })
+    .await;
+    let agent = wait_for(&app, "/api/agents/build-1", |a| {
+        a["status_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("without Landlock"))
+    })
+    .await;
+    assert_eq!(agent["status"], "idle", "{agent}");
+}

@@ -10,15 +10,6 @@ use tokio_util::sync::CancellationToken;
 use super::{ToolOutcome, args, workspace::Workspace};
 use crate::engine::process::{self, CommandSpec};
 
-/// Environment variables removed before `run_command`: the model's shell must not see
-/// the harness's own credentials.
-const SECRET_VARS: [&str; 4] = [
-    "ANTHROPIC_API_KEY",
-    "HARNESS_API_TOKEN",
-    "TELEGRAM_BOT_TOKEN",
-    "ANTHROPIC_AUTH_TOKEN",
-];
-
 /// Runs `run_command` for `workspace`. Every problem becomes an error result.
 pub async fn run_command(workspace: &Workspace, input: &Value) -> ToolOutcome {
     let args: args::RunCommand = match args::parse("run_command", input) {
@@ -36,7 +27,7 @@ pub async fn run_command(workspace: &Workspace, input: &Value) -> ToolOutcome {
     spec.kill_grace = Duration::from_secs(2);
     spec.tail_bytes = limits.command_output_bytes;
     spec.max_line_bytes = 4096;
-    spec.env_remove = secret_vars();
+    spec.sandbox = limits.sandbox.clone();
     let finished = match process::run(&spec, &CancellationToken::new(), |_| {}).await {
         Ok(f) => f,
         Err(e) => return ToolOutcome::error(format!("cannot start the command: {e}")),
@@ -55,17 +46,4 @@ pub async fn run_command(workspace: &Workspace, input: &Value) -> ToolOutcome {
         content,
         is_error: !finished.termination.success(),
     }
-}
-
-/// The names in [`SECRET_VARS`] plus any inherited variable that looks like a secret.
-fn secret_vars() -> Vec<String> {
-    let mut names: Vec<String> = SECRET_VARS.iter().map(|s| (*s).to_owned()).collect();
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        let upper = name.to_ascii_uppercase();
-        if upper.ends_with("_API_KEY") || upper.ends_with("_TOKEN") || upper.ends_with("_SECRET") {
-            names.push(name);
-        }
-    }
-    names
 }

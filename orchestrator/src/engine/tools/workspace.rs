@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::{ToolOutcome, WORKSPACE_TOOLS, args, command};
 use crate::engine::{
     confine::{ConfineError, ConfinedPath, WorktreeRoot},
+    sandbox::SandboxConfig,
     session::truncate_with_note,
 };
 
@@ -28,6 +29,8 @@ pub struct ToolLimits {
     pub default_command_timeout: Duration,
     pub max_command_timeout: Duration,
     pub command_output_bytes: usize,
+    /// How `run_command` is confined.
+    pub sandbox: SandboxConfig,
 }
 
 impl Default for ToolLimits {
@@ -43,6 +46,7 @@ impl Default for ToolLimits {
             default_command_timeout: Duration::from_secs(120),
             max_command_timeout: Duration::from_secs(600),
             command_output_bytes: 32 * 1024,
+            sandbox: SandboxConfig::default(),
         }
     }
 }
