@@ -17,6 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Apply pending migrations, then serve the API, WebSocket and dashboard.
+    #[command(after_help = crate::config::SECRETS_HELP)]
     Serve(ConfigArgs),
     /// Apply pending database migrations, print what was applied, and exit.
     Migrate(ConfigArgs),
@@ -68,12 +69,15 @@ pub struct DashboardArgs {
     /// Port to listen on.
     #[arg(long, env = "PORT", default_value_t = 3333)]
     pub port: u16,
-    /// Address to bind.
-    #[arg(long, env = "HARNESS_BIND", default_value = "0.0.0.0")]
+    /// Address to bind. Another than loopback needs an orchestrator that requires a
+    /// token, or HARNESS_ALLOW_OPEN=1.
+    #[arg(long, env = "HARNESS_BIND", default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
     /// Log format: `text` or `json`.
     #[arg(long, env = "HARNESS_LOG_FORMAT", default_value = "text")]
     pub log_format: crate::telemetry::LogFormat,
+    #[command(flatten)]
+    pub web: crate::config::WebArgs,
 }
 
 impl Cli {
@@ -102,5 +106,5 @@ impl Cli {
 }
 
 fn load(args: ConfigArgs) -> anyhow::Result<Settings> {
-    Ok(Settings::load(args)?)
+    Ok(Settings::load(args.with_env_secrets())?)
 }

@@ -4,7 +4,11 @@ use std::{path::Path, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 
-use crate::{cli::DashboardArgs, config::Settings, store::Store};
+use crate::{
+    cli::DashboardArgs,
+    config::{Settings, WebSettings},
+    store::Store,
+};
 
 /// `harness migrate`: applies pending migrations and prints each one.
 pub fn migrate(settings: &Settings) -> anyhow::Result<()> {
@@ -70,8 +74,12 @@ async fn check(url: &str, timeout: Duration) -> anyhow::Result<()> {
 /// `harness dashboard`: the gateway that serves the SPA and proxies to the orchestrator.
 pub fn dashboard(args: DashboardArgs) -> anyhow::Result<()> {
     crate::telemetry::init(args.log_format);
+    let web = WebSettings::load(args.web)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(async move {
+        if web.exposed(args.bind) && !web.allow_open {
+            crate::gateway::ensure_upstream_requires_token(&args.upstream).await?;
+        }
         let addr = std::net::SocketAddr::new(args.bind, args.port);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -80,6 +88,7 @@ pub fn dashboard(args: DashboardArgs) -> anyhow::Result<()> {
         let config = crate::gateway::GatewayConfig {
             upstream: args.upstream,
             dir: args.dir,
+            web,
         };
         crate::gateway::serve(listener, config, crate::server::shutdown_signal()).await
     })

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod gateway;
+pub mod guard;
 pub mod live;
 pub mod scheduler;
 pub mod server;

@@ -48,6 +48,7 @@ async fn spawn_gateway(upstream: &str, with_index: bool) -> TestGateway {
     let config = GatewayConfig {
         upstream: upstream.to_owned(),
         dir: dir.path().to_path_buf(),
+        web: Default::default(),
     };
     tokio::spawn(async move {
         let shutdown = async {
