@@ -114,10 +114,9 @@ impl Guard {
     }
 
     fn is_public_origin(&self, origin: &Origin) -> bool {
-        self.web
-            .public_url
-            .as_ref()
-            .is_some_and(|u| u.https == origin.https && u.host == origin.host && u.port == origin.port)
+        self.web.public_url.as_ref().is_some_and(|u| {
+            u.https == origin.https && u.host == origin.host && u.port == origin.port
+        })
     }
 }
 
@@ -133,7 +132,8 @@ impl Origin {
     /// means the scheme's default).
     fn matches_host(&self, host: &Authority) -> bool {
         let default = if self.https { 443 } else { 80 };
-        host.host().eq_ignore_ascii_case(&self.host) && host.port_u16().unwrap_or(default) == self.port
+        host.host().eq_ignore_ascii_case(&self.host)
+            && host.port_u16().unwrap_or(default) == self.port
     }
 }
 
@@ -236,7 +236,11 @@ mod tests {
             "harness.example.com",
         ] {
             let h = headers(&[("host", host)]);
-            assert_eq!(guard().check(&Method::GET, &uri("/api/tasks"), &h), Ok(()), "{host}");
+            assert_eq!(
+                guard().check(&Method::GET, &uri("/api/tasks"), &h),
+                Ok(()),
+                "{host}"
+            );
         }
     }
 
@@ -252,14 +256,20 @@ mod tests {
 
     #[test]
     fn a_post_from_another_port_on_localhost_is_refused() {
-        let r = post(&[("host", "localhost:3333"), ("origin", "http://localhost:5173")]);
+        let r = post(&[
+            ("host", "localhost:3333"),
+            ("origin", "http://localhost:5173"),
+        ]);
         assert!(matches!(r, Err(Refusal::ForeignOrigin(_))));
     }
 
     #[test]
     fn a_post_from_its_own_origin_or_the_public_url_passes() {
         assert_eq!(
-            post(&[("host", "localhost:3333"), ("origin", "http://localhost:3333")]),
+            post(&[
+                ("host", "localhost:3333"),
+                ("origin", "http://localhost:3333")
+            ]),
             Ok(())
         );
         assert_eq!(
@@ -268,7 +278,10 @@ mod tests {
         );
         // A TLS proxy that does not keep Host: the public URL still matches.
         assert_eq!(
-            post(&[("host", "127.0.0.1:3333"), ("origin", "https://harness.example.com")]),
+            post(&[
+                ("host", "127.0.0.1:3333"),
+                ("origin", "https://harness.example.com")
+            ]),
             Ok(())
         );
     }
@@ -285,8 +298,14 @@ mod tests {
 
     #[test]
     fn a_get_ignores_origin_but_a_websocket_upgrade_does_not() {
-        let pairs = [("host", "localhost:3333"), ("origin", "http://evil.example")];
-        assert_eq!(guard().check(&Method::GET, &uri("/api/tasks"), &headers(&pairs)), Ok(()));
+        let pairs = [
+            ("host", "localhost:3333"),
+            ("origin", "http://evil.example"),
+        ];
+        assert_eq!(
+            guard().check(&Method::GET, &uri("/api/tasks"), &headers(&pairs)),
+            Ok(())
+        );
         let mut upgrade = headers(&pairs);
         upgrade.insert(header::UPGRADE, "websocket".parse().unwrap());
         assert!(guard().check(&Method::GET, &uri("/ws"), &upgrade).is_err());

@@ -91,9 +91,7 @@ impl Auth {
             .trust_proxy
             .then(|| last_forwarded_for(headers))
             .flatten();
-        forwarded
-            .or(req_peer)
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+        forwarded.or(req_peer).unwrap_or(IpAddr::from([0, 0, 0, 0]))
     }
 
     /// `Secure` when the public URL is https or a TLS proxy says the request was.
@@ -241,13 +239,20 @@ pub async fn login(
         .board
         .blocking(move |s| s.insert_auth_session(&hash, &fingerprint, expires_at, MAX_LOGINS))
         .await?;
-    Ok(with_cookie(auth.cookie(&headers, &id, auth.expiry.as_secs())))
+    Ok(with_cookie(auth.cookie(
+        &headers,
+        &id,
+        auth.expiry.as_secs(),
+    )))
 }
 
 /// Ends this browser's login on the server and clears its cookie.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
     responses((status = 204, description = "login revoked; cookie cleared")))]
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     if let Some(id) = cookie(&headers) {
         let hash = sha256_hex(id);
         state

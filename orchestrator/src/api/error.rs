@@ -31,7 +31,9 @@ pub enum ApiError {
     Forbidden(String),
     PayloadTooLarge(String),
     /// Too many attempts; the client may try again after this many seconds.
-    TooManyRequests { retry_after_secs: u64 },
+    TooManyRequests {
+        retry_after_secs: u64,
+    },
     /// The database cannot serve requests right now.
     Unavailable(String),
     /// A bug or an environment failure. Logged in full, never sent.

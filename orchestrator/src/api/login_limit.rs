@@ -24,8 +24,8 @@ struct Bucket {
 
 impl Bucket {
     fn refilled(self, now: Instant) -> f64 {
-        let gained = now.saturating_duration_since(self.updated).as_secs_f64()
-            / REFILL_EVERY.as_secs_f64();
+        let gained =
+            now.saturating_duration_since(self.updated).as_secs_f64() / REFILL_EVERY.as_secs_f64();
         (self.tokens + gained).min(BURST)
     }
 }
@@ -102,7 +102,10 @@ mod tests {
             assert!(limiter.attempt(A, now).is_ok());
         }
         assert_eq!(limiter.attempt(A, now), Err(REFILL_EVERY));
-        assert!(limiter.attempt(B, now).is_ok(), "another client is not affected");
+        assert!(
+            limiter.attempt(B, now).is_ok(),
+            "another client is not affected"
+        );
         assert!(limiter.attempt(A, now + REFILL_EVERY).is_ok());
     }
 

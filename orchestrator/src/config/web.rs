@@ -191,7 +191,10 @@ mod tests {
                 ..WebArgs::default()
             })
             .unwrap_err();
-            assert!(err.to_string().starts_with("HARNESS_ALLOWED_HOSTS"), "{err}");
+            assert!(
+                err.to_string().starts_with("HARNESS_ALLOWED_HOSTS"),
+                "{err}"
+            );
         }
     }
 
@@ -226,6 +229,9 @@ mod tests {
         let err = published_wide
             .check_exposure([127, 0, 0, 1].into(), false)
             .unwrap_err();
-        assert!(err.to_string().starts_with("HARNESS_PUBLISHED_BIND"), "{err}");
+        assert!(
+            err.to_string().starts_with("HARNESS_PUBLISHED_BIND"),
+            "{err}"
+        );
     }
 }

@@ -30,7 +30,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path) -> Self {
-        let mut child = harness(dir)
+        Self::start_with(harness(dir))
+    }
+
+    /// Starts `cmd` (a [`harness`] command with extra settings) as `serve` on a free port.
+    pub fn start_with(mut cmd: Command) -> Self {
+        let mut child = cmd
             .args(["serve", "--port", "0", "--bind", "127.0.0.1"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
