@@ -389,6 +389,39 @@ mod tests {
     }
 
     #[test]
+    fn secrets_are_read_from_their_files_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (token, key) = (dir.path().join("token"), dir.path().join("key"));
+        std::fs::write(&token, "a-long-test-token-0123456789\n").unwrap();
+        std::fs::write(&key, "sk-ant-test\n").unwrap();
+        let s = Settings::load(ConfigArgs {
+            config: Some(PathBuf::new()),
+            api_token_file: Some(token),
+            anthropic_api_key_file: Some(key),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.api_token.as_ref().map(Secret::expose),
+            Some("a-long-test-token-0123456789")
+        );
+        assert_eq!(
+            s.engine.anthropic_api_key.as_ref().map(Secret::expose),
+            Some("sk-ant-test")
+        );
+    }
+
+    #[test]
+    fn the_default_bind_is_loopback() {
+        let s = Settings::load(ConfigArgs {
+            config: Some(PathBuf::new()),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert!(s.bind.is_loopback());
+    }
+
+    #[test]
     fn an_unknown_key_in_the_config_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("harness.toml");
