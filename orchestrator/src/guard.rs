@@ -28,8 +28,8 @@ use crate::{api::error::ApiError, config::WebSettings};
 const OPEN_PATHS: [&str; 2] = ["/health", "/gateway/health"];
 const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
-/// The SPA loads only its own scripts; radix and recharts set inline styles, hence
-/// `'unsafe-inline'` for styles (never for scripts). `connect-src 'self'` covers the
+/// The SPA loads only its own scripts; the dialogs' scroll lock (Radix) injects a
+/// `<style>` element, hence `'unsafe-inline'` for styles (never for scripts). `connect-src 'self'` covers the
 /// same-host WebSocket.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
 img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; \
