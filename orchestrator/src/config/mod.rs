@@ -120,6 +120,12 @@ struct FileSettings {
     budget_monthly_usd: Option<f64>,
     budget_daily_tokens: Option<u64>,
     budget_monthly_tokens: Option<u64>,
+    login_expiry_hours: Option<f64>,
+    trust_proxy: Option<bool>,
+    public_url: Option<String>,
+    allowed_hosts: Option<Vec<String>>,
+    published_bind: Option<IpAddr>,
+    allow_open: Option<bool>,
     #[serde(flatten)]
     engine: engine::EngineFile,
 }
@@ -221,9 +227,14 @@ impl Settings {
                 monthly_tokens: args.budget_monthly_tokens.or(file.budget_monthly_tokens),
             },
             api_token,
-            login_expiry: login_expiry(args.login_expiry_hours)?,
-            trust_proxy: args.trust_proxy.unwrap_or(false),
-            web: WebSettings::load(args.web)?,
+            login_expiry: login_expiry(args.login_expiry_hours.or(file.login_expiry_hours))?,
+            trust_proxy: args.trust_proxy.or(file.trust_proxy).unwrap_or(false),
+            web: WebSettings::load(args.web.or_file(web::WebFile {
+                public_url: file.public_url,
+                allowed_hosts: file.allowed_hosts,
+                published_bind: file.published_bind,
+                allow_open: file.allow_open,
+            }))?,
             engine,
         };
         settings.validate()
@@ -432,6 +443,25 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn the_web_settings_can_come_from_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("harness.toml");
+        std::fs::write(
+            &path,
+            "allowed_hosts = [\"box.lan\"]\npublic_url = \"https://h.example\"\nlogin_expiry_hours = 2\n",
+        )
+        .unwrap();
+        let s = Settings::load(ConfigArgs {
+            config: Some(path),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert_eq!(s.web.allowed_hosts, ["box.lan"]);
+        assert!(s.web.public_url.is_some_and(|u| u.https));
+        assert_eq!(s.login_expiry, Duration::from_secs(7200));
     }
 
     #[test]

@@ -29,6 +29,29 @@ pub struct WebArgs {
     pub allow_open: Option<bool>,
 }
 
+/// The same settings from `harness.toml` (`allowed_hosts` as a list there).
+#[derive(Debug, Default)]
+pub struct WebFile {
+    pub(super) public_url: Option<String>,
+    pub(super) allowed_hosts: Option<Vec<String>>,
+    pub(super) published_bind: Option<IpAddr>,
+    pub(super) allow_open: Option<bool>,
+}
+
+impl WebArgs {
+    /// Fills what flags and environment left unset from `harness.toml`.
+    pub fn or_file(self, file: WebFile) -> Self {
+        Self {
+            public_url: self.public_url.or(file.public_url),
+            allowed_hosts: self
+                .allowed_hosts
+                .or(file.allowed_hosts.map(|hosts| hosts.join(","))),
+            published_bind: self.published_bind.or(file.published_bind),
+            allow_open: self.allow_open.or(file.allow_open),
+        }
+    }
+}
+
 /// The public URL's parts the guards need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicUrl {
