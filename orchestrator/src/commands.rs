@@ -79,6 +79,9 @@ pub fn dashboard(
     crate::telemetry::init(log_format);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(async move {
+        if config.web.exposed(addr.ip()) && !config.web.allow_open {
+            crate::gateway::ensure_upstream_requires_token(&config.upstream).await?;
+        }
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod gateway;
+pub mod guard;
 pub mod http_client;
 pub mod live;
 pub mod scheduler;

@@ -47,6 +47,9 @@ impl App {
     /// (port 0 picks a free port; see [`App::local_addr`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         crate::engine::sandbox::announce(&settings.engine.sandbox);
+        settings
+            .web
+            .check_exposure(settings.bind, settings.api_token.is_some())?;
         let path = settings.database_path.clone();
         let (store, applied) = tokio::task::spawn_blocking(move || Store::open(&path)).await??;
         for m in &applied {
@@ -59,16 +62,16 @@ impl App {
         let listener = TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on {addr} (is another harness running? set PORT)")
         })?;
-        if settings.api_token.is_none() {
+        if settings.api_token.is_none() && settings.web.exposed(settings.bind) {
             tracing::warn!(
-                "HARNESS_API_TOKEN is not set: the API and dashboard are open to anyone who can reach port {}. \
-                 Set it to a long random value (openssl rand -hex 32) unless this port is private.",
+                "HARNESS_ALLOW_OPEN is set and HARNESS_API_TOKEN is not: the API and dashboard are open \
+                 to anyone who can reach port {}, and a task is code execution.",
                 listener.local_addr()?.port()
             );
         }
         let state = AppState {
             board,
-            auth: Auth::new(settings.api_token.clone()),
+            auth: Auth::new(&settings),
             settings: Arc::new(settings),
             started_at: Timestamp::now(),
             db_healthy: Arc::new(AtomicBool::new(true)),
@@ -113,7 +116,12 @@ impl App {
                 stop.cancel();
             }
         };
-        let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
+        // The peer address feeds the login rate limit.
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(graceful);
         let server = tokio::spawn(async move { server.await });
         let scheduler = tokio::spawn(
             Scheduler::new(

@@ -46,7 +46,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Exchanges the token for an HttpOnly, SameSite=Strict session cookie. */
+        /** Exchanges the token for an HttpOnly, SameSite=Strict session cookie that expires. */
         post: operations["login"];
         delete?: never;
         options?: never;
@@ -63,7 +63,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Clears the session cookie. */
+        /** Ends this browser's login on the server and clears its cookie. */
         post: operations["logout"];
         delete?: never;
         options?: never;
@@ -914,6 +914,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description too many attempts */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     logout: {
@@ -925,7 +934,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description cookie cleared */
+            /** @description login revoked; cookie cleared */
             204: {
                 headers: {
                     [name: string]: unknown;

@@ -13,6 +13,7 @@
 
 mod actor;
 mod agents;
+mod logins;
 mod orchestrator;
 mod runs;
 mod sessions;

@@ -54,12 +54,8 @@ pub struct EngineArgs {
     /// Author e-mail of the agents' commits [default: harness@localhost].
     #[arg(long, env = "HARNESS_GIT_AUTHOR_EMAIL")]
     pub git_author_email: Option<String>,
-    /// Anthropic API key for `anthropic` agents.
-    #[arg(
-        long = "anthropic-api-key",
-        env = "ANTHROPIC_API_KEY",
-        hide_env_values = true
-    )]
+    /// ANTHROPIC_API_KEY: from the environment or ANTHROPIC_API_KEY_FILE only.
+    #[arg(skip)]
     pub anthropic_api_key: Option<String>,
     /// Messages API base URL [default: https://api.anthropic.com].
     #[arg(long, env = "ANTHROPIC_BASE_URL")]

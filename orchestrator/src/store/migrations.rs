@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "engine",
         sql: include_str!("../../migrations/0002_engine.sql"),
     },
+    Migration {
+        version: 3,
+        name: "auth_sessions",
+        sql: include_str!("../../migrations/0003_auth_sessions.sql"),
+    },
 ];
 
 /// A migration that this run applied.
