@@ -2,7 +2,7 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header::RETRY_AFTER},
     response::{IntoResponse, Response},
 };
 use harness_domain::ValidationError;
@@ -32,6 +32,8 @@ pub enum ApiError {
     PayloadTooLarge(String),
     /// The database cannot serve requests right now.
     Unavailable(String),
+    /// Too many writes are queued: the client should retry after a short pause.
+    Overloaded,
     /// A bug or an environment failure. Logged in full, never sent.
     Internal(String),
 }
@@ -101,6 +103,12 @@ impl ApiError {
                     None,
                 )
             }
+            Self::Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "too many writes are waiting for the database; retry shortly".to_owned(),
+                None,
+            ),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 (
@@ -116,6 +124,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = matches!(self, Self::Overloaded);
         let (status, code, message, field) = self.parts();
         let body = ErrorBody {
             error: ErrorDetail {
@@ -124,7 +133,13 @@ impl IntoResponse for ApiError {
                 field,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        response
     }
 }
 
@@ -141,18 +156,21 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(message) => Self::Conflict(message),
             StoreError::IllegalTransition(t) => Self::Conflict(t.to_string()),
             StoreError::Invalid(v) => v.into(),
-            StoreError::Pool(_) | StoreError::Corrupt { .. } => Self::Unavailable(e.to_string()),
-            StoreError::Sqlite(ref inner) if is_busy(inner) => Self::Unavailable(e.to_string()),
-            other => Self::Internal(other.to_string()),
+            StoreError::Constraint(message) => Self::Conflict(message),
+            StoreError::Overloaded => Self::Overloaded,
+            StoreError::Busy(_) | StoreError::Unavailable(_) | StoreError::Corrupt { .. } => {
+                Self::Unavailable(e.to_string())
+            }
+            StoreError::CommitFailed(_)
+            | StoreError::Migration(_)
+            | StoreError::Database(_)
+            | StoreError::Io(_) => Self::Internal(e.to_string()),
         }
     }
 }
 
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
-}
+/// Seconds a client waits before retrying an overloaded write: a batch lasts
+/// milliseconds, so one second is ample and keeps a retry storm spread out.
+const RETRY_AFTER_SECS: &str = "1";
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -7,7 +7,7 @@ use harness_domain::{
 use rusqlite::{Connection, Row, params};
 
 use super::{
-    Store, StoreError, immediate, not_found,
+    Store, StoreError, not_found,
     tasks::{corrupt_value, parse_time},
 };
 
@@ -18,8 +18,7 @@ impl Store {
     /// Inserts the default agents when the table is empty (first start only), so an
     /// operator's deletions and edits are never undone by a restart.
     pub(super) fn seed_agents(&self) -> Result<(), StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let count: i64 = tx.query_row("SELECT COUNT(*) FROM agents", [], |r| r.get(0))?;
         if count == 0 {
             let now = Timestamp::now().to_rfc3339();
@@ -61,8 +60,7 @@ impl Store {
     /// Applies an operator's change. Disabling an agent shows it as `disabled`;
     /// enabling it again makes it `idle`.
     pub fn update_agent(&self, id: &AgentId, patch: &AgentPatch) -> Result<Agent, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let current = load_agent(&tx, id)?;
         let status = match patch.enabled {
             Some(false) => AgentStatus::Disabled,
@@ -93,11 +91,12 @@ impl Store {
 
     /// Sets an agent's runtime, from `[agents.<id>]` in harness.toml at startup.
     pub fn set_agent_runtime(&self, id: &AgentId, runtime: RuntimeKind) -> Result<(), StoreError> {
-        self.write().execute(
+        let tx = self.write()?;
+        tx.execute(
             "UPDATE agents SET runtime = ?1, updated_at = ?2 WHERE id = ?3 AND runtime != ?1",
             params![runtime.as_str(), Timestamp::now().to_rfc3339(), id.as_str()],
         )?;
-        Ok(())
+        tx.commit()
     }
 
     /// Records what an agent is doing (the engine calls this).
@@ -107,7 +106,7 @@ impl Store {
         status: AgentStatus,
         reason: Option<&str>,
     ) -> Result<Agent, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         let now = Timestamp::now().to_rfc3339();
         let changed = conn.execute(
             "UPDATE agents SET status = ?1, status_reason = ?2, updated_at = ?3,
@@ -118,7 +117,9 @@ impl Store {
         if changed == 0 {
             return Err(StoreError::NotFound(format!("agent {id}")));
         }
-        load_agent(&conn, id)
+        let agent = load_agent(&conn, id)?;
+        conn.commit()?;
+        Ok(agent)
     }
 }
 

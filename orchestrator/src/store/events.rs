@@ -16,7 +16,7 @@ const EVENT_COLUMNS: &str =
 
 impl Store {
     pub fn record_event(&self, new: &NewEvent) -> Result<Event, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         let at = Timestamp::now();
         let id: i64 = conn.query_row(
             "INSERT INTO events (type, severity, task_id, agent_id, session_id, message, payload, at)
@@ -33,6 +33,7 @@ impl Store {
             ],
             |r| r.get(0),
         )?;
+        conn.commit()?;
         Ok(Event {
             id,
             kind: new.kind.to_owned(),
@@ -75,9 +76,10 @@ impl Store {
 
     /// Deletes events older than `before`. Returns how many went.
     pub fn prune_events(&self, before: Timestamp) -> Result<usize, StoreError> {
-        Ok(self
-            .write()
-            .execute("DELETE FROM events WHERE at < ?1", [before.to_rfc3339()])?)
+        let tx = self.write()?;
+        let pruned = tx.execute("DELETE FROM events WHERE at < ?1", [before.to_rfc3339()])?;
+        tx.commit()?;
+        Ok(pruned)
     }
 }
 

@@ -33,14 +33,16 @@ impl Store {
         agent_id: &str,
         model: &str,
     ) -> Result<Session, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         let id: i64 = conn.query_row(
             "INSERT INTO sessions (task_id, agent_id, model, status, started_at)
              VALUES (?1, ?2, ?3, 'running', ?4) RETURNING id",
             params![task_id, agent_id, model, Timestamp::now().to_rfc3339()],
             |r| r.get(0),
         )?;
-        load_session(&conn, id)
+        let session = load_session(&conn, id)?;
+        conn.commit()?;
+        Ok(session)
     }
 
     /// Appends a line to a session's log with the next sequence number.
@@ -50,7 +52,7 @@ impl Store {
         kind: LogKind,
         content: &str,
     ) -> Result<LogLine, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         let at = Timestamp::now();
         let content = clip_log_content(content);
         let seq: i64 = conn
@@ -62,14 +64,11 @@ impl Store {
                 params![session_id, at.to_rfc3339(), kind.as_str(), content],
                 |r| r.get(0),
             )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    StoreError::NotFound(format!("session {session_id}"))
-                }
-                other => other.into(),
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Constraint(_) => StoreError::NotFound(format!("session {session_id}")),
+                other => other,
             })?;
+        conn.commit()?;
         Ok(LogLine {
             session_id,
             seq,
@@ -86,7 +85,7 @@ impl Store {
         usage: Usage,
         cost_usd: f64,
     ) -> Result<Session, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         conn.execute(
             "UPDATE sessions SET input_tokens = input_tokens + ?1,
                 output_tokens = output_tokens + ?2, cache_read_tokens = cache_read_tokens + ?3,
@@ -101,7 +100,9 @@ impl Store {
                 session_id
             ],
         )?;
-        load_session(&conn, session_id)
+        let session = load_session(&conn, session_id)?;
+        conn.commit()?;
+        Ok(session)
     }
 
     /// Ends a running session. Ending one that already ended is a conflict, so a late
@@ -112,7 +113,7 @@ impl Store {
         status: SessionStatus,
         exit_reason: &str,
     ) -> Result<Session, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         let current = load_session(&conn, session_id)?;
         if current.status != SessionStatus::Running {
             return Err(StoreError::Conflict(format!(
@@ -129,13 +130,15 @@ impl Store {
                 session_id
             ],
         )?;
-        load_session(&conn, session_id)
+        let session = load_session(&conn, session_id)?;
+        conn.commit()?;
+        Ok(session)
     }
 
     /// Marks every session still `running` as `interrupted`: at startup, because no
     /// process of ours can be running them any more, and at shutdown.
     pub fn interrupt_running_sessions(&self, reason: &str) -> Result<Vec<Session>, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         let ids: Vec<i64> = conn
             .prepare(
                 "UPDATE sessions SET status = 'interrupted', exit_reason = ?1, ended_at = ?2
@@ -143,7 +146,12 @@ impl Store {
             )?
             .query_map(params![reason, Timestamp::now().to_rfc3339()], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        ids.into_iter().map(|id| load_session(&conn, id)).collect()
+        let sessions = ids
+            .into_iter()
+            .map(|id| load_session(&conn, id))
+            .collect::<Result<_, _>>()?;
+        conn.commit()?;
+        Ok(sessions)
     }
 
     pub fn get_session(&self, id: i64) -> Result<Session, StoreError> {

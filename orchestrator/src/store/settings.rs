@@ -19,11 +19,12 @@ impl Store {
     }
 
     pub fn set_paused(&self, paused: bool) -> Result<(), StoreError> {
-        self.write().execute(
+        let tx = self.write()?;
+        tx.execute(
             "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             params![PAUSED, paused.to_string(), Timestamp::now().to_rfc3339()],
         )?;
-        Ok(())
+        tx.commit()
     }
 }

@@ -9,10 +9,10 @@ use harness_domain::{
     time::Timestamp,
 };
 use rusqlite::{
-    Connection, OptionalExtension, Row, Transaction, params, params_from_iter, types::Value,
+    Connection, OptionalExtension, Row, params, params_from_iter, types::Value,
 };
 
-use super::{Page, Store, StoreError, immediate};
+use super::{Page, Store, StoreError};
 
 /// Filters for listing tasks. `None` matches everything.
 #[derive(Debug, Clone, Default)]
@@ -34,8 +34,7 @@ const TASK_COLUMNS: &str = "id, display_id, title, description, category, priori
 impl Store {
     /// Creates a pending task. Every dependency must exist.
     pub fn create_task(&self, new: &NewTask, actor: &str) -> Result<Task, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         check_dependencies_exist(&tx, new.depends_on.ids())?;
         let now = Timestamp::now().to_rfc3339();
         let id: i64 = tx.query_row(
@@ -109,8 +108,7 @@ impl Store {
 
     /// Applies a partial update. New dependencies must exist and must not close a cycle.
     pub fn update_task(&self, id: TaskId, patch: &TaskPatch) -> Result<Task, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let current = load_task(&tx, id)?;
         if current.status.is_final() {
             return Err(StoreError::Conflict(format!(
@@ -155,8 +153,7 @@ impl Store {
         reason: &str,
         actor: &str,
     ) -> Result<Task, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let current = load_task(&tx, id)?;
         current.status.transition(to)?;
         let now = Timestamp::now().to_rfc3339();
@@ -176,8 +173,7 @@ impl Store {
 
     /// Deletes a task that is not running and that no other task depends on.
     pub fn delete_task(&self, id: TaskId) -> Result<Task, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let task = load_task(&tx, id)?;
         if task.status.is_running() {
             return Err(StoreError::Conflict(format!(
@@ -313,7 +309,7 @@ fn check_dependencies_exist(conn: &Connection, ids: &[TaskId]) -> Result<(), Sto
 }
 
 fn replace_dependencies(
-    tx: &Transaction,
+    tx: &Connection,
     id: TaskId,
     deps: &Dependencies,
 ) -> Result<(), StoreError> {
@@ -343,7 +339,7 @@ fn replace_dependencies(
     insert_dependencies(tx, id, deps.ids())
 }
 
-fn insert_dependencies(tx: &Transaction, id: TaskId, deps: &[TaskId]) -> Result<(), StoreError> {
+fn insert_dependencies(tx: &Connection, id: TaskId, deps: &[TaskId]) -> Result<(), StoreError> {
     let mut stmt =
         tx.prepare_cached("INSERT INTO task_dependencies (task_id, depends_on) VALUES (?1, ?2)")?;
     for dep in deps {
@@ -353,7 +349,7 @@ fn insert_dependencies(tx: &Transaction, id: TaskId, deps: &[TaskId]) -> Result<
 }
 
 pub(super) fn insert_history(
-    tx: &Transaction,
+    tx: &Connection,
     id: TaskId,
     from: Option<TaskStatus>,
     to: TaskStatus,

@@ -11,7 +11,7 @@ use harness_domain::{
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    Store, StoreError, immediate,
+    Store, StoreError,
     sessions::load_session,
     tasks::{insert_history, load_task},
 };
@@ -60,8 +60,7 @@ impl Store {
         model: &str,
         now: Timestamp,
     ) -> Result<(Task, Session), StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let ready: bool = tx
             .prepare_cached(&format!(
                 "SELECT 1 FROM tasks t WHERE t.id = ?2 AND {READY}"
@@ -102,7 +101,7 @@ impl Store {
         agent_id: &str,
         model: &str,
     ) -> Result<Session, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         let session_id = insert_session(
             &conn,
             id,
@@ -111,7 +110,9 @@ impl Store {
             "investigation",
             &Timestamp::now().to_rfc3339(),
         )?;
-        load_session(&conn, session_id)
+        let session = load_session(&conn, session_id)?;
+        conn.commit()?;
+        Ok(session)
     }
 
     /// The single place a failed attempt is decided: failed, then either pending with a
@@ -122,8 +123,7 @@ impl Store {
         failure: &Failure,
         actor: &str,
     ) -> Result<Task, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let current = load_task(&tx, id)?;
         if current.status.is_final() {
             return Ok(current); // Cancelled while it ran: the cancellation stands.
@@ -167,8 +167,7 @@ impl Store {
         retry_at: Option<Timestamp>,
         actor: &str,
     ) -> Result<Task, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let current = load_task(&tx, id)?;
         if !current.status.is_running() {
             return Ok(current);
@@ -197,8 +196,7 @@ impl Store {
     /// A human's "retry now": a failed task goes back to pending, and a task waiting out
     /// its retry backoff loses the wait. Anything else is a conflict.
     pub fn retry_now(&self, id: TaskId, actor: &str) -> Result<Task, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let current = load_task(&tx, id)?;
         let in_backoff = current.status == TaskStatus::Pending && current.retry_at.is_some();
         if current.status != TaskStatus::Failed && !in_backoff {
@@ -236,17 +234,18 @@ impl Store {
         question: &str,
         paused: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.write().execute(
+        let tx = self.write()?;
+        tx.execute(
             "UPDATE tasks SET question = ?1, answer = NULL, paused_conversation = ?2, updated_at = ?3
              WHERE id = ?4",
             params![question, paused, Timestamp::now().to_rfc3339(), id.get()],
         )?;
-        Ok(())
+        tx.commit()
     }
 
     /// A human's answer. Only a task with an unanswered question takes one.
     pub fn answer_question(&self, id: TaskId, answer: &str) -> Result<Task, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         let task = load_task(&conn, id)?;
         if task.question.is_none() || task.answer.is_some() {
             return Err(StoreError::Conflict(format!(
@@ -258,7 +257,9 @@ impl Store {
             "UPDATE tasks SET answer = ?1, updated_at = ?2 WHERE id = ?3",
             params![answer, Timestamp::now().to_rfc3339(), id.get()],
         )?;
-        load_task(&conn, id)
+        let task = load_task(&conn, id)?;
+        conn.commit()?;
+        Ok(task)
     }
 
     /// The question, answer and paused conversation, cleared as the agent resumes.
@@ -266,8 +267,7 @@ impl Store {
         &self,
         id: TaskId,
     ) -> Result<Option<(String, String, Option<String>)>, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let row: Option<(Option<String>, Option<String>, Option<String>)> = tx
             .query_row(
                 "SELECT question, answer, paused_conversation FROM tasks WHERE id = ?1",
@@ -287,12 +287,14 @@ impl Store {
     }
 
     pub fn set_diagnosis(&self, id: TaskId, diagnosis: &str) -> Result<Task, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         conn.execute(
             "UPDATE tasks SET diagnosis = ?1, updated_at = ?2 WHERE id = ?3",
             params![diagnosis, Timestamp::now().to_rfc3339(), id.get()],
         )?;
-        load_task(&conn, id)
+        let task = load_task(&conn, id)?;
+        conn.commit()?;
+        Ok(task)
     }
 
     /// Records where a session works and what it produced.
@@ -303,23 +305,27 @@ impl Store {
         branch: Option<&str>,
         commit_sha: Option<&str>,
     ) -> Result<Session, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         conn.execute(
             "UPDATE sessions SET worktree = COALESCE(?1, worktree), branch = COALESCE(?2, branch),
                                  commit_sha = COALESCE(?3, commit_sha)
              WHERE id = ?4",
             params![worktree, branch, commit_sha, session_id],
         )?;
-        load_session(&conn, session_id)
+        let session = load_session(&conn, session_id)?;
+        conn.commit()?;
+        Ok(session)
     }
 
     pub fn set_verify_output(&self, session_id: i64, output: &str) -> Result<Session, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         conn.execute(
             "UPDATE sessions SET verify_output = ?1 WHERE id = ?2",
             params![output, session_id],
         )?;
-        load_session(&conn, session_id)
+        let session = load_session(&conn, session_id)?;
+        conn.commit()?;
+        Ok(session)
     }
 
     /// Running sessions per agent id.
