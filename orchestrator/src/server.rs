@@ -47,8 +47,9 @@ impl App {
     /// Opens the store, recovers from any crash, and binds `settings.bind:settings.port`
     /// (port 0 picks a free port; see [`App::local_addr`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let path = settings.database_path.clone();
-        let (store, applied) = tokio::task::spawn_blocking(move || Store::open(&path)).await??;
+        let (path, limits) = (settings.database_path.clone(), settings.writer);
+        let (store, applied) =
+            tokio::task::spawn_blocking(move || Store::open_with(&path, limits)).await??;
         for m in &applied {
             tracing::info!(version = m.version, name = %m.name, "applied migration");
         }

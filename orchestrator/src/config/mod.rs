@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 pub use engine::{AgentOverride, EngineArgs, EngineSettings, default_routing};
 
-use crate::{budget::BudgetLimits, telemetry::LogFormat};
+use crate::{budget::BudgetLimits, store::WriterLimits, telemetry::LogFormat};
 
 mod engine;
 
@@ -64,6 +64,15 @@ pub struct ConfigArgs {
     /// Bearer token required on /api and /ws. Unset means no authentication.
     #[arg(long = "api-token", env = "HARNESS_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// Most writes committed together in one transaction [default: 256].
+    #[arg(long, env = "HARNESS_WRITE_BATCH")]
+    pub write_batch: Option<usize>,
+    /// Oldest, in milliseconds, a write batch grows before it is committed [default: 10].
+    #[arg(long, env = "HARNESS_WRITE_BATCH_MS")]
+    pub write_batch_ms: Option<u64>,
+    /// Most writes waiting for the database; past it the API answers 503 [default: 512].
+    #[arg(long, env = "HARNESS_WRITE_QUEUE")]
+    pub write_queue: Option<usize>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -84,6 +93,9 @@ struct FileSettings {
     budget_monthly_usd: Option<f64>,
     budget_daily_tokens: Option<u64>,
     budget_monthly_tokens: Option<u64>,
+    write_batch: Option<usize>,
+    write_batch_ms: Option<u64>,
+    write_queue: Option<usize>,
     #[serde(flatten)]
     engine: engine::EngineFile,
 }
@@ -101,6 +113,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub budget: BudgetLimits,
     pub api_token: Option<Secret>,
+    /// The group commit's bounds.
+    pub writer: WriterLimits,
     pub engine: EngineSettings,
 }
 
@@ -124,6 +138,7 @@ impl Settings {
     /// Merges flags and environment (already in `args`) with the optional config file.
     pub fn load(args: ConfigArgs) -> Result<Self, ConfigError> {
         let mut file = read_file_settings(args.config.as_deref())?;
+        let writer = writer_limits(&args, &file);
         let database_path = args
             .database_path
             .clone()
@@ -165,6 +180,7 @@ impl Settings {
                 monthly_tokens: args.budget_monthly_tokens.or(file.budget_monthly_tokens),
             },
             api_token: args.api_token.filter(|t| !t.is_empty()).map(Secret),
+            writer,
             engine,
         };
         settings.validate()
@@ -207,6 +223,15 @@ impl Settings {
                 return Err(invalid(name, "must be a number of dollars, 0 or more"));
             }
         }
+        if !(1..=10_000).contains(&self.writer.max_batch) {
+            return Err(invalid("HARNESS_WRITE_BATCH", "must be between 1 and 10000"));
+        }
+        if self.writer.max_batch_age > Duration::from_secs(1) {
+            return Err(invalid("HARNESS_WRITE_BATCH_MS", "must be between 0 and 1000"));
+        }
+        if !(1..=100_000).contains(&self.writer.max_queue) {
+            return Err(invalid("HARNESS_WRITE_QUEUE", "must be between 1 and 100000"));
+        }
         if let Some(token) = &self.api_token
             && token.expose().len() < 16
         {
@@ -216,6 +241,24 @@ impl Settings {
             ));
         }
         Ok(self)
+    }
+}
+
+fn writer_limits(args: &ConfigArgs, file: &FileSettings) -> WriterLimits {
+    let default = WriterLimits::default();
+    WriterLimits {
+        max_batch: args
+            .write_batch
+            .or(file.write_batch)
+            .unwrap_or(default.max_batch),
+        max_batch_age: args
+            .write_batch_ms
+            .or(file.write_batch_ms)
+            .map_or(default.max_batch_age, Duration::from_millis),
+        max_queue: args
+            .write_queue
+            .or(file.write_queue)
+            .unwrap_or(default.max_queue),
     }
 }
 

@@ -16,7 +16,7 @@ use std::{
     ops::Deref,
     sync::{
         Arc, Condvar, Mutex, MutexGuard, OnceLock,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -64,6 +64,7 @@ struct Conn {
 pub(super) struct Writer {
     conn: Mutex<Conn>,
     queued: AtomicUsize,
+    commits: AtomicU64,
     settled: Mutex<()>,
     settled_signal: Condvar,
     limits: WriterLimits,
@@ -74,6 +75,7 @@ impl Writer {
         Self {
             conn: Mutex::new(Conn { conn, open: None }),
             queued: AtomicUsize::new(0),
+            commits: AtomicU64::new(0),
             settled: Mutex::new(()),
             settled_signal: Condvar::new(),
             limits,
@@ -116,6 +118,12 @@ impl Writer {
         Ok(ExclusiveConn(guard))
     }
 
+    /// COMMITs issued so far: writes per commit is the batching at work.
+    #[cfg(test)]
+    fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Conn> {
         // A panic while holding the lock leaves at worst an open batch, which the next
         // write continues or commits: the connection is still good to use.
@@ -150,6 +158,7 @@ impl Writer {
     fn commit(&self, guard: &mut Conn) -> Option<Result<(), StoreError>> {
         let batch = guard.open.take()?;
         let result = guard.conn.execute_batch("COMMIT").map_err(StoreError::from);
+        self.commits.fetch_add(1, Ordering::Relaxed);
         if result.is_err() && !guard.conn.is_autocommit() {
             let _ = guard.conn.execute_batch("ROLLBACK");
         }
@@ -240,5 +249,119 @@ impl Deref for ExclusiveConn<'_> {
 
     fn deref(&self) -> &Connection {
         &self.0.conn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Barrier, thread};
+
+    use super::*;
+
+    fn writer(dir: &tempfile::TempDir, limits: WriterLimits) -> Arc<Writer> {
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             CREATE TABLE t (v INTEGER NOT NULL UNIQUE);",
+        )
+        .unwrap();
+        Arc::new(Writer::new(conn, limits))
+    }
+
+    fn insert(w: &Writer, v: i64) -> Result<(), StoreError> {
+        let tx = w.write()?;
+        tx.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+        tx.commit()
+    }
+
+    fn stored(dir: &tempfile::TempDir) -> Vec<i64> {
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn concurrent_writes_are_all_stored_with_fewer_commits_than_writes() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let w = writer(&dir, WriterLimits::default());
+        let threads = 8;
+        let per_thread = 200;
+        let start = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (w, start) = (w.clone(), start.clone());
+                thread::spawn(move || {
+                    start.wait();
+                    for i in 0..per_thread {
+                        insert(&w, (t * per_thread + i) as i64).unwrap();
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().for_each(|h| h.join().unwrap());
+        let total = threads * per_thread;
+        assert_eq!(stored(&dir).len(), total);
+        assert!(
+            w.commits() < total as u64,
+            "{} commits for {total} writes: nothing was batched",
+            w.commits()
+        );
+    }
+
+    #[test]
+    fn a_failing_write_rolls_back_alone_and_gets_its_own_error() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let w = writer(&dir, WriterLimits::default());
+        insert(&w, 1).unwrap();
+        // A write that did one statement and then failed on the second.
+        let tx = w.write().unwrap();
+        tx.execute("INSERT INTO t (v) VALUES (2)", []).unwrap();
+        let err = tx
+            .execute("INSERT INTO t (v) VALUES (1)", [])
+            .map_err(StoreError::from)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Constraint(_)), "{err:?}");
+        drop(tx);
+        insert(&w, 3).unwrap();
+        assert_eq!(stored(&dir), [1, 3]);
+    }
+
+    #[test]
+    fn a_full_queue_refuses_writes_at_once() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let w = writer(
+            &dir,
+            WriterLimits {
+                max_queue: 1,
+                ..WriterLimits::default()
+            },
+        );
+        let holding = w.write().unwrap();
+        let queued = {
+            let w = w.clone();
+            thread::spawn(move || insert(&w, 7))
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while w.queued.load(Ordering::Acquire) == 0 {
+            assert!(Instant::now() < deadline, "the second writer never queued");
+            thread::yield_now();
+        }
+        assert!(matches!(insert(&w, 8), Err(StoreError::Overloaded)));
+        drop(holding);
+        queued.join().unwrap().unwrap();
+        assert_eq!(stored(&dir), [7]);
+    }
+
+    #[test]
+    fn exclusive_commits_the_open_batch_first() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let w = writer(&dir, WriterLimits::default());
+        insert(&w, 1).unwrap();
+        let conn = w.exclusive().unwrap();
+        assert!(conn.is_autocommit());
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
     }
 }
