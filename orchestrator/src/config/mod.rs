@@ -224,13 +224,22 @@ impl Settings {
             }
         }
         if !(1..=10_000).contains(&self.writer.max_batch) {
-            return Err(invalid("HARNESS_WRITE_BATCH", "must be between 1 and 10000"));
+            return Err(invalid(
+                "HARNESS_WRITE_BATCH",
+                "must be between 1 and 10000",
+            ));
         }
         if self.writer.max_batch_age > Duration::from_secs(1) {
-            return Err(invalid("HARNESS_WRITE_BATCH_MS", "must be between 0 and 1000"));
+            return Err(invalid(
+                "HARNESS_WRITE_BATCH_MS",
+                "must be between 0 and 1000",
+            ));
         }
         if !(1..=100_000).contains(&self.writer.max_queue) {
-            return Err(invalid("HARNESS_WRITE_QUEUE", "must be between 1 and 100000"));
+            return Err(invalid(
+                "HARNESS_WRITE_QUEUE",
+                "must be between 1 and 100000",
+            ));
         }
         if let Some(token) = &self.api_token
             && token.expose().len() < 16

@@ -78,6 +78,60 @@ impl Store {
         })
     }
 
+    /// Appends a batch of a session's output in one write: its log lines, numbered on
+    /// from the last, and the usage it reported since the previous batch. Returns the
+    /// stored lines and, when usage was added, the session with its new totals.
+    pub fn append_session_output(
+        &self,
+        session_id: i64,
+        lines: &[(LogKind, String)],
+        usage: Option<(Usage, f64)>,
+    ) -> Result<(Vec<LogLine>, Option<Session>), StoreError> {
+        let conn = self.write()?;
+        let at = Timestamp::now();
+        let mut seq: i64 = conn.query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM session_logs WHERE session_id = ?1",
+            [session_id],
+            |r| r.get(0),
+        )?;
+        let mut stored = Vec::with_capacity(lines.len());
+        {
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO session_logs (session_id, seq, at, kind, content)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let at_text = at.to_rfc3339();
+            for (kind, content) in lines {
+                seq += 1;
+                let content = clip_log_content(content);
+                insert
+                    .execute(params![session_id, seq, at_text, kind.as_str(), content])
+                    .map_err(|e| match StoreError::from(e) {
+                        StoreError::Constraint(_) => {
+                            StoreError::NotFound(format!("session {session_id}"))
+                        }
+                        other => other,
+                    })?;
+                stored.push(LogLine {
+                    session_id,
+                    seq,
+                    at,
+                    kind: *kind,
+                    content,
+                });
+            }
+        }
+        let session = match usage {
+            Some((usage, cost_usd)) => {
+                add_usage(&conn, session_id, usage, cost_usd)?;
+                Some(load_session(&conn, session_id)?)
+            }
+            None => None,
+        };
+        conn.commit()?;
+        Ok((stored, session))
+    }
+
     /// Adds token usage and cost to a running session.
     pub fn add_session_usage(
         &self,
@@ -314,4 +368,30 @@ impl RawSession {
             verify_output: self.verify_output,
         })
     }
+}
+
+fn add_usage(
+    conn: &Connection,
+    session_id: i64,
+    usage: Usage,
+    cost_usd: f64,
+) -> Result<(), StoreError> {
+    let changed = conn.execute(
+        "UPDATE sessions SET input_tokens = input_tokens + ?1,
+            output_tokens = output_tokens + ?2, cache_read_tokens = cache_read_tokens + ?3,
+            cache_write_tokens = cache_write_tokens + ?4, cost_usd = cost_usd + ?5
+         WHERE id = ?6",
+        params![
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            cost_usd,
+            session_id
+        ],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("session {session_id}")));
+    }
+    Ok(())
 }

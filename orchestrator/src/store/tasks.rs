@@ -8,9 +8,7 @@ use harness_domain::{
     task::{Dependencies, NewTask, Priority, Task, TaskId, TaskPatch, TaskStatus, TaskTransition},
     time::Timestamp,
 };
-use rusqlite::{
-    Connection, OptionalExtension, Row, params, params_from_iter, types::Value,
-};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
 
 use super::{Page, Store, StoreError};
 

@@ -362,6 +362,7 @@ mod tests {
         insert(&w, 1).unwrap();
         let conn = w.exclusive().unwrap();
         assert!(conn.is_autocommit());
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
     }
 }
