@@ -29,6 +29,8 @@ pub struct SessionPage {
     pub total: u64,
     pub limit: u32,
     pub offset: u64,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,6 +49,8 @@ pub struct SessionQuery {
     /// 1 to 500, default 50.
     limit: Option<u32>,
     offset: Option<u64>,
+    /// `next_cursor` of the previous page: continues after it, as fast at any depth.
+    cursor: Option<String>,
 }
 
 /// Query parameters of `GET /api/sessions/{id}/logs`.
@@ -80,6 +84,7 @@ pub async fn list_sessions(
         status: q.parsed("status")?,
         limit: q.number("limit", 1, 500)?.unwrap_or(50),
         offset: q.number("offset", 0, u64::MAX)?.unwrap_or(0),
+        before: q.number("cursor", 1, i64::MAX)?,
     };
     let (limit, offset) = (filter.limit, filter.offset);
     let page = state.board.list_sessions(filter).await?;
@@ -88,6 +93,7 @@ pub async fn list_sessions(
         total: page.total,
         limit,
         offset,
+        next_cursor: page.next_cursor,
     }))
 }
 

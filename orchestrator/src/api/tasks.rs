@@ -18,7 +18,10 @@ use super::{
     error::{ApiError, ApiResult, ErrorBody},
     extract::{JsonBody, QueryParams},
 };
-use crate::{board::ACTOR_API, store::TaskFilter};
+use crate::{
+    board::ACTOR_API,
+    store::{TaskCursor, TaskFilter},
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -83,6 +86,8 @@ pub struct TaskPage {
     pub total: u64,
     pub limit: u32,
     pub offset: u64,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -110,6 +115,8 @@ pub struct TaskQuery {
     /// 1 to 500, default 50.
     limit: Option<u32>,
     offset: Option<u64>,
+    /// `next_cursor` of the previous page: continues after it, as fast at any depth.
+    cursor: Option<String>,
 }
 
 fn parse_dependencies(refs: Vec<TaskRefInput>) -> Result<Dependencies, ApiError> {
@@ -206,6 +213,14 @@ fn task_filter(q: &QueryParams) -> Result<TaskFilter, ApiError> {
         text: q.get("q").map(str::to_owned),
         limit: q.number("limit", 1, 500)?.unwrap_or(50),
         offset: q.number("offset", 0, u64::MAX)?.unwrap_or(0),
+        after: q
+            .get("cursor")
+            .map(|raw| {
+                TaskCursor::parse(raw).ok_or_else(|| {
+                    ApiError::invalid("cursor", "cursor must be a next_cursor from a task page")
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -224,6 +239,7 @@ pub async fn list_tasks(
         total: page.total,
         limit,
         offset,
+        next_cursor: page.next_cursor,
     }))
 }
 

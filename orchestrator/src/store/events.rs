@@ -57,9 +57,16 @@ impl Store {
     ) -> Result<Vec<Event>, StoreError> {
         let conn = self.read()?;
         let order = if after.is_some() { "ASC" } else { "DESC" };
+        // Two shapes rather than "?2 IS NULL OR type = ?2", which keeps SQLite from
+        // using events_by_type (type, id) for a filtered feed.
+        let by_type = if kind.is_some() {
+            "AND type = ?2"
+        } else {
+            "AND ?2 IS NULL"
+        };
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM events
-             WHERE id > ?1 AND (?2 IS NULL OR type = ?2)
+             WHERE id > ?1 {by_type}
              ORDER BY id {order} LIMIT ?3"
         ))?;
         let mut events = stmt

@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "engine",
         sql: include_str!("../../migrations/0002_engine.sql"),
     },
+    Migration {
+        version: 5,
+        name: "scale",
+        sql: include_str!("../../migrations/0005_scale.sql"),
+    },
 ];
 
 /// A migration that this run applied.

@@ -31,7 +31,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use budget::{BudgetTotals, Spend, SpendBy};
 pub use migrations::Applied;
 pub use sessions::SessionFilter;
-pub use tasks::TaskFilter;
+pub use tasks::{TaskCursor, TaskFilter};
 pub use work::Failure;
 pub use writer::WriterLimits;
 
@@ -118,6 +118,8 @@ impl From<r2d2::Error> for StoreError {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: u64,
+    /// Where the next page starts, when this one was full.
+    pub next_cursor: Option<String>,
 }
 
 /// The SQLite store.

@@ -19,6 +19,8 @@ pub struct SessionFilter {
     pub status: Option<SessionStatus>,
     pub limit: u32,
     pub offset: u64,
+    /// Only sessions older than this id (keyset paging, newest first).
+    pub before: Option<i64>,
 }
 
 const SESSION_COLUMNS: &str = "id, task_id, agent_id, model, status, started_at, ended_at, \
@@ -233,11 +235,15 @@ impl Store {
         } else {
             format!("WHERE {}", conds.join(" AND "))
         };
-        let total: u64 = conn.query_row(
-            &format!("SELECT COUNT(*) FROM sessions {clause}"),
-            params_from_iter(args.iter()),
-            |r| r.get(0),
-        )?;
+        let total = count_sessions(&conn, filter, &clause, &args)?;
+        let clause = match filter.before {
+            Some(before) => {
+                args.push(Value::Integer(before));
+                let joiner = if clause.is_empty() { "WHERE" } else { " AND" };
+                format!("{clause}{joiner} id < ?")
+            }
+            None => clause,
+        };
         args.push(Value::Integer(i64::from(filter.limit)));
         args.push(Value::Integer(
             i64::try_from(filter.offset).unwrap_or(i64::MAX),
@@ -245,13 +251,20 @@ impl Store {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions {clause} ORDER BY id DESC LIMIT ? OFFSET ?"
         ))?;
-        let items = stmt
+        let items: Vec<Session> = stmt
             .query_map(params_from_iter(args.iter()), RawSession::from_row)?
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .map(RawSession::into_session)
             .collect::<Result<_, _>>()?;
-        Ok(Page { items, total })
+        let next_cursor = (items.len() == filter.limit as usize)
+            .then(|| items.last().map(|s| s.id.to_string()))
+            .flatten();
+        Ok(Page {
+            items,
+            total,
+            next_cursor,
+        })
     }
 
     /// Log lines with `seq > after`, oldest first, at most `limit`.
@@ -291,6 +304,32 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The total a filter matches: from the tally, or by counting one task's sessions
+/// (a handful) when filtering by task.
+fn count_sessions(
+    conn: &Connection,
+    filter: &SessionFilter,
+    clause: &str,
+    args: &[Value],
+) -> Result<u64, StoreError> {
+    if filter.task_id.is_some() {
+        return Ok(conn.query_row(
+            &format!("SELECT COUNT(*) FROM sessions {clause}"),
+            params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?);
+    }
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(n), 0) FROM session_tally
+         WHERE (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR status = ?2)",
+        params![
+            filter.agent_id.as_deref(),
+            filter.status.map(|s| s.as_str())
+        ],
+        |r| r.get(0),
+    )?)
 }
 
 pub(super) fn load_session(conn: &Connection, id: i64) -> Result<Session, StoreError> {

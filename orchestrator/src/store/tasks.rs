@@ -23,6 +23,47 @@ pub struct TaskFilter {
     pub text: Option<String>,
     pub limit: u32,
     pub offset: u64,
+    /// Continue after this position (keyset paging: as fast deep as on page one).
+    pub after: Option<TaskCursor>,
+}
+
+/// A position in the task list's order (priority, created_at, id), handed to clients
+/// as an opaque string to fetch the next page from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskCursor {
+    priority: i64,
+    id: i64,
+    created_at: String,
+}
+
+impl TaskCursor {
+    fn of(task: &Task) -> Self {
+        Self {
+            priority: priority_rank(task.priority),
+            id: task.id.get(),
+            created_at: task.created_at.to_rfc3339(),
+        }
+    }
+
+    /// Reads a cursor made by [`TaskCursor::to_string`]; `None` when it is not one.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut parts = raw.splitn(3, '.');
+        let priority = parts.next()?.parse().ok()?;
+        let id = parts.next()?.parse().ok()?;
+        let created_at = parts.next()?;
+        Timestamp::parse(created_at).ok()?;
+        Some(Self {
+            priority,
+            id,
+            created_at: created_at.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for TaskCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.priority, self.id, self.created_at)
+    }
 }
 
 const TASK_COLUMNS: &str = "id, display_id, title, description, category, priority, status, \
@@ -76,12 +117,15 @@ impl Store {
 
     pub fn list_tasks(&self, filter: &TaskFilter) -> Result<Page<Task>, StoreError> {
         let conn = self.read()?;
-        let (clause, mut args) = task_where(filter);
-        let total: u64 = conn.query_row(
-            &format!("SELECT COUNT(*) FROM tasks {clause}"),
-            params_from_iter(args.iter()),
-            |r| r.get(0),
-        )?;
+        let total = count_tasks(&conn, filter)?;
+        let (mut clause, mut args) = task_where(filter);
+        if let Some(after) = &filter.after {
+            clause.push_str(if clause.is_empty() { "WHERE " } else { " AND " });
+            clause.push_str("(priority, created_at, id) > (?, ?, ?)");
+            args.push(Value::Integer(after.priority));
+            args.push(Value::Text(after.created_at.clone()));
+            args.push(Value::Integer(after.id));
+        }
         args.push(Value::Integer(i64::from(filter.limit)));
         args.push(Value::Integer(
             i64::try_from(filter.offset).unwrap_or(i64::MAX),
@@ -94,14 +138,21 @@ impl Store {
         let rows: Vec<RawTask> = stmt
             .query_map(params_from_iter(args.iter()), RawTask::from_row)?
             .collect::<Result<_, _>>()?;
-        let items = rows
+        let items: Vec<Task> = rows
             .into_iter()
             .map(|raw| {
                 let deps = load_dependencies(&conn, raw.id)?;
                 raw.into_task(deps)
             })
             .collect::<Result<_, _>>()?;
-        Ok(Page { items, total })
+        let next_cursor = (items.len() == filter.limit as usize)
+            .then(|| items.last().map(|t| TaskCursor::of(t).to_string()))
+            .flatten();
+        Ok(Page {
+            items,
+            total,
+            next_cursor,
+        })
     }
 
     /// Applies a partial update. New dependencies must exist and must not close a cycle.
@@ -243,7 +294,8 @@ impl Store {
         let conn = self.read()?;
         let mut counts: BTreeMap<&'static str, u64> =
             TaskStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
-        let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM tasks GROUP BY status")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT status, SUM(n) FROM task_tally GROUP BY status")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
         for row in rows {
             let (status, n) = row?;
@@ -251,6 +303,42 @@ impl Store {
         }
         Ok(counts)
     }
+}
+
+/// The total a filter matches: a sum over the tally for the exact-match filters, a
+/// count of the matching rows only when searching text.
+fn count_tasks(conn: &Connection, filter: &TaskFilter) -> Result<u64, StoreError> {
+    if filter.text.is_some() {
+        let (clause, args) = task_where(filter);
+        return Ok(conn.query_row(
+            &format!("SELECT COUNT(*) FROM tasks {clause}"),
+            params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?);
+    }
+    let mut conds = vec!["1"];
+    let mut args = Vec::new();
+    if let Some(s) = filter.status {
+        conds.push("status = ?");
+        args.push(Value::Text(s.as_str().to_owned()));
+    }
+    if let Some(p) = filter.priority {
+        conds.push("priority = ?");
+        args.push(Value::Integer(priority_rank(p)));
+    }
+    if let Some(c) = &filter.category {
+        conds.push("category = ?");
+        args.push(Value::Text(c.clone()));
+    }
+    if let Some(a) = &filter.agent {
+        conds.push("agent = ?");
+        args.push(Value::Text(a.clone()));
+    }
+    let sql = format!(
+        "SELECT COALESCE(SUM(n), 0) FROM task_tally WHERE {}",
+        conds.join(" AND ")
+    );
+    Ok(conn.query_row(&sql, params_from_iter(args.iter()), |r| r.get(0))?)
 }
 
 fn task_where(filter: &TaskFilter) -> (String, Vec<Value>) {
