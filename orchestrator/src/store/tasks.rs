@@ -118,22 +118,7 @@ impl Store {
     pub fn list_tasks(&self, filter: &TaskFilter) -> Result<Page<Task>, StoreError> {
         let conn = self.read()?;
         let total = count_tasks(&conn, filter)?;
-        let (mut clause, mut args) = task_where(filter);
-        if let Some(after) = &filter.after {
-            clause.push_str(if clause.is_empty() { "WHERE " } else { " AND " });
-            clause.push_str("(priority, created_at, id) > (?, ?, ?)");
-            args.push(Value::Integer(after.priority));
-            args.push(Value::Text(after.created_at.clone()));
-            args.push(Value::Integer(after.id));
-        }
-        args.push(Value::Integer(i64::from(filter.limit)));
-        args.push(Value::Integer(
-            i64::try_from(filter.offset).unwrap_or(i64::MAX),
-        ));
-        let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks {clause}
-             ORDER BY priority, created_at, id LIMIT ? OFFSET ?"
-        );
+        let (sql, args) = list_query(filter);
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows: Vec<RawTask> = stmt
             .query_map(params_from_iter(args.iter()), RawTask::from_row)?
@@ -305,16 +290,38 @@ impl Store {
     }
 }
 
+/// The page query: filters, then the keyset position, in the list's index order.
+fn list_query(filter: &TaskFilter) -> (String, Vec<Value>) {
+    let (mut clause, mut args) = task_where(filter);
+    if let Some(after) = &filter.after {
+        clause.push_str(if clause.is_empty() { "WHERE " } else { " AND " });
+        clause.push_str("(priority, created_at, id) > (?, ?, ?)");
+        args.push(Value::Integer(after.priority));
+        args.push(Value::Text(after.created_at.clone()));
+        args.push(Value::Integer(after.id));
+    }
+    args.push(Value::Integer(i64::from(filter.limit)));
+    args.push(Value::Integer(
+        i64::try_from(filter.offset).unwrap_or(i64::MAX),
+    ));
+    let sql = format!(
+        "SELECT {TASK_COLUMNS} FROM tasks {clause}
+         ORDER BY priority, created_at, id LIMIT ? OFFSET ?"
+    );
+    (sql, args)
+}
+
 /// The total a filter matches: a sum over the tally for the exact-match filters, a
 /// count of the matching rows only when searching text.
 fn count_tasks(conn: &Connection, filter: &TaskFilter) -> Result<u64, StoreError> {
+    let (sql, args) = count_query(filter);
+    Ok(conn.query_row(&sql, params_from_iter(args.iter()), |r| r.get(0))?)
+}
+
+fn count_query(filter: &TaskFilter) -> (String, Vec<Value>) {
     if filter.text.is_some() {
         let (clause, args) = task_where(filter);
-        return Ok(conn.query_row(
-            &format!("SELECT COUNT(*) FROM tasks {clause}"),
-            params_from_iter(args.iter()),
-            |r| r.get(0),
-        )?);
+        return (format!("SELECT COUNT(*) FROM tasks {clause}"), args);
     }
     let mut conds = vec!["1"];
     let mut args = Vec::new();
@@ -338,7 +345,7 @@ fn count_tasks(conn: &Connection, filter: &TaskFilter) -> Result<u64, StoreError
         "SELECT COALESCE(SUM(n), 0) FROM task_tally WHERE {}",
         conds.join(" AND ")
     );
-    Ok(conn.query_row(&sql, params_from_iter(args.iter()), |r| r.get(0))?)
+    (sql, args)
 }
 
 fn task_where(filter: &TaskFilter) -> (String, Vec<Value>) {
@@ -607,4 +614,97 @@ fn display_path(ids: &[TaskId]) -> String {
         .map(|i| i.display_id())
         .collect::<Vec<_>>()
         .join(" -> ")
+}
+
+#[cfg(test)]
+mod query_plans {
+    use super::*;
+
+    /// SQLite's plan for `sql`, one detail line per step.
+    fn plan(conn: &Connection, sql: &str, args: &[Value]) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        stmt.query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("; ")
+    }
+
+    fn migrated() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("plans.db");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn every_task_list_filter_and_keyset_page_reads_an_index_in_list_order() {
+        let (_dir, conn) = migrated();
+        let cursor = TaskCursor::parse("2.5000.2026-11-27T18:00:00.000Z").unwrap();
+        let base = TaskFilter {
+            limit: 50,
+            ..TaskFilter::default()
+        };
+        let filters = [
+            TaskFilter { ..base.clone() },
+            TaskFilter {
+                status: Some(TaskStatus::Pending),
+                ..base.clone()
+            },
+            TaskFilter {
+                priority: Some(Priority::P1),
+                ..base.clone()
+            },
+            TaskFilter {
+                category: Some("backend".into()),
+                ..base.clone()
+            },
+            TaskFilter {
+                agent: Some("build-1".into()),
+                ..base.clone()
+            },
+            TaskFilter {
+                text: Some("login".into()),
+                ..base.clone()
+            },
+        ];
+        for filter in filters {
+            for after in [None, Some(cursor.clone())] {
+                let filter = TaskFilter {
+                    after,
+                    ..filter.clone()
+                };
+                let (sql, args) = list_query(&filter);
+                let plan = plan(&conn, &sql, &args);
+                assert!(
+                    plan.contains("USING INDEX") && !plan.contains("TEMP B-TREE"),
+                    "{filter:?}: {plan}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn task_totals_without_text_search_read_the_tally_not_the_tasks() {
+        let (_dir, conn) = migrated();
+        let filters = [
+            TaskFilter::default(),
+            TaskFilter {
+                status: Some(TaskStatus::Pending),
+                category: Some("backend".into()),
+                priority: Some(Priority::P0),
+                agent: Some("build-1".into()),
+                ..TaskFilter::default()
+            },
+        ];
+        for filter in filters {
+            let (sql, args) = count_query(&filter);
+            let plan = plan(&conn, &sql, &args);
+            assert!(
+                plan.contains("task_tally") && !plan.contains("tasks"),
+                "{plan}"
+            );
+        }
+    }
 }
