@@ -208,7 +208,10 @@ async fn mixed(dir: &Path, per_minute: u64, secs: u64) -> anyhow::Result<()> {
     let mut agents = Vec::new();
     for a in 0..AGENTS {
         let task = board
-            .create_task(NewTask::titled(Title::parse(&format!("chatty {a}"))?), "bench")
+            .create_task(
+                NewTask::titled(Title::parse(&format!("chatty {a}"))?),
+                "bench",
+            )
             .await?;
         let session = board
             .create_session(task.id, AgentId::parse("build-1")?, "bench".into())
@@ -223,9 +226,18 @@ async fn mixed(dir: &Path, per_minute: u64, secs: u64) -> anyhow::Result<()> {
                 let n = owed as usize;
                 owed -= n as f64;
                 let lines = (0..n)
-                    .map(|i| (LogKind::Output, format!("agent {a} output line {i}: {}", "y".repeat(80))))
+                    .map(|i| {
+                        (
+                            LogKind::Output,
+                            format!("agent {a} output line {i}: {}", "y".repeat(80)),
+                        )
+                    })
                     .collect();
-                if board.append_session_output(session.id, lines, None).await.is_ok() {
+                if board
+                    .append_session_output(session.id, lines, None)
+                    .await
+                    .is_ok()
+                {
                     stored.fetch_add(n as u64, Ordering::Relaxed);
                 }
             }

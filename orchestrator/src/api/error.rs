@@ -174,3 +174,24 @@ impl From<StoreError> for ApiError {
 const RETRY_AFTER_SECS: &str = "1";
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overloaded_store_is_a_503_with_retry_after() {
+        let response = ApiError::from(StoreError::Overloaded).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], RETRY_AFTER_SECS);
+    }
+
+    #[test]
+    fn a_constraint_is_a_conflict_and_a_busy_database_is_unavailable() {
+        let conflict = ApiError::from(StoreError::Constraint("UNIQUE".into())).into_response();
+        assert_eq!(conflict.status(), StatusCode::CONFLICT);
+        let busy = ApiError::from(StoreError::Busy("locked".into())).into_response();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!busy.headers().contains_key(RETRY_AFTER));
+    }
+}
