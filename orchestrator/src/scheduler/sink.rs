@@ -31,6 +31,11 @@ const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Failed writes in a row after which the sink gives up on what it holds.
 const MAX_FAILURES: u32 = 25;
 
+/// Log lines in the order they came.
+type Lines = Vec<(LogKind, String)>;
+/// Usage summed since the last batch, and its cost in USD.
+type UsageSum = Option<(Usage, f64)>;
+
 /// What waits to be stored.
 #[derive(Default)]
 struct Pending {
@@ -38,7 +43,7 @@ struct Pending {
     bytes: usize,
     /// Lines dropped since the last note about it was queued.
     dropped: u64,
-    usage: Option<(Usage, f64)>,
+    usage: UsageSum,
 }
 
 impl Pending {
@@ -59,7 +64,7 @@ impl Pending {
 
     /// The next batch: a note about dropped lines first, then the oldest lines, and
     /// all usage so far.
-    fn take_batch(&mut self) -> (Vec<(LogKind, String)>, Option<(Usage, f64)>) {
+    fn take_batch(&mut self) -> (Lines, UsageSum) {
         let mut lines = Vec::new();
         if self.dropped > 0 {
             lines.push((LogKind::System, dropped_note(self.dropped)));
@@ -149,7 +154,7 @@ impl StoreSink {
 
 /// What the writer does next.
 enum Next {
-    Store(Vec<(LogKind, String)>, Option<(Usage, f64)>),
+    Store(Lines, UsageSum),
     Wait,
     Stop,
 }
