@@ -142,20 +142,7 @@ impl Store {
         cost_usd: f64,
     ) -> Result<Session, StoreError> {
         let conn = self.write()?;
-        conn.execute(
-            "UPDATE sessions SET input_tokens = input_tokens + ?1,
-                output_tokens = output_tokens + ?2, cache_read_tokens = cache_read_tokens + ?3,
-                cache_write_tokens = cache_write_tokens + ?4, cost_usd = cost_usd + ?5
-             WHERE id = ?6",
-            params![
-                usage.input_tokens,
-                usage.output_tokens,
-                usage.cache_read_tokens,
-                usage.cache_write_tokens,
-                cost_usd,
-                session_id
-            ],
-        )?;
+        add_usage(&conn, session_id, usage, cost_usd)?;
         let session = load_session(&conn, session_id)?;
         conn.commit()?;
         Ok(session)
