@@ -5,8 +5,28 @@
 //! WebSockets, creates MESSAGES tasks one by one, and prints, per message, the fan-out
 //! delay (from the first client receiving it to each other client) and the end-to-end
 //! delay (from sending the POST, which includes the durable write, to each client).
+//! `… -- seed-db PATH N`: writes N tasks straight into a (migrated) database file, in
+//! one transaction, for the million-task case; prints a cursor half way down the list.
+//! `… -- mixed DIR LINES_PER_MIN SECS`: serves a harness on DIR in this process, stores
+//! LINES_PER_MIN session log lines a minute through the session-output path (batched as
+//! the session sink batches them) and meanwhile runs `wrk` creating tasks at 64
+//! connections for SECS; prints wrk's figures and the log lines stored.
 
-use std::time::{Duration, Instant};
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use harness::{config::Settings, server::App, store::Store};
+use harness_domain::{
+    agent::AgentId,
+    session::LogKind,
+    task::{NewTask, Title},
+};
 
 use futures_util::{StreamExt, stream::FuturesUnordered};
 use tokio::sync::mpsc;
@@ -25,7 +45,14 @@ async fn main() -> anyhow::Result<()> {
         ["fanout", url, clients, messages] => {
             fanout(url, clients.parse()?, messages.parse()?).await
         }
-        _ => anyhow::bail!("usage: load seed URL N | load fanout URL CLIENTS MESSAGES"),
+        ["seed-db", path, n] => seed_db(Path::new(path), n.parse()?),
+        ["mixed", dir, per_minute, secs] => {
+            mixed(Path::new(dir), per_minute.parse()?, secs.parse()?).await
+        }
+        _ => anyhow::bail!(
+            "usage: load seed URL N | load fanout URL CLIENTS MESSAGES | load seed-db PATH N \
+             | load mixed DIR LINES_PER_MIN SECS"
+        ),
     }
 }
 
@@ -118,3 +145,129 @@ fn ms(values: &mut [Duration], q: f64) -> f64 {
     let i = ((values.len() as f64 * q) as usize).min(values.len().saturating_sub(1));
     values.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
+
+/// N tasks in one transaction, spread over priorities, statuses, categories and agents
+/// the way a long-lived board looks, each with its creation in the history.
+fn seed_db(path: &Path, n: u64) -> anyhow::Result<()> {
+    drop(Store::open(path)?);
+    let start = Instant::now();
+    let mut conn = rusqlite::Connection::open(path)?;
+    let tx = conn.transaction()?;
+    tx.execute(
+        "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?1)
+         INSERT INTO tasks (id, display_id, title, description, category, priority, status,
+                            assigned_agent, created_at, updated_at)
+         SELECT i, 'T-' || i, 'seeded task ' || i, printf('%.200c', 'x'),
+                CASE i % 4 WHEN 0 THEN 'backend' WHEN 1 THEN 'frontend'
+                           WHEN 2 THEN 'feature' ELSE 'testing' END,
+                i % 5,
+                CASE WHEN i % 10 < 7 THEN 'completed' WHEN i % 10 < 9 THEN 'pending'
+                     ELSE 'blocked' END,
+                CASE WHEN i % 10 < 7 THEN 'build-1' ELSE NULL END,
+                strftime('%Y-%m-%dT%H:%M:%fZ', '2026-01-01', '+' || (i / 10) || ' seconds'),
+                strftime('%Y-%m-%dT%H:%M:%fZ', '2026-01-01', '+' || (i / 10) || ' seconds')
+         FROM k",
+        [n],
+    )?;
+    tx.execute(
+        "INSERT INTO task_history (task_id, from_status, to_status, reason, actor, at)
+         SELECT id, NULL, 'pending', 'created', 'seed', created_at FROM tasks",
+        [],
+    )?;
+    tx.commit()?;
+    let cursor: String = conn.query_row(
+        "SELECT priority || '.' || id || '.' || created_at FROM tasks
+         ORDER BY priority, created_at, id LIMIT 1 OFFSET ?1",
+        [n / 2],
+        |r| r.get(0),
+    )?;
+    println!(
+        "seeded {n} tasks in {:.1} s; deep cursor {cursor}",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Agents logging while clients create tasks: task creation latency is what counts.
+async fn mixed(dir: &Path, per_minute: u64, secs: u64) -> anyhow::Result<()> {
+    let mut settings = Settings::for_database(dir.join("harness.db"));
+    settings.dashboard_dir = dir.join("none");
+    let app = App::build(settings).await?;
+    let port = app.local_addr()?.port();
+    let board = app.board().clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stop_rx.await;
+    }));
+
+    const AGENTS: u64 = 8;
+    const TICK: Duration = Duration::from_millis(20);
+    let per_tick = (per_minute as f64 / 60.0 * TICK.as_secs_f64() / AGENTS as f64).max(1.0);
+    let stored = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs + 1);
+    let mut agents = Vec::new();
+    for a in 0..AGENTS {
+        let task = board
+            .create_task(
+                NewTask::titled(Title::parse(&format!("chatty {a}"))?),
+                "bench",
+            )
+            .await?;
+        let session = board
+            .create_session(task.id, AgentId::parse("build-1")?, "bench".into())
+            .await?;
+        let (board, stored) = (board.clone(), stored.clone());
+        agents.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TICK);
+            let mut owed = 0.0;
+            while Instant::now() < deadline {
+                tick.tick().await;
+                owed += per_tick;
+                let n = owed as usize;
+                owed -= n as f64;
+                let lines = (0..n)
+                    .map(|i| {
+                        (
+                            LogKind::Output,
+                            format!("agent {a} output line {i}: {}", "y".repeat(80)),
+                        )
+                    })
+                    .collect();
+                if board
+                    .append_session_output(session.id, lines, None)
+                    .await
+                    .is_ok()
+                {
+                    stored.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let script = dir.join("post.lua");
+    std::fs::write(&script, POST_LUA)?;
+    let started = Instant::now();
+    let wrk = tokio::process::Command::new("wrk")
+        .args(["-t2", "-c64", &format!("-d{secs}s"), "--latency", "-s"])
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{port}/api/tasks"))
+        .output()
+        .await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let lines = stored.load(Ordering::Relaxed);
+    for agent in agents {
+        agent.abort();
+    }
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    print!("{}", String::from_utf8_lossy(&wrk.stdout));
+    println!(
+        "mixed: {lines} log lines stored in {elapsed:.1} s = {:.0} lines/min",
+        lines as f64 / elapsed * 60.0
+    );
+    Ok(())
+}
+
+const POST_LUA: &str = r#"wrk.method = "POST"
+wrk.body = '{"title":"bench write"}'
+wrk.headers["Content-Type"] = "application/json"
+"#;

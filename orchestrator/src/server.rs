@@ -46,12 +46,13 @@ impl App {
     /// Opens the store, recovers from any crash, and binds `settings.bind:settings.port`
     /// (port 0 picks a free port; see [`App::local_addr`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        crate::engine::sandbox::announce(&settings.engine.sandbox);
         settings
             .web
             .check_exposure(settings.bind, settings.api_token.is_some())?;
-        let path = settings.database_path.clone();
-        let (store, applied) = tokio::task::spawn_blocking(move || Store::open(&path)).await??;
+        crate::engine::sandbox::announce(&settings.engine.sandbox);
+        let (path, limits) = (settings.database_path.clone(), settings.writer);
+        let (store, applied) =
+            tokio::task::spawn_blocking(move || Store::open_with(&path, limits)).await??;
         for m in &applied {
             tracing::info!(version = m.version, name = %m.name, "applied migration");
         }

@@ -669,6 +669,8 @@ export interface components {
             items: components["schemas"]["Session"][];
             /** Format: int32 */
             limit: number;
+            /** @description Pass as `cursor` for the next page; absent on the last page. */
+            next_cursor?: string | null;
             /** Format: int64 */
             offset: number;
             /** Format: int64 */
@@ -740,6 +742,8 @@ export interface components {
             items: components["schemas"]["Task"][];
             /** Format: int32 */
             limit: number;
+            /** @description Pass as `cursor` for the next page; absent on the last page. */
+            next_cursor?: string | null;
             /** Format: int64 */
             offset: number;
             /** Format: int64 */
@@ -1081,6 +1085,8 @@ export interface operations {
                 /** @description 1 to 500, default 50. */
                 limit?: number;
                 offset?: number;
+                /** @description `next_cursor` of the previous page: continues after it, as fast at any depth. */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1182,6 +1188,8 @@ export interface operations {
                 /** @description 1 to 500, default 50. */
                 limit?: number;
                 offset?: number;
+                /** @description `next_cursor` of the previous page: continues after it, as fast at any depth. */
+                cursor?: string;
             };
             header?: never;
             path?: never;

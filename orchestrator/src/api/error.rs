@@ -2,7 +2,7 @@
 
 use axum::{
     Json,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, StatusCode, header::RETRY_AFTER},
     response::{IntoResponse, Response},
 };
 use harness_domain::ValidationError;
@@ -36,6 +36,8 @@ pub enum ApiError {
     },
     /// The database cannot serve requests right now.
     Unavailable(String),
+    /// Too many writes are queued: the client should retry after a short pause.
+    Overloaded,
     /// A bug or an environment failure. Logged in full, never sent.
     Internal(String),
 }
@@ -111,6 +113,12 @@ impl ApiError {
                     None,
                 )
             }
+            Self::Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "too many writes are waiting for the database; retry shortly".to_owned(),
+                None,
+            ),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 (
@@ -127,7 +135,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match self {
-            Self::TooManyRequests { retry_after_secs } => Some(retry_after_secs),
+            Self::TooManyRequests { retry_after_secs } => Some(HeaderValue::from(retry_after_secs)),
+            Self::Overloaded => Some(HeaderValue::from_static(RETRY_AFTER_SECS)),
             _ => None,
         };
         let (status, code, message, field) = self.parts();
@@ -139,10 +148,8 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
-        if let Some(secs) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        if let Some(value) = retry_after {
+            response.headers_mut().insert(RETRY_AFTER, value);
         }
         response
     }
@@ -161,18 +168,42 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(message) => Self::Conflict(message),
             StoreError::IllegalTransition(t) => Self::Conflict(t.to_string()),
             StoreError::Invalid(v) => v.into(),
-            StoreError::Pool(_) | StoreError::Corrupt { .. } => Self::Unavailable(e.to_string()),
-            StoreError::Sqlite(ref inner) if is_busy(inner) => Self::Unavailable(e.to_string()),
-            other => Self::Internal(other.to_string()),
+            StoreError::Constraint(message) => Self::Conflict(message),
+            StoreError::Overloaded => Self::Overloaded,
+            StoreError::Busy(_) | StoreError::Unavailable(_) | StoreError::Corrupt { .. } => {
+                Self::Unavailable(e.to_string())
+            }
+            StoreError::CommitFailed(_)
+            | StoreError::Migration(_)
+            | StoreError::Database(_)
+            | StoreError::Io(_) => Self::Internal(e.to_string()),
         }
     }
 }
 
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
-}
+/// Seconds a client waits before retrying an overloaded write: a batch lasts
+/// milliseconds, so one second is ample and keeps a retry storm spread out.
+const RETRY_AFTER_SECS: &str = "1";
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overloaded_store_is_a_503_with_retry_after() {
+        let response = ApiError::from(StoreError::Overloaded).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], RETRY_AFTER_SECS);
+    }
+
+    #[test]
+    fn a_constraint_is_a_conflict_and_a_busy_database_is_unavailable() {
+        let conflict = ApiError::from(StoreError::Constraint("UNIQUE".into())).into_response();
+        assert_eq!(conflict.status(), StatusCode::CONFLICT);
+        let busy = ApiError::from(StoreError::Busy("locked".into())).into_response();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!busy.headers().contains_key(RETRY_AFTER));
+    }
+}

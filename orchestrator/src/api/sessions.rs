@@ -29,6 +29,8 @@ pub struct SessionPage {
     pub total: u64,
     pub limit: u32,
     pub offset: u64,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,6 +56,12 @@ pub struct SessionQuery {
     limit: Option<u32>,
     #[serde(default, deserialize_with = "query_number::<_, _, 0, { u64::MAX }>")]
     offset: Option<u64>,
+    /// `next_cursor` of the previous page: continues after it, as fast at any depth.
+    #[serde(
+        default,
+        deserialize_with = "query_number::<_, _, 1, { i64::MAX as u64 }>"
+    )]
+    cursor: Option<i64>,
 }
 
 /// Query parameters of `GET /api/sessions/{id}/logs`.
@@ -91,6 +99,7 @@ pub async fn list_sessions(
         status: q.status,
         limit: q.limit.unwrap_or(50),
         offset: q.offset.unwrap_or(0),
+        before: q.cursor,
     };
     let (limit, offset) = (filter.limit, filter.offset);
     let page = state.board.list_sessions(filter).await?;
@@ -99,6 +108,7 @@ pub async fn list_sessions(
         total: page.total,
         limit,
         offset,
+        next_cursor: page.next_cursor,
     }))
 }
 

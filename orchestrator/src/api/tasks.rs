@@ -18,7 +18,10 @@ use super::{
     error::{ApiError, ApiResult, ErrorBody},
     extract::{JsonBody, Query, query_number, query_parsed, query_text},
 };
-use crate::{board::Actor, store::TaskFilter};
+use crate::{
+    board::Actor,
+    store::{TaskCursor, TaskFilter},
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -83,6 +86,8 @@ pub struct TaskPage {
     pub total: u64,
     pub limit: u32,
     pub offset: u64,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -116,6 +121,9 @@ pub struct TaskQuery {
     limit: Option<u32>,
     #[serde(default, deserialize_with = "query_number::<_, _, 0, { u64::MAX }>")]
     offset: Option<u64>,
+    /// `next_cursor` of the previous page: continues after it, as fast at any depth.
+    #[serde(default, deserialize_with = "query_text")]
+    cursor: Option<String>,
 }
 
 fn parse_dependencies(refs: Vec<TaskRefInput>) -> Result<Dependencies, ApiError> {
@@ -203,18 +211,25 @@ fn task_ref(raw: &str) -> Result<TaskId, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("task '{raw}' not found (use 42 or T-42)")))
 }
 
-impl From<TaskQuery> for TaskFilter {
-    fn from(q: TaskQuery) -> Self {
-        TaskFilter {
-            status: q.status,
-            priority: q.priority,
-            category: q.category,
-            agent: q.agent,
-            text: q.q,
-            limit: q.limit.unwrap_or(50),
-            offset: q.offset.unwrap_or(0),
-        }
-    }
+fn task_filter(q: TaskQuery) -> Result<TaskFilter, ApiError> {
+    let after = q
+        .cursor
+        .map(|raw| {
+            TaskCursor::parse(&raw).ok_or_else(|| {
+                ApiError::invalid("cursor", "cursor must be a next_cursor from a task page")
+            })
+        })
+        .transpose()?;
+    Ok(TaskFilter {
+        status: q.status,
+        priority: q.priority,
+        category: q.category,
+        agent: q.agent,
+        text: q.q,
+        limit: q.limit.unwrap_or(50),
+        offset: q.offset.unwrap_or(0),
+        after,
+    })
 }
 
 /// List tasks, most urgent and oldest first.
@@ -224,7 +239,7 @@ pub async fn list_tasks(
     State(state): State<AppState>,
     Query(query): Query<TaskQuery>,
 ) -> ApiResult<Json<TaskPage>> {
-    let filter = TaskFilter::from(query);
+    let filter = task_filter(query)?;
     let (limit, offset) = (filter.limit, filter.offset);
     let page = state.board.list_tasks(filter).await?;
     Ok(Json(TaskPage {
@@ -232,6 +247,7 @@ pub async fn list_tasks(
         total: page.total,
         limit,
         offset,
+        next_cursor: page.next_cursor,
     }))
 }
 

@@ -40,6 +40,26 @@ impl Board {
         Ok(line)
     }
 
+    /// Stores a batch of a session's output (lines and usage) as one write, then
+    /// publishes each line and the session's new totals.
+    pub async fn append_session_output(
+        &self,
+        session_id: i64,
+        lines: Vec<(LogKind, String)>,
+        usage: Option<(Usage, f64)>,
+    ) -> Result<(), StoreError> {
+        let (stored, session) = self
+            .blocking(move |s| s.append_session_output(session_id, &lines, usage))
+            .await?;
+        for line in stored {
+            self.publish(LiveKind::SessionLog(line));
+        }
+        if let Some(session) = session {
+            self.publish(LiveKind::SessionUpdated(session));
+        }
+        Ok(())
+    }
+
     pub async fn add_session_usage(
         &self,
         session_id: i64,

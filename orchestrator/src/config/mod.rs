@@ -16,7 +16,7 @@ use serde::Deserialize;
 pub use engine::{AgentOverride, EngineArgs, EngineSettings, default_routing};
 pub use web::{PublicUrl, WebArgs, WebSettings};
 
-use crate::{budget::BudgetLimits, telemetry::LogFormat};
+use crate::{budget::BudgetLimits, store::WriterLimits, telemetry::LogFormat};
 
 mod engine;
 mod web;
@@ -88,6 +88,15 @@ pub struct ConfigArgs {
     /// HARNESS_API_TOKEN: from the environment only (see [`ConfigArgs::with_env_secrets`]).
     #[arg(skip)]
     pub api_token: Option<String>,
+    /// Most writes committed together in one transaction [default: 256].
+    #[arg(long, env = "HARNESS_WRITE_BATCH")]
+    pub write_batch: Option<usize>,
+    /// Oldest, in milliseconds, a write batch grows before it is committed [default: 10].
+    #[arg(long, env = "HARNESS_WRITE_BATCH_MS")]
+    pub write_batch_ms: Option<u64>,
+    /// Most writes waiting for the database; past it the API answers 503 [default: 512].
+    #[arg(long, env = "HARNESS_WRITE_QUEUE")]
+    pub write_queue: Option<usize>,
     #[command(flatten)]
     pub web: WebArgs,
     #[command(flatten)]
@@ -126,6 +135,9 @@ struct FileSettings {
     allowed_hosts: Option<Vec<String>>,
     published_bind: Option<IpAddr>,
     allow_open: Option<bool>,
+    write_batch: Option<usize>,
+    write_batch_ms: Option<u64>,
+    write_queue: Option<usize>,
     #[serde(flatten)]
     engine: engine::EngineFile,
 }
@@ -148,6 +160,8 @@ pub struct Settings {
     /// Trust the last X-Forwarded-For entry as the client address.
     pub trust_proxy: bool,
     pub web: WebSettings,
+    /// The group commit's bounds.
+    pub writer: WriterLimits,
     pub engine: EngineSettings,
 }
 
@@ -177,6 +191,7 @@ impl Settings {
     /// Merges flags and environment (already in `args`) with the optional config file.
     pub fn load(mut args: ConfigArgs) -> Result<Self, ConfigError> {
         let mut file = read_file_settings(args.config.as_deref())?;
+        let writer = writer_limits(&args, &file);
         let api_token = secret(
             ("HARNESS_API_TOKEN", args.api_token.take()),
             ("HARNESS_API_TOKEN_FILE", args.api_token_file.take()),
@@ -235,6 +250,7 @@ impl Settings {
                 published_bind: file.published_bind,
                 allow_open: file.allow_open,
             }))?,
+            writer,
             engine,
         };
         settings.validate()
@@ -276,6 +292,24 @@ impl Settings {
             if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
                 return Err(invalid(name, "must be a number of dollars, 0 or more"));
             }
+        }
+        if !(1..=10_000).contains(&self.writer.max_batch) {
+            return Err(invalid(
+                "HARNESS_WRITE_BATCH",
+                "must be between 1 and 10000",
+            ));
+        }
+        if self.writer.max_batch_age > Duration::from_secs(1) {
+            return Err(invalid(
+                "HARNESS_WRITE_BATCH_MS",
+                "must be between 0 and 1000",
+            ));
+        }
+        if !(1..=100_000).contains(&self.writer.max_queue) {
+            return Err(invalid(
+                "HARNESS_WRITE_QUEUE",
+                "must be between 1 and 100000",
+            ));
         }
         if let Some(token) = &self.api_token
             && token.expose().len() < 16
@@ -327,6 +361,24 @@ fn login_expiry(hours: Option<f64>) -> Result<Duration, ConfigError> {
         ));
     }
     Ok(Duration::from_secs_f64(hours * 3600.0))
+}
+
+fn writer_limits(args: &ConfigArgs, file: &FileSettings) -> WriterLimits {
+    let default = WriterLimits::default();
+    WriterLimits {
+        max_batch: args
+            .write_batch
+            .or(file.write_batch)
+            .unwrap_or(default.max_batch),
+        max_batch_age: args
+            .write_batch_ms
+            .or(file.write_batch_ms)
+            .map_or(default.max_batch_age, Duration::from_millis),
+        max_queue: args
+            .write_queue
+            .or(file.write_queue)
+            .unwrap_or(default.max_queue),
+    }
 }
 
 fn days(n: u32) -> Duration {

@@ -1,61 +1,124 @@
-//! Where a running session's log lines and usage go: a bounded queue drained into the
-//! store by one writer task, so a chatty agent never blocks on the database and never
-//! grows memory without bound.
+//! Where a running session's log lines and usage go: a bounded buffer drained into the
+//! store by one writer task, a batch per write, so a chatty agent costs a fraction of a
+//! commit per line, never blocks on the database and never grows memory without bound.
+//!
+//! Log lines past the buffer's bound are dropped and counted, and the count is stored
+//! as a line of its own. Usage is never dropped: it is a sum, so reports waiting to be
+//! stored fold into one total of constant size, and a failed write puts it back.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicI64, AtomicU64, Ordering},
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicI64, Ordering},
+    },
+    time::Duration,
 };
 
 use harness_domain::session::{LogKind, Usage};
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::{sync::Notify, task::JoinHandle};
 
 use crate::{board::Board, engine};
 
 /// Lines waiting to be written. Past this, lines are counted and dropped.
-const QUEUE: usize = 4096;
+const MAX_LINES: usize = 4096;
+/// Bytes of line text waiting to be written, the other bound on the buffer.
+const MAX_BYTES: usize = 8 * 1024 * 1024;
+/// Most lines stored in one write, so a burst never holds the writer for long.
+const BATCH_LINES: usize = 512;
+/// Pause after a failed write before trying again (the database is busy or full).
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// Failed writes in a row after which the sink gives up on what it holds.
+const MAX_FAILURES: u32 = 25;
 
-enum Entry {
-    Log(LogKind, String),
-    Usage(Usage, f64),
-    /// Everything before this is stored; the writer stops.
-    Close,
+/// Log lines in the order they came.
+type Lines = Vec<(LogKind, String)>;
+/// Usage summed since the last batch, and its cost in USD.
+type UsageSum = Option<(Usage, f64)>;
+
+/// What waits to be stored.
+#[derive(Default)]
+struct Pending {
+    lines: VecDeque<(LogKind, String)>,
+    bytes: usize,
+    /// Lines dropped since the last note about it was queued.
+    dropped: u64,
+    usage: UsageSum,
+}
+
+impl Pending {
+    fn push_line(&mut self, kind: LogKind, text: String) {
+        if self.lines.len() >= MAX_LINES || self.bytes + text.len() > MAX_BYTES {
+            self.dropped += 1;
+            return;
+        }
+        self.bytes += text.len();
+        self.lines.push_back((kind, text));
+    }
+
+    fn add_usage(&mut self, usage: Usage, cost: f64) {
+        let total = self.usage.get_or_insert((Usage::default(), 0.0));
+        total.0.add(usage);
+        total.1 += cost;
+    }
+
+    /// The next batch: a note about dropped lines first, then the oldest lines, and
+    /// all usage so far.
+    fn take_batch(&mut self) -> (Lines, UsageSum) {
+        let mut lines = Vec::new();
+        if self.dropped > 0 {
+            lines.push((LogKind::System, dropped_note(self.dropped)));
+            self.dropped = 0;
+        }
+        let n = self.lines.len().min(BATCH_LINES);
+        for (kind, text) in self.lines.drain(..n) {
+            self.bytes -= text.len();
+            lines.push((kind, text));
+        }
+        (lines, self.usage.take())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lines.is_empty() && self.dropped == 0 && self.usage.is_none()
+    }
+}
+
+fn dropped_note(n: u64) -> String {
+    format!("{n} log lines were dropped: the agent wrote faster than they could be stored")
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Notify,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The engine's [`engine::SessionSink`] over the board.
 pub struct StoreSink {
-    tx: mpsc::Sender<Entry>,
-    dropped: AtomicU64,
+    shared: Arc<Shared>,
     /// Unix millis of the last sign of life, for the stuck-session watchdog.
     last_activity: Arc<AtomicI64>,
 }
 
-/// Drains the queue; await it after the session to be sure every line is stored.
+/// Drains the buffer; await it after the session to be sure everything is stored.
 pub struct SinkWriter(JoinHandle<()>);
 
 impl StoreSink {
     pub fn start(board: Board, session_id: i64) -> (Arc<Self>, SinkWriter) {
-        let (tx, mut rx) = mpsc::channel(QUEUE);
-        let writer = tokio::spawn(async move {
-            while let Some(entry) = rx.recv().await {
-                let result = match entry {
-                    Entry::Log(kind, text) => {
-                        board.append_log(session_id, kind, text).await.map(drop)
-                    }
-                    Entry::Usage(usage, cost) => board
-                        .add_session_usage(session_id, usage, cost)
-                        .await
-                        .map(drop),
-                    Entry::Close => break,
-                };
-                if let Err(err) = result {
-                    tracing::warn!(session_id, %err, "cannot store session output");
-                }
-            }
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
         });
+        let writer = tokio::spawn(drain(board, session_id, shared.clone()));
         let sink = Arc::new(Self {
-            tx,
-            dropped: AtomicU64::new(0),
+            shared,
             last_activity: Arc::new(AtomicI64::new(now_millis())),
         });
         (sink, SinkWriter(writer))
@@ -63,55 +126,164 @@ impl StoreSink {
 
     /// A line from the harness itself.
     pub fn system(&self, text: impl Into<String>) {
-        self.push(Entry::Log(LogKind::System, text.into()));
+        self.line(LogKind::System, text);
     }
 
     pub fn line(&self, kind: LogKind, text: impl Into<String>) {
-        self.push(Entry::Log(kind, text.into()));
+        self.touch();
+        self.shared.lock().push_line(kind, text.into());
+        self.shared.wake.notify_one();
     }
 
     pub fn last_activity(&self) -> Arc<AtomicI64> {
         self.last_activity.clone()
     }
 
-    fn push(&self, entry: Entry) {
+    fn touch(&self) {
         self.last_activity.store(now_millis(), Ordering::Relaxed);
-        if self.tx.try_send(entry).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Waits until everything buffered so far is stored, then stops the writer. Lines
+    /// pushed afterwards (a late callback) are not stored.
+    pub async fn finish(&self, writer: SinkWriter) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+        let _ = writer.0.await;
+    }
+}
+
+/// What the writer does next.
+enum Next {
+    Store(Lines, UsageSum),
+    Wait,
+    Stop,
+}
+
+impl Shared {
+    fn next(&self) -> Next {
+        let mut pending = self.lock();
+        if !pending.is_empty() {
+            let (lines, usage) = pending.take_batch();
+            Next::Store(lines, usage)
+        } else if self.closed.load(Ordering::Acquire) {
+            Next::Stop
+        } else {
+            Next::Wait
         }
     }
 
-    /// Waits until everything queued so far is stored, then stops the writer. Lines
-    /// pushed afterwards (a late callback) are dropped.
-    pub async fn finish(&self, writer: SinkWriter) {
-        let dropped = self.dropped.load(Ordering::Relaxed);
-        if dropped > 0 {
-            let note = format!(
-                "{dropped} log lines were dropped: the agent wrote faster than they could be stored"
-            );
-            let _ = self.tx.send(Entry::Log(LogKind::System, note)).await;
+    /// A batch was not stored: its lines count as dropped, its usage goes back, unless
+    /// the writes keep failing, when everything held is given up (and logged).
+    fn not_stored(
+        &self,
+        session_id: i64,
+        lines: usize,
+        usage: Option<(Usage, f64)>,
+        give_up: bool,
+    ) {
+        let mut pending = self.lock();
+        pending.dropped += lines as u64;
+        if let Some((u, cost)) = usage {
+            pending.add_usage(u, cost);
         }
-        let _ = self.tx.send(Entry::Close).await;
-        let _ = writer.0.await;
+        if give_up {
+            if let Some((usage, cost)) = pending.usage.take() {
+                tracing::error!(
+                    session_id,
+                    ?usage,
+                    cost,
+                    "session usage could not be stored"
+                );
+            }
+            *pending = Pending::default();
+        }
+    }
+}
+
+/// The writer task: stores batches until the sink is closed and the buffer empty.
+async fn drain(board: Board, session_id: i64, shared: Arc<Shared>) {
+    let mut failures = 0;
+    loop {
+        match shared.next() {
+            Next::Stop => return,
+            Next::Wait => shared.wake.notified().await,
+            Next::Store(lines, usage) => {
+                let count = lines.len();
+                match board.append_session_output(session_id, lines, usage).await {
+                    Ok(()) => failures = 0,
+                    Err(err) => {
+                        failures += 1;
+                        tracing::warn!(session_id, %err, "cannot store session output");
+                        let give_up = failures >= MAX_FAILURES;
+                        shared.not_stored(session_id, count, usage, give_up);
+                        if give_up {
+                            failures = 0;
+                        } else {
+                            tokio::time::sleep(RETRY_PAUSE).await;
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
 impl engine::SessionSink for StoreSink {
     fn log(&self, kind: LogKind, content: &str) {
-        self.push(Entry::Log(kind, content.to_owned()));
+        self.line(kind, content);
     }
 
     fn usage(&self, usage: &engine::Usage, cost_usd: f64) {
+        self.touch();
         let usage = Usage {
             input_tokens: usage.input_tokens,
             output_tokens: usage.output_tokens,
             cache_read_tokens: usage.cache_read_input_tokens,
             cache_write_tokens: usage.cache_creation_input_tokens,
         };
-        self.push(Entry::Usage(usage, cost_usd));
+        self.shared.lock().add_usage(usage, cost_usd);
+        self.shared.wake.notify_one();
     }
 }
 
 pub fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(n: u64) -> Usage {
+        Usage {
+            input_tokens: n,
+            output_tokens: n,
+            ..Usage::default()
+        }
+    }
+
+    #[test]
+    fn lines_past_the_bound_are_counted_and_the_count_is_stored_first() {
+        let mut p = Pending::default();
+        for i in 0..MAX_LINES + 3 {
+            p.push_line(LogKind::Text, format!("line {i}"));
+        }
+        let (lines, _) = p.take_batch();
+        assert_eq!(lines[0], (LogKind::System, dropped_note(3)));
+        assert_eq!(lines[1].1, "line 0");
+        assert_eq!(lines.len(), BATCH_LINES + 1);
+    }
+
+    #[test]
+    fn usage_is_summed_however_many_reports_wait_and_never_dropped() {
+        let mut p = Pending::default();
+        for _ in 0..MAX_LINES * 4 {
+            p.push_line(LogKind::Text, "x".into());
+            p.add_usage(usage(1), 0.5);
+        }
+        let (_, total) = p.take_batch();
+        let (u, cost) = total.unwrap();
+        assert_eq!(u.input_tokens, (MAX_LINES * 4) as u64);
+        assert_eq!(cost, (MAX_LINES * 2) as f64);
+    }
 }

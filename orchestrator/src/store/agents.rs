@@ -10,7 +10,7 @@ use rusqlite::{Connection, Row, params};
 use super::{
     Store, StoreError,
     events::insert_event,
-    immediate, not_found,
+    not_found,
     tasks::{corrupt_value, parse_time},
 };
 
@@ -21,8 +21,7 @@ impl Store {
     /// Inserts the default agents when the table is empty (first start only), so an
     /// operator's deletions and edits are never undone by a restart.
     pub(super) fn seed_agents(&self) -> Result<(), StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let count: i64 = tx.query_row("SELECT COUNT(*) FROM agents", [], |r| r.get(0))?;
         if count == 0 {
             let now = Timestamp::now().to_rfc3339();
@@ -69,8 +68,7 @@ impl Store {
         patch: &AgentPatch,
         note: impl FnOnce(&Agent) -> NewEvent,
     ) -> Result<(Agent, Event), StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let current = load_agent(&tx, id)?;
         let status = match patch.enabled {
             Some(false) => AgentStatus::Disabled,
@@ -102,11 +100,12 @@ impl Store {
 
     /// Sets an agent's runtime, from `[agents.<id>]` in harness.toml at startup.
     pub fn set_agent_runtime(&self, id: &AgentId, runtime: RuntimeKind) -> Result<(), StoreError> {
-        self.write().execute(
+        let tx = self.write()?;
+        tx.execute(
             "UPDATE agents SET runtime = ?1, updated_at = ?2 WHERE id = ?3 AND runtime != ?1",
             params![runtime.as_str(), Timestamp::now().to_rfc3339(), id.as_str()],
         )?;
-        Ok(())
+        tx.commit()
     }
 
     /// Records what an agent is doing (the engine calls this).
@@ -116,7 +115,7 @@ impl Store {
         status: AgentStatus,
         reason: Option<&str>,
     ) -> Result<Agent, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         let now = Timestamp::now().to_rfc3339();
         let changed = conn.execute(
             "UPDATE agents SET status = ?1, status_reason = ?2, updated_at = ?3,
@@ -127,7 +126,9 @@ impl Store {
         if changed == 0 {
             return Err(StoreError::NotFound(format!("agent {id}")));
         }
-        load_agent(&conn, id)
+        let agent = load_agent(&conn, id)?;
+        conn.commit()?;
+        Ok(agent)
     }
 }
 

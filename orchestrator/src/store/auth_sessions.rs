@@ -17,8 +17,7 @@ impl Store {
         max_live: u32,
     ) -> Result<(), StoreError> {
         let now = Timestamp::now().to_rfc3339();
-        let mut conn = self.write();
-        let tx = super::immediate(&mut conn)?;
+        let tx = self.write()?;
         tx.execute("DELETE FROM auth_sessions WHERE expires_at <= ?1", [&now])?;
         tx.execute(
             "INSERT INTO auth_sessions (id_hash, token_fingerprint, created_at, expires_at)
@@ -54,9 +53,9 @@ impl Store {
 
     /// Ends a login. True when there was one.
     pub fn delete_auth_session(&self, id_hash: &str) -> Result<bool, StoreError> {
-        let n = self
-            .write()
-            .execute("DELETE FROM auth_sessions WHERE id_hash = ?1", [id_hash])?;
+        let tx = self.write()?;
+        let n = tx.execute("DELETE FROM auth_sessions WHERE id_hash = ?1", [id_hash])?;
+        tx.commit()?;
         Ok(n > 0)
     }
 }

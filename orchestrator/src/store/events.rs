@@ -17,7 +17,10 @@ const EVENT_COLUMNS: &str =
 impl Store {
     /// Records an event that is a change of its own (nothing else is written with it).
     pub fn record_event(&self, new: &NewEvent) -> Result<Event, StoreError> {
-        insert_event(&self.write(), new)
+        let tx = self.write()?;
+        let event = insert_event(&tx, new)?;
+        tx.commit()?;
+        Ok(event)
     }
 
     /// Events with `id > after` oldest first; without `after`, the newest `limit`
@@ -30,9 +33,16 @@ impl Store {
     ) -> Result<Vec<Event>, StoreError> {
         let conn = self.read()?;
         let order = if after.is_some() { "ASC" } else { "DESC" };
+        // Two shapes rather than "?2 IS NULL OR type = ?2", which keeps SQLite from
+        // using events_by_type (type, id) for a filtered feed.
+        let by_type = if kind.is_some() {
+            "AND type = ?2"
+        } else {
+            "AND ?2 IS NULL"
+        };
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM events
-             WHERE id > ?1 AND (?2 IS NULL OR type = ?2)
+             WHERE id > ?1 {by_type}
              ORDER BY id {order} LIMIT ?3"
         ))?;
         let mut events = stmt
@@ -49,9 +59,10 @@ impl Store {
 
     /// Deletes events older than `before`. Returns how many went.
     pub fn prune_events(&self, before: Timestamp) -> Result<usize, StoreError> {
-        Ok(self
-            .write()
-            .execute("DELETE FROM events WHERE at < ?1", [before.to_rfc3339()])?)
+        let tx = self.write()?;
+        let pruned = tx.execute("DELETE FROM events WHERE at < ?1", [before.to_rfc3339()])?;
+        tx.commit()?;
+        Ok(pruned)
     }
 }
 

@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "auth_sessions",
         sql: include_str!("../../migrations/0003_auth_sessions.sql"),
     },
+    Migration {
+        version: 5,
+        name: "scale",
+        sql: include_str!("../../migrations/0005_scale.sql"),
+    },
 ];
 
 /// A migration that this run applied.

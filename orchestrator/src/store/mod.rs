@@ -5,9 +5,9 @@
 //! behind the same methods later. All methods are blocking: async callers use
 //! `tokio::task::spawn_blocking`.
 //!
-//! Writes go through one connection behind a mutex (SQLite allows one writer; queuing
-//! here instead of on `SQLITE_BUSY` keeps latency predictable). Reads use a small pool
-//! of read-only connections, which WAL lets run alongside the writer.
+//! Writes go through one connection with group commit (`writer.rs`): writes that arrive
+//! together share one transaction and one sync, each in its own savepoint. Reads use a
+//! small pool of read-only connections, which WAL lets run alongside the writer.
 
 mod agents;
 mod auth_sessions;
@@ -18,10 +18,10 @@ mod sessions;
 mod settings;
 mod tasks;
 mod work;
+mod writer;
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Mutex, MutexGuard},
     time::Duration,
 };
 
@@ -32,14 +32,18 @@ use rusqlite::{Connection, OpenFlags};
 pub use budget::{BudgetTotals, Spend, SpendBy};
 pub use migrations::Applied;
 pub use sessions::SessionFilter;
-pub use tasks::TaskFilter;
+pub use tasks::{TaskCursor, TaskFilter};
 pub use work::Failure;
+pub use writer::WriterLimits;
+
+use writer::{Write, Writer};
 
 /// Readers kept open. Two cores serve the API; a few more cover requests waiting on IO.
 const READERS: u32 = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What can go wrong in the store, in terms a caller can act on.
+/// What can go wrong in the store, in terms a caller can act on. No database library
+/// type appears here: the API maps these variants, never a driver's error code.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0} not found")]
@@ -50,20 +54,64 @@ pub enum StoreError {
     IllegalTransition(#[from] IllegalTransition),
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// A write broke a rule of the schema (a foreign key, a unique or check constraint).
+    #[error("a database constraint refused the write: {0}")]
+    Constraint(String),
     #[error(
-        "database {path} is damaged: {detail}. Stop harness, restore the newest backup \
+        "database{} is damaged: {detail}. Stop harness, restore the newest backup \
              (harness backup makes them), or move the file aside to start empty. \
-             Do not delete the -wal file: it may hold committed data."
+             Do not delete the -wal file: it may hold committed data.",
+        at_path(path)
     )]
     Corrupt { path: PathBuf, detail: String },
     #[error("migration failed: {0}")]
     Migration(String),
+    /// Another process held the database longer than the busy timeout.
+    #[error("the database is busy: {0}")]
+    Busy(String),
+    /// Too many writes are queued; try again shortly.
+    #[error("too many writes are waiting for the database")]
+    Overloaded,
+    /// The batch this write was part of could not be committed, so it is not stored.
+    #[error("the write could not be committed: {0}")]
+    CommitFailed(String),
+    /// No database connection could be had (the reader pool timed out).
+    #[error("no database connection available: {0}")]
+    Unavailable(String),
+    /// Any other database failure: a bug or an environment problem.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("database pool error: {0}")]
-    Pool(#[from] r2d2::Error),
+    Database(String),
     #[error("{0}")]
     Io(String),
+}
+
+fn at_path(path: &Path) -> String {
+    if path.as_os_str().is_empty() {
+        String::new()
+    } else {
+        format!(" {}", path.display())
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as Code;
+        match e.sqlite_error_code() {
+            Some(Code::DatabaseBusy | Code::DatabaseLocked) => Self::Busy(e.to_string()),
+            Some(Code::ConstraintViolation) => Self::Constraint(e.to_string()),
+            Some(Code::NotADatabase | Code::DatabaseCorrupt) => Self::Corrupt {
+                path: PathBuf::new(),
+                detail: e.to_string(),
+            },
+            _ => Self::Database(e.to_string()),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(e: r2d2::Error) -> Self {
+        Self::Unavailable(e.to_string())
+    }
 }
 
 /// A page of results and the total that matched.
@@ -71,11 +119,13 @@ pub enum StoreError {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: u64,
+    /// Where the next page starts, when this one was full.
+    pub next_cursor: Option<String>,
 }
 
 /// The SQLite store.
 pub struct Store {
-    writer: Mutex<Connection>,
+    writer: Writer,
     readers: r2d2::Pool<SqliteConnectionManager>,
 }
 
@@ -83,6 +133,14 @@ impl Store {
     /// Opens (creating if needed) the database at `path`, checks it is intact and applies
     /// pending migrations. Returns the store and the migrations it applied.
     pub fn open(path: &Path) -> Result<(Self, Vec<Applied>), StoreError> {
+        Self::open_with(path, WriterLimits::default())
+    }
+
+    /// [`Store::open`] with the group commit's bounds.
+    pub fn open_with(
+        path: &Path,
+        limits: WriterLimits,
+    ) -> Result<(Self, Vec<Applied>), StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Io(format!("cannot create directory {}: {e}", dir.display()))
@@ -103,7 +161,7 @@ impl Store {
                     .with_init(configure_reader),
             )?;
         let store = Self {
-            writer: Mutex::new(writer),
+            writer: Writer::new(writer, limits),
             readers,
         };
         store.seed_agents()?;
@@ -118,7 +176,8 @@ impl Store {
 
     /// Folds the WAL into the main file. Called at shutdown so the file on disk is whole.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
-        self.write()
+        self.writer
+            .exclusive()?
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA optimize;")?;
         Ok(())
     }
@@ -127,12 +186,9 @@ impl Store {
         Ok(self.readers.get()?)
     }
 
-    fn write(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave a half-written transaction behind
-        // (rusqlite rolls back on drop), so the connection is still good to use.
-        self.writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// One write in the writer's current batch; `commit` it to keep it.
+    fn write(&self) -> Result<Write<'_>, StoreError> {
+        self.writer.write()
     }
 }
 
@@ -210,25 +266,18 @@ fn quick_check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 /// Starts a write transaction that takes the write lock at BEGIN. A deferred one that
 /// reads first and then writes fails at once with "database is locked" when another
 /// connection wrote in between; an immediate one waits its turn (busy_timeout).
-pub(crate) fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+pub(super) fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
     Ok(conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
 }
 
 /// A file that is not a database, or a damaged one, gets the message that says what to do.
 fn damaged_as_corrupt(e: StoreError, path: &Path) -> StoreError {
-    match &e {
-        StoreError::Sqlite(inner)
-            if matches!(
-                inner.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
-            ) =>
-        {
-            StoreError::Corrupt {
-                path: path.to_path_buf(),
-                detail: inner.to_string(),
-            }
-        }
-        _ => e,
+    match e {
+        StoreError::Corrupt { detail, .. } => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail,
+        },
+        other => other,
     }
 }
 
@@ -237,6 +286,6 @@ pub(crate) fn not_found(what: impl Into<String>) -> impl FnOnce(rusqlite::Error)
     let what = what.into();
     move |e| match e {
         rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound(what),
-        other => StoreError::Sqlite(other),
+        other => other.into(),
     }
 }

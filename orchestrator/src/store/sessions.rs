@@ -10,7 +10,7 @@ use rusqlite::{Connection, Row, params, params_from_iter, types::Value};
 use super::{
     Page, Store, StoreError,
     events::insert_event,
-    immediate, not_found,
+    not_found,
     tasks::{corrupt_value, parse_time},
 };
 
@@ -22,6 +22,8 @@ pub struct SessionFilter {
     pub status: Option<SessionStatus>,
     pub limit: u32,
     pub offset: u64,
+    /// Only sessions older than this id (keyset paging, newest first).
+    pub before: Option<i64>,
 }
 
 const SESSION_COLUMNS: &str = "id, task_id, agent_id, model, status, started_at, ended_at, \
@@ -36,14 +38,16 @@ impl Store {
         agent_id: &str,
         model: &str,
     ) -> Result<Session, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         let id: i64 = conn.query_row(
             "INSERT INTO sessions (task_id, agent_id, model, status, started_at)
              VALUES (?1, ?2, ?3, 'running', ?4) RETURNING id",
             params![task_id, agent_id, model, Timestamp::now().to_rfc3339()],
             |r| r.get(0),
         )?;
-        load_session(&conn, id)
+        let session = load_session(&conn, id)?;
+        conn.commit()?;
+        Ok(session)
     }
 
     /// Appends a line to a session's log with the next sequence number.
@@ -53,7 +57,7 @@ impl Store {
         kind: LogKind,
         content: &str,
     ) -> Result<LogLine, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         let at = Timestamp::now();
         let content = clip_log_content(content);
         let seq: i64 = conn
@@ -65,14 +69,11 @@ impl Store {
                 params![session_id, at.to_rfc3339(), kind.as_str(), content],
                 |r| r.get(0),
             )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    StoreError::NotFound(format!("session {session_id}"))
-                }
-                other => other.into(),
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Constraint(_) => StoreError::NotFound(format!("session {session_id}")),
+                other => other,
             })?;
+        conn.commit()?;
         Ok(LogLine {
             session_id,
             seq,
@@ -82,6 +83,60 @@ impl Store {
         })
     }
 
+    /// Appends a batch of a session's output in one write: its log lines, numbered on
+    /// from the last, and the usage it reported since the previous batch. Returns the
+    /// stored lines and, when usage was added, the session with its new totals.
+    pub fn append_session_output(
+        &self,
+        session_id: i64,
+        lines: &[(LogKind, String)],
+        usage: Option<(Usage, f64)>,
+    ) -> Result<(Vec<LogLine>, Option<Session>), StoreError> {
+        let conn = self.write()?;
+        let at = Timestamp::now();
+        let mut seq: i64 = conn.query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM session_logs WHERE session_id = ?1",
+            [session_id],
+            |r| r.get(0),
+        )?;
+        let mut stored = Vec::with_capacity(lines.len());
+        {
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO session_logs (session_id, seq, at, kind, content)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let at_text = at.to_rfc3339();
+            for (kind, content) in lines {
+                seq += 1;
+                let content = clip_log_content(content);
+                insert
+                    .execute(params![session_id, seq, at_text, kind.as_str(), content])
+                    .map_err(|e| match StoreError::from(e) {
+                        StoreError::Constraint(_) => {
+                            StoreError::NotFound(format!("session {session_id}"))
+                        }
+                        other => other,
+                    })?;
+                stored.push(LogLine {
+                    session_id,
+                    seq,
+                    at,
+                    kind: *kind,
+                    content,
+                });
+            }
+        }
+        let session = match usage {
+            Some((usage, cost_usd)) => {
+                add_usage(&conn, session_id, usage, cost_usd)?;
+                Some(load_session(&conn, session_id)?)
+            }
+            None => None,
+        };
+        conn.commit()?;
+        Ok((stored, session))
+    }
+
     /// Adds token usage and cost to a running session.
     pub fn add_session_usage(
         &self,
@@ -89,22 +144,11 @@ impl Store {
         usage: Usage,
         cost_usd: f64,
     ) -> Result<Session, StoreError> {
-        let conn = self.write();
-        conn.execute(
-            "UPDATE sessions SET input_tokens = input_tokens + ?1,
-                output_tokens = output_tokens + ?2, cache_read_tokens = cache_read_tokens + ?3,
-                cache_write_tokens = cache_write_tokens + ?4, cost_usd = cost_usd + ?5
-             WHERE id = ?6",
-            params![
-                usage.input_tokens,
-                usage.output_tokens,
-                usage.cache_read_tokens,
-                usage.cache_write_tokens,
-                cost_usd,
-                session_id
-            ],
-        )?;
-        load_session(&conn, session_id)
+        let conn = self.write()?;
+        add_usage(&conn, session_id, usage, cost_usd)?;
+        let session = load_session(&conn, session_id)?;
+        conn.commit()?;
+        Ok(session)
     }
 
     /// Ends a running session. Ending one that already ended is a conflict, so a late
@@ -115,7 +159,7 @@ impl Store {
         status: SessionStatus,
         exit_reason: &str,
     ) -> Result<Session, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         let current = load_session(&conn, session_id)?;
         if current.status != SessionStatus::Running {
             return Err(StoreError::Conflict(format!(
@@ -132,7 +176,9 @@ impl Store {
                 session_id
             ],
         )?;
-        load_session(&conn, session_id)
+        let session = load_session(&conn, session_id)?;
+        conn.commit()?;
+        Ok(session)
     }
 
     /// Marks every session still `running` as `interrupted`: at startup, because no
@@ -143,8 +189,7 @@ impl Store {
         reason: &str,
         note: impl Fn(&Session) -> NewEvent,
     ) -> Result<Vec<(Session, Event)>, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let ids: Vec<i64> = tx
             .prepare(
                 "UPDATE sessions SET status = 'interrupted', exit_reason = ?1, ended_at = ?2
@@ -189,11 +234,15 @@ impl Store {
         } else {
             format!("WHERE {}", conds.join(" AND "))
         };
-        let total: u64 = conn.query_row(
-            &format!("SELECT COUNT(*) FROM sessions {clause}"),
-            params_from_iter(args.iter()),
-            |r| r.get(0),
-        )?;
+        let total = count_sessions(&conn, filter, &clause, &args)?;
+        let clause = match filter.before {
+            Some(before) => {
+                args.push(Value::Integer(before));
+                let joiner = if clause.is_empty() { "WHERE" } else { " AND" };
+                format!("{clause}{joiner} id < ?")
+            }
+            None => clause,
+        };
         args.push(Value::Integer(i64::from(filter.limit)));
         args.push(Value::Integer(
             i64::try_from(filter.offset).unwrap_or(i64::MAX),
@@ -201,13 +250,20 @@ impl Store {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions {clause} ORDER BY id DESC LIMIT ? OFFSET ?"
         ))?;
-        let items = stmt
+        let items: Vec<Session> = stmt
             .query_map(params_from_iter(args.iter()), RawSession::from_row)?
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .map(RawSession::into_session)
             .collect::<Result<_, _>>()?;
-        Ok(Page { items, total })
+        let next_cursor = (items.len() == filter.limit as usize)
+            .then(|| items.last().map(|s| s.id.to_string()))
+            .flatten();
+        Ok(Page {
+            items,
+            total,
+            next_cursor,
+        })
     }
 
     /// Log lines with `seq > after`, oldest first, at most `limit`.
@@ -247,6 +303,32 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The total a filter matches: from the tally, or by counting one task's sessions
+/// (a handful) when filtering by task.
+fn count_sessions(
+    conn: &Connection,
+    filter: &SessionFilter,
+    clause: &str,
+    args: &[Value],
+) -> Result<u64, StoreError> {
+    if filter.task_id.is_some() {
+        return Ok(conn.query_row(
+            &format!("SELECT COUNT(*) FROM sessions {clause}"),
+            params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?);
+    }
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(n), 0) FROM session_tally
+         WHERE (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR status = ?2)",
+        params![
+            filter.agent_id.as_deref(),
+            filter.status.map(|s| s.as_str())
+        ],
+        |r| r.get(0),
+    )?)
 }
 
 pub(super) fn load_session(conn: &Connection, id: i64) -> Result<Session, StoreError> {
@@ -324,4 +406,30 @@ impl RawSession {
             verify_output: self.verify_output,
         })
     }
+}
+
+fn add_usage(
+    conn: &Connection,
+    session_id: i64,
+    usage: Usage,
+    cost_usd: f64,
+) -> Result<(), StoreError> {
+    let changed = conn.execute(
+        "UPDATE sessions SET input_tokens = input_tokens + ?1,
+            output_tokens = output_tokens + ?2, cache_read_tokens = cache_read_tokens + ?3,
+            cache_write_tokens = cache_write_tokens + ?4, cost_usd = cost_usd + ?5
+         WHERE id = ?6",
+        params![
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            cost_usd,
+            session_id
+        ],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("session {session_id}")));
+    }
+    Ok(())
 }

@@ -6,7 +6,7 @@ use harness_domain::{
 };
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, events::insert_event, immediate};
+use super::{Store, StoreError, events::insert_event};
 
 const PAUSED: &str = "orchestrator.paused";
 
@@ -23,8 +23,7 @@ impl Store {
 
     /// Pauses or resumes, with the `note` that says so, in one transaction.
     pub fn set_paused(&self, paused: bool, note: &NewEvent) -> Result<Event, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         tx.execute(
             "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",

@@ -9,11 +9,9 @@ use harness_domain::{
     task::{Dependencies, NewTask, Priority, Task, TaskId, TaskPatch, TaskStatus, TaskTransition},
     time::Timestamp,
 };
-use rusqlite::{
-    Connection, OptionalExtension, Row, Transaction, params, params_from_iter, types::Value,
-};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
 
-use super::{Page, Store, StoreError, events::insert_event, immediate};
+use super::{Page, Store, StoreError, events::insert_event};
 
 /// Filters for listing tasks. `None` matches everything.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +24,47 @@ pub struct TaskFilter {
     pub text: Option<String>,
     pub limit: u32,
     pub offset: u64,
+    /// Continue after this position (keyset paging: as fast deep as on page one).
+    pub after: Option<TaskCursor>,
+}
+
+/// A position in the task list's order (priority, created_at, id), handed to clients
+/// as an opaque string to fetch the next page from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskCursor {
+    priority: i64,
+    id: i64,
+    created_at: String,
+}
+
+impl TaskCursor {
+    fn of(task: &Task) -> Self {
+        Self {
+            priority: priority_rank(task.priority),
+            id: task.id.get(),
+            created_at: task.created_at.to_rfc3339(),
+        }
+    }
+
+    /// Reads a cursor made by [`TaskCursor::to_string`]; `None` when it is not one.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut parts = raw.splitn(3, '.');
+        let priority = parts.next()?.parse().ok()?;
+        let id = parts.next()?.parse().ok()?;
+        let created_at = parts.next()?;
+        Timestamp::parse(created_at).ok()?;
+        Some(Self {
+            priority,
+            id,
+            created_at: created_at.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for TaskCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.priority, self.id, self.created_at)
+    }
 }
 
 const TASK_COLUMNS: &str = "id, display_id, title, description, category, priority, status, \
@@ -41,8 +80,7 @@ impl Store {
         actor: &str,
         note: impl FnOnce(&Task) -> NewEvent,
     ) -> Result<(Task, Event), StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         check_dependencies_exist(&tx, new.depends_on.ids())?;
         let now = Timestamp::now().to_rfc3339();
         let id: i64 = tx.query_row(
@@ -87,38 +125,32 @@ impl Store {
 
     pub fn list_tasks(&self, filter: &TaskFilter) -> Result<Page<Task>, StoreError> {
         let conn = self.read()?;
-        let (clause, mut args) = task_where(filter);
-        let total: u64 = conn.query_row(
-            &format!("SELECT COUNT(*) FROM tasks {clause}"),
-            params_from_iter(args.iter()),
-            |r| r.get(0),
-        )?;
-        args.push(Value::Integer(i64::from(filter.limit)));
-        args.push(Value::Integer(
-            i64::try_from(filter.offset).unwrap_or(i64::MAX),
-        ));
-        let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks {clause}
-             ORDER BY priority, created_at, id LIMIT ? OFFSET ?"
-        );
+        let total = count_tasks(&conn, filter)?;
+        let (sql, args) = list_query(filter);
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows: Vec<RawTask> = stmt
             .query_map(params_from_iter(args.iter()), RawTask::from_row)?
             .collect::<Result<_, _>>()?;
-        let items = rows
+        let items: Vec<Task> = rows
             .into_iter()
             .map(|raw| {
                 let deps = load_dependencies(&conn, raw.id)?;
                 raw.into_task(deps)
             })
             .collect::<Result<_, _>>()?;
-        Ok(Page { items, total })
+        let next_cursor = (items.len() == filter.limit as usize)
+            .then(|| items.last().map(|t| TaskCursor::of(t).to_string()))
+            .flatten();
+        Ok(Page {
+            items,
+            total,
+            next_cursor,
+        })
     }
 
     /// Applies a partial update. New dependencies must exist and must not close a cycle.
     pub fn update_task(&self, id: TaskId, patch: &TaskPatch) -> Result<Task, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let current = load_task(&tx, id)?;
         if current.status.is_final() {
             return Err(StoreError::Conflict(format!(
@@ -194,8 +226,7 @@ impl Store {
         actor: &str,
         note: impl FnOnce(&Task) -> NewEvent,
     ) -> Result<(Task, Event), StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let current = load_task(&tx, id)?;
         if let Some(from) = from.filter(|f| *f != current.status) {
             return Err(StoreError::Conflict(format!(
@@ -233,8 +264,7 @@ impl Store {
         id: TaskId,
         note: impl FnOnce(&Task) -> NewEvent,
     ) -> Result<(Task, Event), StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let task = load_task(&tx, id)?;
         if task.status.is_running() {
             return Err(StoreError::Conflict(format!(
@@ -307,7 +337,8 @@ impl Store {
         let conn = self.read()?;
         let mut counts: BTreeMap<&'static str, u64> =
             TaskStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
-        let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM tasks GROUP BY status")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT status, SUM(n) FROM task_tally GROUP BY status")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
         for row in rows {
             let (status, n) = row?;
@@ -315,6 +346,64 @@ impl Store {
         }
         Ok(counts)
     }
+}
+
+/// The page query: filters, then the keyset position, in the list's index order.
+fn list_query(filter: &TaskFilter) -> (String, Vec<Value>) {
+    let (mut clause, mut args) = task_where(filter);
+    if let Some(after) = &filter.after {
+        clause.push_str(if clause.is_empty() { "WHERE " } else { " AND " });
+        clause.push_str("(priority, created_at, id) > (?, ?, ?)");
+        args.push(Value::Integer(after.priority));
+        args.push(Value::Text(after.created_at.clone()));
+        args.push(Value::Integer(after.id));
+    }
+    args.push(Value::Integer(i64::from(filter.limit)));
+    args.push(Value::Integer(
+        i64::try_from(filter.offset).unwrap_or(i64::MAX),
+    ));
+    let sql = format!(
+        "SELECT {TASK_COLUMNS} FROM tasks {clause}
+         ORDER BY priority, created_at, id LIMIT ? OFFSET ?"
+    );
+    (sql, args)
+}
+
+/// The total a filter matches: a sum over the tally for the exact-match filters, a
+/// count of the matching rows only when searching text.
+fn count_tasks(conn: &Connection, filter: &TaskFilter) -> Result<u64, StoreError> {
+    let (sql, args) = count_query(filter);
+    Ok(conn.query_row(&sql, params_from_iter(args.iter()), |r| r.get(0))?)
+}
+
+fn count_query(filter: &TaskFilter) -> (String, Vec<Value>) {
+    if filter.text.is_some() {
+        let (clause, args) = task_where(filter);
+        return (format!("SELECT COUNT(*) FROM tasks {clause}"), args);
+    }
+    let mut conds = vec!["1"];
+    let mut args = Vec::new();
+    if let Some(s) = filter.status {
+        conds.push("status = ?");
+        args.push(Value::Text(s.as_str().to_owned()));
+    }
+    if let Some(p) = filter.priority {
+        conds.push("priority = ?");
+        args.push(Value::Integer(priority_rank(p)));
+    }
+    if let Some(c) = &filter.category {
+        conds.push("category = ?");
+        args.push(Value::Text(c.clone()));
+    }
+    if let Some(a) = &filter.agent {
+        conds.push("agent = ?");
+        args.push(Value::Text(a.clone()));
+    }
+    let sql = format!(
+        "SELECT COALESCE(SUM(n), 0) FROM task_tally WHERE {}",
+        conds.join(" AND ")
+    );
+    (sql, args)
 }
 
 fn task_where(filter: &TaskFilter) -> (String, Vec<Value>) {
@@ -371,7 +460,7 @@ fn check_dependencies_exist(conn: &Connection, ids: &[TaskId]) -> Result<(), Sto
 }
 
 fn replace_dependencies(
-    tx: &Transaction,
+    tx: &Connection,
     id: TaskId,
     deps: &Dependencies,
 ) -> Result<(), StoreError> {
@@ -401,7 +490,7 @@ fn replace_dependencies(
     insert_dependencies(tx, id, deps.ids())
 }
 
-fn insert_dependencies(tx: &Transaction, id: TaskId, deps: &[TaskId]) -> Result<(), StoreError> {
+fn insert_dependencies(tx: &Connection, id: TaskId, deps: &[TaskId]) -> Result<(), StoreError> {
     let mut stmt =
         tx.prepare_cached("INSERT INTO task_dependencies (task_id, depends_on) VALUES (?1, ?2)")?;
     for dep in deps {
@@ -411,7 +500,7 @@ fn insert_dependencies(tx: &Transaction, id: TaskId, deps: &[TaskId]) -> Result<
 }
 
 pub(super) fn insert_history(
-    tx: &Transaction,
+    tx: &Connection,
     id: TaskId,
     from: Option<TaskStatus>,
     to: TaskStatus,
@@ -583,4 +672,97 @@ fn display_path(ids: &[TaskId]) -> String {
         .map(|i| i.display_id())
         .collect::<Vec<_>>()
         .join(" -> ")
+}
+
+#[cfg(test)]
+mod query_plans {
+    use super::*;
+
+    /// SQLite's plan for `sql`, one detail line per step.
+    fn plan(conn: &Connection, sql: &str, args: &[Value]) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        stmt.query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("; ")
+    }
+
+    fn migrated() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("plans.db");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn every_task_list_filter_and_keyset_page_reads_an_index_in_list_order() {
+        let (_dir, conn) = migrated();
+        let cursor = TaskCursor::parse("2.5000.2026-11-27T18:00:00.000Z").unwrap();
+        let base = TaskFilter {
+            limit: 50,
+            ..TaskFilter::default()
+        };
+        let filters = [
+            TaskFilter { ..base.clone() },
+            TaskFilter {
+                status: Some(TaskStatus::Pending),
+                ..base.clone()
+            },
+            TaskFilter {
+                priority: Some(Priority::P1),
+                ..base.clone()
+            },
+            TaskFilter {
+                category: Some("backend".into()),
+                ..base.clone()
+            },
+            TaskFilter {
+                agent: Some("build-1".into()),
+                ..base.clone()
+            },
+            TaskFilter {
+                text: Some("login".into()),
+                ..base.clone()
+            },
+        ];
+        for filter in filters {
+            for after in [None, Some(cursor.clone())] {
+                let filter = TaskFilter {
+                    after,
+                    ..filter.clone()
+                };
+                let (sql, args) = list_query(&filter);
+                let plan = plan(&conn, &sql, &args);
+                assert!(
+                    plan.contains("USING INDEX") && !plan.contains("TEMP B-TREE"),
+                    "{filter:?}: {plan}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn task_totals_without_text_search_read_the_tally_not_the_tasks() {
+        let (_dir, conn) = migrated();
+        let filters = [
+            TaskFilter::default(),
+            TaskFilter {
+                status: Some(TaskStatus::Pending),
+                category: Some("backend".into()),
+                priority: Some(Priority::P0),
+                agent: Some("build-1".into()),
+                ..TaskFilter::default()
+            },
+        ];
+        for filter in filters {
+            let (sql, args) = count_query(&filter);
+            let plan = plan(&conn, &sql, &args);
+            assert!(
+                plan.contains("task_tally") && !plan.contains("tasks"),
+                "{plan}"
+            );
+        }
+    }
 }

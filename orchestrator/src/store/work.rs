@@ -14,7 +14,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{
     Store, StoreError,
     events::insert_event,
-    immediate,
     sessions::load_session,
     tasks::{insert_history, load_task},
 };
@@ -63,8 +62,7 @@ impl Store {
         model: &str,
         now: Timestamp,
     ) -> Result<(Task, Session), StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let ready: bool = tx
             .prepare_cached(&format!(
                 "SELECT 1 FROM tasks t WHERE t.id = ?2 AND {READY}"
@@ -105,7 +103,7 @@ impl Store {
         agent_id: &str,
         model: &str,
     ) -> Result<Session, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         let session_id = insert_session(
             &conn,
             id,
@@ -114,7 +112,9 @@ impl Store {
             "investigation",
             &Timestamp::now().to_rfc3339(),
         )?;
-        load_session(&conn, session_id)
+        let session = load_session(&conn, session_id)?;
+        conn.commit()?;
+        Ok(session)
     }
 
     /// The single place a failed attempt is decided: failed, then either pending with a
@@ -128,8 +128,7 @@ impl Store {
         actor: &str,
         note: impl FnOnce(&Task) -> NewEvent,
     ) -> Result<(Task, Event), StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let current = load_task(&tx, id)?;
         if current.status.is_final() {
             // Cancelled while it ran: the cancellation stands.
@@ -177,8 +176,7 @@ impl Store {
         retry_at: Option<Timestamp>,
         actor: &str,
     ) -> Result<Task, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let current = load_task(&tx, id)?;
         if !current.status.is_running() {
             return Ok(current);
@@ -207,8 +205,7 @@ impl Store {
     /// A human's "retry now": a failed task goes back to pending, and a task waiting out
     /// its retry backoff loses the wait. Anything else is a conflict.
     pub fn retry_now(&self, id: TaskId, actor: &str) -> Result<Task, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let current = load_task(&tx, id)?;
         let in_backoff = current.status == TaskStatus::Pending && current.retry_at.is_some();
         if current.status != TaskStatus::Failed && !in_backoff {
@@ -247,8 +244,7 @@ impl Store {
         paused: Option<&str>,
         note: impl FnOnce(&Task) -> NewEvent,
     ) -> Result<(Task, Event), StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         tx.execute(
             "UPDATE tasks SET question = ?1, answer = NULL, paused_conversation = ?2, updated_at = ?3
              WHERE id = ?4",
@@ -267,8 +263,7 @@ impl Store {
         answer: &str,
         note: impl FnOnce(&Task) -> NewEvent,
     ) -> Result<(Task, Event), StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let task = load_task(&tx, id)?;
         if task.question.is_none() || task.answer.is_some() {
             return Err(StoreError::Conflict(format!(
@@ -291,8 +286,7 @@ impl Store {
         &self,
         id: TaskId,
     ) -> Result<Option<(String, String, Option<String>)>, StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         let row: Option<(Option<String>, Option<String>, Option<String>)> = tx
             .query_row(
                 "SELECT question, answer, paused_conversation FROM tasks WHERE id = ?1",
@@ -319,8 +313,7 @@ impl Store {
         diagnosis: Option<&str>,
         note: impl FnOnce(&Task) -> NewEvent,
     ) -> Result<(Task, Event), StoreError> {
-        let mut conn = self.write();
-        let tx = immediate(&mut conn)?;
+        let tx = self.write()?;
         if let Some(diagnosis) = diagnosis {
             tx.execute(
                 "UPDATE tasks SET diagnosis = ?1, updated_at = ?2 WHERE id = ?3",
@@ -341,23 +334,27 @@ impl Store {
         branch: Option<&str>,
         commit_sha: Option<&str>,
     ) -> Result<Session, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         conn.execute(
             "UPDATE sessions SET worktree = COALESCE(?1, worktree), branch = COALESCE(?2, branch),
                                  commit_sha = COALESCE(?3, commit_sha)
              WHERE id = ?4",
             params![worktree, branch, commit_sha, session_id],
         )?;
-        load_session(&conn, session_id)
+        let session = load_session(&conn, session_id)?;
+        conn.commit()?;
+        Ok(session)
     }
 
     pub fn set_verify_output(&self, session_id: i64, output: &str) -> Result<Session, StoreError> {
-        let conn = self.write();
+        let conn = self.write()?;
         conn.execute(
             "UPDATE sessions SET verify_output = ?1 WHERE id = ?2",
             params![output, session_id],
         )?;
-        load_session(&conn, session_id)
+        let session = load_session(&conn, session_id)?;
+        conn.commit()?;
+        Ok(session)
     }
 
     /// Running sessions per agent id.

@@ -1,6 +1,14 @@
-//! Crash safety: kill -9 in the middle of writes loses nothing that was acknowledged.
+//! Crash safety: kill -9 in the middle of writes loses nothing that was acknowledged,
+//! with many clients writing at once so that their writes share group commits.
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use tempfile::TempDir;
 
@@ -9,46 +17,88 @@ use crate::{
     helpers::test_client,
 };
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_during_writes_loses_no_acknowledged_task() {
-    let dir = TempDir::new().unwrap();
-    let mut server = Server::start(dir.path());
-    let base = server.base.clone();
-    // How many creates were answered 201 so far: the kill waits for a good number.
-    let (acked, mut acked_rx) = tokio::sync::watch::channel(0usize);
-    let writer = tokio::spawn(async move {
-        let client = test_client(Some(Duration::from_secs(5)));
-        let mut acknowledged = Vec::new();
-        for i in 0..100_000 {
-            let title = format!("crash-test {i}");
-            let sent = client
-                .post(format!("{base}/api/tasks"))
-                .body(format!(r#"{{"title":"{title}"}}"#))
-                .send()
-                .await;
-            match sent {
-                Ok(r) if r.status() == 201 => {
-                    acknowledged.push(title);
-                    acked.send_replace(acknowledged.len());
+/// What the writers saw: the titles the server acknowledged (201), and how many
+/// requests were sent but never answered because the server died under them.
+struct Written {
+    acknowledged: Vec<String>,
+    unanswered: usize,
+}
+
+/// `clients` loops creating tasks until the server is gone; `count` follows the
+/// acknowledgements so the test can kill at a known point without sleeping.
+fn start_writers(
+    base: &str,
+    clients: usize,
+    count: Arc<AtomicUsize>,
+) -> Vec<tokio::task::JoinHandle<Written>> {
+    (0..clients)
+        .map(|c| {
+            let (base, count) = (base.to_owned(), count.clone());
+            tokio::spawn(async move {
+                let client = test_client(Some(Duration::from_secs(10)));
+                let mut written = Written {
+                    acknowledged: Vec::new(),
+                    unanswered: 0,
+                };
+                for i in 0..100_000 {
+                    let title = format!("crash-test {c}-{i}");
+                    let sent = client
+                        .post(format!("{base}/api/tasks"))
+                        .body(format!(r#"{{"title":"{title}"}}"#))
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(r) if r.status() == 201 => {
+                            written.acknowledged.push(title);
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(r) => panic!("unexpected {} while writing", r.status()),
+                        Err(e) if e.is_connect() => break, // the server was already gone
+                        Err(_) => {
+                            written.unanswered += 1; // sent, then the server died
+                            break;
+                        }
+                    }
                 }
-                _ => break, // the server is gone
-            }
-        }
-        acknowledged
-    });
-    tokio::time::timeout(Duration::from_secs(30), acked_rx.wait_for(|n| *n >= 200))
-        .await
-        .expect("200 creates were not acknowledged in 30 s")
-        .expect("the writer stopped before 200 creates");
+                written
+            })
+        })
+        .collect()
+}
+
+/// Writes with `clients` concurrent clients, kills the server with SIGKILL once
+/// `before_kill` writes were acknowledged, and returns what the clients saw.
+async fn kill_during_writes(dir: &Path, clients: usize, before_kill: usize) -> Written {
+    let mut server = Server::start(dir);
+    let count = Arc::new(AtomicUsize::new(0));
+    let writers = start_writers(&server.base, clients, count.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while count.load(Ordering::Relaxed) < before_kill {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} writes acknowledged",
+            count.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     server.signal("KILL");
     server.wait_exit(Duration::from_secs(5));
-    let acknowledged = writer.await.unwrap();
-    assert!(
-        acknowledged.len() > 10,
-        "the loop should have written for a while"
-    );
+    let mut all = Written {
+        acknowledged: Vec::new(),
+        unanswered: 0,
+    };
+    for w in writers {
+        let w = w.await.unwrap();
+        all.acknowledged.extend(w.acknowledged);
+        all.unanswered += w.unanswered;
+    }
+    all
+}
 
-    let restarted = Server::start(dir.path());
+/// After a restart: every acknowledged task is there, the file is intact, and no
+/// change is half there (each task has the history row of its creation).
+async fn assert_survived(dir: &Path, acknowledged: &[String]) {
+    let restarted = Server::start(dir);
     let client = test_client(None);
     let body: serde_json::Value = client
         .get(format!("{}/api/tasks?limit=1&q=crash-test", restarted.base))
@@ -61,9 +111,46 @@ async fn kill_9_during_writes_loses_no_acknowledged_task() {
     assert!(body["total"].as_u64().unwrap() >= acknowledged.len() as u64);
     drop(restarted);
 
-    assert_all_present(&dir.path().join("data/harness.db"), &acknowledged);
-    let out = harness(dir.path()).arg("migrate").output().unwrap();
+    let db = dir.join("data/harness.db");
+    assert_all_present(&db, acknowledged);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let without_history: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM tasks t WHERE NOT EXISTS
+               (SELECT 1 FROM task_history h WHERE h.task_id = t.id AND h.reason = 'created')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(without_history, 0, "tasks committed without their history");
+    let out = harness(dir).arg("migrate").output().unwrap();
     assert!(out.status.success(), "the database reopens cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_concurrent_writes_loses_no_acknowledged_task() {
+    let dir = TempDir::new().unwrap();
+    let written = kill_during_writes(dir.path(), 16, 300).await;
+    assert!(written.acknowledged.len() >= 300);
+    assert_survived(dir.path(), &written.acknowledged).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_in_the_middle_of_a_batch_loses_no_acknowledged_task() {
+    let dir = TempDir::new().unwrap();
+    // Batches that stay open long and grow large: at any instant one is being filled,
+    // so the kill lands while writes sit in an uncommitted batch.
+    std::fs::write(
+        dir.path().join("harness.toml"),
+        "write_batch = 10000\nwrite_batch_ms = 200\n",
+    )
+    .unwrap();
+    let written = kill_during_writes(dir.path(), 32, 300).await;
+    assert!(
+        written.unanswered > 0,
+        "the kill should land while writes wait in a batch"
+    );
+    assert_survived(dir.path(), &written.acknowledged).await;
 }
 
 fn assert_all_present(db: &Path, titles: &[String]) {

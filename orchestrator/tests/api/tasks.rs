@@ -433,3 +433,67 @@ async fn retry_skips_the_backoff_of_a_task_waiting_to_retry() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn cursor_pages_walk_the_whole_list_in_order_and_totals_follow_every_change() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for (i, priority) in ["P3", "P0", "P2", "P0", "P1"].iter().enumerate() {
+        let task = app
+            .create_task(json!({"title": format!("task {i}"), "priority": priority}))
+            .await;
+        ids.push(task["id"].as_i64().unwrap());
+    }
+    let listed = json_with(app.get("/api/tasks?limit=500").await, StatusCode::OK).await;
+    let in_order: Vec<i64> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+
+    let mut walked = Vec::new();
+    let mut path = "/api/tasks?limit=2".to_owned();
+    loop {
+        let page = json_with(app.get(&path).await, StatusCode::OK).await;
+        assert_eq!(page["total"], 5);
+        walked.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/tasks?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(walked, in_order);
+
+    move_to(&app, ids[0], &[TaskStatus::Cancelled]).await;
+    app.delete(&format!("/api/tasks/{}", ids[1])).await;
+    let total = |q: &'static str| {
+        let app = &app;
+        async move {
+            json_with(app.get(&format!("/api/tasks?{q}")).await, StatusCode::OK).await["total"]
+                .clone()
+        }
+    };
+    assert_eq!(total("").await, 4);
+    assert_eq!(total("status=cancelled").await, 1);
+    assert_eq!(total("status=pending&priority=P0").await, 1);
+    let status: serde_json::Value =
+        json_with(app.get("/api/orchestrator/status").await, StatusCode::OK).await;
+    assert_eq!(status["task_counts"]["pending"], 3, "{status}");
+
+    assert_eq!(
+        error_field(
+            app.get("/api/tasks?cursor=nonsense").await,
+            StatusCode::UNPROCESSABLE_ENTITY
+        )
+        .await
+        .as_deref(),
+        Some("cursor")
+    );
+}
