@@ -46,10 +46,10 @@ impl App {
     /// Opens the store, recovers from any crash, and binds `settings.bind:settings.port`
     /// (port 0 picks a free port; see [`App::local_addr`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        crate::engine::sandbox::announce(&settings.engine.sandbox);
         settings
             .web
             .check_exposure(settings.bind, settings.api_token.is_some())?;
+        crate::engine::sandbox::announce(&settings.engine.sandbox);
         let path = settings.database_path.clone();
         let (store, applied) = tokio::task::spawn_blocking(move || Store::open(&path)).await??;
         for m in &applied {
