@@ -27,6 +27,7 @@ use crate::{
     live::LiveBus,
     scheduler::Scheduler,
     store::{Store, TaskFilter},
+    telegram::{self, Telegram},
 };
 
 /// The whole shutdown must fit in the 10 s that container runtimes wait before SIGKILL.
@@ -66,6 +67,8 @@ impl App {
                 listener.local_addr()?.port()
             );
         }
+        let telegram = Telegram::new(settings.telegram.as_ref())
+            .context("cannot set up the Telegram client")?;
         let state = AppState {
             board,
             auth: Auth::new(settings.api_token.clone()),
@@ -73,6 +76,7 @@ impl App {
             started_at: Timestamp::now(),
             db_healthy: Arc::new(AtomicBool::new(true)),
             shutdown: CancellationToken::new(),
+            telegram,
         };
         Ok(Self { state, listener })
     }
@@ -104,6 +108,14 @@ impl App {
             state.db_healthy.clone(),
             stop.clone(),
         ));
+        let telegram = state.telegram.start(
+            telegram::Context {
+                board: board.clone(),
+                budget: settings.budget,
+                started_at: state.started_at,
+            },
+            stop.clone(),
+        );
         let router = api::router(state);
         let graceful = {
             let stop = stop.clone();
@@ -139,7 +151,11 @@ impl App {
         {
             tracing::warn!("agent sessions did not stop in time; they are marked interrupted");
         }
-        finish(&board).await
+        let finished = finish(&board).await;
+        if let Some(telegram) = telegram {
+            telegram.finish().await;
+        }
+        finished
     }
 }
 
@@ -198,6 +214,12 @@ async fn finish(board: &Board) -> anyhow::Result<()> {
     board
         .interrupt_running_sessions("the orchestrator stopped")
         .await?;
+    board
+        .note(NewEvent::info(
+            "orchestrator.stopped",
+            "the orchestrator stopped cleanly",
+        ))
+        .await;
     board.blocking(|s| s.checkpoint()).await?;
     tracing::info!("stopped cleanly");
     Ok(())

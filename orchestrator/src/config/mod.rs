@@ -14,10 +14,12 @@ use clap::Args;
 use serde::Deserialize;
 
 pub use engine::{AgentOverride, EngineArgs, EngineSettings, default_routing};
+pub use telegram::{NotifyKind, TelegramArgs, TelegramMode, TelegramSettings};
 
 use crate::{budget::BudgetLimits, telemetry::LogFormat};
 
 mod engine;
+mod telegram;
 
 /// Flags and environment variables shared by `serve`, `migrate` and `backup`.
 #[derive(Debug, Clone, Default, Args)]
@@ -66,6 +68,8 @@ pub struct ConfigArgs {
     pub api_token: Option<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub telegram: TelegramArgs,
 }
 
 /// The same settings as read from `harness.toml`. Secrets are not accepted here.
@@ -86,6 +90,7 @@ struct FileSettings {
     budget_monthly_tokens: Option<u64>,
     #[serde(flatten)]
     engine: engine::EngineFile,
+    telegram: Option<telegram::TelegramFile>,
 }
 
 /// Validated settings for one run of the orchestrator.
@@ -102,6 +107,8 @@ pub struct Settings {
     pub budget: BudgetLimits,
     pub api_token: Option<Secret>,
     pub engine: EngineSettings,
+    /// `None` when TELEGRAM_BOT_TOKEN is not set.
+    pub telegram: Option<TelegramSettings>,
 }
 
 /// A bad setting, named by the variable that holds it.
@@ -139,6 +146,7 @@ impl Settings {
             std::env::var_os("VIBE_WORKSPACE").map(PathBuf::from),
             database_dir,
         )?;
+        let telegram = TelegramSettings::load(args.telegram, file.telegram.take())?;
         let settings = Settings {
             port: args.port.or(file.port).unwrap_or(3333),
             bind: args.bind.or(file.bind).unwrap_or([0, 0, 0, 0].into()),
@@ -166,6 +174,7 @@ impl Settings {
             },
             api_token: args.api_token.filter(|t| !t.is_empty()).map(Secret),
             engine,
+            telegram,
         };
         settings.validate()
     }

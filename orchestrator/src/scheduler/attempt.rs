@@ -557,7 +557,8 @@ impl Attempt {
                 )
                 .with_severity(Severity::Warning)
                 .for_task(id.get())
-                .for_session(self.session.id),
+                .for_session(self.session.id)
+                .with_payload(serde_json::json!({ "status": task.status.as_str() })),
             )
             .await;
         match retry_at {

@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "engine",
         sql: include_str!("../../migrations/0002_engine.sql"),
     },
+    Migration {
+        version: 4,
+        name: "telegram",
+        sql: include_str!("../../migrations/0004_telegram.sql"),
+    },
 ];
 
 /// A migration that this run applied.

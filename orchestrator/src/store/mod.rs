@@ -16,6 +16,7 @@ pub mod migrations;
 mod sessions;
 mod settings;
 mod tasks;
+pub mod telegram;
 mod work;
 
 use std::{
