@@ -51,7 +51,10 @@ pub struct Attempt {
 
 /// How the attempt ended, before the task is settled.
 enum Ending {
-    Merged,
+    /// Verified; `commit` is the merge commit (none when there was nothing to merge).
+    Merged {
+        commit: Option<String>,
+    },
     Failed {
         reason: String,
         summary: String,
@@ -285,7 +288,7 @@ impl Attempt {
         }
         if commit.is_none() {
             sink.system("no changes to merge");
-            return Ending::Merged;
+            return Ending::Merged { commit: None };
         }
         self.merge(sink, repo, worktree, last_message).await
     }
@@ -433,7 +436,9 @@ impl Attempt {
                 if let Err(err) = removed {
                     tracing::warn!(task = %self.task.display_id, %err, "merged, but the worktree was not removed");
                 }
-                Ending::Merged
+                Ending::Merged {
+                    commit: Some(merged.merge_commit),
+                }
             }
             Err(reason) => failed(reason, last_message),
         }
@@ -488,12 +493,17 @@ impl Attempt {
             ending
         };
         let (status, reason) = match ending {
-            Ending::Merged => {
+            Ending::Merged { commit } => {
+                // The merge commit goes into the reason: history, event and notification.
+                let reason = match commit {
+                    Some(commit) => format!("verified and merged as {commit}"),
+                    None => "verified; nothing to merge".to_owned(),
+                };
                 let done = board
-                    .transition_task(id, TaskStatus::Completed, "verified and merged", ACTOR)
+                    .transition_task(id, TaskStatus::Completed, reason.clone(), ACTOR)
                     .await;
                 match done {
-                    Ok(_) => (SessionStatus::Succeeded, "verified and merged".to_owned()),
+                    Ok(_) => (SessionStatus::Succeeded, reason),
                     Err(err) => (SessionStatus::Failed, format!("cannot complete: {err}")),
                 }
             }
