@@ -341,7 +341,10 @@ impl Scheduler {
             }
             (true, None) => {
                 self.rate_paused = false;
-                NewEvent::info("ratelimit.resumed", "the rate limit is over; sessions continue")
+                NewEvent::info(
+                    "ratelimit.resumed",
+                    "the rate limit is over; sessions continue",
+                )
             }
             _ => return,
         };

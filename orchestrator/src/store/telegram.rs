@@ -324,7 +324,12 @@ fn queue_draft(
             "SELECT id, counts FROM telegram_outbox
              WHERE chat_id = ?1 AND status = 'pending' AND kind = ?2 ORDER BY id DESC LIMIT 1",
             params![draft.chat_id, SUMMARY],
-            |r| Ok((r.get(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default())),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                ))
+            },
         )
         .optional()?;
     let (id, mut counts) = match summary {
@@ -346,4 +351,103 @@ fn queue_draft(
         )?,
     };
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use harness_domain::event::NewEvent;
+
+    use super::*;
+
+    /// One message per event to chat 1; summaries say how many were folded.
+    struct EveryEvent;
+
+    impl Render for EveryEvent {
+        fn event(&mut self, event: &Event, _task: Option<&Task>) -> Vec<OutboxDraft> {
+            vec![OutboxDraft {
+                chat_id: 1,
+                kind: "created",
+                task_id: None,
+                text: event.message.clone(),
+                keyboard: None,
+            }]
+        }
+
+        fn summary(&self, counts: &BTreeMap<String, u64>) -> String {
+            format!("{} more", counts.values().sum::<u64>())
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("h.db")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn a_flood_is_folded_into_one_summary_after_the_cap() {
+        let (_dir, store) = store();
+        for i in 0..250 {
+            store
+                .record_event(&NewEvent::info("task.created", format!("event {i}")))
+                .unwrap();
+        }
+        while store.telegram_enqueue(100, 10, &mut EveryEvent).unwrap() > 0 {}
+        let pending = store.telegram_pending(1000).unwrap();
+        assert_eq!(pending.len(), 11);
+        assert_eq!(pending[0].text, "event 0");
+        assert_eq!(pending[9].text, "event 9");
+        assert_eq!(pending[10].kind, "summary");
+        assert_eq!(pending[10].text, "240 more");
+    }
+
+    #[test]
+    fn each_event_is_queued_once_even_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        {
+            let (store, _) = Store::open(&path).unwrap();
+            store
+                .record_event(&NewEvent::info("task.created", "one"))
+                .unwrap();
+            assert_eq!(store.telegram_enqueue(100, 10, &mut EveryEvent).unwrap(), 1);
+            store
+                .record_event(&NewEvent::info("task.created", "two"))
+                .unwrap();
+        }
+        let (store, _) = Store::open(&path).unwrap();
+        assert_eq!(store.telegram_enqueue(100, 10, &mut EveryEvent).unwrap(), 1);
+        assert_eq!(store.telegram_enqueue(100, 10, &mut EveryEvent).unwrap(), 0);
+        let texts: Vec<String> = store
+            .telegram_pending(10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.text)
+            .collect();
+        assert_eq!(texts, ["one", "two"]);
+    }
+
+    #[test]
+    fn events_before_telegram_existed_are_not_replayed() {
+        let (_dir, store) = store();
+        // The migration set the cursor at the newest event then; a fresh database has none.
+        assert_eq!(store.telegram_enqueue(100, 10, &mut EveryEvent).unwrap(), 0);
+    }
+
+    #[test]
+    fn an_update_received_twice_is_stored_once_and_moves_the_offset() {
+        let (_dir, store) = store();
+        let batch = vec![(7, "{}".to_owned()), (8, "{}".to_owned())];
+        assert_eq!(store.telegram_receive(&batch).unwrap(), 2);
+        assert_eq!(store.telegram_receive(&batch[1..]).unwrap(), 0);
+        assert_eq!(store.telegram_update_offset().unwrap(), 9);
+        store.telegram_mark_handled(7).unwrap();
+        let left: Vec<i64> = store
+            .telegram_unhandled(10)
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(left, [8]);
+    }
 }

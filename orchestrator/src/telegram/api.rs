@@ -171,7 +171,8 @@ impl BotApi {
             body["reply_markup"] = markup;
         }
         if let Some(id) = reply_to {
-            body["reply_parameters"] = json!({ "message_id": id, "allow_sending_without_reply": true });
+            body["reply_parameters"] =
+                json!({ "message_id": id, "allow_sending_without_reply": true });
         }
         self.call("sendMessage", &body, CALL_TIMEOUT).await
     }
@@ -238,7 +239,11 @@ impl BotApi {
 
     /// Long polling: waits up to `timeout` for updates after `offset`. Raw JSON each,
     /// stored as received.
-    pub async fn get_updates(&self, offset: i64, timeout: Duration) -> Result<Vec<Value>, BotError> {
+    pub async fn get_updates(
+        &self,
+        offset: i64,
+        timeout: Duration,
+    ) -> Result<Vec<Value>, BotError> {
         let body = json!({
             "offset": offset,
             "timeout": timeout.as_secs(),

@@ -9,9 +9,7 @@ use std::{
     sync::{Mutex, OnceLock},
 };
 
-use harness_domain::task::{
-    Description, NewTask, Priority, TaskId, TaskRef, TaskStatus, Title,
-};
+use harness_domain::task::{Description, NewTask, Priority, TaskId, TaskRef, TaskStatus, Title};
 
 use super::{
     Context,
@@ -26,7 +24,10 @@ pub const MENU: &[(&str, &str)] = &[
     ("task", "One task: /task T-12"),
     ("add", "Add a task: /add P1 Fix the login page"),
     ("retry", "Run a task again now: /retry T-12"),
-    ("unblock", "Put a blocked task back in the queue: /unblock T-12"),
+    (
+        "unblock",
+        "Put a blocked task back in the queue: /unblock T-12",
+    ),
     ("cancel", "Cancel a task: /cancel T-12"),
     ("pause", "Start no new sessions"),
     ("resume", "Start sessions again"),
@@ -71,7 +72,9 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Option<Result<Command, P
     let (head, args) = rest
         .split_once(char::is_whitespace)
         .map_or((rest, ""), |(h, a)| (h, a.trim()));
-    let (name, addressee) = head.split_once('@').map_or((head, None), |(n, b)| (n, Some(b)));
+    let (name, addressee) = head
+        .split_once('@')
+        .map_or((head, None), |(n, b)| (n, Some(b)));
     if let (Some(to), Some(me)) = (addressee, bot_username)
         && !to.eq_ignore_ascii_case(me)
     {
@@ -202,13 +205,17 @@ async fn run(command: Command, actor: &'static str, ctx: &Context) -> Result<Str
                 .await
                 .map_err(text)?;
             let totals = board.budget_totals().await.map_err(text)?;
-            h.bold(if status.paused { "⏸ Paused" } else { "▶️ Running" })
-                .text(&format!(
-                    " · {} sessions running · spent today ${:.2}",
-                    board.runs().count(),
-                    totals.today.cost_usd
-                ))
-                .line();
+            h.bold(if status.paused {
+                "⏸ Paused"
+            } else {
+                "▶️ Running"
+            })
+            .text(&format!(
+                " · {} sessions running · spent today ${:.2}",
+                board.runs().count(),
+                totals.today.cost_usd
+            ))
+            .line();
             for (status, n) in &status.task_counts {
                 h.text(&format!("{status}: {n}")).line();
             }
@@ -225,7 +232,11 @@ async fn run(command: Command, actor: &'static str, ctx: &Context) -> Result<Str
             }
             for t in &page.items {
                 h.bold(&t.display_id)
-                    .text(&format!(" [{}] {} ", t.status.as_str(), t.priority.as_str()))
+                    .text(&format!(
+                        " [{}] {} ",
+                        t.status.as_str(),
+                        t.priority.as_str()
+                    ))
                     .text(&clip(&t.title, 80))
                     .line();
             }
@@ -257,7 +268,10 @@ async fn run(command: Command, actor: &'static str, ctx: &Context) -> Result<Str
             let mut new = NewTask::titled(title);
             new.priority = priority;
             let t = board.create_task(new, actor).await.map_err(text)?;
-            h.text("🆕 Created ").bold(&t.display_id).text(": ").text(&t.title);
+            h.text("🆕 Created ")
+                .bold(&t.display_id)
+                .text(": ")
+                .text(&t.title);
         }
         Command::Retry(id) => return button("retry", id, actor, ctx).await,
         Command::Unblock(id) => return button("unblock", id, actor, ctx).await,
@@ -277,15 +291,19 @@ async fn run(command: Command, actor: &'static str, ctx: &Context) -> Result<Str
         Command::Budget => {
             let totals = board.budget_totals().await.map_err(text)?;
             let r = BudgetReport::new(totals, ctx.budget);
-            h.bold(if r.exceeded { "Budget: a limit is reached" } else { "Budget" })
-                .line()
-                .text(&format!(
-                    "Today ${:.2}{} · this month ${:.2}{}",
-                    r.today.cost_usd,
-                    limit(r.limits.daily_usd),
-                    r.month.cost_usd,
-                    limit(r.limits.monthly_usd)
-                ));
+            h.bold(if r.exceeded {
+                "Budget: a limit is reached"
+            } else {
+                "Budget"
+            })
+            .line()
+            .text(&format!(
+                "Today ${:.2}{} · this month ${:.2}{}",
+                r.today.cost_usd,
+                limit(r.limits.daily_usd),
+                r.month.cost_usd,
+                limit(r.limits.monthly_usd)
+            ));
         }
         Command::Answer(id, answer) => return answer_question(id, answer, ctx).await,
     }
@@ -388,7 +406,10 @@ mod tests {
     fn commands_parse_with_their_arguments() {
         assert_eq!(ok("/status"), Command::Status);
         assert_eq!(ok("/status@HarnessBot"), Command::Status);
-        assert_eq!(ok("/tasks blocked"), Command::Tasks(Some(TaskStatus::Blocked)));
+        assert_eq!(
+            ok("/tasks blocked"),
+            Command::Tasks(Some(TaskStatus::Blocked))
+        );
         assert_eq!(ok("/retry T-12"), Command::Retry(TaskId::new(12).unwrap()));
         assert_eq!(ok("/cancel 3"), Command::Cancel(TaskId::new(3).unwrap()));
         match ok("/add p0 Fix <the> login") {

@@ -244,7 +244,10 @@ impl Running {
 async fn introduce(inner: &Inner) {
     match inner.api.get_me().await {
         Ok(me) => {
-            tracing::info!(bot = me.username.as_deref().unwrap_or("?"), "telegram bot ready");
+            tracing::info!(
+                bot = me.username.as_deref().unwrap_or("?"),
+                "telegram bot ready"
+            );
             inner.health().bot_username = me.username;
         }
         Err(err) => {

@@ -250,12 +250,18 @@ pub fn render(event: &Event, task: Option<&Task>, public_url: Option<&str>) -> O
         }
         "ratelimit.paused" => {
             let mut h = Html::new();
-            h.text("⏸ ").bold("Rate limited").text(": ").text(&event.message);
+            h.text("⏸ ")
+                .bold("Rate limited")
+                .text(": ")
+                .text(&event.message);
             (NotifyKind::RateLimit, None, h)
         }
         "ratelimit.resumed" => {
             let mut h = Html::new();
-            h.text("▶️ ").bold("Rate limit over").text(": ").text(&event.message);
+            h.text("▶️ ")
+                .bold("Rate limit over")
+                .text(": ")
+                .text(&event.message);
             (NotifyKind::RateLimit, None, h)
         }
         "orchestrator.recovered" => {
@@ -268,14 +274,19 @@ pub fn render(event: &Event, task: Option<&Task>, public_url: Option<&str>) -> O
         }
         "orchestrator.stopped" => {
             let mut h = Html::new();
-            h.text("⏹ ").bold("Orchestrator stopped").text(": ").text(&event.message);
+            h.text("⏹ ")
+                .bold("Orchestrator stopped")
+                .text(": ")
+                .text(&event.message);
             (NotifyKind::Stopped, None, h)
         }
         _ => return None,
     };
     if let (Some(url), Some(t)) = (public_url, task) {
-        h.line()
-            .link(&format!("{url}/tasks/{}", t.id.get()), "Open on the dashboard");
+        h.line().link(
+            &format!("{url}/tasks/{}", t.id.get()),
+            "Open on the dashboard",
+        );
     }
     Some(Note {
         kind,
@@ -295,7 +306,9 @@ fn task_head(icon: &str, verb: &str, task: Option<&Task>, event: &Event) -> Html
                 .text(&t.title);
         }
         None => {
-            let id = event.task_id.map_or_else(String::new, |id| format!("T-{id} "));
+            let id = event
+                .task_id
+                .map_or_else(String::new, |id| format!("T-{id} "));
             h.bold(&format!("{id}{verb}"));
         }
     }
@@ -335,9 +348,13 @@ mod tests {
         let long = "é".repeat(10_000);
         let mut h = Html::new();
         h.bold("T-1 is blocked").line().pre(&long).line().pre(&long);
-        h.line().link("https://example.com/tasks/1", "Open on the dashboard");
+        h.line()
+            .link("https://example.com/tasks/1", "Open on the dashboard");
         assert!(h.visible_len() <= MAX_VISIBLE, "{}", h.visible_len());
-        assert!(h.finish().contains("(cut: the full text is on the dashboard)"));
+        assert!(
+            h.finish()
+                .contains("(cut: the full text is on the dashboard)")
+        );
         assert!(h.finish().contains("Open on the dashboard"));
     }
 

@@ -11,11 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    Context, Inner,
-    commands,
-    notify::Html,
-};
+use super::{Context, Inner, commands, notify::Html};
 
 const BATCH: u32 = 50;
 /// Chats we have warned about; beyond this, further strangers are not remembered.
@@ -110,11 +106,14 @@ async fn handle_pending(inner: &Inner, ctx: &Context, strangers: &Mutex<HashSet<
 }
 
 async fn handle(inner: &Inner, ctx: &Context, strangers: &Mutex<HashSet<i64>>, update: Update) {
-    let chat = update
-        .message
-        .as_ref()
-        .map(|m| m.chat.id)
-        .or_else(|| update.callback_query.as_ref()?.message.as_ref().map(|m| m.chat.id));
+    let chat = update.message.as_ref().map(|m| m.chat.id).or_else(|| {
+        update
+            .callback_query
+            .as_ref()?
+            .message
+            .as_ref()
+            .map(|m| m.chat.id)
+    });
     let Some(chat) = chat else { return };
     if !inner.settings.chat_ids.contains(&chat) {
         let mut seen = strangers.lock().unwrap_or_else(|p| p.into_inner());
@@ -137,7 +136,10 @@ async fn on_message(inner: &Inner, ctx: &Context, chat: i64, message: Message) {
     let Some(text) = message.text.as_deref() else {
         return;
     };
-    let user = message.from.as_ref().map_or_else(|| "unknown".into(), User::name);
+    let user = message
+        .from
+        .as_ref()
+        .map_or_else(|| "unknown".into(), User::name);
     let actor = commands::actor(&user);
     let bot = inner.health().bot_username.clone();
     let answer = match commands::parse(text, bot.as_deref()) {
@@ -191,9 +193,17 @@ async fn on_button(inner: &Inner, ctx: &Context, chat: i64, query: CallbackQuery
         .data
         .as_deref()
         .and_then(|d| d.split_once(':'))
-        .and_then(|(action, id)| Some((action.to_owned(), id.parse().ok().and_then(|id| TaskId::new(id).ok())?)));
+        .and_then(|(action, id)| {
+            Some((
+                action.to_owned(),
+                id.parse().ok().and_then(|id| TaskId::new(id).ok())?,
+            ))
+        });
     let Some((action, task)) = parsed else {
-        let _ = inner.api.answer_callback_query(&query.id, "Unknown button").await;
+        let _ = inner
+            .api
+            .answer_callback_query(&query.id, "Unknown button")
+            .await;
         return;
     };
     let result = commands::button(&action, task, actor, ctx).await;

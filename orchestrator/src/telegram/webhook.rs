@@ -55,7 +55,10 @@ pub async fn receive(
     secret: Option<&str>,
     body: &[u8],
 ) -> Result<(), WebhookError> {
-    let TelegramMode::Webhook { secret: expected, .. } = &inner.settings.mode else {
+    let TelegramMode::Webhook {
+        secret: expected, ..
+    } = &inner.settings.mode
+    else {
         return Err(WebhookError::NotWebhookMode);
     };
     let given = secret.unwrap_or("").as_bytes();

@@ -139,7 +139,13 @@ impl FakeTelegram {
     }
 
     /// The next call of `method` is answered with this error.
-    pub fn fail_next(&self, method: &str, status: u16, description: &str, retry_after: Option<u64>) {
+    pub fn fail_next(
+        &self,
+        method: &str,
+        status: u16,
+        description: &str,
+        retry_after: Option<u64>,
+    ) {
         self.lock()
             .scripted
             .entry(method.into())
@@ -165,7 +171,13 @@ impl FakeTelegram {
     }
 
     /// The update object a text message from `user` in `chat` would be.
-    pub fn message_update(update_id: i64, chat: i64, user: &str, text: &str, reply_to: Option<i64>) -> Value {
+    pub fn message_update(
+        update_id: i64,
+        chat: i64,
+        user: &str,
+        text: &str,
+        reply_to: Option<i64>,
+    ) -> Value {
         let mut message = json!({
             "message_id": 500_000 + update_id,
             "date": 1_700_000_000,
@@ -240,31 +252,51 @@ impl FakeTelegram {
     }
 
     /// Polls `check` until it returns `Some`, failing the test after `limit`.
-    pub async fn wait_for<T>(&self, limit: Duration, what: &str, mut check: impl FnMut(&Self) -> Option<T>) -> T {
+    pub async fn wait_for<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut check: impl FnMut(&Self) -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(v) = check(self) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; sent: {:#?}", self.all_sent());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; sent: {:#?}",
+                self.all_sent()
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
     /// Waits for a message to `chat` whose text contains `needle`.
     pub async fn wait_message(&self, chat: i64, needle: &str) -> Sent {
-        self.wait_for(Duration::from_secs(20), &format!("a message to {chat} with {needle:?}"), |f| {
-            f.sent_to(chat).into_iter().find(|s| s.text.contains(needle))
-        })
+        self.wait_for(
+            Duration::from_secs(20),
+            &format!("a message to {chat} with {needle:?}"),
+            |f| {
+                f.sent_to(chat)
+                    .into_iter()
+                    .find(|s| s.text.contains(needle))
+            },
+        )
         .await
     }
 }
 
 /// The request's parameters, from the query string and a JSON or form body, as JSON.
-fn params(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, String> {
+fn params(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Map<String, Value>, String> {
     let mut map = Map::new();
     let mut add_pairs = |raw: &str| -> Result<(), String> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).map_err(|e| e.to_string())?;
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(raw).map_err(|e| e.to_string())?;
         for (k, v) in pairs {
             // Form values are text; JSON-looking ones (reply_markup, numbers) are parsed.
             let value = serde_json::from_str(&v).unwrap_or(Value::String(v));
@@ -330,13 +362,19 @@ async fn handle(
             body: Value::Object(params.clone()),
             at: Instant::now(),
         });
-        if let Some(s) = inner.scripted.get_mut(&method).and_then(VecDeque::pop_front) {
+        if let Some(s) = inner
+            .scripted
+            .get_mut(&method)
+            .and_then(VecDeque::pop_front)
+        {
             return error(s.status, &s.description, s.retry_after);
         }
     }
     match method.as_str() {
         "getUpdates" => get_updates(&state, &params).await,
-        "getMe" => ok(json!({ "id": 123456789, "is_bot": true, "first_name": "Harness", "username": BOT_USERNAME })),
+        "getMe" => ok(
+            json!({ "id": 123456789, "is_bot": true, "first_name": "Harness", "username": BOT_USERNAME }),
+        ),
         "sendMessage" => send_message(&state, &params),
         "editMessageText" => edit_message(&state, &params),
         "answerCallbackQuery" => match params.get("callback_query_id") {
@@ -352,8 +390,16 @@ async fn handle(
             ok(json!(true))
         }
         "setWebhook" => {
-            let url = params.get("url").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let secret = params.get("secret_token").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let url = params
+                .get("url")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let secret = params
+                .get("secret_token")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             lock(&state).webhook = Some((url, secret));
             ok(json!(true))
         }
@@ -375,7 +421,11 @@ fn int(params: &Map<String, Value>, key: &str) -> Option<i64> {
 
 async fn get_updates(state: &Shared, params: &Map<String, Value>) -> Response {
     if lock(state).webhook.is_some() {
-        return error(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first", None);
+        return error(
+            409,
+            "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+            None,
+        );
     }
     let offset = int(params, "offset").unwrap_or(0);
     let timeout = Duration::from_secs(int(params, "timeout").unwrap_or(0).clamp(0, 50) as u64);
@@ -385,9 +435,13 @@ async fn get_updates(state: &Shared, params: &Map<String, Value>) -> Response {
         {
             let mut inner = lock(state);
             // An offset confirms every update below it: Telegram forgets them.
-            inner.updates.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+            inner
+                .updates
+                .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
             if !inner.updates.is_empty() {
-                return ok(Value::Array(inner.updates.iter().take(100).cloned().collect()));
+                return ok(Value::Array(
+                    inner.updates.iter().take(100).cloned().collect(),
+                ));
             }
         }
         if tokio::time::timeout_at(deadline, pushed).await.is_err() {
@@ -400,7 +454,10 @@ fn send_message(state: &Shared, params: &Map<String, Value>) -> Response {
     let Some(chat_id) = int(params, "chat_id") else {
         return error(400, "Bad Request: chat_id is empty", None);
     };
-    let text = params.get("text").and_then(Value::as_str).unwrap_or_default();
+    let text = params
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if let Err(e) = check_text(text, params.get("parse_mode").and_then(Value::as_str)) {
         return error(400, &e, None);
     }
@@ -422,10 +479,18 @@ fn send_message(state: &Shared, params: &Map<String, Value>) -> Response {
 }
 
 fn edit_message(state: &Shared, params: &Map<String, Value>) -> Response {
-    let (Some(chat_id), Some(message_id)) = (int(params, "chat_id"), int(params, "message_id")) else {
-        return error(400, "Bad Request: chat_id and message_id are required", None);
+    let (Some(chat_id), Some(message_id)) = (int(params, "chat_id"), int(params, "message_id"))
+    else {
+        return error(
+            400,
+            "Bad Request: chat_id and message_id are required",
+            None,
+        );
     };
-    let text = params.get("text").and_then(Value::as_str).unwrap_or_default();
+    let text = params
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if let Err(e) = check_text(text, params.get("parse_mode").and_then(Value::as_str)) {
         return error(400, &e, None);
     }
@@ -470,7 +535,9 @@ fn visible_html(html: &str) -> Result<String, String> {
     while let Some(c) = rest.chars().next() {
         match c {
             '<' => {
-                let Some(end) = rest.find('>') else { return bad("unclosed start tag") };
+                let Some(end) = rest.find('>') else {
+                    return bad("unclosed start tag");
+                };
                 let tag = &rest[1..end];
                 if let Some(name) = tag.strip_prefix('/') {
                     if open.pop().as_deref() != Some(name.trim()) {
@@ -486,7 +553,9 @@ fn visible_html(html: &str) -> Result<String, String> {
                 rest = &rest[end + 1..];
             }
             '&' => {
-                let Some(end) = rest.find(';') else { return bad("unterminated entity") };
+                let Some(end) = rest.find(';') else {
+                    return bad("unterminated entity");
+                };
                 out.push(match &rest[1..end] {
                     "amp" => '&',
                     "lt" => '<',

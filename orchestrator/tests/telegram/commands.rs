@@ -15,9 +15,10 @@ pub async fn ask(fake: &FakeTelegram, text: &str) -> Sent {
         std::time::Duration::from_secs(20),
         &format!("the answer to {text:?}"),
         |f| {
-            let call = f.calls("sendMessage").into_iter().find(|c| {
-                c.body["reply_parameters"]["message_id"].as_i64() == Some(message_id)
-            })?;
+            let call = f
+                .calls("sendMessage")
+                .into_iter()
+                .find(|c| c.body["reply_parameters"]["message_id"].as_i64() == Some(message_id))?;
             let text = call.body["text"].as_str()?.to_owned();
             f.sent_to(CHAT).into_iter().find(|s| s.text == text)
         },
@@ -43,7 +44,11 @@ async fn each_command_from_an_allowed_chat_acts_and_answers() {
 
     let added = ask(&fake, "/add P1 Fix the <login> page").await;
     assert!(added.text.contains("T-1"), "{}", added.text);
-    assert!(added.text.contains("&lt;login&gt;"), "escaped: {}", added.text);
+    assert!(
+        added.text.contains("&lt;login&gt;"),
+        "escaped: {}",
+        added.text
+    );
     let task = h.get("/api/tasks/1").await;
     assert_eq!(task["title"], "Fix the <login> page");
     assert_eq!(task["priority"], "P1");
@@ -51,7 +56,11 @@ async fn each_command_from_an_allowed_chat_acts_and_answers() {
     let listed = ask(&fake, "/tasks pending").await;
     assert!(listed.text.contains("T-1"), "{}", listed.text);
     let one = ask(&fake, "/task T-1").await;
-    assert!(one.text.contains("pending") && one.text.contains("P1"), "{}", one.text);
+    assert!(
+        one.text.contains("pending") && one.text.contains("P1"),
+        "{}",
+        one.text
+    );
 
     let status = ask(&fake, "/status").await;
     assert!(status.text.contains("Running"), "{}", status.text);
@@ -67,11 +76,19 @@ async fn each_command_from_an_allowed_chat_acts_and_answers() {
     assert!(budget.text.contains("Today $0.00"), "{}", budget.text);
 
     let unblock = ask(&fake, "/unblock T-1").await;
-    assert!(unblock.text.contains("only a blocked task"), "{}", unblock.text);
+    assert!(
+        unblock.text.contains("only a blocked task"),
+        "{}",
+        unblock.text
+    );
     let answer = ask(&fake, "/answer T-1 blue").await;
     assert!(answer.text.contains("no open question"), "{}", answer.text);
     let retry = ask(&fake, "/retry T-1").await;
-    assert!(retry.text.contains("⚠️"), "a pending task is not retried: {}", retry.text);
+    assert!(
+        retry.text.contains("⚠️"),
+        "a pending task is not retried: {}",
+        retry.text
+    );
 
     let cancelled = ask(&fake, "/cancel T-1").await;
     assert!(cancelled.text.contains("cancelled"), "{}", cancelled.text);
@@ -93,8 +110,16 @@ async fn each_command_from_an_allowed_chat_acts_and_answers() {
     assert!(events.to_string().contains("telegram:alice"), "{events}");
 
     let unknown = ask(&fake, "/frobnicate").await;
-    assert!(unknown.text.contains("unknown command /frobnicate"), "{}", unknown.text);
-    assert!(unknown.text.contains("/status"), "the help follows: {}", unknown.text);
+    assert!(
+        unknown.text.contains("unknown command /frobnicate"),
+        "{}",
+        unknown.text
+    );
+    assert!(
+        unknown.text.contains("/status"),
+        "the help follows: {}",
+        unknown.text
+    );
     let bad = ask(&fake, "/task banana").await;
     assert!(bad.text.contains("/help"), "{}", bad.text);
 }
@@ -111,13 +136,18 @@ async fn the_same_commands_from_another_chat_do_nothing() {
     // Updates are handled in order: once the allowed chat's command is answered,
     // the stranger's were handled (and ignored) before it.
     ask(&fake, "/help").await;
-    assert!(fake.sent_to(stranger).is_empty(), "{:?}", fake.sent_to(stranger));
+    assert!(
+        fake.sent_to(stranger).is_empty(),
+        "{:?}",
+        fake.sent_to(stranger)
+    );
     let tasks = h.get("/api/tasks").await;
     assert_eq!(tasks["total"], 0, "{tasks}");
     assert_eq!(h.get("/api/orchestrator/status").await["paused"], false);
     let log = std::fs::read_to_string(&h.log).unwrap();
     assert_eq!(
-        log.matches("ignoring a chat that is not in TELEGRAM_CHAT_ID").count(),
+        log.matches("ignoring a chat that is not in TELEGRAM_CHAT_ID")
+            .count(),
         1,
         "warned once per chat"
     );

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::{
-    CHAT, Harness, commands::ask,
+    CHAT, Harness,
+    commands::ask,
     fake_telegram::{FakeTelegram, TOKEN},
     telegram_env,
 };
@@ -21,10 +22,16 @@ fn created_env(fake: &FakeTelegram) -> Vec<(&'static str, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_is_obeyed_before_the_next_message() {
     let fake = FakeTelegram::start().await;
-    fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 2", Some(2));
+    fake.fail_next(
+        "sendMessage",
+        429,
+        "Too Many Requests: retry after 2",
+        Some(2),
+    );
     let dir = tempfile::tempdir().unwrap();
     let h = Harness::start(dir.path(), &created_env(&fake));
-    h.post("/api/tasks", json!({"title": "after the limit"})).await;
+    h.post("/api/tasks", json!({"title": "after the limit"}))
+        .await;
     fake.wait_message(CHAT, "after the limit").await;
     let calls = fake.calls("sendMessage");
     assert_eq!(calls.len(), 2, "refused once, then sent once");
@@ -52,7 +59,10 @@ async fn a_chat_that_blocked_the_bot_gets_its_message_failed_not_retried() {
         .await;
     assert_eq!(status["outbox_pending"], 0, "not queued again: {status}");
     assert!(
-        status["last_error"].as_str().unwrap().contains("blocked by the user"),
+        status["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("blocked by the user"),
         "{status}"
     );
     let tries = fake
@@ -80,8 +90,10 @@ async fn kill_9_with_notifications_pending_then_each_is_delivered_once() {
     for t in titles {
         h.post("/api/tasks", json!({"title": t})).await;
     }
-    h.wait_json("/api/telegram", "three pending", |v| v["outbox_pending"] == 3)
-        .await;
+    h.wait_json("/api/telegram", "three pending", |v| {
+        v["outbox_pending"] == 3
+    })
+    .await;
     h.kill_9();
 
     env.push(("TELEGRAM_API_URL", fake.url()));
@@ -114,9 +126,16 @@ async fn no_command_runs_again_after_a_restart() {
     let h = Harness::start(dir.path(), &telegram_env(&fake));
     // The new process polls from past the handled update...
     let polled = fake
-        .wait_for(Duration::from_secs(20), "a poll from the new process", |f| {
-            f.calls("getUpdates").into_iter().skip(update).find(|c| c.body["offset"].as_i64().is_some())
-        })
+        .wait_for(
+            Duration::from_secs(20),
+            "a poll from the new process",
+            |f| {
+                f.calls("getUpdates")
+                    .into_iter()
+                    .skip(update)
+                    .find(|c| c.body["offset"].as_i64().is_some())
+            },
+        )
         .await;
     let offset = polled.body["offset"].as_i64().unwrap();
     // ...and a command sent now is handled after anything left over would have been.
@@ -137,10 +156,16 @@ async fn the_token_never_reaches_the_logs_or_the_api() {
     let fake = FakeTelegram::start().await;
     // Errors of every kind get logged: a 429, a 500, a refused chat, a network error.
     fake.fail_next("sendMessage", 500, "Internal Server Error", None);
-    fake.fail_next("getUpdates", 429, "Too Many Requests: retry after 1", Some(1));
+    fake.fail_next(
+        "getUpdates",
+        429,
+        "Too Many Requests: retry after 1",
+        Some(1),
+    );
     let dir = tempfile::tempdir().unwrap();
     let h = Harness::start(dir.path(), &created_env(&fake));
-    h.post("/api/tasks", json!({"title": "logged around"})).await;
+    h.post("/api/tasks", json!({"title": "logged around"}))
+        .await;
     fake.wait_message(CHAT, "logged around").await;
     ask(&fake, "/status").await;
     let status = h.get("/api/telegram").await;
@@ -150,7 +175,11 @@ async fn the_token_never_reaches_the_logs_or_the_api() {
     h.stop();
 
     let secret = TOKEN.split_once(':').unwrap().1;
-    let log = std::fs::read_to_string(dir.path().join(format!("harness-{}.log", std::process::id()))).unwrap();
+    let log = std::fs::read_to_string(
+        dir.path()
+            .join(format!("harness-{}.log", std::process::id())),
+    )
+    .unwrap();
     assert!(log.contains("telegram"), "the log has telegram lines");
     assert!(!log.contains(secret), "the token is in the log");
     assert!(!status.to_string().contains(secret));
@@ -164,11 +193,17 @@ async fn the_token_never_reaches_the_logs_or_the_api() {
     env.push(("TELEGRAM_API_URL", dead));
     let h = Harness::start(dir.path(), &env);
     h.wait_json("/api/telegram", "a network error", |v| {
-        v["last_error"].as_str().is_some_and(|e| e.contains("cannot reach"))
+        v["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot reach"))
     })
     .await;
     h.stop();
-    let log = std::fs::read_to_string(dir.path().join(format!("harness-{}.log", std::process::id()))).unwrap();
+    let log = std::fs::read_to_string(
+        dir.path()
+            .join(format!("harness-{}.log", std::process::id())),
+    )
+    .unwrap();
     assert!(log.contains("cannot reach the Bot API"), "logged");
     assert!(!log.contains(secret), "the token is in the log");
 }
@@ -180,10 +215,15 @@ async fn a_refused_token_does_not_stop_the_server_and_the_status_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let h = Harness::start(dir.path(), &telegram_env(&fake));
     let status = h
-        .wait_json("/api/telegram", "the refusal", |v| v["last_error"].is_string())
+        .wait_json("/api/telegram", "the refusal", |v| {
+            v["last_error"].is_string()
+        })
         .await;
     assert!(
-        status["last_error"].as_str().unwrap().contains("TELEGRAM_BOT_TOKEN"),
+        status["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("TELEGRAM_BOT_TOKEN"),
         "{status}"
     );
     assert_eq!(status["bot_username"], serde_json::Value::Null);

@@ -50,7 +50,11 @@ impl Harness {
     /// Starts the binary in `dir` (clean environment plus `env`); logs go to a file.
     pub fn start(dir: &Path, env: &[(&str, String)]) -> Self {
         let log = dir.join(format!("harness-{}.log", std::process::id()));
-        let stderr = File::options().create(true).append(true).open(&log).unwrap();
+        let stderr = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let mut cmd = Command::new(BIN);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -146,7 +150,10 @@ impl Harness {
             if check(&v) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}: {v}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {v}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

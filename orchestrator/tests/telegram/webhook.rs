@@ -1,10 +1,6 @@
 //! Webhook mode: setWebhook with the secret at start, and every delivery checked.
 
-use crate::{
-    CHAT, Harness, USER,
-    fake_telegram::FakeTelegram,
-    telegram_env,
-};
+use crate::{CHAT, Harness, USER, fake_telegram::FakeTelegram, telegram_env};
 
 const SECRET: &str = "webhook-secret_for-tests";
 const HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
@@ -15,13 +11,21 @@ async fn the_webhook_refuses_a_wrong_secret_and_acts_on_the_right_one() {
     let dir = tempfile::tempdir().unwrap();
     let mut env = telegram_env(&fake);
     env.push(("TELEGRAM_MODE", "webhook".to_owned()));
-    env.push(("TELEGRAM_WEBHOOK_URL", "https://harness.example.com/api/telegram/webhook".to_owned()));
+    env.push((
+        "TELEGRAM_WEBHOOK_URL",
+        "https://harness.example.com/api/telegram/webhook".to_owned(),
+    ));
     env.push(("TELEGRAM_WEBHOOK_SECRET", SECRET.to_owned()));
     // The webhook is reachable without the API token; the API itself is not.
-    env.push(("HARNESS_API_TOKEN", "an-api-token-of-some-length".to_owned()));
+    env.push((
+        "HARNESS_API_TOKEN",
+        "an-api-token-of-some-length".to_owned(),
+    ));
     let h = Harness::start(dir.path(), &env);
     let (url, secret) = fake
-        .wait_for(std::time::Duration::from_secs(10), "setWebhook", |f| f.webhook())
+        .wait_for(std::time::Duration::from_secs(10), "setWebhook", |f| {
+            f.webhook()
+        })
         .await;
     assert_eq!(url, "https://harness.example.com/api/telegram/webhook");
     assert_eq!(secret, SECRET);
@@ -77,5 +81,8 @@ async fn the_webhook_refuses_a_wrong_secret_and_acts_on_the_right_one() {
         .await
         .unwrap();
     assert_eq!(tasks["total"], 1, "{tasks}");
-    assert!(fake.calls("getUpdates").is_empty(), "no polling in webhook mode");
+    assert!(
+        fake.calls("getUpdates").is_empty(),
+        "no polling in webhook mode"
+    );
 }
