@@ -102,6 +102,8 @@ impl FakeTelegram {
         });
         let app = Router::new()
             .route("/{bot}/{method}", any(handle))
+            // Not Telegram: what the bot sent, for scripts outside the test process.
+            .route("/_sent", axum::routing::get(sent_json))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -405,6 +407,15 @@ async fn handle(
         }
         _ => error(404, "Not Found: method not found", None),
     }
+}
+
+async fn sent_json(State(state): State<AppState>) -> Json<Value> {
+    let sent: Vec<Value> = lock(&state)
+        .sent
+        .iter()
+        .map(|s| json!({ "chat_id": s.chat_id, "message_id": s.message_id, "text": s.text }))
+        .collect();
+    Json(Value::Array(sent))
 }
 
 fn lock(state: &Shared) -> std::sync::MutexGuard<'_, Inner> {
