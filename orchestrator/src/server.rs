@@ -151,11 +151,7 @@ impl App {
         {
             tracing::warn!("agent sessions did not stop in time; they are marked interrupted");
         }
-        let finished = finish(&board).await;
-        if let Some(telegram) = telegram {
-            telegram.finish().await;
-        }
-        finished
+        finish(&board, telegram).await
     }
 }
 
@@ -210,7 +206,7 @@ async fn recover(board: &Board, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn finish(board: &Board) -> anyhow::Result<()> {
+async fn finish(board: &Board, telegram: Option<telegram::Running>) -> anyhow::Result<()> {
     board
         .interrupt_running_sessions("the orchestrator stopped")
         .await?;
@@ -220,6 +216,9 @@ async fn finish(board: &Board) -> anyhow::Result<()> {
             "the orchestrator stopped cleanly",
         ))
         .await;
+    if let Some(telegram) = telegram {
+        telegram.finish().await;
+    }
     board.blocking(|s| s.checkpoint()).await?;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -230,3 +230,15 @@ async fn a_refused_token_does_not_stop_the_server_and_the_status_says_so() {
     let health = h.get("/health").await;
     assert_eq!(health["status"], "ok", "{health}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_is_announced_before_the_process_exits() {
+    let fake = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::start(dir.path(), &telegram_env(&fake));
+    h.wait_json("/api/telegram", "the bot known", |v| v["bot_username"].is_string())
+        .await;
+    h.stop();
+    let stopped = fake.wait_message(CHAT, "Orchestrator stopped").await;
+    assert!(stopped.text.contains("stopped cleanly"), "{}", stopped.text);
+}
