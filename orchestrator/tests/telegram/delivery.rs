@@ -37,8 +37,9 @@ async fn a_429_is_obeyed_before_the_next_message() {
     assert_eq!(calls.len(), 2, "refused once, then sent once");
     let waited = calls[1].at - calls[0].at;
     assert!(waited >= Duration::from_secs(2), "waited only {waited:?}");
-    let status = h.get("/api/telegram").await;
-    assert_eq!(status["outbox_pending"], 0, "{status}");
+    let status = h
+        .wait_json("/api/telegram", "the delivery recorded", |v| v["outbox_pending"] == 0)
+        .await;
     assert!(status["last_delivery_at"].is_string(), "{status}");
 }
 
@@ -236,8 +237,10 @@ async fn a_clean_stop_is_announced_before_the_process_exits() {
     let fake = FakeTelegram::start().await;
     let dir = tempfile::tempdir().unwrap();
     let h = Harness::start(dir.path(), &telegram_env(&fake));
-    h.wait_json("/api/telegram", "the bot known", |v| v["bot_username"].is_string())
-        .await;
+    h.wait_json("/api/telegram", "the bot known", |v| {
+        v["bot_username"].is_string()
+    })
+    .await;
     h.stop();
     let stopped = fake.wait_message(CHAT, "Orchestrator stopped").await;
     assert!(stopped.text.contains("stopped cleanly"), "{}", stopped.text);
