@@ -285,7 +285,11 @@ pub async fn run_cli_agent(
     spec.timeout = Some(config.timeout);
     spec.kill_grace = config.kill_grace;
     // The harness's own credentials; a CLI agent brings its own via `env`.
-    spec.env_remove = vec!["HARNESS_API_TOKEN".into(), "TELEGRAM_BOT_TOKEN".into()];
+    spec.env_remove = vec![
+        "HARNESS_API_TOKEN".into(),
+        "TELEGRAM_BOT_TOKEN".into(),
+        "TELEGRAM_WEBHOOK_SECRET".into(),
+    ];
     let mut parser = StreamJsonParser::default();
     let finished = process::run(&spec, cancel, |line| match line.stream {
         Stream::Stdout => {

@@ -113,10 +113,11 @@ impl Default for ToolLimits {
 
 /// Environment variables removed before `run_command`: the model's shell must not see
 /// the harness's own credentials.
-const SECRET_VARS: [&str; 4] = [
+const SECRET_VARS: [&str; 5] = [
     "ANTHROPIC_API_KEY",
     "HARNESS_API_TOKEN",
     "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_WEBHOOK_SECRET",
     "ANTHROPIC_AUTH_TOKEN",
 ];
 

@@ -38,7 +38,9 @@ async fn a_429_is_obeyed_before_the_next_message() {
     let waited = calls[1].at - calls[0].at;
     assert!(waited >= Duration::from_secs(2), "waited only {waited:?}");
     let status = h
-        .wait_json("/api/telegram", "the delivery recorded", |v| v["outbox_pending"] == 0)
+        .wait_json("/api/telegram", "the delivery recorded", |v| {
+            v["outbox_pending"] == 0
+        })
         .await;
     assert!(status["last_delivery_at"].is_string(), "{status}");
 }
