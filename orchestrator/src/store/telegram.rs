@@ -74,6 +74,16 @@ impl Store {
         cap: u32,
         render: &mut dyn Render,
     ) -> Result<usize, StoreError> {
+        // Most calls find nothing new: a read, without taking the writer.
+        let (cursor, newest): (i64, i64) = self.read()?.query_row(
+            "SELECT last_event_id, (SELECT COALESCE(MAX(id), 0) FROM events)
+             FROM telegram_state WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if newest <= cursor {
+            return Ok(0);
+        }
         let mut conn = self.write();
         let tx = super::immediate(&mut conn)?;
         let cursor: i64 = tx.query_row(

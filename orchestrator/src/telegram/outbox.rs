@@ -27,6 +27,8 @@ const IDLE: Duration = Duration::from_secs(1);
 const ERROR_CAP: Duration = Duration::from_secs(300);
 const RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+/// How a live message announcing a recorded event starts (live.rs: type, seq, data).
+const EVENT_PREFIX: &str = "{\"type\":\"event.created\"";
 
 /// Where the sender is in Telegram's limits.
 #[derive(Default)]
@@ -65,10 +67,19 @@ pub async fn run(inner: Arc<Inner>, board: Board, stop: CancellationToken) {
             return;
         }
         let wait = next.map_or(IDLE, |at| at.saturating_duration_since(Instant::now()));
+        let new_event = async {
+            loop {
+                match live.recv().await {
+                    Ok(message) if message.json.starts_with(EVENT_PREFIX) => return,
+                    Ok(_) => {}
+                    // Lagged: many messages, some of them events, most likely.
+                    Err(_) => return,
+                }
+            }
+        };
         tokio::select! {
             () = stop.cancelled() => {}
-            // Any live message may mean a new event; lagging only means many did.
-            _ = live.recv() => {}
+            () = new_event => {}
             () = tokio::time::sleep(wait.min(IDLE)) => {}
         }
     }
@@ -199,4 +210,29 @@ async fn prune(board: &Board) {
 fn until(at: &Timestamp) -> Option<Instant> {
     let ahead = (at.datetime() - chrono::Utc::now()).to_std().ok()?;
     (!ahead.is_zero()).then(|| Instant::now() + ahead)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::LiveBus;
+
+    #[test]
+    fn an_event_is_told_apart_from_other_live_messages_by_its_prefix() {
+        let bus = LiveBus::new(16);
+        let mut sub = bus.subscribe(None).receiver;
+        bus.publish("event.created", &serde_json::json!({ "id": 1 }));
+        bus.publish(
+            "session.log",
+            &serde_json::json!({ "type": "event.created" }),
+        );
+        assert!(sub.try_recv().unwrap().json.starts_with(EVENT_PREFIX));
+        assert!(!sub.try_recv().unwrap().json.starts_with(EVENT_PREFIX));
+    }
+
+    #[test]
+    fn groups_are_paced_slower_than_people() {
+        assert!(Pacing::gap(-100) >= Duration::from_secs(3));
+        assert!(Pacing::gap(42) >= Duration::from_secs(1));
+    }
 }
