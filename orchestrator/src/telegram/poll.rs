@@ -49,6 +49,10 @@ pub async fn run(inner: Arc<Inner>, board: Board, stop: CancellationToken) {
                 inner.failed(&err);
                 failures += 1;
                 tracing::warn!(%err, "telegram: getUpdates failed");
+                if matches!(err, BotError::Unavailable { code: 409, .. }) {
+                    // Someone set a webhook since: polling and a webhook exclude each other.
+                    let _ = inner.api.delete_webhook().await;
+                }
                 if !pause(delay(&err, failures), &stop).await {
                     return;
                 }

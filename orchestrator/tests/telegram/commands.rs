@@ -152,3 +152,27 @@ async fn the_same_commands_from_another_chat_do_nothing() {
         "warned once per chat"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_takes_the_bot_back_from_a_webhook_set_elsewhere() {
+    let fake = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let _h = Harness::start(dir.path(), &telegram_env(&fake));
+    ask(&fake, "/help").await;
+    // Someone points the bot at a webhook; getUpdates now answers 409.
+    let set = reqwest::Client::new()
+        .post(format!(
+            "{}/bot{}/setWebhook",
+            fake.url(),
+            crate::fake_telegram::TOKEN
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("url=https%3A%2F%2Felsewhere.example.com%2Fhook")
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success());
+    let answer = ask(&fake, "/status").await;
+    assert!(answer.text.contains("Running"), "{}", answer.text);
+    assert!(fake.calls("deleteWebhook").len() >= 2);
+}
