@@ -16,4 +16,5 @@ pub mod live;
 pub mod scheduler;
 pub mod server;
 pub mod store;
+pub mod telegram;
 pub mod telemetry;

@@ -116,6 +116,8 @@ impl LiveFrame {
 #[derive(Debug)]
 pub struct LiveMessage {
     pub seq: u64,
+    /// The message's kind ([`LiveKind::name`]), so a listener can pick without parsing.
+    pub kind: &'static str,
     pub json: Arc<str>,
 }
 
@@ -169,6 +171,7 @@ impl LiveBus {
     pub fn publish(&self, message: LiveKind) {
         let mut ring = self.lock();
         let seq = ring.next_seq;
+        let kind = message.name();
         let json = LiveFrame { seq, message }.to_json();
         if json.is_empty() {
             return;
@@ -176,6 +179,7 @@ impl LiveBus {
         ring.next_seq += 1;
         let message = Arc::new(LiveMessage {
             seq,
+            kind,
             json: json.into(),
         });
         if ring.messages.len() == ring.capacity {

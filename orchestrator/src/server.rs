@@ -27,6 +27,7 @@ use crate::{
     live::LiveBus,
     scheduler::Scheduler,
     store::{Store, TaskFilter},
+    telegram::{self, Telegram},
 };
 
 /// The whole shutdown must fit in the 10 s that container runtimes wait before SIGKILL.
@@ -70,6 +71,8 @@ impl App {
                 listener.local_addr()?.port()
             );
         }
+        let telegram = Telegram::new(settings.telegram.as_ref())
+            .context("cannot set up the Telegram client")?;
         let state = AppState {
             board,
             auth: Auth::new(&settings),
@@ -77,6 +80,7 @@ impl App {
             started_at: Timestamp::now(),
             db_healthy: Arc::new(AtomicBool::new(true)),
             shutdown: CancellationToken::new(),
+            telegram,
         };
         Ok(Self { state, listener })
     }
@@ -108,6 +112,14 @@ impl App {
             state.db_healthy.clone(),
             stop.clone(),
         ));
+        let telegram = state.telegram.start(
+            telegram::Context {
+                board: board.clone(),
+                budget: settings.budget,
+                started_at: state.started_at,
+            },
+            stop.clone(),
+        );
         let router = api::router(state);
         let graceful = {
             let stop = stop.clone();
@@ -148,7 +160,7 @@ impl App {
         {
             tracing::warn!("agent sessions did not stop in time; they are marked interrupted");
         }
-        finish(&board).await
+        finish(&board, telegram).await
     }
 }
 
@@ -197,10 +209,19 @@ async fn recover(board: &Board, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn finish(board: &Board) -> anyhow::Result<()> {
+async fn finish(board: &Board, telegram: Option<telegram::Running>) -> anyhow::Result<()> {
     board
         .interrupt_running_sessions("the orchestrator stopped")
         .await?;
+    board
+        .note(NewEvent::info(
+            "orchestrator.stopped",
+            "the orchestrator stopped cleanly",
+        ))
+        .await;
+    if let Some(telegram) = telegram {
+        telegram.finish().await;
+    }
     board.checkpoint().await?;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -13,6 +13,7 @@ import { SessionsPage } from '../features/sessions/components/SessionsPage';
 import { SessionViewPage } from '../features/sessions/components/SessionViewPage';
 import { TaskDetailPage } from '../features/tasks/components/TaskDetailPage';
 import { TasksPage } from '../features/tasks/components/TasksPage';
+import { TelegramCard } from '../features/telegram/components/TelegramCard';
 import { BudgetGauge } from '../features/usage/components/BudgetGauge';
 
 // The charts library is large; load it only when the Usage page is opened.
@@ -24,6 +25,7 @@ const overview = (
     runningSessions={<SessionTable filters={{ status: 'running' }} caption="Running sessions" />}
     budget={<BudgetGauge />}
     events={<EventFeed height={320} />}
+    telegram={<TelegramCard />}
   />
 );
 

@@ -363,6 +363,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/telegram": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whether Telegram is configured and working: mode, bot, last error, outbox depth.
+         *     Never the token.
+         */
+        get: operations["telegram_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -769,6 +789,31 @@ export interface components {
             task_id: number;
             to_status: components["schemas"]["TaskStatus"];
         };
+        /** @description `GET /api/telegram`. Never holds the token. */
+        TelegramStatus: {
+            /** @description From getMe; absent until Telegram accepted the token. */
+            bot_username?: string | null;
+            /** @description How many chats notifications go to. */
+            chats: number;
+            /** @description A bot token is set. */
+            configured: boolean;
+            last_delivery_at?: null | components["schemas"]["Timestamp"];
+            /** @description The last thing that went wrong talking to Telegram, if it has not worked since. */
+            last_error?: string | null;
+            last_error_at?: null | components["schemas"]["Timestamp"];
+            /** @description `polling` or `webhook`; absent when not configured. */
+            mode?: string | null;
+            /**
+             * Format: int64
+             * @description Notifications Telegram refused for good (kept until pruned).
+             */
+            outbox_failed: number;
+            /**
+             * Format: int64
+             * @description Notifications waiting to be sent.
+             */
+            outbox_pending: number;
+        };
         /**
          * Format: date-time
          * @description A UTC instant, written as RFC 3339 with milliseconds and a `Z`.
@@ -1086,7 +1131,7 @@ export interface operations {
                 limit?: number;
                 offset?: number;
                 /** @description `next_cursor` of the previous page: continues after it, as fast at any depth. */
-                cursor?: string;
+                cursor?: number;
             };
             header?: never;
             path?: never;
@@ -1590,6 +1635,25 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    telegram_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TelegramStatus"];
                 };
             };
         };

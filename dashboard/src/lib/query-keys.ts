@@ -25,4 +25,5 @@ export const keys = {
   eventList: (f: EventFilters) => ['events', 'list', f] as const,
   orchestrator: ['orchestrator', 'status'] as const,
   budget: ['budget'] as const,
+  telegram: ['telegram', 'status'] as const,
 };

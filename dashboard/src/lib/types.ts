@@ -21,6 +21,7 @@ export type HarnessEvent = S['Event'];
 export type OrchestratorStatus = S['OrchestratorStatus'];
 export type Budget = S['BudgetReport'];
 export type AuthStatus = S['AuthStatus'];
+export type TelegramStatus = S['TelegramStatus'];
 export type ApiErrorBody = S['ErrorBody'];
 
 /** The list envelopes (TaskPage, SessionPage, TaskList, …) share these two shapes. */

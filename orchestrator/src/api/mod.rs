@@ -15,6 +15,7 @@ pub mod openapi;
 mod orchestrator;
 mod sessions;
 mod tasks;
+mod telegram;
 mod ws;
 
 use std::{
@@ -49,6 +50,7 @@ pub struct AppState {
     pub db_healthy: Arc<AtomicBool>,
     /// Cancelled at shutdown so long-lived WebSockets close and let the server stop.
     pub shutdown: CancellationToken,
+    pub telegram: crate::telegram::Telegram,
 }
 
 /// The whole application: API, WebSocket, health, and the dashboard when built, behind
@@ -61,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(orchestrator::router())
         .merge(budget::router())
+        .merge(telegram::router())
         .merge(ws::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
     let api = Router::new()
@@ -68,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(openapi::router())
         .merge(health::router())
+        .merge(telegram::webhook_router())
         // Unknown /api paths answer JSON even when the dashboard is the fallback.
         .route("/api", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))

@@ -38,6 +38,7 @@ use super::AppState;
         super::orchestrator::pause,
         super::orchestrator::resume,
         super::budget::budget,
+        super::telegram::status,
     ),
     components(schemas(
         super::error::ErrorBody,

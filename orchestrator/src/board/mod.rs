@@ -18,6 +18,7 @@ mod orchestrator;
 mod runs;
 mod sessions;
 mod tasks;
+mod telegram;
 mod work;
 
 #[cfg(test)]

@@ -275,7 +275,10 @@ async fn verifying_and_complete_publish_the_task_and_its_events() {
     let (kinds, frames) = f.kinds();
     assert_eq!(kinds, ["task.updated", "event.created"]);
     assert_eq!(frames[0]["data"]["status"], "verifying");
-    f.board.complete(task.id).await.unwrap();
+    f.board
+        .complete(task.id, "verified and merged as abc123".to_owned())
+        .await
+        .unwrap();
     let (kinds, frames) = f.kinds();
     assert_eq!(kinds, ["task.updated", "event.created"]);
     assert_eq!(frames[0]["data"], f.stored_task(task.id));

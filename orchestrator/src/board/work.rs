@@ -81,14 +81,10 @@ impl Board {
         .await
     }
 
-    pub async fn complete(&self, id: TaskId) -> Result<Task, StoreError> {
-        self.transition_task(
-            id,
-            TaskStatus::Completed,
-            "verified and merged",
-            Actor::SCHEDULER,
-        )
-        .await
+    /// `reason` names the merge commit, so history, the event and notifications carry it.
+    pub async fn complete(&self, id: TaskId, reason: String) -> Result<Task, StoreError> {
+        self.transition_task(id, TaskStatus::Completed, reason, Actor::SCHEDULER)
+            .await
     }
 
     /// A failed attempt: retried after a backoff, or blocked. The decision, its history
@@ -112,7 +108,9 @@ impl Board {
                         ),
                     )
                     .with_severity(Severity::Warning)
-                    .for_task(t.id.get());
+                    .for_task(t.id.get())
+                    // Retried or blocked: what a notification needs to say.
+                    .with_payload(serde_json::json!({ "status": t.status.as_str() }));
                     if let Some(session) = session_id {
                         note = note.for_session(session);
                     }

@@ -14,11 +14,13 @@ use clap::Args;
 use serde::Deserialize;
 
 pub use engine::{AgentOverride, EngineArgs, EngineSettings, default_routing};
+pub use telegram::{NotifyKind, TelegramArgs, TelegramMode, TelegramSettings};
 pub use web::{PublicUrl, WebArgs, WebSettings};
 
 use crate::{budget::BudgetLimits, store::WriterLimits, telemetry::LogFormat};
 
 mod engine;
+mod telegram;
 mod web;
 
 /// Secrets are read from the environment or a file only, never from flags (a flag
@@ -101,6 +103,8 @@ pub struct ConfigArgs {
     pub web: WebArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub telegram: TelegramArgs,
 }
 
 impl ConfigArgs {
@@ -140,6 +144,7 @@ struct FileSettings {
     write_queue: Option<usize>,
     #[serde(flatten)]
     engine: engine::EngineFile,
+    telegram: Option<telegram::TelegramFile>,
 }
 
 /// Validated settings for one run of the orchestrator.
@@ -163,6 +168,8 @@ pub struct Settings {
     /// The group commit's bounds.
     pub writer: WriterLimits,
     pub engine: EngineSettings,
+    /// `None` when TELEGRAM_BOT_TOKEN is not set.
+    pub telegram: Option<TelegramSettings>,
 }
 
 /// A bad setting, named by the variable that holds it.
@@ -216,6 +223,17 @@ impl Settings {
             std::env::var_os("VIBE_WORKSPACE").map(PathBuf::from),
             database_dir,
         )?;
+        let web = WebSettings::load(args.web.or_file(web::WebFile {
+            public_url: file.public_url.take(),
+            allowed_hosts: file.allowed_hosts.take(),
+            published_bind: file.published_bind,
+            allow_open: file.allow_open,
+        }))?;
+        let telegram = TelegramSettings::load(
+            args.telegram,
+            file.telegram.take(),
+            web.public_url.as_ref().map(|u| u.origin()),
+        )?;
         let settings = Settings {
             port: args.port.or(file.port).unwrap_or(3333),
             bind: args.bind.or(file.bind).unwrap_or([127, 0, 0, 1].into()),
@@ -244,14 +262,10 @@ impl Settings {
             api_token,
             login_expiry: login_expiry(args.login_expiry_hours.or(file.login_expiry_hours))?,
             trust_proxy: args.trust_proxy.or(file.trust_proxy).unwrap_or(false),
-            web: WebSettings::load(args.web.or_file(web::WebFile {
-                public_url: file.public_url,
-                allowed_hosts: file.allowed_hosts,
-                published_bind: file.published_bind,
-                allow_open: file.allow_open,
-            }))?,
+            web,
             writer,
             engine,
+            telegram,
         };
         settings.validate()
     }

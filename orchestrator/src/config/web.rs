@@ -61,6 +61,19 @@ pub struct PublicUrl {
     pub port: u16,
 }
 
+impl PublicUrl {
+    /// `scheme://host[:port]`, the base of links to the dashboard.
+    pub fn origin(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        let default_port = if self.https { 443 } else { 80 };
+        if self.port == default_port {
+            format!("{scheme}://{}", self.host)
+        } else {
+            format!("{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
 /// Validated web settings.
 #[derive(Debug, Clone, Default)]
 pub struct WebSettings {

@@ -68,7 +68,10 @@ struct Resume {
 
 /// How the attempt ended, before the task is settled.
 enum Ending {
-    Merged,
+    /// Verified; `commit` is the merge commit (none when there was nothing to merge).
+    Merged {
+        commit: Option<String>,
+    },
     /// The task's work failed: uses an attempt.
     Failed {
         error: AttemptError,
@@ -316,10 +319,12 @@ impl Attempt {
         }
         if commit.is_none() {
             sink.system("no changes to merge");
-            return Ending::Merged;
+            return Ending::Merged { commit: None };
         }
         match self.merge(sink, repo, worktree).await {
-            Ok(()) => Ending::Merged,
+            Ok(commit) => Ending::Merged {
+                commit: Some(commit),
+            },
             Err(err) => Ending::after(err, last_message),
         }
     }
@@ -413,7 +418,7 @@ impl Attempt {
         sink: &Arc<StoreSink>,
         repo: &Repo,
         worktree: &Worktree,
-    ) -> Result<(), AttemptError> {
+    ) -> Result<String, AttemptError> {
         let author = self.author();
         let message = format!("Merge {}: {}", self.task.display_id, self.task.title);
         let _one_merge_at_a_time = self.engine.merge_lock.lock().await;
@@ -434,7 +439,7 @@ impl Attempt {
         if !matches!(removed, Ok(Ok(()))) {
             tracing::warn!(result = ?removed, "merged, but the worktree was not removed");
         }
-        Ok(())
+        Ok(merged.merge_commit)
     }
 
     async fn wait_for_human(&self, question: String, paused: Option<PausedConversation>) -> Ending {
@@ -468,10 +473,17 @@ impl Attempt {
             ending
         };
         let (status, reason) = match ending {
-            Ending::Merged => match board.complete(id).await {
-                Ok(_) => (SessionStatus::Succeeded, "verified and merged".to_owned()),
-                Err(err) => (SessionStatus::Failed, format!("cannot complete: {err}")),
-            },
+            Ending::Merged { commit } => {
+                // The merge commit goes into the reason: history, event and notification.
+                let reason = match commit {
+                    Some(commit) => format!("verified and merged as {commit}"),
+                    None => "verified; nothing to merge".to_owned(),
+                };
+                match board.complete(id, reason.clone()).await {
+                    Ok(_) => (SessionStatus::Succeeded, reason),
+                    Err(err) => (SessionStatus::Failed, format!("cannot complete: {err}")),
+                }
+            }
             Ending::Failed {
                 error,
                 last_message,

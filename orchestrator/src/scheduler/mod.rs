@@ -37,6 +37,8 @@ use crate::{
 /// How long shutdown waits for running sessions to wind down.
 const DRAIN: Duration = Duration::from_secs(5);
 const READY_BATCH: u32 = 64;
+/// A rate-limit pause is announced (and its end) only when it is at least this long.
+const RATE_PAUSE_WORTH_TELLING: Duration = Duration::from_secs(60);
 
 /// What attempts share with the scheduler.
 pub struct Engine {
@@ -70,6 +72,8 @@ pub struct Scheduler {
     engine: Arc<Engine>,
     last_start: Option<Instant>,
     budget_exceeded: bool,
+    /// A long rate-limit pause was announced and its end not yet.
+    rate_paused: bool,
 }
 
 impl Scheduler {
@@ -91,6 +95,7 @@ impl Scheduler {
             }),
             last_start: None,
             budget_exceeded: false,
+            rate_paused: false,
         }
     }
 
@@ -137,6 +142,7 @@ impl Scheduler {
         let board = self.engine.board.clone();
         let mut agents = board.list_agents().await?;
         self.refresh_readiness(&mut agents).await;
+        self.watch_rate_limit().await;
         if board.paused().await? || self.over_budget().await? {
             return Ok(None);
         }
@@ -338,6 +344,40 @@ impl Scheduler {
             }
         }
         Ok(report.exceeded)
+    }
+
+    /// Raises `ratelimit.paused` when the shared API gate closes for over a minute, and
+    /// `ratelimit.resumed` when it opens again. Seen at the next pass (ticks included).
+    async fn watch_rate_limit(&mut self) {
+        let until = self.engine.runtimes.gate().paused_until();
+        let long = until.is_some_and(|u| {
+            (u - chrono::Utc::now())
+                .to_std()
+                .is_ok_and(|left| left >= RATE_PAUSE_WORTH_TELLING)
+        });
+        let event = match (self.rate_paused, until) {
+            (false, Some(until)) if long => {
+                self.rate_paused = true;
+                NewEvent::info(
+                    "ratelimit.paused",
+                    format!(
+                        "the Anthropic API rate limit pauses every session until {} UTC",
+                        until.format("%H:%M:%S")
+                    ),
+                )
+                .with_severity(Severity::Warning)
+                .with_payload(serde_json::json!({ "until": until.to_rfc3339() }))
+            }
+            (true, None) => {
+                self.rate_paused = false;
+                NewEvent::info(
+                    "ratelimit.resumed",
+                    "the rate limit is over; sessions continue",
+                )
+            }
+            _ => return,
+        };
+        self.engine.board.note(event).await;
     }
 
     /// Worktrees left by a crash: reported, never silently deleted.

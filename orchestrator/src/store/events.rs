@@ -11,7 +11,7 @@ use super::{
     tasks::{corrupt_value, parse_time},
 };
 
-const EVENT_COLUMNS: &str =
+pub(super) const EVENT_COLUMNS: &str =
     "id, type, severity, task_id, agent_id, session_id, message, payload, at";
 
 impl Store {
@@ -98,8 +98,8 @@ pub(super) fn insert_event(conn: &Connection, new: &NewEvent) -> Result<Event, S
     })
 }
 
-struct RawEvent {
-    id: i64,
+pub(super) struct RawEvent {
+    pub(super) id: i64,
     kind: String,
     severity: String,
     task_id: Option<i64>,
@@ -111,7 +111,7 @@ struct RawEvent {
 }
 
 impl RawEvent {
-    fn from_row(r: &Row) -> rusqlite::Result<Self> {
+    pub(super) fn from_row(r: &Row) -> rusqlite::Result<Self> {
         Ok(Self {
             id: r.get(0)?,
             kind: r.get(1)?,
@@ -125,7 +125,7 @@ impl RawEvent {
         })
     }
 
-    fn into_event(self) -> Result<Event, StoreError> {
+    pub(super) fn into_event(self) -> Result<Event, StoreError> {
         Ok(Event {
             id: self.id,
             kind: self.kind,

@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0003_auth_sessions.sql"),
     },
     Migration {
+        version: 4,
+        name: "telegram",
+        sql: include_str!("../../migrations/0004_telegram.sql"),
+    },
+    Migration {
         version: 5,
         name: "scale",
         sql: include_str!("../../migrations/0005_scale.sql"),

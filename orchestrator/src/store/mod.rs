@@ -17,6 +17,7 @@ pub mod migrations;
 mod sessions;
 mod settings;
 mod tasks;
+pub mod telegram;
 mod work;
 mod writer;
 

@@ -13,9 +13,10 @@ interface Slots {
   runningSessions: ReactNode;
   budget: ReactNode;
   events: ReactNode;
+  telegram: ReactNode;
 }
 
-export function OverviewPage({ agents, runningSessions, budget, events }: Slots) {
+export function OverviewPage({ agents, runningSessions, budget, events, telegram }: Slots) {
   return (
     <div className="page page-wide">
       <header className="page-header">
@@ -31,6 +32,10 @@ export function OverviewPage({ agents, runningSessions, budget, events }: Slots)
         <section className="card" aria-labelledby="ov-budget">
           <h2 id="ov-budget">Budget</h2>
           {budget}
+        </section>
+        <section className="card" aria-labelledby="ov-telegram">
+          <h2 id="ov-telegram">Telegram</h2>
+          {telegram}
         </section>
         <section className="card span-2" aria-labelledby="ov-sessions">
           <h2 id="ov-sessions">Running sessions</h2>

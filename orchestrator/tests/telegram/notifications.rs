@@ -1,0 +1,216 @@
+//! What reaches the chat: completions with their merge commit, blocked tasks with
+//! buttons that act, questions answered by a reply, hostile text escaped.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::{
+    CHAT, Harness, USER, engine_config, fake_telegram::FakeTelegram, git_repo, telegram_env,
+};
+
+#[path = "../support/fake_anthropic.rs"]
+mod fake_anthropic;
+
+use fake_anthropic::{FakeAnthropic, Reply};
+
+/// Waits until the harness recorded every delivery (what a person's reply or button
+/// press refers to), as it has long done by the time a person reacts.
+async fn wait_recorded(h: &Harness) {
+    h.wait_json("/api/telegram", "deliveries recorded", |v| {
+        v["outbox_pending"] == 0 && v["last_delivery_at"].is_string()
+    })
+    .await;
+}
+
+async fn wait_task(h: &Harness, id: i64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    h.wait_json(&format!("/api/tasks/{id}"), what, check).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_task_arrives_with_buttons_and_a_press_acts_and_says_who() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    engine_config(dir.path(), &git_repo::repo_path(&repo), "error");
+    let fake = FakeTelegram::start().await;
+    let h = Harness::start(dir.path(), &telegram_env(&fake));
+    let task = h
+        .post(
+            "/api/tasks",
+            json!({"title": "Doomed <task>", "max_attempts": 1}),
+        )
+        .await;
+    let id = task["id"].as_i64().unwrap();
+
+    let blocked = fake.wait_message(CHAT, "is blocked").await;
+    assert!(blocked.text.contains("T-1 is blocked"), "{}", blocked.text);
+    assert!(
+        blocked.text.contains("Doomed &lt;task&gt;"),
+        "{}",
+        blocked.text
+    );
+    assert!(
+        blocked.text.contains("could not finish: tests fail"),
+        "the failure summary: {}",
+        blocked.text
+    );
+    let buttons: Vec<(String, String)> = blocked.reply_markup.as_ref().unwrap()["inline_keyboard"]
+        [0]
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|b| {
+        (
+            b["text"].as_str().unwrap().to_owned(),
+            b["callback_data"].as_str().unwrap().to_owned(),
+        )
+    })
+    .collect();
+    assert_eq!(
+        buttons,
+        [
+            ("Retry".to_owned(), format!("retry:{id}")),
+            ("Unblock".to_owned(), format!("unblock:{id}")),
+            ("Cancel".to_owned(), format!("cancel:{id}")),
+        ]
+    );
+
+    wait_recorded(&h).await;
+    let query = fake.push_button(CHAT, USER, blocked.message_id, &format!("cancel:{id}"));
+    let edited = fake
+        .wait_for(Duration::from_secs(20), "the message edited", |f| {
+            f.sent_to(CHAT)
+                .into_iter()
+                .find(|s| s.message_id == blocked.message_id && s.edits > 0)
+        })
+        .await;
+    assert!(
+        edited.text.contains("Cancelled by alice"),
+        "{}",
+        edited.text
+    );
+    assert!(
+        edited.text.contains("Doomed &lt;task&gt;"),
+        "the original stays: {}",
+        edited.text
+    );
+    assert_eq!(
+        edited.reply_markup,
+        Some(json!({"inline_keyboard": []})),
+        "the buttons are gone"
+    );
+    let answered = fake.calls("answerCallbackQuery");
+    assert!(
+        answered
+            .iter()
+            .any(|c| c.body["callback_query_id"] == query.as_str()),
+        "the button stops spinning"
+    );
+    assert_eq!(
+        h.get(&format!("/api/tasks/{id}")).await["status"],
+        "cancelled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_is_answered_by_a_reply_and_the_completion_names_the_merge_commit() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let anthropic = FakeAnthropic::start(vec![
+        Reply::tool(
+            "write_file",
+            json!({"path": "draft.txt", "content": "half"}),
+        ),
+        Reply::tool("ask_human", json!({"question": "Blue or <green>?"})),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("harness.toml"),
+        format!(
+            "workspace = {:?}\ntick_secs = 0.1\nsession_spacing_secs = 0\n",
+            path.display().to_string()
+        ),
+    )
+    .unwrap();
+    let fake = FakeTelegram::start().await;
+    let mut env = telegram_env(&fake);
+    env.push(("ANTHROPIC_API_KEY", fake_anthropic::API_KEY.to_owned()));
+    env.push(("ANTHROPIC_BASE_URL", anthropic.base_url.clone()));
+    env.push((
+        "HARNESS_PUBLIC_URL",
+        "https://harness.example.com/".to_owned(),
+    ));
+    let h = Harness::start(dir.path(), &env);
+    let task = h
+        .post("/api/tasks", json!({"title": "Pick a colour"}))
+        .await;
+    let id = task["id"].as_i64().unwrap();
+
+    let question = fake.wait_message(CHAT, "asks").await;
+    assert!(
+        question.text.contains("Blue or &lt;green&gt;?"),
+        "{}",
+        question.text
+    );
+    assert!(
+        question
+            .text
+            .contains(&format!("https://harness.example.com/tasks/{id}")),
+        "a link to the dashboard: {}",
+        question.text
+    );
+    assert_eq!(question.reply_markup.as_ref().unwrap()["force_reply"], true);
+
+    anthropic.push([Reply::tool(
+        "complete_task",
+        json!({"summary": "went with green"}),
+    )]);
+    wait_recorded(&h).await;
+    fake.push_reply(CHAT, USER, "green, please", question.message_id);
+    fake.wait_message(CHAT, "Answer recorded for").await;
+    let done = wait_task(&h, id, "completed", |t| t["status"] == "completed").await;
+    assert_eq!(done["answer"], Value::Null);
+    let head = git_repo::git(&path, &["rev-parse", "main"]);
+    let completed = fake.wait_message(CHAT, "completed").await;
+    assert!(
+        completed.text.contains("T-1 completed"),
+        "{}",
+        completed.text
+    );
+    assert!(
+        completed.text.contains(&format!("merged as {head}")),
+        "the merge commit {head}: {}",
+        completed.text
+    );
+    let last = anthropic.requests().pop().unwrap();
+    assert!(
+        last.all_text().contains("green, please"),
+        "the agent got the answer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_titles_are_escaped_and_never_refused() {
+    let fake = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = telegram_env(&fake);
+    env.push(("TELEGRAM_NOTIFY", "created".to_owned()));
+    let h = Harness::start(dir.path(), &env);
+    let hostile = r#"</b><a href="javascript:x">&amp; <script>alert(1)</script> "q" &"#;
+    h.post("/api/tasks", json!({"title": hostile})).await;
+    let sent = fake.wait_message(CHAT, "created").await;
+    assert!(
+        sent.text.contains(
+            "&lt;/b&gt;&lt;a href=&quot;javascript:x&quot;&gt;&amp;amp; &lt;script&gt;alert(1)&lt;/script&gt; &quot;q&quot; &amp;"
+        ),
+        "{}",
+        sent.text
+    );
+    // The fake refuses HTML Telegram would refuse; nothing was.
+    let status = h
+        .wait_json("/api/telegram", "delivered", |v| v["outbox_pending"] == 0)
+        .await;
+    assert_eq!(status["outbox_failed"], 0, "{status}");
+    assert_eq!(fake.sent_to(CHAT).len(), 1);
+}
