@@ -69,6 +69,8 @@ pub struct EngineArgs {
     /// First wait after an API error without retry-after; doubles per retry [default: 2].
     #[arg(long, env = "HARNESS_API_BACKOFF_SECS")]
     pub api_backoff_secs: Option<f64>,
+    #[command(flatten)]
+    pub reliability: super::reliability::ReliabilityArgs,
 }
 
 /// Per-agent overrides from `harness.toml` (`[agents.build-2]`).
@@ -131,6 +133,7 @@ pub struct EngineSettings {
     pub worktree_retention: Duration,
     pub routing: BTreeMap<String, AgentRole>,
     pub agents: BTreeMap<String, AgentOverride>,
+    pub reliability: super::reliability::ReliabilitySettings,
 }
 
 /// Categories each role takes unless `[routing]` says otherwise.
@@ -288,7 +291,9 @@ impl EngineSettings {
             )?,
             routing,
             agents: file.agents,
+            reliability: super::reliability::ReliabilitySettings::load(args.reliability)?,
         };
+        let settings = super::reliability::watchdog_outlasts_commands(settings);
         for (id, o) in &settings.agents {
             if o.runtime == Some(RuntimeKind::Cli)
                 && o.command.as_ref().is_none_or(|c| c.is_empty())

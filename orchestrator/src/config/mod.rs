@@ -14,10 +14,12 @@ use clap::Args;
 use serde::Deserialize;
 
 pub use engine::{AgentOverride, EngineArgs, EngineSettings, default_routing};
+pub use reliability::{Overrun, ReliabilityArgs, ReliabilitySettings};
 
 use crate::{budget::BudgetLimits, telemetry::LogFormat};
 
 mod engine;
+mod reliability;
 
 /// Flags and environment variables shared by `serve`, `migrate` and `backup`.
 #[derive(Debug, Clone, Default, Args)]

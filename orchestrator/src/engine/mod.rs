@@ -17,6 +17,7 @@ pub mod anthropic;
 pub mod cli_runtime;
 pub mod confine;
 pub mod git;
+pub mod landing;
 pub mod orphans;
 pub mod process;
 pub mod prompt;

@@ -26,7 +26,7 @@ use super::{
 use crate::{
     engine::{
         anthropic::PausedConversation,
-        git::{Author, BranchCleanup, Repo, Worktree},
+        git::{Author, Repo, Worktree},
         prompt::TaskBrief,
         runtime::{AgentRuntime, SessionOutcome, SessionReport, SessionRequest},
         verify::{VerifyConfig, verify},
@@ -50,7 +50,7 @@ pub struct Attempt {
 }
 
 /// How the attempt ended, before the task is settled.
-enum Ending {
+pub(super) enum Ending {
     Merged,
     Failed {
         reason: String,
@@ -267,27 +267,17 @@ impl Attempt {
         last_message: &str,
     ) -> Ending {
         sink.system(format!("agent reports the task complete: {summary}"));
-        let commit = match self.commit(sink, repo, worktree, summary).await {
-            Ok(commit) => commit,
-            Err(reason) => return failed(reason, last_message),
-        };
+        if let Err(reason) = self.commit(sink, repo, worktree, summary).await {
+            return failed(reason, last_message);
+        }
         if let Err(reason) = self.enter_verifying().await {
             return Ending::Requeued {
                 reason,
                 retry_at: None,
             };
         }
-        if let Err(summary) = self.verify(sink, worktree).await {
-            return Ending::Failed {
-                reason: "verification failed".into(),
-                summary: format!("{summary}\n\nThe agent's last message:\n{last_message}"),
-            };
-        }
-        if commit.is_none() {
-            sink.system("no changes to merge");
-            return Ending::Merged;
-        }
-        self.merge(sink, repo, worktree, last_message).await
+        // What lands is exactly what was verified: see landing.rs.
+        self.land(sink, repo, worktree, last_message).await
     }
 
     async fn commit(
@@ -332,7 +322,7 @@ impl Attempt {
         Ok(commit)
     }
 
-    fn author(&self) -> Author {
+    pub(super) fn author(&self) -> Author {
         Author {
             name: self.engine.settings.git_author_name.clone(),
             email: self.engine.settings.git_author_email.clone(),
@@ -354,7 +344,11 @@ impl Attempt {
     }
 
     /// Runs the workspace's checks; their real exit codes decide. `Err` holds the tail.
-    async fn verify(&self, sink: &Arc<StoreSink>, worktree: &Worktree) -> Result<(), String> {
+    pub(super) async fn verify(
+        &self,
+        sink: &Arc<StoreSink>,
+        worktree: &Worktree,
+    ) -> Result<(), String> {
         let settings = &self.engine.settings;
         if settings.verify.is_empty() {
             sink.system("no verification commands are configured (HARNESS_VERIFY); accepting the agent's word");
@@ -396,46 +390,6 @@ impl Attempt {
         } else {
             sink.system("verification failed");
             Err(summary)
-        }
-    }
-
-    async fn merge(
-        &self,
-        sink: &Arc<StoreSink>,
-        repo: &Repo,
-        worktree: &Worktree,
-        last_message: &str,
-    ) -> Ending {
-        let author = self.author();
-        let message = format!("Merge {}: {}", self.task.display_id, self.task.title);
-        let _one_merge_at_a_time = self.engine.merge_lock.lock().await;
-        let (repo2, branch, base) = (repo.clone(), worktree.branch.clone(), worktree.base.clone());
-        let merged = blocking(move || {
-            repo2
-                .merge(&branch, &base, &message, &author)
-                .map_err(|e| e.to_string())
-        })
-        .await;
-        match merged {
-            Ok(merged) => {
-                sink.system(format!(
-                    "merged into {} as {}",
-                    merged.base, merged.merge_commit
-                ));
-                let (repo3, path, base) =
-                    (repo.clone(), worktree.path.clone(), worktree.base.clone());
-                let removed = blocking(move || {
-                    repo3
-                        .remove_worktree(&path, false, BranchCleanup::IfMergedInto(&base))
-                        .map_err(|e| e.to_string())
-                })
-                .await;
-                if let Err(err) = removed {
-                    tracing::warn!(task = %self.task.display_id, %err, "merged, but the worktree was not removed");
-                }
-                Ending::Merged
-            }
-            Err(reason) => failed(reason, last_message),
         }
     }
 
@@ -570,7 +524,7 @@ impl Attempt {
     }
 }
 
-fn failed(reason: String, last_message: &str) -> Ending {
+pub(super) fn failed(reason: String, last_message: &str) -> Ending {
     let summary = if last_message.trim().is_empty() {
         reason.clone()
     } else {

@@ -7,6 +7,7 @@
 
 mod attempt;
 mod investigate;
+mod landing;
 mod retention;
 mod roles;
 mod runtimes;

@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "engine",
         sql: include_str!("../../migrations/0002_engine.sql"),
     },
+    Migration {
+        version: 6,
+        name: "reliability",
+        sql: include_str!("../../migrations/0006_reliability.sql"),
+    },
 ];
 
 /// A migration that this run applied.

@@ -13,6 +13,7 @@ mod agents;
 mod budget;
 mod events;
 pub mod migrations;
+mod reliability;
 mod sessions;
 mod settings;
 mod tasks;

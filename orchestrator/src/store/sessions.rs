@@ -23,7 +23,7 @@ pub struct SessionFilter {
 
 const SESSION_COLUMNS: &str = "id, task_id, agent_id, model, status, started_at, ended_at, \
      exit_reason, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, \
-     purpose, branch, commit_sha, verify_output";
+     purpose, branch, commit_sha, verify_output, landing, log_bytes";
 
 impl Store {
     /// Starts a session of `agent_id` on `task_id`.
@@ -255,6 +255,8 @@ struct RawSession {
     branch: Option<String>,
     commit_sha: Option<String>,
     verify_output: Option<String>,
+    landing: Option<String>,
+    log_bytes: u64,
 }
 
 impl RawSession {
@@ -279,6 +281,8 @@ impl RawSession {
             branch: r.get(14)?,
             commit_sha: r.get(15)?,
             verify_output: r.get(16)?,
+            landing: r.get(17)?,
+            log_bytes: r.get(18)?,
         })
     }
 
@@ -304,6 +308,8 @@ impl RawSession {
             branch: self.branch,
             commit_sha: self.commit_sha,
             verify_output: self.verify_output,
+            landing: self.landing,
+            log_bytes: self.log_bytes,
         })
     }
 }

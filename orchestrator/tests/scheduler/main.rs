@@ -11,6 +11,7 @@ mod helpers;
 
 mod anthropic_flow;
 mod cli_flow;
+mod landing;
 mod limits;
 mod setup;
 
