@@ -173,13 +173,11 @@ async fn recover(board: &Board, settings: &Settings) -> anyhow::Result<()> {
             ..TaskFilter::default()
         };
         for task in board.list_tasks(filter).await?.items {
-            let id = task.id;
-            let reason = "interrupted by a restart; will run again";
-            let task = board
-                .blocking(move |s| s.requeue(id, reason, None, ACTOR_STARTUP))
-                .await?;
-            board.announce_task(&task);
-            requeued += 1;
+            // Crash interruptions are counted per task (scheduler/crashes.rs).
+            let max = settings.engine.reliability.max_crash_interruptions;
+            if crate::scheduler::crashes::recover_task(board, task.id, max, ACTOR_STARTUP).await? {
+                requeued += 1;
+            }
         }
     }
     if interrupted + requeued > 0 {

@@ -6,6 +6,7 @@
 //! budget, global concurrency, each agent's concurrency, and the spacing between starts.
 
 mod attempt;
+pub mod crashes;
 mod investigate;
 mod landing;
 mod retention;

@@ -1,11 +1,18 @@
 //! Store functions for the engine's bounds: how a session's branch was brought up to the
 //! base, crash interruptions per task, per-task spend, session log caps and retention.
 
+use harness_domain::{
+    session::Session,
+    task::{Task, TaskId, TaskStatus},
+    time::Timestamp,
+};
 use rusqlite::params;
 
-use harness_domain::session::Session;
-
-use super::{Store, StoreError, sessions::load_session};
+use super::{
+    Store, StoreError, immediate,
+    sessions::load_session,
+    tasks::{insert_history, load_task},
+};
 
 impl Store {
     /// Records how the session's branch was brought up to the base (`merge`).
@@ -20,5 +27,98 @@ impl Store {
             params![strategy, session_id],
         )?;
         load_session(&conn, session_id)
+    }
+}
+
+/// What crash recovery did with a task.
+#[derive(Debug, Clone)]
+pub enum CrashRecovery {
+    /// Back to pending without using an attempt.
+    Requeued(Task),
+    /// Interrupted by crashes too often: blocked with the reason.
+    Blocked(Task),
+    /// Not running (nothing to do).
+    Unchanged(Task),
+}
+
+impl Store {
+    /// Startup recovery of one task whose session a crash interrupted: the attempt is
+    /// given back and the crash counted; at `max` crashes (0: no limit) the task is
+    /// blocked instead, because a task that takes the orchestrator down would otherwise
+    /// run, and spend, after every restart. One transaction.
+    pub fn recover_after_crash(
+        &self,
+        id: TaskId,
+        max: u32,
+        actor: &str,
+    ) -> Result<CrashRecovery, StoreError> {
+        let mut conn = self.write();
+        let tx = immediate(&mut conn)?;
+        let current = load_task(&tx, id)?;
+        if !current.status.is_running() {
+            return Ok(CrashRecovery::Unchanged(current));
+        }
+        let crashes: u32 = tx.query_row(
+            "SELECT crash_interruptions + 1 FROM tasks WHERE id = ?1",
+            [id.get()],
+            |r| r.get(0),
+        )?;
+        let at = Timestamp::now().to_rfc3339();
+        let blocked = max > 0 && crashes >= max;
+        if blocked {
+            let reason = format!(
+                "interrupted by {crashes} orchestrator crashes (HARNESS_MAX_CRASH_INTERRUPTIONS is {max}); \
+                 blocked so it does not run after every restart"
+            );
+            current.status.transition(TaskStatus::Failed)?;
+            insert_history(
+                &tx,
+                id,
+                Some(current.status),
+                TaskStatus::Failed,
+                &reason,
+                actor,
+                &at,
+            )?;
+            insert_history(
+                &tx,
+                id,
+                Some(TaskStatus::Failed),
+                TaskStatus::Blocked,
+                &reason,
+                actor,
+                &at,
+            )?;
+            tx.execute(
+                "UPDATE tasks SET status = 'blocked', attempts = MAX(attempts - 1, 0), retry_at = NULL,
+                                  crash_interruptions = ?1, last_failure = ?2, updated_at = ?3
+                 WHERE id = ?4",
+                params![crashes, reason, at, id.get()],
+            )?;
+        } else {
+            let reason = "interrupted by a restart; will run again";
+            insert_history(
+                &tx,
+                id,
+                Some(current.status),
+                TaskStatus::Pending,
+                reason,
+                actor,
+                &at,
+            )?;
+            tx.execute(
+                "UPDATE tasks SET status = 'pending', attempts = MAX(attempts - 1, 0), retry_at = NULL,
+                                  crash_interruptions = ?1, updated_at = ?2
+                 WHERE id = ?3",
+                params![crashes, at, id.get()],
+            )?;
+        }
+        let task = load_task(&tx, id)?;
+        tx.commit()?;
+        Ok(if blocked {
+            CrashRecovery::Blocked(task)
+        } else {
+            CrashRecovery::Requeued(task)
+        })
     }
 }
