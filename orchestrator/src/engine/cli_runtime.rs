@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     process::{self, CommandSpec, Stream, Termination},
     session::{LogKind, SessionSink, Usage, truncate_with_note},
+    stream_usage::StreamedUsage,
 };
 
 /// One log line derived from the stream.
@@ -287,8 +288,13 @@ pub async fn run_cli_agent(
     // The harness's own credentials; a CLI agent brings its own via `env`.
     spec.env_remove = vec!["HARNESS_API_TOKEN".into(), "TELEGRAM_BOT_TOKEN".into()];
     let mut parser = StreamJsonParser::default();
+    let mut streamed = StreamedUsage::default();
     let finished = process::run(&spec, cancel, |line| match line.stream {
         Stream::Stdout => {
+            // Spend is recorded per message as it streams (stream_usage.rs).
+            if let Some((usage, cost)) = streamed.observe(&line.text) {
+                sink.usage(&usage, cost);
+            }
             for entry in parser.parse_line(&line.text) {
                 sink.log(entry.kind, &entry.content);
             }
@@ -296,7 +302,13 @@ pub async fn run_cli_agent(
         Stream::Stderr => sink.log(LogKind::Output, &line.text),
     })
     .await?;
-    Ok(report(parser, finished.termination, &finished.tail, sink))
+    Ok(report(
+        parser,
+        finished.termination,
+        &finished.tail,
+        sink,
+        &streamed,
+    ))
 }
 
 fn report(
@@ -304,10 +316,12 @@ fn report(
     termination: Termination,
     tail: &str,
     sink: &dyn SessionSink,
+    streamed: &StreamedUsage,
 ) -> CliReport {
     let result = parser.result().cloned();
     if let Some(r) = &result {
-        sink.usage(&r.usage, r.total_cost_usd.unwrap_or(0.0));
+        let (usage, cost) = streamed.remainder(&r.usage, r.total_cost_usd);
+        sink.usage(&usage, cost);
     }
     let success = termination.success() && result.as_ref().is_none_or(|r| !r.is_error);
     let summary = match &result {
@@ -375,7 +389,13 @@ mod tests {
         p.parse_line(
             r#"{"type":"result","subtype":"error_max_turns","is_error":true,"result":"gave up"}"#,
         );
-        let r = report(p, Termination::Exited(0), "", &sink);
+        let r = report(
+            p,
+            Termination::Exited(0),
+            "",
+            &sink,
+            &StreamedUsage::default(),
+        );
         assert!(!r.success);
         assert_eq!(r.summary, "gave up");
     }
@@ -385,7 +405,13 @@ mod tests {
         let sink = crate::engine::session::MemorySink::default();
         let mut p = StreamJsonParser::default();
         p.parse_line(r#"{"type":"result","subtype":"success","is_error":false,"result":"ok"}"#);
-        let r = report(p, Termination::Exited(2), "", &sink);
+        let r = report(
+            p,
+            Termination::Exited(2),
+            "",
+            &sink,
+            &StreamedUsage::default(),
+        );
         assert!(!r.success);
         assert!(r.summary.contains("exit code 2"));
     }

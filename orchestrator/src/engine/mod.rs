@@ -23,6 +23,7 @@ pub mod process;
 pub mod prompt;
 pub mod runtime;
 pub mod session;
+pub mod stream_usage;
 pub mod tools;
 pub mod verify;
 
