@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Engine, investigate,
+    log_cap::LogCap,
     roles::instructions,
     runtimes::workspace_repo,
     sink::{StoreSink, now_millis},
@@ -66,7 +67,8 @@ pub(super) enum Ending {
 impl Attempt {
     /// Runs the attempt to its end. Never returns an error: every failure settles the task.
     pub async fn run(self) {
-        let (sink, writer) = StoreSink::start(self.engine.board.clone(), self.session.id);
+        let cap = LogCap::new(&self.engine.settings.reliability);
+        let (sink, writer) = StoreSink::start(self.engine.board.clone(), self.session.id, cap);
         let ending = match self.prepare(&sink).await {
             Ok((repo, worktree, resume)) => self.work(&sink, &repo, &worktree, resume).await,
             Err(reason) => Ending::Requeued {

@@ -81,7 +81,8 @@ async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?;
     engine.board.announce_session(&session);
-    let (sink, writer) = StoreSink::start(engine.board.clone(), session.id);
+    let cap = super::log_cap::LogCap::new(&engine.settings.reliability);
+    let (sink, writer) = StoreSink::start(engine.board.clone(), session.id, cap);
     let request = SessionRequest {
         worktree,
         role_instructions: instructions(AgentRole::Investigator).to_owned(),

@@ -9,6 +9,7 @@ mod attempt;
 pub mod crashes;
 mod investigate;
 mod landing;
+mod log_cap;
 mod retention;
 mod roles;
 mod runtimes;
@@ -115,6 +116,7 @@ impl Scheduler {
                     if last_prune.elapsed() >= self.prune_every() {
                         last_prune = Instant::now();
                         retention::prune(&self.engine.board, &self.engine.settings).await;
+                        log_cap::prune_logs(&self.engine.board, &self.engine.settings).await;
                     }
                 }
                 () = spacing_elapsed => {}

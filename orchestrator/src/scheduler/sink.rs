@@ -10,6 +10,7 @@ use std::sync::{
 use harness_domain::session::{LogKind, Usage};
 use tokio::{sync::mpsc, task::JoinHandle};
 
+use super::log_cap::{Admit, LogCap};
 use crate::{board::Board, engine};
 
 /// Lines waiting to be written. Past this, lines are counted and dropped.
@@ -28,13 +29,14 @@ pub struct StoreSink {
     dropped: AtomicU64,
     /// Unix millis of the last sign of life, for the stuck-session watchdog.
     last_activity: Arc<AtomicI64>,
+    cap: LogCap,
 }
 
 /// Drains the queue; await it after the session to be sure every line is stored.
 pub struct SinkWriter(JoinHandle<()>);
 
 impl StoreSink {
-    pub fn start(board: Board, session_id: i64) -> (Arc<Self>, SinkWriter) {
+    pub fn start(board: Board, session_id: i64, cap: LogCap) -> (Arc<Self>, SinkWriter) {
         let (tx, mut rx) = mpsc::channel(QUEUE);
         let writer = tokio::spawn(async move {
             while let Some(entry) = rx.recv().await {
@@ -57,13 +59,15 @@ impl StoreSink {
             tx,
             dropped: AtomicU64::new(0),
             last_activity: Arc::new(AtomicI64::new(now_millis())),
+            cap,
         });
         (sink, SinkWriter(writer))
     }
 
     /// A line from the harness itself.
+    /// Not capped: the harness's own lines are few, and say what happened to the attempt.
     pub fn system(&self, text: impl Into<String>) {
-        self.push(Entry::Log(LogKind::System, text.into()));
+        self.enqueue(Entry::Log(LogKind::System, text.into()));
     }
 
     pub fn line(&self, kind: LogKind, text: impl Into<String>) {
@@ -75,6 +79,20 @@ impl StoreSink {
     }
 
     fn push(&self, entry: Entry) {
+        self.last_activity.store(now_millis(), Ordering::Relaxed);
+        // The session log's cap (log_cap.rs): a marker where output was cut.
+        let entry = match entry {
+            Entry::Log(kind, text) => match self.cap.admit(text.len()) {
+                Admit::Keep => Entry::Log(kind, text),
+                Admit::Cut(marker) => Entry::Log(LogKind::System, marker),
+                Admit::Drop => return,
+            },
+            other => other,
+        };
+        self.enqueue(entry);
+    }
+
+    fn enqueue(&self, entry: Entry) {
         self.last_activity.store(now_millis(), Ordering::Relaxed);
         if self.tx.try_send(entry).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -89,6 +107,9 @@ impl StoreSink {
             let note = format!(
                 "{dropped} log lines were dropped: the agent wrote faster than they could be stored"
             );
+            let _ = self.tx.send(Entry::Log(LogKind::System, note)).await;
+        }
+        if let Some(note) = self.cap.summary() {
             let _ = self.tx.send(Entry::Log(LogKind::System, note)).await;
         }
         let _ = self.tx.send(Entry::Close).await;

@@ -31,7 +31,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use budget::{BudgetTotals, Spend, SpendBy};
 pub use migrations::Applied;
-pub use reliability::CrashRecovery;
+pub use reliability::{CrashRecovery, LOG_PAGE_BYTES};
 pub use sessions::SessionFilter;
 pub use tasks::TaskFilter;
 pub use work::Failure;

@@ -14,7 +14,21 @@ use super::{
     tasks::{insert_history, load_task},
 };
 
+/// Bytes of log content one page of `GET /api/sessions/{id}/logs` holds at most (the
+/// first line always comes, and one line is at most 64 KiB).
+pub const LOG_PAGE_BYTES: i64 = 1024 * 1024;
+
 impl Store {
+    /// Deletes the logs of sessions that ended before `before`. Returns the lines deleted.
+    pub fn prune_session_logs(&self, before: Timestamp) -> Result<usize, StoreError> {
+        let conn = self.write();
+        Ok(conn.execute(
+            "DELETE FROM session_logs WHERE session_id IN (
+                SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?1)",
+            [before.to_rfc3339()],
+        )?)
+    }
+
     /// Records how the session's branch was brought up to the base (`merge`).
     pub fn set_session_landing(
         &self,

@@ -10,6 +10,7 @@ mod git_repo;
 mod helpers;
 
 mod anthropic_flow;
+mod bounds;
 mod cli_flow;
 mod landing;
 mod limits;

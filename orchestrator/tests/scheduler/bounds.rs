@@ -1,0 +1,61 @@
+//! Bounds on what a session keeps: its log is capped with a visible marker.
+
+use serde_json::json;
+
+use crate::{
+    cli_agent, fast_engine, git_repo, helpers::spawn_with, logs_of, sessions_of, status_is,
+    wait_for_task,
+};
+
+/// Prints 200 lines, then writes a file: proof it kept running past the cap.
+const CHATTY_AGENT: &str = r#"
+cat > /dev/null
+i=0
+while [ $i -lt 200 ]; do echo "line $i"; i=$((i+1)); done
+echo "still running" > after-the-cap.txt
+"#;
+
+#[tokio::test]
+async fn a_session_past_its_log_cap_keeps_running_and_shows_where_output_was_cut() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
+        cli_agent(s, "build-1", &["sh", "-c", CHATTY_AGENT]);
+        s.engine.reliability.session_log_max_lines = 20;
+    })
+    .await;
+    let task = app.create_task(json!({"title": "Chatty"})).await;
+    wait_for_task(&app, &task["id"], status_is("completed")).await;
+    assert_eq!(
+        git_repo::git(&path, &["show", "main:after-the-cap.txt"]),
+        "still running"
+    );
+    let session = &sessions_of(&app, &task).await[0];
+    let logs = logs_of(&app, session).await;
+    let texts: Vec<&str> = logs
+        .iter()
+        .map(|l| l["content"].as_str().unwrap())
+        .collect();
+    let cut = texts
+        .iter()
+        .position(|t| t.starts_with("[log cut here"))
+        .unwrap_or_else(|| panic!("no marker in {texts:#?}"));
+    assert!(
+        texts[..cut].iter().any(|t| t.starts_with("line ")),
+        "output before the cut is kept"
+    );
+    assert!(
+        !texts.iter().any(|t| *t == "line 199"),
+        "output past the cap is not stored"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("lines (") && t.contains("were not stored")),
+        "the end says how much was cut: {texts:#?}"
+    );
+    assert!(logs.len() < 40, "{} lines stored", logs.len());
+    let stored: u64 = texts.iter().map(|t| t.len() as u64).sum();
+    assert_eq!(session["log_bytes"].as_u64(), Some(stored), "{session}");
+}
