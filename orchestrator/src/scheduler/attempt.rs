@@ -252,8 +252,16 @@ impl Attempt {
             self.cancel.clone(),
             stuck.clone(),
         ));
+        // A command running in the worktree is a sign of life too (liveness.rs).
+        let commands = tokio::spawn(super::liveness::while_commands_run(
+            worktree.path.clone(),
+            self.runtime.kind() == "cli",
+            sink.last_activity(),
+            (settings.stuck_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(5)),
+        ));
         let report = self.runtime.run(request, sink.as_ref()).await;
         watchdog.abort();
+        commands.abort();
         if let Some(model) = &report.model {
             tracing::debug!(session = self.session.id, model, "session used model");
         }

@@ -100,7 +100,7 @@ pub async fn prune_logs(board: &Board, settings: &EngineSettings) {
 mod tests {
     use super::*;
 
-    fn cap(lines: u64, bytes: u64) -> LogCap {
+    fn capped(lines: u64, bytes: u64) -> LogCap {
         let mut s = ReliabilitySettings::default();
         s.session_log_max_lines = lines;
         s.session_log_max_bytes = bytes;
@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn past_the_line_cap_one_marker_is_kept_and_the_rest_counted() {
-        let cap = cap(3, 1000);
+        let cap = capped(3, 1000);
         assert_eq!(cap.admit(1), Admit::Keep);
         assert_eq!(cap.admit(1), Admit::Keep);
         assert!(matches!(cap.admit(1), Admit::Cut(_)));
@@ -119,9 +119,9 @@ mod tests {
 
     #[test]
     fn a_line_past_the_byte_cap_is_cut() {
-        let cap = cap(100, 10);
+        let cap = capped(100, 10);
         assert_eq!(cap.admit(10), Admit::Keep);
         assert!(matches!(cap.admit(1), Admit::Cut(_)));
-        assert!(cap(100, 10).summary().is_none());
+        assert!(capped(100, 10).summary().is_none());
     }
 }

@@ -9,6 +9,7 @@ mod attempt;
 pub mod crashes;
 mod investigate;
 mod landing;
+mod liveness;
 mod log_cap;
 mod retention;
 mod roles;
