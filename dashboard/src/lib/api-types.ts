@@ -575,6 +575,13 @@ export interface components {
             id: number;
             /** Format: int64 */
             input_tokens: number;
+            /** @description How the branch was brought up to the base before verification (`merge`). */
+            landing?: string | null;
+            /**
+             * Format: int64
+             * @description Bytes of log stored for this session (capped by HARNESS_SESSION_LOG_MAX_BYTES).
+             */
+            log_bytes: number;
             model: string;
             /** Format: int64 */
             output_tokens: number;
