@@ -91,7 +91,8 @@ fn migrate_applies_once_then_reports_up_to_date() {
     let (ok, out, _) = run(harness(dir.path()).arg("migrate"));
     assert!(ok);
     assert!(
-        out.trim().starts_with("applied 0001_init\napplied 0002_engine")
+        out.trim()
+            .starts_with("applied 0001_init\napplied 0002_engine")
             && out.trim().ends_with("applied 0006_reliability"),
         "{out}"
     );

@@ -51,7 +51,14 @@ async fn a_task_goes_from_pending_through_tools_commit_and_verification_to_merge
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
 
-    let sessions = sessions_of(&app, &task).await;
+    // The task completes just before its session is marked ended.
+    let sessions = crate::wait_for(
+        &app,
+        &format!("/api/sessions?task_id={}", task["id"]),
+        |p| p["items"][0]["status"] != "running",
+    )
+    .await;
+    let sessions = sessions["items"].as_array().unwrap().clone();
     assert_eq!(sessions.len(), 1);
     let session = &sessions[0];
     assert_eq!(session["status"], "succeeded");

@@ -101,3 +101,45 @@ async fn a_conflict_with_the_base_names_the_files_for_the_next_attempt() {
         "the next attempt is told which files conflict: {failure}"
     );
 }
+
+#[tokio::test]
+async fn a_hanging_git_while_landing_times_out_and_frees_the_merge_lock() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fake-claude")
+        .display()
+        .to_string();
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
+        cli_agent(s, "build-1", &[&script]);
+        s.engine.reliability.git_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    // The fast-forward in the main checkout reads its index: a FIFO there blocks git
+    // for as long as nobody writes to it, like a credential prompt or a stuck LFS fetch.
+    let index = path.join(".git/index");
+    std::fs::remove_file(&index).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&index)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let first = app
+        .create_task(json!({"title": "Lands on a hanging git", "max_attempts": 1}))
+        .await;
+    let first = wait_for_task(&app, &first["id"], |t| t["status"] == "blocked").await;
+    assert!(
+        first["last_failure"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("did not finish within 1s"),
+        "{first}"
+    );
+
+    std::fs::remove_file(&index).unwrap();
+    git_repo::git(&path, &["reset", "-q"]);
+    let second = app.create_task(json!({"title": "Lands after it"})).await;
+    wait_for_task(&app, &second["id"], |t| t["status"] == "completed").await;
+    assert!(git_repo::git(&path, &["show", "main:from-agent.txt"]).contains("Lands after it"));
+}
