@@ -158,7 +158,18 @@ impl Attempt {
         worktree: &Worktree,
         resume: Option<(Option<PausedConversation>, String, String)>,
     ) -> Ending {
+        // Spend limits are enforced while the session runs (spend.rs).
+        let spend = super::spend::watch(
+            self.engine.clone(),
+            sink.clone(),
+            self.session.id,
+            self.task.id.get(),
+            self.cancel.clone(),
+        );
         let (report, stuck) = self.run_agent(sink, worktree, resume).await;
+        if let (SessionOutcome::Cancelled, Some(stop)) = (&report.outcome, spend.finish()) {
+            return super::spend::ending(stop, &report.last_message);
+        }
         match report.outcome {
             SessionOutcome::Completed { summary } => {
                 self.verify_and_merge(sink, repo, worktree, &summary, &report.last_message)

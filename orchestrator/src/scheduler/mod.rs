@@ -15,6 +15,7 @@ mod retention;
 mod roles;
 mod runtimes;
 mod sink;
+mod spend;
 mod subtasks;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};

@@ -59,3 +59,82 @@ async fn a_session_past_its_log_cap_keeps_running_and_shows_where_output_was_cut
     let stored: u64 = texts.iter().map(|t| t.len() as u64).sum();
     assert_eq!(session["log_bytes"].as_u64(), Some(stored), "{session}");
 }
+
+fn sleeping_agent(s: &mut harness::config::Settings) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fake-claude")
+        .display()
+        .to_string();
+    cli_agent(s, "build-1", &["env", "FAKE_CLAUDE_MODE=sleep", &script]);
+}
+
+/// Waits until the task's one session ended; returns it.
+async fn ended_session(
+    app: &crate::helpers::TestApp,
+    task: &serde_json::Value,
+) -> serde_json::Value {
+    let page = crate::wait_for(app, &format!("/api/sessions?task_id={}", task["id"]), |p| {
+        p["items"][0]["status"]
+            .as_str()
+            .is_some_and(|s| s != "running")
+    })
+    .await;
+    page["items"][0].clone()
+}
+
+#[tokio::test]
+async fn a_session_crossing_its_cost_cap_mid_run_is_stopped_and_says_so() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
+        sleeping_agent(s);
+        // The agent's one message costs $0.0105, then it waits five minutes.
+        s.engine.reliability.session_max_usd = Some(0.001);
+    })
+    .await;
+    let task = app
+        .create_task(json!({"title": "Expensive", "max_attempts": 1}))
+        .await;
+    let session = ended_session(&app, &task).await;
+    assert_eq!(session["status"], "failed", "{session}");
+    assert!(
+        session["exit_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("session cost limit"),
+        "{session}"
+    );
+    wait_for_task(&app, &task["id"], status_is("blocked")).await;
+    let events = crate::wait_for(&app, "/api/events?type=session.stopped", |e| {
+        e["items"].as_array().is_some_and(|i| i.len() == 1)
+    })
+    .await;
+    assert_eq!(events["items"][0]["session_id"], session["id"], "{events}");
+}
+
+#[tokio::test]
+async fn a_budget_crossed_mid_session_stops_the_session_and_requeues_the_task() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
+        sleeping_agent(s);
+        s.budget.daily_usd = Some(0.005);
+    })
+    .await;
+    let task = app
+        .create_task(json!({"title": "Crosses the budget"}))
+        .await;
+    let session = ended_session(&app, &task).await;
+    assert_eq!(session["status"], "interrupted", "{session}");
+    assert!(
+        session["exit_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("budget limit was crossed"),
+        "{session}"
+    );
+    let task = wait_for_task(&app, &task["id"], status_is("pending")).await;
+    assert_eq!(task["attempts"], 0, "not the task's fault: {task}");
+}

@@ -1,0 +1,123 @@
+//! Spend limits enforced while a session runs, not only before it starts: the session
+//! cap (`HARNESS_SESSION_MAX_USD`) and the budget (daily/monthly limits). Usage is
+//! recorded per message as it streams, so the guard sees it within a poll step; when a
+//! limit is crossed it says so (session log, `session.stopped` event, live) and stops
+//! the session, unless `HARNESS_BUDGET_OVERRUN=finish` lets budget crossings finish.
+
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use harness_domain::event::{NewEvent, Severity};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Engine,
+    attempt::{Ending, failed},
+    sink::StoreSink,
+};
+use crate::{
+    budget::{BudgetLimits, BudgetReport},
+    config::Overrun,
+};
+
+/// Why the guard stopped a session.
+#[derive(Debug, Clone)]
+pub struct SpendStop {
+    pub reason: String,
+    /// The session's own cap uses an attempt; a budget crossing is not the task's fault.
+    pub uses_attempt: bool,
+}
+
+/// A running guard; abort it when the session ends.
+pub struct SpendGuard {
+    pub stopped: Arc<OnceLock<SpendStop>>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl SpendGuard {
+    /// Stops the guard and returns why it stopped the session, if it did.
+    pub fn finish(self) -> Option<SpendStop> {
+        self.handle.abort();
+        self.stopped.get().cloned()
+    }
+}
+
+/// Watches the session's spend and the budget until aborted.
+pub fn watch(
+    engine: Arc<Engine>,
+    sink: Arc<StoreSink>,
+    session_id: i64,
+    task_id: i64,
+    cancel: CancellationToken,
+) -> SpendGuard {
+    let stopped = Arc::new(OnceLock::new());
+    let handle = tokio::spawn({
+        let stopped = stopped.clone();
+        async move {
+            let step = engine.settings.tick.min(Duration::from_millis(500));
+            loop {
+                tokio::time::sleep(step).await;
+                let Some(stop) = crossed(&engine, session_id).await else {
+                    continue;
+                };
+                sink.system(&stop.reason);
+                engine
+                    .board
+                    .note(
+                        NewEvent::info("session.stopped", stop.reason.clone())
+                            .with_severity(Severity::Warning)
+                            .for_task(task_id)
+                            .for_session(session_id),
+                    )
+                    .await;
+                let _ = stopped.set(stop);
+                cancel.cancel();
+                return;
+            }
+        }
+    });
+    SpendGuard { stopped, handle }
+}
+
+/// What the attempt does after the guard stopped its session.
+pub(super) fn ending(stop: SpendStop, last_message: &str) -> Ending {
+    if stop.uses_attempt {
+        failed(stop.reason, last_message)
+    } else {
+        Ending::Requeued {
+            reason: stop.reason,
+            retry_at: None,
+        }
+    }
+}
+
+/// The first limit the running session has crossed, if any.
+async fn crossed(engine: &Engine, session_id: i64) -> Option<SpendStop> {
+    let reliability = &engine.settings.reliability;
+    if let Some(max) = reliability.session_max_usd
+        && let Ok(session) = engine.board.get_session(session_id).await
+        && session.cost_usd >= max
+    {
+        return Some(SpendStop {
+            reason: format!(
+                "stopped at the session cost limit: ${:.4} spent, HARNESS_SESSION_MAX_USD is ${max}",
+                session.cost_usd
+            ),
+            uses_attempt: true,
+        });
+    }
+    if reliability.budget_overrun == Overrun::Stop && engine.budget != BudgetLimits::default() {
+        let totals = engine.board.budget_totals().await.ok()?;
+        if BudgetReport::new(totals, engine.budget).exceeded {
+            return Some(SpendStop {
+                reason: "stopped: a budget limit was crossed while the session ran \
+                         (HARNESS_BUDGET_OVERRUN=finish lets sessions finish)"
+                    .into(),
+                uses_attempt: false,
+            });
+        }
+    }
+    None
+}
