@@ -138,3 +138,32 @@ async fn a_budget_crossed_mid_session_stops_the_session_and_requeues_the_task() 
     let task = wait_for_task(&app, &task["id"], status_is("pending")).await;
     assert_eq!(task["attempts"], 0, "not the task's fault: {task}");
 }
+
+#[tokio::test]
+async fn a_long_silent_command_is_not_taken_for_a_stuck_session() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
+        // A build that prints nothing for three times the stuck limit.
+        cli_agent(
+            s,
+            "build-1",
+            &[
+                "sh",
+                "-c",
+                "cat > /dev/null; sleep 1.5; echo built > built.txt",
+            ],
+        );
+        s.engine.stuck_after = std::time::Duration::from_millis(500);
+    })
+    .await;
+    let task = app
+        .create_task(json!({"title": "Long build", "max_attempts": 1}))
+        .await;
+    let task = wait_for_task(&app, &task["id"], |t| {
+        t["status"] == "completed" || t["status"] == "blocked"
+    })
+    .await;
+    assert_eq!(task["status"], "completed", "{task}");
+}
