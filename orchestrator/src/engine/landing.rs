@@ -4,6 +4,8 @@
 //! base to it only by a fast-forward from the commit it was brought up to. A base that
 //! moved in between is reported, never merged over.
 //!
+//! The same bounded git also makes the investigator's throwaway worktree.
+//!
 //! Every git call here runs with a timeout in its own process group, killed as a group
 //! when the time is up, so a hanging git (an LFS fetch, a credential prompt, a blocked
 //! file) cannot hold the merge lock forever. Hooks are never run.
@@ -192,6 +194,29 @@ impl LandingGit {
                 }
             }
         }
+    }
+
+    /// A detached worktree at `path` on `rev` (a throwaway checkout to inspect).
+    pub fn add_detached_worktree(
+        &self,
+        repo: &Path,
+        path: &Path,
+        rev: &str,
+    ) -> Result<(), LandingError> {
+        let path = path.to_string_lossy();
+        self.ok(
+            repo,
+            &["worktree", "add", "--detach", "--force", &path, rev],
+            None,
+        )
+        .map(drop)
+    }
+
+    /// Removes a throwaway worktree, whatever it holds.
+    pub fn remove_worktree(&self, repo: &Path, path: &Path) -> Result<(), LandingError> {
+        let path = path.to_string_lossy();
+        self.ok(repo, &["worktree", "remove", "--force", &path], None)
+            .map(drop)
     }
 
     /// The worktree (main or linked) where `branch_ref` is checked out, if any.

@@ -596,7 +596,7 @@ fn open_worktree(
 }
 
 /// Cancels the session when its sink has been silent for `limit`.
-async fn watch_for_silence(
+pub(super) async fn watch_for_silence(
     last: Arc<std::sync::atomic::AtomicI64>,
     limit: Duration,
     cancel: CancellationToken,

@@ -8,6 +8,7 @@
 mod attempt;
 pub mod crashes;
 mod investigate;
+mod investigation;
 mod landing;
 mod liveness;
 mod log_cap;
@@ -151,6 +152,10 @@ impl Scheduler {
         for task in ready {
             if board.runs().count() >= max {
                 break;
+            }
+            // An investigation of this task still runs: its next attempt waits for it.
+            if board.runs().is_running(task.id) {
+                continue;
             }
             let Some(agent) = self.pick_agent(&task, &agents, &running) else {
                 continue;

@@ -12,6 +12,7 @@ mod helpers;
 mod anthropic_flow;
 mod bounds;
 mod cli_flow;
+mod investigator;
 mod landing;
 mod limits;
 mod setup;
