@@ -101,10 +101,11 @@ mod tests {
     use super::*;
 
     fn capped(lines: u64, bytes: u64) -> LogCap {
-        let mut s = ReliabilitySettings::default();
-        s.session_log_max_lines = lines;
-        s.session_log_max_bytes = bytes;
-        LogCap::new(&s)
+        LogCap::new(&ReliabilitySettings {
+            session_log_max_lines: lines,
+            session_log_max_bytes: bytes,
+            ..ReliabilitySettings::default()
+        })
     }
 
     #[test]

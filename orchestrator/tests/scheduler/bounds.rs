@@ -46,7 +46,7 @@ async fn a_session_past_its_log_cap_keeps_running_and_shows_where_output_was_cut
         "output before the cut is kept"
     );
     assert!(
-        !texts.iter().any(|t| *t == "line 199"),
+        !texts.contains(&"line 199"),
         "output past the cap is not stored"
     );
     assert!(
