@@ -145,6 +145,27 @@ impl PassCriteria {
     }
 }
 
+/// A task's cost cap in USD: a positive amount up to one million.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CostCap(f64);
+
+impl CostCap {
+    pub fn parse(raw: f64) -> Result<Self, ValidationError> {
+        if raw.is_finite() && raw > 0.0 && raw <= 1_000_000.0 {
+            Ok(Self(raw))
+        } else {
+            Err(ValidationError::new(
+                "max_cost_usd",
+                "max_cost_usd must be a positive amount in USD, at most 1000000",
+            ))
+        }
+    }
+
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
 /// How many attempts a task may use before it is blocked: 1 to 20.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MaxAttempts(u32);
@@ -408,6 +429,8 @@ pub struct Task {
     pub retry_at: Option<Timestamp>,
     /// Why the last attempt failed: verification output and the agent's last message.
     pub last_failure: Option<String>,
+    /// What all sessions of the task may cost together, in USD; enforced while they run.
+    pub max_cost_usd: Option<f64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -433,6 +456,7 @@ pub struct NewTask {
     pub pass_criteria: PassCriteria,
     pub depends_on: Dependencies,
     pub max_attempts: MaxAttempts,
+    pub max_cost_usd: Option<CostCap>,
 }
 
 impl NewTask {
@@ -446,6 +470,7 @@ impl NewTask {
             pass_criteria: PassCriteria::default(),
             depends_on: Dependencies::default(),
             max_attempts: MaxAttempts::default(),
+            max_cost_usd: None,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Spend limits enforced while a session runs, not only before it starts: the session
-//! cap (`HARNESS_SESSION_MAX_USD`) and the budget (daily/monthly limits). Usage is
+//! cap (`HARNESS_SESSION_MAX_USD`), the task's cap (`max_cost_usd`) and the budget (daily/monthly limits). Usage is
 //! recorded per message as it streams, so the guard sees it within a poll step; when a
 //! limit is crossed it says so (session log, `session.stopped` event, live) and stops
 //! the session, unless `HARNESS_BUDGET_OVERRUN=finish` lets budget crossings finish.
@@ -9,7 +9,10 @@ use std::{
     time::Duration,
 };
 
-use harness_domain::event::{NewEvent, Severity};
+use harness_domain::{
+    event::{NewEvent, Severity},
+    task::TaskId,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -57,9 +60,22 @@ pub fn watch(
         let stopped = stopped.clone();
         async move {
             let step = engine.settings.tick.min(Duration::from_millis(500));
+            let task_cap = match TaskId::new(task_id) {
+                Ok(id) => engine
+                    .board
+                    .get_task(id)
+                    .await
+                    .ok()
+                    .and_then(|t| t.max_cost_usd),
+                Err(_) => None,
+            };
             loop {
-                tokio::time::sleep(step).await;
-                let Some(stop) = crossed(&engine, session_id).await else {
+                let stop = match task_crossed(&engine, task_id, task_cap).await {
+                    Some(stop) => Some(stop),
+                    None => crossed(&engine, session_id).await,
+                };
+                let Some(stop) = stop else {
+                    tokio::time::sleep(step).await;
                     continue;
                 };
                 sink.system(&stop.reason);
@@ -91,6 +107,23 @@ pub(super) fn ending(stop: SpendStop, last_message: &str) -> Ending {
             retry_at: None,
         }
     }
+}
+
+/// The task's own cap (`max_cost_usd`), over all its sessions.
+async fn task_crossed(engine: &Engine, task_id: i64, cap: Option<f64>) -> Option<SpendStop> {
+    let cap = cap?;
+    let id = TaskId::new(task_id).ok()?;
+    let spent = engine
+        .board
+        .blocking(move |s| s.task_cost_usd(id))
+        .await
+        .ok()?;
+    (spent >= cap).then(|| SpendStop {
+        reason: format!(
+            "stopped at the task's cost limit: ${spent:.4} spent by its sessions, max_cost_usd is ${cap}"
+        ),
+        uses_attempt: true,
+    })
 }
 
 /// The first limit the running session has crossed, if any.

@@ -136,3 +136,15 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// What all sessions of a task have cost so far, in USD.
+    pub fn task_cost_usd(&self, id: TaskId) -> Result<f64, StoreError> {
+        let conn = self.read()?;
+        Ok(conn.query_row(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM sessions WHERE task_id = ?1",
+            [id.get()],
+            |r| r.get(0),
+        )?)
+    }
+}

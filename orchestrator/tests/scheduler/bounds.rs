@@ -167,3 +167,35 @@ async fn a_long_silent_command_is_not_taken_for_a_stuck_session() {
     .await;
     assert_eq!(task["status"], "completed", "{task}");
 }
+
+#[tokio::test]
+async fn a_task_crossing_its_own_cost_cap_mid_session_is_stopped() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
+        sleeping_agent(s);
+    })
+    .await;
+    let bad = app
+        .post("/api/tasks", json!({"title": "Capped", "max_cost_usd": -1}))
+        .await;
+    assert_eq!(bad.status(), 422);
+    let body: serde_json::Value = bad.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "max_cost_usd", "{body}");
+
+    let task = app
+        .create_task(json!({"title": "Capped", "max_attempts": 1, "max_cost_usd": 0.001}))
+        .await;
+    assert_eq!(task["max_cost_usd"], 0.001);
+    let session = ended_session(&app, &task).await;
+    assert_eq!(session["status"], "failed", "{session}");
+    assert!(
+        session["exit_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("task's cost limit"),
+        "{session}"
+    );
+    wait_for_task(&app, &task["id"], status_is("blocked")).await;
+}
