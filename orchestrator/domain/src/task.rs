@@ -645,6 +645,14 @@ mod tests {
     }
 
     #[test]
+    fn a_cost_cap_must_be_a_positive_finite_amount() {
+        assert_eq!(CostCap::parse(2.5).unwrap().get(), 2.5);
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 2_000_000.0] {
+            assert_eq!(CostCap::parse(bad).unwrap_err().field, "max_cost_usd");
+        }
+    }
+
+    #[test]
     fn max_attempts_must_be_between_1_and_20() {
         assert!(MaxAttempts::parse(0).is_err());
         assert!(MaxAttempts::parse(21).is_err());
