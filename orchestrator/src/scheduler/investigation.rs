@@ -1,6 +1,7 @@
 //! The investigator as a scheduled session like any other: it waits for pause, the
 //! budget and a free slot under `HARNESS_MAX_CONCURRENT`; it is registered with the
-//! task's runs, so the API's cancel stops it and the task's next attempt waits for it;
+//! task's runs, so the API's cancel stops it and the task's next attempt waits for it
+//! (an unblock stops it too);
 //! the stuck watchdog, the spend guard and the log cap apply; and it works in its own
 //! throwaway worktree (`<display_id>.investigation`, detached at the failed branch),
 //! never in the user's checkout and never on a path a later attempt uses.
@@ -11,7 +12,7 @@ use harness_domain::{
     agent::{Agent, AgentRole},
     event::NewEvent,
     session::SessionStatus,
-    task::{Task, TaskStatus},
+    task::{Task, TaskId, TaskStatus},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -101,6 +102,29 @@ pub async fn run(
         tracing::warn!(task = %task.display_id, "the investigation worktree was not removed");
     }
     result
+}
+
+/// A task unblocked (or cancelled) while it is investigated: the investigation stops,
+/// so the next attempt starts after it ended.
+async fn cancel_when_unblocked(engine: Arc<Engine>, id: TaskId, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(engine.settings.tick.min(std::time::Duration::from_millis(500))) => {}
+            () = cancel.cancelled() => return,
+        }
+        if !still_blocked(&engine, id).await {
+            cancel.cancel();
+            return;
+        }
+    }
+}
+
+async fn still_blocked(engine: &Engine, id: TaskId) -> bool {
+    engine
+        .board
+        .get_task(id)
+        .await
+        .map_or(true, |t| t.status == TaskStatus::Blocked)
 }
 
 /// A detached checkout of the failed branch (or the base when there is none).
@@ -204,8 +228,14 @@ async fn run_session(
         task.id.get(),
         cancel.clone(),
     );
+    let unblocked = tokio::spawn(cancel_when_unblocked(
+        engine.clone(),
+        task.id,
+        cancel.clone(),
+    ));
     let report = runtime.run(request, sink.as_ref()).await;
     watchdog.abort();
+    unblocked.abort();
     let stopped = spend.finish();
     sink.finish(writer).await;
     let (status, result) = match report.outcome {
@@ -214,6 +244,9 @@ async fn run_session(
             let why = match stopped {
                 Some(stop) => stop.reason,
                 None if stuck.is_cancelled() => "the investigator was stuck".into(),
+                None if !still_blocked(engine, task.id).await => {
+                    "the task was unblocked; its next attempt goes ahead".into()
+                }
                 None => "the investigation was cancelled".into(),
             };
             (SessionStatus::Cancelled, Err(why))

@@ -129,3 +129,51 @@ async fn the_investigator_waits_while_the_budget_is_exceeded() {
         "no investigation over budget: {sessions:?}"
     );
 }
+
+#[tokio::test]
+async fn an_unblock_stops_the_investigation_before_the_next_attempt_starts() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let script = fake_claude();
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
+        cli_agent(s, "build-1", &["sh", "-c", "cat > /dev/null; exit 1"]);
+        cli_agent(
+            s,
+            "investigator",
+            &["env", "FAKE_CLAUDE_MODE=sleep", &script],
+        );
+    })
+    .await;
+    let task = app
+        .create_task(json!({"title": "Unblocked mid-investigation", "max_attempts": 1}))
+        .await;
+    let page = wait_for(
+        &app,
+        &format!("/api/sessions?task_id={}", task["id"]),
+        |p| p["items"][0]["purpose"] == "investigation" && p["items"][0]["status"] == "running",
+    )
+    .await;
+    let investigation = page["items"][0].clone();
+    app.post_empty(&format!("/api/tasks/{}/unblock", task["id"]))
+        .await;
+    let ended = wait_for(
+        &app,
+        &format!("/api/sessions/{}", investigation["id"]),
+        |s| s["status"] != "running",
+    )
+    .await;
+    assert_eq!(ended["status"], "cancelled", "{ended}");
+    let page = wait_for(
+        &app,
+        &format!("/api/sessions?task_id={}", task["id"]),
+        |p| p["items"].as_array().is_some_and(|i| i.len() == 3),
+    )
+    .await;
+    let next = &page["items"][0];
+    assert_eq!(next["purpose"], "attempt", "{page}");
+    assert!(
+        next["started_at"].as_str() >= ended["ended_at"].as_str(),
+        "the next attempt started before the investigation ended: {page}"
+    );
+}
