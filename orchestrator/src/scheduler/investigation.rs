@@ -42,6 +42,12 @@ pub async fn wait_for_slot(engine: &Arc<Engine>, task: &Task) -> Result<Cancella
         if current.status != TaskStatus::Blocked {
             return Err("the task is no longer blocked".into());
         }
+        // The failed attempt's run is deregistered just after it settled; registering
+        // before that would let its deregistration drop the investigation's run.
+        if board.runs().is_running(task.id) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            continue;
+        }
         let held = if board.blocking(|s| s.paused()).await.unwrap_or(true) {
             Some("the orchestrator is paused")
         } else if over_budget(engine).await {
