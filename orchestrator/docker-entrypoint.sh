@@ -40,9 +40,14 @@ if [ "$run_uid" = 0 ]; then
 fi
 
 mkdir -p "$data_dir"
+worktrees_dir=${HARNESS_WORKTREES_DIR:-$data_dir/worktrees}
 # Only what is not ours yet, so a large data directory is not rewritten each start.
-find "$data_dir" \( ! -user "$run_uid" -o ! -group "$run_gid" \) \
-    -exec chown "$run_uid:$run_gid" {} +
+# Agents write in the worktrees: that tree is pruned, never walked, and `chown -h`
+# changes a symlink itself, never what it points to (find -P does not follow either),
+# so a link an agent planted cannot hand a system file to the server's user.
+find -P "$data_dir" -xdev -path "$worktrees_dir" -prune -o \
+    \( ! -user "$run_uid" -o ! -group "$run_gid" \) \
+    -exec chown -h "$run_uid:$run_gid" {} +
 
 # A writable home for git and agent CLIs; the root filesystem is read-only.
 export HOME=/tmp/home

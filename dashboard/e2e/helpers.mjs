@@ -18,10 +18,13 @@ export const PAGES = [
   ['/usage', 'Usage'],
 ];
 
-/** A page that fails the test on any uncaught script error. */
+/** A page that fails the test on any uncaught script error or Content-Security-Policy violation. */
 export async function openPage(context, errors) {
   const page = await context.newPage();
   page.on('pageerror', (err) => errors.push(err.message));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && /Content Security Policy/i.test(msg.text())) errors.push(msg.text());
+  });
   return page;
 }
 

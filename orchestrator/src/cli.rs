@@ -17,6 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Apply pending migrations, then serve the API, WebSocket and dashboard.
+    #[command(after_help = crate::config::SECRETS_HELP)]
     Serve(ConfigArgs),
     /// Apply pending database migrations, print what was applied, and exit.
     Migrate(ConfigArgs),
@@ -28,6 +29,9 @@ enum Command {
     Openapi,
     /// Serve the built dashboard and proxy /api, /ws and /health to an orchestrator.
     Dashboard(DashboardArgs),
+    /// Start one confined process as agents are started and report what it could reach;
+    /// exit 1 when anything got through or the sandbox cannot run.
+    CheckSandbox(ConfigArgs),
 }
 
 #[derive(Debug, Args)]
@@ -54,7 +58,7 @@ struct BackupArgs {
 
 /// Arguments of the dashboard gateway (`harness dashboard`).
 #[derive(Debug, Args)]
-pub struct DashboardArgs {
+struct DashboardArgs {
     /// Base URL of the orchestrator to proxy /api, /ws and /health to.
     #[arg(
         long,
@@ -68,12 +72,15 @@ pub struct DashboardArgs {
     /// Port to listen on.
     #[arg(long, env = "PORT", default_value_t = 3333)]
     pub port: u16,
-    /// Address to bind.
-    #[arg(long, env = "HARNESS_BIND", default_value = "0.0.0.0")]
+    /// Address to bind. Another than loopback needs an orchestrator that requires a
+    /// token, or HARNESS_ALLOW_OPEN=1.
+    #[arg(long, env = "HARNESS_BIND", default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
     /// Log format: `text` or `json`.
     #[arg(long, env = "HARNESS_LOG_FORMAT", default_value = "text")]
     pub log_format: crate::telemetry::LogFormat,
+    #[command(flatten)]
+    pub web: crate::config::WebArgs,
 }
 
 impl Cli {
@@ -88,8 +95,23 @@ impl Cli {
             Command::Backup(args) => {
                 load(args.config).and_then(|s| crate::commands::backup(&s, &args.dest))
             }
-            Command::Dashboard(args) => crate::commands::dashboard(args),
+            Command::Dashboard(args) => crate::config::WebSettings::load(args.web)
+                .map_err(anyhow::Error::from)
+                .and_then(|web| {
+                    crate::commands::dashboard(
+                        crate::gateway::GatewayConfig {
+                            upstream: args.upstream,
+                            dir: args.dir,
+                            web,
+                        },
+                        std::net::SocketAddr::new(args.bind, args.port),
+                        args.log_format,
+                    )
+                }),
             Command::Openapi => crate::commands::openapi(),
+            Command::CheckSandbox(args) => {
+                load(args).and_then(|s| crate::commands::check_sandbox(&s))
+            }
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -102,5 +124,5 @@ impl Cli {
 }
 
 fn load(args: ConfigArgs) -> anyhow::Result<Settings> {
-    Ok(Settings::load(args)?)
+    Ok(Settings::load(args.with_env_secrets())?)
 }

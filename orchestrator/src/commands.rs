@@ -4,7 +4,7 @@ use std::{path::Path, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 
-use crate::{cli::DashboardArgs, config::Settings, store::Store};
+use crate::{config::Settings, gateway::GatewayConfig, store::Store, telemetry::LogFormat};
 
 /// `harness migrate`: applies pending migrations and prints each one.
 pub fn migrate(settings: &Settings) -> anyhow::Result<()> {
@@ -53,7 +53,10 @@ pub fn healthcheck(url: &str, timeout_ms: u64) -> ExitCode {
 }
 
 async fn check(url: &str, timeout: Duration) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().timeout(timeout).build()?;
+    let client = crate::http_client::client(crate::http_client::Timeouts {
+        connect: timeout,
+        request: Some(timeout),
+    })?;
     let response = client
         .get(url)
         .send()
@@ -68,19 +71,44 @@ async fn check(url: &str, timeout: Duration) -> anyhow::Result<()> {
 }
 
 /// `harness dashboard`: the gateway that serves the SPA and proxies to the orchestrator.
-pub fn dashboard(args: DashboardArgs) -> anyhow::Result<()> {
-    crate::telemetry::init(args.log_format);
+pub fn dashboard(
+    config: GatewayConfig,
+    addr: std::net::SocketAddr,
+    log_format: LogFormat,
+) -> anyhow::Result<()> {
+    crate::telemetry::init(log_format);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(async move {
-        let addr = std::net::SocketAddr::new(args.bind, args.port);
+        if config.web.exposed(addr.ip()) && !config.web.allow_open {
+            crate::gateway::ensure_upstream_requires_token(&config.upstream).await?;
+        }
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        tracing::info!(address = %listener.local_addr()?, upstream = %args.upstream, "dashboard gateway listening");
-        let config = crate::gateway::GatewayConfig {
-            upstream: args.upstream,
-            dir: args.dir,
-        };
+        tracing::info!(address = %listener.local_addr()?, upstream = %config.upstream, "dashboard gateway listening");
         crate::gateway::serve(listener, config, crate::server::shutdown_signal()).await
     })
+}
+
+/// `harness check-sandbox`: the sandbox's own probes, printed; an error when one got
+/// through, so scripts and the container test can rely on the exit code.
+pub fn check_sandbox(settings: &Settings) -> anyhow::Result<()> {
+    let data_dir = settings
+        .database_path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(crate::engine::sandbox::check::check(
+        &settings.engine.sandbox,
+        &data_dir,
+    ))?;
+    print!("{}", report.text);
+    anyhow::ensure!(
+        report.passed,
+        "the agent sandbox let something through (see above)"
+    );
+    Ok(())
 }

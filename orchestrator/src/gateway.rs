@@ -9,7 +9,7 @@ use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Durat
 
 use anyhow::Context;
 use axum::{
-    Json, Router,
+    Json, Router, middleware,
     routing::{any, get},
 };
 use tokio::{net::TcpListener, sync::watch};
@@ -20,9 +20,14 @@ use tower_http::{
 
 pub use spa::spa_router;
 
+use crate::{config::WebSettings, guard::Guard};
+
 /// How long open connections (long polls, WebSockets) may take to finish after a
 /// shutdown signal. Docker sends SIGKILL after 10 s, so we must be done well before.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often, and how far apart, a wide gateway asks whether the orchestrator needs a token.
+const UPSTREAM_CHECK_TRIES: u32 = 10;
+const UPSTREAM_CHECK_PAUSE: Duration = Duration::from_secs(1);
 
 /// What the gateway needs to run.
 #[derive(Debug, Clone)]
@@ -31,6 +36,8 @@ pub struct GatewayConfig {
     pub upstream: String,
     /// Directory holding the built dashboard (`index.html` and `assets/`).
     pub dir: PathBuf,
+    /// The names and public URL the gateway answers to (see [`crate::guard`]).
+    pub web: WebSettings,
 }
 
 /// Serves the gateway on `listener` until `shutdown` resolves, then lets open
@@ -63,6 +70,7 @@ pub async fn serve(
 /// The whole gateway: its own health, the proxied routes, then the SPA for the rest.
 pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
     let proxy = Arc::new(proxy::Proxy::new(&config.upstream)?);
+    let guard = Arc::new(Guard::new(config.web.clone()));
     let proxied = any(proxy::forward).with_state(proxy);
     Ok(Router::new()
         .route("/gateway/health", get(health))
@@ -72,7 +80,44 @@ pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
         .route("/api/{*rest}", proxied.clone())
         .route("/ws", proxied)
         .fallback_service(spa_router::<()>(&config.dir))
+        .layer(middleware::from_fn_with_state(guard, crate::guard::enforce))
+        .layer(middleware::map_response(crate::guard::security_headers))
         .layer(trace_layer()))
+}
+
+/// A gateway published beyond this machine must not open an orchestrator that has no
+/// token: it asks the orchestrator (a few tries, for a slow start) and refuses otherwise.
+pub async fn ensure_upstream_requires_token(upstream: &str) -> anyhow::Result<()> {
+    let url = format!("{}/api/auth/status", upstream.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let mut last_error = String::new();
+    for _ in 0..UPSTREAM_CHECK_TRIES {
+        match auth_required(&client, &url).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => anyhow::bail!(
+                "HARNESS_BIND: the gateway is reachable from other machines and the orchestrator at \
+                 {upstream} has no HARNESS_API_TOKEN: set it there, publish on 127.0.0.1, or set \
+                 HARNESS_ALLOW_OPEN=1 to run open on purpose"
+            ),
+            Err(err) => last_error = format!("{err:#}"),
+        }
+        tokio::time::sleep(UPSTREAM_CHECK_PAUSE).await;
+    }
+    anyhow::bail!(
+        "HARNESS_BIND: the gateway is reachable from other machines, and whether the \
+         orchestrator requires a token is unknown ({last_error}); start it first or set \
+         HARNESS_ALLOW_OPEN=1"
+    )
+}
+
+async fn auth_required(client: &reqwest::Client, url: &str) -> anyhow::Result<bool> {
+    let response = client.get(url).send().await?.error_for_status()?;
+    let status: serde_json::Value = response.json().await?;
+    status["auth_required"]
+        .as_bool()
+        .with_context(|| format!("{url} did not say auth_required"))
 }
 
 /// Requests are traced at debug (the orchestrator logs them already). A 5xx here is

@@ -10,6 +10,8 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod gateway;
+pub mod guard;
+pub mod http_client;
 pub mod live;
 pub mod scheduler;
 pub mod server;

@@ -11,8 +11,106 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use harness_domain::{
+    agent::Agent,
+    event::Event,
+    session::{LogLine, Session},
+    task::{Task, TaskId},
+    time::Timestamp,
+};
 use serde::Serialize;
 use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+use crate::{board::OrchestratorStatus, budget::BudgetReport};
+
+/// Every message a `/ws` client can receive, as `{"type":…,"data":…}`. The OpenAPI
+/// document publishes it (as [`LiveFrame`]), and the dashboard's message union is
+/// generated from it, so the two cannot drift apart.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(tag = "type", content = "data")]
+pub enum LiveKind {
+    /// First frame on every connection; its seq is the newest one published.
+    #[serde(rename = "hello")]
+    Hello(Hello),
+    /// The missed messages cannot be replayed: refetch.
+    #[serde(rename = "resync")]
+    Resync(Resync),
+    #[serde(rename = "task.created")]
+    TaskCreated(Task),
+    #[serde(rename = "task.updated")]
+    TaskUpdated(Task),
+    #[serde(rename = "task.deleted")]
+    TaskDeleted(DeletedTask),
+    #[serde(rename = "agent.updated")]
+    AgentUpdated(Agent),
+    #[serde(rename = "session.created")]
+    SessionCreated(Session),
+    #[serde(rename = "session.updated")]
+    SessionUpdated(Session),
+    #[serde(rename = "session.log")]
+    SessionLog(LogLine),
+    #[serde(rename = "event.created")]
+    EventCreated(Event),
+    #[serde(rename = "orchestrator.updated")]
+    OrchestratorUpdated(OrchestratorStatus),
+    #[serde(rename = "budget.updated")]
+    BudgetUpdated(BudgetReport),
+}
+
+impl LiveKind {
+    /// The `type` on the wire, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Hello(_) => "hello",
+            Self::Resync(_) => "resync",
+            Self::TaskCreated(_) => "task.created",
+            Self::TaskUpdated(_) => "task.updated",
+            Self::TaskDeleted(_) => "task.deleted",
+            Self::AgentUpdated(_) => "agent.updated",
+            Self::SessionCreated(_) => "session.created",
+            Self::SessionUpdated(_) => "session.updated",
+            Self::SessionLog(_) => "session.log",
+            Self::EventCreated(_) => "event.created",
+            Self::OrchestratorUpdated(_) => "orchestrator.updated",
+            Self::BudgetUpdated(_) => "budget.updated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Hello {
+    pub server_time: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Resync {
+    pub reason: String,
+}
+
+/// What is left of a deleted task.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeletedTask {
+    pub id: TaskId,
+    pub display_id: String,
+}
+
+/// One frame on `/ws`: a [`LiveKind`] and its number, `seq`, strictly increasing.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LiveFrame {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub message: LiveKind,
+}
+
+impl LiveFrame {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|err| {
+            tracing::error!(%err, kind = self.message.name(), "cannot serialise live message");
+            String::new()
+        })
+    }
+}
 
 /// One message as sent on the wire: `{"type":…,"seq":…,"data":…}`.
 #[derive(Debug)]
@@ -51,14 +149,6 @@ struct Ring {
 /// client costs at most this many shared pointers, never unbounded memory.
 const SUBSCRIBER_LAG: usize = 1024;
 
-#[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    seq: u64,
-    data: &'a T,
-}
-
 impl LiveBus {
     pub fn new(capacity: usize) -> Self {
         let first_seq = u64::try_from(chrono::Utc::now().timestamp_micros())
@@ -76,16 +166,13 @@ impl LiveBus {
     }
 
     /// Numbers, stores and broadcasts one message.
-    pub fn publish<T: Serialize>(&self, kind: &str, data: &T) {
+    pub fn publish(&self, message: LiveKind) {
         let mut ring = self.lock();
         let seq = ring.next_seq;
-        let json = match serde_json::to_string(&Envelope { kind, seq, data }) {
-            Ok(json) => json,
-            Err(err) => {
-                tracing::error!(%err, kind, "cannot serialise live message");
-                return;
-            }
-        };
+        let json = LiveFrame { seq, message }.to_json();
+        if json.is_empty() {
+            return;
+        }
         ring.next_seq += 1;
         let message = Arc::new(LiveMessage {
             seq,
@@ -145,6 +232,12 @@ impl LiveBus {
 mod tests {
     use super::*;
 
+    fn resync(reason: &str) -> LiveKind {
+        LiveKind::Resync(Resync {
+            reason: reason.to_owned(),
+        })
+    }
+
     fn seqs(backlog: Backlog) -> Vec<u64> {
         match backlog {
             Backlog::Replay(m) => m.iter().map(|m| m.seq).collect(),
@@ -156,18 +249,18 @@ mod tests {
     fn seqs_strictly_increase() {
         let bus = LiveBus::new(16);
         let first = bus.latest() + 1;
-        bus.publish("a", &1);
-        bus.publish("b", &2);
+        bus.publish(resync("a"));
+        bus.publish(resync("b"));
         assert_eq!(bus.latest(), first + 1);
     }
 
     #[test]
     fn a_reconnect_replays_what_was_missed() {
         let bus = LiveBus::new(16);
-        bus.publish("a", &1);
+        bus.publish(resync("a"));
         let seen = bus.latest();
-        bus.publish("b", &2);
-        bus.publish("c", &3);
+        bus.publish(resync("b"));
+        bus.publish(resync("c"));
         assert_eq!(
             seqs(bus.subscribe(Some(seen)).backlog),
             [seen + 1, seen + 2]
@@ -179,7 +272,7 @@ mod tests {
         let bus = LiveBus::new(16);
         let start = bus.latest();
         for i in 0..40 {
-            bus.publish("x", &i);
+            bus.publish(resync(&i.to_string()));
         }
         assert!(matches!(
             bus.subscribe(Some(start)).backlog,
@@ -200,10 +293,13 @@ mod tests {
     fn the_envelope_has_type_seq_and_data() {
         let bus = LiveBus::new(16);
         let mut sub = bus.subscribe(None);
-        bus.publish("task.created", &serde_json::json!({"id": 1}));
+        bus.publish(LiveKind::TaskDeleted(DeletedTask {
+            id: TaskId::new(1).unwrap(),
+            display_id: "T-1".into(),
+        }));
         let msg = sub.receiver.try_recv().unwrap();
         let v: serde_json::Value = serde_json::from_str(&msg.json).unwrap();
-        assert_eq!(v["type"], "task.created");
+        assert_eq!(v["type"], "task.deleted");
         assert_eq!(v["seq"], msg.seq);
         assert_eq!(v["data"]["id"], 1);
     }

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::{self, AppState, Auth},
-    board::Board,
+    board::{Actor, Board},
     config::Settings,
     engine::orphans,
     live::LiveBus,
@@ -33,7 +33,6 @@ use crate::{
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
-const ACTOR_STARTUP: &str = "startup";
 /// How long orphaned agents get between SIGTERM and SIGKILL at startup.
 const ORPHAN_GRACE: Duration = Duration::from_secs(3);
 
@@ -47,6 +46,10 @@ impl App {
     /// Opens the store, recovers from any crash, and binds `settings.bind:settings.port`
     /// (port 0 picks a free port; see [`App::local_addr`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings
+            .web
+            .check_exposure(settings.bind, settings.api_token.is_some())?;
+        crate::engine::sandbox::announce(&settings.engine.sandbox);
         let path = settings.database_path.clone();
         let (store, applied) = tokio::task::spawn_blocking(move || Store::open(&path)).await??;
         for m in &applied {
@@ -59,16 +62,16 @@ impl App {
         let listener = TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on {addr} (is another harness running? set PORT)")
         })?;
-        if settings.api_token.is_none() {
+        if settings.api_token.is_none() && settings.web.exposed(settings.bind) {
             tracing::warn!(
-                "HARNESS_API_TOKEN is not set: the API and dashboard are open to anyone who can reach port {}. \
-                 Set it to a long random value (openssl rand -hex 32) unless this port is private.",
+                "HARNESS_ALLOW_OPEN is set and HARNESS_API_TOKEN is not: the API and dashboard are open \
+                 to anyone who can reach port {}, and a task is code execution.",
                 listener.local_addr()?.port()
             );
         }
         let state = AppState {
             board,
-            auth: Auth::new(settings.api_token.clone()),
+            auth: Auth::new(&settings),
             settings: Arc::new(settings),
             started_at: Timestamp::now(),
             db_healthy: Arc::new(AtomicBool::new(true)),
@@ -113,7 +116,12 @@ impl App {
                 stop.cancel();
             }
         };
-        let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
+        // The peer address feeds the login rate limit.
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(graceful);
         let server = tokio::spawn(async move { server.await });
         let scheduler = tokio::spawn(
             Scheduler::new(
@@ -148,9 +156,7 @@ async fn apply_agent_overrides(board: &Board, settings: &Settings) -> anyhow::Re
     for (id, o) in &settings.engine.agents {
         let Some(runtime) = o.runtime else { continue };
         let agent = AgentId::parse(id).with_context(|| format!("harness.toml [agents.{id}]"))?;
-        board
-            .blocking(move |s| s.set_agent_runtime(&agent, runtime))
-            .await?;
+        board.set_agent_runtime(agent, runtime).await?;
     }
     Ok(())
 }
@@ -175,7 +181,7 @@ async fn recover(board: &Board, settings: &Settings) -> anyhow::Result<()> {
         for task in board.list_tasks(filter).await?.items {
             // Crash interruptions are counted per task (scheduler/crashes.rs).
             let max = settings.engine.reliability.max_crash_interruptions;
-            if crate::scheduler::crashes::recover_task(board, task.id, max, ACTOR_STARTUP).await? {
+            if crate::scheduler::crashes::recover_task(board, task.id, max, Actor::STARTUP).await? {
                 requeued += 1;
             }
         }
@@ -196,7 +202,7 @@ async fn finish(board: &Board) -> anyhow::Result<()> {
     board
         .interrupt_running_sessions("the orchestrator stopped")
         .await?;
-    board.blocking(|s| s.checkpoint()).await?;
+    board.checkpoint().await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }
@@ -209,7 +215,7 @@ async fn probe_database(board: Board, healthy: Arc<AtomicBool>, stop: Cancellati
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
-        let result = board.blocking(|s| s.ping()).await;
+        let result = board.ping().await;
         let ok = result.is_ok();
         if healthy.swap(ok, Ordering::Relaxed) != ok {
             match result {
@@ -234,7 +240,7 @@ async fn prune_events(board: Board, retention: Duration, stop: CancellationToken
             continue;
         };
         let before = Timestamp::now().plus(-age);
-        match board.blocking(move |s| s.prune_events(before)).await {
+        match board.prune_events(before).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "pruned old events"),
             Err(err) => tracing::warn!(%err, "cannot prune events"),

@@ -15,7 +15,7 @@ use harness::{
     engine::{
         LogKind,
         anthropic::{
-            AgentLoop, ApiError, Client, ClientConfig, LoopConfig, LoopOutcome, PriceTable,
+            AgentLoop, AnthropicError, Client, ClientConfig, LoopConfig, LoopOutcome, PriceTable,
             RateGate, agent_loop::LoopReport,
         },
         confine::WorktreeRoot,
@@ -314,7 +314,7 @@ async fn a_wrong_key_is_an_auth_error_that_names_the_variable() {
     let client = client(&fake, Arc::new(RateGate::new()), "wrong-key");
     let report = run(&client, &workspace, &MemorySink::default(), "x").await;
     match report.outcome {
-        LoopOutcome::Api(error @ ApiError::Auth { .. }) => {
+        LoopOutcome::Api(error @ AnthropicError::Auth { .. }) => {
             assert!(error.to_string().contains("ANTHROPIC_API_KEY"));
             assert!(!error.to_string().contains("wrong-key"));
             assert!(!error.counts_as_task_failure());

@@ -10,6 +10,7 @@ use harness::engine::{
     LogKind,
     cli_runtime::{CliAgentConfig, run_cli_agent},
     process::Termination,
+    sandbox::SandboxConfig,
     session::MemorySink,
 };
 use tokio_util::sync::CancellationToken;
@@ -22,6 +23,10 @@ fn fake_claude(mode: &str) -> CliAgentConfig {
         env: vec![("FAKE_CLAUDE_MODE".into(), mode.into())],
         timeout: Duration::from_secs(30),
         kill_grace: Duration::from_millis(500),
+        sandbox: SandboxConfig {
+            read_paths: vec![script.parent().unwrap().to_path_buf()],
+            ..SandboxConfig::default()
+        },
     }
 }
 

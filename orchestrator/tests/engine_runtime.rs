@@ -15,15 +15,17 @@ use harness::{
     config::Secret,
     engine::{
         anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate},
-        cli_runtime::CliAgentConfig,
+        cli_runtime::{CliAgentConfig, CliRuntime},
         prompt::TaskBrief,
         runtime::{
-            AgentRuntime, AnthropicRuntime, CliRuntime, SessionOutcome, SessionRequest, TaskCreator,
+            AgentRuntime, AnthropicRuntime, CreateTaskError, SessionOutcome, SessionRequest,
+            TaskCreator,
         },
         session::MemorySink,
-        tools::{NewTask, ToolLimits},
+        tools::ToolLimits,
     },
 };
+use harness_domain::task::{NewTask, Priority, TaskId};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -91,7 +93,7 @@ async fn an_empty_key_is_unready_and_a_rejected_key_is_unconfigured_not_a_failur
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeAnthropic::start(vec![]).await;
     let err = anthropic(&fake, "", 3).readiness().unwrap_err();
-    assert!(err.contains("ANTHROPIC_API_KEY"));
+    assert!(err.to_string().contains("ANTHROPIC_API_KEY"));
     let report = anthropic(&fake, "wrong", 3)
         .run(
             request(dir.path().into(), Duration::from_secs(30)),
@@ -155,7 +157,7 @@ async fn the_session_timeout_kills_a_long_tool_and_ends_as_timed_out() {
 struct Board(Mutex<Vec<NewTask>>);
 
 impl TaskCreator for Board {
-    fn create(&self, task: NewTask) -> Result<String, String> {
+    fn create(&self, task: NewTask) -> Result<String, CreateTaskError> {
         let mut tasks = self.0.lock().unwrap();
         tasks.push(task);
         Ok(format!("T-{}", 100 + tasks.len()))
@@ -191,7 +193,8 @@ async fn a_planning_agent_creates_subtasks_through_the_task_creator() {
     assert!(matches!(report.outcome, SessionOutcome::Completed { .. }));
     let created = board.0.lock().unwrap().clone();
     assert_eq!(created.len(), 2);
-    assert_eq!(created[1].depends_on, ["T-101"]);
+    assert_eq!(created[0].priority, Priority::P1);
+    assert_eq!(created[1].depends_on.ids(), [TaskId::new(101).unwrap()]);
     let requests = fake.requests();
     let tool_names: Vec<String> = requests[0].body["tools"]
         .as_array()
@@ -209,6 +212,11 @@ fn fake_claude(mode: &str) -> CliRuntime {
     let mut config = CliAgentConfig::claude_code();
     config.program = script.to_string_lossy().into_owned();
     config.env = vec![("FAKE_CLAUDE_MODE".into(), mode.into())];
+    // The sandbox lets agents read only what it is told to: here, the fixture.
+    config
+        .sandbox
+        .read_paths
+        .push(script.parent().unwrap().to_path_buf());
     CliRuntime { config }
 }
 

@@ -48,6 +48,7 @@ async fn spawn_gateway(upstream: &str, with_index: bool) -> TestGateway {
     let config = GatewayConfig {
         upstream: upstream.to_owned(),
         dir: dir.path().to_path_buf(),
+        web: Default::default(),
     };
     tokio::spawn(async move {
         let shutdown = async {
@@ -102,6 +103,8 @@ async fn echo(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Json
         "x_forwarded_for": header("x-forwarded-for"),
         "x_forwarded_proto": header("x-forwarded-proto"),
         "connection": header("connection"),
+        "host": header("host"),
+        "origin": header("origin"),
     }))
 }
 
@@ -140,7 +143,11 @@ async fn closed_port() -> String {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    harness::http_client::client(harness::http_client::Timeouts {
+        connect: std::time::Duration::from_secs(10),
+        request: None,
+    })
+    .unwrap()
 }
 
 #[tokio::test]
@@ -339,4 +346,71 @@ async fn a_down_upstream_is_a_502_with_our_error_json_while_root_stays_200() {
     }
     let root = client().get(gw.url("/")).send().await.unwrap();
     assert_eq!(root.status(), 200);
+}
+
+#[tokio::test]
+async fn the_browsers_host_and_origin_reach_the_orchestrator_for_its_own_checks() {
+    let upstream = spawn_upstream().await;
+    let gw = spawn_gateway(&format!("http://{upstream}"), true).await;
+    let own = format!("http://localhost:{}", gw.addr.port());
+    let response = client()
+        .post(gw.url("/api/echo"))
+        .header("host", format!("localhost:{}", gw.addr.port()))
+        .header("origin", &own)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echo: Value = response.json().await.unwrap();
+    assert_eq!(echo["host"], format!("localhost:{}", gw.addr.port()));
+    assert_eq!(echo["origin"], own);
+}
+
+#[tokio::test]
+async fn the_gateway_refuses_a_rebinding_host_and_a_foreign_origin() {
+    let upstream = spawn_upstream().await;
+    let gw = spawn_gateway(&format!("http://{upstream}"), true).await;
+    let rebound = format!("attacker.example:{}", gw.addr.port());
+    for path in ["/", "/api/echo"] {
+        let response = client()
+            .get(gw.url(path))
+            .header("host", &rebound)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "forbidden");
+    }
+    let health = client()
+        .get(gw.url("/gateway/health"))
+        .header("host", &rebound)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "container health checks use any name");
+    let foreign = client()
+        .post(gw.url("/api/echo"))
+        .header("origin", "http://evil.example")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+}
+
+#[tokio::test]
+async fn the_spa_from_the_gateway_carries_the_security_headers() {
+    let gw = spawn_gateway(&closed_port().await, true).await;
+    let response = client().get(gw.url("/")).send().await.unwrap();
+    let h = response.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "no-referrer");
 }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { api } from '../api.mjs';
 import { shot } from '../browser.mjs';
-import { T, twoTabFlow, waitLive } from '../helpers.mjs';
+import { openPage, T, twoTabFlow, waitLive } from '../helpers.mjs';
 import { startServe } from '../server.mjs';
 
 export default [
@@ -69,7 +69,9 @@ export default [
       const serve = await startServe();
       const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
       try {
-        const page = await context.newPage();
+        // The dialog's scroll lock injects a style element: the CSP must allow it.
+        const errors = [];
+        const page = await openPage(context, errors);
         await page.goto(`${serve.url}/tasks`);
         await waitLive(page);
         // Tab from the top of the page until the "New task" button has focus.
@@ -90,6 +92,7 @@ export default [
         await dialog.waitFor({ timeout: T });
         await page.keyboard.press('Escape');
         await dialog.waitFor({ state: 'detached', timeout: T });
+        assert.deepEqual(errors, [], 'script errors or CSP violations');
       } finally {
         await context.close();
         await serve.stop();

@@ -2,9 +2,10 @@
 // update never triggers a refetch storm. Only data the message cannot carry (a task's
 // transition history, the orchestrator's task counts) is refetched, and only if on screen.
 import type { QueryClient, QueryKey } from '@tanstack/react-query';
-import { keys, type EventFilters, type SessionFilters, type TaskFilters } from '../lib/query-keys';
-import { patchPaged, sessionMatches, sessionOrder, taskMatches, taskOrder, type Paged } from '../lib/cache-patch';
-import type { Agent, HarnessEvent, Items, LogLine, Session, Task, WsMessage } from '../lib/types';
+import { keys, type EventFilters, type SessionFilters } from '../lib/query-keys';
+import { patchPaged, sessionMatches, sessionOrder, type Paged } from '../lib/cache-patch';
+import { applyTask } from '../lib/task-cache';
+import type { Agent, HarnessEvent, Items, LogLine, Session, WsMessage } from '../lib/types';
 
 /** Events kept in a live feed; older ones scroll off. */
 export const EVENT_FEED_CAP = 2000;
@@ -13,36 +14,6 @@ export const SESSION_LOG_CAP = 200_000;
 
 function filtersOf<F>(key: QueryKey): F {
   return (key[2] ?? {}) as F;
-}
-
-function applyTask(qc: QueryClient, task: Task | null, id: number) {
-  for (const [key] of qc.getQueriesData<Paged<Task>>({ queryKey: keys.taskLists })) {
-    const belongs = task ? taskMatches(task, filtersOf<TaskFilters>(key)) : false;
-    qc.setQueryData<Paged<Task>>(key, (d) => patchPaged(d, id, task, belongs, taskOrder));
-  }
-  // Dependents of X: every task whose depends_on contains X.
-  for (const [key] of qc.getQueriesData<Items<Task>>({ queryKey: ['tasks', 'dependents'] })) {
-    const ofId = Number(key[2]);
-    qc.setQueryData<Items<Task>>(key, (d) => {
-      if (!d) return d;
-      const rest = d.items.filter((t) => t.id !== id);
-      if (task && task.depends_on.includes(ofId)) {
-        const i = d.items.findIndex((t) => t.id === id);
-        return { items: i >= 0 ? d.items.map((t) => (t.id === id ? task : t)) : [...rest, task] };
-      }
-      return rest.length === d.items.length ? d : { items: rest };
-    });
-  }
-  const detailKey = keys.task(id);
-  const previous = qc.getQueryData<Task>(detailKey);
-  if (!task) {
-    qc.removeQueries({ queryKey: detailKey });
-    return;
-  }
-  if (previous) {
-    qc.setQueryData(detailKey, task);
-    if (previous.status !== task.status) qc.invalidateQueries({ queryKey: keys.taskHistory(id), exact: true });
-  }
 }
 
 function applySession(qc: QueryClient, s: Session) {

@@ -46,7 +46,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Exchanges the token for an HttpOnly, SameSite=Strict session cookie. */
+        /** Exchanges the token for an HttpOnly, SameSite=Strict session cookie that expires. */
         post: operations["login"];
         delete?: never;
         options?: never;
@@ -63,7 +63,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Clears the session cookie. */
+        /** Ends this browser's login on the server and clears its cookie. */
         post: operations["logout"];
         delete?: never;
         options?: never;
@@ -474,6 +474,11 @@ export interface components {
             /** @description 1 to 200 characters. */
             title: string;
         };
+        /** @description What is left of a deleted task. */
+        DeletedTask: {
+            display_id: string;
+            id: components["schemas"]["TaskId"];
+        };
         /** @description The error body: `{"error":{"code":…,"message":…,"field":…}}`. */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -509,6 +514,70 @@ export interface components {
             status: string;
             timestamp: components["schemas"]["Timestamp"];
             version: string;
+        };
+        Hello: {
+            server_time: components["schemas"]["Timestamp"];
+        };
+        /** @description One frame on `/ws`: a [`LiveKind`] and its number, `seq`, strictly increasing. */
+        LiveFrame: components["schemas"]["LiveKind"] & {
+            /** Format: int64 */
+            seq: number;
+        };
+        /**
+         * @description Every message a `/ws` client can receive, as `{"type":…,"data":…}`. The OpenAPI
+         *     document publishes it (as [`LiveFrame`]), and the dashboard's message union is
+         *     generated from it, so the two cannot drift apart.
+         */
+        LiveKind: {
+            /** @description First frame on every connection; its seq is the newest one published. */
+            data: components["schemas"]["Hello"];
+            /** @enum {string} */
+            type: "hello";
+        } | {
+            /** @description The missed messages cannot be replayed: refetch. */
+            data: components["schemas"]["Resync"];
+            /** @enum {string} */
+            type: "resync";
+        } | {
+            data: components["schemas"]["Task"];
+            /** @enum {string} */
+            type: "task.created";
+        } | {
+            data: components["schemas"]["Task"];
+            /** @enum {string} */
+            type: "task.updated";
+        } | {
+            data: components["schemas"]["DeletedTask"];
+            /** @enum {string} */
+            type: "task.deleted";
+        } | {
+            data: components["schemas"]["Agent"];
+            /** @enum {string} */
+            type: "agent.updated";
+        } | {
+            data: components["schemas"]["Session"];
+            /** @enum {string} */
+            type: "session.created";
+        } | {
+            data: components["schemas"]["Session"];
+            /** @enum {string} */
+            type: "session.updated";
+        } | {
+            data: components["schemas"]["LogLine"];
+            /** @enum {string} */
+            type: "session.log";
+        } | {
+            data: components["schemas"]["Event"];
+            /** @enum {string} */
+            type: "event.created";
+        } | {
+            data: components["schemas"]["OrchestratorStatus"];
+            /** @enum {string} */
+            type: "orchestrator.updated";
+        } | {
+            data: components["schemas"]["BudgetReport"];
+            /** @enum {string} */
+            type: "budget.updated";
         };
         /**
          * @description What a session log line holds.
@@ -556,6 +625,9 @@ export interface components {
          * @enum {string}
          */
         Priority: "P0" | "P1" | "P2" | "P3" | "P4";
+        Resync: {
+            reason: string;
+        };
         /**
          * @description How an agent runs: the Anthropic Messages API in-process, or a CLI agent child process.
          * @enum {string}
@@ -673,6 +745,11 @@ export interface components {
         TaskHistory: {
             items: components["schemas"]["TaskTransition"][];
         };
+        /**
+         * Format: int64
+         * @description Database id of a task. Positive.
+         */
+        TaskId: number;
         TaskList: {
             items: components["schemas"]["Task"][];
         };
@@ -854,6 +931,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description too many attempts */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     logout: {
@@ -865,7 +951,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description cookie cleared */
+            /** @description login revoked; cookie cleared */
             204: {
                 headers: {
                     [name: string]: unknown;

@@ -31,18 +31,8 @@ export const TASK_STATUSES = ['pending', 'in_progress', 'verifying', 'blocked', 
 export const PRIORITIES = ['P0', 'P1', 'P2', 'P3', 'P4'] as const satisfies readonly Priority[];
 
 /**
- * A frame on /ws: `{type, seq, data}` with `seq` strictly increasing. The server's OpenAPI
- * document does not describe WebSocket frames yet, so the envelope is written here; every
- * payload is a generated schema.
+ * A frame on /ws: `{type, seq, data}` with `seq` strictly increasing. Generated from the
+ * server's `LiveFrame` (Rust `live::LiveKind`), so `npm run check:api` fails when the
+ * server adds, renames or reshapes a message and this union has not followed.
  */
-export type WsMessage =
-  | { type: 'hello'; seq: number; data: { server_time: string } }
-  | { type: 'resync'; seq: number; data: { reason: string } }
-  | { type: 'task.created' | 'task.updated'; seq: number; data: Task }
-  | { type: 'task.deleted'; seq: number; data: { id: number; display_id: string } }
-  | { type: 'agent.updated'; seq: number; data: Agent }
-  | { type: 'session.created' | 'session.updated'; seq: number; data: Session }
-  | { type: 'session.log'; seq: number; data: LogLine }
-  | { type: 'event.created'; seq: number; data: HarnessEvent }
-  | { type: 'orchestrator.updated'; seq: number; data: OrchestratorStatus }
-  | { type: 'budget.updated'; seq: number; data: Budget };
+export type WsMessage = S['LiveFrame'];

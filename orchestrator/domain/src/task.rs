@@ -100,6 +100,24 @@ impl Description {
     }
 }
 
+/// A human's answer to an agent's question: not empty, as long as a description may be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer(String);
+
+impl Answer {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        bounded_text("answer", raw, 1, Description::MAX_CHARS).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
 /// A category slug such as `feature`, `bug` or `docs`; routes a task to an agent role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Category(String);
@@ -148,6 +166,9 @@ impl PassCriteria {
 /// A task's cost cap in USD: a positive amount up to one million.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CostCap(f64);
+
+// Valid by construction: never NaN, so equality is total.
+impl Eq for CostCap {}
 
 impl CostCap {
     pub fn parse(raw: f64) -> Result<Self, ValidationError> {
@@ -447,7 +468,7 @@ pub fn retry_delay(
 }
 
 /// A validated request to create a task.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTask {
     pub title: Title,
     pub description: Description,
@@ -516,6 +537,14 @@ pub struct TaskTransition {
 mod tests {
     use super::TaskStatus::*;
     use super::*;
+
+    #[test]
+    fn an_empty_answer_is_rejected_in_its_own_words() {
+        let err = Answer::parse("   ").unwrap_err();
+        assert_eq!(err.field, "answer");
+        assert_eq!(err.message, "answer must not be empty");
+        assert_eq!(Answer::parse(" yes ").unwrap().as_str(), "yes");
+    }
 
     #[test]
     fn the_happy_path_is_allowed() {

@@ -2,7 +2,7 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use harness_domain::ValidationError;
@@ -30,6 +30,10 @@ pub enum ApiError {
     Unauthorized,
     Forbidden(String),
     PayloadTooLarge(String),
+    /// Too many attempts; the client may try again after this many seconds.
+    TooManyRequests {
+        retry_after_secs: u64,
+    },
     /// The database cannot serve requests right now.
     Unavailable(String),
     /// A bug or an environment failure. Logged in full, never sent.
@@ -92,6 +96,12 @@ impl ApiError {
                 message,
                 None,
             ),
+            Self::TooManyRequests { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!("too many attempts; try again in {retry_after_secs} s"),
+                None,
+            ),
             Self::Unavailable(detail) => {
                 tracing::error!(%detail, "database unavailable");
                 (
@@ -116,6 +126,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match self {
+            Self::TooManyRequests { retry_after_secs } => Some(retry_after_secs),
+            _ => None,
+        };
         let (status, code, message, field) = self.parts();
         let body = ErrorBody {
             error: ErrorDetail {
@@ -124,7 +138,13 @@ impl IntoResponse for ApiError {
                 field,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     AppState,
     error::{ApiResult, ErrorBody},
-    extract::QueryParams,
+    extract::{Query, query_number, query_text},
 };
 
 pub fn router() -> Router<AppState> {
@@ -23,14 +23,18 @@ pub struct EventList {
 /// Query parameters of `GET /api/events`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct EventQuery {
     /// Only events with a greater id; without it, the newest `limit`.
+    #[serde(
+        default,
+        deserialize_with = "query_number::<_, _, 0, { i64::MAX as u64 }>"
+    )]
     after: Option<i64>,
     /// Exact event type, such as `task.created`.
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type", deserialize_with = "query_text")]
     kind: Option<String>,
     /// 1 to 1000, default 100.
+    #[serde(default, deserialize_with = "query_number::<_, _, 1, 1000>")]
     limit: Option<u32>,
 }
 
@@ -39,12 +43,10 @@ pub struct EventQuery {
     responses((status = 200, body = EventList), (status = 422, body = ErrorBody)))]
 pub async fn list_events(
     State(state): State<AppState>,
-    q: QueryParams,
+    Query(q): Query<EventQuery>,
 ) -> ApiResult<Json<EventList>> {
-    let after = q.number("after", 0, i64::MAX)?;
-    let limit = q.number("limit", 1, 1000)?.unwrap_or(100);
-    let kind = q.get("type").map(str::to_owned);
+    let limit = q.limit.unwrap_or(100);
     Ok(Json(EventList {
-        items: state.board.list_events(after, kind, limit).await?,
+        items: state.board.list_events(q.after, q.kind, limit).await?,
     }))
 }

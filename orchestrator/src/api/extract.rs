@@ -5,7 +5,10 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Request, rejection::BytesRejection},
     http::{StatusCode, request::Parts},
 };
-use serde::de::DeserializeOwned;
+use serde::{
+    Deserialize, Deserializer,
+    de::{DeserializeOwned, Error as _},
+};
 
 use super::error::ApiError;
 
@@ -71,61 +74,83 @@ fn quoted_field(message: &str) -> Option<String> {
     Some(message[start..start + len].to_owned())
 }
 
-/// Query parameters as strings; handlers parse each one so errors name the parameter.
-pub struct QueryParams(pub Vec<(String, String)>);
+/// Query parameters parsed into `T`, the same struct the OpenAPI document lists with
+/// `IntoParams`, so the document and the parsing cannot drift apart. An empty value
+/// counts as absent, the first of repeated keys wins, and unknown keys are ignored.
+/// Each field of `T` reads its value with one of [`query_text`], [`query_parsed`] or
+/// [`query_number`]; a bad value is a 422 naming the parameter.
+pub struct Query<T>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str(query)
-            .map(QueryParams)
-            .map_err(|e| ApiError::BadRequest {
-                message: format!("malformed query string: {e}"),
-                field: None,
-            })
+        parse_query(parts.uri.query().unwrap_or("")).map(Query)
     }
 }
 
-impl QueryParams {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    }
+/// Stands for the parameter's name in a value's error message; see [`query_number`].
+const FIELD: &str = "{field}";
 
-    /// A number parameter within `min..=max`.
-    pub fn number<T>(&self, name: &str, min: T, max: T) -> Result<Option<T>, ApiError>
-    where
-        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-    {
-        let Some(raw) = self.get(name) else {
-            return Ok(None);
-        };
-        match raw.parse::<T>() {
-            Ok(n) if n >= min && n <= max => Ok(Some(n)),
-            _ => Err(ApiError::invalid(
-                name,
-                format!("{name} must be a whole number from {min} to {max}"),
-            )),
+/// Parses a query string into `T`; see [`Query`].
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query).map_err(|e| ApiError::BadRequest {
+            message: format!("malformed query string: {e}"),
+            field: None,
+        })?;
+    let mut seen = std::collections::HashSet::new();
+    let pairs = pairs
+        .into_iter()
+        .filter(|(key, _)| seen.insert(key.clone()))
+        .filter(|(_, value)| !value.is_empty());
+    let map = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(pairs);
+    serde_path_to_error::deserialize(map).map_err(|err| {
+        let field = err.path().to_string();
+        let message = err.into_inner().to_string().replace(FIELD, &field);
+        ApiError::Unprocessable {
+            message,
+            field: (field != ".").then_some(field),
         }
-    }
+    })
+}
 
-    /// A parameter parsed by a domain type's `FromStr`.
-    pub fn parsed<T>(&self, name: &str) -> Result<Option<T>, ApiError>
-    where
-        T: std::str::FromStr<Err = harness_domain::ValidationError>,
-    {
-        self.get(name)
-            .map(|raw| {
-                raw.parse::<T>()
-                    .map_err(|e| ApiError::invalid(name, e.message))
-            })
-            .transpose()
-    }
+/// A text parameter, as given.
+pub fn query_text<'de, D: Deserializer<'de>>(value: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(value).map(Some)
+}
+
+/// A parameter parsed by a domain type's `FromStr`, whose message names the field.
+pub fn query_parsed<'de, D, T>(value: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr<Err = harness_domain::ValidationError>,
+{
+    let raw = String::deserialize(value)?;
+    raw.parse::<T>()
+        .map(Some)
+        .map_err(|e| D::Error::custom(e.message))
+}
+
+/// A whole-number parameter within `MIN..=MAX`.
+pub fn query_number<'de, D, T, const MIN: u64, const MAX: u64>(
+    value: D,
+) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    let raw = String::deserialize(value)?;
+    raw.parse::<u64>()
+        .ok()
+        .filter(|n| (MIN..=MAX).contains(n))
+        .and_then(|n| T::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "{FIELD} must be a whole number from {MIN} to {MAX}"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -176,5 +201,48 @@ mod tests {
             parse_json::<Body>(br#"{"title":"a"} trailing"#).unwrap_err(),
             ApiError::BadRequest { .. }
         ));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Listing {
+        #[serde(default, deserialize_with = "query_number::<_, _, 1, 500>")]
+        limit: Option<u32>,
+        #[serde(default, deserialize_with = "query_parsed")]
+        priority: Option<harness_domain::task::Priority>,
+        #[serde(default, rename = "type", deserialize_with = "query_text")]
+        kind: Option<String>,
+    }
+
+    #[test]
+    fn query_values_are_parsed_into_the_struct() {
+        let q: Listing = parse_query("limit=7&priority=p1&type=x&other=1").unwrap();
+        assert_eq!(q.limit, Some(7));
+        assert_eq!(q.priority, Some(harness_domain::task::Priority::P1));
+        assert_eq!(q.kind.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn an_empty_value_is_absent_and_the_first_repeat_wins() {
+        let q: Listing = parse_query("limit=&limit=5&type=a&type=b").unwrap();
+        assert_eq!(q.limit, None);
+        assert_eq!(q.kind.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn a_number_out_of_range_names_its_parameter() {
+        for query in ["limit=0", "limit=501", "limit=-1", "limit=ten"] {
+            let err = parse_query::<Listing>(query).unwrap_err();
+            let ApiError::Unprocessable { message, field } = err else {
+                panic!("{query}: {err:?}");
+            };
+            assert_eq!(field.as_deref(), Some("limit"));
+            assert_eq!(message, "limit must be a whole number from 1 to 500");
+        }
+    }
+
+    #[test]
+    fn a_bad_domain_value_names_its_parameter() {
+        let err = parse_query::<Listing>("priority=P9").unwrap_err();
+        assert_eq!(field_of(err).as_deref(), Some("priority"));
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 mod events;
 mod extract;
 mod health;
+mod login_limit;
 pub mod openapi;
 mod orchestrator;
 mod sessions;
@@ -35,7 +36,7 @@ use tower_http::trace::TraceLayer;
 pub use auth::Auth;
 use error::ApiError;
 
-use crate::{board::Board, config::Settings};
+use crate::{board::Board, config::Settings, guard::Guard};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -50,7 +51,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
 }
 
-/// The whole application: API, WebSocket, health, and the dashboard when built.
+/// The whole application: API, WebSocket, health, and the dashboard when built, behind
+/// the Host/Origin guard and with the security headers on every response.
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .merge(tasks::router())
@@ -76,7 +78,10 @@ pub fn router(state: AppState) -> Router {
         Some(dir) => api.fallback_service(crate::gateway::spa_router::<()>(&dir).with_state(())),
         None => api,
     };
-    app.layer(
+    let guard = Arc::new(Guard::new(state.settings.web.clone()));
+    app.layer(middleware::from_fn_with_state(guard, crate::guard::enforce))
+        .layer(middleware::map_response(crate::guard::security_headers))
+        .layer(
         TraceLayer::new_for_http()
             .make_span_with(|req: &Request| {
                 let route = req

@@ -9,7 +9,7 @@ use super::AppState;
 #[openapi(
     info(
         title = "Parent Harness API",
-        description = "Task board, agents, sessions and live events."
+        description = "Task board, agents, sessions and live events. Every `/ws` frame is a `LiveFrame`."
     ),
     paths(
         super::health::health,
@@ -44,6 +44,8 @@ use super::AppState;
         harness_domain::agent::AgentStatus,
         harness_domain::session::LogLine,
         harness_domain::event::Event,
+        crate::live::LiveFrame,
+        crate::live::LiveKind,
     ))
 )]
 pub struct ApiDoc;

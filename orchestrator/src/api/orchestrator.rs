@@ -7,7 +7,7 @@ use axum::{
 };
 
 use super::{AppState, error::ApiResult};
-use crate::board::OrchestratorStatus;
+use crate::board::{Actor, OrchestratorStatus};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,12 +29,22 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Json<Orchestrato
 #[utoipa::path(post, path = "/api/orchestrator/pause", tag = "orchestrator", operation_id = "orchestrator_pause",
     responses((status = 200, body = OrchestratorStatus)))]
 pub async fn pause(State(state): State<AppState>) -> ApiResult<Json<OrchestratorStatus>> {
-    Ok(Json(state.board.set_paused(true, state.started_at).await?))
+    Ok(Json(
+        state
+            .board
+            .set_paused(true, state.started_at, Actor::API)
+            .await?,
+    ))
 }
 
 /// Start new sessions again.
 #[utoipa::path(post, path = "/api/orchestrator/resume", tag = "orchestrator", operation_id = "orchestrator_resume",
     responses((status = 200, body = OrchestratorStatus)))]
 pub async fn resume(State(state): State<AppState>) -> ApiResult<Json<OrchestratorStatus>> {
-    Ok(Json(state.board.set_paused(false, state.started_at).await?))
+    Ok(Json(
+        state
+            .board
+            .set_paused(false, state.started_at, Actor::API)
+            .await?,
+    ))
 }

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     AppState,
     error::{ApiError, ApiResult, ErrorBody},
-    extract::QueryParams,
+    extract::{Query, query_number, query_parsed, query_text},
 };
 use crate::store::SessionFilter;
 
@@ -39,24 +39,35 @@ pub struct SessionLogs {
 /// Query parameters of `GET /api/sessions`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct SessionQuery {
+    #[serde(
+        default,
+        deserialize_with = "query_number::<_, _, 1, { i64::MAX as u64 }>"
+    )]
     task_id: Option<i64>,
+    #[serde(default, deserialize_with = "query_text")]
     agent_id: Option<String>,
+    #[serde(default, deserialize_with = "query_parsed")]
     status: Option<SessionStatus>,
     /// 1 to 500, default 50.
+    #[serde(default, deserialize_with = "query_number::<_, _, 1, 500>")]
     limit: Option<u32>,
+    #[serde(default, deserialize_with = "query_number::<_, _, 0, { u64::MAX }>")]
     offset: Option<u64>,
 }
 
 /// Query parameters of `GET /api/sessions/{id}/logs`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct LogQuery {
     /// Only lines with a greater seq.
+    #[serde(
+        default,
+        deserialize_with = "query_number::<_, _, 0, { i64::MAX as u64 }>"
+    )]
     after: Option<i64>,
     /// 1 to 5000, default 1000.
+    #[serde(default, deserialize_with = "query_number::<_, _, 1, 5000>")]
     limit: Option<u32>,
 }
 
@@ -72,14 +83,14 @@ fn session_id(raw: &str) -> Result<i64, ApiError> {
     responses((status = 200, body = SessionPage), (status = 422, body = ErrorBody)))]
 pub async fn list_sessions(
     State(state): State<AppState>,
-    q: QueryParams,
+    Query(q): Query<SessionQuery>,
 ) -> ApiResult<Json<SessionPage>> {
     let filter = SessionFilter {
-        task_id: q.number("task_id", 1, i64::MAX)?,
-        agent_id: q.get("agent_id").map(str::to_owned),
-        status: q.parsed("status")?,
-        limit: q.number("limit", 1, 500)?.unwrap_or(50),
-        offset: q.number("offset", 0, u64::MAX)?.unwrap_or(0),
+        task_id: q.task_id,
+        agent_id: q.agent_id,
+        status: q.status,
+        limit: q.limit.unwrap_or(50),
+        offset: q.offset.unwrap_or(0),
     };
     let (limit, offset) = (filter.limit, filter.offset);
     let page = state.board.list_sessions(filter).await?;
@@ -108,11 +119,11 @@ pub async fn get_session(
 pub async fn session_logs(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    q: QueryParams,
+    Query(q): Query<LogQuery>,
 ) -> ApiResult<Json<SessionLogs>> {
     let id = session_id(&id)?;
-    let after = q.number("after", 0, i64::MAX)?.unwrap_or(0);
-    let limit = q.number("limit", 1, 5000)?.unwrap_or(1000);
+    let after = q.after.unwrap_or(0);
+    let limit = q.limit.unwrap_or(1000);
     Ok(Json(SessionLogs {
         items: state.board.session_logs(id, after, limit).await?,
     }))

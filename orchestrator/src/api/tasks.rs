@@ -7,8 +7,8 @@ use axum::{
     routing::{get, post},
 };
 use harness_domain::task::{
-    Category, CostCap, Dependencies, Description, MaxAttempts, NewTask, PassCriteria, Priority,
-    Task, TaskId, TaskPatch, TaskRef, TaskStatus, TaskTransition, Title,
+    Answer, Category, CostCap, Dependencies, Description, MaxAttempts, NewTask, PassCriteria,
+    Priority, Task, TaskId, TaskPatch, TaskRef, TaskStatus, TaskTransition, Title,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,9 +16,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     AppState,
     error::{ApiError, ApiResult, ErrorBody},
-    extract::{JsonBody, QueryParams},
+    extract::{JsonBody, Query, query_number, query_parsed, query_text},
 };
-use crate::{board::ACTOR_API, store::TaskFilter};
+use crate::{board::Actor, store::TaskFilter};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -100,17 +100,23 @@ pub struct TaskHistory {
 /// Query parameters of `GET /api/tasks`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct TaskQuery {
+    #[serde(default, deserialize_with = "query_parsed")]
     status: Option<TaskStatus>,
+    #[serde(default, deserialize_with = "query_parsed")]
     priority: Option<Priority>,
+    #[serde(default, deserialize_with = "query_text")]
     category: Option<String>,
     /// Assigned agent id.
+    #[serde(default, deserialize_with = "query_text")]
     agent: Option<String>,
     /// Case-insensitive text in the title, or a display id.
+    #[serde(default, deserialize_with = "query_text")]
     q: Option<String>,
     /// 1 to 500, default 50.
+    #[serde(default, deserialize_with = "query_number::<_, _, 1, 500>")]
     limit: Option<u32>,
+    #[serde(default, deserialize_with = "query_number::<_, _, 0, { u64::MAX }>")]
     offset: Option<u64>,
 }
 
@@ -200,16 +206,18 @@ fn task_ref(raw: &str) -> Result<TaskId, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("task '{raw}' not found (use 42 or T-42)")))
 }
 
-fn task_filter(q: &QueryParams) -> Result<TaskFilter, ApiError> {
-    Ok(TaskFilter {
-        status: q.parsed("status")?,
-        priority: q.parsed("priority")?,
-        category: q.get("category").map(str::to_owned),
-        agent: q.get("agent").map(str::to_owned),
-        text: q.get("q").map(str::to_owned),
-        limit: q.number("limit", 1, 500)?.unwrap_or(50),
-        offset: q.number("offset", 0, u64::MAX)?.unwrap_or(0),
-    })
+impl From<TaskQuery> for TaskFilter {
+    fn from(q: TaskQuery) -> Self {
+        TaskFilter {
+            status: q.status,
+            priority: q.priority,
+            category: q.category,
+            agent: q.agent,
+            text: q.q,
+            limit: q.limit.unwrap_or(50),
+            offset: q.offset.unwrap_or(0),
+        }
+    }
 }
 
 /// List tasks, most urgent and oldest first.
@@ -217,9 +225,9 @@ fn task_filter(q: &QueryParams) -> Result<TaskFilter, ApiError> {
     responses((status = 200, body = TaskPage), (status = 422, body = ErrorBody)))]
 pub async fn list_tasks(
     State(state): State<AppState>,
-    query: QueryParams,
+    Query(query): Query<TaskQuery>,
 ) -> ApiResult<Json<TaskPage>> {
-    let filter = task_filter(&query)?;
+    let filter = TaskFilter::from(query);
     let (limit, offset) = (filter.limit, filter.offset);
     let page = state.board.list_tasks(filter).await?;
     Ok(Json(TaskPage {
@@ -239,7 +247,7 @@ pub async fn create_task(
 ) -> ApiResult<(StatusCode, Json<Task>)> {
     let task = state
         .board
-        .create_task(body.into_new_task()?, ACTOR_API)
+        .create_task(body.into_new_task()?, Actor::API)
         .await?;
     Ok((StatusCode::CREATED, Json(task)))
 }
@@ -289,7 +297,9 @@ pub async fn retry_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Task>> {
-    Ok(Json(state.board.retry_now(task_ref(&id)?).await?))
+    Ok(Json(
+        state.board.retry_now(task_ref(&id)?, Actor::API).await?,
+    ))
 }
 
 /// Put a blocked task back in the queue with a fresh set of attempts.
@@ -300,20 +310,7 @@ pub async fn unblock_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Task>> {
-    let id = task_ref(&id)?;
-    let current = state.board.get_task(id).await?;
-    if current.status != TaskStatus::Blocked {
-        return Err(ApiError::Conflict(format!(
-            "task {} is {}; only a blocked task can be unblocked",
-            current.display_id,
-            current.status.as_str()
-        )));
-    }
-    let task = state
-        .board
-        .transition_task(id, TaskStatus::Pending, "unblocked by a user", ACTOR_API)
-        .await?;
-    Ok(Json(task))
+    Ok(Json(state.board.unblock(task_ref(&id)?, Actor::API).await?))
 }
 
 /// Cancel a task that is not finished. A running session is stopped.
@@ -324,12 +321,7 @@ pub async fn cancel_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Task>> {
-    let id = task_ref(&id)?;
-    let task = state
-        .board
-        .transition_task(id, TaskStatus::Cancelled, "cancelled by a user", ACTOR_API)
-        .await?;
-    Ok(Json(task))
+    Ok(Json(state.board.cancel(task_ref(&id)?, Actor::API).await?))
 }
 
 /// Answer the question an agent asked (`ask_human`); the task then continues.
@@ -343,15 +335,11 @@ pub async fn answer_task(
     JsonBody(body): JsonBody<AnswerRequest>,
 ) -> ApiResult<Json<Task>> {
     let id = task_ref(&id)?;
-    let answer = Description::parse(&body.answer)
-        .map_err(|e| ApiError::invalid("answer", e.message.replace("description", "answer")))?;
-    if answer.as_str().is_empty() {
-        return Err(ApiError::invalid("answer", "answer must not be empty"));
-    }
+    let answer = Answer::parse(&body.answer)?;
     Ok(Json(
         state
             .board
-            .answer_question(id, answer.as_str().to_owned())
+            .answer_question(id, answer.into_inner(), Actor::API)
             .await?,
     ))
 }

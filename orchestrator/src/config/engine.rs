@@ -7,6 +7,7 @@ use harness_domain::agent::{AgentRole, RuntimeKind};
 use serde::Deserialize;
 
 use super::{ConfigError, Secret, invalid};
+use crate::engine::sandbox::{self, EnvPolicy, Limits, Mode, Network, SandboxConfig};
 
 /// Flags and environment variables of the engine.
 #[derive(Debug, Clone, Default, Args)]
@@ -53,12 +54,8 @@ pub struct EngineArgs {
     /// Author e-mail of the agents' commits [default: harness@localhost].
     #[arg(long, env = "HARNESS_GIT_AUTHOR_EMAIL")]
     pub git_author_email: Option<String>,
-    /// Anthropic API key for `anthropic` agents.
-    #[arg(
-        long = "anthropic-api-key",
-        env = "ANTHROPIC_API_KEY",
-        hide_env_values = true
-    )]
+    /// ANTHROPIC_API_KEY: from the environment or ANTHROPIC_API_KEY_FILE only.
+    #[arg(skip)]
     pub anthropic_api_key: Option<String>,
     /// Messages API base URL [default: https://api.anthropic.com].
     #[arg(long, env = "ANTHROPIC_BASE_URL")]
@@ -69,6 +66,34 @@ pub struct EngineArgs {
     /// First wait after an API error without retry-after; doubles per retry [default: 2].
     #[arg(long, env = "HARNESS_API_BACKOFF_SECS")]
     pub api_backoff_secs: Option<f64>,
+    /// Agent sandbox when Landlock is missing: `require` (agents wait), `warn` (run
+    /// unconfined, said everywhere) or `off` [default: require].
+    #[arg(long, env = "HARNESS_SANDBOX")]
+    pub sandbox: Option<String>,
+    /// Outbound TCP for agents: `open`, `none`, or ports like `443,80` [default: open].
+    #[arg(long, env = "HARNESS_AGENT_NETWORK")]
+    pub agent_network: Option<String>,
+    /// Extra directories agents may read and execute, `:`-separated (toolchains).
+    #[arg(long, env = "HARNESS_AGENT_READ_PATHS")]
+    pub agent_read_paths: Option<String>,
+    /// Extra directories agents may write, `:`-separated (shared caches).
+    #[arg(long, env = "HARNESS_AGENT_WRITE_PATHS")]
+    pub agent_write_paths: Option<String>,
+    /// Names of extra environment variables passed to agents, comma-separated.
+    #[arg(long, env = "HARNESS_AGENT_ENV")]
+    pub agent_env: Option<String>,
+    /// Memory per agent process in MB, 0 for no limit [default: half the machine's].
+    #[arg(long, env = "HARNESS_AGENT_MAX_MEMORY_MB")]
+    pub agent_max_memory_mb: Option<u64>,
+    /// Open files per agent process, 0 for no limit [default: 4096].
+    #[arg(long, env = "HARNESS_AGENT_MAX_OPEN_FILES")]
+    pub agent_max_open_files: Option<u64>,
+    /// Processes of the harness's user an agent may reach, 0 for no limit [default: 4096].
+    #[arg(long, env = "HARNESS_AGENT_MAX_PROCESSES")]
+    pub agent_max_processes: Option<u64>,
+    /// CPU seconds per agent process, 0 for no limit [default: 3600].
+    #[arg(long, env = "HARNESS_AGENT_MAX_CPU_SECS")]
+    pub agent_max_cpu_secs: Option<u64>,
     #[command(flatten)]
     pub reliability: super::reliability::ReliabilityArgs,
 }
@@ -103,6 +128,15 @@ pub struct EngineFile {
     anthropic_base_url: Option<String>,
     api_backoff_secs: Option<f64>,
     worktree_retention_days: Option<f64>,
+    sandbox: Option<String>,
+    agent_network: Option<String>,
+    agent_read_paths: Option<Vec<PathBuf>>,
+    agent_write_paths: Option<Vec<PathBuf>>,
+    agent_env: Option<Vec<String>>,
+    agent_max_memory_mb: Option<u64>,
+    agent_max_open_files: Option<u64>,
+    agent_max_processes: Option<u64>,
+    agent_max_cpu_secs: Option<u64>,
     /// Category → role, added to the defaults.
     #[serde(default)]
     routing: BTreeMap<String, AgentRole>,
@@ -131,6 +165,8 @@ pub struct EngineSettings {
     pub anthropic_base_url: String,
     pub api_backoff: Duration,
     pub worktree_retention: Duration,
+    /// How every agent process is confined.
+    pub sandbox: SandboxConfig,
     pub routing: BTreeMap<String, AgentRole>,
     pub agents: BTreeMap<String, AgentOverride>,
     pub reliability: super::reliability::ReliabilitySettings,
@@ -159,6 +195,102 @@ pub fn default_routing() -> BTreeMap<String, AgentRole> {
     .collect()
 }
 
+/// The agent sandbox from flags, environment and file.
+fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfig, ConfigError> {
+    let mode = match args.sandbox.as_deref().or(file.sandbox.as_deref()) {
+        None => Mode::default(),
+        Some(text) => Mode::parse(text)
+            .ok_or_else(|| invalid("HARNESS_SANDBOX", "must be require, warn or off"))?,
+    };
+    let network = match args
+        .agent_network
+        .as_deref()
+        .or(file.agent_network.as_deref())
+    {
+        None => Network::default(),
+        Some(text) => Network::parse(text).ok_or_else(|| {
+            invalid(
+                "HARNESS_AGENT_NETWORK",
+                "must be open, none, or comma-separated ports from 1 to 65535",
+            )
+        })?,
+    };
+    let paths = |flag: &Option<String>, file: &Option<Vec<PathBuf>>| -> Option<Vec<PathBuf>> {
+        match flag {
+            Some(text) => Some(
+                std::env::split_paths(text)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect(),
+            ),
+            None => file.clone(),
+        }
+    };
+    let mut read_paths = sandbox::default_toolchain_paths();
+    read_paths.extend(paths(&args.agent_read_paths, &file.agent_read_paths).unwrap_or_default());
+    let write_paths = paths(&args.agent_write_paths, &file.agent_write_paths).unwrap_or_default();
+    for (name, list) in [
+        ("HARNESS_AGENT_READ_PATHS", &read_paths),
+        ("HARNESS_AGENT_WRITE_PATHS", &write_paths),
+    ] {
+        if let Some(p) = list.iter().find(|p| !p.is_absolute()) {
+            return Err(invalid(
+                name,
+                &format!("{} is not an absolute path", p.display()),
+            ));
+        }
+    }
+    let pass = match &args.agent_env {
+        Some(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => file.agent_env.clone().unwrap_or_default(),
+    };
+    let defaults = Limits::default();
+    let limit = |flag: Option<u64>, file: Option<u64>, default: Option<u64>, scale: u64| match flag
+        .or(file)
+    {
+        Some(0) => None,
+        Some(v) => Some(v.saturating_mul(scale)),
+        None => default,
+    };
+    Ok(SandboxConfig {
+        mode,
+        network,
+        read_paths,
+        write_paths,
+        env: EnvPolicy { pass },
+        limits: Limits {
+            memory_bytes: limit(
+                args.agent_max_memory_mb,
+                file.agent_max_memory_mb,
+                defaults.memory_bytes,
+                1 << 20,
+            ),
+            open_files: limit(
+                args.agent_max_open_files,
+                file.agent_max_open_files,
+                defaults.open_files,
+                1,
+            ),
+            processes: limit(
+                args.agent_max_processes,
+                file.agent_max_processes,
+                defaults.processes,
+                1,
+            ),
+            cpu_secs: limit(
+                args.agent_max_cpu_secs,
+                file.agent_max_cpu_secs,
+                defaults.cpu_secs,
+                1,
+            ),
+        },
+    })
+}
+
 fn seconds(
     name: &'static str,
     value: Option<f64>,
@@ -183,6 +315,7 @@ impl EngineSettings {
         alias_workspace: Option<PathBuf>,
         database_dir: PathBuf,
     ) -> Result<Self, ConfigError> {
+        let sandbox = sandbox_settings(&args, &file)?;
         let verify = match args.verify {
             Some(lines) => lines
                 .lines()
@@ -289,10 +422,17 @@ impl EngineSettings {
                 7.0 * 86_400.0,
                 0.0,
             )?,
+            sandbox,
             routing,
             agents: file.agents,
             reliability: super::reliability::ReliabilitySettings::load(args.reliability)?,
         };
+        if database_dir.starts_with(&settings.worktrees_dir) {
+            return Err(invalid(
+                "HARNESS_WORKTREES_DIR",
+                "must not contain the database's directory: agents write in their worktrees",
+            ));
+        }
         let settings = super::reliability::watchdog_outlasts_commands(settings);
         for (id, o) in &settings.agents {
             if o.runtime == Some(RuntimeKind::Cli)
@@ -305,5 +445,61 @@ impl EngineSettings {
             }
         }
         Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sandbox(args: EngineArgs) -> Result<SandboxConfig, ConfigError> {
+        sandbox_settings(&args, &EngineFile::default())
+    }
+
+    #[test]
+    fn the_sandbox_requires_landlock_and_leaves_the_network_open_by_default() {
+        let config = sandbox(EngineArgs::default()).unwrap();
+        assert_eq!(config.mode, Mode::Require);
+        assert_eq!(config.network, Network::Open);
+        assert!(config.limits.memory_bytes.is_some());
+    }
+
+    #[test]
+    fn a_bad_sandbox_setting_is_named() {
+        let err = sandbox(EngineArgs {
+            sandbox: Some("maybe".into()),
+            ..EngineArgs::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("HARNESS_SANDBOX"), "{err}");
+        let err = sandbox(EngineArgs {
+            agent_network: Some("443,https".into()),
+            ..EngineArgs::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("HARNESS_AGENT_NETWORK"), "{err}");
+        let err = sandbox(EngineArgs {
+            agent_write_paths: Some("relative/cache".into()),
+            ..EngineArgs::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("HARNESS_AGENT_WRITE_PATHS"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn zero_removes_a_limit_and_megabytes_become_bytes() {
+        let config = sandbox(EngineArgs {
+            agent_max_memory_mb: Some(512),
+            agent_max_processes: Some(0),
+            agent_env: Some("GOPATH, JAVA_HOME".into()),
+            ..EngineArgs::default()
+        })
+        .unwrap();
+        assert_eq!(config.limits.memory_bytes, Some(512 << 20));
+        assert_eq!(config.limits.processes, None);
+        assert_eq!(config.env.pass, ["GOPATH", "JAVA_HOME"]);
     }
 }

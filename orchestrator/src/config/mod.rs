@@ -15,10 +15,21 @@ use serde::Deserialize;
 
 pub use engine::{AgentOverride, EngineArgs, EngineSettings, default_routing};
 pub use reliability::{Overrun, ReliabilityArgs, ReliabilitySettings};
+pub use web::{PublicUrl, WebArgs, WebSettings};
 
 use crate::{budget::BudgetLimits, telemetry::LogFormat};
 
 mod engine;
+mod web;
+
+/// Secrets are read from the environment or a file only, never from flags (a flag
+/// shows in `ps`). Shown under `serve --help`, as clap cannot list a flagless value.
+pub const SECRETS_HELP: &str = "Secrets (environment only, or a file named by the _FILE variable):
+  HARNESS_API_TOKEN      Bearer token required on /api and /ws (16+ characters).
+                         Unset: no authentication, allowed on a loopback address only.
+  ANTHROPIC_API_KEY      Anthropic API key for `anthropic` agents.
+  HARNESS_API_TOKEN_FILE and ANTHROPIC_API_KEY_FILE (flags above) read them from a
+  file, such as a Docker secret under /run/secrets.";
 mod reliability;
 
 /// Flags and environment variables shared by `serve`, `migrate` and `backup`.
@@ -30,7 +41,7 @@ pub struct ConfigArgs {
     /// Port for the API, WebSocket and dashboard [default: 3333].
     #[arg(long, env = "PORT")]
     pub port: Option<u16>,
-    /// Address to bind [default: 0.0.0.0].
+    /// Address to bind [default: 127.0.0.1]. Another address needs HARNESS_API_TOKEN.
     #[arg(long, env = "HARNESS_BIND")]
     pub bind: Option<IpAddr>,
     /// SQLite database file; its directory is created [default: ./data/harness.db].
@@ -63,11 +74,36 @@ pub struct ConfigArgs {
     /// Monthly limit of input + output tokens [default: none].
     #[arg(long, env = "HARNESS_BUDGET_MONTHLY_TOKENS")]
     pub budget_monthly_tokens: Option<u64>,
-    /// Bearer token required on /api and /ws. Unset means no authentication.
-    #[arg(long = "api-token", env = "HARNESS_API_TOKEN", hide_env_values = true)]
+    /// File holding the API token (a Docker secret, say), instead of HARNESS_API_TOKEN.
+    #[arg(long, env = "HARNESS_API_TOKEN_FILE")]
+    pub api_token_file: Option<PathBuf>,
+    /// File holding the Anthropic API key, instead of ANTHROPIC_API_KEY.
+    #[arg(long, env = "ANTHROPIC_API_KEY_FILE")]
+    pub anthropic_api_key_file: Option<PathBuf>,
+    /// Hours a dashboard login lasts before the token must be entered again [default: 168].
+    #[arg(long, env = "HARNESS_LOGIN_EXPIRY_HOURS")]
+    pub login_expiry_hours: Option<f64>,
+    /// Take the client address for the login rate limit from the last X-Forwarded-For
+    /// entry. Only behind a proxy that sets it, such as the dashboard gateway [default: false].
+    #[arg(long, env = "HARNESS_TRUST_PROXY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub trust_proxy: Option<bool>,
+    /// HARNESS_API_TOKEN: from the environment only (see [`ConfigArgs::with_env_secrets`]).
+    #[arg(skip)]
     pub api_token: Option<String>,
     #[command(flatten)]
+    pub web: WebArgs,
+    #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+impl ConfigArgs {
+    /// Adds the secrets held in the environment. The CLI calls this; tests and embedders
+    /// pass secrets in the struct, so a developer's own key never leaks into them.
+    pub fn with_env_secrets(mut self) -> Self {
+        self.api_token = std::env::var("HARNESS_API_TOKEN").ok();
+        self.engine.anthropic_api_key = std::env::var("ANTHROPIC_API_KEY").ok();
+        self
+    }
 }
 
 /// The same settings as read from `harness.toml`. Secrets are not accepted here.
@@ -86,6 +122,12 @@ struct FileSettings {
     budget_monthly_usd: Option<f64>,
     budget_daily_tokens: Option<u64>,
     budget_monthly_tokens: Option<u64>,
+    login_expiry_hours: Option<f64>,
+    trust_proxy: Option<bool>,
+    public_url: Option<String>,
+    allowed_hosts: Option<Vec<String>>,
+    published_bind: Option<IpAddr>,
+    allow_open: Option<bool>,
     #[serde(flatten)]
     engine: engine::EngineFile,
 }
@@ -103,6 +145,11 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub budget: BudgetLimits,
     pub api_token: Option<Secret>,
+    /// How long a dashboard login lasts.
+    pub login_expiry: Duration,
+    /// Trust the last X-Forwarded-For entry as the client address.
+    pub trust_proxy: bool,
+    pub web: WebSettings,
     pub engine: EngineSettings,
 }
 
@@ -118,14 +165,29 @@ pub enum ConfigError {
     ParseFile { path: PathBuf, message: String },
     #[error("{name} is not valid: {message}")]
     Invalid { name: &'static str, message: String },
+    #[error("{name}: cannot read {path}: {source}")]
+    ReadSecret {
+        name: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 const DEFAULT_CONFIG_FILE: &str = "harness.toml";
 
 impl Settings {
     /// Merges flags and environment (already in `args`) with the optional config file.
-    pub fn load(args: ConfigArgs) -> Result<Self, ConfigError> {
+    pub fn load(mut args: ConfigArgs) -> Result<Self, ConfigError> {
         let mut file = read_file_settings(args.config.as_deref())?;
+        let api_token = secret(
+            ("HARNESS_API_TOKEN", args.api_token.take()),
+            ("HARNESS_API_TOKEN_FILE", args.api_token_file.take()),
+        )?;
+        args.engine.anthropic_api_key = secret(
+            ("ANTHROPIC_API_KEY", args.engine.anthropic_api_key.take()),
+            ("ANTHROPIC_API_KEY_FILE", args.anthropic_api_key_file.take()),
+        )?
+        .map(|s| s.0);
         let database_path = args
             .database_path
             .clone()
@@ -143,7 +205,7 @@ impl Settings {
         )?;
         let settings = Settings {
             port: args.port.or(file.port).unwrap_or(3333),
-            bind: args.bind.or(file.bind).unwrap_or([0, 0, 0, 0].into()),
+            bind: args.bind.or(file.bind).unwrap_or([127, 0, 0, 1].into()),
             database_path,
             dashboard_dir: args
                 .dashboard_dir
@@ -166,7 +228,15 @@ impl Settings {
                 daily_tokens: args.budget_daily_tokens.or(file.budget_daily_tokens),
                 monthly_tokens: args.budget_monthly_tokens.or(file.budget_monthly_tokens),
             },
-            api_token: args.api_token.filter(|t| !t.is_empty()).map(Secret),
+            api_token,
+            login_expiry: login_expiry(args.login_expiry_hours.or(file.login_expiry_hours))?,
+            trust_proxy: args.trust_proxy.or(file.trust_proxy).unwrap_or(false),
+            web: WebSettings::load(args.web.or_file(web::WebFile {
+                public_url: file.public_url,
+                allowed_hosts: file.allowed_hosts,
+                published_bind: file.published_bind,
+                allow_open: file.allow_open,
+            }))?,
             engine,
         };
         settings.validate()
@@ -219,6 +289,46 @@ impl Settings {
         }
         Ok(self)
     }
+}
+
+/// A secret from its variable or from the file its `_FILE` variable names (trimmed, so
+/// a trailing newline does not count). Both set is an error: which one would win?
+fn secret(
+    (name, value): (&'static str, Option<String>),
+    (file_name, file): (&'static str, Option<PathBuf>),
+) -> Result<Option<Secret>, ConfigError> {
+    let value = value.filter(|v| !v.trim().is_empty());
+    let file = file.filter(|f| !f.as_os_str().is_empty());
+    let raw = match (value, file) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                file_name,
+                &format!("set {name} or {file_name}, not both"),
+            ));
+        }
+        (Some(v), None) => v,
+        (None, Some(path)) => {
+            std::fs::read_to_string(&path).map_err(|source| ConfigError::ReadSecret {
+                name: file_name,
+                path,
+                source,
+            })?
+        }
+        (None, None) => return Ok(None),
+    };
+    let trimmed = raw.trim();
+    Ok((!trimmed.is_empty()).then(|| Secret::new(trimmed)))
+}
+
+fn login_expiry(hours: Option<f64>) -> Result<Duration, ConfigError> {
+    let hours = hours.unwrap_or(168.0);
+    if !hours.is_finite() || !(0.01..=24.0 * 365.0).contains(&hours) {
+        return Err(invalid(
+            "HARNESS_LOGIN_EXPIRY_HOURS",
+            "must be a number of hours from 0.01 to 8760",
+        ));
+    }
+    Ok(Duration::from_secs_f64(hours * 3600.0))
 }
 
 fn days(n: u32) -> Duration {
@@ -292,6 +402,39 @@ mod tests {
     }
 
     #[test]
+    fn secrets_are_read_from_their_files_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (token, key) = (dir.path().join("token"), dir.path().join("key"));
+        std::fs::write(&token, "a-long-test-token-0123456789\n").unwrap();
+        std::fs::write(&key, "sk-ant-test\n").unwrap();
+        let s = Settings::load(ConfigArgs {
+            config: Some(PathBuf::new()),
+            api_token_file: Some(token),
+            anthropic_api_key_file: Some(key),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.api_token.as_ref().map(Secret::expose),
+            Some("a-long-test-token-0123456789")
+        );
+        assert_eq!(
+            s.engine.anthropic_api_key.as_ref().map(Secret::expose),
+            Some("sk-ant-test")
+        );
+    }
+
+    #[test]
+    fn the_default_bind_is_loopback() {
+        let s = Settings::load(ConfigArgs {
+            config: Some(PathBuf::new()),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert!(s.bind.is_loopback());
+    }
+
+    #[test]
     fn an_unknown_key_in_the_config_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("harness.toml");
@@ -302,6 +445,25 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn the_web_settings_can_come_from_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("harness.toml");
+        std::fs::write(
+            &path,
+            "allowed_hosts = [\"box.lan\"]\npublic_url = \"https://h.example\"\nlogin_expiry_hours = 2\n",
+        )
+        .unwrap();
+        let s = Settings::load(ConfigArgs {
+            config: Some(path),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert_eq!(s.web.allowed_hosts, ["box.lan"]);
+        assert!(s.web.public_url.is_some_and(|u| u.https));
+        assert_eq!(s.login_expiry, Duration::from_secs(7200));
     }
 
     #[test]

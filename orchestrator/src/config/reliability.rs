@@ -65,7 +65,9 @@ impl Default for ReliabilitySettings {
 
 impl ReliabilitySettings {
     pub fn load(args: ReliabilityArgs) -> Result<Self, ConfigError> {
-        let git_timeout = args.git_timeout_secs.unwrap_or(300.0);
+        let git_timeout = args
+            .git_timeout_secs
+            .unwrap_or(crate::engine::safe_git::GIT_TIMEOUT.as_secs_f64());
         if !git_timeout.is_finite() || !(0.1..=86_400.0).contains(&git_timeout) {
             return Err(invalid(
                 "HARNESS_GIT_TIMEOUT_SECS",

@@ -2,16 +2,28 @@
 //! process with the prompt on stdin, and a parser for Claude Code's
 //! `--output-format stream-json` lines.
 //!
-//! The exit code and the final `result` line decide success together. Lines that are
-//! not stream-json (another CLI, or a stray print) are logged as output, never fatal.
+//! [`CliRuntime`] is the [`AgentRuntime`] over it. The exit code and the final `result`
+//! line decide success together. Lines that are not stream-json (another CLI, or a
+//! stray print) are logged as output, never fatal.
 
-use std::{collections::HashMap, path::Path, time::Duration};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use futures_util::future::BoxFuture;
 
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::{
     process::{self, CommandSpec, Stream, Termination},
+    prompt::{system_prompt, task_message},
+    runtime::{
+        AgentRuntime, NotReady, SessionOutcome, SessionReport, SessionRequest, failed_before_start,
+    },
+    sandbox::SandboxConfig,
     session::{LogKind, SessionSink, Usage, truncate_with_note},
     stream_usage::StreamedUsage,
 };
@@ -233,9 +245,12 @@ fn tool_result_text(content: &Value) -> String {
 pub struct CliAgentConfig {
     pub program: String,
     pub args: Vec<String>,
+    /// Set on top of the sandbox's allow-listed environment: what the CLI needs, like
+    /// its own key.
     pub env: Vec<(String, String)>,
     pub timeout: Duration,
     pub kill_grace: Duration,
+    pub sandbox: SandboxConfig,
 }
 
 impl CliAgentConfig {
@@ -255,6 +270,7 @@ impl CliAgentConfig {
             env: Vec::new(),
             timeout: Duration::from_secs(30 * 60),
             kill_grace: Duration::from_secs(10),
+            sandbox: SandboxConfig::default(),
         }
     }
 }
@@ -285,8 +301,7 @@ pub async fn run_cli_agent(
     spec.env = config.env.clone();
     spec.timeout = Some(config.timeout);
     spec.kill_grace = config.kill_grace;
-    // The harness's own credentials; a CLI agent brings its own via `env`.
-    spec.env_remove = vec!["HARNESS_API_TOKEN".into(), "TELEGRAM_BOT_TOKEN".into()];
+    spec.sandbox = config.sandbox.clone();
     let mut parser = StreamJsonParser::default();
     let mut streamed = StreamedUsage::default();
     let finished = process::run(&spec, cancel, |line| match line.stream {
@@ -344,9 +359,107 @@ fn report(
     }
 }
 
+/// A CLI agent (Claude Code or any command).
+pub struct CliRuntime {
+    pub config: CliAgentConfig,
+}
+
+impl AgentRuntime for CliRuntime {
+    fn kind(&self) -> &'static str {
+        "cli"
+    }
+
+    fn readiness(&self) -> Result<(), NotReady> {
+        match find_program(&self.config.program) {
+            Some(_) => Ok(()),
+            None => Err(NotReady::ProgramNotFound(self.config.program.clone())),
+        }
+    }
+
+    fn run<'a>(
+        &'a self,
+        request: SessionRequest,
+        sink: &'a dyn SessionSink,
+    ) -> BoxFuture<'a, SessionReport> {
+        Box::pin(async move {
+            let mut config = self.config.clone();
+            config.timeout = config.timeout.min(request.timeout);
+            let prompt = format!(
+                "{}\n\n{}",
+                system_prompt(&request.role_instructions),
+                task_message(&request.brief)
+            );
+            let report =
+                match run_cli_agent(&config, &request.worktree, &prompt, &request.cancel, sink)
+                    .await
+                {
+                    Ok(report) => report,
+                    Err(e) => {
+                        let mut report = failed_before_start(String::new());
+                        report.outcome = SessionOutcome::Unconfigured {
+                            reason: format!("cannot start `{}`: {e}", config.program),
+                        };
+                        return report;
+                    }
+                };
+            let outcome = match report.termination {
+                Termination::Cancelled => SessionOutcome::Cancelled,
+                Termination::TimedOut => SessionOutcome::TimedOut,
+                _ if report.success => SessionOutcome::Completed {
+                    summary: report.summary.clone(),
+                },
+                _ => SessionOutcome::Failed {
+                    reason: report.summary.clone(),
+                },
+            };
+            SessionReport {
+                outcome,
+                usage: report.usage,
+                cost_usd: report.cost_usd.unwrap_or(0.0),
+                model: report.model,
+                last_message: report.summary,
+            }
+        })
+    }
+}
+
+/// `program` as given when it contains a slash, else the first match on `PATH`.
+/// (`PATH` is the process's search path, not a harness setting.)
+pub fn find_program(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return executable(&path).then_some(path);
+    }
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sh_is_found_on_path_and_a_missing_program_is_not() {
+        assert!(find_program("sh").is_some());
+        assert!(find_program("definitely-not-installed-xyz").is_none());
+        assert!(find_program("/nonexistent/claude").is_none());
+    }
+
+    #[test]
+    fn a_missing_cli_makes_the_runtime_unready_with_a_reason() {
+        let mut config = CliAgentConfig::claude_code();
+        config.program = "definitely-not-installed-xyz".into();
+        let err = CliRuntime { config }.readiness().unwrap_err();
+        assert!(err.to_string().contains("not found"), "{err}");
+    }
 
     #[test]
     fn init_assistant_user_and_result_lines_become_log_entries() {

@@ -5,12 +5,15 @@
 //! a conflict never touches the base branch or anyone's working tree. Worktrees with
 //! uncommitted work are reported, never removed silently.
 //!
-//! All functions block; call them from `spawn_blocking`.
+//! Every command runs through [`super::safe_git`], so nothing the repository carries
+//! (hooks, fsmonitor, filters) runs. All functions block; call them from `spawn_blocking`.
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::Output,
 };
+
+use super::safe_git::{self, SafeGitError};
 
 /// Prefix of every branch the harness creates.
 pub const BRANCH_PREFIX: &str = "harness/";
@@ -60,6 +63,8 @@ pub enum GitError {
     Command { args: String, message: String },
     #[error("cannot run git: {0}")]
     Spawn(#[from] std::io::Error),
+    #[error(transparent)]
+    Run(#[from] SafeGitError),
 }
 
 /// A worktree the harness created for one attempt.
@@ -203,7 +208,18 @@ impl Repo {
     /// The diff of `branch` against the point where it left `base`, capped at `max_bytes`.
     pub fn diff(&self, base: &str, branch: &str, max_bytes: usize) -> Result<String, GitError> {
         let range = format!("{base}...{branch}");
-        let diff = git(&self.root, &["diff", "--stat", "--patch", &range], None)?;
+        let diff = git(
+            &self.root,
+            &[
+                "diff",
+                "--no-ext-diff",
+                "--no-textconv",
+                "--stat",
+                "--patch",
+                &range,
+            ],
+            None,
+        )?;
         Ok(super::session::truncate_with_note(&diff, max_bytes))
     }
 
@@ -541,6 +557,15 @@ pub fn branch_name(display_id: &str) -> Result<String, GitError> {
     }
 }
 
+/// `harness/<display_id>-kept-<UTC time>`: the branch a worktree's work is kept on when
+/// the worktree is set aside (a fresh attempt, or retention), so nothing is lost.
+pub fn kept_branch_name(display_id: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "{BRANCH_PREFIX}{display_id}-kept-{}",
+        at.format("%Y%m%dT%H%M%SZ")
+    )
+}
+
 fn same_path(a: &Path, b: &Path) -> bool {
     a == b
         || match (a.canonicalize(), b.canonicalize()) {
@@ -562,24 +587,19 @@ fn git(dir: &Path, args: &[&str], author: Option<&Author>) -> Result<String, Git
     }
 }
 
+/// Every git command goes through [`safe_git::run`]: no hooks, no planted config, a
+/// minimal environment and a timeout that kills its process group.
 fn git_raw(dir: &Path, args: &[&str], author: Option<&Author>) -> Result<Output, GitError> {
-    let mut command = Command::new("git");
-    command
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        // Never wait on a prompt, and keep messages in a parseable language.
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C")
-        .stdin(std::process::Stdio::null());
+    let mut env: Vec<(&str, &str)> = Vec::new();
     if let Some(a) = author {
-        command
-            .env("GIT_AUTHOR_NAME", &a.name)
-            .env("GIT_AUTHOR_EMAIL", &a.email)
-            .env("GIT_COMMITTER_NAME", &a.name)
-            .env("GIT_COMMITTER_EMAIL", &a.email);
+        env.extend([
+            ("GIT_AUTHOR_NAME", a.name.as_str()),
+            ("GIT_AUTHOR_EMAIL", a.email.as_str()),
+            ("GIT_COMMITTER_NAME", a.name.as_str()),
+            ("GIT_COMMITTER_EMAIL", a.email.as_str()),
+        ]);
     }
-    Ok(command.output()?)
+    Ok(safe_git::run(dir, args, &env)?)
 }
 
 fn stdout_trim(out: &Output) -> String {
@@ -595,6 +615,17 @@ fn stderr_line(out: &Output) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_branch_is_named_after_the_task_and_the_utc_time() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-04T05:06:07Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            kept_branch_name("T-12", at),
+            "harness/T-12-kept-20260304T050607Z"
+        );
+    }
 
     #[test]
     fn a_display_id_becomes_a_harness_branch() {

@@ -6,19 +6,20 @@
 //!
 //! The same bounded git also makes the investigator's throwaway worktree.
 //!
-//! Every git call here runs with a timeout in its own process group, killed as a group
-//! when the time is up, so a hanging git (an LFS fetch, a credential prompt, a blocked
-//! file) cannot hold the merge lock forever. Hooks are never run.
+//! Every git call here goes through `safe_git` with `HARNESS_GIT_TIMEOUT_SECS`: its own
+//! process group, killed as a group when the time is up, so a hanging git (an LFS fetch,
+//! a credential prompt, a blocked file) cannot hold the merge lock forever. Hooks and
+//! repository-configured programs are never run.
 
 use std::{
-    io::Read,
-    os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use super::git::Author;
+use super::{
+    git::Author,
+    safe_git::{self, SafeGitError},
+};
 
 /// How the branch was brought up to the base; recorded on the session.
 pub const STRATEGY: &str = "merge";
@@ -36,12 +37,11 @@ pub enum LandingError {
         path: PathBuf,
         message: String,
     },
-    #[error("git {args} did not finish within {}s and was killed", after.as_secs())]
-    TimedOut { args: String, after: Duration },
     #[error("git {args} failed: {message}")]
     Command { args: String, message: String },
-    #[error("cannot run git: {0}")]
-    Io(#[from] std::io::Error),
+    /// Git could not run, or ran past `HARNESS_GIT_TIMEOUT_SECS` and was killed.
+    #[error(transparent)]
+    Git(#[from] SafeGitError),
 }
 
 /// What bringing the branch up to date did.
@@ -250,71 +250,24 @@ impl LandingGit {
         }
     }
 
-    /// Runs git in its own process group; past the timeout the whole group is killed.
+    /// Runs git through [`safe_git`] (no hooks, no planted config, its own process
+    /// group), killed as a group past `HARNESS_GIT_TIMEOUT_SECS`.
     fn run(&self, dir: &Path, args: &[&str], author: Option<&Author>) -> Result<Ran, LandingError> {
-        let mut command = Command::new("git");
-        command
-            .arg("-C")
-            .arg(dir)
-            .args(["-c", "core.hooksPath=/dev/null"])
-            .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        let mut env: Vec<(&str, &str)> = Vec::new();
         if let Some(a) = author {
-            command
-                .env("GIT_AUTHOR_NAME", &a.name)
-                .env("GIT_AUTHOR_EMAIL", &a.email)
-                .env("GIT_COMMITTER_NAME", &a.name)
-                .env("GIT_COMMITTER_EMAIL", &a.email);
+            env.extend([
+                ("GIT_AUTHOR_NAME", a.name.as_str()),
+                ("GIT_AUTHOR_EMAIL", a.email.as_str()),
+                ("GIT_COMMITTER_NAME", a.name.as_str()),
+                ("GIT_COMMITTER_EMAIL", a.email.as_str()),
+            ]);
         }
-        let mut child = command.spawn()?;
-        let pgid = i32::try_from(child.id()).unwrap_or(0);
-        let readers = [
-            child.stdout.take().map(read_all),
-            child.stderr.take().map(read_all),
-        ];
-        let deadline = Instant::now() + self.timeout;
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                kill_group(pgid);
-                let _ = child.wait();
-                return Err(LandingError::TimedOut {
-                    args: args.join(" "),
-                    after: self.timeout,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let [stdout, stderr] = readers.map(|r| r.and_then(|h| h.join().ok()).unwrap_or_default());
+        let out = safe_git::run_within(dir, args, &env, self.timeout)?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
         Ok(Ran {
-            ok: status.success(),
-            stdout,
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: super::session::truncate_with_note(stderr.trim(), 2000),
         })
-    }
-}
-
-/// Reads a pipe to its end on its own thread, so a chatty git never blocks on a full pipe.
-fn read_all(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-fn kill_group(pgid: i32) {
-    if pgid > 0 {
-        // SAFETY: signalling a process group we created; no memory is involved.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
     }
 }

@@ -1,5 +1,5 @@
-//! The agent engine's building blocks: confinement, workspace tools, child processes,
-//! the Anthropic runtime, the CLI runtime, git worktrees and verification.
+//! The agent engine's building blocks: confinement, the agent sandbox, workspace tools,
+//! child processes, the Anthropic runtime, the CLI runtime, git worktrees and verification.
 //!
 //! Each module does one job and knows nothing about the store; the scheduler wires them:
 //!
@@ -22,6 +22,8 @@ pub mod orphans;
 pub mod process;
 pub mod prompt;
 pub mod runtime;
+pub mod safe_git;
+pub mod sandbox;
 pub mod session;
 pub mod stream_usage;
 pub mod tools;

@@ -2,16 +2,21 @@
 //!
 //! A CLI agent runs in its own process group, so when the orchestrator dies with
 //! `kill -9` the agent (and whatever it started) keeps running in its old worktree.
-//! At startup nothing of ours runs yet, so every process whose working directory is
-//! inside our worktrees directory is such an orphan: its group is stopped. Matching
-//! on the working directory, not on a stored pid, means a reused pid is never hit.
+//! At startup nothing of ours runs yet, so a process whose working directory is inside
+//! our worktrees directory AND whose environment carries the sandbox's agent marker
+//! ([`AGENT_MARKER`], set on every agent process) is such an orphan: its group is
+//! stopped. A person's shell or editor in a worktree has no marker and is left alone;
+//! matching on both, not on a stored pid, means a reused pid is never hit.
 
 use std::{
     path::{Path, PathBuf},
     time::Duration,
 };
 
-use super::process::{group_alive, signal_group};
+use super::{
+    process::{group_alive, signal_group},
+    sandbox::AGENT_MARKER,
+};
 
 /// Stops the process groups of every process working under `dir`. Returns their
 /// group ids. Linux only (reads /proc); elsewhere it finds nothing.
@@ -42,6 +47,7 @@ fn groups_working_in(dir: &Path) -> Vec<i32> {
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| cwd(*pid).is_some_and(|c| c.starts_with(dir)))
+        .filter(|pid| started_by_us(*pid))
         .filter_map(pgid_of)
         .filter(|&g| g > 1 && g != own_group)
         .collect();
@@ -52,6 +58,17 @@ fn groups_working_in(dir: &Path) -> Vec<i32> {
 
 fn cwd(pid: i32) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/cwd")).ok()
+}
+
+/// True when the process started with the agent marker in its environment.
+fn started_by_us(pid: i32) -> bool {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let marker = format!("{AGENT_MARKER}=1");
+    environ
+        .split(|&b| b == 0)
+        .any(|entry| entry == marker.as_bytes())
 }
 
 /// Field 5 of /proc/PID/stat; the command name before it may contain spaces.
@@ -70,16 +87,23 @@ fn unsafe_getpgrp() -> i32 {
 mod tests {
     use super::*;
 
+    fn start_in(dir: &Path, marked: bool) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        let mut command = std::process::Command::new("sh");
+        command
+            .args(["-c", "sleep 300 & wait"])
+            .current_dir(dir)
+            .process_group(0);
+        if marked {
+            command.env(AGENT_MARKER, "1");
+        }
+        command.spawn().unwrap()
+    }
+
     #[tokio::test]
     async fn a_process_group_working_in_the_directory_is_stopped() {
-        use std::os::unix::process::CommandExt;
         let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", "sleep 300 & wait"])
-            .current_dir(dir.path())
-            .process_group(0)
-            .spawn()
-            .unwrap();
+        let mut child = start_in(dir.path(), true);
         let pgid = child.id() as i32;
         tokio::time::sleep(Duration::from_millis(200)).await;
         let reaped = reap(dir.path(), Duration::from_secs(2)).await;
@@ -89,6 +113,23 @@ mod tests {
             !group_alive(pgid),
             "the whole group is gone, the sleep included"
         );
+    }
+
+    #[tokio::test]
+    async fn a_persons_shell_in_a_worktree_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut shell = start_in(dir.path(), false);
+        let pgid = shell.id() as i32;
+        // Wait until the shell really runs there, so the sweep could see it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while cwd(pgid).is_none_or(|c| !c.starts_with(dir.path().canonicalize().unwrap())) {
+            assert!(std::time::Instant::now() < deadline, "shell never started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(reap(dir.path(), Duration::from_millis(10)).await.is_empty());
+        assert!(group_alive(pgid));
+        signal_group(pgid, libc::SIGKILL);
+        let _ = shell.wait();
     }
 
     #[tokio::test]

@@ -3,6 +3,10 @@
 //!
 //! The system we replace killed only a shell wrapper on timeout, so the agent under it
 //! kept running. Here every child leads its own group and the whole group is signalled.
+//!
+//! This is the one place agent processes are started, so it is where the sandbox is
+//! entered: every child starts from the environment policy and enters its Landlock
+//! rules and resource limits between fork and exec ([`super::sandbox`]).
 
 use std::{
     path::PathBuf,
@@ -17,7 +21,7 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::session::tail;
+use super::{sandbox::SandboxConfig, session::tail};
 
 /// What to run and under which limits.
 #[derive(Debug, Clone)]
@@ -27,9 +31,10 @@ pub struct CommandSpec {
     pub cwd: PathBuf,
     /// Written to stdin, which is then closed. `None` gives the child an empty stdin.
     pub stdin: Option<String>,
+    /// Variables set on top of the sandbox's allow-listed environment.
     pub env: Vec<(String, String)>,
-    /// Variables removed from the inherited environment (secrets the child must not see).
-    pub env_remove: Vec<String>,
+    /// How the child is confined; the default confines it with built-in settings.
+    pub sandbox: SandboxConfig,
     /// Wall-clock limit; `None` means only cancellation stops it.
     pub timeout: Option<Duration>,
     /// Time between SIGTERM and SIGKILL.
@@ -58,7 +63,7 @@ impl CommandSpec {
             cwd: cwd.into(),
             stdin: None,
             env: Vec::new(),
-            env_remove: Vec::new(),
+            sandbox: SandboxConfig::default(),
             timeout: None,
             kill_grace: Duration::from_secs(5),
             max_line_bytes: 64 * 1024,
@@ -131,7 +136,8 @@ pub async fn run(
     mut on_line: impl FnMut(&OutputLine) + Send,
 ) -> std::io::Result<Finished> {
     let started = Instant::now();
-    let mut child = spawn(spec)?;
+    // Held until the end: it owns the child's private temp dir.
+    let (mut child, _sandbox) = spawn(spec)?;
     let pgid = child
         .id()
         .and_then(|id| i32::try_from(id).ok())
@@ -175,7 +181,8 @@ pub async fn run(
     })
 }
 
-fn spawn(spec: &CommandSpec) -> std::io::Result<Child> {
+fn spawn(spec: &CommandSpec) -> std::io::Result<(Child, super::sandbox::Prepared)> {
+    let prepared = spec.sandbox.prepare(&spec.cwd, &spec.env)?;
     let mut command = Command::new(&spec.program);
     command
         .args(&spec.args)
@@ -189,12 +196,17 @@ fn spawn(spec: &CommandSpec) -> std::io::Result<Child> {
         .stderr(Stdio::piped())
         // Its own group, so one signal reaches the child and everything it starts.
         .process_group(0)
-        .kill_on_drop(true);
-    for name in &spec.env_remove {
-        command.env_remove(name);
+        .kill_on_drop(true)
+        .env_clear()
+        .envs(prepared.env().iter().map(|(k, v)| (k, v)));
+    let entry = prepared.entry();
+    // SAFETY: `enter` makes only system calls (setrlimit, prctl, landlock_restrict_self);
+    // it neither allocates nor takes locks, as the child of a threaded process must not.
+    unsafe {
+        command.pre_exec(move || entry.enter());
     }
-    command.envs(spec.env.iter().map(|(k, v)| (k, v)));
-    command.spawn()
+    let child = command.spawn()?;
+    Ok((child, prepared))
 }
 
 /// Writes the prompt in its own task so a child that does not read stdin cannot block us.

@@ -5,7 +5,7 @@
 //! and cancellations are not the task's failure.
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -15,26 +15,43 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
+use harness_domain::task::NewTask;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::{
     anthropic::{
-        AgentLoop, ApiError, Client, LoopConfig, LoopOutcome, Message, PausedConversation,
+        AgentLoop, AnthropicError, Client, LoopConfig, LoopOutcome, Message, PausedConversation,
         PriceTable, RateGate, ToolExecutor,
     },
-    cli_runtime::{CliAgentConfig, run_cli_agent},
     confine::WorktreeRoot,
-    process::Termination,
     prompt::{TaskBrief, system_prompt, task_message},
     session::{LogKind, SessionSink, Usage},
-    tools::{self, NewTask, ToolLimits, ToolOutcome, Workspace},
+    tools::{self, ToolLimits, ToolOutcome, Workspace},
 };
 
 /// Creates subtasks for planning agents. Implemented by the scheduler over the store;
-/// returns the new task's display id, or a message for the model.
+/// returns the new task's display id. The task arrives validated by the domain's types
+/// with the default category; the creator gives it the planning task's.
 pub trait TaskCreator: Send + Sync {
-    fn create(&self, task: NewTask) -> Result<String, String>;
+    fn create(&self, task: NewTask) -> Result<String, CreateTaskError>;
+}
+
+/// Why the board did not take a subtask. Its text goes back to the model.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateTaskError {
+    /// The board refused or could not store it (an unknown dependency, a busy database).
+    #[error("{0}")]
+    Board(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Why a runtime cannot run; the text says what to set or install.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("set ANTHROPIC_API_KEY to use the anthropic runtime")]
+    MissingApiKey,
+    #[error("the agent command `{0}` was not found; install it or set the agent's command")]
+    ProgramNotFound(String),
 }
 
 /// Everything one session needs.
@@ -108,8 +125,8 @@ pub struct SessionReport {
 pub trait AgentRuntime: Send + Sync {
     /// `anthropic` or `cli`, as in the API's agent shape.
     fn kind(&self) -> &'static str;
-    /// `Err(reason)` when it cannot run; the reason says what to set or install.
-    fn readiness(&self) -> Result<(), String>;
+    /// `Err` when it cannot run, saying what to set or install.
+    fn readiness(&self) -> Result<(), NotReady>;
     /// Runs one session to its end. Never panics on agent behaviour.
     fn run<'a>(
         &'a self,
@@ -141,7 +158,7 @@ impl ToolExecutor for SessionTools {
         match &self.creator {
             Some(creator) => match creator.create(task) {
                 Ok(id) => ToolOutcome::ok(format!("created task {id}")),
-                Err(message) => ToolOutcome::error(message),
+                Err(error) => ToolOutcome::error(error.to_string()),
             },
             None => ToolOutcome::error("create_task is not available to this agent"),
         }
@@ -153,11 +170,11 @@ impl AgentRuntime for AnthropicRuntime {
         "anthropic"
     }
 
-    fn readiness(&self) -> Result<(), String> {
+    fn readiness(&self) -> Result<(), NotReady> {
         if self.client.has_key() {
             Ok(())
         } else {
-            Err("set ANTHROPIC_API_KEY to use the anthropic runtime".into())
+            Err(NotReady::MissingApiKey)
         }
     }
 
@@ -241,20 +258,24 @@ impl AnthropicRuntime {
     }
 }
 
-fn api_outcome(error: ApiError) -> SessionOutcome {
+fn api_outcome(error: AnthropicError) -> SessionOutcome {
     match error {
-        ApiError::RateLimited { resume_at, .. } => SessionOutcome::Interrupted {
+        AnthropicError::RateLimited { resume_at, .. } => SessionOutcome::Interrupted {
             reason: error.to_string(),
             retry_at: resume_at,
         },
-        ApiError::Auth { .. } | ApiError::Setup(_) => SessionOutcome::Unconfigured {
+        AnthropicError::Auth { .. }
+        | AnthropicError::Setup(_)
+        | AnthropicError::BadRequestSetup { .. } => SessionOutcome::Unconfigured {
             reason: error.to_string(),
         },
-        ApiError::Unavailable(_) => SessionOutcome::Interrupted {
-            reason: error.to_string(),
-            retry_at: None,
-        },
-        ApiError::InvalidRequest { .. } => SessionOutcome::Failed {
+        AnthropicError::Unavailable(_) | AnthropicError::UnreadableStream(_) => {
+            SessionOutcome::Interrupted {
+                reason: error.to_string(),
+                retry_at: None,
+            }
+        }
+        AnthropicError::InvalidRequest { .. } => SessionOutcome::Failed {
             reason: error.to_string(),
         },
     }
@@ -302,7 +323,7 @@ fn session_timer(
     (cancel, timed_out, timer)
 }
 
-fn failed_before_start(reason: String) -> SessionReport {
+pub(super) fn failed_before_start(reason: String) -> SessionReport {
     SessionReport {
         outcome: SessionOutcome::Failed { reason },
         usage: Usage::default(),
@@ -312,110 +333,9 @@ fn failed_before_start(reason: String) -> SessionReport {
     }
 }
 
-/// A CLI agent (Claude Code or any command).
-pub struct CliRuntime {
-    pub config: CliAgentConfig,
-}
-
-impl AgentRuntime for CliRuntime {
-    fn kind(&self) -> &'static str {
-        "cli"
-    }
-
-    fn readiness(&self) -> Result<(), String> {
-        match find_program(&self.config.program) {
-            Some(_) => Ok(()),
-            None => Err(format!(
-                "the agent command `{}` was not found; install it or set the agent's command",
-                self.config.program
-            )),
-        }
-    }
-
-    fn run<'a>(
-        &'a self,
-        request: SessionRequest,
-        sink: &'a dyn SessionSink,
-    ) -> BoxFuture<'a, SessionReport> {
-        Box::pin(async move {
-            let mut config = self.config.clone();
-            config.timeout = config.timeout.min(request.timeout);
-            let prompt = format!(
-                "{}\n\n{}",
-                system_prompt(&request.role_instructions),
-                task_message(&request.brief)
-            );
-            let report =
-                match run_cli_agent(&config, &request.worktree, &prompt, &request.cancel, sink)
-                    .await
-                {
-                    Ok(report) => report,
-                    Err(e) => {
-                        let mut report = failed_before_start(String::new());
-                        report.outcome = SessionOutcome::Unconfigured {
-                            reason: format!("cannot start `{}`: {e}", config.program),
-                        };
-                        return report;
-                    }
-                };
-            let outcome = match report.termination {
-                Termination::Cancelled => SessionOutcome::Cancelled,
-                Termination::TimedOut => SessionOutcome::TimedOut,
-                _ if report.success => SessionOutcome::Completed {
-                    summary: report.summary.clone(),
-                },
-                _ => SessionOutcome::Failed {
-                    reason: report.summary.clone(),
-                },
-            };
-            SessionReport {
-                outcome,
-                usage: report.usage,
-                cost_usd: report.cost_usd.unwrap_or(0.0),
-                model: report.model,
-                last_message: report.summary,
-            }
-        })
-    }
-}
-
-/// `program` as given when it contains a slash, else the first match on `PATH`.
-/// (`PATH` is the process's search path, not a harness setting.)
-pub fn find_program(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        p.metadata()
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    };
-    if program.contains('/') {
-        let path = PathBuf::from(program);
-        return executable(&path).then_some(path);
-    }
-    let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths)
-        .map(|dir| dir.join(program))
-        .find(|candidate| executable(candidate))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sh_is_found_on_path_and_a_missing_program_is_not() {
-        assert!(find_program("sh").is_some());
-        assert!(find_program("definitely-not-installed-xyz").is_none());
-        assert!(find_program("/nonexistent/claude").is_none());
-    }
-
-    #[test]
-    fn a_missing_cli_makes_the_runtime_unready_with_a_reason() {
-        let mut config = CliAgentConfig::claude_code();
-        config.program = "definitely-not-installed-xyz".into();
-        let err = CliRuntime { config }.readiness().unwrap_err();
-        assert!(err.contains("not found"), "{err}");
-    }
 
     #[test]
     fn only_failures_and_timeouts_use_an_attempt() {

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     process::{self, CommandSpec, OutputLine, Termination},
+    sandbox::SandboxConfig,
     session::tail,
 };
 
@@ -20,10 +21,10 @@ pub struct VerifyConfig {
     /// Bytes of output kept per command and in the report's tail.
     pub tail_bytes: usize,
     pub kill_grace: Duration,
-    /// Extra environment for the checks (e.g. `CI=1`).
+    /// Extra environment for the checks (e.g. `CI=1`), on top of the sandbox's policy.
     pub env: Vec<(String, String)>,
-    /// Variables removed from the inherited environment (secrets).
-    pub env_remove: Vec<String>,
+    /// The checks run code the agent wrote, so they run confined like the agent.
+    pub sandbox: SandboxConfig,
 }
 
 impl Default for VerifyConfig {
@@ -34,7 +35,7 @@ impl Default for VerifyConfig {
             tail_bytes: 8 * 1024,
             kill_grace: Duration::from_secs(5),
             env: vec![("CI".into(), "1".into())],
-            env_remove: vec!["ANTHROPIC_API_KEY".into(), "HARNESS_API_TOKEN".into()],
+            sandbox: SandboxConfig::default(),
         }
     }
 }
@@ -104,7 +105,7 @@ pub async fn verify(
         spec.kill_grace = config.kill_grace;
         spec.tail_bytes = config.tail_bytes;
         spec.env = config.env.clone();
-        spec.env_remove = config.env_remove.clone();
+        spec.sandbox = config.sandbox.clone();
         let finished = process::run(&spec, cancel, |line| on_line(command, line)).await?;
         let failed = !finished.termination.success();
         commands.push(CommandReport {

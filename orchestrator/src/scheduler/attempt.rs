@@ -9,15 +9,17 @@ use std::{
 
 use harness_domain::{
     agent::{Agent, AgentRole, AgentStatus},
-    event::{NewEvent, Severity},
     session::{LogKind, Session, SessionStatus},
     task::{Task, TaskStatus, retry_delay},
     time::Timestamp,
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::{
-    Engine, investigate,
+    Engine,
+    error::{AttemptError, FailureText},
+    investigate,
     log_cap::LogCap,
     roles::instructions,
     runtimes::workspace_repo,
@@ -25,9 +27,10 @@ use super::{
     subtasks::BoardTaskCreator,
 };
 use crate::{
+    board::Actor,
     engine::{
         anthropic::PausedConversation,
-        git::{Author, Repo, Worktree},
+        git::{Author, GitError, Repo, Worktree},
         prompt::TaskBrief,
         runtime::{AgentRuntime, SessionOutcome, SessionReport, SessionRequest},
         verify::{VerifyConfig, verify},
@@ -35,7 +38,6 @@ use crate::{
     store::Failure,
 };
 
-const ACTOR: &str = "scheduler";
 /// Bytes of a failure summary kept for the next prompt and the dashboard.
 const SUMMARY_BYTES: usize = 8 * 1024;
 const DIFF_BYTES: usize = 64 * 1024;
@@ -50,12 +52,28 @@ pub struct Attempt {
     pub cancel: CancellationToken,
 }
 
+/// What the attempt works in once prepared.
+struct Prepared {
+    repo: Repo,
+    worktree: Worktree,
+    resume: Option<Resume>,
+}
+
+/// Resuming after a human's answer.
+struct Resume {
+    /// The conversation to continue, when the runtime can resume one.
+    paused: Option<PausedConversation>,
+    question: String,
+    answer: String,
+}
+
 /// How the attempt ended, before the task is settled.
 pub(super) enum Ending {
     Merged,
+    /// The task's work failed: uses an attempt.
     Failed {
-        reason: String,
-        summary: String,
+        error: AttemptError,
+        last_message: String,
     },
     Requeued {
         reason: String,
@@ -64,17 +82,34 @@ pub(super) enum Ending {
     Cancelled,
 }
 
+impl Ending {
+    /// A step failed: the task's work (uses an attempt) or the harness (requeued).
+    pub(super) fn after(error: AttemptError, last_message: &str) -> Self {
+        if error.uses_attempt() {
+            Self::Failed {
+                error,
+                last_message: last_message.to_owned(),
+            }
+        } else {
+            Self::Requeued {
+                reason: error.to_string(),
+                retry_at: None,
+            }
+        }
+    }
+}
+
 impl Attempt {
     /// Runs the attempt to its end. Never returns an error: every failure settles the task.
     pub async fn run(self) {
         let cap = LogCap::new(&self.engine.settings.reliability);
         let (sink, writer) = StoreSink::start(self.engine.board.clone(), self.session.id, cap);
         let ending = match self.prepare(&sink).await {
-            Ok((repo, worktree, resume)) => self.work(&sink, &repo, &worktree, resume).await,
-            Err(reason) => Ending::Requeued {
-                reason,
-                retry_at: None,
-            },
+            Ok(prepared) => self.work(&sink, prepared).await,
+            Err(err) => {
+                tracing::warn!(%err, "cannot prepare the attempt");
+                Ending::after(err, "")
+            }
         };
         sink.finish(writer).await;
         self.settle(ending).await;
@@ -82,48 +117,42 @@ impl Attempt {
 
     /// A fresh worktree on `harness/<display_id>`, or the kept one when resuming after
     /// a human's answer (the agent's work so far is in it).
-    async fn prepare(
-        &self,
-        sink: &StoreSink,
-    ) -> Result<
-        (
-            Repo,
-            Worktree,
-            Option<(Option<PausedConversation>, String, String)>,
-        ),
-        String,
-    > {
+    async fn prepare(&self, sink: &StoreSink) -> Result<Prepared, AttemptError> {
         let settings = &self.engine.settings;
         let workspace = settings
             .workspace
             .clone()
-            .ok_or("HARNESS_WORKSPACE is not set")?;
+            .ok_or(AttemptError::NoWorkspace)?;
         let repo = workspace_repo(&workspace)?;
         let base = match &settings.base_branch {
             Some(b) => b.clone(),
-            None => repo.current_branch().map_err(|e| e.to_string())?,
+            None => repo.current_branch().map_err(AttemptError::BaseBranch)?,
         };
         let path = settings.worktrees_dir.join(&self.task.display_id);
-        let id = self.task.id;
-        let answer = self
+        let resume = self
             .engine
             .board
-            .blocking(move |s| s.take_answer(id))
+            .take_answer(self.task.id)
             .await
-            .map_err(|e| e.to_string())?;
-        let resume = answer.map(|(question, answer, paused)| {
-            let paused = paused.and_then(|p| serde_json::from_str::<PausedConversation>(&p).ok());
-            (paused, question, answer)
-        });
+            .map_err(AttemptError::TakeAnswer)?
+            .map(|a| Resume {
+                paused: a
+                    .paused
+                    .and_then(|p| serde_json::from_str::<PausedConversation>(&p).ok()),
+                question: a.question,
+                answer: a.answer,
+            });
         let (display_id, resuming, author) = (
             self.task.display_id.clone(),
             resume.is_some(),
             self.author(),
         );
         let git = repo.clone();
-        let (worktree, kept) =
-            blocking(move || open_worktree(&git, &display_id, &base, &path, resuming, &author))
-                .await?;
+        let (worktree, kept) = tokio::task::spawn_blocking(move || {
+            open_worktree(&git, &display_id, &base, &path, resuming, &author)
+        })
+        .await?
+        .map_err(AttemptError::PrepareWorktree)?;
         if let Some(branch) = kept {
             sink.system(format!(
                 "the previous attempt's work was kept on branch {branch}"
@@ -135,29 +164,31 @@ impl Attempt {
             worktree.branch,
             worktree.base
         ));
-        let (sid, path, branch) = (
-            self.session.id,
-            worktree.path.display().to_string(),
-            worktree.branch.clone(),
-        );
-        if let Ok(session) = self
+        let recorded = self
             .engine
             .board
-            .blocking(move |s| s.set_session_git(sid, Some(&path), Some(&branch), None))
-            .await
-        {
-            self.engine.board.announce_session(&session);
+            .record_worktree(
+                self.session.id,
+                worktree.path.display().to_string(),
+                worktree.branch.clone(),
+            )
+            .await;
+        if let Err(err) = recorded {
+            tracing::warn!(%err, "cannot record the worktree");
         }
-        Ok((repo, worktree, resume))
+        Ok(Prepared {
+            repo,
+            worktree,
+            resume,
+        })
     }
 
-    async fn work(
-        &self,
-        sink: &Arc<StoreSink>,
-        repo: &Repo,
-        worktree: &Worktree,
-        resume: Option<(Option<PausedConversation>, String, String)>,
-    ) -> Ending {
+    async fn work(&self, sink: &Arc<StoreSink>, prepared: Prepared) -> Ending {
+        let Prepared {
+            repo,
+            worktree,
+            resume,
+        } = prepared;
         // Spend limits are enforced while the session runs (spend.rs).
         let spend = super::spend::watch(
             self.engine.clone(),
@@ -166,19 +197,20 @@ impl Attempt {
             self.task.id.get(),
             self.cancel.clone(),
         );
-        let (report, stuck) = self.run_agent(sink, worktree, resume).await;
+        let (report, stuck) = self.run_agent(sink, &worktree, resume).await;
+        let last = &report.last_message;
         if let (SessionOutcome::Cancelled, Some(stop)) = (&report.outcome, spend.finish()) {
-            return super::spend::ending(stop, &report.last_message);
+            return Ending::after(stop.into_error(), last);
         }
         match report.outcome {
             SessionOutcome::Completed { summary } => {
-                self.verify_and_merge(sink, repo, worktree, &summary, &report.last_message)
+                self.verify_and_merge(sink, &repo, &worktree, &summary, last)
                     .await
             }
-            SessionOutcome::Failed { reason } => failed(reason, &report.last_message),
-            SessionOutcome::TimedOut => {
-                failed("the session timed out".into(), &report.last_message)
+            SessionOutcome::Failed { reason } => {
+                Ending::after(AttemptError::RunAgent(reason), last)
             }
+            SessionOutcome::TimedOut => Ending::after(AttemptError::TimedOut, last),
             SessionOutcome::WaitingForHuman { question, paused } => {
                 self.wait_for_human(question, paused).await
             }
@@ -199,10 +231,7 @@ impl Attempt {
                     retry_at: None,
                 }
             }
-            SessionOutcome::Cancelled if stuck => failed(
-                "the session was stuck: no output for too long".into(),
-                &report.last_message,
-            ),
+            SessionOutcome::Cancelled if stuck => Ending::after(AttemptError::Stuck, last),
             SessionOutcome::Cancelled if self.engine.stop.is_cancelled() => Ending::Requeued {
                 reason: "the orchestrator is shutting down".into(),
                 retry_at: None,
@@ -219,7 +248,7 @@ impl Attempt {
         &self,
         sink: &Arc<StoreSink>,
         worktree: &Worktree,
-        resume: Option<(Option<PausedConversation>, String, String)>,
+        resume: Option<Resume>,
     ) -> (SessionReport, bool) {
         let settings = &self.engine.settings;
         let mut brief = TaskBrief {
@@ -232,8 +261,16 @@ impl Attempt {
             max_attempts: self.task.max_attempts,
         };
         let resume = match resume {
-            Some((Some(paused), _, answer)) => Some((paused, answer)),
-            Some((None, question, answer)) => {
+            Some(Resume {
+                paused: Some(paused),
+                answer,
+                ..
+            }) => Some((paused, answer)),
+            Some(Resume {
+                paused: None,
+                question,
+                answer,
+            }) => {
                 // CLI agents cannot resume a conversation: the answer goes in the prompt.
                 brief.description.push_str(&format!(
                     "\n\nYou asked: {question}\nA human answered: {answer}"
@@ -274,7 +311,7 @@ impl Attempt {
         watchdog.abort();
         commands.abort();
         if let Some(model) = &report.model {
-            tracing::debug!(session = self.session.id, model, "session used model");
+            tracing::debug!(model, "session used model");
         }
         (report, stuck.is_cancelled())
     }
@@ -288,14 +325,11 @@ impl Attempt {
         last_message: &str,
     ) -> Ending {
         sink.system(format!("agent reports the task complete: {summary}"));
-        if let Err(reason) = self.commit(sink, repo, worktree, summary).await {
-            return failed(reason, last_message);
+        if let Err(err) = self.commit(sink, repo, worktree, summary).await {
+            return Ending::after(err, last_message);
         }
-        if let Err(reason) = self.enter_verifying().await {
-            return Ending::Requeued {
-                reason,
-                retry_at: None,
-            };
+        if let Err(err) = self.engine.board.enter_verifying(self.task.id).await {
+            return Ending::after(AttemptError::EnterVerifying(err), "");
         }
         // What lands is exactly what was verified: see landing.rs.
         self.land(sink, repo, worktree, last_message).await
@@ -307,35 +341,28 @@ impl Attempt {
         repo: &Repo,
         worktree: &Worktree,
         summary: &str,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, AttemptError> {
         let author = self.author();
         let message = format!("{}: {}\n\n{summary}", self.task.display_id, self.task.title);
         let (repo2, path) = (repo.clone(), worktree.path.clone());
-        let commit = blocking(move || {
-            repo2
-                .commit_all(&path, &message, &author)
-                .map_err(|e| e.to_string())
-        })
-        .await?;
+        let commit =
+            tokio::task::spawn_blocking(move || repo2.commit_all(&path, &message, &author))
+                .await?
+                .map_err(AttemptError::Commit)?;
         if let Some(sha) = &commit {
             sink.line(LogKind::Commit, sha.clone());
-            let (sid, sha2) = (self.session.id, sha.clone());
-            if let Ok(session) = self
+            if let Err(err) = self
                 .engine
                 .board
-                .blocking(move |s| s.set_session_git(sid, None, None, Some(&sha2)))
+                .record_commit(self.session.id, sha.clone())
                 .await
             {
-                self.engine.board.announce_session(&session);
+                tracing::warn!(%err, "cannot record the commit");
             }
             let (repo3, base, branch) =
                 (repo.clone(), worktree.base.clone(), worktree.branch.clone());
-            if let Ok(diff) = blocking(move || {
-                repo3
-                    .diff(&base, &branch, DIFF_BYTES)
-                    .map_err(|e| e.to_string())
-            })
-            .await
+            if let Ok(Ok(diff)) =
+                tokio::task::spawn_blocking(move || repo3.diff(&base, &branch, DIFF_BYTES)).await
             {
                 sink.line(LogKind::Diff, diff);
             }
@@ -350,26 +377,12 @@ impl Attempt {
         }
     }
 
-    async fn enter_verifying(&self) -> Result<(), String> {
-        self.engine
-            .board
-            .transition_task(
-                self.task.id,
-                TaskStatus::Verifying,
-                "running verification",
-                ACTOR,
-            )
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
-    }
-
-    /// Runs the workspace's checks; their real exit codes decide. `Err` holds the tail.
+    /// Runs the workspace's checks; their real exit codes decide.
     pub(super) async fn verify(
         &self,
         sink: &Arc<StoreSink>,
         worktree: &Worktree,
-    ) -> Result<(), String> {
+    ) -> Result<(), AttemptError> {
         let settings = &self.engine.settings;
         if settings.verify.is_empty() {
             sink.system("no verification commands are configured (HARNESS_VERIFY); accepting the agent's word");
@@ -378,6 +391,7 @@ impl Attempt {
         let config = VerifyConfig {
             commands: settings.verify.clone(),
             timeout: settings.verify_timeout,
+            sandbox: settings.sandbox.clone(),
             ..VerifyConfig::default()
         };
         let line_sink = sink.clone();
@@ -389,62 +403,39 @@ impl Attempt {
                 line_sink.line(LogKind::Output, format!("[{command}] {}", line.text));
             },
         )
-        .await;
-        let report = match report {
-            Ok(report) => report,
-            Err(err) => return Err(format!("cannot run verification: {err}")),
-        };
+        .await
+        .map_err(AttemptError::RunVerify)?;
         let summary = report.summary(SUMMARY_BYTES);
-        let sid = self.session.id;
-        let stored = summary.clone();
-        if let Ok(session) = self
+        if let Err(err) = self
             .engine
             .board
-            .blocking(move |s| s.set_verify_output(sid, &stored))
+            .record_verify_output(self.session.id, summary.clone())
             .await
         {
-            self.engine.board.announce_session(&session);
+            tracing::warn!(%err, "cannot record the verification output");
         }
         if report.passed() {
             sink.system("verification passed");
             Ok(())
         } else {
             sink.system("verification failed");
-            Err(summary)
+            Err(AttemptError::VerificationFailed { tail: summary })
         }
     }
 
     async fn wait_for_human(&self, question: String, paused: Option<PausedConversation>) -> Ending {
-        let id = self.task.id;
         let paused = paused.and_then(|p| serde_json::to_string(&p).ok());
-        let q = question.clone();
-        if let Err(err) = self
+        let asked = self
             .engine
             .board
-            .blocking(move |s| s.ask_question(id, &q, paused.as_deref()))
-            .await
-        {
-            return Ending::Requeued {
-                reason: format!("cannot store the question: {err}"),
-                retry_at: None,
-            };
-        }
-        self.engine
-            .board
-            .note(
-                NewEvent::info(
-                    "task.question",
-                    format!("{} asks: {question}", self.task.display_id),
-                )
-                .with_severity(Severity::Warning)
-                .for_task(id.get())
-                .for_session(self.session.id)
-                .with_payload(serde_json::json!({ "question": question })),
-            )
+            .ask_question(self.task.id, self.session.id, question, paused)
             .await;
-        Ending::Requeued {
-            reason: "waiting for a human answer".into(),
-            retry_at: None,
+        match asked {
+            Ok(_) => Ending::Requeued {
+                reason: "waiting for a human answer".into(),
+                retry_at: None,
+            },
+            Err(err) => Ending::after(AttemptError::StoreQuestion(err), ""),
         }
     }
 
@@ -463,26 +454,25 @@ impl Attempt {
             ending
         };
         let (status, reason) = match ending {
-            Ending::Merged => {
-                let done = board
-                    .transition_task(id, TaskStatus::Completed, "verified and merged", ACTOR)
-                    .await;
-                match done {
-                    Ok(_) => (SessionStatus::Succeeded, "verified and merged".to_owned()),
-                    Err(err) => (SessionStatus::Failed, format!("cannot complete: {err}")),
-                }
-            }
-            Ending::Failed { reason, summary } => {
-                self.settle_failure(&reason, summary).await;
+            Ending::Merged => match board.complete(id).await {
+                Ok(_) => (SessionStatus::Succeeded, "verified and merged".to_owned()),
+                Err(err) => (SessionStatus::Failed, format!("cannot complete: {err}")),
+            },
+            Ending::Failed {
+                error,
+                last_message,
+            } => {
+                let text = error.failure_text(&last_message);
+                let reason = text.reason.clone();
+                self.settle_failure(text).await;
                 (SessionStatus::Failed, reason)
             }
             Ending::Requeued { reason, retry_at } => {
-                let why = reason.clone();
-                if let Ok(task) = board
-                    .blocking(move |s| s.requeue(id, &why, retry_at, ACTOR))
+                if let Err(err) = board
+                    .requeue(id, reason.clone(), retry_at, Actor::SCHEDULER)
                     .await
                 {
-                    board.announce_task(&task);
+                    tracing::warn!(%err, "cannot requeue");
                 }
                 if let Some(at) = retry_at {
                     self.engine.wake_at(at);
@@ -492,12 +482,12 @@ impl Attempt {
             Ending::Cancelled => (SessionStatus::Cancelled, "cancelled".to_owned()),
         };
         if let Err(err) = board.finish_session(self.session.id, status, reason).await {
-            tracing::warn!(session = self.session.id, %err, "cannot finish session");
+            tracing::warn!(%err, "cannot finish session");
         }
     }
 
     /// Failed: retried after a backoff, or blocked once the attempts are used up.
-    async fn settle_failure(&self, reason: &str, summary: String) {
+    async fn settle_failure(&self, text: FailureText) {
         let settings = &self.engine.settings;
         let used = self.task.attempts;
         let retry_at = (used < self.task.max_attempts).then(|| {
@@ -505,53 +495,36 @@ impl Attempt {
             Timestamp::now().plus(chrono::TimeDelta::from_std(delay).unwrap_or_default())
         });
         let failure = Failure {
-            reason: reason.to_owned(),
-            summary,
+            reason: text.reason,
+            summary: text.summary,
             retry_at,
         };
-        let id = self.task.id;
         let task = match self
             .engine
             .board
-            .blocking(move |s| s.settle_failure(id, &failure, ACTOR))
+            .settle_failure(
+                self.task.id,
+                failure,
+                Some(self.session.id),
+                Actor::SCHEDULER,
+            )
             .await
         {
             Ok(task) => task,
             Err(err) => {
-                tracing::error!(task = %self.task.display_id, %err, "cannot settle a failed attempt");
+                tracing::error!(%err, "cannot settle a failed attempt");
                 return;
             }
         };
-        self.engine.board.announce_task(&task);
-        self.engine
-            .board
-            .note(
-                NewEvent::info(
-                    "task.failed",
-                    format!("{} attempt {} failed: {reason}", task.display_id, used),
-                )
-                .with_severity(Severity::Warning)
-                .for_task(id.get())
-                .for_session(self.session.id),
-            )
-            .await;
         match retry_at {
             Some(at) => self.engine.wake_at(at),
             None if task.status == TaskStatus::Blocked => {
-                tokio::spawn(investigate::investigate(self.engine.clone(), task));
+                let span = tracing::info_span!("investigation", task = %task.display_id);
+                tokio::spawn(investigate::investigate(self.engine.clone(), task).instrument(span));
             }
             None => {}
         }
     }
-}
-
-pub(super) fn failed(reason: String, last_message: &str) -> Ending {
-    let summary = if last_message.trim().is_empty() {
-        reason.clone()
-    } else {
-        format!("{reason}\n\nThe agent's last message:\n{last_message}")
-    };
-    Ending::Failed { reason, summary }
 }
 
 /// Creates the attempt's worktree. An earlier attempt's worktree (kept for inspection
@@ -565,10 +538,10 @@ fn open_worktree(
     path: &Path,
     resuming: bool,
     author: &Author,
-) -> Result<(Worktree, Option<String>), String> {
+) -> Result<(Worktree, Option<String>), GitError> {
     if path.exists() {
         if resuming {
-            let branch = crate::engine::git::branch_name(display_id).map_err(|e| e.to_string())?;
+            let branch = crate::engine::git::branch_name(display_id)?;
             let worktree = Worktree {
                 path: path.to_path_buf(),
                 branch,
@@ -577,21 +550,12 @@ fn open_worktree(
             };
             return Ok((worktree, None));
         }
-        let keep_as = format!(
-            "harness/{display_id}-kept-{}",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-        );
-        let kept = repo
-            .set_aside_worktree(path, &keep_as, author)
-            .map_err(|e| e.to_string())?;
-        let worktree = repo
-            .create_worktree(display_id, base, path)
-            .map_err(|e| e.to_string())?;
+        let keep_as = crate::engine::git::kept_branch_name(display_id, chrono::Utc::now());
+        let kept = repo.set_aside_worktree(path, &keep_as, author)?;
+        let worktree = repo.create_worktree(display_id, base, path)?;
         return Ok((worktree, kept));
     }
-    let worktree = repo
-        .create_worktree(display_id, base, path)
-        .map_err(|e| e.to_string())?;
+    let worktree = repo.create_worktree(display_id, base, path)?;
     Ok((worktree, None))
 }
 
@@ -612,13 +576,4 @@ pub(super) async fn watch_for_silence(
             return;
         }
     }
-}
-
-/// Runs blocking work (git) off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| format!("worker failed: {e}"))?
 }

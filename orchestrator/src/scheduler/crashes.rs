@@ -2,43 +2,25 @@
 //! interrupted by crashes `HARNESS_MAX_CRASH_INTERRUPTIONS` times is blocked instead of
 //! running (and spending) after every restart.
 
-use harness_domain::{
-    event::{NewEvent, Severity},
-    task::TaskId,
-};
+use harness_domain::task::TaskId;
 
-use crate::{board::Board, store::CrashRecovery};
+use crate::{
+    board::{Actor, Board},
+    store::{CrashRecovery, StoreError},
+};
 
 /// Recovers one interrupted task. True when it went back to pending.
 pub async fn recover_task(
     board: &Board,
     id: TaskId,
     max: u32,
-    actor: &'static str,
-) -> anyhow::Result<bool> {
-    let recovered = board
-        .blocking(move |s| s.recover_after_crash(id, max, actor))
-        .await?;
-    match recovered {
-        CrashRecovery::Requeued(task) => {
-            board.announce_task(&task);
-            Ok(true)
-        }
+    actor: Actor,
+) -> Result<bool, StoreError> {
+    match board.recover_after_crash(id, max, actor).await? {
+        CrashRecovery::Requeued(_) => Ok(true),
         CrashRecovery::Blocked(task) => {
-            board.announce_task(&task);
-            let reason = task.last_failure.clone().unwrap_or_default();
+            let reason = task.last_failure.unwrap_or_default();
             tracing::warn!(task = %task.display_id, %reason, "task blocked after repeated crashes");
-            board
-                .note(
-                    NewEvent::info(
-                        "task.blocked",
-                        format!("{} is blocked: {reason}", task.display_id),
-                    )
-                    .with_severity(Severity::Error)
-                    .for_task(id.get())
-                    .with_payload(serde_json::json!({ "reason": "crash_interruptions" })),
-                )
-                .await;
             Ok(false)
         }
         CrashRecovery::Unchanged(_) => Ok(false),

@@ -17,8 +17,8 @@ use harness_domain::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Engine, attempt::watch_for_silence, log_cap::LogCap, roles::instructions,
-    runtimes::workspace_repo, sink::StoreSink,
+    Engine, attempt::watch_for_silence, error::InvestigationError, log_cap::LogCap,
+    roles::instructions, runtimes::workspace_repo, sink::StoreSink,
 };
 use crate::{
     budget::{BudgetLimits, BudgetReport},
@@ -31,16 +31,22 @@ use crate::{
 
 /// Waits until the investigation may start, then registers it as the task's run.
 /// Each reason it waits for is announced once (`investigation.waiting`).
-pub async fn wait_for_slot(engine: &Arc<Engine>, task: &Task) -> Result<CancellationToken, String> {
+pub async fn wait_for_slot(
+    engine: &Arc<Engine>,
+    task: &Task,
+) -> Result<CancellationToken, InvestigationError> {
     let board = &engine.board;
     let mut announced: Option<&'static str> = None;
     loop {
         if engine.stop.is_cancelled() {
-            return Err("the orchestrator is stopping".into());
+            return Err(InvestigationError::Stopping);
         }
-        let current = board.get_task(task.id).await.map_err(|e| e.to_string())?;
+        let current = board
+            .get_task(task.id)
+            .await
+            .map_err(InvestigationError::ReadTask)?;
         if current.status != TaskStatus::Blocked {
-            return Err("the task is no longer blocked".into());
+            return Err(InvestigationError::NotBlocked);
         }
         // The failed attempt's run is deregistered just after it settled; registering
         // before that would let its deregistration drop the investigation's run.
@@ -48,7 +54,7 @@ pub async fn wait_for_slot(engine: &Arc<Engine>, task: &Task) -> Result<Cancella
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             continue;
         }
-        let held = if board.blocking(|s| s.paused()).await.unwrap_or(true) {
+        let held = if board.paused().await.unwrap_or(true) {
             Some("the orchestrator is paused")
         } else if over_budget(engine).await {
             Some("a budget limit is reached")
@@ -97,7 +103,7 @@ pub async fn run(
     agent: &Agent,
     runtime: Arc<dyn AgentRuntime>,
     cancel: CancellationToken,
-) -> Result<String, String> {
+) -> Result<String, InvestigationError> {
     let git = LandingGit {
         timeout: engine.settings.reliability.git_timeout,
     };
@@ -138,7 +144,7 @@ async fn open_worktree(
     engine: &Arc<Engine>,
     task: &Task,
     git: &LandingGit,
-) -> Result<(PathBuf, PathBuf), String> {
+) -> Result<(PathBuf, PathBuf), InvestigationError> {
     let settings = engine.settings.clone();
     let path = settings
         .worktrees_dir
@@ -149,31 +155,32 @@ async fn open_worktree(
         let workspace = settings
             .workspace
             .clone()
-            .ok_or("HARNESS_WORKSPACE is not set")?;
+            .ok_or(InvestigationError::NoWorkspace)?;
         let repo = workspace_repo(&workspace)?;
         let root = repo.root().to_path_buf();
         let base = match &settings.base_branch {
             Some(b) => b.clone(),
-            None => repo.current_branch().map_err(|e| e.to_string())?,
+            None => repo
+                .current_branch()
+                .map_err(InvestigationError::BaseBranch)?,
         };
         let rev = git
             .base_head(&root, &branch)
             .or_else(|_| git.base_head(&root, &base))
-            .map_err(|e| e.to_string())?;
+            .map_err(InvestigationError::OpenWorktree)?;
         if path.exists() {
             // Left by a crash: a throwaway checkout, nothing in it is kept.
             let _ = git.remove_worktree(&root, &path);
             let _ = std::fs::remove_dir_all(&path);
         }
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(parent).map_err(InvestigationError::WorktreeDir)?;
         }
         git.add_detached_worktree(&root, &path, &rev)
-            .map_err(|e| e.to_string())?;
+            .map_err(InvestigationError::OpenWorktree)?;
         Ok((root, path))
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }
 
 async fn run_session(
@@ -183,21 +190,19 @@ async fn run_session(
     runtime: Arc<dyn AgentRuntime>,
     cancel: CancellationToken,
     worktree: &std::path::Path,
-) -> Result<String, String> {
-    let id = task.id;
-    let (agent_id, model) = (agent.id.as_str().to_owned(), agent.model.clone());
+) -> Result<String, InvestigationError> {
     let session = engine
         .board
-        .blocking(move |s| s.start_investigation(id, &agent_id, &model))
+        .start_investigation(task.id, agent)
         .await
-        .map_err(|e| e.to_string())?;
-    let where_ = worktree.display().to_string();
-    let session = engine
+        .map_err(InvestigationError::Start)?;
+    let recorded = engine
         .board
-        .blocking(move |s| s.set_session_git(session.id, Some(&where_), None, None))
-        .await
-        .unwrap_or(session);
-    engine.board.announce_session(&session);
+        .record_investigation_worktree(session.id, worktree.display().to_string())
+        .await;
+    if let Err(err) = recorded {
+        tracing::warn!(%err, "cannot record the investigation's worktree");
+    }
     let cap = LogCap::new(&engine.settings.reliability);
     let (sink, writer) = StoreSink::start(engine.board.clone(), session.id, cap);
     let request = SessionRequest {
@@ -248,23 +253,21 @@ async fn run_session(
         SessionOutcome::Completed { summary } => (SessionStatus::Succeeded, Ok(summary)),
         SessionOutcome::Cancelled => {
             let why = match stopped {
-                Some(stop) => stop.reason,
-                None if stuck.is_cancelled() => "the investigator was stuck".into(),
-                None if !still_blocked(engine, task.id).await => {
-                    "the task was unblocked; its next attempt goes ahead".into()
-                }
-                None => "the investigation was cancelled".into(),
+                Some(stop) => InvestigationError::SpendStopped(stop.reason),
+                None if stuck.is_cancelled() => InvestigationError::Stuck,
+                None if !still_blocked(engine, task.id).await => InvestigationError::Unblocked,
+                None => InvestigationError::Cancelled,
             };
             (SessionStatus::Cancelled, Err(why))
         }
         other => (
             SessionStatus::Failed,
-            Err(format!("the investigator did not finish: {other:?}")),
+            Err(InvestigationError::Unfinished(format!("{other:?}"))),
         ),
     };
     let reason = match &result {
         Ok(_) => "diagnosis recorded".to_owned(),
-        Err(e) => e.clone(),
+        Err(e) => e.to_string(),
     };
     let _ = engine
         .board

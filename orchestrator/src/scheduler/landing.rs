@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use super::{
-    attempt::{Attempt, Ending, failed},
+    attempt::{Attempt, Ending},
+    error::AttemptError,
     sink::StoreSink,
 };
 use crate::engine::{
@@ -44,16 +45,19 @@ impl Attempt {
             .await
             {
                 Ok(head) => head,
-                Err(err) => return failed(format!("cannot read the branch: {err}"), last_message),
+                Err(err) => return Ending::after(AttemptError::ReadBranch(err), last_message),
             };
-            if let Err(summary) = self.verify(sink, worktree).await {
-                return Ending::Failed {
-                    reason: "verification failed".into(),
-                    summary: format!(
-                        "Verified on the branch brought up to {} ({base_commit}).\n{summary}\n\nThe agent's last message:\n{last_message}",
+            match self.verify(sink, worktree).await {
+                Ok(()) => {}
+                Err(AttemptError::VerificationFailed { tail }) => {
+                    let tail = format!(
+                        "Verified on the branch brought up to {} ({base_commit}).\n{tail}",
                         worktree.base
-                    ),
-                };
+                    );
+                    let err = AttemptError::VerificationFailed { tail };
+                    return Ending::after(err, last_message);
+                }
+                Err(err) => return Ending::after(err, last_message),
             }
             if head == base_commit {
                 sink.system("no changes to merge");
@@ -77,16 +81,14 @@ impl Attempt {
                         worktree.base, reliability.land_tries
                     ));
                 }
-                Err(err) => return failed(format!("cannot land: {err}"), last_message),
+                Err(err) => return Ending::after(AttemptError::Land(err), last_message),
             }
         }
-        failed(
-            format!(
-                "{} kept moving: nothing landed after {} rounds of bringing the branch up to it and verifying",
-                worktree.base, reliability.land_tries
-            ),
-            last_message,
-        )
+        let err = AttemptError::BaseKeptMoving {
+            base: worktree.base.clone(),
+            rounds: reliability.land_tries,
+        };
+        Ending::after(err, last_message)
     }
 
     /// Merges the base's current commit into the branch. `Ok` holds that base commit;
@@ -101,7 +103,10 @@ impl Attempt {
         let (root, base) = (repo.root().to_path_buf(), worktree.base.clone());
         let base_commit = run(git, move |g| g.base_head(&root, &base))
             .await
-            .map_err(|err| failed(format!("cannot read {}: {err}", worktree.base), ""))?;
+            .map_err(|source| {
+                let base = worktree.base.clone();
+                Ending::after(AttemptError::ReadBase { base, source }, "")
+            })?;
         let (path, base, commit, author) = (
             worktree.path.clone(),
             worktree.base.clone(),
@@ -126,25 +131,17 @@ impl Attempt {
                 ));
             }
             Err(LandingError::Conflict { base, files }) => {
-                let reason = format!("conflicts with {base} in: {}", files.join(", "));
-                sink.system(&reason);
-                return Err(Ending::Failed {
-                    summary: format!(
-                        "Bringing the branch up to {base} ({base_commit}) conflicts in these files:\n{}\n\nThey changed on {base} since this attempt began. Start from the current {base} and redo the change so it fits.",
-                        files
-                            .iter()
-                            .map(|f| format!("- {f}"))
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    ),
-                    reason,
-                });
+                sink.system(format!("conflicts with {base} in: {}", files.join(", ")));
+                let err = AttemptError::Conflict {
+                    base,
+                    base_commit,
+                    files,
+                };
+                return Err(Ending::after(err, ""));
             }
-            Err(err) => {
-                return Err(failed(
-                    format!("cannot bring the branch up to {}: {err}", worktree.base),
-                    "",
-                ));
+            Err(source) => {
+                let base = worktree.base.clone();
+                return Err(Ending::after(AttemptError::BringUp { base, source }, ""));
             }
         }
         self.record_landing(STRATEGY).await;
@@ -184,14 +181,13 @@ impl Attempt {
 
     /// Records on the session how the branch was brought up to the base.
     async fn record_landing(&self, strategy: &'static str) {
-        let sid = self.session.id;
-        if let Ok(session) = self
+        let recorded = self
             .engine
             .board
-            .blocking(move |s| s.set_session_landing(sid, strategy))
-            .await
-        {
-            self.engine.board.announce_session(&session);
+            .record_landing(self.session.id, strategy)
+            .await;
+        if let Err(err) = recorded {
+            tracing::warn!(%err, "cannot record how the branch landed");
         }
     }
 }
@@ -204,5 +200,5 @@ async fn run<T: Send + 'static>(
     let git = git.clone();
     tokio::task::spawn_blocking(move || f(&git))
         .await
-        .map_err(|e| LandingError::Io(std::io::Error::other(e)))?
+        .map_err(|e| LandingError::Git(std::io::Error::other(e).into()))?
 }

@@ -89,7 +89,7 @@ pub async fn prune_logs(board: &Board, settings: &EngineSettings) {
         return;
     };
     let before = Timestamp::now().plus(-age);
-    match board.blocking(move |s| s.prune_session_logs(before)).await {
+    match board.prune_session_logs(before).await {
         Ok(0) => {}
         Ok(lines) => tracing::info!(lines, "pruned old session logs"),
         Err(err) => tracing::warn!(%err, "cannot prune session logs"),

@@ -7,6 +7,7 @@
 
 mod attempt;
 pub mod crashes;
+mod error;
 mod investigate;
 mod investigation;
 mod landing;
@@ -29,6 +30,7 @@ use harness_domain::{
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub use runtimes::Runtimes;
 
@@ -132,6 +134,7 @@ impl Scheduler {
                     None
                 }
             };
+            self.engine.board.runs().pass_completed();
         }
         self.drain().await;
     }
@@ -141,14 +144,12 @@ impl Scheduler {
         let board = self.engine.board.clone();
         let mut agents = board.list_agents().await?;
         self.refresh_readiness(&mut agents).await;
-        if board.blocking(|s| s.paused()).await? || self.over_budget().await? {
+        if board.paused().await? || self.over_budget().await? {
             return Ok(None);
         }
-        let mut running = board.blocking(|s| s.running_by_agent()).await?;
+        let mut running = board.running_by_agent().await?;
         let max = self.engine.settings.max_concurrent as usize;
-        let ready = board
-            .blocking(|s| s.ready_tasks(Timestamp::now(), READY_BATCH))
-            .await?;
+        let ready = board.ready_tasks(READY_BATCH).await?;
         for task in ready {
             if board.runs().count() >= max {
                 break;
@@ -211,11 +212,8 @@ impl Scheduler {
             Err(_) => return false,
         };
         let board = &self.engine.board;
-        let (id, agent_id, model) = (task.id, agent.id.as_str().to_owned(), agent.model.clone());
-        let claimed = board
-            .blocking(move |s| s.claim_task(id, &agent_id, &model, Timestamp::now()))
-            .await;
-        let (task, session) = match claimed {
+        let id = task.id;
+        let (task, session) = match board.claim(id, &agent).await {
             Ok(pair) => pair,
             Err(err) => {
                 tracing::debug!(task = %id, %err, "claim lost");
@@ -223,12 +221,22 @@ impl Scheduler {
             }
         };
         self.last_start = Some(Instant::now());
-        board.announce_task(&task);
-        board.live().publish("session.created", &session);
         let _ = board
-            .set_agent_status(agent.id.clone(), AgentStatus::Working, None)
+            .set_agent_status(
+                agent.id.clone(),
+                AgentStatus::Working,
+                self.engine.runtimes.caveat().map(str::to_owned),
+            )
             .await;
-        tracing::info!(task = %task.display_id, agent = %agent.id, session = session.id, attempt = task.attempts, "session started");
+        // Every log line of the attempt carries these, so one attempt can be followed.
+        let span = tracing::info_span!(
+            "attempt",
+            task = %task.display_id,
+            session = session.id,
+            agent = %agent.id,
+            attempt = task.attempts
+        );
+        span.in_scope(|| tracing::info!("session started"));
         let cancel = board.runs().register(task.id);
         let attempt = attempt::Attempt {
             engine: self.engine.clone(),
@@ -239,24 +247,31 @@ impl Scheduler {
             cancel,
         };
         let engine = self.engine.clone();
-        tokio::spawn(async move {
-            let (task_id, agent_id) = (attempt.task.id, attempt.agent.id.clone());
-            attempt.run().await;
-            engine.board.runs().finished(task_id);
-            let still_busy = engine
-                .board
-                .blocking(|s| s.running_by_agent())
-                .await
-                .map(|r| r.get(agent_id.as_str()).copied().unwrap_or(0) > 0)
-                .unwrap_or(false);
-            if !still_busy {
-                let _ = engine
+        tokio::spawn(
+            async move {
+                let (task_id, agent_id) = (attempt.task.id, attempt.agent.id.clone());
+                attempt.run().await;
+                engine.board.runs().finished(task_id);
+                let still_busy = engine
                     .board
-                    .set_agent_status(agent_id, AgentStatus::Idle, None)
-                    .await;
+                    .running_by_agent()
+                    .await
+                    .map(|r| r.get(agent_id.as_str()).copied().unwrap_or(0) > 0)
+                    .unwrap_or(false);
+                if !still_busy {
+                    let _ = engine
+                        .board
+                        .set_agent_status(
+                            agent_id,
+                            AgentStatus::Idle,
+                            engine.runtimes.caveat().map(str::to_owned),
+                        )
+                        .await;
+                }
+                engine.board.runs().wake();
             }
-            engine.board.runs().wake();
-        });
+            .instrument(span),
+        );
         true
     }
 
@@ -282,8 +297,22 @@ impl Scheduler {
                 }
                 Ok(()) if agent.status == AgentStatus::Unconfigured => {
                     tracing::info!(agent = %agent.id, "agent is ready");
+                    let caveat = self.engine.runtimes.caveat().map(str::to_owned);
                     if let Ok(updated) = board
-                        .set_agent_status(agent.id.clone(), AgentStatus::Idle, None)
+                        .set_agent_status(agent.id.clone(), AgentStatus::Idle, caveat)
+                        .await
+                    {
+                        *agent = updated;
+                    }
+                }
+                // Running unconfined is never silent: the agent says so.
+                Ok(())
+                    if agent.status == AgentStatus::Idle
+                        && agent.status_reason.as_deref() != self.engine.runtimes.caveat() =>
+                {
+                    let caveat = self.engine.runtimes.caveat().map(str::to_owned);
+                    if let Ok(updated) = board
+                        .set_agent_status(agent.id.clone(), AgentStatus::Idle, caveat)
                         .await
                     {
                         *agent = updated;
@@ -304,7 +333,7 @@ impl Scheduler {
         let report = BudgetReport::new(totals, self.engine.budget);
         if report.exceeded != self.budget_exceeded {
             self.budget_exceeded = report.exceeded;
-            self.engine.board.live().publish("budget.updated", &report);
+            self.engine.board.announce_budget(report.clone());
             if report.exceeded {
                 self.engine
                     .board

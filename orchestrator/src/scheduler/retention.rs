@@ -24,11 +24,8 @@ pub async fn prune(board: &Board, settings: &EngineSettings) -> usize {
             continue;
         };
         let id = task_ref.id();
-        let busy = board.runs().is_running(id)
-            || board
-                .blocking(move |s| s.has_running_session(id))
-                .await
-                .unwrap_or(true);
+        let busy =
+            board.runs().is_running(id) || board.has_running_session(id).await.unwrap_or(true);
         if busy {
             continue;
         }
@@ -60,16 +57,13 @@ async fn set_aside(
     settings: &EngineSettings,
 ) -> bool {
     let (workspace, path) = (workspace.to_path_buf(), path.to_path_buf());
-    let keep_as = format!(
-        "harness/{display_id}-kept-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-    );
+    let keep_as = crate::engine::git::kept_branch_name(display_id, chrono::Utc::now());
     let author = Author {
         name: settings.git_author_name.clone(),
         email: settings.git_author_email.clone(),
     };
     let result = tokio::task::spawn_blocking(move || {
-        let repo = workspace_repo(&workspace)?;
+        let repo = workspace_repo(&workspace).map_err(|e| e.to_string())?;
         repo.set_aside_worktree(&path, &keep_as, &author)
             .map_err(|e| e.to_string())
     })

@@ -4,13 +4,16 @@ use std::{path::Path, sync::Arc};
 
 use harness_domain::agent::{Agent, RuntimeKind};
 
+use super::error::WorkspaceError;
+
 use crate::{
     config::{EngineSettings, Secret},
     engine::{
         anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate},
-        cli_runtime::CliAgentConfig,
+        cli_runtime::{CliAgentConfig, CliRuntime},
         git::Repo,
-        runtime::{AgentRuntime, AnthropicRuntime, CliRuntime},
+        runtime::{AgentRuntime, AnthropicRuntime},
+        sandbox::{Readiness, Support},
         tools::ToolLimits,
     },
 };
@@ -20,14 +23,27 @@ pub struct Runtimes {
     settings: Arc<EngineSettings>,
     gate: Arc<RateGate>,
     prices: Arc<PriceTable>,
+    /// Whether the sandbox can confine agents on this kernel, decided once.
+    sandbox: Readiness,
 }
 
 impl Runtimes {
     pub fn new(settings: Arc<EngineSettings>) -> Self {
+        let sandbox = settings.sandbox.readiness(Support::probe());
         Self {
             settings,
             gate: Arc::new(RateGate::new()),
             prices: Arc::new(PriceTable::default()),
+            sandbox,
+        }
+    }
+
+    /// What every agent's `status_reason` must say even when it can run (agents
+    /// running unconfined under `HARNESS_SANDBOX=warn` or `off`).
+    pub fn caveat(&self) -> Option<&str> {
+        match &self.sandbox {
+            Readiness::Unconfined(reason) => Some(reason),
+            _ => None,
         }
     }
 
@@ -38,6 +54,9 @@ impl Runtimes {
     /// Whether `agent` can run, without building anything: cheap enough for every pass.
     pub fn readiness(&self, agent: &Agent) -> Result<(), String> {
         self.workspace_problem()?;
+        if let Readiness::Refused(reason) = &self.sandbox {
+            return Err(reason.clone());
+        }
         match self.kind(agent) {
             RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
                 Err("set ANTHROPIC_API_KEY to use the anthropic runtime".into())
@@ -46,7 +65,7 @@ impl Runtimes {
             RuntimeKind::Cli => {
                 let command = self.command(agent);
                 let program = command.first().map_or("claude", String::as_str);
-                crate::engine::runtime::find_program(program).map(drop).ok_or_else(|| {
+                crate::engine::cli_runtime::find_program(program).map(drop).ok_or_else(|| {
                     format!("the agent command `{program}` was not found; install it or set [agents.{}] command in harness.toml", agent.id)
                 })
             }
@@ -77,7 +96,7 @@ impl Runtimes {
             RuntimeKind::Anthropic => Arc::new(self.anthropic(&agent.model)?),
             RuntimeKind::Cli => Arc::new(self.cli(self.command(agent))?),
         };
-        runtime.readiness()?;
+        runtime.readiness().map_err(|e| e.to_string())?;
         Ok(runtime)
     }
 
@@ -94,7 +113,10 @@ impl Runtimes {
             client,
             prices: self.prices.clone(),
             loop_config: LoopConfig::new(model),
-            tool_limits: ToolLimits::default(),
+            tool_limits: ToolLimits {
+                sandbox: self.settings.sandbox.clone(),
+                ..ToolLimits::default()
+            },
         })
     }
 
@@ -105,6 +127,7 @@ impl Runtimes {
             config.args = args.to_vec();
         }
         config.timeout = self.settings.session_timeout;
+        config.sandbox = self.settings.sandbox.clone();
         Ok(CliRuntime { config })
     }
 
@@ -113,10 +136,10 @@ impl Runtimes {
         let Some(path) = &self.settings.workspace else {
             return Err("set HARNESS_WORKSPACE to the git repository agents work on".into());
         };
-        workspace_repo(path).map(drop)
+        workspace_repo(path).map(drop).map_err(|e| e.to_string())
     }
 }
 
-pub fn workspace_repo(path: &Path) -> Result<Repo, String> {
-    Repo::open(path).map_err(|e| format!("HARNESS_WORKSPACE: {e}"))
+pub fn workspace_repo(path: &Path) -> Result<Repo, WorkspaceError> {
+    Ok(Repo::open(path)?)
 }

@@ -15,11 +15,7 @@ use harness_domain::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    Engine,
-    attempt::{Ending, failed},
-    sink::StoreSink,
-};
+use super::{Engine, error::AttemptError, sink::StoreSink};
 use crate::{
     budget::{BudgetLimits, BudgetReport},
     config::Overrun,
@@ -37,6 +33,16 @@ pub struct SpendStop {
 pub struct SpendGuard {
     pub stopped: Arc<OnceLock<SpendStop>>,
     handle: tokio::task::JoinHandle<()>,
+}
+
+impl SpendStop {
+    /// The attempt's error: failed (the session's or task's cap) or requeued (budget).
+    pub fn into_error(self) -> AttemptError {
+        AttemptError::SpendStopped {
+            reason: self.reason,
+            uses_attempt: self.uses_attempt,
+        }
+    }
 }
 
 impl SpendGuard {
@@ -97,27 +103,11 @@ pub fn watch(
     SpendGuard { stopped, handle }
 }
 
-/// What the attempt does after the guard stopped its session.
-pub(super) fn ending(stop: SpendStop, last_message: &str) -> Ending {
-    if stop.uses_attempt {
-        failed(stop.reason, last_message)
-    } else {
-        Ending::Requeued {
-            reason: stop.reason,
-            retry_at: None,
-        }
-    }
-}
-
 /// The task's own cap (`max_cost_usd`), over all its sessions.
 async fn task_crossed(engine: &Engine, task_id: i64, cap: Option<f64>) -> Option<SpendStop> {
     let cap = cap?;
     let id = TaskId::new(task_id).ok()?;
-    let spent = engine
-        .board
-        .blocking(move |s| s.task_cost_usd(id))
-        .await
-        .ok()?;
+    let spent = engine.board.task_cost_usd(id).await.ok()?;
     (spent >= cap).then(|| SpendStop {
         reason: format!(
             "stopped at the task's cost limit: ${spent:.4} spent by its sessions, max_cost_usd is ${cap}"

@@ -2,12 +2,15 @@
 
 use harness_domain::{
     agent::{Agent, AgentId, AgentPatch, AgentStatus, DEFAULT_MODEL, RuntimeKind, default_agents},
+    event::{Event, NewEvent},
     time::Timestamp,
 };
 use rusqlite::{Connection, Row, params};
 
 use super::{
-    Store, StoreError, immediate, not_found,
+    Store, StoreError,
+    events::insert_event,
+    immediate, not_found,
     tasks::{corrupt_value, parse_time},
 };
 
@@ -60,7 +63,12 @@ impl Store {
 
     /// Applies an operator's change. Disabling an agent shows it as `disabled`;
     /// enabling it again makes it `idle`.
-    pub fn update_agent(&self, id: &AgentId, patch: &AgentPatch) -> Result<Agent, StoreError> {
+    pub fn update_agent(
+        &self,
+        id: &AgentId,
+        patch: &AgentPatch,
+        note: impl FnOnce(&Agent) -> NewEvent,
+    ) -> Result<(Agent, Event), StoreError> {
         let mut conn = self.write();
         let tx = immediate(&mut conn)?;
         let current = load_agent(&tx, id)?;
@@ -87,8 +95,9 @@ impl Store {
             ],
         )?;
         let agent = load_agent(&tx, id)?;
+        let event = insert_event(&tx, &note(&agent))?;
         tx.commit()?;
-        Ok(agent)
+        Ok((agent, event))
     }
 
     /// Sets an agent's runtime, from `[agents.<id>]` in harness.toml at startup.

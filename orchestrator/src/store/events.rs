@@ -4,7 +4,7 @@ use harness_domain::{
     event::{Event, NewEvent},
     time::Timestamp,
 };
-use rusqlite::{Row, params};
+use rusqlite::{Connection, Row, params};
 
 use super::{
     Store, StoreError,
@@ -15,35 +15,9 @@ const EVENT_COLUMNS: &str =
     "id, type, severity, task_id, agent_id, session_id, message, payload, at";
 
 impl Store {
+    /// Records an event that is a change of its own (nothing else is written with it).
     pub fn record_event(&self, new: &NewEvent) -> Result<Event, StoreError> {
-        let conn = self.write();
-        let at = Timestamp::now();
-        let id: i64 = conn.query_row(
-            "INSERT INTO events (type, severity, task_id, agent_id, session_id, message, payload, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-            params![
-                new.kind,
-                new.severity.as_str(),
-                new.task_id,
-                new.agent_id,
-                new.session_id,
-                new.message,
-                new.payload.to_string(),
-                at.to_rfc3339()
-            ],
-            |r| r.get(0),
-        )?;
-        Ok(Event {
-            id,
-            kind: new.kind.to_owned(),
-            severity: new.severity,
-            task_id: new.task_id,
-            agent_id: new.agent_id.clone(),
-            session_id: new.session_id,
-            message: new.message.clone(),
-            payload: new.payload.clone(),
-            at,
-        })
+        insert_event(&self.write(), new)
     }
 
     /// Events with `id > after` oldest first; without `after`, the newest `limit`
@@ -79,6 +53,38 @@ impl Store {
             .write()
             .execute("DELETE FROM events WHERE at < ?1", [before.to_rfc3339()])?)
     }
+}
+
+/// Writes one operations event on `conn`: inside the transaction of the change it
+/// describes, so the change and its event commit (or roll back) together.
+pub(super) fn insert_event(conn: &Connection, new: &NewEvent) -> Result<Event, StoreError> {
+    let at = Timestamp::now();
+    let id: i64 = conn.query_row(
+        "INSERT INTO events (type, severity, task_id, agent_id, session_id, message, payload, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        params![
+            new.kind,
+            new.severity.as_str(),
+            new.task_id,
+            new.agent_id,
+            new.session_id,
+            new.message,
+            new.payload.to_string(),
+            at.to_rfc3339()
+        ],
+        |r| r.get(0),
+    )?;
+    Ok(Event {
+        id,
+        kind: new.kind.to_owned(),
+        severity: new.severity,
+        task_id: new.task_id,
+        agent_id: new.agent_id.clone(),
+        session_id: new.session_id,
+        message: new.message.clone(),
+        payload: new.payload.clone(),
+        at,
+    })
 }
 
 struct RawEvent {

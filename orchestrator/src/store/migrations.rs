@@ -26,6 +26,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0002_engine.sql"),
     },
     Migration {
+        version: 3,
+        name: "auth_sessions",
+        sql: include_str!("../../migrations/0003_auth_sessions.sql"),
+    },
+    // 0004 (telegram) and 0005 (store scale) are listed here when they land.
+    Migration {
         version: 6,
         name: "reliability",
         sql: include_str!("../../migrations/0006_reliability.sql"),

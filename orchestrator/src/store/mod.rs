@@ -10,6 +10,7 @@
 //! of read-only connections, which WAL lets run alongside the writer.
 
 mod agents;
+mod auth_sessions;
 mod budget;
 mod events;
 pub mod migrations;

@@ -2,6 +2,7 @@
 //! base, crash interruptions per task, per-task spend, session log caps and retention.
 
 use harness_domain::{
+    event::{Event, NewEvent},
     session::Session,
     task::{Task, TaskId, TaskStatus},
     time::Timestamp,
@@ -9,7 +10,9 @@ use harness_domain::{
 use rusqlite::params;
 
 use super::{
-    Store, StoreError, immediate,
+    Store, StoreError,
+    events::insert_event,
+    immediate,
     sessions::load_session,
     tasks::{insert_history, load_task},
 };
@@ -60,17 +63,20 @@ impl Store {
     /// given back and the crash counted; at `max` crashes (0: no limit) the task is
     /// blocked instead, because a task that takes the orchestrator down would otherwise
     /// run, and spend, after every restart. One transaction.
+    /// `note` makes the `task.blocked` event (from the task and the reason) when it is
+    /// blocked.
     pub fn recover_after_crash(
         &self,
         id: TaskId,
         max: u32,
         actor: &str,
-    ) -> Result<CrashRecovery, StoreError> {
+        note: impl FnOnce(&Task, &str) -> NewEvent,
+    ) -> Result<(CrashRecovery, Option<Event>), StoreError> {
         let mut conn = self.write();
         let tx = immediate(&mut conn)?;
         let current = load_task(&tx, id)?;
         if !current.status.is_running() {
-            return Ok(CrashRecovery::Unchanged(current));
+            return Ok((CrashRecovery::Unchanged(current), None));
         }
         let crashes: u32 = tx.query_row(
             "SELECT crash_interruptions + 1 FROM tasks WHERE id = ?1",
@@ -79,6 +85,7 @@ impl Store {
         )?;
         let at = Timestamp::now().to_rfc3339();
         let blocked = max > 0 && crashes >= max;
+        let mut blocked_reason = None;
         if blocked {
             let reason = format!(
                 "interrupted by {crashes} orchestrator crashes (HARNESS_MAX_CRASH_INTERRUPTIONS is {max}); \
@@ -109,6 +116,7 @@ impl Store {
                  WHERE id = ?4",
                 params![crashes, reason, at, id.get()],
             )?;
+            blocked_reason = Some(reason);
         } else {
             let reason = "interrupted by a restart; will run again";
             insert_history(
@@ -128,12 +136,17 @@ impl Store {
             )?;
         }
         let task = load_task(&tx, id)?;
+        let event = match &blocked_reason {
+            Some(reason) => Some(insert_event(&tx, &note(&task, reason))?),
+            None => None,
+        };
         tx.commit()?;
-        Ok(if blocked {
+        let recovered = if blocked {
             CrashRecovery::Blocked(task)
         } else {
             CrashRecovery::Requeued(task)
-        })
+        };
+        Ok((recovered, event))
     }
 }
 

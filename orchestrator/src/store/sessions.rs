@@ -1,13 +1,16 @@
 //! Sessions and their append-only logs.
 
 use harness_domain::{
+    event::{Event, NewEvent},
     session::{LogKind, LogLine, Session, SessionStatus, Usage, clip_log_content},
     time::Timestamp,
 };
 use rusqlite::{Connection, Row, params, params_from_iter, types::Value};
 
 use super::{
-    Page, Store, StoreError, not_found,
+    Page, Store, StoreError,
+    events::insert_event,
+    immediate, not_found,
     tasks::{corrupt_value, parse_time},
 };
 
@@ -136,16 +139,31 @@ impl Store {
 
     /// Marks every session still `running` as `interrupted`: at startup, because no
     /// process of ours can be running them any more, and at shutdown.
-    pub fn interrupt_running_sessions(&self, reason: &str) -> Result<Vec<Session>, StoreError> {
-        let conn = self.write();
-        let ids: Vec<i64> = conn
+    /// Each interrupted session gets its `note`, in the same transaction.
+    pub fn interrupt_running_sessions(
+        &self,
+        reason: &str,
+        note: impl Fn(&Session) -> NewEvent,
+    ) -> Result<Vec<(Session, Event)>, StoreError> {
+        let mut conn = self.write();
+        let tx = immediate(&mut conn)?;
+        let ids: Vec<i64> = tx
             .prepare(
                 "UPDATE sessions SET status = 'interrupted', exit_reason = ?1, ended_at = ?2
                       WHERE status = 'running' RETURNING id",
             )?
             .query_map(params![reason, Timestamp::now().to_rfc3339()], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        ids.into_iter().map(|id| load_session(&conn, id)).collect()
+        let interrupted = ids
+            .into_iter()
+            .map(|id| {
+                let session = load_session(&tx, id)?;
+                let event = insert_event(&tx, &note(&session))?;
+                Ok((session, event))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        tx.commit()?;
+        Ok(interrupted)
     }
 
     pub fn get_session(&self, id: i64) -> Result<Session, StoreError> {

@@ -1,9 +1,12 @@
 //! Orchestrator state that must survive restarts.
 
-use harness_domain::time::Timestamp;
+use harness_domain::{
+    event::{Event, NewEvent},
+    time::Timestamp,
+};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, events::insert_event, immediate};
 
 const PAUSED: &str = "orchestrator.paused";
 
@@ -18,12 +21,17 @@ impl Store {
         Ok(value.as_deref() == Some("true"))
     }
 
-    pub fn set_paused(&self, paused: bool) -> Result<(), StoreError> {
-        self.write().execute(
+    /// Pauses or resumes, with the `note` that says so, in one transaction.
+    pub fn set_paused(&self, paused: bool, note: &NewEvent) -> Result<Event, StoreError> {
+        let mut conn = self.write();
+        let tx = immediate(&mut conn)?;
+        tx.execute(
             "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             params![PAUSED, paused.to_string(), Timestamp::now().to_rfc3339()],
         )?;
-        Ok(())
+        let event = insert_event(&tx, note)?;
+        tx.commit()?;
+        Ok(event)
     }
 }

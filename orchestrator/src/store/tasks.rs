@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use harness_domain::{
     ValidationError,
+    event::{Event, NewEvent},
     graph::find_cycle,
     task::{Dependencies, NewTask, Priority, Task, TaskId, TaskPatch, TaskStatus, TaskTransition},
     time::Timestamp,
@@ -12,7 +13,7 @@ use rusqlite::{
     Connection, OptionalExtension, Row, Transaction, params, params_from_iter, types::Value,
 };
 
-use super::{Page, Store, StoreError, immediate};
+use super::{Page, Store, StoreError, events::insert_event, immediate};
 
 /// Filters for listing tasks. `None` matches everything.
 #[derive(Debug, Clone, Default)]
@@ -32,8 +33,14 @@ const TASK_COLUMNS: &str = "id, display_id, title, description, category, priori
      question, answer, retry_at, last_failure, max_cost_usd";
 
 impl Store {
-    /// Creates a pending task. Every dependency must exist.
-    pub fn create_task(&self, new: &NewTask, actor: &str) -> Result<Task, StoreError> {
+    /// Creates a pending task. Every dependency must exist. `note` describes the new
+    /// task as an operations event, written in the same transaction.
+    pub fn create_task(
+        &self,
+        new: &NewTask,
+        actor: &str,
+        note: impl FnOnce(&Task) -> NewEvent,
+    ) -> Result<(Task, Event), StoreError> {
         let mut conn = self.write();
         let tx = immediate(&mut conn)?;
         check_dependencies_exist(&tx, new.depends_on.ids())?;
@@ -69,8 +76,9 @@ impl Store {
             &now,
         )?;
         let task = load_task(&tx, task_id)?;
+        let event = insert_event(&tx, &note(&task))?;
         tx.commit()?;
-        Ok(task)
+        Ok((task, event))
     }
 
     pub fn get_task(&self, id: TaskId) -> Result<Task, StoreError> {
@@ -154,10 +162,54 @@ impl Store {
         to: TaskStatus,
         reason: &str,
         actor: &str,
-    ) -> Result<Task, StoreError> {
+        note: impl FnOnce(&Task) -> NewEvent,
+    ) -> Result<(Task, Event), StoreError> {
+        self.transition_task_from(id, None, to, reason, actor, note)
+    }
+
+    /// A human's unblock: a blocked task goes back to pending with a fresh set of
+    /// attempts. Any other status is a conflict, decided in the same transaction.
+    pub fn unblock_task(
+        &self,
+        id: TaskId,
+        actor: &str,
+        note: impl FnOnce(&Task) -> NewEvent,
+    ) -> Result<(Task, Event), StoreError> {
+        self.transition_task_from(
+            id,
+            Some(TaskStatus::Blocked),
+            TaskStatus::Pending,
+            "unblocked by a user",
+            actor,
+            note,
+        )
+    }
+
+    fn transition_task_from(
+        &self,
+        id: TaskId,
+        from: Option<TaskStatus>,
+        to: TaskStatus,
+        reason: &str,
+        actor: &str,
+        note: impl FnOnce(&Task) -> NewEvent,
+    ) -> Result<(Task, Event), StoreError> {
         let mut conn = self.write();
         let tx = immediate(&mut conn)?;
         let current = load_task(&tx, id)?;
+        if let Some(from) = from.filter(|f| *f != current.status) {
+            return Err(StoreError::Conflict(format!(
+                "task {} is {}; only a {} task can be {}",
+                current.display_id,
+                current.status.as_str(),
+                from.as_str(),
+                if to == TaskStatus::Pending {
+                    "unblocked"
+                } else {
+                    "moved"
+                }
+            )));
+        }
         current.status.transition(to)?;
         let now = Timestamp::now().to_rfc3339();
         // A human unblocking a task gives it a fresh set of attempts.
@@ -170,12 +222,17 @@ impl Store {
         )?;
         insert_history(&tx, id, Some(current.status), to, reason, actor, &now)?;
         let task = load_task(&tx, id)?;
+        let event = insert_event(&tx, &note(&task))?;
         tx.commit()?;
-        Ok(task)
+        Ok((task, event))
     }
 
     /// Deletes a task that is not running and that no other task depends on.
-    pub fn delete_task(&self, id: TaskId) -> Result<Task, StoreError> {
+    pub fn delete_task(
+        &self,
+        id: TaskId,
+        note: impl FnOnce(&Task) -> NewEvent,
+    ) -> Result<(Task, Event), StoreError> {
         let mut conn = self.write();
         let tx = immediate(&mut conn)?;
         let task = load_task(&tx, id)?;
@@ -195,8 +252,9 @@ impl Store {
             )));
         }
         tx.execute("DELETE FROM tasks WHERE id = ?1", [id.get()])?;
+        let event = insert_event(&tx, &note(&task))?;
         tx.commit()?;
-        Ok(task)
+        Ok((task, event))
     }
 
     pub fn task_history(&self, id: TaskId) -> Result<Vec<TaskTransition>, StoreError> {

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use harness_domain::{
+    event::{Event, NewEvent},
     session::Session,
     task::{Task, TaskId, TaskStatus},
     time::Timestamp,
@@ -11,7 +12,9 @@ use harness_domain::{
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    Store, StoreError, immediate,
+    Store, StoreError,
+    events::insert_event,
+    immediate,
     sessions::load_session,
     tasks::{insert_history, load_task},
 };
@@ -116,17 +119,23 @@ impl Store {
 
     /// The single place a failed attempt is decided: failed, then either pending with a
     /// backoff or blocked, with both moves in the history.
+    /// `note` describes the failed attempt; it is recorded even when a cancellation
+    /// stands, because the attempt did fail.
     pub fn settle_failure(
         &self,
         id: TaskId,
         failure: &Failure,
         actor: &str,
-    ) -> Result<Task, StoreError> {
+        note: impl FnOnce(&Task) -> NewEvent,
+    ) -> Result<(Task, Event), StoreError> {
         let mut conn = self.write();
         let tx = immediate(&mut conn)?;
         let current = load_task(&tx, id)?;
         if current.status.is_final() {
-            return Ok(current); // Cancelled while it ran: the cancellation stands.
+            // Cancelled while it ran: the cancellation stands.
+            let event = insert_event(&tx, &note(&current))?;
+            tx.commit()?;
+            return Ok((current, event));
         }
         let at = Timestamp::now().to_rfc3339();
         if current.status != TaskStatus::Failed {
@@ -154,8 +163,9 @@ impl Store {
             params![to.as_str(), failure.retry_at.map(|t| t.to_rfc3339()), failure.summary, at, id.get()],
         )?;
         let task = load_task(&tx, id)?;
+        let event = insert_event(&tx, &note(&task))?;
         tx.commit()?;
-        Ok(task)
+        Ok((task, event))
     }
 
     /// Puts a running task back in the queue without using an attempt: a rate limit, a
@@ -235,30 +245,45 @@ impl Store {
         id: TaskId,
         question: &str,
         paused: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.write().execute(
+        note: impl FnOnce(&Task) -> NewEvent,
+    ) -> Result<(Task, Event), StoreError> {
+        let mut conn = self.write();
+        let tx = immediate(&mut conn)?;
+        tx.execute(
             "UPDATE tasks SET question = ?1, answer = NULL, paused_conversation = ?2, updated_at = ?3
              WHERE id = ?4",
             params![question, paused, Timestamp::now().to_rfc3339(), id.get()],
         )?;
-        Ok(())
+        let task = load_task(&tx, id)?;
+        let event = insert_event(&tx, &note(&task))?;
+        tx.commit()?;
+        Ok((task, event))
     }
 
     /// A human's answer. Only a task with an unanswered question takes one.
-    pub fn answer_question(&self, id: TaskId, answer: &str) -> Result<Task, StoreError> {
-        let conn = self.write();
-        let task = load_task(&conn, id)?;
+    pub fn answer_question(
+        &self,
+        id: TaskId,
+        answer: &str,
+        note: impl FnOnce(&Task) -> NewEvent,
+    ) -> Result<(Task, Event), StoreError> {
+        let mut conn = self.write();
+        let tx = immediate(&mut conn)?;
+        let task = load_task(&tx, id)?;
         if task.question.is_none() || task.answer.is_some() {
             return Err(StoreError::Conflict(format!(
                 "{} has no question waiting for an answer",
                 task.display_id
             )));
         }
-        conn.execute(
+        tx.execute(
             "UPDATE tasks SET answer = ?1, updated_at = ?2 WHERE id = ?3",
             params![answer, Timestamp::now().to_rfc3339(), id.get()],
         )?;
-        load_task(&conn, id)
+        let task = load_task(&tx, id)?;
+        let event = insert_event(&tx, &note(&task))?;
+        tx.commit()?;
+        Ok((task, event))
     }
 
     /// The question, answer and paused conversation, cleared as the agent resumes.
@@ -286,13 +311,26 @@ impl Store {
         Ok(Some((q, a, paused)))
     }
 
-    pub fn set_diagnosis(&self, id: TaskId, diagnosis: &str) -> Result<Task, StoreError> {
-        let conn = self.write();
-        conn.execute(
-            "UPDATE tasks SET diagnosis = ?1, updated_at = ?2 WHERE id = ?3",
-            params![diagnosis, Timestamp::now().to_rfc3339(), id.get()],
-        )?;
-        load_task(&conn, id)
+    /// Records that a task is blocked: its diagnosis, when the investigator produced
+    /// one, and the `note` that says so, in one transaction.
+    pub fn record_blocked(
+        &self,
+        id: TaskId,
+        diagnosis: Option<&str>,
+        note: impl FnOnce(&Task) -> NewEvent,
+    ) -> Result<(Task, Event), StoreError> {
+        let mut conn = self.write();
+        let tx = immediate(&mut conn)?;
+        if let Some(diagnosis) = diagnosis {
+            tx.execute(
+                "UPDATE tasks SET diagnosis = ?1, updated_at = ?2 WHERE id = ?3",
+                params![diagnosis, Timestamp::now().to_rfc3339(), id.get()],
+            )?;
+        }
+        let task = load_task(&tx, id)?;
+        let event = insert_event(&tx, &note(&task))?;
+        tx.commit()?;
+        Ok((task, event))
     }
 
     /// Records where a session works and what it produced.
@@ -338,19 +376,6 @@ impl Store {
             .read()?
             .prepare_cached("SELECT 1 FROM sessions WHERE task_id = ?1 AND status = 'running'")?
             .exists([id.get()])?)
-    }
-
-    /// The worktree of the newest session of a task, if one was recorded.
-    pub fn last_worktree(&self, id: TaskId) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .read()?
-            .query_row(
-                "SELECT worktree FROM sessions WHERE task_id = ?1 AND worktree IS NOT NULL
-                 ORDER BY id DESC LIMIT 1",
-                [id.get()],
-                |r| r.get(0),
-            )
-            .optional()?)
     }
 }
 

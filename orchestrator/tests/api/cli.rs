@@ -30,7 +30,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path) -> Self {
-        let mut child = harness(dir)
+        Self::start_with(harness(dir))
+    }
+
+    /// Starts `cmd` (a [`harness`] command with extra settings) as `serve` on a free port.
+    pub fn start_with(mut cmd: Command) -> Self {
+        let mut child = cmd
             .args(["serve", "--port", "0", "--bind", "127.0.0.1"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -91,8 +96,7 @@ fn migrate_applies_once_then_reports_up_to_date() {
     let (ok, out, _) = run(harness(dir.path()).arg("migrate"));
     assert!(ok);
     assert!(
-        out.trim()
-            .starts_with("applied 0001_init\napplied 0002_engine")
+        out.starts_with("applied 0001_init\napplied 0002_engine\napplied 0003_auth_sessions")
             && out.trim().ends_with("applied 0006_reliability"),
         "{out}"
     );
@@ -211,7 +215,7 @@ mod reqwest {
     pub fn blocking_free_post(base: &str, body: &'static str) -> u16 {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
-            ::reqwest::Client::new()
+            crate::helpers::test_client(None)
                 .post(format!("{base}/api/tasks"))
                 .body(body)
                 .send()

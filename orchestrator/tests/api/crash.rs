@@ -4,18 +4,20 @@ use std::{path::Path, time::Duration};
 
 use tempfile::TempDir;
 
-use crate::cli::{Server, harness};
+use crate::{
+    cli::{Server, harness},
+    helpers::test_client,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_writes_loses_no_acknowledged_task() {
     let dir = TempDir::new().unwrap();
     let mut server = Server::start(dir.path());
     let base = server.base.clone();
+    // How many creates were answered 201 so far: the kill waits for a good number.
+    let (acked, mut acked_rx) = tokio::sync::watch::channel(0usize);
     let writer = tokio::spawn(async move {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
+        let client = test_client(Some(Duration::from_secs(5)));
         let mut acknowledged = Vec::new();
         for i in 0..100_000 {
             let title = format!("crash-test {i}");
@@ -25,13 +27,19 @@ async fn kill_9_during_writes_loses_no_acknowledged_task() {
                 .send()
                 .await;
             match sent {
-                Ok(r) if r.status() == 201 => acknowledged.push(title),
+                Ok(r) if r.status() == 201 => {
+                    acknowledged.push(title);
+                    acked.send_replace(acknowledged.len());
+                }
                 _ => break, // the server is gone
             }
         }
         acknowledged
     });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::timeout(Duration::from_secs(30), acked_rx.wait_for(|n| *n >= 200))
+        .await
+        .expect("200 creates were not acknowledged in 30 s")
+        .expect("the writer stopped before 200 creates");
     server.signal("KILL");
     server.wait_exit(Duration::from_secs(5));
     let acknowledged = writer.await.unwrap();
@@ -41,7 +49,7 @@ async fn kill_9_during_writes_loses_no_acknowledged_task() {
     );
 
     let restarted = Server::start(dir.path());
-    let client = reqwest::Client::new();
+    let client = test_client(None);
     let body: serde_json::Value = client
         .get(format!("{}/api/tasks?limit=1&q=crash-test", restarted.base))
         .send()
@@ -86,16 +94,22 @@ fn engine_config(dir: &Path, repo: &Path, command: &[String]) {
         .map(|c| format!("{c:?}"))
         .collect::<Vec<_>>()
         .join(", ");
+    // The fake CLI lives in the source tree, which the agent sandbox does not grant.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let toml = format!(
         "workspace = {repo:?}\ntick_secs = 0.1\nsession_spacing_secs = 0\nretry_base_secs = 0.05\n\
+         agent_read_paths = [{fixtures:?}]\n\
          [agents.build-1]\nruntime = \"cli\"\ncommand = [{command}]\n",
-        repo = repo.display().to_string()
+        repo = repo.display().to_string(),
+        fixtures = fixtures.display().to_string()
     );
     std::fs::write(dir.join("harness.toml"), toml).unwrap();
 }
 
 async fn task_json(base: &str, path: &str) -> serde_json::Value {
-    reqwest::get(format!("{base}{path}"))
+    test_client(None)
+        .get(format!("{base}{path}"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -119,7 +133,7 @@ async fn kill_9_mid_session_interrupts_it_and_the_task_runs_again_to_completion(
     );
 
     let mut server = Server::start(dir.path());
-    let client = reqwest::Client::new();
+    let client = test_client(None);
     let task: serde_json::Value = client
         .post(format!("{}/api/tasks", server.base))
         .body(r#"{"title":"survive a crash"}"#)
@@ -213,7 +227,7 @@ async fn crash_while_the_agent_runs(dir: &Path, title: Option<&str>) {
     let pid_file = dir.join("data/worktrees/T-1/parent.pid");
     let mut server = Server::start(dir);
     if let Some(title) = title {
-        let created = reqwest::Client::new()
+        let created = crate::helpers::test_client(None)
             .post(format!("{}/api/tasks", server.base))
             .body(format!(r#"{{"title":"{title}"}}"#))
             .send()

@@ -55,16 +55,23 @@ pub async fn spawn_in(dir: TempDir, tweak: impl FnOnce(&mut Settings)) -> TestAp
     }));
     TestApp {
         addr,
-        client: Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
+        client: test_client(Some(Duration::from_secs(10))),
         board,
         dir,
         token,
         stop: Some(tx),
         handle: Some(handle),
     }
+}
+
+/// A client from the harness's own HTTP setup (a bare reqwest client has no TLS
+/// provider in this build).
+pub fn test_client(timeout: Option<Duration>) -> Client {
+    harness::http_client::client(harness::http_client::Timeouts {
+        connect: Duration::from_secs(10),
+        request: timeout,
+    })
+    .unwrap()
 }
 
 pub fn secret(token: &str) -> Option<Secret> {

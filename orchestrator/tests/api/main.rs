@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod helpers;
 mod migrations;
+mod security;
 mod sessions_events;
 mod tasks;
 mod validation;

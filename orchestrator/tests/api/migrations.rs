@@ -90,6 +90,7 @@ fn a_damaged_page_is_caught_by_the_startup_check() {
                         Title::parse(&format!("task {i} {}", "x".repeat(150))).unwrap(),
                     ),
                     "test",
+                    note,
                 )
                 .unwrap();
         }
@@ -118,6 +119,7 @@ fn a_backup_taken_during_writes_is_consistent_and_complete() {
             .create_task(
                 &NewTask::titled(Title::parse(&format!("before {i}")).unwrap()),
                 "test",
+                note,
             )
             .unwrap();
     }
@@ -129,6 +131,7 @@ fn a_backup_taken_during_writes_is_consistent_and_complete() {
                     .create_task(
                         &NewTask::titled(Title::parse(&format!("during {i}")).unwrap()),
                         "test",
+                        note,
                     )
                     .unwrap();
             }
@@ -163,8 +166,8 @@ fn requeue_gives_back_the_attempt_a_claim_took() {
     use harness_domain::{task::TaskStatus, time::Timestamp};
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = Store::open(&dir.path().join("h.db")).unwrap();
-    let task = store
-        .create_task(&NewTask::titled(Title::parse("t").unwrap()), "test")
+    let (task, _) = store
+        .create_task(&NewTask::titled(Title::parse("t").unwrap()), "test", note)
         .unwrap();
     let (claimed, _) = store
         .claim_task(task.id, "build-1", "m", Timestamp::now())
@@ -175,4 +178,9 @@ fn requeue_gives_back_the_attempt_a_claim_took() {
     );
     let back = store.requeue(task.id, "restart", None, "test").unwrap();
     assert_eq!((back.status, back.attempts), (TaskStatus::Pending, 0));
+}
+
+/// The operations event a store test's change records with it.
+fn note(task: &harness_domain::task::Task) -> harness_domain::event::NewEvent {
+    harness_domain::event::NewEvent::info("task.created", task.title.clone())
 }

@@ -246,6 +246,55 @@ async fn unblock_gives_a_blocked_task_a_fresh_start() {
 }
 
 #[tokio::test]
+async fn of_concurrent_unblocks_exactly_one_wins_and_the_rest_say_why() {
+    let app = spawn_app().await;
+    let id = app.task_titled("contended").await["id"].as_i64().unwrap();
+    move_to(&app, id, &TO_FAILED).await;
+    move_to(&app, id, &[TaskStatus::Blocked]).await;
+    let path = format!("/api/tasks/{id}/unblock");
+    let answers = futures_util::future::join_all((0..8).map(|_| app.post_empty(&path))).await;
+    let mut won = 0;
+    for response in answers {
+        if response.status() == StatusCode::OK {
+            won += 1;
+            continue;
+        }
+        let body = json_with(response, StatusCode::CONFLICT).await;
+        assert_eq!(
+            body["error"]["message"],
+            format!("task T-{id} is pending; only a blocked task can be unblocked")
+        );
+    }
+    assert_eq!(won, 1);
+    let history = json_with(
+        app.get(&format!("/api/tasks/{id}/history")).await,
+        StatusCode::OK,
+    )
+    .await;
+    let unblocks = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["reason"] == "unblocked by a user")
+        .count();
+    assert_eq!(unblocks, 1);
+}
+
+#[tokio::test]
+async fn an_empty_answer_is_rejected_in_the_answers_own_words() {
+    let app = spawn_app().await;
+    let id = app.task_titled("asks").await["id"].as_i64().unwrap();
+    let body = json_with(
+        app.post(&format!("/api/tasks/{id}/answer"), json!({"answer": "  "}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(body["error"]["field"], "answer");
+    assert_eq!(body["error"]["message"], "answer must not be empty");
+}
+
+#[tokio::test]
 async fn cancel_works_from_any_unfinished_state_and_never_twice() {
     let app = spawn_app().await;
     for path in [&[][..], &[TaskStatus::InProgress][..], &TO_FAILED[..]] {
@@ -359,7 +408,7 @@ async fn retry_skips_the_backoff_of_a_task_waiting_to_retry() {
     };
     let tid = TaskId::new(id).unwrap();
     app.board
-        .blocking(move |s| s.settle_failure(tid, &failure, "test"))
+        .settle_failure(tid, failure, None, "test")
         .await
         .unwrap();
     let waiting = json_with(app.get(&format!("/api/tasks/{id}")).await, StatusCode::OK).await;

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
 
 use crate::helpers::spawn_app;
+use harness::live::{LiveKind, Resync};
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -164,9 +165,9 @@ async fn a_client_that_stops_reading_is_closed_instead_of_buffered_without_bound
     // Far more than the per-client queue (1024) plus what socket buffers absorb.
     let padding = "x".repeat(1024);
     for i in 0..20_000 {
-        app.board
-            .live()
-            .publish("test.flood", &json!({ "i": i, "pad": padding }));
+        app.board.live().publish(LiveKind::Resync(Resync {
+            reason: format!("{i}{padding}"),
+        }));
     }
     let closed = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(message) = ws.next().await {

@@ -1,7 +1,5 @@
 //! Tasks run by `anthropic` agents against the fake Messages API.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -9,7 +7,7 @@ use crate::{
     fake_anthropic::{FakeAnthropic, Reply, Scripted},
     fast_engine, git_repo,
     helpers::{json_with, spawn_with},
-    history_of, logs_of, sessions_of, status_is, wait_for_task,
+    history_of, logs_of, scheduler_passed_over, sessions_of, status_is, wait_for_task,
 };
 
 #[tokio::test]
@@ -51,14 +49,15 @@ async fn a_task_goes_from_pending_through_tools_commit_and_verification_to_merge
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
 
-    // The task completes just before its session is marked ended.
-    let sessions = crate::wait_for(
+    // The session is finished in a write after the task's transition (scheduler
+    // settle), so wait for it as the cancel test does rather than read it at once.
+    crate::wait_for(
         &app,
         &format!("/api/sessions?task_id={}", task["id"]),
         |p| p["items"][0]["status"] != "running",
     )
     .await;
-    let sessions = sessions["items"].as_array().unwrap().clone();
+    let sessions = sessions_of(&app, &task).await;
     assert_eq!(sessions.len(), 1);
     let session = &sessions[0];
     assert_eq!(session["status"], "succeeded");
@@ -161,7 +160,7 @@ async fn failing_verification_is_retried_with_the_failure_then_blocked_and_inves
     )
     .await;
     assert_eq!(events["items"].as_array().unwrap().len(), 1);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    scheduler_passed_over(&app).await;
     assert_eq!(fake.request_count(), 5, "nothing ran after blocking");
 }
 
@@ -217,7 +216,7 @@ async fn ask_human_waits_for_an_answer_through_the_api_then_continues() {
     })
     .await;
     assert_eq!(waiting["status"], "pending");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    scheduler_passed_over(&app).await;
     assert_eq!(
         fake.request_count(),
         2,

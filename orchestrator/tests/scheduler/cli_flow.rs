@@ -137,6 +137,11 @@ async fn two_agents_run_at_once_in_separate_worktrees_without_interfering() {
     let stamps_env = format!("STAMPS={}", stamps.path().display());
     let app = spawn_with(|s| {
         fast_engine(s, &path, None);
+        // The stamps are written outside the worktrees, so the sandbox must allow it.
+        s.engine
+            .sandbox
+            .write_paths
+            .push(stamps.path().to_path_buf());
         for agent in ["build-1", "build-2"] {
             cli_agent(
                 s,

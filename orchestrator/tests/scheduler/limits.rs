@@ -9,7 +9,7 @@ use crate::{
     fake_anthropic::{FakeAnthropic, Reply},
     fast_engine, git_repo,
     helpers::{json_with, spawn_with},
-    status_is, wait_for_task,
+    scheduler_passed_over, status_is, wait_for_task,
 };
 
 #[tokio::test]
@@ -33,7 +33,7 @@ async fn reaching_the_budget_stops_new_sessions() {
         .await;
     wait_for_task(&app, &first["id"], status_is("completed")).await;
     let second = app.create_task(json!({"title": "Second"})).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    scheduler_passed_over(&app).await;
 
     let still = json_with(
         app.get(&format!("/api/tasks/{}", second["id"])).await,
@@ -61,7 +61,7 @@ async fn a_paused_orchestrator_starts_nothing_until_resumed() {
     let app = spawn_with(|s| fast_engine(s, &path, Some(&fake.base_url))).await;
     app.post_empty("/api/orchestrator/pause").await;
     let task = app.create_task(json!({"title": "Later"})).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    scheduler_passed_over(&app).await;
     assert_eq!(fake.request_count(), 0);
     app.post_empty("/api/orchestrator/resume").await;
     wait_for_task(&app, &task["id"], status_is("completed")).await;

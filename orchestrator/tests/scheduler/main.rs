@@ -39,6 +39,10 @@ pub fn fast_engine(settings: &mut Settings, workspace: &Path, anthropic_url: Opt
     e.session_timeout = Duration::from_secs(60);
     e.git_author_name = "Harness Test".into();
     e.git_author_email = "harness-test@example.com".into();
+    // The fake CLI agents live in the source tree, which agents may not read otherwise.
+    e.sandbox
+        .read_paths
+        .push(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"));
     if let Some(url) = anthropic_url {
         e.anthropic_base_url = url.to_owned();
         e.anthropic_api_key = Some(harness::config::Secret::new(fake_anthropic::API_KEY));
@@ -54,6 +58,22 @@ pub fn cli_agent(settings: &mut Settings, agent: &str, command: &[&str]) {
             command: Some(command.iter().map(|s| (*s).to_owned()).collect()),
         },
     );
+}
+
+/// Waits for the positive signal that the scheduler looked at the board as it is now:
+/// a whole pass that began after this call (the count moves by two, because a pass
+/// may already be under way). What it did not start by then, it passed over.
+pub async fn scheduler_passed_over(app: &TestApp) {
+    let mut passes = app.board.runs().passes();
+    let start = *passes.borrow_and_update();
+    app.board.runs().wake();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        passes.wait_for(|n| *n >= start + 2),
+    )
+    .await
+    .expect("the scheduler completed no pass in 30 s")
+    .expect("the scheduler stopped");
 }
 
 /// Polls the task until `done` says so; fails after 30 s with the last state.

@@ -1,14 +1,12 @@
 //! Missing setup: the orchestrator still serves and says exactly what to set.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::{
     fast_engine, git_repo,
     helpers::{json_with, spawn_app, spawn_with},
-    wait_for,
+    scheduler_passed_over, wait_for,
 };
 
 #[tokio::test]
@@ -26,7 +24,7 @@ async fn without_a_workspace_agents_are_unconfigured_and_tasks_wait() {
         "{agent}"
     );
     let task = app.create_task(json!({"title": "Waits"})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    scheduler_passed_over(&app).await;
     let task = json_with(
         app.get(&format!("/api/tasks/{}", task["id"])).await,
         StatusCode::OK,
@@ -92,4 +90,22 @@ async fn a_cli_agent_whose_command_is_missing_is_unconfigured() {
             .contains("no-such-agent-cli"),
         "{agent}"
     );
+}
+
+#[tokio::test]
+async fn with_the_sandbox_off_agents_run_but_say_they_are_unconfined() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some("http://127.0.0.1:9"));
+        s.engine.sandbox.mode = harness::engine::sandbox::Mode::Off;
+    })
+    .await;
+    let agent = wait_for(&app, "/api/agents/build-1", |a| {
+        a["status_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("without Landlock"))
+    })
+    .await;
+    assert_eq!(agent["status"], "idle", "{agent}");
 }

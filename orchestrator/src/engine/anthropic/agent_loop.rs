@@ -10,14 +10,15 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    client::{ApiError, Client, MessagesRequest},
+    client::{AnthropicError, Client, MessagesRequest},
     pricing::PriceTable,
     types::{AssembledMessage, ContentBlock, Message, Role},
 };
 use crate::engine::{
     session::{LogKind, SessionSink, Usage},
-    tools::{HarnessAction, NewTask, ToolOutcome, Workspace, parse_harness_action},
+    tools::{HarnessAction, ToolOutcome, Workspace, parse_harness_action},
 };
+use harness_domain::task::NewTask;
 
 /// Runs the workspace tools (and `create_task`) for the loop. A trait so tests and the
 /// scheduler can supply their own.
@@ -85,8 +86,8 @@ pub enum LoopOutcome {
     CostLimit {
         spent_usd: f64,
     },
-    /// The API failed. [`ApiError::counts_as_task_failure`] says whether an attempt is used.
-    Api(ApiError),
+    /// The API failed. [`AnthropicError::counts_as_task_failure`] says whether an attempt is used.
+    Api(AnthropicError),
     Cancelled,
 }
 
@@ -254,7 +255,7 @@ impl<E: ToolExecutor> AgentLoop<'_, E> {
         tools: &[Value],
         messages: &[Message],
         cancel: &CancellationToken,
-    ) -> Option<Result<AssembledMessage, ApiError>> {
+    ) -> Option<Result<AssembledMessage, AnthropicError>> {
         let request = MessagesRequest {
             model: &self.config.model,
             max_tokens: self.config.max_tokens,
@@ -319,7 +320,7 @@ impl<E: ToolExecutor> AgentLoop<'_, E> {
                     return Step::End(LoopOutcome::AskHuman { question, paused });
                 }
                 Some(Ok(HarnessAction::CreateTask(task))) => self.executor.create_task(task).await,
-                Some(Err(message)) => ToolOutcome::error(message),
+                Some(Err(error)) => ToolOutcome::error(error.to_string()),
                 None if input.get("__invalid_json").is_some() => ToolOutcome::error(
                     "your tool input was not valid JSON (it may have been cut off by max_tokens); send it again, smaller",
                 ),

@@ -3,32 +3,29 @@
 //! Every request waits at the shared [`RateGate`]. A 429, a 529 or an
 //! `overloaded_error` closes the gate for everyone until the time the server gave
 //! (`retry-after`, `anthropic-ratelimit-*-reset`), then the request is retried. Retries
-//! are bounded; running out of them on a rate limit yields [`ApiError::RateLimited`],
-//! which callers must not count as a task failure.
+//! are bounded; running out of them on a rate limit yields
+//! [`AnthropicError::RateLimited`], which callers must not count as a task failure.
 //!
-//! HTTP runs on hyper with rustls (ring provider, bundled Mozilla roots) rather than
-//! reqwest: enabling a TLS backend in reqwest would switch every other reqwest client
-//! in the binary to a TLS setup that panics without a process-wide crypto provider.
+//! HTTP is the harness's shared reqwest setup ([`crate::http_client`]); the response
+//! streams through [`bounded_events`] into the [`MessageAssembler`].
 
 use std::{sync::Arc, time::Duration};
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use http_body_util::{BodyExt, Full};
-use hyper::{HeaderMap, Request, StatusCode, body::Incoming};
-use hyper_rustls::HttpsConnector;
-use hyper_util::{
-    client::legacy::{Client as HyperClient, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+use futures_util::StreamExt;
+use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 
 use super::{
+    assembler::{MessageAssembler, StreamError, StreamStatus},
+    events::{EventError, bounded_events},
     rate_gate::RateGate,
-    sse::{MessageAssembler, SseParser, StreamStatus},
     types::{AssembledMessage, Message},
 };
-use crate::config::Secret;
+use crate::{
+    config::Secret,
+    http_client::{self, HttpClientError, Timeouts},
+};
 
 /// The API version this client speaks.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -40,7 +37,8 @@ pub struct ClientConfig {
     /// `ANTHROPIC_BASE_URL`, default `https://api.anthropic.com`.
     pub base_url: String,
     pub api_key: Secret,
-    /// Rate-limit retries per request before giving up with [`ApiError::RateLimited`].
+    /// Rate-limit retries per request before giving up with
+    /// [`AnthropicError::RateLimited`].
     pub max_rate_limit_retries: u32,
     /// Retries of server errors (5xx) and broken connections per request.
     pub max_error_retries: u32,
@@ -85,9 +83,9 @@ pub struct MessagesRequest<'a> {
     pub messages: &'a [Message],
 }
 
-/// Why a request failed, after retries.
+/// Why a request to the Anthropic Messages API failed, after retries.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum ApiError {
+pub enum AnthropicError {
     /// Still rate limited or overloaded after the retry bound. Not a task failure:
     /// requeue the task without using an attempt.
     #[error("rate limited by the Anthropic API ({message}); retries exhausted")]
@@ -104,19 +102,29 @@ pub enum ApiError {
     /// 5xx or a broken connection or stream, after retries.
     #[error("the Anthropic API is unavailable: {0}")]
     Unavailable(String),
-    #[error("cannot build the HTTP client: {0}")]
-    Setup(String),
+    /// The API sent a stream this client cannot read; resending would not help.
+    #[error("the Anthropic API is unavailable: {0}")]
+    UnreadableStream(#[source] Arc<StreamError>),
+    #[error(transparent)]
+    Setup(Arc<HttpClientError>),
+    /// The base URL or the key cannot be made into a request.
+    #[error("ANTHROPIC_BASE_URL '{base_url}' (or the API key) cannot form a request: {source}")]
+    BadRequestSetup {
+        base_url: String,
+        #[source]
+        source: Arc<reqwest::Error>,
+    },
 }
 
-impl ApiError {
+impl AnthropicError {
     pub fn is_rate_limit(&self) -> bool {
-        matches!(self, ApiError::RateLimited { .. })
+        matches!(self, AnthropicError::RateLimited { .. })
     }
 
     /// True when the failure says something about the task (so an attempt is used);
     /// false for rate limits, bad keys and outages, which are the harness's problem.
     pub fn counts_as_task_failure(&self) -> bool {
-        matches!(self, ApiError::InvalidRequest { .. })
+        matches!(self, AnthropicError::InvalidRequest { .. })
     }
 }
 
@@ -127,23 +135,27 @@ enum AttemptError {
         message: String,
     },
     Retryable(String),
-    Fatal(ApiError),
+    Fatal(AnthropicError),
 }
-
-type HttpClient = HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A Messages API client. Cheap to clone; clones share the connection pool and gate.
 #[derive(Debug, Clone)]
 pub struct Client {
-    http: HttpClient,
+    http: reqwest::Client,
     config: Arc<ClientConfig>,
     gate: Arc<RateGate>,
 }
 
 impl Client {
-    pub fn new(config: ClientConfig, gate: Arc<RateGate>) -> Result<Self, ApiError> {
+    pub fn new(config: ClientConfig, gate: Arc<RateGate>) -> Result<Self, AnthropicError> {
+        let timeouts = Timeouts {
+            connect: config.connect_timeout,
+            // A stream may rightly last long; `idle_timeout` bounds its silences instead.
+            request: None,
+        };
+        let http = http_client::client(timeouts).map_err(|e| AnthropicError::Setup(Arc::new(e)))?;
         Ok(Self {
-            http: http_client(&config)?,
+            http,
             config: Arc::new(config),
             gate,
         })
@@ -164,7 +176,7 @@ impl Client {
         &self,
         request: &MessagesRequest<'_>,
         on_wait: &(dyn Fn(&str) + Send + Sync),
-    ) -> Result<AssembledMessage, ApiError> {
+    ) -> Result<AssembledMessage, AnthropicError> {
         let body = request_body(request);
         let mut rate_retries = 0u32;
         let mut error_retries = 0u32;
@@ -179,7 +191,7 @@ impl Client {
                 AttemptError::RateLimited { delay, message } => {
                     rate_retries += 1;
                     if rate_retries > self.config.max_rate_limit_retries {
-                        return Err(ApiError::RateLimited {
+                        return Err(AnthropicError::RateLimited {
                             message,
                             resume_at: self.gate.paused_until(),
                         });
@@ -198,7 +210,7 @@ impl Client {
                 AttemptError::Retryable(message) => {
                     error_retries += 1;
                     if error_retries > self.config.max_error_retries {
-                        return Err(ApiError::Unavailable(message));
+                        return Err(AnthropicError::Unavailable(message));
                     }
                     let delay = self.backoff(error_retries);
                     on_wait(&format!(
@@ -235,14 +247,22 @@ impl Client {
     }
 
     async fn attempt(&self, body: &Value) -> Result<AssembledMessage, AttemptError> {
-        let request = self.build_request(body)?;
-        let response = match tokio::time::timeout(
-            self.config.idle_timeout,
-            self.http.request(request),
-        )
-        .await
-        {
+        let url = format!("{}/v1/messages", self.config.base_url.trim_end_matches('/'));
+        let request = self
+            .http
+            .post(url)
+            .header("x-api-key", self.config.api_key.expose())
+            .header("anthropic-version", ANTHROPIC_VERSION)
+            .header("accept", "text/event-stream")
+            .json(body);
+        let response = match tokio::time::timeout(self.config.idle_timeout, request.send()).await {
             Err(_) => return Err(AttemptError::Retryable("no response in time".into())),
+            Ok(Err(e)) if e.is_builder() => {
+                return Err(AttemptError::Fatal(AnthropicError::BadRequestSetup {
+                    base_url: self.config.base_url.clone(),
+                    source: Arc::new(e),
+                }));
+            }
             // The error chain names the host, never the headers, so the key stays out.
             Ok(Err(e)) => {
                 return Err(AttemptError::Retryable(format!(
@@ -252,31 +272,14 @@ impl Client {
             }
             Ok(Ok(response)) => response,
         };
-        let (parts, mut body) = response.into_parts();
-        if !parts.status.is_success() {
-            let text = read_bounded(&mut body, 16 * 1024).await;
-            return Err(classify_status(parts.status, &parts.headers, &text));
+        let status = response.status();
+        if !status.is_success() {
+            let headers = response.headers().clone();
+            let text = read_bounded(response, 16 * 1024).await;
+            return Err(classify_status(status, &headers, &text));
         }
-        self.note_exhausted_limits(&parts.headers);
-        self.read_stream(body).await
-    }
-
-    fn build_request(&self, body: &Value) -> Result<Request<Full<Bytes>>, AttemptError> {
-        let url = format!("{}/v1/messages", self.config.base_url.trim_end_matches('/'));
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| AttemptError::Fatal(ApiError::Setup(format!("request body: {e}"))))?;
-        Request::post(url.as_str())
-            .header("x-api-key", self.config.api_key.expose())
-            .header("anthropic-version", ANTHROPIC_VERSION)
-            .header("content-type", "application/json")
-            .header("accept", "text/event-stream")
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| {
-                AttemptError::Fatal(ApiError::Setup(format!(
-                    "ANTHROPIC_BASE_URL '{}' (or the API key) cannot form a request: {e}",
-                    self.config.base_url
-                )))
-            })
+        self.note_exhausted_limits(response.headers());
+        self.read_stream(response).await
     }
 
     /// A success can still say "0 requests remaining until T": honour it before the
@@ -287,36 +290,36 @@ impl Client {
         }
     }
 
-    async fn read_stream(&self, mut body: Incoming) -> Result<AssembledMessage, AttemptError> {
-        let mut parser = SseParser::new(self.config.max_response_bytes);
+    async fn read_stream(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<AssembledMessage, AttemptError> {
+        let events = bounded_events(response.bytes_stream(), self.config.max_response_bytes);
+        let mut events = std::pin::pin!(events);
         let mut assembler = MessageAssembler::new(self.config.max_response_bytes);
         loop {
-            let frame = match tokio::time::timeout(self.config.idle_timeout, body.frame()).await {
+            // The API sends `ping` events while it thinks, so silence means a dead stream.
+            let event = match tokio::time::timeout(self.config.idle_timeout, events.next()).await {
                 Err(_) => return Err(AttemptError::Retryable("stream stalled".into())),
                 Ok(None) => {
                     return Err(AttemptError::Retryable(
                         "stream ended before message_stop".into(),
                     ));
                 }
-                Ok(Some(Err(e))) => {
+                Ok(Some(Err(EventError::Transport(e)))) => {
                     return Err(AttemptError::Retryable(format!(
                         "stream broke: {}",
                         error_chain(&e)
                     )));
                 }
-                Ok(Some(Ok(frame))) => frame,
+                Ok(Some(Err(EventError::Stream(e)))) => return Err(fatal_stream(e)),
+                Ok(Some(Ok(event))) => event,
             };
-            let Ok(chunk) = frame.into_data() else {
-                continue; // trailers
-            };
-            let events = parser.push(&chunk).map_err(fatal_stream)?;
-            for event in events {
-                match assembler.apply(&event).map_err(fatal_stream)? {
-                    StreamStatus::Continue => {}
-                    StreamStatus::Done => return Ok(assembler.finish()),
-                    StreamStatus::Error { kind, message } => {
-                        return Err(classify_stream_error(&kind, &message));
-                    }
+            match assembler.apply(&event).map_err(fatal_stream)? {
+                StreamStatus::Continue => {}
+                StreamStatus::Done => return Ok(assembler.finish()),
+                StreamStatus::Error { kind, message } => {
+                    return Err(classify_stream_error(&kind, &message));
                 }
             }
         }
@@ -335,8 +338,8 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn fatal_stream(message: String) -> AttemptError {
-    AttemptError::Fatal(ApiError::Unavailable(message))
+fn fatal_stream(error: StreamError) -> AttemptError {
+    AttemptError::Fatal(AnthropicError::UnreadableStream(Arc::new(error)))
 }
 
 /// The JSON body: streaming on, and cache breakpoints on the system prompt, the last
@@ -384,12 +387,12 @@ fn classify_status(status: StatusCode, headers: &HeaderMap, body: &str) -> Attem
         };
     }
     match code {
-        401 | 403 => AttemptError::Fatal(ApiError::Auth {
+        401 | 403 => AttemptError::Fatal(AnthropicError::Auth {
             status: code,
             message,
         }),
         408 | 409 => AttemptError::Retryable(format!("{code}: {message}")),
-        400..=499 => AttemptError::Fatal(ApiError::InvalidRequest {
+        400..=499 => AttemptError::Fatal(AnthropicError::InvalidRequest {
             status: code,
             message,
         }),
@@ -403,7 +406,7 @@ fn classify_stream_error(kind: &str, message: &str) -> AttemptError {
             delay: None,
             message: format!("{kind}: {message}"),
         },
-        "invalid_request_error" => AttemptError::Fatal(ApiError::InvalidRequest {
+        "invalid_request_error" => AttemptError::Fatal(AnthropicError::InvalidRequest {
             status: 400,
             message: message.to_owned(),
         }),
@@ -452,48 +455,23 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn read_bounded(body: &mut Incoming, max: usize) -> String {
+/// The start of an error body, for its message; the rest is dropped unread.
+async fn read_bounded(mut response: reqwest::Response, max: usize) -> String {
     let mut bytes = Vec::new();
     while bytes.len() < max {
-        let Some(Ok(frame)) = body.frame().await else {
+        let Ok(Some(chunk)) = response.chunk().await else {
             break;
         };
-        if let Ok(chunk) = frame.into_data() {
-            let room = max - bytes.len();
-            bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        }
+        let room = max - bytes.len();
+        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
     String::from_utf8_lossy(&bytes).into_owned()
-}
-
-/// rustls with the ring provider and the bundled Mozilla roots: no OpenSSL, no cmake
-/// (aws-lc), no CA files needed in a scratch image, and no process-wide provider.
-/// Plain `http://` is allowed for a local `ANTHROPIC_BASE_URL` (proxies, the test fake).
-fn http_client(config: &ClientConfig) -> Result<HttpClient, ApiError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ApiError::Setup(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(config.connect_timeout));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(HyperClient::builder(TokioExecutor::new()).build(https))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper::header::HeaderValue;
+    use reqwest::header::HeaderValue;
 
     fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -577,21 +555,14 @@ mod tests {
         }
         assert!(matches!(
             classify_status(StatusCode::UNAUTHORIZED, &h, ""),
-            AttemptError::Fatal(ApiError::Auth { .. })
+            AttemptError::Fatal(AnthropicError::Auth { .. })
         ));
     }
 
     #[test]
-    fn the_http_client_builds_with_ring_and_bundled_roots() {
+    fn the_client_builds_on_the_shared_http_setup() {
         let config = ClientConfig::new("https://api.anthropic.com", Secret::new("k"));
-        assert!(http_client(&config).is_ok());
-    }
-
-    #[test]
-    fn other_reqwest_clients_in_the_binary_still_build() {
-        // Guards the reason this client is on hyper: a reqwest TLS feature enabled here
-        // would make `reqwest::Client::builder().build()` panic elsewhere.
-        assert!(reqwest::Client::builder().build().is_ok());
+        assert!(Client::new(config, Arc::new(RateGate::new())).is_ok());
     }
 
     #[test]

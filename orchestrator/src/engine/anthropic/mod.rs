@@ -2,14 +2,15 @@
 //! a price table, and the agent loop that drives tools until the task ends.
 
 pub mod agent_loop;
+pub mod assembler;
 pub mod client;
+pub mod events;
 pub mod pricing;
 pub mod rate_gate;
-pub mod sse;
 pub mod types;
 
 pub use agent_loop::{AgentLoop, LoopConfig, LoopOutcome, PausedConversation, ToolExecutor};
-pub use client::{ApiError, Client, ClientConfig};
+pub use client::{AnthropicError, Client, ClientConfig};
 pub use pricing::{ModelPrice, PriceTable};
 pub use rate_gate::RateGate;
 pub use types::{AssembledMessage, ContentBlock, Message, Role};

@@ -2,7 +2,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { post } from '../../../lib/api-client';
 import type { Task } from '../../../lib/types';
-import { writeTask } from './task-cache';
+import { writeTask } from '../../../lib/task-cache';
 
 export const answerQuestion = (id: number, answer: string) => post<Task>(`/api/tasks/${id}/answer`, { answer });
 

@@ -1,7 +1,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { post } from '../../../lib/api-client';
 import type { CreateTask, Task } from '../../../lib/types';
-import { writeTask } from './task-cache';
+import { writeTask } from '../../../lib/task-cache';
 
 export const createTask = (body: CreateTask) => post<Task>('/api/tasks', body);
 

@@ -1,6 +1,6 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { del } from '../../../lib/api-client';
-import { dropTask } from './task-cache';
+import { dropTask } from '../../../lib/task-cache';
 
 export const deleteTask = (id: number) => del(`/api/tasks/${id}`);
 

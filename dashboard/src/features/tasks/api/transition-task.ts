@@ -4,7 +4,7 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { post } from '../../../lib/api-client';
 import { keys } from '../../../lib/query-keys';
 import type { Task } from '../../../lib/types';
-import { writeTask } from './task-cache';
+import { writeTask } from '../../../lib/task-cache';
 
 export type TaskAction = 'retry' | 'unblock' | 'cancel';
 

@@ -1,7 +1,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { patch } from '../../../lib/api-client';
 import type { Task, UpdateTask } from '../../../lib/types';
-import { writeTask } from './task-cache';
+import { writeTask } from '../../../lib/task-cache';
 
 export const updateTask = (id: number, body: UpdateTask) => patch<Task>(`/api/tasks/${id}`, body);
 

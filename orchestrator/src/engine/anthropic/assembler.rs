@@ -1,92 +1,34 @@
-//! A small server-sent-events parser (the subset the Messages API uses) and the
-//! assembler that turns Messages stream events into one [`AssembledMessage`].
+//! The assembler that turns the Messages API's stream events (`message_start` …
+//! `message_stop`) into one [`AssembledMessage`]. The SSE framing itself is parsed by
+//! `eventsource-stream` (see [`super::events`]).
 
+use eventsource_stream::Event;
 use serde_json::Value;
 
 use super::types::{AssembledMessage, ContentBlock};
 use crate::engine::session::Usage;
 
-/// One SSE event: its `event:` name and joined `data:` lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SseEvent {
-    pub event: String,
-    pub data: String,
-}
-
-/// Feeds bytes in, gets events out. Bounded: an event larger than `max_event_bytes` is
-/// an error rather than an ever-growing buffer.
-#[derive(Debug)]
-pub struct SseParser {
-    buf: Vec<u8>,
-    event: String,
-    data: String,
-    max_event_bytes: usize,
-}
-
-impl SseParser {
-    pub fn new(max_event_bytes: usize) -> Self {
-        Self {
-            buf: Vec::new(),
-            event: String::new(),
-            data: String::new(),
-            max_event_bytes,
-        }
-    }
-
-    /// Adds a chunk and returns the events it completed.
-    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, String> {
-        self.buf.extend_from_slice(chunk);
-        let mut events = Vec::new();
-        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
-            let mut line: Vec<u8> = self.buf.drain(..=pos).collect();
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            let line = String::from_utf8_lossy(&line);
-            if let Some(event) = self.line(&line) {
-                events.push(event);
-            }
-        }
-        if self.buf.len() + self.data.len() > self.max_event_bytes {
-            return Err(format!(
-                "stream event larger than {} bytes",
-                self.max_event_bytes
-            ));
-        }
-        Ok(events)
-    }
-
-    fn line(&mut self, line: &str) -> Option<SseEvent> {
-        if line.is_empty() {
-            if self.data.is_empty() && self.event.is_empty() {
-                return None;
-            }
-            let event = SseEvent {
-                event: std::mem::take(&mut self.event),
-                data: std::mem::take(&mut self.data),
-            };
-            return Some(event);
-        }
-        if line.starts_with(':') {
-            return None; // comment / keep-alive
-        }
-        let (field, value) = match line.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (line, ""),
-        };
-        match field {
-            "event" => self.event = value.to_owned(),
-            "data" => {
-                if !self.data.is_empty() {
-                    self.data.push('\n');
-                }
-                self.data.push_str(value);
-            }
-            _ => {}
-        }
-        None
-    }
+/// Why a stream could not be assembled. Fatal for the request: the API sent something
+/// this client cannot read, and resending it would not change that.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("bad JSON in '{event}' event: {source}")]
+    BadJson {
+        event: String,
+        source: serde_json::Error,
+    },
+    #[error("response larger than {0} bytes")]
+    ResponseTooLarge(usize),
+    #[error("stream event larger than {0} bytes")]
+    EventTooLarge(usize),
+    #[error("stream is not UTF-8: {0}")]
+    NotUtf8(std::string::FromUtf8Error),
+    #[error("stream is not server-sent events: {0}")]
+    NotSse(String),
+    #[error("delta for unknown content block {0}")]
+    UnknownBlock(usize),
+    #[error("content block event without a valid index")]
+    MissingIndex,
 }
 
 /// What an event meant for the stream as a whole.
@@ -121,12 +63,15 @@ impl MessageAssembler {
 
     /// Applies one SSE event. Unknown event types (e.g. `ping`) are ignored, as the API
     /// documentation asks clients to do.
-    pub fn apply(&mut self, event: &SseEvent) -> Result<StreamStatus, String> {
+    pub fn apply(&mut self, event: &Event) -> Result<StreamStatus, StreamError> {
         if event.data.is_empty() {
             return Ok(StreamStatus::Continue);
         }
-        let data: Value = serde_json::from_str(&event.data)
-            .map_err(|e| format!("bad JSON in '{}' event: {e}", event.event))?;
+        let data: Value =
+            serde_json::from_str(&event.data).map_err(|source| StreamError::BadJson {
+                event: event.event.clone(),
+                source,
+            })?;
         let kind = data["type"].as_str().unwrap_or(event.event.as_str());
         match kind {
             "message_start" => self.start(&data["message"]),
@@ -166,7 +111,7 @@ impl MessageAssembler {
         merge_usage(&mut self.message.usage, &message["usage"]);
     }
 
-    fn block_start(&mut self, data: &Value) -> Result<(), String> {
+    fn block_start(&mut self, data: &Value) -> Result<(), StreamError> {
         let index = index_of(data)?;
         let block = &data["content_block"];
         let parsed = match block["type"].as_str() {
@@ -201,7 +146,7 @@ impl MessageAssembler {
         Ok(())
     }
 
-    fn block_delta(&mut self, data: &Value) -> Result<(), String> {
+    fn block_delta(&mut self, data: &Value) -> Result<(), StreamError> {
         let index = index_of(data)?;
         let delta = &data["delta"];
         let piece = match delta["type"].as_str() {
@@ -213,13 +158,13 @@ impl MessageAssembler {
         };
         self.bytes += piece.len();
         if self.bytes > self.max_bytes {
-            return Err(format!("response larger than {} bytes", self.max_bytes));
+            return Err(StreamError::ResponseTooLarge(self.max_bytes));
         }
         let (Some(block), Some(json)) = (
             self.message.content.get_mut(index),
             self.partial_json.get_mut(index),
         ) else {
-            return Err(format!("delta for unknown content block {index}"));
+            return Err(StreamError::UnknownBlock(index));
         };
         match (block, delta["type"].as_str()) {
             (ContentBlock::Text { text }, Some("text_delta")) => text.push_str(piece),
@@ -235,7 +180,7 @@ impl MessageAssembler {
         Ok(())
     }
 
-    fn block_stop(&mut self, data: &Value) -> Result<(), String> {
+    fn block_stop(&mut self, data: &Value) -> Result<(), StreamError> {
         let index = index_of(data)?;
         if let (Some(ContentBlock::ToolUse { input, .. }), Some(json)) = (
             self.message.content.get_mut(index),
@@ -252,12 +197,12 @@ impl MessageAssembler {
     }
 }
 
-fn index_of(data: &Value) -> Result<usize, String> {
+fn index_of(data: &Value) -> Result<usize, StreamError> {
     data["index"]
         .as_u64()
         .and_then(|i| usize::try_from(i).ok())
         .filter(|&i| i < 1024)
-        .ok_or_else(|| "content block event without a valid index".to_owned())
+        .ok_or(StreamError::MissingIndex)
 }
 
 /// Usage fields arrive in `message_start` and (cumulatively) in `message_delta`; a
@@ -305,21 +250,26 @@ mod tests {
         "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
     );
 
-    fn assemble(chunks: &[&[u8]]) -> (AssembledMessage, StreamStatus) {
-        let mut parser = SseParser::new(1 << 20);
+    async fn assemble(chunks: &[&'static [u8]]) -> (AssembledMessage, StreamStatus) {
+        let body = futures_util::stream::iter(
+            chunks
+                .iter()
+                .map(|c| Ok::<_, std::convert::Infallible>(bytes::Bytes::from_static(c))),
+        );
+        let events: Vec<_> =
+            futures_util::StreamExt::collect(super::super::events::bounded_events(body, 1 << 20))
+                .await;
         let mut asm = MessageAssembler::new(1 << 20);
         let mut last = StreamStatus::Continue;
-        for chunk in chunks {
-            for event in parser.push(chunk).unwrap() {
-                last = asm.apply(&event).unwrap();
-            }
+        for event in events {
+            last = asm.apply(&event.ok().unwrap()).unwrap();
         }
         (asm.finish(), last)
     }
 
-    #[test]
-    fn a_streamed_reply_with_text_and_a_tool_call_is_assembled() {
-        let (msg, status) = assemble(&[STREAM.as_bytes()]);
+    #[tokio::test]
+    async fn a_streamed_reply_with_text_and_a_tool_call_is_assembled() {
+        let (msg, status) = assemble(&[STREAM.as_bytes()]).await;
         assert_eq!(status, StreamStatus::Done);
         assert_eq!(msg.id, "msg_1");
         assert_eq!(msg.text(), "Hello");
@@ -334,23 +284,18 @@ mod tests {
         assert_eq!(msg.usage.cache_read_input_tokens, 5);
     }
 
-    #[test]
-    fn events_split_across_chunks_at_any_byte_are_reassembled() {
+    #[tokio::test]
+    async fn events_split_across_chunks_at_any_byte_are_reassembled() {
         let bytes = STREAM.as_bytes();
-        let chunks: Vec<&[u8]> = bytes.chunks(7).collect();
-        let (msg, status) = assemble(&chunks);
+        let chunks: Vec<&'static [u8]> = bytes.chunks(7).collect();
+        let (msg, status) = assemble(&chunks).await;
         assert_eq!(status, StreamStatus::Done);
         assert_eq!(msg.tool_uses().count(), 1);
     }
 
-    #[test]
-    fn an_error_event_is_reported_with_its_type() {
-        let mut parser = SseParser::new(1024);
-        let mut asm = MessageAssembler::new(1024);
-        let events = parser
-            .push(b"event: error\r\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\r\n\r\n")
-            .unwrap();
-        let status = asm.apply(&events[0]).unwrap();
+    #[tokio::test]
+    async fn an_error_event_is_reported_with_its_type() {
+        let (_, status) = assemble(&[b"event: error\r\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\r\n\r\n"]).await;
         assert_eq!(
             status,
             StreamStatus::Error {
@@ -358,12 +303,5 @@ mod tests {
                 message: "Overloaded".into()
             }
         );
-    }
-
-    #[test]
-    fn an_oversized_event_is_an_error_not_an_unbounded_buffer() {
-        let mut parser = SseParser::new(100);
-        let big = format!("data: {}", "x".repeat(200));
-        assert!(parser.push(big.as_bytes()).is_err());
     }
 }

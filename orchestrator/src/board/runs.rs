@@ -1,0 +1,82 @@
+//! What the scheduler needs to hear from the board: a nudge when something changed,
+//! a way to stop the session working on a task, and a count of finished passes that
+//! tests (and anything else) can wait on.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use harness_domain::task::TaskId;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+pub struct Runs {
+    wake: Notify,
+    running: Mutex<HashMap<i64, CancellationToken>>,
+    passes: watch::Sender<u64>,
+}
+
+impl Default for Runs {
+    fn default() -> Self {
+        Self {
+            wake: Notify::new(),
+            running: Mutex::new(HashMap::new()),
+            passes: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Runs {
+    /// Wakes the scheduler (coalesced: many nudges, one pass).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// The scheduler finished a pass (whether it started anything or not).
+    pub fn pass_completed(&self) {
+        self.passes.send_modify(|n| *n += 1);
+    }
+
+    /// Passes completed so far; the receiver sees each new count. A pass that began
+    /// after a change has looked at that change once the count has moved by two.
+    pub fn passes(&self) -> watch::Receiver<u64> {
+        self.passes.subscribe()
+    }
+
+    /// Registers the session working on `task`; its token is cancelled by [`Runs::cancel`].
+    pub fn register(&self, task: TaskId) -> CancellationToken {
+        let token = CancellationToken::new();
+        self.lock().insert(task.get(), token.clone());
+        token
+    }
+
+    pub fn finished(&self, task: TaskId) {
+        self.lock().remove(&task.get());
+    }
+
+    /// Stops the session working on `task`, if any. True when there was one.
+    pub fn cancel(&self, task: TaskId) -> bool {
+        self.lock()
+            .get(&task.get())
+            .map(CancellationToken::cancel)
+            .is_some()
+    }
+
+    pub fn cancel_all(&self) {
+        self.lock().values().for_each(CancellationToken::cancel);
+    }
+
+    pub fn is_running(&self, task: TaskId) -> bool {
+        self.lock().contains_key(&task.get())
+    }
+
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CancellationToken>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,208 @@
+//! What people (the API, integrations, planning agents) do to tasks.
+
+use harness_domain::{
+    event::{NewEvent, Severity},
+    task::{NewTask, Task, TaskId, TaskPatch, TaskStatus, TaskTransition},
+};
+
+use super::{Actor, Board};
+use crate::{
+    live::{DeletedTask, LiveKind},
+    store::{Page, StoreError, TaskFilter},
+};
+
+impl Board {
+    pub async fn create_task(
+        &self,
+        new: NewTask,
+        actor: impl Into<Actor>,
+    ) -> Result<Task, StoreError> {
+        let actor = actor.into();
+        let (task, event) = self
+            .blocking(move |s| s.create_task(&new, actor.as_str(), |t| created(t, &actor)))
+            .await?;
+        self.created(&task, event);
+        Ok(task)
+    }
+
+    /// [`Board::create_task`] for a caller that cannot await (an agent's tool call):
+    /// one short insert on the caller's thread.
+    pub fn create_task_now(&self, new: &NewTask, actor: Actor) -> Result<Task, StoreError> {
+        let (task, event) = self
+            .store
+            .create_task(new, actor.as_str(), |t| created(t, &actor))?;
+        self.created(&task, event);
+        Ok(task)
+    }
+
+    fn created(&self, task: &Task, event: harness_domain::event::Event) {
+        self.publish(LiveKind::TaskCreated(task.clone()));
+        self.published_event(event);
+        self.runs.wake();
+    }
+
+    pub async fn update_task(&self, id: TaskId, patch: TaskPatch) -> Result<Task, StoreError> {
+        let task = self.blocking(move |s| s.update_task(id, &patch)).await?;
+        self.announce_task(&task);
+        Ok(task)
+    }
+
+    /// Moves a task through the status machine and announces it.
+    pub async fn transition_task(
+        &self,
+        id: TaskId,
+        to: TaskStatus,
+        reason: impl Into<String>,
+        actor: impl Into<Actor>,
+    ) -> Result<Task, StoreError> {
+        let (reason, actor) = (reason.into(), actor.into());
+        let (task, event) = self
+            .blocking(move |s| {
+                s.transition_task(id, to, &reason, actor.as_str(), |t| {
+                    status_changed(t, &reason, &actor)
+                })
+            })
+            .await?;
+        self.status_changed(task, event)
+    }
+
+    /// A human's unblock: a blocked task goes back to pending with fresh attempts. The
+    /// status check and the move are one transaction.
+    pub async fn unblock(&self, id: TaskId, actor: impl Into<Actor>) -> Result<Task, StoreError> {
+        let actor = actor.into();
+        let (task, event) = self
+            .blocking(move |s| {
+                s.unblock_task(id, actor.as_str(), |t| {
+                    status_changed(t, "unblocked by a user", &actor)
+                })
+            })
+            .await?;
+        self.status_changed(task, event)
+    }
+
+    /// Cancel really cancels: the session working on the task is stopped.
+    pub async fn cancel(&self, id: TaskId, actor: impl Into<Actor>) -> Result<Task, StoreError> {
+        self.transition_task(id, TaskStatus::Cancelled, "cancelled by a user", actor)
+            .await
+    }
+
+    fn status_changed(
+        &self,
+        task: Task,
+        event: harness_domain::event::Event,
+    ) -> Result<Task, StoreError> {
+        self.publish(LiveKind::TaskUpdated(task.clone()));
+        self.published_event(event);
+        if task.status == TaskStatus::Cancelled {
+            self.runs.cancel(task.id);
+        }
+        self.runs.wake();
+        Ok(task)
+    }
+
+    pub async fn delete_task(&self, id: TaskId) -> Result<(), StoreError> {
+        let (task, event) = self
+            .blocking(move |s| {
+                s.delete_task(id, |t| {
+                    NewEvent::info(
+                        "task.deleted",
+                        format!("{} deleted: {}", t.display_id, t.title),
+                    )
+                    .for_task(t.id.get())
+                })
+            })
+            .await?;
+        self.publish(LiveKind::TaskDeleted(DeletedTask {
+            id: task.id,
+            display_id: task.display_id,
+        }));
+        self.published_event(event);
+        Ok(())
+    }
+
+    /// A human's "retry now"; see [`crate::store::Store::retry_now`].
+    pub async fn retry_now(&self, id: TaskId, actor: impl Into<Actor>) -> Result<Task, StoreError> {
+        let actor = actor.into();
+        let task = self
+            .blocking(move |s| s.retry_now(id, actor.as_str()))
+            .await?;
+        self.announce_task(&task);
+        Ok(task)
+    }
+
+    /// Records a human's answer to an agent's question and lets the task run again.
+    pub async fn answer_question(
+        &self,
+        id: TaskId,
+        answer: String,
+        actor: impl Into<Actor>,
+    ) -> Result<Task, StoreError> {
+        let actor = actor.into();
+        let (task, event) = self
+            .blocking(move |s| {
+                s.answer_question(id, &answer, |t| {
+                    NewEvent::info("task.answered", format!("{} got an answer", t.display_id))
+                        .for_task(t.id.get())
+                        .with_payload(serde_json::json!({ "actor": actor.as_str() }))
+                })
+            })
+            .await?;
+        self.publish(LiveKind::TaskUpdated(task.clone()));
+        self.published_event(event);
+        self.runs.wake();
+        Ok(task)
+    }
+
+    /// A task changed without an event of its own: publish it and wake the scheduler.
+    pub(super) fn announce_task(&self, task: &Task) {
+        self.publish(LiveKind::TaskUpdated(task.clone()));
+        self.runs.wake();
+    }
+
+    pub async fn get_task(&self, id: TaskId) -> Result<Task, StoreError> {
+        self.blocking(move |s| s.get_task(id)).await
+    }
+
+    pub async fn list_tasks(&self, filter: TaskFilter) -> Result<Page<Task>, StoreError> {
+        self.blocking(move |s| s.list_tasks(&filter)).await
+    }
+
+    pub async fn task_history(&self, id: TaskId) -> Result<Vec<TaskTransition>, StoreError> {
+        self.blocking(move |s| s.task_history(id)).await
+    }
+
+    pub async fn dependents(&self, id: TaskId) -> Result<Vec<Task>, StoreError> {
+        self.blocking(move |s| s.dependents(id)).await
+    }
+}
+
+fn created(task: &Task, actor: &Actor) -> NewEvent {
+    let by = if *actor == Actor::PLANNING {
+        " by a planning agent"
+    } else {
+        ""
+    };
+    NewEvent::info(
+        "task.created",
+        format!("{} created{by}: {}", task.display_id, task.title),
+    )
+    .for_task(task.id.get())
+}
+
+fn status_changed(task: &Task, reason: &str, actor: &Actor) -> NewEvent {
+    let severity = match task.status {
+        TaskStatus::Failed | TaskStatus::Blocked => Severity::Warning,
+        _ => Severity::Info,
+    };
+    NewEvent::info(
+        "task.status_changed",
+        format!(
+            "{} is now {}: {reason}",
+            task.display_id,
+            task.status.as_str()
+        ),
+    )
+    .with_severity(severity)
+    .for_task(task.id.get())
+    .with_payload(serde_json::json!({ "to": task.status.as_str(), "actor": actor.as_str() }))
+}

@@ -1,0 +1,317 @@
+//! What the scheduler and its attempts do: claim a ready task, move it through
+//! verification, settle it, park it for a human, record what the session produced.
+//! The attempt asks for each transition here instead of writing and announcing it.
+
+use std::collections::HashMap;
+
+use harness_domain::{
+    agent::Agent,
+    event::{NewEvent, Severity},
+    session::Session,
+    task::{Task, TaskId, TaskStatus},
+    time::Timestamp,
+};
+
+use super::{Actor, Board};
+use crate::{
+    live::LiveKind,
+    store::{CrashRecovery, Failure, StoreError},
+};
+
+/// A human's answer to the question an agent asked, taken as the agent resumes.
+#[derive(Debug, Clone)]
+pub struct HumanAnswer {
+    pub question: String,
+    pub answer: String,
+    /// The paused conversation (JSON) when the runtime can resume one.
+    pub paused: Option<String>,
+}
+
+impl Board {
+    pub async fn paused(&self) -> Result<bool, StoreError> {
+        self.blocking(|s| s.paused()).await
+    }
+
+    /// Ready tasks, P0 first then oldest, at most `limit`.
+    pub async fn ready_tasks(&self, limit: u32) -> Result<Vec<Task>, StoreError> {
+        self.blocking(move |s| s.ready_tasks(Timestamp::now(), limit))
+            .await
+    }
+
+    /// Running sessions per agent id.
+    pub async fn running_by_agent(&self) -> Result<HashMap<String, u32>, StoreError> {
+        self.blocking(|s| s.running_by_agent()).await
+    }
+
+    /// Claims a ready task for `agent`: in progress, one more attempt, a running session.
+    pub async fn claim(&self, id: TaskId, agent: &Agent) -> Result<(Task, Session), StoreError> {
+        let (agent_id, model) = (agent.id.as_str().to_owned(), agent.model.clone());
+        let (task, session) = self
+            .blocking(move |s| s.claim_task(id, &agent_id, &model, Timestamp::now()))
+            .await?;
+        self.publish(LiveKind::TaskUpdated(task.clone()));
+        self.publish(LiveKind::SessionCreated(session.clone()));
+        self.runs.wake();
+        Ok((task, session))
+    }
+
+    /// Back to pending without using an attempt: a rate limit, a restart, a question.
+    pub async fn requeue(
+        &self,
+        id: TaskId,
+        reason: impl Into<String>,
+        retry_at: Option<Timestamp>,
+        actor: impl Into<Actor>,
+    ) -> Result<Task, StoreError> {
+        let (reason, actor) = (reason.into(), actor.into());
+        let task = self
+            .blocking(move |s| s.requeue(id, &reason, retry_at, actor.as_str()))
+            .await?;
+        self.announce_task(&task);
+        Ok(task)
+    }
+
+    pub async fn enter_verifying(&self, id: TaskId) -> Result<Task, StoreError> {
+        self.transition_task(
+            id,
+            TaskStatus::Verifying,
+            "running verification",
+            Actor::SCHEDULER,
+        )
+        .await
+    }
+
+    pub async fn complete(&self, id: TaskId) -> Result<Task, StoreError> {
+        self.transition_task(
+            id,
+            TaskStatus::Completed,
+            "verified and merged",
+            Actor::SCHEDULER,
+        )
+        .await
+    }
+
+    /// A failed attempt: retried after a backoff, or blocked. The decision, its history
+    /// and the `task.failed` event are one transaction.
+    pub async fn settle_failure(
+        &self,
+        id: TaskId,
+        failure: Failure,
+        session_id: Option<i64>,
+        actor: impl Into<Actor>,
+    ) -> Result<Task, StoreError> {
+        let actor = actor.into();
+        let (task, event) = self
+            .blocking(move |s| {
+                s.settle_failure(id, &failure, actor.as_str(), |t| {
+                    let mut note = NewEvent::info(
+                        "task.failed",
+                        format!(
+                            "{} attempt {} failed: {}",
+                            t.display_id, t.attempts, failure.reason
+                        ),
+                    )
+                    .with_severity(Severity::Warning)
+                    .for_task(t.id.get());
+                    if let Some(session) = session_id {
+                        note = note.for_session(session);
+                    }
+                    note
+                })
+            })
+            .await?;
+        self.publish(LiveKind::TaskUpdated(task.clone()));
+        self.published_event(event);
+        self.runs.wake();
+        Ok(task)
+    }
+
+    /// An agent asks a human: the question and the conversation to resume are stored
+    /// with the `task.question` event.
+    pub async fn ask_question(
+        &self,
+        id: TaskId,
+        session_id: i64,
+        question: String,
+        paused: Option<String>,
+    ) -> Result<Task, StoreError> {
+        let (task, event) = self
+            .blocking(move |s| {
+                s.ask_question(id, &question, paused.as_deref(), |t| {
+                    NewEvent::info(
+                        "task.question",
+                        format!("{} asks: {question}", t.display_id),
+                    )
+                    .with_severity(Severity::Warning)
+                    .for_task(t.id.get())
+                    .for_session(session_id)
+                    .with_payload(serde_json::json!({ "question": question }))
+                })
+            })
+            .await?;
+        self.publish(LiveKind::TaskUpdated(task.clone()));
+        self.published_event(event);
+        Ok(task)
+    }
+
+    /// The answer waiting for the agent, cleared as it resumes.
+    pub async fn take_answer(&self, id: TaskId) -> Result<Option<HumanAnswer>, StoreError> {
+        let taken = self.blocking(move |s| s.take_answer(id)).await?;
+        Ok(taken.map(|(question, answer, paused)| HumanAnswer {
+            question,
+            answer,
+            paused,
+        }))
+    }
+
+    /// A task is blocked: the investigator's diagnosis (when there is one) and the
+    /// `task.blocked` event, in one transaction.
+    pub async fn record_blocked(
+        &self,
+        task: &Task,
+        diagnosis: Option<String>,
+    ) -> Result<Task, StoreError> {
+        let (id, attempts, title) = (task.id, task.attempts, task.title.clone());
+        let (task, event) = self
+            .blocking(move |s| {
+                s.record_blocked(id, diagnosis.as_deref(), |t| {
+                    NewEvent::info(
+                        "task.blocked",
+                        format!(
+                            "{} is blocked after {attempts} attempts: {title}",
+                            t.display_id
+                        ),
+                    )
+                    .with_severity(Severity::Error)
+                    .for_task(t.id.get())
+                    .with_payload(serde_json::json!({ "diagnosis": diagnosis }))
+                })
+            })
+            .await?;
+        self.publish(LiveKind::TaskUpdated(task.clone()));
+        self.published_event(event);
+        Ok(task)
+    }
+
+    /// Where a session works: its worktree and branch.
+    pub async fn record_worktree(
+        &self,
+        session_id: i64,
+        worktree: String,
+        branch: String,
+    ) -> Result<Session, StoreError> {
+        let session = self
+            .blocking(move |s| s.set_session_git(session_id, Some(&worktree), Some(&branch), None))
+            .await?;
+        self.publish(LiveKind::SessionUpdated(session.clone()));
+        Ok(session)
+    }
+
+    /// Where an investigation works: its throwaway worktree (no branch of its own).
+    pub async fn record_investigation_worktree(
+        &self,
+        session_id: i64,
+        worktree: String,
+    ) -> Result<Session, StoreError> {
+        let session = self
+            .blocking(move |s| s.set_session_git(session_id, Some(&worktree), None, None))
+            .await?;
+        self.publish(LiveKind::SessionUpdated(session.clone()));
+        Ok(session)
+    }
+
+    /// The commit a session produced.
+    pub async fn record_commit(&self, session_id: i64, sha: String) -> Result<Session, StoreError> {
+        let session = self
+            .blocking(move |s| s.set_session_git(session_id, None, None, Some(&sha)))
+            .await?;
+        self.publish(LiveKind::SessionUpdated(session.clone()));
+        Ok(session)
+    }
+
+    /// The tail of the verification output.
+    pub async fn record_verify_output(
+        &self,
+        session_id: i64,
+        output: String,
+    ) -> Result<Session, StoreError> {
+        let session = self
+            .blocking(move |s| s.set_verify_output(session_id, &output))
+            .await?;
+        self.publish(LiveKind::SessionUpdated(session.clone()));
+        Ok(session)
+    }
+
+    /// Starts the investigator's session on a blocked task.
+    pub async fn start_investigation(
+        &self,
+        id: TaskId,
+        agent: &Agent,
+    ) -> Result<Session, StoreError> {
+        let (agent_id, model) = (agent.id.as_str().to_owned(), agent.model.clone());
+        let session = self
+            .blocking(move |s| s.start_investigation(id, &agent_id, &model))
+            .await?;
+        self.publish(LiveKind::SessionUpdated(session.clone()));
+        Ok(session)
+    }
+
+    /// How the session's branch was brought up to the base (landing.rs).
+    pub async fn record_landing(
+        &self,
+        session_id: i64,
+        strategy: &'static str,
+    ) -> Result<Session, StoreError> {
+        let session = self
+            .blocking(move |s| s.set_session_landing(session_id, strategy))
+            .await?;
+        self.publish(LiveKind::SessionUpdated(session.clone()));
+        Ok(session)
+    }
+
+    /// What all sessions of a task have cost so far, in USD (the task's spend cap).
+    pub async fn task_cost_usd(&self, id: TaskId) -> Result<f64, StoreError> {
+        self.blocking(move |s| s.task_cost_usd(id)).await
+    }
+
+    /// Startup recovery of a task a crash interrupted: back to pending without using an
+    /// attempt, or blocked at `max` crash interruptions. The change, its history and
+    /// (when blocked) the `task.blocked` event are one transaction.
+    pub async fn recover_after_crash(
+        &self,
+        id: TaskId,
+        max: u32,
+        actor: impl Into<Actor>,
+    ) -> Result<CrashRecovery, StoreError> {
+        let actor = actor.into();
+        let (recovered, event) = self
+            .blocking(move |s| {
+                s.recover_after_crash(id, max, actor.as_str(), |t, reason| {
+                    NewEvent::info(
+                        "task.blocked",
+                        format!("{} is blocked: {reason}", t.display_id),
+                    )
+                    .with_severity(Severity::Error)
+                    .for_task(t.id.get())
+                    .with_payload(serde_json::json!({ "reason": "crash_interruptions" }))
+                })
+            })
+            .await?;
+        match &recovered {
+            CrashRecovery::Requeued(task) | CrashRecovery::Blocked(task) => {
+                self.publish(LiveKind::TaskUpdated(task.clone()));
+            }
+            CrashRecovery::Unchanged(_) => {}
+        }
+        if let Some(event) = event {
+            self.published_event(event);
+        }
+        self.runs.wake();
+        Ok(recovered)
+    }
+
+    /// Whether any session (an attempt or an investigation) is running on the task.
+    pub async fn has_running_session(&self, id: TaskId) -> Result<bool, StoreError> {
+        self.blocking(move |s| s.has_running_session(id)).await
+    }
+}

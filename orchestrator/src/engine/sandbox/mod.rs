@@ -1,0 +1,433 @@
+//! The agent sandbox: every process the harness starts for an agent (`run_command`,
+//! CLI agents, verification commands) runs confined, from an allow-listed environment.
+//!
+//! Confinement needs no root and no container engine:
+//! - Landlock ([`rules`]): write only the worktree and a private temp dir, read the
+//!   worktree, the repository's git data, and system and toolchain paths; nothing of the
+//!   data directory, the database, other worktrees or the person's home. With ABI 4 a TCP
+//!   connect policy, with ABI 6 no signals or abstract sockets to processes outside.
+//! - Resource limits ([`limits`]) per process, inherited by everything it starts.
+//! - The environment ([`env`]) starts empty; only an allow-list passes.
+//!
+//! [`SandboxConfig::prepare`] does all the work that allocates or opens files before the
+//! fork; [`Prepared::enter`] runs in the child between fork and exec and only makes
+//! system calls. [`harden_server`] makes the server non-dumpable at startup, so its
+//! `/proc/<pid>/environ` and memory are unreadable to the agents it starts.
+
+pub mod check;
+mod env;
+mod limits;
+mod rules;
+
+use std::{
+    ffi::OsString,
+    os::fd::{AsRawFd, OwnedFd},
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+pub use env::{AGENT_MARKER, EnvPolicy, default_toolchain_paths};
+pub use limits::Limits;
+
+/// What to do when Landlock is missing or refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Agents do not run without confinement: they are `unconfigured`, with the reason.
+    #[default]
+    Require,
+    /// Agents run unconfined, with a warning at startup and on every agent.
+    Warn,
+    /// No Landlock at all (the environment policy and limits still apply). Said at startup.
+    Off,
+}
+
+impl Mode {
+    /// Parses `require`, `warn` or `off`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "require" => Some(Self::Require),
+            "warn" => Some(Self::Warn),
+            "off" => Some(Self::Off),
+            _ => None,
+        }
+    }
+}
+
+/// Outbound TCP an agent may open (enforced with Landlock ABI 4 or later).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Network {
+    /// No restriction.
+    #[default]
+    Open,
+    /// No outbound TCP connection at all.
+    None,
+    /// Only to these ports.
+    Ports(Vec<u16>),
+}
+
+impl Network {
+    /// Parses `open`, `none`, or a comma-separated port list like `443,80`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "open" => Some(Self::Open),
+            "none" => Some(Self::None),
+            list => list
+                .split(',')
+                .map(|p| p.trim().parse::<u16>().ok().filter(|&p| p > 0))
+                .collect::<Option<Vec<_>>>()
+                .filter(|ports| !ports.is_empty())
+                .map(Self::Ports),
+        }
+    }
+}
+
+/// How agents are confined. One value for the whole server, from the settings.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub mode: Mode,
+    pub network: Network,
+    /// Extra directories agents may read and execute (toolchains).
+    pub read_paths: Vec<PathBuf>,
+    /// Extra directories agents may write (caches the person accepts sharing).
+    pub write_paths: Vec<PathBuf>,
+    pub env: EnvPolicy,
+    pub limits: Limits,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::default(),
+            network: Network::default(),
+            read_paths: env::default_toolchain_paths(),
+            write_paths: Vec::new(),
+            env: EnvPolicy::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What the kernel offers, probed once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Landlock with this ABI version.
+    Landlock(i32),
+    /// The kernel has no Landlock (older than 5.13, or built without it).
+    Missing,
+    /// The kernel has it but it is disabled (boot parameter `lsm=`).
+    Disabled,
+    /// A seccomp filter (a container runtime's profile) refused the call.
+    Refused(i32),
+}
+
+impl Support {
+    /// Asks the kernel for its Landlock ABI version.
+    pub fn probe() -> Self {
+        // SAFETY: LANDLOCK_CREATE_RULESET_VERSION with a null attr only returns a number.
+        let v = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                std::ptr::null::<u8>(),
+                0usize,
+                1u32, // LANDLOCK_CREATE_RULESET_VERSION
+            )
+        };
+        if v > 0 {
+            return Self::Landlock(v as i32);
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EOPNOTSUPP) => Self::Disabled,
+            Some(libc::ENOSYS) => Self::Missing,
+            other => Self::Refused(other.unwrap_or(0)),
+        }
+    }
+
+    /// A sentence for logs and the agents' `status_reason`.
+    pub fn describe(self) -> String {
+        match self {
+            Self::Landlock(abi) => format!("Landlock ABI {abi}"),
+            Self::Missing => "this kernel has no Landlock (Linux 5.13 or later is needed)".into(),
+            Self::Disabled => {
+                "Landlock is disabled in this kernel (add landlock to the lsm= boot parameter)"
+                    .into()
+            }
+            Self::Refused(errno) => format!(
+                "the Landlock system calls are refused (errno {errno}), likely by a container's seccomp profile; see docs/SECURITY.md"
+            ),
+        }
+    }
+}
+
+/// Whether agents may run under `config` on this kernel, and with what caveat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// Confined as configured.
+    Confined,
+    /// Runs, but the person must know: the text says what is missing.
+    Unconfined(String),
+    /// Must not run: the text says why and what to set.
+    Refused(String),
+}
+
+impl SandboxConfig {
+    /// Decides once per probe whether agents can run. `Require` refuses a kernel without
+    /// Landlock, and a network policy the kernel cannot enforce.
+    pub fn readiness(&self, support: Support) -> Readiness {
+        if self.mode == Mode::Off {
+            return Readiness::Unconfined(
+                "HARNESS_SANDBOX=off: agents run without Landlock confinement".into(),
+            );
+        }
+        let problem = match support {
+            Support::Landlock(abi) if abi < 4 && self.network != Network::Open => Some(format!(
+                "HARNESS_AGENT_NETWORK needs Landlock ABI 4 (Linux 6.7), this kernel has ABI {abi}"
+            )),
+            Support::Landlock(_) => None,
+            other => Some(other.describe()),
+        };
+        match (problem, self.mode) {
+            (None, _) => Readiness::Confined,
+            (Some(p), Mode::Require) => Readiness::Refused(format!(
+                "agents run only confined and {p}; set HARNESS_SANDBOX=warn to run them unconfined"
+            )),
+            (Some(p), _) => {
+                Readiness::Unconfined(format!("agents run UNCONFINED (HARNESS_SANDBOX=warn): {p}"))
+            }
+        }
+    }
+
+    /// Everything the child needs, made before the fork: the private temp dir, the
+    /// environment, the Landlock ruleset and the limits. `cwd` is the writable worktree.
+    pub fn prepare(
+        &self,
+        cwd: &Path,
+        extra_env: &[(String, String)],
+    ) -> Result<Prepared, SandboxError> {
+        let private = PrivateDir::create()?;
+        let env = self.env.build(&private.tmp(), &private.home(), extra_env);
+        let support = Support::probe();
+        let ruleset = match (self.readiness(support), support) {
+            (Readiness::Confined, Support::Landlock(abi)) => {
+                let plan = rules::Plan::new(cwd, private.path(), self)?;
+                Some(plan.ruleset(abi, &self.network)?)
+            }
+            (Readiness::Refused(reason), _) => return Err(SandboxError::Refused(reason)),
+            // `off` or `warn`: unconfined, as the startup log and the agents say.
+            _ => None,
+        };
+        Ok(Prepared {
+            env,
+            ruleset,
+            limits: self.limits.raw(),
+            _private: private,
+        })
+    }
+}
+
+/// Why an agent process was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("the agent sandbox cannot start: {0}")]
+    Refused(String),
+    #[error("cannot create the agent's private temp dir: {0}")]
+    PrivateDir(#[source] std::io::Error),
+    #[error("cannot build the Landlock rules for {path}: {message}")]
+    Rules { path: PathBuf, message: String },
+}
+
+impl From<SandboxError> for std::io::Error {
+    fn from(e: SandboxError) -> Self {
+        std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string())
+    }
+}
+
+/// One process's confinement, ready to enter after the fork.
+#[derive(Debug)]
+pub struct Prepared {
+    env: Vec<(OsString, OsString)>,
+    ruleset: Option<OwnedFd>,
+    limits: limits::Raw,
+    /// Removed when the process has ended and this is dropped.
+    _private: PrivateDir,
+}
+
+impl Prepared {
+    /// The whole environment of the child (it starts from an empty one).
+    pub fn env(&self) -> &[(OsString, OsString)] {
+        &self.env
+    }
+
+    /// The raw values [`enter`] needs; `Copy`, so the `pre_exec` closure owns them.
+    pub fn entry(&self) -> Entry {
+        Entry {
+            ruleset: self.ruleset.as_ref().map(AsRawFd::as_raw_fd),
+            limits: self.limits,
+        }
+    }
+}
+
+/// What the child applies to itself between fork and exec.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    ruleset: Option<i32>,
+    limits: limits::Raw,
+}
+
+impl Entry {
+    /// Limits, no-new-privileges, then Landlock. Only system calls, nothing allocates:
+    /// this runs in the forked child of a multi-threaded process.
+    pub fn enter(self) -> std::io::Result<()> {
+        self.limits.apply()?;
+        let Some(fd) = self.ruleset else {
+            return Ok(());
+        };
+        // SAFETY: prctl and landlock_restrict_self take plain integers; `fd` is the
+        // ruleset the parent created and keeps open until the spawn returns.
+        unsafe {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A private directory per agent process: `tmp/` (TMPDIR) and `home/` (HOME).
+#[derive(Debug)]
+struct PrivateDir {
+    path: PathBuf,
+}
+
+impl PrivateDir {
+    fn create() -> Result<Self, SandboxError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        use std::os::unix::fs::DirBuilderExt;
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "harness-agent-{}-{n}-{nanos:x}",
+            std::process::id()
+        ));
+        // `create` (not `create_all`) fails if the name exists: nobody can pre-plant it.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.mode(0o700);
+        builder.create(&path).map_err(SandboxError::PrivateDir)?;
+        let dir = Self { path };
+        for sub in ["tmp", "home"] {
+            builder
+                .create(dir.path.join(sub))
+                .map_err(SandboxError::PrivateDir)?;
+        }
+        Ok(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.path.join("tmp")
+    }
+
+    fn home(&self) -> PathBuf {
+        self.path.join("home")
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        // remove_dir_all does not follow symlinks the agent may have planted inside.
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// At server startup: makes the server non-dumpable and says how agents will run.
+pub fn announce(config: &SandboxConfig) {
+    if let Err(e) = harden_server() {
+        tracing::warn!(error = %e, "cannot mark the server non-dumpable; agents may read its memory and environment through /proc");
+    }
+    let support = Support::probe();
+    match config.readiness(support) {
+        Readiness::Confined => tracing::info!(
+            kernel = %support.describe(),
+            network = ?config.network,
+            "agents run confined (Landlock, resource limits, allow-listed environment)"
+        ),
+        Readiness::Unconfined(reason) => tracing::warn!(%reason, "agent sandbox"),
+        Readiness::Refused(reason) => {
+            tracing::error!(%reason, "agent sandbox: agents will not run")
+        }
+    }
+}
+
+/// Marks the server non-dumpable: its `/proc/<pid>/environ`, `mem` and `fd` become
+/// unreadable to processes of the same user (its agents), and no core dump is written.
+pub fn harden_server() -> std::io::Result<()> {
+    // SAFETY: PR_SET_DUMPABLE with 0 changes only this process's flag.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_network_setting_parses_open_none_and_port_lists() {
+        assert_eq!(Network::parse("open"), Some(Network::Open));
+        assert_eq!(Network::parse(" NONE "), Some(Network::None));
+        assert_eq!(
+            Network::parse("443, 80"),
+            Some(Network::Ports(vec![443, 80]))
+        );
+        assert_eq!(Network::parse("443,x"), None);
+        assert_eq!(Network::parse("0"), None);
+        assert_eq!(Network::parse(""), None);
+    }
+
+    #[test]
+    fn require_refuses_a_kernel_without_landlock_and_warn_says_so() {
+        let mut config = SandboxConfig::default();
+        assert!(matches!(
+            config.readiness(Support::Missing),
+            Readiness::Refused(r) if r.contains("HARNESS_SANDBOX=warn")
+        ));
+        config.mode = Mode::Warn;
+        assert!(matches!(
+            config.readiness(Support::Refused(libc::EPERM)),
+            Readiness::Unconfined(r) if r.contains("UNCONFINED") && r.contains("seccomp")
+        ));
+        config.mode = Mode::Require;
+        assert_eq!(config.readiness(Support::Landlock(1)), Readiness::Confined);
+    }
+
+    #[test]
+    fn a_network_policy_needs_abi_4() {
+        let config = SandboxConfig {
+            network: Network::None,
+            ..SandboxConfig::default()
+        };
+        assert!(matches!(
+            config.readiness(Support::Landlock(3)),
+            Readiness::Refused(r) if r.contains("ABI 4")
+        ));
+        assert_eq!(config.readiness(Support::Landlock(4)), Readiness::Confined);
+    }
+
+    #[test]
+    fn the_private_dir_is_removed_when_dropped() {
+        let dir = PrivateDir::create().unwrap();
+        let path = dir.path().to_path_buf();
+        assert!(path.join("tmp").is_dir() && path.join("home").is_dir());
+        drop(dir);
+        assert!(!path.exists());
+    }
+}

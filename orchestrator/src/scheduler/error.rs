@@ -1,0 +1,245 @@
+//! What can go wrong in an attempt, by step, with its cause; and the one place an
+//! error becomes the task's failure reason and summary.
+
+use crate::{
+    engine::{git::GitError, landing::LandingError},
+    store::StoreError,
+};
+
+/// `HARNESS_WORKSPACE` cannot be opened as a git repository.
+#[derive(Debug, thiserror::Error)]
+#[error("HARNESS_WORKSPACE: {0}")]
+pub struct WorkspaceError(#[from] pub GitError);
+
+/// A step of an attempt that failed, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    // Preparing: none of these is the task's fault, so the task is requeued.
+    #[error("HARNESS_WORKSPACE is not set")]
+    NoWorkspace,
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    #[error("cannot read the base branch: {0}")]
+    BaseBranch(#[source] GitError),
+    #[error("cannot take the human's answer: {0}")]
+    TakeAnswer(#[source] StoreError),
+    #[error("cannot prepare the worktree: {0}")]
+    PrepareWorktree(#[source] GitError),
+    #[error("cannot enter verification: {0}")]
+    EnterVerifying(#[source] StoreError),
+    #[error("cannot store the question: {0}")]
+    StoreQuestion(#[source] StoreError),
+    #[error("a git worker stopped: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+
+    // Running the agent and checking its work: these use up an attempt.
+    /// The agent (or its runtime) said why it failed.
+    #[error("{0}")]
+    RunAgent(String),
+    #[error("the session timed out")]
+    TimedOut,
+    #[error("the session was stuck: no output for too long")]
+    Stuck,
+    #[error("cannot commit the agent's work: {0}")]
+    Commit(#[source] GitError),
+    #[error("cannot run verification: {0}")]
+    RunVerify(#[source] std::io::Error),
+    /// The checks ran and at least one failed; holds the output's tail.
+    #[error("verification failed")]
+    VerificationFailed { tail: String },
+    /// A spend limit stopped the session (spend.rs). The session's or the task's own cap
+    /// uses an attempt; a budget crossing is not the task's fault.
+    #[error("{reason}")]
+    SpendStopped { reason: String, uses_attempt: bool },
+
+    // Landing (landing.rs): these use up an attempt.
+    #[error("cannot read {base}: {source}")]
+    ReadBase {
+        base: String,
+        #[source]
+        source: LandingError,
+    },
+    #[error("cannot read the branch: {0}")]
+    ReadBranch(#[source] LandingError),
+    /// Bringing the branch up to the base conflicts in `files`.
+    #[error("conflicts with {base} in: {}", files.join(", "))]
+    Conflict {
+        base: String,
+        base_commit: String,
+        files: Vec<String>,
+    },
+    #[error("cannot bring the branch up to {base}: {source}")]
+    BringUp {
+        base: String,
+        #[source]
+        source: LandingError,
+    },
+    #[error("cannot land: {0}")]
+    Land(#[source] LandingError),
+    #[error(
+        "{base} kept moving: nothing landed after {rounds} rounds of bringing the branch up to it and verifying"
+    )]
+    BaseKeptMoving { base: String, rounds: u32 },
+}
+
+/// Why a blocked task got no diagnosis. Logged; the task is blocked either way.
+#[derive(Debug, thiserror::Error)]
+pub enum InvestigationError {
+    #[error("cannot list agents: {0}")]
+    ListAgents(#[source] StoreError),
+    #[error("no enabled investigator agent")]
+    NoInvestigator,
+    #[error("the investigator cannot run: {0}")]
+    Runtime(String),
+    #[error("cannot start the investigation: {0}")]
+    Start(#[source] StoreError),
+    #[error("the investigator did not finish: {0}")]
+    Unfinished(String),
+    #[error("the orchestrator is stopping")]
+    Stopping,
+    #[error("the task is no longer blocked")]
+    NotBlocked,
+    #[error("cannot read the task: {0}")]
+    ReadTask(#[source] StoreError),
+    #[error("HARNESS_WORKSPACE is not set")]
+    NoWorkspace,
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    #[error("cannot read the base branch: {0}")]
+    BaseBranch(#[source] GitError),
+    #[error("cannot open the investigation worktree: {0}")]
+    OpenWorktree(#[source] LandingError),
+    #[error("cannot create the investigation worktree's directory: {0}")]
+    WorktreeDir(#[source] std::io::Error),
+    #[error("a git worker stopped: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+    /// The spend guard stopped it; holds the guard's reason.
+    #[error("{0}")]
+    SpendStopped(String),
+    #[error("the investigator was stuck")]
+    Stuck,
+    #[error("the task was unblocked; its next attempt goes ahead")]
+    Unblocked,
+    #[error("the investigation was cancelled")]
+    Cancelled,
+}
+
+/// How an attempt's failure is recorded on the task.
+pub struct FailureText {
+    /// One line: history, the `task.failed` event, the session's exit reason.
+    pub reason: String,
+    /// What the next attempt's prompt and the dashboard show.
+    pub summary: String,
+}
+
+impl AttemptError {
+    /// Whether the task is to blame (the attempt counts) or the harness (requeued).
+    pub fn uses_attempt(&self) -> bool {
+        match self {
+            Self::SpendStopped { uses_attempt, .. } => *uses_attempt,
+            other => matches!(
+                other,
+                Self::RunAgent(_)
+                    | Self::TimedOut
+                    | Self::Stuck
+                    | Self::Commit(_)
+                    | Self::RunVerify(_)
+                    | Self::VerificationFailed { .. }
+                    | Self::ReadBase { .. }
+                    | Self::ReadBranch(_)
+                    | Self::Conflict { .. }
+                    | Self::BringUp { .. }
+                    | Self::Land(_)
+                    | Self::BaseKeptMoving { .. }
+            ),
+        }
+    }
+
+    /// The one place an attempt's error becomes the task's failure text.
+    pub fn failure_text(&self, last_message: &str) -> FailureText {
+        let reason = self.to_string();
+        let detail = match self {
+            Self::VerificationFailed { tail } => tail.clone(),
+            Self::Conflict {
+                base,
+                base_commit,
+                files,
+            } => conflict_summary(base, base_commit, files),
+            _ => reason.clone(),
+        };
+        let summary = if last_message.trim().is_empty() && !self.is_verification() {
+            detail
+        } else {
+            format!("{detail}\n\nThe agent's last message:\n{last_message}")
+        };
+        FailureText { reason, summary }
+    }
+
+    fn is_verification(&self) -> bool {
+        matches!(self, Self::VerificationFailed { .. })
+    }
+}
+
+/// The next attempt's "previous failure" after a conflict: which files, and what to do.
+fn conflict_summary(base: &str, base_commit: &str, files: &[String]) -> String {
+    let list = files
+        .iter()
+        .map(|f| format!("- {f}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!(
+        "Bringing the branch up to {base} ({base_commit}) conflicts in these files:\n{list}\n\n\
+         They changed on {base} since this attempt began. Start from the current {base} and \
+         redo the change so it fits."
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_verification_keeps_its_tail_and_the_agents_last_message() {
+        let err = AttemptError::VerificationFailed {
+            tail: "1 test failed".into(),
+        };
+        let text = err.failure_text("done, I think");
+        assert_eq!(text.reason, "verification failed");
+        assert!(text.summary.starts_with("1 test failed"));
+        assert!(text.summary.ends_with("done, I think"));
+        assert!(err.uses_attempt());
+    }
+
+    #[test]
+    fn a_landing_conflict_names_the_files_and_what_to_do() {
+        let err = AttemptError::Conflict {
+            base: "main".into(),
+            base_commit: "abc123".into(),
+            files: vec!["a.txt".into()],
+        };
+        let text = err.failure_text("");
+        assert_eq!(text.reason, "conflicts with main in: a.txt");
+        assert!(text.summary.contains("- a.txt"), "{}", text.summary);
+        assert!(text.summary.contains("main (abc123)"), "{}", text.summary);
+        assert!(err.uses_attempt());
+    }
+
+    #[test]
+    fn a_budget_stop_is_requeued_and_a_session_cap_uses_an_attempt() {
+        let budget = AttemptError::SpendStopped {
+            reason: "budget".into(),
+            uses_attempt: false,
+        };
+        let cap = AttemptError::SpendStopped {
+            reason: "cap".into(),
+            uses_attempt: true,
+        };
+        assert!(!budget.uses_attempt());
+        assert!(cap.uses_attempt());
+    }
+
+    #[test]
+    fn a_missing_workspace_does_not_use_an_attempt() {
+        assert!(!AttemptError::NoWorkspace.uses_attempt());
+    }
+}
