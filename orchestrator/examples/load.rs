@@ -30,7 +30,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn seed(url: &str, n: usize) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
+    let client = harness::http_client::client(harness::http_client::Timeouts {
+        connect: Duration::from_secs(10),
+        request: Some(Duration::from_secs(30)),
+    })?;
     let mut pending = FuturesUnordered::new();
     let start = Instant::now();
     for i in 0..n {
@@ -73,7 +76,10 @@ async fn fanout(url: &str, clients: usize, messages: usize) -> anyhow::Result<()
     }
     drop(tx);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let client = reqwest::Client::new();
+    let client = harness::http_client::client(harness::http_client::Timeouts {
+        connect: Duration::from_secs(10),
+        request: Some(Duration::from_secs(30)),
+    })?;
     let mut spread = Vec::with_capacity(clients * messages);
     let mut end_to_end = Vec::with_capacity(clients * messages);
     for i in 0..messages {

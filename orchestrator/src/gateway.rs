@@ -89,9 +89,10 @@ pub fn router(config: &GatewayConfig) -> anyhow::Result<Router> {
 /// token: it asks the orchestrator (a few tries, for a slow start) and refuses otherwise.
 pub async fn ensure_upstream_requires_token(upstream: &str) -> anyhow::Result<()> {
     let url = format!("{}/api/auth/status", upstream.trim_end_matches('/'));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()?;
+    let client = crate::http_client::client(crate::http_client::Timeouts {
+        connect: Duration::from_secs(2),
+        request: Some(Duration::from_secs(2)),
+    })?;
     let mut last_error = String::new();
     for _ in 0..UPSTREAM_CHECK_TRIES {
         match auth_required(&client, &url).await {

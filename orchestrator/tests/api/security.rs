@@ -78,7 +78,9 @@ async fn an_open_server_on_a_published_address_starts_when_allowed_open() {
             ("HARNESS_ALLOW_OPEN", "1"),
         ],
     );
-    let status: serde_json::Value = reqwest::get(format!("{}/api/auth/status", server.base))
+    let status: serde_json::Value = crate::helpers::test_client(None)
+        .get(format!("{}/api/auth/status", server.base))
+        .send()
         .await
         .unwrap()
         .json()
@@ -99,7 +101,7 @@ async fn the_token_can_come_from_a_file_and_then_a_published_address_is_fine() {
             ("HARNESS_API_TOKEN_FILE", file.to_str().unwrap()),
         ],
     );
-    let client = reqwest::Client::new();
+    let client = crate::helpers::test_client(None);
     let url = format!("{}/api/tasks", server.base);
     let anonymous = client.get(&url).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
