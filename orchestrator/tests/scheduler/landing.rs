@@ -133,7 +133,7 @@ async fn a_hanging_git_while_landing_times_out_and_frees_the_merge_lock() {
         first["last_failure"]
             .as_str()
             .unwrap_or_default()
-            .contains("did not finish within 1s"),
+            .contains("did not finish in 1s"),
         "{first}"
     );
 
