@@ -1,9 +1,8 @@
 //! Git worktrees for agent attempts, through the git CLI (`git -C …`).
 //!
-//! Each attempt works on branch `harness/<display_id>` in its own worktree. Merging
-//! builds the merge commit with `git merge-tree --write-tree` and `git commit-tree`, so
-//! a conflict never touches the base branch or anyone's working tree. Worktrees with
-//! uncommitted work are reported, never removed silently.
+//! Each attempt works on branch `harness/<display_id>` in its own worktree; landing it
+//! on the base is `landing.rs`'s job. Worktrees with uncommitted work are reported,
+//! never removed silently.
 //!
 //! Every command runs through [`super::safe_git`], so nothing the repository carries
 //! (hooks, fsmonitor, filters) runs. All functions block; call them from `spawn_blocking`.
