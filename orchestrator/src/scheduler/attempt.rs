@@ -292,6 +292,7 @@ impl Attempt {
                     category: "feature".to_owned(),
                 }) as Arc<dyn crate::engine::runtime::TaskCreator>
             }),
+            tools: crate::engine::tools::ToolSet::Full,
         };
         let stuck = CancellationToken::new();
         let watchdog = tokio::spawn(watch_for_silence(

@@ -224,6 +224,8 @@ async fn run_session(
         timeout: engine.settings.session_timeout,
         cancel: cancel.clone(),
         task_creator: None,
+        // A diagnosis reads; it changes nothing (the worktree is thrown away anyway).
+        tools: crate::engine::tools::ToolSet::ReadOnly,
     };
     let stuck = CancellationToken::new();
     let watchdog = tokio::spawn(watch_for_silence(
