@@ -134,6 +134,38 @@ async fn a_read_only_session_sees_and_runs_only_the_reading_tools() {
 }
 
 #[tokio::test]
+async fn each_line_a_running_command_prints_is_a_sign_of_life_but_not_a_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeAnthropic::start(vec![
+        Reply::tool(
+            "run_command",
+            json!({"command": "for i in 1 2 3 4 5; do echo step $i; done"}),
+        ),
+        Reply::tool("complete_task", json!({"summary": "built"})),
+    ])
+    .await;
+    let sink = MemorySink::default();
+    let report = anthropic(&fake, API_KEY, 3)
+        .run(request(dir.path().into(), Duration::from_secs(30)), &sink)
+        .await;
+    assert!(
+        matches!(&report.outcome, SessionOutcome::Completed { .. }),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(sink.alive.load(std::sync::atomic::Ordering::Relaxed), 5);
+    let logged_steps = sink
+        .snapshot()
+        .iter()
+        .filter(|(_, line)| line.starts_with("step "))
+        .count();
+    assert_eq!(
+        logged_steps, 0,
+        "the output reaches the log in the tool result only"
+    );
+}
+
+#[tokio::test]
 async fn an_empty_key_is_unready_and_a_rejected_key_is_unconfigured_not_a_failure() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeAnthropic::start(vec![]).await;

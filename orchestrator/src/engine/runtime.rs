@@ -146,13 +146,15 @@ pub struct AnthropicRuntime {
 }
 
 /// Workspace tools plus `create_task` through the scheduler.
-struct SessionTools {
+struct SessionTools<'a> {
     workspace: Workspace,
     creator: Option<Arc<dyn TaskCreator>>,
     tools: ToolSet,
+    /// Told of each line a running command prints.
+    sink: &'a dyn SessionSink,
 }
 
-impl ToolExecutor for SessionTools {
+impl ToolExecutor for SessionTools<'_> {
     async fn execute(&self, name: &str, input: &Value) -> ToolOutcome {
         // The model only sees the tools of its set; a call to another is refused too.
         if !self.tools.allows(name) {
@@ -161,7 +163,8 @@ impl ToolExecutor for SessionTools {
                 tools::READ_ONLY_TOOLS.join(", ")
             ));
         }
-        self.workspace.dispatch(name, input).await
+        let alive = || self.sink.alive();
+        self.workspace.dispatch_reporting(name, input, &alive).await
     }
 
     async fn create_task(&self, task: NewTask) -> ToolOutcome {
@@ -207,6 +210,7 @@ impl AnthropicRuntime {
             workspace: Workspace::new(root, self.tool_limits.clone()),
             creator: request.task_creator.clone(),
             tools: request.tools,
+            sink,
         };
         let mut tool_defs = request.tools.definitions();
         tool_defs.extend(tools::harness_tool_definitions(

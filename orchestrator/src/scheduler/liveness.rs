@@ -1,6 +1,8 @@
 //! Signs of life beyond log output, for the stuck watchdog: a command still running in
 //! the session's worktree (a long, silent build) means the session is working, not stuck.
 //!
+//! (A line a `run_command` prints is a sign of life too: `SessionSink::alive`.)
+//!
 //! For a CLI agent the agent process itself (our direct child) does not count, only what
 //! it started; for the Messages API runtime every process there is a `run_command`.
 

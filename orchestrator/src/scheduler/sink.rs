@@ -131,6 +131,10 @@ impl engine::SessionSink for StoreSink {
         };
         self.push(Entry::Usage(usage, cost_usd));
     }
+
+    fn alive(&self) {
+        self.last_activity.store(now_millis(), Ordering::Relaxed);
+    }
 }
 
 pub fn now_millis() -> i64 {
