@@ -30,7 +30,7 @@ pub struct EngineArgs {
     /// Seconds between scheduler safety-net ticks [default: 10].
     #[arg(long, env = "HARNESS_TICK_SECS")]
     pub tick_secs: Option<f64>,
-    /// Seconds a session may run [default: 1800].
+    /// Seconds a session may run, preparing its worktree included [default: 1800].
     #[arg(long, env = "HARNESS_SESSION_TIMEOUT_SECS")]
     pub session_timeout_secs: Option<f64>,
     /// Seconds without any sign of life before a session counts as stuck [default: 600].

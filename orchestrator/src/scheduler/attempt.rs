@@ -4,7 +4,7 @@
 use std::{
     path::Path,
     sync::{Arc, atomic::Ordering},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use harness_domain::{
@@ -104,8 +104,10 @@ impl Attempt {
     pub async fn run(self) {
         let cap = LogCap::new(&self.engine.settings.reliability);
         let (sink, writer) = StoreSink::start(self.engine.board.clone(), self.session.id, cap);
+        // The session timeout covers preparing the worktree too.
+        let started = Instant::now();
         let ending = match self.prepare(&sink).await {
-            Ok(prepared) => self.work(&sink, prepared).await,
+            Ok(prepared) => self.work(&sink, prepared, started).await,
             Err(err) => {
                 tracing::warn!(%err, "cannot prepare the attempt");
                 Ending::after(err, "")
@@ -183,12 +185,21 @@ impl Attempt {
         })
     }
 
-    async fn work(&self, sink: &Arc<StoreSink>, prepared: Prepared) -> Ending {
+    async fn work(&self, sink: &Arc<StoreSink>, prepared: Prepared, started: Instant) -> Ending {
         let Prepared {
             repo,
             worktree,
             resume,
         } = prepared;
+        let left = self
+            .engine
+            .settings
+            .session_timeout
+            .saturating_sub(started.elapsed());
+        if left.is_zero() {
+            sink.system("the session timeout was used up preparing the worktree");
+            return Ending::after(AttemptError::TimedOut, "");
+        }
         // Spend limits are enforced while the session runs (spend.rs).
         let spend = super::spend::watch(
             self.engine.clone(),
@@ -197,7 +208,7 @@ impl Attempt {
             self.task.id.get(),
             self.cancel.clone(),
         );
-        let (report, stuck) = self.run_agent(sink, &worktree, resume).await;
+        let (report, stuck) = self.run_agent(sink, &worktree, resume, left).await;
         let last = &report.last_message;
         if let (SessionOutcome::Cancelled, Some(stop)) = (&report.outcome, spend.finish()) {
             return Ending::after(stop.into_error(), last);
@@ -249,6 +260,7 @@ impl Attempt {
         sink: &Arc<StoreSink>,
         worktree: &Worktree,
         resume: Option<Resume>,
+        timeout: Duration,
     ) -> (SessionReport, bool) {
         let settings = &self.engine.settings;
         let mut brief = TaskBrief {
@@ -284,7 +296,7 @@ impl Attempt {
             role_instructions: instructions(self.agent.role).to_owned(),
             brief,
             resume,
-            timeout: settings.session_timeout,
+            timeout,
             cancel: self.cancel.clone(),
             task_creator: (self.agent.role == AgentRole::Planning).then(|| {
                 Arc::new(BoardTaskCreator {

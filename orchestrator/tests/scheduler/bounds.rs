@@ -199,3 +199,35 @@ async fn a_task_crossing_its_own_cost_cap_mid_session_is_stopped() {
     );
     wait_for_task(&app, &task["id"], status_is("blocked")).await;
 }
+
+#[tokio::test]
+async fn preparing_the_worktree_counts_toward_the_session_timeout() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
+        cli_agent(
+            s,
+            "build-1",
+            &["sh", "-c", "cat > /dev/null; echo ran > ran.txt"],
+        );
+        // Creating a worktree takes longer than this, so nothing is left for the agent.
+        s.engine.session_timeout = std::time::Duration::from_micros(1);
+    })
+    .await;
+    let task = app
+        .create_task(json!({"title": "No time left", "max_attempts": 1}))
+        .await;
+    let task = wait_for_task(&app, &task["id"], status_is("blocked")).await;
+    assert_eq!(task["last_failure"], "the session timed out", "{task}");
+    let session = &sessions_of(&app, &task).await[0];
+    let logs = logs_of(&app, session).await;
+    assert!(
+        logs.iter()
+            .any(|l| l["content"] == "the session timeout was used up preparing the worktree"),
+        "{logs:?}"
+    );
+    let worktree = app.dir.path().join("data/worktrees/T-1");
+    assert!(worktree.exists(), "the worktree was prepared");
+    assert!(!worktree.join("ran.txt").exists(), "the agent never ran");
+}
