@@ -251,6 +251,7 @@ async fn prune_events(board: Board, retention: Duration, stop: CancellationToken
 /// `harness serve`.
 pub fn run_blocking(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format);
+    crate::engine::safe_git::set_timeout(settings.engine.reliability.git_timeout);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(async move {
         let app = App::build(settings).await?;

@@ -15,14 +15,36 @@
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
-    sync::{OnceLock, mpsc},
+    sync::{
+        OnceLock,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
     time::Duration,
 };
 
 use super::process::signal_group;
 
-/// Longest any single git command may run before its process group is killed.
+/// Longest any single git command may run before its process group is killed, unless
+/// `HARNESS_GIT_TIMEOUT_SECS` says otherwise ([`set_timeout`]).
 pub const GIT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The timeout of [`run`], in milliseconds.
+static TIMEOUT_MS: AtomicU64 = AtomicU64::new(GIT_TIMEOUT.as_secs() * 1000);
+
+/// Sets the timeout of [`run`] from `HARNESS_GIT_TIMEOUT_SECS`, once at `harness serve`
+/// startup, so one setting bounds every git command of the harness. (Landing passes the
+/// engine's own value to [`run_within`], so an in-process test can set it per server.)
+pub fn set_timeout(timeout: Duration) {
+    let ms = u64::try_from(timeout.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    TIMEOUT_MS.store(ms, Ordering::Relaxed);
+}
+
+fn timeout() -> Duration {
+    Duration::from_millis(TIMEOUT_MS.load(Ordering::Relaxed))
+}
 
 /// Overrides applied to every command.
 const SAFE_CONFIG: [&str; 16] = [
@@ -59,7 +81,7 @@ pub enum SafeGitError {
 
 /// Runs `git -C dir <safe config> args…` with the safe environment plus `env`.
 pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Output, SafeGitError> {
-    run_within(dir, args, env, GIT_TIMEOUT)
+    run_within(dir, args, env, timeout())
 }
 
 /// [`run`] with its own timeout (`HARNESS_GIT_TIMEOUT_SECS` for landing).
