@@ -207,6 +207,20 @@ impl Board {
         Ok(session)
     }
 
+    /// The investigation of a blocked task waits (pause, budget, no free slot): its
+    /// `investigation.waiting` event, once per reason.
+    pub async fn record_investigation_waiting(&self, task: &Task, why: &'static str) {
+        self.note(
+            NewEvent::info(
+                "investigation.waiting",
+                format!("the investigation of {} waits: {why}", task.display_id),
+            )
+            .for_task(task.id.get())
+            .with_payload(serde_json::json!({ "reason": why })),
+        )
+        .await;
+    }
+
     /// Where an investigation works: its throwaway worktree (no branch of its own).
     pub async fn record_investigation_worktree(
         &self,

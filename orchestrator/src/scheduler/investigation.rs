@@ -10,7 +10,6 @@ use std::{path::PathBuf, sync::Arc};
 
 use harness_domain::{
     agent::{Agent, AgentRole},
-    event::NewEvent,
     session::SessionStatus,
     task::{Task, TaskId, TaskStatus},
 };
@@ -68,16 +67,7 @@ pub async fn wait_for_slot(
         };
         if announced != Some(why) {
             announced = Some(why);
-            board
-                .note(
-                    NewEvent::info(
-                        "investigation.waiting",
-                        format!("the investigation of {} waits: {why}", task.display_id),
-                    )
-                    .for_task(task.id.get())
-                    .with_payload(serde_json::json!({ "reason": why })),
-                )
-                .await;
+            board.record_investigation_waiting(task, why).await;
         }
         tokio::select! {
             () = tokio::time::sleep(engine.settings.tick) => {}

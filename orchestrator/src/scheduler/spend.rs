@@ -9,10 +9,7 @@ use std::{
     time::Duration,
 };
 
-use harness_domain::{
-    event::{NewEvent, Severity},
-    task::TaskId,
-};
+use harness_domain::task::TaskId;
 use tokio_util::sync::CancellationToken;
 
 use super::{Engine, error::AttemptError, sink::StoreSink};
@@ -87,12 +84,7 @@ pub fn watch(
                 sink.system(&stop.reason);
                 engine
                     .board
-                    .note(
-                        NewEvent::info("session.stopped", stop.reason.clone())
-                            .with_severity(Severity::Warning)
-                            .for_task(task_id)
-                            .for_session(session_id),
-                    )
+                    .record_spend_stop(task_id, session_id, stop.reason.clone())
                     .await;
                 let _ = stopped.set(stop);
                 cancel.cancel();
