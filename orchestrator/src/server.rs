@@ -192,9 +192,11 @@ async fn recover(board: &Board, settings: &Settings) -> anyhow::Result<()> {
             ..TaskFilter::default()
         };
         for task in board.list_tasks(filter).await?.items {
-            let reason = "interrupted by a restart; will run again";
-            board.requeue(task.id, reason, None, Actor::STARTUP).await?;
-            requeued += 1;
+            // Crash interruptions are counted per task (scheduler/crashes.rs).
+            let max = settings.engine.reliability.max_crash_interruptions;
+            if crate::scheduler::crashes::recover_task(board, task.id, max, Actor::STARTUP).await? {
+                requeued += 1;
+            }
         }
     }
     if interrupted + requeued > 0 {
@@ -271,6 +273,7 @@ async fn prune_events(board: Board, retention: Duration, stop: CancellationToken
 /// `harness serve`.
 pub fn run_blocking(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format);
+    crate::engine::safe_git::set_timeout(settings.engine.reliability.git_timeout);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(async move {
         let app = App::build(settings).await?;

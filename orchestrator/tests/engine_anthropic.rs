@@ -20,6 +20,7 @@ use harness::{
         },
         confine::WorktreeRoot,
         git::{Author, BranchCleanup, Repo},
+        landing::LandingGit,
         prompt::{self, TaskBrief},
         session::MemorySink,
         tools::{self, ToolLimits, Workspace},
@@ -153,7 +154,7 @@ async fn an_agent_edits_a_file_through_tools_completes_and_the_change_merges() {
     let recorded_tokens = sink.usage.lock().unwrap().0.output_tokens;
     assert_eq!(recorded_tokens, 800);
 
-    // Commit, verify with a real command, merge: the file is on the base branch.
+    // Commit, verify with a real command, land: the file is on the base branch.
     let author = Author::default();
     let commit = repo
         .commit_all(&worktree.path, "T-1: greeting updated", &author)
@@ -171,7 +172,16 @@ async fn an_agent_edits_a_file_through_tools_completes_and_the_change_merges() {
     .await
     .unwrap();
     assert!(verification.passed(), "{}", verification.summary(2000));
-    repo.merge(&worktree.branch, &base, "Merge T-1", &author)
+    let landing = LandingGit {
+        timeout: Duration::from_secs(60),
+    };
+    let base_commit = landing.base_head(repo.root(), &base).unwrap();
+    landing
+        .bring_up_to_date(&worktree.path, &base, &base_commit, &author)
+        .unwrap();
+    let head = landing.head(&worktree.path).unwrap();
+    landing
+        .fast_forward(repo.root(), &base, &base_commit, &head)
         .unwrap();
     let merged = git_repo::git(repo.root(), &["show", "main:greeting.txt"]);
     assert_eq!(merged, "hello harness");

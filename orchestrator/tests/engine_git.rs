@@ -1,12 +1,17 @@
 //! Git worktrees on real temporary repositories: one branch per attempt, commits with a
-//! configured author, merges that leave the base untouched on conflict, and cleanup
+//! configured author, landing that leaves the base untouched on conflict, and cleanup
 //! that never deletes uncommitted work.
 
 #[path = "support/git_repo.rs"]
 mod git_repo;
 
 use git_repo::{git, init_repo, repo_path};
-use harness::engine::git::{Author, BranchCleanup, GitError, Repo};
+use std::time::Duration;
+
+use harness::engine::{
+    git::{Author, BranchCleanup, GitError, Repo, Worktree},
+    landing::{LandingError, LandingGit},
+};
 
 fn author() -> Author {
     Author {
@@ -62,8 +67,25 @@ fn commit_all_uses_the_configured_author_and_skips_an_empty_commit() {
     assert!(diff.contains("new.txt"));
 }
 
+fn landing_git() -> LandingGit {
+    LandingGit {
+        timeout: Duration::from_secs(60),
+    }
+}
+
+/// Lands `wt` on `base` the way an attempt does: bring the branch up to the base's
+/// current commit, then fast-forward the base from that commit.
+fn land(repo: &Repo, wt: &Worktree) -> Result<String, LandingError> {
+    let git = landing_git();
+    let base_commit = git.base_head(repo.root(), &wt.base)?;
+    git.bring_up_to_date(&wt.path, &wt.base, &base_commit, &author())?;
+    let head = git.head(&wt.path)?;
+    git.fast_forward(repo.root(), &wt.base, &base_commit, &head)?;
+    Ok(head)
+}
+
 #[test]
-fn a_merge_makes_a_merge_commit_on_the_base_and_updates_its_checkout() {
+fn landing_merges_the_base_into_the_branch_and_fast_forwards_its_checkout() {
     let tmp = init_repo(&[("a.txt", "a\n")]);
     let repo = Repo::open(repo_path(&tmp)).unwrap();
     let wt = repo
@@ -76,16 +98,11 @@ fn a_merge_makes_a_merge_commit_on_the_base_and_updates_its_checkout() {
     git(repo.root(), &["add", "c.txt"]);
     git(repo.root(), &["commit", "-q", "-m", "add c"]);
 
-    let merged = repo
-        .merge(&wt.branch, "main", "Merge T-2", &author())
-        .unwrap();
+    let landed = land(&repo, &wt).unwrap();
 
     let parents = git(repo.root(), &["log", "-1", "--format=%P", "main"]);
     assert_eq!(parents.split_whitespace().count(), 2, "a real merge commit");
-    assert_eq!(
-        git(repo.root(), &["rev-parse", "main"]),
-        merged.merge_commit
-    );
+    assert_eq!(git(repo.root(), &["rev-parse", "main"]), landed);
     assert!(
         repo.root().join("b.txt").exists(),
         "checkout of main was updated"
@@ -94,7 +111,7 @@ fn a_merge_makes_a_merge_commit_on_the_base_and_updates_its_checkout() {
 }
 
 #[test]
-fn a_conflicting_merge_lists_the_files_and_leaves_the_base_untouched() {
+fn a_conflict_lists_the_files_and_leaves_the_base_and_the_branch_untouched() {
     let tmp = init_repo(&[("a.txt", "line\n"), ("other.txt", "o\n")]);
     let repo = Repo::open(repo_path(&tmp)).unwrap();
     let wt = repo
@@ -105,17 +122,18 @@ fn a_conflicting_merge_lists_the_files_and_leaves_the_base_untouched() {
     std::fs::write(repo.root().join("a.txt"), "human\n").unwrap();
     git(repo.root(), &["commit", "-q", "-am", "human edit"]);
     let before = git(repo.root(), &["rev-parse", "main"]);
+    let branch_before = git(&wt.path, &["rev-parse", "HEAD"]);
 
-    let err = repo
-        .merge(&wt.branch, "main", "Merge T-3", &author())
-        .unwrap_err();
+    let err = land(&repo, &wt).unwrap_err();
 
     match &err {
-        GitError::Conflict { files, .. } => assert_eq!(files, &["a.txt"]),
+        LandingError::Conflict { files, .. } => assert_eq!(files, &["a.txt"]),
         other => panic!("expected a conflict, got {other}"),
     }
     assert!(err.to_string().contains("a.txt"));
     assert_eq!(git(repo.root(), &["rev-parse", "main"]), before);
+    assert_eq!(git(&wt.path, &["rev-parse", "HEAD"]), branch_before);
+    assert!(git(&wt.path, &["status", "--porcelain"]).is_empty());
     assert_eq!(
         std::fs::read_to_string(repo.root().join("a.txt")).unwrap(),
         "human\n"
@@ -124,7 +142,7 @@ fn a_conflicting_merge_lists_the_files_and_leaves_the_base_untouched() {
 }
 
 #[test]
-fn a_merge_into_a_base_that_is_not_checked_out_moves_only_the_ref() {
+fn landing_on_a_base_that_is_not_checked_out_moves_only_the_ref() {
     let tmp = init_repo(&[("a.txt", "a\n")]);
     let root = repo_path(&tmp);
     git(&root, &["branch", "release"]);
@@ -134,8 +152,7 @@ fn a_merge_into_a_base_that_is_not_checked_out_moves_only_the_ref() {
         .unwrap();
     std::fs::write(wt.path.join("r.txt"), "r\n").unwrap();
     repo.commit_all(&wt.path, "r", &author()).unwrap();
-    repo.merge(&wt.branch, "release", "Merge T-4", &author())
-        .unwrap();
+    land(&repo, &wt).unwrap();
     assert_eq!(git(&root, &["show", "release:r.txt"]), "r");
     assert!(
         !root.join("r.txt").exists(),
@@ -144,7 +161,7 @@ fn a_merge_into_a_base_that_is_not_checked_out_moves_only_the_ref() {
 }
 
 #[test]
-fn local_changes_in_the_base_checkout_block_the_merge_without_losing_them() {
+fn local_changes_in_the_base_checkout_block_landing_without_losing_them() {
     let tmp = init_repo(&[("a.txt", "a\n")]);
     let repo = Repo::open(repo_path(&tmp)).unwrap();
     let wt = repo
@@ -155,16 +172,45 @@ fn local_changes_in_the_base_checkout_block_the_merge_without_losing_them() {
     std::fs::write(repo.root().join("a.txt"), "uncommitted human work\n").unwrap();
     let before = git(repo.root(), &["rev-parse", "main"]);
 
-    let err = repo
-        .merge(&wt.branch, "main", "Merge T-5", &author())
-        .unwrap_err();
+    let err = land(&repo, &wt).unwrap_err();
 
-    assert!(matches!(err, GitError::BaseCheckoutBlocked { .. }), "{err}");
+    assert!(
+        matches!(err, LandingError::BaseCheckoutBlocked { .. }),
+        "{err}"
+    );
     assert_eq!(git(repo.root(), &["rev-parse", "main"]), before);
     assert_eq!(
         std::fs::read_to_string(repo.root().join("a.txt")).unwrap(),
         "uncommitted human work\n"
     );
+}
+
+#[test]
+fn a_base_that_moved_since_the_branch_was_brought_up_is_not_landed_over() {
+    let tmp = init_repo(&[("a.txt", "a\n")]);
+    let repo = Repo::open(repo_path(&tmp)).unwrap();
+    let wt = repo
+        .create_worktree("T-6", "main", &tmp.path().join("wt/T-6"))
+        .unwrap();
+    std::fs::write(wt.path.join("b.txt"), "b\n").unwrap();
+    repo.commit_all(&wt.path, "add b", &author()).unwrap();
+    let g = landing_git();
+    let base_commit = g.base_head(repo.root(), "main").unwrap();
+    g.bring_up_to_date(&wt.path, "main", &base_commit, &author())
+        .unwrap();
+    let head = g.head(&wt.path).unwrap();
+    // Another landing moves main after this branch was brought up to it.
+    std::fs::write(repo.root().join("c.txt"), "c\n").unwrap();
+    git(repo.root(), &["add", "c.txt"]);
+    git(repo.root(), &["commit", "-q", "-m", "add c"]);
+    let moved = git(repo.root(), &["rev-parse", "main"]);
+
+    let err = g
+        .fast_forward(repo.root(), "main", &base_commit, &head)
+        .unwrap_err();
+
+    assert!(matches!(err, LandingError::BaseMoved { .. }), "{err}");
+    assert_eq!(git(repo.root(), &["rev-parse", "main"]), moved);
 }
 
 #[test]

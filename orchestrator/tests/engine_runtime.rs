@@ -22,7 +22,7 @@ use harness::{
             TaskCreator,
         },
         session::MemorySink,
-        tools::ToolLimits,
+        tools::{ToolLimits, ToolSet},
     },
 };
 use harness_domain::task::{NewTask, Priority, TaskId};
@@ -55,6 +55,7 @@ fn request(worktree: PathBuf, timeout: Duration) -> SessionRequest {
         timeout,
         cancel: CancellationToken::new(),
         task_creator: None,
+        tools: ToolSet::Full,
     }
 }
 
@@ -86,6 +87,82 @@ async fn the_anthropic_runtime_completes_and_reports_usage_and_model() {
     let first = &fake.requests()[0];
     assert!(first.all_text().contains("Task T-1: Write hello.txt"));
     assert!(first.all_text().contains("You are a build agent."));
+}
+
+#[tokio::test]
+async fn a_read_only_session_sees_and_runs_only_the_reading_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "the build broke\n").unwrap();
+    let fake = FakeAnthropic::start(vec![
+        Reply::tool("read_file", json!({"path": "notes.txt"})),
+        Reply::tool("write_file", json!({"path": "planted.txt", "content": "x"})),
+        Reply::tool("run_command", json!({"command": "touch ran.txt"})),
+        Reply::tool("complete_task", json!({"summary": "diagnosed"})),
+    ])
+    .await;
+    let mut req = request(dir.path().into(), Duration::from_secs(30));
+    req.tools = ToolSet::ReadOnly;
+    let report = anthropic(&fake, API_KEY, 3)
+        .run(req, &MemorySink::default())
+        .await;
+    assert!(
+        matches!(&report.outcome, SessionOutcome::Completed { .. }),
+        "{:?}",
+        report.outcome
+    );
+    let requests = fake.requests();
+    let offered: Vec<&str> = requests[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(offered.contains(&"read_file") && offered.contains(&"search"));
+    for writer in ["write_file", "edit_file", "run_command"] {
+        assert!(!offered.contains(&writer), "{writer} offered: {offered:?}");
+    }
+    assert_eq!(
+        requests[1].last_tool_results()[0]["content"],
+        "the build broke\n"
+    );
+    for (request, name) in [(&requests[2], "write_file"), (&requests[3], "run_command")] {
+        let result = &request.last_tool_results()[0];
+        assert_eq!(result["is_error"], true, "{name}: {result}");
+    }
+    assert!(!dir.path().join("planted.txt").exists());
+    assert!(!dir.path().join("ran.txt").exists());
+}
+
+#[tokio::test]
+async fn each_line_a_running_command_prints_is_a_sign_of_life_but_not_a_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeAnthropic::start(vec![
+        Reply::tool(
+            "run_command",
+            json!({"command": "for i in 1 2 3 4 5; do echo step $i; done"}),
+        ),
+        Reply::tool("complete_task", json!({"summary": "built"})),
+    ])
+    .await;
+    let sink = MemorySink::default();
+    let report = anthropic(&fake, API_KEY, 3)
+        .run(request(dir.path().into(), Duration::from_secs(30)), &sink)
+        .await;
+    assert!(
+        matches!(&report.outcome, SessionOutcome::Completed { .. }),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(sink.alive.load(std::sync::atomic::Ordering::Relaxed), 5);
+    let logged_steps = sink
+        .snapshot()
+        .iter()
+        .filter(|(_, line)| line.starts_with("step "))
+        .count();
+    assert_eq!(
+        logged_steps, 0,
+        "the output reaches the log in the tool result only"
+    );
 }
 
 #[tokio::test]

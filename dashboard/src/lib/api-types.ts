@@ -484,6 +484,11 @@ export interface components {
              * @description 1 to 20; default 3.
              */
             max_attempts?: number | null;
+            /**
+             * Format: double
+             * @description What all the task's sessions may cost together, in USD; a session crossing it is stopped.
+             */
+            max_cost_usd?: number | null;
             pass_criteria?: string[] | null;
             priority?: null | components["schemas"]["Priority"];
             /** @description 1 to 200 characters. */
@@ -667,6 +672,13 @@ export interface components {
             id: number;
             /** Format: int64 */
             input_tokens: number;
+            /** @description How the branch was brought up to the base before verification (`merge`). */
+            landing?: string | null;
+            /**
+             * Format: int64
+             * @description Bytes of log stored for this session (capped by HARNESS_SESSION_LOG_MAX_BYTES).
+             */
+            log_bytes: number;
             model: string;
             /** Format: int64 */
             output_tokens: number;
@@ -738,6 +750,11 @@ export interface components {
             last_failure?: string | null;
             /** Format: int32 */
             max_attempts: number;
+            /**
+             * Format: double
+             * @description What all sessions of the task may cost together, in USD; enforced while they run.
+             */
+            max_cost_usd?: number | null;
             pass_criteria: string[];
             priority: components["schemas"]["Priority"];
             /** @description An agent's question waiting for a human answer (`POST /api/tasks/{id}/answer`). */

@@ -95,6 +95,10 @@ pub struct Session {
     pub commit_sha: Option<String>,
     /// The tail of the verification output.
     pub verify_output: Option<String>,
+    /// How the branch was brought up to the base before verification (`merge`).
+    pub landing: Option<String>,
+    /// Bytes of log stored for this session (capped by HARNESS_SESSION_LOG_MAX_BYTES).
+    pub log_bytes: u64,
 }
 
 /// What a session log line holds.

@@ -163,6 +163,30 @@ impl PassCriteria {
     }
 }
 
+/// A task's cost cap in USD: a positive amount up to one million.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CostCap(f64);
+
+// Valid by construction: never NaN, so equality is total.
+impl Eq for CostCap {}
+
+impl CostCap {
+    pub fn parse(raw: f64) -> Result<Self, ValidationError> {
+        if raw.is_finite() && raw > 0.0 && raw <= 1_000_000.0 {
+            Ok(Self(raw))
+        } else {
+            Err(ValidationError::new(
+                "max_cost_usd",
+                "max_cost_usd must be a positive amount in USD, at most 1000000",
+            ))
+        }
+    }
+
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
 /// How many attempts a task may use before it is blocked: 1 to 20.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MaxAttempts(u32);
@@ -426,6 +450,8 @@ pub struct Task {
     pub retry_at: Option<Timestamp>,
     /// Why the last attempt failed: verification output and the agent's last message.
     pub last_failure: Option<String>,
+    /// What all sessions of the task may cost together, in USD; enforced while they run.
+    pub max_cost_usd: Option<f64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -451,6 +477,7 @@ pub struct NewTask {
     pub pass_criteria: PassCriteria,
     pub depends_on: Dependencies,
     pub max_attempts: MaxAttempts,
+    pub max_cost_usd: Option<CostCap>,
 }
 
 impl NewTask {
@@ -464,6 +491,7 @@ impl NewTask {
             pass_criteria: PassCriteria::default(),
             depends_on: Dependencies::default(),
             max_attempts: MaxAttempts::default(),
+            max_cost_usd: None,
         }
     }
 }
@@ -643,6 +671,14 @@ mod tests {
             deps.ids().iter().map(|i| i.get()).collect::<Vec<_>>(),
             [1, 3]
         );
+    }
+
+    #[test]
+    fn a_cost_cap_must_be_a_positive_finite_amount() {
+        assert_eq!(CostCap::parse(2.5).unwrap().get(), 2.5);
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 2_000_000.0] {
+            assert_eq!(CostCap::parse(bad).unwrap_err().field, "max_cost_usd");
+        }
     }
 
     #[test]

@@ -7,8 +7,8 @@ use axum::{
     routing::{get, post},
 };
 use harness_domain::task::{
-    Answer, Category, Dependencies, Description, MaxAttempts, NewTask, PassCriteria, Priority,
-    Task, TaskId, TaskPatch, TaskRef, TaskStatus, TaskTransition, Title,
+    Answer, Category, CostCap, Dependencies, Description, MaxAttempts, NewTask, PassCriteria,
+    Priority, Task, TaskId, TaskPatch, TaskRef, TaskStatus, TaskTransition, Title,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -60,6 +60,8 @@ pub struct CreateTaskRequest {
     pub depends_on: Option<Vec<TaskRefInput>>,
     /// 1 to 20; default 3.
     pub max_attempts: Option<i64>,
+    /// What all the task's sessions may cost together, in USD; a session crossing it is stopped.
+    pub max_cost_usd: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -171,6 +173,7 @@ impl CreateTaskRequest {
                 .map(MaxAttempts::parse)
                 .transpose()?
                 .unwrap_or_default(),
+            max_cost_usd: self.max_cost_usd.map(CostCap::parse).transpose()?,
         })
     }
 }

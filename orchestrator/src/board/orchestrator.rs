@@ -108,6 +108,12 @@ impl Board {
         self.blocking(move |s| s.prune_events(before)).await
     }
 
+    /// Deletes the logs of sessions that ended before `before` (`HARNESS_SESSION_LOG_RETENTION_DAYS`).
+    /// Returns the lines deleted.
+    pub async fn prune_session_logs(&self, before: Timestamp) -> Result<usize, StoreError> {
+        self.blocking(move |s| s.prune_session_logs(before)).await
+    }
+
     /// A cheap liveness probe of the database, for `/health`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.blocking(|s| s.ping()).await

@@ -86,6 +86,19 @@ impl Board {
         Ok(session)
     }
 
+    /// The spend guard stopped a running session (scheduler/spend.rs): its
+    /// `session.stopped` event, committed and broadcast. The session itself is finished
+    /// by the attempt, as any cancelled session.
+    pub async fn record_spend_stop(&self, task_id: i64, session_id: i64, reason: String) {
+        self.note(
+            NewEvent::info("session.stopped", reason)
+                .with_severity(Severity::Warning)
+                .for_task(task_id)
+                .for_session(session_id),
+        )
+        .await;
+    }
+
     /// Startup and shutdown: sessions no process of ours runs any more become
     /// interrupted, each with its `session.interrupted` event in the same transaction.
     pub async fn interrupt_running_sessions(

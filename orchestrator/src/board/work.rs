@@ -15,7 +15,7 @@ use harness_domain::{
 use super::{Actor, Board};
 use crate::{
     live::LiveKind,
-    store::{Failure, StoreError},
+    store::{CrashRecovery, Failure, StoreError},
 };
 
 /// A human's answer to the question an agent asked, taken as the agent resumes.
@@ -205,6 +205,33 @@ impl Board {
         Ok(session)
     }
 
+    /// The investigation of a blocked task waits (pause, budget, no free slot): its
+    /// `investigation.waiting` event, once per reason.
+    pub async fn record_investigation_waiting(&self, task: &Task, why: &'static str) {
+        self.note(
+            NewEvent::info(
+                "investigation.waiting",
+                format!("the investigation of {} waits: {why}", task.display_id),
+            )
+            .for_task(task.id.get())
+            .with_payload(serde_json::json!({ "reason": why })),
+        )
+        .await;
+    }
+
+    /// Where an investigation works: its throwaway worktree (no branch of its own).
+    pub async fn record_investigation_worktree(
+        &self,
+        session_id: i64,
+        worktree: String,
+    ) -> Result<Session, StoreError> {
+        let session = self
+            .blocking(move |s| s.set_session_git(session_id, Some(&worktree), None, None))
+            .await?;
+        self.publish(LiveKind::SessionUpdated(session.clone()));
+        Ok(session)
+    }
+
     /// The commit a session produced.
     pub async fn record_commit(&self, session_id: i64, sha: String) -> Result<Session, StoreError> {
         let session = self
@@ -241,13 +268,62 @@ impl Board {
         Ok(session)
     }
 
+    /// How the session's branch was brought up to the base (landing.rs).
+    pub async fn record_landing(
+        &self,
+        session_id: i64,
+        strategy: &'static str,
+    ) -> Result<Session, StoreError> {
+        let session = self
+            .blocking(move |s| s.set_session_landing(session_id, strategy))
+            .await?;
+        self.publish(LiveKind::SessionUpdated(session.clone()));
+        Ok(session)
+    }
+
+    /// What all sessions of a task have cost so far, in USD (the task's spend cap).
+    pub async fn task_cost_usd(&self, id: TaskId) -> Result<f64, StoreError> {
+        self.blocking(move |s| s.task_cost_usd(id)).await
+    }
+
+    /// Startup recovery of a task a crash interrupted: back to pending without using an
+    /// attempt, or blocked at `max` crash interruptions. The change, its history and
+    /// (when blocked) the `task.blocked` event are one transaction.
+    pub async fn recover_after_crash(
+        &self,
+        id: TaskId,
+        max: u32,
+        actor: impl Into<Actor>,
+    ) -> Result<CrashRecovery, StoreError> {
+        let actor = actor.into();
+        let (recovered, event) = self
+            .blocking(move |s| {
+                s.recover_after_crash(id, max, actor.as_str(), |t, reason| {
+                    NewEvent::info(
+                        "task.blocked",
+                        format!("{} is blocked: {reason}", t.display_id),
+                    )
+                    .with_severity(Severity::Error)
+                    .for_task(t.id.get())
+                    .with_payload(serde_json::json!({ "reason": "crash_interruptions" }))
+                })
+            })
+            .await?;
+        match &recovered {
+            CrashRecovery::Requeued(task) | CrashRecovery::Blocked(task) => {
+                self.publish(LiveKind::TaskUpdated(task.clone()));
+            }
+            CrashRecovery::Unchanged(_) => {}
+        }
+        if let Some(event) = event {
+            self.published_event(event);
+        }
+        self.runs.wake();
+        Ok(recovered)
+    }
+
     /// Whether any session (an attempt or an investigation) is running on the task.
     pub async fn has_running_session(&self, id: TaskId) -> Result<bool, StoreError> {
         self.blocking(move |s| s.has_running_session(id)).await
-    }
-
-    /// The worktree of the newest session of a task, if one was recorded.
-    pub async fn last_worktree(&self, id: TaskId) -> Result<Option<String>, StoreError> {
-        self.blocking(move |s| s.last_worktree(id)).await
     }
 }

@@ -30,7 +30,7 @@ pub struct EngineArgs {
     /// Seconds between scheduler safety-net ticks [default: 10].
     #[arg(long, env = "HARNESS_TICK_SECS")]
     pub tick_secs: Option<f64>,
-    /// Seconds a session may run [default: 1800].
+    /// Seconds a session may run, preparing its worktree included [default: 1800].
     #[arg(long, env = "HARNESS_SESSION_TIMEOUT_SECS")]
     pub session_timeout_secs: Option<f64>,
     /// Seconds without any sign of life before a session counts as stuck [default: 600].
@@ -94,6 +94,8 @@ pub struct EngineArgs {
     /// CPU seconds per agent process, 0 for no limit [default: 3600].
     #[arg(long, env = "HARNESS_AGENT_MAX_CPU_SECS")]
     pub agent_max_cpu_secs: Option<u64>,
+    #[command(flatten)]
+    pub reliability: super::reliability::ReliabilityArgs,
 }
 
 /// Per-agent overrides from `harness.toml` (`[agents.build-2]`).
@@ -167,6 +169,7 @@ pub struct EngineSettings {
     pub sandbox: SandboxConfig,
     pub routing: BTreeMap<String, AgentRole>,
     pub agents: BTreeMap<String, AgentOverride>,
+    pub reliability: super::reliability::ReliabilitySettings,
 }
 
 /// Categories each role takes unless `[routing]` says otherwise.
@@ -422,6 +425,7 @@ impl EngineSettings {
             sandbox,
             routing,
             agents: file.agents,
+            reliability: super::reliability::ReliabilitySettings::load(args.reliability)?,
         };
         if database_dir.starts_with(&settings.worktrees_dir) {
             return Err(invalid(
@@ -429,6 +433,7 @@ impl EngineSettings {
                 "must not contain the database's directory: agents write in their worktrees",
             ));
         }
+        let settings = super::reliability::watchdog_outlasts_commands(settings);
         for (id, o) in &settings.agents {
             if o.runtime == Some(RuntimeKind::Cli)
                 && o.command.as_ref().is_none_or(|c| c.is_empty())

@@ -14,6 +14,7 @@ use clap::Args;
 use serde::Deserialize;
 
 pub use engine::{AgentOverride, EngineArgs, EngineSettings, default_routing};
+pub use reliability::{Overrun, ReliabilityArgs, ReliabilitySettings};
 pub use telegram::{NotifyKind, TelegramArgs, TelegramMode, TelegramSettings};
 pub use web::{PublicUrl, WebArgs, WebSettings};
 
@@ -31,6 +32,7 @@ pub const SECRETS_HELP: &str = "Secrets (environment only, or a file named by th
   ANTHROPIC_API_KEY      Anthropic API key for `anthropic` agents.
   HARNESS_API_TOKEN_FILE and ANTHROPIC_API_KEY_FILE (flags above) read them from a
   file, such as a Docker secret under /run/secrets.";
+mod reliability;
 
 /// Flags and environment variables shared by `serve`, `migrate` and `backup`.
 #[derive(Debug, Clone, Default, Args)]

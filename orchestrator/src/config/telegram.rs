@@ -333,7 +333,9 @@ mod tests {
     }
 
     fn err(args: TelegramArgs) -> String {
-        TelegramSettings::load(args, None, None).unwrap_err().to_string()
+        TelegramSettings::load(args, None, None)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]

@@ -25,6 +25,7 @@ use super::{
     },
     sandbox::SandboxConfig,
     session::{LogKind, SessionSink, Usage, truncate_with_note},
+    stream_usage::StreamedUsage,
 };
 
 /// One log line derived from the stream.
@@ -302,8 +303,13 @@ pub async fn run_cli_agent(
     spec.kill_grace = config.kill_grace;
     spec.sandbox = config.sandbox.clone();
     let mut parser = StreamJsonParser::default();
+    let mut streamed = StreamedUsage::default();
     let finished = process::run(&spec, cancel, |line| match line.stream {
         Stream::Stdout => {
+            // Spend is recorded per message as it streams (stream_usage.rs).
+            if let Some((usage, cost)) = streamed.observe(&line.text) {
+                sink.usage(&usage, cost);
+            }
             for entry in parser.parse_line(&line.text) {
                 sink.log(entry.kind, &entry.content);
             }
@@ -311,7 +317,13 @@ pub async fn run_cli_agent(
         Stream::Stderr => sink.log(LogKind::Output, &line.text),
     })
     .await?;
-    Ok(report(parser, finished.termination, &finished.tail, sink))
+    Ok(report(
+        parser,
+        finished.termination,
+        &finished.tail,
+        sink,
+        &streamed,
+    ))
 }
 
 fn report(
@@ -319,10 +331,12 @@ fn report(
     termination: Termination,
     tail: &str,
     sink: &dyn SessionSink,
+    streamed: &StreamedUsage,
 ) -> CliReport {
     let result = parser.result().cloned();
     if let Some(r) = &result {
-        sink.usage(&r.usage, r.total_cost_usd.unwrap_or(0.0));
+        let (usage, cost) = streamed.remainder(&r.usage, r.total_cost_usd);
+        sink.usage(&usage, cost);
     }
     let success = termination.success() && result.as_ref().is_none_or(|r| !r.is_error);
     let summary = match &result {
@@ -488,7 +502,13 @@ mod tests {
         p.parse_line(
             r#"{"type":"result","subtype":"error_max_turns","is_error":true,"result":"gave up"}"#,
         );
-        let r = report(p, Termination::Exited(0), "", &sink);
+        let r = report(
+            p,
+            Termination::Exited(0),
+            "",
+            &sink,
+            &StreamedUsage::default(),
+        );
         assert!(!r.success);
         assert_eq!(r.summary, "gave up");
     }
@@ -498,7 +518,13 @@ mod tests {
         let sink = crate::engine::session::MemorySink::default();
         let mut p = StreamJsonParser::default();
         p.parse_line(r#"{"type":"result","subtype":"success","is_error":false,"result":"ok"}"#);
-        let r = report(p, Termination::Exited(2), "", &sink);
+        let r = report(
+            p,
+            Termination::Exited(2),
+            "",
+            &sink,
+            &StreamedUsage::default(),
+        );
         assert!(!r.success);
         assert!(r.summary.contains("exit code 2"));
     }

@@ -1,9 +1,8 @@
 //! Git worktrees for agent attempts, through the git CLI (`git -C …`).
 //!
-//! Each attempt works on branch `harness/<display_id>` in its own worktree. Merging
-//! builds the merge commit with `git merge-tree --write-tree` and `git commit-tree`, so
-//! a conflict never touches the base branch or anyone's working tree. Worktrees with
-//! uncommitted work are reported, never removed silently.
+//! Each attempt works on branch `harness/<display_id>` in its own worktree; landing it
+//! on the base is `landing.rs`'s job. Worktrees with uncommitted work are reported,
+//! never removed silently.
 //!
 //! Every command runs through [`super::safe_git`], so nothing the repository carries
 //! (hooks, fsmonitor, filters) runs. All functions block; call them from `spawn_blocking`.
@@ -43,22 +42,8 @@ pub enum GitError {
     InvalidDisplayId(String),
     #[error("worktree path {0} already exists; remove it or keep it for inspection")]
     WorktreeExists(PathBuf),
-    #[error("merge of {branch} into {base} conflicts in: {}", files.join(", "))]
-    Conflict {
-        branch: String,
-        base: String,
-        files: Vec<String>,
-    },
     #[error("worktree {path} has uncommitted changes ({}); not removed", files.join(", "))]
     Dirty { path: PathBuf, files: Vec<String> },
-    #[error(
-        "base branch {base} is checked out at {path} with local changes that the merge would overwrite; commit or stash them there: {message}"
-    )]
-    BaseCheckoutBlocked {
-        base: String,
-        path: PathBuf,
-        message: String,
-    },
     #[error("git {args} failed: {message}")]
     Command { args: String, message: String },
     #[error("cannot run git: {0}")]
@@ -86,13 +71,6 @@ pub enum BranchCleanup<'a> {
     IfMergedInto(&'a str),
     /// Delete it whatever it holds (the caller has decided).
     Force,
-}
-
-/// The result of a successful merge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Merged {
-    pub merge_commit: String,
-    pub base: String,
 }
 
 /// A `harness/*` worktree found on disk, e.g. after a crash.
@@ -221,118 +199,6 @@ impl Repo {
             None,
         )?;
         Ok(super::session::truncate_with_note(&diff, max_bytes))
-    }
-
-    /// Merges `branch` into `base` with a merge commit (`--no-ff` semantics). On conflict
-    /// nothing changes and the error lists the conflicting files.
-    pub fn merge(
-        &self,
-        branch: &str,
-        base: &str,
-        message: &str,
-        author: &Author,
-    ) -> Result<Merged, GitError> {
-        let base_ref = format!("refs/heads/{base}");
-        let base_commit = self.rev_parse(&base_ref)?;
-        let branch_commit = self.rev_parse(&format!("refs/heads/{branch}"))?;
-        let tree = self.merge_tree(&base_commit, &branch_commit, branch, base)?;
-        let merge_commit = git(
-            &self.root,
-            &[
-                "commit-tree",
-                &tree,
-                "-p",
-                &base_commit,
-                "-p",
-                &branch_commit,
-                "-m",
-                message,
-            ],
-            Some(author),
-        )?;
-        self.advance_base(base, &base_ref, &base_commit, &merge_commit)?;
-        Ok(Merged {
-            merge_commit,
-            base: base.to_owned(),
-        })
-    }
-
-    /// The merged tree, or the conflict's file list. Needs git 2.38+.
-    fn merge_tree(
-        &self,
-        base_commit: &str,
-        branch_commit: &str,
-        branch: &str,
-        base: &str,
-    ) -> Result<String, GitError> {
-        let out = git_raw(
-            &self.root,
-            &[
-                "merge-tree",
-                "--write-tree",
-                "--name-only",
-                "--no-messages",
-                base_commit,
-                branch_commit,
-            ],
-            None,
-        )?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mut lines = text.lines();
-        let tree = lines.next().unwrap_or_default().trim().to_owned();
-        match out.status.code() {
-            Some(0) => Ok(tree),
-            Some(1) => {
-                let mut files: Vec<String> =
-                    lines.filter(|l| !l.is_empty()).map(str::to_owned).collect();
-                files.dedup();
-                Err(GitError::Conflict {
-                    branch: branch.to_owned(),
-                    base: base.to_owned(),
-                    files,
-                })
-            }
-            _ => Err(GitError::Command {
-                args: "merge-tree --write-tree".into(),
-                message: stderr_line(&out),
-            }),
-        }
-    }
-
-    /// Moves `base` to the merge commit. Where `base` is checked out, a fast-forward there
-    /// updates its files too, and refuses (leaving everything as it was) if local changes
-    /// would be overwritten. Elsewhere a compare-and-swap `update-ref` does it.
-    fn advance_base(
-        &self,
-        base: &str,
-        base_ref: &str,
-        old: &str,
-        new: &str,
-    ) -> Result<(), GitError> {
-        match self.checkout_of(base_ref)? {
-            Some(path) => {
-                let out = git_raw(&path, &["merge", "--ff-only", "-q", new], None)?;
-                if out.status.success() {
-                    Ok(())
-                } else {
-                    Err(GitError::BaseCheckoutBlocked {
-                        base: base.to_owned(),
-                        path,
-                        message: stderr_line(&out),
-                    })
-                }
-            }
-            None => git(&self.root, &["update-ref", base_ref, new, old], None).map(drop),
-        }
-    }
-
-    /// The worktree (main or linked) where `branch_ref` is checked out, if any.
-    fn checkout_of(&self, branch_ref: &str) -> Result<Option<PathBuf>, GitError> {
-        Ok(self
-            .worktrees()?
-            .into_iter()
-            .find(|w| w.branch.as_deref() == Some(branch_ref))
-            .map(|w| w.path))
     }
 
     /// Removes a worktree. Refuses when it has uncommitted changes unless `discard` is

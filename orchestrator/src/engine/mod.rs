@@ -7,9 +7,10 @@
 //! 2. [`runtime::AgentRuntime::run`] (anthropic or cli) with a [`SessionSink`] that
 //!    stores log lines and usage; [`runtime::SessionOutcome::uses_attempt`] says whether
 //!    the attempt counts.
-//! 3. On `Completed`: [`git::Repo::commit_all`], then [`verify::verify`], then
-//!    [`git::Repo::merge`] (a conflict leaves the base untouched), then
-//!    [`git::Repo::remove_worktree`].
+//! 3. On `Completed`: [`git::Repo::commit_all`], then per landing round
+//!    [`landing::LandingGit::bring_up_to_date`], [`verify::verify`] on that tree and
+//!    [`landing::LandingGit::fast_forward`] (a conflict or a moved base leaves the base
+//!    untouched), then [`git::Repo::remove_worktree`].
 //! 4. On failure: [`verify::VerifyReport::summary`] and the report's `last_message`
 //!    become [`prompt::TaskBrief::previous_failure`] of the next attempt.
 
@@ -17,6 +18,7 @@ pub mod anthropic;
 pub mod cli_runtime;
 pub mod confine;
 pub mod git;
+pub mod landing;
 pub mod orphans;
 pub mod process;
 pub mod prompt;
@@ -24,6 +26,7 @@ pub mod runtime;
 pub mod safe_git;
 pub mod sandbox;
 pub mod session;
+pub mod stream_usage;
 pub mod tools;
 pub mod verify;
 

@@ -27,7 +27,7 @@ use super::{
     confine::WorktreeRoot,
     prompt::{TaskBrief, system_prompt, task_message},
     session::{LogKind, SessionSink, Usage},
-    tools::{self, ToolLimits, ToolOutcome, Workspace},
+    tools::{self, ToolLimits, ToolOutcome, ToolSet, Workspace},
 };
 
 /// Creates subtasks for planning agents. Implemented by the scheduler over the store;
@@ -67,6 +67,8 @@ pub struct SessionRequest {
     pub cancel: CancellationToken,
     /// Set for planning agents; enables the `create_task` tool.
     pub task_creator: Option<Arc<dyn TaskCreator>>,
+    /// The workspace tools it may use (anthropic; a CLI agent brings its own tools).
+    pub tools: ToolSet,
 }
 
 /// How a session ended, from the scheduler's point of view.
@@ -144,14 +146,25 @@ pub struct AnthropicRuntime {
 }
 
 /// Workspace tools plus `create_task` through the scheduler.
-struct SessionTools {
+struct SessionTools<'a> {
     workspace: Workspace,
     creator: Option<Arc<dyn TaskCreator>>,
+    tools: ToolSet,
+    /// Told of each line a running command prints.
+    sink: &'a dyn SessionSink,
 }
 
-impl ToolExecutor for SessionTools {
+impl ToolExecutor for SessionTools<'_> {
     async fn execute(&self, name: &str, input: &Value) -> ToolOutcome {
-        self.workspace.dispatch(name, input).await
+        // The model only sees the tools of its set; a call to another is refused too.
+        if !self.tools.allows(name) {
+            return ToolOutcome::error(format!(
+                "{name} is not available to this agent: its tools are read-only ({})",
+                tools::READ_ONLY_TOOLS.join(", ")
+            ));
+        }
+        let alive = || self.sink.alive();
+        self.workspace.dispatch_reporting(name, input, &alive).await
     }
 
     async fn create_task(&self, task: NewTask) -> ToolOutcome {
@@ -196,8 +209,10 @@ impl AnthropicRuntime {
         let executor = SessionTools {
             workspace: Workspace::new(root, self.tool_limits.clone()),
             creator: request.task_creator.clone(),
+            tools: request.tools,
+            sink,
         };
-        let mut tool_defs = tools::workspace_tool_definitions();
+        let mut tool_defs = request.tools.definitions();
         tool_defs.extend(tools::harness_tool_definitions(
             request.task_creator.is_some(),
         ));

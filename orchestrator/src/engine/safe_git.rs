@@ -15,14 +15,36 @@
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
-    sync::{OnceLock, mpsc},
+    sync::{
+        OnceLock,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
     time::Duration,
 };
 
 use super::process::signal_group;
 
-/// Longest any single git command may run before its process group is killed.
+/// Longest any single git command may run before its process group is killed, unless
+/// `HARNESS_GIT_TIMEOUT_SECS` says otherwise ([`set_timeout`]).
 pub const GIT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The timeout of [`run`], in milliseconds.
+static TIMEOUT_MS: AtomicU64 = AtomicU64::new(GIT_TIMEOUT.as_secs() * 1000);
+
+/// Sets the timeout of [`run`] from `HARNESS_GIT_TIMEOUT_SECS`, once at `harness serve`
+/// startup, so one setting bounds every git command of the harness. (Landing passes the
+/// engine's own value to [`run_within`], so an in-process test can set it per server.)
+pub fn set_timeout(timeout: Duration) {
+    let ms = u64::try_from(timeout.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    TIMEOUT_MS.store(ms, Ordering::Relaxed);
+}
+
+fn timeout() -> Duration {
+    Duration::from_millis(TIMEOUT_MS.load(Ordering::Relaxed))
+}
 
 /// Overrides applied to every command.
 const SAFE_CONFIG: [&str; 16] = [
@@ -54,16 +76,26 @@ pub enum SafeGitError {
     #[error("cannot run git: {0}")]
     Spawn(#[from] std::io::Error),
     #[error("git {args} did not finish in {secs}s; its process group was killed")]
-    TimedOut { args: String, secs: u64 },
+    TimedOut { args: String, secs: f64 },
 }
 
 /// Runs `git -C dir <safe config> args…` with the safe environment plus `env`.
 pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Output, SafeGitError> {
+    run_within(dir, args, env, timeout())
+}
+
+/// [`run`] with its own timeout (`HARNESS_GIT_TIMEOUT_SECS` for landing).
+pub fn run_within(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<Output, SafeGitError> {
     let mut overrides: Vec<String> = SAFE_CONFIG.iter().map(|s| (*s).to_owned()).collect();
     if may_start_drivers(args) {
-        overrides.extend(configured_drivers(dir)?);
+        overrides.extend(configured_drivers(dir, timeout)?);
     }
-    run_with(dir, &overrides, args, env, GIT_TIMEOUT)
+    run_with(dir, &overrides, args, env, timeout)
 }
 
 /// Commands that only read or move refs never read a file's attributes, so they need
@@ -88,14 +120,14 @@ fn may_start_drivers(args: &[&str]) -> bool {
 
 /// `key=` for each filter, merge or diff driver command the repository configures, and
 /// `filter.<name>.required=false` so an emptied filter is skipped, not an error.
-fn configured_drivers(dir: &Path) -> Result<Vec<String>, SafeGitError> {
+fn configured_drivers(dir: &Path, timeout: Duration) -> Result<Vec<String>, SafeGitError> {
     let base: Vec<String> = SAFE_CONFIG.iter().map(|s| (*s).to_owned()).collect();
     let out = run_with(
         dir,
         &base,
         &["config", "--name-only", "--get-regexp", DRIVER_KEYS],
         &[],
-        GIT_TIMEOUT,
+        timeout,
     )?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut overrides = Vec::new();
@@ -168,7 +200,7 @@ fn run_with(
     if timed_out {
         return Err(SafeGitError::TimedOut {
             args: args.join(" "),
-            secs: timeout.as_secs(),
+            secs: timeout.as_secs_f64(),
         });
     }
     Ok(output)

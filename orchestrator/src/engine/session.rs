@@ -46,6 +46,9 @@ pub trait SessionSink: Send + Sync {
     fn log(&self, kind: LogKind, content: &str);
     /// Records the usage and cost (USD) of one model response.
     fn usage(&self, usage: &Usage, cost_usd: f64);
+    /// A sign of life that is not stored: a line of output from a `run_command` still
+    /// running, so a long command that prints is not taken for a stuck session.
+    fn alive(&self) {}
 }
 
 /// A sink that keeps everything in memory, for tests and for callers that batch.
@@ -53,6 +56,8 @@ pub trait SessionSink: Send + Sync {
 pub struct MemorySink {
     pub lines: std::sync::Mutex<Vec<(LogKind, String)>>,
     pub usage: std::sync::Mutex<(Usage, f64)>,
+    /// Signs of life reported so far.
+    pub alive: std::sync::atomic::AtomicU64,
 }
 
 impl SessionSink for MemorySink {
@@ -67,6 +72,11 @@ impl SessionSink for MemorySink {
             total.0.add(usage);
             total.1 += cost_usd;
         }
+    }
+
+    fn alive(&self) {
+        self.alive
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -4,7 +4,7 @@
 use std::{
     path::Path,
     sync::{Arc, atomic::Ordering},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use harness_domain::{
@@ -20,6 +20,7 @@ use super::{
     Engine,
     error::{AttemptError, FailureText},
     investigate,
+    log_cap::LogCap,
     roles::instructions,
     runtimes::workspace_repo,
     sink::{StoreSink, now_millis},
@@ -29,7 +30,7 @@ use crate::{
     board::Actor,
     engine::{
         anthropic::PausedConversation,
-        git::{Author, BranchCleanup, GitError, Repo, Worktree},
+        git::{Author, GitError, Repo, Worktree},
         prompt::TaskBrief,
         runtime::{AgentRuntime, SessionOutcome, SessionReport, SessionRequest},
         verify::{VerifyConfig, verify},
@@ -67,7 +68,7 @@ struct Resume {
 }
 
 /// How the attempt ended, before the task is settled.
-enum Ending {
+pub(super) enum Ending {
     /// Verified; `commit` is the merge commit (none when there was nothing to merge).
     Merged {
         commit: Option<String>,
@@ -86,7 +87,7 @@ enum Ending {
 
 impl Ending {
     /// A step failed: the task's work (uses an attempt) or the harness (requeued).
-    fn after(error: AttemptError, last_message: &str) -> Self {
+    pub(super) fn after(error: AttemptError, last_message: &str) -> Self {
         if error.uses_attempt() {
             Self::Failed {
                 error,
@@ -104,9 +105,12 @@ impl Ending {
 impl Attempt {
     /// Runs the attempt to its end. Never returns an error: every failure settles the task.
     pub async fn run(self) {
-        let (sink, writer) = StoreSink::start(self.engine.board.clone(), self.session.id);
+        let cap = LogCap::new(&self.engine.settings.reliability);
+        let (sink, writer) = StoreSink::start(self.engine.board.clone(), self.session.id, cap);
+        // The session timeout covers preparing the worktree too.
+        let started = Instant::now();
         let ending = match self.prepare(&sink).await {
-            Ok(prepared) => self.work(&sink, prepared).await,
+            Ok(prepared) => self.work(&sink, prepared, started).await,
             Err(err) => {
                 tracing::warn!(%err, "cannot prepare the attempt");
                 Ending::after(err, "")
@@ -184,14 +188,34 @@ impl Attempt {
         })
     }
 
-    async fn work(&self, sink: &Arc<StoreSink>, prepared: Prepared) -> Ending {
+    async fn work(&self, sink: &Arc<StoreSink>, prepared: Prepared, started: Instant) -> Ending {
         let Prepared {
             repo,
             worktree,
             resume,
         } = prepared;
-        let (report, stuck) = self.run_agent(sink, &worktree, resume).await;
+        let left = self
+            .engine
+            .settings
+            .session_timeout
+            .saturating_sub(started.elapsed());
+        if left.is_zero() {
+            sink.system("the session timeout was used up preparing the worktree");
+            return Ending::after(AttemptError::TimedOut, "");
+        }
+        // Spend limits are enforced while the session runs (spend.rs).
+        let spend = super::spend::watch(
+            self.engine.clone(),
+            sink.clone(),
+            self.session.id,
+            self.task.id.get(),
+            self.cancel.clone(),
+        );
+        let (report, stuck) = self.run_agent(sink, &worktree, resume, left).await;
         let last = &report.last_message;
+        if let (SessionOutcome::Cancelled, Some(stop)) = (&report.outcome, spend.finish()) {
+            return Ending::after(stop.into_error(), last);
+        }
         match report.outcome {
             SessionOutcome::Completed { summary } => {
                 self.verify_and_merge(sink, &repo, &worktree, &summary, last)
@@ -239,6 +263,7 @@ impl Attempt {
         sink: &Arc<StoreSink>,
         worktree: &Worktree,
         resume: Option<Resume>,
+        timeout: Duration,
     ) -> (SessionReport, bool) {
         let settings = &self.engine.settings;
         let mut brief = TaskBrief {
@@ -274,7 +299,7 @@ impl Attempt {
             role_instructions: instructions(self.agent.role).to_owned(),
             brief,
             resume,
-            timeout: settings.session_timeout,
+            timeout,
             cancel: self.cancel.clone(),
             task_creator: (self.agent.role == AgentRole::Planning).then(|| {
                 Arc::new(BoardTaskCreator {
@@ -282,6 +307,7 @@ impl Attempt {
                     category: "feature".to_owned(),
                 }) as Arc<dyn crate::engine::runtime::TaskCreator>
             }),
+            tools: crate::engine::tools::ToolSet::Full,
         };
         let stuck = CancellationToken::new();
         let watchdog = tokio::spawn(watch_for_silence(
@@ -290,8 +316,16 @@ impl Attempt {
             self.cancel.clone(),
             stuck.clone(),
         ));
+        // A command running in the worktree is a sign of life too (liveness.rs).
+        let commands = tokio::spawn(super::liveness::while_commands_run(
+            worktree.path.clone(),
+            self.runtime.kind() == "cli",
+            sink.last_activity(),
+            (settings.stuck_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(5)),
+        ));
         let report = self.runtime.run(request, sink.as_ref()).await;
         watchdog.abort();
+        commands.abort();
         if let Some(model) = &report.model {
             tracing::debug!(model, "session used model");
         }
@@ -307,26 +341,14 @@ impl Attempt {
         last_message: &str,
     ) -> Ending {
         sink.system(format!("agent reports the task complete: {summary}"));
-        let commit = match self.commit(sink, repo, worktree, summary).await {
-            Ok(commit) => commit,
-            Err(err) => return Ending::after(err, last_message),
-        };
+        if let Err(err) = self.commit(sink, repo, worktree, summary).await {
+            return Ending::after(err, last_message);
+        }
         if let Err(err) = self.engine.board.enter_verifying(self.task.id).await {
             return Ending::after(AttemptError::EnterVerifying(err), "");
         }
-        if let Err(err) = self.verify(sink, worktree).await {
-            return Ending::after(err, last_message);
-        }
-        if commit.is_none() {
-            sink.system("no changes to merge");
-            return Ending::Merged { commit: None };
-        }
-        match self.merge(sink, repo, worktree).await {
-            Ok(commit) => Ending::Merged {
-                commit: Some(commit),
-            },
-            Err(err) => Ending::after(err, last_message),
-        }
+        // What lands is exactly what was verified: see landing.rs.
+        self.land(sink, repo, worktree, last_message).await
     }
 
     async fn commit(
@@ -364,7 +386,7 @@ impl Attempt {
         Ok(commit)
     }
 
-    fn author(&self) -> Author {
+    pub(super) fn author(&self) -> Author {
         Author {
             name: self.engine.settings.git_author_name.clone(),
             email: self.engine.settings.git_author_email.clone(),
@@ -372,7 +394,11 @@ impl Attempt {
     }
 
     /// Runs the workspace's checks; their real exit codes decide.
-    async fn verify(&self, sink: &Arc<StoreSink>, worktree: &Worktree) -> Result<(), AttemptError> {
+    pub(super) async fn verify(
+        &self,
+        sink: &Arc<StoreSink>,
+        worktree: &Worktree,
+    ) -> Result<(), AttemptError> {
         let settings = &self.engine.settings;
         if settings.verify.is_empty() {
             sink.system("no verification commands are configured (HARNESS_VERIFY); accepting the agent's word");
@@ -411,35 +437,6 @@ impl Attempt {
             sink.system("verification failed");
             Err(AttemptError::VerificationFailed { tail: summary })
         }
-    }
-
-    async fn merge(
-        &self,
-        sink: &Arc<StoreSink>,
-        repo: &Repo,
-        worktree: &Worktree,
-    ) -> Result<String, AttemptError> {
-        let author = self.author();
-        let message = format!("Merge {}: {}", self.task.display_id, self.task.title);
-        let _one_merge_at_a_time = self.engine.merge_lock.lock().await;
-        let (repo2, branch, base) = (repo.clone(), worktree.branch.clone(), worktree.base.clone());
-        let merged =
-            tokio::task::spawn_blocking(move || repo2.merge(&branch, &base, &message, &author))
-                .await?
-                .map_err(AttemptError::Merge)?;
-        sink.system(format!(
-            "merged into {} as {}",
-            merged.base, merged.merge_commit
-        ));
-        let (repo3, path, base) = (repo.clone(), worktree.path.clone(), worktree.base.clone());
-        let removed = tokio::task::spawn_blocking(move || {
-            repo3.remove_worktree(&path, false, BranchCleanup::IfMergedInto(&base))
-        })
-        .await;
-        if !matches!(removed, Ok(Ok(()))) {
-            tracing::warn!(result = ?removed, "merged, but the worktree was not removed");
-        }
-        Ok(merged.merge_commit)
     }
 
     async fn wait_for_human(&self, question: String, paused: Option<PausedConversation>) -> Ending {
@@ -586,7 +583,7 @@ fn open_worktree(
 }
 
 /// Cancels the session when its sink has been silent for `limit`.
-async fn watch_for_silence(
+pub(super) async fn watch_for_silence(
     last: Arc<std::sync::atomic::AtomicI64>,
     limit: Duration,
     cancel: CancellationToken,

@@ -1,7 +1,10 @@
 //! What can go wrong in an attempt, by step, with its cause; and the one place an
 //! error becomes the task's failure reason and summary.
 
-use crate::{engine::git::GitError, store::StoreError};
+use crate::{
+    engine::{git::GitError, landing::LandingError},
+    store::StoreError,
+};
 
 /// `HARNESS_WORKSPACE` cannot be opened as a git repository.
 #[derive(Debug, thiserror::Error)]
@@ -44,8 +47,39 @@ pub enum AttemptError {
     /// The checks ran and at least one failed; holds the output's tail.
     #[error("verification failed")]
     VerificationFailed { tail: String },
-    #[error("cannot merge: {0}")]
-    Merge(#[source] GitError),
+    /// A spend limit stopped the session (spend.rs). The session's or the task's own cap
+    /// uses an attempt; a budget crossing is not the task's fault.
+    #[error("{reason}")]
+    SpendStopped { reason: String, uses_attempt: bool },
+
+    // Landing (landing.rs): these use up an attempt.
+    #[error("cannot read {base}: {source}")]
+    ReadBase {
+        base: String,
+        #[source]
+        source: LandingError,
+    },
+    #[error("cannot read the branch: {0}")]
+    ReadBranch(#[source] LandingError),
+    /// Bringing the branch up to the base conflicts in `files`.
+    #[error("conflicts with {base} in: {}", files.join(", "))]
+    Conflict {
+        base: String,
+        base_commit: String,
+        files: Vec<String>,
+    },
+    #[error("cannot bring the branch up to {base}: {source}")]
+    BringUp {
+        base: String,
+        #[source]
+        source: LandingError,
+    },
+    #[error("cannot land: {0}")]
+    Land(#[source] LandingError),
+    #[error(
+        "{base} kept moving: nothing landed after {rounds} rounds of bringing the branch up to it and verifying"
+    )]
+    BaseKeptMoving { base: String, rounds: u32 },
 }
 
 /// Why a blocked task got no diagnosis. Logged; the task is blocked either way.
@@ -57,14 +91,37 @@ pub enum InvestigationError {
     NoInvestigator,
     #[error("the investigator cannot run: {0}")]
     Runtime(String),
-    #[error("cannot find the last worktree: {0}")]
-    Worktree(#[source] StoreError),
-    #[error("no worktree to inspect")]
-    NoWorktree,
     #[error("cannot start the investigation: {0}")]
     Start(#[source] StoreError),
     #[error("the investigator did not finish: {0}")]
     Unfinished(String),
+    #[error("the orchestrator is stopping")]
+    Stopping,
+    #[error("the task is no longer blocked")]
+    NotBlocked,
+    #[error("cannot read the task: {0}")]
+    ReadTask(#[source] StoreError),
+    #[error("HARNESS_WORKSPACE is not set")]
+    NoWorkspace,
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    #[error("cannot read the base branch: {0}")]
+    BaseBranch(#[source] GitError),
+    #[error("cannot open the investigation worktree: {0}")]
+    OpenWorktree(#[source] LandingError),
+    #[error("cannot create the investigation worktree's directory: {0}")]
+    WorktreeDir(#[source] std::io::Error),
+    #[error("a git worker stopped: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+    /// The spend guard stopped it; holds the guard's reason.
+    #[error("{0}")]
+    SpendStopped(String),
+    #[error("the investigator was stuck")]
+    Stuck,
+    #[error("the task was unblocked; its next attempt goes ahead")]
+    Unblocked,
+    #[error("the investigation was cancelled")]
+    Cancelled,
 }
 
 /// How an attempt's failure is recorded on the task.
@@ -78,16 +135,24 @@ pub struct FailureText {
 impl AttemptError {
     /// Whether the task is to blame (the attempt counts) or the harness (requeued).
     pub fn uses_attempt(&self) -> bool {
-        matches!(
-            self,
-            Self::RunAgent(_)
-                | Self::TimedOut
-                | Self::Stuck
-                | Self::Commit(_)
-                | Self::RunVerify(_)
-                | Self::VerificationFailed { .. }
-                | Self::Merge(_)
-        )
+        match self {
+            Self::SpendStopped { uses_attempt, .. } => *uses_attempt,
+            other => matches!(
+                other,
+                Self::RunAgent(_)
+                    | Self::TimedOut
+                    | Self::Stuck
+                    | Self::Commit(_)
+                    | Self::RunVerify(_)
+                    | Self::VerificationFailed { .. }
+                    | Self::ReadBase { .. }
+                    | Self::ReadBranch(_)
+                    | Self::Conflict { .. }
+                    | Self::BringUp { .. }
+                    | Self::Land(_)
+                    | Self::BaseKeptMoving { .. }
+            ),
+        }
     }
 
     /// The one place an attempt's error becomes the task's failure text.
@@ -95,6 +160,11 @@ impl AttemptError {
         let reason = self.to_string();
         let detail = match self {
             Self::VerificationFailed { tail } => tail.clone(),
+            Self::Conflict {
+                base,
+                base_commit,
+                files,
+            } => conflict_summary(base, base_commit, files),
             _ => reason.clone(),
         };
         let summary = if last_message.trim().is_empty() && !self.is_verification() {
@@ -108,6 +178,20 @@ impl AttemptError {
     fn is_verification(&self) -> bool {
         matches!(self, Self::VerificationFailed { .. })
     }
+}
+
+/// The next attempt's "previous failure" after a conflict: which files, and what to do.
+fn conflict_summary(base: &str, base_commit: &str, files: &[String]) -> String {
+    let list = files
+        .iter()
+        .map(|f| format!("- {f}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!(
+        "Bringing the branch up to {base} ({base_commit}) conflicts in these files:\n{list}\n\n\
+         They changed on {base} since this attempt began. Start from the current {base} and \
+         redo the change so it fits."
+    )
 }
 
 #[cfg(test)]
@@ -127,16 +211,31 @@ mod tests {
     }
 
     #[test]
-    fn a_merge_conflict_says_the_step_and_the_cause() {
-        let err = AttemptError::Merge(GitError::Conflict {
-            branch: "harness/T-1".into(),
+    fn a_landing_conflict_names_the_files_and_what_to_do() {
+        let err = AttemptError::Conflict {
             base: "main".into(),
+            base_commit: "abc123".into(),
             files: vec!["a.txt".into()],
-        });
+        };
         let text = err.failure_text("");
-        assert!(text.reason.starts_with("cannot merge: "), "{}", text.reason);
-        assert!(text.reason.contains("a.txt"));
-        assert_eq!(text.summary, text.reason);
+        assert_eq!(text.reason, "conflicts with main in: a.txt");
+        assert!(text.summary.contains("- a.txt"), "{}", text.summary);
+        assert!(text.summary.contains("main (abc123)"), "{}", text.summary);
+        assert!(err.uses_attempt());
+    }
+
+    #[test]
+    fn a_budget_stop_is_requeued_and_a_session_cap_uses_an_attempt() {
+        let budget = AttemptError::SpendStopped {
+            reason: "budget".into(),
+            uses_attempt: false,
+        };
+        let cap = AttemptError::SpendStopped {
+            reason: "cap".into(),
+            uses_attempt: true,
+        };
+        assert!(!budget.uses_attempt());
+        assert!(cap.uses_attempt());
     }
 
     #[test]

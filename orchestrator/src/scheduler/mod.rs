@@ -6,12 +6,18 @@
 //! budget, global concurrency, each agent's concurrency, and the spacing between starts.
 
 mod attempt;
+pub mod crashes;
 mod error;
 mod investigate;
+mod investigation;
+mod landing;
+mod liveness;
+mod log_cap;
 mod retention;
 mod roles;
 mod runtimes;
 mod sink;
+mod spend;
 mod subtasks;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -120,6 +126,7 @@ impl Scheduler {
                     if last_prune.elapsed() >= self.prune_every() {
                         last_prune = Instant::now();
                         retention::prune(&self.engine.board, &self.engine.settings).await;
+                        log_cap::prune_logs(&self.engine.board, &self.engine.settings).await;
                     }
                 }
                 () = spacing_elapsed => {}
@@ -152,6 +159,10 @@ impl Scheduler {
         for task in ready {
             if board.runs().count() >= max {
                 break;
+            }
+            // An investigation of this task still runs: its next attempt waits for it.
+            if board.runs().is_running(task.id) {
+                continue;
             }
             let Some(agent) = self.pick_agent(&task, &agents, &running) else {
                 continue;

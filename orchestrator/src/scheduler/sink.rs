@@ -3,7 +3,8 @@
 //! commit per line, never blocks on the database and never grows memory without bound.
 //!
 //! Log lines past the buffer's bound are dropped and counted, and the count is stored
-//! as a line of its own. Usage is never dropped: it is a sum, so reports waiting to be
+//! as a line of its own. Past the session's log cap (`log_cap.rs`) output is cut, with
+//! a marker where it was, and the session keeps running. Usage is never dropped: it is a sum, so reports waiting to be
 //! stored fold into one total of constant size, and a failed write puts it back.
 
 use std::{
@@ -18,6 +19,7 @@ use std::{
 use harness_domain::session::{LogKind, Usage};
 use tokio::{sync::Notify, task::JoinHandle};
 
+use super::log_cap::{Admit, LogCap};
 use crate::{board::Board, engine};
 
 /// Lines waiting to be written. Past this, lines are counted and dropped.
@@ -104,13 +106,14 @@ pub struct StoreSink {
     shared: Arc<Shared>,
     /// Unix millis of the last sign of life, for the stuck-session watchdog.
     last_activity: Arc<AtomicI64>,
+    cap: LogCap,
 }
 
 /// Drains the buffer; await it after the session to be sure everything is stored.
 pub struct SinkWriter(JoinHandle<()>);
 
 impl StoreSink {
-    pub fn start(board: Board, session_id: i64) -> (Arc<Self>, SinkWriter) {
+    pub fn start(board: Board, session_id: i64, cap: LogCap) -> (Arc<Self>, SinkWriter) {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
@@ -120,18 +123,30 @@ impl StoreSink {
         let sink = Arc::new(Self {
             shared,
             last_activity: Arc::new(AtomicI64::new(now_millis())),
+            cap,
         });
         (sink, SinkWriter(writer))
     }
 
-    /// A line from the harness itself.
+    /// A line from the harness itself. Not capped: the harness's own lines are few,
+    /// and say what happened to the attempt.
     pub fn system(&self, text: impl Into<String>) {
-        self.line(LogKind::System, text);
+        self.push(LogKind::System, text.into());
     }
 
+    /// A line of the agent's output, within the session's log cap.
     pub fn line(&self, kind: LogKind, text: impl Into<String>) {
+        let text = text.into();
+        match self.cap.admit(text.len()) {
+            Admit::Keep => self.push(kind, text),
+            Admit::Cut(marker) => self.push(LogKind::System, marker),
+            Admit::Drop => self.touch(),
+        }
+    }
+
+    fn push(&self, kind: LogKind, text: String) {
         self.touch();
-        self.shared.lock().push_line(kind, text.into());
+        self.shared.lock().push_line(kind, text);
         self.shared.wake.notify_one();
     }
 
@@ -146,6 +161,9 @@ impl StoreSink {
     /// Waits until everything buffered so far is stored, then stops the writer. Lines
     /// pushed afterwards (a late callback) are not stored.
     pub async fn finish(&self, writer: SinkWriter) {
+        if let Some(note) = self.cap.summary() {
+            self.push(LogKind::System, note);
+        }
         self.shared.closed.store(true, Ordering::Release);
         self.shared.wake.notify_one();
         let _ = writer.0.await;
@@ -243,6 +261,10 @@ impl engine::SessionSink for StoreSink {
         };
         self.shared.lock().add_usage(usage, cost_usd);
         self.shared.wake.notify_one();
+    }
+
+    fn alive(&self) {
+        self.touch();
     }
 }
 

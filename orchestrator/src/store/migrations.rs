@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "scale",
         sql: include_str!("../../migrations/0005_scale.sql"),
     },
+    Migration {
+        version: 6,
+        name: "reliability",
+        sql: include_str!("../../migrations/0006_reliability.sql"),
+    },
 ];
 
 /// A migration that this run applied.

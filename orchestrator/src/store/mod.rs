@@ -14,6 +14,7 @@ mod auth_sessions;
 mod budget;
 mod events;
 pub mod migrations;
+mod reliability;
 mod sessions;
 mod settings;
 mod tasks;
@@ -32,6 +33,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use budget::{BudgetTotals, Spend, SpendBy};
 pub use migrations::Applied;
+pub use reliability::{CrashRecovery, LOG_PAGE_BYTES};
 pub use sessions::SessionFilter;
 pub use tasks::{TaskCursor, TaskFilter};
 pub use work::Failure;

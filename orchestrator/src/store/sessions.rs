@@ -28,7 +28,9 @@ pub struct SessionFilter {
 
 const SESSION_COLUMNS: &str = "id, task_id, agent_id, model, status, started_at, ended_at, \
      exit_reason, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, \
-     purpose, branch, commit_sha, verify_output";
+     purpose, branch, commit_sha, verify_output, landing, \
+     (SELECT COALESCE(SUM(length(CAST(l.content AS BLOB))), 0) FROM session_logs l \
+      WHERE l.session_id = sessions.id)";
 
 impl Store {
     /// Starts a session of `agent_id` on `task_id`.
@@ -275,19 +277,27 @@ impl Store {
     ) -> Result<Vec<LogLine>, StoreError> {
         let conn = self.read()?;
         load_session(&conn, session_id)?;
+        // A page stops once it holds LOG_PAGE_BYTES (always at least one line).
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, at, kind, content FROM session_logs
-             WHERE session_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            "SELECT seq, at, kind, content FROM (
+                SELECT seq, at, kind, content,
+                       SUM(length(CAST(content AS BLOB))) OVER (ORDER BY seq) AS upto,
+                       length(CAST(content AS BLOB)) AS size
+                FROM session_logs WHERE session_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
+             WHERE upto - size < ?4 ORDER BY seq",
         )?;
         let rows = stmt
-            .query_map(params![session_id, after, limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })?
+            .query_map(
+                params![session_id, after, limit, super::LOG_PAGE_BYTES],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
             .map(|(seq, at, kind, content)| {
@@ -355,6 +365,8 @@ struct RawSession {
     branch: Option<String>,
     commit_sha: Option<String>,
     verify_output: Option<String>,
+    landing: Option<String>,
+    log_bytes: u64,
 }
 
 impl RawSession {
@@ -379,6 +391,8 @@ impl RawSession {
             branch: r.get(14)?,
             commit_sha: r.get(15)?,
             verify_output: r.get(16)?,
+            landing: r.get(17)?,
+            log_bytes: r.get(18)?,
         })
     }
 
@@ -404,6 +418,8 @@ impl RawSession {
             branch: self.branch,
             commit_sha: self.commit_sha,
             verify_output: self.verify_output,
+            landing: self.landing,
+            log_bytes: self.log_bytes,
         })
     }
 }

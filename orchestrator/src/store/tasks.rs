@@ -69,7 +69,7 @@ impl std::fmt::Display for TaskCursor {
 
 const TASK_COLUMNS: &str = "id, display_id, title, description, category, priority, status, \
      pass_criteria, assigned_agent, attempts, max_attempts, diagnosis, created_at, updated_at, \
-     question, answer, retry_at, last_failure";
+     question, answer, retry_at, last_failure, max_cost_usd";
 
 impl Store {
     /// Creates a pending task. Every dependency must exist. `note` describes the new
@@ -100,8 +100,8 @@ impl Store {
         )?;
         let task_id = TaskId::new(id)?;
         tx.execute(
-            "UPDATE tasks SET display_id = ?1 WHERE id = ?2",
-            params![task_id.display_id(), id],
+            "UPDATE tasks SET display_id = ?1, max_cost_usd = ?3 WHERE id = ?2",
+            params![task_id.display_id(), id, new.max_cost_usd.map(|c| c.get())],
         )?;
         insert_dependencies(&tx, task_id, new.depends_on.ids())?;
         insert_history(
@@ -579,6 +579,7 @@ struct RawTask {
     answer: Option<String>,
     retry_at: Option<String>,
     last_failure: Option<String>,
+    max_cost_usd: Option<f64>,
 }
 
 impl RawTask {
@@ -602,6 +603,7 @@ impl RawTask {
             answer: r.get(15)?,
             retry_at: r.get(16)?,
             last_failure: r.get(17)?,
+            max_cost_usd: r.get(18)?,
         })
     }
 
@@ -626,6 +628,7 @@ impl RawTask {
             answer: self.answer,
             retry_at: self.retry_at.as_deref().map(parse_time).transpose()?,
             last_failure: self.last_failure,
+            max_cost_usd: self.max_cost_usd,
             created_at: parse_time(&self.created_at)?,
             updated_at: parse_time(&self.updated_at)?,
         })

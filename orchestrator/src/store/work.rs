@@ -374,19 +374,6 @@ impl Store {
             .prepare_cached("SELECT 1 FROM sessions WHERE task_id = ?1 AND status = 'running'")?
             .exists([id.get()])?)
     }
-
-    /// The worktree of the newest session of a task, if one was recorded.
-    pub fn last_worktree(&self, id: TaskId) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .read()?
-            .query_row(
-                "SELECT worktree FROM sessions WHERE task_id = ?1 AND worktree IS NOT NULL
-                 ORDER BY id DESC LIMIT 1",
-                [id.get()],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
 }
 
 fn insert_session(

@@ -307,3 +307,62 @@ fn alive(pid: &str) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     !pid.is_empty() && !stat.is_empty() && !stat.contains(") Z ")
 }
+
+/// Starts the server (creating the task first when `title` is given), waits for the
+/// agent of T-1 to write its pid file, then kills the server with -9.
+async fn crash_while_the_agent_runs(dir: &Path, title: Option<&str>) {
+    let pid_file = dir.join("data/worktrees/T-1/parent.pid");
+    let mut server = Server::start(dir);
+    if let Some(title) = title {
+        let created = crate::helpers::test_client(None)
+            .post(format!("{}/api/tasks", server.base))
+            .body(format!(r#"{{"title":"{title}"}}"#))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !pid_file.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.signal("KILL");
+    server.wait_exit(Duration::from_secs(5));
+    std::fs::remove_file(&pid_file).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_crashes_the_server_twice_ends_blocked() {
+    let repo_dir = crate::git_repo::init_repo(&[("README.md", "hello\n")]);
+    let repo = crate::git_repo::repo_path(&repo_dir);
+    let dir = TempDir::new().unwrap();
+    let fake = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fake-claude")
+        .display()
+        .to_string();
+    engine_config(
+        dir.path(),
+        &repo,
+        &["env".into(), "FAKE_CLAUDE_MODE=sleep".into(), fake],
+    );
+    crash_while_the_agent_runs(dir.path(), Some("takes the server down")).await;
+    crash_while_the_agent_runs(dir.path(), None).await;
+
+    let server = Server::start(dir.path());
+    let task = task_json(&server.base, "/api/tasks/1").await;
+    assert_eq!(task["status"], "blocked", "{task}");
+    assert!(
+        task["last_failure"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2 orchestrator crashes"),
+        "{task}"
+    );
+    assert_eq!(task["attempts"], 0, "crashes use no attempt: {task}");
+    let events = task_json(&server.base, "/api/events?type=task.blocked").await;
+    assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
+}

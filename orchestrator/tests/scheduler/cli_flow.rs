@@ -188,3 +188,48 @@ async fn two_agents_run_at_once_in_separate_worktrees_without_interfering() {
         db
     );
 }
+
+#[tokio::test]
+async fn a_cli_agent_killed_mid_run_still_records_its_spend() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let script = fixture("fake-claude");
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
+        cli_agent(s, "build-1", &["env", "FAKE_CLAUDE_MODE=sleep", &script]);
+    })
+    .await;
+    let task = app.create_task(json!({"title": "Spends then hangs"})).await;
+    wait_for_task(&app, &task["id"], status_is("in_progress")).await;
+    // The agent has streamed its one message (with usage) once it wrote child.pid.
+    let worktree = app.dir.path().join("data/worktrees/T-1");
+    read_pid(worktree.join("child.pid")).await;
+    crate::wait_for(
+        &app,
+        &format!("/api/sessions?task_id={}", task["id"]),
+        |p| p["items"][0]["input_tokens"] == 1000,
+    )
+    .await;
+    app.post_empty(&format!("/api/tasks/{}/cancel", task["id"]))
+        .await;
+    let sessions = crate::wait_for(
+        &app,
+        &format!("/api/sessions?task_id={}", task["id"]),
+        |p| p["items"][0]["status"] == "cancelled",
+    )
+    .await;
+    let session = &sessions["items"][0];
+    assert_eq!(
+        (
+            session["input_tokens"].as_u64(),
+            session["output_tokens"].as_u64()
+        ),
+        (Some(1000), Some(500)),
+        "{session}"
+    );
+    // claude-sonnet-4-5 at $3 / $15 per million tokens.
+    assert!(
+        (session["cost_usd"].as_f64().unwrap() - 0.0105).abs() < 1e-6,
+        "{session}"
+    );
+}

@@ -10,7 +10,10 @@ mod git_repo;
 mod helpers;
 
 mod anthropic_flow;
+mod bounds;
 mod cli_flow;
+mod investigator;
+mod landing;
 mod limits;
 mod setup;
 

@@ -11,7 +11,12 @@ use super::{ToolOutcome, args, workspace::Workspace};
 use crate::engine::process::{self, CommandSpec};
 
 /// Runs `run_command` for `workspace`. Every problem becomes an error result.
-pub async fn run_command(workspace: &Workspace, input: &Value) -> ToolOutcome {
+/// `on_output` is called for each line the command prints while it runs.
+pub async fn run_command(
+    workspace: &Workspace,
+    input: &Value,
+    on_output: &(dyn Fn() + Sync),
+) -> ToolOutcome {
     let args: args::RunCommand = match args::parse("run_command", input) {
         Ok(a) => a,
         Err(e) => return ToolOutcome::error(e.to_string()),
@@ -28,7 +33,7 @@ pub async fn run_command(workspace: &Workspace, input: &Value) -> ToolOutcome {
     spec.tail_bytes = limits.command_output_bytes;
     spec.max_line_bytes = 4096;
     spec.sandbox = limits.sandbox.clone();
-    let finished = match process::run(&spec, &CancellationToken::new(), |_| {}).await {
+    let finished = match process::run(&spec, &CancellationToken::new(), |_| on_output()).await {
         Ok(f) => f,
         Err(e) => return ToolOutcome::error(format!("cannot start the command: {e}")),
     };

@@ -46,5 +46,56 @@ pub const WORKSPACE_TOOLS: [&str; 6] = [
     "search",
     "run_command",
 ];
+/// The workspace tools that only read: what a read-only agent (the investigator) gets.
+pub const READ_ONLY_TOOLS: [&str; 3] = ["read_file", "list_dir", "search"];
+
+/// Which workspace tools a session may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ToolSet {
+    /// Every workspace tool: agents that change the worktree.
+    #[default]
+    Full,
+    /// Reading only ([`READ_ONLY_TOOLS`]): no writes, edits or commands.
+    ReadOnly,
+}
+
+impl ToolSet {
+    /// Whether workspace tool `name` is in this set.
+    pub fn allows(self, name: &str) -> bool {
+        match self {
+            Self::Full => true,
+            Self::ReadOnly => READ_ONLY_TOOLS.contains(&name),
+        }
+    }
+
+    /// The Anthropic `tools` array of the workspace tools in this set.
+    pub fn definitions(self) -> Vec<serde_json::Value> {
+        workspace_tool_definitions()
+            .into_iter()
+            .filter(|t| t["name"].as_str().is_some_and(|n| self.allows(n)))
+            .collect()
+    }
+}
+
 /// Names of the harness tools.
 pub const HARNESS_TOOLS: [&str; 4] = ["complete_task", "fail_task", "ask_human", "create_task"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_only_set_describes_and_allows_only_reading_tools() {
+        let names: Vec<String> = ToolSet::ReadOnly
+            .definitions()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, READ_ONLY_TOOLS);
+        for writer in ["write_file", "edit_file", "run_command"] {
+            assert!(!ToolSet::ReadOnly.allows(writer), "{writer}");
+            assert!(ToolSet::Full.allows(writer), "{writer}");
+        }
+        assert_eq!(ToolSet::Full.definitions().len(), WORKSPACE_TOOLS.len());
+    }
+}

@@ -128,8 +128,19 @@ impl Workspace {
     /// Runs workspace tool `name`. Never panics on model input: every problem becomes an
     /// error result the model can read. File work runs off the async runtime.
     pub async fn dispatch(&self, name: &str, input: &Value) -> ToolOutcome {
+        self.dispatch_reporting(name, input, &|| {}).await
+    }
+
+    /// [`Workspace::dispatch`], calling `on_output` for each line a running command
+    /// prints (a sign of life for the stuck watchdog).
+    pub async fn dispatch_reporting(
+        &self,
+        name: &str,
+        input: &Value,
+        on_output: &(dyn Fn() + Sync),
+    ) -> ToolOutcome {
         let outcome = match name {
-            "run_command" => command::run_command(self, input).await,
+            "run_command" => command::run_command(self, input, on_output).await,
             "read_file" | "write_file" | "edit_file" | "list_dir" | "search" => {
                 let this = self.clone();
                 let (name, input) = (name.to_owned(), input.clone());

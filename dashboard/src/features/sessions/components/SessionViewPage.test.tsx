@@ -9,7 +9,7 @@ import { SessionViewPage } from './SessionViewPage';
 const at = '2026-11-27T18:00:00Z';
 const session: Session = {
   id: 7, task_id: 3, agent_id: 'build-1', model: 'claude-sonnet-4-5', status: 'running', started_at: at, ended_at: null,
-  exit_reason: null, purpose: 'attempt', input_tokens: 1200, output_tokens: 300, cache_read_tokens: 0, cache_write_tokens: 0, cost_usd: 0.012,
+  exit_reason: null, purpose: 'attempt', input_tokens: 1200, output_tokens: 300, cache_read_tokens: 0, cache_write_tokens: 0, cost_usd: 0.012, log_bytes: 17,
 };
 const line = (seq: number, content: string): LogLine => ({ session_id: 7, seq, at, kind: 'text', content });
 

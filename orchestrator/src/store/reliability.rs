@@ -1,0 +1,165 @@
+//! Store functions for the engine's bounds: how a session's branch was brought up to the
+//! base, crash interruptions per task, per-task spend, session log caps and retention.
+
+use harness_domain::{
+    event::{Event, NewEvent},
+    session::Session,
+    task::{Task, TaskId, TaskStatus},
+    time::Timestamp,
+};
+use rusqlite::params;
+
+use super::{
+    Store, StoreError,
+    events::insert_event,
+    sessions::load_session,
+    tasks::{insert_history, load_task},
+};
+
+/// Bytes of log content one page of `GET /api/sessions/{id}/logs` holds at most (the
+/// first line always comes, and one line is at most 64 KiB).
+pub const LOG_PAGE_BYTES: i64 = 1024 * 1024;
+
+impl Store {
+    /// Deletes the logs of sessions that ended before `before`. Returns the lines deleted.
+    pub fn prune_session_logs(&self, before: Timestamp) -> Result<usize, StoreError> {
+        let tx = self.write()?;
+        let deleted = tx.execute(
+            "DELETE FROM session_logs WHERE session_id IN (
+                SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?1)",
+            [before.to_rfc3339()],
+        )?;
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    /// Records how the session's branch was brought up to the base (`merge`).
+    pub fn set_session_landing(
+        &self,
+        session_id: i64,
+        strategy: &str,
+    ) -> Result<Session, StoreError> {
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE sessions SET landing = ?1 WHERE id = ?2",
+            params![strategy, session_id],
+        )?;
+        let session = load_session(&tx, session_id)?;
+        tx.commit()?;
+        Ok(session)
+    }
+}
+
+/// What crash recovery did with a task.
+#[derive(Debug, Clone)]
+pub enum CrashRecovery {
+    /// Back to pending without using an attempt.
+    Requeued(Task),
+    /// Interrupted by crashes too often: blocked with the reason.
+    Blocked(Task),
+    /// Not running (nothing to do).
+    Unchanged(Task),
+}
+
+impl Store {
+    /// Startup recovery of one task whose session a crash interrupted: the attempt is
+    /// given back and the crash counted; at `max` crashes (0: no limit) the task is
+    /// blocked instead, because a task that takes the orchestrator down would otherwise
+    /// run, and spend, after every restart. One transaction.
+    /// `note` makes the `task.blocked` event (from the task and the reason) when it is
+    /// blocked.
+    pub fn recover_after_crash(
+        &self,
+        id: TaskId,
+        max: u32,
+        actor: &str,
+        note: impl FnOnce(&Task, &str) -> NewEvent,
+    ) -> Result<(CrashRecovery, Option<Event>), StoreError> {
+        let tx = self.write()?;
+        let current = load_task(&tx, id)?;
+        if !current.status.is_running() {
+            return Ok((CrashRecovery::Unchanged(current), None));
+        }
+        let crashes: u32 = tx.query_row(
+            "SELECT crash_interruptions + 1 FROM tasks WHERE id = ?1",
+            [id.get()],
+            |r| r.get(0),
+        )?;
+        let at = Timestamp::now().to_rfc3339();
+        let blocked = max > 0 && crashes >= max;
+        let mut blocked_reason = None;
+        if blocked {
+            let reason = format!(
+                "interrupted by {crashes} orchestrator crashes (HARNESS_MAX_CRASH_INTERRUPTIONS is {max}); \
+                 blocked so it does not run after every restart"
+            );
+            current.status.transition(TaskStatus::Failed)?;
+            insert_history(
+                &tx,
+                id,
+                Some(current.status),
+                TaskStatus::Failed,
+                &reason,
+                actor,
+                &at,
+            )?;
+            insert_history(
+                &tx,
+                id,
+                Some(TaskStatus::Failed),
+                TaskStatus::Blocked,
+                &reason,
+                actor,
+                &at,
+            )?;
+            tx.execute(
+                "UPDATE tasks SET status = 'blocked', attempts = MAX(attempts - 1, 0), retry_at = NULL,
+                                  crash_interruptions = ?1, last_failure = ?2, updated_at = ?3
+                 WHERE id = ?4",
+                params![crashes, reason, at, id.get()],
+            )?;
+            blocked_reason = Some(reason);
+        } else {
+            let reason = "interrupted by a restart; will run again";
+            insert_history(
+                &tx,
+                id,
+                Some(current.status),
+                TaskStatus::Pending,
+                reason,
+                actor,
+                &at,
+            )?;
+            tx.execute(
+                "UPDATE tasks SET status = 'pending', attempts = MAX(attempts - 1, 0), retry_at = NULL,
+                                  crash_interruptions = ?1, updated_at = ?2
+                 WHERE id = ?3",
+                params![crashes, at, id.get()],
+            )?;
+        }
+        let task = load_task(&tx, id)?;
+        let event = match &blocked_reason {
+            Some(reason) => Some(insert_event(&tx, &note(&task, reason))?),
+            None => None,
+        };
+        tx.commit()?;
+        let recovered = if blocked {
+            CrashRecovery::Blocked(task)
+        } else {
+            CrashRecovery::Requeued(task)
+        };
+        Ok((recovered, event))
+    }
+}
+
+impl Store {
+    /// What all sessions of a task have cost so far, in USD.
+    pub fn task_cost_usd(&self, id: TaskId) -> Result<f64, StoreError> {
+        let conn = self.read()?;
+        Ok(conn.query_row(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM sessions WHERE task_id = ?1",
+            [id.get()],
+            |r| r.get(0),
+        )?)
+    }
+}

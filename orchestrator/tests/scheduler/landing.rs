@@ -1,0 +1,145 @@
+//! Landing: what lands on the base is exactly what was verified, and a git that hangs
+//! while landing times out and frees the merge lock.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::{
+    cli_agent, fast_engine, git_repo,
+    helpers::{TestApp, spawn_with},
+    sessions_of, wait_for_task,
+};
+
+/// A CLI agent that writes a.txt (title with Alpha) or b.txt, holding its worktree's
+/// name, and waits (bounded) until
+/// both agents have written theirs, so both verify against the same base.
+const PAIRED_AGENT: &str = r#"
+prompt=$(cat)
+case "$prompt" in
+  *Alpha*) file=a.txt ;;
+  *) file=b.txt ;;
+esac
+basename "$PWD" > "$file"
+touch "$SYNC/$(basename "$PWD")"
+i=0
+while [ "$(ls "$SYNC" | wc -l)" -lt 2 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+"#;
+
+async fn paired_app(path: &Path, sync: &Path, verify: &str) -> TestApp {
+    let sync_env = format!("SYNC={}", sync.display());
+    spawn_with(|s| {
+        fast_engine(s, path, None);
+        for agent in ["build-1", "build-2"] {
+            cli_agent(s, agent, &["env", &sync_env, "sh", "-c", PAIRED_AGENT]);
+        }
+        s.engine.verify = vec![verify.to_owned()];
+    })
+    .await
+}
+
+/// Waits until one task completed and the other is blocked; returns (landed, refused).
+async fn one_lands_one_is_refused(app: &TestApp, a: &Value, b: &Value) -> (Value, Value) {
+    let done = |t: &Value| t["status"] == "completed" || t["status"] == "blocked";
+    let a = wait_for_task(app, &a["id"], done).await;
+    let b = wait_for_task(app, &b["id"], done).await;
+    match (a["status"].as_str(), b["status"].as_str()) {
+        (Some("completed"), Some("blocked")) => (a, b),
+        (Some("blocked"), Some("completed")) => (b, a),
+        other => panic!("expected one landed and one refused, got {other:?}: {a:#} {b:#}"),
+    }
+}
+
+#[tokio::test]
+async fn two_tasks_that_pass_alone_but_break_together_never_leave_a_failing_base() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let sync = tempfile::tempdir().unwrap();
+    // Each file alone passes; both together fail.
+    let app = paired_app(&path, sync.path(), "test ! -f a.txt || test ! -f b.txt").await;
+    let a = app
+        .create_task(json!({"title": "Alpha", "max_attempts": 1}))
+        .await;
+    let b = app
+        .create_task(json!({"title": "Beta", "max_attempts": 1}))
+        .await;
+    let (landed, refused) = one_lands_one_is_refused(&app, &a, &b).await;
+
+    for commit in git_repo::git(&path, &["rev-list", "main"]).lines() {
+        let files = git_repo::git(&path, &["ls-tree", "--name-only", commit]);
+        assert!(
+            !(files.contains("a.txt") && files.contains("b.txt")),
+            "main reached {commit}, a tree that fails verification: {files}"
+        );
+    }
+    let failure = refused["last_failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains("brought up to main"),
+        "the refusal says it verified the combined tree: {failure}"
+    );
+    let session = &sessions_of(&app, &landed).await[0];
+    assert_eq!(session["landing"], "merge", "{session}");
+}
+
+#[tokio::test]
+async fn a_conflict_with_the_base_names_the_files_for_the_next_attempt() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let sync = tempfile::tempdir().unwrap();
+    // Both titles say Alpha: both agents write a.txt, each with its own content.
+    let app = paired_app(&path, sync.path(), "true").await;
+    let a = app
+        .create_task(json!({"title": "Alpha one", "max_attempts": 1}))
+        .await;
+    let b = app
+        .create_task(json!({"title": "Alpha two", "max_attempts": 1}))
+        .await;
+    let (_, refused) = one_lands_one_is_refused(&app, &a, &b).await;
+    let failure = refused["last_failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains("conflicts") && failure.contains("- a.txt"),
+        "the next attempt is told which files conflict: {failure}"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_git_while_landing_times_out_and_frees_the_merge_lock() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fake-claude")
+        .display()
+        .to_string();
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
+        cli_agent(s, "build-1", &[&script]);
+        s.engine.reliability.git_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    // The fast-forward in the main checkout reads its index: a FIFO there blocks git
+    // for as long as nobody writes to it, like a credential prompt or a stuck LFS fetch.
+    let index = path.join(".git/index");
+    std::fs::remove_file(&index).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&index)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let first = app
+        .create_task(json!({"title": "Lands on a hanging git", "max_attempts": 1}))
+        .await;
+    let first = wait_for_task(&app, &first["id"], |t| t["status"] == "blocked").await;
+    assert!(
+        first["last_failure"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("did not finish in 1s"),
+        "{first}"
+    );
+
+    std::fs::remove_file(&index).unwrap();
+    git_repo::git(&path, &["reset", "-q"]);
+    let second = app.create_task(json!({"title": "Lands after it"})).await;
+    wait_for_task(&app, &second["id"], |t| t["status"] == "completed").await;
+    assert!(git_repo::git(&path, &["show", "main:from-agent.txt"]).contains("Lands after it"));
+}
