@@ -24,6 +24,11 @@ export default [
           const errors = [];
           const context = await browser.newContext(options);
           const page = await openPage(context, errors);
+          // A page load must not ask for anything that is not there (a missing favicon
+          // shows up as a console error in the browser).
+          const missing = [];
+          page.on('response', (r) => r.status() === 404 && missing.push(r.url()));
+          page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
           for (const [path, heading] of [...PAGES, [`/tasks/${created.json.id}`, /Screenshot task/], [`/sessions/${sessionId}`, `Session #${sessionId}`]]) {
             await page.goto(serve.url + path);
             await page.getByRole('heading', { level: 1, name: heading }).waitFor({ timeout: T });
@@ -33,6 +38,8 @@ export default [
             await shot(page, `${variant}-${path === '/' ? 'overview' : path.slice(1).replace(/\//g, '-')}`);
           }
           assert.deepEqual(errors, [], `script errors in ${variant}`);
+          assert.deepEqual(missing, [], `404s in ${variant}`);
+          await assertIcons(page, serve.url);
           await context.close();
         }
       } finally {
@@ -41,3 +48,14 @@ export default [
     },
   },
 ];
+
+/** The icon the page links to, and the /favicon.ico browsers ask for unprompted, are images. */
+async function assertIcons(page, base) {
+  const href = await page.locator('link[rel="icon"]').getAttribute('href');
+  assert.ok(href, 'index.html links no icon');
+  for (const path of [href, '/favicon.ico']) {
+    const r = await page.request.get(new URL(path, base).href);
+    assert.equal(r.status(), 200, `GET ${path}`);
+    assert.match(r.headers()['content-type'] ?? '', /^image\//, `GET ${path} content-type`);
+  }
+}
