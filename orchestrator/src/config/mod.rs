@@ -30,6 +30,8 @@ pub const SECRETS_HELP: &str = "Secrets (environment only, or a file named by th
   HARNESS_API_TOKEN      Bearer token required on /api and /ws (16+ characters).
                          Unset: no authentication, allowed on a loopback address only.
   ANTHROPIC_API_KEY      Anthropic API key for `anthropic` agents.
+  TELEGRAM_BOT_TOKEN     Bot token from @BotFather (123456789:AA...). Unset: Telegram is off.
+  TELEGRAM_WEBHOOK_SECRET  Secret Telegram sends back in webhook mode.
   HARNESS_API_TOKEN_FILE and ANTHROPIC_API_KEY_FILE (flags above) read them from a
   file, such as a Docker secret under /run/secrets.";
 mod reliability;
@@ -115,6 +117,11 @@ impl ConfigArgs {
     pub fn with_env_secrets(mut self) -> Self {
         self.api_token = std::env::var("HARNESS_API_TOKEN").ok();
         self.engine.anthropic_api_key = std::env::var("ANTHROPIC_API_KEY").ok();
+        self.telegram.telegram_bot_token =
+            std::env::var("TELEGRAM_BOT_TOKEN").ok().map(Secret::new);
+        self.telegram.telegram_webhook_secret = std::env::var("TELEGRAM_WEBHOOK_SECRET")
+            .ok()
+            .map(Secret::new);
         self
     }
 }

@@ -13,12 +13,9 @@ const DEFAULT_API_URL: &str = "https://api.telegram.org";
 /// Flags and environment variables for Telegram.
 #[derive(Debug, Clone, Default, Args)]
 pub struct TelegramArgs {
-    /// Bot token from @BotFather (`123456789:AA…`). Unset: Telegram is off.
-    #[arg(
-        long = "telegram-bot-token",
-        env = "TELEGRAM_BOT_TOKEN",
-        hide_env_values = true
-    )]
+    /// TELEGRAM_BOT_TOKEN: from the environment only, like every secret (a flag shows
+    /// in `ps`); see `ConfigArgs::with_env_secrets`.
+    #[arg(skip)]
     pub telegram_bot_token: Option<Secret>,
     /// Chat id, or a comma-separated list: notifications go to all, commands come only from them.
     #[arg(long, env = "TELEGRAM_CHAT_ID")]
@@ -32,12 +29,8 @@ pub struct TelegramArgs {
     /// Public HTTPS URL Telegram posts updates to in webhook mode (ends in /api/telegram/webhook).
     #[arg(long, env = "TELEGRAM_WEBHOOK_URL")]
     pub telegram_webhook_url: Option<String>,
-    /// Secret Telegram sends back in X-Telegram-Bot-Api-Secret-Token (webhook mode).
-    #[arg(
-        long = "telegram-webhook-secret",
-        env = "TELEGRAM_WEBHOOK_SECRET",
-        hide_env_values = true
-    )]
+    /// TELEGRAM_WEBHOOK_SECRET: from the environment only (see above).
+    #[arg(skip)]
     pub telegram_webhook_secret: Option<Secret>,
     /// Notification kinds, comma-separated [default: completed,blocked,diagnosis,question,budget,rate_limit,recovered,stopped].
     #[arg(long, env = "TELEGRAM_NOTIFY")]
