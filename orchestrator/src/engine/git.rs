@@ -24,6 +24,20 @@ pub struct Author {
     pub email: String,
 }
 
+impl Author {
+    /// The variables that make git record this author and committer.
+    pub fn env(author: Option<&Author>) -> Vec<(&'static str, &str)> {
+        author.map_or_else(Vec::new, |a| {
+            vec![
+                ("GIT_AUTHOR_NAME", a.name.as_str()),
+                ("GIT_AUTHOR_EMAIL", a.email.as_str()),
+                ("GIT_COMMITTER_NAME", a.name.as_str()),
+                ("GIT_COMMITTER_EMAIL", a.email.as_str()),
+            ]
+        })
+    }
+}
+
 impl Default for Author {
     fn default() -> Self {
         Self {
@@ -456,16 +470,7 @@ fn git(dir: &Path, args: &[&str], author: Option<&Author>) -> Result<String, Git
 /// Every git command goes through [`safe_git::run`]: no hooks, no planted config, a
 /// minimal environment and a timeout that kills its process group.
 fn git_raw(dir: &Path, args: &[&str], author: Option<&Author>) -> Result<Output, GitError> {
-    let mut env: Vec<(&str, &str)> = Vec::new();
-    if let Some(a) = author {
-        env.extend([
-            ("GIT_AUTHOR_NAME", a.name.as_str()),
-            ("GIT_AUTHOR_EMAIL", a.email.as_str()),
-            ("GIT_COMMITTER_NAME", a.name.as_str()),
-            ("GIT_COMMITTER_EMAIL", a.email.as_str()),
-        ]);
-    }
-    Ok(safe_git::run(dir, args, &env)?)
+    Ok(safe_git::run(dir, args, &Author::env(author))?)
 }
 
 fn stdout_trim(out: &Output) -> String {

@@ -253,16 +253,7 @@ impl LandingGit {
     /// Runs git through [`safe_git`] (no hooks, no planted config, its own process
     /// group), killed as a group past `HARNESS_GIT_TIMEOUT_SECS`.
     fn run(&self, dir: &Path, args: &[&str], author: Option<&Author>) -> Result<Ran, LandingError> {
-        let mut env: Vec<(&str, &str)> = Vec::new();
-        if let Some(a) = author {
-            env.extend([
-                ("GIT_AUTHOR_NAME", a.name.as_str()),
-                ("GIT_AUTHOR_EMAIL", a.email.as_str()),
-                ("GIT_COMMITTER_NAME", a.name.as_str()),
-                ("GIT_COMMITTER_EMAIL", a.email.as_str()),
-            ]);
-        }
-        let out = safe_git::run_within(dir, args, &env, self.timeout)?;
+        let out = safe_git::run_within(dir, args, &Author::env(author), self.timeout)?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         Ok(Ran {
             ok: out.status.success(),
