@@ -2,7 +2,7 @@
 //! error becomes the task's failure reason and summary.
 
 use crate::{
-    engine::{git::GitError, landing::LandingError},
+    engine::{anthropic::AnthropicError, git::GitError, landing::LandingError, runtime::NotReady},
     store::StoreError,
 };
 
@@ -10,6 +10,29 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 #[error("HARNESS_WORKSPACE: {0}")]
 pub struct WorkspaceError(#[from] pub GitError);
+
+/// Why an agent cannot run. The text becomes the agent's `status_reason`, so each
+/// says what to set or install.
+#[derive(Debug, thiserror::Error)]
+pub enum Unready {
+    #[error("set HARNESS_WORKSPACE to the git repository agents work on")]
+    NoWorkspace,
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    /// The sandbox is required and this kernel or container refuses it.
+    #[error("{0}")]
+    Sandbox(String),
+    #[error("set ANTHROPIC_API_KEY to use the anthropic runtime")]
+    NoApiKey,
+    #[error(
+        "the agent command `{program}` was not found; install it or set [agents.{agent}] command in harness.toml"
+    )]
+    NoCommand { program: String, agent: String },
+    #[error(transparent)]
+    Runtime(#[from] NotReady),
+    #[error(transparent)]
+    Client(#[from] AnthropicError),
+}
 
 /// A step of an attempt that failed, and why.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +113,7 @@ pub enum InvestigationError {
     #[error("no enabled investigator agent")]
     NoInvestigator,
     #[error("the investigator cannot run: {0}")]
-    Runtime(String),
+    Runtime(#[source] Unready),
     #[error("cannot start the investigation: {0}")]
     Start(#[source] StoreError),
     #[error("the investigator did not finish: {0}")]

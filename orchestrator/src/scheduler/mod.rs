@@ -285,7 +285,12 @@ impl Scheduler {
     /// once they can. Compared with the stored status, so an idle loop writes nothing.
     async fn refresh_readiness(&mut self, agents: &mut [Agent]) {
         for agent in agents.iter_mut() {
-            let ready = self.engine.runtimes.readiness(agent);
+            // The reason is shown as the agent's status: its text is what is compared.
+            let ready = self
+                .engine
+                .runtimes
+                .readiness(agent)
+                .map_err(|e| e.to_string());
             let board = &self.engine.board;
             match ready {
                 Err(reason)

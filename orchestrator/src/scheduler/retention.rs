@@ -6,7 +6,7 @@ use std::{path::Path, time::Duration};
 
 use harness_domain::task::{TaskRef, TaskStatus};
 
-use super::runtimes::workspace_repo;
+use super::{error::WorkspaceError, runtimes::workspace_repo};
 use crate::{board::Board, config::EngineSettings, engine::git::Author};
 
 /// Removes expired worktrees of tasks that no session works on. Returns how many.
@@ -63,9 +63,8 @@ async fn set_aside(
         email: settings.git_author_email.clone(),
     };
     let result = tokio::task::spawn_blocking(move || {
-        let repo = workspace_repo(&workspace).map_err(|e| e.to_string())?;
+        let repo = workspace_repo(&workspace).map_err(|WorkspaceError(git)| git)?;
         repo.set_aside_worktree(&path, &keep_as, &author)
-            .map_err(|e| e.to_string())
     })
     .await;
     match result {

@@ -4,7 +4,7 @@ use std::{path::Path, sync::Arc};
 
 use harness_domain::agent::{Agent, RuntimeKind};
 
-use super::error::WorkspaceError;
+use super::error::{Unready, WorkspaceError};
 
 use crate::{
     config::{EngineSettings, Secret},
@@ -52,22 +52,25 @@ impl Runtimes {
     }
 
     /// Whether `agent` can run, without building anything: cheap enough for every pass.
-    pub fn readiness(&self, agent: &Agent) -> Result<(), String> {
+    pub fn readiness(&self, agent: &Agent) -> Result<(), Unready> {
         self.workspace_problem()?;
         if let Readiness::Refused(reason) = &self.sandbox {
-            return Err(reason.clone());
+            return Err(Unready::Sandbox(reason.clone()));
         }
         match self.kind(agent) {
             RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
-                Err("set ANTHROPIC_API_KEY to use the anthropic runtime".into())
+                Err(Unready::NoApiKey)
             }
             RuntimeKind::Anthropic => Ok(()),
             RuntimeKind::Cli => {
                 let command = self.command(agent);
                 let program = command.first().map_or("claude", String::as_str);
-                crate::engine::cli_runtime::find_program(program).map(drop).ok_or_else(|| {
-                    format!("the agent command `{program}` was not found; install it or set [agents.{}] command in harness.toml", agent.id)
-                })
+                crate::engine::cli_runtime::find_program(program)
+                    .map(drop)
+                    .ok_or_else(|| Unready::NoCommand {
+                        program: program.to_owned(),
+                        agent: agent.id.to_string(),
+                    })
             }
         }
     }
@@ -89,18 +92,18 @@ impl Runtimes {
     }
 
     /// The runtime for `agent`, or what to set so that it can run.
-    pub fn for_agent(&self, agent: &Agent) -> Result<Arc<dyn AgentRuntime>, String> {
+    pub fn for_agent(&self, agent: &Agent) -> Result<Arc<dyn AgentRuntime>, Unready> {
         self.readiness(agent)?;
         let kind = self.kind(agent);
         let runtime: Arc<dyn AgentRuntime> = match kind {
             RuntimeKind::Anthropic => Arc::new(self.anthropic(&agent.model)?),
-            RuntimeKind::Cli => Arc::new(self.cli(self.command(agent))?),
+            RuntimeKind::Cli => Arc::new(self.cli(self.command(agent))),
         };
-        runtime.readiness().map_err(|e| e.to_string())?;
+        runtime.readiness()?;
         Ok(runtime)
     }
 
-    fn anthropic(&self, model: &str) -> Result<AnthropicRuntime, String> {
+    fn anthropic(&self, model: &str) -> Result<AnthropicRuntime, Unready> {
         let key = self
             .settings
             .anthropic_api_key
@@ -108,7 +111,7 @@ impl Runtimes {
             .unwrap_or_else(|| Secret::new(""));
         let mut config = ClientConfig::new(self.settings.anthropic_base_url.clone(), key);
         config.backoff_base = self.settings.api_backoff;
-        let client = Client::new(config, self.gate.clone()).map_err(|e| e.to_string())?;
+        let client = Client::new(config, self.gate.clone())?;
         Ok(AnthropicRuntime {
             client,
             prices: self.prices.clone(),
@@ -120,7 +123,7 @@ impl Runtimes {
         })
     }
 
-    fn cli(&self, command: Vec<String>) -> Result<CliRuntime, String> {
+    fn cli(&self, command: Vec<String>) -> CliRuntime {
         let mut config = CliAgentConfig::claude_code();
         if let Some((program, args)) = command.split_first() {
             config.program = program.clone();
@@ -128,15 +131,15 @@ impl Runtimes {
         }
         config.timeout = self.settings.session_timeout;
         config.sandbox = self.settings.sandbox.clone();
-        Ok(CliRuntime { config })
+        CliRuntime { config }
     }
 
     /// Agents cannot work without a git workspace; say exactly what is missing.
-    pub fn workspace_problem(&self) -> Result<(), String> {
+    pub fn workspace_problem(&self) -> Result<(), Unready> {
         let Some(path) = &self.settings.workspace else {
-            return Err("set HARNESS_WORKSPACE to the git repository agents work on".into());
+            return Err(Unready::NoWorkspace);
         };
-        workspace_repo(path).map(drop).map_err(|e| e.to_string())
+        Ok(workspace_repo(path).map(drop)?)
     }
 }
 
