@@ -284,13 +284,14 @@ impl Scheduler {
     /// Marks agents that cannot run as `unconfigured` with the reason, and back to `idle`
     /// once they can. Compared with the stored status, so an idle loop writes nothing.
     async fn refresh_readiness(&mut self, agents: &mut [Agent]) {
+        // One look at the workspace per pass (it runs git), not one per agent.
+        let runtimes = &self.engine.runtimes;
+        let workspace = runtimes.workspace_problem().map_err(|e| e.to_string());
         for agent in agents.iter_mut() {
             // The reason is shown as the agent's status: its text is what is compared.
-            let ready = self
-                .engine
-                .runtimes
-                .readiness(agent)
-                .map_err(|e| e.to_string());
+            let ready = workspace
+                .clone()
+                .and_then(|()| runtimes.agent_readiness(agent).map_err(|e| e.to_string()));
             let board = &self.engine.board;
             match ready {
                 Err(reason)

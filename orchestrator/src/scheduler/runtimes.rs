@@ -54,6 +54,12 @@ impl Runtimes {
     /// Whether `agent` can run, without building anything: cheap enough for every pass.
     pub fn readiness(&self, agent: &Agent) -> Result<(), Unready> {
         self.workspace_problem()?;
+        self.agent_readiness(agent)
+    }
+
+    /// [`Runtimes::readiness`] without the workspace check, for a caller that made it
+    /// once for many agents.
+    pub fn agent_readiness(&self, agent: &Agent) -> Result<(), Unready> {
         if let Readiness::Refused(reason) = &self.sandbox {
             return Err(Unready::Sandbox(reason.clone()));
         }
