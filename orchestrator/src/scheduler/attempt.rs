@@ -8,7 +8,8 @@ use std::{
 };
 
 use harness_domain::{
-    agent::{Agent, AgentRole, AgentStatus},
+    agent::{Agent, AgentStatus},
+    role::{Role, Size},
     session::{LogKind, Session, SessionStatus},
     task::{Task, TaskStatus, retry_delay},
     time::Timestamp,
@@ -21,7 +22,7 @@ use super::{
     error::{AttemptError, FailureText},
     investigate,
     log_cap::LogCap,
-    roles::instructions,
+    roles::session_tools,
     runtimes::workspace_repo,
     sink::{StoreSink, now_millis},
     subtasks::BoardTaskCreator,
@@ -48,6 +49,10 @@ pub struct Attempt {
     pub task: Task,
     pub session: Session,
     pub agent: Agent,
+    /// The agent's role: its prompt and tools.
+    pub role: Role,
+    /// The evaluator's estimate, when there is one: sets the timeout.
+    pub size: Option<Size>,
     pub runtime: Arc<dyn AgentRuntime>,
     pub cancel: CancellationToken,
 }
@@ -194,10 +199,10 @@ impl Attempt {
             worktree,
             resume,
         } = prepared;
-        let left = self
-            .engine
-            .settings
-            .session_timeout
+        let settings = &self.engine.settings;
+        let left = settings
+            .roles
+            .timeout_for(self.size, settings.session_timeout)
             .saturating_sub(started.elapsed());
         if left.is_zero() {
             sink.system("the session timeout was used up preparing the worktree");
@@ -296,18 +301,22 @@ impl Attempt {
         };
         let request = SessionRequest {
             worktree: worktree.path.clone(),
-            role_instructions: instructions(self.agent.role).to_owned(),
+            role_instructions: self.role.prompt.clone(),
             brief,
             resume,
             timeout,
             cancel: self.cancel.clone(),
-            task_creator: (self.agent.role == AgentRole::Planning).then(|| {
-                Arc::new(BoardTaskCreator {
-                    board: self.engine.board.clone(),
-                    category: "feature".to_owned(),
-                }) as Arc<dyn crate::engine::runtime::TaskCreator>
-            }),
-            tools: crate::engine::tools::ToolSet::Full,
+            task_creator: self
+                .role
+                .tools
+                .contains(&harness_domain::role::Tool::CreateTask)
+                .then(|| {
+                    Arc::new(BoardTaskCreator {
+                        board: self.engine.board.clone(),
+                        category: "feature".to_owned(),
+                    }) as Arc<dyn crate::engine::runtime::TaskCreator>
+                }),
+            tools: session_tools(&self.role),
         };
         let stuck = CancellationToken::new();
         let watchdog = tokio::spawn(watch_for_silence(

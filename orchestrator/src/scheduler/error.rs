@@ -32,6 +32,11 @@ pub enum Unready {
     Runtime(#[from] NotReady),
     #[error(transparent)]
     Client(#[from] AnthropicError),
+    #[error("no role named '{0}'; add [roles.{0}] to harness.toml or give the agent another role")]
+    UnknownRole(String),
+    /// The role needs something this machine lacks (Chromium for the browser tool).
+    #[error("{0}")]
+    RoleNeeds(String),
 }
 
 /// A step of an attempt that failed, and why.

@@ -23,7 +23,7 @@ mod subtasks;
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use harness_domain::{
-    agent::{Agent, AgentRole, AgentStatus},
+    agent::{Agent, AgentStatus},
     event::{NewEvent, Severity},
     task::Task,
     time::Timestamp,
@@ -183,20 +183,22 @@ impl Scheduler {
         agents: &'a [Agent],
         running: &HashMap<String, u32>,
     ) -> Option<&'a Agent> {
-        let role = self
-            .engine
-            .settings
-            .routing
-            .get(&task.category)
-            .copied()
-            .unwrap_or(AgentRole::Build);
-        agents.iter().find(|a| {
-            a.role == role
-                && a.enabled
-                && a.status != AgentStatus::Unconfigured
-                && a.status != AgentStatus::Disabled
-                && running.get(a.id.as_str()).copied().unwrap_or(0) < a.max_concurrency
-        })
+        let registry = &self.engine.settings.roles.registry;
+        let name = registry.route(&task.category);
+        let role = registry.get(name.as_str())?;
+        let busy = |a: &Agent| running.get(a.id.as_str()).copied().unwrap_or(0);
+        // The role's concurrency caps its sessions across all of its agents.
+        let role_busy: u32 = agents
+            .iter()
+            .filter(|a| a.role == role.name)
+            .map(busy)
+            .sum();
+        if role_busy >= role.concurrency.get() {
+            return None;
+        }
+        agents
+            .iter()
+            .find(|a| a.role == role.name && roles::available(a) && busy(a) < a.max_concurrency)
     }
 
     /// Expired worktrees are looked for a tenth of the retention period apart, between
@@ -213,7 +215,28 @@ impl Scheduler {
 
     /// Claims `task` for `agent` and spawns the attempt. False when the claim lost.
     async fn start(&mut self, task: Task, agent: Agent) -> bool {
-        let runtime = match self.engine.runtimes.for_agent(&agent) {
+        let Some(role) = roles::role_of(&self.engine.settings, &agent).cloned() else {
+            return false;
+        };
+        let size = self
+            .engine
+            .board
+            .estimate(task.id)
+            .await
+            .ok()
+            .flatten()
+            .map(|e| e.size);
+        let model = self
+            .engine
+            .settings
+            .roles
+            .model_for(size)
+            .map(|m| m.as_str().to_owned());
+        let runtime = match self
+            .engine
+            .runtimes
+            .for_agent_with_model(&agent, model.as_deref())
+        {
             Ok(runtime) => runtime,
             Err(_) => return false,
         };
@@ -249,6 +272,8 @@ impl Scheduler {
             task,
             session,
             agent,
+            role,
+            size,
             runtime,
             cancel,
         };
