@@ -144,8 +144,17 @@ pub struct EngineFile {
     agent_max_cpu_secs: Option<u64>,
     #[serde(default)]
     agents: BTreeMap<String, AgentOverride>,
-    #[serde(flatten)]
-    roles: super::roles::RolesFile,
+    // The roles' part (config/roles.rs). Listed here, not flattened: a flattened
+    // table inside a flattened table loses serde's unknown-field check.
+    #[serde(default)]
+    roles: BTreeMap<String, harness_domain::role::RoleSpec>,
+    /// Category → role: moves the category to that role.
+    #[serde(default)]
+    routing: BTreeMap<String, String>,
+    #[serde(default)]
+    sizes: BTreeMap<String, super::roles::SizeFile>,
+    validate_categories: Option<Vec<String>>,
+    sia_every_hours: Option<f64>,
 }
 
 /// Validated engine settings.
@@ -314,7 +323,16 @@ impl EngineSettings {
                 "must be between 1 and 64",
             ));
         }
-        let roles = super::roles::RoleSettings::load(file.roles, args.chromium)?;
+        let roles = super::roles::RoleSettings::load(
+            super::roles::RolesFile {
+                roles: file.roles,
+                routing: file.routing,
+                sizes: file.sizes,
+                validate_categories: file.validate_categories,
+                sia_every_hours: file.sia_every_hours,
+            },
+            args.chromium,
+        )?;
         let settings = Self {
             workspace: args
                 .workspace

@@ -26,15 +26,11 @@ pub struct SizeFile {
 }
 
 /// The roles' part of `harness.toml`, as written.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct RolesFile {
-    #[serde(default)]
     pub roles: BTreeMap<String, RoleSpec>,
     /// Category → role: moves the category to that role.
-    #[serde(default)]
     pub routing: BTreeMap<String, String>,
-    #[serde(default)]
     pub sizes: BTreeMap<String, SizeFile>,
     /// Categories whose verified diffs a validation agent reviews before the merge.
     pub validate_categories: Option<Vec<String>>,
