@@ -32,3 +32,12 @@ CREATE TABLE proposals (
     decided_at  TEXT
 );
 CREATE INDEX proposals_by_status ON proposals (status, id);
+
+-- Sessions of the helper roles are not attempts: each says what it was for. SQLite
+-- cannot change a CHECK in place, so the column is replaced (a CHECK on the column
+-- itself goes with it) and renamed back.
+ALTER TABLE sessions ADD COLUMN purpose_v8 TEXT NOT NULL DEFAULT 'attempt'
+    CHECK (purpose_v8 IN ('attempt', 'investigation', 'estimate', 'design', 'validation', 'review'));
+UPDATE sessions SET purpose_v8 = purpose WHERE purpose != 'attempt';
+ALTER TABLE sessions DROP COLUMN purpose;
+ALTER TABLE sessions RENAME COLUMN purpose_v8 TO purpose;

@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     AppState,
     error::{ApiError, ApiResult, ErrorBody},
-    extract::Query,
+    extract::{Query, query_parsed},
 };
 use crate::board::Actor;
 
@@ -77,7 +77,9 @@ pub struct RoleList {
 #[serde(deny_unknown_fields)]
 pub struct ProposalQuery {
     /// `proposed`, `accepted` or `rejected`; all when absent.
-    pub status: Option<String>,
+    #[serde(default, deserialize_with = "query_parsed")]
+    #[param(value_type = Option<ProposalStatus>)]
+    pub status: Option<ProposalStatus>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -152,18 +154,13 @@ pub async fn list_roles(State(state): State<AppState>) -> ApiResult<Json<RoleLis
 
 /// SIA's proposals, newest first (at most 200).
 #[utoipa::path(get, path = "/api/proposals", tag = "roles", params(ProposalQuery),
-    responses((status = 200, body = ProposalList), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = ProposalList), (status = 422, body = ErrorBody)))]
 pub async fn list_proposals(
     State(state): State<AppState>,
     Query(q): Query<ProposalQuery>,
 ) -> ApiResult<Json<ProposalList>> {
-    let status = q
-        .status
-        .map(|s| s.parse::<ProposalStatus>())
-        .transpose()
-        .map_err(|e| ApiError::invalid("status", e.message))?;
     Ok(Json(ProposalList {
-        items: state.board.list_proposals(status, 200).await?,
+        items: state.board.list_proposals(q.status, 200).await?,
     }))
 }
 

@@ -6,8 +6,11 @@
 //! budget, global concurrency, each agent's concurrency, and the spacing between starts.
 
 mod attempt;
+mod consult;
 pub mod crashes;
+mod design;
 mod error;
+mod evaluate;
 mod investigate;
 mod investigation;
 mod landing;
@@ -19,6 +22,7 @@ mod runtimes;
 mod sink;
 mod spend;
 mod subtasks;
+mod validate;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 

@@ -181,3 +181,219 @@ async fn the_roles_endpoint_lists_each_role_with_its_agents_and_status() {
     let tester = json_with(app.get("/api/agents/tester").await, StatusCode::OK).await;
     assert_eq!(tester["role"], "human-sim");
 }
+
+fn staff(s: &mut harness::config::Settings, agents: &[(&str, &str)]) {
+    for (id, role) in agents {
+        s.engine.agents.insert(
+            (*id).into(),
+            AgentOverride {
+                role: Some((*role).into()),
+                ..AgentOverride::default()
+            },
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_evaluators_estimate_sets_the_timeout_of_the_attempts() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeAnthropic::start(vec![
+        // The evaluator, before the first attempt.
+        Reply::tool(
+            "complete_task",
+            json!({"summary": "small: one line of README"}),
+        ),
+        // Attempt 1 outlives a small task's timeout (2 s; the session timeout is 60 s).
+        Reply::tool("run_command", json!({"command": "sleep 20"})),
+        // Attempt 2 finishes.
+        Reply::tool("complete_task", json!({"summary": "nothing to change"})),
+    ])
+    .await;
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some(&fake.base_url));
+        let mut roles = RolesFile::default();
+        roles.sizes.insert(
+            "small".into(),
+            harness::config::SizeFile {
+                model: Some("claude-haiku-4-5".into()),
+                timeout_secs: Some(2.0),
+            },
+        );
+        s.engine.roles = RoleSettings::load(roles, None).unwrap();
+        staff(s, &[("evaluator-1", "evaluator")]);
+    })
+    .await;
+    let task = app
+        .create_task(json!({"title": "Fix a typo", "max_attempts": 2}))
+        .await;
+    let done = wait_for_task(&app, &task["id"], status_is("completed")).await;
+    assert_eq!(done["attempts"], 2, "{done}");
+
+    let estimate = json_with(
+        app.get(&format!("/api/tasks/{}/estimate", task["id"]))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(estimate["estimate"]["size"], "small", "{estimate}");
+    assert_eq!(estimate["estimate"]["reason"], "one line of README");
+
+    let sessions = crate::sessions_of(&app, &task).await;
+    let purposes: Vec<&str> = sessions
+        .iter()
+        .map(|s| s["purpose"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        purposes.iter().filter(|p| **p == "estimate").count(),
+        1,
+        "{purposes:?}"
+    );
+    let first_attempt = sessions
+        .iter()
+        .filter(|s| s["purpose"] == "attempt")
+        .min_by_key(|s| s["id"].as_i64())
+        .unwrap();
+    assert_eq!(
+        first_attempt["exit_reason"], "the session timed out",
+        "{first_attempt}"
+    );
+
+    let requests = fake.requests();
+    // The evaluator reads only; the attempts run on the small tier's model.
+    assert_eq!(
+        tool_names(&requests[0].body),
+        [
+            "read_file",
+            "list_dir",
+            "search",
+            "complete_task",
+            "fail_task",
+            "ask_human"
+        ]
+    );
+    assert_eq!(requests[1].body["model"], "claude-haiku-4-5");
+    assert_eq!(requests[2].body["model"], "claude-haiku-4-5");
+}
+
+#[tokio::test]
+async fn validation_rejections_feed_the_next_attempt_and_a_second_calls_sia_whose_proposals_wait() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let write = |text: &str| {
+        Reply::tools(
+            None,
+            &[
+                (
+                    "write_file",
+                    json!({"path": "greeting.txt", "content": text}),
+                ),
+                ("complete_task", json!({"summary": "wrote the greeting"})),
+            ],
+        )
+    };
+    let fake = FakeAnthropic::start(vec![
+        write("hey\n"),
+        Reply::tool(
+            "fail_task",
+            json!({"reason": "criterion 'greets politely' not met: greeting.txt says hey"}),
+        ),
+        write("hey you\n"),
+        Reply::tool("fail_task", json!({"reason": "still not polite"})),
+        // SIA arbitrates: one proposal, then its advice.
+        Reply::tool(
+            "create_task",
+            json!({"title": "Define what a polite greeting is", "priority": "P1"}),
+        ),
+        Reply::tool(
+            "complete_task",
+            json!({"summary": "Validation is right: write 'Good morning'."}),
+        ),
+        write("Good morning\n"),
+        Reply::tool("complete_task", json!({"summary": "polite now"})),
+    ])
+    .await;
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some(&fake.base_url));
+        staff(s, &[("validator", "validation"), ("sia-1", "sia")]);
+    })
+    .await;
+    let task = app
+        .create_task(json!({
+            "title": "Write a greeting",
+            "pass_criteria": ["greets politely"],
+            "max_attempts": 3
+        }))
+        .await;
+    let done = wait_for_task(&app, &task["id"], status_is("completed")).await;
+    assert_eq!(done["attempts"], 3, "{done}");
+    assert_eq!(
+        git_repo::git(&path, &["show", "main:greeting.txt"]),
+        "Good morning"
+    );
+
+    let requests = fake.requests();
+    // build, validation, build, validation, SIA (2 turns), build, validation.
+    assert_eq!(requests.len(), 8, "every scripted reply was used");
+    // The rejection's reasons reach attempt 2; SIA's advice reaches attempt 3.
+    assert!(requests[2].all_text().contains("greets politely"));
+    assert!(requests[6].all_text().contains("write 'Good morning'"));
+    assert!(
+        requests[7].all_text().contains("Good morning"),
+        "validation sees the diff"
+    );
+    // Validation reads only; SIA reads and proposes.
+    assert_eq!(
+        tool_names(&requests[1].body),
+        [
+            "read_file",
+            "list_dir",
+            "search",
+            "complete_task",
+            "fail_task",
+            "ask_human"
+        ]
+    );
+    assert!(tool_names(&requests[4].body).contains(&"create_task".to_owned()));
+
+    // The proposal waits: no task was created for it.
+    let proposals = json_with(
+        app.get("/api/proposals?status=proposed").await,
+        StatusCode::OK,
+    )
+    .await;
+    let items = proposals["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{proposals}");
+    assert_eq!(items[0]["title"], "Define what a polite greeting is");
+    assert_eq!(items[0]["source"], "arbitration of T-1");
+    let tasks = json_with(app.get("/api/tasks").await, StatusCode::OK).await;
+    assert_eq!(tasks["items"].as_array().unwrap().len(), 1);
+
+    // A person accepts it (paused, so nothing starts on it here): now it is a task.
+    app.post_empty("/api/orchestrator/pause").await;
+    let id = items[0]["id"].as_i64().unwrap();
+    let accepted = json_with(
+        app.post_empty(&format!("/api/proposals/{id}/accept")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        accepted["task"]["title"],
+        "Define what a polite greeting is"
+    );
+    assert_eq!(accepted["task"]["priority"], "P1");
+    assert_eq!(accepted["proposal"]["status"], "accepted");
+    let again = app.post_empty(&format!("/api/proposals/{id}/reject")).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let missing = app.post_empty("/api/proposals/999/accept").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_bad_proposal_filter_names_the_field() {
+    let app = crate::helpers::spawn_app().await;
+    let response = app.get("/api/proposals?status=maybe").await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "status", "{body}");
+}
