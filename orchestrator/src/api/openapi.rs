@@ -35,6 +35,7 @@ use super::AppState;
         super::roles::accept_proposal,
         super::roles::reject_proposal,
         super::roles::task_estimate,
+        super::roles::mark_size,
         super::sessions::list_sessions,
         super::sessions::get_session,
         super::sessions::session_logs,

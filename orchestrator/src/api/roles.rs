@@ -10,7 +10,7 @@ use axum::{
 use harness_domain::{
     agent::RuntimeKind,
     proposal::{Proposal, ProposalStatus},
-    role::{Job, Role, TaskEstimate},
+    role::{Job, Role, Size, TaskEstimate},
     task::{Task, TaskRef},
 };
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     AppState,
     error::{ApiError, ApiResult, ErrorBody},
-    extract::{Query, query_parsed},
+    extract::{JsonBody, Query, query_parsed},
 };
 use crate::board::Actor;
 
@@ -29,7 +29,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/proposals", get(list_proposals))
         .route("/api/proposals/{id}/accept", post(accept_proposal))
         .route("/api/proposals/{id}/reject", post(reject_proposal))
-        .route("/api/tasks/{id}/estimate", get(task_estimate))
+        .route(
+            "/api/tasks/{id}/estimate",
+            get(task_estimate).put(mark_size),
+        )
 }
 
 /// Whether a role can run here.
@@ -98,6 +101,15 @@ pub struct AcceptedProposal {
 pub struct EstimateView {
     /// `null` until the evaluator has estimated the task.
     pub estimate: Option<TaskEstimate>,
+}
+
+/// A person marks a task's size (the evaluator then leaves it alone).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkSizeRequest {
+    /// `small`, `medium` or `large`.
+    pub size: String,
+    pub reason: Option<String>,
 }
 
 fn view(role: &Role, agents: Vec<String>, problem: Option<String>) -> RoleView {
@@ -211,5 +223,41 @@ pub async fn task_estimate(
     state.board.get_task(id).await?;
     Ok(Json(EstimateView {
         estimate: state.board.estimate(id).await?,
+    }))
+}
+
+/// Marks a task's size, as a person: a `large` task gets the architect's design note.
+#[utoipa::path(put, path = "/api/tasks/{id}/estimate", tag = "tasks",
+    params(("id" = String, Path, description = "42 or T-42")),
+    request_body = MarkSizeRequest,
+    responses((status = 200, body = EstimateView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn mark_size(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<MarkSizeRequest>,
+) -> ApiResult<Json<EstimateView>> {
+    let id = TaskRef::parse(&id)
+        .map(TaskRef::id)
+        .map_err(|_| ApiError::NotFound(format!("task '{id}' not found (use 42 or T-42)")))?;
+    let size: Size = body
+        .size
+        .parse()
+        .map_err(|_| ApiError::invalid("size", "size must be small, medium or large"))?;
+    let reason = body
+        .reason
+        .unwrap_or_else(|| "marked by a person".to_owned());
+    if reason.len() > 2000 {
+        return Err(ApiError::invalid(
+            "reason",
+            "reason must be at most 2000 bytes",
+        ));
+    }
+    let task = state.board.get_task(id).await?;
+    let estimate = state
+        .board
+        .record_estimate(&task, size, reason, Some("api".to_owned()))
+        .await?;
+    Ok(Json(EstimateView {
+        estimate: Some(estimate),
     }))
 }

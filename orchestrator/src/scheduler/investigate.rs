@@ -19,6 +19,8 @@ pub async fn investigate(engine: Arc<Engine>, task: Task) {
     if let Err(err) = engine.board.record_blocked(&task, diagnosis).await {
         tracing::warn!(%err, "cannot record the blocked task");
     }
+    // Tasks blocking repeatedly: SIA reviews the board (sia.rs).
+    super::sia::after_blocked(engine, task).await;
 }
 
 async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, InvestigationError> {

@@ -19,6 +19,7 @@ mod log_cap;
 mod retention;
 mod roles;
 mod runtimes;
+mod sia;
 mod sink;
 mod spend;
 mod subtasks;
@@ -117,6 +118,7 @@ impl Scheduler {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next_start: Option<Instant> = None;
         let mut last_prune = Instant::now();
+        let mut last_review = Instant::now();
         loop {
             let spacing_elapsed = async {
                 match next_start {
@@ -131,6 +133,16 @@ impl Scheduler {
                         last_prune = Instant::now();
                         retention::prune(&self.engine.board, &self.engine.settings).await;
                         log_cap::prune_logs(&self.engine.board, &self.engine.settings).await;
+                    }
+                    if let Some(every) = self.engine.settings.roles.sia_every
+                        && last_review.elapsed() >= every
+                    {
+                        last_review = Instant::now();
+                        let span = tracing::info_span!("sia", trigger = "schedule");
+                        tokio::spawn(
+                            sia::review(self.engine.clone(), sia::Trigger::Schedule, None)
+                                .instrument(span),
+                        );
                     }
                 }
                 () = spacing_elapsed => {}

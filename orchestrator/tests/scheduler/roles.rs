@@ -397,3 +397,72 @@ async fn a_bad_proposal_filter_names_the_field() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["field"], "status", "{body}");
 }
+
+#[tokio::test]
+async fn a_person_can_mark_a_tasks_size_and_a_bad_size_is_named() {
+    let app = crate::helpers::spawn_app().await;
+    let task = app.create_task(json!({"title": "Big one"})).await;
+    let path = format!("/api/tasks/{}/estimate", task["id"]);
+    let none = json_with(app.get(&path).await, StatusCode::OK).await;
+    assert_eq!(none["estimate"], Value::Null);
+    let bad = app.put(&path, json!({"size": "huge"})).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = bad.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "size");
+    let marked = app.put(&path, json!({"size": "large"})).await;
+    assert_eq!(marked.status(), StatusCode::OK);
+    let now = json_with(app.get(&path).await, StatusCode::OK).await;
+    assert_eq!(now["estimate"]["size"], "large");
+}
+
+#[tokio::test]
+async fn a_task_marked_large_gets_the_architects_design_note_before_it_is_built() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeAnthropic::start(vec![
+        Reply::tools(
+            None,
+            &[
+                (
+                    "write_file",
+                    json!({"path": "docs/design/T-1.md", "content": "Split parser from printer.\n"}),
+                ),
+                ("complete_task", json!({"summary": "design written"})),
+            ],
+        ),
+        Reply::tool("complete_task", json!({"summary": "built to the design"})),
+    ])
+    .await;
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some(&fake.base_url));
+        staff(s, &[("architect-1", "architect")]);
+    })
+    .await;
+    app.post_empty("/api/orchestrator/pause").await;
+    let task = app
+        .create_task(json!({"title": "Rewrite the parser"}))
+        .await;
+    let marked = app
+        .put(
+            &format!("/api/tasks/{}/estimate", task["id"]),
+            json!({"size": "large"}),
+        )
+        .await;
+    assert_eq!(marked.status(), StatusCode::OK);
+    app.post_empty("/api/orchestrator/resume").await;
+    wait_for_task(&app, &task["id"], status_is("completed")).await;
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests[0].all_text().contains("docs/design/T-1.md"));
+    assert!(
+        requests[1]
+            .all_text()
+            .contains("Split parser from printer."),
+        "the build agent receives the note"
+    );
+    assert_eq!(
+        git_repo::git(&path, &["show", "main:docs/design/T-1.md"]),
+        "Split parser from printer."
+    );
+}
