@@ -10,6 +10,7 @@ import { formatTime } from '../../../lib/format';
 import type { Task } from '../../../lib/types';
 import { taskOptions, useTask } from '../api/get-task';
 import { useDeleteTask } from '../api/delete-task';
+import { useTaskEstimate } from '../api/get-task-estimate';
 import { useTransitionTask, type TaskAction } from '../api/transition-task';
 import { QuestionBox } from './QuestionBox';
 import { Dependents, History, TaskLink } from './TaskRelations';
@@ -31,6 +32,7 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
   const navigate = useNavigate();
   const transition = useTransitionTask(task.id);
   const remove = useDeleteTask(task.id);
+  const estimate = useTaskEstimate(task.id);
   const deps = useQueries({ queries: task.depends_on.map((id) => taskOptions(id)) });
   const labels = new Map(deps.flatMap((d) => (d.data ? [[d.data.id, `${d.data.display_id} ${d.data.title}`] as const] : [])));
 
@@ -74,6 +76,14 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
         <dd>{task.category}</dd>
         <dt>Agent</dt>
         <dd>{task.assigned_agent ?? '—'}</dd>
+        <dt>Estimate</dt>
+        <dd>
+          {estimate.data?.estimate ? (
+            <span title={estimate.data.estimate.reason}>{estimate.data.estimate.size}</span>
+          ) : (
+            '—'
+          )}
+        </dd>
         <dt>Attempts</dt>
         <dd>{task.attempts} / {task.max_attempts}</dd>
         <dt>Updated</dt>
