@@ -108,7 +108,7 @@ impl RoleSettings {
             })
             .collect::<Result<_, _>>()?;
         let sia_every = match file.sia_every_hours.unwrap_or(24.0) {
-            h if h == 0.0 => None,
+            0.0 => None,
             h if h.is_finite() && h > 0.0 && h <= 24.0 * 365.0 => {
                 Some(Duration::from_secs_f64(h * 3600.0))
             }

@@ -4,7 +4,11 @@
 //! person (`/api/proposals`). It works in a throwaway checkout of the base. Arbitration
 //! of repeated validation rejections is in validate.rs.
 
-use std::{fmt::Write as _, path::PathBuf, sync::Arc};
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use harness_domain::{
     role::Job,
@@ -150,9 +154,9 @@ async fn board_summary(engine: &Engine) -> Option<(String, Option<Task>)> {
 }
 
 /// A detached checkout of the base branch at `path`; returns the repository root.
-async fn checkout(engine: &Engine, git: &LandingGit, path: &PathBuf) -> Option<PathBuf> {
+async fn checkout(engine: &Engine, git: &LandingGit, path: &Path) -> Option<PathBuf> {
     let settings = engine.settings.clone();
-    let (git, path) = (git.clone(), path.clone());
+    let (git, path) = (git.clone(), path.to_path_buf());
     tokio::task::spawn_blocking(move || {
         let repo = workspace_repo(settings.workspace.as_ref()?).ok()?;
         let root = repo.root().to_path_buf();
