@@ -60,6 +60,8 @@ pub struct Engine {
     pub stop: CancellationToken,
     /// Merges into the base branch one at a time: two at once would race on its ref.
     pub merge_lock: tokio::sync::Mutex<()>,
+    /// One SIA board review at a time (sia.rs); a trigger during one is dropped.
+    pub sia_review: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -103,6 +105,7 @@ impl Scheduler {
                 budget,
                 stop,
                 merge_lock: tokio::sync::Mutex::new(()),
+                sia_review: tokio::sync::Mutex::new(()),
             }),
             last_start: None,
             budget_exceeded: false,

@@ -63,8 +63,12 @@ pub async fn after_blocked(engine: Arc<Engine>, task: Task) {
 }
 
 /// One board review, attached to `about` (or the newest task). Skipped quietly when no
-/// SIA agent is available, the orchestrator is paused, or the board is empty.
+/// SIA agent is available, the orchestrator is paused, the board is empty, or another
+/// review is running.
 pub async fn review(engine: Arc<Engine>, trigger: Trigger, about: Option<Task>) {
+    let Ok(_one_at_a_time) = engine.sia_review.try_lock() else {
+        return;
+    };
     if !staffed(&engine, Job::Ideate).await || engine.board.paused().await.unwrap_or(true) {
         return;
     }
