@@ -466,3 +466,91 @@ async fn a_task_marked_large_gets_the_architects_design_note_before_it_is_built(
         "Split parser from printer."
     );
 }
+
+#[tokio::test]
+async fn a_second_blocked_task_calls_sia_whose_proposal_waits() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeAnthropic::start(vec![
+        Reply::tool(
+            "create_task",
+            json!({"title": "Make the failing build reproducible"}),
+        ),
+        Reply::tool(
+            "complete_task",
+            json!({"summary": "two tasks fail the same way"}),
+        ),
+    ])
+    .await;
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some(&fake.base_url));
+        crate::cli_agent(s, "build-1", &["sh", "-c", "cat > /dev/null; exit 1"]);
+        crate::cli_agent(s, "build-2", &["sh", "-c", "cat > /dev/null; exit 1"]);
+        staff(s, &[("sia-1", "sia")]);
+        // Only SIA talks to the fake here.
+        s.engine.roles.sia_every = None;
+    })
+    .await;
+    let off = app
+        .patch("/api/agents/investigator", json!({"enabled": false}))
+        .await;
+    assert_eq!(off.status(), StatusCode::OK);
+    let first = app
+        .create_task(json!({"title": "Fails once", "max_attempts": 1}))
+        .await;
+    wait_for_task(&app, &first["id"], status_is("blocked")).await;
+    let second = app
+        .create_task(json!({"title": "Fails too", "max_attempts": 1}))
+        .await;
+    wait_for_task(&app, &second["id"], status_is("blocked")).await;
+
+    let proposals = crate::wait_for(&app, "/api/proposals", |p| {
+        p["items"].as_array().is_some_and(|i| !i.is_empty())
+    })
+    .await;
+    let proposal = &proposals["items"][0];
+    assert_eq!(proposal["source"], "blocked");
+    assert_eq!(proposal["status"], "proposed");
+    assert_eq!(proposal["title"], "Make the failing build reproducible");
+    // SIA saw the board: both blocked tasks were in its brief.
+    let text = fake.requests()[0].all_text();
+    assert!(
+        text.contains("Fails once") && text.contains("Fails too"),
+        "{text}"
+    );
+    let tasks = json_with(app.get("/api/tasks").await, StatusCode::OK).await;
+    assert_eq!(
+        tasks["items"].as_array().unwrap().len(),
+        2,
+        "a proposal is not a task"
+    );
+}
+
+#[tokio::test]
+async fn an_agent_whose_role_was_removed_is_unconfigured_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = crate::helpers::spawn_in(dir, |s| {
+        s.engine.roles = RoleSettings::load(designer_roles(), None).unwrap();
+        staff(s, &[("designer-1", "designer")]);
+    })
+    .await;
+    let dir = app.stop().await;
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let app = crate::helpers::spawn_in(dir, |s| {
+        fast_engine(s, &path, Some("http://127.0.0.1:9"));
+    })
+    .await;
+    let agent = crate::wait_for(&app, "/api/agents/designer-1", |a| {
+        a["status"] == "unconfigured"
+    })
+    .await;
+    assert_eq!(agent["role"], "designer");
+    assert!(
+        agent["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("no role named 'designer'"),
+        "{agent}"
+    );
+}
