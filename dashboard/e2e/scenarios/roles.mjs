@@ -92,6 +92,14 @@ export default [
         const after = await api(serve.url, 'GET', `/api/tasks?q=${encodeURIComponent(PROPOSAL)}`);
         assert.equal(after.json.items.length, 1, 'the accepted proposal is a task');
         await assertNoAlert(page, 'roles');
+
+        // The estimate on a task, marked by a person from its page.
+        await page.goto(`${serve.url}/tasks/${seed.json.id}`);
+        await page.getByLabel('Mark size').selectOption('large');
+        await page.getByText('large', { exact: true }).waitFor({ timeout: T });
+        const estimate = await api(serve.url, 'GET', `/api/tasks/${seed.json.id}/estimate`);
+        assert.equal(estimate.json.estimate.size, 'large');
+        await assertNoAlert(page, 'task estimate');
       } finally {
         await context.close();
         await serve.stop();

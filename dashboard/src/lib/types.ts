@@ -27,6 +27,7 @@ export type Role = S['RoleView'];
 export type Proposal = S['Proposal'];
 export type AcceptedProposal = S['AcceptedProposal'];
 export type EstimateView = S['EstimateView'];
+export type MarkSize = S['MarkSizeRequest'];
 
 /** The list envelopes (TaskPage, SessionPage, TaskList, …) share these two shapes. */
 export interface Page<T> { items: T[]; total: number; limit: number; offset: number }
