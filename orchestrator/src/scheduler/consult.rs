@@ -6,7 +6,7 @@
 
 use std::{path::Path, sync::Arc};
 
-use harness_domain::{role::Job, session::SessionStatus, task::Task};
+use harness_domain::{agent::AgentId, role::Job, session::SessionStatus, task::Task};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -57,6 +57,11 @@ pub async fn staffed(engine: &Engine, job: Job) -> bool {
 
 impl Consult<'_> {
     pub async fn run(self) -> Result<Verdict, ConsultError> {
+        self.run_by().await.map(|(verdict, _)| verdict)
+    }
+
+    /// [`Consult::run`], also saying which agent gave the verdict.
+    pub async fn run_by(self) -> Result<(Verdict, AgentId), ConsultError> {
         let engine = self.engine;
         let agents = engine
             .board
@@ -145,6 +150,6 @@ impl Consult<'_> {
             .board
             .finish_session(session.id, status, reason)
             .await;
-        result
+        result.map(|verdict| (verdict, agent.id))
     }
 }

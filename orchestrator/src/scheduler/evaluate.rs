@@ -43,11 +43,11 @@ impl Attempt {
             creator: None,
             cancel: &self.cancel,
         }
-        .run()
+        .run_by()
         .await;
-        let summary = match verdict {
-            Ok(Verdict::Completed(summary)) => summary,
-            Ok(Verdict::Failed(reason)) => {
+        let (summary, agent) = match verdict {
+            Ok((Verdict::Completed(summary), agent)) => (summary, agent),
+            Ok((Verdict::Failed(reason), _)) => {
                 sink.system(format!("the evaluator gave no estimate: {reason}"));
                 return None;
             }
@@ -69,11 +69,10 @@ impl Attempt {
             .trim_start_matches([':', '-', ' '])
             .trim()
             .to_owned();
-        let agent = None;
         match self
             .engine
             .board
-            .record_estimate(&self.task, size, reason, agent)
+            .record_estimate(&self.task, size, reason, Some(agent.to_string()))
             .await
         {
             Ok(_) => sink.system(format!("estimated {size}")),

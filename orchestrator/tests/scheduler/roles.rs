@@ -238,6 +238,7 @@ async fn the_evaluators_estimate_sets_the_timeout_of_the_attempts() {
     .await;
     assert_eq!(estimate["estimate"]["size"], "small", "{estimate}");
     assert_eq!(estimate["estimate"]["reason"], "one line of README");
+    assert_eq!(estimate["estimate"]["agent_id"], "evaluator-1");
 
     let sessions = crate::sessions_of(&app, &task).await;
     let purposes: Vec<&str> = sessions
