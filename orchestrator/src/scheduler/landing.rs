@@ -71,10 +71,14 @@ impl Attempt {
                 match self.validate(sink, repo, worktree).await {
                     Review::Pass => {}
                     Review::Rejected(err) => return Ending::after(err, last_message),
+                    // Not the task's fault, but not retried at once either: a
+                    // validator that keeps failing would otherwise spin.
                     Review::Unavailable(reason) => {
+                        let wait = chrono::TimeDelta::from_std(self.engine.settings.retry_base)
+                            .unwrap_or_default();
                         return Ending::Requeued {
                             reason,
-                            retry_at: None,
+                            retry_at: Some(harness_domain::time::Timestamp::now().plus(wait)),
                         };
                     }
                 }
