@@ -3,7 +3,10 @@
 //! It wakes when the board changes (task created or changed, session ended, pause
 //! flipped) and on a periodic tick as a safety net. One loop, so passes never overlap.
 //! Each pass claims ready tasks, P0 first then oldest, within every limit: paused flag,
-//! budget, global concurrency, each agent's concurrency, and the spacing between starts.
+//! budget, global concurrency, each role's and each agent's concurrency, and the
+//! spacing between starts. It is the spec's "task" and "orchestrator" agents: routing by
+//! category to a role (the role registry), and running the helper roles' steps
+//! (evaluator, architect, validation, SIA) around an attempt.
 
 mod attempt;
 mod consult;
