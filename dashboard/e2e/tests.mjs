@@ -7,5 +7,6 @@ import operations from './scenarios/operations.mjs';
 import auth from './scenarios/auth.mjs';
 import engine from './scenarios/engine.mjs';
 import gateway from './scenarios/gateway.mjs';
+import roles from './scenarios/roles.mjs';
 
-export const tests = [...pages, ...tasks, ...scale, ...operations, ...auth, ...engine, ...gateway];
+export const tests = [...pages, ...tasks, ...scale, ...operations, ...auth, ...engine, ...gateway, ...roles];

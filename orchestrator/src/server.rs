@@ -164,11 +164,16 @@ impl App {
     }
 }
 
-/// `[agents.<id>] runtime = …` in harness.toml decides an agent's runtime.
+/// `[agents.<id>] role = …` adds or re-roles an agent; `runtime = …` decides its runtime.
 async fn apply_agent_overrides(board: &Board, settings: &Settings) -> anyhow::Result<()> {
     for (id, o) in &settings.engine.agents {
-        let Some(runtime) = o.runtime else { continue };
         let agent = AgentId::parse(id).with_context(|| format!("harness.toml [agents.{id}]"))?;
+        if let Some(role) = &o.role {
+            let role = harness_domain::role::RoleName::parse(role)
+                .with_context(|| format!("harness.toml [agents.{id}] role"))?;
+            board.ensure_agent_role(agent.clone(), role).await?;
+        }
+        let Some(runtime) = o.runtime else { continue };
         board.set_agent_runtime(agent, runtime).await?;
     }
     Ok(())

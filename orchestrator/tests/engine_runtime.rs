@@ -55,7 +55,7 @@ fn request(worktree: PathBuf, timeout: Duration) -> SessionRequest {
         timeout,
         cancel: CancellationToken::new(),
         task_creator: None,
-        tools: ToolSet::Full,
+        tools: ToolSet::full(),
     }
 }
 
@@ -101,7 +101,7 @@ async fn a_read_only_session_sees_and_runs_only_the_reading_tools() {
     ])
     .await;
     let mut req = request(dir.path().into(), Duration::from_secs(30));
-    req.tools = ToolSet::ReadOnly;
+    req.tools = ToolSet::read_only();
     let report = anthropic(&fake, API_KEY, 3)
         .run(req, &MemorySink::default())
         .await;

@@ -9,6 +9,7 @@ const NAV = [
   ['/tasks', 'Tasks'],
   ['/sessions', 'Sessions'],
   ['/agents', 'Agents'],
+  ['/roles', 'Roles'],
   ['/events', 'Events'],
   ['/usage', 'Usage'],
 ] as const;

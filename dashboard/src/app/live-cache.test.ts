@@ -82,6 +82,21 @@ describe('live cache patching', () => {
     expect(qc.getQueryData<Items<HarnessEvent>>(keys.eventList({ type: 'agent' }))?.items).toHaveLength(0);
   });
 
+  it('a proposal event refetches the proposals; an estimate event the task\'s estimate', () => {
+    const qc = testQueryClient();
+    qc.setQueryData(keys.proposals, { items: [] });
+    qc.setQueryData(keys.taskEstimate(3), { estimate: null });
+    qc.setQueryData(keys.taskEstimate(4), { estimate: null });
+    const ev = (id: number, type: string, task_id: number | null): HarnessEvent => ({ id, type, severity: 'info', task_id, agent_id: null, session_id: null, message: type, payload: {}, at: '2026-11-27T18:00:00Z' });
+    applyLiveMessages(qc, [
+      { type: 'event.created', seq: 1, data: ev(1, 'proposal.created', null) },
+      { type: 'event.created', seq: 2, data: ev(2, 'task.estimated', 3) },
+    ]);
+    expect(qc.getQueryState(keys.proposals)?.isInvalidated).toBe(true);
+    expect(qc.getQueryState(keys.taskEstimate(3))?.isInvalidated).toBe(true);
+    expect(qc.getQueryState(keys.taskEstimate(4))?.isInvalidated).toBe(false);
+  });
+
   it('resync invalidates every query', () => {
     const qc = testQueryClient();
     qc.setQueryData(keys.budget, { x: 1 });

@@ -40,6 +40,10 @@ function applyLogLines(qc: QueryClient, lines: LogLine[]) {
 }
 
 function applyEvents(qc: QueryClient, events: HarnessEvent[]) {
+  // Proposals and estimates have no live message of their own: their events say when
+  // to fetch them again.
+  if (events.some((e) => e.type.startsWith('proposal.'))) void qc.invalidateQueries({ queryKey: keys.proposals });
+  for (const e of events) if (e.type === 'task.estimated' && e.task_id != null) void qc.invalidateQueries({ queryKey: keys.taskEstimate(e.task_id) });
   for (const [key] of qc.getQueriesData<Items<HarnessEvent>>({ queryKey: keys.eventLists })) {
     const f = filtersOf<EventFilters>(key);
     const fresh = events.filter((e) => !f.type || e.type === f.type); // The server filters by exact type too.

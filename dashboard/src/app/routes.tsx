@@ -7,6 +7,7 @@ import { AgentsPage } from '../features/agents/components/AgentsPage';
 import { EventFeed } from '../features/events/components/EventFeed';
 import { EventsPage } from '../features/events/components/EventsPage';
 import { OverviewPage } from '../features/overview/components/OverviewPage';
+import { RolesPage } from '../features/roles/components/RolesPage';
 import { AgentActivity } from '../features/sessions/components/AgentActivity';
 import { SessionTable } from '../features/sessions/components/SessionTable';
 import { SessionsPage } from '../features/sessions/components/SessionsPage';
@@ -38,6 +39,7 @@ export function AppRoutes() {
       <Route path="/sessions" element={<SessionsPage />} />
       <Route path="/sessions/:sessionId" element={<SessionViewPage />} />
       <Route path="/agents" element={<AgentsPage />} />
+      <Route path="/roles" element={<RolesPage />} />
       <Route path="/events" element={<EventsPage />} />
       <Route path="/usage" element={<Suspense fallback={<p role="status">Loading charts…</p>}><UsagePage /></Suspense>} />
       <Route path="/login" element={<Navigate to="/" replace />} />

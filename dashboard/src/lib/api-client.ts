@@ -61,6 +61,7 @@ export async function api<T>(method: string, path: string, body?: unknown, query
 export const get = <T>(path: string, query?: Query) => api<T>('GET', path, undefined, query);
 export const post = <T>(path: string, body?: unknown) => api<T>('POST', path, body ?? {});
 export const patch = <T>(path: string, body: unknown) => api<T>('PATCH', path, body);
+export const put = <T>(path: string, body: unknown) => api<T>('PUT', path, body);
 export const del = (path: string) => api<void>('DELETE', path);
 
 export function errorMessage(err: unknown): string {

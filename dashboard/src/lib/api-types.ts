@@ -173,6 +173,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/proposals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** SIA's proposals, newest first (at most 200). */
+        get: operations["list_proposals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/proposals/{id}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Accepts a waiting proposal: its task is created. */
+        post: operations["accept_proposal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/proposals/{id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rejects a waiting proposal. */
+        post: operations["reject_proposal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every role: prompt, tools, runtime and model, categories, agents, status. */
+        get: operations["list_roles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sessions": {
         parameters: {
             query?: never;
@@ -312,6 +380,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tasks/{id}/estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The evaluator's estimate of a task. */
+        get: operations["task_estimate"];
+        /** Marks a task's size, as a person: a `large` task gets the architect's design note. */
+        put: operations["mark_size"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks/{id}/history": {
         parameters: {
             query?: never;
@@ -408,6 +494,11 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AcceptedProposal: {
+            proposal: components["schemas"]["Proposal"];
+            /** @description The task created from it. */
+            task: components["schemas"]["Task"];
+        };
         /** @description An agent as stored and served. */
         Agent: {
             created_at: components["schemas"]["Timestamp"];
@@ -418,7 +509,8 @@ export interface components {
             max_concurrency: number;
             model: string;
             name: string;
-            role: components["schemas"]["AgentRole"];
+            /** @description The name of its role (`GET /api/roles`). */
+            role: string;
             runtime: components["schemas"]["RuntimeKind"];
             status: components["schemas"]["AgentStatus"];
             /** @description Why the agent is in `error` or `unconfigured`, and what to do about it. */
@@ -428,11 +520,6 @@ export interface components {
         AgentList: {
             items: components["schemas"]["Agent"][];
         };
-        /**
-         * @description What an agent is for. Tasks are routed to roles by category.
-         * @enum {string}
-         */
-        AgentRole: "build" | "spec" | "qa" | "research" | "planning" | "investigator" | "clarification";
         /**
          * @description What an agent is doing now.
          * @enum {string}
@@ -510,6 +597,9 @@ export interface components {
             field?: string | null;
             message: string;
         };
+        EstimateView: {
+            estimate?: null | components["schemas"]["TaskEstimate"];
+        };
         /** @description An event as stored and served. */
         Event: {
             agent_id?: string | null;
@@ -538,6 +628,11 @@ export interface components {
         Hello: {
             server_time: components["schemas"]["Timestamp"];
         };
+        /**
+         * @description What the scheduler uses a role for. Roles added in `harness.toml` take tasks.
+         * @enum {string}
+         */
+        Job: "tasks" | "estimate" | "design" | "validate" | "investigate" | "ideate";
         /** @description One frame on `/ws`: a [`LiveKind`] and its number, `seq`, strictly increasing. */
         LiveFrame: components["schemas"]["LiveKind"] & {
             /** Format: int64 */
@@ -620,6 +715,12 @@ export interface components {
         LoginRequest: {
             token: string;
         };
+        /** @description A person marks a task's size (the evaluator then leaves it alone). */
+        MarkSizeRequest: {
+            reason?: string | null;
+            /** @description `small`, `medium` or `large`. */
+            size: string;
+        };
         /** @description The orchestrator's own state, as served and broadcast. */
         OrchestratorStatus: {
             paused: boolean;
@@ -645,8 +746,70 @@ export interface components {
          * @enum {string}
          */
         Priority: "P0" | "P1" | "P2" | "P3" | "P4";
+        /** @description A proposed task as stored and served. */
+        Proposal: {
+            category: string;
+            created_at: components["schemas"]["Timestamp"];
+            decided_at?: null | components["schemas"]["Timestamp"];
+            description: string;
+            /** Format: int64 */
+            id: number;
+            priority: string;
+            /** @description What made SIA look: `schedule`, `blocked`, or `arbitration of T-3`. */
+            source: string;
+            status: components["schemas"]["ProposalStatus"];
+            /**
+             * Format: int64
+             * @description The task created when it was accepted.
+             */
+            task_id?: number | null;
+            title: string;
+        };
+        ProposalList: {
+            items: components["schemas"]["Proposal"][];
+        };
+        /**
+         * @description Where a proposal stands.
+         * @enum {string}
+         */
+        ProposalStatus: "proposed" | "accepted" | "rejected";
         Resync: {
             reason: string;
+        };
+        RoleList: {
+            items: components["schemas"]["RoleView"][];
+        };
+        /**
+         * @description Whether a role can run here.
+         * @enum {string}
+         */
+        RoleStatus: "ready" | "unconfigured";
+        /** @description A role as served. */
+        RoleView: {
+            /** @description Ids of the agents that have this role. */
+            agents: string[];
+            builtin: boolean;
+            /** @description Task categories routed to it. */
+            categories: string[];
+            /**
+             * Format: int32
+             * @description Its sessions at once, across its agents.
+             */
+            concurrency: number;
+            description: string;
+            /** @description What the scheduler uses it for. */
+            job: components["schemas"]["Job"];
+            /** @description `null`: each agent's own model (or the size tier's). */
+            model?: string | null;
+            name: string;
+            /** @description The start of its agents' system prompt. */
+            prompt: string;
+            read_only: boolean;
+            runtime?: null | components["schemas"]["RuntimeKind"];
+            status: components["schemas"]["RoleStatus"];
+            /** @description Why it is unconfigured, and what to do. */
+            status_reason?: string | null;
+            tools: string[];
         };
         /**
          * @description How an agent runs: the Anthropic Messages API in-process, or a CLI agent child process.
@@ -715,6 +878,11 @@ export interface components {
         SessionStatus: "running" | "succeeded" | "failed" | "cancelled" | "interrupted";
         /** @enum {string} */
         Severity: "info" | "warning" | "error";
+        /**
+         * @description How large a task is; sets its session timeout and model tier.
+         * @enum {string}
+         */
+        Size: "small" | "medium" | "large";
         /** @description Cost and tokens over some period. */
         Spend: {
             /** Format: double */
@@ -763,6 +931,14 @@ export interface components {
             status: components["schemas"]["TaskStatus"];
             title: string;
             updated_at: components["schemas"]["Timestamp"];
+        };
+        /** @description The evaluator's estimate of a task, as stored and served. */
+        TaskEstimate: {
+            agent_id?: string | null;
+            created_at: components["schemas"]["Timestamp"];
+            /** @description The evaluator's reason, one line. */
+            reason: string;
+            size: components["schemas"]["Size"];
         };
         TaskHistory: {
             items: components["schemas"]["TaskTransition"][];
@@ -1134,6 +1310,129 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OrchestratorStatus"];
+                };
+            };
+        };
+    };
+    list_proposals: {
+        parameters: {
+            query?: {
+                /** @description `proposed`, `accepted` or `rejected`; all when absent. */
+                status?: components["schemas"]["ProposalStatus"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalList"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    accept_proposal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceptedProposal"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reject_proposal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Proposal"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_roles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoleList"];
                 };
             };
         };
@@ -1541,6 +1840,78 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    task_estimate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 42 or T-42 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EstimateView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    mark_size: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 42 or T-42 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MarkSizeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EstimateView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -23,6 +23,11 @@ export type Budget = S['BudgetReport'];
 export type AuthStatus = S['AuthStatus'];
 export type TelegramStatus = S['TelegramStatus'];
 export type ApiErrorBody = S['ErrorBody'];
+export type Role = S['RoleView'];
+export type Proposal = S['Proposal'];
+export type AcceptedProposal = S['AcceptedProposal'];
+export type EstimateView = S['EstimateView'];
+export type MarkSize = S['MarkSizeRequest'];
 
 /** The list envelopes (TaskPage, SessionPage, TaskList, …) share these two shapes. */
 export interface Page<T> { items: T[]; total: number; limit: number; offset: number }

@@ -5,7 +5,7 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{ValidationError, time::Timestamp, validation::slug};
+use crate::{ValidationError, role::RoleName, time::Timestamp, validation::slug};
 
 /// An agent's id, a slug such as `build-1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
@@ -25,43 +25,6 @@ impl AgentId {
 impl fmt::Display for AgentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// What an agent is for. Tasks are routed to roles by category.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AgentRole {
-    Build,
-    Spec,
-    Qa,
-    Research,
-    Planning,
-    Investigator,
-    Clarification,
-}
-
-impl AgentRole {
-    pub const ALL: [AgentRole; 7] = [
-        Self::Build,
-        Self::Spec,
-        Self::Qa,
-        Self::Research,
-        Self::Planning,
-        Self::Investigator,
-        Self::Clarification,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Build => "build",
-            Self::Spec => "spec",
-            Self::Qa => "qa",
-            Self::Research => "research",
-            Self::Planning => "planning",
-            Self::Investigator => "investigator",
-            Self::Clarification => "clarification",
-        }
     }
 }
 
@@ -120,19 +83,6 @@ macro_rules! parse_by_name {
     };
 }
 
-parse_by_name!(
-    AgentRole,
-    "role",
-    [
-        AgentRole::Build,
-        AgentRole::Spec,
-        AgentRole::Qa,
-        AgentRole::Research,
-        AgentRole::Planning,
-        AgentRole::Investigator,
-        AgentRole::Clarification,
-    ]
-);
 parse_by_name!(
     RuntimeKind,
     "runtime",
@@ -198,7 +148,9 @@ pub struct Agent {
     #[schema(value_type = String)]
     pub id: AgentId,
     pub name: String,
-    pub role: AgentRole,
+    /// The name of its role (`GET /api/roles`).
+    #[schema(value_type = String)]
+    pub role: RoleName,
     pub model: String,
     pub runtime: RuntimeKind,
     pub max_concurrency: u32,
@@ -219,20 +171,22 @@ pub struct AgentPatch {
     pub max_concurrency: Option<Concurrency>,
 }
 
-/// The agent set seeded on first start: one of each role, two builders.
-pub fn default_agents() -> Vec<(AgentId, &'static str, AgentRole, u32)> {
+/// The agent set seeded on first start: one for each role that took tasks before roles
+/// were data, two builders. Agents of the other roles (evaluator, validation, …) are
+/// added in `harness.toml` `[agents.NAME] role = …`, which turns those jobs on.
+pub fn default_agents() -> Vec<(AgentId, &'static str, RoleName, u32)> {
     [
-        ("build-1", "Builder 1", AgentRole::Build, 1),
-        ("build-2", "Builder 2", AgentRole::Build, 1),
-        ("spec", "Spec writer", AgentRole::Spec, 1),
-        ("qa", "QA reviewer", AgentRole::Qa, 2),
-        ("research", "Researcher", AgentRole::Research, 1),
-        ("planning", "Planner", AgentRole::Planning, 1),
-        ("investigator", "Investigator", AgentRole::Investigator, 1),
-        ("clarification", "Clarifier", AgentRole::Clarification, 1),
+        ("build-1", "Builder 1", "build", 1),
+        ("build-2", "Builder 2", "build", 1),
+        ("spec", "Spec writer", "spec", 1),
+        ("qa", "QA reviewer", "qa", 2),
+        ("research", "Researcher", "research", 1),
+        ("planning", "Planner", "planning", 1),
+        ("investigator", "Investigator", "investigator", 1),
+        ("clarification", "Clarifier", "clarification", 1),
     ]
     .into_iter()
-    .map(|(id, name, role, n)| (AgentId(id.to_owned()), name, role, n))
+    .map(|(id, name, role, n)| (AgentId(id.to_owned()), name, RoleName::builtin(role), n))
     .collect()
 }
 
@@ -250,10 +204,10 @@ mod tests {
     }
 
     #[test]
-    fn the_default_set_covers_every_role_once_or_more() {
-        let agents = default_agents();
-        for role in AgentRole::ALL {
-            assert!(agents.iter().any(|a| a.2 == role), "{role:?}");
+    fn every_default_agent_has_a_builtin_role() {
+        let registry = crate::role::RoleRegistry::default();
+        for (id, _, role, _) in default_agents() {
+            assert!(registry.get(role.as_str()).is_some(), "{id}");
         }
     }
 
@@ -262,11 +216,5 @@ mod tests {
         assert!(Concurrency::parse(0).is_err());
         assert!(Concurrency::parse(17).is_err());
         assert_eq!(Concurrency::parse(4).unwrap().get(), 4);
-    }
-
-    #[test]
-    fn roles_parse_from_their_names() {
-        assert_eq!("qa".parse::<AgentRole>().unwrap(), AgentRole::Qa);
-        assert!("boss".parse::<AgentRole>().is_err());
     }
 }

@@ -7,6 +7,8 @@
 pub mod agent;
 pub mod event;
 pub mod graph;
+pub mod proposal;
+pub mod role;
 pub mod session;
 pub mod task;
 pub mod time;

@@ -13,6 +13,7 @@ mod health;
 mod login_limit;
 pub mod openapi;
 mod orchestrator;
+mod roles;
 mod sessions;
 mod tasks;
 mod telegram;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .merge(tasks::router())
         .merge(agents::router())
+        .merge(roles::router())
         .merge(sessions::router())
         .merge(events::router())
         .merge(orchestrator::router())

@@ -15,6 +15,7 @@ mod actor;
 mod agents;
 mod logins;
 mod orchestrator;
+mod roles;
 mod runs;
 mod sessions;
 mod tasks;

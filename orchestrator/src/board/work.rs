@@ -268,6 +268,21 @@ impl Board {
         Ok(session)
     }
 
+    /// A helper role's session on a task (evaluator, architect, validation, SIA).
+    pub async fn start_helper_session(
+        &self,
+        id: TaskId,
+        agent: &Agent,
+        purpose: &'static str,
+    ) -> Result<Session, StoreError> {
+        let (agent_id, model) = (agent.id.as_str().to_owned(), agent.model.clone());
+        let session = self
+            .blocking(move |s| s.start_helper_session(id, &agent_id, &model, purpose))
+            .await?;
+        self.publish(LiveKind::SessionUpdated(session.clone()));
+        Ok(session)
+    }
+
     /// How the session's branch was brought up to the base (landing.rs).
     pub async fn record_landing(
         &self,

@@ -3,7 +3,7 @@
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use clap::Args;
-use harness_domain::agent::{AgentRole, RuntimeKind};
+use harness_domain::agent::RuntimeKind;
 use serde::Deserialize;
 
 use super::{ConfigError, Secret, invalid};
@@ -66,6 +66,9 @@ pub struct EngineArgs {
     /// First wait after an API error without retry-after; doubles per retry [default: 2].
     #[arg(long, env = "HARNESS_API_BACKOFF_SECS")]
     pub api_backoff_secs: Option<f64>,
+    /// Chromium for the browser tool [default: /usr/bin/chromium].
+    #[arg(long, env = "HARNESS_CHROMIUM")]
+    pub chromium: Option<PathBuf>,
     /// Agent sandbox when Landlock is missing: `require` (agents wait), `warn` (run
     /// unconfined, said everywhere) or `off` [default: require].
     #[arg(long, env = "HARNESS_SANDBOX")]
@@ -102,6 +105,8 @@ pub struct EngineArgs {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentOverride {
+    /// The agent's role; an agent that does not exist yet is created with it.
+    pub role: Option<String>,
     pub runtime: Option<RuntimeKind>,
     /// The CLI agent's command line, for `runtime = "cli"`.
     pub command: Option<Vec<String>>,
@@ -137,11 +142,19 @@ pub struct EngineFile {
     agent_max_open_files: Option<u64>,
     agent_max_processes: Option<u64>,
     agent_max_cpu_secs: Option<u64>,
-    /// Category → role, added to the defaults.
-    #[serde(default)]
-    routing: BTreeMap<String, AgentRole>,
     #[serde(default)]
     agents: BTreeMap<String, AgentOverride>,
+    // The roles' part (config/roles.rs). Listed here, not flattened: a flattened
+    // table inside a flattened table loses serde's unknown-field check.
+    #[serde(default)]
+    roles: BTreeMap<String, harness_domain::role::RoleSpec>,
+    /// Category → role: moves the category to that role.
+    #[serde(default)]
+    routing: BTreeMap<String, String>,
+    #[serde(default)]
+    sizes: BTreeMap<String, super::roles::SizeFile>,
+    validate_categories: Option<Vec<String>>,
+    sia_every_hours: Option<f64>,
 }
 
 /// Validated engine settings.
@@ -167,32 +180,10 @@ pub struct EngineSettings {
     pub worktree_retention: Duration,
     /// How every agent process is confined.
     pub sandbox: SandboxConfig,
-    pub routing: BTreeMap<String, AgentRole>,
+    /// Roles, routing, size tiers (config/roles.rs).
+    pub roles: super::roles::RoleSettings,
     pub agents: BTreeMap<String, AgentOverride>,
     pub reliability: super::reliability::ReliabilitySettings,
-}
-
-/// Categories each role takes unless `[routing]` says otherwise.
-pub fn default_routing() -> BTreeMap<String, AgentRole> {
-    use AgentRole::*;
-    [
-        ("feature", Build),
-        ("bug", Build),
-        ("refactor", Build),
-        ("test", Build),
-        ("chore", Build),
-        ("docs", Spec),
-        ("spec", Spec),
-        ("research", Research),
-        ("planning", Planning),
-        ("epic", Planning),
-        ("qa", Qa),
-        ("review", Qa),
-        ("question", Clarification),
-    ]
-    .into_iter()
-    .map(|(c, r)| (c.to_owned(), r))
-    .collect()
 }
 
 /// The agent sandbox from flags, environment and file.
@@ -332,8 +323,16 @@ impl EngineSettings {
                 "must be between 1 and 64",
             ));
         }
-        let mut routing = default_routing();
-        routing.extend(file.routing);
+        let roles = super::roles::RoleSettings::load(
+            super::roles::RolesFile {
+                roles: file.roles,
+                routing: file.routing,
+                sizes: file.sizes,
+                validate_categories: file.validate_categories,
+                sia_every_hours: file.sia_every_hours,
+            },
+            args.chromium,
+        )?;
         let settings = Self {
             workspace: args
                 .workspace
@@ -423,7 +422,7 @@ impl EngineSettings {
                 0.0,
             )?,
             sandbox,
-            routing,
+            roles,
             agents: file.agents,
             reliability: super::reliability::ReliabilitySettings::load(args.reliability)?,
         };
@@ -441,6 +440,14 @@ impl EngineSettings {
                 return Err(ConfigError::Invalid {
                     name: "harness.toml [agents]",
                     message: format!("agent {id} has runtime = \"cli\" but no command"),
+                });
+            }
+            if let Some(role) = &o.role
+                && settings.roles.registry.get(role).is_none()
+            {
+                return Err(ConfigError::Invalid {
+                    name: "harness.toml [agents]",
+                    message: format!("agent {id}: role: no role named '{role}'"),
                 });
             }
         }

@@ -13,8 +13,9 @@ use std::{
 use clap::Args;
 use serde::Deserialize;
 
-pub use engine::{AgentOverride, EngineArgs, EngineSettings, default_routing};
+pub use engine::{AgentOverride, EngineArgs, EngineSettings};
 pub use reliability::{Overrun, ReliabilityArgs, ReliabilitySettings};
+pub use roles::{RoleSettings, RolesFile, SizeFile, SizeTier};
 pub use telegram::{NotifyKind, TelegramArgs, TelegramMode, TelegramSettings};
 pub use web::{PublicUrl, WebArgs, WebSettings};
 
@@ -35,6 +36,7 @@ pub const SECRETS_HELP: &str = "Secrets (environment only, or a file named by th
   HARNESS_API_TOKEN_FILE and ANTHROPIC_API_KEY_FILE (flags above) read them from a
   file, such as a Docker secret under /run/secrets.";
 mod reliability;
+mod roles;
 
 /// Flags and environment variables shared by `serve`, `migrate` and `backup`.
 #[derive(Debug, Clone, Default, Args)]
@@ -193,6 +195,8 @@ pub enum ConfigError {
     ParseFile { path: PathBuf, message: String },
     #[error("{name} is not valid: {message}")]
     Invalid { name: &'static str, message: String },
+    #[error("harness.toml [roles]: {0}")]
+    Role(#[from] harness_domain::role::RoleError),
     #[error("{name}: cannot read {path}: {source}")]
     ReadSecret {
         name: &'static str,
@@ -512,6 +516,43 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("harness.toml");
         std::fs::write(&path, "prot = 1\n").unwrap();
+        let err = Settings::load(ConfigArgs {
+            config: Some(path),
+            ..ConfigArgs::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn roles_come_from_the_config_file_and_a_bad_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("harness.toml");
+        std::fs::write(
+            &path,
+            "port = 4000\n[roles.designer]\nprompt = \"You design.\"\ncategories = [\"design\"]\n\
+             [agents.designer-1]\nrole = \"designer\"\n[sizes.large]\ntimeout_secs = 60\n",
+        )
+        .unwrap();
+        let s = Settings::load(ConfigArgs {
+            config: Some(path.clone()),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert_eq!(s.engine.roles.registry.route("design").as_str(), "designer");
+        std::fs::write(
+            &path,
+            "[roles.designer]\nprompt = \"x\"\ntools = [\"hammer\"]\n",
+        )
+        .unwrap();
+        let err = Settings::load(ConfigArgs {
+            config: Some(path.clone()),
+            ..ConfigArgs::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("'designer'") && err.contains("tools"), "{err}");
+        std::fs::write(&path, "[roles.designer]\nprompt = \"x\"\ncolour = 1\n").unwrap();
         let err = Settings::load(ConfigArgs {
             config: Some(path),
             ..ConfigArgs::default()

@@ -83,10 +83,12 @@ pub enum NotifyKind {
     Failed,
     /// Each task created (not in the default set).
     Created,
+    /// A task SIA proposes, waiting for `/accept` or `/reject`.
+    Proposed,
 }
 
 impl NotifyKind {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Completed,
         Self::Blocked,
         Self::Diagnosis,
@@ -97,8 +99,9 @@ impl NotifyKind {
         Self::Stopped,
         Self::Failed,
         Self::Created,
+        Self::Proposed,
     ];
-    pub const DEFAULT: [Self; 8] = [
+    pub const DEFAULT: [Self; 9] = [
         Self::Completed,
         Self::Blocked,
         Self::Diagnosis,
@@ -107,6 +110,7 @@ impl NotifyKind {
         Self::RateLimit,
         Self::Recovered,
         Self::Stopped,
+        Self::Proposed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -121,6 +125,7 @@ impl NotifyKind {
             Self::Stopped => "stopped",
             Self::Failed => "failed",
             Self::Created => "created",
+            Self::Proposed => "proposed",
         }
     }
 

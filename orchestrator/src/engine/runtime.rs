@@ -67,7 +67,7 @@ pub struct SessionRequest {
     pub cancel: CancellationToken,
     /// Set for planning agents; enables the `create_task` tool.
     pub task_creator: Option<Arc<dyn TaskCreator>>,
-    /// The workspace tools it may use (anthropic; a CLI agent brings its own tools).
+    /// The tools its role may use (anthropic; a CLI agent brings its own tools).
     pub tools: ToolSet,
 }
 
@@ -159,8 +159,8 @@ impl ToolExecutor for SessionTools<'_> {
         // The model only sees the tools of its set; a call to another is refused too.
         if !self.tools.allows(name) {
             return ToolOutcome::error(format!(
-                "{name} is not available to this agent: its tools are read-only ({})",
-                tools::READ_ONLY_TOOLS.join(", ")
+                "{name} is not available to this agent: its tools are {}",
+                self.tools.names()
             ));
         }
         let alive = || self.sink.alive();
@@ -209,7 +209,7 @@ impl AnthropicRuntime {
         let executor = SessionTools {
             workspace: Workspace::new(root, self.tool_limits.clone()),
             creator: request.task_creator.clone(),
-            tools: request.tools,
+            tools: request.tools.clone(),
             sink,
         };
         let mut tool_defs = request.tools.definitions();

@@ -8,7 +8,8 @@ use std::{
 };
 
 use harness_domain::{
-    agent::{Agent, AgentRole, AgentStatus},
+    agent::{Agent, AgentStatus},
+    role::{Role, Size},
     session::{LogKind, Session, SessionStatus},
     task::{Task, TaskStatus, retry_delay},
     time::Timestamp,
@@ -21,7 +22,7 @@ use super::{
     error::{AttemptError, FailureText},
     investigate,
     log_cap::LogCap,
-    roles::instructions,
+    roles::session_tools,
     runtimes::workspace_repo,
     sink::{StoreSink, now_millis},
     subtasks::BoardTaskCreator,
@@ -48,6 +49,10 @@ pub struct Attempt {
     pub task: Task,
     pub session: Session,
     pub agent: Agent,
+    /// The agent's role: its prompt and tools.
+    pub role: Role,
+    /// The evaluator's estimate, when there is one: sets the timeout.
+    pub size: Option<Size>,
     pub runtime: Arc<dyn AgentRuntime>,
     pub cancel: CancellationToken,
 }
@@ -194,11 +199,30 @@ impl Attempt {
             worktree,
             resume,
         } = prepared;
-        let left = self
-            .engine
-            .settings
-            .session_timeout
-            .saturating_sub(started.elapsed());
+        let prepared_in = started.elapsed();
+        // The evaluator and the architect run before the build session, outside its
+        // timeout (evaluate.rs, design.rs).
+        let size = self.size(sink, &worktree).await;
+        let design = self.design_note(sink, &worktree, size).await;
+        let runtime = match self.runtime_for(size) {
+            Ok(runtime) => runtime,
+            Err(err) => {
+                return Ending::Requeued {
+                    reason: err.to_string(),
+                    retry_at: None,
+                };
+            }
+        };
+        let settings = &self.engine.settings;
+        let timeout = settings.roles.timeout_for(size, settings.session_timeout);
+        if size.is_some() {
+            sink.system(format!(
+                "a {} task: the session may run {}s",
+                size.map_or("", |s| s.as_str()),
+                timeout.as_secs()
+            ));
+        }
+        let left = timeout.saturating_sub(prepared_in);
         if left.is_zero() {
             sink.system("the session timeout was used up preparing the worktree");
             return Ending::after(AttemptError::TimedOut, "");
@@ -211,7 +235,9 @@ impl Attempt {
             self.task.id.get(),
             self.cancel.clone(),
         );
-        let (report, stuck) = self.run_agent(sink, &worktree, resume, left).await;
+        let (report, stuck) = self
+            .run_agent(sink, &worktree, resume, left, &runtime, design)
+            .await;
         let last = &report.last_message;
         if let (SessionOutcome::Cancelled, Some(stop)) = (&report.outcome, spend.finish()) {
             return Ending::after(stop.into_error(), last);
@@ -264,6 +290,8 @@ impl Attempt {
         worktree: &Worktree,
         resume: Option<Resume>,
         timeout: Duration,
+        runtime: &Arc<dyn AgentRuntime>,
+        design: Option<String>,
     ) -> (SessionReport, bool) {
         let settings = &self.engine.settings;
         let mut brief = TaskBrief {
@@ -275,6 +303,9 @@ impl Attempt {
             attempt: self.task.attempts,
             max_attempts: self.task.max_attempts,
         };
+        if let Some(note) = design {
+            brief.description.push_str(&note);
+        }
         let resume = match resume {
             Some(Resume {
                 paused: Some(paused),
@@ -296,18 +327,22 @@ impl Attempt {
         };
         let request = SessionRequest {
             worktree: worktree.path.clone(),
-            role_instructions: instructions(self.agent.role).to_owned(),
+            role_instructions: self.role.prompt.clone(),
             brief,
             resume,
             timeout,
             cancel: self.cancel.clone(),
-            task_creator: (self.agent.role == AgentRole::Planning).then(|| {
-                Arc::new(BoardTaskCreator {
-                    board: self.engine.board.clone(),
-                    category: "feature".to_owned(),
-                }) as Arc<dyn crate::engine::runtime::TaskCreator>
-            }),
-            tools: crate::engine::tools::ToolSet::Full,
+            task_creator: self
+                .role
+                .tools
+                .contains(&harness_domain::role::Tool::CreateTask)
+                .then(|| {
+                    Arc::new(BoardTaskCreator {
+                        board: self.engine.board.clone(),
+                        category: "feature".to_owned(),
+                    }) as Arc<dyn crate::engine::runtime::TaskCreator>
+                }),
+            tools: session_tools(&self.role),
         };
         let stuck = CancellationToken::new();
         let watchdog = tokio::spawn(watch_for_silence(
@@ -319,11 +354,11 @@ impl Attempt {
         // A command running in the worktree is a sign of life too (liveness.rs).
         let commands = tokio::spawn(super::liveness::while_commands_run(
             worktree.path.clone(),
-            self.runtime.kind() == "cli",
+            runtime.kind() == "cli",
             sink.last_activity(),
             (settings.stuck_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(5)),
         ));
-        let report = self.runtime.run(request, sink.as_ref()).await;
+        let report = runtime.run(request, sink.as_ref()).await;
         watchdog.abort();
         commands.abort();
         if let Some(model) = &report.model {
@@ -384,6 +419,21 @@ impl Attempt {
             }
         }
         Ok(commit)
+    }
+
+    /// The runtime on the size tier's model, when the estimate picked one that
+    /// differs from what the attempt was started with.
+    fn runtime_for(
+        &self,
+        size: Option<Size>,
+    ) -> Result<Arc<dyn AgentRuntime>, super::error::Unready> {
+        match self.engine.settings.roles.model_for(size) {
+            Some(model) if size != self.size => self
+                .engine
+                .runtimes
+                .for_agent_with_model(&self.agent, Some(model.as_str())),
+            _ => Ok(self.runtime.clone()),
+        }
     }
 
     pub(super) fn author(&self) -> Author {

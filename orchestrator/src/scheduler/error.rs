@@ -32,6 +32,11 @@ pub enum Unready {
     Runtime(#[from] NotReady),
     #[error(transparent)]
     Client(#[from] AnthropicError),
+    #[error("no role named '{0}'; add [roles.{0}] to harness.toml or give the agent another role")]
+    UnknownRole(String),
+    /// The role needs something this machine lacks (Chromium for the browser tool).
+    #[error("{0}")]
+    RoleNeeds(String),
 }
 
 /// A step of an attempt that failed, and why.
@@ -70,6 +75,13 @@ pub enum AttemptError {
     /// The checks ran and at least one failed; holds the output's tail.
     #[error("verification failed")]
     VerificationFailed { tail: String },
+    /// Validation reviewed the verified diff and rejected it; holds its reasons and,
+    /// after a repeated rejection, SIA's arbitration.
+    #[error("validation rejected the change")]
+    Rejected {
+        reasons: String,
+        arbitration: Option<String>,
+    },
     /// A spend limit stopped the session (spend.rs). The session's or the task's own cap
     /// uses an attempt; a budget crossing is not the task's fault.
     #[error("{reason}")]
@@ -147,6 +159,32 @@ pub enum InvestigationError {
     Cancelled,
 }
 
+/// Why a helper role's session (consult.rs) gave no verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsultError {
+    #[error("cannot list agents: {0}")]
+    ListAgents(#[source] StoreError),
+    #[error("no available agent does {0:?}")]
+    NoAgent(harness_domain::role::Job),
+    #[error("the {role} agent cannot run: {source}")]
+    Runtime {
+        role: String,
+        #[source]
+        source: Unready,
+    },
+    #[error("cannot start the session: {0}")]
+    Start(#[source] StoreError),
+    #[error("the {role} session did not finish: {outcome}")]
+    Unfinished { role: String, outcome: String },
+    #[error("the {0} session was cancelled")]
+    Cancelled(String),
+    #[error("the {0} session was stuck")]
+    Stuck(String),
+    /// The spend guard stopped it; holds the guard's reason.
+    #[error("{0}")]
+    SpendStopped(String),
+}
+
 /// How an attempt's failure is recorded on the task.
 pub struct FailureText {
     /// One line: history, the `task.failed` event, the session's exit reason.
@@ -168,6 +206,7 @@ impl AttemptError {
                     | Self::Commit(_)
                     | Self::RunVerify(_)
                     | Self::VerificationFailed { .. }
+                    | Self::Rejected { .. }
                     | Self::ReadBase { .. }
                     | Self::ReadBranch(_)
                     | Self::Conflict { .. }
@@ -188,6 +227,21 @@ impl AttemptError {
                 base_commit,
                 files,
             } => conflict_summary(base, base_commit, files),
+            Self::Rejected {
+                reasons,
+                arbitration,
+            } => {
+                let mut text = format!(
+                    "The change passed verification, but validation rejected it against the \
+                     pass criteria:\n{reasons}"
+                );
+                if let Some(a) = arbitration {
+                    text.push_str(&format!(
+                        "\n\nSIA, asked to arbitrate a repeated rejection:\n{a}"
+                    ));
+                }
+                text
+            }
             _ => reason.clone(),
         };
         let summary = if last_message.trim().is_empty() && !self.is_verification() {

@@ -2,10 +2,7 @@
 
 use std::sync::Arc;
 
-use harness_domain::{
-    agent::{AgentRole, AgentStatus},
-    task::Task,
-};
+use harness_domain::{role::Job, task::Task};
 
 use super::{Engine, error::InvestigationError, investigation};
 
@@ -22,6 +19,8 @@ pub async fn investigate(engine: Arc<Engine>, task: Task) {
     if let Err(err) = engine.board.record_blocked(&task, diagnosis).await {
         tracing::warn!(%err, "cannot record the blocked task");
     }
+    // Tasks blocking repeatedly: SIA reviews the board (sia.rs).
+    super::sia::after_blocked(engine, task).await;
 }
 
 async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, InvestigationError> {
@@ -30,11 +29,7 @@ async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, Investiga
         .list_agents()
         .await
         .map_err(InvestigationError::ListAgents)?;
-    let agent = agents
-        .into_iter()
-        .find(|a| {
-            a.role == AgentRole::Investigator && a.enabled && a.status != AgentStatus::Unconfigured
-        })
+    let (_, agent) = super::roles::agent_for_job(&engine.settings, &agents, Job::Investigate)
         .ok_or(InvestigationError::NoInvestigator)?;
     let runtime = engine
         .runtimes

@@ -9,7 +9,8 @@
 use std::{path::PathBuf, sync::Arc};
 
 use harness_domain::{
-    agent::{Agent, AgentRole},
+    agent::Agent,
+    role::Job,
     session::SessionStatus,
     task::{Task, TaskId, TaskStatus},
 };
@@ -17,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Engine, attempt::watch_for_silence, error::InvestigationError, log_cap::LogCap,
-    roles::instructions, runtimes::workspace_repo, sink::StoreSink,
+    runtimes::workspace_repo, sink::StoreSink,
 };
 use crate::{
     budget::{BudgetLimits, BudgetReport},
@@ -197,7 +198,13 @@ async fn run_session(
     let (sink, writer) = StoreSink::start(engine.board.clone(), session.id, cap);
     let request = SessionRequest {
         worktree: worktree.to_path_buf(),
-        role_instructions: instructions(AgentRole::Investigator).to_owned(),
+        role_instructions: engine
+            .settings
+            .roles
+            .registry
+            .for_job(Job::Investigate)
+            .map(|r| r.prompt.clone())
+            .unwrap_or_default(),
         brief: TaskBrief {
             display_id: task.display_id.clone(),
             title: format!(
@@ -215,7 +222,15 @@ async fn run_session(
         cancel: cancel.clone(),
         task_creator: None,
         // A diagnosis reads; it changes nothing (the worktree is thrown away anyway).
-        tools: crate::engine::tools::ToolSet::ReadOnly,
+        tools: engine
+            .settings
+            .roles
+            .registry
+            .for_job(Job::Investigate)
+            .map_or_else(
+                crate::engine::tools::ToolSet::read_only,
+                super::roles::session_tools,
+            ),
     };
     let stuck = CancellationToken::new();
     let watchdog = tokio::spawn(watch_for_silence(

@@ -14,6 +14,7 @@ use super::{
     attempt::{Attempt, Ending},
     error::AttemptError,
     sink::StoreSink,
+    validate::Review,
 };
 use crate::engine::{
     git::{BranchCleanup, Repo, Worktree},
@@ -33,6 +34,8 @@ impl Attempt {
         let git = LandingGit {
             timeout: reliability.git_timeout,
         };
+        // Validation reviews the change once, after its first passing verification.
+        let mut reviewed = false;
         for round in 1..=reliability.land_tries {
             let base_commit = match self.bring_up(sink, &git, repo, worktree).await {
                 Ok(commit) => commit,
@@ -62,6 +65,23 @@ impl Attempt {
             if head == base_commit {
                 sink.system("no changes to merge");
                 return Ending::Merged { commit: None };
+            }
+            if !reviewed {
+                reviewed = true;
+                match self.validate(sink, repo, worktree).await {
+                    Review::Pass => {}
+                    Review::Rejected(err) => return Ending::after(err, last_message),
+                    // Not the task's fault, but not retried at once either: a
+                    // validator that keeps failing would otherwise spin.
+                    Review::Unavailable(reason) => {
+                        let wait = chrono::TimeDelta::from_std(self.engine.settings.retry_base)
+                            .unwrap_or_default();
+                        return Ending::Requeued {
+                            reason,
+                            retry_at: Some(harness_domain::time::Timestamp::now().plus(wait)),
+                        };
+                    }
+                }
             }
             match self
                 .fast_forward(&git, repo, worktree, &base_commit, &head)

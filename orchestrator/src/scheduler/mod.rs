@@ -3,11 +3,17 @@
 //! It wakes when the board changes (task created or changed, session ended, pause
 //! flipped) and on a periodic tick as a safety net. One loop, so passes never overlap.
 //! Each pass claims ready tasks, P0 first then oldest, within every limit: paused flag,
-//! budget, global concurrency, each agent's concurrency, and the spacing between starts.
+//! budget, global concurrency, each role's and each agent's concurrency, and the
+//! spacing between starts. It is the spec's "task" and "orchestrator" agents: routing by
+//! category to a role (the role registry), and running the helper roles' steps
+//! (evaluator, architect, validation, SIA) around an attempt.
 
 mod attempt;
+mod consult;
 pub mod crashes;
+mod design;
 mod error;
+mod evaluate;
 mod investigate;
 mod investigation;
 mod landing;
@@ -16,14 +22,16 @@ mod log_cap;
 mod retention;
 mod roles;
 mod runtimes;
+mod sia;
 mod sink;
 mod spend;
 mod subtasks;
+mod validate;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use harness_domain::{
-    agent::{Agent, AgentRole, AgentStatus},
+    agent::{Agent, AgentStatus},
     event::{NewEvent, Severity},
     task::Task,
     time::Timestamp,
@@ -55,6 +63,8 @@ pub struct Engine {
     pub stop: CancellationToken,
     /// Merges into the base branch one at a time: two at once would race on its ref.
     pub merge_lock: tokio::sync::Mutex<()>,
+    /// One SIA board review at a time (sia.rs); a trigger during one is dropped.
+    pub sia_review: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -98,6 +108,7 @@ impl Scheduler {
                 budget,
                 stop,
                 merge_lock: tokio::sync::Mutex::new(()),
+                sia_review: tokio::sync::Mutex::new(()),
             }),
             last_start: None,
             budget_exceeded: false,
@@ -113,6 +124,7 @@ impl Scheduler {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next_start: Option<Instant> = None;
         let mut last_prune = Instant::now();
+        let mut last_review = Instant::now();
         loop {
             let spacing_elapsed = async {
                 match next_start {
@@ -127,6 +139,16 @@ impl Scheduler {
                         last_prune = Instant::now();
                         retention::prune(&self.engine.board, &self.engine.settings).await;
                         log_cap::prune_logs(&self.engine.board, &self.engine.settings).await;
+                    }
+                    if let Some(every) = self.engine.settings.roles.sia_every
+                        && last_review.elapsed() >= every
+                    {
+                        last_review = Instant::now();
+                        let span = tracing::info_span!("sia", trigger = "schedule");
+                        tokio::spawn(
+                            sia::review(self.engine.clone(), sia::Trigger::Schedule, None)
+                                .instrument(span),
+                        );
                     }
                 }
                 () = spacing_elapsed => {}
@@ -183,20 +205,22 @@ impl Scheduler {
         agents: &'a [Agent],
         running: &HashMap<String, u32>,
     ) -> Option<&'a Agent> {
-        let role = self
-            .engine
-            .settings
-            .routing
-            .get(&task.category)
-            .copied()
-            .unwrap_or(AgentRole::Build);
-        agents.iter().find(|a| {
-            a.role == role
-                && a.enabled
-                && a.status != AgentStatus::Unconfigured
-                && a.status != AgentStatus::Disabled
-                && running.get(a.id.as_str()).copied().unwrap_or(0) < a.max_concurrency
-        })
+        let registry = &self.engine.settings.roles.registry;
+        let name = registry.route(&task.category);
+        let role = registry.get(name.as_str())?;
+        let busy = |a: &Agent| running.get(a.id.as_str()).copied().unwrap_or(0);
+        // The role's concurrency caps its sessions across all of its agents.
+        let role_busy: u32 = agents
+            .iter()
+            .filter(|a| a.role == role.name)
+            .map(busy)
+            .sum();
+        if role_busy >= role.concurrency.get() {
+            return None;
+        }
+        agents
+            .iter()
+            .find(|a| a.role == role.name && roles::available(a) && busy(a) < a.max_concurrency)
     }
 
     /// Expired worktrees are looked for a tenth of the retention period apart, between
@@ -213,7 +237,28 @@ impl Scheduler {
 
     /// Claims `task` for `agent` and spawns the attempt. False when the claim lost.
     async fn start(&mut self, task: Task, agent: Agent) -> bool {
-        let runtime = match self.engine.runtimes.for_agent(&agent) {
+        let Some(role) = roles::role_of(&self.engine.settings, &agent).cloned() else {
+            return false;
+        };
+        let size = self
+            .engine
+            .board
+            .estimate(task.id)
+            .await
+            .ok()
+            .flatten()
+            .map(|e| e.size);
+        let model = self
+            .engine
+            .settings
+            .roles
+            .model_for(size)
+            .map(|m| m.as_str().to_owned());
+        let runtime = match self
+            .engine
+            .runtimes
+            .for_agent_with_model(&agent, model.as_deref())
+        {
             Ok(runtime) => runtime,
             Err(_) => return false,
         };
@@ -249,6 +294,8 @@ impl Scheduler {
             task,
             session,
             agent,
+            role,
+            size,
             runtime,
             cancel,
         };

@@ -1,39 +1,41 @@
-//! What each role is told at the start of its system prompt.
+//! How the scheduler uses the role registry: which agent does a job, what a session of
+//! a role may use. The roles themselves are data (`harness_domain::role`, checked by
+//! `config/roles.rs`).
 
-use harness_domain::agent::AgentRole;
+use harness_domain::{
+    agent::{Agent, AgentStatus},
+    role::{Job, Role},
+};
 
-pub fn instructions(role: AgentRole) -> &'static str {
-    match role {
-        AgentRole::Build => {
-            "You are a build agent. Implement the task in the repository: write the code and the \
-             tests it needs, and run the project's checks with run_command before you finish."
-        }
-        AgentRole::Spec => {
-            "You are a spec agent. Write or update the specification and documentation the task \
-             asks for, precise enough that another engineer can build from it."
-        }
-        AgentRole::Qa => {
-            "You are a QA agent. Check the work against the task's pass criteria by reading the \
-             code and running its tests. Complete only if every criterion is met; otherwise fail \
-             with the reasons."
-        }
-        AgentRole::Research => {
-            "You are a research agent. Investigate the question in the task using the repository, \
-             and write your findings to a Markdown file under docs/research/."
-        }
-        AgentRole::Planning => {
-            "You are a planning agent. Split the task into small, independently verifiable \
-             subtasks with create_task, with dependencies where order matters."
-        }
-        AgentRole::Investigator => {
-            "You are an investigator. A task failed every attempt and is blocked. Read its \
-             failure output and the worktree, find the root cause, and call complete_task with a \
-             short diagnosis and the fix you recommend. Do not change any file."
-        }
-        AgentRole::Clarification => {
-            "You are a clarification agent. Work out what the task really asks for; use \
-             ask_human for what only a person can answer, then record the clarified requirements \
-             in the task's docs."
-        }
-    }
+use crate::{config::EngineSettings, engine::tools::ToolSet};
+
+/// The agent's role, `None` when its role is not (or no longer) in the registry.
+pub fn role_of<'a>(settings: &'a EngineSettings, agent: &Agent) -> Option<&'a Role> {
+    settings.roles.registry.get(agent.role.as_str())
+}
+
+/// The tools a session of `role` may use.
+pub fn session_tools(role: &Role) -> ToolSet {
+    ToolSet::of(role.tools.iter().copied())
+}
+
+/// Whether `agent` may be given work now (its status, not its free slots).
+pub fn available(agent: &Agent) -> bool {
+    agent.enabled
+        && agent.status != AgentStatus::Unconfigured
+        && agent.status != AgentStatus::Disabled
+}
+
+/// The role that does `job` and an available agent of it.
+pub fn agent_for_job<'a>(
+    settings: &'a EngineSettings,
+    agents: &[Agent],
+    job: Job,
+) -> Option<(&'a Role, Agent)> {
+    let role = settings.roles.registry.for_job(job)?;
+    let agent = agents
+        .iter()
+        .find(|a| a.role == role.name && available(a))?
+        .clone();
+    Some((role, agent))
 }

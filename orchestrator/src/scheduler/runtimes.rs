@@ -63,6 +63,12 @@ impl Runtimes {
         if let Readiness::Refused(reason) = &self.sandbox {
             return Err(Unready::Sandbox(reason.clone()));
         }
+        let roles = &self.settings.roles;
+        let role = roles
+            .registry
+            .get(agent.role.as_str())
+            .ok_or_else(|| Unready::UnknownRole(agent.role.to_string()))?;
+        roles.role_problem(role).map_err(Unready::RoleNeeds)?;
         match self.kind(agent) {
             RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
                 Err(Unready::NoApiKey)
@@ -81,11 +87,19 @@ impl Runtimes {
         }
     }
 
+    /// `[agents.X] runtime`, else the role's runtime, else the agent's stored one.
     fn kind(&self, agent: &Agent) -> RuntimeKind {
         self.settings
             .agents
             .get(agent.id.as_str())
             .and_then(|o| o.runtime)
+            .or_else(|| {
+                self.settings
+                    .roles
+                    .registry
+                    .get(agent.role.as_str())
+                    .and_then(|r| r.runtime)
+            })
             .unwrap_or(agent.runtime)
     }
 
@@ -99,10 +113,28 @@ impl Runtimes {
 
     /// The runtime for `agent`, or what to set so that it can run.
     pub fn for_agent(&self, agent: &Agent) -> Result<Arc<dyn AgentRuntime>, Unready> {
+        self.for_agent_with_model(agent, None)
+    }
+
+    /// The runtime for `agent` on `model` (a size tier's), else the role's model, else
+    /// the agent's own.
+    pub fn for_agent_with_model(
+        &self,
+        agent: &Agent,
+        model: Option<&str>,
+    ) -> Result<Arc<dyn AgentRuntime>, Unready> {
         self.readiness(agent)?;
         let kind = self.kind(agent);
+        let role_model = self
+            .settings
+            .roles
+            .registry
+            .get(agent.role.as_str())
+            .and_then(|r| r.model.as_ref())
+            .map(|m| m.as_str());
+        let model = model.or(role_model).unwrap_or(&agent.model);
         let runtime: Arc<dyn AgentRuntime> = match kind {
-            RuntimeKind::Anthropic => Arc::new(self.anthropic(&agent.model)?),
+            RuntimeKind::Anthropic => Arc::new(self.anthropic(model)?),
             RuntimeKind::Cli => Arc::new(self.cli(self.command(agent))),
         };
         runtime.readiness()?;

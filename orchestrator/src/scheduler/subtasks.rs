@@ -25,3 +25,26 @@ impl TaskCreator for BoardTaskCreator {
         Ok(created.display_id)
     }
 }
+
+/// SIA's `create_task`: the task becomes a proposal that waits for a person.
+pub struct ProposalCreator {
+    pub board: Board,
+    /// What made SIA look (`schedule`, `blocked`, `arbitration of T-3`).
+    pub source: String,
+}
+
+impl TaskCreator for ProposalCreator {
+    fn create(&self, new: NewTask) -> Result<String, CreateTaskError> {
+        let proposal = self
+            .board
+            .propose_now(crate::store::NewProposal {
+                task: new,
+                source: self.source.clone(),
+            })
+            .map_err(|e| CreateTaskError::Board(Box::new(e)))?;
+        Ok(format!(
+            "proposal {} (waits for a person to accept it)",
+            proposal.id
+        ))
+    }
+}

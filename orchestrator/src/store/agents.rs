@@ -3,6 +3,7 @@
 use harness_domain::{
     agent::{Agent, AgentId, AgentPatch, AgentStatus, DEFAULT_MODEL, RuntimeKind, default_agents},
     event::{Event, NewEvent},
+    role::RoleName,
     time::Timestamp,
 };
 use rusqlite::{Connection, Row, params};
@@ -108,6 +109,27 @@ impl Store {
         tx.commit()
     }
 
+    /// `[agents.<id>] role = …` from harness.toml: creates the agent with that role
+    /// when it does not exist yet, or gives the existing one that role.
+    pub fn ensure_agent_role(&self, id: &AgentId, role: &RoleName) -> Result<(), StoreError> {
+        let tx = self.write()?;
+        let now = Timestamp::now().to_rfc3339();
+        tx.execute(
+            "INSERT INTO agents (id, name, role, model, runtime, max_concurrency, enabled,
+                                 status, created_at, updated_at)
+             VALUES (?1, ?1, ?2, ?3, ?4, 1, 1, 'idle', ?5, ?5)
+             ON CONFLICT (id) DO UPDATE SET role = ?2, updated_at = ?5 WHERE role != ?2",
+            params![
+                id.as_str(),
+                role.as_str(),
+                DEFAULT_MODEL,
+                RuntimeKind::Anthropic.as_str(),
+                now
+            ],
+        )?;
+        tx.commit()
+    }
+
     /// Records what an agent is doing (the engine calls this).
     pub fn set_agent_status(
         &self,
@@ -176,9 +198,9 @@ impl RawAgent {
         Ok(Agent {
             id: AgentId::parse(&self.id).map_err(|_| corrupt_value("agents.id", &self.id))?,
             name: self.name,
-            role: self
-                .role
-                .parse()
+            // Any slug: rows from before roles were data hold the old role names,
+            // which are the built-in roles' names.
+            role: RoleName::parse(&self.role)
                 .map_err(|_| corrupt_value("agents.role", &self.role))?,
             model: self.model,
             runtime: self

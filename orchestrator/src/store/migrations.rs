@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "reliability",
         sql: include_str!("../../migrations/0006_reliability.sql"),
     },
+    Migration {
+        version: 8,
+        name: "roles",
+        sql: include_str!("../../migrations/0008_roles.sql"),
+    },
 ];
 
 /// A migration that this run applied.

@@ -81,39 +81,7 @@ impl Store {
         note: impl FnOnce(&Task) -> NewEvent,
     ) -> Result<(Task, Event), StoreError> {
         let tx = self.write()?;
-        check_dependencies_exist(&tx, new.depends_on.ids())?;
-        let now = Timestamp::now().to_rfc3339();
-        let id: i64 = tx.query_row(
-            "INSERT INTO tasks (title, description, category, priority, status, pass_criteria,
-                                max_attempts, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7) RETURNING id",
-            params![
-                new.title.as_str(),
-                new.description.as_str(),
-                new.category.as_str(),
-                priority_rank(new.priority),
-                json_list(new.pass_criteria.items()),
-                new.max_attempts.get(),
-                now
-            ],
-            |r| r.get(0),
-        )?;
-        let task_id = TaskId::new(id)?;
-        tx.execute(
-            "UPDATE tasks SET display_id = ?1, max_cost_usd = ?3 WHERE id = ?2",
-            params![task_id.display_id(), id, new.max_cost_usd.map(|c| c.get())],
-        )?;
-        insert_dependencies(&tx, task_id, new.depends_on.ids())?;
-        insert_history(
-            &tx,
-            task_id,
-            None,
-            TaskStatus::Pending,
-            "created",
-            actor,
-            &now,
-        )?;
-        let task = load_task(&tx, task_id)?;
+        let task = insert_task(&tx, new, actor)?;
         let event = insert_event(&tx, &note(&task))?;
         tx.commit()?;
         Ok((task, event))
@@ -497,6 +465,44 @@ fn insert_dependencies(tx: &Connection, id: TaskId, deps: &[TaskId]) -> Result<(
         stmt.execute(params![id.get(), dep.get()])?;
     }
     Ok(())
+}
+
+/// Inserts a new task with its dependencies and first history row, inside the
+/// caller's transaction (creating a task, or accepting a proposal).
+pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result<Task, StoreError> {
+    check_dependencies_exist(tx, new.depends_on.ids())?;
+    let now = Timestamp::now().to_rfc3339();
+    let id: i64 = tx.query_row(
+        "INSERT INTO tasks (title, description, category, priority, status, pass_criteria,
+                            max_attempts, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7) RETURNING id",
+        params![
+            new.title.as_str(),
+            new.description.as_str(),
+            new.category.as_str(),
+            priority_rank(new.priority),
+            json_list(new.pass_criteria.items()),
+            new.max_attempts.get(),
+            now
+        ],
+        |r| r.get(0),
+    )?;
+    let task_id = TaskId::new(id)?;
+    tx.execute(
+        "UPDATE tasks SET display_id = ?1, max_cost_usd = ?3 WHERE id = ?2",
+        params![task_id.display_id(), id, new.max_cost_usd.map(|c| c.get())],
+    )?;
+    insert_dependencies(tx, task_id, new.depends_on.ids())?;
+    insert_history(
+        tx,
+        task_id,
+        None,
+        TaskStatus::Pending,
+        "created",
+        actor,
+        &now,
+    )?;
+    load_task(tx, task_id)
 }
 
 pub(super) fn insert_history(

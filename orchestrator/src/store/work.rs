@@ -103,13 +103,25 @@ impl Store {
         agent_id: &str,
         model: &str,
     ) -> Result<Session, StoreError> {
+        self.start_helper_session(id, agent_id, model, "investigation")
+    }
+
+    /// A session of a helper role on task `id` that is not an attempt: `purpose` is
+    /// `investigation`, `estimate`, `design`, `validation` or `review`.
+    pub fn start_helper_session(
+        &self,
+        id: TaskId,
+        agent_id: &str,
+        model: &str,
+        purpose: &'static str,
+    ) -> Result<Session, StoreError> {
         let conn = self.write()?;
         let session_id = insert_session(
             &conn,
             id,
             agent_id,
             model,
-            "investigation",
+            purpose,
             &Timestamp::now().to_rfc3339(),
         )?;
         let session = load_session(&conn, session_id)?;

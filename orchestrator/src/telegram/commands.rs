@@ -2,7 +2,10 @@
 //! methods, the same write path as the HTTP API (history, events, live updates).
 //! The actor is `telegram:<user>`, so history says who acted from which chat.
 
-use harness_domain::task::{Description, NewTask, Priority, TaskId, TaskRef, TaskStatus, Title};
+use harness_domain::{
+    proposal::ProposalStatus,
+    task::{Description, NewTask, Priority, TaskId, TaskRef, TaskStatus, Title},
+};
 
 use super::{
     Context,
@@ -26,6 +29,9 @@ pub const MENU: &[(&str, &str)] = &[
     ("resume", "Start sessions again"),
     ("budget", "Spend against the limits"),
     ("answer", "Answer an agent's question: /answer T-12 text"),
+    ("proposals", "Tasks SIA proposes, waiting for a decision"),
+    ("accept", "Make a proposal a task: /accept 3"),
+    ("reject", "Drop a proposal: /reject 3"),
     ("help", "What the bot understands"),
 ];
 const LIST_LIMIT: u32 = 20;
@@ -44,6 +50,9 @@ pub enum Command {
     Resume,
     Budget,
     Answer(TaskId, Description),
+    Proposals,
+    Accept(i64),
+    Reject(i64),
     Help,
 }
 
@@ -99,6 +108,9 @@ fn parse_command(name: &str, args: &str) -> Result<Command, ParseError> {
         "unblock" => task_id(name, args).map(Command::Unblock),
         "cancel" => task_id(name, args).map(Command::Cancel),
         "add" => parse_add(args),
+        "proposals" => no_args(Command::Proposals),
+        "accept" => proposal_id(name, args).map(Command::Accept),
+        "reject" => proposal_id(name, args).map(Command::Reject),
         "answer" => {
             let (id, text) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
             let id = task_id(name, id)?;
@@ -122,6 +134,13 @@ fn task_id(name: &str, args: &str) -> Result<TaskId, ParseError> {
     TaskRef::parse(args)
         .map(TaskRef::id)
         .map_err(|e| ParseError::BadArgument(e.message))
+}
+
+fn proposal_id(name: &str, args: &str) -> Result<i64, ParseError> {
+    args.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ParseError::BadArgument(format!("usage: /{name} 3 (a proposal's number)")))
 }
 
 fn parse_add(args: &str) -> Result<Command, ParseError> {
@@ -282,6 +301,36 @@ async fn run(command: Command, actor: &Actor, ctx: &Context) -> Result<String, S
             ));
         }
         Command::Answer(id, answer) => return answer_question(id, answer, actor, ctx).await,
+        Command::Proposals => {
+            let waiting = board
+                .list_proposals(Some(ProposalStatus::Proposed), LIST_LIMIT)
+                .await
+                .map_err(text)?;
+            if waiting.is_empty() {
+                h.text("No proposals waiting.");
+            }
+            for p in &waiting {
+                h.bold(&format!("{}", p.id))
+                    .text(&format!(" {} ", p.priority))
+                    .text(&clip(&p.title, 80))
+                    .italic(&format!(" ({})", p.source))
+                    .line();
+            }
+        }
+        Command::Accept(id) => {
+            let (_, task) = board
+                .accept_proposal(id, actor.clone())
+                .await
+                .map_err(text)?;
+            h.text("🆕 Accepted as ")
+                .bold(&task.display_id)
+                .text(": ")
+                .text(&task.title);
+        }
+        Command::Reject(id) => {
+            let p = board.reject_proposal(id).await.map_err(text)?;
+            h.text("Rejected: ").text(&p.title);
+        }
     }
     Ok(h.finish())
 }
@@ -365,6 +414,9 @@ mod tests {
         );
         assert_eq!(ok("/retry T-12"), Command::Retry(TaskId::new(12).unwrap()));
         assert_eq!(ok("/cancel 3"), Command::Cancel(TaskId::new(3).unwrap()));
+        assert_eq!(ok("/accept 3"), Command::Accept(3));
+        assert_eq!(ok("/reject 4"), Command::Reject(4));
+        assert_eq!(ok("/proposals"), Command::Proposals);
         match ok("/add p0 Fix <the> login") {
             Command::Add(p, t) => assert_eq!((p, t.as_str()), (Priority::P0, "Fix <the> login")),
             other => panic!("{other:?}"),
@@ -394,6 +446,8 @@ mod tests {
         assert!(matches!(err("/add"), ParseError::BadArgument(_)));
         assert!(matches!(err("/answer T-1"), ParseError::BadArgument(_)));
         assert!(matches!(err("/pause now"), ParseError::BadArgument(_)));
+        assert!(matches!(err("/accept"), ParseError::BadArgument(_)));
+        assert!(matches!(err("/reject x"), ParseError::BadArgument(_)));
     }
 
     #[test]

@@ -235,6 +235,15 @@ pub fn render(event: &Event, task: Option<&Task>, public_url: Option<&str>) -> O
             let h = task_head("🆕 ", "created", task, event);
             (NotifyKind::Created, None, h)
         }
+        "proposal.created" => {
+            let id = payload["proposal_id"].as_i64()?;
+            let mut h = Html::new();
+            h.text("💡 ").text(&event.message).line();
+            h.italic(&format!(
+                "It waits for a person: /accept {id} makes it a task, /reject {id} drops it."
+            ));
+            (NotifyKind::Proposed, None, h)
+        }
         "budget.exceeded" => {
             let mut h = Html::new();
             h.text("💸 ")
@@ -332,6 +341,29 @@ pub fn blocked_keyboard(task_id: i64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proposal_says_how_to_accept_or_reject_it() {
+        let event = Event {
+            id: 1,
+            kind: "proposal.created".into(),
+            severity: harness_domain::event::Severity::Info,
+            task_id: None,
+            agent_id: None,
+            session_id: None,
+            message: "SIA proposes \"Split <the> parser\" (blocked)".into(),
+            payload: json!({"proposal_id": 7}),
+            at: harness_domain::time::Timestamp::now(),
+        };
+        let note = render(&event, None, None).unwrap();
+        assert_eq!(note.kind, NotifyKind::Proposed);
+        assert!(note.html.contains("/accept 7") && note.html.contains("/reject 7"));
+        assert!(
+            note.html.contains("Split &lt;the&gt; parser"),
+            "{}",
+            note.html
+        );
+    }
 
     #[test]
     fn hostile_text_is_escaped() {

@@ -225,3 +225,30 @@ mod reqwest {
         })
     }
 }
+
+#[test]
+fn a_bad_role_in_harness_toml_stops_startup_naming_the_role_and_field() {
+    let dir = TempDir::new().unwrap();
+    for (toml, role, field) in [
+        (
+            "[roles.designer]\nprompt = \"You design.\"\ntools = [\"read_file\", \"hammer\"]\n",
+            "designer",
+            "tools",
+        ),
+        ("[roles.qa]\nruntime = \"gpt\"\n", "qa", "runtime"),
+        (
+            "[roles.designer]\nprompt = \"You design.\"\ncategories = [\"feature\"]\n",
+            "designer",
+            "categories",
+        ),
+    ] {
+        std::fs::write(dir.path().join("harness.toml"), toml).unwrap();
+        let (ok, _, err) = run(harness(dir.path()).arg("serve"));
+        assert!(!ok, "{toml}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("'{role}'")) && err.contains(field),
+            "{toml}: {err}"
+        );
+    }
+}

@@ -140,6 +140,13 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> Response {
+        self.authed(self.client.put(self.url(path)).json(&body))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn delete(&self, path: &str) -> Response {
         self.authed(self.client.delete(self.url(path)))
             .send()

@@ -15,6 +15,7 @@ mod cli_flow;
 mod investigator;
 mod landing;
 mod limits;
+mod roles;
 mod setup;
 
 use std::{path::Path, time::Duration};
@@ -56,6 +57,7 @@ pub fn cli_agent(settings: &mut Settings, agent: &str, command: &[&str]) {
         AgentOverride {
             runtime: Some(RuntimeKind::Cli),
             command: Some(command.iter().map(|s| (*s).to_owned()).collect()),
+            ..AgentOverride::default()
         },
     );
 }

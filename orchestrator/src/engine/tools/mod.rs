@@ -14,6 +14,10 @@ pub use args::{ArgsError, HarnessAction, parse_harness_action};
 pub use schema::{harness_tool_definitions, workspace_tool_definitions};
 pub use workspace::{ToolLimits, Workspace};
 
+use std::collections::BTreeSet;
+
+use harness_domain::role::Tool;
+
 /// The result of one tool call, as sent back to the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolOutcome {
@@ -49,27 +53,56 @@ pub const WORKSPACE_TOOLS: [&str; 6] = [
 /// The workspace tools that only read: what a read-only agent (the investigator) gets.
 pub const READ_ONLY_TOOLS: [&str; 3] = ["read_file", "list_dir", "search"];
 
-/// Which workspace tools a session may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ToolSet {
-    /// Every workspace tool: agents that change the worktree.
-    #[default]
-    Full,
-    /// Reading only ([`READ_ONLY_TOOLS`]): no writes, edits or commands.
-    ReadOnly,
+/// The tools a session may use, from its role ([`Tool`]). The tool group `browser`
+/// allows every `browser_*` tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolSet(BTreeSet<Tool>);
+
+impl Default for ToolSet {
+    fn default() -> Self {
+        Self::full()
+    }
 }
 
 impl ToolSet {
-    /// Whether workspace tool `name` is in this set.
-    pub fn allows(self, name: &str) -> bool {
-        match self {
-            Self::Full => true,
-            Self::ReadOnly => READ_ONLY_TOOLS.contains(&name),
+    /// Every workspace tool: agents that change the worktree.
+    pub fn full() -> Self {
+        Self::of(Tool::WORKSPACE)
+    }
+
+    /// Reading only ([`READ_ONLY_TOOLS`]): no writes, edits or commands.
+    pub fn read_only() -> Self {
+        Self::of(Tool::READ_ONLY)
+    }
+
+    pub fn of(tools: impl IntoIterator<Item = Tool>) -> Self {
+        Self(tools.into_iter().collect())
+    }
+
+    /// Whether tool `name` is in this set.
+    pub fn allows(&self, name: &str) -> bool {
+        if name.starts_with("browser_") {
+            return self.0.contains(&Tool::Browser);
         }
+        self.0.iter().any(|t| t.as_str() == name)
+    }
+
+    /// Whether `create_task` is among them (planning, SIA).
+    pub fn creates_tasks(&self) -> bool {
+        self.0.contains(&Tool::CreateTask)
+    }
+
+    /// The names, for a message to the model.
+    pub fn names(&self) -> String {
+        self.0
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The Anthropic `tools` array of the workspace tools in this set.
-    pub fn definitions(self) -> Vec<serde_json::Value> {
+    pub fn definitions(&self) -> Vec<serde_json::Value> {
         workspace_tool_definitions()
             .into_iter()
             .filter(|t| t["name"].as_str().is_some_and(|n| self.allows(n)))
@@ -86,16 +119,18 @@ mod tests {
 
     #[test]
     fn the_read_only_set_describes_and_allows_only_reading_tools() {
-        let names: Vec<String> = ToolSet::ReadOnly
+        let names: Vec<String> = ToolSet::read_only()
             .definitions()
             .iter()
             .map(|t| t["name"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(names, READ_ONLY_TOOLS);
         for writer in ["write_file", "edit_file", "run_command"] {
-            assert!(!ToolSet::ReadOnly.allows(writer), "{writer}");
-            assert!(ToolSet::Full.allows(writer), "{writer}");
+            assert!(!ToolSet::read_only().allows(writer), "{writer}");
+            assert!(ToolSet::full().allows(writer), "{writer}");
         }
-        assert_eq!(ToolSet::Full.definitions().len(), WORKSPACE_TOOLS.len());
+        assert_eq!(ToolSet::full().definitions().len(), WORKSPACE_TOOLS.len());
+        assert!(!ToolSet::full().allows("browser_open"));
+        assert!(ToolSet::of([Tool::Browser]).allows("browser_open"));
     }
 }

@@ -10,6 +10,8 @@ import { formatTime } from '../../../lib/format';
 import type { Task } from '../../../lib/types';
 import { taskOptions, useTask } from '../api/get-task';
 import { useDeleteTask } from '../api/delete-task';
+import { useTaskEstimate } from '../api/get-task-estimate';
+import { useMarkSize } from '../api/mark-size';
 import { useTransitionTask, type TaskAction } from '../api/transition-task';
 import { QuestionBox } from './QuestionBox';
 import { Dependents, History, TaskLink } from './TaskRelations';
@@ -31,6 +33,8 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
   const navigate = useNavigate();
   const transition = useTransitionTask(task.id);
   const remove = useDeleteTask(task.id);
+  const estimate = useTaskEstimate(task.id);
+  const markSize = useMarkSize(task.id);
   const deps = useQueries({ queries: task.depends_on.map((id) => taskOptions(id)) });
   const labels = new Map(deps.flatMap((d) => (d.data ? [[d.data.id, `${d.data.display_id} ${d.data.title}`] as const] : [])));
 
@@ -74,6 +78,26 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
         <dd>{task.category}</dd>
         <dt>Agent</dt>
         <dd>{task.assigned_agent ?? '—'}</dd>
+        <dt>Estimate</dt>
+        <dd>
+          {estimate.data?.estimate ? (
+            <span title={estimate.data.estimate.reason}>{estimate.data.estimate.size}</span>
+          ) : (
+            '—'
+          )}{' '}
+          <select
+            aria-label="Mark size"
+            value=""
+            disabled={markSize.isPending}
+            onChange={(e) => e.target.value && markSize.mutate({ size: e.target.value })}
+          >
+            <option value="">mark…</option>
+            <option value="small">small</option>
+            <option value="medium">medium</option>
+            <option value="large">large (architect first)</option>
+          </select>
+          <ErrorMessage error={markSize.error} title="Could not mark the size" />
+        </dd>
         <dt>Attempts</dt>
         <dd>{task.attempts} / {task.max_attempts}</dd>
         <dt>Updated</dt>
