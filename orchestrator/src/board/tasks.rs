@@ -18,8 +18,10 @@ impl Board {
         actor: impl Into<Actor>,
     ) -> Result<Task, StoreError> {
         let actor = actor.into();
+        let by = actor.as_str().to_owned();
         let (task, event) = self
-            .blocking(move |s| s.create_task(&new, actor.as_str(), |t| created(t, &actor)))
+            .store
+            .create_task_async(new, by, move |t| created(t, &actor))
             .await?;
         self.created(&task, event);
         Ok(task)

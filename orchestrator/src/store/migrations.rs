@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "reliability",
         sql: include_str!("../../migrations/0006_reliability.sql"),
     },
+    Migration {
+        version: 7,
+        name: "task_filter_pairs",
+        sql: include_str!("../../migrations/0007_task_filter_pairs.sql"),
+    },
 ];
 
 /// A migration that this run applied.
