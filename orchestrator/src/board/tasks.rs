@@ -38,8 +38,10 @@ impl Board {
     }
 
     fn created(&self, task: &Task, event: harness_domain::event::Event) {
-        self.publish(LiveKind::TaskCreated(task.clone()));
-        self.published_event(event);
+        self.live.publish_all([
+            LiveKind::TaskCreated(task.clone()),
+            LiveKind::EventCreated(event),
+        ]);
         self.runs.wake();
     }
 
@@ -93,8 +95,10 @@ impl Board {
         task: Task,
         event: harness_domain::event::Event,
     ) -> Result<Task, StoreError> {
-        self.publish(LiveKind::TaskUpdated(task.clone()));
-        self.published_event(event);
+        self.live.publish_all([
+            LiveKind::TaskUpdated(task.clone()),
+            LiveKind::EventCreated(event),
+        ]);
         if task.status == TaskStatus::Cancelled {
             self.runs.cancel(task.id);
         }

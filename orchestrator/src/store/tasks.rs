@@ -363,7 +363,15 @@ fn insert_task(
         )?;
     let task_id = TaskId::new(id)?;
     insert_dependencies(tx, task_id, new.depends_on.ids())?;
-    insert_history(tx, task_id, None, TaskStatus::Pending, "created", actor, &at)?;
+    insert_history(
+        tx,
+        task_id,
+        None,
+        TaskStatus::Pending,
+        "created",
+        actor,
+        &at,
+    )?;
     let task = Task {
         id: task_id,
         display_id: task_id.display_id(),
@@ -555,14 +563,13 @@ pub(super) fn insert_history(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
-            id.get(),
-            from.map(|s| s.as_str()),
-            to.as_str(),
-            reason,
-            actor,
-            at
-        ],
-    )?;
+        id.get(),
+        from.map(|s| s.as_str()),
+        to.as_str(),
+        reason,
+        actor,
+        at
+    ])?;
     Ok(())
 }
 

@@ -545,7 +545,54 @@ mod tests {
             .count();
         assert_eq!(refused, 1);
         assert_eq!(stored(&dir).len(), 199);
-        assert!(w.commits() < 199, "{} commits: nothing was batched", w.commits());
+        assert!(
+            w.commits() < 199,
+            "{} commits: nothing was batched",
+            w.commits()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_submit_queue_refuses_at_once_and_what_it_took_is_stored() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let w = writer(
+            &dir,
+            WriterLimits {
+                max_queue: 2,
+                ..WriterLimits::default()
+            },
+        );
+        // A write on this thread holds the connection, so nothing submitted can run.
+        let holding = w.write().unwrap();
+        let submits: Vec<_> = (0..6i64)
+            .map(|v| {
+                let w = w.clone();
+                tokio::spawn(async move {
+                    w.submit(move |tx| Ok(tx.execute("INSERT INTO t (v) VALUES (?1)", [v])?))
+                        .await
+                })
+            })
+            .collect();
+        // At most three are taken (one by the thread, two queued): the others are
+        // refused without waiting for the connection.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while submits.iter().filter(|s| s.is_finished()).count() < 3 {
+            assert!(Instant::now() < deadline, "no submit was refused");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        holding.commit().unwrap();
+        let results = futures_util::future::join_all(submits).await;
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r.as_ref().unwrap(), Err(StoreError::Overloaded)))
+            .count();
+        let stored_ok = results
+            .iter()
+            .filter(|r| r.as_ref().unwrap().is_ok())
+            .count();
+        assert!(refused >= 3, "{refused} refused");
+        assert_eq!(refused + stored_ok, 6);
+        assert_eq!(stored(&dir).len(), stored_ok);
     }
 
     #[tokio::test]
