@@ -13,6 +13,7 @@
 mod agents;
 mod auth_sessions;
 mod budget;
+mod checkpointer;
 mod events;
 pub mod migrations;
 mod reliability;
@@ -165,7 +166,11 @@ impl Store {
                     .with_init(configure_reader),
             )?;
         let store = Self {
-            writer: Writer::new(writer, limits)?,
+            writer: Writer::new(
+                writer,
+                limits,
+                Some(checkpointer::Checkpointer::start(path)?),
+            )?,
             readers,
         };
         store.seed_agents()?;
@@ -237,6 +242,13 @@ fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;",
+    )?;
+    // The background checkpointer does this work off the write path; the writer only
+    // steps in if the WAL grows far past SQLite's usual threshold.
+    conn.pragma_update(
+        None,
+        "wal_autocheckpoint",
+        checkpointer::WRITER_AUTOCHECKPOINT,
     )?;
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {

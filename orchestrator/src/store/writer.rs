@@ -34,7 +34,7 @@ use std::{
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::StoreError;
+use super::{StoreError, checkpointer::Checkpointer};
 
 /// Bounds of a batch and of the queue in front of the writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +85,13 @@ type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> (bool, Reply) + Se
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
 impl Writer {
-    pub(super) fn new(conn: Connection, limits: WriterLimits) -> Result<Self, StoreError> {
-        let inner = Arc::new(Inner::new(conn, limits));
+    /// `checkpointer`, when given, is nudged after every commit (see `checkpointer.rs`).
+    pub(super) fn new(
+        conn: Connection,
+        limits: WriterLimits,
+        checkpointer: Option<Checkpointer>,
+    ) -> Result<Self, StoreError> {
+        let inner = Arc::new(Inner::new(conn, limits, checkpointer));
         let (jobs, queue) = mpsc::sync_channel(limits.max_queue.max(1));
         let thread = thread::Builder::new()
             .name("harness-writer".to_owned())
@@ -166,11 +171,13 @@ struct Inner {
     settled: Mutex<()>,
     settled_signal: Condvar,
     limits: WriterLimits,
+    checkpointer: Option<Checkpointer>,
 }
 
 impl Inner {
-    fn new(conn: Connection, limits: WriterLimits) -> Self {
+    fn new(conn: Connection, limits: WriterLimits, checkpointer: Option<Checkpointer>) -> Self {
         Self {
+            checkpointer,
             conn: Mutex::new(Conn { conn, open: None }),
             queued: AtomicUsize::new(0),
             commits: AtomicU64::new(0),
@@ -323,6 +330,9 @@ impl Inner {
         }
         let shared = result.as_ref().map(drop).map_err(ToString::to_string);
         self.publish(&batch.outcome, shared);
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.nudge();
+        }
         Some(result)
     }
 
@@ -432,7 +442,7 @@ mod tests {
              CREATE TABLE t (v INTEGER NOT NULL UNIQUE);",
         )
         .unwrap();
-        Arc::new(Writer::new(conn, limits).unwrap())
+        Arc::new(Writer::new(conn, limits, None).unwrap())
     }
 
     fn insert(w: &Writer, v: i64) -> Result<(), StoreError> {
