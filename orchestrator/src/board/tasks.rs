@@ -46,7 +46,7 @@ impl Board {
     }
 
     pub async fn update_task(&self, id: TaskId, patch: TaskPatch) -> Result<Task, StoreError> {
-        let task = self.blocking(move |s| s.update_task(id, &patch)).await?;
+        let task = self.store.update_task(id, patch).await?;
         self.announce_task(&task);
         Ok(task)
     }
@@ -60,12 +60,10 @@ impl Board {
         actor: impl Into<Actor>,
     ) -> Result<Task, StoreError> {
         let (reason, actor) = (reason.into(), actor.into());
+        let (by, why) = (actor.as_str().to_owned(), reason.clone());
         let (task, event) = self
-            .blocking(move |s| {
-                s.transition_task(id, to, &reason, actor.as_str(), |t| {
-                    status_changed(t, &reason, &actor)
-                })
-            })
+            .store
+            .transition_task(id, to, why, by, move |t| status_changed(t, &reason, &actor))
             .await?;
         self.status_changed(task, event)
     }
@@ -74,11 +72,11 @@ impl Board {
     /// status check and the move are one transaction.
     pub async fn unblock(&self, id: TaskId, actor: impl Into<Actor>) -> Result<Task, StoreError> {
         let actor = actor.into();
+        let by = actor.as_str().to_owned();
         let (task, event) = self
-            .blocking(move |s| {
-                s.unblock_task(id, actor.as_str(), |t| {
-                    status_changed(t, "unblocked by a user", &actor)
-                })
+            .store
+            .unblock_task(id, by, move |t| {
+                status_changed(t, "unblocked by a user", &actor)
             })
             .await?;
         self.status_changed(task, event)
@@ -108,14 +106,13 @@ impl Board {
 
     pub async fn delete_task(&self, id: TaskId) -> Result<(), StoreError> {
         let (task, event) = self
-            .blocking(move |s| {
-                s.delete_task(id, |t| {
-                    NewEvent::info(
-                        "task.deleted",
-                        format!("{} deleted: {}", t.display_id, t.title),
-                    )
-                    .for_task(t.id.get())
-                })
+            .store
+            .delete_task(id, |t| {
+                NewEvent::info(
+                    "task.deleted",
+                    format!("{} deleted: {}", t.display_id, t.title),
+                )
+                .for_task(t.id.get())
             })
             .await?;
         self.publish(LiveKind::TaskDeleted(DeletedTask {

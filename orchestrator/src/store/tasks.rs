@@ -128,142 +128,58 @@ impl Store {
     }
 
     /// Applies a partial update. New dependencies must exist and must not close a cycle.
-    pub fn update_task(&self, id: TaskId, patch: &TaskPatch) -> Result<Task, StoreError> {
-        let tx = self.write()?;
-        let current = load_task(&tx, id)?;
-        if current.status.is_final() {
-            return Err(StoreError::Conflict(format!(
-                "task {} is {} and can no longer be edited",
-                current.display_id,
-                current.status.as_str()
-            )));
-        }
-        let now = Timestamp::now().to_rfc3339();
-        if let Some(deps) = &patch.depends_on {
-            replace_dependencies(&tx, id, deps)?;
-        }
-        tx.execute(
-            "UPDATE tasks SET
-                title = COALESCE(?1, title),
-                description = COALESCE(?2, description),
-                category = COALESCE(?3, category),
-                priority = COALESCE(?4, priority),
-                pass_criteria = COALESCE(?5, pass_criteria),
-                updated_at = ?6
-             WHERE id = ?7",
-            params![
-                patch.title.as_ref().map(|t| t.as_str()),
-                patch.description.as_ref().map(|d| d.as_str()),
-                patch.category.as_ref().map(|c| c.as_str()),
-                patch.priority.map(priority_rank),
-                patch.pass_criteria.as_ref().map(|p| json_list(p.items())),
-                now,
-                id.get()
-            ],
-        )?;
-        let task = load_task(&tx, id)?;
-        tx.commit()?;
-        Ok(task)
+    pub async fn update_task(&self, id: TaskId, patch: TaskPatch) -> Result<Task, StoreError> {
+        self.writer
+            .submit(move |tx| update_task_in(tx, id, &patch))
+            .await
     }
 
     /// Moves a task to `to` if the status machine allows it, and records why.
-    pub fn transition_task(
+    pub async fn transition_task(
         &self,
         id: TaskId,
         to: TaskStatus,
-        reason: &str,
-        actor: &str,
-        note: impl FnOnce(&Task) -> NewEvent,
+        reason: String,
+        actor: String,
+        note: impl FnOnce(&Task) -> NewEvent + Send + 'static,
     ) -> Result<(Task, Event), StoreError> {
-        self.transition_task_from(id, None, to, reason, actor, note)
+        self.writer
+            .submit(move |tx| transition_task_in(tx, id, None, to, &reason, &actor, note))
+            .await
     }
 
     /// A human's unblock: a blocked task goes back to pending with a fresh set of
     /// attempts. Any other status is a conflict, decided in the same transaction.
-    pub fn unblock_task(
+    pub async fn unblock_task(
         &self,
         id: TaskId,
-        actor: &str,
-        note: impl FnOnce(&Task) -> NewEvent,
+        actor: String,
+        note: impl FnOnce(&Task) -> NewEvent + Send + 'static,
     ) -> Result<(Task, Event), StoreError> {
-        self.transition_task_from(
-            id,
-            Some(TaskStatus::Blocked),
-            TaskStatus::Pending,
-            "unblocked by a user",
-            actor,
-            note,
-        )
-    }
-
-    fn transition_task_from(
-        &self,
-        id: TaskId,
-        from: Option<TaskStatus>,
-        to: TaskStatus,
-        reason: &str,
-        actor: &str,
-        note: impl FnOnce(&Task) -> NewEvent,
-    ) -> Result<(Task, Event), StoreError> {
-        let tx = self.write()?;
-        let current = load_task(&tx, id)?;
-        if let Some(from) = from.filter(|f| *f != current.status) {
-            return Err(StoreError::Conflict(format!(
-                "task {} is {}; only a {} task can be {}",
-                current.display_id,
-                current.status.as_str(),
-                from.as_str(),
-                if to == TaskStatus::Pending {
-                    "unblocked"
-                } else {
-                    "moved"
-                }
-            )));
-        }
-        current.status.transition(to)?;
-        let now = Timestamp::now().to_rfc3339();
-        // A human unblocking a task gives it a fresh set of attempts.
-        let reset_attempts = current.status == TaskStatus::Blocked && to == TaskStatus::Pending;
-        tx.execute(
-            "UPDATE tasks SET status = ?1, updated_at = ?2,
-                attempts = CASE WHEN ?3 THEN 0 ELSE attempts END
-             WHERE id = ?4",
-            params![to.as_str(), now, reset_attempts, id.get()],
-        )?;
-        insert_history(&tx, id, Some(current.status), to, reason, actor, &now)?;
-        let task = load_task(&tx, id)?;
-        let event = insert_event(&tx, &note(&task))?;
-        tx.commit()?;
-        Ok((task, event))
+        self.writer
+            .submit(move |tx| {
+                transition_task_in(
+                    tx,
+                    id,
+                    Some(TaskStatus::Blocked),
+                    TaskStatus::Pending,
+                    "unblocked by a user",
+                    &actor,
+                    note,
+                )
+            })
+            .await
     }
 
     /// Deletes a task that is not running and that no other task depends on.
-    pub fn delete_task(
+    pub async fn delete_task(
         &self,
         id: TaskId,
-        note: impl FnOnce(&Task) -> NewEvent,
+        note: impl FnOnce(&Task) -> NewEvent + Send + 'static,
     ) -> Result<(Task, Event), StoreError> {
-        let tx = self.write()?;
-        let task = load_task(&tx, id)?;
-        if task.status.is_running() {
-            return Err(StoreError::Conflict(format!(
-                "task {} is {}; cancel it before deleting it",
-                task.display_id,
-                task.status.as_str()
-            )));
-        }
-        let dependents = dependent_ids(&tx, id)?;
-        if !dependents.is_empty() {
-            return Err(StoreError::Conflict(format!(
-                "task {} is a dependency of {}; remove those dependencies first",
-                task.display_id,
-                display_list(&dependents)
-            )));
-        }
-        tx.execute("DELETE FROM tasks WHERE id = ?1", [id.get()])?;
-        let event = insert_event(&tx, &note(&task))?;
-        tx.commit()?;
-        Ok((task, event))
+        self.writer
+            .submit(move |tx| delete_task_in(tx, id, note))
+            .await
     }
 
     pub fn task_history(&self, id: TaskId) -> Result<Vec<TaskTransition>, StoreError> {
@@ -394,6 +310,107 @@ fn insert_task(
         created_at: now,
         updated_at: now,
     };
+    let event = insert_event(tx, &note(&task))?;
+    Ok((task, event))
+}
+
+fn update_task_in(tx: &Connection, id: TaskId, patch: &TaskPatch) -> Result<Task, StoreError> {
+    let current = load_task(tx, id)?;
+    if current.status.is_final() {
+        return Err(StoreError::Conflict(format!(
+            "task {} is {} and can no longer be edited",
+            current.display_id,
+            current.status.as_str()
+        )));
+    }
+    let now = Timestamp::now().to_rfc3339();
+    if let Some(deps) = &patch.depends_on {
+        replace_dependencies(tx, id, deps)?;
+    }
+    tx.prepare_cached(
+        "UPDATE tasks SET
+            title = COALESCE(?1, title),
+            description = COALESCE(?2, description),
+            category = COALESCE(?3, category),
+            priority = COALESCE(?4, priority),
+            pass_criteria = COALESCE(?5, pass_criteria),
+            updated_at = ?6
+         WHERE id = ?7",
+    )?
+    .execute(params![
+        patch.title.as_ref().map(|t| t.as_str()),
+        patch.description.as_ref().map(|d| d.as_str()),
+        patch.category.as_ref().map(|c| c.as_str()),
+        patch.priority.map(priority_rank),
+        patch.pass_criteria.as_ref().map(|p| json_list(p.items())),
+        now,
+        id.get()
+    ])?;
+    load_task(tx, id)
+}
+
+/// Moves a task to `to` (only from `from`, when given) with its history row and event.
+fn transition_task_in(
+    tx: &Connection,
+    id: TaskId,
+    from: Option<TaskStatus>,
+    to: TaskStatus,
+    reason: &str,
+    actor: &str,
+    note: impl FnOnce(&Task) -> NewEvent,
+) -> Result<(Task, Event), StoreError> {
+    let current = load_task(tx, id)?;
+    if let Some(from) = from.filter(|f| *f != current.status) {
+        return Err(StoreError::Conflict(format!(
+            "task {} is {}; only a {} task can be {}",
+            current.display_id,
+            current.status.as_str(),
+            from.as_str(),
+            if to == TaskStatus::Pending {
+                "unblocked"
+            } else {
+                "moved"
+            }
+        )));
+    }
+    current.status.transition(to)?;
+    let now = Timestamp::now().to_rfc3339();
+    // A human unblocking a task gives it a fresh set of attempts.
+    let reset_attempts = current.status == TaskStatus::Blocked && to == TaskStatus::Pending;
+    tx.prepare_cached(
+        "UPDATE tasks SET status = ?1, updated_at = ?2,
+            attempts = CASE WHEN ?3 THEN 0 ELSE attempts END
+         WHERE id = ?4",
+    )?
+    .execute(params![to.as_str(), now, reset_attempts, id.get()])?;
+    insert_history(tx, id, Some(current.status), to, reason, actor, &now)?;
+    let task = load_task(tx, id)?;
+    let event = insert_event(tx, &note(&task))?;
+    Ok((task, event))
+}
+
+fn delete_task_in(
+    tx: &Connection,
+    id: TaskId,
+    note: impl FnOnce(&Task) -> NewEvent,
+) -> Result<(Task, Event), StoreError> {
+    let task = load_task(tx, id)?;
+    if task.status.is_running() {
+        return Err(StoreError::Conflict(format!(
+            "task {} is {}; cancel it before deleting it",
+            task.display_id,
+            task.status.as_str()
+        )));
+    }
+    let dependents = dependent_ids(tx, id)?;
+    if !dependents.is_empty() {
+        return Err(StoreError::Conflict(format!(
+            "task {} is a dependency of {}; remove those dependencies first",
+            task.display_id,
+            display_list(&dependents)
+        )));
+    }
+    tx.execute("DELETE FROM tasks WHERE id = ?1", [id.get()])?;
     let event = insert_event(tx, &note(&task))?;
     Ok((task, event))
 }
