@@ -169,7 +169,19 @@ impl LiveBus {
 
     /// Numbers, stores and broadcasts one message.
     pub fn publish(&self, message: LiveKind) {
+        self.publish_all([message]);
+    }
+
+    /// Publishes messages back to back, under one lock: a subscriber woken by the first
+    /// finds the rest already waiting and sends them in one write.
+    pub fn publish_all(&self, messages: impl IntoIterator<Item = LiveKind>) {
         let mut ring = self.lock();
+        for message in messages {
+            self.push(&mut ring, message);
+        }
+    }
+
+    fn push(&self, ring: &mut Ring, message: LiveKind) {
         let seq = ring.next_seq;
         let kind = message.name();
         let json = LiveFrame { seq, message }.to_json();

@@ -4,7 +4,7 @@
 //! missed or a `resync`, then live messages. A client that falls behind the bounded
 //! queue, or stops answering pings, is closed; it reconnects with its last seq.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -18,7 +18,10 @@ use axum::{
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use harness_domain::time::Timestamp;
 use tokio::{
-    sync::broadcast::error::RecvError,
+    sync::broadcast::{
+        self,
+        error::{RecvError, TryRecvError},
+    },
     time::{Instant, interval, timeout},
 };
 
@@ -27,7 +30,7 @@ use super::{
     error::ApiError,
     extract::{Query, query_number},
 };
-use crate::live::{Backlog, Hello, LiveFrame, LiveKind, Resync, Subscription};
+use crate::live::{Backlog, Hello, LiveFrame, LiveKind, LiveMessage, Resync, Subscription};
 
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// No pong for this long and the client is gone.
@@ -78,11 +81,14 @@ async fn serve(
     loop {
         tokio::select! {
             received = sub.receiver.recv() => match received {
-                Ok(message) => {
-                    if send(&mut sink, Message::Text(Utf8Bytes::from(&*message.json))).await.is_err() {
+                Ok(message) => match send_ready(&mut sink, &message, &mut sub.receiver).await {
+                    Ok(()) => {}
+                    Err(Some(RecvError::Lagged(_))) => {
+                        close(&mut sink, CLOSE_LAGGED, "client fell behind; reconnect with ?after").await;
                         return;
                     }
-                }
+                    Err(_) => return,
+                },
                 Err(RecvError::Lagged(_)) => {
                     close(&mut sink, CLOSE_LAGGED, "client fell behind; reconnect with ?after").await;
                     return;
@@ -137,6 +143,39 @@ async fn send_intro(
         }
     }
     Ok(())
+}
+
+/// Most messages a connection writes in one go.
+const SEND_BATCH: usize = 64;
+
+/// Sends `first` and whatever else is already waiting (a change publishes a few messages
+/// at once: the task and its event), flushing once: one wake-up and one write for the
+/// lot rather than one each. `Err(None)` when the client is gone or too slow.
+async fn send_ready(
+    sink: &mut SplitSink<WebSocket, Message>,
+    first: &LiveMessage,
+    receiver: &mut broadcast::Receiver<Arc<LiveMessage>>,
+) -> Result<(), Option<RecvError>> {
+    let batch = async {
+        sink.feed(text(first)).await?;
+        for _ in 1..SEND_BATCH {
+            match receiver.try_recv() {
+                Ok(message) => sink.feed(text(&message)).await?,
+                Err(TryRecvError::Lagged(n)) => return Ok(Some(RecvError::Lagged(n))),
+                Err(_) => break,
+            }
+        }
+        sink.flush().await.map(|()| None)
+    };
+    match timeout(SEND_DEADLINE, batch).await {
+        Ok(Ok(None)) => Ok(()),
+        Ok(Ok(Some(lagged))) => Err(Some(lagged)),
+        _ => Err(None),
+    }
+}
+
+fn text(message: &LiveMessage) -> Message {
+    Message::Text(Utf8Bytes::from(&*message.json))
 }
 
 async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> Result<(), ()> {

@@ -2,11 +2,16 @@
 //! a way to stop the session working on a task, and a count of finished passes that
 //! tests (and anything else) can wait on.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use harness_domain::task::TaskId;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
+
+/// Changes this close together share one scheduler pass: a client creating tasks in a
+/// loop costs a pass every few milliseconds, not one per task (a pass reads the agents,
+/// the pause flag and the ready tasks). Sessions run for minutes; this delay is noise.
+const SETTLE: Duration = Duration::from_millis(5);
 
 pub struct Runs {
     wake: Notify,
@@ -30,8 +35,10 @@ impl Runs {
         self.wake.notify_one();
     }
 
+    /// Returns [`SETTLE`] after a wake, so that the changes of a burst are seen together.
     pub async fn woken(&self) {
         self.wake.notified().await;
+        tokio::time::sleep(SETTLE).await;
     }
 
     /// The scheduler finished a pass (whether it started anything or not).

@@ -18,8 +18,10 @@ impl Board {
         actor: impl Into<Actor>,
     ) -> Result<Task, StoreError> {
         let actor = actor.into();
+        let by = actor.as_str().to_owned();
         let (task, event) = self
-            .blocking(move |s| s.create_task(&new, actor.as_str(), |t| created(t, &actor)))
+            .store
+            .create_task_async(new, by, move |t| created(t, &actor))
             .await?;
         self.created(&task, event);
         Ok(task)
@@ -36,13 +38,15 @@ impl Board {
     }
 
     fn created(&self, task: &Task, event: harness_domain::event::Event) {
-        self.publish(LiveKind::TaskCreated(task.clone()));
-        self.published_event(event);
+        self.live.publish_all([
+            LiveKind::TaskCreated(task.clone()),
+            LiveKind::EventCreated(event),
+        ]);
         self.runs.wake();
     }
 
     pub async fn update_task(&self, id: TaskId, patch: TaskPatch) -> Result<Task, StoreError> {
-        let task = self.blocking(move |s| s.update_task(id, &patch)).await?;
+        let task = self.store.update_task(id, patch).await?;
         self.announce_task(&task);
         Ok(task)
     }
@@ -56,12 +60,10 @@ impl Board {
         actor: impl Into<Actor>,
     ) -> Result<Task, StoreError> {
         let (reason, actor) = (reason.into(), actor.into());
+        let (by, why) = (actor.as_str().to_owned(), reason.clone());
         let (task, event) = self
-            .blocking(move |s| {
-                s.transition_task(id, to, &reason, actor.as_str(), |t| {
-                    status_changed(t, &reason, &actor)
-                })
-            })
+            .store
+            .transition_task(id, to, why, by, move |t| status_changed(t, &reason, &actor))
             .await?;
         self.status_changed(task, event)
     }
@@ -70,11 +72,11 @@ impl Board {
     /// status check and the move are one transaction.
     pub async fn unblock(&self, id: TaskId, actor: impl Into<Actor>) -> Result<Task, StoreError> {
         let actor = actor.into();
+        let by = actor.as_str().to_owned();
         let (task, event) = self
-            .blocking(move |s| {
-                s.unblock_task(id, actor.as_str(), |t| {
-                    status_changed(t, "unblocked by a user", &actor)
-                })
+            .store
+            .unblock_task(id, by, move |t| {
+                status_changed(t, "unblocked by a user", &actor)
             })
             .await?;
         self.status_changed(task, event)
@@ -91,8 +93,10 @@ impl Board {
         task: Task,
         event: harness_domain::event::Event,
     ) -> Result<Task, StoreError> {
-        self.publish(LiveKind::TaskUpdated(task.clone()));
-        self.published_event(event);
+        self.live.publish_all([
+            LiveKind::TaskUpdated(task.clone()),
+            LiveKind::EventCreated(event),
+        ]);
         if task.status == TaskStatus::Cancelled {
             self.runs.cancel(task.id);
         }
@@ -102,14 +106,13 @@ impl Board {
 
     pub async fn delete_task(&self, id: TaskId) -> Result<(), StoreError> {
         let (task, event) = self
-            .blocking(move |s| {
-                s.delete_task(id, |t| {
-                    NewEvent::info(
-                        "task.deleted",
-                        format!("{} deleted: {}", t.display_id, t.title),
-                    )
-                    .for_task(t.id.get())
-                })
+            .store
+            .delete_task(id, |t| {
+                NewEvent::info(
+                    "task.deleted",
+                    format!("{} deleted: {}", t.display_id, t.title),
+                )
+                .for_task(t.id.get())
             })
             .await?;
         self.publish(LiveKind::TaskDeleted(DeletedTask {

@@ -70,10 +70,12 @@ impl Store {
 /// describes, so the change and its event commit (or roll back) together.
 pub(super) fn insert_event(conn: &Connection, new: &NewEvent) -> Result<Event, StoreError> {
     let at = Timestamp::now();
-    let id: i64 = conn.query_row(
-        "INSERT INTO events (type, severity, task_id, agent_id, session_id, message, payload, at)
+    let id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO events (type, severity, task_id, agent_id, session_id, message, payload, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-        params![
+        )?
+        .query_row(params![
             new.kind,
             new.severity.as_str(),
             new.task_id,

@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0006_reliability.sql"),
     },
     Migration {
+        version: 7,
+        name: "task_filter_pairs",
+        sql: include_str!("../../migrations/0007_task_filter_pairs.sql"),
+    },
+    Migration {
         version: 8,
         name: "roles",
         sql: include_str!("../../migrations/0008_roles.sql"),

@@ -2,8 +2,9 @@
 //!
 //! This is the persistence boundary. It speaks domain types only; no SQL or rusqlite
 //! type leaves this module, so another backend (PostgreSQL for multi-node) can stand
-//! behind the same methods later. All methods are blocking: async callers use
-//! `tokio::task::spawn_blocking`.
+//! behind the same methods later. Methods are blocking (async callers use
+//! `tokio::task::spawn_blocking`), except the `async fn` writes of the hot paths, which
+//! hand their change to the writer thread and await its group commit.
 //!
 //! Writes go through one connection with group commit (`writer.rs`): writes that arrive
 //! together share one transaction and one sync, each in its own savepoint. Reads use a
@@ -12,6 +13,7 @@
 mod agents;
 mod auth_sessions;
 mod budget;
+mod checkpointer;
 mod events;
 pub mod migrations;
 mod reliability;
@@ -166,7 +168,11 @@ impl Store {
                     .with_init(configure_reader),
             )?;
         let store = Self {
-            writer: Writer::new(writer, limits),
+            writer: Writer::new(
+                writer,
+                limits,
+                Some(checkpointer::Checkpointer::start(path)?),
+            )?,
             readers,
         };
         store.seed_agents()?;
@@ -225,14 +231,26 @@ pub fn backup(source: &Path, dest: &Path) -> Result<(), StoreError> {
     quick_check(&target, dest)
 }
 
+/// Statements kept prepared per connection. The store has a few dozen distinct ones;
+/// rusqlite's default of 16 would evict and re-parse them on a busy board.
+const STATEMENT_CACHE: usize = 128;
+
 fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // FULL: a write that was answered 2xx survives power loss, not just a crash.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;",
+    )?;
+    // The background checkpointer does this work off the write path; the writer only
+    // steps in if the WAL grows far past SQLite's usual threshold.
+    conn.pragma_update(
+        None,
+        "wal_autocheckpoint",
+        checkpointer::WRITER_AUTOCHECKPOINT,
     )?;
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -245,6 +263,7 @@ fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
 
 fn configure_reader(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA query_only = ON;")
 }
 

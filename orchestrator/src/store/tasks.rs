@@ -1,6 +1,6 @@
 //! Tasks, their dependencies and their history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use harness_domain::{
     ValidationError,
@@ -67,7 +67,7 @@ impl std::fmt::Display for TaskCursor {
     }
 }
 
-const TASK_COLUMNS: &str = "id, display_id, title, description, category, priority, status, \
+pub(super) const TASK_COLUMNS: &str = "id, display_id, title, description, category, priority, status, \
      pass_criteria, assigned_agent, attempts, max_attempts, diagnosis, created_at, updated_at, \
      question, answer, retry_at, last_failure, max_cost_usd";
 
@@ -87,6 +87,23 @@ impl Store {
         Ok((task, event))
     }
 
+    /// [`Store::create_task`] for async callers: the writer thread runs it in its next
+    /// batch, so no thread waits for the disk per request.
+    pub async fn create_task_async(
+        &self,
+        new: NewTask,
+        actor: String,
+        note: impl FnOnce(&Task) -> NewEvent + Send + 'static,
+    ) -> Result<(Task, Event), StoreError> {
+        self.writer
+            .submit(move |tx| {
+                let task = insert_task(tx, &new, &actor)?;
+                let event = insert_event(tx, &note(&task))?;
+                Ok((task, event))
+            })
+            .await
+    }
+
     pub fn get_task(&self, id: TaskId) -> Result<Task, StoreError> {
         load_task(&*self.read()?, id)
     }
@@ -94,18 +111,17 @@ impl Store {
     pub fn list_tasks(&self, filter: &TaskFilter) -> Result<Page<Task>, StoreError> {
         let conn = self.read()?;
         let total = count_tasks(&conn, filter)?;
+        if total == 0 || filter.offset >= total {
+            // Nothing can match: say so without walking an index looking for it (a
+            // correlated pair of filters could read every row of one column).
+            return Ok(Page {
+                items: Vec::new(),
+                total,
+                next_cursor: None,
+            });
+        }
         let (sql, args) = list_query(filter);
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows: Vec<RawTask> = stmt
-            .query_map(params_from_iter(args.iter()), RawTask::from_row)?
-            .collect::<Result<_, _>>()?;
-        let items: Vec<Task> = rows
-            .into_iter()
-            .map(|raw| {
-                let deps = load_dependencies(&conn, raw.id)?;
-                raw.into_task(deps)
-            })
-            .collect::<Result<_, _>>()?;
+        let items = query_tasks(&conn, &sql, params_from_iter(args.iter()))?;
         let next_cursor = (items.len() == filter.limit as usize)
             .then(|| items.last().map(|t| TaskCursor::of(t).to_string()))
             .flatten();
@@ -117,142 +133,58 @@ impl Store {
     }
 
     /// Applies a partial update. New dependencies must exist and must not close a cycle.
-    pub fn update_task(&self, id: TaskId, patch: &TaskPatch) -> Result<Task, StoreError> {
-        let tx = self.write()?;
-        let current = load_task(&tx, id)?;
-        if current.status.is_final() {
-            return Err(StoreError::Conflict(format!(
-                "task {} is {} and can no longer be edited",
-                current.display_id,
-                current.status.as_str()
-            )));
-        }
-        let now = Timestamp::now().to_rfc3339();
-        if let Some(deps) = &patch.depends_on {
-            replace_dependencies(&tx, id, deps)?;
-        }
-        tx.execute(
-            "UPDATE tasks SET
-                title = COALESCE(?1, title),
-                description = COALESCE(?2, description),
-                category = COALESCE(?3, category),
-                priority = COALESCE(?4, priority),
-                pass_criteria = COALESCE(?5, pass_criteria),
-                updated_at = ?6
-             WHERE id = ?7",
-            params![
-                patch.title.as_ref().map(|t| t.as_str()),
-                patch.description.as_ref().map(|d| d.as_str()),
-                patch.category.as_ref().map(|c| c.as_str()),
-                patch.priority.map(priority_rank),
-                patch.pass_criteria.as_ref().map(|p| json_list(p.items())),
-                now,
-                id.get()
-            ],
-        )?;
-        let task = load_task(&tx, id)?;
-        tx.commit()?;
-        Ok(task)
+    pub async fn update_task(&self, id: TaskId, patch: TaskPatch) -> Result<Task, StoreError> {
+        self.writer
+            .submit(move |tx| update_task_in(tx, id, &patch))
+            .await
     }
 
     /// Moves a task to `to` if the status machine allows it, and records why.
-    pub fn transition_task(
+    pub async fn transition_task(
         &self,
         id: TaskId,
         to: TaskStatus,
-        reason: &str,
-        actor: &str,
-        note: impl FnOnce(&Task) -> NewEvent,
+        reason: String,
+        actor: String,
+        note: impl FnOnce(&Task) -> NewEvent + Send + 'static,
     ) -> Result<(Task, Event), StoreError> {
-        self.transition_task_from(id, None, to, reason, actor, note)
+        self.writer
+            .submit(move |tx| transition_task_in(tx, id, None, to, &reason, &actor, note))
+            .await
     }
 
     /// A human's unblock: a blocked task goes back to pending with a fresh set of
     /// attempts. Any other status is a conflict, decided in the same transaction.
-    pub fn unblock_task(
+    pub async fn unblock_task(
         &self,
         id: TaskId,
-        actor: &str,
-        note: impl FnOnce(&Task) -> NewEvent,
+        actor: String,
+        note: impl FnOnce(&Task) -> NewEvent + Send + 'static,
     ) -> Result<(Task, Event), StoreError> {
-        self.transition_task_from(
-            id,
-            Some(TaskStatus::Blocked),
-            TaskStatus::Pending,
-            "unblocked by a user",
-            actor,
-            note,
-        )
-    }
-
-    fn transition_task_from(
-        &self,
-        id: TaskId,
-        from: Option<TaskStatus>,
-        to: TaskStatus,
-        reason: &str,
-        actor: &str,
-        note: impl FnOnce(&Task) -> NewEvent,
-    ) -> Result<(Task, Event), StoreError> {
-        let tx = self.write()?;
-        let current = load_task(&tx, id)?;
-        if let Some(from) = from.filter(|f| *f != current.status) {
-            return Err(StoreError::Conflict(format!(
-                "task {} is {}; only a {} task can be {}",
-                current.display_id,
-                current.status.as_str(),
-                from.as_str(),
-                if to == TaskStatus::Pending {
-                    "unblocked"
-                } else {
-                    "moved"
-                }
-            )));
-        }
-        current.status.transition(to)?;
-        let now = Timestamp::now().to_rfc3339();
-        // A human unblocking a task gives it a fresh set of attempts.
-        let reset_attempts = current.status == TaskStatus::Blocked && to == TaskStatus::Pending;
-        tx.execute(
-            "UPDATE tasks SET status = ?1, updated_at = ?2,
-                attempts = CASE WHEN ?3 THEN 0 ELSE attempts END
-             WHERE id = ?4",
-            params![to.as_str(), now, reset_attempts, id.get()],
-        )?;
-        insert_history(&tx, id, Some(current.status), to, reason, actor, &now)?;
-        let task = load_task(&tx, id)?;
-        let event = insert_event(&tx, &note(&task))?;
-        tx.commit()?;
-        Ok((task, event))
+        self.writer
+            .submit(move |tx| {
+                transition_task_in(
+                    tx,
+                    id,
+                    Some(TaskStatus::Blocked),
+                    TaskStatus::Pending,
+                    "unblocked by a user",
+                    &actor,
+                    note,
+                )
+            })
+            .await
     }
 
     /// Deletes a task that is not running and that no other task depends on.
-    pub fn delete_task(
+    pub async fn delete_task(
         &self,
         id: TaskId,
-        note: impl FnOnce(&Task) -> NewEvent,
+        note: impl FnOnce(&Task) -> NewEvent + Send + 'static,
     ) -> Result<(Task, Event), StoreError> {
-        let tx = self.write()?;
-        let task = load_task(&tx, id)?;
-        if task.status.is_running() {
-            return Err(StoreError::Conflict(format!(
-                "task {} is {}; cancel it before deleting it",
-                task.display_id,
-                task.status.as_str()
-            )));
-        }
-        let dependents = dependent_ids(&tx, id)?;
-        if !dependents.is_empty() {
-            return Err(StoreError::Conflict(format!(
-                "task {} is a dependency of {}; remove those dependencies first",
-                task.display_id,
-                display_list(&dependents)
-            )));
-        }
-        tx.execute("DELETE FROM tasks WHERE id = ?1", [id.get()])?;
-        let event = insert_event(&tx, &note(&task))?;
-        tx.commit()?;
-        Ok((task, event))
+        self.writer
+            .submit(move |tx| delete_task_in(tx, id, note))
+            .await
     }
 
     pub fn task_history(&self, id: TaskId) -> Result<Vec<TaskTransition>, StoreError> {
@@ -314,6 +246,173 @@ impl Store {
         }
         Ok(counts)
     }
+}
+
+/// Inserts a pending task with its dependencies and first history row, inside the
+/// caller's transaction (creating a task, or accepting a proposal), and returns it as
+/// stored without reading it back: every value is known here.
+pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result<Task, StoreError> {
+    check_dependencies_exist(tx, new.depends_on.ids())?;
+    let now = Timestamp::now();
+    let at = now.to_rfc3339();
+    // The id AUTOINCREMENT would pick, so the display id goes in with the row.
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO tasks (id, display_id, title, description, category, priority, status,
+                                pass_criteria, max_attempts, max_cost_usd, created_at, updated_at)
+             SELECT n, 'T-' || n, ?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?8
+             FROM (SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tasks'), 0),
+                              COALESCE((SELECT MAX(id) FROM tasks), 0)) + 1 AS n)
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                new.title.as_str(),
+                new.description.as_str(),
+                new.category.as_str(),
+                priority_rank(new.priority),
+                json_list(new.pass_criteria.items()),
+                new.max_attempts.get(),
+                new.max_cost_usd.map(|c| c.get()),
+                at
+            ],
+            |r| r.get(0),
+        )?;
+    let task_id = TaskId::new(id)?;
+    insert_dependencies(tx, task_id, new.depends_on.ids())?;
+    insert_history(
+        tx,
+        task_id,
+        None,
+        TaskStatus::Pending,
+        "created",
+        actor,
+        &at,
+    )?;
+    let task = Task {
+        id: task_id,
+        display_id: task_id.display_id(),
+        title: new.title.as_str().to_owned(),
+        description: new.description.as_str().to_owned(),
+        category: new.category.as_str().to_owned(),
+        priority: new.priority,
+        status: TaskStatus::Pending,
+        pass_criteria: new.pass_criteria.items().to_vec(),
+        depends_on: new.depends_on.ids().to_vec(),
+        assigned_agent: None,
+        attempts: 0,
+        max_attempts: new.max_attempts.get(),
+        diagnosis: None,
+        question: None,
+        answer: None,
+        retry_at: None,
+        last_failure: None,
+        max_cost_usd: new.max_cost_usd.map(|c| c.get()),
+        created_at: now,
+        updated_at: now,
+    };
+    Ok(task)
+}
+
+fn update_task_in(tx: &Connection, id: TaskId, patch: &TaskPatch) -> Result<Task, StoreError> {
+    let current = load_task(tx, id)?;
+    if current.status.is_final() {
+        return Err(StoreError::Conflict(format!(
+            "task {} is {} and can no longer be edited",
+            current.display_id,
+            current.status.as_str()
+        )));
+    }
+    let now = Timestamp::now().to_rfc3339();
+    if let Some(deps) = &patch.depends_on {
+        replace_dependencies(tx, id, deps)?;
+    }
+    tx.prepare_cached(
+        "UPDATE tasks SET
+            title = COALESCE(?1, title),
+            description = COALESCE(?2, description),
+            category = COALESCE(?3, category),
+            priority = COALESCE(?4, priority),
+            pass_criteria = COALESCE(?5, pass_criteria),
+            updated_at = ?6
+         WHERE id = ?7",
+    )?
+    .execute(params![
+        patch.title.as_ref().map(|t| t.as_str()),
+        patch.description.as_ref().map(|d| d.as_str()),
+        patch.category.as_ref().map(|c| c.as_str()),
+        patch.priority.map(priority_rank),
+        patch.pass_criteria.as_ref().map(|p| json_list(p.items())),
+        now,
+        id.get()
+    ])?;
+    load_task(tx, id)
+}
+
+/// Moves a task to `to` (only from `from`, when given) with its history row and event.
+fn transition_task_in(
+    tx: &Connection,
+    id: TaskId,
+    from: Option<TaskStatus>,
+    to: TaskStatus,
+    reason: &str,
+    actor: &str,
+    note: impl FnOnce(&Task) -> NewEvent,
+) -> Result<(Task, Event), StoreError> {
+    let current = load_task(tx, id)?;
+    if let Some(from) = from.filter(|f| *f != current.status) {
+        return Err(StoreError::Conflict(format!(
+            "task {} is {}; only a {} task can be {}",
+            current.display_id,
+            current.status.as_str(),
+            from.as_str(),
+            if to == TaskStatus::Pending {
+                "unblocked"
+            } else {
+                "moved"
+            }
+        )));
+    }
+    current.status.transition(to)?;
+    let now = Timestamp::now().to_rfc3339();
+    // A human unblocking a task gives it a fresh set of attempts.
+    let reset_attempts = current.status == TaskStatus::Blocked && to == TaskStatus::Pending;
+    tx.prepare_cached(
+        "UPDATE tasks SET status = ?1, updated_at = ?2,
+            attempts = CASE WHEN ?3 THEN 0 ELSE attempts END
+         WHERE id = ?4",
+    )?
+    .execute(params![to.as_str(), now, reset_attempts, id.get()])?;
+    insert_history(tx, id, Some(current.status), to, reason, actor, &now)?;
+    let task = load_task(tx, id)?;
+    let event = insert_event(tx, &note(&task))?;
+    Ok((task, event))
+}
+
+fn delete_task_in(
+    tx: &Connection,
+    id: TaskId,
+    note: impl FnOnce(&Task) -> NewEvent,
+) -> Result<(Task, Event), StoreError> {
+    let task = load_task(tx, id)?;
+    if task.status.is_running() {
+        return Err(StoreError::Conflict(format!(
+            "task {} is {}; cancel it before deleting it",
+            task.display_id,
+            task.status.as_str()
+        )));
+    }
+    let dependents = dependent_ids(tx, id)?;
+    if !dependents.is_empty() {
+        return Err(StoreError::Conflict(format!(
+            "task {} is a dependency of {}; remove those dependencies first",
+            task.display_id,
+            display_list(&dependents)
+        )));
+    }
+    tx.execute("DELETE FROM tasks WHERE id = ?1", [id.get()])?;
+    let event = insert_event(tx, &note(&task))?;
+    Ok((task, event))
 }
 
 /// The page query: filters, then the keyset position, in the list's index order.
@@ -467,44 +566,6 @@ fn insert_dependencies(tx: &Connection, id: TaskId, deps: &[TaskId]) -> Result<(
     Ok(())
 }
 
-/// Inserts a new task with its dependencies and first history row, inside the
-/// caller's transaction (creating a task, or accepting a proposal).
-pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result<Task, StoreError> {
-    check_dependencies_exist(tx, new.depends_on.ids())?;
-    let now = Timestamp::now().to_rfc3339();
-    let id: i64 = tx.query_row(
-        "INSERT INTO tasks (title, description, category, priority, status, pass_criteria,
-                            max_attempts, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7) RETURNING id",
-        params![
-            new.title.as_str(),
-            new.description.as_str(),
-            new.category.as_str(),
-            priority_rank(new.priority),
-            json_list(new.pass_criteria.items()),
-            new.max_attempts.get(),
-            now
-        ],
-        |r| r.get(0),
-    )?;
-    let task_id = TaskId::new(id)?;
-    tx.execute(
-        "UPDATE tasks SET display_id = ?1, max_cost_usd = ?3 WHERE id = ?2",
-        params![task_id.display_id(), id, new.max_cost_usd.map(|c| c.get())],
-    )?;
-    insert_dependencies(tx, task_id, new.depends_on.ids())?;
-    insert_history(
-        tx,
-        task_id,
-        None,
-        TaskStatus::Pending,
-        "created",
-        actor,
-        &now,
-    )?;
-    load_task(tx, task_id)
-}
-
 pub(super) fn insert_history(
     tx: &Connection,
     id: TaskId,
@@ -514,18 +575,18 @@ pub(super) fn insert_history(
     actor: &str,
     at: &str,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO task_history (task_id, from_status, to_status, reason, actor, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            id.get(),
-            from.map(|s| s.as_str()),
-            to.as_str(),
-            reason,
-            actor,
-            at
-        ],
-    )?;
+    )?
+    .execute(params![
+        id.get(),
+        from.map(|s| s.as_str()),
+        to.as_str(),
+        reason,
+        actor,
+        at
+    ])?;
     Ok(())
 }
 
@@ -553,6 +614,49 @@ fn load_dependencies(conn: &Connection, id: i64) -> Result<Vec<TaskId>, StoreErr
         .into_iter()
         .filter_map(|n| TaskId::new(n).ok())
         .collect())
+}
+
+/// Runs a `SELECT {TASK_COLUMNS} …` and returns its tasks, with the dependencies of
+/// all of them read in one more query (not one per task).
+pub(super) fn query_tasks(
+    conn: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<Task>, StoreError> {
+    let raws: Vec<RawTask> = conn
+        .prepare_cached(sql)?
+        .query_map(args, RawTask::from_row)?
+        .collect::<Result<_, _>>()?;
+    let mut deps = dependencies_of(conn, raws.iter().map(|r| r.id))?;
+    raws.into_iter()
+        .map(|raw| {
+            let of_this = deps.remove(&raw.id).unwrap_or_default();
+            raw.into_task(of_this)
+        })
+        .collect()
+}
+
+/// The dependencies of each of `ids` that has any, in id order.
+fn dependencies_of(
+    conn: &Connection,
+    ids: impl Iterator<Item = i64>,
+) -> Result<HashMap<i64, Vec<TaskId>>, StoreError> {
+    let ids: Vec<i64> = ids.collect();
+    let mut deps: HashMap<i64, Vec<TaskId>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(deps);
+    }
+    let list = serde_json::to_string(&ids).map_err(|e| StoreError::Io(e.to_string()))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT task_id, depends_on FROM task_dependencies
+         WHERE task_id IN (SELECT value FROM json_each(?1)) ORDER BY task_id, depends_on",
+    )?;
+    let rows = stmt.query_map([list], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (task, dep) = row?;
+        deps.entry(task).or_default().push(TaskId::new(dep)?);
+    }
+    Ok(deps)
 }
 
 pub(super) fn load_task(conn: &Connection, id: TaskId) -> Result<Task, StoreError> {
@@ -749,6 +853,39 @@ mod query_plans {
                     "{filter:?}: {plan}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn status_with_category_or_agent_reads_the_two_column_index() {
+        let (_dir, conn) = migrated();
+        let pairs = [
+            (
+                TaskFilter {
+                    status: Some(TaskStatus::Blocked),
+                    category: Some("testing".into()),
+                    limit: 50,
+                    ..TaskFilter::default()
+                },
+                "tasks_by_status_category (status=? AND category=?",
+            ),
+            (
+                TaskFilter {
+                    status: Some(TaskStatus::Pending),
+                    agent: Some("build-1".into()),
+                    limit: 50,
+                    ..TaskFilter::default()
+                },
+                "tasks_by_status_agent (status=? AND assigned_agent=?",
+            ),
+        ];
+        for (filter, index) in pairs {
+            let (sql, args) = list_query(&filter);
+            let plan = plan(&conn, &sql, &args);
+            assert!(
+                plan.contains(index) && !plan.contains("TEMP B-TREE"),
+                "{filter:?}: {plan}"
+            );
         }
     }
 

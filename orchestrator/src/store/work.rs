@@ -15,7 +15,7 @@ use super::{
     Store, StoreError,
     events::insert_event,
     sessions::load_session,
-    tasks::{insert_history, load_task},
+    tasks::{TASK_COLUMNS, insert_history, load_task, query_tasks},
 };
 
 /// How a failed attempt is settled.
@@ -40,17 +40,18 @@ const READY: &str = "
 
 impl Store {
     /// Ready tasks, P0 first, then oldest.
+    /// The scheduler asks after every board change, so this is one query for the rows
+    /// and one for their dependencies, not two per task.
     pub fn ready_tasks(&self, now: Timestamp, limit: u32) -> Result<Vec<Task>, StoreError> {
         let conn = self.read()?;
-        let ids: Vec<i64> = conn
-            .prepare_cached(&format!(
-                "SELECT t.id FROM tasks t WHERE {READY} ORDER BY t.priority, t.created_at, t.id LIMIT ?2"
-            ))?
-            .query_map(params![now.to_rfc3339(), limit], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        ids.into_iter()
-            .map(|id| load_task(&conn, TaskId::new(id)?))
-            .collect()
+        query_tasks(
+            &conn,
+            &format!(
+                "SELECT {TASK_COLUMNS} FROM tasks t WHERE {READY}
+                 ORDER BY t.priority, t.created_at, t.id LIMIT ?2"
+            ),
+            params![now.to_rfc3339(), limit],
+        )
     }
 
     /// Atomically claims a ready task for an agent: in_progress, assigned, one more
