@@ -8,6 +8,7 @@ mod auth;
 mod budget;
 pub mod error;
 mod events;
+mod findings;
 mod extract;
 mod health;
 mod login_limit;
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tasks::router())
         .merge(agents::router())
         .merge(sessions::router())
+        .merge(findings::router())
         .merge(events::router())
         .merge(orchestrator::router())
         .merge(budget::router())

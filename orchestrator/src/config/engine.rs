@@ -94,6 +94,9 @@ pub struct EngineArgs {
     /// CPU seconds per agent process, 0 for no limit [default: 3600].
     #[arg(long, env = "HARNESS_AGENT_MAX_CPU_SECS")]
     pub agent_max_cpu_secs: Option<u64>,
+    /// Chromium for the `browser` tool group [default: /usr/bin/chromium].
+    #[arg(long, env = "HARNESS_CHROMIUM")]
+    pub chromium: Option<PathBuf>,
     #[command(flatten)]
     pub reliability: super::reliability::ReliabilityArgs,
 }
@@ -105,6 +108,10 @@ pub struct AgentOverride {
     pub runtime: Option<RuntimeKind>,
     /// The CLI agent's command line, for `runtime = "cli"`.
     pub command: Option<Vec<String>>,
+    /// Tool groups beyond the role's, like `["browser"]`.
+    pub tools: Option<Vec<String>>,
+    /// Origins the browser may open beyond loopback, like `["https://staging.example.com"]`.
+    pub browser_origins: Option<Vec<String>>,
 }
 
 /// The engine's part of `harness.toml`.
@@ -169,6 +176,8 @@ pub struct EngineSettings {
     pub sandbox: SandboxConfig,
     pub routing: BTreeMap<String, AgentRole>,
     pub agents: BTreeMap<String, AgentOverride>,
+    /// Chromium for the `browser` tool group.
+    pub chromium: PathBuf,
     pub reliability: super::reliability::ReliabilitySettings,
 }
 
@@ -425,6 +434,9 @@ impl EngineSettings {
             sandbox,
             routing,
             agents: file.agents,
+            chromium: args
+                .chromium
+                .unwrap_or_else(|| PathBuf::from(crate::engine::browser::DEFAULT_CHROMIUM)),
             reliability: super::reliability::ReliabilitySettings::load(args.reliability)?,
         };
         if database_dir.starts_with(&settings.worktrees_dir) {
@@ -442,6 +454,14 @@ impl EngineSettings {
                     name: "harness.toml [agents]",
                     message: format!("agent {id} has runtime = \"cli\" but no command"),
                 });
+            }
+            if let Some(origins) = &o.browser_origins {
+                crate::engine::browser::OriginPolicy::with_origins(origins).map_err(|e| {
+                    ConfigError::Invalid {
+                        name: "harness.toml [agents]",
+                        message: format!("agent {id}: {e}"),
+                    }
+                })?;
             }
         }
         Ok(settings)

@@ -28,6 +28,11 @@ pub enum Unready {
         "the agent command `{program}` was not found; install it or set [agents.{agent}] command in harness.toml"
     )]
     NoCommand { program: String, agent: String },
+    /// The agent has the `browser` tools and Chromium is not where the settings say.
+    #[error(
+        "this agent uses the browser and Chromium is not installed at {0} (apt-get install chromium, or set HARNESS_CHROMIUM)"
+    )]
+    NoChromium(std::path::PathBuf),
     #[error(transparent)]
     Runtime(#[from] NotReady),
     #[error(transparent)]

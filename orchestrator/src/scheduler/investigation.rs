@@ -216,6 +216,7 @@ async fn run_session(
         task_creator: None,
         // A diagnosis reads; it changes nothing (the worktree is thrown away anyway).
         tools: crate::engine::tools::ToolSet::ReadOnly,
+        browser: None,
     };
     let stuck = CancellationToken::new();
     let watchdog = tokio::spawn(watch_for_silence(

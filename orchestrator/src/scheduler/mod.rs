@@ -8,6 +8,7 @@
 mod attempt;
 pub mod crashes;
 mod error;
+mod findings;
 mod investigate;
 mod investigation;
 mod landing;

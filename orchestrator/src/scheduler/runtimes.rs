@@ -63,6 +63,10 @@ impl Runtimes {
         if let Readiness::Refused(reason) = &self.sandbox {
             return Err(Unready::Sandbox(reason.clone()));
         }
+        if super::findings::uses_browser(&self.settings, agent) && !self.settings.chromium.is_file()
+        {
+            return Err(Unready::NoChromium(self.settings.chromium.clone()));
+        }
         match self.kind(agent) {
             RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
                 Err(Unready::NoApiKey)

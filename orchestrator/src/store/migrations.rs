@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "reliability",
         sql: include_str!("../../migrations/0006_reliability.sql"),
     },
+    Migration {
+        version: 9,
+        name: "findings",
+        sql: include_str!("../../migrations/0009_findings.sql"),
+    },
 ];
 
 /// A migration that this run applied.

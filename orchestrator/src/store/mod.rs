@@ -13,6 +13,7 @@ mod agents;
 mod auth_sessions;
 mod budget;
 mod events;
+mod findings;
 pub mod migrations;
 mod reliability;
 mod sessions;
@@ -32,6 +33,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
 pub use budget::{BudgetTotals, Spend, SpendBy};
+pub use findings::{MAX_FINDINGS_PER_TASK, MAX_SCREENSHOT_BYTES};
 pub use migrations::Applied;
 pub use reliability::{CrashRecovery, LOG_PAGE_BYTES};
 pub use sessions::SessionFilter;
@@ -130,6 +132,8 @@ pub struct Page<T> {
 pub struct Store {
     writer: Writer,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    /// Findings' screenshots: `screenshots/` beside the database.
+    screenshots: PathBuf,
 }
 
 impl Store {
@@ -166,6 +170,7 @@ impl Store {
         let store = Self {
             writer: Writer::new(writer, limits),
             readers,
+            screenshots: path.with_file_name("screenshots"),
         };
         store.seed_agents()?;
         Ok((store, applied))

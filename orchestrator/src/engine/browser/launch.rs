@@ -33,14 +33,13 @@ pub struct LaunchConfig {
     pub start_timeout: Duration,
 }
 
-/// A running Chromium. Dropping it kills the process group and removes the profile.
+/// A running Chromium. Dropping it kills the process group; its supervisor then
+/// removes the profile.
 pub struct Running {
     pub ws_url: String,
     /// Cancels the process's supervisor, which kills its group.
     _stop: DropGuard,
     _supervisor: tokio::task::JoinHandle<()>,
-    /// Declared last: removed after the process is gone.
-    _profile: tempfile::TempDir,
 }
 
 /// Lines of Chromium's early output kept for the error when it does not start.
@@ -71,6 +70,8 @@ pub async fn launch(
         let stop = stop.clone();
         let early = early.clone();
         async move {
+            // Owned here so the profile goes only once the process group is gone.
+            let _profile = profile;
             let mut ready = Some(ready_tx);
             let watch = |line: &process::OutputLine| {
                 if ready.is_none() || line.stream != Stream::Stderr {
@@ -107,7 +108,6 @@ pub async fn launch(
         ws_url,
         _stop: stop.drop_guard(),
         _supervisor: supervisor,
-        _profile: profile,
     })
 }
 
