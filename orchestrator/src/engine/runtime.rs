@@ -24,10 +24,10 @@ use super::{
         AgentLoop, AnthropicError, Client, LoopConfig, LoopOutcome, Message, PausedConversation,
         PriceTable, RateGate, ToolExecutor,
     },
+    browser::{BrowserLimits, LaunchConfig, OriginPolicy, SessionBrowser},
     confine::WorktreeRoot,
     prompt::{TaskBrief, system_prompt, task_message},
     session::{LogKind, SessionSink, Usage},
-    browser::{BrowserLimits, LaunchConfig, OriginPolicy, SessionBrowser},
     tools::{
         self, ToolLimits, ToolOutcome, ToolSet, Workspace, browser::BrowserTools,
         findings::FindingReporter, groups::ToolGroups,

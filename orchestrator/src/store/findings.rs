@@ -61,7 +61,9 @@ impl Store {
     ) -> Result<(Finding, Event), StoreError> {
         let tx = self.write()?;
         let exists: Option<i64> = tx
-            .query_row("SELECT id FROM tasks WHERE id = ?1", [task_id], |r| r.get(0))
+            .query_row("SELECT id FROM tasks WHERE id = ?1", [task_id], |r| {
+                r.get(0)
+            })
             .optional()?;
         if exists.is_none() {
             return Err(StoreError::NotFound(format!("task {task_id}")));
@@ -102,7 +104,9 @@ impl Store {
     pub fn list_findings(&self, task_id: i64) -> Result<Vec<Finding>, StoreError> {
         let conn = self.read()?;
         let exists: Option<i64> = conn
-            .query_row("SELECT id FROM tasks WHERE id = ?1", [task_id], |r| r.get(0))
+            .query_row("SELECT id FROM tasks WHERE id = ?1", [task_id], |r| {
+                r.get(0)
+            })
             .optional()?;
         if exists.is_none() {
             return Err(StoreError::NotFound(format!("task {task_id}")));
@@ -126,7 +130,8 @@ impl Store {
             })
             .optional()?
             .flatten();
-        let file = file.ok_or_else(|| StoreError::NotFound(format!("screenshot of finding {id}")))?;
+        let file =
+            file.ok_or_else(|| StoreError::NotFound(format!("screenshot of finding {id}")))?;
         std::fs::read(self.screenshots.join(&file))
             .map_err(|e| StoreError::Io(format!("cannot read screenshot {file}: {e}")))
     }

@@ -142,6 +142,10 @@ fn command(config: &LaunchConfig, policy: &OriginPolicy, profile: &Path) -> Comm
     args.push("about:blank".to_owned());
     let mut sandbox = config.sandbox.clone();
     sandbox.read_paths.push(config.worktree.clone());
+    // Chromium's zygote and crash handler read /proc/self and their children's
+    // /proc/<pid>; the sandbox withholds /proc from agents when the server runs as root
+    // (docs/SECURITY.md says what that means for the browser).
+    sandbox.read_paths.push(PathBuf::from("/proc"));
     let mut spec = CommandSpec::new(&config.chromium.to_string_lossy(), args, profile);
     spec.sandbox = sandbox;
     spec.kill_grace = Duration::from_secs(2);
@@ -170,10 +174,23 @@ mod tests {
             "--user-data-dir=/tmp/profile",
             "--proxy-bypass-list=https://example.com",
         ] {
-            assert!(spec.args.iter().any(|a| a == flag), "{flag} in {:?}", spec.args);
+            assert!(
+                spec.args.iter().any(|a| a == flag),
+                "{flag} in {:?}",
+                spec.args
+            );
         }
         assert_eq!(spec.cwd, Path::new("/tmp/profile"));
-        assert!(spec.sandbox.read_paths.contains(&PathBuf::from("/work/tree")));
-        assert!(!spec.sandbox.write_paths.contains(&PathBuf::from("/work/tree")));
+        assert!(
+            spec.sandbox
+                .read_paths
+                .contains(&PathBuf::from("/work/tree"))
+        );
+        assert!(
+            !spec
+                .sandbox
+                .write_paths
+                .contains(&PathBuf::from("/work/tree"))
+        );
     }
 }

@@ -52,7 +52,10 @@ impl OriginPolicy {
 
     /// The allowed origins beyond loopback, serialised (`https://example.com`).
     pub fn extra_origins(&self) -> Vec<String> {
-        self.extra.iter().map(url::Origin::ascii_serialization).collect()
+        self.extra
+            .iter()
+            .map(url::Origin::ascii_serialization)
+            .collect()
     }
 
     /// Parses `raw` and says whether it may be loaded.
@@ -133,23 +136,43 @@ mod tests {
             policy.check("http://127.0.0.1.example.com/"),
             Err(Refused::Origin(_))
         ));
-        assert!(matches!(policy.check("http://10.0.0.1/"), Err(Refused::Origin(_))));
-        assert!(matches!(policy.check("file:///etc/passwd"), Err(Refused::Scheme(_))));
-        assert!(matches!(policy.check("not a url"), Err(Refused::Invalid(_))));
+        assert!(matches!(
+            policy.check("http://10.0.0.1/"),
+            Err(Refused::Origin(_))
+        ));
+        assert!(matches!(
+            policy.check("file:///etc/passwd"),
+            Err(Refused::Scheme(_))
+        ));
+        assert!(matches!(
+            policy.check("not a url"),
+            Err(Refused::Invalid(_))
+        ));
     }
 
     #[test]
     fn an_allow_list_widens_to_exact_origins() {
         let policy = OriginPolicy::with_origins(&["https://example.com"]).unwrap();
         assert!(policy.check("https://example.com/page").is_ok());
-        assert!(policy.check("http://example.com/").is_err(), "scheme is part of it");
-        assert!(policy.check("https://example.com:8443/").is_err(), "so is the port");
+        assert!(
+            policy.check("http://example.com/").is_err(),
+            "scheme is part of it"
+        );
+        assert!(
+            policy.check("https://example.com:8443/").is_err(),
+            "so is the port"
+        );
         assert!(policy.check("https://sub.example.com/").is_err());
     }
 
     #[test]
     fn an_allow_list_entry_that_is_not_an_origin_is_refused() {
-        for entry in ["example.com", "https://example.com/path", "ftp://x", "file:///tmp"] {
+        for entry in [
+            "example.com",
+            "https://example.com/path",
+            "ftp://x",
+            "file:///tmp",
+        ] {
             assert_eq!(
                 OriginPolicy::with_origins(&[entry]),
                 Err(BadOrigin {

@@ -234,7 +234,10 @@ impl SessionBrowser {
             })
             .await?;
         if png.len() > max {
-            return Err(BrowserError::TooLarge { bytes: png.len(), max });
+            return Err(BrowserError::TooLarge {
+                bytes: png.len(),
+                max,
+            });
         }
         let mut shots = self.shots.lock().map_err(|_| BrowserError::Poisoned)?;
         shots.next += 1;
@@ -296,8 +299,13 @@ impl SessionBrowser {
     async fn handle(&self) -> Result<Handle, BrowserError> {
         let mut guard = self.live.lock().await;
         if guard.is_none() {
+            // Bounded as a whole: a Chromium that prints its address and then never
+            // opens a page must not hang the session.
+            let bound = self.launch.start_timeout + self.limits.action_timeout;
             let started = tokio::select! {
-                started = self.start() => started?,
+                started = tokio::time::timeout(bound, self.start()) => {
+                    started.map_err(|_| BrowserError::StartTimeout("no page opened".into()))??
+                }
                 _ = self.cancel.cancelled() => return Err(BrowserError::Cancelled),
             };
             *guard = Some(started);
@@ -393,7 +401,7 @@ impl SessionBrowser {
                 }
             }
         };
-        let push2 = push.clone();
+        let push2 = push;
         let console2 = console.clone();
         Ok(vec![
             tokio::spawn(async move {

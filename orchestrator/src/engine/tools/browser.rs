@@ -82,9 +82,17 @@ impl BrowserTools {
             },
         };
         let Some(reporter) = &self.findings else {
-            return ToolOutcome::error("report_finding: findings cannot be stored for this session");
+            return ToolOutcome::error(
+                "report_finding: findings cannot be stored for this session",
+            );
         };
-        match reporter.report(ReportedFinding { finding, screenshot }).await {
+        match reporter
+            .report(ReportedFinding {
+                finding,
+                screenshot,
+            })
+            .await
+        {
             Ok(reference) => ToolOutcome::ok(format!("finding {reference} reported on the task")),
             Err(e) => ToolOutcome::error(e.to_string()),
         }
