@@ -122,6 +122,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/findings/{id}/screenshot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The PNG screenshot attached to a finding. */
+        get: operations["finding_screenshot"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/orchestrator/pause": {
         parameters: {
             query?: never;
@@ -304,6 +321,23 @@ export interface paths {
         };
         /** Tasks that depend on this one. */
         get: operations["task_dependents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/{id}/findings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A task's findings, oldest first (at most 50 per task). */
+        get: operations["task_findings"];
         put?: never;
         post?: never;
         delete?: never;
@@ -528,6 +562,27 @@ export interface components {
         };
         EventList: {
             items: components["schemas"]["Event"][];
+        };
+        /** @description A finding as stored and served. */
+        Finding: {
+            created_at: components["schemas"]["Timestamp"];
+            detail: string;
+            /** @description Whether `GET /api/findings/{id}/screenshot` serves a PNG. */
+            has_screenshot: boolean;
+            /** Format: int64 */
+            id: number;
+            persona: string;
+            /**
+             * Format: int64
+             * @description The session that reported it; `null` once that session is gone.
+             */
+            session_id?: number | null;
+            /** Format: int64 */
+            task_id: number;
+            title: string;
+        };
+        FindingList: {
+            items: components["schemas"]["Finding"][];
         };
         Health: {
             /** @description `ok`, or `unavailable` when the database cannot be read. */
@@ -1081,6 +1136,35 @@ export interface operations {
             };
         };
     };
+    finding_screenshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": number[];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     orchestrator_pause: {
         parameters: {
             query?: never;
@@ -1538,6 +1622,36 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TaskList"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    task_findings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 42 or T-42 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FindingList"];
                 };
             };
             404: {
