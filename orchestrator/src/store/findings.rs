@@ -192,3 +192,88 @@ impl RawFinding {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use harness_domain::task::{NewTask, Title};
+
+    use super::*;
+
+    fn store() -> (Store, tempfile::TempDir, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("data/harness.db")).unwrap();
+        let new = NewTask::titled(Title::parse("Try the page").unwrap());
+        let (task, _) = store
+            .create_task(&new, "api", |t| {
+                NewEvent::info("task.created", t.title.clone())
+            })
+            .unwrap();
+        (store, dir, task.id.get())
+    }
+
+    fn finding(title: &str) -> NewFinding {
+        NewFinding::parse(title, "what happened", "a persona").unwrap()
+    }
+
+    fn note(f: &Finding) -> NewEvent {
+        NewEvent::info("finding.reported", f.title.clone()).for_task(f.task_id)
+    }
+
+    fn files(dir: &tempfile::TempDir) -> usize {
+        std::fs::read_dir(dir.path().join("data/screenshots")).map_or(0, |d| d.count())
+    }
+
+    #[test]
+    fn a_finding_commits_with_its_event_and_its_screenshot_file() {
+        let (store, dir, task) = store();
+        let png = b"\x89PNG\r\n\x1a\nfake".to_vec();
+        let (stored, event) = store
+            .create_finding(task, None, &finding("Save does nothing"), Some(&png), note)
+            .unwrap();
+        assert!(stored.has_screenshot);
+        assert_eq!(event.task_id, Some(task));
+        assert_eq!(store.list_findings(task).unwrap(), vec![stored.clone()]);
+        assert_eq!(store.finding_screenshot(stored.id).unwrap(), png);
+        assert_eq!(files(&dir), 1);
+    }
+
+    #[test]
+    fn past_the_bound_a_finding_is_refused_and_leaves_no_file() {
+        let (store, dir, task) = store();
+        for n in 0..MAX_FINDINGS_PER_TASK {
+            store
+                .create_finding(task, None, &finding(&format!("f{n}")), None, note)
+                .unwrap();
+        }
+        let refused = store.create_finding(task, None, &finding("one more"), Some(b"png"), note);
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
+        assert_eq!(
+            files(&dir),
+            0,
+            "the refused finding's screenshot was left behind"
+        );
+    }
+
+    #[test]
+    fn a_missing_task_or_screenshot_is_not_found() {
+        let (store, _dir, task) = store();
+        assert!(matches!(
+            store.create_finding(task + 1, None, &finding("x"), None, note),
+            Err(StoreError::NotFound(_))
+        ));
+        let (plain, _) = store
+            .create_finding(task, None, &finding("no picture"), None, note)
+            .unwrap();
+        assert!(matches!(
+            store.finding_screenshot(plain.id),
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.list_findings(task + 1),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}

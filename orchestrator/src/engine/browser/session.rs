@@ -322,6 +322,9 @@ impl SessionBrowser {
         let process = launch::launch(&self.launch, &self.policy, &self.cancel).await?;
         let config = HandlerConfig {
             request_timeout: self.limits.action_timeout,
+            // chromiumoxide ignores certificate errors by default; an allowed https
+            // origin must prove who it is.
+            ignore_https_errors: false,
             ..HandlerConfig::default()
         };
         let (browser, mut handler) =
