@@ -16,6 +16,7 @@ fn browser(worktree: &std::path::Path, sandbox: SandboxConfig) -> SessionBrowser
                 .map_or_else(|| "/usr/bin/chromium".into(), Into::into),
             sandbox,
             worktree: worktree.to_path_buf(),
+            profiles_dir: worktree.join(".browsers"),
             start_timeout: Duration::from_secs(30),
         },
         OriginPolicy::loopback_only(),

@@ -82,6 +82,8 @@ pub struct SessionRequest {
 #[derive(Clone)]
 pub struct BrowserGrant {
     pub chromium: PathBuf,
+    /// Where browser profiles are made (see [`LaunchConfig::profiles_dir`]).
+    pub profiles_dir: PathBuf,
     pub policy: OriginPolicy,
     pub findings: Option<Arc<dyn FindingReporter>>,
 }
@@ -234,6 +236,7 @@ impl AnthropicRuntime {
                         chromium: grant.chromium,
                         sandbox: self.tool_limits.sandbox.clone(),
                         worktree: request.worktree.clone(),
+                        profiles_dir: grant.profiles_dir,
                         start_timeout: std::time::Duration::from_secs(30),
                     },
                     grant.policy,

@@ -80,6 +80,7 @@ pub fn browser_grant(
         .unwrap_or_default();
     Some(BrowserGrant {
         chromium: settings.chromium.clone(),
+        profiles_dir: settings.worktrees_dir.join(".browsers"),
         policy,
         findings: Some(Arc::new(BoardFindingReporter {
             board: board.clone(),

@@ -66,17 +66,16 @@ fn browser_agents(settings: &mut Settings) {
     }
 }
 
-/// Chromium processes of harness browser profiles still running.
-fn browsers_running() -> usize {
+/// Chromium processes still running with a profile under `profiles`.
+fn browsers_running(profiles: &Path) -> usize {
+    let flag = format!("--user-data-dir={}", profiles.display());
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
     entries
         .flatten()
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .filter(|cmd| {
-            String::from_utf8_lossy(cmd).contains("--user-data-dir=/tmp/harness-browser-")
-        })
+        .filter(|cmd| String::from_utf8_lossy(cmd).contains(&flag))
         .count()
 }
 
@@ -191,7 +190,12 @@ async fn an_agent_uses_the_page_in_chromium_and_reports_a_finding_with_its_scree
 
     // The browser went with its session.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while browsers_running() > 0 {
+    let profiles = app.dir.path().join("data/worktrees/.browsers");
+    assert!(
+        profiles.is_dir(),
+        "the browser made its profile under {profiles:?}"
+    );
+    while browsers_running(&profiles) > 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "Chromium outlived its session"

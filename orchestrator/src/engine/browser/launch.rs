@@ -29,6 +29,9 @@ pub struct LaunchConfig {
     pub sandbox: SandboxConfig,
     /// Readable by the browser (the agent may open files it built), never writable.
     pub worktree: PathBuf,
+    /// Where each browser's profile directory is made: `.browsers/` in the worktrees
+    /// directory, so the startup orphan sweep finds a browser a crash left running.
+    pub profiles_dir: PathBuf,
     /// How long Chromium may take to print its DevTools address.
     pub start_timeout: Duration,
 }
@@ -58,9 +61,10 @@ pub async fn launch(
     if !config.chromium.is_file() {
         return Err(BrowserError::Missing(config.chromium.clone()));
     }
+    std::fs::create_dir_all(&config.profiles_dir).map_err(BrowserError::Profile)?;
     let profile = tempfile::Builder::new()
         .prefix("harness-browser-")
-        .tempdir()
+        .tempdir_in(&config.profiles_dir)
         .map_err(BrowserError::Profile)?;
     let spec = command(config, policy, profile.path());
     let stop = cancel.child_token();
@@ -162,6 +166,7 @@ mod tests {
             chromium: "/usr/bin/chromium".into(),
             sandbox: SandboxConfig::default(),
             worktree: "/work/tree".into(),
+            profiles_dir: "/work/.browsers".into(),
             start_timeout: Duration::from_secs(1),
         };
         let policy = OriginPolicy::with_origins(&["https://example.com"]).unwrap();
