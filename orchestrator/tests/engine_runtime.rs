@@ -56,6 +56,7 @@ fn request(worktree: PathBuf, timeout: Duration) -> SessionRequest {
         cancel: CancellationToken::new(),
         task_creator: None,
         tools: ToolSet::full(),
+        browser: None,
     }
 }
 

@@ -1,7 +1,9 @@
 // The real engine and scheduler against a local fake of the Anthropic Messages API.
 /* global window -- used inside page.evaluate callbacks, which run in the browser. */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { api } from '../api.mjs';
 import { shot } from '../browser.mjs';
 import { startFakeAnthropic } from '../fake-anthropic.mjs';
@@ -151,6 +153,62 @@ export default [
         await serve.stop();
         await fake.stop();
         rmSync(repo, { recursive: true, force: true });
+      }
+    },
+  },
+  {
+    name: "an agent's finding shows on its task page with the screenshot it took in headless Chromium",
+    async run({ browser }) {
+      const repo = makeGitRepo();
+      // The agents get the browser tool group from harness.toml, as a person would give it.
+      const configDir = mkdtempSync(join(tmpdir(), 'harness-e2e-config-'));
+      const config = join(configDir, 'harness.toml');
+      writeFileSync(config, '[agents.build-1]\ntools = ["browser"]\n\n[agents.build-2]\ntools = ["browser"]\n');
+      let healthUrl = '';
+      const fake = await startFakeAnthropic({
+        delayMs: 100,
+        script: (_body, turn) =>
+          [
+            { text: 'Opening the app.', tool: { name: 'browser_open', input: { url: healthUrl } } },
+            { text: 'Taking a screenshot.', tool: { name: 'browser_screenshot', input: {} } },
+            {
+              text: 'Reporting what I saw.',
+              tool: { name: 'report_finding', input: { title: 'Health page is raw JSON', detail: 'A person sees unformatted JSON.', persona: 'first-time user', screenshot: 'shot-1' } },
+            },
+          ][turn - 1] ?? { text: 'Done.', tool: { name: 'complete_task', input: { summary: 'Reported one finding.' } } },
+      });
+      const serve = await startServe({
+        env: { HARNESS_CONFIG: config, HARNESS_WORKSPACE: repo, ANTHROPIC_API_KEY: 'sk-e2e-not-a-real-key', ANTHROPIC_BASE_URL: fake.url, HARNESS_TICK_SECS: '0.5', HARNESS_SESSION_SPACING_SECS: '0' },
+      });
+      healthUrl = `${serve.apiUrl}/health`;
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      try {
+        const page = await context.newPage();
+        const task = await api(serve.url, 'POST', '/api/tasks', { title: 'Try the health page as a person' });
+        assert.equal(task.status, 201, task.text);
+        await page.goto(`${serve.url}/tasks/${task.json.id}`);
+        await waitLive(page);
+        // The finding arrives on the open page (finding.reported over the WebSocket).
+        const findings = page.getByRole('region', { name: 'Findings' });
+        await findings.getByRole('heading', { name: 'Health page is raw JSON' }).waitFor({ timeout: 60_000 });
+        await findings.getByText(/As first-time user/).waitFor({ timeout: T });
+        const img = findings.getByRole('img', { name: 'Screenshot: Health page is raw JSON' });
+        await img.waitFor({ timeout: T });
+        // The PNG loaded through the API with the page's own credentials.
+        const deadline = Date.now() + T;
+        while (!(await img.evaluate((el) => el.complete && el.naturalWidth > 0))) {
+          assert.ok(Date.now() < deadline, 'the screenshot never loaded');
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(await img.evaluate((el) => el.naturalWidth), 1280);
+        await assertNoAlert(page, 'task with a finding');
+        await shot(page, 'task-finding');
+      } finally {
+        await context.close();
+        await serve.stop();
+        await fake.stop();
+        rmSync(repo, { recursive: true, force: true });
+        rmSync(configDir, { recursive: true, force: true });
       }
     },
   },

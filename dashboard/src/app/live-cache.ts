@@ -85,6 +85,10 @@ export function applyLiveMessages(qc: QueryClient, msgs: WsMessage[]): { tasksCh
     }
     if (m.type === 'event.created') {
       events.push(m.data);
+      // A finding is listed only on its task's page: refetch that list.
+      if (m.data.type === 'finding.reported' && m.data.task_id != null) {
+        void qc.invalidateQueries({ queryKey: keys.taskFindings(m.data.task_id) });
+      }
       continue;
     }
     flush();

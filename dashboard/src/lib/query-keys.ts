@@ -15,6 +15,7 @@ export const keys = {
   task: (id: number | string) => ['tasks', 'detail', String(id)] as const,
   taskHistory: (id: number | string) => ['tasks', 'history', String(id)] as const,
   taskDependents: (id: number | string) => ['tasks', 'dependents', String(id)] as const,
+  taskFindings: (id: number | string) => ['tasks', 'findings', String(id)] as const,
   taskSearch: (q: string) => ['tasks', 'search', q] as const,
   taskEstimate: (id: number | string) => ['tasks', 'estimate', String(id)] as const,
   agents: ['agents', 'list'] as const,

@@ -11,6 +11,7 @@ export type Priority = S['Priority'];
 export type CreateTask = S['CreateTaskRequest'];
 export type UpdateTask = S['UpdateTaskRequest'];
 export type TaskTransition = S['TaskTransition'];
+export type Finding = S['Finding'];
 export type Agent = S['Agent'];
 export type UpdateAgent = S['UpdateAgentRequest'];
 export type Session = S['Session'];

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod event;
+pub mod finding;
 pub mod graph;
 pub mod proposal;
 pub mod role;

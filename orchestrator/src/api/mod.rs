@@ -9,6 +9,7 @@ mod budget;
 pub mod error;
 mod events;
 mod extract;
+mod findings;
 mod health;
 mod login_limit;
 pub mod openapi;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(agents::router())
         .merge(roles::router())
         .merge(sessions::router())
+        .merge(findings::router())
         .merge(events::router())
         .merge(orchestrator::router())
         .merge(budget::router())

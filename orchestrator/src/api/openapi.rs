@@ -39,6 +39,8 @@ use super::AppState;
         super::sessions::list_sessions,
         super::sessions::get_session,
         super::sessions::session_logs,
+        super::findings::task_findings,
+        super::findings::finding_screenshot,
         super::events::list_events,
         super::orchestrator::status,
         super::orchestrator::pause,

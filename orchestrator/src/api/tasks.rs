@@ -208,7 +208,7 @@ impl UpdateTaskRequest {
     }
 }
 
-fn task_ref(raw: &str) -> Result<TaskId, ApiError> {
+pub(super) fn task_ref(raw: &str) -> Result<TaskId, ApiError> {
     TaskRef::parse(raw)
         .map(TaskRef::id)
         .map_err(|_| ApiError::NotFound(format!("task '{raw}' not found (use 42 or T-42)")))

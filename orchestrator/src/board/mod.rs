@@ -13,6 +13,7 @@
 
 mod actor;
 mod agents;
+mod findings;
 mod logins;
 mod orchestrator;
 mod roles;

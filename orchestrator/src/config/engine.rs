@@ -110,6 +110,10 @@ pub struct AgentOverride {
     pub runtime: Option<RuntimeKind>,
     /// The CLI agent's command line, for `runtime = "cli"`.
     pub command: Option<Vec<String>>,
+    /// Tool groups beyond the role's, like `["browser"]`.
+    pub tools: Option<Vec<String>>,
+    /// Origins the browser may open beyond loopback, like `["https://staging.example.com"]`.
+    pub browser_origins: Option<Vec<String>>,
 }
 
 /// The engine's part of `harness.toml`.
@@ -449,6 +453,14 @@ impl EngineSettings {
                     name: "harness.toml [agents]",
                     message: format!("agent {id}: role: no role named '{role}'"),
                 });
+            }
+            if let Some(origins) = &o.browser_origins {
+                crate::engine::browser::OriginPolicy::with_origins(origins).map_err(|e| {
+                    ConfigError::Invalid {
+                        name: "harness.toml [agents]",
+                        message: format!("agent {id}: {e}"),
+                    }
+                })?;
             }
         }
         Ok(settings)

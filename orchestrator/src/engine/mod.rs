@@ -15,6 +15,7 @@
 //!    become [`prompt::TaskBrief::previous_failure`] of the next attempt.
 
 pub mod anthropic;
+pub mod browser;
 pub mod cli_runtime;
 pub mod confine;
 pub mod git;

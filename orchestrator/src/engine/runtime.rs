@@ -24,10 +24,14 @@ use super::{
         AgentLoop, AnthropicError, Client, LoopConfig, LoopOutcome, Message, PausedConversation,
         PriceTable, RateGate, ToolExecutor,
     },
+    browser::{BrowserLimits, LaunchConfig, OriginPolicy, SessionBrowser},
     confine::WorktreeRoot,
     prompt::{TaskBrief, system_prompt, task_message},
     session::{LogKind, SessionSink, Usage},
-    tools::{self, ToolLimits, ToolOutcome, ToolSet, Workspace},
+    tools::{
+        self, ToolLimits, ToolOutcome, ToolSet, Workspace, browser::BrowserTools,
+        findings::FindingReporter, groups::ToolGroups,
+    },
 };
 
 /// Creates subtasks for planning agents. Implemented by the scheduler over the store;
@@ -69,6 +73,19 @@ pub struct SessionRequest {
     pub task_creator: Option<Arc<dyn TaskCreator>>,
     /// The tools its role may use (anthropic; a CLI agent brings its own tools).
     pub tools: ToolSet,
+    /// The `browser` group, when the agent has it (anthropic only).
+    pub browser: Option<BrowserGrant>,
+}
+
+/// What a session needs to get the `browser` tool group: where Chromium is, which
+/// origins it may open, and where findings go. The browser itself starts on first use.
+#[derive(Clone)]
+pub struct BrowserGrant {
+    pub chromium: PathBuf,
+    /// Where browser profiles are made (see [`LaunchConfig::profiles_dir`]).
+    pub profiles_dir: PathBuf,
+    pub policy: OriginPolicy,
+    pub findings: Option<Arc<dyn FindingReporter>>,
 }
 
 /// How a session ended, from the scheduler's point of view.
@@ -150,12 +167,18 @@ struct SessionTools<'a> {
     workspace: Workspace,
     creator: Option<Arc<dyn TaskCreator>>,
     tools: ToolSet,
+    groups: ToolGroups,
     /// Told of each line a running command prints.
     sink: &'a dyn SessionSink,
 }
 
 impl ToolExecutor for SessionTools<'_> {
     async fn execute(&self, name: &str, input: &Value) -> ToolOutcome {
+        if let Some(browser) = &self.groups.browser
+            && let Some(outcome) = browser.dispatch(name, input).await
+        {
+            return outcome;
+        }
         // The model only sees the tools of its set; a call to another is refused too.
         if !self.tools.allows(name) {
             return ToolOutcome::error(format!(
@@ -206,13 +229,32 @@ impl AnthropicRuntime {
             Ok(root) => root,
             Err(e) => return failed_before_start(format!("worktree unusable: {e}")),
         };
+        let groups = ToolGroups {
+            browser: request.browser.clone().map(|grant| BrowserTools {
+                browser: SessionBrowser::new(
+                    LaunchConfig {
+                        chromium: grant.chromium,
+                        sandbox: self.tool_limits.sandbox.clone(),
+                        worktree: request.worktree.clone(),
+                        profiles_dir: grant.profiles_dir,
+                        start_timeout: std::time::Duration::from_secs(30),
+                    },
+                    grant.policy,
+                    BrowserLimits::default(),
+                    request.cancel.clone(),
+                ),
+                findings: grant.findings,
+            }),
+        };
+        let mut tool_defs = request.tools.definitions();
+        tool_defs.extend(groups.definitions());
         let executor = SessionTools {
             workspace: Workspace::new(root, self.tool_limits.clone()),
             creator: request.task_creator.clone(),
             tools: request.tools.clone(),
+            groups,
             sink,
         };
-        let mut tool_defs = request.tools.definitions();
         tool_defs.extend(tools::harness_tool_definitions(
             request.task_creator.is_some(),
         ));

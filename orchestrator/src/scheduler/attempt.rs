@@ -343,6 +343,13 @@ impl Attempt {
                     }) as Arc<dyn crate::engine::runtime::TaskCreator>
                 }),
             tools: session_tools(&self.role),
+            browser: super::findings::browser_grant(
+                &self.engine.settings,
+                &self.engine.board,
+                &self.agent,
+                self.task.id,
+                self.session.id,
+            ),
         };
         let stuck = CancellationToken::new();
         let watchdog = tokio::spawn(watch_for_silence(

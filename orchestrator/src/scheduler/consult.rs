@@ -98,6 +98,8 @@ impl Consult<'_> {
             cancel: cancel.clone(),
             task_creator: creator,
             tools: session_tools(role),
+            // Helper roles review and estimate; a browser belongs to a task's attempt.
+            browser: None,
         };
         let stuck = CancellationToken::new();
         let watchdog = tokio::spawn(watch_for_silence(

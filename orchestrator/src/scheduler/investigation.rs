@@ -231,6 +231,7 @@ async fn run_session(
                 crate::engine::tools::ToolSet::read_only,
                 super::roles::session_tools,
             ),
+        browser: None,
     };
     let stuck = CancellationToken::new();
     let watchdog = tokio::spawn(watch_for_silence(

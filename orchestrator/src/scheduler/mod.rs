@@ -14,6 +14,7 @@ pub mod crashes;
 mod design;
 mod error;
 mod evaluate;
+mod findings;
 mod investigate;
 mod investigation;
 mod landing;

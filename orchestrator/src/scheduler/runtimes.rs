@@ -69,6 +69,9 @@ impl Runtimes {
             .get(agent.role.as_str())
             .ok_or_else(|| Unready::UnknownRole(agent.role.to_string()))?;
         roles.role_problem(role).map_err(Unready::RoleNeeds)?;
+        if super::findings::uses_browser(&self.settings, agent) {
+            roles.find_chromium().map_err(Unready::RoleNeeds)?;
+        }
         match self.kind(agent) {
             RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
                 Err(Unready::NoApiKey)

@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "roles",
         sql: include_str!("../../migrations/0008_roles.sql"),
     },
+    Migration {
+        version: 9,
+        name: "findings",
+        sql: include_str!("../../migrations/0009_findings.sql"),
+    },
 ];
 
 /// A migration that this run applied.

@@ -15,6 +15,7 @@ mod auth_sessions;
 mod budget;
 mod checkpointer;
 mod events;
+mod findings;
 pub mod migrations;
 mod reliability;
 mod roles;
@@ -35,6 +36,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
 pub use budget::{BudgetTotals, Spend, SpendBy};
+pub use findings::{MAX_FINDINGS_PER_TASK, MAX_SCREENSHOT_BYTES};
 pub use migrations::Applied;
 pub use reliability::{CrashRecovery, LOG_PAGE_BYTES};
 pub use roles::NewProposal;
@@ -134,6 +136,8 @@ pub struct Page<T> {
 pub struct Store {
     writer: Writer,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    /// Findings' screenshots: `screenshots/` beside the database.
+    screenshots: PathBuf,
 }
 
 impl Store {
@@ -174,6 +178,7 @@ impl Store {
                 Some(checkpointer::Checkpointer::start(path)?),
             )?,
             readers,
+            screenshots: path.with_file_name("screenshots"),
         };
         store.seed_agents()?;
         Ok((store, applied))

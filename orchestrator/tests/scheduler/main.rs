@@ -11,6 +11,7 @@ mod helpers;
 
 mod anthropic_flow;
 mod bounds;
+mod browser;
 mod cli_flow;
 mod investigator;
 mod landing;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     client::{AnthropicError, Client, MessagesRequest},
     pricing::PriceTable,
-    types::{AssembledMessage, ContentBlock, Message, Role},
+    types::{AssembledMessage, ContentBlock, Message, Role, ToolResultContent},
 };
 use crate::engine::{
     session::{LogKind, SessionSink, Usage},
@@ -121,7 +121,7 @@ impl PausedConversation {
         let mut content = self.results;
         content.push(ContentBlock::ToolResult {
             tool_use_id: self.ask_tool_use_id,
-            content: format!("The human answered: {answer}"),
+            content: format!("The human answered: {answer}").into(),
             is_error: false,
         });
         for id in self.skipped {
@@ -331,14 +331,20 @@ impl<E: ToolExecutor> AgentLoop<'_, E> {
                     }
                 }
             };
-            self.sink.log(
-                LogKind::ToolResult,
-                &json!({"name": name, "output": outcome.content, "is_error": outcome.is_error})
-                    .to_string(),
-            );
+            let mut logged =
+                json!({"name": name, "output": outcome.content, "is_error": outcome.is_error});
+            // The image goes to the model, not into the log: the log says it was there.
+            if let Some(png) = &outcome.png {
+                logged["image"] = json!({"media_type": "image/png", "bytes": png.len()});
+            }
+            self.sink.log(LogKind::ToolResult, &logged.to_string());
+            let content = match outcome.png {
+                Some(png) => ToolResultContent::text_and_png(outcome.content, &png),
+                None => outcome.content.into(),
+            };
             results.push(ContentBlock::ToolResult {
                 tool_use_id: id.to_owned(),
-                content: outcome.content,
+                content,
                 is_error: outcome.is_error,
             });
         }

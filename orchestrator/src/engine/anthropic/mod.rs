@@ -13,4 +13,4 @@ pub use agent_loop::{AgentLoop, LoopConfig, LoopOutcome, PausedConversation, Too
 pub use client::{AnthropicError, Client, ClientConfig};
 pub use pricing::{ModelPrice, PriceTable};
 pub use rate_gate::RateGate;
-pub use types::{AssembledMessage, ContentBlock, Message, Role};
+pub use types::{AssembledMessage, ContentBlock, Message, Role, ToolResultContent};

@@ -75,6 +75,36 @@ pub struct RunCommand {
     pub timeout_secs: Option<u64>,
 }
 
+/// `browser_open`.
+#[derive(Debug, Deserialize)]
+pub struct BrowserOpen {
+    pub url: String,
+}
+
+/// `browser_click`.
+#[derive(Debug, Deserialize)]
+pub struct BrowserClick {
+    pub selector: String,
+}
+
+/// `browser_type`.
+#[derive(Debug, Deserialize)]
+pub struct BrowserType {
+    pub selector: String,
+    pub text: String,
+}
+
+/// `report_finding`, before the domain checks it.
+#[derive(Debug, Deserialize)]
+pub struct ReportFinding {
+    pub title: String,
+    #[serde(default)]
+    pub detail: String,
+    #[serde(default)]
+    pub persona: String,
+    pub screenshot: Option<String>,
+}
+
 /// A harness tool call, for the caller (agent loop, scheduler) to carry out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HarnessAction {

@@ -50,5 +50,6 @@ pub async fn run_command(
     ToolOutcome {
         content,
         is_error: !finished.termination.success(),
+        png: None,
     }
 }

@@ -3,10 +3,14 @@
 //!
 //! [`schema`] describes the tools to the model, [`args`] parses what the model sends
 //! back, [`workspace`] runs the file tools and [`command`] runs `run_command`. Harness
-//! tools are parsed into a [`HarnessAction`] for the caller to act on.
+//! tools are parsed into a [`HarnessAction`] for the caller to act on. Optional groups
+//! ([`groups`]): the [`browser`] tools and `report_finding` ([`findings`]).
 
 pub mod args;
+pub mod browser;
 pub mod command;
+pub mod findings;
+pub mod groups;
 pub mod schema;
 pub mod workspace;
 
@@ -23,6 +27,8 @@ use harness_domain::role::Tool;
 pub struct ToolOutcome {
     pub content: String,
     pub is_error: bool,
+    /// A PNG shown to the model with the text (a browser screenshot).
+    pub png: Option<Vec<u8>>,
 }
 
 impl ToolOutcome {
@@ -30,6 +36,7 @@ impl ToolOutcome {
         Self {
             content: content.into(),
             is_error: false,
+            png: None,
         }
     }
 
@@ -37,6 +44,15 @@ impl ToolOutcome {
         Self {
             content: content.into(),
             is_error: true,
+            png: None,
+        }
+    }
+
+    /// Text with an image for the model to see.
+    pub fn with_png(content: impl Into<String>, png: Vec<u8>) -> Self {
+        Self {
+            png: Some(png),
+            ..Self::ok(content)
         }
     }
 }
@@ -109,6 +125,17 @@ impl ToolSet {
             .collect()
     }
 }
+
+/// Names of the `browser` group's tools, `report_finding` last.
+pub const BROWSER_TOOLS: [&str; 7] = [
+    "browser_open",
+    "browser_click",
+    "browser_type",
+    "browser_read",
+    "browser_screenshot",
+    "browser_console",
+    "report_finding",
+];
 
 /// Names of the harness tools.
 pub const HARNESS_TOOLS: [&str; 4] = ["complete_task", "fail_task", "ask_human", "create_task"];

@@ -3,7 +3,10 @@
 
 use serde_json::{Value, json};
 
-use harness_domain::task::{Priority, Title};
+use harness_domain::{
+    finding::NewFinding,
+    task::{Priority, Title},
+};
 
 /// The Anthropic `tools` array for the workspace tools.
 pub fn workspace_tool_definitions() -> Vec<Value> {
@@ -97,6 +100,53 @@ pub fn harness_tool_definitions(allow_create_task: bool) -> Vec<Value> {
     tools
 }
 
+/// The Anthropic `tools` array of the `browser` group, with `report_finding`.
+pub fn browser_tool_definitions() -> Vec<Value> {
+    let selector = json!({"type":"string","description":"CSS selector; the first match is used"});
+    vec![
+        tool(
+            "browser_open",
+            "Open a URL in the headless browser (started on first use). Only loopback URLs (http://127.0.0.1:PORT, http://localhost:PORT, http://[::1]:PORT) and the origins your role or task allows can be opened; start the app with run_command first.",
+            json!({"type":"object","properties":{"url":{"type":"string"}},"required":["url"]}),
+        ),
+        tool(
+            "browser_click",
+            "Click the element matching a CSS selector, as a mouse click in its centre.",
+            json!({"type":"object","properties":{"selector":selector},"required":["selector"]}),
+        ),
+        tool(
+            "browser_type",
+            "Click the element matching a CSS selector, then type text into it as key presses.",
+            json!({"type":"object","properties":{"selector":selector,"text":{"type":"string"}},"required":["selector","text"]}),
+        ),
+        tool(
+            "browser_read",
+            "Read the current page: its URL, title, visible text and accessibility tree (roles and names), each cut to a bounded size.",
+            json!({"type":"object","properties":{}}),
+        ),
+        tool(
+            "browser_screenshot",
+            "Take a PNG screenshot of the viewport. You see the image; its id (like shot-1) can be attached to report_finding.",
+            json!({"type":"object","properties":{}}),
+        ),
+        tool(
+            "browser_console",
+            "Read the page's console messages and uncaught errors since the browser started (the newest, bounded).",
+            json!({"type":"object","properties":{}}),
+        ),
+        tool(
+            "report_finding",
+            "Report something that failed for a person using the product: stored on the task, shown to people with its screenshot.",
+            json!({"type":"object","properties":{
+                "title":{"type":"string","maxLength":NewFinding::MAX_TITLE_CHARS},
+                "detail":{"type":"string","maxLength":NewFinding::MAX_DETAIL_CHARS,"description":"What you did, what you expected, what happened"},
+                "persona":{"type":"string","maxLength":NewFinding::MAX_PERSONA_CHARS,"description":"Who you were simulating"},
+                "screenshot":{"type":"string","description":"Id of a screenshot taken in this session, like shot-1"}
+            },"required":["title","detail","persona"]}),
+        ),
+    ]
+}
+
 fn tool(name: &str, description: &str, input_schema: Value) -> Value {
     json!({"name": name, "description": description, "input_schema": input_schema})
 }
@@ -116,6 +166,17 @@ mod tests {
             assert!(t["name"].is_string() && t["description"].is_string());
             assert_eq!(t["input_schema"]["type"], "object");
         }
+    }
+
+    #[test]
+    fn the_browser_group_has_six_tools_and_report_finding() {
+        let names: Vec<String> = browser_tool_definitions()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, super::super::BROWSER_TOOLS);
+        let finding = &browser_tool_definitions()[6]["input_schema"]["properties"];
+        assert_eq!(finding["title"]["maxLength"], 200);
     }
 
     #[test]

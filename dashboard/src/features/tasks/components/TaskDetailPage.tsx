@@ -1,5 +1,6 @@
 // Everything about one task: its fields, actions, question, diagnosis, dependencies both
-// ways, sessions (rendered by the sessions feature via a slot) and full history.
+// ways, findings with screenshots, sessions (rendered by the sessions feature via a slot)
+// and full history.
 import { useState, type ReactNode } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { useQueries } from '@tanstack/react-query';
@@ -15,6 +16,7 @@ import { useMarkSize } from '../api/mark-size';
 import { useTransitionTask, type TaskAction } from '../api/transition-task';
 import { QuestionBox } from './QuestionBox';
 import { Dependents, History, TaskLink } from './TaskRelations';
+import { TaskFindings } from './TaskFindings';
 import { TaskFormDialog } from './TaskFormDialog';
 
 const FINAL = new Set(['completed', 'cancelled']);
@@ -137,6 +139,8 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
           <p className="prewrap">{task.diagnosis}</p>
         </section>
       ) : null}
+
+      <TaskFindings taskId={task.id} />
 
       <section aria-labelledby="deps-h" className="card">
         <h2 id="deps-h">Dependencies</h2>

@@ -1,0 +1,97 @@
+//! The `browser` group for an attempt: whether the agent gets it, and its findings
+//! going onto the board (`report_finding`).
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use harness_domain::{agent::Agent, task::TaskId};
+
+use crate::{
+    board::Board,
+    config::EngineSettings,
+    engine::{
+        browser::OriginPolicy,
+        runtime::BrowserGrant,
+        tools::{
+            findings::{FindingReporter, ReportError, ReportedFinding},
+            groups::browser_enabled,
+        },
+    },
+    store::StoreError,
+};
+
+/// Reports findings on one task, from one session, through the board.
+pub struct BoardFindingReporter {
+    pub board: Board,
+    pub task: TaskId,
+    pub session: i64,
+}
+
+impl FindingReporter for BoardFindingReporter {
+    fn report(&self, reported: ReportedFinding) -> BoxFuture<'_, Result<String, ReportError>> {
+        Box::pin(async move {
+            let finding = self
+                .board
+                .report_finding(
+                    self.task,
+                    Some(self.session),
+                    reported.finding,
+                    reported.screenshot,
+                )
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict(_) => {
+                        ReportError::TooMany(crate::store::MAX_FINDINGS_PER_TASK)
+                    }
+                    other => ReportError::Store(Box::new(other)),
+                })?;
+            Ok(format!("#{}", finding.id))
+        })
+    }
+}
+
+/// Whether `agent`'s role or its own settings give it the `browser` group.
+pub fn uses_browser(settings: &EngineSettings, agent: &Agent) -> bool {
+    let by_role = settings
+        .roles
+        .registry
+        .get(agent.role.as_str())
+        .is_some_and(|role| role.uses_browser());
+    let tools = settings
+        .agents
+        .get(agent.id.as_str())
+        .and_then(|o| o.tools.as_deref())
+        .unwrap_or_default();
+    browser_enabled(by_role, tools)
+}
+
+/// The browser for `agent`'s session on `task`, when its role or settings give it one.
+pub fn browser_grant(
+    settings: &EngineSettings,
+    board: &Board,
+    agent: &Agent,
+    task: TaskId,
+    session: i64,
+) -> Option<BrowserGrant> {
+    if !uses_browser(settings, agent) {
+        return None;
+    }
+    let overrides = settings.agents.get(agent.id.as_str());
+    // Checked at startup (config/engine.rs), so a failure here cannot happen; loopback
+    // only is the safe reading if it did.
+    let policy = overrides
+        .and_then(|o| o.browser_origins.as_deref())
+        .and_then(|origins| OriginPolicy::with_origins(origins).ok())
+        .unwrap_or_default();
+    Some(BrowserGrant {
+        // Readiness (scheduler/runtimes.rs) keeps an agent without Chromium from starting.
+        chromium: settings.roles.find_chromium().ok()?,
+        profiles_dir: settings.worktrees_dir.join(".browsers"),
+        policy,
+        findings: Some(Arc::new(BoardFindingReporter {
+            board: board.clone(),
+            task,
+            session,
+        })),
+    })
+}
