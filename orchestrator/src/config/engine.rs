@@ -105,6 +105,10 @@ pub struct AgentOverride {
     pub runtime: Option<RuntimeKind>,
     /// The CLI agent's command line, for `runtime = "cli"`.
     pub command: Option<Vec<String>>,
+    /// Where its attempts run (`local` when unset).
+    pub executor: Option<crate::executor::ExecutorKind>,
+    /// The image its attempts run in on a container executor.
+    pub image: Option<String>,
 }
 
 /// The engine's part of `harness.toml`.
@@ -142,6 +146,8 @@ pub struct EngineFile {
     routing: BTreeMap<String, AgentRole>,
     #[serde(default)]
     agents: BTreeMap<String, AgentOverride>,
+    #[serde(default)]
+    executors: super::executors::ExecutorsFile,
 }
 
 /// Validated engine settings.
@@ -169,6 +175,7 @@ pub struct EngineSettings {
     pub sandbox: SandboxConfig,
     pub routing: BTreeMap<String, AgentRole>,
     pub agents: BTreeMap<String, AgentOverride>,
+    pub executors: super::executors::ExecutorSettings,
     pub reliability: super::reliability::ReliabilitySettings,
 }
 
@@ -325,13 +332,20 @@ impl EngineSettings {
                 .collect(),
             None => file.verify.unwrap_or_default(),
         };
-        let max_concurrent = args.max_concurrent.or(file.max_concurrent).unwrap_or(2);
-        if !(1..=64).contains(&max_concurrent) {
+        if let Some(n) = args.max_concurrent
+            && !(1..=64).contains(&n)
+        {
             return Err(invalid(
                 "HARNESS_MAX_CONCURRENT",
                 "must be between 1 and 64",
             ));
         }
+        let executors = super::executors::ExecutorSettings::load(
+            file.executors,
+            args.max_concurrent,
+            file.max_concurrent,
+        )?;
+        let max_concurrent = executors.local_max_concurrent;
         let mut routing = default_routing();
         routing.extend(file.routing);
         let settings = Self {
@@ -425,6 +439,7 @@ impl EngineSettings {
             sandbox,
             routing,
             agents: file.agents,
+            executors,
             reliability: super::reliability::ReliabilitySettings::load(args.reliability)?,
         };
         if database_dir.starts_with(&settings.worktrees_dir) {
@@ -441,6 +456,14 @@ impl EngineSettings {
                 return Err(ConfigError::Invalid {
                     name: "harness.toml [agents]",
                     message: format!("agent {id} has runtime = \"cli\" but no command"),
+                });
+            }
+            if let Some(kind) = o.executor
+                && settings.executors.max_concurrent(kind) == 0
+            {
+                return Err(ConfigError::Invalid {
+                    name: "harness.toml [agents]",
+                    message: format!("agent {id} runs on executor {kind}, which has no [executors.{kind}] section"),
                 });
             }
         }

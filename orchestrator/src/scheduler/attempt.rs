@@ -50,6 +50,8 @@ pub struct Attempt {
     pub agent: Agent,
     pub runtime: Arc<dyn AgentRuntime>,
     pub cancel: CancellationToken,
+    /// Where it runs: `local` in this process, anything else through a worker.
+    pub executor: crate::executor::ExecutorKind,
 }
 
 /// What the attempt works in once prepared.

@@ -17,6 +17,7 @@ mod retention;
 mod roles;
 mod runtimes;
 mod sink;
+mod slots;
 mod spend;
 mod subtasks;
 
@@ -55,6 +56,8 @@ pub struct Engine {
     pub stop: CancellationToken,
     /// Merges into the base branch one at a time: two at once would race on its ref.
     pub merge_lock: tokio::sync::Mutex<()>,
+    /// Attempts running per remote executor.
+    pub slots: slots::Slots,
 }
 
 impl Engine {
@@ -98,6 +101,7 @@ impl Scheduler {
                 budget,
                 stop,
                 merge_lock: tokio::sync::Mutex::new(()),
+                slots: slots::Slots::default(),
             }),
             last_start: None,
             budget_exceeded: false,
@@ -154,12 +158,8 @@ impl Scheduler {
             return Ok(None);
         }
         let mut running = board.running_by_agent().await?;
-        let max = self.engine.settings.max_concurrent as usize;
         let ready = board.ready_tasks(READY_BATCH).await?;
         for task in ready {
-            if board.runs().count() >= max {
-                break;
-            }
             // An investigation of this task still runs: its next attempt waits for it.
             if board.runs().is_running(task.id) {
                 continue;
@@ -167,6 +167,10 @@ impl Scheduler {
             let Some(agent) = self.pick_agent(&task, &agents, &running) else {
                 continue;
             };
+            let executor = self.engine.runtimes.executor(agent);
+            if self.executor_full(executor) {
+                continue;
+            }
             if let Some(at) = self.spacing_holds() {
                 return Ok(Some(at));
             }
@@ -204,6 +208,22 @@ impl Scheduler {
     fn prune_every(&self) -> Duration {
         let s = &self.engine.settings;
         (s.worktree_retention / 10).clamp(s.tick, Duration::from_secs(3600).max(s.tick))
+    }
+
+    /// Whether `kind` runs as many attempts as its `max_concurrent` allows. Local
+    /// attempts share the run registry with investigations, which count against it.
+    fn executor_full(&self, kind: crate::executor::ExecutorKind) -> bool {
+        let engine = &self.engine;
+        let max = engine.settings.executors.max_concurrent(kind) as usize;
+        let running = match kind {
+            crate::executor::ExecutorKind::Local => engine
+                .board
+                .runs()
+                .count()
+                .saturating_sub(engine.slots.remote()),
+            remote => engine.slots.count(remote),
+        };
+        running >= max
     }
 
     fn spacing_holds(&self) -> Option<Instant> {
@@ -244,6 +264,8 @@ impl Scheduler {
         );
         span.in_scope(|| tracing::info!("session started"));
         let cancel = board.runs().register(task.id);
+        let executor = self.engine.runtimes.executor(&agent);
+        let slot = self.engine.slots.take(executor);
         let attempt = attempt::Attempt {
             engine: self.engine.clone(),
             task,
@@ -251,12 +273,14 @@ impl Scheduler {
             agent,
             runtime,
             cancel,
+            executor,
         };
         let engine = self.engine.clone();
         tokio::spawn(
             async move {
                 let (task_id, agent_id) = (attempt.task.id, attempt.agent.id.clone());
                 attempt.run().await;
+                drop(slot);
                 engine.board.runs().finished(task_id);
                 let still_busy = engine
                     .board

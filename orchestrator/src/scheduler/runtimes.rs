@@ -60,6 +60,16 @@ impl Runtimes {
     /// [`Runtimes::readiness`] without the workspace check, for a caller that made it
     /// once for many agents.
     pub fn agent_readiness(&self, agent: &Agent) -> Result<(), Unready> {
+        let local = self.executor(agent) == crate::executor::ExecutorKind::Local;
+        // A remote worker is confined by its container, and its CLI is in its image.
+        if !local {
+            return match self.kind(agent) {
+                RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
+                    Err(Unready::NoApiKey)
+                }
+                _ => Ok(()),
+            };
+        }
         if let Readiness::Refused(reason) = &self.sandbox {
             return Err(Unready::Sandbox(reason.clone()));
         }
@@ -89,6 +99,31 @@ impl Runtimes {
             .unwrap_or(agent.runtime)
     }
 
+    /// Where `agent`'s attempts run: its `executor` in `harness.toml`, else `local`.
+    pub fn executor(&self, agent: &Agent) -> crate::executor::ExecutorKind {
+        self.settings
+            .agents
+            .get(agent.id.as_str())
+            .and_then(|o| o.executor)
+            .unwrap_or(crate::executor::ExecutorKind::Local)
+    }
+
+    /// The image `agent`'s attempts run in on a container executor.
+    pub fn image(&self, agent: &Agent) -> Option<String> {
+        let own = self
+            .settings
+            .agents
+            .get(agent.id.as_str())
+            .and_then(|o| o.image.clone());
+        own.or_else(|| {
+            self.settings
+                .executors
+                .docker
+                .as_ref()
+                .and_then(|d| d.image.clone())
+        })
+    }
+
     fn command(&self, agent: &Agent) -> Vec<String> {
         self.settings
             .agents
@@ -105,7 +140,9 @@ impl Runtimes {
             RuntimeKind::Anthropic => Arc::new(self.anthropic(&agent.model)?),
             RuntimeKind::Cli => Arc::new(self.cli(self.command(agent))),
         };
-        runtime.readiness()?;
+        if self.executor(agent) == crate::executor::ExecutorKind::Local {
+            runtime.readiness()?;
+        }
         Ok(runtime)
     }
 
