@@ -73,6 +73,7 @@ impl App {
         }
         let telegram = Telegram::new(settings.telegram.as_ref())
             .context("cannot set up the Telegram client")?;
+        let workers = worker_grants(&settings)?;
         let state = AppState {
             board,
             auth: Auth::new(&settings),
@@ -81,6 +82,7 @@ impl App {
             db_healthy: Arc::new(AtomicBool::new(true)),
             shutdown: CancellationToken::new(),
             telegram,
+            workers,
         };
         Ok(Self { state, listener })
     }
@@ -162,6 +164,17 @@ impl App {
         }
         finish(&board, telegram).await
     }
+}
+
+/// The worker key lives next to the database, so credentials outlive a restart.
+fn worker_grants(settings: &Settings) -> anyhow::Result<crate::worker::Grants> {
+    let dir = settings
+        .database_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    let key = crate::worker::WorkerKey::load_or_create(&dir.join("worker.key"))?;
+    Ok(crate::worker::Grants::new(key))
 }
 
 /// `[agents.<id>] runtime = …` in harness.toml decides an agent's runtime.

@@ -1,0 +1,1 @@
+//! `harness worker`: runs one remote attempt.
