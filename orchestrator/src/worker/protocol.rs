@@ -1,12 +1,9 @@
 //! What crosses the network between the orchestrator and a worker (JSON over HTTP).
 
-use harness_domain::{
-    agent::RuntimeKind,
-    session::{LogKind, Usage},
-};
+use harness_domain::{agent::RuntimeKind, session::LogKind};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::prompt::TaskBrief;
+use crate::engine::{prompt::TaskBrief, session::Usage};
 
 /// The paths of the worker API, relative to the orchestrator's base URL.
 pub const ASSIGNMENT: &str = "/worker/v1/assignment";
