@@ -14,6 +14,7 @@ use crate::executor::{ExecutorKind, Limits, NetworkMode};
 pub struct ExecutorsFile {
     local: Option<LocalFile>,
     docker: Option<RemoteFile>,
+    process: Option<RemoteFile>,
     /// Read by the kubernetes executor (its own fields); kept as written here.
     kubernetes: Option<toml::Table>,
 }
@@ -62,6 +63,8 @@ pub struct ExecutorSettings {
     pub local_max_concurrent: u32,
     /// `None` when the file has no `[executors.docker]`: agents may not choose it.
     pub docker: Option<RemoteSettings>,
+    /// `[executors.process]`: workers as child processes (tests, benchmarks).
+    pub process: Option<RemoteSettings>,
     pub kubernetes: Option<toml::Table>,
 }
 
@@ -79,11 +82,22 @@ impl ExecutorSettings {
             .unwrap_or(2);
         check_concurrency("[executors.local] max_concurrent", local_max_concurrent)?;
         let docker = file.docker.map(RemoteSettings::load).transpose()?;
+        let process = file.process.map(RemoteSettings::load).transpose()?;
         Ok(Self {
             local_max_concurrent,
             docker,
+            process,
             kubernetes: file.kubernetes,
         })
+    }
+
+    /// The settings of a remote executor run by this crate's backends.
+    pub fn remote(&self, kind: ExecutorKind) -> Option<&RemoteSettings> {
+        match kind {
+            ExecutorKind::Docker => self.docker.as_ref(),
+            ExecutorKind::Process => self.process.as_ref(),
+            ExecutorKind::Local | ExecutorKind::Kubernetes => None,
+        }
     }
 
     /// How many attempts `kind` may run at once (0: the executor is not configured).
@@ -91,6 +105,7 @@ impl ExecutorSettings {
         match kind {
             ExecutorKind::Local => self.local_max_concurrent,
             ExecutorKind::Docker => self.docker.as_ref().map_or(0, |d| d.max_concurrent),
+            ExecutorKind::Process => self.process.as_ref().map_or(0, |d| d.max_concurrent),
             ExecutorKind::Kubernetes => self
                 .kubernetes
                 .as_ref()

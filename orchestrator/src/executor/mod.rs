@@ -7,7 +7,9 @@
 //!
 //! The shape here is shared by every backend (docker, kubernetes): keep it small.
 
+pub mod docker;
 pub mod names;
+pub mod process;
 
 use std::{collections::BTreeMap, time::Duration};
 

@@ -14,16 +14,20 @@ pub enum ExecutorKind {
     Docker,
     /// A Job per attempt on a Kubernetes cluster.
     Kubernetes,
+    /// `harness worker` as a child process of the orchestrator: the remote protocol
+    /// without a container (protocol tests, benchmarks). Not confined beyond the sandbox.
+    Process,
 }
 
 impl ExecutorKind {
-    pub const ALL: [Self; 3] = [Self::Local, Self::Docker, Self::Kubernetes];
+    pub const ALL: [Self; 4] = [Self::Local, Self::Docker, Self::Kubernetes, Self::Process];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Local => "local",
             Self::Docker => "docker",
             Self::Kubernetes => "kubernetes",
+            Self::Process => "process",
         }
     }
 }
@@ -35,7 +39,7 @@ impl fmt::Display for ExecutorKind {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown executor {0:?}: expected local, docker or kubernetes")]
+#[error("unknown executor {0:?}: expected local, docker, kubernetes or process")]
 pub struct UnknownExecutor(String);
 
 impl FromStr for ExecutorKind {

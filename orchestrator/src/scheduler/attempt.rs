@@ -111,15 +111,23 @@ impl Attempt {
         let (sink, writer) = StoreSink::start(self.engine.board.clone(), self.session.id, cap);
         // The session timeout covers preparing the worktree too.
         let started = Instant::now();
-        let ending = match self.prepare(&sink).await {
-            Ok(prepared) => self.work(&sink, prepared, started).await,
+        let ending = if self.executor != crate::executor::ExecutorKind::Local {
+            self.run_remote(&sink).await
+        } else {
+            self.run_local(&sink, started).await
+        };
+        sink.finish(writer).await;
+        self.settle(ending).await;
+    }
+
+    async fn run_local(&self, sink: &Arc<StoreSink>, started: Instant) -> Ending {
+        match self.prepare(sink).await {
+            Ok(prepared) => self.work(sink, prepared, started).await,
             Err(err) => {
                 tracing::warn!(%err, "cannot prepare the attempt");
                 Ending::after(err, "")
             }
-        };
-        sink.finish(writer).await;
-        self.settle(ending).await;
+        }
     }
 
     /// A fresh worktree on `harness/<display_id>`, or the kept one when resuming after

@@ -11,6 +11,7 @@ mod error;
 mod investigate;
 mod investigation;
 mod landing;
+mod remote;
 mod liveness;
 mod log_cap;
 mod retention;
@@ -33,6 +34,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+pub use remote::Remote;
 pub use runtimes::Runtimes;
 
 use crate::{
@@ -58,6 +60,8 @@ pub struct Engine {
     pub merge_lock: tokio::sync::Mutex<()>,
     /// Attempts running per remote executor.
     pub slots: slots::Slots,
+    /// Workers, credentials and executor backends; `None` when only `local` runs.
+    pub remote: Option<Arc<Remote>>,
 }
 
 impl Engine {
@@ -102,6 +106,7 @@ impl Scheduler {
                 stop,
                 merge_lock: tokio::sync::Mutex::new(()),
                 slots: slots::Slots::default(),
+                remote: None,
             }),
             last_start: None,
             budget_exceeded: false,
@@ -109,10 +114,21 @@ impl Scheduler {
         }
     }
 
+    /// Runs attempts of agents on remote executors through `remote`.
+    pub fn with_remote(mut self, remote: Arc<Remote>) -> Self {
+        if let Some(engine) = Arc::get_mut(&mut self.engine) {
+            engine.remote = Some(remote);
+        }
+        self
+    }
+
     /// Runs until the stop token is cancelled, then cancels running sessions and waits
     /// briefly for them to settle.
     pub async fn run(mut self) {
         self.report_leftover_worktrees().await;
+        if let Some(remote) = &self.engine.remote {
+            remote.sweep().await;
+        }
         let mut tick = tokio::time::interval(self.engine.settings.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next_start: Option<Instant> = None;

@@ -91,6 +91,16 @@ impl Runtimes {
         }
     }
 
+    /// The runtime `agent` uses (its override in `harness.toml`, else its own).
+    pub fn kind_of(&self, agent: &Agent) -> RuntimeKind {
+        self.kind(agent)
+    }
+
+    /// The CLI command line `agent` runs (empty: the default CLI).
+    pub fn command_of(&self, agent: &Agent) -> Vec<String> {
+        self.command(agent)
+    }
+
     fn kind(&self, agent: &Agent) -> RuntimeKind {
         self.settings
             .agents
