@@ -150,15 +150,28 @@ async fn run_backend(
         .env("PATH_INFO", format!("/{name}/{rest}"))
         .env("REQUEST_METHOD", request.method().as_str())
         .env("QUERY_STRING", query)
-        .env("REMOTE_USER", format!("attempt-{}", grant.assignment.attempt))
+        .env(
+            "REMOTE_USER",
+            format!("attempt-{}", grant.assignment.attempt),
+        )
         .env("REMOTE_ADDR", "127.0.0.1")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     // No GIT_PROTOCOL: protocol v0, where hideRefs is the whole story.
     copy_header(&mut command, &headers, header::CONTENT_TYPE, "CONTENT_TYPE");
-    copy_header(&mut command, &headers, header::CONTENT_ENCODING, "HTTP_CONTENT_ENCODING");
-    copy_header(&mut command, &headers, header::CONTENT_LENGTH, "CONTENT_LENGTH");
+    copy_header(
+        &mut command,
+        &headers,
+        header::CONTENT_ENCODING,
+        "HTTP_CONTENT_ENCODING",
+    );
+    copy_header(
+        &mut command,
+        &headers,
+        header::CONTENT_LENGTH,
+        "CONTENT_LENGTH",
+    );
     let mut child = command.spawn().map_err(GitHttpError::Spawn)?;
     let stdin = child.stdin.take();
     let body = request.into_body();
@@ -187,7 +200,10 @@ async fn run_backend(
     let mut read = 0usize;
     loop {
         let mut line = String::new();
-        let n = reader.read_line(&mut line).await.map_err(GitHttpError::Read)?;
+        let n = reader
+            .read_line(&mut line)
+            .await
+            .map_err(GitHttpError::Read)?;
         read += n;
         if n == 0 || read > MAX_HEADER_BYTES {
             return Err(GitHttpError::Headers);
@@ -216,7 +232,10 @@ async fn run_backend(
             Ok(0) => None,
             Ok(n) => {
                 buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), (reader, child)))
+                Some((
+                    Ok::<_, std::io::Error>(bytes::Bytes::from(buf)),
+                    (reader, child),
+                ))
             }
             Err(err) => Some((Err(err), (reader, child))),
         }
@@ -249,7 +268,10 @@ mod tests {
             svc(&Method::GET, "info/refs", "service=git-upload-pack"),
             Some(Service::Upload)
         );
-        assert_eq!(svc(&Method::POST, "git-receive-pack", ""), Some(Service::Receive));
+        assert_eq!(
+            svc(&Method::POST, "git-receive-pack", ""),
+            Some(Service::Receive)
+        );
         assert_eq!(svc(&Method::GET, "info/refs", ""), None);
         assert_eq!(svc(&Method::GET, "HEAD", ""), None);
         assert_eq!(svc(&Method::GET, "objects/info/packs", ""), None);

@@ -28,7 +28,10 @@ pub fn router(grants: Grants) -> Router {
 
 /// The credential from `Authorization: Bearer …` or, for git, Basic with it as password.
 pub(crate) fn credential(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     if let Some(token) = value.strip_prefix("Bearer ") {
         return Some(token.trim().to_owned());
     }

@@ -463,7 +463,9 @@ impl EngineSettings {
             {
                 return Err(ConfigError::Invalid {
                     name: "harness.toml [agents]",
-                    message: format!("agent {id} runs on executor {kind}, which has no [executors.{kind}] section"),
+                    message: format!(
+                        "agent {id} runs on executor {kind}, which has no [executors.{kind}] section"
+                    ),
                 });
             }
         }

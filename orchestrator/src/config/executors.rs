@@ -160,7 +160,9 @@ impl RemoteSettings {
         }
         Ok(Self {
             max_concurrent,
-            orchestrator_url: file.orchestrator_url.map(|u| u.trim_end_matches('/').into()),
+            orchestrator_url: file
+                .orchestrator_url
+                .map(|u| u.trim_end_matches('/').into()),
             network: file.network.unwrap_or_default(),
             limits: Limits {
                 millicpus: (cpus * 1000.0).round() as u64,
@@ -205,7 +207,11 @@ mod tests {
             Some(1),
         )
         .unwrap();
-        assert_eq!(s.max_concurrent(ExecutorKind::Local), 5, "the environment wins");
+        assert_eq!(
+            s.max_concurrent(ExecutorKind::Local),
+            5,
+            "the environment wins"
+        );
     }
 
     #[test]

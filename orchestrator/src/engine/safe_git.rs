@@ -228,7 +228,11 @@ pub fn streaming_command(extra: &[String]) -> tokio::process::Command {
         .env("LC_ALL", "C")
         .kill_on_drop(true)
         .process_group(0);
-    for o in SAFE_CONFIG.iter().map(|s| (*s).to_owned()).chain(extra.iter().cloned()) {
+    for o in SAFE_CONFIG
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(extra.iter().cloned())
+    {
         command.arg("-c").arg(o);
     }
     command

@@ -67,11 +67,7 @@ impl DockerBackend {
     }
 
     fn body(&self, launch: &Launch) -> ContainerCreateBody {
-        let mut env: Vec<String> = launch
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let mut env: Vec<String> = launch.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.push(format!("{}={WORK_DIR}", crate::worker::ENV_DIR));
         env.push("HOME=/tmp".into());
         env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
@@ -82,13 +78,18 @@ impl DockerBackend {
             memory: Some(memory),
             // No swap beyond the memory limit.
             memory_swap: Some(memory),
-            nano_cpus: Some(i64::try_from(limits.millicpus.saturating_mul(1_000_000)).unwrap_or(i64::MAX)),
+            nano_cpus: Some(
+                i64::try_from(limits.millicpus.saturating_mul(1_000_000)).unwrap_or(i64::MAX),
+            ),
             pids_limit: Some(i64::try_from(limits.pids).unwrap_or(i64::MAX)),
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges:true".into()]),
             readonly_rootfs: Some(true),
             tmpfs: Some(HashMap::from([
-                ("/tmp".to_owned(), "rw,nosuid,nodev,exec,size=512m,mode=1777".to_owned()),
+                (
+                    "/tmp".to_owned(),
+                    "rw,nosuid,nodev,exec,size=512m,mode=1777".to_owned(),
+                ),
                 (
                     WORK_DIR.to_owned(),
                     format!("rw,nosuid,nodev,exec,size={}m,mode=1777", limits.memory_mb),

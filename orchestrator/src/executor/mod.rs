@@ -88,7 +88,10 @@ pub enum Status {
     Exited(i64),
     /// It never ran or was lost (image pull failure, unschedulable, removed under us).
     /// `uses_attempt` is false for infrastructure problems: the task is requeued.
-    Failed { reason: String, uses_attempt: bool },
+    Failed {
+        reason: String,
+        uses_attempt: bool,
+    },
 }
 
 /// Why a backend call failed: which step, and the backend's own words.

@@ -111,6 +111,14 @@ impl Attempt {
         let (sink, writer) = StoreSink::start(self.engine.board.clone(), self.session.id, cap);
         // The session timeout covers preparing the worktree too.
         let started = Instant::now();
+        let recorded = self
+            .engine
+            .board
+            .record_executor(self.session.id, self.executor.as_str(), None)
+            .await;
+        if let Err(err) = recorded {
+            tracing::warn!(%err, "cannot record where the session runs");
+        }
         let ending = if self.executor != crate::executor::ExecutorKind::Local {
             self.run_remote(&sink).await
         } else {

@@ -25,9 +25,7 @@ use crate::{
         prompt::TaskBrief,
         safe_git,
     },
-    executor::{
-        ExecutorBackend, ExecutorKind, Handle, LABEL_ATTEMPT, LABEL_OWNER, Launch, Status,
-    },
+    executor::{ExecutorBackend, ExecutorKind, Handle, LABEL_ATTEMPT, LABEL_OWNER, Launch, Status},
     worker::{
         Grant, Grants,
         grants::GrantReceiver,
@@ -61,8 +59,12 @@ impl Remote {
         for backend in self.backends.values() {
             match backend.sweep(&labels).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(executor = %backend.kind(), removed = n, "swept leftover workers"),
-                Err(err) => tracing::warn!(executor = %backend.kind(), %err, "cannot sweep leftover workers"),
+                Ok(n) => {
+                    tracing::info!(executor = %backend.kind(), removed = n, "swept leftover workers")
+                }
+                Err(err) => {
+                    tracing::warn!(executor = %backend.kind(), %err, "cannot sweep leftover workers")
+                }
             }
         }
     }
@@ -80,7 +82,11 @@ impl Attempt {
         };
         let (Some(backend), Some(settings), Some(url)) = (
             remote.backends.get(&self.executor).cloned(),
-            self.engine.settings.executors.remote(self.executor).cloned(),
+            self.engine
+                .settings
+                .executors
+                .remote(self.executor)
+                .cloned(),
             remote.urls.get(&self.executor).cloned(),
         ) else {
             return Ending::after(AttemptError::NoExecutor(self.executor), "");
@@ -92,7 +98,15 @@ impl Attempt {
         let (grant, receiver) = Grant::new(assignment.clone(), git_dir, self.cancel.child_token());
         remote.grants.insert(grant.clone());
         let ending = self
-            .launch_and_follow(sink, &remote, backend.as_ref(), &settings, &url, &grant, receiver)
+            .launch_and_follow(
+                sink,
+                &remote,
+                backend.as_ref(),
+                &settings,
+                &url,
+                &grant,
+                receiver,
+            )
             .await;
         remote.grants.remove(self.session.id);
         ending
@@ -138,7 +152,7 @@ impl Attempt {
         let recorded = self
             .engine
             .board
-            .record_worktree(self.session.id, format!("{}:", self.executor), branch.clone())
+            .record_branch(self.session.id, branch.clone())
             .await;
         if let Err(err) = recorded {
             tracing::warn!(%err, "cannot record the branch");
@@ -168,6 +182,11 @@ impl Attempt {
             heartbeat_secs: settings.heartbeat_timeout.as_secs_f64(),
             author_name: engine.git_author_name.clone(),
             author_email: engine.git_author_email.clone(),
+            read_paths: if self.executor == ExecutorKind::Process {
+                engine.sandbox.read_paths.clone()
+            } else {
+                Vec::new()
+            },
             planning: false,
         };
         Ok((assignment, git_dir.into()))
@@ -216,14 +235,18 @@ impl Attempt {
             Ok(handle) => handle,
             Err(err) => return Ending::after(AttemptError::Executor(err), ""),
         };
-        sink.system(format!("worker {} started on {}", handle.name, backend.kind()));
+        sink.system(format!(
+            "worker {} started on {}",
+            handle.name,
+            backend.kind()
+        ));
         let recorded = self
             .engine
             .board
-            .record_worktree(
+            .record_executor(
                 self.session.id,
-                format!("{}:{}", backend.kind(), handle.name),
-                grant.assignment.branch.clone(),
+                backend.kind().as_str(),
+                Some(handle.name.clone()),
             )
             .await;
         if let Err(err) = recorded {
@@ -354,7 +377,9 @@ impl Attempt {
                 }
                 self.land_pushed(sink, assignment, &head, &last).await
             }
-            WorkerOutcome::Failed { reason } => Ending::after(AttemptError::RunAgent(reason), &last),
+            WorkerOutcome::Failed { reason } => {
+                Ending::after(AttemptError::RunAgent(reason), &last)
+            }
             WorkerOutcome::TimedOut => Ending::after(AttemptError::TimedOut, &last),
             WorkerOutcome::Interrupted { reason } => Ending::Requeued {
                 reason,
@@ -364,7 +389,11 @@ impl Attempt {
                 let _ = self
                     .engine
                     .board
-                    .set_agent_status(self.agent.id.clone(), AgentStatus::Unconfigured, Some(reason.clone()))
+                    .set_agent_status(
+                        self.agent.id.clone(),
+                        AgentStatus::Unconfigured,
+                        Some(reason.clone()),
+                    )
                     .await;
                 Ending::Requeued {
                     reason,
@@ -390,32 +419,29 @@ impl Attempt {
         let git = LandingGit {
             timeout: self.engine.settings.reliability.git_timeout,
         };
-        let (root, base, branch, head) = (
-            workspace,
-            a.base.clone(),
-            a.branch.clone(),
-            head.to_owned(),
-        );
+        let (root, base, branch, head) =
+            (workspace, a.base.clone(), a.branch.clone(), head.to_owned());
         let _one_landing_at_a_time = self.engine.merge_lock.lock().await;
-        let landed = tokio::task::spawn_blocking(move || -> Result<Option<String>, LandingError> {
-            let pushed = git.base_head(&root, &branch)?;
-            if pushed != head {
-                return Err(LandingError::Command {
-                    args: "rev-parse".into(),
-                    message: format!("{branch} is at {pushed}, not the reported {head}"),
-                });
-            }
-            let base_commit = git.base_head(&root, &base)?;
-            if base_commit == head {
-                return Ok(None);
-            }
-            if !git.contains(&root, &base_commit, &head)? {
-                return Err(LandingError::BaseMoved { base });
-            }
-            git.fast_forward(&root, &base, &base_commit, &head)?;
-            Ok(Some(head))
-        })
-        .await;
+        let landed =
+            tokio::task::spawn_blocking(move || -> Result<Option<String>, LandingError> {
+                let pushed = git.base_head(&root, &branch)?;
+                if pushed != head {
+                    return Err(LandingError::Command {
+                        args: "rev-parse".into(),
+                        message: format!("{branch} is at {pushed}, not the reported {head}"),
+                    });
+                }
+                let base_commit = git.base_head(&root, &base)?;
+                if base_commit == head {
+                    return Ok(None);
+                }
+                if !git.contains(&root, &base_commit, &head)? {
+                    return Err(LandingError::BaseMoved { base });
+                }
+                git.fast_forward(&root, &base, &base_commit, &head)?;
+                Ok(Some(head))
+            })
+            .await;
         match landed {
             Ok(Ok(None)) => {
                 sink.system("no changes to merge");
@@ -423,12 +449,21 @@ impl Attempt {
             }
             Ok(Ok(Some(head))) => {
                 sink.line(LogKind::Commit, head.clone());
-                let _ = self.engine.board.record_commit(self.session.id, head.clone()).await;
-                sink.system(format!("{} fast-forwarded to the verified commit {head}", a.base));
+                let _ = self
+                    .engine
+                    .board
+                    .record_commit(self.session.id, head.clone())
+                    .await;
+                sink.system(format!(
+                    "{} fast-forwarded to the verified commit {head}",
+                    a.base
+                ));
                 Ending::Merged { commit: Some(head) }
             }
             Ok(Err(LandingError::BaseMoved { base })) => Ending::Requeued {
-                reason: format!("{base} moved while the worker verified; the next attempt starts from it"),
+                reason: format!(
+                    "{base} moved while the worker verified; the next attempt starts from it"
+                ),
                 retry_at: Some(Timestamp::now()),
             },
             Ok(Err(err)) => Ending::after(AttemptError::Land(err), last),

@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "reliability",
         sql: include_str!("../../migrations/0006_reliability.sql"),
     },
+    Migration {
+        version: 10,
+        name: "executors",
+        sql: include_str!("../../migrations/0010_executors.sql"),
+    },
 ];
 
 /// A migration that this run applied.

@@ -145,7 +145,9 @@ pub async fn run(endpoint: Endpoint) -> Result<(), WorkerError> {
         }
     };
     drop(sink);
-    let next_seq = uplink.await.map_err(|e| WorkerError::Runtime(e.to_string()))??;
+    let next_seq = uplink
+        .await
+        .map_err(|e| WorkerError::Runtime(e.to_string()))??;
     let result = WorkerResult {
         next_seq,
         outcome,
@@ -191,7 +193,9 @@ async fn work(
         SessionOutcome::Interrupted { reason, .. } => WorkerOutcome::Interrupted { reason },
         SessionOutcome::Unconfigured { reason } => WorkerOutcome::Unconfigured { reason },
         SessionOutcome::WaitingForHuman { question, .. } => WorkerOutcome::Interrupted {
-            reason: format!("the agent asked a question, which remote workers cannot pass on yet: {question}"),
+            reason: format!(
+                "the agent asked a question, which remote workers cannot pass on yet: {question}"
+            ),
         },
         SessionOutcome::Cancelled => WorkerOutcome::Interrupted {
             reason: "the attempt was cancelled".into(),
@@ -235,7 +239,7 @@ async fn finish(
     let config = VerifyConfig {
         commands: a.verify.clone(),
         timeout: Duration::from_secs_f64(a.verify_timeout_secs),
-        sandbox: container_sandbox(),
+        sandbox: container_sandbox(a),
         ..VerifyConfig::default()
     };
     let (verified, verify_summary) = if a.verify.is_empty() {
@@ -262,9 +266,19 @@ async fn finish(
     let header = auth_header(endpoint);
     git(
         clone,
-        &["-c", "protocol.http.allow=always", "push", "-q", "origin", &refspec],
+        &[
+            "-c",
+            "protocol.http.allow=always",
+            "push",
+            "-q",
+            "origin",
+            &refspec,
+        ],
         "push the branch",
-        &header.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(),
+        &header
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
     )
     .await?;
     sink.log(LogKind::System, &format!("pushed {} at {head}", a.branch));
@@ -278,9 +292,10 @@ async fn finish(
 
 /// The agent runs confined by its container; Landlock adds to that where the kernel
 /// and the container allow it.
-fn container_sandbox() -> SandboxConfig {
+fn container_sandbox(a: &Assignment) -> SandboxConfig {
     SandboxConfig {
         mode: Mode::Warn,
+        read_paths: a.read_paths.clone(),
         ..SandboxConfig::default()
     }
 }
@@ -297,7 +312,7 @@ fn runtime(a: &Assignment) -> Result<Arc<dyn AgentRuntime>, WorkerError> {
                 prices: Arc::new(PriceTable::default()),
                 loop_config: LoopConfig::new(a.model.clone()),
                 tool_limits: ToolLimits {
-                    sandbox: container_sandbox(),
+                    sandbox: container_sandbox(a),
                     ..ToolLimits::default()
                 },
             })
@@ -309,7 +324,7 @@ fn runtime(a: &Assignment) -> Result<Arc<dyn AgentRuntime>, WorkerError> {
                 config.args = args.to_vec();
             }
             config.timeout = Duration::from_secs_f64(a.session_timeout_secs);
-            config.sandbox = container_sandbox();
+            config.sandbox = container_sandbox(a);
             Arc::new(CliRuntime { config })
         }
     })
@@ -542,7 +557,9 @@ impl Uplink {
         };
         let ack: Ack = self.link.post(protocol::EVENTS, &batch).await?;
         let acked = ack.next_seq.saturating_sub(self.first_seq);
-        let acked = usize::try_from(acked).unwrap_or(usize::MAX).min(self.pending.len());
+        let acked = usize::try_from(acked)
+            .unwrap_or(usize::MAX)
+            .min(self.pending.len());
         self.pending.drain(..acked);
         self.first_seq += acked as u64;
         if ack.cancelled {

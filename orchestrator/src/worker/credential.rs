@@ -84,11 +84,16 @@ impl WorkerKey {
                         path: shown.clone(),
                         source,
                     })?;
-                file.write_all(&key.0)
-                    .map_err(|source| KeyError::Create { path: shown, source })?;
+                file.write_all(&key.0).map_err(|source| KeyError::Create {
+                    path: shown,
+                    source,
+                })?;
                 Ok(key)
             }
-            Err(source) => Err(KeyError::Read { path: shown, source }),
+            Err(source) => Err(KeyError::Read {
+                path: shown,
+                source,
+            }),
         }
     }
 

@@ -37,6 +37,10 @@ pub struct Assignment {
     pub heartbeat_secs: f64,
     pub author_name: String,
     pub author_email: String,
+    /// Extra directories the agent may read and run (toolchains), for a worker on the
+    /// orchestrator's own machine (the `process` executor); empty in containers.
+    #[serde(default)]
+    pub read_paths: Vec<std::path::PathBuf>,
     /// May it create tasks (planning agents)? Not over the network yet: always false.
     pub planning: bool,
 }
@@ -77,11 +81,17 @@ pub enum WorkerOutcome {
         verify_summary: String,
     },
     /// The task's work failed (uses an attempt).
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     TimedOut,
     /// Not the task's fault (rate limit, the worker's own trouble): requeue.
-    Interrupted { reason: String },
-    Unconfigured { reason: String },
+    Interrupted {
+        reason: String,
+    },
+    Unconfigured {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -54,6 +54,7 @@ pub fn cli_agent(settings: &mut Settings, script: &str) {
         AgentOverride {
             runtime: Some(RuntimeKind::Cli),
             command: Some(vec!["sh".into(), "-c".into(), script.into()]),
+            ..Default::default()
         },
     );
 }

@@ -56,6 +56,7 @@ pub fn cli_agent(settings: &mut Settings, agent: &str, command: &[&str]) {
         AgentOverride {
             runtime: Some(RuntimeKind::Cli),
             command: Some(command.iter().map(|s| (*s).to_owned()).collect()),
+            ..Default::default()
         },
     );
 }
