@@ -48,6 +48,8 @@ impl ExecutorBackend for ProcessBackend {
             let dir = self.scratch.join(format!("worker-{}", launch.attempt));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
+            let log = std::fs::File::create(dir.join("worker.log")).map_err(|e| fail(e.to_string()))?;
+            let log2 = log.try_clone().map_err(|e| fail(e.to_string()))?;
             let mut command = tokio::process::Command::new(&self.binary);
             command
                 .args(&launch.command)
@@ -56,8 +58,8 @@ impl ExecutorBackend for ProcessBackend {
                 .env(crate::worker::ENV_DIR, dir.join("work"))
                 .current_dir(&dir)
                 .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
+                .stdout(log)
+                .stderr(log2)
                 .kill_on_drop(true);
             if let Some(path) = std::env::var_os("PATH") {
                 command.env("PATH", path);
@@ -99,8 +101,15 @@ impl ExecutorBackend for ProcessBackend {
         })
     }
 
-    fn logs_tail<'a>(&'a self, _handle: &'a Handle, _max_bytes: usize) -> BoxFuture<'a, String> {
-        Box::pin(async { String::new() })
+    fn logs_tail<'a>(&'a self, handle: &'a Handle, max_bytes: usize) -> BoxFuture<'a, String> {
+        Box::pin(async move {
+            let dir = self.lock().get(&handle.attempt).map(|(_, dir)| dir.clone());
+            let text = dir
+                .and_then(|d| std::fs::read(d.join("worker.log")).ok())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            crate::engine::session::tail(&text, max_bytes).to_owned()
+        })
     }
 
     fn remove<'a>(&'a self, handle: &'a Handle) -> BoxFuture<'a, Result<(), ExecutorError>> {

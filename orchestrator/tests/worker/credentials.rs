@@ -34,11 +34,15 @@ fn git_as(dir: &Path, token: &str, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_expired_and_finished_credentials_are_refused() {
     let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
     let path = git_repo::repo_path(&repo);
-    let app = spawn_with(|s| remote_engine(s, &path, "sleep", 10.0)).await;
+    let app = spawn_with(|s| {
+        remote_engine(s, &path, "sleep", 10.0);
+        s.api_token = Some(harness::config::Secret::new("the-api-token-of-this-test"));
+    })
+    .await;
     let task = app.create_task(json!({"title": "Guarded"})).await;
     let session = running_worker(&app, &task).await;
     let attempt = session["id"].as_i64().unwrap();
@@ -83,7 +87,7 @@ async fn forged_expired_and_finished_credentials_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_ne!(api.status(), StatusCode::OK);
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
     // git over HTTP with a forged credential gets nothing.
     let scratch = tempfile::tempdir().unwrap();
     let forged = WorkerKey::random().unwrap().issue(attempt, far_future());
@@ -92,7 +96,7 @@ async fn forged_expired_and_finished_credentials_are_refused() {
     assert!(!listed.status.success(), "a forged credential listed refs");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credential_reads_only_the_base_and_its_branch_and_writes_only_its_branch() {
     let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
     let path = git_repo::repo_path(&repo);

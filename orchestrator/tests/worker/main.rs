@@ -54,7 +54,7 @@ pub fn remote_engine(settings: &mut Settings, workspace: &Path, mode: &str, hear
         limits: Limits::default(),
         image: None,
         heartbeat_timeout: Duration::from_secs_f64(heartbeat),
-        harness_binary: Some(env!("CARGO_BIN_EXE_harness").into()),
+        harness_binary: Some(worker_binary().into()),
     });
     e.agents.insert(
         "build-1".into(),
@@ -69,6 +69,14 @@ pub fn remote_engine(settings: &mut Settings, workspace: &Path, mode: &str, hear
             image: None,
         },
     );
+}
+
+/// The binary run as `harness worker`: cargo's build of this crate, or
+/// `HARNESS_TEST_WORKER_BINARY` (a copy, where a shared target directory may hold
+/// another checkout's build under cargo's path).
+fn worker_binary() -> String {
+    std::env::var("HARNESS_TEST_WORKER_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_harness").to_owned())
 }
 
 pub async fn wait_for(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Value {
