@@ -48,7 +48,8 @@ impl ExecutorBackend for ProcessBackend {
             let dir = self.scratch.join(format!("worker-{}", launch.attempt));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
-            let log = std::fs::File::create(dir.join("worker.log")).map_err(|e| fail(e.to_string()))?;
+            let log =
+                std::fs::File::create(dir.join("worker.log")).map_err(|e| fail(e.to_string()))?;
             let log2 = log.try_clone().map_err(|e| fail(e.to_string()))?;
             let mut command = tokio::process::Command::new(&self.binary);
             command

@@ -102,7 +102,11 @@ async fn a_credential_reads_only_the_base_and_its_branch_and_writes_only_its_bra
     let path = git_repo::repo_path(&repo);
     // Another task's branch and a private one: neither may be seen.
     git_repo::git(&path, &["branch", "harness/T-999"]);
-    git_repo::git(&path, &["branch", "secret-work"]);
+    git_repo::git(&path, &["checkout", "-q", "-b", "secret-work"]);
+    std::fs::write(path.join("secret.txt"), "not for this attempt\n").unwrap();
+    git_repo::git(&path, &["add", "secret.txt"]);
+    git_repo::git(&path, &["commit", "-qm", "secret"]);
+    git_repo::git(&path, &["checkout", "-q", "main"]);
     let app = spawn_with(|s| remote_engine(s, &path, "sleep", 10.0)).await;
     let task = app.create_task(json!({"title": "Confined"})).await;
     let session = running_worker(&app, &task).await;
