@@ -103,10 +103,12 @@ orchestrator_url = "http://{host}:{port}"
                 except Exception:
                     time.sleep(0.05)
             task = call(base + "/api/tasks", "POST", {"title": "bench"})
-            deadline = time.time() + 120
+            deadline = time.time() + float(os.environ.get("BENCH_EXECUTOR_WAIT", "120"))
             while "at" not in first:
                 if time.time() > deadline:
                     print(open(os.path.join(work, "serve.log")).read()[-2000:], file=sys.stderr)
+                    for s in call(f"{base}/api/sessions?task_id={task['id']}")["items"]:
+                        print(f"session {s['id']}: {s['status']} {s.get('exit_reason')}", file=sys.stderr)
                     raise SystemExit(f"bench-executors: {executor}: no model request in 120 s")
                 time.sleep(0.005)
             hist = call(f"{base}/api/tasks/{task['id']}/history")["items"]

@@ -92,7 +92,10 @@ impl DockerBackend {
                 ),
                 (
                     WORK_DIR.to_owned(),
-                    format!("rw,nosuid,nodev,exec,size={}m,mode=1777", limits.memory_mb),
+                    format!(
+                        "rw,nosuid,nodev,exec,size={}m,mode=0700,uid=65532,gid=65532",
+                        limits.memory_mb
+                    ),
                 ),
             ])),
             network_mode: Some(launch.network.as_str().to_owned()),
