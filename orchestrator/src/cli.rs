@@ -32,6 +32,10 @@ enum Command {
     /// Start one confined process as agents are started and report what it could reach;
     /// exit 1 when anything got through or the sandbox cannot run.
     CheckSandbox(ConfigArgs),
+    /// Run one remote attempt (inside an executor's container or pod). Reads
+    /// HARNESS_WORKER_URL, HARNESS_WORKER_TOKEN and HARNESS_WORKER_DIR; exit 0 once the
+    /// result is delivered.
+    Worker,
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +116,7 @@ impl Cli {
             Command::CheckSandbox(args) => {
                 load(args).and_then(|s| crate::commands::check_sandbox(&s))
             }
+            Command::Worker => crate::commands::worker(),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

@@ -112,3 +112,12 @@ pub fn check_sandbox(settings: &Settings) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `harness worker`: one remote attempt, start to result.
+pub fn worker() -> anyhow::Result<()> {
+    crate::telemetry::init(LogFormat::Text);
+    let endpoint = crate::worker::client::Endpoint::from_env()?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    runtime.block_on(crate::worker::client::run(endpoint))?;
+    Ok(())
+}

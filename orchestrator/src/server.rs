@@ -73,6 +73,7 @@ impl App {
         }
         let telegram = Telegram::new(settings.telegram.as_ref())
             .context("cannot set up the Telegram client")?;
+        let workers = worker_grants(&settings)?;
         let state = AppState {
             board,
             auth: Auth::new(&settings),
@@ -81,6 +82,7 @@ impl App {
             db_healthy: Arc::new(AtomicBool::new(true)),
             shutdown: CancellationToken::new(),
             telegram,
+            workers,
         };
         Ok(Self { state, listener })
     }
@@ -120,6 +122,8 @@ impl App {
             },
             stop.clone(),
         );
+        let workers = state.workers.clone();
+        let port = listener.local_addr()?.port();
         let router = api::router(state);
         let graceful = {
             let stop = stop.clone();
@@ -136,15 +140,16 @@ impl App {
         )
         .with_graceful_shutdown(graceful);
         let server = tokio::spawn(async move { server.await });
-        let scheduler = tokio::spawn(
-            Scheduler::new(
-                board.clone(),
-                Arc::new(settings.engine.clone()),
-                settings.budget,
-                stop.clone(),
-            )
-            .run(),
+        let mut scheduler = Scheduler::new(
+            board.clone(),
+            Arc::new(settings.engine.clone()),
+            settings.budget,
+            stop.clone(),
         );
+        if let Some(remote) = remote_executors(&settings, workers, port).await {
+            scheduler = scheduler.with_remote(Arc::new(remote));
+        }
+        let scheduler = tokio::spawn(scheduler.run());
         stop.cancelled().await;
         match tokio::time::timeout(SHUTDOWN_DEADLINE, server).await {
             Ok(result) => result
@@ -162,6 +167,75 @@ impl App {
         }
         finish(&board, telegram).await
     }
+}
+
+/// The backends of the remote executors `harness.toml` configures; `None` when only
+/// `local` runs. A backend that cannot start is logged and left out: its agents' attempts
+/// are requeued saying the executor is not available.
+async fn remote_executors(
+    settings: &Settings,
+    grants: crate::worker::Grants,
+    port: u16,
+) -> Option<crate::scheduler::Remote> {
+    use crate::executor::{ExecutorBackend, ExecutorKind};
+    let executors = &settings.engine.executors;
+    let mut backends: std::collections::BTreeMap<ExecutorKind, Arc<dyn ExecutorBackend>> =
+        Default::default();
+    let mut urls = std::collections::BTreeMap::new();
+    if let Some(process) = &executors.process {
+        let binary = process
+            .harness_binary
+            .clone()
+            .or_else(|| std::env::current_exe().ok())
+            .unwrap_or_else(|| "harness".into());
+        backends.insert(
+            ExecutorKind::Process,
+            Arc::new(crate::executor::process::ProcessBackend::new(
+                binary,
+                settings.engine.worktrees_dir.join(".workers"),
+            )),
+        );
+        let url = process
+            .orchestrator_url
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+        urls.insert(ExecutorKind::Process, url);
+    }
+    if let Some(docker) = &executors.docker {
+        match crate::executor::docker::DockerBackend::connect(docker).await {
+            Ok(backend) => {
+                backends.insert(ExecutorKind::Docker, Arc::new(backend));
+                let url = docker
+                    .orchestrator_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://host.docker.internal:{port}"));
+                urls.insert(ExecutorKind::Docker, url);
+            }
+            Err(err) => tracing::warn!(%err, "the docker executor is not available"),
+        }
+    }
+    if backends.is_empty() {
+        return None;
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(settings.database_path.to_string_lossy().as_bytes());
+    Some(crate::scheduler::Remote {
+        grants,
+        backends,
+        urls,
+        owner: hex::encode(&digest[..6]),
+    })
+}
+
+/// The worker key lives next to the database, so credentials outlive a restart.
+fn worker_grants(settings: &Settings) -> anyhow::Result<crate::worker::Grants> {
+    let dir = settings
+        .database_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    let key = crate::worker::WorkerKey::load_or_create(&dir.join("worker.key"))?;
+    Ok(crate::worker::Grants::new(key))
 }
 
 /// `[agents.<id>] role = …` adds or re-roles an agent; `runtime = …` decides its runtime.

@@ -830,6 +830,13 @@ export interface components {
             /** Format: double */
             cost_usd: number;
             ended_at?: null | components["schemas"]["Timestamp"];
+            /**
+             * @description Where the session runs: `local`, `docker`, `kubernetes` or `process` (null for
+             *     sessions from before executors).
+             */
+            executor?: string | null;
+            /** @description The container, pod or process it runs in on a remote executor. */
+            executor_name?: string | null;
             exit_reason?: string | null;
             /** Format: int64 */
             id: number;

@@ -97,6 +97,11 @@ pub struct Session {
     pub verify_output: Option<String>,
     /// How the branch was brought up to the base before verification (`merge`).
     pub landing: Option<String>,
+    /// Where the session runs: `local`, `docker`, `kubernetes` or `process` (null for
+    /// sessions from before executors).
+    pub executor: Option<String>,
+    /// The container, pod or process it runs in on a remote executor.
+    pub executor_name: Option<String>,
     /// Bytes of log stored for this session (capped by HARNESS_SESSION_LOG_MAX_BYTES).
     pub log_bytes: u64,
 }

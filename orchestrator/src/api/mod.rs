@@ -10,6 +10,7 @@ pub mod error;
 mod events;
 mod extract;
 mod findings;
+mod git_http;
 mod health;
 mod login_limit;
 pub mod openapi;
@@ -18,6 +19,7 @@ mod roles;
 mod sessions;
 mod tasks;
 mod telegram;
+mod worker;
 mod ws;
 
 use std::{
@@ -53,6 +55,8 @@ pub struct AppState {
     /// Cancelled at shutdown so long-lived WebSockets close and let the server stop.
     pub shutdown: CancellationToken,
     pub telegram: crate::telegram::Telegram,
+    /// The remote attempts' credentials and what each opens (`/worker/v1`).
+    pub workers: crate::worker::Grants,
 }
 
 /// The whole application: API, WebSocket, health, and the dashboard when built, behind
@@ -87,7 +91,11 @@ pub fn router(state: AppState) -> Router {
         None => api,
     };
     let guard = Arc::new(Guard::new(state.settings.web.clone()));
+    // Workers are not browsers: their routes skip the Host/Origin guard and answer
+    // only to the attempt's credential.
+    let workers = worker::router(state.workers.clone()).with_state(());
     app.layer(middleware::from_fn_with_state(guard, crate::guard::enforce))
+        .merge(workers)
         .layer(middleware::map_response(crate::guard::security_headers))
         .layer(
         TraceLayer::new_for_http()

@@ -191,6 +191,33 @@ impl Board {
         Ok(task)
     }
 
+    /// Where a session runs: its executor and, remotely, the container/pod/process.
+    pub async fn record_executor(
+        &self,
+        session_id: i64,
+        executor: &'static str,
+        name: Option<String>,
+    ) -> Result<Session, StoreError> {
+        let session = self
+            .blocking(move |s| s.set_session_executor(session_id, executor, name.as_deref()))
+            .await?;
+        self.publish(LiveKind::SessionUpdated(session.clone()));
+        Ok(session)
+    }
+
+    /// The branch a remote session works on (it has no worktree here).
+    pub async fn record_branch(
+        &self,
+        session_id: i64,
+        branch: String,
+    ) -> Result<Session, StoreError> {
+        let session = self
+            .blocking(move |s| s.set_session_git(session_id, None, Some(&branch), None))
+            .await?;
+        self.publish(LiveKind::SessionUpdated(session.clone()));
+        Ok(session)
+    }
+
     /// Where a session works: its worktree and branch.
     pub async fn record_worktree(
         &self,

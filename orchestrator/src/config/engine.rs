@@ -114,6 +114,10 @@ pub struct AgentOverride {
     pub tools: Option<Vec<String>>,
     /// Origins the browser may open beyond loopback, like `["https://staging.example.com"]`.
     pub browser_origins: Option<Vec<String>>,
+    /// Where its attempts run (`local` when unset).
+    pub executor: Option<crate::executor::ExecutorKind>,
+    /// The image its attempts run in on a container executor.
+    pub image: Option<String>,
 }
 
 /// The engine's part of `harness.toml`.
@@ -159,6 +163,8 @@ pub struct EngineFile {
     sizes: BTreeMap<String, super::roles::SizeFile>,
     validate_categories: Option<Vec<String>>,
     sia_every_hours: Option<f64>,
+    #[serde(default)]
+    executors: super::executors::ExecutorsFile,
 }
 
 /// Validated engine settings.
@@ -187,6 +193,7 @@ pub struct EngineSettings {
     /// Roles, routing, size tiers (config/roles.rs).
     pub roles: super::roles::RoleSettings,
     pub agents: BTreeMap<String, AgentOverride>,
+    pub executors: super::executors::ExecutorSettings,
     pub reliability: super::reliability::ReliabilitySettings,
 }
 
@@ -320,8 +327,9 @@ impl EngineSettings {
                 .collect(),
             None => file.verify.unwrap_or_default(),
         };
-        let max_concurrent = args.max_concurrent.or(file.max_concurrent).unwrap_or(2);
-        if !(1..=64).contains(&max_concurrent) {
+        if let Some(n) = args.max_concurrent
+            && !(1..=64).contains(&n)
+        {
             return Err(invalid(
                 "HARNESS_MAX_CONCURRENT",
                 "must be between 1 and 64",
@@ -337,6 +345,12 @@ impl EngineSettings {
             },
             args.chromium,
         )?;
+        let executors = super::executors::ExecutorSettings::load(
+            file.executors,
+            args.max_concurrent,
+            file.max_concurrent,
+        )?;
+        let max_concurrent = executors.local_max_concurrent;
         let settings = Self {
             workspace: args
                 .workspace
@@ -428,6 +442,7 @@ impl EngineSettings {
             sandbox,
             roles,
             agents: file.agents,
+            executors,
             reliability: super::reliability::ReliabilitySettings::load(args.reliability)?,
         };
         if database_dir.starts_with(&settings.worktrees_dir) {
@@ -461,6 +476,16 @@ impl EngineSettings {
                         message: format!("agent {id}: {e}"),
                     }
                 })?;
+            }
+            if let Some(kind) = o.executor
+                && settings.executors.max_concurrent(kind) == 0
+            {
+                return Err(ConfigError::Invalid {
+                    name: "harness.toml [agents]",
+                    message: format!(
+                        "agent {id} runs on executor {kind}, which has no [executors.{kind}] section"
+                    ),
+                });
             }
         }
         Ok(settings)

@@ -22,6 +22,7 @@ pub use web::{PublicUrl, WebArgs, WebSettings};
 use crate::{budget::BudgetLimits, store::WriterLimits, telemetry::LogFormat};
 
 mod engine;
+pub mod executors;
 mod telegram;
 mod web;
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::session::tail;
 
 /// What the agent is asked to do.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct TaskBrief {
     pub display_id: String,
     pub title: String,

@@ -209,6 +209,35 @@ fn run_with(
 /// An empty directory of our own for HOME, so nothing under the person's home is read.
 /// One per user, reused across runs; anything else there (not a directory of ours, not
 /// empty, a symlink) and git gets a HOME that does not exist instead.
+/// `git <safe config> <extra -c overrides>` with the safe environment, for a caller that
+/// streams its input and output itself (the git smart HTTP endpoint runs
+/// `git http-backend` this way). The caller adds its own variables, stdio and timeout;
+/// the child is killed when the returned command's child is dropped.
+pub fn streaming_command(extra: &[String]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new("git");
+    command.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command
+        .env("HOME", empty_home())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_ATTR_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .kill_on_drop(true)
+        .process_group(0);
+    for o in SAFE_CONFIG
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(extra.iter().cloned())
+    {
+        command.arg("-c").arg(o);
+    }
+    command
+}
+
 fn empty_home() -> PathBuf {
     static HOME: OnceLock<PathBuf> = OnceLock::new();
     HOME.get_or_init(|| {

@@ -55,6 +55,8 @@ pub struct Attempt {
     pub size: Option<Size>,
     pub runtime: Arc<dyn AgentRuntime>,
     pub cancel: CancellationToken,
+    /// Where it runs: `local` in this process, anything else through a worker.
+    pub executor: crate::executor::ExecutorKind,
 }
 
 /// What the attempt works in once prepared.
@@ -114,15 +116,31 @@ impl Attempt {
         let (sink, writer) = StoreSink::start(self.engine.board.clone(), self.session.id, cap);
         // The session timeout covers preparing the worktree too.
         let started = Instant::now();
-        let ending = match self.prepare(&sink).await {
-            Ok(prepared) => self.work(&sink, prepared, started).await,
+        let recorded = self
+            .engine
+            .board
+            .record_executor(self.session.id, self.executor.as_str(), None)
+            .await;
+        if let Err(err) = recorded {
+            tracing::warn!(%err, "cannot record where the session runs");
+        }
+        let ending = if self.executor != crate::executor::ExecutorKind::Local {
+            self.run_remote(&sink).await
+        } else {
+            self.run_local(&sink, started).await
+        };
+        sink.finish(writer).await;
+        self.settle(ending).await;
+    }
+
+    async fn run_local(&self, sink: &Arc<StoreSink>, started: Instant) -> Ending {
+        match self.prepare(sink).await {
+            Ok(prepared) => self.work(sink, prepared, started).await,
             Err(err) => {
                 tracing::warn!(%err, "cannot prepare the attempt");
                 Ending::after(err, "")
             }
-        };
-        sink.finish(writer).await;
-        self.settle(ending).await;
+        }
     }
 
     /// A fresh worktree on `harness/<display_id>`, or the kept one when resuming after

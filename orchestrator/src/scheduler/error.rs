@@ -59,6 +59,17 @@ pub enum AttemptError {
     StoreQuestion(#[source] StoreError),
     #[error("a git worker stopped: {0}")]
     Worker(#[from] tokio::task::JoinError),
+    /// The executor could not start or follow the attempt's worker (executor/).
+    #[error(transparent)]
+    Executor(#[from] crate::executor::ExecutorError),
+    /// The remote worker died or went silent: treated like a crashed local attempt.
+    #[error("the worker was lost: {0}")]
+    WorkerLost(String),
+    /// A remote attempt is configured but its executor is not available.
+    #[error("executor {0} is not available on this orchestrator")]
+    NoExecutor(crate::executor::ExecutorKind),
+    #[error("cannot prepare the attempt's branch: {0}")]
+    PrepareBranch(String),
 
     // Running the agent and checking its work: these use up an attempt.
     /// The agent (or its runtime) said why it failed.

@@ -20,11 +20,13 @@ mod investigation;
 mod landing;
 mod liveness;
 mod log_cap;
+mod remote;
 mod retention;
 mod roles;
 mod runtimes;
 mod sia;
 mod sink;
+mod slots;
 mod spend;
 mod subtasks;
 mod validate;
@@ -41,6 +43,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+pub use remote::Remote;
 pub use runtimes::Runtimes;
 
 use crate::{
@@ -66,6 +69,10 @@ pub struct Engine {
     pub merge_lock: tokio::sync::Mutex<()>,
     /// One SIA board review at a time (sia.rs); a trigger during one is dropped.
     pub sia_review: tokio::sync::Mutex<()>,
+    /// Attempts running per remote executor.
+    pub slots: slots::Slots,
+    /// Workers, credentials and executor backends; `None` when only `local` runs.
+    pub remote: Option<Arc<Remote>>,
 }
 
 impl Engine {
@@ -110,6 +117,8 @@ impl Scheduler {
                 stop,
                 merge_lock: tokio::sync::Mutex::new(()),
                 sia_review: tokio::sync::Mutex::new(()),
+                slots: slots::Slots::default(),
+                remote: None,
             }),
             last_start: None,
             budget_exceeded: false,
@@ -117,10 +126,21 @@ impl Scheduler {
         }
     }
 
+    /// Runs attempts of agents on remote executors through `remote`.
+    pub fn with_remote(mut self, remote: Arc<Remote>) -> Self {
+        if let Some(engine) = Arc::get_mut(&mut self.engine) {
+            engine.remote = Some(remote);
+        }
+        self
+    }
+
     /// Runs until the stop token is cancelled, then cancels running sessions and waits
     /// briefly for them to settle.
     pub async fn run(mut self) {
         self.report_leftover_worktrees().await;
+        if let Some(remote) = &self.engine.remote {
+            remote.sweep().await;
+        }
         let mut tick = tokio::time::interval(self.engine.settings.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next_start: Option<Instant> = None;
@@ -177,12 +197,8 @@ impl Scheduler {
             return Ok(None);
         }
         let mut running = board.running_by_agent().await?;
-        let max = self.engine.settings.max_concurrent as usize;
         let ready = board.ready_tasks(READY_BATCH).await?;
         for task in ready {
-            if board.runs().count() >= max {
-                break;
-            }
             // An investigation of this task still runs: its next attempt waits for it.
             if board.runs().is_running(task.id) {
                 continue;
@@ -190,6 +206,10 @@ impl Scheduler {
             let Some(agent) = self.pick_agent(&task, &agents, &running) else {
                 continue;
             };
+            let executor = self.engine.runtimes.executor(agent);
+            if self.executor_full(executor) {
+                continue;
+            }
             if let Some(at) = self.spacing_holds() {
                 return Ok(Some(at));
             }
@@ -229,6 +249,22 @@ impl Scheduler {
     fn prune_every(&self) -> Duration {
         let s = &self.engine.settings;
         (s.worktree_retention / 10).clamp(s.tick, Duration::from_secs(3600).max(s.tick))
+    }
+
+    /// Whether `kind` runs as many attempts as its `max_concurrent` allows. Local
+    /// attempts share the run registry with investigations, which count against it.
+    fn executor_full(&self, kind: crate::executor::ExecutorKind) -> bool {
+        let engine = &self.engine;
+        let max = engine.settings.executors.max_concurrent(kind) as usize;
+        let running = match kind {
+            crate::executor::ExecutorKind::Local => engine
+                .board
+                .runs()
+                .count()
+                .saturating_sub(engine.slots.remote()),
+            remote => engine.slots.count(remote),
+        };
+        running >= max
     }
 
     fn spacing_holds(&self) -> Option<Instant> {
@@ -290,6 +326,8 @@ impl Scheduler {
         );
         span.in_scope(|| tracing::info!("session started"));
         let cancel = board.runs().register(task.id);
+        let executor = self.engine.runtimes.executor(&agent);
+        let slot = self.engine.slots.take(executor);
         let attempt = attempt::Attempt {
             engine: self.engine.clone(),
             task,
@@ -299,12 +337,14 @@ impl Scheduler {
             size,
             runtime,
             cancel,
+            executor,
         };
         let engine = self.engine.clone();
         tokio::spawn(
             async move {
                 let (task_id, agent_id) = (attempt.task.id, attempt.agent.id.clone());
                 attempt.run().await;
+                drop(slot);
                 engine.board.runs().finished(task_id);
                 let still_busy = engine
                     .board

@@ -60,6 +60,16 @@ impl Runtimes {
     /// [`Runtimes::readiness`] without the workspace check, for a caller that made it
     /// once for many agents.
     pub fn agent_readiness(&self, agent: &Agent) -> Result<(), Unready> {
+        let local = self.executor(agent) == crate::executor::ExecutorKind::Local;
+        // A remote worker is confined by its container, and its CLI is in its image.
+        if !local {
+            return match self.kind(agent) {
+                RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
+                    Err(Unready::NoApiKey)
+                }
+                _ => Ok(()),
+            };
+        }
         if let Readiness::Refused(reason) = &self.sandbox {
             return Err(Unready::Sandbox(reason.clone()));
         }
@@ -90,6 +100,16 @@ impl Runtimes {
         }
     }
 
+    /// The runtime `agent` uses (its override in `harness.toml`, else its own).
+    pub fn kind_of(&self, agent: &Agent) -> RuntimeKind {
+        self.kind(agent)
+    }
+
+    /// The CLI command line `agent` runs (empty: the default CLI).
+    pub fn command_of(&self, agent: &Agent) -> Vec<String> {
+        self.command(agent)
+    }
+
     /// `[agents.X] runtime`, else the role's runtime, else the agent's stored one.
     fn kind(&self, agent: &Agent) -> RuntimeKind {
         self.settings
@@ -104,6 +124,31 @@ impl Runtimes {
                     .and_then(|r| r.runtime)
             })
             .unwrap_or(agent.runtime)
+    }
+
+    /// Where `agent`'s attempts run: its `executor` in `harness.toml`, else `local`.
+    pub fn executor(&self, agent: &Agent) -> crate::executor::ExecutorKind {
+        self.settings
+            .agents
+            .get(agent.id.as_str())
+            .and_then(|o| o.executor)
+            .unwrap_or(crate::executor::ExecutorKind::Local)
+    }
+
+    /// The image `agent`'s attempts run in on a container executor.
+    pub fn image(&self, agent: &Agent) -> Option<String> {
+        let own = self
+            .settings
+            .agents
+            .get(agent.id.as_str())
+            .and_then(|o| o.image.clone());
+        own.or_else(|| {
+            self.settings
+                .executors
+                .docker
+                .as_ref()
+                .and_then(|d| d.image.clone())
+        })
     }
 
     fn command(&self, agent: &Agent) -> Vec<String> {
@@ -140,7 +185,9 @@ impl Runtimes {
             RuntimeKind::Anthropic => Arc::new(self.anthropic(model)?),
             RuntimeKind::Cli => Arc::new(self.cli(self.command(agent))),
         };
-        runtime.readiness()?;
+        if self.executor(agent) == crate::executor::ExecutorKind::Local {
+            runtime.readiness()?;
+        }
         Ok(runtime)
     }
 

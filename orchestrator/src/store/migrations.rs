@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "findings",
         sql: include_str!("../../migrations/0009_findings.sql"),
     },
+    Migration {
+        version: 10,
+        name: "executors",
+        sql: include_str!("../../migrations/0010_executors.sql"),
+    },
 ];
 
 /// A migration that this run applied.

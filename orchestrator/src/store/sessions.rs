@@ -29,6 +29,7 @@ pub struct SessionFilter {
 const SESSION_COLUMNS: &str = "id, task_id, agent_id, model, status, started_at, ended_at, \
      exit_reason, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, \
      purpose, branch, commit_sha, verify_output, landing, \
+     executor, executor_name, \
      (SELECT COALESCE(SUM(length(CAST(l.content AS BLOB))), 0) FROM session_logs l \
       WHERE l.session_id = sessions.id)";
 
@@ -366,6 +367,8 @@ struct RawSession {
     commit_sha: Option<String>,
     verify_output: Option<String>,
     landing: Option<String>,
+    executor: Option<String>,
+    executor_name: Option<String>,
     log_bytes: u64,
 }
 
@@ -392,7 +395,9 @@ impl RawSession {
             commit_sha: r.get(15)?,
             verify_output: r.get(16)?,
             landing: r.get(17)?,
-            log_bytes: r.get(18)?,
+            executor: r.get(18)?,
+            executor_name: r.get(19)?,
+            log_bytes: r.get(20)?,
         })
     }
 
@@ -419,6 +424,8 @@ impl RawSession {
             commit_sha: self.commit_sha,
             verify_output: self.verify_output,
             landing: self.landing,
+            executor: self.executor,
+            executor_name: self.executor_name,
             log_bytes: self.log_bytes,
         })
     }

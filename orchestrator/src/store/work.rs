@@ -359,6 +359,24 @@ impl Store {
         Ok(session)
     }
 
+    /// Where the session runs (see migration 0010).
+    pub fn set_session_executor(
+        &self,
+        session_id: i64,
+        executor: &str,
+        name: Option<&str>,
+    ) -> Result<Session, StoreError> {
+        let conn = self.write()?;
+        conn.execute(
+            "UPDATE sessions SET executor = ?1, executor_name = COALESCE(?2, executor_name)
+             WHERE id = ?3",
+            params![executor, name, session_id],
+        )?;
+        let session = load_session(&conn, session_id)?;
+        conn.commit()?;
+        Ok(session)
+    }
+
     pub fn set_verify_output(&self, session_id: i64, output: &str) -> Result<Session, StoreError> {
         let conn = self.write()?;
         conn.execute(

@@ -51,7 +51,9 @@ impl fmt::Display for RoleName {
 
 /// A tool of the harness a role may be given. `complete_task`, `fail_task` and
 /// `ask_human` end or steer a session and every role has them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Tool {
     ReadFile,

@@ -54,6 +54,14 @@ export function SessionViewPage() {
           <dd>{formatUsd(s.cost_usd)}</dd>
           <dt>Purpose</dt>
           <dd>{s.purpose}</dd>
+          {s.executor ? (
+            <>
+              <dt>Runs on</dt>
+              <dd className="mono">
+                {s.executor_name ? `${s.executor} · ${s.executor_name}` : s.executor}
+              </dd>
+            </>
+          ) : null}
           {s.branch ? (
             <>
               <dt>Branch</dt>

@@ -1,0 +1,224 @@
+//! The `[executors.*]` part of `harness.toml`: how many attempts each executor runs at
+//! once and how remote workers are started.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigError, invalid};
+use crate::executor::{ExecutorKind, Limits, NetworkMode};
+
+/// `[executors]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorsFile {
+    local: Option<LocalFile>,
+    docker: Option<RemoteFile>,
+    process: Option<RemoteFile>,
+    /// Read by the kubernetes executor (its own fields); kept as written here.
+    kubernetes: Option<toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocalFile {
+    max_concurrent: Option<u32>,
+}
+
+/// The settings every remote executor shares.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoteFile {
+    max_concurrent: Option<u32>,
+    /// The orchestrator's base URL as the worker reaches it.
+    orchestrator_url: Option<String>,
+    network: Option<NetworkMode>,
+    cpus: Option<f64>,
+    memory_mb: Option<u64>,
+    pids: Option<u64>,
+    /// The image for agents that name none.
+    image: Option<String>,
+    /// Seconds without a heartbeat after which a worker counts as dead.
+    heartbeat_timeout_secs: Option<f64>,
+    /// Where the harness binary mounted into containers is (defaults to this binary).
+    harness_binary: Option<std::path::PathBuf>,
+}
+
+/// Validated settings of a remote executor.
+#[derive(Debug, Clone)]
+pub struct RemoteSettings {
+    pub max_concurrent: u32,
+    pub orchestrator_url: Option<String>,
+    pub network: NetworkMode,
+    pub limits: Limits,
+    pub image: Option<String>,
+    pub heartbeat_timeout: Duration,
+    pub harness_binary: Option<std::path::PathBuf>,
+}
+
+/// Validated `[executors]`.
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings {
+    /// `HARNESS_MAX_CONCURRENT` / `[executors.local] max_concurrent`.
+    pub local_max_concurrent: u32,
+    /// `None` when the file has no `[executors.docker]`: agents may not choose it.
+    pub docker: Option<RemoteSettings>,
+    /// `[executors.process]`: workers as child processes (tests, benchmarks).
+    pub process: Option<RemoteSettings>,
+    pub kubernetes: Option<toml::Table>,
+}
+
+impl ExecutorSettings {
+    /// `flag` is `HARNESS_MAX_CONCURRENT` (wins over the file); `legacy` is the file's
+    /// top-level `max_concurrent` (used when `[executors.local]` does not say).
+    pub fn load(
+        file: ExecutorsFile,
+        flag: Option<u32>,
+        legacy: Option<u32>,
+    ) -> Result<Self, ConfigError> {
+        let local_max_concurrent = flag
+            .or(file.local.and_then(|l| l.max_concurrent))
+            .or(legacy)
+            .unwrap_or(2);
+        check_concurrency("[executors.local] max_concurrent", local_max_concurrent)?;
+        let docker = file.docker.map(RemoteSettings::load).transpose()?;
+        let process = file.process.map(RemoteSettings::load).transpose()?;
+        Ok(Self {
+            local_max_concurrent,
+            docker,
+            process,
+            kubernetes: file.kubernetes,
+        })
+    }
+
+    /// The settings of a remote executor run by this crate's backends.
+    pub fn remote(&self, kind: ExecutorKind) -> Option<&RemoteSettings> {
+        match kind {
+            ExecutorKind::Docker => self.docker.as_ref(),
+            ExecutorKind::Process => self.process.as_ref(),
+            ExecutorKind::Local | ExecutorKind::Kubernetes => None,
+        }
+    }
+
+    /// How many attempts `kind` may run at once (0: the executor is not configured).
+    pub fn max_concurrent(&self, kind: ExecutorKind) -> u32 {
+        match kind {
+            ExecutorKind::Local => self.local_max_concurrent,
+            ExecutorKind::Docker => self.docker.as_ref().map_or(0, |d| d.max_concurrent),
+            ExecutorKind::Process => self.process.as_ref().map_or(0, |d| d.max_concurrent),
+            ExecutorKind::Kubernetes => self
+                .kubernetes
+                .as_ref()
+                .and_then(|t| t.get("max_concurrent"))
+                .and_then(toml::Value::as_integer)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+        }
+    }
+}
+
+impl RemoteSettings {
+    fn load(file: RemoteFile) -> Result<Self, ConfigError> {
+        let max_concurrent = file.max_concurrent.unwrap_or(4);
+        check_concurrency("[executors.docker] max_concurrent", max_concurrent)?;
+        let defaults = Limits::default();
+        let cpus = file.cpus.unwrap_or(defaults.millicpus as f64 / 1000.0);
+        if !cpus.is_finite() || !(0.1..=256.0).contains(&cpus) {
+            return Err(invalid(
+                "[executors.docker] cpus",
+                "must be between 0.1 and 256",
+            ));
+        }
+        let memory_mb = file.memory_mb.unwrap_or(defaults.memory_mb);
+        if !(64..=1 << 20).contains(&memory_mb) {
+            return Err(invalid(
+                "[executors.docker] memory_mb",
+                "must be between 64 and 1048576",
+            ));
+        }
+        let pids = file.pids.unwrap_or(defaults.pids);
+        if !(16..=1 << 16).contains(&pids) {
+            return Err(invalid(
+                "[executors.docker] pids",
+                "must be between 16 and 65536",
+            ));
+        }
+        let heartbeat = file.heartbeat_timeout_secs.unwrap_or(30.0);
+        if !heartbeat.is_finite() || !(0.2..=3600.0).contains(&heartbeat) {
+            return Err(invalid(
+                "[executors.docker] heartbeat_timeout_secs",
+                "must be between 0.2 and 3600",
+            ));
+        }
+        if let Some(url) = &file.orchestrator_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "[executors.docker] orchestrator_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        Ok(Self {
+            max_concurrent,
+            orchestrator_url: file
+                .orchestrator_url
+                .map(|u| u.trim_end_matches('/').into()),
+            network: file.network.unwrap_or_default(),
+            limits: Limits {
+                millicpus: (cpus * 1000.0).round() as u64,
+                memory_mb,
+                pids,
+            },
+            image: file.image.filter(|i| !i.trim().is_empty()),
+            heartbeat_timeout: Duration::from_secs_f64(heartbeat),
+            harness_binary: file.harness_binary,
+        })
+    }
+}
+
+fn check_concurrency(name: &'static str, n: u32) -> Result<(), ConfigError> {
+    if (1..=256).contains(&n) {
+        Ok(())
+    } else {
+        Err(invalid(name, "must be between 1 and 256"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<ExecutorSettings, ConfigError> {
+        ExecutorSettings::load(toml::from_str(text).unwrap(), None, None)
+    }
+
+    #[test]
+    fn each_executor_has_its_own_concurrency() {
+        let s = load("[local]\nmax_concurrent = 3\n[docker]\nmax_concurrent = 40\n").unwrap();
+        assert_eq!(s.max_concurrent(ExecutorKind::Local), 3);
+        assert_eq!(s.max_concurrent(ExecutorKind::Docker), 40);
+        assert_eq!(s.max_concurrent(ExecutorKind::Kubernetes), 0);
+        let s = load("").unwrap();
+        assert_eq!(s.max_concurrent(ExecutorKind::Local), 2);
+        assert_eq!(s.max_concurrent(ExecutorKind::Docker), 0);
+        let s = ExecutorSettings::load(
+            toml::from_str("[local]\nmax_concurrent = 3\n").unwrap(),
+            Some(5),
+            Some(1),
+        )
+        .unwrap();
+        assert_eq!(
+            s.max_concurrent(ExecutorKind::Local),
+            5,
+            "the environment wins"
+        );
+    }
+
+    #[test]
+    fn bad_limits_are_named() {
+        let err = load("[docker]\nmemory_mb = 1\n").unwrap_err();
+        assert!(err.to_string().contains("memory_mb"), "{err}");
+        let err = load("[docker]\norchestrator_url = \"ftp://x\"\n").unwrap_err();
+        assert!(err.to_string().contains("orchestrator_url"), "{err}");
+    }
+}

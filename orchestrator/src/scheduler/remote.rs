@@ -1,0 +1,485 @@
+//! A remote attempt: the same task lifecycle as a local one, with the agent and the
+//! verification run by a `harness worker` that an executor backend starts.
+//!
+//! The orchestrator prepares the attempt's branch, grants the worker its credential and
+//! assignment, launches it, stores the events it streams, watches its heartbeat and its
+//! container, and when the worker reports a verified, pushed branch, fast-forwards the
+//! base to it (only if the base has not moved: what lands is what the worker verified).
+//! A worker that goes silent or ends without a result is treated like a crash: requeued.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use harness_domain::{agent::AgentStatus, session::LogKind, time::Timestamp};
+
+use super::{
+    attempt::{Attempt, Ending},
+    error::AttemptError,
+    runtimes::workspace_repo,
+    sink::StoreSink,
+};
+use crate::{
+    config::executors::RemoteSettings,
+    engine::{
+        landing::{LandingError, LandingGit},
+        prompt::TaskBrief,
+        safe_git,
+    },
+    executor::{ExecutorBackend, ExecutorKind, Handle, LABEL_ATTEMPT, LABEL_OWNER, Launch, Status},
+    worker::{
+        Grant, Grants,
+        grants::GrantReceiver,
+        protocol::{Assignment, WorkerEvent, WorkerOutcome, WorkerResult},
+    },
+};
+
+/// Everything the scheduler needs to run attempts away from this machine.
+pub struct Remote {
+    pub grants: Grants,
+    pub backends: BTreeMap<ExecutorKind, Arc<dyn ExecutorBackend>>,
+    /// The orchestrator's base URL as each executor's workers reach it.
+    pub urls: BTreeMap<ExecutorKind, String>,
+    /// Names this orchestrator on what it creates (`parent-harness.owner`).
+    pub owner: String,
+}
+
+impl Remote {
+    /// The labels every backend puts on an attempt's resources.
+    pub fn labels(&self, attempt: Option<i64>) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::from([(LABEL_OWNER.to_owned(), self.owner.clone())]);
+        if let Some(id) = attempt {
+            labels.insert(LABEL_ATTEMPT.to_owned(), id.to_string());
+        }
+        labels
+    }
+
+    /// Removes what a previous run of this orchestrator left behind.
+    pub async fn sweep(&self) {
+        let labels = self.labels(None);
+        for backend in self.backends.values() {
+            match backend.sweep(&labels).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(executor = %backend.kind(), removed = n, "swept leftover workers")
+                }
+                Err(err) => {
+                    tracing::warn!(executor = %backend.kind(), %err, "cannot sweep leftover workers")
+                }
+            }
+        }
+    }
+}
+
+/// Slack on top of the session and verification timeouts before the orchestrator
+/// gives up on a worker that still heart-beats.
+const SLACK: Duration = Duration::from_secs(120);
+
+impl Attempt {
+    /// Runs the attempt through a worker. Returns how it ended.
+    pub(super) async fn run_remote(&self, sink: &Arc<StoreSink>) -> Ending {
+        let Some(remote) = self.engine.remote.clone() else {
+            return Ending::after(AttemptError::NoExecutor(self.executor), "");
+        };
+        let (Some(backend), Some(settings), Some(url)) = (
+            remote.backends.get(&self.executor).cloned(),
+            self.engine
+                .settings
+                .executors
+                .remote(self.executor)
+                .cloned(),
+            remote.urls.get(&self.executor).cloned(),
+        ) else {
+            return Ending::after(AttemptError::NoExecutor(self.executor), "");
+        };
+        let (assignment, git_dir) = match self.prepare_remote(sink, &settings).await {
+            Ok(pair) => pair,
+            Err(err) => return Ending::after(err, ""),
+        };
+        let (grant, receiver) = Grant::new(assignment.clone(), git_dir, self.cancel.child_token());
+        remote.grants.insert(grant.clone());
+        let ending = self
+            .launch_and_follow(
+                sink,
+                &remote,
+                backend.as_ref(),
+                &settings,
+                &url,
+                &grant,
+                receiver,
+            )
+            .await;
+        remote.grants.remove(self.session.id);
+        ending
+    }
+
+    /// The attempt's branch, fresh from the base, and what the worker is told.
+    async fn prepare_remote(
+        &self,
+        sink: &Arc<StoreSink>,
+        settings: &RemoteSettings,
+    ) -> Result<(Assignment, std::path::PathBuf), AttemptError> {
+        let engine = &self.engine.settings;
+        let workspace = engine.workspace.clone().ok_or(AttemptError::NoWorkspace)?;
+        let repo = workspace_repo(&workspace)?;
+        let base = match &engine.base_branch {
+            Some(b) => b.clone(),
+            None => repo.current_branch().map_err(AttemptError::BaseBranch)?,
+        };
+        let branch = crate::engine::git::branch_name(&self.task.display_id)
+            .map_err(AttemptError::PrepareWorktree)?;
+        let root = repo.root().to_path_buf();
+        let (b, base2) = (branch.clone(), base.clone());
+        let git_dir = tokio::task::spawn_blocking(move || {
+            let ok = |args: &[&str]| -> Result<String, AttemptError> {
+                let out = safe_git::run(&root, args, &[])
+                    .map_err(|e| AttemptError::PrepareBranch(e.to_string()))?;
+                if out.status.success() {
+                    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+                } else {
+                    Err(AttemptError::PrepareBranch(
+                        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                    ))
+                }
+            };
+            ok(&["branch", "-f", &b, &format!("refs/heads/{base2}")])?;
+            ok(&["rev-parse", "--absolute-git-dir"])
+        })
+        .await??;
+        sink.system(format!(
+            "branch {branch} from {base}; the attempt runs on the {} executor",
+            self.executor
+        ));
+        let recorded = self
+            .engine
+            .board
+            .record_branch(self.session.id, branch.clone())
+            .await;
+        if let Err(err) = recorded {
+            tracing::warn!(%err, "cannot record the branch");
+        }
+        let runtimes = &self.engine.runtimes;
+        let assignment = Assignment {
+            attempt: self.session.id,
+            branch,
+            base,
+            role_instructions: self.role.prompt.clone(),
+            tools: self.role.tools.iter().copied().collect(),
+            brief: TaskBrief {
+                display_id: self.task.display_id.clone(),
+                title: self.task.title.clone(),
+                description: self.task.description.clone(),
+                pass_criteria: self.task.pass_criteria.clone(),
+                previous_failure: self.task.last_failure.clone(),
+                attempt: self.task.attempts,
+                max_attempts: self.task.max_attempts,
+            },
+            runtime: runtimes.kind_of(&self.agent),
+            model: self.agent.model.clone(),
+            cli_command: runtimes.command_of(&self.agent),
+            anthropic_base_url: engine.anthropic_base_url.clone(),
+            verify: engine.verify.clone(),
+            verify_timeout_secs: engine.verify_timeout.as_secs_f64(),
+            session_timeout_secs: engine.session_timeout.as_secs_f64(),
+            heartbeat_secs: settings.heartbeat_timeout.as_secs_f64(),
+            author_name: engine.git_author_name.clone(),
+            author_email: engine.git_author_email.clone(),
+            read_paths: if self.executor == ExecutorKind::Process {
+                engine.sandbox.read_paths.clone()
+            } else {
+                Vec::new()
+            },
+            planning: false,
+        };
+        Ok((assignment, git_dir.into()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn launch_and_follow(
+        &self,
+        sink: &Arc<StoreSink>,
+        remote: &Remote,
+        backend: &dyn ExecutorBackend,
+        settings: &RemoteSettings,
+        url: &str,
+        grant: &Arc<Grant>,
+        receiver: GrantReceiver,
+    ) -> Ending {
+        let engine = &self.engine.settings;
+        let deadline = engine.session_timeout + engine.verify_timeout + SLACK;
+        let expires = chrono::Utc::now().timestamp() + deadline.as_secs() as i64 + 60;
+        let credential = remote.grants.key().issue(self.session.id, expires);
+        let mut env = BTreeMap::from([
+            (crate::worker::ENV_URL.to_owned(), url.to_owned()),
+            (crate::worker::ENV_TOKEN.to_owned(), credential),
+        ]);
+        // The model key only for the runtime that calls the model itself.
+        if grant.assignment.runtime == harness_domain::agent::RuntimeKind::Anthropic
+            && let Some(key) = &engine.anthropic_api_key
+        {
+            env.insert("ANTHROPIC_API_KEY".into(), key.expose().to_owned());
+        }
+        let launch = Launch {
+            attempt: self.session.id,
+            image: self
+                .engine
+                .runtimes
+                .image(&self.agent)
+                .unwrap_or_else(|| "debian:bookworm-slim".into()),
+            command: vec!["worker".into()],
+            env,
+            limits: settings.limits,
+            network: settings.network,
+            labels: remote.labels(Some(self.session.id)),
+            deadline,
+        };
+        let handle = match backend.launch(&launch).await {
+            Ok(handle) => handle,
+            Err(err) => return Ending::after(AttemptError::Executor(err), ""),
+        };
+        sink.system(format!(
+            "worker {} started on {}",
+            handle.name,
+            backend.kind()
+        ));
+        let recorded = self
+            .engine
+            .board
+            .record_executor(
+                self.session.id,
+                backend.kind().as_str(),
+                Some(handle.name.clone()),
+            )
+            .await;
+        if let Err(err) = recorded {
+            tracing::warn!(%err, "cannot record where the worker runs");
+        }
+        let followed = self
+            .follow(sink, backend, &handle, settings, grant, receiver, deadline)
+            .await;
+        if let Err(err) = backend.remove(&handle).await {
+            tracing::warn!(%err, "cannot remove the worker");
+        }
+        match followed {
+            Ok(result) => self.conclude(sink, &grant.assignment, result).await,
+            Err(ending) => ending,
+        }
+    }
+
+    /// Stores the worker's events until its result, its death, a cancel or the deadline.
+    #[allow(clippy::too_many_arguments)]
+    async fn follow(
+        &self,
+        sink: &Arc<StoreSink>,
+        backend: &dyn ExecutorBackend,
+        handle: &Handle,
+        settings: &RemoteSettings,
+        grant: &Arc<Grant>,
+        receiver: GrantReceiver,
+        deadline: Duration,
+    ) -> Result<WorkerResult, Ending> {
+        let GrantReceiver {
+            mut events,
+            mut result,
+        } = receiver;
+        let check_every = (settings.heartbeat_timeout / 4).max(Duration::from_millis(50));
+        let mut check = tokio::time::interval(check_every);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let give_up = tokio::time::sleep(deadline);
+        tokio::pin!(give_up);
+        grant.touch();
+        loop {
+            tokio::select! {
+                Some(event) = events.recv() => store(sink, event),
+                got = &mut result => {
+                    while let Ok(event) = events.try_recv() {
+                        store(sink, event);
+                    }
+                    return got.map_err(|_| lost("the worker's result was lost".into()));
+                }
+                _ = check.tick() => {
+                    let silent = grant.last_seen().elapsed();
+                    if silent > settings.heartbeat_timeout {
+                        return Err(lost(format!(
+                            "no heartbeat from {} for {:.1}s",
+                            handle.name,
+                            silent.as_secs_f64()
+                        )));
+                    }
+                    match backend.status(handle).await {
+                        Ok(Status::Pending | Status::Running) => {}
+                        Ok(Status::Exited(code)) => {
+                            // The result may be in flight: give it one heartbeat period.
+                            let late = tokio::time::timeout(settings.heartbeat_timeout, &mut result).await;
+                            if let Ok(Ok(got)) = late {
+                                while let Ok(event) = events.try_recv() {
+                                    store(sink, event);
+                                }
+                                return Ok(got);
+                            }
+                            let tail = backend.logs_tail(handle, 2048).await;
+                            if !tail.is_empty() {
+                                sink.system(format!("the worker's last output:\n{tail}"));
+                            }
+                            return Err(lost(format!("{} exited with {code} without a result", handle.name)));
+                        }
+                        Ok(Status::Failed { reason, uses_attempt }) => {
+                            return Err(if uses_attempt {
+                                Ending::after(AttemptError::RunAgent(reason), "")
+                            } else {
+                                lost(reason)
+                            });
+                        }
+                        Err(err) => tracing::warn!(%err, "cannot read the worker's status"),
+                    }
+                }
+                () = self.cancel.cancelled() => {
+                    grant.cancel.cancel();
+                    return Err(if self.engine.stop.is_cancelled() {
+                        Ending::Requeued { reason: "the orchestrator is shutting down".into(), retry_at: None }
+                    } else {
+                        Ending::Cancelled
+                    });
+                }
+                () = &mut give_up => return Err(Ending::after(AttemptError::TimedOut, "")),
+            }
+        }
+    }
+
+    /// Turns the worker's result into the attempt's ending; lands a verified branch.
+    async fn conclude(
+        &self,
+        sink: &Arc<StoreSink>,
+        assignment: &Assignment,
+        result: WorkerResult,
+    ) -> Ending {
+        let last = result.last_message;
+        match result.outcome {
+            WorkerOutcome::Completed {
+                head,
+                verified,
+                verify_summary,
+                ..
+            } => {
+                if let Err(err) = self.engine.board.enter_verifying(self.task.id).await {
+                    return Ending::after(AttemptError::EnterVerifying(err), "");
+                }
+                if !verify_summary.is_empty() {
+                    let _ = self
+                        .engine
+                        .board
+                        .record_verify_output(self.session.id, verify_summary.clone())
+                        .await;
+                }
+                if !verified {
+                    let err = AttemptError::VerificationFailed {
+                        tail: verify_summary,
+                    };
+                    return Ending::after(err, &last);
+                }
+                self.land_pushed(sink, assignment, &head, &last).await
+            }
+            WorkerOutcome::Failed { reason } => {
+                Ending::after(AttemptError::RunAgent(reason), &last)
+            }
+            WorkerOutcome::TimedOut => Ending::after(AttemptError::TimedOut, &last),
+            WorkerOutcome::Interrupted { reason } => Ending::Requeued {
+                reason,
+                retry_at: None,
+            },
+            WorkerOutcome::Unconfigured { reason } => {
+                let _ = self
+                    .engine
+                    .board
+                    .set_agent_status(
+                        self.agent.id.clone(),
+                        AgentStatus::Unconfigured,
+                        Some(reason.clone()),
+                    )
+                    .await;
+                Ending::Requeued {
+                    reason,
+                    retry_at: None,
+                }
+            }
+        }
+    }
+
+    /// Fast-forwards the base to the pushed, verified `head` if the base has not moved
+    /// since the worker started from it; otherwise requeues (the next attempt starts
+    /// from the new base).
+    async fn land_pushed(
+        &self,
+        sink: &Arc<StoreSink>,
+        a: &Assignment,
+        head: &str,
+        last: &str,
+    ) -> Ending {
+        let Some(workspace) = self.engine.settings.workspace.clone() else {
+            return Ending::after(AttemptError::NoWorkspace, "");
+        };
+        let git = LandingGit {
+            timeout: self.engine.settings.reliability.git_timeout,
+        };
+        let (root, base, branch, head) =
+            (workspace, a.base.clone(), a.branch.clone(), head.to_owned());
+        let _one_landing_at_a_time = self.engine.merge_lock.lock().await;
+        let landed =
+            tokio::task::spawn_blocking(move || -> Result<Option<String>, LandingError> {
+                let pushed = git.base_head(&root, &branch)?;
+                if pushed != head {
+                    return Err(LandingError::Command {
+                        args: "rev-parse".into(),
+                        message: format!("{branch} is at {pushed}, not the reported {head}"),
+                    });
+                }
+                let base_commit = git.base_head(&root, &base)?;
+                if base_commit == head {
+                    return Ok(None);
+                }
+                if !git.contains(&root, &base_commit, &head)? {
+                    return Err(LandingError::BaseMoved { base });
+                }
+                git.fast_forward(&root, &base, &base_commit, &head)?;
+                Ok(Some(head))
+            })
+            .await;
+        match landed {
+            Ok(Ok(None)) => {
+                sink.system("no changes to merge");
+                Ending::Merged { commit: None }
+            }
+            Ok(Ok(Some(head))) => {
+                sink.line(LogKind::Commit, head.clone());
+                let _ = self
+                    .engine
+                    .board
+                    .record_commit(self.session.id, head.clone())
+                    .await;
+                sink.system(format!(
+                    "{} fast-forwarded to the verified commit {head}",
+                    a.base
+                ));
+                Ending::Merged { commit: Some(head) }
+            }
+            Ok(Err(LandingError::BaseMoved { base })) => Ending::Requeued {
+                reason: format!(
+                    "{base} moved while the worker verified; the next attempt starts from it"
+                ),
+                retry_at: Some(Timestamp::now()),
+            },
+            Ok(Err(err)) => Ending::after(AttemptError::Land(err), last),
+            Err(err) => Ending::after(AttemptError::Worker(err), last),
+        }
+    }
+}
+
+fn lost(reason: String) -> Ending {
+    Ending::after(AttemptError::WorkerLost(reason), "")
+}
+
+fn store(sink: &Arc<StoreSink>, event: WorkerEvent) {
+    use crate::engine::session::SessionSink;
+    match event {
+        WorkerEvent::Log { kind, text } => sink.line(kind, text),
+        WorkerEvent::Usage { usage, cost_usd } => sink.usage(&usage, cost_usd),
+    }
+}

@@ -1,0 +1,572 @@
+//! `harness worker`: runs one remote attempt.
+//!
+//! It fetches its assignment, clones the attempt's branch over git smart HTTP, runs the
+//! agent and the verification commands in the clone, streams log lines and usage back
+//! (the uplink, which is also its heartbeat), commits, pushes its branch, and posts its
+//! outcome. It never writes the orchestrator's state; the orchestrator lands the branch.
+
+use std::{
+    collections::VecDeque,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use harness_domain::{agent::RuntimeKind, session::LogKind};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::protocol::{
+    self, Ack, Assignment, EventBatch, MAX_BATCH, WorkerEvent, WorkerOutcome, WorkerResult,
+};
+use crate::{
+    config::Secret,
+    engine::{
+        anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate},
+        cli_runtime::{CliAgentConfig, CliRuntime},
+        git::{Author, Repo},
+        runtime::{AgentRuntime, AnthropicRuntime, SessionOutcome, SessionRequest},
+        safe_git,
+        sandbox::{Mode, SandboxConfig},
+        session::{SessionSink, Usage},
+        tools::{ToolLimits, ToolSet},
+        verify::{VerifyConfig, verify},
+    },
+    http_client::{Timeouts, client},
+};
+
+/// Events waiting to be sent; past this the worker drops log lines (and says how many).
+const QUEUE: usize = 4096;
+/// Tries of one request before the worker gives up on the orchestrator.
+const TRIES: u32 = 40;
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+const SUMMARY_BYTES: usize = 8 * 1024;
+
+/// Why the worker stopped before posting a result.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] crate::http_client::HttpClientError),
+    #[error("the orchestrator refused the credential (401): the attempt is over")]
+    Refused,
+    #[error("cannot reach the orchestrator at {url} after {TRIES} tries: {last}")]
+    Unreachable { url: String, last: String },
+    #[error("cannot {step}: {message}")]
+    Git { step: &'static str, message: String },
+    #[error("cannot set up the agent: {0}")]
+    Runtime(String),
+    #[error("cannot create the work directory {path}: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Where the worker finds the orchestrator.
+pub struct Endpoint {
+    pub url: String,
+    pub token: Secret,
+    pub dir: PathBuf,
+}
+
+impl Endpoint {
+    /// From `HARNESS_WORKER_URL`, `HARNESS_WORKER_TOKEN`, `HARNESS_WORKER_DIR`.
+    pub fn from_env() -> Result<Self, WorkerError> {
+        let url = std::env::var(super::ENV_URL)
+            .ok()
+            .filter(|u| !u.is_empty())
+            .ok_or(WorkerError::Missing(super::ENV_URL))?;
+        let token = std::env::var(super::ENV_TOKEN)
+            .ok()
+            .filter(|u| !u.is_empty())
+            .ok_or(WorkerError::Missing(super::ENV_TOKEN))?;
+        let dir = std::env::var_os(super::ENV_DIR)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("work"));
+        Ok(Self {
+            url: url.trim_end_matches('/').to_owned(),
+            token: Secret::new(token),
+            dir,
+        })
+    }
+}
+
+/// Runs the attempt to its end. `Ok` once the result is posted.
+pub async fn run(endpoint: Endpoint) -> Result<(), WorkerError> {
+    let http = client(Timeouts {
+        connect: Duration::from_secs(10),
+        request: Some(Duration::from_secs(60)),
+    })?;
+    let link = Link {
+        http,
+        url: endpoint.url.clone(),
+        token: endpoint.token.clone(),
+    };
+    let assignment: Assignment = link.get(protocol::ASSIGNMENT).await?;
+    let clone = endpoint.dir.join("repo");
+    std::fs::create_dir_all(&endpoint.dir).map_err(|source| WorkerError::Dir {
+        path: endpoint.dir.display().to_string(),
+        source,
+    })?;
+    git_clone(&endpoint, &assignment, &clone).await?;
+
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let cancel = CancellationToken::new();
+    let uplink = Uplink {
+        link: link.clone(),
+        rx,
+        pending: VecDeque::new(),
+        first_seq: 0,
+        every: Duration::from_secs_f64((assignment.heartbeat_secs / 3.0).clamp(0.05, 10.0)),
+        cancel: cancel.clone(),
+    };
+    let uplink = tokio::spawn(uplink.run());
+    let sink = Arc::new(WorkerSink {
+        tx,
+        dropped: AtomicU64::new(0),
+    });
+    let outcome = work(&endpoint, &assignment, &clone, sink.clone(), cancel).await;
+    let (outcome, last_message) = match outcome {
+        Ok(pair) => pair,
+        Err(err) => {
+            sink.log(LogKind::System, &format!("worker: {err}"));
+            (
+                WorkerOutcome::Interrupted {
+                    reason: format!("the worker failed: {err}"),
+                },
+                String::new(),
+            )
+        }
+    };
+    drop(sink);
+    let next_seq = uplink
+        .await
+        .map_err(|e| WorkerError::Runtime(e.to_string()))??;
+    let result = WorkerResult {
+        next_seq,
+        outcome,
+        last_message,
+    };
+    let _: Ack = link.post(protocol::RESULT, &result).await?;
+    Ok(())
+}
+
+/// The agent, then (when it completed) commit, verification and push.
+async fn work(
+    endpoint: &Endpoint,
+    a: &Assignment,
+    clone: &Path,
+    sink: Arc<WorkerSink>,
+    cancel: CancellationToken,
+) -> Result<(WorkerOutcome, String), WorkerError> {
+    sink.log(
+        LogKind::System,
+        &format!("worker cloned {} into {}", a.branch, clone.display()),
+    );
+    let runtime = runtime(a)?;
+    let request = SessionRequest {
+        worktree: clone.to_path_buf(),
+        role_instructions: a.role_instructions.clone(),
+        brief: a.brief.clone(),
+        resume: None,
+        timeout: Duration::from_secs_f64(a.session_timeout_secs),
+        cancel: cancel.clone(),
+        task_creator: None,
+        tools: ToolSet::of(a.tools.iter().copied()),
+        // The browser is not offered on remote executors yet (docs/EXECUTORS.md).
+        browser: None,
+    };
+    let report = runtime.run(request, sink.as_ref()).await;
+    let last = report.last_message.clone();
+    let outcome = match report.outcome {
+        SessionOutcome::Completed { summary } => {
+            return finish(endpoint, a, clone, &sink, &cancel, summary)
+                .await
+                .map(|o| (o, last));
+        }
+        SessionOutcome::Failed { reason } => WorkerOutcome::Failed { reason },
+        SessionOutcome::TimedOut => WorkerOutcome::TimedOut,
+        SessionOutcome::Interrupted { reason, .. } => WorkerOutcome::Interrupted { reason },
+        SessionOutcome::Unconfigured { reason } => WorkerOutcome::Unconfigured { reason },
+        SessionOutcome::WaitingForHuman { question, .. } => WorkerOutcome::Interrupted {
+            reason: format!(
+                "the agent asked a question, which remote workers cannot pass on yet: {question}"
+            ),
+        },
+        SessionOutcome::Cancelled => WorkerOutcome::Interrupted {
+            reason: "the attempt was cancelled".into(),
+        },
+    };
+    Ok((outcome, last))
+}
+
+/// Commits, verifies and pushes the agent's work.
+async fn finish(
+    endpoint: &Endpoint,
+    a: &Assignment,
+    clone: &Path,
+    sink: &Arc<WorkerSink>,
+    cancel: &CancellationToken,
+    summary: String,
+) -> Result<WorkerOutcome, WorkerError> {
+    sink.log(
+        LogKind::System,
+        &format!("agent reports the task complete: {summary}"),
+    );
+    let author = Author {
+        name: a.author_name.clone(),
+        email: a.author_email.clone(),
+    };
+    let message = format!("{}: {}\n\n{summary}", a.brief.display_id, a.brief.title);
+    let path = clone.to_path_buf();
+    let committed = tokio::task::spawn_blocking(move || {
+        let repo = Repo::open(&path)?;
+        repo.commit_all(&path, &message, &author)
+    })
+    .await
+    .map_err(|e| WorkerError::Runtime(e.to_string()))?
+    .map_err(|e| WorkerError::Git {
+        step: "commit",
+        message: e.to_string(),
+    })?;
+    if let Some(sha) = &committed {
+        sink.log(LogKind::Commit, sha);
+    }
+    let config = VerifyConfig {
+        commands: a.verify.clone(),
+        timeout: Duration::from_secs_f64(a.verify_timeout_secs),
+        sandbox: container_sandbox(a),
+        ..VerifyConfig::default()
+    };
+    let (verified, verify_summary) = if a.verify.is_empty() {
+        (true, String::new())
+    } else {
+        let line_sink = sink.clone();
+        let report = verify(clone, &config, cancel, move |command, line| {
+            line_sink.log(LogKind::Output, &format!("[{command}] {}", line.text));
+        })
+        .await
+        .map_err(|e| WorkerError::Runtime(format!("verification did not run: {e}")))?;
+        (report.passed(), report.summary(SUMMARY_BYTES))
+    };
+    sink.log(
+        LogKind::System,
+        if verified {
+            "verification passed in the worker"
+        } else {
+            "verification failed in the worker"
+        },
+    );
+    let head = git(clone, &["rev-parse", "HEAD"], "read HEAD", &[]).await?;
+    let refspec = format!("HEAD:refs/heads/{}", a.branch);
+    let header = auth_header(endpoint);
+    git(
+        clone,
+        &[
+            "-c",
+            "protocol.http.allow=always",
+            "push",
+            "-q",
+            "origin",
+            &refspec,
+        ],
+        "push the branch",
+        &header
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    sink.log(LogKind::System, &format!("pushed {} at {head}", a.branch));
+    Ok(WorkerOutcome::Completed {
+        summary,
+        head,
+        verified,
+        verify_summary,
+    })
+}
+
+/// The agent runs confined by its container; Landlock adds to that where the kernel
+/// and the container allow it.
+fn container_sandbox(a: &Assignment) -> SandboxConfig {
+    SandboxConfig {
+        mode: Mode::Warn,
+        read_paths: a.read_paths.clone(),
+        ..SandboxConfig::default()
+    }
+}
+
+fn runtime(a: &Assignment) -> Result<Arc<dyn AgentRuntime>, WorkerError> {
+    Ok(match a.runtime {
+        RuntimeKind::Anthropic => {
+            let key = std::env::var("ANTHROPIC_API_KEY").unwrap_or_default();
+            let config = ClientConfig::new(a.anthropic_base_url.clone(), Secret::new(key));
+            let client = Client::new(config, Arc::new(RateGate::new()))
+                .map_err(|e| WorkerError::Runtime(e.to_string()))?;
+            Arc::new(AnthropicRuntime {
+                client,
+                prices: Arc::new(PriceTable::default()),
+                loop_config: LoopConfig::new(a.model.clone()),
+                tool_limits: ToolLimits {
+                    sandbox: container_sandbox(a),
+                    ..ToolLimits::default()
+                },
+            })
+        }
+        RuntimeKind::Cli => {
+            let mut config = CliAgentConfig::claude_code();
+            if let Some((program, args)) = a.cli_command.split_first() {
+                config.program = program.clone();
+                config.args = args.to_vec();
+            }
+            config.timeout = Duration::from_secs_f64(a.session_timeout_secs);
+            config.sandbox = container_sandbox(a);
+            Arc::new(CliRuntime { config })
+        }
+    })
+}
+
+/// `http.extraHeader` through the environment, so the credential is in no argument list.
+fn auth_header(endpoint: &Endpoint) -> Vec<(String, String)> {
+    vec![
+        ("GIT_CONFIG_COUNT".into(), "1".into()),
+        ("GIT_CONFIG_KEY_0".into(), "http.extraHeader".into()),
+        (
+            "GIT_CONFIG_VALUE_0".into(),
+            format!("Authorization: Bearer {}", endpoint.token.expose()),
+        ),
+    ]
+}
+
+async fn git_clone(endpoint: &Endpoint, a: &Assignment, clone: &Path) -> Result<(), WorkerError> {
+    let url = format!("{}{}", endpoint.url, protocol::GIT);
+    let header = auth_header(endpoint);
+    let env: Vec<(&str, &str)> = header
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let target = clone.display().to_string();
+    let mut last = String::new();
+    let mut delay = BACKOFF_FIRST;
+    for _ in 0..5 {
+        let parent = clone.parent().unwrap_or(Path::new("."));
+        let _ = std::fs::remove_dir_all(clone);
+        match git(
+            parent,
+            &[
+                "-c",
+                "protocol.http.allow=always",
+                "clone",
+                "-q",
+                "--single-branch",
+                "--branch",
+                &a.branch,
+                &url,
+                &target,
+            ],
+            "clone the branch",
+            &env,
+        )
+        .await
+        {
+            Ok(_) => return Ok(()),
+            Err(err) => last = err.to_string(),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(BACKOFF_MAX);
+    }
+    Err(WorkerError::Git {
+        step: "clone",
+        message: last,
+    })
+}
+
+/// One safe git command in `dir`; its trimmed stdout, or its stderr as the error.
+async fn git(
+    dir: &Path,
+    args: &[&str],
+    step: &'static str,
+    env: &[(&str, &str)],
+) -> Result<String, WorkerError> {
+    let dir = dir.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        safe_git::run(&dir, &args, &env)
+    })
+    .await
+    .map_err(|e| WorkerError::Runtime(e.to_string()))?
+    .map_err(|e| WorkerError::Git {
+        step,
+        message: e.to_string(),
+    })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(WorkerError::Git {
+            step,
+            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// The session's sink in the worker: events go to the uplink's bounded queue.
+struct WorkerSink {
+    tx: mpsc::Sender<WorkerEvent>,
+    dropped: AtomicU64,
+}
+
+impl WorkerSink {
+    fn send(&self, event: WorkerEvent) {
+        if self.tx.try_send(event).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl SessionSink for WorkerSink {
+    fn log(&self, kind: LogKind, content: &str) {
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            self.send(WorkerEvent::Log {
+                kind: LogKind::System,
+                text: format!("worker: {dropped} log lines dropped (the uplink fell behind)"),
+            });
+        }
+        self.send(WorkerEvent::Log {
+            kind,
+            text: content.to_owned(),
+        });
+    }
+
+    fn usage(&self, usage: &Usage, cost_usd: f64) {
+        self.send(WorkerEvent::Usage {
+            usage: *usage,
+            cost_usd,
+        });
+    }
+}
+
+/// Authenticated requests to the orchestrator, retried with bounded backoff.
+#[derive(Clone)]
+struct Link {
+    http: reqwest::Client,
+    url: String,
+    token: Secret,
+}
+
+impl Link {
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, WorkerError> {
+        self.send(|| self.http.get(format!("{}{path}", self.url)))
+            .await
+    }
+
+    async fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, WorkerError> {
+        self.send(|| self.http.post(format!("{}{path}", self.url)).json(body))
+            .await
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<T, WorkerError> {
+        let mut delay = BACKOFF_FIRST;
+        let mut last = String::new();
+        for _ in 0..TRIES {
+            let sent = request().bearer_auth(self.token.expose()).send().await;
+            match sent {
+                Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                    return Err(WorkerError::Refused);
+                }
+                Ok(r) if r.status().is_success() => match r.json::<T>().await {
+                    Ok(value) => return Ok(value),
+                    Err(err) => last = err.to_string(),
+                },
+                Ok(r) => last = format!("HTTP {}", r.status()),
+                Err(err) => last = err.to_string(),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(BACKOFF_MAX);
+        }
+        Err(WorkerError::Unreachable {
+            url: self.url.clone(),
+            last,
+        })
+    }
+}
+
+/// Sends the session's events in numbered batches; an empty batch is the heartbeat.
+struct Uplink {
+    link: Link,
+    rx: mpsc::Receiver<WorkerEvent>,
+    /// Sent or not, not yet acknowledged; `pending[0]` is number `first_seq`.
+    pending: VecDeque<WorkerEvent>,
+    first_seq: u64,
+    every: Duration,
+    cancel: CancellationToken,
+}
+
+impl Uplink {
+    /// Runs until the sink is dropped and every event is acknowledged; returns the next
+    /// sequence number (what the result must name).
+    async fn run(mut self) -> Result<u64, WorkerError> {
+        let mut open = true;
+        loop {
+            if open && self.pending.len() < MAX_BATCH {
+                tokio::select! {
+                    event = self.rx.recv() => match event {
+                        Some(event) => {
+                            self.pending.push_back(event);
+                            while self.pending.len() < MAX_BATCH {
+                                match self.rx.try_recv() {
+                                    Ok(event) => self.pending.push_back(event),
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                        None => open = false,
+                    },
+                    () = tokio::time::sleep(self.every) => {}
+                }
+            }
+            self.flush().await?;
+            if !open && self.pending.is_empty() {
+                return Ok(self.first_seq);
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), WorkerError> {
+        let count = self.pending.len().min(MAX_BATCH);
+        let batch = EventBatch {
+            first_seq: self.first_seq,
+            events: self.pending.iter().take(count).cloned().collect(),
+        };
+        let ack: Ack = self.link.post(protocol::EVENTS, &batch).await?;
+        let acked = ack.next_seq.saturating_sub(self.first_seq);
+        let acked = usize::try_from(acked)
+            .unwrap_or(usize::MAX)
+            .min(self.pending.len());
+        self.pending.drain(..acked);
+        self.first_seq += acked as u64;
+        if ack.cancelled {
+            self.cancel.cancel();
+        }
+        Ok(())
+    }
+}

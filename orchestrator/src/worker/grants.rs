@@ -1,0 +1,151 @@
+//! The remote attempts the orchestrator has handed out: what each credential opens.
+//!
+//! The scheduler registers a [`Grant`] before launching a worker and removes it when the
+//! attempt ends; the worker API and the git endpoint look the credential's attempt up
+//! here, so a credential of a finished attempt opens nothing even before it expires.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    credential::{Claim, CredentialError, WorkerKey},
+    protocol::{Assignment, WorkerEvent, WorkerResult},
+};
+
+/// Events waiting for the attempt to store them; a worker that outpaces the store waits.
+pub const EVENT_QUEUE: usize = 1024;
+
+/// One attempt's grant.
+pub struct Grant {
+    pub assignment: Assignment,
+    /// The workspace repository's git directory.
+    pub git_dir: PathBuf,
+    pub cancel: CancellationToken,
+    last_seen: Mutex<Instant>,
+    next_seq: tokio::sync::Mutex<u64>,
+    events: mpsc::Sender<WorkerEvent>,
+    result: Mutex<Option<oneshot::Sender<WorkerResult>>>,
+}
+
+/// What the attempt keeps to follow its worker.
+pub struct GrantReceiver {
+    pub events: mpsc::Receiver<WorkerEvent>,
+    pub result: oneshot::Receiver<WorkerResult>,
+}
+
+impl Grant {
+    pub fn new(
+        assignment: Assignment,
+        git_dir: PathBuf,
+        cancel: CancellationToken,
+    ) -> (Arc<Self>, GrantReceiver) {
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        let (result_tx, result_rx) = oneshot::channel();
+        let grant = Arc::new(Self {
+            assignment,
+            git_dir,
+            cancel,
+            last_seen: Mutex::new(Instant::now()),
+            next_seq: tokio::sync::Mutex::new(0),
+            events: tx,
+            result: Mutex::new(Some(result_tx)),
+        });
+        (
+            grant,
+            GrantReceiver {
+                events: rx,
+                result: result_rx,
+            },
+        )
+    }
+
+    pub fn touch(&self) {
+        *self.last_seen.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    pub fn last_seen(&self) -> Instant {
+        *self.last_seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stores the events of a batch the attempt does not have yet, in order. Returns the
+    /// next sequence number expected. A batch starting past it is refused (`Err` holds
+    /// what is expected) so the worker resends from there.
+    pub async fn accept(&self, first_seq: u64, events: Vec<WorkerEvent>) -> Result<u64, u64> {
+        let mut next = self.next_seq.lock().await;
+        if first_seq > *next {
+            return Err(*next);
+        }
+        let skip = usize::try_from(*next - first_seq).unwrap_or(usize::MAX);
+        for event in events.into_iter().skip(skip) {
+            if self.events.send(event).await.is_err() {
+                break;
+            }
+            *next += 1;
+        }
+        Ok(*next)
+    }
+
+    pub async fn next_seq(&self) -> u64 {
+        *self.next_seq.lock().await
+    }
+
+    /// Hands the result to the attempt. False when one was already given.
+    pub fn finish(&self, result: WorkerResult) -> bool {
+        let sender = self.result.lock().unwrap_or_else(|e| e.into_inner()).take();
+        sender.is_some_and(|s| s.send(result).is_ok())
+    }
+}
+
+/// Every live grant, and the key credentials are signed with.
+#[derive(Clone)]
+pub struct Grants {
+    key: WorkerKey,
+    live: Arc<Mutex<HashMap<i64, Arc<Grant>>>>,
+}
+
+impl Grants {
+    pub fn new(key: WorkerKey) -> Self {
+        Self {
+            key,
+            live: Arc::default(),
+        }
+    }
+
+    pub fn key(&self) -> &WorkerKey {
+        &self.key
+    }
+
+    pub fn insert(&self, grant: Arc<Grant>) {
+        self.lock().insert(grant.assignment.attempt, grant);
+    }
+
+    pub fn remove(&self, attempt: i64) {
+        self.lock().remove(&attempt);
+    }
+
+    /// The grant a presented credential opens, or why it opens none.
+    pub fn authorize(&self, credential: Option<&str>) -> Result<Arc<Grant>, CredentialError> {
+        let credential = credential.ok_or(CredentialError::Missing)?;
+        let Claim { attempt, .. } = self
+            .key
+            .verify(credential, chrono::Utc::now().timestamp())?;
+        let grant = self
+            .lock()
+            .get(&attempt)
+            .cloned()
+            .ok_or(CredentialError::Expired)?;
+        grant.touch();
+        Ok(grant)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Grant>>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,106 @@
+//! What crosses the network between the orchestrator and a worker (JSON over HTTP).
+
+use harness_domain::{agent::RuntimeKind, session::LogKind};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{prompt::TaskBrief, session::Usage};
+
+/// The paths of the worker API, relative to the orchestrator's base URL.
+pub const ASSIGNMENT: &str = "/worker/v1/assignment";
+pub const EVENTS: &str = "/worker/v1/events";
+pub const RESULT: &str = "/worker/v1/result";
+/// The workspace repository, served over git's smart HTTP protocol.
+pub const GIT: &str = "/worker/v1/git/repo.git";
+
+/// The most events one batch may carry.
+pub const MAX_BATCH: usize = 256;
+
+/// One attempt's work, as the worker needs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Assignment {
+    pub attempt: i64,
+    /// The branch to clone, work on and push back.
+    pub branch: String,
+    /// The branch it starts from (readable, never writable).
+    pub base: String,
+    pub role_instructions: String,
+    /// The role's tools (roles as data): the worker offers the model only these.
+    pub tools: Vec<harness_domain::role::Tool>,
+    pub brief: TaskBrief,
+    pub runtime: RuntimeKind,
+    pub model: String,
+    /// The CLI agent's command line (`runtime = cli`).
+    pub cli_command: Vec<String>,
+    pub anthropic_base_url: String,
+    pub verify: Vec<String>,
+    pub verify_timeout_secs: f64,
+    pub session_timeout_secs: f64,
+    /// How often the worker must show a sign of life.
+    pub heartbeat_secs: f64,
+    pub author_name: String,
+    pub author_email: String,
+    /// Extra directories the agent may read and run (toolchains), for a worker on the
+    /// orchestrator's own machine (the `process` executor); empty in containers.
+    #[serde(default)]
+    pub read_paths: Vec<std::path::PathBuf>,
+    /// May it create tasks (planning agents)? Not over the network yet: always false.
+    pub planning: bool,
+}
+
+/// One thing that happened in the worker's session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorkerEvent {
+    Log { kind: LogKind, text: String },
+    Usage { usage: Usage, cost_usd: f64 },
+}
+
+/// Events numbered from `first_seq`. A heartbeat is an empty batch. The orchestrator
+/// skips events it already has, so resending after a dropped connection is harmless.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventBatch {
+    pub first_seq: u64,
+    pub events: Vec<WorkerEvent>,
+}
+
+/// The orchestrator's answer to a batch: the next sequence number it expects.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Ack {
+    pub next_seq: u64,
+    /// The attempt was cancelled: the worker should stop.
+    pub cancelled: bool,
+}
+
+/// How the worker's session ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum WorkerOutcome {
+    /// The agent finished, the branch is pushed at `head`, and verification ran.
+    Completed {
+        summary: String,
+        head: String,
+        verified: bool,
+        verify_summary: String,
+    },
+    /// The task's work failed (uses an attempt).
+    Failed {
+        reason: String,
+    },
+    TimedOut,
+    /// Not the task's fault (rate limit, the worker's own trouble): requeue.
+    Interrupted {
+        reason: String,
+    },
+    Unconfigured {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerResult {
+    /// Every event before the result is acknowledged first (`next_seq`).
+    pub next_seq: u64,
+    #[serde(flatten)]
+    pub outcome: WorkerOutcome,
+    pub last_message: String,
+}
