@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod executor;
 pub mod gateway;
 pub mod guard;
 pub mod http_client;
