@@ -1,7 +1,8 @@
 //! Reads an attempt's Job and pod as Kubernetes reports them and says where the attempt
 //! is: pending, running, done, failed, or never started. A pod that cannot be scheduled
 //! or whose image cannot be pulled is "not started", so the scheduler does not count an
-//! attempt for a cluster problem. Pure: the watch feeds it objects and a clock.
+//! attempt for a cluster problem. How an attempt ended is the Job's condition (with the
+//! pod's exit code for detail). Pure: the watch feeds it objects and a clock.
 
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,13 @@ pub struct Tracker {
     pod: Option<Pod>,
     job: Option<Job>,
     unschedulable_since: Option<Instant>,
+    /// When the Job was seen failed while its pod did not show its exit yet.
+    failed_without_detail_since: Option<Instant>,
 }
+
+/// How long a failed Job's pod may take to show why it failed (the two come on
+/// separate watches) before the attempt is reported without the exit code.
+const EXIT_DETAIL_GRACE: Duration = Duration::from_secs(5);
 
 impl Tracker {
     pub fn new(unschedulable_grace: Duration) -> Self {
@@ -38,6 +45,7 @@ impl Tracker {
             pod: None,
             job: None,
             unschedulable_since: None,
+            failed_without_detail_since: None,
         }
     }
 
@@ -59,24 +67,38 @@ impl Tracker {
             .job
             .as_ref()
             .and_then(|job| job_final(job, self.pod.as_ref()))
+            && !self.wait_for_exit_detail(&done, now)
         {
             return done;
         }
         let Some(pod) = &self.pod else {
             return Status::Pending;
         };
+        // A pod that ended is still "running" until its Job says how the attempt ended:
+        // the Job's condition comes on another watch, in either order, and only it
+        // knows a deadline passed.
         let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
         match phase {
-            Some("Succeeded") => Status::Succeeded,
-            Some("Failed") => Status::Failed {
-                reason: pod_failure(pod),
-            },
-            Some("Running") => Status::Running {
+            Some("Running" | "Succeeded" | "Failed") => Status::Running {
                 pod: pod.metadata.name.clone().unwrap_or_default(),
                 node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
             },
             _ => self.pending(now),
         }
+    }
+
+    /// Whether to hold a failure the Job reported until the pod says how it exited.
+    fn wait_for_exit_detail(&mut self, done: &Status, now: Instant) -> bool {
+        let pod_running = self
+            .pod
+            .as_ref()
+            .is_some_and(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
+        let generic = matches!(done, Status::Failed { reason } if reason.starts_with("Job failed"));
+        if !(generic && pod_running) {
+            return false;
+        }
+        let since = *self.failed_without_detail_since.get_or_insert(now);
+        now.duration_since(since) < EXIT_DETAIL_GRACE
     }
 
     fn pending(&mut self, now: Instant) -> Status {
@@ -107,8 +129,13 @@ impl Tracker {
     /// When the status may change without a new event: the end of the grace for an
     /// unschedulable pod.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.unschedulable_since
-            .map(|since| since + self.unschedulable_grace)
+        let unschedulable = self
+            .unschedulable_since
+            .map(|since| since + self.unschedulable_grace);
+        let detail = self
+            .failed_without_detail_since
+            .map(|since| since + EXIT_DETAIL_GRACE);
+        unschedulable.into_iter().chain(detail).min()
     }
 }
 
@@ -286,16 +313,39 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_container_reports_its_exit_code_and_reason() {
+    fn a_failed_container_reports_its_exit_code_and_reason_once_the_job_failed() {
         let mut t = tracker();
         t.pod(pod(json!({"phase": "Failed", "containerStatuses": [{
             "name": "worker", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
             "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}
         }]})));
+        assert!(matches!(t.status(Instant::now()), Status::Running { .. }));
+        t.job(job(
+            json!([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]),
+        ));
         assert_eq!(
             t.status(Instant::now()),
             Status::Failed {
                 reason: "worker exited 137 (OOMKilled)".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_job_failure_seen_before_the_pod_exit_waits_briefly_for_the_exit_code() {
+        let mut t = tracker();
+        t.pod(pod(json!({"phase": "Running"})));
+        t.job(job(
+            json!([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+            "message": "Job has reached the specified backoff limit"}]),
+        ));
+        let start = Instant::now();
+        assert!(matches!(t.status(start), Status::Running { .. }));
+        assert_eq!(t.next_deadline(), Some(start + EXIT_DETAIL_GRACE));
+        assert_eq!(
+            t.status(start + EXIT_DETAIL_GRACE),
+            Status::Failed {
+                reason: "Job failed: Job has reached the specified backoff limit".into()
             }
         );
     }

@@ -27,8 +27,8 @@ use super::{
 const MAX_FAILURES: u32 = 8;
 
 enum Seen {
-    Pod(watcher::Event<Pod>),
-    Job(watcher::Event<Job>),
+    Pod(Box<watcher::Event<Pod>>),
+    Job(Box<watcher::Event<Job>>),
     Failed(watcher::Error),
 }
 
@@ -51,10 +51,10 @@ pub fn statuses(
     let job_config = watcher::Config::default().fields(&format!("metadata.name={}", launched.name));
     let pods = watcher(pods, pod_config)
         .default_backoff()
-        .map(|r| r.map_or_else(Seen::Failed, Seen::Pod));
+        .map(|r| r.map_or_else(Seen::Failed, |e| Seen::Pod(Box::new(e))));
     let jobs = watcher(jobs, job_config)
         .default_backoff()
-        .map(|r| r.map_or_else(Seen::Failed, Seen::Job));
+        .map(|r| r.map_or_else(Seen::Failed, |e| Seen::Job(Box::new(e))));
     let state = State {
         events: stream::select(pods, jobs).boxed(),
         tracker: Tracker::new(settings.unschedulable_grace_secs),
@@ -90,11 +90,11 @@ async fn next(mut state: State) -> Option<(Result<Status, KubeError>, State)> {
             }
             Some(Seen::Pod(event)) => {
                 state.failures = 0;
-                observe_pod(&mut state.tracker, event);
+                observe_pod(&mut state.tracker, *event);
             }
             Some(Seen::Job(event)) => {
                 state.failures = 0;
-                if let Some(gone) = observe_job(&mut state.tracker, event) {
+                if let Some(gone) = observe_job(&mut state.tracker, *event) {
                     state.done = true;
                     return Some((Ok(gone), state));
                 }
