@@ -28,6 +28,7 @@ pub fn settings(extra: &str) -> KubernetesSettings {
         namespace = "{NS}"
         image = "rust:1.95-bookworm"
         harness_image = "ghcr.io/example/parent-harness:1.0"
+        orchestrator_url = "http://parent-harness:3333"
         cpu = "1500m"
         memory = "3Gi"
         {grace}

@@ -18,6 +18,9 @@ pub struct KubernetesSettings {
     /// Image that carries the `harness` binary (the orchestrator's own image); an init
     /// container copies the binary from it, so any image with a shell can be a worker.
     pub harness_image: String,
+    /// Where workers reach the orchestrator from their pods (its Service's URL); the
+    /// scheduler passes it to each worker as `HARNESS_WORKER_URL`.
+    pub orchestrator_url: String,
     /// Attempts running on the cluster at once.
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent: u32,
@@ -238,6 +241,7 @@ mod tests {
         namespace = "harness-jobs"
         image = "rust:1.95-bookworm"
         harness_image = "ghcr.io/example/parent-harness:1.0"
+        orchestrator_url = "http://parent-harness:3333"
     "#;
 
     #[test]

@@ -31,12 +31,13 @@ pub const INSTANCE_LABEL: &str = "parent-harness/instance";
 pub const ATTEMPT_LABEL: &str = "parent-harness/attempt";
 /// The worker's container, for logs.
 pub const WORKER_CONTAINER: &str = "worker";
-/// The uid the worker runs as (the orchestrator image's `harness` user).
-const UID: i64 = 10001;
+/// The uid the worker runs as, whatever the image (the conventional "nonroot" uid, as
+/// the docker executor uses).
+const UID: i64 = 65532;
 /// Where the init container puts the `harness` binary.
 const HARNESS_DIR: &str = "/opt/harness";
 /// The worker's writable scratch space (its clone lives here).
-const WORKSPACE_DIR: &str = "/workspace";
+const WORKSPACE_DIR: &str = "/work";
 /// Added to the session timeout for the Job's deadline, so the worker's own timeout
 /// fires first and reports, and the deadline only catches a worker that hangs.
 const DEADLINE_MARGIN_SECS: i64 = 120;
@@ -304,6 +305,7 @@ mod tests {
             namespace = "jobs"
             image = "rust:1.95"
             harness_image = "harness:1"
+            orchestrator_url = "http://harness:3333"
             cpu = "1500m"
             memory = "3Gi"
             node_selector = { pool = "agents" }
