@@ -134,6 +134,43 @@ async fn a_cut_watch_resumes_from_the_last_resource_version_without_relisting() 
 }
 
 #[tokio::test]
+async fn a_watch_resumed_after_its_version_expired_lists_again_and_goes_on() {
+    let fake = FakeKube::start_with_history(4).await;
+    let exec = executor(&fake, settings(""));
+    let launched = exec.launch(&launch("9")).await.unwrap();
+    let mut statuses = watch(&exec, &launched);
+    assert_eq!(next_status(&mut statuses).await, Status::Pending);
+    eventually("the Job and pod watches open", || fake.open_watches() == 2).await;
+    // Other objects change while the watches are open, until the server has forgotten
+    // the version they started from.
+    for i in 0..6 {
+        fake.create(
+            Kind::Secret,
+            NS,
+            json!({"metadata": {"name": format!("noise-{i}")}, "data": {}}),
+        );
+    }
+    fake.cut_watches();
+    fake.schedule(NS, &launched.name, "node-c");
+    fake.run(NS, &launched.name);
+    assert!(matches!(
+        next_status(&mut statuses).await,
+        Status::Running { node: Some(node), .. } if node == "node-c"
+    ));
+    let pod_lists = fake
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.path == format!("/api/v1/namespaces/{NS}/pods") && r.method == "GET" && !r.is_watch()
+        })
+        .count();
+    assert_eq!(
+        pod_lists, 2,
+        "an expired version is answered by listing again"
+    );
+}
+
+#[tokio::test]
 async fn an_image_pull_back_off_is_reported_as_not_started_with_the_kubelet_reason() {
     let fake = FakeKube::start().await;
     let exec = executor(&fake, settings(""));
@@ -143,7 +180,9 @@ async fn an_image_pull_back_off_is_reported_as_not_started_with_the_kubelet_reas
     let mut statuses = watch(&exec, &launched);
     assert_eq!(next_status(&mut statuses).await, Status::Pending);
     fake.image_pull_back_off(NS, &launched.name, "node-a");
-    let Status::NotStarted { reason } = next_status(&mut statuses).await else {
+    let status = next_status(&mut statuses).await;
+    assert!(!status.uses_attempt(), "{status:?}");
+    let Status::NotStarted { reason } = status else {
         panic!("an image pull failure is not a failed attempt")
     };
     assert!(reason.starts_with("ImagePullBackOff (worker)"), "{reason}");

@@ -5,6 +5,7 @@
 #[path = "../support/fake_kube.rs"]
 mod fake_kube;
 
+mod client;
 mod launch;
 mod lifecycle;
 mod sweep;

@@ -31,7 +31,7 @@ use axum::{
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, oneshot, watch};
 
-/// Events kept for watches that resume from an older resourceVersion.
+/// Events kept for watches that resume from an older resourceVersion, by default.
 const HISTORY: usize = 2048;
 
 /// The kinds the fake serves.
@@ -115,6 +115,7 @@ struct Inner {
     requests: Vec<Request>,
     logs: HashMap<String, String>,
     open_watches: usize,
+    history_limit: usize,
 }
 
 struct Shared {
@@ -136,8 +137,21 @@ impl FakeKube {
     }
 
     pub async fn start_on(addr: SocketAddr) -> Self {
+        Self::start_with(addr, HISTORY).await
+    }
+
+    /// A fake that keeps only `events` past events: a watch resuming from before them
+    /// gets `410 Expired`, as from an API server whose watch cache moved on.
+    pub async fn start_with_history(events: usize) -> Self {
+        Self::start_with(SocketAddr::from(([127, 0, 0, 1], 0)), events).await
+    }
+
+    async fn start_with(addr: SocketAddr, history_limit: usize) -> Self {
         let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                history_limit,
+                ..Inner::default()
+            }),
             live: broadcast::channel(1024).0,
             cut: watch::channel(0).0,
         });
@@ -378,7 +392,7 @@ fn record(
         type_,
         object,
     };
-    if inner.history.len() == HISTORY {
+    if inner.history.len() >= inner.history_limit {
         inner.history.pop_front();
     }
     inner.history.push_back(event.clone());

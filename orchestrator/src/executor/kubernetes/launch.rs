@@ -115,6 +115,12 @@ pub enum Status {
 }
 
 impl Status {
+    /// Whether this outcome counts as one of the task's attempts: a worker that never
+    /// started (a cluster problem) does not.
+    pub fn uses_attempt(&self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed { .. })
+    }
+
     /// The last status an attempt has: the watch ends after it.
     pub fn is_final(&self) -> bool {
         matches!(
@@ -136,6 +142,19 @@ mod tests {
         assert!(AttemptRef::parse("a_1").is_none());
         assert!(AttemptRef::parse("").is_none());
         assert!(AttemptRef::parse("x".repeat(41)).is_none());
+    }
+
+    #[test]
+    fn a_worker_that_never_started_does_not_use_an_attempt() {
+        let not_started = Status::NotStarted {
+            reason: "ImagePullBackOff".into(),
+        };
+        assert!(not_started.is_final() && !not_started.uses_attempt());
+        let failed = Status::Failed {
+            reason: "worker exited 1".into(),
+        };
+        assert!(failed.is_final() && failed.uses_attempt());
+        assert!(!Status::Pending.is_final());
     }
 
     #[test]
