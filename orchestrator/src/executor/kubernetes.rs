@@ -5,6 +5,7 @@
 //! earlier run at startup.
 
 mod client;
+mod follow;
 mod launch;
 mod settings;
 mod spec;
@@ -26,6 +27,7 @@ use kube::{
 };
 
 pub use client::{ClientError, client, load_config};
+pub use follow::{Follower, Latest};
 pub use launch::{AttemptRef, Launch, Launched, SecretValue, Status};
 pub use settings::{DnsLabel, KubernetesSettings, Quantity, SettingError, Toleration};
 pub use spec::{ATTEMPT_LABEL, INSTANCE_LABEL, WORKER_CONTAINER, object_name};
@@ -174,6 +176,12 @@ impl KubernetesExecutor {
         launched: &Launched,
     ) -> futures_util::stream::BoxStream<'static, Result<Status, KubeError>> {
         watch::statuses(self.api(), self.api(), &self.settings, launched)
+    }
+
+    /// Follows the attempt in the background: [`Follower::latest`] answers "where is it
+    /// now?" without a call to the cluster.
+    pub fn follow(&self, launched: &Launched) -> Follower {
+        Follower::spawn(self.watch(launched))
     }
 
     /// The tail of the worker container's log, or `None` when the pod is gone.

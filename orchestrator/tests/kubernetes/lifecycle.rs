@@ -1,6 +1,6 @@
 //! Statuses as the pod moves, a cut watch, scheduling failures, logs and removal.
 
-use harness::executor::kubernetes::Status;
+use harness::executor::kubernetes::{Latest, Status};
 use serde_json::json;
 
 use crate::{
@@ -265,4 +265,31 @@ async fn remove_deletes_the_job_in_the_background_and_its_secret() {
     // Removing again (a retry after a cut connection) is not an error.
     exec.remove(&launched).await.expect("idempotent");
     assert_eq!(exec.logs(&launched).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_follower_keeps_the_latest_status_and_stops_watching_when_dropped() {
+    let fake = FakeKube::start().await;
+    let exec = executor(&fake, settings(""));
+    let launched = exec.launch(&launch("10")).await.unwrap();
+    let mut follower = exec.follow(&launched);
+    eventually("the Job and pod watches open", || fake.open_watches() == 2).await;
+    assert!(matches!(follower.latest(), Latest::Status(Status::Pending)));
+
+    fake.schedule(NS, &launched.name, "node-a");
+    fake.run(NS, &launched.name);
+    let running = tokio::time::timeout(std::time::Duration::from_secs(10), follower.changed())
+        .await
+        .unwrap();
+    assert!(
+        matches!(running, Latest::Status(Status::Running { .. })),
+        "{running:?}"
+    );
+    assert!(matches!(
+        follower.latest(),
+        Latest::Status(Status::Running { .. })
+    ));
+
+    drop(follower);
+    eventually("the watches closed", || fake.open_watches() == 0).await;
 }
