@@ -8,6 +8,7 @@
 //! The shape here is shared by every backend (docker, kubernetes): keep it small.
 
 pub mod docker;
+pub mod kubernetes;
 pub mod names;
 pub mod process;
 
