@@ -122,6 +122,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/findings/{id}/screenshot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The PNG screenshot attached to a finding. */
+        get: operations["finding_screenshot"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/orchestrator/pause": {
         parameters: {
             query?: never;
@@ -398,6 +415,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tasks/{id}/findings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A task's findings, oldest first (at most 50 per task). */
+        get: operations["task_findings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks/{id}/history": {
         parameters: {
             query?: never;
@@ -618,6 +652,27 @@ export interface components {
         };
         EventList: {
             items: components["schemas"]["Event"][];
+        };
+        /** @description A finding as stored and served. */
+        Finding: {
+            created_at: components["schemas"]["Timestamp"];
+            detail: string;
+            /** @description Whether `GET /api/findings/{id}/screenshot` serves a PNG. */
+            has_screenshot: boolean;
+            /** Format: int64 */
+            id: number;
+            persona: string;
+            /**
+             * Format: int64
+             * @description The session that reported it; `null` once that session is gone.
+             */
+            session_id?: number | null;
+            /** Format: int64 */
+            task_id: number;
+            title: string;
+        };
+        FindingList: {
+            items: components["schemas"]["Finding"][];
         };
         Health: {
             /** @description `ok`, or `unavailable` when the database cannot be read. */
@@ -1255,6 +1310,35 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    finding_screenshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": number[];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1919,6 +2003,36 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    task_findings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 42 or T-42 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FindingList"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
