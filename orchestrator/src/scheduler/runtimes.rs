@@ -100,18 +100,8 @@ impl Runtimes {
         }
     }
 
-    /// The runtime `agent` uses (its override in `harness.toml`, else its own).
-    pub fn kind_of(&self, agent: &Agent) -> RuntimeKind {
-        self.kind(agent)
-    }
-
-    /// The CLI command line `agent` runs (empty: the default CLI).
-    pub fn command_of(&self, agent: &Agent) -> Vec<String> {
-        self.command(agent)
-    }
-
     /// `[agents.X] runtime`, else the role's runtime, else the agent's stored one.
-    fn kind(&self, agent: &Agent) -> RuntimeKind {
+    pub fn kind(&self, agent: &Agent) -> RuntimeKind {
         self.settings
             .agents
             .get(agent.id.as_str())
@@ -151,7 +141,7 @@ impl Runtimes {
         })
     }
 
-    fn command(&self, agent: &Agent) -> Vec<String> {
+    pub fn command(&self, agent: &Agent) -> Vec<String> {
         self.settings
             .agents
             .get(agent.id.as_str())
