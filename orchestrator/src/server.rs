@@ -214,7 +214,7 @@ async fn remote_executors(
             Err(err) => tracing::warn!(%err, "the docker executor is not available"),
         }
     }
-    if let Some(kube) = &executors.kubernetes {
+    if let Some(kube) = executors.kubernetes() {
         use crate::executor::kubernetes::{KubernetesBackend, KubernetesExecutor};
         match KubernetesExecutor::connect(kube.clone()).await {
             Ok(executor) => {

@@ -65,8 +65,9 @@ pub struct ExecutorSettings {
     pub docker: Option<RemoteSettings>,
     /// `[executors.process]`: workers as child processes (tests, benchmarks).
     pub process: Option<RemoteSettings>,
-    /// `[executors.kubernetes]`: workers as Jobs on a cluster.
-    pub kubernetes: Option<KubernetesSettings>,
+    /// `[executors.kubernetes]`: workers as Jobs on a cluster (set with
+    /// [`ExecutorSettings::set_kubernetes`], which keeps `kubernetes_remote` in step).
+    kubernetes: Option<KubernetesSettings>,
     /// What the scheduler needs of the kubernetes executor, in the shape every remote
     /// executor shares (derived from `kubernetes`).
     kubernetes_remote: Option<RemoteSettings>,
@@ -87,15 +88,28 @@ impl ExecutorSettings {
         check_concurrency("[executors.local] max_concurrent", local_max_concurrent)?;
         let docker = file.docker.map(RemoteSettings::load).transpose()?;
         let process = file.process.map(RemoteSettings::load).transpose()?;
-        let kubernetes = file.kubernetes.map(load_kubernetes).transpose()?;
-        let kubernetes_remote = kubernetes.as_ref().map(kubernetes_remote).transpose()?;
-        Ok(Self {
+        let mut settings = Self {
             local_max_concurrent,
             docker,
             process,
-            kubernetes,
-            kubernetes_remote,
-        })
+            kubernetes: None,
+            kubernetes_remote: None,
+        };
+        if let Some(table) = file.kubernetes {
+            settings.set_kubernetes(load_kubernetes(table)?)?;
+        }
+        Ok(settings)
+    }
+
+    /// Turns the kubernetes executor on with `k` (what `[executors.kubernetes]` does).
+    pub fn set_kubernetes(&mut self, k: KubernetesSettings) -> Result<(), ConfigError> {
+        self.kubernetes_remote = Some(kubernetes_remote(&k)?);
+        self.kubernetes = Some(k);
+        Ok(())
+    }
+
+    pub fn kubernetes(&self) -> Option<&KubernetesSettings> {
+        self.kubernetes.as_ref()
     }
 
     /// The settings of a remote executor run by this crate's backends.
@@ -261,7 +275,7 @@ mod tests {
     fn the_kubernetes_table_is_parsed_at_startup() {
         let s = load(&format!("{KUBE}max_concurrent = 9\n")).unwrap();
         assert_eq!(s.max_concurrent(ExecutorKind::Kubernetes), 9);
-        let k = s.kubernetes.as_ref().unwrap();
+        let k = s.kubernetes().unwrap();
         assert_eq!(k.namespace.as_ref(), "jobs");
         let remote = s.remote(ExecutorKind::Kubernetes).unwrap();
         assert_eq!(remote.orchestrator_url.as_deref(), Some("http://h:3333"));

@@ -263,24 +263,6 @@ mod tests {
     }
 
     #[test]
-    fn a_negative_attempt_id_is_refused() {
-        let launch = Launch {
-            attempt: -1,
-            image: String::new(),
-            command: vec![],
-            env: BTreeMap::new(),
-            limits: Limits::default(),
-            network: NetworkMode::default(),
-            labels: BTreeMap::new(),
-            deadline: Duration::from_secs(1),
-        };
-        assert!(matches!(
-            kube_launch(&launch),
-            Err(ExecutorError::Launch { attempt: -1, .. })
-        ));
-    }
-
-    #[test]
     fn statuses_map_to_the_scheduler_s() {
         let map = |s| status_of("j", Latest::Status(s)).unwrap();
         assert_eq!(map(KubeStatus::Succeeded), Status::Exited(0));
