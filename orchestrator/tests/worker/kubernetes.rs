@@ -75,6 +75,11 @@ async fn a_kubernetes_agent_s_attempt_is_a_job_and_an_image_pull_failure_requeue
     let spec = fake.get(Kind::Job, NS, &job).unwrap();
     let env = spec["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
     assert!(env.contains("http://harness:3333"), "{env}");
+    // The agent names no image: the executor's `image` setting.
+    assert_eq!(
+        spec["spec"]["template"]["spec"]["containers"][0]["image"],
+        "rust:1.95-bookworm"
+    );
     assert!(
         fake.get(Kind::Secret, NS, &job).is_some(),
         "the credential's Secret"
