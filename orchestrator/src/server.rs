@@ -214,6 +214,20 @@ async fn remote_executors(
             Err(err) => tracing::warn!(%err, "the docker executor is not available"),
         }
     }
+    if let Some(kube) = executors.kubernetes() {
+        use crate::executor::kubernetes::{KubernetesBackend, KubernetesExecutor};
+        match KubernetesExecutor::connect(kube.clone()).await {
+            Ok(executor) => {
+                backends.insert(
+                    ExecutorKind::Kubernetes,
+                    Arc::new(KubernetesBackend::new(executor)),
+                );
+                let url = kube.orchestrator_url.trim_end_matches('/');
+                urls.insert(ExecutorKind::Kubernetes, url.to_owned());
+            }
+            Err(err) => tracing::warn!(%err, "the kubernetes executor is not available"),
+        }
+    }
     if backends.is_empty() {
         return None;
     }

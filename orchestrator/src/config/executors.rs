@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{ConfigError, invalid};
-use crate::executor::{ExecutorKind, Limits, NetworkMode};
+use crate::executor::{ExecutorKind, Limits, NetworkMode, kubernetes::KubernetesSettings};
 
 /// `[executors]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -15,7 +15,7 @@ pub struct ExecutorsFile {
     local: Option<LocalFile>,
     docker: Option<RemoteFile>,
     process: Option<RemoteFile>,
-    /// Read by the kubernetes executor (its own fields); kept as written here.
+    /// Parsed by [`load_kubernetes`] into the kubernetes executor's own settings.
     kubernetes: Option<toml::Table>,
 }
 
@@ -65,7 +65,12 @@ pub struct ExecutorSettings {
     pub docker: Option<RemoteSettings>,
     /// `[executors.process]`: workers as child processes (tests, benchmarks).
     pub process: Option<RemoteSettings>,
-    pub kubernetes: Option<toml::Table>,
+    /// `[executors.kubernetes]`: workers as Jobs on a cluster (set with
+    /// [`ExecutorSettings::set_kubernetes`], which keeps `kubernetes_remote` in step).
+    kubernetes: Option<KubernetesSettings>,
+    /// What the scheduler needs of the kubernetes executor, in the shape every remote
+    /// executor shares (derived from `kubernetes`).
+    kubernetes_remote: Option<RemoteSettings>,
 }
 
 impl ExecutorSettings {
@@ -83,12 +88,28 @@ impl ExecutorSettings {
         check_concurrency("[executors.local] max_concurrent", local_max_concurrent)?;
         let docker = file.docker.map(RemoteSettings::load).transpose()?;
         let process = file.process.map(RemoteSettings::load).transpose()?;
-        Ok(Self {
+        let mut settings = Self {
             local_max_concurrent,
             docker,
             process,
-            kubernetes: file.kubernetes,
-        })
+            kubernetes: None,
+            kubernetes_remote: None,
+        };
+        if let Some(table) = file.kubernetes {
+            settings.set_kubernetes(load_kubernetes(table)?)?;
+        }
+        Ok(settings)
+    }
+
+    /// Turns the kubernetes executor on with `k` (what `[executors.kubernetes]` does).
+    pub fn set_kubernetes(&mut self, k: KubernetesSettings) -> Result<(), ConfigError> {
+        self.kubernetes_remote = Some(kubernetes_remote(&k)?);
+        self.kubernetes = Some(k);
+        Ok(())
+    }
+
+    pub fn kubernetes(&self) -> Option<&KubernetesSettings> {
+        self.kubernetes.as_ref()
     }
 
     /// The settings of a remote executor run by this crate's backends.
@@ -96,7 +117,8 @@ impl ExecutorSettings {
         match kind {
             ExecutorKind::Docker => self.docker.as_ref(),
             ExecutorKind::Process => self.process.as_ref(),
-            ExecutorKind::Local | ExecutorKind::Kubernetes => None,
+            ExecutorKind::Kubernetes => self.kubernetes_remote.as_ref(),
+            ExecutorKind::Local => None,
         }
     }
 
@@ -106,13 +128,7 @@ impl ExecutorSettings {
             ExecutorKind::Local => self.local_max_concurrent,
             ExecutorKind::Docker => self.docker.as_ref().map_or(0, |d| d.max_concurrent),
             ExecutorKind::Process => self.process.as_ref().map_or(0, |d| d.max_concurrent),
-            ExecutorKind::Kubernetes => self
-                .kubernetes
-                .as_ref()
-                .and_then(|t| t.get("max_concurrent"))
-                .and_then(toml::Value::as_integer)
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(0),
+            ExecutorKind::Kubernetes => self.kubernetes.as_ref().map_or(0, |k| k.max_concurrent),
         }
     }
 }
@@ -176,6 +192,45 @@ impl RemoteSettings {
     }
 }
 
+/// `[executors.kubernetes]` into the executor's settings; an error names the field.
+fn load_kubernetes(table: toml::Table) -> Result<KubernetesSettings, ConfigError> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let field = e.path().to_string();
+        let message = e.into_inner().to_string();
+        let message = message.lines().next().unwrap_or_default();
+        invalid(
+            "[executors.kubernetes]",
+            &if field == "." {
+                message.to_owned()
+            } else {
+                format!("{field}: {message}")
+            },
+        )
+    })
+}
+
+/// The shared remote settings of the kubernetes executor: its cluster settings decide
+/// the image and the URL; CPU and memory are the attempt's unless they say otherwise.
+fn kubernetes_remote(k: &KubernetesSettings) -> Result<RemoteSettings, ConfigError> {
+    check_concurrency("[executors.kubernetes] max_concurrent", k.max_concurrent)?;
+    let url = &k.orchestrator_url;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(invalid(
+            "[executors.kubernetes] orchestrator_url",
+            "must be an http:// or https:// URL",
+        ));
+    }
+    Ok(RemoteSettings {
+        max_concurrent: k.max_concurrent,
+        orchestrator_url: Some(url.trim_end_matches('/').into()),
+        network: NetworkMode::default(),
+        limits: Limits::default(),
+        image: Some(k.image.clone()).filter(|i| !i.trim().is_empty()),
+        heartbeat_timeout: Duration::from_secs(30),
+        harness_binary: None,
+    })
+}
+
 fn check_concurrency(name: &'static str, n: u32) -> Result<(), ConfigError> {
     if (1..=256).contains(&n) {
         Ok(())
@@ -212,6 +267,43 @@ mod tests {
             5,
             "the environment wins"
         );
+    }
+
+    const KUBE: &str = "[kubernetes]\nnamespace = \"jobs\"\nimage = \"rust:1\"\nharness_image = \"h:1\"\norchestrator_url = \"http://h:3333/\"\n";
+
+    #[test]
+    fn the_kubernetes_table_is_parsed_at_startup() {
+        let s = load(&format!("{KUBE}max_concurrent = 9\n")).unwrap();
+        assert_eq!(s.max_concurrent(ExecutorKind::Kubernetes), 9);
+        let k = s.kubernetes().unwrap();
+        assert_eq!(k.namespace.as_ref(), "jobs");
+        let remote = s.remote(ExecutorKind::Kubernetes).unwrap();
+        assert_eq!(remote.orchestrator_url.as_deref(), Some("http://h:3333"));
+        assert_eq!(remote.image.as_deref(), Some("rust:1"));
+    }
+
+    #[test]
+    fn a_bad_kubernetes_value_names_its_field_on_one_line() {
+        let err = load(&KUBE.replace("\"jobs\"", "\"Jobs\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("namespace") && err.contains("not a DNS label"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+        let err = load(&format!("{KUBE}memory = \"4GB\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("memory"), "{err}");
+        let err = load("[kubernetes]\nimage = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("namespace"), "{err}");
+        let err = load(&format!("{KUBE}max_concurrent = 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_concurrent"), "{err}");
     }
 
     #[test]

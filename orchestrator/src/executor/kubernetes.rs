@@ -4,6 +4,7 @@
 //! the pod's log for diagnostics, deletes what it created, and sweeps leftovers of an
 //! earlier run at startup.
 
+mod backend;
 mod client;
 mod follow;
 mod launch;
@@ -26,6 +27,7 @@ use kube::{
     api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams},
 };
 
+pub use backend::KubernetesBackend;
 pub use client::{ClientError, client, load_config};
 pub use follow::{Follower, Latest};
 pub use launch::{AttemptRef, Launch, Launched, SecretValue, Status};

@@ -125,7 +125,8 @@ impl Runtimes {
             .unwrap_or(crate::executor::ExecutorKind::Local)
     }
 
-    /// The image `agent`'s attempts run in on a container executor.
+    /// The image `agent`'s attempts run in on a container executor: its own, else its
+    /// executor's `image` setting.
     pub fn image(&self, agent: &Agent) -> Option<String> {
         let own = self
             .settings
@@ -135,9 +136,8 @@ impl Runtimes {
         own.or_else(|| {
             self.settings
                 .executors
-                .docker
-                .as_ref()
-                .and_then(|d| d.image.clone())
+                .remote(self.executor(agent))
+                .and_then(|r| r.image.clone())
         })
     }
 

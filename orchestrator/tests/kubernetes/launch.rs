@@ -30,7 +30,7 @@ async fn a_launch_creates_a_confined_job_and_a_secret_the_job_owns() {
         .expect("job created");
     assert_eq!(job["metadata"]["uid"], json!(launched.job_uid));
     assert_eq!(job["spec"]["backoffLimit"], 0);
-    assert_eq!(job["spec"]["activeDeadlineSeconds"], 1800 + 120);
+    assert_eq!(job["spec"]["activeDeadlineSeconds"], 1800);
     assert_eq!(job["spec"]["ttlSecondsAfterFinished"], 300);
     assert_eq!(job["metadata"]["labels"]["parent-harness/attempt"], "17");
 

@@ -67,7 +67,8 @@ async fn a_worker_that_exits_non_zero_is_reported_failed_with_its_exit_code() {
     assert_eq!(
         next_status(&mut statuses).await,
         Status::Failed {
-            reason: "worker exited 3 (Error)".into()
+            reason: "worker exited 3 (Error)".into(),
+            exit_code: Some(3),
         }
     );
 }
@@ -86,7 +87,7 @@ async fn a_job_past_its_deadline_is_reported_failed_for_the_deadline() {
         Status::Running { .. }
     ));
     fake.deadline_exceeded(NS, &launched.name);
-    let Status::Failed { reason } = next_status(&mut statuses).await else {
+    let Status::Failed { reason, .. } = next_status(&mut statuses).await else {
         panic!("expected a failure")
     };
     assert!(reason.contains("deadline"), "{reason}");

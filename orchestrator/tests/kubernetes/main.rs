@@ -5,6 +5,7 @@
 #[path = "../support/fake_kube.rs"]
 mod fake_kube;
 
+mod backend;
 mod client;
 mod launch;
 mod lifecycle;
@@ -59,6 +60,7 @@ pub fn launch(id: &str) -> Launch {
         env: vec![("HARNESS_URL".into(), "http://parent-harness:3333".into())],
         secret_env: vec![("HARNESS_ATTEMPT_TOKEN".into(), SecretValue::new(TOKEN))],
         timeout: Duration::from_secs(1800),
+        limits: None,
     }
 }
 

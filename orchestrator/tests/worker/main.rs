@@ -3,12 +3,15 @@
 //! executor runs the binary cargo built) speaking the worker protocol over HTTP and git
 //! smart HTTP. The CLI agent is the fake `claude` of tests/fixtures.
 
+#[path = "../support/fake_kube.rs"]
+mod fake_kube;
 #[path = "../support/git_repo.rs"]
 mod git_repo;
 #[path = "../api/helpers.rs"]
 mod helpers;
 
 mod credentials;
+mod kubernetes;
 mod protocol;
 
 use std::{path::Path, time::Duration};

@@ -19,8 +19,12 @@ pub struct Launch {
     /// Secrets the attempt needs (its credential, the model key for its runtime);
     /// they go into a Secret owned by the Job, never into the Job's spec.
     pub secret_env: Vec<(String, SecretValue)>,
-    /// The session timeout: the Job's deadline.
+    /// The Job's deadline (`activeDeadlineSeconds`), taken as given: the caller's
+    /// deadline already has its slack over the session timeout.
     pub timeout: Duration,
+    /// CPU and memory the attempt asks for (`executor::Limits`); a `cpu` or `memory`
+    /// in the settings wins. `None`: the settings, else 2 cores and 4 GiB.
+    pub limits: Option<crate::executor::Limits>,
 }
 
 /// An attempt id in a form usable in Kubernetes names and label values.
@@ -84,6 +88,7 @@ impl fmt::Debug for Launch {
                 &self.secret_env.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
             .field("timeout", &self.timeout)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -107,8 +112,12 @@ pub enum Status {
     /// The worker exited 0.
     Succeeded,
     /// The worker ran and failed (non-zero exit, killed, deadline): the attempt is
-    /// used up, like a crashed local one.
-    Failed { reason: String },
+    /// used up, like a crashed local one. `exit_code` is the worker container's, when
+    /// its pod shows it.
+    Failed {
+        reason: String,
+        exit_code: Option<i32>,
+    },
     /// The worker never started (unschedulable, image pull error, bad config): the
     /// scheduler should not count an attempt. The Job is left for `remove`.
     NotStarted { reason: String },
@@ -152,6 +161,7 @@ mod tests {
         assert!(not_started.is_final() && !not_started.uses_attempt());
         let failed = Status::Failed {
             reason: "worker exited 1".into(),
+            exit_code: Some(1),
         };
         assert!(failed.is_final() && failed.uses_attempt());
         assert!(!Status::Pending.is_final());
@@ -166,6 +176,7 @@ mod tests {
             env: vec![],
             secret_env: vec![("HARNESS_ATTEMPT_TOKEN".into(), SecretValue::new("s3cret"))],
             timeout: Duration::from_secs(60),
+            limits: None,
         };
         let shown = format!("{launch:?}");
         assert!(shown.contains("HARNESS_ATTEMPT_TOKEN"));

@@ -24,12 +24,14 @@ pub struct KubernetesSettings {
     /// Attempts running on the cluster at once.
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent: u32,
-    /// CPU request and limit of the worker container (`2`, `500m`).
-    #[serde(default = "default_cpu")]
-    pub cpu: Quantity,
-    /// Memory request and limit of the worker container (`4Gi`).
-    #[serde(default = "default_memory")]
-    pub memory: Quantity,
+    /// CPU request and limit of the worker container (`2`, `500m`); absent: the
+    /// attempt's limits (2 cores unless the scheduler says).
+    #[serde(default)]
+    pub cpu: Option<Quantity>,
+    /// Memory request and limit of the worker container (`4Gi`); absent: the
+    /// attempt's limits (4 GiB unless the scheduler says).
+    #[serde(default)]
+    pub memory: Option<Quantity>,
     /// Size limit of the worker's scratch volume (its clone, build output, /tmp).
     #[serde(default = "default_disk")]
     pub disk: Quantity,
@@ -60,12 +62,6 @@ pub struct KubernetesSettings {
 
 fn default_max_concurrent() -> u32 {
     4
-}
-fn default_cpu() -> Quantity {
-    Quantity("2".into())
-}
-fn default_memory() -> Quantity {
-    Quantity("4Gi".into())
 }
 fn default_disk() -> Quantity {
     Quantity("10Gi".into())
@@ -248,8 +244,8 @@ mod tests {
     fn a_minimal_table_takes_the_defaults() {
         let s = parse(MINIMAL).unwrap();
         assert_eq!(s.namespace.as_ref(), "harness-jobs");
-        assert_eq!(s.cpu.as_ref(), "2");
-        assert_eq!(s.memory.as_ref(), "4Gi");
+        assert_eq!(s.cpu, None);
+        assert_eq!(s.memory, None);
         assert_eq!(s.max_concurrent, 4);
         assert_eq!(s.instance.as_ref(), "parent-harness");
         assert!(s.tolerations.is_empty());
@@ -278,7 +274,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(s.max_concurrent, 40);
-        assert_eq!(s.memory.as_ref(), "1.5Gi");
+        assert_eq!(s.memory, Some(Quantity::parse("1.5Gi").unwrap()));
         assert_eq!(s.unschedulable_grace_secs, Duration::ZERO);
         assert_eq!(s.node_selector["kubernetes.io/arch"], "amd64");
         assert_eq!(s.tolerations[0].effect, Some(TaintEffect::NoSchedule));

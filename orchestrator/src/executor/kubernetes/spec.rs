@@ -38,9 +38,6 @@ const UID: i64 = 65532;
 const HARNESS_DIR: &str = "/opt/harness";
 /// The worker's writable scratch space (its clone lives here).
 const WORKSPACE_DIR: &str = "/work";
-/// Added to the session timeout for the Job's deadline, so the worker's own timeout
-/// fires first and reports, and the deadline only catches a worker that hangs.
-const DEADLINE_MARGIN_SECS: i64 = 120;
 
 /// Name of the Job and of its Secret.
 pub fn object_name(attempt: &AttemptRef) -> String {
@@ -98,9 +95,9 @@ pub fn secret(settings: &KubernetesSettings, launch: &Launch) -> Secret {
 /// The Job running the attempt's worker.
 pub fn job(settings: &KubernetesSettings, launch: &Launch) -> Job {
     let labels = labels(settings, &launch.attempt);
-    let deadline = i64::try_from(launch.timeout.as_secs())
-        .unwrap_or(i64::MAX - DEADLINE_MARGIN_SECS)
-        .saturating_add(DEADLINE_MARGIN_SECS);
+    // The caller's deadline already has slack over the worker's own timeouts, so the
+    // worker reports first and this only catches a worker that hangs.
+    let deadline = i64::try_from(launch.timeout.as_secs()).unwrap_or(i64::MAX);
     Job {
         metadata: meta(settings, &launch.attempt),
         spec: Some(JobSpec {
@@ -191,12 +188,10 @@ fn install_harness(settings: &KubernetesSettings) -> Container {
 }
 
 fn worker(settings: &KubernetesSettings, launch: &Launch) -> Container {
+    let (cpu, memory) = resources(settings, launch);
     let limits = BTreeMap::from([
-        ("cpu".to_string(), Quantity(settings.cpu.as_ref().into())),
-        (
-            "memory".to_string(),
-            Quantity(settings.memory.as_ref().into()),
-        ),
+        ("cpu".to_string(), Quantity(cpu)),
+        ("memory".to_string(), Quantity(memory)),
     ]);
     Container {
         name: WORKER_CONTAINER.into(),
@@ -223,6 +218,23 @@ fn worker(settings: &KubernetesSettings, launch: &Launch) -> Container {
         ]),
         ..Default::default()
     }
+}
+
+/// The worker's CPU and memory: the settings' when they say, else the attempt's
+/// limits, else 2 cores and 4 GiB. Kubernetes has no per-container process limit (it is
+/// the kubelet's `podPidsLimit`), so `Limits::pids` is not applied here.
+fn resources(settings: &KubernetesSettings, launch: &Launch) -> (String, String) {
+    let cpu = match (&settings.cpu, launch.limits) {
+        (Some(q), _) => q.as_ref().to_owned(),
+        (None, Some(l)) => format!("{}m", l.millicpus),
+        (None, None) => "2".to_owned(),
+    };
+    let memory = match (&settings.memory, launch.limits) {
+        (Some(q), _) => q.as_ref().to_owned(),
+        (None, Some(l)) => format!("{}Mi", l.memory_mb),
+        (None, None) => "4Gi".to_owned(),
+    };
+    (cpu, memory)
 }
 
 /// Plain variables by value, secrets by reference to the attempt's Secret.
@@ -326,18 +338,33 @@ mod tests {
             env: vec![("HARNESS_URL".into(), "http://harness:3333".into())],
             secret_env: vec![("HARNESS_ATTEMPT_TOKEN".into(), SecretValue::new("tok"))],
             timeout: Duration::from_secs(1800),
+            limits: None,
         }
     }
 
     #[test]
-    fn the_job_never_retries_and_its_deadline_follows_the_session_timeout() {
+    fn the_job_never_retries_and_its_deadline_is_the_launch_deadline() {
         let spec = job(&settings(), &launch()).spec.unwrap();
         assert_eq!(spec.backoff_limit, Some(0));
-        assert_eq!(
-            spec.active_deadline_seconds,
-            Some(1800 + DEADLINE_MARGIN_SECS)
-        );
+        assert_eq!(spec.active_deadline_seconds, Some(1800));
         assert_eq!(spec.ttl_seconds_after_finished, Some(600));
+    }
+
+    #[test]
+    fn the_attempt_limits_apply_unless_the_settings_name_cpu_and_memory() {
+        let mut s = settings();
+        s.cpu = None;
+        s.memory = None;
+        let mut l = launch();
+        l.limits = Some(crate::executor::Limits {
+            millicpus: 750,
+            memory_mb: 2048,
+            pids: 100,
+        });
+        assert_eq!(resources(&s, &l), ("750m".into(), "2048Mi".into()));
+        assert_eq!(resources(&settings(), &l), ("1500m".into(), "3Gi".into()));
+        l.limits = None;
+        assert_eq!(resources(&s, &l), ("2".into(), "4Gi".into()));
     }
 
     #[test]

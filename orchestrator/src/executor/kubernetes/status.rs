@@ -93,7 +93,8 @@ impl Tracker {
             .pod
             .as_ref()
             .is_some_and(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
-        let generic = matches!(done, Status::Failed { reason } if reason.starts_with("Job failed"));
+        let generic =
+            matches!(done, Status::Failed { reason, .. } if reason.starts_with("Job failed"));
         if !(generic && pod_running) {
             return false;
         }
@@ -153,6 +154,7 @@ fn job_final(job: &Job, pod: Option<&Pod>) -> Option<Status> {
     if failed.reason.as_deref() == Some("DeadlineExceeded") {
         return Some(Status::Failed {
             reason: "the Job's deadline passed (activeDeadlineSeconds)".into(),
+            exit_code: None,
         });
     }
     if let Some(reason) = pod.and_then(cannot_start) {
@@ -169,7 +171,20 @@ fn job_final(job: &Job, pod: Option<&Pod>) -> Option<Status> {
                 .unwrap_or_default()
         ),
     };
-    Some(Status::Failed { reason })
+    Some(Status::Failed {
+        reason,
+        exit_code: pod.and_then(worker_exit_code),
+    })
+}
+
+/// The worker container's non-zero exit code, once it has terminated.
+fn worker_exit_code(pod: &Pod) -> Option<i32> {
+    let main = pod.status.as_ref()?.container_statuses.as_deref()?;
+    main.iter()
+        .filter(|c| c.name == super::spec::WORKER_CONTAINER)
+        .find_map(|c| Some(c.state.as_ref()?.terminated.as_ref()?.exit_code))
+        // A failed Job whose worker exited 0 failed for another reason (its deadline).
+        .filter(|code| *code != 0)
 }
 
 fn all_container_statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
@@ -326,7 +341,8 @@ mod tests {
         assert_eq!(
             t.status(Instant::now()),
             Status::Failed {
-                reason: "worker exited 137 (OOMKilled)".into()
+                reason: "worker exited 137 (OOMKilled)".into(),
+                exit_code: Some(137),
             }
         );
     }
@@ -345,7 +361,8 @@ mod tests {
         assert_eq!(
             t.status(start + EXIT_DETAIL_GRACE),
             Status::Failed {
-                reason: "Job failed: Job has reached the specified backoff limit".into()
+                reason: "Job failed: Job has reached the specified backoff limit".into(),
+                exit_code: None,
             }
         );
     }
@@ -358,7 +375,7 @@ mod tests {
             json!([{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]),
         ));
         assert!(
-            matches!(t.status(Instant::now()), Status::Failed { reason } if reason.contains("deadline"))
+            matches!(t.status(Instant::now()), Status::Failed { reason, .. } if reason.contains("deadline"))
         );
     }
 

@@ -127,6 +127,7 @@ fn observe_job(tracker: &mut Tracker, event: watcher::Event<Job>) -> Option<Stat
         }
         watcher::Event::Delete(_) => Some(Status::Failed {
             reason: "the Job was deleted outside the harness".into(),
+            exit_code: None,
         }),
         watcher::Event::Init | watcher::Event::InitDone => None,
     }
