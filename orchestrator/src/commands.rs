@@ -82,11 +82,12 @@ pub fn dashboard(
         if config.web.exposed(addr.ip()) && !config.web.allow_open {
             crate::gateway::ensure_upstream_requires_token(&config.upstream).await?;
         }
+        let shutdown = crate::server::shutdown_signal();
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         tracing::info!(address = %listener.local_addr()?, upstream = %config.upstream, "dashboard gateway listening");
-        crate::gateway::serve(listener, config, crate::server::shutdown_signal()).await
+        crate::gateway::serve(listener, config, shutdown).await
     })
 }
 
