@@ -70,6 +70,17 @@ pub const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 impl RoleSettings {
     pub fn load(file: RolesFile, chromium: Option<PathBuf>) -> Result<Self, ConfigError> {
         let registry = RoleRegistry::build(file.roles, file.routing)?;
+        for role in registry.iter() {
+            crate::engine::browser::OriginPolicy::with_origins(&role.browser_origins).map_err(
+                |e| {
+                    ConfigError::Role(harness_domain::role::RoleError {
+                        role: role.name.to_string(),
+                        field: "browser_origins",
+                        message: e.to_string(),
+                    })
+                },
+            )?;
+        }
         let mut sizes = BTreeMap::new();
         for (raw, tier) in file.sizes {
             let size: Size = raw.parse().map_err(|_| {
@@ -205,6 +216,30 @@ mod tests {
         file.sizes.insert("huge".into(), SizeFile::default());
         let err = RoleSettings::load(file, None).unwrap_err();
         assert!(err.to_string().contains("huge"), "{err}");
+    }
+
+    #[test]
+    fn a_role_widens_its_browser_to_origins_that_parse_and_names_one_that_does_not() {
+        let spec = |origins: &[&str]| RoleSpec {
+            browser_origins: Some(origins.iter().map(|o| (*o).to_owned()).collect()),
+            ..RoleSpec::default()
+        };
+        let mut file = RolesFile::default();
+        file.roles
+            .insert("human-sim".into(), spec(&["https://staging.example.com"]));
+        let roles = RoleSettings::load(file, None).unwrap();
+        let role = roles.registry.get("human-sim").unwrap();
+        assert_eq!(role.browser_origins, ["https://staging.example.com"]);
+
+        let mut file = RolesFile::default();
+        file.roles
+            .insert("human-sim".into(), spec(&["not an origin"]));
+        let err = RoleSettings::load(file, None).unwrap_err().to_string();
+        assert!(
+            err.contains("human-sim") && err.contains("browser_origins"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'));
     }
 
     #[test]

@@ -77,12 +77,20 @@ pub fn browser_grant(
         return None;
     }
     let overrides = settings.agents.get(agent.id.as_str());
-    // Checked at startup (config/engine.rs), so a failure here cannot happen; loopback
+    // Checked at startup (config/engine.rs, config/roles.rs), so a failure here cannot happen; loopback
     // only is the safe reading if it did.
-    let policy = overrides
-        .and_then(|o| o.browser_origins.as_deref())
-        .and_then(|origins| OriginPolicy::with_origins(origins).ok())
+    let mut origins = settings
+        .roles
+        .registry
+        .get(agent.role.as_str())
+        .map(|role| role.browser_origins.clone())
         .unwrap_or_default();
+    origins.extend(
+        overrides
+            .and_then(|o| o.browser_origins.clone())
+            .unwrap_or_default(),
+    );
+    let policy = OriginPolicy::with_origins(&origins).unwrap_or_default();
     Some(BrowserGrant {
         // Readiness (scheduler/runtimes.rs) keeps an agent without Chromium from starting.
         chromium: settings.roles.find_chromium().ok()?,

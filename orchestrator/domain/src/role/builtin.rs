@@ -209,6 +209,7 @@ pub(super) fn roles() -> Vec<Role> {
                 .collect::<BTreeSet<_>>(),
             concurrency: Concurrency::parse(b.concurrency).expect("built-in concurrency is valid"),
             job: b.job,
+            browser_origins: Vec::new(),
             builtin: true,
         })
         .collect()

@@ -162,6 +162,9 @@ pub struct Role {
     /// Sessions of this role at once, across its agents.
     pub concurrency: Concurrency,
     pub job: Job,
+    /// Origins beyond loopback the role's browser may open (checked by the harness,
+    /// which owns the origin rules).
+    pub browser_origins: Vec<String>,
     /// Shipped with the binary (possibly changed by `harness.toml`).
     pub builtin: bool,
 }
@@ -187,6 +190,8 @@ pub struct RoleSpec {
     pub model: Option<String>,
     pub categories: Option<Vec<String>>,
     pub concurrency: Option<i64>,
+    /// Origins beyond loopback its browser may open, like `["https://staging.example.com"]`.
+    pub browser_origins: Option<Vec<String>>,
 }
 
 /// A role that cannot be used, named with the field at fault. One line.
@@ -343,6 +348,9 @@ fn apply(mut role: Role, spec: RoleSpec) -> Result<Role, RoleError> {
             })
             .collect::<Result<_, _>>()?;
     }
+    if let Some(origins) = spec.browser_origins {
+        role.browser_origins = origins;
+    }
     if let Some(n) = spec.concurrency {
         role.concurrency = Concurrency::parse(n)
             .map_err(|e| RoleError::from_validation(&name, "concurrency", e))?;
@@ -378,6 +386,7 @@ fn new_role(name: RoleName, spec: RoleSpec) -> Result<Role, RoleError> {
         categories: BTreeSet::new(),
         concurrency: Concurrency::parse(1).expect("1 is a valid concurrency"),
         job: Job::Tasks,
+        browser_origins: Vec::new(),
         builtin: false,
     };
     apply(blank, spec)
