@@ -445,64 +445,62 @@ fn count_tasks(conn: &Connection, filter: &TaskFilter) -> Result<u64, StoreError
 
 fn count_query(filter: &TaskFilter) -> (String, Vec<Value>) {
     if filter.text.is_some() {
-        let (clause, args) = task_where(filter);
-        return (format!("SELECT COUNT(*) FROM tasks {clause}"), args);
+        let (conds, args) = filter_conditions(filter, "assigned_agent");
+        return (
+            format!("SELECT COUNT(*) FROM tasks {}", where_clause(&conds)),
+            args,
+        );
     }
-    let mut conds = vec!["1"];
-    let mut args = Vec::new();
-    if let Some(s) = filter.status {
-        conds.push("status = ?");
-        args.push(Value::Text(s.as_str().to_owned()));
-    }
-    if let Some(p) = filter.priority {
-        conds.push("priority = ?");
-        args.push(Value::Integer(priority_rank(p)));
-    }
-    if let Some(c) = &filter.category {
-        conds.push("category = ?");
-        args.push(Value::Text(c.clone()));
-    }
-    if let Some(a) = &filter.agent {
-        conds.push("agent = ?");
-        args.push(Value::Text(a.clone()));
-    }
+    // Without a text search every filter is a column of the tally, kept by triggers, so
+    // a count reads a few rows instead of the matching tasks.
+    let (conds, args) = filter_conditions(filter, "agent");
     let sql = format!(
-        "SELECT COALESCE(SUM(n), 0) FROM task_tally WHERE {}",
-        conds.join(" AND ")
+        "SELECT COALESCE(SUM(n), 0) FROM task_tally {}",
+        where_clause(&conds)
     );
     (sql, args)
 }
 
 fn task_where(filter: &TaskFilter) -> (String, Vec<Value>) {
+    let (conds, args) = filter_conditions(filter, "assigned_agent");
+    (where_clause(&conds), args)
+}
+
+/// The filter as SQL conditions with their arguments; `agent_column` names the agent
+/// column of the table queried (`tasks` and `task_tally` spell it differently).
+fn filter_conditions(filter: &TaskFilter, agent_column: &str) -> (Vec<String>, Vec<Value>) {
     let mut conds = Vec::new();
     let mut args = Vec::new();
     if let Some(s) = filter.status {
-        conds.push("status = ?");
+        conds.push("status = ?".to_owned());
         args.push(Value::Text(s.as_str().to_owned()));
     }
     if let Some(p) = filter.priority {
-        conds.push("priority = ?");
+        conds.push("priority = ?".to_owned());
         args.push(Value::Integer(priority_rank(p)));
     }
     if let Some(c) = &filter.category {
-        conds.push("category = ?");
+        conds.push("category = ?".to_owned());
         args.push(Value::Text(c.clone()));
     }
     if let Some(a) = &filter.agent {
-        conds.push("assigned_agent = ?");
+        conds.push(format!("{agent_column} = ?"));
         args.push(Value::Text(a.clone()));
     }
     if let Some(t) = &filter.text {
-        conds.push("(instr(lower(title), lower(?)) > 0 OR display_id = upper(?))");
+        conds.push("(instr(lower(title), lower(?)) > 0 OR display_id = upper(?))".to_owned());
         args.push(Value::Text(t.clone()));
         args.push(Value::Text(t.clone()));
     }
-    let clause = if conds.is_empty() {
+    (conds, args)
+}
+
+fn where_clause(conds: &[String]) -> String {
+    if conds.is_empty() {
         String::new()
     } else {
         format!("WHERE {}", conds.join(" AND "))
-    };
-    (clause, args)
+    }
 }
 
 fn check_dependencies_exist(conn: &Connection, ids: &[TaskId]) -> Result<(), StoreError> {
