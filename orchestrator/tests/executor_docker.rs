@@ -109,24 +109,21 @@ async fn a_worker_container_is_confined_limited_observed_and_removed() {
     backend.remove(&handle).await.unwrap();
     assert!(matches!(
         backend.status(&handle).await.unwrap(),
-        Status::Failed {
-            uses_attempt: false,
-            ..
-        }
+        Status::Lost(_)
     ));
     // Removing twice is fine; a leftover of this owner is swept, and only it.
     backend.remove(&handle).await.unwrap();
     let leftover = backend.launch(&launch(attempt + 1, &owner)).await.unwrap();
     let swept = backend
-        .sweep(&BTreeMap::from([(
-            "parent-harness.owner".to_owned(),
-            owner.clone(),
-        )]))
+        .sweep(
+            &BTreeMap::from([("parent-harness.owner".to_owned(), owner.clone())]),
+            &Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(swept, 1);
     assert!(matches!(
         backend.status(&leftover).await.unwrap(),
-        Status::Failed { .. }
+        Status::Lost(_)
     ));
 }

@@ -105,9 +105,28 @@ impl Board {
         &self,
         reason: &'static str,
     ) -> Result<usize, StoreError> {
+        self.interrupt_running_sessions_except(reason, Vec::new())
+            .await
+    }
+
+    /// [`Self::interrupt_running_sessions`], except the attempts of the remote executors
+    /// in `executors` whose worker was started (its name recorded): those workers
+    /// outlive the orchestrator, and its next run re-adopts them.
+    pub async fn interrupt_running_sessions_except(
+        &self,
+        reason: &'static str,
+        executors: Vec<&'static str>,
+    ) -> Result<usize, StoreError> {
+        let keep = move |s: &Session| {
+            s.purpose == "attempt"
+                && s.executor_name.is_some()
+                && s.executor
+                    .as_deref()
+                    .is_some_and(|e| executors.contains(&e))
+        };
         let interrupted = self
             .blocking(move |s| {
-                s.interrupt_running_sessions(reason, |session| {
+                s.interrupt_running_sessions(reason, keep, |session| {
                     NewEvent::info(
                         "session.interrupted",
                         format!("session {} interrupted: {reason}", session.id),

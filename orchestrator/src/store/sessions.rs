@@ -184,22 +184,35 @@ impl Store {
         Ok(session)
     }
 
-    /// Marks every session still `running` as `interrupted`: at startup, because no
-    /// process of ours can be running them any more, and at shutdown.
+    /// Marks every session still `running` as `interrupted`, except those `keep` says
+    /// still run (remote workers, which outlive the orchestrator): at startup, because
+    /// no process of ours can be running them any more, and at shutdown.
     /// Each interrupted session gets its `note`, in the same transaction.
     pub fn interrupt_running_sessions(
         &self,
         reason: &str,
+        keep: impl Fn(&Session) -> bool,
         note: impl Fn(&Session) -> NewEvent,
     ) -> Result<Vec<(Session, Event)>, StoreError> {
         let tx = self.write()?;
-        let ids: Vec<i64> = tx
-            .prepare(
-                "UPDATE sessions SET status = 'interrupted', exit_reason = ?1, ended_at = ?2
-                      WHERE status = 'running' RETURNING id",
-            )?
-            .query_map(params![reason, Timestamp::now().to_rfc3339()], |r| r.get(0))?
+        let running: Vec<i64> = tx
+            .prepare("SELECT id FROM sessions WHERE status = 'running'")?
+            .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
+        let mut ids = Vec::new();
+        for id in running {
+            if !keep(&load_session(&tx, id)?) {
+                ids.push(id);
+            }
+        }
+        let at = Timestamp::now().to_rfc3339();
+        for id in &ids {
+            tx.execute(
+                "UPDATE sessions SET status = 'interrupted', exit_reason = ?1, ended_at = ?2
+                  WHERE id = ?3",
+                params![reason, at, id],
+            )?;
+        }
         let interrupted = ids
             .into_iter()
             .map(|id| {

@@ -1,8 +1,9 @@
 //! The remote attempts the orchestrator has handed out: what each credential opens.
 //!
-//! The scheduler registers a [`Grant`] before launching a worker and removes it when the
-//! attempt ends; the worker API and the git endpoint look the credential's attempt up
-//! here, so a credential of a finished attempt opens nothing even before it expires.
+//! The scheduler registers a [`Grant`] before launching a worker (or, after a restart,
+//! before serving, for each worker it re-adopts) and removes it when the attempt ends;
+//! the worker API and the git endpoint look the credential's attempt up here, so a
+//! credential of a finished attempt opens nothing even before it expires.
 
 use std::{
     collections::HashMap,
@@ -29,7 +30,10 @@ pub struct Grant {
     pub git_dir: PathBuf,
     pub cancel: CancellationToken,
     last_seen: Mutex<Instant>,
-    next_seq: tokio::sync::Mutex<u64>,
+    /// The next event number expected. `None` for a re-adopted worker until it speaks:
+    /// what the previous run acknowledged is the worker's to say (it resends everything
+    /// unacknowledged), so the first batch or result it sends sets it.
+    next_seq: tokio::sync::Mutex<Option<u64>>,
     events: mpsc::Sender<WorkerEvent>,
     result: Mutex<Option<oneshot::Sender<WorkerResult>>>,
 }
@@ -46,6 +50,24 @@ impl Grant {
         git_dir: PathBuf,
         cancel: CancellationToken,
     ) -> (Arc<Self>, GrantReceiver) {
+        Self::with_seq(assignment, git_dir, cancel, Some(0))
+    }
+
+    /// The grant of a worker a previous run of the orchestrator launched.
+    pub fn adopted(
+        assignment: Assignment,
+        git_dir: PathBuf,
+        cancel: CancellationToken,
+    ) -> (Arc<Self>, GrantReceiver) {
+        Self::with_seq(assignment, git_dir, cancel, None)
+    }
+
+    fn with_seq(
+        assignment: Assignment,
+        git_dir: PathBuf,
+        cancel: CancellationToken,
+        next_seq: Option<u64>,
+    ) -> (Arc<Self>, GrantReceiver) {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let (result_tx, result_rx) = oneshot::channel();
         let grant = Arc::new(Self {
@@ -53,7 +75,7 @@ impl Grant {
             git_dir,
             cancel,
             last_seen: Mutex::new(Instant::now()),
-            next_seq: tokio::sync::Mutex::new(0),
+            next_seq: tokio::sync::Mutex::new(next_seq),
             events: tx,
             result: Mutex::new(Some(result_tx)),
         });
@@ -78,7 +100,8 @@ impl Grant {
     /// next sequence number expected. A batch starting past it is refused (`Err` holds
     /// what is expected) so the worker resends from there.
     pub async fn accept(&self, first_seq: u64, events: Vec<WorkerEvent>) -> Result<u64, u64> {
-        let mut next = self.next_seq.lock().await;
+        let mut guard = self.next_seq.lock().await;
+        let next = guard.get_or_insert(first_seq);
         if first_seq > *next {
             return Err(*next);
         }
@@ -92,8 +115,12 @@ impl Grant {
         Ok(*next)
     }
 
-    pub async fn next_seq(&self) -> u64 {
-        *self.next_seq.lock().await
+    /// Checks a result's `next_seq` against the events stored: `Err` holds the next
+    /// number expected when some are missing.
+    pub async fn settle_seq(&self, claimed: u64) -> Result<u64, u64> {
+        let mut guard = self.next_seq.lock().await;
+        let next = *guard.get_or_insert(claimed);
+        if next == claimed { Ok(next) } else { Err(next) }
     }
 
     /// Hands the result to the attempt. False when one was already given.
@@ -124,6 +151,10 @@ impl Grants {
 
     pub fn insert(&self, grant: Arc<Grant>) {
         self.lock().insert(grant.assignment.attempt, grant);
+    }
+
+    pub fn get(&self, attempt: i64) -> Option<Arc<Grant>> {
+        self.lock().get(&attempt).cloned()
     }
 
     pub fn remove(&self, attempt: i64) {

@@ -13,6 +13,7 @@ mod helpers;
 mod credentials;
 mod kubernetes;
 mod protocol;
+mod restart;
 
 use std::{path::Path, time::Duration};
 
