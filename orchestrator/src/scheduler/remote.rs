@@ -33,7 +33,7 @@ use crate::{
     executor::{ExecutorBackend, ExecutorKind, Handle, LABEL_ATTEMPT, LABEL_OWNER, Launch, Status},
     worker::{
         Grant, Grants,
-        grants::GrantReceiver,
+        grants::{GrantReceiver, Uplinked},
         protocol::{Assignment, WorkerEvent, WorkerOutcome, WorkerResult},
     },
 };
@@ -382,10 +382,10 @@ impl Attempt {
         grant.touch();
         loop {
             tokio::select! {
-                Some(event) = events.recv() => store(sink, event),
+                Some(event) = events.recv() => store(sink, event).await,
                 got = &mut result => {
                     while let Ok(event) = events.try_recv() {
-                        store(sink, event);
+                        store(sink, event).await;
                     }
                     return got.map_err(|_| lost("the worker's result was lost".into()));
                 }
@@ -405,7 +405,7 @@ impl Attempt {
                             let late = tokio::time::timeout(settings.heartbeat_timeout, &mut result).await;
                             if let Ok(Ok(got)) = late {
                                 while let Ok(event) = events.try_recv() {
-                                    store(sink, event);
+                                    store(sink, event).await;
                                 }
                                 return Ok(got);
                             }
@@ -419,7 +419,7 @@ impl Attempt {
                             // Its result may have come in just before it went.
                             if let Ok(got) = result.try_recv() {
                                 while let Ok(event) = events.try_recv() {
-                                    store(sink, event);
+                                    store(sink, event).await;
                                 }
                                 return Ok(got);
                             }
@@ -584,10 +584,19 @@ fn lost(reason: String) -> Ending {
     }
 }
 
-fn store(sink: &Arc<StoreSink>, event: WorkerEvent) {
+/// How long an acknowledgement waits for the events before it to be stored.
+const STORE_WAIT: Duration = Duration::from_secs(10);
+
+async fn store(sink: &Arc<StoreSink>, item: Uplinked) {
     use crate::engine::session::SessionSink;
-    match event {
-        WorkerEvent::Log { kind, text } => sink.line(kind, text),
-        WorkerEvent::Usage { usage, cost_usd } => sink.usage(&usage, cost_usd),
+    match item {
+        Uplinked::Event(WorkerEvent::Log { kind, text }) => sink.line(kind, text),
+        Uplinked::Event(WorkerEvent::Usage { usage, cost_usd }) => sink.usage(&usage, cost_usd),
+        Uplinked::Stored(done) => {
+            if !sink.stored(STORE_WAIT).await {
+                tracing::warn!("the worker's events are not stored yet; acknowledged anyway");
+            }
+            let _ = done.send(());
+        }
     }
 }

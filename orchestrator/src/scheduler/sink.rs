@@ -3,7 +3,9 @@
 //! commit per line, never blocks on the database and never grows memory without bound.
 //!
 //! Log lines past the buffer's bound are dropped and counted, and the count is stored
-//! as a line of its own. Past the session's log cap (`log_cap.rs`) output is cut, with
+//! as a line of its own. [`StoreSink::stored`] waits until what was pushed is settled
+//! (stored, or counted as dropped): a remote worker's events are acknowledged only then,
+//! so an orchestrator killed right after an acknowledgement has lost nothing. Past the session's log cap (`log_cap.rs`) output is cut, with
 //! a marker where it was, and the session keeps running. Usage is never dropped: it is a sum, so reports waiting to be
 //! stored fold into one total of constant size, and a failed write puts it back.
 
@@ -46,10 +48,13 @@ struct Pending {
     /// Lines dropped since the last note about it was queued.
     dropped: u64,
     usage: UsageSum,
+    /// Lines and usage reports pushed so far, dropped ones included.
+    pushed: u64,
 }
 
 impl Pending {
     fn push_line(&mut self, kind: LogKind, text: String) {
+        self.pushed += 1;
         if self.lines.len() >= MAX_LINES || self.bytes + text.len() > MAX_BYTES {
             self.dropped += 1;
             return;
@@ -59,9 +64,16 @@ impl Pending {
     }
 
     fn add_usage(&mut self, usage: Usage, cost: f64) {
+        self.pushed += 1;
         let total = self.usage.get_or_insert((Usage::default(), 0.0));
         total.0.add(usage);
         total.1 += cost;
+    }
+
+    /// How many of the pushes are out of the buffer (in a batch, or dropped): all but
+    /// the lines still waiting, which are the newest.
+    fn taken(&self) -> u64 {
+        self.pushed - self.lines.len() as u64
     }
 
     /// The next batch: a note about dropped lines first, then the oldest lines, and
@@ -93,6 +105,8 @@ struct Shared {
     pending: Mutex<Pending>,
     wake: Notify,
     closed: AtomicBool,
+    /// How many pushes are settled: stored, or given up and counted.
+    settled: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -118,6 +132,7 @@ impl StoreSink {
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
             closed: AtomicBool::new(false),
+            settled: tokio::sync::watch::Sender::new(0),
         });
         let writer = tokio::spawn(drain(board, session_id, shared.clone()));
         let sink = Arc::new(Self {
@@ -150,6 +165,17 @@ impl StoreSink {
         self.shared.wake.notify_one();
     }
 
+    /// Waits (at most `limit`) until everything pushed before the call is settled:
+    /// stored, or dropped and counted. False when the limit passed first.
+    pub async fn stored(&self, limit: Duration) -> bool {
+        let target = self.shared.lock().pushed;
+        let mut settled = self.shared.settled.subscribe();
+        self.shared.wake.notify_one();
+        tokio::time::timeout(limit, settled.wait_for(|n| *n >= target))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
     pub fn last_activity(&self) -> Arc<AtomicI64> {
         self.last_activity.clone()
     }
@@ -172,7 +198,8 @@ impl StoreSink {
 
 /// What the writer does next.
 enum Next {
-    Store(Lines, UsageSum),
+    /// A batch, and how many pushes are settled once it is stored.
+    Store(Lines, UsageSum, u64),
     Wait,
     Stop,
 }
@@ -182,7 +209,7 @@ impl Shared {
         let mut pending = self.lock();
         if !pending.is_empty() {
             let (lines, usage) = pending.take_batch();
-            Next::Store(lines, usage)
+            Next::Store(lines, usage, pending.taken())
         } else if self.closed.load(Ordering::Acquire) {
             Next::Stop
         } else {
@@ -213,7 +240,13 @@ impl Shared {
                     "session usage could not be stored"
                 );
             }
-            *pending = Pending::default();
+            let pushed = pending.pushed;
+            *pending = Pending {
+                pushed,
+                ..Pending::default()
+            };
+            drop(pending);
+            self.settled.send_replace(pushed);
         }
     }
 }
@@ -225,10 +258,17 @@ async fn drain(board: Board, session_id: i64, shared: Arc<Shared>) {
         match shared.next() {
             Next::Stop => return,
             Next::Wait => shared.wake.notified().await,
-            Next::Store(lines, usage) => {
+            Next::Store(lines, usage, taken) => {
                 let count = lines.len();
                 match board.append_session_output(session_id, lines, usage).await {
-                    Ok(()) => failures = 0,
+                    Ok(()) => {
+                        failures = 0;
+                        shared.settled.send_if_modified(|n| {
+                            let more = taken > *n;
+                            *n = (*n).max(taken);
+                            more
+                        });
+                    }
                     Err(err) => {
                         failures += 1;
                         tracing::warn!(session_id, %err, "cannot store session output");
@@ -294,6 +334,21 @@ mod tests {
         assert_eq!(lines[0], (LogKind::System, dropped_note(3)));
         assert_eq!(lines[1].1, "line 0");
         assert_eq!(lines.len(), BATCH_LINES + 1);
+    }
+
+    #[test]
+    fn a_batch_settles_every_push_but_the_lines_still_waiting() {
+        let mut p = Pending::default();
+        for i in 0..BATCH_LINES + 10 {
+            p.push_line(LogKind::Text, format!("line {i}"));
+        }
+        p.add_usage(usage(1), 0.1);
+        assert_eq!(p.taken(), 0);
+        let _ = p.take_batch();
+        // The usage report went with the first batch; ten lines wait.
+        assert_eq!(p.taken(), (BATCH_LINES + 1) as u64);
+        let _ = p.take_batch();
+        assert_eq!(p.taken(), p.pushed);
     }
 
     #[test]

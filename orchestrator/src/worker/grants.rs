@@ -23,6 +23,14 @@ use super::{
 /// Events waiting for the attempt to store them; a worker that outpaces the store waits.
 pub const EVENT_QUEUE: usize = 1024;
 
+/// What the worker API hands the attempt that follows the worker.
+pub enum Uplinked {
+    Event(WorkerEvent),
+    /// Answer once every event before this one is stored: the batch is acknowledged
+    /// only then, so what the worker stops resending is in the database.
+    Stored(oneshot::Sender<()>),
+}
+
 /// One attempt's grant.
 pub struct Grant {
     pub assignment: Assignment,
@@ -34,13 +42,13 @@ pub struct Grant {
     /// what the previous run acknowledged is the worker's to say (it resends everything
     /// unacknowledged), so the first batch or result it sends sets it.
     next_seq: tokio::sync::Mutex<Option<u64>>,
-    events: mpsc::Sender<WorkerEvent>,
+    events: mpsc::Sender<Uplinked>,
     result: Mutex<Option<oneshot::Sender<WorkerResult>>>,
 }
 
 /// What the attempt keeps to follow its worker.
 pub struct GrantReceiver {
-    pub events: mpsc::Receiver<WorkerEvent>,
+    pub events: mpsc::Receiver<Uplinked>,
     pub result: oneshot::Receiver<WorkerResult>,
 }
 
@@ -106,11 +114,20 @@ impl Grant {
             return Err(*next);
         }
         let skip = usize::try_from(*next - first_seq).unwrap_or(usize::MAX);
+        let mut sent = 0;
         for event in events.into_iter().skip(skip) {
-            if self.events.send(event).await.is_err() {
+            if self.events.send(Uplinked::Event(event)).await.is_err() {
                 break;
             }
             *next += 1;
+            sent += 1;
+        }
+        if sent > 0 {
+            let (tx, rx) = oneshot::channel();
+            if self.events.send(Uplinked::Stored(tx)).await.is_ok() {
+                // A dropped answer means the attempt is over: nothing more to wait for.
+                let _ = rx.await;
+            }
         }
         Ok(*next)
     }
