@@ -281,3 +281,159 @@ async fn a_worker_that_stops_heart_beating_counts_as_a_crash_until_the_task_bloc
         }
     }
 }
+
+/// `harness serve` as its own process (so it can be killed with SIGKILL) on `port` (0:
+/// a free one), on the database and `harness.toml` in `dir`.
+struct Served {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Served {
+    fn start(dir: &Path, port: u16) -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(crate::worker_binary())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DATABASE_PATH", dir.join("data/harness.db"))
+            .env("HARNESS_DASHBOARD_DIR", dir.join("no-dashboard"))
+            .current_dir(dir)
+            .args(["serve", "--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("harness serve starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+        Self { child, port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn kill_9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn get_json(served: &Served, path: &str) -> Value {
+    crate::helpers::test_client(Some(Duration::from_secs(10)))
+        .get(served.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn poll(served: &Served, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let value = get_json(served, path).await;
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting on {path}: {value:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_is_re_adopted_after_the_orchestrator_is_killed_losing_no_event() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gates/open");
+    std::fs::create_dir_all(gate.parent().unwrap()).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let toml = format!(
+        "workspace = {repo:?}\ntick_secs = 0.1\nsession_spacing_secs = 0\nretry_base_secs = 0.05\n\
+         agent_read_paths = [{fixtures:?}, {gates:?}]\n\
+         [executors.process]\nheartbeat_timeout_secs = 5\nharness_binary = {bin:?}\n\
+         [agents.build-1]\nruntime = \"cli\"\nexecutor = \"process\"\n\
+         command = [\"env\", \"FAKE_CLAUDE_MODE=gate\", \"FAKE_CLAUDE_GATE={gate}\", {fake:?}]\n",
+        repo = path.display().to_string(),
+        fixtures = fixtures.display().to_string(),
+        gates = gate.parent().unwrap().display().to_string(),
+        bin = crate::worker_binary(),
+        gate = gate.display(),
+        fake = fixture("fake-claude"),
+    );
+    std::fs::write(dir.path().join("harness.toml"), toml).unwrap();
+
+    let mut served = Served::start(dir.path(), 0);
+    let task: Value = crate::helpers::test_client(None)
+        .post(served.url("/api/tasks"))
+        .json(&json!({"title": "Across a kill"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sessions = poll(
+        &served,
+        &format!("/api/sessions?task_id={}", task["id"]),
+        |p| p["items"][0]["executor_name"].as_str().is_some(),
+    )
+    .await;
+    let session = sessions["items"][0].clone();
+    let pid = worker_pid(&session);
+    wait_ticks(dir.path(), &session, 3).await;
+
+    // A crash: nothing of the orchestrator's shutdown runs.
+    served.kill_9();
+    assert!(
+        alive(pid),
+        "the worker {pid} did not outlive the orchestrator"
+    );
+    let before = ticks(dir.path(), &session);
+    wait_ticks(dir.path(), &session, before + 10).await;
+
+    let served = Served::start(dir.path(), served.port);
+    std::fs::write(&gate, "").unwrap();
+    let done = poll(&served, &format!("/api/tasks/{}", task["id"]), |t| {
+        t["status"] != "in_progress" && t["status"] != "verifying"
+    })
+    .await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert_eq!(done["attempts"], 1, "{done:#}");
+    let sessions = get_json(&served, &format!("/api/sessions?task_id={}", task["id"])).await;
+    let items = sessions["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{sessions:#}");
+    assert_eq!(items[0]["status"], "succeeded", "{sessions:#}");
+    let logs = get_json(
+        &served,
+        &format!("/api/sessions/{}/logs?limit=5000", session["id"]),
+    )
+    .await;
+    let numbers: Vec<u64> = logs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["content"].as_str()?.strip_prefix("tick ")?.parse().ok())
+        .collect();
+    let expected: Vec<u64> = (1..=numbers.len() as u64).collect();
+    assert_eq!(numbers, expected, "ticks in the log");
+    assert!(numbers.len() as u64 >= before + 10, "{numbers:?}");
+}
