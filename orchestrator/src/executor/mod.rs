@@ -144,6 +144,12 @@ pub trait ExecutorBackend: Send + Sync {
     /// Stops and deletes everything created for the attempt. Removing what is gone is Ok.
     fn remove<'a>(&'a self, handle: &'a Handle) -> BoxFuture<'a, Result<(), ExecutorError>>;
 
+    /// The orchestrator is stopping and leaves the worker running, to be re-adopted by
+    /// its next run: forget it without stopping it. (Containers and Jobs outlive the
+    /// orchestrator anyway; the `process` backend otherwise stops its children when it
+    /// is dropped.)
+    fn detach(&self, _handle: &Handle) {}
+
     /// At startup: finds the worker a previous run of this orchestrator launched for
     /// `attempt` (recorded as `name`, the handle's name), so this run follows it on.
     /// Called before [`ExecutorBackend::sweep`].

@@ -4,9 +4,11 @@
 //! confinement: for protocol tests and for measuring the protocol's own cost.
 //!
 //! Like a container, a worker outlives the orchestrator: it runs in its own process
-//! group, is not killed when the orchestrator stops (no kill-on-drop, no parent-death
-//! signal), and the next run re-adopts it by its pid, checked against the scratch
-//! directory it works in (`/proc/PID/cwd`), so a reused pid is never mistaken for it.
+//! group, is not killed when the orchestrator stops cleanly (the scheduler detaches it)
+//! or is killed (no parent-death signal), and the next run re-adopts it by its pid,
+//! checked against the scratch directory it works in (`/proc/PID/cwd`), so a reused pid
+//! is never mistaken for it. Workers not detached are stopped when the backend is
+//! dropped (an embedding that tears the orchestrator down without stopping it).
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -97,6 +99,21 @@ fn strays(scratch: &Path, keep: &BTreeSet<i64>) -> Vec<i32> {
             attempt.is_some_and(|a: i64| !keep.contains(&a))
         })
         .collect()
+}
+
+impl Drop for ProcessBackend {
+    fn drop(&mut self) {
+        for (_, (worker, _)) in self.lock().drain() {
+            match worker {
+                Worker::Child(child) => {
+                    if let Some(pid) = child.id() {
+                        kill_group(i32::try_from(pid).unwrap_or(0));
+                    }
+                }
+                Worker::Adopted(pid) => kill_group(pid),
+            }
+        }
+    }
 }
 
 impl ExecutorBackend for ProcessBackend {
@@ -207,6 +224,11 @@ impl ExecutorBackend for ProcessBackend {
             }
             Ok(())
         })
+    }
+
+    fn detach(&self, handle: &Handle) {
+        // Dropping the child handle leaves the process running (tokio reaps it later).
+        self.lock().remove(&handle.attempt);
     }
 
     fn adopt<'a>(

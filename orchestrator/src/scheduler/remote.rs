@@ -343,6 +343,7 @@ impl Attempt {
             .follow(sink, backend, handle, settings, grant, receiver, deadline)
             .await;
         if matches!(followed, Err(Ending::Detached)) {
+            backend.detach(handle);
             sink.system(format!(
                 "the orchestrator is stopping; worker {} carries on and is re-adopted at the next start",
                 handle.name
