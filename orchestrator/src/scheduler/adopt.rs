@@ -50,9 +50,9 @@ impl Scheduler {
     /// Re-adopts every running remote attempt, then sweeps the other leftovers. Call
     /// before the server serves and before [`Scheduler::run`].
     pub async fn adopt(&mut self) {
-        let Some(remote) = self.engine.remote.clone() else {
-            return;
-        };
+        // Without remote executors (none configured, or none reachable) every running
+        // session left by the previous run is given up below.
+        let remote = self.engine.remote.clone();
         let filter = SessionFilter {
             status: Some(SessionStatus::Running),
             limit: MAX_ADOPTED,
@@ -77,7 +77,9 @@ impl Scheduler {
                 Err(err) => self.give_up(id, task, &err).await,
             }
         }
-        remote.sweep(&kept).await;
+        if let Some(remote) = remote {
+            remote.sweep(&kept).await;
+        }
     }
 
     /// Rebuilds the attempt of `session`, registers its grant and runs it. Returns the
