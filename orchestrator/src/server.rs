@@ -116,14 +116,6 @@ impl App {
             state.db_healthy.clone(),
             stop.clone(),
         ));
-        let telegram = state.telegram.start(
-            telegram::Context {
-                board: board.clone(),
-                budget: settings.budget,
-                started_at: state.started_at,
-            },
-            stop.clone(),
-        );
         let workers = state.workers.clone();
         let port = listener.local_addr()?.port();
         let mut scheduler = Scheduler::new(
@@ -137,6 +129,14 @@ impl App {
         }
         // Before serving: a re-adopted worker's next request must find its grant.
         scheduler.adopt().await;
+        let telegram = state.telegram.start(
+            telegram::Context {
+                board: board.clone(),
+                budget: settings.budget,
+                started_at: state.started_at,
+            },
+            stop.clone(),
+        );
         let router = api::router(state);
         let graceful = {
             let stop = stop.clone();

@@ -47,9 +47,10 @@ impl Board {
         session_id: i64,
         lines: Vec<(LogKind, String)>,
         usage: Option<(Usage, f64)>,
+        worker_seq: Option<u64>,
     ) -> Result<(), StoreError> {
         let (stored, session) = self
-            .blocking(move |s| s.append_session_output(session_id, &lines, usage))
+            .blocking(move |s| s.append_session_output(session_id, &lines, usage, worker_seq))
             .await?;
         for line in stored {
             self.publish(LiveKind::SessionLog(line));
@@ -58,6 +59,12 @@ impl Board {
             self.publish(LiveKind::SessionUpdated(session));
         }
         Ok(())
+    }
+
+    /// The next event number of the session's remote worker stored so far, if any.
+    pub async fn session_worker_seq(&self, session_id: i64) -> Result<Option<u64>, StoreError> {
+        self.blocking(move |s| s.session_worker_seq(session_id))
+            .await
     }
 
     pub async fn add_session_usage(

@@ -145,10 +145,12 @@ impl Scheduler {
                 .ok_or_else(|| AdoptError::NoExecutor(Some(executor.to_string())))?;
             let (assignment, git_dir) = attempt.prepare_remote(None, &settings).await?;
             let handle = backend.adopt(attempt.session.id, &name).await?;
-            Ok::<_, AdoptError>((assignment, git_dir, handle))
+            // Where the worker's resend starts to be new: its events before are stored.
+            let stored = board.session_worker_seq(attempt.session.id).await?;
+            Ok::<_, AdoptError>((assignment, git_dir, handle, stored))
         }
         .await;
-        let (assignment, git_dir, handle) = match found {
+        let (assignment, git_dir, handle, stored) = match found {
             Ok(found) => found,
             Err(err) => {
                 board.runs().finished(attempt.task.id);
@@ -156,7 +158,7 @@ impl Scheduler {
             }
         };
         let cancel = tokio_util::sync::CancellationToken::new();
-        let (grant, receiver) = Grant::adopted(assignment, git_dir, cancel);
+        let (grant, receiver) = Grant::adopted(assignment, git_dir, cancel, stored);
         remote.grants.insert(grant);
         attempt.adopted = Some(Adopted { handle, receiver });
         self.spawn(attempt, span);

@@ -593,7 +593,8 @@ async fn store(sink: &Arc<StoreSink>, item: Uplinked) {
     match item {
         Uplinked::Event(WorkerEvent::Log { kind, text }) => sink.line(kind, text),
         Uplinked::Event(WorkerEvent::Usage { usage, cost_usd }) => sink.usage(&usage, cost_usd),
-        Uplinked::Stored(done) => {
+        Uplinked::Stored { next_seq, done } => {
+            sink.mark_worker_seq(next_seq);
             if !sink.stored(STORE_WAIT).await {
                 tracing::warn!("the worker's events are not stored yet; acknowledged anyway");
             }

@@ -48,8 +48,11 @@ struct Pending {
     /// Lines dropped since the last note about it was queued.
     dropped: u64,
     usage: UsageSum,
-    /// Lines and usage reports pushed so far, dropped ones included.
+    /// Lines, usage reports and marks pushed so far, dropped lines included.
     pushed: u64,
+    /// A remote worker's next event number, and the push it follows: stored with the
+    /// batch that holds every push up to it.
+    mark: Option<(u64, u64)>,
 }
 
 impl Pending {
@@ -68,6 +71,11 @@ impl Pending {
         let total = self.usage.get_or_insert((Usage::default(), 0.0));
         total.0.add(usage);
         total.1 += cost;
+    }
+
+    fn mark(&mut self, worker_seq: u64) {
+        self.pushed += 1;
+        self.mark = Some((self.pushed, worker_seq));
     }
 
     /// Right after [`Self::take_batch`] (which takes all usage): how many of the pushes
@@ -94,7 +102,18 @@ impl Pending {
     }
 
     fn is_empty(&self) -> bool {
-        self.lines.is_empty() && self.dropped == 0 && self.usage.is_none()
+        self.lines.is_empty() && self.dropped == 0 && self.usage.is_none() && self.mark.is_none()
+    }
+
+    /// The mark a batch that settles `taken` pushes carries, if it is due.
+    fn take_mark(&mut self, taken: u64) -> Option<u64> {
+        match self.mark {
+            Some((at, seq)) if at <= taken => {
+                self.mark = None;
+                Some(seq)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -166,6 +185,13 @@ impl StoreSink {
         self.shared.wake.notify_one();
     }
 
+    /// Records that a remote worker's events before `next` are pushed: the number is
+    /// stored in the same transaction as the last of them (adopt.rs reads it back).
+    pub fn mark_worker_seq(&self, next: u64) {
+        self.shared.lock().mark(next);
+        self.shared.wake.notify_one();
+    }
+
     /// Waits (at most `limit`) until everything pushed before the call is settled:
     /// stored, or dropped and counted. False when the limit passed first.
     pub async fn stored(&self, limit: Duration) -> bool {
@@ -199,8 +225,9 @@ impl StoreSink {
 
 /// What the writer does next.
 enum Next {
-    /// A batch, and how many pushes are settled once it is stored.
-    Store(Lines, UsageSum, u64),
+    /// A batch, how many pushes are settled once it is stored, and the worker's event
+    /// number it covers.
+    Store(Lines, UsageSum, u64, Option<u64>),
     Wait,
     Stop,
 }
@@ -210,7 +237,9 @@ impl Shared {
         let mut pending = self.lock();
         if !pending.is_empty() {
             let (lines, usage) = pending.take_batch();
-            Next::Store(lines, usage, pending.taken())
+            let taken = pending.taken();
+            let seq = pending.take_mark(taken);
+            Next::Store(lines, usage, taken, seq)
         } else if self.closed.load(Ordering::Acquire) {
             Next::Stop
         } else {
@@ -225,12 +254,17 @@ impl Shared {
         session_id: i64,
         lines: usize,
         usage: Option<(Usage, f64)>,
+        seq: Option<u64>,
         give_up: bool,
     ) {
         let mut pending = self.lock();
         pending.dropped += lines as u64;
         if let Some((u, cost)) = usage {
             pending.add_usage(u, cost);
+        }
+        // The worker's number goes with the next batch, unless a newer one waits.
+        if let (Some(seq), None) = (seq, pending.mark) {
+            pending.mark = Some((0, seq));
         }
         if give_up {
             if let Some((usage, cost)) = pending.usage.take() {
@@ -246,6 +280,8 @@ impl Shared {
                 pushed,
                 ..Pending::default()
             };
+            // What was acknowledged meanwhile is lost and counted; the worker's number
+            // is not advanced past it.
             drop(pending);
             self.settled.send_replace(pushed);
         }
@@ -259,9 +295,12 @@ async fn drain(board: Board, session_id: i64, shared: Arc<Shared>) {
         match shared.next() {
             Next::Stop => return,
             Next::Wait => shared.wake.notified().await,
-            Next::Store(lines, usage, taken) => {
+            Next::Store(lines, usage, taken, seq) => {
                 let count = lines.len();
-                match board.append_session_output(session_id, lines, usage).await {
+                let stored = board
+                    .append_session_output(session_id, lines, usage, seq)
+                    .await;
+                match stored {
                     Ok(()) => {
                         failures = 0;
                         shared.settled.send_if_modified(|n| {
@@ -274,7 +313,7 @@ async fn drain(board: Board, session_id: i64, shared: Arc<Shared>) {
                         failures += 1;
                         tracing::warn!(session_id, %err, "cannot store session output");
                         let give_up = failures >= MAX_FAILURES;
-                        shared.not_stored(session_id, count, usage, give_up);
+                        shared.not_stored(session_id, count, usage, seq, give_up);
                         if give_up {
                             failures = 0;
                         } else {
@@ -349,6 +388,30 @@ mod tests {
         assert_eq!(p.taken(), (BATCH_LINES + 1) as u64);
         let _ = p.take_batch();
         assert_eq!(p.taken(), p.pushed);
+    }
+
+    #[test]
+    fn a_worker_s_number_goes_with_the_batch_that_holds_its_events() {
+        let mut p = Pending::default();
+        for i in 0..BATCH_LINES + 1 {
+            p.push_line(LogKind::Text, format!("event {i}"));
+        }
+        p.mark(7);
+        p.push_line(LogKind::Text, "after".into());
+        let _ = p.take_batch();
+        let taken = p.taken();
+        assert_eq!(p.take_mark(taken), None, "one of its events still waits");
+        let _ = p.take_batch();
+        let taken = p.taken();
+        assert_eq!(p.take_mark(taken), Some(7));
+        // A number alone (its events were stored before) is a batch of its own.
+        p.mark(9);
+        assert!(!p.is_empty());
+        let (lines, _) = p.take_batch();
+        assert!(lines.is_empty());
+        let taken = p.taken();
+        assert_eq!(p.take_mark(taken), Some(9));
+        assert!(p.is_empty());
     }
 
     #[test]

@@ -26,9 +26,14 @@ pub const EVENT_QUEUE: usize = 1024;
 /// What the worker API hands the attempt that follows the worker.
 pub enum Uplinked {
     Event(WorkerEvent),
-    /// Answer once every event before this one is stored: the batch is acknowledged
-    /// only then, so what the worker stops resending is in the database.
-    Stored(oneshot::Sender<()>),
+    /// Answer once every event before this one is stored, with `next_seq` (the number
+    /// the next event will have) in the same transaction: the batch is acknowledged only
+    /// then, so what the worker stops resending is in the database, and a restarted
+    /// orchestrator knows where the worker's resend starts to be new.
+    Stored {
+        next_seq: u64,
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// One attempt's grant.
@@ -38,9 +43,8 @@ pub struct Grant {
     pub git_dir: PathBuf,
     pub cancel: CancellationToken,
     last_seen: Mutex<Instant>,
-    /// The next event number expected. `None` for a re-adopted worker until it speaks:
-    /// what the previous run acknowledged is the worker's to say (it resends everything
-    /// unacknowledged), so the first batch or result it sends sets it.
+    /// The next event number expected. `None` for a re-adopted worker none of whose
+    /// events were stored, until it speaks: the first batch or result it sends sets it.
     next_seq: tokio::sync::Mutex<Option<u64>>,
     events: mpsc::Sender<Uplinked>,
     result: Mutex<Option<oneshot::Sender<WorkerResult>>>,
@@ -61,13 +65,15 @@ impl Grant {
         Self::with_seq(assignment, git_dir, cancel, Some(0))
     }
 
-    /// The grant of a worker a previous run of the orchestrator launched.
+    /// The grant of a worker a previous run of the orchestrator launched; `stored` is
+    /// the next event number the database has (`None`: it has none of this worker's).
     pub fn adopted(
         assignment: Assignment,
         git_dir: PathBuf,
         cancel: CancellationToken,
+        stored: Option<u64>,
     ) -> (Arc<Self>, GrantReceiver) {
-        Self::with_seq(assignment, git_dir, cancel, None)
+        Self::with_seq(assignment, git_dir, cancel, stored)
     }
 
     fn with_seq(
@@ -123,8 +129,12 @@ impl Grant {
             sent += 1;
         }
         if sent > 0 {
-            let (tx, rx) = oneshot::channel();
-            if self.events.send(Uplinked::Stored(tx)).await.is_ok() {
+            let (done, rx) = oneshot::channel();
+            let stored = Uplinked::Stored {
+                next_seq: *next,
+                done,
+            };
+            if self.events.send(stored).await.is_ok() {
                 // A dropped answer means the attempt is over: nothing more to wait for.
                 let _ = rx.await;
             }
