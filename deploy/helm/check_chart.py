@@ -145,6 +145,28 @@ def check_all_values(docs: list[dict]) -> None:
         fail("executor.extraConfig is not in harness.toml")
     if not by_kind(docs, "Ingress") or not by_kind(docs, "NetworkPolicy"):
         fail("the Ingress and NetworkPolicy are missing with every value set")
+    check_worker_egress(docs)
+
+
+def check_worker_egress(docs: list[dict]) -> None:
+    """The attempts' egress policy: in the Jobs' namespace, on the attempt pods, Egress
+    only, to the orchestrator, the DNS and exactly the allowed CIDRs."""
+    policies = [d for d in by_kind(docs, "NetworkPolicy") if d["spec"].get("policyTypes") == ["Egress"]]
+    if len(policies) != 1:
+        fail(f"expected one egress NetworkPolicy for the workers, got {len(policies)}")
+        return
+    spec = policies[0]["spec"]
+    if policies[0]["metadata"]["namespace"] != "harness-jobs":
+        fail(f"the workers' egress policy is in {policies[0]['metadata']['namespace']}")
+    if spec["podSelector"]["matchLabels"].get("app.kubernetes.io/component") != "attempt":
+        fail(f"the workers' egress policy selects {spec['podSelector']}")
+    peers = [peer for rule in spec["egress"] for peer in rule["to"]]
+    orchestrator = [p for p in peers if p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component") == "orchestrator"]
+    if not orchestrator or orchestrator[0]["namespaceSelector"]["matchLabels"] != {"kubernetes.io/metadata.name": "tools"}:
+        fail(f"the workers cannot reach the orchestrator: {peers}")
+    cidrs = sorted(p["ipBlock"]["cidr"] for p in peers if "ipBlock" in p)
+    if cidrs != ["10.20.0.0/16", "160.79.104.0/23"]:
+        fail(f"the workers may reach {cidrs}")
 
 
 def check_minimal(docs: list[dict]) -> None:

@@ -245,7 +245,7 @@ async fn mixed(dir: &Path, per_minute: u64, secs: u64) -> anyhow::Result<()> {
                     })
                     .collect();
                 if board
-                    .append_session_output(session.id, lines, None)
+                    .append_session_output(session.id, lines, None, None)
                     .await
                     .is_ok()
                 {

@@ -36,6 +36,8 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 /// How long orphaned agents get between SIGTERM and SIGKILL at startup.
 const ORPHAN_GRACE: Duration = Duration::from_secs(3);
+/// The `process` executor's scratch, inside the worktrees directory.
+const PROCESS_WORKERS_DIR: &str = ".workers";
 
 /// A built application, bound to its listener, not yet serving.
 pub struct App {
@@ -114,6 +116,19 @@ impl App {
             state.db_healthy.clone(),
             stop.clone(),
         ));
+        let workers = state.workers.clone();
+        let port = listener.local_addr()?.port();
+        let mut scheduler = Scheduler::new(
+            board.clone(),
+            Arc::new(settings.engine.clone()),
+            settings.budget,
+            stop.clone(),
+        );
+        if let Some(remote) = remote_executors(&settings, workers, port).await {
+            scheduler = scheduler.with_remote(Arc::new(remote));
+        }
+        // Before serving: a re-adopted worker's next request must find its grant.
+        scheduler.adopt().await;
         let telegram = state.telegram.start(
             telegram::Context {
                 board: board.clone(),
@@ -122,8 +137,6 @@ impl App {
             },
             stop.clone(),
         );
-        let workers = state.workers.clone();
-        let port = listener.local_addr()?.port();
         let router = api::router(state);
         let graceful = {
             let stop = stop.clone();
@@ -140,15 +153,6 @@ impl App {
         )
         .with_graceful_shutdown(graceful);
         let server = tokio::spawn(async move { server.await });
-        let mut scheduler = Scheduler::new(
-            board.clone(),
-            Arc::new(settings.engine.clone()),
-            settings.budget,
-            stop.clone(),
-        );
-        if let Some(remote) = remote_executors(&settings, workers, port).await {
-            scheduler = scheduler.with_remote(Arc::new(remote));
-        }
         let scheduler = tokio::spawn(scheduler.run());
         stop.cancelled().await;
         match tokio::time::timeout(SHUTDOWN_DEADLINE, server).await {
@@ -165,7 +169,7 @@ impl App {
         {
             tracing::warn!("agent sessions did not stop in time; they are marked interrupted");
         }
-        finish(&board, telegram).await
+        finish(&board, &settings, telegram).await
     }
 }
 
@@ -192,7 +196,7 @@ async fn remote_executors(
             ExecutorKind::Process,
             Arc::new(crate::executor::process::ProcessBackend::new(
                 binary,
-                settings.engine.worktrees_dir.join(".workers"),
+                settings.engine.worktrees_dir.join(PROCESS_WORKERS_DIR),
             )),
         );
         let url = process
@@ -267,13 +271,34 @@ async fn apply_agent_overrides(board: &Board, settings: &Settings) -> anyhow::Re
     Ok(())
 }
 
+/// The remote executors `harness.toml` configures: their workers outlive this process,
+/// so their running attempts are re-adopted at startup rather than interrupted.
+fn adoptable_executors(settings: &Settings) -> Vec<&'static str> {
+    use crate::executor::ExecutorKind;
+    [
+        ExecutorKind::Process,
+        ExecutorKind::Docker,
+        ExecutorKind::Kubernetes,
+    ]
+    .into_iter()
+    .filter(|k| settings.engine.executors.remote(*k).is_some())
+    .map(ExecutorKind::as_str)
+    .collect()
+}
+
 /// Sessions left running by a crash are interrupted, and their tasks go back to
-/// pending without using up an attempt.
+/// pending without using up an attempt; remote attempts whose worker may still run are
+/// left to the scheduler, which re-adopts them (scheduler/adopt.rs).
 async fn recover(board: &Board, settings: &Settings) -> anyhow::Result<()> {
     let interrupted = board
-        .interrupt_running_sessions("the orchestrator restarted")
+        .interrupt_running_sessions_except(
+            "the orchestrator restarted",
+            adoptable_executors(settings),
+        )
         .await?;
-    let orphans = orphans::reap(&settings.engine.worktrees_dir, ORPHAN_GRACE).await;
+    let worktrees = &settings.engine.worktrees_dir;
+    let workers = worktrees.join(PROCESS_WORKERS_DIR);
+    let orphans = orphans::reap_except(worktrees, Some(&workers), ORPHAN_GRACE).await;
     if !orphans.is_empty() {
         tracing::warn!(groups = ?orphans, "stopped agent processes left running by the previous run");
     }
@@ -285,9 +310,22 @@ async fn recover(board: &Board, settings: &Settings) -> anyhow::Result<()> {
             ..TaskFilter::default()
         };
         for task in board.list_tasks(filter).await?.items {
+            // Its remote attempt is re-adopted, not recovered.
+            if board.has_running_session(task.id).await? {
+                continue;
+            }
             // Crash interruptions are counted per task (scheduler/crashes.rs).
             let max = settings.engine.reliability.max_crash_interruptions;
-            if crate::scheduler::crashes::recover_task(board, task.id, max, Actor::STARTUP).await? {
+            let restarted = crate::scheduler::crashes::RESTARTED;
+            if crate::scheduler::crashes::recover_task(
+                board,
+                task.id,
+                max,
+                Actor::STARTUP,
+                restarted,
+            )
+            .await?
+            {
                 requeued += 1;
             }
         }
@@ -304,9 +342,17 @@ async fn recover(board: &Board, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn finish(board: &Board, telegram: Option<telegram::Running>) -> anyhow::Result<()> {
+async fn finish(
+    board: &Board,
+    settings: &Settings,
+    telegram: Option<telegram::Running>,
+) -> anyhow::Result<()> {
+    // Remote workers carry on while the orchestrator is away (scheduler/adopt.rs).
     board
-        .interrupt_running_sessions("the orchestrator stopped")
+        .interrupt_running_sessions_except(
+            "the orchestrator stopped",
+            adoptable_executors(settings),
+        )
         .await?;
     board
         .note(NewEvent::info(

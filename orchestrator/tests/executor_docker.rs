@@ -109,24 +109,39 @@ async fn a_worker_container_is_confined_limited_observed_and_removed() {
     backend.remove(&handle).await.unwrap();
     assert!(matches!(
         backend.status(&handle).await.unwrap(),
-        Status::Failed {
-            uses_attempt: false,
-            ..
-        }
+        Status::Lost(_)
     ));
-    // Removing twice is fine; a leftover of this owner is swept, and only it.
+    // Removing twice is fine.
     backend.remove(&handle).await.unwrap();
+
+    // The orchestrator restarts: a new backend re-adopts one attempt's container by its
+    // recorded name (checked against the attempt's label), and sweeps only the other.
     let leftover = backend.launch(&launch(attempt + 1, &owner)).await.unwrap();
+    let running = backend.launch(&launch(attempt + 2, &owner)).await.unwrap();
+    drop(backend);
+    let backend = DockerBackend::connect(&settings()).await.unwrap();
+    let wrong = backend.adopt(attempt + 1, &running.name).await;
+    assert!(wrong.is_err(), "adopted another attempt's container");
+    let adopted = backend.adopt(attempt + 2, &running.name).await.unwrap();
+    assert_eq!(adopted.id, running.id);
+    let owned = BTreeMap::from([("parent-harness.owner".to_owned(), owner.clone())]);
     let swept = backend
-        .sweep(&BTreeMap::from([(
-            "parent-harness.owner".to_owned(),
-            owner.clone(),
-        )]))
+        .sweep(&owned, &std::collections::BTreeSet::from([attempt + 2]))
         .await
         .unwrap();
-    assert_eq!(swept, 1);
+    assert_eq!(swept, 1, "only the attempt that was not adopted");
     assert!(matches!(
         backend.status(&leftover).await.unwrap(),
-        Status::Failed { .. }
+        Status::Lost(_)
     ));
+    assert!(!matches!(
+        backend.status(&adopted).await.unwrap(),
+        Status::Lost(_)
+    ));
+    backend.remove(&adopted).await.unwrap();
+    assert_eq!(
+        backend.sweep(&owned, &Default::default()).await.unwrap(),
+        0,
+        "nothing left behind"
+    );
 }

@@ -89,13 +89,15 @@ async fn result(
     JsonBody(result): JsonBody<WorkerResult>,
 ) -> Result<Json<Ack>, ApiError> {
     let grant = authorize(&grants, &headers)?;
-    let next_seq = grant.next_seq().await;
-    if result.next_seq != next_seq {
-        return Err(ApiError::Conflict(format!(
-            "events up to {} are not all stored (next is {next_seq}): send them first",
-            result.next_seq
-        )));
-    }
+    let next_seq = grant
+        .settle_seq(result.next_seq)
+        .await
+        .map_err(|next_seq| {
+            ApiError::Conflict(format!(
+                "events up to {} are not all stored (next is {next_seq}): send them first",
+                result.next_seq
+            ))
+        })?;
     grant.finish(result);
     Ok(Json(Ack {
         next_seq,

@@ -47,9 +47,10 @@ impl Board {
         session_id: i64,
         lines: Vec<(LogKind, String)>,
         usage: Option<(Usage, f64)>,
+        worker_seq: Option<u64>,
     ) -> Result<(), StoreError> {
         let (stored, session) = self
-            .blocking(move |s| s.append_session_output(session_id, &lines, usage))
+            .blocking(move |s| s.append_session_output(session_id, &lines, usage, worker_seq))
             .await?;
         for line in stored {
             self.publish(LiveKind::SessionLog(line));
@@ -58,6 +59,12 @@ impl Board {
             self.publish(LiveKind::SessionUpdated(session));
         }
         Ok(())
+    }
+
+    /// The next event number of the session's remote worker stored so far, if any.
+    pub async fn session_worker_seq(&self, session_id: i64) -> Result<Option<u64>, StoreError> {
+        self.blocking(move |s| s.session_worker_seq(session_id))
+            .await
     }
 
     pub async fn add_session_usage(
@@ -105,9 +112,28 @@ impl Board {
         &self,
         reason: &'static str,
     ) -> Result<usize, StoreError> {
+        self.interrupt_running_sessions_except(reason, Vec::new())
+            .await
+    }
+
+    /// [`Self::interrupt_running_sessions`], except the attempts of the remote executors
+    /// in `executors` whose worker was started (its name recorded): those workers
+    /// outlive the orchestrator, and its next run re-adopts them.
+    pub async fn interrupt_running_sessions_except(
+        &self,
+        reason: &'static str,
+        executors: Vec<&'static str>,
+    ) -> Result<usize, StoreError> {
+        let keep = move |s: &Session| {
+            s.purpose == "attempt"
+                && s.executor_name.is_some()
+                && s.executor
+                    .as_deref()
+                    .is_some_and(|e| executors.contains(&e))
+        };
         let interrupted = self
             .blocking(move |s| {
-                s.interrupt_running_sessions(reason, |session| {
+                s.interrupt_running_sessions(reason, keep, |session| {
                     NewEvent::info(
                         "session.interrupted",
                         format!("session {} interrupted: {reason}", session.id),

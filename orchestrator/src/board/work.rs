@@ -336,11 +336,12 @@ impl Board {
         id: TaskId,
         max: u32,
         actor: impl Into<Actor>,
+        cause: String,
     ) -> Result<CrashRecovery, StoreError> {
         let actor = actor.into();
         let (recovered, event) = self
             .blocking(move |s| {
-                s.recover_after_crash(id, max, actor.as_str(), |t, reason| {
+                s.recover_after_crash(id, max, actor.as_str(), &cause, |t, reason| {
                     NewEvent::info(
                         "task.blocked",
                         format!("{} is blocked: {reason}", t.display_id),

@@ -307,6 +307,23 @@ mod tests {
     }
 
     #[test]
+    fn network_none_and_pids_on_kubernetes_are_refused_naming_the_field() {
+        for (line, field, why) in [
+            ("network = \"none\"", "network", "NetworkPolicy"),
+            ("pids = 512", "pids", "podPidsLimit"),
+        ] {
+            let err = load(&format!("{KUBE}{line}\n")).unwrap_err().to_string();
+            assert!(
+                err.contains("[executors.kubernetes]")
+                    && err.contains(&format!("{field}:"))
+                    && err.contains(why),
+                "{err}"
+            );
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
     fn bad_limits_are_named() {
         let err = load("[docker]\nmemory_mb = 1\n").unwrap_err();
         assert!(err.to_string().contains("memory_mb"), "{err}");

@@ -21,10 +21,17 @@ use super::{
 /// Stops the process groups of every process working under `dir`. Returns their
 /// group ids. Linux only (reads /proc); elsewhere it finds nothing.
 pub async fn reap(dir: &Path, grace: Duration) -> Vec<i32> {
+    reap_except(dir, None, grace).await
+}
+
+/// [`reap`], sparing what works under `spare` (the `process` executor's workers, which
+/// outlive the orchestrator and are re-adopted or swept by the scheduler).
+pub async fn reap_except(dir: &Path, spare: Option<&Path>, grace: Duration) -> Vec<i32> {
     let Ok(dir) = dir.canonicalize() else {
         return Vec::new();
     };
-    let groups = groups_working_in(&dir);
+    let spare = spare.and_then(|s| s.canonicalize().ok());
+    let groups = groups_working_in(&dir, spare.as_deref());
     for &pgid in &groups {
         signal_group(pgid, libc::SIGTERM);
     }
@@ -38,7 +45,7 @@ pub async fn reap(dir: &Path, grace: Duration) -> Vec<i32> {
     groups
 }
 
-fn groups_working_in(dir: &Path) -> Vec<i32> {
+fn groups_working_in(dir: &Path, spare: Option<&Path>) -> Vec<i32> {
     let own_group = unsafe_getpgrp();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -46,7 +53,10 @@ fn groups_working_in(dir: &Path) -> Vec<i32> {
     let mut groups: Vec<i32> = entries
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| cwd(*pid).is_some_and(|c| c.starts_with(dir)))
+        .filter(|pid| {
+            cwd(*pid)
+                .is_some_and(|c| c.starts_with(dir) && !spare.is_some_and(|s| c.starts_with(s)))
+        })
         .filter(|pid| started_by_us(*pid))
         .filter_map(pgid_of)
         .filter(|&g| g > 1 && g != own_group)

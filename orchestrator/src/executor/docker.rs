@@ -9,7 +9,7 @@
 //! Docker socket. It is labelled with the attempt and removed when the attempt ends;
 //! `sweep` removes leftovers of a previous run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bollard::{
     Docker,
@@ -177,10 +177,7 @@ impl ExecutorBackend for DockerBackend {
                 Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
                 }) => {
-                    return Ok(Status::Failed {
-                        reason: format!("container {} is gone", handle.name),
-                        uses_attempt: false,
-                    });
+                    return Ok(Status::Lost(format!("container {} is gone", handle.name)));
                 }
                 Err(e) => {
                     return Err(ExecutorError::Status {
@@ -252,9 +249,43 @@ impl ExecutorBackend for DockerBackend {
         })
     }
 
+    /// The container is found by its name and must carry the attempt's label.
+    fn adopt<'a>(
+        &'a self,
+        attempt: i64,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Handle, ExecutorError>> {
+        Box::pin(async move {
+            let fail = |message: String| ExecutorError::Adopt {
+                attempt,
+                name: name.to_owned(),
+                message,
+            };
+            let inspected = self
+                .docker
+                .inspect_container(name, None::<InspectContainerOptions>)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            let labelled = inspected
+                .config
+                .and_then(|c| c.labels)
+                .and_then(|l| l.get(super::LABEL_ATTEMPT).cloned());
+            if labelled != Some(attempt.to_string()) {
+                return Err(fail("it is not labelled with this attempt".into()));
+            }
+            Ok(Handle {
+                attempt,
+                id: inspected.id.unwrap_or_else(|| name.to_owned()),
+                name: name.to_owned(),
+                node: None,
+            })
+        })
+    }
+
     fn sweep<'a>(
         &'a self,
         labels: &'a BTreeMap<String, String>,
+        keep: &'a BTreeSet<i64>,
     ) -> BoxFuture<'a, Result<usize, ExecutorError>> {
         Box::pin(async move {
             let filters = HashMap::from([(
@@ -274,6 +305,14 @@ impl ExecutorBackend for DockerBackend {
                 })?;
             let mut removed = 0;
             for container in found {
+                let attempt = container
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(super::LABEL_ATTEMPT))
+                    .and_then(|a| a.parse::<i64>().ok());
+                if attempt.is_some_and(|a| keep.contains(&a)) {
+                    continue;
+                }
                 let Some(id) = container.id else { continue };
                 let handle = Handle {
                     attempt: 0,

@@ -13,7 +13,7 @@ mod spec;
 mod status;
 mod watch;
 
-use std::sync::Arc;
+use std::{collections::BTreeSet, sync::Arc};
 
 use k8s_openapi::{
     api::{
@@ -66,6 +66,8 @@ pub enum KubeError {
     },
     #[error("the Job was created without a uid")]
     NoUid,
+    #[error("cannot read the Job {name}: {source}")]
+    Get { name: String, source: kube::Error },
 }
 
 /// What a sweep removed.
@@ -253,10 +255,34 @@ impl KubernetesExecutor {
         }
     }
 
+    /// The attempt's Job, launched by a previous run of this orchestrator, to follow on.
+    pub async fn adopt(&self, attempt: AttemptRef) -> Result<Launched, KubeError> {
+        let name = spec::object_name(&attempt);
+        let job = self
+            .api::<Job>()
+            .get(&name)
+            .await
+            .map_err(|source| KubeError::Get {
+                name: name.clone(),
+                source,
+            })?;
+        let job_uid = job.metadata.uid.ok_or(KubeError::NoUid)?;
+        Ok(Launched {
+            attempt,
+            name,
+            job_uid,
+        })
+    }
+
     /// Deletes every Job and Secret this harness labelled, in its namespace: at
     /// startup none of them belongs to a live attempt.
-    #[tracing::instrument(skip_all, err)]
     pub async fn sweep(&self) -> Result<Swept, KubeError> {
+        self.sweep_except(&BTreeSet::new()).await
+    }
+
+    /// [`Self::sweep`], sparing the objects named in `keep` (re-adopted attempts').
+    #[tracing::instrument(skip_all, err)]
+    pub async fn sweep_except(&self, keep: &BTreeSet<String>) -> Result<Swept, KubeError> {
         let params = ListParams::default().labels(&spec::sweep_selector(&self.settings));
         let jobs = self
             .api::<Job>()
@@ -275,11 +301,22 @@ impl KubernetesExecutor {
                     source,
                 })?;
         let mut swept = Swept::default();
-        for name in jobs.items.into_iter().filter_map(|j| j.metadata.name) {
+        let mine = |name: &String| !keep.contains(name);
+        for name in jobs
+            .items
+            .into_iter()
+            .filter_map(|j| j.metadata.name)
+            .filter(mine)
+        {
             self.delete_job(&name).await?;
             swept.jobs.push(name);
         }
-        for name in secrets.items.into_iter().filter_map(|s| s.metadata.name) {
+        for name in secrets
+            .items
+            .into_iter()
+            .filter_map(|s| s.metadata.name)
+            .filter(mine)
+        {
             self.delete_secret(&name).await?;
             swept.secrets.push(name);
         }

@@ -12,7 +12,10 @@ pub mod kubernetes;
 pub mod names;
 pub mod process;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -87,12 +90,16 @@ pub enum Status {
     Running,
     /// The worker process ended with this exit code.
     Exited(i64),
-    /// It never ran or was lost (image pull failure, unschedulable, removed under us).
-    /// `uses_attempt` is false for infrastructure problems: the task is requeued.
+    /// It never ran (image pull failure, unschedulable) or failed in a way that is the
+    /// task's (out of memory, deadline). `uses_attempt` is false for infrastructure
+    /// problems: the task is requeued.
     Failed {
         reason: String,
         uses_attempt: bool,
     },
+    /// It ran and is gone (removed under us, its process vanished): a lost worker, which
+    /// the scheduler counts like a crash.
+    Lost(String),
 }
 
 /// Why a backend call failed: which step, and the backend's own words.
@@ -111,6 +118,12 @@ pub enum ExecutorError {
     Remove { name: String, message: String },
     #[error("cannot sweep leftovers: {message}")]
     Sweep { message: String },
+    #[error("cannot re-adopt the worker {name} of attempt {attempt}: {message}")]
+    Adopt {
+        attempt: i64,
+        name: String,
+        message: String,
+    },
 }
 
 /// One remote executor, shared as `Arc<dyn ExecutorBackend>`. Object-safe: the async
@@ -131,11 +144,28 @@ pub trait ExecutorBackend: Send + Sync {
     /// Stops and deletes everything created for the attempt. Removing what is gone is Ok.
     fn remove<'a>(&'a self, handle: &'a Handle) -> BoxFuture<'a, Result<(), ExecutorError>>;
 
+    /// The orchestrator is stopping and leaves the worker running, to be re-adopted by
+    /// its next run: forget it without stopping it. (Containers and Jobs outlive the
+    /// orchestrator anyway; the `process` backend otherwise stops its children when it
+    /// is dropped.)
+    fn detach(&self, _handle: &Handle) {}
+
+    /// At startup: finds the worker a previous run of this orchestrator launched for
+    /// `attempt` (recorded as `name`, the handle's name), so this run follows it on.
+    /// Called before [`ExecutorBackend::sweep`].
+    fn adopt<'a>(
+        &'a self,
+        attempt: i64,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Handle, ExecutorError>>;
+
     /// At startup: removes everything carrying all of `labels` (leftovers of a previous
-    /// run of this orchestrator). Returns how many were removed.
+    /// run of this orchestrator) except the workers of the attempts in `keep` (the
+    /// adopted ones). Returns how many were removed.
     fn sweep<'a>(
         &'a self,
         labels: &'a BTreeMap<String, String>,
+        keep: &'a BTreeSet<i64>,
     ) -> BoxFuture<'a, Result<usize, ExecutorError>>;
 }
 

@@ -57,6 +57,8 @@ pub struct Attempt {
     pub cancel: CancellationToken,
     /// Where it runs: `local` in this process, anything else through a worker.
     pub executor: crate::executor::ExecutorKind,
+    /// The worker a previous run launched, when this attempt is re-adopted (adopt.rs).
+    pub adopted: Option<super::remote::Adopted>,
 }
 
 /// What the attempt works in once prepared.
@@ -89,7 +91,15 @@ pub(super) enum Ending {
         reason: String,
         retry_at: Option<Timestamp>,
     },
+    /// Requeued and counted as a crash (a lost worker), like a local attempt the
+    /// orchestrator's crash interrupted; blocked at `HARNESS_MAX_CRASH_INTERRUPTIONS`.
+    Crashed {
+        reason: String,
+    },
     Cancelled,
+    /// The orchestrator is stopping and the remote worker carries on: nothing is
+    /// settled, the session stays running, and the next start re-adopts it.
+    Detached,
 }
 
 impl Ending {
@@ -111,23 +121,28 @@ impl Ending {
 
 impl Attempt {
     /// Runs the attempt to its end. Never returns an error: every failure settles the task.
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let cap = LogCap::new(&self.engine.settings.reliability);
         let (sink, writer) = StoreSink::start(self.engine.board.clone(), self.session.id, cap);
         // The session timeout covers preparing the worktree too.
         let started = Instant::now();
-        let recorded = self
-            .engine
-            .board
-            .record_executor(self.session.id, self.executor.as_str(), None)
-            .await;
-        if let Err(err) = recorded {
-            tracing::warn!(%err, "cannot record where the session runs");
+        let adopted = self.adopted.take();
+        if adopted.is_none() {
+            let recorded = self
+                .engine
+                .board
+                .record_executor(self.session.id, self.executor.as_str(), None)
+                .await;
+            if let Err(err) = recorded {
+                tracing::warn!(%err, "cannot record where the session runs");
+            }
         }
-        let ending = if self.executor != crate::executor::ExecutorKind::Local {
-            self.run_remote(&sink).await
-        } else {
-            self.run_local(&sink, started).await
+        let ending = match adopted {
+            Some(adopted) => self.run_adopted(&sink, adopted).await,
+            None if self.executor != crate::executor::ExecutorKind::Local => {
+                self.run_remote(&sink).await
+            }
+            None => self.run_local(&sink, started).await,
         };
         sink.finish(writer).await;
         self.settle(ending).await;
@@ -577,7 +592,18 @@ impl Attempt {
                 }
                 (SessionStatus::Interrupted, reason)
             }
+            Ending::Crashed { reason } => {
+                let max = self.engine.settings.reliability.max_crash_interruptions;
+                let cause = format!("{reason}; counted as a crash");
+                let recovered =
+                    super::crashes::recover_task(board, id, max, Actor::SCHEDULER, &cause).await;
+                if let Err(err) = recovered {
+                    tracing::warn!(%err, "cannot requeue after a lost worker");
+                }
+                (SessionStatus::Interrupted, reason)
+            }
             Ending::Cancelled => (SessionStatus::Cancelled, "cancelled".to_owned()),
+            Ending::Detached => return,
         };
         if let Err(err) = board.finish_session(self.session.id, status, reason).await {
             tracing::warn!(%err, "cannot finish session");

@@ -1,6 +1,7 @@
-//! Startup recovery of tasks a crash interrupted: the attempt is given back, and a task
-//! interrupted by crashes `HARNESS_MAX_CRASH_INTERRUPTIONS` times is blocked instead of
-//! running (and spending) after every restart.
+//! Recovery of tasks a crash interrupted (the orchestrator's, found at startup, or a
+//! remote worker's, lost mid-attempt): the attempt is given back, and a task interrupted
+//! by crashes `HARNESS_MAX_CRASH_INTERRUPTIONS` times is blocked instead of running (and
+//! spending) again and again.
 
 use harness_domain::task::TaskId;
 
@@ -9,14 +10,22 @@ use crate::{
     store::{CrashRecovery, StoreError},
 };
 
-/// Recovers one interrupted task. True when it went back to pending.
+/// Why a task the orchestrator's own crash interrupted goes back to pending.
+pub const RESTARTED: &str = "interrupted by a restart; will run again";
+
+/// Recovers one interrupted task; `cause` is why it goes back to pending. True when it
+/// went back to pending.
 pub async fn recover_task(
     board: &Board,
     id: TaskId,
     max: u32,
     actor: Actor,
+    cause: &str,
 ) -> Result<bool, StoreError> {
-    match board.recover_after_crash(id, max, actor).await? {
+    match board
+        .recover_after_crash(id, max, actor, cause.to_owned())
+        .await?
+    {
         CrashRecovery::Requeued(_) => Ok(true),
         CrashRecovery::Blocked(task) => {
             let reason = task.last_failure.unwrap_or_default();

@@ -65,6 +65,9 @@ pub enum AttemptError {
     /// The remote worker died or went silent: treated like a crashed local attempt.
     #[error("the worker was lost: {0}")]
     WorkerLost(String),
+    /// The executor could not start the worker (no node, no image): requeued.
+    #[error("the worker did not start: {0}")]
+    WorkerNotStarted(String),
     /// A remote attempt is configured but its executor is not available.
     #[error("executor {0} is not available on this orchestrator")]
     NoExecutor(crate::executor::ExecutorKind),

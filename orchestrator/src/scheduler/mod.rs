@@ -8,6 +8,7 @@
 //! category to a role (the role registry), and running the helper roles' steps
 //! (evaluator, architect, validation, SIA) around an attempt.
 
+mod adopt;
 mod attempt;
 mod consult;
 pub mod crashes;
@@ -138,9 +139,6 @@ impl Scheduler {
     /// briefly for them to settle.
     pub async fn run(mut self) {
         self.report_leftover_worktrees().await;
-        if let Some(remote) = &self.engine.remote {
-            remote.sweep().await;
-        }
         let mut tick = tokio::time::interval(self.engine.settings.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next_start: Option<Instant> = None;
@@ -327,7 +325,6 @@ impl Scheduler {
         span.in_scope(|| tracing::info!("session started"));
         let cancel = board.runs().register(task.id);
         let executor = self.engine.runtimes.executor(&agent);
-        let slot = self.engine.slots.take(executor);
         let attempt = attempt::Attempt {
             engine: self.engine.clone(),
             task,
@@ -338,7 +335,16 @@ impl Scheduler {
             runtime,
             cancel,
             executor,
+            adopted: None,
         };
+        self.spawn(attempt, span);
+        true
+    }
+
+    /// Runs `attempt` in the background within its executor's slot; when it ends, frees
+    /// the slot and its agent and wakes the scheduler.
+    fn spawn(&self, attempt: attempt::Attempt, span: tracing::Span) {
+        let slot = self.engine.slots.take(attempt.executor);
         let engine = self.engine.clone();
         tokio::spawn(
             async move {
@@ -366,7 +372,6 @@ impl Scheduler {
             }
             .instrument(span),
         );
-        true
     }
 
     /// Marks agents that cannot run as `unconfigured` with the reason, and back to `idle`

@@ -5,11 +5,17 @@
 //! assignment, launches it, stores the events it streams, watches its heartbeat and its
 //! container, and when the worker reports a verified, pushed branch, fast-forwards the
 //! base to it (only if the base has not moved: what lands is what the worker verified).
-//! A worker that goes silent or ends without a result is treated like a crash: requeued.
+//! A worker that goes silent or ends without a result is treated like a crash: requeued
+//! and counted against `HARNESS_MAX_CRASH_INTERRUPTIONS` (crashes.rs).
+//!
+//! Workers outlive the orchestrator: at shutdown a remote attempt is detached (its worker
+//! carries on, its session stays running), and at startup adopt.rs re-adopts it and
+//! follows it on from here ([`Attempt::run_adopted`]).
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use harness_domain::{agent::AgentStatus, session::LogKind, time::Timestamp};
+use tokio_util::sync::CancellationToken;
 
 use super::{
     attempt::{Attempt, Ending},
@@ -27,7 +33,7 @@ use crate::{
     executor::{ExecutorBackend, ExecutorKind, Handle, LABEL_ATTEMPT, LABEL_OWNER, Launch, Status},
     worker::{
         Grant, Grants,
-        grants::GrantReceiver,
+        grants::{GrantReceiver, Uplinked},
         protocol::{Assignment, WorkerEvent, WorkerOutcome, WorkerResult},
     },
 };
@@ -52,11 +58,12 @@ impl Remote {
         labels
     }
 
-    /// Removes what a previous run of this orchestrator left behind.
-    pub async fn sweep(&self) {
+    /// Removes what a previous run of this orchestrator left behind, except the
+    /// workers of the attempts in `keep` (re-adopted ones).
+    pub async fn sweep(&self, keep: &std::collections::BTreeSet<i64>) {
         let labels = self.labels(None);
         for backend in self.backends.values() {
-            match backend.sweep(&labels).await {
+            match backend.sweep(&labels, keep).await {
                 Ok(0) => {}
                 Ok(n) => {
                     tracing::info!(executor = %backend.kind(), removed = n, "swept leftover workers")
@@ -72,6 +79,13 @@ impl Remote {
 /// Slack on top of the session and verification timeouts before the orchestrator
 /// gives up on a worker that still heart-beats.
 const SLACK: Duration = Duration::from_secs(120);
+
+/// A worker a previous run of the orchestrator launched, found again at startup: its
+/// handle, and its grant (registered before the server serves).
+pub struct Adopted {
+    pub handle: Handle,
+    pub receiver: GrantReceiver,
+}
 
 impl Attempt {
     /// Runs the attempt through a worker. Returns how it ended.
@@ -90,11 +104,13 @@ impl Attempt {
         ) else {
             return Ending::after(AttemptError::NoExecutor(self.executor), "");
         };
-        let (assignment, git_dir) = match self.prepare_remote(sink, &settings).await {
+        let (assignment, git_dir) = match self.prepare_remote(Some(sink), &settings).await {
             Ok(pair) => pair,
             Err(err) => return Ending::after(err, ""),
         };
-        let (grant, receiver) = Grant::new(assignment.clone(), git_dir, self.cancel.child_token());
+        // Its own token, not a child of the attempt's: a stopping orchestrator cancels
+        // the attempt but leaves the worker running (follow() decides).
+        let (grant, receiver) = Grant::new(assignment.clone(), git_dir, CancellationToken::new());
         remote.grants.insert(grant.clone());
         let ending = self
             .launch_and_follow(
@@ -111,10 +127,59 @@ impl Attempt {
         ending
     }
 
-    /// The attempt's branch, fresh from the base, and what the worker is told.
-    async fn prepare_remote(
+    /// Follows on the worker a previous run launched (adopt.rs), as if this run had.
+    pub(super) async fn run_adopted(&self, sink: &Arc<StoreSink>, adopted: Adopted) -> Ending {
+        let Adopted { handle, receiver } = adopted;
+        let found = self.engine.remote.clone().and_then(|remote| {
+            let backend = remote.backends.get(&self.executor).cloned()?;
+            let settings = self
+                .engine
+                .settings
+                .executors
+                .remote(self.executor)?
+                .clone();
+            let grant = remote.grants.get(self.session.id)?;
+            Some((remote, backend, settings, grant))
+        });
+        let Some((remote, backend, settings, grant)) = found else {
+            return Ending::after(AttemptError::NoExecutor(self.executor), "");
+        };
+        sink.system(format!(
+            "the orchestrator restarted; following worker {} on",
+            handle.name
+        ));
+        let ran = (chrono::Utc::now() - self.session.started_at.datetime())
+            .to_std()
+            .unwrap_or_default();
+        let deadline = self.remote_deadline().saturating_sub(ran);
+        let ending = self
+            .follow_and_conclude(
+                sink,
+                backend.as_ref(),
+                &settings,
+                &handle,
+                &grant,
+                receiver,
+                deadline,
+            )
+            .await;
+        remote.grants.remove(self.session.id);
+        ending
+    }
+
+    /// The most a remote attempt may run: the session and verification timeouts and
+    /// slack.
+    fn remote_deadline(&self) -> Duration {
+        let engine = &self.engine.settings;
+        engine.session_timeout + engine.verify_timeout + SLACK
+    }
+
+    /// The attempt's branch and what the worker is told. With a `sink` (a fresh
+    /// attempt) the branch is reset to the base first and that is logged and recorded;
+    /// without (a re-adopted worker) the branch is left as the worker has it.
+    pub(super) async fn prepare_remote(
         &self,
-        sink: &Arc<StoreSink>,
+        sink: Option<&Arc<StoreSink>>,
         settings: &RemoteSettings,
     ) -> Result<(Assignment, std::path::PathBuf), AttemptError> {
         let engine = &self.engine.settings;
@@ -128,6 +193,7 @@ impl Attempt {
             .map_err(AttemptError::PrepareWorktree)?;
         let root = repo.root().to_path_buf();
         let (b, base2) = (branch.clone(), base.clone());
+        let fresh = sink.is_some();
         let git_dir = tokio::task::spawn_blocking(move || {
             let ok = |args: &[&str]| -> Result<String, AttemptError> {
                 let out = safe_git::run(&root, args, &[])
@@ -140,21 +206,25 @@ impl Attempt {
                     ))
                 }
             };
-            ok(&["branch", "-f", &b, &format!("refs/heads/{base2}")])?;
+            if fresh {
+                ok(&["branch", "-f", &b, &format!("refs/heads/{base2}")])?;
+            }
             ok(&["rev-parse", "--absolute-git-dir"])
         })
         .await??;
-        sink.system(format!(
-            "branch {branch} from {base}; the attempt runs on the {} executor",
-            self.executor
-        ));
-        let recorded = self
-            .engine
-            .board
-            .record_branch(self.session.id, branch.clone())
-            .await;
-        if let Err(err) = recorded {
-            tracing::warn!(%err, "cannot record the branch");
+        if let Some(sink) = sink {
+            sink.system(format!(
+                "branch {branch} from {base}; the attempt runs on the {} executor",
+                self.executor
+            ));
+            let recorded = self
+                .engine
+                .board
+                .record_branch(self.session.id, branch.clone())
+                .await;
+            if let Err(err) = recorded {
+                tracing::warn!(%err, "cannot record the branch");
+            }
         }
         let runtimes = &self.engine.runtimes;
         let assignment = Assignment {
@@ -204,7 +274,7 @@ impl Attempt {
         receiver: GrantReceiver,
     ) -> Ending {
         let engine = &self.engine.settings;
-        let deadline = engine.session_timeout + engine.verify_timeout + SLACK;
+        let deadline = self.remote_deadline();
         let expires = chrono::Utc::now().timestamp() + deadline.as_secs() as i64 + 60;
         let credential = remote.grants.key().issue(self.session.id, expires);
         let mut env = BTreeMap::from([
@@ -252,10 +322,35 @@ impl Attempt {
         if let Err(err) = recorded {
             tracing::warn!(%err, "cannot record where the worker runs");
         }
+        self.follow_and_conclude(sink, backend, settings, &handle, grant, receiver, deadline)
+            .await
+    }
+
+    /// Follows the worker to its end, removes it (unless the orchestrator is stopping:
+    /// then it carries on, detached), and settles its result.
+    #[allow(clippy::too_many_arguments)]
+    async fn follow_and_conclude(
+        &self,
+        sink: &Arc<StoreSink>,
+        backend: &dyn ExecutorBackend,
+        settings: &RemoteSettings,
+        handle: &Handle,
+        grant: &Arc<Grant>,
+        receiver: GrantReceiver,
+        deadline: Duration,
+    ) -> Ending {
         let followed = self
-            .follow(sink, backend, &handle, settings, grant, receiver, deadline)
+            .follow(sink, backend, handle, settings, grant, receiver, deadline)
             .await;
-        if let Err(err) = backend.remove(&handle).await {
+        if matches!(followed, Err(Ending::Detached)) {
+            backend.detach(handle);
+            sink.system(format!(
+                "the orchestrator is stopping; worker {} carries on and is re-adopted at the next start",
+                handle.name
+            ));
+            return Ending::Detached;
+        }
+        if let Err(err) = backend.remove(handle).await {
             tracing::warn!(%err, "cannot remove the worker");
         }
         match followed {
@@ -288,10 +383,10 @@ impl Attempt {
         grant.touch();
         loop {
             tokio::select! {
-                Some(event) = events.recv() => store(sink, event),
+                Some(event) = events.recv() => store(sink, event).await,
                 got = &mut result => {
                     while let Ok(event) = events.try_recv() {
-                        store(sink, event);
+                        store(sink, event).await;
                     }
                     return got.map_err(|_| lost("the worker's result was lost".into()));
                 }
@@ -311,7 +406,7 @@ impl Attempt {
                             let late = tokio::time::timeout(settings.heartbeat_timeout, &mut result).await;
                             if let Ok(Ok(got)) = late {
                                 while let Ok(event) = events.try_recv() {
-                                    store(sink, event);
+                                    store(sink, event).await;
                                 }
                                 return Ok(got);
                             }
@@ -321,23 +416,34 @@ impl Attempt {
                             }
                             return Err(lost(format!("{} exited with {code} without a result", handle.name)));
                         }
+                        Ok(Status::Lost(reason)) => {
+                            // Its result may have come in just before it went.
+                            if let Ok(got) = result.try_recv() {
+                                while let Ok(event) = events.try_recv() {
+                                    store(sink, event).await;
+                                }
+                                return Ok(got);
+                            }
+                            return Err(lost(reason));
+                        }
                         Ok(Status::Failed { reason, uses_attempt }) => {
+                            // Not started (no node, no image): requeued, not a crash.
                             return Err(if uses_attempt {
                                 Ending::after(AttemptError::RunAgent(reason), "")
                             } else {
-                                lost(reason)
+                                Ending::after(AttemptError::WorkerNotStarted(reason), "")
                             });
                         }
                         Err(err) => tracing::warn!(%err, "cannot read the worker's status"),
                     }
                 }
                 () = self.cancel.cancelled() => {
+                    // Stopping: the worker carries on, and the next start re-adopts it.
+                    if self.engine.stop.is_cancelled() {
+                        return Err(Ending::Detached);
+                    }
                     grant.cancel.cancel();
-                    return Err(if self.engine.stop.is_cancelled() {
-                        Ending::Requeued { reason: "the orchestrator is shutting down".into(), retry_at: None }
-                    } else {
-                        Ending::Cancelled
-                    });
+                    return Err(Ending::Cancelled);
                 }
                 () = &mut give_up => return Err(Ending::after(AttemptError::TimedOut, "")),
             }
@@ -472,14 +578,27 @@ impl Attempt {
     }
 }
 
+/// A lost worker: requeued and counted like a crash of a local attempt.
 fn lost(reason: String) -> Ending {
-    Ending::after(AttemptError::WorkerLost(reason), "")
+    Ending::Crashed {
+        reason: AttemptError::WorkerLost(reason).to_string(),
+    }
 }
 
-fn store(sink: &Arc<StoreSink>, event: WorkerEvent) {
+/// How long an acknowledgement waits for the events before it to be stored.
+const STORE_WAIT: Duration = Duration::from_secs(10);
+
+async fn store(sink: &Arc<StoreSink>, item: Uplinked) {
     use crate::engine::session::SessionSink;
-    match event {
-        WorkerEvent::Log { kind, text } => sink.line(kind, text),
-        WorkerEvent::Usage { usage, cost_usd } => sink.usage(&usage, cost_usd),
+    match item {
+        Uplinked::Event(WorkerEvent::Log { kind, text }) => sink.line(kind, text),
+        Uplinked::Event(WorkerEvent::Usage { usage, cost_usd }) => sink.usage(&usage, cost_usd),
+        Uplinked::Stored { next_seq, done } => {
+            sink.mark_worker_seq(next_seq);
+            if !sink.stored(STORE_WAIT).await {
+                tracing::warn!("the worker's events are not stored yet; acknowledged anyway");
+            }
+            let _ = done.send(());
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! commit per line, never blocks on the database and never grows memory without bound.
 //!
 //! Log lines past the buffer's bound are dropped and counted, and the count is stored
-//! as a line of its own. Past the session's log cap (`log_cap.rs`) output is cut, with
+//! as a line of its own. [`StoreSink::stored`] waits until what was pushed is settled
+//! (stored, or counted as dropped): a remote worker's events are acknowledged only then,
+//! so an orchestrator killed right after an acknowledgement has lost nothing. Past the session's log cap (`log_cap.rs`) output is cut, with
 //! a marker where it was, and the session keeps running. Usage is never dropped: it is a sum, so reports waiting to be
 //! stored fold into one total of constant size, and a failed write puts it back.
 
@@ -46,10 +48,16 @@ struct Pending {
     /// Lines dropped since the last note about it was queued.
     dropped: u64,
     usage: UsageSum,
+    /// Lines, usage reports and marks pushed so far, dropped lines included.
+    pushed: u64,
+    /// A remote worker's next event number, and the push it follows: stored with the
+    /// batch that holds every push up to it.
+    mark: Option<(u64, u64)>,
 }
 
 impl Pending {
     fn push_line(&mut self, kind: LogKind, text: String) {
+        self.pushed += 1;
         if self.lines.len() >= MAX_LINES || self.bytes + text.len() > MAX_BYTES {
             self.dropped += 1;
             return;
@@ -59,9 +67,22 @@ impl Pending {
     }
 
     fn add_usage(&mut self, usage: Usage, cost: f64) {
+        self.pushed += 1;
         let total = self.usage.get_or_insert((Usage::default(), 0.0));
         total.0.add(usage);
         total.1 += cost;
+    }
+
+    fn mark(&mut self, worker_seq: u64) {
+        self.pushed += 1;
+        self.mark = Some((self.pushed, worker_seq));
+    }
+
+    /// Right after [`Self::take_batch`] (which takes all usage): how many of the pushes
+    /// are out of the buffer (in a batch, or dropped): all but the lines still waiting,
+    /// which are the newest.
+    fn taken(&self) -> u64 {
+        self.pushed - self.lines.len() as u64
     }
 
     /// The next batch: a note about dropped lines first, then the oldest lines, and
@@ -81,7 +102,18 @@ impl Pending {
     }
 
     fn is_empty(&self) -> bool {
-        self.lines.is_empty() && self.dropped == 0 && self.usage.is_none()
+        self.lines.is_empty() && self.dropped == 0 && self.usage.is_none() && self.mark.is_none()
+    }
+
+    /// The mark a batch that settles `taken` pushes carries, if it is due.
+    fn take_mark(&mut self, taken: u64) -> Option<u64> {
+        match self.mark {
+            Some((at, seq)) if at <= taken => {
+                self.mark = None;
+                Some(seq)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -93,6 +125,8 @@ struct Shared {
     pending: Mutex<Pending>,
     wake: Notify,
     closed: AtomicBool,
+    /// How many pushes are settled: stored, or given up and counted.
+    settled: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -118,6 +152,7 @@ impl StoreSink {
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
             closed: AtomicBool::new(false),
+            settled: tokio::sync::watch::Sender::new(0),
         });
         let writer = tokio::spawn(drain(board, session_id, shared.clone()));
         let sink = Arc::new(Self {
@@ -150,6 +185,24 @@ impl StoreSink {
         self.shared.wake.notify_one();
     }
 
+    /// Records that a remote worker's events before `next` are pushed: the number is
+    /// stored in the same transaction as the last of them (adopt.rs reads it back).
+    pub fn mark_worker_seq(&self, next: u64) {
+        self.shared.lock().mark(next);
+        self.shared.wake.notify_one();
+    }
+
+    /// Waits (at most `limit`) until everything pushed before the call is settled:
+    /// stored, or dropped and counted. False when the limit passed first.
+    pub async fn stored(&self, limit: Duration) -> bool {
+        let target = self.shared.lock().pushed;
+        let mut settled = self.shared.settled.subscribe();
+        self.shared.wake.notify_one();
+        tokio::time::timeout(limit, settled.wait_for(|n| *n >= target))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
     pub fn last_activity(&self) -> Arc<AtomicI64> {
         self.last_activity.clone()
     }
@@ -172,7 +225,9 @@ impl StoreSink {
 
 /// What the writer does next.
 enum Next {
-    Store(Lines, UsageSum),
+    /// A batch, how many pushes are settled once it is stored, and the worker's event
+    /// number it covers.
+    Store(Lines, UsageSum, u64, Option<u64>),
     Wait,
     Stop,
 }
@@ -182,7 +237,9 @@ impl Shared {
         let mut pending = self.lock();
         if !pending.is_empty() {
             let (lines, usage) = pending.take_batch();
-            Next::Store(lines, usage)
+            let taken = pending.taken();
+            let seq = pending.take_mark(taken);
+            Next::Store(lines, usage, taken, seq)
         } else if self.closed.load(Ordering::Acquire) {
             Next::Stop
         } else {
@@ -197,12 +254,17 @@ impl Shared {
         session_id: i64,
         lines: usize,
         usage: Option<(Usage, f64)>,
+        seq: Option<u64>,
         give_up: bool,
     ) {
         let mut pending = self.lock();
         pending.dropped += lines as u64;
         if let Some((u, cost)) = usage {
             pending.add_usage(u, cost);
+        }
+        // The worker's number goes with the next batch, unless a newer one waits.
+        if let (Some(seq), None) = (seq, pending.mark) {
+            pending.mark = Some((0, seq));
         }
         if give_up {
             if let Some((usage, cost)) = pending.usage.take() {
@@ -213,7 +275,15 @@ impl Shared {
                     "session usage could not be stored"
                 );
             }
-            *pending = Pending::default();
+            let pushed = pending.pushed;
+            *pending = Pending {
+                pushed,
+                ..Pending::default()
+            };
+            // What was acknowledged meanwhile is lost and counted; the worker's number
+            // is not advanced past it.
+            drop(pending);
+            self.settled.send_replace(pushed);
         }
     }
 }
@@ -225,15 +295,25 @@ async fn drain(board: Board, session_id: i64, shared: Arc<Shared>) {
         match shared.next() {
             Next::Stop => return,
             Next::Wait => shared.wake.notified().await,
-            Next::Store(lines, usage) => {
+            Next::Store(lines, usage, taken, seq) => {
                 let count = lines.len();
-                match board.append_session_output(session_id, lines, usage).await {
-                    Ok(()) => failures = 0,
+                let stored = board
+                    .append_session_output(session_id, lines, usage, seq)
+                    .await;
+                match stored {
+                    Ok(()) => {
+                        failures = 0;
+                        shared.settled.send_if_modified(|n| {
+                            let more = taken > *n;
+                            *n = (*n).max(taken);
+                            more
+                        });
+                    }
                     Err(err) => {
                         failures += 1;
                         tracing::warn!(session_id, %err, "cannot store session output");
                         let give_up = failures >= MAX_FAILURES;
-                        shared.not_stored(session_id, count, usage, give_up);
+                        shared.not_stored(session_id, count, usage, seq, give_up);
                         if give_up {
                             failures = 0;
                         } else {
@@ -294,6 +374,44 @@ mod tests {
         assert_eq!(lines[0], (LogKind::System, dropped_note(3)));
         assert_eq!(lines[1].1, "line 0");
         assert_eq!(lines.len(), BATCH_LINES + 1);
+    }
+
+    #[test]
+    fn a_batch_settles_every_push_but_the_lines_still_waiting() {
+        let mut p = Pending::default();
+        for i in 0..BATCH_LINES + 10 {
+            p.push_line(LogKind::Text, format!("line {i}"));
+        }
+        p.add_usage(usage(1), 0.1);
+        let _ = p.take_batch();
+        // The usage report went with the first batch; ten lines wait.
+        assert_eq!(p.taken(), (BATCH_LINES + 1) as u64);
+        let _ = p.take_batch();
+        assert_eq!(p.taken(), p.pushed);
+    }
+
+    #[test]
+    fn a_worker_s_number_goes_with_the_batch_that_holds_its_events() {
+        let mut p = Pending::default();
+        for i in 0..BATCH_LINES + 1 {
+            p.push_line(LogKind::Text, format!("event {i}"));
+        }
+        p.mark(7);
+        p.push_line(LogKind::Text, "after".into());
+        let _ = p.take_batch();
+        let taken = p.taken();
+        assert_eq!(p.take_mark(taken), None, "one of its events still waits");
+        let _ = p.take_batch();
+        let taken = p.taken();
+        assert_eq!(p.take_mark(taken), Some(7));
+        // A number alone (its events were stored before) is a batch of its own.
+        p.mark(9);
+        assert!(!p.is_empty());
+        let (lines, _) = p.take_batch();
+        assert!(lines.is_empty());
+        let taken = p.taken();
+        assert_eq!(p.take_mark(taken), Some(9));
+        assert!(p.is_empty());
     }
 
     #[test]

@@ -65,6 +65,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "executors",
         sql: include_str!("../../migrations/0010_executors.sql"),
     },
+    Migration {
+        version: 11,
+        name: "worker_seq",
+        sql: include_str!("../../migrations/0011_worker_seq.sql"),
+    },
 ];
 
 /// A migration that this run applied.

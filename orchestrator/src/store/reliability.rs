@@ -62,17 +62,19 @@ pub enum CrashRecovery {
 }
 
 impl Store {
-    /// Startup recovery of one task whose session a crash interrupted: the attempt is
-    /// given back and the crash counted; at `max` crashes (0: no limit) the task is
-    /// blocked instead, because a task that takes the orchestrator down would otherwise
-    /// run, and spend, after every restart. One transaction.
-    /// `note` makes the `task.blocked` event (from the task and the reason) when it is
-    /// blocked.
+    /// Recovery of one task whose attempt a crash interrupted (the orchestrator's, at
+    /// startup, or its remote worker's, lost mid-attempt): the attempt is given back and
+    /// the crash counted; at `max` crashes (0: no limit) the task is blocked instead,
+    /// because a task that takes the orchestrator or its workers down would otherwise
+    /// run, and spend, again and again. One transaction. `cause` is the history's reason
+    /// when it is requeued. `note` makes the `task.blocked` event (from the task and the
+    /// reason) when it is blocked.
     pub fn recover_after_crash(
         &self,
         id: TaskId,
         max: u32,
         actor: &str,
+        cause: &str,
         note: impl FnOnce(&Task, &str) -> NewEvent,
     ) -> Result<(CrashRecovery, Option<Event>), StoreError> {
         let tx = self.write()?;
@@ -90,8 +92,8 @@ impl Store {
         let mut blocked_reason = None;
         if blocked {
             let reason = format!(
-                "interrupted by {crashes} orchestrator crashes (HARNESS_MAX_CRASH_INTERRUPTIONS is {max}); \
-                 blocked so it does not run after every restart"
+                "interrupted by {crashes} orchestrator crashes or lost workers (HARNESS_MAX_CRASH_INTERRUPTIONS is {max}); \
+                 blocked so it does not run again and again"
             );
             current.status.transition(TaskStatus::Failed)?;
             insert_history(
@@ -120,13 +122,12 @@ impl Store {
             )?;
             blocked_reason = Some(reason);
         } else {
-            let reason = "interrupted by a restart; will run again";
             insert_history(
                 &tx,
                 id,
                 Some(current.status),
                 TaskStatus::Pending,
-                reason,
+                cause,
                 actor,
                 &at,
             )?;

@@ -94,8 +94,16 @@ impl Store {
         session_id: i64,
         lines: &[(LogKind, String)],
         usage: Option<(Usage, f64)>,
+        worker_seq: Option<u64>,
     ) -> Result<(Vec<LogLine>, Option<Session>), StoreError> {
         let conn = self.write()?;
+        if let Some(next) = worker_seq {
+            // With the events it covers, and never backwards.
+            conn.execute(
+                "UPDATE sessions SET worker_seq = MAX(COALESCE(worker_seq, 0), ?2) WHERE id = ?1",
+                params![session_id, i64::try_from(next).unwrap_or(i64::MAX)],
+            )?;
+        }
         let at = Timestamp::now();
         let mut seq: i64 = conn.query_row(
             "SELECT COALESCE(MAX(seq), 0) FROM session_logs WHERE session_id = ?1",
@@ -138,6 +146,16 @@ impl Store {
         };
         conn.commit()?;
         Ok((stored, session))
+    }
+
+    /// The next event number of the session's remote worker stored so far, if any.
+    pub fn session_worker_seq(&self, session_id: i64) -> Result<Option<u64>, StoreError> {
+        let seq: Option<i64> = self.read()?.query_row(
+            "SELECT worker_seq FROM sessions WHERE id = ?1",
+            [session_id],
+            |r| r.get(0),
+        )?;
+        Ok(seq.and_then(|s| u64::try_from(s).ok()))
     }
 
     /// Adds token usage and cost to a running session.
@@ -184,22 +202,35 @@ impl Store {
         Ok(session)
     }
 
-    /// Marks every session still `running` as `interrupted`: at startup, because no
-    /// process of ours can be running them any more, and at shutdown.
+    /// Marks every session still `running` as `interrupted`, except those `keep` says
+    /// still run (remote workers, which outlive the orchestrator): at startup, because
+    /// no process of ours can be running them any more, and at shutdown.
     /// Each interrupted session gets its `note`, in the same transaction.
     pub fn interrupt_running_sessions(
         &self,
         reason: &str,
+        keep: impl Fn(&Session) -> bool,
         note: impl Fn(&Session) -> NewEvent,
     ) -> Result<Vec<(Session, Event)>, StoreError> {
         let tx = self.write()?;
-        let ids: Vec<i64> = tx
-            .prepare(
-                "UPDATE sessions SET status = 'interrupted', exit_reason = ?1, ended_at = ?2
-                      WHERE status = 'running' RETURNING id",
-            )?
-            .query_map(params![reason, Timestamp::now().to_rfc3339()], |r| r.get(0))?
+        let running: Vec<i64> = tx
+            .prepare("SELECT id FROM sessions WHERE status = 'running'")?
+            .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
+        let mut ids = Vec::new();
+        for id in running {
+            if !keep(&load_session(&tx, id)?) {
+                ids.push(id);
+            }
+        }
+        let at = Timestamp::now().to_rfc3339();
+        for id in &ids {
+            tx.execute(
+                "UPDATE sessions SET status = 'interrupted', exit_reason = ?1, ended_at = ?2
+                  WHERE id = ?3",
+                params![reason, at, id],
+            )?;
+        }
         let interrupted = ids
             .into_iter()
             .map(|id| {

@@ -40,8 +40,10 @@ use crate::{
 
 /// Events waiting to be sent; past this the worker drops log lines (and says how many).
 const QUEUE: usize = 4096;
-/// Tries of one request before the worker gives up on the orchestrator.
-const TRIES: u32 = 40;
+/// How long one request is retried before the worker gives up on the orchestrator: an
+/// orchestrator restarting (an upgrade, a crash) comes back well within it, and then
+/// re-adopts this worker.
+const RECONNECT_WINDOW: Duration = Duration::from_secs(300);
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const SUMMARY_BYTES: usize = 8 * 1024;
@@ -55,7 +57,7 @@ pub enum WorkerError {
     Http(#[from] crate::http_client::HttpClientError),
     #[error("the orchestrator refused the credential (401): the attempt is over")]
     Refused,
-    #[error("cannot reach the orchestrator at {url} after {TRIES} tries: {last}")]
+    #[error("cannot reach the orchestrator at {url} for {}s: {last}", RECONNECT_WINDOW.as_secs())]
     Unreachable { url: String, last: String },
     #[error("cannot {step}: {message}")]
     Git { step: &'static str, message: String },
@@ -103,12 +105,17 @@ pub async fn run(endpoint: Endpoint) -> Result<(), WorkerError> {
         connect: Duration::from_secs(10),
         request: Some(Duration::from_secs(60)),
     })?;
-    let link = Link {
+    let mut link = Link {
         http,
         url: endpoint.url.clone(),
         token: endpoint.token.clone(),
+        backoff_max: BACKOFF_MAX,
     };
     let assignment: Assignment = link.get(protocol::ASSIGNMENT).await?;
+    // Back within a heartbeat once the orchestrator is: a re-adopting orchestrator
+    // gives the worker one heartbeat timeout to show up.
+    link.backoff_max =
+        Duration::from_secs_f64(assignment.heartbeat_secs / 3.0).clamp(BACKOFF_FIRST, BACKOFF_MAX);
     let clone = endpoint.dir.join("repo");
     std::fs::create_dir_all(&endpoint.dir).map_err(|source| WorkerError::Dir {
         path: endpoint.dir.display().to_string(),
@@ -464,6 +471,7 @@ struct Link {
     http: reqwest::Client,
     url: String,
     token: Secret,
+    backoff_max: Duration,
 }
 
 impl Link {
@@ -487,7 +495,8 @@ impl Link {
     ) -> Result<T, WorkerError> {
         let mut delay = BACKOFF_FIRST;
         let mut last = String::new();
-        for _ in 0..TRIES {
+        let give_up = tokio::time::Instant::now() + RECONNECT_WINDOW;
+        while tokio::time::Instant::now() < give_up {
             let sent = request().bearer_auth(self.token.expose()).send().await;
             match sent {
                 Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
@@ -501,7 +510,7 @@ impl Link {
                 Err(err) => last = err.to_string(),
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(BACKOFF_MAX);
+            delay = (delay * 2).min(self.backoff_max);
         }
         Err(WorkerError::Unreachable {
             url: self.url.clone(),

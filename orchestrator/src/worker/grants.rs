@@ -1,8 +1,9 @@
 //! The remote attempts the orchestrator has handed out: what each credential opens.
 //!
-//! The scheduler registers a [`Grant`] before launching a worker and removes it when the
-//! attempt ends; the worker API and the git endpoint look the credential's attempt up
-//! here, so a credential of a finished attempt opens nothing even before it expires.
+//! The scheduler registers a [`Grant`] before launching a worker (or, after a restart,
+//! before serving, for each worker it re-adopts) and removes it when the attempt ends;
+//! the worker API and the git endpoint look the credential's attempt up here, so a
+//! credential of a finished attempt opens nothing even before it expires.
 
 use std::{
     collections::HashMap,
@@ -22,6 +23,19 @@ use super::{
 /// Events waiting for the attempt to store them; a worker that outpaces the store waits.
 pub const EVENT_QUEUE: usize = 1024;
 
+/// What the worker API hands the attempt that follows the worker.
+pub enum Uplinked {
+    Event(WorkerEvent),
+    /// Answer once every event before this one is stored, with `next_seq` (the number
+    /// the next event will have) in the same transaction: the batch is acknowledged only
+    /// then, so what the worker stops resending is in the database, and a restarted
+    /// orchestrator knows where the worker's resend starts to be new.
+    Stored {
+        next_seq: u64,
+        done: oneshot::Sender<()>,
+    },
+}
+
 /// One attempt's grant.
 pub struct Grant {
     pub assignment: Assignment,
@@ -29,14 +43,16 @@ pub struct Grant {
     pub git_dir: PathBuf,
     pub cancel: CancellationToken,
     last_seen: Mutex<Instant>,
-    next_seq: tokio::sync::Mutex<u64>,
-    events: mpsc::Sender<WorkerEvent>,
+    /// The next event number expected. `None` for a re-adopted worker none of whose
+    /// events were stored, until it speaks: the first batch or result it sends sets it.
+    next_seq: tokio::sync::Mutex<Option<u64>>,
+    events: mpsc::Sender<Uplinked>,
     result: Mutex<Option<oneshot::Sender<WorkerResult>>>,
 }
 
 /// What the attempt keeps to follow its worker.
 pub struct GrantReceiver {
-    pub events: mpsc::Receiver<WorkerEvent>,
+    pub events: mpsc::Receiver<Uplinked>,
     pub result: oneshot::Receiver<WorkerResult>,
 }
 
@@ -46,6 +62,26 @@ impl Grant {
         git_dir: PathBuf,
         cancel: CancellationToken,
     ) -> (Arc<Self>, GrantReceiver) {
+        Self::with_seq(assignment, git_dir, cancel, Some(0))
+    }
+
+    /// The grant of a worker a previous run of the orchestrator launched; `stored` is
+    /// the next event number the database has (`None`: it has none of this worker's).
+    pub fn adopted(
+        assignment: Assignment,
+        git_dir: PathBuf,
+        cancel: CancellationToken,
+        stored: Option<u64>,
+    ) -> (Arc<Self>, GrantReceiver) {
+        Self::with_seq(assignment, git_dir, cancel, stored)
+    }
+
+    fn with_seq(
+        assignment: Assignment,
+        git_dir: PathBuf,
+        cancel: CancellationToken,
+        next_seq: Option<u64>,
+    ) -> (Arc<Self>, GrantReceiver) {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let (result_tx, result_rx) = oneshot::channel();
         let grant = Arc::new(Self {
@@ -53,7 +89,7 @@ impl Grant {
             git_dir,
             cancel,
             last_seen: Mutex::new(Instant::now()),
-            next_seq: tokio::sync::Mutex::new(0),
+            next_seq: tokio::sync::Mutex::new(next_seq),
             events: tx,
             result: Mutex::new(Some(result_tx)),
         });
@@ -78,22 +114,40 @@ impl Grant {
     /// next sequence number expected. A batch starting past it is refused (`Err` holds
     /// what is expected) so the worker resends from there.
     pub async fn accept(&self, first_seq: u64, events: Vec<WorkerEvent>) -> Result<u64, u64> {
-        let mut next = self.next_seq.lock().await;
+        let mut guard = self.next_seq.lock().await;
+        let next = guard.get_or_insert(first_seq);
         if first_seq > *next {
             return Err(*next);
         }
         let skip = usize::try_from(*next - first_seq).unwrap_or(usize::MAX);
+        let mut sent = 0;
         for event in events.into_iter().skip(skip) {
-            if self.events.send(event).await.is_err() {
+            if self.events.send(Uplinked::Event(event)).await.is_err() {
                 break;
             }
             *next += 1;
+            sent += 1;
+        }
+        if sent > 0 {
+            let (done, rx) = oneshot::channel();
+            let stored = Uplinked::Stored {
+                next_seq: *next,
+                done,
+            };
+            if self.events.send(stored).await.is_ok() {
+                // A dropped answer means the attempt is over: nothing more to wait for.
+                let _ = rx.await;
+            }
         }
         Ok(*next)
     }
 
-    pub async fn next_seq(&self) -> u64 {
-        *self.next_seq.lock().await
+    /// Checks a result's `next_seq` against the events stored: `Err` holds the next
+    /// number expected when some are missing.
+    pub async fn settle_seq(&self, claimed: u64) -> Result<u64, u64> {
+        let mut guard = self.next_seq.lock().await;
+        let next = *guard.get_or_insert(claimed);
+        if next == claimed { Ok(next) } else { Err(next) }
     }
 
     /// Hands the result to the attempt. False when one was already given.
@@ -124,6 +178,10 @@ impl Grants {
 
     pub fn insert(&self, grant: Arc<Grant>) {
         self.lock().insert(grant.assignment.attempt, grant);
+    }
+
+    pub fn get(&self, attempt: i64) -> Option<Arc<Grant>> {
+        self.lock().get(&attempt).cloned()
     }
 
     pub fn remove(&self, attempt: i64) {

@@ -2,7 +2,10 @@
 //! polled from the background watch, the scheduler's statuses for success, a worker's
 //! exit code and an image that cannot be pulled, secrets apart, and removal.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use harness::executor::{
     ExecutorBackend, ExecutorKind, Handle, Launch, Limits, NetworkMode, Status,
@@ -118,13 +121,7 @@ async fn a_launched_job_goes_pending_running_exited_zero_and_is_removed() {
     assert!(fake.get(Kind::Job, NS, &handle.id).is_none());
     assert!(fake.get(Kind::Secret, NS, &handle.id).is_none());
     assert!(
-        matches!(
-            backend.status(&handle).await.unwrap(),
-            Status::Failed {
-                uses_attempt: false,
-                ..
-            }
-        ),
+        matches!(backend.status(&handle).await.unwrap(), Status::Lost(_)),
         "a removed attempt is no longer followed"
     );
     backend.remove(&handle).await.expect("removing twice is Ok");
@@ -162,4 +159,34 @@ async fn an_image_that_cannot_be_pulled_fails_without_using_an_attempt() {
     assert!(reason.starts_with("ImagePullBackOff"), "{reason}");
     backend.remove(&handle).await.unwrap();
     assert!(fake.get(Kind::Job, NS, &handle.id).is_none());
+}
+
+#[tokio::test]
+async fn after_a_restart_a_running_job_is_re_adopted_and_spared_by_the_sweep() {
+    let fake = FakeKube::start().await;
+    let before = KubernetesBackend::new(executor(&fake, settings("")));
+    let kept = before.launch(&launch(51)).await.expect("launch");
+    let stale = before.launch(&launch(52)).await.expect("launch");
+    fake.schedule(NS, &kept.id, "node-a");
+    fake.run(NS, &kept.id);
+    drop(before);
+
+    // The orchestrator restarts: a fresh backend finds the Job by the recorded name.
+    let after = KubernetesBackend::new(executor(&fake, settings("")));
+    let handle = after.adopt(51, &kept.name).await.expect("adopt");
+    assert_eq!(handle, kept);
+    status_until(&after, &handle, |s| *s == Status::Running).await;
+    let swept = after
+        .sweep(&BTreeMap::new(), &BTreeSet::from([51]))
+        .await
+        .expect("sweep");
+    assert_eq!(swept, 1, "only the attempt that was not adopted");
+    assert!(fake.get(Kind::Job, NS, &stale.id).is_none());
+    assert!(fake.get(Kind::Secret, NS, &kept.id).is_some());
+    // It is followed on to its end.
+    fake.succeed(NS, &handle.id);
+    status_until(&after, &handle, |s| *s == Status::Exited(0)).await;
+    // A Job that is gone cannot be adopted.
+    let gone = after.adopt(52, &stale.name).await.unwrap_err();
+    assert!(gone.to_string().contains("harness-attempt-52"), "{gone}");
 }

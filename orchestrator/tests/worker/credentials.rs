@@ -94,6 +94,7 @@ async fn forged_expired_and_finished_credentials_are_refused() {
     let git_url = format!("http://{}/worker/v1/git/repo.git", app.addr);
     let listed = git_as(scratch.path(), &forged, &["ls-remote", &git_url]);
     assert!(!listed.status.success(), "a forged credential listed refs");
+    crate::stop_with_workers(app).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,4 +175,5 @@ async fn a_credential_reads_only_the_base_and_its_branch_and_writes_only_its_bra
     assert!(own.status.success(), "{own:?}");
     let head = git_repo::git(&c, &["rev-parse", "HEAD"]);
     assert_eq!(git_repo::git(&path, &["rev-parse", &branch]), head);
+    crate::stop_with_workers(app).await;
 }

@@ -13,6 +13,7 @@ mod helpers;
 mod credentials;
 mod kubernetes;
 mod protocol;
+mod restart;
 
 use std::{path::Path, time::Duration};
 
@@ -25,6 +26,35 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use helpers::{TestApp, json_with};
+
+/// Stops the orchestrator, then its workers: a stop detaches them (they outlive the
+/// orchestrator, to be re-adopted), so a test that is done with them ends them here:
+/// every process working in this app's worker scratch, by process group.
+pub async fn stop_with_workers(app: TestApp) {
+    let dir = app.stop().await;
+    let scratch = dir.path().join("data/worktrees/.workers");
+    let Ok(scratch) = scratch.canonicalize() else {
+        return;
+    };
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let in_scratch = std::fs::read_link(format!("/proc/{pid}/cwd"))
+            .is_ok_and(|cwd| cwd.starts_with(&scratch));
+        if in_scratch {
+            // SAFETY: signals a process (and its group) working in this test's scratch.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
 
 pub fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -110,4 +110,6 @@ async fn a_worker_that_stops_heart_beating_is_requeued_like_a_crash() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The requeued task's next worker.
+    crate::stop_with_workers(app).await;
 }

@@ -4,7 +4,7 @@
 //! [`Follower`] per attempt, so polling never calls the cluster.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::{Mutex, PoisonError},
 };
 
@@ -144,10 +144,10 @@ impl ExecutorBackend for KubernetesBackend {
             let latest = self.followed(|m| m.get(&handle.attempt).map(|f| f.follower.latest()));
             match latest {
                 Some(latest) => status_of(&handle.name, latest),
-                None => Ok(Status::Failed {
-                    reason: format!("Job {} is not followed by this orchestrator", handle.name),
-                    uses_attempt: false,
-                }),
+                None => Ok(Status::Lost(format!(
+                    "Job {} is not followed by this orchestrator",
+                    handle.name
+                ))),
             }
         })
     }
@@ -195,16 +195,53 @@ impl ExecutorBackend for KubernetesBackend {
         })
     }
 
+    /// Finds the attempt's Job (its name is the attempt's) and watches it again.
+    fn adopt<'a>(
+        &'a self,
+        attempt: i64,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Handle, ExecutorError>> {
+        Box::pin(async move {
+            let fail = |message: String| ExecutorError::Adopt {
+                attempt,
+                name: name.to_owned(),
+                message,
+            };
+            let attempt_ref = AttemptRef::parse(attempt.to_string())
+                .ok_or_else(|| fail("the attempt id is not usable in a Kubernetes name".into()))?;
+            let launched = self
+                .executor
+                .adopt(attempt_ref)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            let follower = self.executor.follow(&launched);
+            let handle = Handle {
+                attempt,
+                id: launched.name.clone(),
+                name: launched.name.clone(),
+                node: None,
+            };
+            self.followed(|m| m.insert(attempt, Followed { launched, follower }));
+            Ok(handle)
+        })
+    }
+
     /// Sweeps by this executor's own labels (its `instance` setting in its namespace):
     /// the scheduler's owner labels are not put on Kubernetes objects.
     fn sweep<'a>(
         &'a self,
         _labels: &'a BTreeMap<String, String>,
+        keep: &'a BTreeSet<i64>,
     ) -> BoxFuture<'a, Result<usize, ExecutorError>> {
         Box::pin(async move {
+            let keep: BTreeSet<String> = keep
+                .iter()
+                .filter_map(|a| AttemptRef::parse(a.to_string()))
+                .map(|a| super::spec::object_name(&a))
+                .collect();
             let Swept { jobs, .. } =
                 self.executor
-                    .sweep()
+                    .sweep_except(&keep)
                     .await
                     .map_err(|e| ExecutorError::Sweep {
                         message: e.to_string(),

@@ -58,6 +58,49 @@ pub struct KubernetesSettings {
     /// namespace without sweeping each other's Jobs.
     #[serde(default = "default_instance")]
     pub instance: DnsLabel,
+    /// The worker's network: the pod network (`"bridge"`, the docker executor's word,
+    /// is the only value). `"none"` is refused at startup: see [`PodNetwork`].
+    #[serde(default)]
+    pub network: PodNetwork,
+    /// Refused whenever present: Kubernetes has no per-container process limit (see
+    /// [`NoPidsLimit`]). The key exists so the refusal says why, not "unknown field".
+    #[serde(default)]
+    pub pids: NoPidsLimit,
+}
+
+/// The only network a worker pod can have: the cluster's pod network. The worker must
+/// reach the orchestrator over it, so the docker executor's `"none"` has no equivalent
+/// the harness could set on a pod; limiting egress is a NetworkPolicy's job, which only
+/// a CNI that enforces policies honours (docs/EXECUTORS.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum PodNetwork {
+    #[default]
+    Pod,
+}
+
+impl TryFrom<String> for PodNetwork {
+    type Error = SettingError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        match s.as_str() {
+            "bridge" => Ok(Self::Pod),
+            "none" => Err(SettingError::NetworkNone),
+            _ => Err(SettingError::Network(s)),
+        }
+    }
+}
+
+/// `pids` in `[executors.kubernetes]`: never accepted. A pod's process limit is the
+/// kubelet's `podPidsLimit`, a node setting the harness cannot set per Job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoPidsLimit;
+
+impl<'de> Deserialize<'de> for NoPidsLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Err(serde::de::Error::custom(SettingError::Pids))
+    }
 }
 
 fn default_max_concurrent() -> u32 {
@@ -93,6 +136,16 @@ pub enum SettingError {
     DnsLabel(String),
     #[error("{0:?} is not a Kubernetes quantity (like 500m, 2, 4Gi)")]
     Quantity(String),
+    #[error(
+        "\"none\" cannot be applied to a pod (the worker must reach the orchestrator over the pod network); restrict the Jobs' egress with a NetworkPolicy instead (docs/EXECUTORS.md)"
+    )]
+    NetworkNone,
+    #[error("{0:?} is not a network of a pod: the only value is \"bridge\" (the pod network)")]
+    Network(String),
+    #[error(
+        "Kubernetes has no per-container process limit: set the kubelet's podPidsLimit on the worker nodes instead (docs/EXECUTORS.md)"
+    )]
+    Pids,
 }
 
 /// A DNS-1123 label: namespaces and label values of ours must be one.
@@ -313,6 +366,19 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.to_string().contains("NoRun"), "{e}");
+    }
+
+    #[test]
+    fn network_none_and_a_pids_limit_are_refused_saying_why() {
+        assert_eq!(parse(MINIMAL).unwrap().network, PodNetwork::Pod);
+        let bridge = parse(&format!("{MINIMAL}\nnetwork = \"bridge\"")).unwrap();
+        assert_eq!(bridge.network, PodNetwork::Pod);
+        let e = parse(&format!("{MINIMAL}\nnetwork = \"none\"")).unwrap_err();
+        assert!(e.to_string().contains("NetworkPolicy"), "{e}");
+        let e = parse(&format!("{MINIMAL}\nnetwork = \"host\"")).unwrap_err();
+        assert!(e.to_string().contains("\"host\" is not a network"), "{e}");
+        let e = parse(&format!("{MINIMAL}\npids = 512")).unwrap_err();
+        assert!(e.to_string().contains("podPidsLimit"), "{e}");
     }
 
     #[test]
