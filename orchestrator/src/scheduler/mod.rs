@@ -194,6 +194,11 @@ impl Scheduler {
         if board.paused().await? || self.over_budget().await? {
             return Ok(None);
         }
+        // Nobody could take a task: skip the two queries below. Every board change wakes
+        // the scheduler, so without agents a stream of creates would pay for them all.
+        if !agents.iter().any(roles::available) {
+            return Ok(None);
+        }
         let mut running = board.running_by_agent().await?;
         let ready = board.ready_tasks(READY_BATCH).await?;
         for task in ready {
