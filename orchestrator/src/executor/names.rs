@@ -87,8 +87,7 @@ impl TryFrom<String> for NetworkMode {
     fn try_from(s: String) -> Result<Self, Self::Error> {
         let valid = s.len() <= 128
             && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         match s.as_str() {
             "bridge" => Ok(Self::Bridge),
