@@ -59,4 +59,12 @@ if [ "$workspace_uid" != "$run_uid" ]; then
     log "note: $workspace belongs to uid $workspace_uid, the server runs as uid $run_uid; set HARNESS_UID if agents cannot write there"
 fi
 
-exec setpriv --reuid="$run_uid" --regid="$run_gid" --clear-groups -- /usr/bin/tini -- "$@"
+# Supplementary groups the container was given (compose `group_add`, such as the Docker
+# socket's group in docker-compose.executor.yml) are kept; root's group 0 never is.
+extra_groups=$(id -G | tr ' ' '\n' | grep -vx 0 | paste -sd, - || true)
+if [ -n "$extra_groups" ]; then
+    groups_opt="--groups=$extra_groups"
+else
+    groups_opt=--clear-groups
+fi
+exec setpriv --reuid="$run_uid" --regid="$run_gid" "$groups_opt" -- /usr/bin/tini -- "$@"

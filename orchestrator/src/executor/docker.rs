@@ -99,7 +99,7 @@ impl DockerBackend {
                 ),
             ])),
             network_mode: Some(launch.network.as_str().to_owned()),
-            extra_hosts: (launch.network == NetworkMode::Bridge)
+            extra_hosts: (launch.network != NetworkMode::None)
                 .then(|| vec!["host.docker.internal:host-gateway".into()]),
             init: Some(true),
             ..HostConfig::default()

@@ -297,7 +297,7 @@ impl Attempt {
             command: vec!["worker".into()],
             env,
             limits: settings.limits,
-            network: settings.network,
+            network: settings.network.clone(),
             labels: remote.labels(Some(self.session.id)),
             deadline,
         };

@@ -44,7 +44,14 @@ pub enum Scripted {
     OverloadedInStream,
     /// 500 `api_error`.
     ServerError,
+    /// 200 and `message_start`, then nothing: the stream stays open until the client
+    /// goes away (an agent that hangs mid-turn).
+    Hang,
 }
+
+/// Chooses the answer from the request's JSON body once the script is used up (the
+/// container stand-in of examples/fake_anthropic.rs answers every request this way).
+pub type Responder = fn(&Value) -> Scripted;
 
 /// A streamed assistant reply.
 #[derive(Debug, Clone)]
@@ -132,6 +139,7 @@ impl Recorded {
 #[derive(Default)]
 struct Shared {
     script: VecDeque<Scripted>,
+    responder: Option<Responder>,
     requests: Vec<Recorded>,
     tool_ids: u64,
 }
@@ -146,14 +154,24 @@ pub struct FakeAnthropic {
 impl FakeAnthropic {
     /// Binds 127.0.0.1:0 and serves `script`.
     pub async fn start(script: Vec<Scripted>) -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), script, None).await
+    }
+
+    /// Binds `addr` and serves `script`, then asks `responder` (when given).
+    pub async fn start_on(
+        addr: std::net::SocketAddr,
+        script: Vec<Scripted>,
+        responder: Option<Responder>,
+    ) -> Self {
         let shared = Arc::new(Mutex::new(Shared {
             script: script.into(),
+            responder,
             ..Shared::default()
         }));
         let app = Router::new()
             .route("/v1/messages", post(messages))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -245,7 +263,11 @@ async fn messages(
             .as_str()
             .unwrap_or("claude-sonnet-4-5")
             .to_owned();
-        match shared.script.pop_front() {
+        let next = shared
+            .script
+            .pop_front()
+            .or_else(|| shared.responder.map(|respond| respond(&body)));
+        match next {
             None => (
                 "500",
                 error(
@@ -272,6 +294,7 @@ async fn messages(
                 ),
             ),
             Some(Scripted::OverloadedInStream) => ("stream-error", sse(overloaded_events(&model))),
+            Some(Scripted::Hang) => ("hang", hang(&model)),
             Some(Scripted::ServerError) => (
                 "500",
                 error(
@@ -337,6 +360,21 @@ fn sse(events: Vec<(String, Value)>) -> Response {
         .header("cache-control", "no-cache")
         .header("request-id", "req_fake")
         .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .unwrap()
+}
+
+/// `message_start`, then a stream that never ends.
+fn hang(model: &str) -> Response {
+    let (name, data) = message_start(model, "msg_fake_hang".into(), None);
+    let first = futures_util::stream::iter([Ok::<_, Infallible>(format!(
+        "event: {name}\ndata: {data}\n\n"
+    ))]);
+    let body = futures_util::StreamExt::chain(first, futures_util::stream::pending());
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(body))
         .unwrap()
 }
 
