@@ -235,13 +235,12 @@ async fn remote_executors(
     if backends.is_empty() {
         return None;
     }
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(settings.database_path.to_string_lossy().as_bytes());
+    let owner = grants.key().installation_id();
     Some(crate::scheduler::Remote {
         grants,
         backends,
         urls,
-        owner: hex::encode(&digest[..6]),
+        owner,
     })
 }
 

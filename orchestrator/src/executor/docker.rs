@@ -62,8 +62,13 @@ impl DockerBackend {
         })
     }
 
-    fn container_name(attempt: i64) -> String {
-        format!("harness-attempt-{attempt}")
+    /// `harness-<owner>-<attempt>`: attempt ids restart at 1 in every installation, and
+    /// one engine may serve several (the owner label says whose it is).
+    fn container_name(launch: &Launch) -> String {
+        match launch.labels.get(super::LABEL_OWNER) {
+            Some(owner) => format!("harness-{owner}-{}", launch.attempt),
+            None => format!("harness-attempt-{}", launch.attempt),
+        }
     }
 
     fn body(&self, launch: &Launch) -> ContainerCreateBody {
@@ -130,7 +135,7 @@ impl ExecutorBackend for DockerBackend {
                 attempt: launch.attempt,
                 message: e.to_string(),
             };
-            let name = Self::container_name(launch.attempt);
+            let name = Self::container_name(launch);
             // A container of the same attempt can only be a leftover.
             let _ = self
                 .docker

@@ -103,6 +103,14 @@ impl WorkerKey {
         Ok(Self(key))
     }
 
+    /// A public name of this installation, derived from the key (which only it holds):
+    /// two orchestrators on one container engine tell their containers apart by it,
+    /// even when their databases sit at the same path in their own containers.
+    pub fn installation_id(&self) -> String {
+        let tag = self.mac("parent-harness installation").finalize().into_bytes();
+        hex::encode(&tag[..6])
+    }
+
     fn mac(&self, body: &str) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
             .expect("HMAC takes a key of any length");
