@@ -157,6 +157,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_installation_id_is_stable_per_key_and_differs_between_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("worker.key");
+        let first = WorkerKey::load_or_create(&path).unwrap().installation_id();
+        let again = WorkerKey::load_or_create(&path).unwrap().installation_id();
+        let other = WorkerKey::random().unwrap().installation_id();
+        assert_eq!(first, again);
+        assert_ne!(first, other);
+        assert_eq!(first.len(), 12);
+        assert!(first.bytes().all(|b| b.is_ascii_hexdigit()), "{first}");
+    }
+
+    #[test]
     fn an_issued_credential_verifies_until_it_expires() {
         let key = WorkerKey::random().unwrap();
         let cred = key.issue(7, 1_000);
