@@ -107,7 +107,10 @@ impl WorkerKey {
     /// two orchestrators on one container engine tell their containers apart by it,
     /// even when their databases sit at the same path in their own containers.
     pub fn installation_id(&self) -> String {
-        let tag = self.mac("parent-harness installation").finalize().into_bytes();
+        let tag = self
+            .mac("parent-harness installation")
+            .finalize()
+            .into_bytes();
         hex::encode(&tag[..6])
     }
 
