@@ -892,6 +892,8 @@ export interface components {
             executor?: string | null;
             /** @description The container, pod or process it runs in on a remote executor. */
             executor_name?: string | null;
+            /** @description The Kubernetes node or Docker engine host it runs on, once known. */
+            executor_node?: string | null;
             exit_reason?: string | null;
             /** Format: int64 */
             id: number;

@@ -102,6 +102,8 @@ pub struct Session {
     pub executor: Option<String>,
     /// The container, pod or process it runs in on a remote executor.
     pub executor_name: Option<String>,
+    /// The Kubernetes node or Docker engine host it runs on, once known.
+    pub executor_node: Option<String>,
     /// Bytes of log stored for this session (capped by HARNESS_SESSION_LOG_MAX_BYTES).
     pub log_bytes: u64,
 }

@@ -191,15 +191,19 @@ impl Board {
         Ok(task)
     }
 
-    /// Where a session runs: its executor and, remotely, the container/pod/process.
+    /// Where a session runs: its executor and, remotely, the container/pod/process and
+    /// the node or engine host. `None` keeps what was recorded.
     pub async fn record_executor(
         &self,
         session_id: i64,
         executor: &'static str,
         name: Option<String>,
+        node: Option<String>,
     ) -> Result<Session, StoreError> {
         let session = self
-            .blocking(move |s| s.set_session_executor(session_id, executor, name.as_deref()))
+            .blocking(move |s| {
+                s.set_session_executor(session_id, executor, name.as_deref(), node.as_deref())
+            })
             .await?;
         self.publish(LiveKind::SessionUpdated(session.clone()));
         Ok(session)

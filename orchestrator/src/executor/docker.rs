@@ -35,6 +35,8 @@ pub struct DockerBackend {
     docker: Docker,
     /// The harness binary on the engine's host.
     binary: String,
+    /// The engine's host name (`docker info`): where the workers run.
+    host: Option<String>,
 }
 
 fn err(step: &'static str) -> impl Fn(bollard::errors::Error) -> ExecutorError {
@@ -49,6 +51,7 @@ impl DockerBackend {
     pub async fn connect(settings: &RemoteSettings) -> Result<Self, ExecutorError> {
         let docker = Docker::connect_with_defaults().map_err(err("connect"))?;
         docker.ping().await.map_err(err("ping"))?;
+        let host = docker.info().await.ok().and_then(|info| info.name);
         let binary = match &settings.harness_binary {
             Some(path) => path.clone(),
             None => std::env::current_exe().map_err(|e| ExecutorError::Connect {
@@ -59,6 +62,7 @@ impl DockerBackend {
         Ok(Self {
             docker,
             binary: binary.display().to_string(),
+            host,
         })
     }
 
@@ -166,7 +170,7 @@ impl ExecutorBackend for DockerBackend {
                 attempt: launch.attempt,
                 id: created.id,
                 name,
-                node: None,
+                node: self.host.clone(),
             })
         })
     }
@@ -198,7 +202,9 @@ impl ExecutorBackend for DockerBackend {
                     ContainerStateStatusEnum::RUNNING
                     | ContainerStateStatusEnum::PAUSED
                     | ContainerStateStatusEnum::RESTARTING,
-                ) => Status::Running,
+                ) => Status::Running {
+                    node: self.host.clone(),
+                },
                 _ if state.oom_killed == Some(true) => Status::Failed {
                     reason: format!("container {} ran out of memory", handle.name),
                     uses_attempt: true,
@@ -282,7 +288,7 @@ impl ExecutorBackend for DockerBackend {
                 attempt,
                 id: inspected.id.unwrap_or_else(|| name.to_owned()),
                 name: name.to_owned(),
-                node: None,
+                node: self.host.clone(),
             })
         })
     }

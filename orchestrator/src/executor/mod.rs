@@ -87,16 +87,14 @@ pub struct Handle {
 pub enum Status {
     /// Created, not yet running (pulling, scheduling).
     Pending,
-    Running,
+    /// Running on `node` (the Kubernetes node), when the backend knows it.
+    Running { node: Option<String> },
     /// The worker process ended with this exit code.
     Exited(i64),
     /// It never ran (image pull failure, unschedulable) or failed in a way that is the
     /// task's (out of memory, deadline). `uses_attempt` is false for infrastructure
     /// problems: the task is requeued.
-    Failed {
-        reason: String,
-        uses_attempt: bool,
-    },
+    Failed { reason: String, uses_attempt: bool },
     /// It ran and is gone (removed under us, its process vanished): a lost worker, which
     /// the scheduler counts like a crash.
     Lost(String),
@@ -179,7 +177,7 @@ pub async fn wait_done(
 ) -> Option<Result<Status, ExecutorError>> {
     loop {
         match backend.status(handle).await {
-            Ok(Status::Pending | Status::Running) => {}
+            Ok(Status::Pending | Status::Running { .. }) => {}
             done => return Some(done),
         }
         tokio::select! {

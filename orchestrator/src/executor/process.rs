@@ -173,7 +173,7 @@ impl ExecutorBackend for ProcessBackend {
             };
             match worker {
                 Worker::Child(child) => match child.try_wait() {
-                    Ok(None) => Ok(Status::Running),
+                    Ok(None) => Ok(Status::Running { node: None }),
                     Ok(Some(status)) => Ok(Status::Exited(i64::from(
                         std::os::unix::process::ExitStatusExt::into_raw(status),
                     ))),
@@ -183,7 +183,7 @@ impl ExecutorBackend for ProcessBackend {
                     }),
                 },
                 // Not our child: its exit code went to the previous run.
-                Worker::Adopted(pid) if runs_in(*pid, dir) => Ok(Status::Running),
+                Worker::Adopted(pid) if runs_in(*pid, dir) => Ok(Status::Running { node: None }),
                 Worker::Adopted(_) => Ok(Status::Lost(format!(
                     "worker {} is gone (it ended while the orchestrator was away, or since)",
                     handle.name

@@ -131,7 +131,7 @@ impl Attempt {
             let recorded = self
                 .engine
                 .board
-                .record_executor(self.session.id, self.executor.as_str(), None)
+                .record_executor(self.session.id, self.executor.as_str(), None, None)
                 .await;
             if let Err(err) = recorded {
                 tracing::warn!(%err, "cannot record where the session runs");

@@ -317,6 +317,7 @@ impl Attempt {
                 self.session.id,
                 backend.kind().as_str(),
                 Some(handle.name.clone()),
+                handle.node.clone(),
             )
             .await;
         if let Err(err) = recorded {
@@ -359,6 +360,18 @@ impl Attempt {
         }
     }
 
+    /// The node the worker was scheduled on (Kubernetes learns it after the launch).
+    async fn record_node(&self, backend: &dyn ExecutorBackend, node: Option<String>) {
+        let recorded = self
+            .engine
+            .board
+            .record_executor(self.session.id, backend.kind().as_str(), None, node)
+            .await;
+        if let Err(err) = recorded {
+            tracing::warn!(%err, "cannot record the worker's node");
+        }
+    }
+
     /// Stores the worker's events until its result, its death, a cancel or the deadline.
     #[allow(clippy::too_many_arguments)]
     async fn follow(
@@ -381,6 +394,7 @@ impl Attempt {
         let give_up = tokio::time::sleep(deadline);
         tokio::pin!(give_up);
         grant.touch();
+        let mut node = handle.node.clone();
         loop {
             tokio::select! {
                 Some(event) = events.recv() => store(sink, event).await,
@@ -400,7 +414,13 @@ impl Attempt {
                         )));
                     }
                     match backend.status(handle).await {
-                        Ok(Status::Pending | Status::Running) => {}
+                        Ok(Status::Pending) => {}
+                        Ok(Status::Running { node: now }) => {
+                            if now.is_some() && now != node {
+                                node = now;
+                                self.record_node(backend, node.clone()).await;
+                            }
+                        }
                         Ok(Status::Exited(code)) => {
                             // The result may be in flight: give it one heartbeat period.
                             let late = tokio::time::timeout(settings.heartbeat_timeout, &mut result).await;

@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "worker_seq",
         sql: include_str!("../../migrations/0011_worker_seq.sql"),
     },
+    Migration {
+        version: 12,
+        name: "executor_node",
+        sql: include_str!("../../migrations/0012_executor_node.sql"),
+    },
 ];
 
 /// A migration that this run applied.

@@ -29,7 +29,7 @@ pub struct SessionFilter {
 const SESSION_COLUMNS: &str = "id, task_id, agent_id, model, status, started_at, ended_at, \
      exit_reason, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, \
      purpose, branch, commit_sha, verify_output, landing, \
-     executor, executor_name, \
+     executor, executor_name, executor_node, \
      (SELECT COALESCE(SUM(length(CAST(l.content AS BLOB))), 0) FROM session_logs l \
       WHERE l.session_id = sessions.id)";
 
@@ -400,6 +400,7 @@ struct RawSession {
     landing: Option<String>,
     executor: Option<String>,
     executor_name: Option<String>,
+    executor_node: Option<String>,
     log_bytes: u64,
 }
 
@@ -428,7 +429,8 @@ impl RawSession {
             landing: r.get(17)?,
             executor: r.get(18)?,
             executor_name: r.get(19)?,
-            log_bytes: r.get(20)?,
+            executor_node: r.get(20)?,
+            log_bytes: r.get(21)?,
         })
     }
 
@@ -457,6 +459,7 @@ impl RawSession {
             landing: self.landing,
             executor: self.executor,
             executor_name: self.executor_name,
+            executor_node: self.executor_node,
             log_bytes: self.log_bytes,
         })
     }

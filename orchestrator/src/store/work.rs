@@ -359,18 +359,20 @@ impl Store {
         Ok(session)
     }
 
-    /// Where the session runs (see migration 0010).
+    /// Where the session runs (see migrations 0010 and 0012).
     pub fn set_session_executor(
         &self,
         session_id: i64,
         executor: &str,
         name: Option<&str>,
+        node: Option<&str>,
     ) -> Result<Session, StoreError> {
         let conn = self.write()?;
         conn.execute(
-            "UPDATE sessions SET executor = ?1, executor_name = COALESCE(?2, executor_name)
-             WHERE id = ?3",
-            params![executor, name, session_id],
+            "UPDATE sessions SET executor = ?1, executor_name = COALESCE(?2, executor_name),
+                 executor_node = COALESCE(?3, executor_node)
+             WHERE id = ?4",
+            params![executor, name, node, session_id],
         )?;
         let session = load_session(&conn, session_id)?;
         conn.commit()?;

@@ -111,7 +111,10 @@ async fn a_launched_job_goes_pending_running_exited_zero_and_is_removed() {
     assert_eq!(backend.status(&handle).await.unwrap(), Status::Pending);
     fake.schedule(NS, &handle.id, "node-a");
     fake.run(NS, &handle.id);
-    status_until(&backend, &handle, |s| *s == Status::Running).await;
+    let on_node_a = Status::Running {
+        node: Some("node-a".into()),
+    };
+    status_until(&backend, &handle, |s| *s == on_node_a).await;
     fake.set_log(NS, &handle.id, "cloning\ndone");
     fake.succeed(NS, &handle.id);
     status_until(&backend, &handle, |s| *s == Status::Exited(0)).await;
@@ -135,7 +138,7 @@ async fn a_worker_exit_code_is_reported_as_exited() {
     fake.schedule(NS, &handle.id, "node-a");
     fake.run(NS, &handle.id);
     // As in lifecycle.rs: the exit code is read once the pod was seen running.
-    status_until(&backend, &handle, |s| *s == Status::Running).await;
+    status_until(&backend, &handle, |s| matches!(s, Status::Running { .. })).await;
     fake.fail(NS, &handle.id, 3, "Error");
     status_until(&backend, &handle, |s| *s == Status::Exited(3)).await;
     backend.remove(&handle).await.unwrap();
@@ -175,7 +178,7 @@ async fn after_a_restart_a_running_job_is_re_adopted_and_spared_by_the_sweep() {
     let after = KubernetesBackend::new(executor(&fake, settings("")));
     let handle = after.adopt(51, &kept.name).await.expect("adopt");
     assert_eq!(handle, kept);
-    status_until(&after, &handle, |s| *s == Status::Running).await;
+    status_until(&after, &handle, |s| matches!(s, Status::Running { .. })).await;
     let swept = after
         .sweep(&BTreeMap::new(), &BTreeSet::from([51]))
         .await

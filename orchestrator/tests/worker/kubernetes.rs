@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::{
     fake_kube::{FakeKube, Kind},
     git_repo,
-    helpers::{json_with, spawn_with},
+    helpers::{TestApp, json_with, spawn_with},
     remote_engine, sessions_of,
 };
 
@@ -47,15 +47,11 @@ async fn first_job(fake: &FakeKube) -> String {
     }
 }
 
-#[tokio::test]
-async fn a_kubernetes_agent_s_attempt_is_a_job_and_an_image_pull_failure_requeues_it() {
-    let fake = FakeKube::start().await;
-    let kube_dir = tempfile::tempdir().unwrap();
-    let config = kubeconfig(kube_dir.path(), &fake.url());
-    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
-    let path = git_repo::repo_path(&repo);
-    let app = spawn_with(|s| {
-        remote_engine(s, &path, "success", 10.0);
+/// A server whose `build-1` agent runs on the kubernetes executor, against `fake`.
+async fn cluster_app(fake: &FakeKube, dir: &std::path::Path, repo: &std::path::Path) -> TestApp {
+    let config = kubeconfig(dir, &fake.url());
+    spawn_with(|s| {
+        remote_engine(s, repo, "success", 10.0);
         let settings: KubernetesSettings = toml::from_str(&format!(
             "namespace = \"{NS}\"\nimage = \"rust:1.95-bookworm\"\n\
              harness_image = \"harness:test\"\norchestrator_url = \"http://harness:3333\"\n\
@@ -67,7 +63,15 @@ async fn a_kubernetes_agent_s_attempt_is_a_job_and_an_image_pull_failure_requeue
         let agent: &mut AgentOverride = s.engine.agents.get_mut("build-1").unwrap();
         agent.executor = Some(ExecutorKind::Kubernetes);
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_kubernetes_agent_s_attempt_is_a_job_and_an_image_pull_failure_requeues_it() {
+    let fake = FakeKube::start().await;
+    let kube_dir = tempfile::tempdir().unwrap();
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let app = cluster_app(&fake, kube_dir.path(), &git_repo::repo_path(&repo)).await;
     let task = app.create_task(json!({"title": "On the cluster"})).await;
 
     let job = first_job(&fake).await;
@@ -136,4 +140,31 @@ async fn a_kubernetes_agent_s_attempt_is_a_job_and_an_image_pull_failure_requeue
     .await;
     assert_ne!(task["status"], "failed", "{task:#}");
     assert!(task["last_failure"].is_null(), "{task:#}");
+}
+
+#[tokio::test]
+async fn the_session_shows_the_node_its_pod_runs_on() {
+    let fake = FakeKube::start().await;
+    let kube_dir = tempfile::tempdir().unwrap();
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let app = cluster_app(&fake, kube_dir.path(), &git_repo::repo_path(&repo)).await;
+    let task = app.create_task(json!({"title": "Placed on a node"})).await;
+    let job = first_job(&fake).await;
+    fake.schedule(NS, &job, "node-7");
+    fake.run(NS, &job);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let sessions = sessions_of(&app, &task).await;
+        if let Some(s) = sessions.iter().find(|s| s["executor"] == "kubernetes")
+            && s["executor_node"] == "node-7"
+        {
+            assert_eq!(s["executor_name"], job.as_str(), "{s:#}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node was not recorded: {sessions:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

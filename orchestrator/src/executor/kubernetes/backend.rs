@@ -85,7 +85,7 @@ fn kube_launch(launch: &Launch) -> Result<KubeLaunch, ExecutorError> {
 fn status_of(name: &str, latest: Latest) -> Result<Status, ExecutorError> {
     Ok(match latest {
         Latest::Status(KubeStatus::Pending) => Status::Pending,
-        Latest::Status(KubeStatus::Running { .. }) => Status::Running,
+        Latest::Status(KubeStatus::Running { node, .. }) => Status::Running { node },
         Latest::Status(KubeStatus::Succeeded) => Status::Exited(0),
         Latest::Status(KubeStatus::Failed {
             exit_code: Some(code),

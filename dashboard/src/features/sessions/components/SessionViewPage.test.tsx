@@ -37,6 +37,22 @@ describe('session view', () => {
     expect(screen.getByText(/2 lines · live/)).toBeInTheDocument();
   });
 
+  it('shows where a remote session runs: executor, pod and node', async () => {
+    const remote = { ...session, executor: 'kubernetes', executor_name: 'harness-attempt-7', executor_node: 'node-7' };
+    stubFetch((url) => {
+      if (url.pathname === '/api/sessions/7') return { body: remote };
+      if (url.pathname === '/api/sessions/7/logs') return { body: { items: [] } };
+    });
+    renderWithProviders(
+      <Routes>
+        <Route path="/sessions/:sessionId" element={<SessionViewPage />} />
+      </Routes>,
+      { route: '/sessions/7' },
+    );
+    const runsOn = (await screen.findByText('Runs on')).nextElementSibling;
+    expect(runsOn).toHaveTextContent('kubernetes · harness-attempt-7 · node-7');
+  });
+
   it("shows the server's message when the session does not exist", async () => {
     stubFetch(() => ({ status: 404, body: { error: { code: 'not_found', message: 'session 99 not found' } } }));
     renderWithProviders(

@@ -58,7 +58,7 @@ export function SessionViewPage() {
             <>
               <dt>Runs on</dt>
               <dd className="mono">
-                {s.executor_name ? `${s.executor} · ${s.executor_name}` : s.executor}
+                {[s.executor, s.executor_name, s.executor_node].filter(Boolean).join(' · ')}
               </dd>
             </>
           ) : null}
