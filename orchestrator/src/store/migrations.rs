@@ -75,6 +75,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "executor_node",
         sql: include_str!("../../migrations/0012_executor_node.sql"),
     },
+    Migration {
+        version: 13,
+        name: "drop_tasks_ready",
+        sql: include_str!("../../migrations/0013_drop_tasks_ready.sql"),
+    },
 ];
 
 /// A migration that this run applied.

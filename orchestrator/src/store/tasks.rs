@@ -855,6 +855,20 @@ mod query_plans {
     }
 
     #[test]
+    fn the_ready_query_walks_the_status_index_in_start_order() {
+        let (_dir, conn) = migrated();
+        let args = [
+            Value::Text("2026-12-01T00:00:00Z".into()),
+            Value::Integer(32),
+        ];
+        let plan = plan(&conn, &super::super::work::ready_query(), &args);
+        assert!(
+            plan.contains("tasks_by_status (status=?)") && !plan.contains("TEMP B-TREE"),
+            "{plan}"
+        );
+    }
+
+    #[test]
     fn status_with_category_or_agent_reads_the_two_column_index() {
         let (_dir, conn) = migrated();
         let pairs = [

@@ -30,7 +30,7 @@ pub struct Failure {
 }
 
 /// A ready task: pending, out of backoff, no unanswered question, every dependency done.
-const READY: &str = "
+pub(super) const READY: &str = "
     t.status = 'pending'
     AND (t.retry_at IS NULL OR t.retry_at <= ?1)
     AND (t.question IS NULL OR t.answer IS NOT NULL)
@@ -38,20 +38,21 @@ const READY: &str = "
         SELECT 1 FROM task_dependencies d JOIN tasks dep ON dep.id = d.depends_on
         WHERE d.task_id = t.id AND dep.status != 'completed')";
 
+/// Ready tasks in the order they are started: P0 first, then oldest.
+pub(super) fn ready_query() -> String {
+    format!(
+        "SELECT {TASK_COLUMNS} FROM tasks t WHERE {READY}
+         ORDER BY t.priority, t.created_at, t.id LIMIT ?2"
+    )
+}
+
 impl Store {
     /// Ready tasks, P0 first, then oldest.
     /// The scheduler asks after every board change, so this is one query for the rows
     /// and one for their dependencies, not two per task.
     pub fn ready_tasks(&self, now: Timestamp, limit: u32) -> Result<Vec<Task>, StoreError> {
         let conn = self.read()?;
-        query_tasks(
-            &conn,
-            &format!(
-                "SELECT {TASK_COLUMNS} FROM tasks t WHERE {READY}
-                 ORDER BY t.priority, t.created_at, t.id LIMIT ?2"
-            ),
-            params![now.to_rfc3339(), limit],
-        )
+        query_tasks(&conn, &ready_query(), params![now.to_rfc3339(), limit])
     }
 
     /// Atomically claims a ready task for an agent: in_progress, assigned, one more
