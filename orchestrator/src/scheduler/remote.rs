@@ -216,7 +216,9 @@ impl Attempt {
             let from_base: [&str; 4] = ["branch", "-f", &b, &format!("refs/heads/{base2}")];
             if fresh {
                 ok(&from_base)?;
-            } else if resuming && ok(&["rev-parse", "--verify", "-q", &format!("refs/heads/{b}")]).is_err() {
+            } else if resuming
+                && ok(&["rev-parse", "--verify", "-q", &format!("refs/heads/{b}")]).is_err()
+            {
                 // The previous attempt's branch is gone: resume the conversation from
                 // the base rather than fail the clone.
                 ok(&from_base)?;

@@ -15,8 +15,7 @@ use crate::{
 };
 
 #[tokio::test]
-async fn a_remote_agents_question_waits_for_the_answer_and_the_next_worker_resumes_from_its_work()
-{
+async fn a_remote_agents_question_waits_for_the_answer_and_the_next_worker_resumes_from_its_work() {
     let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
     let path = git_repo::repo_path(&repo);
     let fake = FakeAnthropic::start(vec![
@@ -72,7 +71,11 @@ async fn a_remote_agents_question_waits_for_the_answer_and_the_next_worker_resum
         git_repo::git(&path, &["show", &format!("{branch}:draft.txt")]),
         "half done"
     );
-    assert_eq!(fake.request_count(), 2, "nothing runs while the question waits");
+    assert_eq!(
+        fake.request_count(),
+        2,
+        "nothing runs while the question waits"
+    );
 
     fake.push([
         Reply::tool(
@@ -107,7 +110,10 @@ async fn a_remote_agents_question_waits_for_the_answer_and_the_next_worker_resum
     let resumed = &requests[2];
     let text = resumed.all_text();
     assert!(text.contains("draft.txt"), "earlier turns missing: {text}");
-    assert!(text.contains("Blue or green?"), "earlier turns missing: {text}");
+    assert!(
+        text.contains("Blue or green?"),
+        "earlier turns missing: {text}"
+    );
     let results = resumed.last_tool_results();
     assert!(
         results
@@ -117,7 +123,10 @@ async fn a_remote_agents_question_waits_for_the_answer_and_the_next_worker_resum
     );
 
     // Both workers' work landed: the draft from before the question, the file after.
-    assert_eq!(git_repo::git(&path, &["show", "main:draft.txt"]), "half done");
+    assert_eq!(
+        git_repo::git(&path, &["show", "main:draft.txt"]),
+        "half done"
+    );
     assert_eq!(
         git_repo::git(&path, &["show", "main:final.txt"]),
         "green it is"
