@@ -43,8 +43,12 @@ async fn a_remote_agents_question_waits_for_the_answer_and_the_next_worker_resum
     let task = app.create_task(json!({"title": "Pick a colour"})).await;
     let task_path = format!("/api/tasks/{}", task["id"]);
 
-    // The question is on the task, and the worker's attempt is over.
-    let waiting = wait_for(&app, &task_path, |t| t["question"] == "Blue or green?").await;
+    // The question is on the task (stored, then the task requeued to wait for the
+    // answer), and the worker's attempt is over.
+    let waiting = wait_for(&app, &task_path, |t| {
+        t["question"] == "Blue or green?" && t["status"] != "in_progress"
+    })
+    .await;
     assert_eq!(waiting["status"], "pending", "{waiting:#}");
     let ended = wait_for(
         &app,
