@@ -16,6 +16,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use harness_domain::task::NewTask;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -75,6 +76,33 @@ pub struct SessionRequest {
     pub tools: ToolSet,
     /// The `browser` group, when the agent has it (anthropic only).
     pub browser: Option<BrowserGrant>,
+}
+
+/// Resuming after a human answered the agent's `ask_human`: what the next attempt of
+/// the task gets, locally or in a remote worker's assignment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resume {
+    /// The conversation to continue, when the runtime can resume one (anthropic).
+    pub paused: Option<PausedConversation>,
+    pub question: String,
+    pub answer: String,
+}
+
+impl Resume {
+    /// What [`SessionRequest::resume`] gets. A runtime that cannot continue a
+    /// conversation (CLI agents) finds the question and the answer in its brief instead.
+    pub fn into_request(self, brief: &mut TaskBrief) -> Option<(PausedConversation, String)> {
+        match self.paused {
+            Some(paused) => Some((paused, self.answer)),
+            None => {
+                brief.description.push_str(&format!(
+                    "\n\nYou asked: {}\nA human answered: {}",
+                    self.question, self.answer
+                ));
+                None
+            }
+        }
+    }
 }
 
 /// What a session needs to get the `browser` tool group: where Chromium is, which
@@ -411,6 +439,41 @@ mod tests {
                 reason: "key".into()
             }
             .uses_attempt()
+        );
+    }
+
+    fn resume(paused: Option<PausedConversation>) -> Resume {
+        Resume {
+            paused,
+            question: "Blue or green?".into(),
+            answer: "green".into(),
+        }
+    }
+
+    #[test]
+    fn a_paused_conversation_resumes_with_the_answer_and_leaves_the_brief_alone() {
+        let paused = PausedConversation {
+            messages: Vec::new(),
+            results: Vec::new(),
+            ask_tool_use_id: "toolu_1".into(),
+            skipped: Vec::new(),
+        };
+        let mut brief = TaskBrief::default();
+        let request = resume(Some(paused.clone())).into_request(&mut brief);
+        assert_eq!(request, Some((paused, "green".to_owned())));
+        assert!(brief.description.is_empty());
+    }
+
+    #[test]
+    fn without_a_conversation_the_question_and_answer_go_into_the_brief() {
+        let mut brief = TaskBrief::default();
+        assert_eq!(resume(None).into_request(&mut brief), None);
+        assert!(
+            brief
+                .description
+                .contains("You asked: Blue or green?\nA human answered: green"),
+            "{}",
+            brief.description
         );
     }
 }

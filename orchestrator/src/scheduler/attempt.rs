@@ -33,7 +33,7 @@ use crate::{
         anthropic::PausedConversation,
         git::{Author, GitError, Repo, Worktree},
         prompt::TaskBrief,
-        runtime::{AgentRuntime, SessionOutcome, SessionReport, SessionRequest},
+        runtime::{AgentRuntime, Resume, SessionOutcome, SessionReport, SessionRequest},
         verify::{VerifyConfig, verify},
     },
     store::Failure,
@@ -66,14 +66,6 @@ struct Prepared {
     repo: Repo,
     worktree: Worktree,
     resume: Option<Resume>,
-}
-
-/// Resuming after a human's answer.
-struct Resume {
-    /// The conversation to continue, when the runtime can resume one.
-    paused: Option<PausedConversation>,
-    question: String,
-    answer: String,
 }
 
 /// How the attempt ended, before the task is settled.
@@ -172,19 +164,7 @@ impl Attempt {
             None => repo.current_branch().map_err(AttemptError::BaseBranch)?,
         };
         let path = settings.worktrees_dir.join(&self.task.display_id);
-        let resume = self
-            .engine
-            .board
-            .take_answer(self.task.id)
-            .await
-            .map_err(AttemptError::TakeAnswer)?
-            .map(|a| Resume {
-                paused: a
-                    .paused
-                    .and_then(|p| serde_json::from_str::<PausedConversation>(&p).ok()),
-                question: a.question,
-                answer: a.answer,
-            });
+        let resume = self.take_resume().await?;
         let (display_id, resuming, author) = (
             self.task.display_id.clone(),
             resume.is_some(),
@@ -224,6 +204,24 @@ impl Attempt {
             worktree,
             resume,
         })
+    }
+
+    /// The human's answer waiting for this task, if any, taken off the board: the
+    /// attempt resumes the agent's conversation with it.
+    pub(super) async fn take_resume(&self) -> Result<Option<Resume>, AttemptError> {
+        let taken = self
+            .engine
+            .board
+            .take_answer(self.task.id)
+            .await
+            .map_err(AttemptError::TakeAnswer)?;
+        Ok(taken.map(|a| Resume {
+            paused: a
+                .paused
+                .and_then(|p| serde_json::from_str::<PausedConversation>(&p).ok()),
+            question: a.question,
+            answer: a.answer,
+        }))
     }
 
     async fn work(&self, sink: &Arc<StoreSink>, prepared: Prepared, started: Instant) -> Ending {
@@ -339,25 +337,7 @@ impl Attempt {
         if let Some(note) = design {
             brief.description.push_str(&note);
         }
-        let resume = match resume {
-            Some(Resume {
-                paused: Some(paused),
-                answer,
-                ..
-            }) => Some((paused, answer)),
-            Some(Resume {
-                paused: None,
-                question,
-                answer,
-            }) => {
-                // CLI agents cannot resume a conversation: the answer goes in the prompt.
-                brief.description.push_str(&format!(
-                    "\n\nYou asked: {question}\nA human answered: {answer}"
-                ));
-                None
-            }
-            None => None,
-        };
+        let resume = resume.and_then(|r| r.into_request(&mut brief));
         let request = SessionRequest {
             worktree: worktree.path.clone(),
             role_instructions: self.role.prompt.clone(),
@@ -529,7 +509,13 @@ impl Attempt {
         }
     }
 
-    async fn wait_for_human(&self, question: String, paused: Option<PausedConversation>) -> Ending {
+    /// Stores the agent's question (and its paused conversation) on the task, which
+    /// waits for the answer; the next attempt resumes with it. Local and remote alike.
+    pub(super) async fn wait_for_human(
+        &self,
+        question: String,
+        paused: Option<PausedConversation>,
+    ) -> Ending {
         let paused = paused.and_then(|p| serde_json::to_string(&p).ok());
         let asked = self
             .engine

@@ -175,8 +175,10 @@ impl Attempt {
     }
 
     /// The attempt's branch and what the worker is told. With a `sink` (a fresh
-    /// attempt) the branch is reset to the base first and that is logged and recorded;
-    /// without (a re-adopted worker) the branch is left as the worker has it.
+    /// attempt) the branch is reset to the base first and that is logged and recorded,
+    /// unless a human answered the previous attempt's question: then the branch holds
+    /// the work that attempt pushed, and the assignment carries the answer (`resume`).
+    /// Without a sink (a re-adopted worker) the branch is left as the worker has it.
     pub(super) async fn prepare_remote(
         &self,
         sink: Option<&Arc<StoreSink>>,
@@ -193,7 +195,12 @@ impl Attempt {
             .map_err(AttemptError::PrepareWorktree)?;
         let root = repo.root().to_path_buf();
         let (b, base2) = (branch.clone(), base.clone());
-        let fresh = sink.is_some();
+        let resume = match sink {
+            Some(_) => self.take_resume().await?,
+            None => None,
+        };
+        let fresh = sink.is_some() && resume.is_none();
+        let resuming = resume.is_some();
         let git_dir = tokio::task::spawn_blocking(move || {
             let ok = |args: &[&str]| -> Result<String, AttemptError> {
                 let out = safe_git::run(&root, args, &[])
@@ -206,17 +213,30 @@ impl Attempt {
                     ))
                 }
             };
+            let from_base: [&str; 4] = ["branch", "-f", &b, &format!("refs/heads/{base2}")];
             if fresh {
-                ok(&["branch", "-f", &b, &format!("refs/heads/{base2}")])?;
+                ok(&from_base)?;
+            } else if resuming
+                && ok(&["rev-parse", "--verify", "-q", &format!("refs/heads/{b}")]).is_err()
+            {
+                // The previous attempt's branch is gone: resume the conversation from
+                // the base rather than fail the clone.
+                ok(&from_base)?;
             }
             ok(&["rev-parse", "--absolute-git-dir"])
         })
         .await??;
         if let Some(sink) = sink {
-            sink.system(format!(
-                "branch {branch} from {base}; the attempt runs on the {} executor",
-                self.executor
-            ));
+            sink.system(match &resume {
+                None => format!(
+                    "branch {branch} from {base}; the attempt runs on the {} executor",
+                    self.executor
+                ),
+                Some(r) => format!(
+                    "resuming on branch {branch} (the previous attempt's work) after the answer to: {}; the attempt runs on the {} executor",
+                    r.question, self.executor
+                ),
+            });
             let recorded = self
                 .engine
                 .board
@@ -258,6 +278,7 @@ impl Attempt {
                 Vec::new()
             },
             planning: false,
+            resume,
         };
         Ok((assignment, git_dir.into()))
     }
@@ -511,6 +532,17 @@ impl Attempt {
                 reason,
                 retry_at: None,
             },
+            WorkerOutcome::WaitingForHuman {
+                question,
+                paused,
+                head,
+            } => {
+                sink.system(format!(
+                    "the agent's work so far is pushed to {} at {head}; the task waits for an answer",
+                    assignment.branch
+                ));
+                self.wait_for_human(question, paused).await
+            }
             WorkerOutcome::Unconfigured { reason } => {
                 let _ = self
                     .engine

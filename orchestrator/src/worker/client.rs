@@ -3,7 +3,9 @@
 //! It fetches its assignment, clones the attempt's branch over git smart HTTP, runs the
 //! agent and the verification commands in the clone, streams log lines and usage back
 //! (the uplink, which is also its heartbeat), commits, pushes its branch, and posts its
-//! outcome. It never writes the orchestrator's state; the orchestrator lands the branch.
+//! outcome. An agent's question (`ask_human`) is posted as the outcome too, after the
+//! work so far is pushed; the attempt after the answer resumes from the assignment's
+//! `resume`. It never writes the orchestrator's state; the orchestrator lands the branch.
 
 use std::{
     collections::VecDeque,
@@ -164,7 +166,8 @@ pub async fn run(endpoint: Endpoint) -> Result<(), WorkerError> {
     Ok(())
 }
 
-/// The agent, then (when it completed) commit, verification and push.
+/// The agent, then (when it completed) commit, verification and push; (when it asked
+/// a human) commit and push of its work so far.
 async fn work(
     endpoint: &Endpoint,
     a: &Assignment,
@@ -177,11 +180,19 @@ async fn work(
         &format!("worker cloned {} into {}", a.branch, clone.display()),
     );
     let runtime = runtime(a)?;
+    let mut brief = a.brief.clone();
+    let resume = a.resume.clone().and_then(|r| {
+        sink.log(
+            LogKind::System,
+            &format!("resuming after the answer to: {}", r.question),
+        );
+        r.into_request(&mut brief)
+    });
     let request = SessionRequest {
         worktree: clone.to_path_buf(),
         role_instructions: a.role_instructions.clone(),
-        brief: a.brief.clone(),
-        resume: None,
+        brief,
+        resume,
         timeout: Duration::from_secs_f64(a.session_timeout_secs),
         cancel: cancel.clone(),
         task_creator: None,
@@ -201,11 +212,14 @@ async fn work(
         SessionOutcome::TimedOut => WorkerOutcome::TimedOut,
         SessionOutcome::Interrupted { reason, .. } => WorkerOutcome::Interrupted { reason },
         SessionOutcome::Unconfigured { reason } => WorkerOutcome::Unconfigured { reason },
-        SessionOutcome::WaitingForHuman { question, .. } => WorkerOutcome::Interrupted {
-            reason: format!(
-                "the agent asked a question, which remote workers cannot pass on yet: {question}"
-            ),
-        },
+        SessionOutcome::WaitingForHuman { question, paused } => {
+            let head = save_progress(endpoint, a, clone, &sink, &question).await?;
+            WorkerOutcome::WaitingForHuman {
+                question,
+                paused,
+                head,
+            }
+        }
         SessionOutcome::Cancelled => WorkerOutcome::Interrupted {
             reason: "the attempt was cancelled".into(),
         },
@@ -226,25 +240,8 @@ async fn finish(
         LogKind::System,
         &format!("agent reports the task complete: {summary}"),
     );
-    let author = Author {
-        name: a.author_name.clone(),
-        email: a.author_email.clone(),
-    };
     let message = format!("{}: {}\n\n{summary}", a.brief.display_id, a.brief.title);
-    let path = clone.to_path_buf();
-    let committed = tokio::task::spawn_blocking(move || {
-        let repo = Repo::open(&path)?;
-        repo.commit_all(&path, &message, &author)
-    })
-    .await
-    .map_err(|e| WorkerError::Runtime(e.to_string()))?
-    .map_err(|e| WorkerError::Git {
-        step: "commit",
-        message: e.to_string(),
-    })?;
-    if let Some(sha) = &committed {
-        sink.log(LogKind::Commit, sha);
-    }
+    commit_all(a, clone, sink, message).await?;
     let config = VerifyConfig {
         commands: a.verify.clone(),
         timeout: Duration::from_secs_f64(a.verify_timeout_secs),
@@ -270,6 +267,72 @@ async fn finish(
             "verification failed in the worker"
         },
     );
+    let head = push(endpoint, a, clone, sink).await?;
+    Ok(WorkerOutcome::Completed {
+        summary,
+        head,
+        verified,
+        verify_summary,
+    })
+}
+
+/// Commits and pushes the agent's work so far, unverified, before the question goes
+/// to the orchestrator: the attempt that resumes after the answer clones the branch
+/// and finds it there. Returns the pushed head.
+async fn save_progress(
+    endpoint: &Endpoint,
+    a: &Assignment,
+    clone: &Path,
+    sink: &Arc<WorkerSink>,
+    question: &str,
+) -> Result<String, WorkerError> {
+    sink.log(
+        LogKind::System,
+        &format!("the agent asks a human: {question}; saving its work so far"),
+    );
+    let message = format!(
+        "{}: work in progress, waiting for an answer\n\nThe agent asked: {question}",
+        a.brief.display_id
+    );
+    commit_all(a, clone, sink, message).await?;
+    push(endpoint, a, clone, sink).await
+}
+
+/// Commits everything in the clone (nothing when there is nothing to commit).
+async fn commit_all(
+    a: &Assignment,
+    clone: &Path,
+    sink: &Arc<WorkerSink>,
+    message: String,
+) -> Result<(), WorkerError> {
+    let author = Author {
+        name: a.author_name.clone(),
+        email: a.author_email.clone(),
+    };
+    let path = clone.to_path_buf();
+    let committed = tokio::task::spawn_blocking(move || {
+        let repo = Repo::open(&path)?;
+        repo.commit_all(&path, &message, &author)
+    })
+    .await
+    .map_err(|e| WorkerError::Runtime(e.to_string()))?
+    .map_err(|e| WorkerError::Git {
+        step: "commit",
+        message: e.to_string(),
+    })?;
+    if let Some(sha) = &committed {
+        sink.log(LogKind::Commit, sha);
+    }
+    Ok(())
+}
+
+/// Pushes HEAD to the attempt's branch; returns the pushed head.
+async fn push(
+    endpoint: &Endpoint,
+    a: &Assignment,
+    clone: &Path,
+    sink: &Arc<WorkerSink>,
+) -> Result<String, WorkerError> {
     let head = git(clone, &["rev-parse", "HEAD"], "read HEAD", &[]).await?;
     let refspec = format!("HEAD:refs/heads/{}", a.branch);
     let header = auth_header(endpoint);
@@ -291,12 +354,7 @@ async fn finish(
     )
     .await?;
     sink.log(LogKind::System, &format!("pushed {} at {head}", a.branch));
-    Ok(WorkerOutcome::Completed {
-        summary,
-        head,
-        verified,
-        verify_summary,
-    })
+    Ok(head)
 }
 
 /// The agent runs confined by its container; Landlock adds to that where the kernel

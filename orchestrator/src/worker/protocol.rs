@@ -3,7 +3,9 @@
 use harness_domain::{agent::RuntimeKind, session::LogKind};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{prompt::TaskBrief, session::Usage};
+use crate::engine::{
+    anthropic::PausedConversation, prompt::TaskBrief, runtime::Resume, session::Usage,
+};
 
 /// The paths of the worker API, relative to the orchestrator's base URL.
 pub const ASSIGNMENT: &str = "/worker/v1/assignment";
@@ -45,6 +47,10 @@ pub struct Assignment {
     pub read_paths: Vec<std::path::PathBuf>,
     /// May it create tasks (planning agents)? Not over the network yet: always false.
     pub planning: bool,
+    /// Set when a human answered the question the task's previous attempt asked: the
+    /// agent continues that conversation, on the branch that holds the work it pushed.
+    #[serde(default)]
+    pub resume: Option<Resume>,
 }
 
 /// One thing that happened in the worker's session.
@@ -93,6 +99,15 @@ pub enum WorkerOutcome {
     },
     Unconfigured {
         reason: String,
+    },
+    /// The agent asked a human (`ask_human`). Its work so far is committed and pushed
+    /// to the branch at `head`; `paused` is the conversation to resume (none for CLI
+    /// agents).
+    WaitingForHuman {
+        question: String,
+        #[serde(default)]
+        paused: Option<PausedConversation>,
+        head: String,
     },
 }
 

@@ -1,8 +1,11 @@
 //! Remote workers end to end: the real server on port 0 with a temporary database and a
 //! real git workspace, and `harness worker` as real child processes (the `process`
 //! executor runs the binary cargo built) speaking the worker protocol over HTTP and git
-//! smart HTTP. The CLI agent is the fake `claude` of tests/fixtures.
+//! smart HTTP. The CLI agent is the fake `claude` of tests/fixtures; the `anthropic`
+//! runtime talks to the fake Messages API of tests/support.
 
+#[path = "../support/fake_anthropic.rs"]
+mod fake_anthropic;
 #[path = "../support/fake_kube.rs"]
 mod fake_kube;
 #[path = "../support/git_repo.rs"]
@@ -13,6 +16,7 @@ mod helpers;
 mod credentials;
 mod kubernetes;
 mod protocol;
+mod questions;
 mod restart;
 
 use std::{path::Path, time::Duration};
