@@ -119,13 +119,7 @@ impl Scheduler {
             .ok_or(AdoptError::Role)?;
         let size = board.estimate(task.id).await.ok().flatten().map(|e| e.size);
         let runtime = engine.runtimes.for_agent_with_model(&agent, None)?;
-        let span = tracing::info_span!(
-            "attempt",
-            task = %task.display_id,
-            session = session.id,
-            agent = %agent.id,
-            attempt = task.attempts
-        );
+        let span = super::attempt_span(&task, &session, &agent);
         let mut attempt = Attempt {
             engine: engine.clone(),
             cancel: board.runs().register(task.id),

@@ -319,14 +319,7 @@ impl Scheduler {
                 self.engine.runtimes.caveat().map(str::to_owned),
             )
             .await;
-        // Every log line of the attempt carries these, so one attempt can be followed.
-        let span = tracing::info_span!(
-            "attempt",
-            task = %task.display_id,
-            session = session.id,
-            agent = %agent.id,
-            attempt = task.attempts
-        );
+        let span = attempt_span(&task, &session, &agent);
         span.in_scope(|| tracing::info!("session started"));
         let cancel = board.runs().register(task.id);
         let executor = self.engine.runtimes.executor(&agent);
@@ -540,4 +533,20 @@ impl Scheduler {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// Every log line of an attempt carries these, so one attempt can be followed (started
+/// here or re-adopted after a restart).
+fn attempt_span(
+    task: &Task,
+    session: &harness_domain::session::Session,
+    agent: &Agent,
+) -> tracing::Span {
+    tracing::info_span!(
+        "attempt",
+        task = %task.display_id,
+        session = session.id,
+        agent = %agent.id,
+        attempt = task.attempts
+    )
 }
