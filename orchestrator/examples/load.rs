@@ -90,17 +90,13 @@ async fn fanout(url: &str, clients: usize, messages: usize) -> anyhow::Result<()
             while let Some(Ok(message)) = socket.next().await {
                 if let Message::Text(text) = message {
                     let received = Instant::now();
-                    // Only task.created frames are timed; the rest (the task's event) are
-                    // skipped unparsed, so the client spends the shared cores on what it measures.
-                    if !text.contains(r#""type":"task.created""#) {
-                        continue;
-                    }
-                    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                    if value["type"] == "task.created" {
-                        let title = value["data"]["title"].as_str().unwrap_or("").to_owned();
-                        if tx.send((title, received)).await.is_err() {
-                            return;
-                        }
+                    // Only task.created frames are timed, and their title is found
+                    // without parsing the frame: the client shares the cores with the
+                    // server it measures, so it does as little as it can per frame.
+                    if let Some(title) = created_title(&text)
+                        && tx.send((title.to_owned(), received)).await.is_err()
+                    {
+                        return;
                     }
                 }
             }
@@ -149,6 +145,13 @@ async fn fanout(url: &str, clients: usize, messages: usize) -> anyhow::Result<()
         ms(&mut end_to_end, 0.99),
     );
     Ok(())
+}
+
+/// The title of a `task.created` frame (the bench's titles need no JSON unescaping).
+fn created_title(frame: &str) -> Option<&str> {
+    let data = frame.split_once(r#""type":"task.created""#)?.1;
+    let title = data.split_once(r#""title":""#)?.1;
+    title.split_once('"').map(|(title, _)| title)
 }
 
 fn ms(values: &mut [Duration], q: f64) -> f64 {

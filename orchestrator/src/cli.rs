@@ -87,6 +87,36 @@ struct DashboardArgs {
     pub web: crate::config::WebArgs,
 }
 
+/// The dashboard gateway on its own (`harness-gateway`): what the dashboard image runs.
+/// A binary of its own so that the image carries only the gateway's code (fat LTO drops
+/// the executors, the browser and the store), not the whole orchestrator.
+#[derive(Debug, Parser)]
+#[command(name = "harness-gateway", version, about)]
+pub struct GatewayCli {
+    #[command(subcommand)]
+    command: GatewayCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum GatewayCommand {
+    /// Serve the built dashboard and proxy /api, /ws and /health to an orchestrator.
+    Serve(DashboardArgs),
+    /// GET a URL; exit 0 on 200, otherwise 1. For container health checks.
+    Healthcheck(HealthcheckArgs),
+}
+
+impl GatewayCli {
+    /// Runs the chosen subcommand, like [`Cli::run`].
+    pub fn run(self) -> ExitCode {
+        match self.command {
+            GatewayCommand::Serve(args) => exit_code(dashboard(args)),
+            GatewayCommand::Healthcheck(args) => {
+                crate::commands::healthcheck(&args.url, args.timeout_ms)
+            }
+        }
+    }
+}
+
 impl Cli {
     /// Runs the chosen subcommand. Errors become one line on stderr and exit code 1.
     pub fn run(self) -> ExitCode {
@@ -99,33 +129,38 @@ impl Cli {
             Command::Backup(args) => {
                 load(args.config).and_then(|s| crate::commands::backup(&s, &args.dest))
             }
-            Command::Dashboard(args) => crate::config::WebSettings::load(args.web)
-                .map_err(anyhow::Error::from)
-                .and_then(|web| {
-                    crate::commands::dashboard(
-                        crate::gateway::GatewayConfig {
-                            upstream: args.upstream,
-                            dir: args.dir,
-                            web,
-                        },
-                        std::net::SocketAddr::new(args.bind, args.port),
-                        args.log_format,
-                    )
-                }),
+            Command::Dashboard(args) => dashboard(args),
             Command::Openapi => crate::commands::openapi(),
             Command::CheckSandbox(args) => {
                 load(args).and_then(|s| crate::commands::check_sandbox(&s))
             }
             Command::Worker => crate::commands::worker(),
         };
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("harness: {err:#}");
-                ExitCode::FAILURE
-            }
+        exit_code(result)
+    }
+}
+
+fn exit_code(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("harness: {err:#}");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn dashboard(args: DashboardArgs) -> anyhow::Result<()> {
+    let web = crate::config::WebSettings::load(args.web)?;
+    crate::commands::dashboard(
+        crate::gateway::GatewayConfig {
+            upstream: args.upstream,
+            dir: args.dir,
+            web,
+        },
+        std::net::SocketAddr::new(args.bind, args.port),
+        args.log_format,
+    )
 }
 
 fn load(args: ConfigArgs) -> anyhow::Result<Settings> {

@@ -54,7 +54,7 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     });
     let server = axum::serve(
-        listener,
+        crate::server::without_delay(listener),
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(stopped(stop_rx.clone()));

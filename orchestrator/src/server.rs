@@ -148,7 +148,7 @@ impl App {
         };
         // The peer address feeds the login rate limit.
         let server = axum::serve(
-            listener,
+            without_delay(listener),
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(graceful);
@@ -422,6 +422,21 @@ pub fn run_blocking(settings: Settings) -> anyhow::Result<()> {
         println!("harness listening on http://{addr}");
         app.run_until(shutdown).await
     })
+}
+
+/// The listener with Nagle's algorithm off on every accepted connection. Without it a
+/// WebSocket frame written while the previous one is still unacknowledged waits for
+/// the peer's delayed ACK (40 ms on Linux), which is most of a live update's latency.
+pub fn without_delay(
+    listener: TcpListener,
+) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt;
+    fn no_delay(stream: &mut tokio::net::TcpStream) {
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%err, "cannot turn Nagle's algorithm off on a connection");
+        }
+    }
+    listener.tap_io(no_delay as fn(&mut tokio::net::TcpStream))
 }
 
 /// Registers for SIGTERM and SIGINT at once and resolves on the first of them. Call it

@@ -414,3 +414,72 @@ async fn the_spa_from_the_gateway_carries_the_security_headers() {
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["referrer-policy"], "no-referrer");
 }
+
+/// The `harness-gateway` binary the dashboard image runs: `serve` answers with the build
+/// and proxies `/health`, and `healthcheck` reports the gateway's own health by exit code.
+#[tokio::test]
+async fn the_gateway_binary_serves_the_build_and_its_healthcheck_answers() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    const BIN: &str = env!("CARGO_BIN_EXE_harness-gateway");
+    let upstream = spawn_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_build(dir.path(), true);
+    let mut child = Command::new(BIN)
+        .args(["serve", "--port", "0", "--bind", "127.0.0.1"])
+        .env("HARNESS_UPSTREAM", format!("http://{upstream}"))
+        .env("HARNESS_DASHBOARD_DIR", dir.path())
+        .env("HARNESS_LOG_FORMAT", "json")
+        .env("HARNESS_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let addr = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
+            .find_map(|line| line["address"].as_str().map(str::to_owned))
+    })
+    .await
+    .unwrap()
+    .expect("the gateway logs the address it listens on");
+
+    let index = client()
+        .get(format!("http://{addr}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(index.status(), 200);
+    assert_eq!(index.text().await.unwrap(), INDEX);
+    let health = client()
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.json::<Value>().await.unwrap()["status"], "ok");
+
+    let check = |url: String| {
+        Command::new(BIN)
+            .args(["healthcheck", "--url", &url])
+            .status()
+            .unwrap()
+            .success()
+    };
+    let own = format!("http://{addr}/gateway/health");
+    assert!(
+        tokio::task::spawn_blocking(move || check(own))
+            .await
+            .unwrap()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let gone = format!("http://{addr}/gateway/health");
+    assert!(
+        !tokio::task::spawn_blocking(move || check(gone))
+            .await
+            .unwrap()
+    );
+}

@@ -56,6 +56,10 @@ use crate::{
 /// How long shutdown waits for running sessions to wind down.
 const DRAIN: Duration = Duration::from_secs(5);
 const READY_BATCH: u32 = 64;
+/// Shortest time between two passes. Every board change wakes the scheduler, and a pass
+/// reads the agents, the pause and the budget: a burst of changes (an import, a planning
+/// agent, a busy API client) costs one pass per spacing instead of one per change.
+const PASS_SPACING: Duration = Duration::from_millis(20);
 /// A rate-limit pause is announced (and its end) only when it is at least this long.
 const RATE_PAUSE_WORTH_TELLING: Duration = Duration::from_secs(60);
 
@@ -144,6 +148,9 @@ impl Scheduler {
         let mut next_start: Option<Instant> = None;
         let mut last_prune = Instant::now();
         let mut last_review = Instant::now();
+        let mut last_pass = Instant::now()
+            .checked_sub(PASS_SPACING)
+            .unwrap_or_else(Instant::now);
         loop {
             let spacing_elapsed = async {
                 match next_start {
@@ -173,6 +180,14 @@ impl Scheduler {
                 () = spacing_elapsed => {}
                 () = self.engine.stop.cancelled() => break,
             }
+            if let Some(wait) = PASS_SPACING.checked_sub(last_pass.elapsed()) {
+                // Changes that arrive meanwhile fold into the one pass below.
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = self.engine.stop.cancelled() => break,
+                }
+            }
+            last_pass = Instant::now();
             next_start = match self.pass().await {
                 Ok(next) => next,
                 Err(err) => {

@@ -58,9 +58,20 @@ impl Store {
     }
 
     /// Deletes events older than `before`. Returns how many went.
+    ///
+    /// Events are written in time order (one writer stamps them), so the ones to go are
+    /// those before the first event at or after `before`, found by walking ids from the
+    /// oldest: that reads the pruned rows and one more, with no index on time. Should the
+    /// clock ever step back, an old event past that point waits for a later prune; none
+    /// newer than `before` is ever deleted.
     pub fn prune_events(&self, before: Timestamp) -> Result<usize, StoreError> {
         let tx = self.write()?;
-        let pruned = tx.execute("DELETE FROM events WHERE at < ?1", [before.to_rfc3339()])?;
+        let pruned = tx.execute(
+            "DELETE FROM events WHERE id < COALESCE(
+                 (SELECT id FROM events WHERE at >= ?1 ORDER BY id LIMIT 1),
+                 (SELECT MAX(id) + 1 FROM events))",
+            [before.to_rfc3339()],
+        )?;
         tx.commit()?;
         Ok(pruned)
     }
@@ -143,5 +154,53 @@ impl RawEvent {
                 .map_err(|e| corrupt_value("events.payload", e))?,
             at: parse_time(&self.at)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event_at(store: &Store, at: &str) -> i64 {
+        let at = Timestamp::parse(at).unwrap().to_rfc3339();
+        let tx = store.write().unwrap();
+        let id = tx
+            .query_row(
+                "INSERT INTO events (type, severity, message, payload, at)
+                 VALUES ('task.created', 'info', 'e', '{}', ?1) RETURNING id",
+                [&at],
+                |r| r.get(0),
+            )
+            .unwrap();
+        tx.commit().unwrap();
+        id
+    }
+
+    fn remaining(store: &Store) -> Vec<i64> {
+        let events = store.list_events(Some(0), None, 100).unwrap();
+        events.iter().map(|e| e.id).collect()
+    }
+
+    #[test]
+    fn pruning_takes_the_events_before_the_cut_and_none_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("h.db")).unwrap();
+        let days = [1, 2, 3, 4];
+        let ids: Vec<i64> = days
+            .iter()
+            .map(|d| event_at(&store, &format!("2026-11-0{d}T12:00:00Z")))
+            .collect();
+        let cut = |raw: &str| Timestamp::parse(raw).unwrap();
+
+        assert_eq!(store.prune_events(cut("2026-11-01T00:00:00Z")).unwrap(), 0);
+        assert_eq!(store.prune_events(cut("2026-11-03T12:00:00Z")).unwrap(), 2);
+        assert_eq!(remaining(&store), ids[2..]);
+        // A clock that stepped back: the older event after a newer one waits, and
+        // nothing at or after the cut goes.
+        let stepped_back = event_at(&store, "2026-11-02T00:00:00Z");
+        assert_eq!(store.prune_events(cut("2026-11-04T00:00:00Z")).unwrap(), 1);
+        assert_eq!(remaining(&store), [ids[3], stepped_back]);
+        assert_eq!(store.prune_events(cut("2026-12-01T00:00:00Z")).unwrap(), 2);
+        assert!(remaining(&store).is_empty());
     }
 }

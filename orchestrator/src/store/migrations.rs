@@ -80,6 +80,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "drop_tasks_ready",
         sql: include_str!("../../migrations/0013_drop_tasks_ready.sql"),
     },
+    Migration {
+        version: 14,
+        name: "fewer_pages_per_write",
+        sql: include_str!("../../migrations/0014_fewer_pages_per_write.sql"),
+    },
 ];
 
 /// A migration that this run applied.
