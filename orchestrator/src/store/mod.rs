@@ -202,6 +202,11 @@ impl Store {
         Ok(self.readers.get()?)
     }
 
+    /// A reader connection if one is free right now, without waiting for one.
+    fn read_now(&self) -> Option<r2d2::PooledConnection<SqliteConnectionManager>> {
+        self.readers.try_get()
+    }
+
     /// One write in the writer's current batch; `commit` it to keep it.
     fn write(&self) -> Result<Write<'_>, StoreError> {
         self.writer.write()

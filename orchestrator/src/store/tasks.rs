@@ -108,6 +108,12 @@ impl Store {
         load_task(&*self.read()?, id)
     }
 
+    /// [`Store::get_task`] if a reader connection is free right now; `None` otherwise
+    /// (the caller then waits for one elsewhere).
+    pub fn get_task_now(&self, id: TaskId) -> Option<Result<Task, StoreError>> {
+        self.read_now().map(|conn| load_task(&conn, id))
+    }
+
     pub fn list_tasks(&self, filter: &TaskFilter) -> Result<Page<Task>, StoreError> {
         let conn = self.read()?;
         let total = count_tasks(&conn, filter)?;
@@ -922,5 +928,36 @@ mod query_plans {
                 "{plan}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod reads {
+    use harness_domain::task::{NewTask, Title};
+
+    use super::*;
+
+    #[test]
+    fn a_read_now_answers_while_a_reader_is_free_and_steps_aside_when_none_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("h.db")).unwrap();
+        let new = NewTask::titled(Title::parse("Read me").unwrap());
+        let (task, _) = store
+            .create_task(&new, "api", |t| {
+                NewEvent::info("task.created", t.title.clone())
+            })
+            .unwrap();
+        let read = store.get_task_now(task.id).expect("a reader is free");
+        assert_eq!(read.unwrap().title, "Read me");
+
+        let held: Vec<_> = (0..super::super::READERS)
+            .map(|_| store.read().unwrap())
+            .collect();
+        assert!(
+            store.get_task_now(task.id).is_none(),
+            "every reader is busy"
+        );
+        drop(held);
+        assert!(store.get_task_now(task.id).is_some());
     }
 }
