@@ -16,7 +16,7 @@ use tempfile::TempDir;
 
 use super::{Actor, Board};
 use crate::{
-    live::{LiveBus, Subscription},
+    live::Subscription,
     store::{Failure, Store},
 };
 
@@ -30,7 +30,7 @@ impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&dir.path().join("board.db")).unwrap();
-        let board = Board::new(Arc::new(store), Arc::new(LiveBus::new(256)));
+        let board = Board::new(Arc::new(store), 256);
         let sub = board.live().subscribe(None);
         Self {
             board,

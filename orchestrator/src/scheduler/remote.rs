@@ -204,7 +204,7 @@ impl Attempt {
         let git_dir = tokio::task::spawn_blocking(move || {
             let ok = |args: &[&str]| -> Result<String, AttemptError> {
                 let out = safe_git::run(&root, args, &[])
-                    .map_err(|e| AttemptError::PrepareBranch(e.to_string()))?;
+                    .map_err(AttemptError::RunGitForBranch)?;
                 if out.status.success() {
                     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
                 } else {

@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
 
 use crate::helpers::spawn_app;
-use harness::live::{LiveKind, Resync};
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -160,14 +159,29 @@ async fn many_clients_all_receive_every_message() {
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_instead_of_buffered_without_bound() {
     let app = spawn_app().await;
+    let task = app.task_titled("chatty").await;
+    let session = app
+        .board
+        .create_session(
+            TaskId::new(task["id"].as_i64().unwrap()).unwrap(),
+            AgentId::parse("build-1").unwrap(),
+            "m".into(),
+        )
+        .await
+        .unwrap();
     let (mut ws, _) = connect_async(app.ws_url("/ws")).await.unwrap();
     next_json(&mut ws).await; // hello
-    // Far more than the per-client queue (1024) plus what socket buffers absorb.
+    // Far more than the per-client queue (1024) plus what socket buffers absorb, as
+    // session log lines: only a board write can put a message on the bus.
     let padding = "x".repeat(1024);
-    for i in 0..20_000 {
-        app.board.live().publish(LiveKind::Resync(Resync {
-            reason: format!("{i}{padding}"),
-        }));
+    for batch in 0..20 {
+        let lines = (0..1000)
+            .map(|i| (LogKind::Text, format!("{batch}.{i}{padding}")))
+            .collect();
+        app.board
+            .append_session_output(session.id, lines, None, None)
+            .await
+            .unwrap();
     }
     let closed = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(message) = ws.next().await {
