@@ -125,7 +125,10 @@ mod tests {
         };
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while members() < 2 {
-            assert!(std::time::Instant::now() < deadline, "the group never started");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the group never started"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

@@ -372,13 +372,15 @@ impl Attempt {
             stuck.clone(),
         );
         // A command running in the worktree is a sign of life too (liveness.rs).
-        let commands = tokio::spawn(super::liveness::while_commands_run(
-            worktree.path.clone(),
-            runtime.kind() == "cli",
-            sink.last_activity(),
-            (settings.stuck_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(5)),
-        )
-        .in_current_span());
+        let commands = tokio::spawn(
+            super::liveness::while_commands_run(
+                worktree.path.clone(),
+                runtime.kind() == "cli",
+                sink.last_activity(),
+                (settings.stuck_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(5)),
+            )
+            .in_current_span(),
+        );
         let report = runtime.run(request, sink.as_ref()).await;
         watchdog.abort();
         commands.abort();
