@@ -1,7 +1,7 @@
 //! What the scheduler and its attempts do (board/work.rs).
 
 use harness_domain::time::Timestamp;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::Fixture;
 use crate::{
@@ -136,25 +136,25 @@ async fn session_records_of_an_attempt_are_published_as_stored() {
     let (_, session) = f.claimed("remote").await;
     let id = session.id;
 
-    f.board
-        .record_executor(id, "docker", Some("worker-1".into()), None)
-        .await
-        .unwrap();
-    let s = f.one_session_update(id);
-    assert_eq!(
-        (&s["executor"], &s["executor_name"]),
-        (&"docker".into(), &"worker-1".into())
-    );
-    // `None` keeps what was recorded: the node arrives later, the name stays.
-    f.board
-        .record_executor(id, "docker", None, Some("node-a".into()))
-        .await
-        .unwrap();
-    let s = f.one_session_update(id);
-    assert_eq!(
-        (&s["executor_name"], &s["executor_node"]),
-        (&"worker-1".into(), &"node-a".into())
-    );
+    // `None` keeps what was recorded: the node arrives after the name.
+    for (name, node, expected) in [
+        (Some("worker-1"), None, json!(["docker", "worker-1", null])),
+        (
+            None,
+            Some("node-a"),
+            json!(["docker", "worker-1", "node-a"]),
+        ),
+    ] {
+        f.board
+            .record_executor(id, "docker", name.map(Into::into), node.map(Into::into))
+            .await
+            .unwrap();
+        let s = f.one_session_update(id);
+        assert_eq!(
+            json!([s["executor"], s["executor_name"], s["executor_node"]]),
+            expected
+        );
+    }
 
     f.board
         .record_branch(id, "harness/T-1".into())
