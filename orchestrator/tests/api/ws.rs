@@ -168,17 +168,16 @@ async fn a_client_that_stops_reading_is_closed_instead_of_buffered_without_bound
     let (mut ws, _) = connect_async(app.ws_url("/ws")).await.unwrap();
     next_json(&mut ws).await; // hello
     // Far more than the per-client queue (1024) plus what socket buffers absorb, as
-    // session log lines: only a board write can put a message on the bus.
+    // session log lines: only a board write puts a message on the bus. One write, so
+    // they are published back to back, faster than the connection can send them.
     let padding = "x".repeat(1024);
-    for batch in 0..20 {
-        let lines = (0..1000)
-            .map(|i| (LogKind::Text, format!("{batch}.{i}{padding}")))
-            .collect();
-        app.board
-            .append_session_output(session.id, lines, None, None)
-            .await
-            .unwrap();
-    }
+    let lines = (0..20_000)
+        .map(|i| (LogKind::Text, format!("{i}{padding}")))
+        .collect();
+    app.board
+        .append_session_output(session.id, lines, None, None)
+        .await
+        .unwrap();
     let closed = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(message) = ws.next().await {
             match message {
