@@ -6,6 +6,14 @@
 //!
 //! reqwest is built with `rustls-no-provider`, so a bare `reqwest::Client::new()` would
 //! panic for want of a provider: every client comes from [`client`].
+//!
+//! Two outgoing connections are not clients of an API and stay on hyper, on purpose:
+//! - the gateway's reverse proxy (`gateway/proxy.rs`) forwards axum's own request and
+//!   hands back hyper's response and upgraded connection untouched (a WebSocket is
+//!   bridged byte for byte); reqwest would convert bodies and headers both ways.
+//! - the Kubernetes client (`executor/kubernetes/client.rs`): kube's `Client` is a
+//!   tower service over a hyper connector, so it gets a hyper-rustls connector on the
+//!   same ring provider and no process-wide crypto provider.
 
 use std::{sync::Arc, time::Duration};
 

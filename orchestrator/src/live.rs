@@ -136,6 +136,25 @@ pub enum Backlog {
     Resync(&'static str),
 }
 
+/// A listener's handle on the bus ([`crate::board::Board::live`]): it subscribes and
+/// reads the newest seq, and cannot publish, so every message comes from a board write.
+#[derive(Clone, Copy)]
+pub struct LiveFeed<'a>(&'a LiveBus);
+
+impl LiveFeed<'_> {
+    /// Subscribes, replaying messages after `after` when it is still in the ring.
+    pub fn subscribe(&self, after: Option<u64>) -> Subscription {
+        self.0.subscribe(after)
+    }
+
+    /// The newest seq published so far.
+    pub fn latest(&self) -> u64 {
+        self.0.latest()
+    }
+}
+
+/// The bus itself. The board owns the only one ([`crate::board::Board::new`] makes
+/// it); everyone else listens through a [`LiveFeed`].
 pub struct LiveBus {
     state: Mutex<Ring>,
     sender: broadcast::Sender<Arc<LiveMessage>>,
@@ -167,14 +186,15 @@ impl LiveBus {
         }
     }
 
-    /// Numbers, stores and broadcasts one message.
-    pub fn publish(&self, message: LiveKind) {
+    /// Numbers, stores and broadcasts one message. Crate-private, and only the board
+    /// holds a bus: a message goes out after the write it announces, never instead.
+    pub(crate) fn publish(&self, message: LiveKind) {
         self.publish_all([message]);
     }
 
     /// Publishes messages back to back, under one lock: a subscriber woken by the first
     /// finds the rest already waiting and sends them in one write.
-    pub fn publish_all(&self, messages: impl IntoIterator<Item = LiveKind>) {
+    pub(crate) fn publish_all(&self, messages: impl IntoIterator<Item = LiveKind>) {
         let mut ring = self.lock();
         for message in messages {
             self.push(&mut ring, message);
@@ -205,6 +225,11 @@ impl LiveBus {
     /// The newest seq published so far (one less than the first seq when none was).
     pub fn latest(&self) -> u64 {
         self.lock().next_seq - 1
+    }
+
+    /// A handle that can listen but not publish.
+    pub fn feed(&self) -> LiveFeed<'_> {
+        LiveFeed(self)
     }
 
     /// Subscribes, replaying messages after `after` when it is still in the ring.

@@ -24,7 +24,6 @@ use crate::{
     board::{Actor, Board},
     config::Settings,
     engine::orphans,
-    live::LiveBus,
     scheduler::Scheduler,
     store::{Store, TaskFilter},
     telegram::{self, Telegram},
@@ -59,7 +58,7 @@ impl App {
         for m in &applied {
             tracing::info!(version = m.version, name = %m.name, "applied migration");
         }
-        let board = Board::new(Arc::new(store), Arc::new(LiveBus::new(settings.ws_replay)));
+        let board = Board::new(Arc::new(store), settings.ws_replay);
         apply_agent_overrides(&board, &settings).await?;
         recover(&board, &settings).await?;
         let addr = SocketAddr::new(settings.bind, settings.port);

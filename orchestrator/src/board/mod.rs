@@ -36,7 +36,7 @@ pub use runs::Runs;
 pub use work::HumanAnswer;
 
 use crate::{
-    live::{LiveBus, LiveKind},
+    live::{LiveBus, LiveFeed, LiveKind},
     store::{Store, StoreError},
 };
 
@@ -49,10 +49,12 @@ pub struct Board {
 }
 
 impl Board {
-    pub fn new(store: Arc<Store>, live: Arc<LiveBus>) -> Self {
+    /// `replay` is how many live messages a reconnecting client can catch up on. The
+    /// board makes the live bus and keeps the only handle that publishes on it.
+    pub fn new(store: Arc<Store>, replay: usize) -> Self {
         Self {
             store,
-            live,
+            live: Arc::new(LiveBus::new(replay)),
             runs: Arc::new(Runs::default()),
         }
     }
@@ -62,10 +64,10 @@ impl Board {
         &self.runs
     }
 
-    /// The live bus, for subscribers. Messages are typed ([`LiveKind`]); the board
-    /// publishes each change after its transaction commits.
-    pub fn live(&self) -> &LiveBus {
-        &self.live
+    /// The live bus, for subscribers only. Messages are typed ([`LiveKind`]); the board
+    /// publishes each change after its transaction commits, and nothing else can.
+    pub fn live(&self) -> LiveFeed<'_> {
+        self.live.feed()
     }
 
     /// Runs a store call on the blocking pool: SQLite must not stall the async workers.

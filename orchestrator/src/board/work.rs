@@ -295,7 +295,7 @@ impl Board {
         let session = self
             .blocking(move |s| s.start_investigation(id, &agent_id, &model))
             .await?;
-        self.publish(LiveKind::SessionUpdated(session.clone()));
+        self.publish(LiveKind::SessionCreated(session.clone()));
         Ok(session)
     }
 
@@ -310,7 +310,7 @@ impl Board {
         let session = self
             .blocking(move |s| s.start_helper_session(id, &agent_id, &model, purpose))
             .await?;
-        self.publish(LiveKind::SessionUpdated(session.clone()));
+        self.publish(LiveKind::SessionCreated(session.clone()));
         Ok(session)
     }
 

@@ -110,12 +110,35 @@ mod tests {
         command.spawn().unwrap()
     }
 
+    /// Waits (with a deadline) until the shell and its `sleep` both run in `dir`, so
+    /// a sweep could see the whole group.
+    async fn wait_until_group_runs_in(dir: &Path, pgid: i32) {
+        let dir = dir.canonicalize().unwrap();
+        let members = || {
+            std::fs::read_dir("/proc")
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|&pid| pgid_of(pid) == Some(pgid))
+                .filter(|&pid| cwd(pid).is_some_and(|c| c.starts_with(&dir)))
+                .count()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while members() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the group never started"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     #[tokio::test]
     async fn a_process_group_working_in_the_directory_is_stopped() {
         let dir = tempfile::tempdir().unwrap();
         let mut child = start_in(dir.path(), true);
         let pgid = child.id() as i32;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        wait_until_group_runs_in(dir.path(), pgid).await;
         let reaped = reap(dir.path(), Duration::from_secs(2)).await;
         assert_eq!(reaped, [pgid]);
         let _ = child.wait();
@@ -131,11 +154,7 @@ mod tests {
         let mut shell = start_in(dir.path(), false);
         let pgid = shell.id() as i32;
         // Wait until the shell really runs there, so the sweep could see it.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while cwd(pgid).is_none_or(|c| !c.starts_with(dir.path().canonicalize().unwrap())) {
-            assert!(std::time::Instant::now() < deadline, "shell never started");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_until_group_runs_in(dir.path(), pgid).await;
         assert!(reap(dir.path(), Duration::from_millis(10)).await.is_empty());
         assert!(group_alive(pgid));
         signal_group(pgid, libc::SIGKILL);

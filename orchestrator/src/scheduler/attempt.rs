@@ -365,19 +365,22 @@ impl Attempt {
             ),
         };
         let stuck = CancellationToken::new();
-        let watchdog = tokio::spawn(watch_for_silence(
+        let watchdog = spawn_watchdog(
             sink.last_activity(),
             settings.stuck_after,
             self.cancel.clone(),
             stuck.clone(),
-        ));
+        );
         // A command running in the worktree is a sign of life too (liveness.rs).
-        let commands = tokio::spawn(super::liveness::while_commands_run(
-            worktree.path.clone(),
-            runtime.kind() == "cli",
-            sink.last_activity(),
-            (settings.stuck_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(5)),
-        ));
+        let commands = tokio::spawn(
+            super::liveness::while_commands_run(
+                worktree.path.clone(),
+                runtime.kind() == "cli",
+                sink.last_activity(),
+                (settings.stuck_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(5)),
+            )
+            .in_current_span(),
+        );
         let report = runtime.run(request, sink.as_ref()).await;
         watchdog.abort();
         commands.abort();
@@ -669,8 +672,19 @@ fn open_worktree(
     Ok((worktree, None))
 }
 
+/// Starts [`watch_for_silence`] in the caller's span (the attempt's, or the helper
+/// session's), so a stuck session's logs name its task and session.
+pub(super) fn spawn_watchdog(
+    last: Arc<std::sync::atomic::AtomicI64>,
+    limit: Duration,
+    cancel: CancellationToken,
+    stuck: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(watch_for_silence(last, limit, cancel, stuck).in_current_span())
+}
+
 /// Cancels the session when its sink has been silent for `limit`.
-pub(super) async fn watch_for_silence(
+async fn watch_for_silence(
     last: Arc<std::sync::atomic::AtomicI64>,
     limit: Duration,
     cancel: CancellationToken,

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Engine,
-    attempt::watch_for_silence,
+    attempt::spawn_watchdog,
     error::ConsultError,
     log_cap::LogCap,
     roles::{agent_for_job, session_tools},
@@ -102,12 +102,12 @@ impl Consult<'_> {
             browser: None,
         };
         let stuck = CancellationToken::new();
-        let watchdog = tokio::spawn(watch_for_silence(
+        let watchdog = spawn_watchdog(
             sink.last_activity(),
             engine.settings.stuck_after,
             cancel.clone(),
             stuck.clone(),
-        ));
+        );
         let spend = super::spend::watch(
             engine.clone(),
             sink.clone(),

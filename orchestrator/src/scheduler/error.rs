@@ -2,7 +2,10 @@
 //! error becomes the task's failure reason and summary.
 
 use crate::{
-    engine::{anthropic::AnthropicError, git::GitError, landing::LandingError, runtime::NotReady},
+    engine::{
+        anthropic::AnthropicError, git::GitError, landing::LandingError, runtime::NotReady,
+        safe_git::SafeGitError,
+    },
     store::StoreError,
 };
 
@@ -71,8 +74,12 @@ pub enum AttemptError {
     /// A remote attempt is configured but its executor is not available.
     #[error("executor {0} is not available on this orchestrator")]
     NoExecutor(crate::executor::ExecutorKind),
+    /// Git refused to prepare the branch; holds what it said.
     #[error("cannot prepare the attempt's branch: {0}")]
     PrepareBranch(String),
+    /// Git could not be run (or timed out) while preparing the branch.
+    #[error("cannot run git to prepare the attempt's branch: {0}")]
+    RunGitForBranch(#[source] SafeGitError),
 
     // Running the agent and checking its work: these use up an attempt.
     /// The agent (or its runtime) said why it failed.

@@ -15,9 +15,10 @@ use harness_domain::{
     task::{Task, TaskId, TaskStatus},
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::{
-    Engine, attempt::watch_for_silence, error::InvestigationError, log_cap::LogCap,
+    Engine, attempt::spawn_watchdog, error::InvestigationError, log_cap::LogCap,
     runtimes::workspace_repo, sink::StoreSink,
 };
 use crate::{
@@ -234,12 +235,12 @@ async fn run_session(
         browser: None,
     };
     let stuck = CancellationToken::new();
-    let watchdog = tokio::spawn(watch_for_silence(
+    let watchdog = spawn_watchdog(
         sink.last_activity(),
         engine.settings.stuck_after,
         cancel.clone(),
         stuck.clone(),
-    ));
+    );
     let spend = super::spend::watch(
         engine.clone(),
         sink.clone(),
@@ -247,11 +248,9 @@ async fn run_session(
         task.id.get(),
         cancel.clone(),
     );
-    let unblocked = tokio::spawn(cancel_when_unblocked(
-        engine.clone(),
-        task.id,
-        cancel.clone(),
-    ));
+    let unblocked = tokio::spawn(
+        cancel_when_unblocked(engine.clone(), task.id, cancel.clone()).in_current_span(),
+    );
     let report = runtime.run(request, sink.as_ref()).await;
     watchdog.abort();
     unblocked.abort();

@@ -203,8 +203,7 @@ impl Attempt {
         let resuming = resume.is_some();
         let git_dir = tokio::task::spawn_blocking(move || {
             let ok = |args: &[&str]| -> Result<String, AttemptError> {
-                let out = safe_git::run(&root, args, &[])
-                    .map_err(|e| AttemptError::PrepareBranch(e.to_string()))?;
+                let out = safe_git::run(&root, args, &[]).map_err(AttemptError::RunGitForBranch)?;
                 if out.status.success() {
                     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
                 } else {

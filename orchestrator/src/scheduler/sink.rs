@@ -20,6 +20,7 @@ use std::{
 
 use harness_domain::session::{LogKind, Usage};
 use tokio::{sync::Notify, task::JoinHandle};
+use tracing::Instrument;
 
 use super::log_cap::{Admit, LogCap};
 use crate::{board::Board, engine};
@@ -154,7 +155,8 @@ impl StoreSink {
             closed: AtomicBool::new(false),
             settled: tokio::sync::watch::Sender::new(0),
         });
-        let writer = tokio::spawn(drain(board, session_id, shared.clone()));
+        // In the attempt's span, so the writer's logs name its task and session.
+        let writer = tokio::spawn(drain(board, session_id, shared.clone()).in_current_span());
         let sink = Arc::new(Self {
             shared,
             last_activity: Arc::new(AtomicI64::new(now_millis())),

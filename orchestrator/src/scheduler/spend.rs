@@ -59,7 +59,8 @@ pub fn watch(
     cancel: CancellationToken,
 ) -> SpendGuard {
     let stopped = Arc::new(OnceLock::new());
-    let handle = tokio::spawn({
+    // In the caller's span: the stop is logged with the attempt's task and session.
+    let handle = tokio::spawn(tracing::Instrument::in_current_span({
         let stopped = stopped.clone();
         async move {
             let step = engine.settings.tick.min(Duration::from_millis(500));
@@ -91,7 +92,7 @@ pub fn watch(
                 return;
             }
         }
-    });
+    }));
     SpendGuard { stopped, handle }
 }
 

@@ -101,7 +101,7 @@ pub fn checksum(sql: &str) -> String {
 /// Applies every pending migration, each in its own transaction. An applied migration
 /// whose checksum differs from the compiled one stops everything: the schema on disk
 /// is not the schema this binary was built for.
-pub fn apply_pending(conn: &mut Connection) -> Result<Vec<Applied>, StoreError> {
+pub(super) fn apply_pending(conn: &mut Connection) -> Result<Vec<Applied>, StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version    INTEGER PRIMARY KEY,

@@ -3,13 +3,12 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use harness_domain::session::LogKind;
+use harness_domain::session::{LogKind, Session};
 use harness_domain::{agent::AgentId, task::TaskId};
 use serde_json::{Value, json};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
 
-use crate::helpers::spawn_app;
-use harness::live::{LiveKind, Resync};
+use crate::helpers::{TestApp, spawn_app};
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -24,6 +23,18 @@ async fn next_json(ws: &mut Socket) -> Value {
             return serde_json::from_str(&text).unwrap();
         }
     }
+}
+
+/// A session of `build-1` on `task`, written through the board (it announces it).
+async fn session_on(app: &TestApp, task: &Value) -> Session {
+    app.board
+        .create_session(
+            TaskId::new(task["id"].as_i64().unwrap()).unwrap(),
+            AgentId::parse("build-1").unwrap(),
+            "m".into(),
+        )
+        .await
+        .unwrap()
 }
 
 /// Reads until a message of `kind` arrives, checking seq order on the way.
@@ -116,15 +127,7 @@ async fn session_log_lines_are_pushed_live() {
     let task = app.task_titled("logged").await;
     let (mut ws, _) = connect_async(app.ws_url("/ws")).await.unwrap();
     let mut seq = next_json(&mut ws).await["seq"].as_u64().unwrap();
-    let session = app
-        .board
-        .create_session(
-            TaskId::new(task["id"].as_i64().unwrap()).unwrap(),
-            AgentId::parse("build-1").unwrap(),
-            "m".into(),
-        )
-        .await
-        .unwrap();
+    let session = session_on(&app, &task).await;
     app.board
         .append_log(session.id, LogKind::Text, "hello from the model".into())
         .await
@@ -160,15 +163,21 @@ async fn many_clients_all_receive_every_message() {
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_instead_of_buffered_without_bound() {
     let app = spawn_app().await;
+    let task = app.task_titled("chatty").await;
+    let session = session_on(&app, &task).await;
     let (mut ws, _) = connect_async(app.ws_url("/ws")).await.unwrap();
     next_json(&mut ws).await; // hello
-    // Far more than the per-client queue (1024) plus what socket buffers absorb.
+    // Far more than the per-client queue (1024) plus what socket buffers absorb, as
+    // session log lines: only a board write puts a message on the bus. One write, so
+    // they are published back to back, faster than the connection can send them.
     let padding = "x".repeat(1024);
-    for i in 0..20_000 {
-        app.board.live().publish(LiveKind::Resync(Resync {
-            reason: format!("{i}{padding}"),
-        }));
-    }
+    let lines = (0..20_000)
+        .map(|i| (LogKind::Text, format!("{i}{padding}")))
+        .collect();
+    app.board
+        .append_session_output(session.id, lines, None, None)
+        .await
+        .unwrap();
     let closed = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(message) = ws.next().await {
             match message {
