@@ -899,7 +899,11 @@ export interface components {
             id: number;
             /** Format: int64 */
             input_tokens: number;
-            /** @description How the branch was brought up to the base before verification (`merge`). */
+            /**
+             * @description How the branch was brought up to the base before verification (`merge`), or
+             *     `base-moved` on a remote attempt whose verified branch found the base moved (the
+             *     task was requeued; `HARNESS_LAND_TRIES` such rounds in a row fail the attempt).
+             */
             landing?: string | null;
             /**
              * Format: int64
