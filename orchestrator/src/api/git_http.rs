@@ -257,25 +257,29 @@ async fn run_backend(
     // The child and its group are owned by the stream: dropping the response (or its
     // deadline) kills them.
     let state = (group, reader, child);
-    let stream = futures_util::stream::unfold(state, move |(group, mut reader, child)| async move {
-        let mut buf = vec![0u8; 32 * 1024];
-        let read = tokio::time::timeout_at(deadline, tokio::io::AsyncReadExt::read(&mut reader, &mut buf));
-        match read.await {
-            Err(_) => {
-                tracing::warn!("git http-backend ran past {}s; cut", limit.as_secs_f64());
-                None
+    let stream =
+        futures_util::stream::unfold(state, move |(group, mut reader, child)| async move {
+            let mut buf = vec![0u8; 32 * 1024];
+            let read = tokio::time::timeout_at(
+                deadline,
+                tokio::io::AsyncReadExt::read(&mut reader, &mut buf),
+            );
+            match read.await {
+                Err(_) => {
+                    tracing::warn!("git http-backend ran past {}s; cut", limit.as_secs_f64());
+                    None
+                }
+                Ok(Ok(0)) => None,
+                Ok(Ok(n)) => {
+                    buf.truncate(n);
+                    Some((
+                        Ok::<_, std::io::Error>(bytes::Bytes::from(buf)),
+                        (group, reader, child),
+                    ))
+                }
+                Ok(Err(err)) => Some((Err(err), (group, reader, child))),
             }
-            Ok(Ok(0)) => None,
-            Ok(Ok(n)) => {
-                buf.truncate(n);
-                Some((
-                    Ok::<_, std::io::Error>(bytes::Bytes::from(buf)),
-                    (group, reader, child),
-                ))
-            }
-            Ok(Err(err)) => Some((Err(err), (group, reader, child))),
-        }
-    });
+        });
     response
         .status(status)
         .body(Body::from_stream(stream))

@@ -648,7 +648,10 @@ impl Attempt {
     async fn base_moved(&self, sink: &Arc<StoreSink>, base: String, last: &str) -> Ending {
         let tries = self.engine.settings.reliability.land_tries;
         let board = &self.engine.board;
-        let before = match board.landings_in_a_row(self.task.id, BASE_MOVED, tries).await {
+        let before = match board
+            .landings_in_a_row(self.task.id, BASE_MOVED, tries)
+            .await
+        {
             Ok(rounds) => rounds,
             Err(err) => {
                 tracing::warn!(%err, "cannot count the landing rounds");

@@ -70,16 +70,31 @@ mod tests {
     fn an_investigator_given_writing_tools_by_its_role_still_only_reads() {
         let role = investigator(RoleSpec {
             tools: Some(
-                ["read_file", "write_file", "edit_file", "run_command", "search"]
-                    .map(String::from)
-                    .to_vec(),
+                [
+                    "read_file",
+                    "write_file",
+                    "edit_file",
+                    "run_command",
+                    "search",
+                ]
+                .map(String::from)
+                .to_vec(),
             ),
             read_only: Some(false),
             ..RoleSpec::default()
         });
-        assert!(role.tools.contains(&Tool::WriteFile), "the role asked for it");
+        assert!(
+            role.tools.contains(&Tool::WriteFile),
+            "the role asked for it"
+        );
         let tools = investigation_tools(Some(&role));
-        for name in ["write_file", "edit_file", "run_command", "create_task", "browser_open"] {
+        for name in [
+            "write_file",
+            "edit_file",
+            "run_command",
+            "create_task",
+            "browser_open",
+        ] {
             assert!(!tools.allows(name), "{name} is allowed");
         }
         assert!(tools.allows("read_file") && tools.allows("search"));

@@ -441,7 +441,10 @@ mod tests {
         let (lines, total) = shared.lock().take_batch();
         shared.not_stored(1, lines.len(), total, None, true);
         let mut pending = shared.lock();
-        assert!(pending.lines.is_empty() && pending.dropped == 0, "lines given up");
+        assert!(
+            pending.lines.is_empty() && pending.dropped == 0,
+            "lines given up"
+        );
         let (u, cost) = pending.usage.take().expect("the usage sum is kept");
         assert_eq!((u.input_tokens, cost), (3, 0.25));
         assert_eq!(*shared.settled.borrow(), pending.pushed);

@@ -4,8 +4,7 @@ use harness_domain::{agent::RuntimeKind, session::LogKind};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{
-    anthropic::PausedConversation, prompt::TaskBrief, runtime::Resume, safe_git,
-    session::Usage,
+    anthropic::PausedConversation, prompt::TaskBrief, runtime::Resume, safe_git, session::Usage,
 };
 
 /// The paths of the worker API, relative to the orchestrator's base URL.

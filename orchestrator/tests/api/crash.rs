@@ -383,7 +383,10 @@ async fn a_task_that_crashes_the_server_twice_ends_blocked() {
     let pid_file = dir.path().join("data/worktrees/T-1/parent.pid");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !pid_file.exists() {
-        assert!(tokio::time::Instant::now() < deadline, "the agent never ran again");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent never ran again"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server.signal("KILL");

@@ -256,8 +256,10 @@ async fn health_reports_ok_with_an_rfc3339_timestamp() {
 /// The lines of a logs page: (seq, content).
 async fn log_page(app: &TestApp, session: i64, after: i64) -> Vec<(i64, String)> {
     let page = json_with(
-        app.get(&format!("/api/sessions/{session}/logs?after={after}&limit=5000"))
-            .await,
+        app.get(&format!(
+            "/api/sessions/{session}/logs?after={after}&limit=5000"
+        ))
+        .await,
         StatusCode::OK,
     )
     .await;

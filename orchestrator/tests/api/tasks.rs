@@ -165,7 +165,10 @@ async fn patch_sets_the_cost_cap_and_names_the_field_when_it_is_bad() {
         assert_eq!(field.as_deref(), Some("max_cost_usd"), "{bad}");
     }
     let stored = json_with(app.get(&path).await, StatusCode::OK).await;
-    assert_eq!(stored["max_cost_usd"], 0.75, "a refused patch changes nothing");
+    assert_eq!(
+        stored["max_cost_usd"], 0.75,
+        "a refused patch changes nothing"
+    );
 }
 
 #[tokio::test]

@@ -174,8 +174,15 @@ async fn a_base_that_keeps_moving_fails_the_attempt_after_the_landing_rounds() {
     let round_file = app.dir.path().join("data/worktrees/T-1/.round");
     for round in 1..=2 {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-        while std::fs::read_to_string(&round_file).unwrap_or_default().trim() != round.to_string() {
-            assert!(tokio::time::Instant::now() < deadline, "round {round} never verified");
+        while std::fs::read_to_string(&round_file)
+            .unwrap_or_default()
+            .trim()
+            != round.to_string()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round} never verified"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         std::fs::write(path.join(format!("moved-{round}.txt")), "elsewhere\n").unwrap();

@@ -94,7 +94,10 @@ async fn a_base_that_keeps_moving_under_remote_attempts_fails_after_the_landing_
             .is_some_and(|f| f.contains("main kept moving") && f.contains("2 rounds")),
         "{task:#}"
     );
-    assert_eq!(task["attempts"], 1, "the moved base used no attempt: {task:#}");
+    assert_eq!(
+        task["attempts"], 1,
+        "the moved base used no attempt: {task:#}"
+    );
     // Nothing of the agent's work landed.
     assert!(!path.join("from-agent.txt").exists());
     assert_eq!(sessions_of(&app, &task).await.len(), 2);

@@ -5,9 +5,8 @@
 use serde_json::json;
 
 use crate::{
-    alive, git_repo,
-    helpers::spawn_with,
-    remote_engine, running_worker, sessions_of, wait_for, worker_pid,
+    alive, git_repo, helpers::spawn_with, remote_engine, running_worker, sessions_of, wait_for,
+    worker_pid,
 };
 
 #[tokio::test]
@@ -25,18 +24,25 @@ async fn a_remote_session_crossing_its_cost_cap_is_stopped_and_says_so() {
         .await;
     let pid = worker_pid(&running_worker(&app, &task).await);
 
-    let page = wait_for(&app, &format!("/api/sessions?task_id={}", task["id"]), |p| {
-        p["items"][0]["status"]
-            .as_str()
-            .is_some_and(|s| s != "running")
-    })
+    let page = wait_for(
+        &app,
+        &format!("/api/sessions?task_id={}", task["id"]),
+        |p| {
+            p["items"][0]["status"]
+                .as_str()
+                .is_some_and(|s| s != "running")
+        },
+    )
     .await;
     let session = &page["items"][0];
     assert_eq!(session["executor"], "process", "{session}");
     assert_eq!(session["status"], "failed", "{session}");
     let reason = session["exit_reason"].as_str().unwrap_or_default();
     assert!(reason.contains("session cost limit"), "{session}");
-    assert!(session["cost_usd"].as_f64().unwrap_or_default() >= 0.001, "{session}");
+    assert!(
+        session["cost_usd"].as_f64().unwrap_or_default() >= 0.001,
+        "{session}"
+    );
 
     let blocked = wait_for(&app, &format!("/api/tasks/{}", task["id"]), |t| {
         t["status"] == "blocked"
@@ -56,7 +62,10 @@ async fn a_remote_session_crossing_its_cost_cap_is_stopped_and_says_so() {
     // The worker was cancelled through the backend, not left running.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     while alive(pid) {
-        assert!(tokio::time::Instant::now() < deadline, "worker {pid} still runs");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "worker {pid} still runs"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(sessions_of(&app, &task).await.len(), 1);
