@@ -266,8 +266,12 @@ async fn run_backend(
             );
             match read.await {
                 Err(_) => {
-                    tracing::warn!("git http-backend ran past {}s; cut", limit.as_secs_f64());
-                    None
+                    // An error, not an end: the client must not take a cut answer
+                    // for a whole one (the connection is aborted).
+                    let err = GitHttpError::TimedOut(limit.as_secs_f64());
+                    tracing::warn!(%err, "cut");
+                    let cut = std::io::Error::new(std::io::ErrorKind::TimedOut, err.to_string());
+                    Some((Err(cut), (group, reader, child)))
                 }
                 Ok(Ok(0)) => None,
                 Ok(Ok(n)) => {
