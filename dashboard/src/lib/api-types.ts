@@ -899,7 +899,11 @@ export interface components {
             id: number;
             /** Format: int64 */
             input_tokens: number;
-            /** @description How the branch was brought up to the base before verification (`merge`). */
+            /**
+             * @description How the branch was brought up to the base before verification (`merge`), or
+             *     `base-moved` on a remote attempt whose verified branch found the base moved (the
+             *     task was requeued; `HARNESS_LAND_TRIES` such rounds in a row fail the attempt).
+             */
             landing?: string | null;
             /**
              * Format: int64
@@ -969,6 +973,12 @@ export interface components {
             /** Format: int32 */
             attempts: number;
             category: string;
+            /**
+             * Format: int32
+             * @description Attempts interrupted by a crash of the orchestrator (or a lost worker) since the
+             *     task was last unblocked; at `HARNESS_MAX_CRASH_INTERRUPTIONS` it is blocked.
+             */
+            crash_interruptions: number;
             created_at: components["schemas"]["Timestamp"];
             depends_on: number[];
             description: string;
@@ -1090,6 +1100,12 @@ export interface components {
             category?: string | null;
             depends_on?: components["schemas"]["TaskRefInput"][] | null;
             description?: string | null;
+            /**
+             * Format: double
+             * @description A new cap on what all the task's sessions may cost together, in USD (positive, at
+             *     most 1000000); sessions already running are held to it too.
+             */
+            max_cost_usd?: number | null;
             pass_criteria?: string[] | null;
             priority?: null | components["schemas"]["Priority"];
             title?: string | null;

@@ -53,6 +53,7 @@ export function makeTask(over: Partial<import('../lib/types').Task> = {}): impor
     assigned_agent: null,
     attempts: 0,
     max_attempts: 3,
+    crash_interruptions: 0,
     diagnosis: null,
     question: null,
     created_at: '2026-11-27T18:00:00Z',

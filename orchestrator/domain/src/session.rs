@@ -95,7 +95,9 @@ pub struct Session {
     pub commit_sha: Option<String>,
     /// The tail of the verification output.
     pub verify_output: Option<String>,
-    /// How the branch was brought up to the base before verification (`merge`).
+    /// How the branch was brought up to the base before verification (`merge`), or
+    /// `base-moved` on a remote attempt whose verified branch found the base moved (the
+    /// task was requeued; `HARNESS_LAND_TRIES` such rounds in a row fail the attempt).
     pub landing: Option<String>,
     /// Where the session runs: `local`, `docker`, `kubernetes` or `process` (null for
     /// sessions from before executors).

@@ -452,6 +452,9 @@ pub struct Task {
     pub last_failure: Option<String>,
     /// What all sessions of the task may cost together, in USD; enforced while they run.
     pub max_cost_usd: Option<f64>,
+    /// Attempts interrupted by a crash of the orchestrator (or a lost worker) since the
+    /// task was last unblocked; at `HARNESS_MAX_CRASH_INTERRUPTIONS` it is blocked.
+    pub crash_interruptions: u32,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -505,6 +508,8 @@ pub struct TaskPatch {
     pub priority: Option<Priority>,
     pub pass_criteria: Option<PassCriteria>,
     pub depends_on: Option<Dependencies>,
+    /// A new cost cap for the task; its running sessions are held to it too.
+    pub max_cost_usd: Option<CostCap>,
 }
 
 impl TaskPatch {
@@ -515,6 +520,7 @@ impl TaskPatch {
             && self.priority.is_none()
             && self.pass_criteria.is_none()
             && self.depends_on.is_none()
+            && self.max_cost_usd.is_none()
     }
 }
 

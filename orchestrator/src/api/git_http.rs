@@ -6,6 +6,10 @@
 //! branch (and fetching an unadvertised object is off), `receive.hideRefs` hides every
 //! ref but the attempt's branch, and receive-pack refuses to update a hidden ref. Hooks
 //! never run (`core.hooksPath=/dev/null`). The dumb protocol is not served.
+//!
+//! A request is bounded by the git timeout (`HARNESS_GIT_TIMEOUT_SECS`, carried by the
+//! attempt's assignment): past it, `git http-backend` and everything it started (its
+//! own process group) is killed, so a hanging git never holds a request open for ever.
 
 use axum::{
     Router,
@@ -16,7 +20,10 @@ use axum::{
     routing::any,
 };
 use futures_util::TryStreamExt;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    time::Instant,
+};
 
 use super::error::ApiError;
 use crate::worker::{Grant, Grants, protocol::GIT};
@@ -80,6 +87,10 @@ async fn serve(
     };
     match run_backend(&grant, service, &rest, &query, request).await {
         Ok(response) => response,
+        Err(err @ GitHttpError::TimedOut(_)) => {
+            tracing::warn!(%err, attempt = grant.assignment.attempt, "git http-backend timed out");
+            ApiError::Unavailable(err.to_string()).into_response()
+        }
         Err(err) => {
             tracing::warn!(%err, attempt = grant.assignment.attempt, "git http-backend failed");
             ApiError::Internal(err.to_string()).into_response()
@@ -98,6 +109,21 @@ enum GitHttpError {
     Read(std::io::Error),
     #[error("git http-backend's answer headers are malformed")]
     Headers,
+    #[error("git http-backend did not answer in {0:.0}s; its process group was killed")]
+    TimedOut(f64),
+}
+
+/// Kills the process group of `git http-backend` when dropped: at the end of its
+/// response, on an error, or when the request's time is up. Declared before the child
+/// it guards, so it drops first, while the unreaped child still holds the group's id.
+struct GroupKill(Option<u32>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.and_then(|p| i32::try_from(p).ok()) {
+            crate::engine::process::signal_group(pgid, libc::SIGKILL);
+        }
+    }
 }
 
 /// The `-c` settings that limit what the attempt's credential opens.
@@ -173,11 +199,14 @@ async fn run_backend(
         "CONTENT_LENGTH",
     );
     let mut child = command.spawn().map_err(GitHttpError::Spawn)?;
+    let group = GroupKill(child.id());
+    let limit = grant.assignment.git_timeout();
+    let deadline = Instant::now() + limit;
     let stdin = child.stdin.take();
     let body = request.into_body();
     let attempt = grant.assignment.attempt;
     tracing::debug!(attempt, ?service, "git request");
-    tokio::spawn(async move {
+    tokio::spawn(tokio::time::timeout_at(deadline, async move {
         let Some(mut stdin) = stdin else { return };
         let mut stream = body.into_data_stream();
         let mut sent: u64 = 0;
@@ -192,7 +221,7 @@ async fn run_backend(
             }
         }
         let _ = stdin.shutdown().await;
-    });
+    }));
     let stdout = child.stdout.take().ok_or(GitHttpError::Headers)?;
     let mut reader = BufReader::new(stdout);
     let mut response = Response::builder();
@@ -200,9 +229,9 @@ async fn run_backend(
     let mut read = 0usize;
     loop {
         let mut line = String::new();
-        let n = reader
-            .read_line(&mut line)
+        let n = tokio::time::timeout_at(deadline, reader.read_line(&mut line))
             .await
+            .map_err(|_| GitHttpError::TimedOut(limit.as_secs_f64()))?
             .map_err(GitHttpError::Read)?;
         read += n;
         if n == 0 || read > MAX_HEADER_BYTES {
@@ -225,21 +254,36 @@ async fn run_backend(
             response = response.header(key, value);
         }
     }
-    // The child is owned by the stream: dropping the response kills it.
-    let stream = futures_util::stream::unfold((reader, child), |(mut reader, child)| async move {
-        let mut buf = vec![0u8; 32 * 1024];
-        match tokio::io::AsyncReadExt::read(&mut reader, &mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((
-                    Ok::<_, std::io::Error>(bytes::Bytes::from(buf)),
-                    (reader, child),
-                ))
+    // The child and its group are owned by the stream: dropping the response (or its
+    // deadline) kills them.
+    let state = (group, reader, child);
+    let stream =
+        futures_util::stream::unfold(state, move |(group, mut reader, child)| async move {
+            let mut buf = vec![0u8; 32 * 1024];
+            let read = tokio::time::timeout_at(
+                deadline,
+                tokio::io::AsyncReadExt::read(&mut reader, &mut buf),
+            );
+            match read.await {
+                Err(_) => {
+                    // An error, not an end: the client must not take a cut answer
+                    // for a whole one (the connection is aborted).
+                    let err = GitHttpError::TimedOut(limit.as_secs_f64());
+                    tracing::warn!(%err, "cut");
+                    let cut = std::io::Error::new(std::io::ErrorKind::TimedOut, err.to_string());
+                    Some((Err(cut), (group, reader, child)))
+                }
+                Ok(Ok(0)) => None,
+                Ok(Ok(n)) => {
+                    buf.truncate(n);
+                    Some((
+                        Ok::<_, std::io::Error>(bytes::Bytes::from(buf)),
+                        (group, reader, child),
+                    ))
+                }
+                Ok(Err(err)) => Some((Err(err), (group, reader, child))),
             }
-            Err(err) => Some((Err(err), (reader, child))),
-        }
-    });
+        });
     response
         .status(status)
         .body(Body::from_stream(stream))

@@ -73,6 +73,9 @@ pub struct UpdateTaskRequest {
     pub priority: Option<Priority>,
     pub pass_criteria: Option<Vec<String>>,
     pub depends_on: Option<Vec<TaskRefInput>>,
+    /// A new cap on what all the task's sessions may cost together, in USD (positive, at
+    /// most 1000000); sessions already running are held to it too.
+    pub max_cost_usd: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -195,11 +198,12 @@ impl UpdateTaskRequest {
                 .map(PassCriteria::parse)
                 .transpose()?,
             depends_on: self.depends_on.map(parse_dependencies).transpose()?,
+            max_cost_usd: self.max_cost_usd.map(CostCap::parse).transpose()?,
         };
         if patch.is_empty() {
             return Err(ApiError::BadRequest {
                 message: "nothing to change: send at least one of title, description, category, \
-                          priority, pass_criteria, depends_on"
+                          priority, pass_criteria, depends_on, max_cost_usd"
                     .to_owned(),
                 field: None,
             });

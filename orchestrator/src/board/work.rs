@@ -327,6 +327,17 @@ impl Board {
         Ok(session)
     }
 
+    /// The remote landing rounds the task used in a row (`Store::landings_in_a_row`).
+    pub async fn landings_in_a_row(
+        &self,
+        id: TaskId,
+        landing: &'static str,
+        limit: u32,
+    ) -> Result<u32, StoreError> {
+        self.blocking(move |s| s.landings_in_a_row(id, landing, limit))
+            .await
+    }
+
     /// What all sessions of a task have cost so far, in USD (the task's spend cap).
     pub async fn task_cost_usd(&self, id: TaskId) -> Result<f64, StoreError> {
         self.blocking(move |s| s.task_cost_usd(id)).await

@@ -500,6 +500,28 @@ mod tests {
         sandbox_settings(&args, &EngineFile::default())
     }
 
+    fn load_engine(args: EngineArgs) -> EngineSettings {
+        let dir = std::env::temp_dir().join("harness-engine-settings-test");
+        EngineSettings::load(args, EngineFile::default(), None, dir).unwrap()
+    }
+
+    #[test]
+    fn the_stuck_watchdog_is_never_shorter_than_the_longest_command() {
+        let floor = crate::engine::tools::ToolLimits::default().max_command_timeout
+            + Duration::from_secs(30);
+        let raised = load_engine(EngineArgs {
+            stuck_after_secs: Some(5.0),
+            ..EngineArgs::default()
+        });
+        assert_eq!(raised.stuck_after, floor);
+        let longer = floor + Duration::from_secs(60);
+        let kept = load_engine(EngineArgs {
+            stuck_after_secs: Some(longer.as_secs_f64()),
+            ..EngineArgs::default()
+        });
+        assert_eq!(kept.stuck_after, longer);
+    }
+
     #[test]
     fn the_sandbox_requires_landlock_and_leaves_the_network_open_by_default() {
         let config = sandbox(EngineArgs::default()).unwrap();

@@ -24,6 +24,10 @@ use super::{
 /// How the branch was brought up to the base; recorded on the session.
 pub const STRATEGY: &str = "merge";
 
+/// Recorded on a remote attempt whose verified branch found the base moved: the task is
+/// requeued, and these rounds in a row are bounded by `HARNESS_LAND_TRIES`.
+pub const BASE_MOVED: &str = "base-moved";
+
 /// Why landing could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum LandingError {

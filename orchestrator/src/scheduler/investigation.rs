@@ -222,16 +222,10 @@ async fn run_session(
         timeout: engine.settings.session_timeout,
         cancel: cancel.clone(),
         task_creator: None,
-        // A diagnosis reads; it changes nothing (the worktree is thrown away anyway).
-        tools: engine
-            .settings
-            .roles
-            .registry
-            .for_job(Job::Investigate)
-            .map_or_else(
-                crate::engine::tools::ToolSet::read_only,
-                super::roles::session_tools,
-            ),
+        // A diagnosis reads; it changes nothing, whatever its role lists.
+        tools: super::roles::investigation_tools(
+            engine.settings.roles.registry.for_job(Job::Investigate),
+        ),
         browser: None,
     };
     let stuck = CancellationToken::new();

@@ -26,7 +26,7 @@ use super::{
 use crate::{
     config::executors::RemoteSettings,
     engine::{
-        landing::{LandingError, LandingGit},
+        landing::{BASE_MOVED, LandingError, LandingGit},
         prompt::TaskBrief,
         safe_git,
     },
@@ -277,6 +277,7 @@ impl Attempt {
                 Vec::new()
             },
             planning: false,
+            git_timeout_secs: Some(engine.reliability.git_timeout.as_secs_f64()),
             resume,
         };
         Ok((assignment, git_dir.into()))
@@ -360,9 +361,23 @@ impl Attempt {
         receiver: GrantReceiver,
         deadline: Duration,
     ) -> Ending {
+        // Spend limits hold for a remote session as for a local one (spend.rs): the
+        // worker's usage events are stored through the sink, the guard reads them back
+        // and cancels the attempt, and follow() cancels the worker.
+        let spend = super::spend::watch(
+            self.engine.clone(),
+            sink.clone(),
+            self.session.id,
+            self.task.id.get(),
+            self.cancel.clone(),
+        );
         let followed = self
             .follow(sink, backend, handle, settings, grant, receiver, deadline)
             .await;
+        let followed = match (followed, spend.finish()) {
+            (Err(Ending::Cancelled), Some(stop)) => Err(Ending::after(stop.into_error(), "")),
+            (followed, _) => followed,
+        };
         if matches!(followed, Err(Ending::Detached)) {
             backend.detach(handle);
             sink.system(format!(
@@ -561,8 +576,8 @@ impl Attempt {
     }
 
     /// Fast-forwards the base to the pushed, verified `head` if the base has not moved
-    /// since the worker started from it; otherwise requeues (the next attempt starts
-    /// from the new base).
+    /// since the worker started from it; otherwise requeues, within a bound
+    /// ([`Attempt::base_moved`]).
     async fn land_pushed(
         &self,
         sink: &Arc<StoreSink>,
@@ -617,14 +632,52 @@ impl Attempt {
                 ));
                 Ending::Merged { commit: Some(head) }
             }
-            Ok(Err(LandingError::BaseMoved { base })) => Ending::Requeued {
-                reason: format!(
-                    "{base} moved while the worker verified; the next attempt starts from it"
-                ),
-                retry_at: Some(Timestamp::now()),
-            },
+            Ok(Err(LandingError::BaseMoved { base })) => self.base_moved(sink, base, last).await,
             Ok(Err(err)) => Ending::after(AttemptError::Land(err), last),
             Err(err) => Ending::after(AttemptError::Worker(err), last),
+        }
+    }
+}
+
+impl Attempt {
+    /// The base moved while the worker verified: requeued at once (the next attempt
+    /// starts from the new base, without using an attempt), up to `HARNESS_LAND_TRIES`
+    /// rounds in a row; then the attempt fails with `BaseKeptMoving`. The rounds are
+    /// counted from the task's sessions (`BASE_MOVED` on each), so a restart keeps them.
+    async fn base_moved(&self, sink: &Arc<StoreSink>, base: String, last: &str) -> Ending {
+        let tries = self.engine.settings.reliability.land_tries;
+        let board = &self.engine.board;
+        let before = match board
+            .landings_in_a_row(self.task.id, BASE_MOVED, tries)
+            .await
+        {
+            Ok(rounds) => rounds,
+            Err(err) => {
+                tracing::warn!(%err, "cannot count the landing rounds");
+                0
+            }
+        };
+        if let Err(err) = board.record_landing(self.session.id, BASE_MOVED).await {
+            tracing::warn!(%err, "cannot record the moved base");
+        }
+        let round = before + 1;
+        if round >= tries {
+            sink.system(format!(
+                "{base} moved while the worker verified (round {round} of {tries}); giving up"
+            ));
+            let err = AttemptError::BaseKeptMoving {
+                base,
+                rounds: tries,
+            };
+            return Ending::after(err, last);
+        }
+        let reason = format!(
+            "{base} moved while the worker verified (round {round} of {tries}); the next attempt starts from it"
+        );
+        sink.system(&reason);
+        Ending::Requeued {
+            reason,
+            retry_at: Some(Timestamp::now()),
         }
     }
 }

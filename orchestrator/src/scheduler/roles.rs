@@ -4,7 +4,7 @@
 
 use harness_domain::{
     agent::{Agent, AgentStatus},
-    role::{Job, Role},
+    role::{Job, Role, Tool},
 };
 
 use crate::{config::EngineSettings, engine::tools::ToolSet};
@@ -17,6 +17,20 @@ pub fn role_of<'a>(settings: &'a EngineSettings, agent: &Agent) -> Option<&'a Ro
 /// The tools a session of `role` may use.
 pub fn session_tools(role: &Role) -> ToolSet {
     ToolSet::of(role.tools.iter().copied())
+}
+
+/// The investigator's tools: its role's, narrowed to reading. A diagnosis changes
+/// nothing, so `[roles.investigator]` may take tools away but never add a writing one.
+pub fn investigation_tools(role: Option<&Role>) -> ToolSet {
+    match role {
+        None => ToolSet::read_only(),
+        Some(role) => ToolSet::of(
+            role.tools
+                .iter()
+                .copied()
+                .filter(|tool| Tool::READ_ONLY.contains(tool)),
+        ),
+    }
 }
 
 /// Whether `agent` may be given work now (its status, not its free slots).
@@ -38,4 +52,59 @@ pub fn agent_for_job<'a>(
         .find(|a| a.role == role.name && available(a))?
         .clone();
     Some((role, agent))
+}
+
+#[cfg(test)]
+mod tests {
+    use harness_domain::role::{RoleRegistry, RoleSpec};
+
+    use super::*;
+
+    fn investigator(spec: RoleSpec) -> Role {
+        let registry = RoleRegistry::build([("investigator".to_owned(), spec)], Vec::new())
+            .expect("a valid role");
+        registry.for_job(Job::Investigate).unwrap().clone()
+    }
+
+    #[test]
+    fn an_investigator_given_writing_tools_by_its_role_still_only_reads() {
+        let role = investigator(RoleSpec {
+            tools: Some(
+                [
+                    "read_file",
+                    "write_file",
+                    "edit_file",
+                    "run_command",
+                    "search",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            read_only: Some(false),
+            ..RoleSpec::default()
+        });
+        assert!(
+            role.tools.contains(&Tool::WriteFile),
+            "the role asked for it"
+        );
+        let tools = investigation_tools(Some(&role));
+        for name in [
+            "write_file",
+            "edit_file",
+            "run_command",
+            "create_task",
+            "browser_open",
+        ] {
+            assert!(!tools.allows(name), "{name} is allowed");
+        }
+        assert!(tools.allows("read_file") && tools.allows("search"));
+        assert!(!tools.allows("list_dir"), "the role left it out");
+    }
+
+    #[test]
+    fn without_an_investigator_role_the_diagnosis_reads_only() {
+        let tools = investigation_tools(None);
+        assert!(tools.allows("read_file") && tools.allows("list_dir") && tools.allows("search"));
+        assert!(!tools.allows("write_file") && !tools.allows("run_command"));
+    }
 }

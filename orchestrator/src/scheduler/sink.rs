@@ -7,7 +7,8 @@
 //! (stored, or counted as dropped): a remote worker's events are acknowledged only then,
 //! so an orchestrator killed right after an acknowledgement has lost nothing. Past the session's log cap (`log_cap.rs`) output is cut, with
 //! a marker where it was, and the session keeps running. Usage is never dropped: it is a sum, so reports waiting to be
-//! stored fold into one total of constant size, and a failed write puts it back.
+//! stored fold into one total of constant size, and a failed write puts it back: it is kept
+//! through any number of failed writes while the session runs.
 
 use std::{
     collections::VecDeque,
@@ -33,7 +34,9 @@ const MAX_BYTES: usize = 8 * 1024 * 1024;
 const BATCH_LINES: usize = 512;
 /// Pause after a failed write before trying again (the database is busy or full).
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
-/// Failed writes in a row after which the sink gives up on what it holds.
+/// Failed writes in a row after which the sink gives up on the lines it holds. Usage
+/// is kept (one sum of constant size) until it is stored, or until the session is over
+/// and the writes still fail that many times.
 const MAX_FAILURES: u32 = 25;
 
 /// Log lines in the order they came.
@@ -249,8 +252,9 @@ impl Shared {
         }
     }
 
-    /// A batch was not stored: its lines count as dropped, its usage goes back, unless
-    /// the writes keep failing, when everything held is given up (and logged).
+    /// A batch was not stored: its lines count as dropped, its usage goes back. When
+    /// the writes keep failing the lines held are given up; the usage sum is kept for
+    /// the next write while the session runs, and given up (logged) only once it is over.
     fn not_stored(
         &self,
         session_id: i64,
@@ -269,7 +273,10 @@ impl Shared {
             pending.mark = Some((0, seq));
         }
         if give_up {
-            if let Some((usage, cost)) = pending.usage.take() {
+            let mut usage = pending.usage.take();
+            if self.closed.load(Ordering::Acquire)
+                && let Some((usage, cost)) = usage.take()
+            {
                 tracing::error!(
                     session_id,
                     ?usage,
@@ -280,6 +287,7 @@ impl Shared {
             let pushed = pending.pushed;
             *pending = Pending {
                 pushed,
+                usage,
                 ..Pending::default()
             };
             // What was acknowledged meanwhile is lost and counted; the worker's number
@@ -318,7 +326,9 @@ async fn drain(board: Board, session_id: i64, shared: Arc<Shared>) {
                         shared.not_stored(session_id, count, usage, seq, give_up);
                         if give_up {
                             failures = 0;
-                        } else {
+                        }
+                        // Nothing left after giving up: no pause before stopping.
+                        if !(give_up && shared.lock().is_empty()) {
                             tokio::time::sleep(RETRY_PAUSE).await;
                         }
                     }
@@ -414,6 +424,42 @@ mod tests {
         let taken = p.taken();
         assert_eq!(p.take_mark(taken), Some(9));
         assert!(p.is_empty());
+    }
+
+    fn shared() -> Shared {
+        Shared {
+            pending: Mutex::new(Pending::default()),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+            settled: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    #[test]
+    fn usage_outlasts_writes_that_keep_failing_while_the_session_runs() {
+        let shared = shared();
+        shared.lock().push_line(LogKind::Text, "lost".into());
+        shared.lock().add_usage(usage(3), 0.25);
+        let (lines, total) = shared.lock().take_batch();
+        shared.not_stored(1, lines.len(), total, None, true);
+        let mut pending = shared.lock();
+        assert!(
+            pending.lines.is_empty() && pending.dropped == 0,
+            "lines given up"
+        );
+        let (u, cost) = pending.usage.take().expect("the usage sum is kept");
+        assert_eq!((u.input_tokens, cost), (3, 0.25));
+        assert_eq!(*shared.settled.borrow(), pending.pushed);
+    }
+
+    #[test]
+    fn usage_is_given_up_only_once_the_session_is_over() {
+        let shared = shared();
+        shared.lock().add_usage(usage(3), 0.25);
+        shared.closed.store(true, Ordering::Release);
+        let (lines, total) = shared.lock().take_batch();
+        shared.not_stored(1, lines.len(), total, None, true);
+        assert!(shared.lock().is_empty());
     }
 
     #[test]

@@ -64,17 +64,8 @@ pub fn watch(
         let stopped = stopped.clone();
         async move {
             let step = engine.settings.tick.min(Duration::from_millis(500));
-            let task_cap = match TaskId::new(task_id) {
-                Ok(id) => engine
-                    .board
-                    .get_task(id)
-                    .await
-                    .ok()
-                    .and_then(|t| t.max_cost_usd),
-                Err(_) => None,
-            };
             loop {
-                let stop = match task_crossed(&engine, task_id, task_cap).await {
+                let stop = match task_crossed(&engine, task_id).await {
                     Some(stop) => Some(stop),
                     None => crossed(&engine, session_id).await,
                 };
@@ -96,10 +87,11 @@ pub fn watch(
     SpendGuard { stopped, handle }
 }
 
-/// The task's own cap (`max_cost_usd`), over all its sessions.
-async fn task_crossed(engine: &Engine, task_id: i64, cap: Option<f64>) -> Option<SpendStop> {
-    let cap = cap?;
+/// The task's own cap (`max_cost_usd`), over all its sessions. Read at every step: a
+/// cap changed while the session runs (`PATCH /api/tasks/{id}`) holds at once.
+async fn task_crossed(engine: &Engine, task_id: i64) -> Option<SpendStop> {
     let id = TaskId::new(task_id).ok()?;
+    let cap = engine.board.get_task(id).await.ok()?.max_cost_usd?;
     let spent = engine.board.task_cost_usd(id).await.ok()?;
     (spent >= cap).then(|| SpendStop {
         reason: format!(

@@ -154,6 +154,32 @@ impl Store {
 }
 
 impl Store {
+    /// How many of the task's latest ended attempts in a row were requeued with
+    /// `landing` recorded on them (at most `limit`): the remote landing rounds a task
+    /// has used since its last attempt that was not requeued by a moved base.
+    pub fn landings_in_a_row(
+        &self,
+        id: TaskId,
+        landing: &str,
+        limit: u32,
+    ) -> Result<u32, StoreError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT status = 'interrupted' AND landing IS ?2 FROM sessions
+             WHERE task_id = ?1 AND purpose = 'attempt' AND ended_at IS NOT NULL
+             ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![id.get(), landing, limit], |r| r.get::<_, bool>(0))?;
+        let mut rounds = 0;
+        for row in rows {
+            if !row? {
+                break;
+            }
+            rounds += 1;
+        }
+        Ok(rounds)
+    }
+
     /// What all sessions of a task have cost so far, in USD.
     pub fn task_cost_usd(&self, id: TaskId) -> Result<f64, StoreError> {
         let conn = self.read()?;

@@ -69,7 +69,7 @@ impl std::fmt::Display for TaskCursor {
 
 pub(super) const TASK_COLUMNS: &str = "id, display_id, title, description, category, priority, status, \
      pass_criteria, assigned_agent, attempts, max_attempts, diagnosis, created_at, updated_at, \
-     question, answer, retry_at, last_failure, max_cost_usd";
+     question, answer, retry_at, last_failure, max_cost_usd, crash_interruptions";
 
 impl Store {
     /// Creates a pending task. Every dependency must exist. `note` describes the new
@@ -314,6 +314,7 @@ pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result
         retry_at: None,
         last_failure: None,
         max_cost_usd: new.max_cost_usd.map(|c| c.get()),
+        crash_interruptions: 0,
         created_at: now,
         updated_at: now,
     };
@@ -340,8 +341,9 @@ fn update_task_in(tx: &Connection, id: TaskId, patch: &TaskPatch) -> Result<Task
             category = COALESCE(?3, category),
             priority = COALESCE(?4, priority),
             pass_criteria = COALESCE(?5, pass_criteria),
-            updated_at = ?6
-         WHERE id = ?7",
+            max_cost_usd = COALESCE(?6, max_cost_usd),
+            updated_at = ?7
+         WHERE id = ?8",
     )?
     .execute(params![
         patch.title.as_ref().map(|t| t.as_str()),
@@ -349,6 +351,7 @@ fn update_task_in(tx: &Connection, id: TaskId, patch: &TaskPatch) -> Result<Task
         patch.category.as_ref().map(|c| c.as_str()),
         patch.priority.map(priority_rank),
         patch.pass_criteria.as_ref().map(|p| json_list(p.items())),
+        patch.max_cost_usd.map(|c| c.get()),
         now,
         id.get()
     ])?;
@@ -381,11 +384,13 @@ fn transition_task_in(
     }
     current.status.transition(to)?;
     let now = Timestamp::now().to_rfc3339();
-    // A human unblocking a task gives it a fresh set of attempts.
+    // A human unblocking a task gives it a fresh set of attempts, and a fresh count of
+    // crash interruptions (else one more crash would block it again at once).
     let reset_attempts = current.status == TaskStatus::Blocked && to == TaskStatus::Pending;
     tx.prepare_cached(
         "UPDATE tasks SET status = ?1, updated_at = ?2,
-            attempts = CASE WHEN ?3 THEN 0 ELSE attempts END
+            attempts = CASE WHEN ?3 THEN 0 ELSE attempts END,
+            crash_interruptions = CASE WHEN ?3 THEN 0 ELSE crash_interruptions END
          WHERE id = ?4",
     )?
     .execute(params![to.as_str(), now, reset_attempts, id.get()])?;
@@ -694,6 +699,7 @@ struct RawTask {
     retry_at: Option<String>,
     last_failure: Option<String>,
     max_cost_usd: Option<f64>,
+    crash_interruptions: u32,
 }
 
 impl RawTask {
@@ -718,6 +724,7 @@ impl RawTask {
             retry_at: r.get(16)?,
             last_failure: r.get(17)?,
             max_cost_usd: r.get(18)?,
+            crash_interruptions: r.get(19)?,
         })
     }
 
@@ -743,6 +750,7 @@ impl RawTask {
             retry_at: self.retry_at.as_deref().map(parse_time).transpose()?,
             last_failure: self.last_failure,
             max_cost_usd: self.max_cost_usd,
+            crash_interruptions: self.crash_interruptions,
             created_at: parse_time(&self.created_at)?,
             updated_at: parse_time(&self.updated_at)?,
         })

@@ -114,6 +114,8 @@ pub async fn run(endpoint: Endpoint) -> Result<(), WorkerError> {
         backoff_max: BACKOFF_MAX,
     };
     let assignment: Assignment = link.get(protocol::ASSIGNMENT).await?;
+    // Every git command of this worker is bounded as the orchestrator's are.
+    safe_git::set_timeout(assignment.git_timeout());
     // Back within a heartbeat once the orchestrator is: a re-adopting orchestrator
     // gives the worker one heartbeat timeout to show up.
     link.backoff_max =

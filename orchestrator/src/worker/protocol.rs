@@ -4,7 +4,7 @@ use harness_domain::{agent::RuntimeKind, session::LogKind};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{
-    anthropic::PausedConversation, prompt::TaskBrief, runtime::Resume, session::Usage,
+    anthropic::PausedConversation, prompt::TaskBrief, runtime::Resume, safe_git, session::Usage,
 };
 
 /// The paths of the worker API, relative to the orchestrator's base URL.
@@ -47,10 +47,25 @@ pub struct Assignment {
     pub read_paths: Vec<std::path::PathBuf>,
     /// May it create tasks (planning agents)? Not over the network yet: always false.
     pub planning: bool,
+    /// Longest one git command may run (the orchestrator's `HARNESS_GIT_TIMEOUT_SECS`);
+    /// absent from an older orchestrator: [`safe_git::GIT_TIMEOUT`].
+    #[serde(default)]
+    pub git_timeout_secs: Option<f64>,
     /// Set when a human answered the question the task's previous attempt asked: the
     /// agent continues that conversation, on the branch that holds the work it pushed.
     #[serde(default)]
     pub resume: Option<Resume>,
+}
+
+impl Assignment {
+    /// The git timeout the orchestrator set, or git's default; a bad value (not a
+    /// positive, finite number of seconds) is the default too.
+    pub fn git_timeout(&self) -> std::time::Duration {
+        self.git_timeout_secs
+            .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
+            .filter(|d| !d.is_zero())
+            .unwrap_or(safe_git::GIT_TIMEOUT)
+    }
 }
 
 /// One thing that happened in the worker's session.

@@ -363,6 +363,36 @@ async fn a_task_that_crashes_the_server_twice_ends_blocked() {
         "{task}"
     );
     assert_eq!(task["attempts"], 0, "crashes use no attempt: {task}");
+    assert_eq!(task["crash_interruptions"], 2, "the count is shown: {task}");
     let events = task_json(&server.base, "/api/events?type=task.blocked").await;
     assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
+
+    // A human unblocking it gives it a fresh count, as it gives fresh attempts: one
+    // more crash does not block it again at once.
+    let unblocked: serde_json::Value = test_client(None)
+        .post(format!("{}/api/tasks/1/unblock", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unblocked["status"], "pending", "{unblocked}");
+    assert_eq!(unblocked["crash_interruptions"], 0, "{unblocked}");
+    let mut server = server;
+    let pid_file = dir.path().join("data/worktrees/T-1/parent.pid");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !pid_file.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent never ran again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.signal("KILL");
+    server.wait_exit(Duration::from_secs(5));
+    let server = Server::start(dir.path());
+    let task = task_json(&server.base, "/api/tasks/1").await;
+    assert_eq!(task["crash_interruptions"], 1, "{task}");
+    assert_ne!(task["status"], "blocked", "{task}");
 }

@@ -252,3 +252,101 @@ async fn health_reports_ok_with_an_rfc3339_timestamp() {
     assert!(health["timestamp"].as_str().unwrap().ends_with('Z'));
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
 }
+
+/// The lines of a logs page: (seq, content).
+async fn log_page(app: &TestApp, session: i64, after: i64) -> Vec<(i64, String)> {
+    let page = json_with(
+        app.get(&format!(
+            "/api/sessions/{session}/logs?after={after}&limit=5000"
+        ))
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let seq = l["seq"].as_i64().unwrap();
+            (seq, l["content"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_logs_page_stops_at_its_byte_cap_and_the_next_page_goes_on_from_there() {
+    let app = spawn_app().await;
+    let session = session_for(&app, "chatty", "build-1").await;
+    // 40 lines of 60 kB: 2.4 MB, well past one page's 1 MiB.
+    for batch in 0..4 {
+        let lines = (0..10)
+            .map(|i| {
+                let n = batch * 10 + i;
+                (LogKind::Output, format!("{n:02}{}", "x".repeat(59_998)))
+            })
+            .collect();
+        app.board
+            .append_session_output(session, lines, None, None)
+            .await
+            .unwrap();
+    }
+    let cap = harness::store::LOG_PAGE_BYTES as usize;
+    let mut after = 0;
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = log_page(&app, session, after).await;
+        let Some((last, last_text)) = page.last().cloned() else {
+            break;
+        };
+        pages += 1;
+        let bytes: usize = page.iter().map(|(_, c)| c.len()).sum();
+        // Every line but the last started within the cap.
+        assert!(bytes - last_text.len() < cap, "page of {bytes} bytes");
+        seen.extend(page.iter().map(|(_, c)| c[..2].to_owned()));
+        after = last;
+    }
+    assert!(pages >= 3, "{pages} pages");
+    let expected: Vec<String> = (0..40).map(|n| format!("{n:02}")).collect();
+    assert_eq!(seen, expected, "every line once, in order");
+}
+
+#[tokio::test]
+async fn logs_of_sessions_ended_past_the_retention_are_pruned_and_running_ones_kept() {
+    let app = spawn_with(|s| {
+        // Everything that ended is past a retention of zero; prune on every tick.
+        s.engine.reliability.session_log_retention = std::time::Duration::ZERO;
+        s.engine.worktree_retention = std::time::Duration::ZERO;
+        s.engine.tick = std::time::Duration::from_millis(50);
+    })
+    .await;
+    let ended = session_for(&app, "ended", "build-1").await;
+    let running = session_for(&app, "running", "qa").await;
+    for session in [ended, running] {
+        app.board
+            .append_log(session, LogKind::Output, "kept until pruned".into())
+            .await
+            .unwrap();
+    }
+    app.board
+        .finish_session(ended, SessionStatus::Succeeded, "done".into())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !log_page(&app, ended, 0).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ended session's logs were never pruned"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The same statement left the running session's logs alone.
+    assert_eq!(log_page(&app, running, 0).await.len(), 1);
+    let session = json_with(
+        app.get(&format!("/api/sessions/{ended}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(session["status"], "succeeded", "the session itself is kept");
+}

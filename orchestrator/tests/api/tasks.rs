@@ -145,6 +145,33 @@ async fn patch_changes_only_the_fields_sent() {
 }
 
 #[tokio::test]
+async fn patch_sets_the_cost_cap_and_names_the_field_when_it_is_bad() {
+    let app = spawn_app().await;
+    let task = app
+        .create_task(json!({"title": "t", "max_cost_usd": 2.5}))
+        .await;
+    assert_eq!(task["crash_interruptions"], 0, "{task}");
+    let path = format!("/api/tasks/{}", task["id"]);
+    let patched = json_with(
+        app.patch(&path, json!({"max_cost_usd": 0.75})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(patched["max_cost_usd"], 0.75);
+    assert_eq!(patched["title"], "t");
+    for bad in [json!(0), json!(-1), json!(2_000_000), json!("lots")] {
+        let response = app.patch(&path, json!({"max_cost_usd": bad})).await;
+        let field = error_field(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(field.as_deref(), Some("max_cost_usd"), "{bad}");
+    }
+    let stored = json_with(app.get(&path).await, StatusCode::OK).await;
+    assert_eq!(
+        stored["max_cost_usd"], 0.75,
+        "a refused patch changes nothing"
+    );
+}
+
+#[tokio::test]
 async fn a_finished_task_cannot_be_edited() {
     let app = spawn_app().await;
     let task = app.task_titled("done soon").await;

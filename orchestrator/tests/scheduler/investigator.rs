@@ -187,3 +187,56 @@ async fn an_unblock_stops_the_investigation_before_the_next_attempt_starts() {
         "the next attempt started before the investigation ended: {page}"
     );
 }
+
+#[tokio::test]
+async fn the_investigator_waits_for_a_free_session_slot() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let script = fake_claude();
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
+        // "Fails" fails at once; any other task runs until it is cancelled.
+        cli_agent(
+            s,
+            "build-1",
+            &[
+                "sh",
+                "-c",
+                "prompt=$(cat); case \"$prompt\" in *Fails*) sleep 0.2; exit 1 ;; esac; exec sleep 300",
+            ],
+        );
+        cli_agent(s, "investigator", &[&script]);
+        s.engine.max_concurrent = 1;
+        // The investigator looks again once a tick; the scheduler starts work on a wake.
+        s.engine.tick = Duration::from_secs(2);
+    })
+    .await;
+    let failing = app
+        .create_task(json!({"title": "Fails", "max_attempts": 1}))
+        .await;
+    wait_for_task(&app, &failing["id"], status_is("in_progress")).await;
+    app.post_empty("/api/orchestrator/pause").await;
+    wait_for_task(&app, &failing["id"], status_is("blocked")).await;
+    waiting_because(&app, "the orchestrator is paused").await;
+    let busy = app.create_task(json!({"title": "Holds the slot"})).await;
+    app.post_empty("/api/orchestrator/resume").await;
+    wait_for_task(&app, &busy["id"], status_is("in_progress")).await;
+    waiting_because(&app, "every session slot is busy").await;
+    assert_eq!(
+        sessions_of(&app, &failing).await.len(),
+        1,
+        "no investigation while the one slot is taken"
+    );
+
+    app.post_empty(&format!("/api/tasks/{}/cancel", busy["id"]))
+        .await;
+    let page = wait_for(
+        &app,
+        &format!("/api/sessions?task_id={}", failing["id"]),
+        |p| p["items"][0]["purpose"] == "investigation",
+    )
+    .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+    let busy_sessions = sessions_of(&app, &busy).await;
+    assert_ne!(busy_sessions[0]["status"], "running", "{busy_sessions:?}");
+}

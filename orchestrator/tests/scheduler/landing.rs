@@ -143,3 +143,70 @@ async fn a_hanging_git_while_landing_times_out_and_frees_the_merge_lock() {
     wait_for_task(&app, &second["id"], |t| t["status"] == "completed").await;
     assert!(git_repo::git(&path, &["show", "main:from-agent.txt"]).contains("Lands after it"));
 }
+
+#[tokio::test]
+async fn a_base_that_keeps_moving_fails_the_attempt_after_the_landing_rounds() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fake-claude")
+        .display()
+        .to_string();
+    let go = tempfile::tempdir().unwrap();
+    // Each round's verification numbers itself in the worktree (`.round`) and waits for
+    // the test to say go for that round, so the test moves the base while it verifies.
+    let verify = format!(
+        "r=$(( $(cat .round 2>/dev/null || echo 0) + 1 )); echo $r > .round; \
+         i=0; while [ ! -e {go}/go-$r ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done",
+        go = go.path().display()
+    );
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
+        cli_agent(s, "build-1", &[&script]);
+        s.engine.sandbox.read_paths.push(go.path().to_path_buf());
+        s.engine.verify = vec![verify];
+        s.engine.reliability.land_tries = 2;
+    })
+    .await;
+    let task = app
+        .create_task(json!({"title": "Chasing a moving base", "max_attempts": 1}))
+        .await;
+    let round_file = app.dir.path().join("data/worktrees/T-1/.round");
+    for round in 1..=2 {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::fs::read_to_string(&round_file)
+            .unwrap_or_default()
+            .trim()
+            != round.to_string()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round} never verified"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        std::fs::write(path.join(format!("moved-{round}.txt")), "elsewhere\n").unwrap();
+        git_repo::git(&path, &["add", "-A"]);
+        git_repo::git(&path, &["commit", "-q", "-m", &format!("moved {round}")]);
+        std::fs::write(go.path().join(format!("go-{round}")), "").unwrap();
+    }
+    let task = wait_for_task(&app, &task["id"], |t| t["status"] == "blocked").await;
+    let failure = task["last_failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains("main kept moving") && failure.contains("after 2 rounds"),
+        "{task:#}"
+    );
+    assert!(
+        !git_repo::git(&path, &["ls-tree", "--name-only", "main"]).contains("from-agent.txt"),
+        "nothing of the attempt landed"
+    );
+    let session = &sessions_of(&app, &task).await[0];
+    assert_eq!(session["status"], "failed", "{session}");
+    let logs = crate::logs_of(&app, session).await;
+    assert!(
+        logs.iter().any(|l| l["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("moved while this branch was verified (round 1 of 2)"))),
+        "{logs:?}"
+    );
+}

@@ -177,3 +177,83 @@ async fn a_credential_reads_only_the_base_and_its_branch_and_writes_only_its_bra
     assert_eq!(git_repo::git(&path, &["rev-parse", &branch]), head);
     crate::stop_with_workers(app).await;
 }
+
+/// Processes started for `root` by the git endpoint (`GIT_PROJECT_ROOT` in their
+/// environment), by pid.
+fn backends_for(root: &Path) -> Vec<i32> {
+    let needle = format!("GIT_PROJECT_ROOT={}", root.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_git_http_backend_times_out_and_its_processes_are_killed() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let app = spawn_with(|s| {
+        remote_engine(s, &path, "sleep", 10.0);
+        s.engine.reliability.git_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let task = app.create_task(json!({"title": "Hangs in git"})).await;
+    let session = running_worker(&app, &task).await;
+    // The worker cloned and its agent runs; it was told the orchestrator's git timeout.
+    crate::wait_for(
+        &app,
+        &format!("/api/sessions/{}/logs", session["id"]),
+        |l| l.to_string().contains("Thinking for a long time"),
+    )
+    .await;
+    let token = key_of(&app).issue(session["id"].as_i64().unwrap(), far_future());
+    let assignment: serde_json::Value = app
+        .client
+        .get(format!("http://{}/worker/v1/assignment", app.addr))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(assignment["git_timeout_secs"], 1.0, "{assignment}");
+
+    // Listing refs reads packed-refs: a FIFO there blocks git for as long as nobody
+    // writes to it, like a credential prompt or a stuck LFS fetch.
+    let packed = path.join(".git/packed-refs");
+    let _ = std::fs::remove_file(&packed);
+    let made = Command::new("mkfifo").arg(&packed).status().unwrap();
+    assert!(made.success());
+    let url = format!("http://{}/worker/v1/git/repo.git", app.addr);
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().to_path_buf();
+    let listed = tokio::task::spawn_blocking(move || git_as(&dir, &token, &["ls-remote", &url]))
+        .await
+        .unwrap();
+    // The answer started (http-backend sends its headers first) and was cut at the
+    // timeout, as an error: git sees the transfer end short.
+    assert!(!listed.status.success(), "{listed:?}");
+    assert!(
+        String::from_utf8_lossy(&listed.stderr).contains("transfer closed"),
+        "{listed:?}"
+    );
+    // Its whole process group is gone, not left blocked on the FIFO.
+    let root = path.canonicalize().unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !backends_for(&root).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "left running: {:?}",
+            backends_for(&root)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    std::fs::remove_file(&packed).unwrap();
+    crate::stop_with_workers(app).await;
+}

@@ -15,9 +15,11 @@ mod helpers;
 
 mod credentials;
 mod kubernetes;
+mod landing;
 mod protocol;
 mod questions;
 mod restart;
+mod spend;
 
 use std::{path::Path, time::Duration};
 
