@@ -352,7 +352,10 @@ impl Attempt {
                 .then(|| {
                     Arc::new(BoardTaskCreator {
                         board: self.engine.board.clone(),
-                        category: "feature".to_owned(),
+                        category: super::subtasks::subtask_category(
+                            &settings.roles.registry,
+                            &self.task.category,
+                        ),
                     }) as Arc<dyn crate::engine::runtime::TaskCreator>
                 }),
             tools: session_tools(&self.role),

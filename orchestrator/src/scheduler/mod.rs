@@ -23,7 +23,7 @@ mod liveness;
 mod log_cap;
 mod remote;
 mod retention;
-mod roles;
+pub(crate) mod roles;
 mod runtimes;
 mod sia;
 mod sink;

@@ -236,6 +236,25 @@ fn a_bad_role_in_harness_toml_stops_startup_naming_the_role_and_field() {
             "tools",
         ),
         ("[roles.qa]\nruntime = \"gpt\"\n", "qa", "runtime"),
+        // A read-only role on the CLI, whose agent brings its own tools that can write.
+        ("[roles.validation]\nruntime = \"cli\"\n", "validation", "runtime"),
+        // An agent of a read-only role (the seeded investigator) put on the CLI.
+        (
+            "[agents.investigator]\nruntime = \"cli\"\ncommand = [\"claude\"]\n",
+            "investigator",
+            "runtime",
+        ),
+        (
+            "[agents.checker]\nrole = \"validation\"\nruntime = \"cli\"\ncommand = [\"claude\"]\n",
+            "checker",
+            "runtime",
+        ),
+        // An agent's own tools are checked: an unknown one is not silently ignored.
+        (
+            "[agents.build-1]\ntools = [\"browser\", \"hammer\"]\n",
+            "build-1",
+            "tools",
+        ),
         (
             "[roles.designer]\nprompt = \"You design.\"\ncategories = [\"feature\"]\n",
             "designer",

@@ -99,7 +99,11 @@ async fn a_custom_role_gets_its_categorys_tasks_with_its_prompt_and_only_its_too
 
 #[tokio::test]
 async fn the_roles_endpoint_lists_each_role_with_its_agents_and_status() {
+    // A workspace, so that what keeps the human-sim agent from running is its browser.
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
     let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
         let chromium = s.database_path.parent().unwrap().join("no-chromium");
         s.engine.roles = RoleSettings::load(designer_roles(), Some(chromium)).unwrap();
         s.engine.agents.insert(
@@ -177,9 +181,17 @@ async fn the_roles_endpoint_lists_each_role_with_its_agents_and_status() {
             .contains("[agents.")
     );
 
-    // The human-sim agent says why it cannot run.
-    let tester = json_with(app.get("/api/agents/tester").await, StatusCode::OK).await;
+    // The human-sim agent says why it cannot run: Chromium, and what to install.
+    let tester = crate::wait_for(&app, "/api/agents/tester", |a| {
+        a["status"] == "unconfigured"
+    })
+    .await;
     assert_eq!(tester["role"], "human-sim");
+    let reason = tester["status_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("needs Chromium") && reason.contains("HARNESS_CHROMIUM"),
+        "{tester}"
+    );
 }
 
 fn staff(s: &mut harness::config::Settings, agents: &[(&str, &str)]) {
@@ -336,8 +348,17 @@ async fn validation_rejections_feed_the_next_attempt_and_a_second_calls_sia_whos
     let requests = fake.requests();
     // build, validation, build, validation, SIA (2 turns), build, validation.
     assert_eq!(requests.len(), 8, "every scripted reply was used");
-    // The rejection's reasons reach attempt 2; SIA's advice reaches attempt 3.
-    assert!(requests[2].all_text().contains("greets politely"));
+    // The rejection's own reasons reach attempt 2 (the criterion alone is in every
+    // attempt's brief); the second rejection and SIA's advice reach attempt 3.
+    assert!(
+        requests[2]
+            .all_text()
+            .contains("not met: greeting.txt says hey"),
+        "{}",
+        requests[2].all_text()
+    );
+    assert!(!requests[0].all_text().contains("greeting.txt says hey"));
+    assert!(requests[6].all_text().contains("still not polite"));
     assert!(requests[6].all_text().contains("write 'Good morning'"));
     assert!(
         requests[7].all_text().contains("Good morning"),
