@@ -237,7 +237,11 @@ fn a_bad_role_in_harness_toml_stops_startup_naming_the_role_and_field() {
         ),
         ("[roles.qa]\nruntime = \"gpt\"\n", "qa", "runtime"),
         // A read-only role on the CLI, whose agent brings its own tools that can write.
-        ("[roles.validation]\nruntime = \"cli\"\n", "validation", "runtime"),
+        (
+            "[roles.validation]\nruntime = \"cli\"\n",
+            "validation",
+            "runtime",
+        ),
         // An agent of a read-only role (the seeded investigator) put on the CLI.
         (
             "[agents.investigator]\nruntime = \"cli\"\ncommand = [\"claude\"]\n",

@@ -576,3 +576,67 @@ async fn an_agent_whose_role_was_removed_is_unconfigured_naming_it() {
         "{agent}"
     );
 }
+
+#[tokio::test]
+async fn validation_sessions_wait_for_their_agents_concurrency_instead_of_piling_up() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeAnthropic::start(vec![
+        // The first review hangs until the stuck watchdog ends it; the other waits.
+        crate::fake_anthropic::Scripted::Hang,
+        Reply::tool("complete_task", json!({"summary": "criteria met"})),
+        Reply::tool("complete_task", json!({"summary": "criteria met"})),
+    ])
+    .await;
+    let build = "cat > /dev/null; echo built > built-$$.txt";
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some(&fake.base_url));
+        s.engine.stuck_after = std::time::Duration::from_secs(4);
+        crate::cli_agent(s, "build-1", &["sh", "-c", build]);
+        crate::cli_agent(s, "build-2", &["sh", "-c", build]);
+        // The validation role allows two sessions; its one agent allows one.
+        staff(s, &[("validator", "validation")]);
+    })
+    .await;
+    let validator = json_with(app.get("/api/agents/validator").await, StatusCode::OK).await;
+    assert_eq!(validator["max_concurrency"], 1);
+    let a = app.create_task(json!({"title": "Build A"})).await;
+    let b = app.create_task(json!({"title": "Build B"})).await;
+
+    let events = crate::wait_for(&app, "/api/events?type=helper.waiting", |e| {
+        e["items"].as_array().is_some_and(|i| !i.is_empty())
+    })
+    .await;
+    let waiting = &events["items"][0];
+    assert_eq!(waiting["payload"]["role"], "validation", "{waiting}");
+    assert_eq!(waiting["payload"]["purpose"], "validation");
+    let running_reviews = |sessions: Vec<Value>| {
+        sessions
+            .iter()
+            .filter(|s| s["purpose"] == "validation" && s["status"] == "running")
+            .count()
+    };
+    let running = running_reviews(crate::sessions_of(&app, &a).await)
+        + running_reviews(crate::sessions_of(&app, &b).await);
+    assert_eq!(running, 1, "one review runs while the other waits");
+
+    wait_for_task(&app, &a["id"], status_is("completed")).await;
+    wait_for_task(&app, &b["id"], status_is("completed")).await;
+    let mut reviews: Vec<Value> = [
+        crate::sessions_of(&app, &a).await,
+        crate::sessions_of(&app, &b).await,
+    ]
+    .concat()
+    .into_iter()
+    .filter(|s| s["purpose"] == "validation")
+    .collect();
+    reviews.sort_by_key(|s| s["id"].as_i64());
+    assert_eq!(reviews.len(), 3, "{reviews:#?}");
+    // Never two at once on the one agent: each starts after the one before ended.
+    for pair in reviews.windows(2) {
+        let ended = pair[0]["ended_at"].as_str().unwrap();
+        let started = pair[1]["started_at"].as_str().unwrap();
+        assert!(ended <= started, "{pair:#?}");
+    }
+    assert_eq!(fake.remaining_script(), 0);
+}

@@ -510,7 +510,10 @@ mod tests {
     #[test]
     fn a_read_only_role_cannot_run_on_the_cli_runtime() {
         let err = RoleRegistry::build(
-            [("validation".to_owned(), spec(|s| s.runtime = Some("cli".into())))],
+            [(
+                "validation".to_owned(),
+                spec(|s| s.runtime = Some("cli".into())),
+            )],
             [],
         )
         .unwrap_err();
