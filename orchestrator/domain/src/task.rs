@@ -452,6 +452,10 @@ pub struct Task {
     pub last_failure: Option<String>,
     /// What all sessions of the task may cost together, in USD; enforced while they run.
     pub max_cost_usd: Option<f64>,
+    /// Origins beyond loopback the browser may open on this task, added to its
+    /// agent's role's (`https://staging.example.com`).
+    #[serde(default)]
+    pub browser_origins: Vec<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -478,6 +482,7 @@ pub struct NewTask {
     pub depends_on: Dependencies,
     pub max_attempts: MaxAttempts,
     pub max_cost_usd: Option<CostCap>,
+    pub browser_origins: crate::origin::BrowserOrigins,
 }
 
 impl NewTask {
@@ -492,6 +497,7 @@ impl NewTask {
             depends_on: Dependencies::default(),
             max_attempts: MaxAttempts::default(),
             max_cost_usd: None,
+            browser_origins: crate::origin::BrowserOrigins::default(),
         }
     }
 }

@@ -363,7 +363,7 @@ impl Attempt {
                 &self.engine.settings,
                 &self.engine.board,
                 &self.agent,
-                self.task.id,
+                &self.task,
                 self.session.id,
             ),
         };

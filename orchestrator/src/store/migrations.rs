@@ -80,6 +80,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "drop_tasks_ready",
         sql: include_str!("../../migrations/0013_drop_tasks_ready.sql"),
     },
+    // 14 is taken on another branch (fewer_pages_per_write).
+    Migration {
+        version: 15,
+        name: "task_browser_origins",
+        sql: include_str!("../../migrations/0015_task_browser_origins.sql"),
+    },
 ];
 
 /// A migration that this run applied.

@@ -69,7 +69,7 @@ impl std::fmt::Display for TaskCursor {
 
 pub(super) const TASK_COLUMNS: &str = "id, display_id, title, description, category, priority, status, \
      pass_criteria, assigned_agent, attempts, max_attempts, diagnosis, created_at, updated_at, \
-     question, answer, retry_at, last_failure, max_cost_usd";
+     question, answer, retry_at, last_failure, max_cost_usd, browser_origins";
 
 impl Store {
     /// Creates a pending task. Every dependency must exist. `note` describes the new
@@ -259,8 +259,9 @@ pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result
     let id: i64 = tx
         .prepare_cached(
             "INSERT INTO tasks (id, display_id, title, description, category, priority, status,
-                                pass_criteria, max_attempts, max_cost_usd, created_at, updated_at)
-             SELECT n, 'T-' || n, ?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?8
+                                pass_criteria, max_attempts, max_cost_usd, created_at, updated_at,
+                                browser_origins)
+             SELECT n, 'T-' || n, ?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?8, ?9
              FROM (SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tasks'), 0),
                               COALESCE((SELECT MAX(id) FROM tasks), 0)) + 1 AS n)
              RETURNING id",
@@ -274,7 +275,8 @@ pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result
                 json_list(new.pass_criteria.items()),
                 new.max_attempts.get(),
                 new.max_cost_usd.map(|c| c.get()),
-                at
+                at,
+                json_list(new.browser_origins.items())
             ],
             |r| r.get(0),
         )?;
@@ -308,6 +310,7 @@ pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result
         retry_at: None,
         last_failure: None,
         max_cost_usd: new.max_cost_usd.map(|c| c.get()),
+        browser_origins: new.browser_origins.items().to_vec(),
         created_at: now,
         updated_at: now,
     };
@@ -688,6 +691,7 @@ struct RawTask {
     retry_at: Option<String>,
     last_failure: Option<String>,
     max_cost_usd: Option<f64>,
+    browser_origins: String,
 }
 
 impl RawTask {
@@ -712,6 +716,7 @@ impl RawTask {
             retry_at: r.get(16)?,
             last_failure: r.get(17)?,
             max_cost_usd: r.get(18)?,
+            browser_origins: r.get(19)?,
         })
     }
 
@@ -737,6 +742,8 @@ impl RawTask {
             retry_at: self.retry_at.as_deref().map(parse_time).transpose()?,
             last_failure: self.last_failure,
             max_cost_usd: self.max_cost_usd,
+            browser_origins: serde_json::from_str(&self.browser_origins)
+                .map_err(|e| corrupt_value("tasks.browser_origins", e))?,
             created_at: parse_time(&self.created_at)?,
             updated_at: parse_time(&self.updated_at)?,
         })
