@@ -255,7 +255,34 @@ fn worker_grants(settings: &Settings) -> anyhow::Result<crate::worker::Grants> {
 }
 
 /// `[agents.<id>] role = …` adds or re-roles an agent; `runtime = …` decides its runtime.
+/// Refuses first, writing nothing, an agent of a read-only role that would run on the
+/// CLI runtime (scheduler/roles.rs).
 async fn apply_agent_overrides(board: &Board, settings: &Settings) -> anyhow::Result<()> {
+    let stored = board.list_agents().await?;
+    let engine = &settings.engine;
+    for agent in &stored {
+        let id = agent.id.as_str();
+        let role = engine
+            .agents
+            .get(id)
+            .and_then(|o| o.role.as_deref())
+            .unwrap_or(agent.role.as_str());
+        crate::scheduler::roles::refuse_read_only_on_cli(engine, id, role, agent.runtime)
+            .map_err(|e| anyhow::anyhow!("harness.toml [agents.{id}]: {e}"))?;
+    }
+    for (id, o) in &engine.agents {
+        if let Some(role) = &o.role
+            && !stored.iter().any(|a| a.id.as_str() == id)
+        {
+            crate::scheduler::roles::refuse_read_only_on_cli(
+                engine,
+                id,
+                role,
+                harness_domain::agent::RuntimeKind::Anthropic,
+            )
+            .map_err(|e| anyhow::anyhow!("harness.toml [agents.{id}]: {e}"))?;
+        }
+    }
     for (id, o) in &settings.engine.agents {
         let agent = AgentId::parse(id).with_context(|| format!("harness.toml [agents.{id}]"))?;
         if let Some(role) = &o.role {

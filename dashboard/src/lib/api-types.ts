@@ -596,6 +596,11 @@ export interface components {
             today: components["schemas"]["Spend"];
         };
         CreateTaskRequest: {
+            /**
+             * @description Origins beyond loopback the browser may open on this task (at most 16), each an
+             *     http(s) origin like `https://staging.example.com`; added to the role's.
+             */
+            browser_origins?: string[] | null;
             /** @description Lowercase slug such as `feature`, `bug` or `docs` (default `feature`). */
             category?: string | null;
             depends_on?: components["schemas"]["TaskRefInput"][] | null;
@@ -972,6 +977,11 @@ export interface components {
             assigned_agent?: string | null;
             /** Format: int32 */
             attempts: number;
+            /**
+             * @description Origins beyond loopback the browser may open on this task, added to its
+             *     agent's role's (`https://staging.example.com`).
+             */
+            browser_origins?: string[];
             category: string;
             /**
              * Format: int32

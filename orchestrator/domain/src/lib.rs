@@ -8,6 +8,7 @@ pub mod agent;
 pub mod event;
 pub mod finding;
 pub mod graph;
+pub mod origin;
 pub mod proposal;
 pub mod role;
 pub mod session;

@@ -455,6 +455,10 @@ pub struct Task {
     /// Attempts interrupted by a crash of the orchestrator (or a lost worker) since the
     /// task was last unblocked; at `HARNESS_MAX_CRASH_INTERRUPTIONS` it is blocked.
     pub crash_interruptions: u32,
+    /// Origins beyond loopback the browser may open on this task, added to its
+    /// agent's role's (`https://staging.example.com`).
+    #[serde(default)]
+    pub browser_origins: Vec<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -481,6 +485,7 @@ pub struct NewTask {
     pub depends_on: Dependencies,
     pub max_attempts: MaxAttempts,
     pub max_cost_usd: Option<CostCap>,
+    pub browser_origins: crate::origin::BrowserOrigins,
 }
 
 impl NewTask {
@@ -495,6 +500,7 @@ impl NewTask {
             depends_on: Dependencies::default(),
             max_attempts: MaxAttempts::default(),
             max_cost_usd: None,
+            browser_origins: crate::origin::BrowserOrigins::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ use axum::{
     http::StatusCode,
     routing::{get, post},
 };
+use harness_domain::origin::BrowserOrigins;
 use harness_domain::task::{
     Answer, Category, CostCap, Dependencies, Description, MaxAttempts, NewTask, PassCriteria,
     Priority, Task, TaskId, TaskPatch, TaskRef, TaskStatus, TaskTransition, Title,
@@ -62,6 +63,9 @@ pub struct CreateTaskRequest {
     pub max_attempts: Option<i64>,
     /// What all the task's sessions may cost together, in USD; a session crossing it is stopped.
     pub max_cost_usd: Option<f64>,
+    /// Origins beyond loopback the browser may open on this task (at most 16), each an
+    /// http(s) origin like `https://staging.example.com`; added to the role's.
+    pub browser_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -177,6 +181,12 @@ impl CreateTaskRequest {
                 .transpose()?
                 .unwrap_or_default(),
             max_cost_usd: self.max_cost_usd.map(CostCap::parse).transpose()?,
+            browser_origins: self
+                .browser_origins
+                .as_deref()
+                .map(BrowserOrigins::parse)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }

@@ -250,6 +250,23 @@ impl Board {
         .await;
     }
 
+    /// A helper session (purpose `validation`, `estimate`, …) of `task` waits for its
+    /// role's agents: every one is at its concurrency. A `helper.waiting` event.
+    pub async fn record_helper_waiting(&self, task: &Task, role: &str, purpose: &'static str) {
+        self.note(
+            NewEvent::info(
+                "helper.waiting",
+                format!(
+                    "the {purpose} of {} waits: every {role} agent is busy",
+                    task.display_id
+                ),
+            )
+            .for_task(task.id.get())
+            .with_payload(serde_json::json!({ "role": role, "purpose": purpose })),
+        )
+        .await;
+    }
+
     /// Where an investigation works: its throwaway worktree (no branch of its own).
     pub async fn record_investigation_worktree(
         &self,

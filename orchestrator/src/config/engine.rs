@@ -469,6 +469,21 @@ impl EngineSettings {
                     message: format!("agent {id}: role: no role named '{role}'"),
                 });
             }
+            // Only tool groups add to a role's tools; anything else would be ignored.
+            if let Some(bad) = o
+                .tools
+                .iter()
+                .flatten()
+                .find(|t| t.as_str() != crate::engine::browser::GROUP)
+            {
+                return Err(ConfigError::Invalid {
+                    name: "harness.toml [agents]",
+                    message: format!(
+                        "agent '{id}': tools: unknown tool group '{bad}' (known: {})",
+                        crate::engine::browser::GROUP
+                    ),
+                });
+            }
             if let Some(origins) = &o.browser_origins {
                 crate::engine::browser::OriginPolicy::with_origins(origins).map_err(|e| {
                     ConfigError::Invalid {

@@ -352,7 +352,10 @@ impl Attempt {
                 .then(|| {
                     Arc::new(BoardTaskCreator {
                         board: self.engine.board.clone(),
-                        category: "feature".to_owned(),
+                        category: super::subtasks::subtask_category(
+                            &settings.roles.registry,
+                            &self.task.category,
+                        ),
                     }) as Arc<dyn crate::engine::runtime::TaskCreator>
                 }),
             tools: session_tools(&self.role),
@@ -360,7 +363,7 @@ impl Attempt {
                 &self.engine.settings,
                 &self.engine.board,
                 &self.agent,
-                self.task.id,
+                &self.task,
                 self.session.id,
             ),
         };

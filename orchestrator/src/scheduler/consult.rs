@@ -3,6 +3,7 @@
 //! with the role's prompt and tools, under the same stuck watchdog, spend guard and
 //! log cap as an attempt, and is recorded as a session whose `purpose` says what it
 //! was for. Its end is a verdict: `complete_task`'s summary or `fail_task`'s reason.
+//! It first waits for a slot of its role (helper_slots.rs).
 
 use std::{path::Path, sync::Arc};
 
@@ -63,13 +64,15 @@ impl Consult<'_> {
     /// [`Consult::run`], also saying which agent gave the verdict.
     pub async fn run_by(self) -> Result<(Verdict, AgentId), ConsultError> {
         let engine = self.engine;
-        let agents = engine
-            .board
-            .list_agents()
-            .await
-            .map_err(ConsultError::ListAgents)?;
-        let (role, agent) = agent_for_job(&engine.settings, &agents, self.job)
-            .ok_or(ConsultError::NoAgent(self.job))?;
+        // Held until the session is over: the role's and the agent's concurrency.
+        let (role, agent, _slot) = super::helper_slots::wait_for_slot(
+            engine,
+            self.job,
+            self.task,
+            self.purpose,
+            self.cancel,
+        )
+        .await?;
         let runtime =
             engine
                 .runtimes

@@ -187,6 +187,11 @@ pub enum ConsultError {
     ListAgents(#[source] StoreError),
     #[error("no available agent does {0:?}")]
     NoAgent(harness_domain::role::Job),
+    #[error("every {role} agent stayed busy for {waited:?}")]
+    NoSlot {
+        role: String,
+        waited: std::time::Duration,
+    },
     #[error("the {role} agent cannot run: {source}")]
     Runtime {
         role: String,

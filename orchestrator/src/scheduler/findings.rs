@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use harness_domain::{agent::Agent, task::TaskId};
+use harness_domain::{
+    agent::Agent,
+    task::{Task, TaskId},
+};
 
 use crate::{
     board::Board,
@@ -66,19 +69,20 @@ pub fn uses_browser(settings: &EngineSettings, agent: &Agent) -> bool {
 }
 
 /// The browser for `agent`'s session on `task`, when its role or settings give it one.
+/// It may open loopback and the origins of the role, the agent and the task.
 pub fn browser_grant(
     settings: &EngineSettings,
     board: &Board,
     agent: &Agent,
-    task: TaskId,
+    task: &Task,
     session: i64,
 ) -> Option<BrowserGrant> {
     if !uses_browser(settings, agent) {
         return None;
     }
     let overrides = settings.agents.get(agent.id.as_str());
-    // Checked at startup (config/engine.rs, config/roles.rs), so a failure here cannot happen; loopback
-    // only is the safe reading if it did.
+    // Checked at startup (config/engine.rs, config/roles.rs) and on the API (a task's),
+    // so a failure here cannot happen; loopback only is the safe reading if it did.
     let mut origins = settings
         .roles
         .registry
@@ -90,6 +94,7 @@ pub fn browser_grant(
             .and_then(|o| o.browser_origins.clone())
             .unwrap_or_default(),
     );
+    origins.extend(task.browser_origins.iter().cloned());
     let policy = OriginPolicy::with_origins(&origins).unwrap_or_default();
     Some(BrowserGrant {
         // Readiness (scheduler/runtimes.rs) keeps an agent without Chromium from starting.
@@ -98,7 +103,7 @@ pub fn browser_grant(
         policy,
         findings: Some(Arc::new(BoardFindingReporter {
             board: board.clone(),
-            task,
+            task: task.id,
             session,
         })),
     })

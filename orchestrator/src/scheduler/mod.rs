@@ -16,6 +16,7 @@ mod design;
 mod error;
 mod evaluate;
 mod findings;
+mod helper_slots;
 mod investigate;
 mod investigation;
 mod landing;
@@ -23,7 +24,7 @@ mod liveness;
 mod log_cap;
 mod remote;
 mod retention;
-mod roles;
+pub(crate) mod roles;
 mod runtimes;
 mod sia;
 mod sink;
@@ -76,6 +77,8 @@ pub struct Engine {
     pub sia_review: tokio::sync::Mutex<()>,
     /// Attempts running per remote executor.
     pub slots: slots::Slots,
+    /// Helper sessions held per agent (helper_slots.rs).
+    pub helper_slots: Arc<helper_slots::HelperSlots>,
     /// Workers, credentials and executor backends; `None` when only `local` runs.
     pub remote: Option<Arc<Remote>>,
 }
@@ -123,6 +126,7 @@ impl Scheduler {
                 merge_lock: tokio::sync::Mutex::new(()),
                 sia_review: tokio::sync::Mutex::new(()),
                 slots: slots::Slots::default(),
+                helper_slots: Arc::default(),
                 remote: None,
             }),
             last_start: None,

@@ -3,8 +3,8 @@
 //! `config/roles.rs`).
 
 use harness_domain::{
-    agent::{Agent, AgentStatus},
-    role::{Job, Role, Tool},
+    agent::{Agent, AgentStatus, RuntimeKind},
+    role::{Job, READ_ONLY_ON_CLI, Role, Tool},
 };
 
 use crate::{config::EngineSettings, engine::tools::ToolSet};
@@ -52,6 +52,42 @@ pub fn agent_for_job<'a>(
         .find(|a| a.role == role.name && available(a))?
         .clone();
     Some((role, agent))
+}
+
+/// The runtime `agent_id` runs on: `[agents.X] runtime`, else its role's, else `stored`.
+pub fn runtime_of(
+    settings: &EngineSettings,
+    agent_id: &str,
+    role: &str,
+    stored: RuntimeKind,
+) -> RuntimeKind {
+    settings
+        .agents
+        .get(agent_id)
+        .and_then(|o| o.runtime)
+        .or_else(|| settings.roles.registry.get(role).and_then(|r| r.runtime))
+        .unwrap_or(stored)
+}
+
+/// A read-only role on the CLI runtime could write anyway (the CLI brings its own
+/// tools): refused, naming the agent, its role and the field to change. One line.
+pub fn refuse_read_only_on_cli(
+    settings: &EngineSettings,
+    agent_id: &str,
+    role: &str,
+    stored: RuntimeKind,
+) -> Result<(), String> {
+    let read_only = settings
+        .roles
+        .registry
+        .get(role)
+        .is_some_and(|r| r.read_only);
+    if read_only && runtime_of(settings, agent_id, role, stored) == RuntimeKind::Cli {
+        return Err(format!(
+            "agent '{agent_id}': runtime: its role '{role}' is read-only, and {READ_ONLY_ON_CLI}"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

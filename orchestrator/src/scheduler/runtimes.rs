@@ -79,6 +79,14 @@ impl Runtimes {
             .get(agent.role.as_str())
             .ok_or_else(|| Unready::UnknownRole(agent.role.to_string()))?;
         roles.role_problem(role).map_err(Unready::RoleNeeds)?;
+        // Refused at startup too; an agent whose runtime changed since is stopped here.
+        super::roles::refuse_read_only_on_cli(
+            &self.settings,
+            agent.id.as_str(),
+            agent.role.as_str(),
+            agent.runtime,
+        )
+        .map_err(Unready::RoleNeeds)?;
         if super::findings::uses_browser(&self.settings, agent) {
             roles.find_chromium().map_err(Unready::RoleNeeds)?;
         }
@@ -102,18 +110,12 @@ impl Runtimes {
 
     /// `[agents.X] runtime`, else the role's runtime, else the agent's stored one.
     pub fn kind(&self, agent: &Agent) -> RuntimeKind {
-        self.settings
-            .agents
-            .get(agent.id.as_str())
-            .and_then(|o| o.runtime)
-            .or_else(|| {
-                self.settings
-                    .roles
-                    .registry
-                    .get(agent.role.as_str())
-                    .and_then(|r| r.runtime)
-            })
-            .unwrap_or(agent.runtime)
+        super::roles::runtime_of(
+            &self.settings,
+            agent.id.as_str(),
+            agent.role.as_str(),
+            agent.runtime,
+        )
     }
 
     /// Where `agent`'s attempts run: its `executor` in `harness.toml`, else `local`.

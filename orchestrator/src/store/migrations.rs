@@ -85,6 +85,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "fewer_pages_per_write",
         sql: include_str!("../../migrations/0014_fewer_pages_per_write.sql"),
     },
+    Migration {
+        version: 15,
+        name: "task_browser_origins",
+        sql: include_str!("../../migrations/0015_task_browser_origins.sql"),
+    },
 ];
 
 /// A migration that this run applied.

@@ -69,7 +69,7 @@ impl std::fmt::Display for TaskCursor {
 
 pub(super) const TASK_COLUMNS: &str = "id, display_id, title, description, category, priority, status, \
      pass_criteria, assigned_agent, attempts, max_attempts, diagnosis, created_at, updated_at, \
-     question, answer, retry_at, last_failure, max_cost_usd, crash_interruptions";
+     question, answer, retry_at, last_failure, max_cost_usd, crash_interruptions, browser_origins";
 
 impl Store {
     /// Creates a pending task. Every dependency must exist. `note` describes the new
@@ -265,8 +265,9 @@ pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result
     let id: i64 = tx
         .prepare_cached(
             "INSERT INTO tasks (id, display_id, title, description, category, priority, status,
-                                pass_criteria, max_attempts, max_cost_usd, created_at, updated_at)
-             SELECT n, 'T-' || n, ?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?8
+                                pass_criteria, max_attempts, max_cost_usd, created_at, updated_at,
+                                browser_origins)
+             SELECT n, 'T-' || n, ?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?8, ?9
              FROM (SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tasks'), 0),
                               COALESCE((SELECT MAX(id) FROM tasks), 0)) + 1 AS n)
              RETURNING id",
@@ -280,7 +281,8 @@ pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result
                 json_list(new.pass_criteria.items()),
                 new.max_attempts.get(),
                 new.max_cost_usd.map(|c| c.get()),
-                at
+                at,
+                json_list(new.browser_origins.items())
             ],
             |r| r.get(0),
         )?;
@@ -315,6 +317,7 @@ pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result
         last_failure: None,
         max_cost_usd: new.max_cost_usd.map(|c| c.get()),
         crash_interruptions: 0,
+        browser_origins: new.browser_origins.items().to_vec(),
         created_at: now,
         updated_at: now,
     };
@@ -700,6 +703,7 @@ struct RawTask {
     last_failure: Option<String>,
     max_cost_usd: Option<f64>,
     crash_interruptions: u32,
+    browser_origins: String,
 }
 
 impl RawTask {
@@ -725,6 +729,7 @@ impl RawTask {
             last_failure: r.get(17)?,
             max_cost_usd: r.get(18)?,
             crash_interruptions: r.get(19)?,
+            browser_origins: r.get(20)?,
         })
     }
 
@@ -751,6 +756,8 @@ impl RawTask {
             last_failure: self.last_failure,
             max_cost_usd: self.max_cost_usd,
             crash_interruptions: self.crash_interruptions,
+            browser_origins: serde_json::from_str(&self.browser_origins)
+                .map_err(|e| corrupt_value("tasks.browser_origins", e))?,
             created_at: parse_time(&self.created_at)?,
             updated_at: parse_time(&self.updated_at)?,
         })

@@ -236,6 +236,18 @@ fn a_bad_role_in_harness_toml_stops_startup_naming_the_role_and_field() {
             "tools",
         ),
         ("[roles.qa]\nruntime = \"gpt\"\n", "qa", "runtime"),
+        // A read-only role on the CLI, whose agent brings its own tools that can write.
+        (
+            "[roles.validation]\nruntime = \"cli\"\n",
+            "validation",
+            "runtime",
+        ),
+        // An agent's own tools are checked: an unknown one is not silently ignored.
+        (
+            "[agents.build-1]\ntools = [\"browser\", \"hammer\"]\n",
+            "build-1",
+            "tools",
+        ),
         (
             "[roles.designer]\nprompt = \"You design.\"\ncategories = [\"feature\"]\n",
             "designer",
@@ -251,4 +263,44 @@ fn a_bad_role_in_harness_toml_stops_startup_naming_the_role_and_field() {
             "{toml}: {err}"
         );
     }
+    // An agent of a read-only role on the CLI is refused once the stored agents are
+    // known (after the startup log lines): the error is the one last line.
+    for (toml, agent) in [
+        // The seeded investigator.
+        (
+            "[agents.investigator]\nruntime = \"cli\"\ncommand = [\"claude\"]\n",
+            "investigator",
+        ),
+        (
+            "[agents.checker]\nrole = \"validation\"\nruntime = \"cli\"\ncommand = [\"claude\"]\n",
+            "checker",
+        ),
+    ] {
+        std::fs::write(dir.path().join("harness.toml"), toml).unwrap();
+        let (ok, _, err) = run(harness(dir.path()).arg("serve"));
+        assert!(!ok, "{toml}");
+        let line = err.trim().lines().last().unwrap_or_default();
+        assert!(line.starts_with("harness: "), "{toml}: {err}");
+        assert!(
+            line.contains(&format!("agent '{agent}'"))
+                && line.contains("runtime")
+                && line.contains("read-only"),
+            "{toml}: {line}"
+        );
+    }
+    let agents = stored_agents(dir.path());
+    assert!(
+        agents.iter().all(|(_, runtime)| runtime == "anthropic"),
+        "nothing was written before the refusal: {agents:?}"
+    );
+}
+
+/// Each stored agent's id and runtime, read from the database file.
+fn stored_agents(dir: &Path) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(dir.join("data/harness.db")).unwrap();
+    let mut stmt = conn.prepare("SELECT id, runtime FROM agents").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }

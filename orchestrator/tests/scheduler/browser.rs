@@ -223,3 +223,141 @@ async fn findings_of_an_unknown_task_or_screenshot_are_404_and_need_auth() {
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Chromium that resolves `*.test` to 127.0.0.1 (tests/fixtures/chromium-test-hosts):
+/// `http://staging.test:PORT` is beyond loopback to the origin policy, yet local.
+fn chromium_with_test_hosts() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/chromium-test-hosts")
+}
+
+#[tokio::test]
+async fn the_human_sim_agent_tests_a_usability_task_on_the_tasks_origin_and_reports_a_finding() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n"), ("app/index.html", PAGE)]);
+    let path = git_repo::repo_path(&repo);
+    let site = serve(&path).await;
+    let staging = format!("http://staging.test:{}", site.port());
+    let fake = FakeAnthropic::start(vec![
+        Reply::tool(
+            "browser_open",
+            json!({"url": format!("{staging}/app/index.html")}),
+        ),
+        Reply::tool(
+            "browser_open",
+            json!({"url": format!("http://other.test:{}/app/index.html", site.port())}),
+        ),
+        Reply::tool("browser_click", json!({"selector": "#save"})),
+        Reply::tool("browser_screenshot", json!({})),
+        Reply::tool(
+            "report_finding",
+            json!({
+                "title": "Save accepts an empty name",
+                "detail": "Clicked Save without a name; it said 'Saved !'.",
+                "persona": "first-time user on a phone",
+                "screenshot": "shot-1"
+            }),
+        ),
+        Reply::tool("complete_task", json!({"summary": "1 finding"})),
+    ])
+    .await;
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some(&fake.base_url));
+        s.engine.roles = harness::config::RoleSettings::load(
+            harness::config::RolesFile::default(),
+            Some(chromium_with_test_hosts()),
+        )
+        .unwrap();
+        s.engine.agents.insert(
+            "tester".into(),
+            AgentOverride {
+                role: Some("human-sim".into()),
+                ..AgentOverride::default()
+            },
+        );
+    })
+    .await;
+    let task = app
+        .create_task(json!({
+            "title": "Try saving the profile as a first-time user on a phone",
+            "category": "usability",
+            "browser_origins": [staging.clone()]
+        }))
+        .await;
+    assert_eq!(task["browser_origins"], json!([staging]));
+    let done = wait_for_task(&app, &task["id"], |t| t["status"] == "completed").await;
+    assert_eq!(
+        done["assigned_agent"], "tester",
+        "usability goes to human-sim"
+    );
+
+    let system = fake.requests()[0].body["system"].to_string();
+    assert!(system.contains("report_finding"), "{system}");
+    let opened = result_of(&fake, 1);
+    assert_eq!(
+        opened["is_error"],
+        Value::Null,
+        "the task's origin: {opened}"
+    );
+    assert!(text_of(&opened).contains("Save demo"), "{opened}");
+    let refused = result_of(&fake, 2);
+    assert_eq!(refused["is_error"], true, "{refused}");
+    assert!(
+        text_of(&refused).contains("refused: the browser may open only loopback"),
+        "another origin: {refused}"
+    );
+    let shot = result_of(&fake, 4);
+    assert_eq!(shot["content"][1]["type"], "image", "{shot}");
+
+    let findings = json_with(
+        app.get(&format!("/api/tasks/{}/findings", task["id"]))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let finding = &findings["items"][0];
+    assert_eq!(finding["title"], "Save accepts an empty name", "{findings}");
+    assert_eq!(finding["persona"], "first-time user on a phone");
+    assert_eq!(finding["has_screenshot"], true);
+    let response = app
+        .get(&format!("/api/findings/{}/screenshot", finding["id"]))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await.unwrap().starts_with(PNG_MAGIC));
+}
+
+#[tokio::test]
+async fn a_task_origin_that_is_not_an_origin_is_refused_naming_the_field() {
+    let app = crate::helpers::spawn_app().await;
+    for bad in [
+        json!(["staging.example.com"]),
+        json!(["https://x.example/path"]),
+        json!("https://x.example"),
+    ] {
+        let response = app
+            .post(
+                "/api/tasks",
+                json!({"title": "Test it", "browser_origins": bad}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["field"], "browser_origins", "{bad}: {body}");
+    }
+    let task = app
+        .create_task(
+            json!({"title": "Test it", "browser_origins": ["https://Staging.example.com/"]}),
+        )
+        .await;
+    assert_eq!(
+        task["browser_origins"],
+        json!(["https://staging.example.com"])
+    );
+    let read = json_with(
+        app.get(&format!("/api/tasks/{}", task["id"])).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        read["browser_origins"],
+        json!(["https://staging.example.com"])
+    );
+}

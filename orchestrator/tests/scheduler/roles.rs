@@ -99,7 +99,11 @@ async fn a_custom_role_gets_its_categorys_tasks_with_its_prompt_and_only_its_too
 
 #[tokio::test]
 async fn the_roles_endpoint_lists_each_role_with_its_agents_and_status() {
+    // A workspace, so that what keeps the human-sim agent from running is its browser.
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
     let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
         let chromium = s.database_path.parent().unwrap().join("no-chromium");
         s.engine.roles = RoleSettings::load(designer_roles(), Some(chromium)).unwrap();
         s.engine.agents.insert(
@@ -177,9 +181,17 @@ async fn the_roles_endpoint_lists_each_role_with_its_agents_and_status() {
             .contains("[agents.")
     );
 
-    // The human-sim agent says why it cannot run.
-    let tester = json_with(app.get("/api/agents/tester").await, StatusCode::OK).await;
+    // The human-sim agent says why it cannot run: Chromium, and what to install.
+    let tester = crate::wait_for(&app, "/api/agents/tester", |a| {
+        a["status"] == "unconfigured"
+    })
+    .await;
     assert_eq!(tester["role"], "human-sim");
+    let reason = tester["status_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("needs Chromium") && reason.contains("HARNESS_CHROMIUM"),
+        "{tester}"
+    );
 }
 
 fn staff(s: &mut harness::config::Settings, agents: &[(&str, &str)]) {
@@ -336,8 +348,17 @@ async fn validation_rejections_feed_the_next_attempt_and_a_second_calls_sia_whos
     let requests = fake.requests();
     // build, validation, build, validation, SIA (2 turns), build, validation.
     assert_eq!(requests.len(), 8, "every scripted reply was used");
-    // The rejection's reasons reach attempt 2; SIA's advice reaches attempt 3.
-    assert!(requests[2].all_text().contains("greets politely"));
+    // The rejection's own reasons reach attempt 2 (the criterion alone is in every
+    // attempt's brief); the second rejection and SIA's advice reach attempt 3.
+    assert!(
+        requests[2]
+            .all_text()
+            .contains("not met: greeting.txt says hey"),
+        "{}",
+        requests[2].all_text()
+    );
+    assert!(!requests[0].all_text().contains("greeting.txt says hey"));
+    assert!(requests[6].all_text().contains("still not polite"));
     assert!(requests[6].all_text().contains("write 'Good morning'"));
     assert!(
         requests[7].all_text().contains("Good morning"),
@@ -554,4 +575,68 @@ async fn an_agent_whose_role_was_removed_is_unconfigured_naming_it() {
             .contains("no role named 'designer'"),
         "{agent}"
     );
+}
+
+#[tokio::test]
+async fn validation_sessions_wait_for_their_agents_concurrency_instead_of_piling_up() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeAnthropic::start(vec![
+        // The first review hangs until the stuck watchdog ends it; the other waits.
+        crate::fake_anthropic::Scripted::Hang,
+        Reply::tool("complete_task", json!({"summary": "criteria met"})),
+        Reply::tool("complete_task", json!({"summary": "criteria met"})),
+    ])
+    .await;
+    let build = "cat > /dev/null; echo built > built-$$.txt";
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some(&fake.base_url));
+        s.engine.stuck_after = std::time::Duration::from_secs(4);
+        crate::cli_agent(s, "build-1", &["sh", "-c", build]);
+        crate::cli_agent(s, "build-2", &["sh", "-c", build]);
+        // The validation role allows two sessions; its one agent allows one.
+        staff(s, &[("validator", "validation")]);
+    })
+    .await;
+    let validator = json_with(app.get("/api/agents/validator").await, StatusCode::OK).await;
+    assert_eq!(validator["max_concurrency"], 1);
+    let a = app.create_task(json!({"title": "Build A"})).await;
+    let b = app.create_task(json!({"title": "Build B"})).await;
+
+    let events = crate::wait_for(&app, "/api/events?type=helper.waiting", |e| {
+        e["items"].as_array().is_some_and(|i| !i.is_empty())
+    })
+    .await;
+    let waiting = &events["items"][0];
+    assert_eq!(waiting["payload"]["role"], "validation", "{waiting}");
+    assert_eq!(waiting["payload"]["purpose"], "validation");
+    let running_reviews = |sessions: Vec<Value>| {
+        sessions
+            .iter()
+            .filter(|s| s["purpose"] == "validation" && s["status"] == "running")
+            .count()
+    };
+    let running = running_reviews(crate::sessions_of(&app, &a).await)
+        + running_reviews(crate::sessions_of(&app, &b).await);
+    assert_eq!(running, 1, "one review runs while the other waits");
+
+    wait_for_task(&app, &a["id"], status_is("completed")).await;
+    wait_for_task(&app, &b["id"], status_is("completed")).await;
+    let mut reviews: Vec<Value> = [
+        crate::sessions_of(&app, &a).await,
+        crate::sessions_of(&app, &b).await,
+    ]
+    .concat()
+    .into_iter()
+    .filter(|s| s["purpose"] == "validation")
+    .collect();
+    reviews.sort_by_key(|s| s["id"].as_i64());
+    assert_eq!(reviews.len(), 3, "{reviews:#?}");
+    // Never two at once on the one agent: each starts after the one before ended.
+    for pair in reviews.windows(2) {
+        let ended = pair[0]["ended_at"].as_str().unwrap();
+        let started = pair[1]["started_at"].as_str().unwrap();
+        assert!(ended <= started, "{pair:#?}");
+    }
+    assert_eq!(fake.remaining_script(), 0);
 }

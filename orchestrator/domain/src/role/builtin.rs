@@ -112,11 +112,14 @@ const BUILTINS: &[Builtin] = &[
         read_only: false,
         categories: &["usability"],
         concurrency: 1,
-        prompt: "You are a human simulator. Start the app in the worktree with run_command, open it \
-             with the browser tools and use it the way the persona in the task (or, when the task \
-             gives none, a first-time user) would: read what the page says, click, type, and \
-             take a screenshot of anything that goes wrong. Do not change the code. Complete \
-             with the findings, one line each, what you did and what failed; fail only if the \
+        prompt: "You are a human simulator. Start the app in the worktree with run_command (in \
+             the background), open it with browser_open and use it the way the persona in the \
+             task (or, when the task gives none, a first-time user) would: read the page with \
+             browser_read, click and type. For each thing that goes wrong for that person, take a \
+             screenshot with browser_screenshot and call report_finding with a title, what you \
+             did, what you expected and what happened, the persona, and the screenshot's id: \
+             findings are stored on the task and shown to people. Do not change the code. Then \
+             call complete_task with a one-line summary (how many findings); fail only if the \
              app cannot be started.",
     },
     Builtin {

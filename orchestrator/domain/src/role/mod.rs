@@ -364,8 +364,16 @@ fn apply(mut role: Role, spec: RoleSpec) -> Result<Role, RoleError> {
             format!("a read-only role cannot have '{}'", tool.as_str()),
         ));
     }
+    if role.read_only && role.runtime == Some(RuntimeKind::Cli) {
+        return Err(RoleError::new(&name, "runtime", READ_ONLY_ON_CLI));
+    }
     Ok(role)
 }
+
+/// Why a read-only role cannot run on the CLI runtime: the CLI agent brings its own
+/// tools, which the harness cannot narrow to the role's.
+pub const READ_ONLY_ON_CLI: &str = "a read-only role cannot run on the cli runtime, which does not \
+     restrict an agent to its role's tools; use runtime = \"anthropic\"";
 
 fn new_role(name: RoleName, spec: RoleSpec) -> Result<Role, RoleError> {
     if spec.prompt.is_none() {
@@ -497,6 +505,24 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!((err.role.as_str(), err.field), ("validation", "tools"));
+    }
+
+    #[test]
+    fn a_read_only_role_cannot_run_on_the_cli_runtime() {
+        let err = RoleRegistry::build(
+            [(
+                "validation".to_owned(),
+                spec(|s| s.runtime = Some("cli".into())),
+            )],
+            [],
+        )
+        .unwrap_err();
+        assert_eq!((err.role.as_str(), err.field), ("validation", "runtime"));
+        let writer = RoleRegistry::build(
+            [("build".to_owned(), spec(|s| s.runtime = Some("cli".into())))],
+            [],
+        );
+        assert!(writer.is_ok(), "a role that may write can use the cli");
     }
 
     #[test]

@@ -83,15 +83,9 @@ impl OriginPolicy {
 }
 
 fn parse_origin(entry: &str) -> Result<url::Origin, BadOrigin> {
-    let bad = || BadOrigin {
+    harness_domain::origin::parse_origin(entry).ok_or_else(|| BadOrigin {
         entry: entry.to_owned(),
-    };
-    let url = Url::parse(entry.trim()).map_err(|_| bad())?;
-    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
-    if !matches!(url.scheme(), "http" | "https") || !bare || url.host().is_none() {
-        return Err(bad());
-    }
-    Ok(url.origin())
+    })
 }
 
 /// `localhost` (and its subdomains, which resolve to loopback by RFC 6761), 127.0.0.0/8
