@@ -193,6 +193,7 @@ async fn unblock_publishes_the_pending_task_with_fresh_attempts() {
         reason: "broken".into(),
         summary: "broken".into(),
         retry_at: None,
+        investigate: false,
     };
     f.board
         .settle_failure(task.id, failure, None, Actor::SCHEDULER)
@@ -295,6 +296,7 @@ async fn settle_failure_publishes_the_task_and_the_failed_event_from_one_commit(
         reason: "tests failed".into(),
         summary: "1 failed".into(),
         retry_at: Some(Timestamp::now().plus(chrono::TimeDelta::minutes(1))),
+        investigate: false,
     };
     f.board
         .settle_failure(task.id, failure, Some(session.id), Actor::SCHEDULER)

@@ -80,6 +80,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "drop_tasks_ready",
         sql: include_str!("../../migrations/0013_drop_tasks_ready.sql"),
     },
+    Migration {
+        version: 14,
+        name: "telegram_active",
+        sql: include_str!("../../migrations/0014_telegram_active.sql"),
+    },
 ];
 
 /// A migration that this run applied.
