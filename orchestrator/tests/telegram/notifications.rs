@@ -400,6 +400,6 @@ async fn a_question_is_answered_with_the_answer_command() {
         last.all_text().contains("spaces, four"),
         "the agent got the answer"
     );
-    let history = h.get(&format!("/api/events?type=task.answered")).await;
+    let history = h.get("/api/events?type=task.answered").await;
     assert!(history.to_string().contains("telegram:alice"), "{history}");
 }
