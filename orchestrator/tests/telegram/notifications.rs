@@ -403,3 +403,25 @@ async fn a_question_is_answered_with_the_answer_command() {
     let history = h.get("/api/events?type=task.answered").await;
     assert!(history.to_string().contains("telegram:alice"), "{history}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_limit_reached_is_announced_with_the_spend() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    engine_config(dir.path(), &git_repo::repo_path(&repo), "success");
+    let fake = FakeTelegram::start().await;
+    let mut env = telegram_env(&fake);
+    // One session of the fake CLI costs $0.0123.
+    env.push(("HARNESS_BUDGET_DAILY_USD", "0.01".to_owned()));
+    let h = Harness::start(dir.path(), &env);
+    h.post("/api/tasks", json!({"title": "Spend it"})).await;
+    let budget = fake.wait_message(CHAT, "Budget limit reached").await;
+    assert!(
+        budget.text.contains("Spent today: $0.01"),
+        "{}",
+        budget.text
+    );
+    assert!(budget.reply_markup.is_none());
+    let status = h.get("/api/budget").await;
+    assert_eq!(status["exceeded"], true, "{status}");
+}
