@@ -60,6 +60,10 @@ impl App {
         }
         let board = Board::new(Arc::new(store), settings.ws_replay);
         apply_agent_overrides(&board, &settings).await?;
+        // Before recovery raises this run's first events, which Telegram should send.
+        telegram::record_run(&board, settings.telegram.as_ref())
+            .await
+            .context("cannot record whether Telegram is on")?;
         recover(&board, &settings).await?;
         let addr = SocketAddr::new(settings.bind, settings.port);
         let listener = TcpListener::bind(addr).await.with_context(|| {

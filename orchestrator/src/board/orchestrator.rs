@@ -58,8 +58,9 @@ impl Board {
         } else {
             ("orchestrator.resumed", "orchestrator resumed")
         };
+        let actor = actor.into();
         let note = NewEvent::info(kind, message)
-            .with_payload(serde_json::json!({ "actor": actor.into().as_str() }));
+            .with_payload(actor.stamp(serde_json::json!({ "actor": actor.as_str() })));
         let event = self.blocking(move |s| s.set_paused(paused, &note)).await?;
         self.runs.wake();
         let status = self.orchestrator_status(started_at).await?;

@@ -115,7 +115,7 @@ impl Board {
                         format!("proposal \"{}\" accepted as {}", p.title, t.display_id),
                     )
                     .for_task(t.id.get())
-                    .with_payload(serde_json::json!({ "proposal_id": p.id }))
+                    .with_payload(actor.stamp(serde_json::json!({ "proposal_id": p.id })))
                 })
             })
             .await?;

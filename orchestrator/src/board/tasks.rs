@@ -146,7 +146,7 @@ impl Board {
                 s.answer_question(id, &answer, |t| {
                     NewEvent::info("task.answered", format!("{} got an answer", t.display_id))
                         .for_task(t.id.get())
-                        .with_payload(serde_json::json!({ "actor": actor.as_str() }))
+                        .with_payload(actor.stamp(serde_json::json!({ "actor": actor.as_str() })))
                 })
             })
             .await?;
@@ -197,6 +197,7 @@ fn created(task: &Task, actor: &Actor) -> NewEvent {
         format!("{} created{by}: {}", task.display_id, task.title),
     )
     .for_task(task.id.get())
+    .with_payload(actor.stamp(serde_json::Value::Null))
 }
 
 fn status_changed(task: &Task, reason: &str, actor: &Actor) -> NewEvent {
@@ -214,5 +215,7 @@ fn status_changed(task: &Task, reason: &str, actor: &Actor) -> NewEvent {
     )
     .with_severity(severity)
     .for_task(task.id.get())
-    .with_payload(serde_json::json!({ "to": task.status.as_str(), "actor": actor.as_str() }))
+    .with_payload(
+        actor.stamp(serde_json::json!({ "to": task.status.as_str(), "actor": actor.as_str() })),
+    )
 }

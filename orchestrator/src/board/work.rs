@@ -97,6 +97,7 @@ impl Board {
         actor: impl Into<Actor>,
     ) -> Result<Task, StoreError> {
         let actor = actor.into();
+        let investigate = failure.investigate;
         let (task, event) = self
             .blocking(move |s| {
                 s.settle_failure(id, &failure, actor.as_str(), |t| {
@@ -109,8 +110,12 @@ impl Board {
                     )
                     .with_severity(Severity::Warning)
                     .for_task(t.id.get())
-                    // Retried or blocked: what a notification needs to say.
-                    .with_payload(serde_json::json!({ "status": t.status.as_str() }));
+                    // Retried or blocked, and whether a diagnosis will follow: what a
+                    // notification needs to say.
+                    .with_payload(serde_json::json!({
+                        "status": t.status.as_str(),
+                        "investigation": investigate && t.status == TaskStatus::Blocked,
+                    }));
                     if let Some(session) = session_id {
                         note = note.for_session(session);
                     }

@@ -250,6 +250,12 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
             .collect(),
         None => file.agent_env.clone().unwrap_or_default(),
     };
+    if let Some(secret) = crate::engine::sandbox::harness_secret(&pass) {
+        return Err(invalid(
+            "HARNESS_AGENT_ENV",
+            &format!("names {secret}, a secret of the harness that no agent may get"),
+        ));
+    }
     let defaults = Limits::default();
     let limit = |flag: Option<u64>, file: Option<u64>, default: Option<u64>, scale: u64| match flag
         .or(file)
@@ -568,6 +574,18 @@ mod tests {
             err.to_string().contains("HARNESS_AGENT_WRITE_PATHS"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_harness_secret_in_the_agent_environment_is_refused_by_name() {
+        let err = sandbox(EngineArgs {
+            agent_env: Some("GOPATH, TELEGRAM_BOT_TOKEN".into()),
+            ..EngineArgs::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("HARNESS_AGENT_ENV"), "{err}");
+        assert!(err.contains("TELEGRAM_BOT_TOKEN"), "{err}");
     }
 
     #[test]

@@ -582,6 +582,45 @@ mod tests {
     }
 
     #[test]
+    fn the_telegram_table_is_read_and_refuses_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("harness.toml");
+        std::fs::write(
+            &path,
+            "public_url = \"https://h.example/\"\n[telegram]\nchat_id = [42, -100123]\n\
+             api_url = \"http://127.0.0.1:9/\"\nnotify = [\"completed\", \"question\"]\n\
+             poll_timeout_secs = 5\n",
+        )
+        .unwrap();
+        let with_token = |path: &PathBuf| ConfigArgs {
+            config: Some(path.clone()),
+            telegram: TelegramArgs {
+                telegram_bot_token: Some(Secret::new("123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345")),
+                ..TelegramArgs::default()
+            },
+            ..ConfigArgs::default()
+        };
+        let t = Settings::load(with_token(&path)).unwrap().telegram.unwrap();
+        assert_eq!(t.chat_ids, [42, -100123]);
+        assert_eq!(t.api_url, "http://127.0.0.1:9");
+        assert_eq!(t.mode, TelegramMode::Polling);
+        assert_eq!(
+            t.notify,
+            [NotifyKind::Completed, NotifyKind::Question]
+                .into_iter()
+                .collect()
+        );
+        assert_eq!(t.poll_timeout, Duration::from_secs(5));
+        assert_eq!(t.public_url.as_deref(), Some("https://h.example"));
+        std::fs::write(&path, "[telegram]\nchat_id = 42\nbot_token = \"1:x\"\n").unwrap();
+        let err = Settings::load(with_token(&path)).unwrap_err().to_string();
+        assert!(err.contains("unknown field"), "{err}");
+        std::fs::write(&path, "[telegram]\nchat_id = \"forty-two\"\n").unwrap();
+        let err = Settings::load(with_token(&path)).unwrap_err().to_string();
+        assert!(err.starts_with("TELEGRAM_CHAT_ID"), "{err}");
+    }
+
+    #[test]
     fn flags_win_over_the_config_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("harness.toml");

@@ -44,12 +44,32 @@ pub struct TelegramArgs {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelegramFile {
-    chat_id: Option<String>,
+    chat_id: Option<ChatIds>,
     api_url: Option<String>,
     mode: Option<String>,
     webhook_url: Option<String>,
     notify: Option<Vec<String>>,
     poll_timeout_secs: Option<u64>,
+}
+
+/// `chat_id` in harness.toml: `42`, `[42, -100123]` or `"42,-100123"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+enum ChatIds {
+    One(i64),
+    Many(Vec<i64>),
+    Text(String),
+}
+
+impl ChatIds {
+    /// The comma-separated form of `TELEGRAM_CHAT_ID`, checked by one parser.
+    fn into_text(self) -> String {
+        match self {
+            Self::One(id) => id.to_string(),
+            Self::Many(ids) => ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
+            Self::Text(text) => text,
+        }
+    }
 }
 
 /// How updates reach the harness.
@@ -172,7 +192,7 @@ impl TelegramSettings {
         check_token(token.expose())?;
         let chat_ids = parse_chat_ids(
             args.telegram_chat_id
-                .or(file.chat_id)
+                .or(file.chat_id.map(ChatIds::into_text))
                 .unwrap_or_default()
                 .as_str(),
         )?;
@@ -369,6 +389,42 @@ mod tests {
         assert_eq!(s.mode, TelegramMode::Polling);
         assert!(s.notify.contains(&NotifyKind::Blocked));
         assert!(!s.notify.contains(&NotifyKind::Created));
+    }
+
+    fn file(toml_text: &str) -> Result<TelegramFile, toml::de::Error> {
+        toml::from_str(toml_text)
+    }
+
+    #[test]
+    fn a_chat_id_in_the_file_may_be_an_integer_a_list_or_text() {
+        let mut a = args();
+        a.telegram_chat_id = None;
+        for (text, ids) in [
+            ("chat_id = 42", vec![42]),
+            ("chat_id = -100123", vec![-100123]),
+            ("chat_id = [42, -100123, 42]", vec![42, -100123]),
+            ("chat_id = \"42, -100123\"", vec![42, -100123]),
+        ] {
+            let s = TelegramSettings::load(a.clone(), Some(file(text).unwrap()), None)
+                .unwrap()
+                .unwrap();
+            assert_eq!(s.chat_ids, ids, "{text}");
+        }
+        assert!(file("chat_id = 4.2").is_err());
+        assert!(file("chat_id = [\"42\"]").is_err());
+        let empty = TelegramSettings::load(a.clone(), Some(file("chat_id = []").unwrap()), None);
+        assert!(
+            empty
+                .unwrap_err()
+                .to_string()
+                .starts_with("TELEGRAM_CHAT_ID")
+        );
+        // The environment wins over the file.
+        a.telegram_chat_id = Some("7".into());
+        let s = TelegramSettings::load(a, Some(file("chat_id = 42").unwrap()), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.chat_ids, [7]);
     }
 
     #[test]

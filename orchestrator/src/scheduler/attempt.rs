@@ -610,10 +610,12 @@ impl Attempt {
             let delay = retry_delay(used, settings.retry_base, settings.retry_cap);
             Timestamp::now().plus(chrono::TimeDelta::from_std(delay).unwrap_or_default())
         });
+        let investigate = retry_at.is_none() && investigate::staffed(&self.engine).await;
         let failure = Failure {
             reason: text.reason,
             summary: text.summary,
             retry_at,
+            investigate,
         };
         let task = match self
             .engine

@@ -23,6 +23,17 @@ pub async fn investigate(engine: Arc<Engine>, task: Task) {
     super::sia::after_blocked(engine, task).await;
 }
 
+/// Whether an investigator agent is available now, so a blocking will get a diagnosis
+/// (what the `task.failed` event tells a notification).
+pub async fn staffed(engine: &Engine) -> bool {
+    match engine.board.list_agents().await {
+        Ok(agents) => {
+            super::roles::agent_for_job(&engine.settings, &agents, Job::Investigate).is_some()
+        }
+        Err(_) => false,
+    }
+}
+
 async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, InvestigationError> {
     let agents = engine
         .board

@@ -98,6 +98,7 @@ pub(super) fn insert_event(conn: &Connection, new: &NewEvent) -> Result<Event, S
         ],
         |r| r.get(0),
     )?;
+    super::telegram::mark_handled_by(conn, &new.payload)?;
     Ok(Event {
         id,
         kind: new.kind.to_owned(),

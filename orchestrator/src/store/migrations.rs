@@ -90,6 +90,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "task_browser_origins",
         sql: include_str!("../../migrations/0015_task_browser_origins.sql"),
     },
+    Migration {
+        version: 16,
+        name: "telegram_active",
+        sql: include_str!("../../migrations/0016_telegram_active.sql"),
+    },
 ];
 
 /// A migration that this run applied.

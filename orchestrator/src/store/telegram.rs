@@ -56,6 +56,16 @@ pub struct OutboxStats {
     pub last_sent_at: Option<Timestamp>,
 }
 
+/// What the start of a run changed in Telegram's state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunStart {
+    /// Events passed over because the last run had Telegram off.
+    pub skipped_events: i64,
+    /// Pending notifications given up: stale after a run without Telegram, or for a
+    /// chat no longer configured.
+    pub dropped: usize,
+}
+
 /// How the derivation step renders: events to drafts, and a folded flood to one text.
 pub trait Render {
     fn event(&mut self, event: &Event, task: Option<&Task>) -> Vec<OutboxDraft>;
@@ -63,6 +73,25 @@ pub trait Render {
 }
 
 const SUMMARY: &str = "summary";
+
+/// The key of an event's payload naming the Telegram update that asked for the change.
+pub const UPDATE_KEY: &str = "telegram_update";
+
+/// Inside the transaction of a change whose event names a Telegram update: marks that
+/// update handled, so the change and the mark commit together and a crash between
+/// them cannot make the command run again after a restart.
+pub(super) fn mark_handled_by(
+    conn: &Connection,
+    payload: &serde_json::Value,
+) -> Result<(), StoreError> {
+    if let Some(update_id) = payload.get(UPDATE_KEY).and_then(serde_json::Value::as_i64) {
+        conn.prepare_cached(
+            "UPDATE telegram_inbox SET handled_at = ?2 WHERE update_id = ?1 AND handled_at IS NULL",
+        )?
+        .execute(params![update_id, Timestamp::now().to_rfc3339()])?;
+    }
+    Ok(())
+}
 
 /// Telegram's own tables (outbox, inbox, update offset): the only part of the store the
 /// Telegram module reaches, through [`crate::board::Board::telegram`]. Nothing here is
@@ -129,6 +158,56 @@ impl TelegramTables<'_> {
         )?;
         tx.commit()?;
         Ok(read)
+    }
+
+    /// Records at startup whether this run has Telegram on (`chats` are its chats), in
+    /// one transaction. On after a run with it off: the cursor moves to the newest event
+    /// and notifications still pending from before are given up, so nothing that
+    /// happened while it was off arrives late with live buttons. On: pending rows for
+    /// chats no longer configured are given up too.
+    pub fn start_run(&self, active: bool, chats: &[i64]) -> Result<RunStart, StoreError> {
+        let tx = self.0.write()?;
+        let now = Timestamp::now().to_rfc3339();
+        let (was_active, cursor, newest): (bool, i64, i64) = tx.query_row(
+            "SELECT active, last_event_id, (SELECT COALESCE(MAX(id), 0) FROM events)
+             FROM telegram_state WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let mut start = RunStart::default();
+        if active && !was_active {
+            start.skipped_events = (newest - cursor).max(0);
+            tx.execute(
+                "UPDATE telegram_state SET last_event_id = MAX(last_event_id, ?1) WHERE id = 1",
+                [newest],
+            )?;
+            start.dropped += tx.execute(
+                "UPDATE telegram_outbox SET status = 'failed', done_at = ?1,
+                        error = 'Telegram was off before it was sent'
+                 WHERE status = 'pending'",
+                [&now],
+            )?;
+        }
+        if active {
+            let waiting: Vec<i64> = tx
+                .prepare("SELECT DISTINCT chat_id FROM telegram_outbox WHERE status = 'pending'")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for chat in waiting.into_iter().filter(|c| !chats.contains(c)) {
+                start.dropped += tx.execute(
+                    "UPDATE telegram_outbox SET status = 'failed', done_at = ?2,
+                            error = 'the chat is no longer in TELEGRAM_CHAT_ID'
+                     WHERE status = 'pending' AND chat_id = ?1",
+                    params![chat, now],
+                )?;
+            }
+        }
+        tx.execute(
+            "UPDATE telegram_state SET active = ?1, updated_at = ?2 WHERE id = 1",
+            params![active, now],
+        )?;
+        tx.commit()?;
+        Ok(start)
     }
 
     /// Pending rows in queue order (oldest first), due or not.
@@ -400,6 +479,14 @@ mod tests {
         }
     }
 
+    impl Store {
+        fn count_tasks_for_test(&self) -> i64 {
+            let conn = self.read().unwrap();
+            conn.query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0))
+                .unwrap()
+        }
+    }
+
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&dir.path().join("h.db")).unwrap();
@@ -467,6 +554,95 @@ mod tests {
             store.telegram().enqueue(100, 10, &mut EveryEvent).unwrap(),
             0
         );
+    }
+
+    fn queued_texts(store: &Store) -> Vec<String> {
+        while store.telegram().enqueue(100, 50, &mut EveryEvent).unwrap() > 0 {}
+        let pending = store.telegram().pending(100).unwrap();
+        pending.into_iter().map(|r| r.text).collect()
+    }
+
+    #[test]
+    fn events_while_telegram_was_off_are_not_sent_when_it_is_turned_on() {
+        let (_dir, store) = store();
+        let event = |m: &str| {
+            store
+                .record_event(&NewEvent::info("task.created", m))
+                .unwrap()
+        };
+        store.telegram().start_run(true, &[1]).unwrap();
+        event("on, unsent");
+        // Queued but not delivered when the run ended.
+        assert_eq!(queued_texts(&store), ["on, unsent"]);
+        let off = store.telegram().start_run(false, &[]).unwrap();
+        assert_eq!(off, RunStart::default(), "turning it off changes nothing");
+        event("while off");
+        let on = store.telegram().start_run(true, &[1]).unwrap();
+        assert_eq!(
+            on,
+            RunStart {
+                skipped_events: 1,
+                dropped: 1
+            }
+        );
+        assert!(queued_texts(&store).is_empty());
+        assert_eq!(store.telegram().stats().unwrap().failed, 1);
+        event("on again");
+        // A restart with it still on keeps the cursor (a kill -9 loses nothing).
+        assert_eq!(
+            store.telegram().start_run(true, &[1]).unwrap(),
+            RunStart::default()
+        );
+        event("after a restart");
+        assert_eq!(queued_texts(&store), ["on again", "after a restart"]);
+    }
+
+    #[test]
+    fn pending_messages_for_a_chat_no_longer_configured_are_given_up() {
+        let (_dir, store) = store();
+        store.telegram().start_run(true, &[1]).unwrap();
+        store
+            .record_event(&NewEvent::info("task.created", "to chat 1"))
+            .unwrap();
+        assert_eq!(queued_texts(&store).len(), 1);
+        let changed = store.telegram().start_run(true, &[2]).unwrap();
+        assert_eq!(changed.dropped, 1);
+        assert!(store.telegram().pending(10).unwrap().is_empty());
+    }
+
+    fn unhandled_ids(store: &Store) -> Vec<i64> {
+        let left = store.telegram().unhandled(10).unwrap();
+        left.into_iter().map(|(id, _)| id).collect()
+    }
+
+    #[test]
+    fn a_change_asked_for_by_an_update_marks_it_handled_in_the_same_transaction() {
+        let (_dir, store) = store();
+        store
+            .telegram()
+            .receive(&[(7, "{}".to_owned()), (8, "{}".to_owned())])
+            .unwrap();
+        let stamped = |id: i64| {
+            NewEvent::info("task.created", "from a chat")
+                .with_payload(serde_json::json!({ UPDATE_KEY: id }))
+        };
+        // The change and its event roll back (a crash before the commit): the update
+        // stays to be handled after the restart.
+        {
+            let tx = store.write().unwrap();
+            super::super::events::insert_event(&tx, &stamped(7)).unwrap();
+            drop(tx);
+        }
+        assert_eq!(unhandled_ids(&store), [7, 8]);
+        assert_eq!(store.count_tasks_for_test(), 0);
+        // Committed: the task exists and the update is handled, in one commit.
+        let title = harness_domain::task::Title::parse("from a chat").unwrap();
+        let new = harness_domain::task::NewTask::titled(title);
+        store
+            .create_task(&new, "telegram:ada", |t| stamped(7).for_task(t.id.get()))
+            .unwrap();
+        assert_eq!(unhandled_ids(&store), [8]);
+        assert_eq!(store.count_tasks_for_test(), 1);
     }
 
     #[test]

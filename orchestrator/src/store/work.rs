@@ -27,6 +27,9 @@ pub struct Failure {
     pub summary: String,
     /// `Some` to retry no earlier than then; `None` to block the task.
     pub retry_at: Option<Timestamp>,
+    /// Blocked: an investigator is staffed and will diagnose it. Not stored; the
+    /// `task.failed` event says so, so a notification promises a diagnosis only then.
+    pub investigate: bool,
 }
 
 /// A ready task: pending, out of backoff, no unanswered question, every dependency done.

@@ -35,6 +35,8 @@ pub const MENU: &[(&str, &str)] = &[
     ("help", "What the bot understands"),
 ];
 const LIST_LIMIT: u32 = 20;
+/// The one line under an action that failed (an unknown task, a task in the wrong state).
+pub const HELP_HINT: &str = "/help lists the commands; /tasks shows the task ids.";
 
 /// A command from an allowed chat.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,7 +185,7 @@ pub async fn execute(command: Command, actor: &Actor, ctx: &Context) -> String {
         Ok(html) => html,
         Err(message) => {
             let mut h = Html::new();
-            h.text("⚠️ ").text(&message);
+            h.text("⚠️ ").text(&message).line().italic(HELP_HINT);
             h.finish()
         }
     }

@@ -236,6 +236,26 @@ impl Running {
     }
 }
 
+/// At startup, before this run raises any event: records whether Telegram is on, and
+/// when it was off in the last run, starts after the events raised meanwhile (see
+/// [`crate::store::telegram::TelegramTables::start_run`]).
+pub async fn record_run(
+    board: &Board,
+    settings: Option<&TelegramSettings>,
+) -> Result<(), crate::store::StoreError> {
+    let chats = settings.map(|s| s.chat_ids.clone()).unwrap_or_default();
+    let active = settings.is_some();
+    let start = board.telegram(move |t| t.start_run(active, &chats)).await?;
+    if start.skipped_events > 0 || start.dropped > 0 {
+        tracing::info!(
+            skipped_events = start.skipped_events,
+            dropped = start.dropped,
+            "telegram turned on: earlier events and stale messages are not sent"
+        );
+    }
+    Ok(())
+}
+
 /// getMe and setMyCommands. A refused token does not stop the server: the status and
 /// the log say what to do, and the other tasks keep trying.
 async fn introduce(inner: &Inner) {
@@ -264,6 +284,40 @@ async fn pause(delay: Duration, stop: &CancellationToken) -> bool {
     tokio::select! {
         () = tokio::time::sleep(delay) => true,
         () = stop.cancelled() => false,
+    }
+}
+
+/// Tries for a direct answer (a command's reply, a button's toast or edit), which do
+/// not go through the outbox.
+const DIRECT_TRIES: u32 = 3;
+/// The longest 429 wait a direct answer sits out; past it the answer is dropped.
+const DIRECT_MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Runs a direct Bot API call, obeying a 429's `retry_after` and backing off briefly
+/// on a 5xx, a bounded number of times. A refusal is final at once, and so is a network
+/// error (the message may have arrived: sending it again could show it twice).
+async fn retrying<T, F, Fut>(mut call: F) -> Result<T, BotError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BotError>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let err = match call().await {
+            Ok(v) => return Ok(v),
+            Err(err) => err,
+        };
+        let wait = match &err {
+            BotError::RetryAfter(d) if *d <= DIRECT_MAX_WAIT => *d,
+            BotError::Unavailable { .. } => backoff(tries - 1, Duration::from_secs(5)),
+            _ => return Err(err),
+        };
+        if tries >= DIRECT_TRIES {
+            return Err(err);
+        }
+        tracing::debug!(%err, ?wait, "telegram: answer not sent yet, trying again");
+        tokio::time::sleep(wait).await;
     }
 }
 

@@ -204,14 +204,28 @@ pub fn render(event: &Event, task: Option<&Task>, public_url: Option<&str>) -> O
                     h.line().pre(summary);
                 }
             }
-            h.line()
-                .italic("The investigator's diagnosis follows when it is ready.");
+            // Promised only when an investigator was staffed as the task blocked.
+            if payload["investigation"] == true {
+                h.line()
+                    .italic("The investigator's diagnosis follows when it is ready.");
+            }
             (NotifyKind::Blocked, event.task_id.map(blocked_keyboard), h)
         }
         "task.failed" => {
             let mut h = task_head("⚠️ ", "attempt failed", task, event);
             h.line().text(after_colon(&event.message));
             (NotifyKind::Failed, None, h)
+        }
+        // Blocked without a failed attempt before it (crash recovery's
+        // `{"reason": …}`): the only word a person gets, so it is the Blocked message.
+        "task.blocked" if payload.get("diagnosis").is_none() => {
+            let mut h = task_head("⛔ ", "is blocked", task, event);
+            let reason = task
+                .and_then(|t| t.last_failure.as_deref())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| after_colon(&event.message));
+            h.line().pre(reason);
+            (NotifyKind::Blocked, event.task_id.map(blocked_keyboard), h)
         }
         "task.blocked" => {
             let diagnosis = payload["diagnosis"].as_str().filter(|d| !d.is_empty())?;
@@ -363,6 +377,59 @@ mod tests {
             "{}",
             note.html
         );
+    }
+
+    fn event(kind: &str, message: &str, payload: Value) -> Event {
+        Event {
+            id: 1,
+            kind: kind.into(),
+            severity: harness_domain::event::Severity::Error,
+            task_id: Some(3),
+            agent_id: None,
+            session_id: None,
+            message: message.into(),
+            payload,
+            at: harness_domain::time::Timestamp::now(),
+        }
+    }
+
+    #[test]
+    fn a_task_blocked_by_crash_recovery_is_a_blocked_message_with_buttons() {
+        let e = event(
+            "task.blocked",
+            "T-3 is blocked: interrupted by 3 orchestrator crashes",
+            json!({"reason": "crash_interruptions"}),
+        );
+        let note = render(&e, None, None).unwrap();
+        assert_eq!(note.kind, NotifyKind::Blocked);
+        assert!(note.html.contains("T-3 is blocked"), "{}", note.html);
+        assert!(note.html.contains("interrupted by 3"), "{}", note.html);
+        assert_eq!(note.keyboard, Some(blocked_keyboard(3)));
+    }
+
+    #[test]
+    fn a_blocking_after_failed_attempts_sends_only_the_diagnosis_later() {
+        let without = event("task.blocked", "T-3 is blocked", json!({"diagnosis": null}));
+        assert_eq!(render(&without, None, None), None);
+        let with = event(
+            "task.blocked",
+            "T-3 is blocked",
+            json!({"diagnosis": "flaky <test>"}),
+        );
+        let note = render(&with, None, None).unwrap();
+        assert_eq!(note.kind, NotifyKind::Diagnosis);
+        assert!(note.html.contains("flaky &lt;test&gt;"), "{}", note.html);
+    }
+
+    #[test]
+    fn a_diagnosis_is_promised_only_when_an_investigator_was_staffed() {
+        let staffed = json!({"status": "blocked", "investigation": true});
+        let note = render(&event("task.failed", "x", staffed), None, None).unwrap();
+        assert!(note.html.contains("diagnosis follows"), "{}", note.html);
+        let alone = json!({"status": "blocked", "investigation": false});
+        let note = render(&event("task.failed", "x", alone), None, None).unwrap();
+        assert!(!note.html.contains("diagnosis"), "{}", note.html);
+        assert_eq!(note.kind, NotifyKind::Blocked);
     }
 
     #[test]

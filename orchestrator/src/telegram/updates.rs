@@ -2,7 +2,10 @@
 //! replies to questions. Only the configured chats are listened to.
 //!
 //! An update is stored before it is handled (poll.rs, webhook.rs) and marked handled
-//! after, so a restart skips none and repeats none that finished.
+//! after, so a restart skips none and repeats none that finished. A command that changes
+//! the board is marked handled by that change's own transaction (its event names the
+//! update, [`crate::board::Actor::for_update`]), so a crash between the change and the
+//! mark cannot run it twice.
 
 use std::{collections::HashSet, sync::Arc, sync::Mutex, time::Duration};
 
@@ -11,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{Context, Inner, commands, notify::Html};
+use super::{Context, Inner, commands, notify::Html, retrying};
 use crate::board::Actor;
 
 const BATCH: u32 = 50;
@@ -91,7 +94,7 @@ async fn handle_pending(inner: &Inner, ctx: &Context, strangers: &Mutex<HashSet<
         }
         for (update_id, body) in batch {
             match serde_json::from_str::<Update>(&body) {
-                Ok(update) => handle(inner, ctx, strangers, update).await,
+                Ok(update) => handle(inner, ctx, strangers, update_id, update).await,
                 Err(err) => tracing::warn!(update_id, %err, "telegram: unreadable update skipped"),
             }
             if let Err(err) = ctx.board.telegram(move |t| t.mark_handled(update_id)).await {
@@ -102,7 +105,13 @@ async fn handle_pending(inner: &Inner, ctx: &Context, strangers: &Mutex<HashSet<
     }
 }
 
-async fn handle(inner: &Inner, ctx: &Context, strangers: &Mutex<HashSet<i64>>, update: Update) {
+async fn handle(
+    inner: &Inner,
+    ctx: &Context,
+    strangers: &Mutex<HashSet<i64>>,
+    update_id: i64,
+    update: Update,
+) {
     let chat = update.message.as_ref().map(|m| m.chat.id).or_else(|| {
         update
             .callback_query
@@ -123,13 +132,13 @@ async fn handle(inner: &Inner, ctx: &Context, strangers: &Mutex<HashSet<i64>>, u
         return;
     }
     if let Some(query) = update.callback_query {
-        on_button(inner, ctx, chat, query).await;
+        on_button(inner, ctx, chat, update_id, query).await;
     } else if let Some(message) = update.message {
-        on_message(inner, ctx, chat, message).await;
+        on_message(inner, ctx, chat, update_id, message).await;
     }
 }
 
-async fn on_message(inner: &Inner, ctx: &Context, chat: i64, message: Message) {
+async fn on_message(inner: &Inner, ctx: &Context, chat: i64, update_id: i64, message: Message) {
     let Some(text) = message.text.as_deref() else {
         return;
     };
@@ -137,7 +146,7 @@ async fn on_message(inner: &Inner, ctx: &Context, chat: i64, message: Message) {
         .from
         .as_ref()
         .map_or_else(|| "unknown".into(), User::name);
-    let actor = commands::actor(&user);
+    let actor = commands::actor(&user).for_update(update_id);
     let bot = inner.health().bot_username.clone();
     let answer = match commands::parse(text, bot.as_deref()) {
         Some(Ok(command)) => commands::execute(command, &actor, ctx).await,
@@ -147,45 +156,62 @@ async fn on_message(inner: &Inner, ctx: &Context, chat: i64, message: Message) {
             format!("{}{}", h.finish(), commands::help())
         }
         None => match &message.reply_to_message {
-            Some(original) => reply_to(ctx, chat, original.message_id, text, &actor).await,
+            Some(original) => match reply_to(ctx, chat, original.message_id, text, &actor).await {
+                Some(answer) => answer,
+                None => return,
+            },
             None => return,
         },
     };
     send(inner, chat, &answer, Some(message.message_id)).await;
 }
 
-/// A reply to one of our messages: an answer when that message was a question.
-async fn reply_to(ctx: &Context, chat: i64, original: i64, text: &str, actor: &Actor) -> String {
+/// A reply: an answer when it replies to one of our questions. `None` (stay silent)
+/// when it replies to a message the bot did not send (people talking in a group), or
+/// to one of its other notifications in a group; a private chat gets a hint for that.
+async fn reply_to(
+    ctx: &Context,
+    chat: i64,
+    original: i64,
+    text: &str,
+    actor: &Actor,
+) -> Option<String> {
     let sent = ctx
         .board
         .telegram(move |t| t.sent_message(chat, original))
-        .await;
-    let task = match sent {
-        Ok(Some(m)) if m.kind == "question" => m.task_id.and_then(|id| TaskId::new(id).ok()),
-        _ => None,
-    };
+        .await
+        .ok()??;
+    let task = (sent.kind == "question")
+        .then_some(sent.task_id)
+        .flatten()
+        .and_then(|id| TaskId::new(id).ok());
     let Some(task) = task else {
-        return format!(
-            "{}{}",
-            escape_line("That message is not a question; commands start with /."),
-            commands::help()
-        );
+        let private = chat > 0;
+        return private.then(|| {
+            format!(
+                "{}{}",
+                escape_line("That message is not a question; commands start with /."),
+                commands::help()
+            )
+        });
     };
     let answer = match Description::parse(text.trim()) {
         Ok(a) if !a.as_str().is_empty() => a,
-        Ok(_) => return escape_line("⚠️ The answer is empty."),
-        Err(e) => return escape_line(&format!("⚠️ {}", e.message)),
+        Ok(_) => return Some(escape_line("⚠️ The answer is empty.")),
+        Err(e) => return Some(escape_line(&format!("⚠️ {}", e.message))),
     };
-    commands::answer_question(task, answer, actor, ctx)
-        .await
-        .unwrap_or_else(|e| escape_line(&format!("⚠️ {e}")))
+    Some(
+        commands::answer_question(task, answer, actor, ctx)
+            .await
+            .unwrap_or_else(|e| escape_line(&format!("⚠️ {e}"))),
+    )
 }
 
 /// A press on Retry / Unblock / Cancel: act, stop the spinner, and edit the message to
 /// say what was done and by whom.
-async fn on_button(inner: &Inner, ctx: &Context, chat: i64, query: CallbackQuery) {
+async fn on_button(inner: &Inner, ctx: &Context, chat: i64, update_id: i64, query: CallbackQuery) {
     let user = query.from.name();
-    let actor = commands::actor(&user);
+    let actor = commands::actor(&user).for_update(update_id);
     let parsed = query
         .data
         .as_deref()
@@ -197,10 +223,7 @@ async fn on_button(inner: &Inner, ctx: &Context, chat: i64, query: CallbackQuery
             ))
         });
     let Some((action, task)) = parsed else {
-        let _ = inner
-            .api
-            .answer_callback_query(&query.id, "Unknown button")
-            .await;
+        let _ = retrying(|| inner.api.answer_callback_query(&query.id, "Unknown button")).await;
         return;
     };
     let result = commands::button(&action, task, &actor, ctx).await;
@@ -208,7 +231,7 @@ async fn on_button(inner: &Inner, ctx: &Context, chat: i64, query: CallbackQuery
         Ok(_) => format!("Done: {action}"),
         Err(e) => e.clone(),
     };
-    if let Err(err) = inner.api.answer_callback_query(&query.id, &toast).await {
+    if let Err(err) = retrying(|| inner.api.answer_callback_query(&query.id, &toast)).await {
         inner.failed(&err);
         tracing::warn!(%err, "telegram: answerCallbackQuery failed");
     }
@@ -231,7 +254,7 @@ async fn on_button(inner: &Inner, ctx: &Context, chat: i64, query: CallbackQuery
         chrono::Utc::now().format("%H:%M")
     ));
     let html = format!("{original}{}\n{done}", note.finish());
-    if let Err(err) = inner.api.edit_message_text(chat, message_id, &html).await {
+    if let Err(err) = retrying(|| inner.api.edit_message_text(chat, message_id, &html)).await {
         inner.failed(&err);
         tracing::warn!(%err, "telegram: editMessageText failed");
     }
@@ -252,9 +275,10 @@ fn escape_line(text: &str) -> String {
     h.finish()
 }
 
-/// Answers a command directly (not through the outbox: an answer is only useful now).
+/// Answers a command directly (not through the outbox: an answer is only useful now),
+/// sitting out a 429 a bounded number of times.
 async fn send(inner: &Inner, chat: i64, html: &str, reply_to: Option<i64>) {
-    if let Err(err) = inner.api.send_message(chat, html, None, reply_to).await {
+    if let Err(err) = retrying(|| inner.api.send_message(chat, html, None, reply_to)).await {
         inner.failed(&err);
         tracing::warn!(chat, %err, "telegram: cannot answer a command");
     }

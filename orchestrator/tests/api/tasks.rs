@@ -432,6 +432,7 @@ async fn retry_skips_the_backoff_of_a_task_waiting_to_retry() {
         reason: "tests failed".into(),
         summary: "1 failed".into(),
         retry_at: Some(later),
+        investigate: false,
     };
     let tid = TaskId::new(id).unwrap();
     app.board

@@ -247,3 +247,50 @@ async fn a_clean_stop_is_announced_before_the_process_exits() {
     let stopped = fake.wait_message(CHAT, "Orchestrator stopped").await;
     assert!(stopped.text.contains("stopped cleanly"), "{}", stopped.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_happened_while_telegram_was_off_is_not_sent_when_it_is_turned_on() {
+    let fake = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A first run with Telegram on, stopped with a notification it could not send.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut unreachable = created_env(&fake);
+    unreachable.retain(|(k, _)| *k != "TELEGRAM_API_URL");
+    unreachable.push(("TELEGRAM_API_URL", dead_url));
+    let h = Harness::start(dir.path(), &unreachable);
+    h.post("/api/tasks", json!({"title": "stale from before"}))
+        .await;
+    h.wait_json("/api/telegram", "one pending", |v| v["outbox_pending"] == 1)
+        .await;
+    h.stop();
+
+    // Then runs without Telegram, one of them killed.
+    let h = Harness::start(dir.path(), &[]);
+    h.post("/api/tasks", json!({"title": "while off"})).await;
+    h.kill_9();
+    let h = Harness::start(dir.path(), &[]);
+    h.post("/api/tasks", json!({"title": "still off"})).await;
+    h.stop();
+
+    let h = Harness::start(dir.path(), &created_env(&fake));
+    h.post("/api/tasks", json!({"title": "now on"})).await;
+    fake.wait_message(CHAT, "now on").await;
+    h.kill_9();
+    // A restart with it on keeps its place: what happens meanwhile is still sent.
+    let h = Harness::start(dir.path(), &created_env(&fake));
+    h.post("/api/tasks", json!({"title": "after a restart"}))
+        .await;
+    fake.wait_message(CHAT, "after a restart").await;
+    let texts: Vec<String> = fake.sent_to(CHAT).into_iter().map(|s| s.text).collect();
+    // Messages go out in event order, so anything older would have come first.
+    assert_eq!(texts.len(), 2, "{texts:#?}");
+    assert!(texts[0].contains("now on"), "{texts:#?}");
+    assert!(texts[1].contains("after a restart"), "{texts:#?}");
+    let status = h.get("/api/telegram").await;
+    assert_eq!(
+        status["outbox_failed"], 1,
+        "the stale one given up: {status}"
+    );
+}

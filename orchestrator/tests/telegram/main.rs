@@ -23,7 +23,12 @@ use serde_json::Value;
 
 use fake_telegram::{FakeTelegram, TOKEN};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_harness");
+/// The binary under test: cargo's build of this crate, or `HARNESS_TEST_BINARY` (where
+/// a shared target directory may hold another checkout's build under cargo's path).
+pub fn bin() -> String {
+    std::env::var("HARNESS_TEST_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_harness").to_owned())
+}
 /// The chat the tests talk from.
 pub const CHAT: i64 = 4242;
 pub const USER: &str = "alice";
@@ -55,7 +60,7 @@ impl Harness {
             .append(true)
             .open(&log)
             .unwrap();
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("DATABASE_PATH", dir.join("data/harness.db"))

@@ -106,6 +106,7 @@ async fn unblock_publishes_the_pending_task_with_fresh_attempts() {
         reason: "broken".into(),
         summary: "broken".into(),
         retry_at: None,
+        investigate: false,
     };
     f.board
         .settle_failure(task.id, failure, None, Actor::SCHEDULER)

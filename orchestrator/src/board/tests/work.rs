@@ -67,6 +67,7 @@ async fn settle_failure_publishes_the_task_and_the_failed_event_from_one_commit(
         reason: "tests failed".into(),
         summary: "1 failed".into(),
         retry_at: Some(Timestamp::now().plus(chrono::TimeDelta::minutes(1))),
+        investigate: false,
     };
     f.board
         .settle_failure(task.id, failure, Some(session.id), Actor::SCHEDULER)

@@ -27,6 +27,23 @@ const BASE: [&str; 9] = [
 /// HOME, so these are passed explicitly to keep `cargo`/`rustup` finding their install.
 const TOOLCHAIN_HOMES: [(&str, &str); 2] = [("CARGO_HOME", ".cargo"), ("RUSTUP_HOME", ".rustup")];
 
+/// The harness's own secrets, which no agent needs: naming one in `HARNESS_AGENT_ENV`
+/// stops startup. (`ANTHROPIC_API_KEY` may be listed on purpose, for a CLI agent.)
+pub const HARNESS_SECRETS: [&str; 4] = [
+    "HARNESS_API_TOKEN",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "HARNESS_WORKER_TOKEN",
+];
+
+/// The first of `names` that is one of the harness's own secrets, if any.
+pub fn harness_secret(names: &[String]) -> Option<&str> {
+    names
+        .iter()
+        .map(String::as_str)
+        .find(|n| HARNESS_SECRETS.contains(n))
+}
+
 /// Which variables pass, beyond [`BASE`].
 #[derive(Debug, Clone, Default)]
 pub struct EnvPolicy {
@@ -130,6 +147,23 @@ mod tests {
         assert_eq!(get("HOME"), Some("/p/home".into()));
         assert_eq!(get("TMPDIR"), Some("/p/tmp".into()));
         assert_eq!(get(AGENT_MARKER), Some("1".into()));
+    }
+
+    #[test]
+    fn the_harness_secrets_are_found_among_the_listed_names() {
+        let names = |l: &[&str]| l.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            harness_secret(&names(&["GOPATH", "ANTHROPIC_API_KEY"])),
+            None
+        );
+        assert_eq!(
+            harness_secret(&names(&["GOPATH", "TELEGRAM_BOT_TOKEN"])),
+            Some("TELEGRAM_BOT_TOKEN")
+        );
+        assert_eq!(
+            harness_secret(&names(&["HARNESS_API_TOKEN"])),
+            Some("HARNESS_API_TOKEN")
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-pub use env::{AGENT_MARKER, EnvPolicy, default_toolchain_paths};
+pub use env::{AGENT_MARKER, EnvPolicy, default_toolchain_paths, harness_secret};
 pub use limits::Limits;
 
 /// What to do when Landlock is missing or refused.
