@@ -73,6 +73,10 @@ pub struct EngineArgs {
     /// unconfined, said everywhere) or `off` [default: require].
     #[arg(long, env = "HARNESS_SANDBOX")]
     pub sandbox: Option<String>,
+    /// For tests only: the Landlock ABI to assume instead of asking the kernel, 0 for
+    /// "no Landlock" (docs/SECURITY.md). Hidden: it is not a setting for production.
+    #[arg(long, env = "HARNESS_SANDBOX_ASSUME_ABI", hide = true)]
+    pub sandbox_assume_abi: Option<i32>,
     /// Outbound TCP for agents: `open`, `none`, or ports like `443,80` [default: open].
     #[arg(long, env = "HARNESS_AGENT_NETWORK")]
     pub agent_network: Option<String>,
@@ -264,6 +268,9 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
         read_paths,
         write_paths,
         env: EnvPolicy { pass },
+        // Filled from `EngineSettings::workspace` by `EngineSettings::agent_sandbox`.
+        workspace: None,
+        assume_abi: args.sandbox_assume_abi,
         limits: Limits {
             memory_bytes: limit(
                 args.agent_max_memory_mb,
@@ -310,6 +317,15 @@ fn seconds(
 }
 
 impl EngineSettings {
+    /// The sandbox every agent process of this engine starts with: the settings' one,
+    /// plus the workspace repository whose worktrees the agents work in.
+    pub fn agent_sandbox(&self) -> SandboxConfig {
+        SandboxConfig {
+            workspace: self.workspace.clone(),
+            ..self.sandbox.clone()
+        }
+    }
+
     /// Merges flags and environment with the file. `alias_workspace` is VIBE_WORKSPACE.
     pub fn load(
         args: EngineArgs,

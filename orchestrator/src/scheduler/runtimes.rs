@@ -13,7 +13,7 @@ use crate::{
         cli_runtime::{CliAgentConfig, CliRuntime},
         git::Repo,
         runtime::{AgentRuntime, AnthropicRuntime},
-        sandbox::{Readiness, Support},
+        sandbox::Readiness,
         tools::ToolLimits,
     },
 };
@@ -29,7 +29,7 @@ pub struct Runtimes {
 
 impl Runtimes {
     pub fn new(settings: Arc<EngineSettings>) -> Self {
-        let sandbox = settings.sandbox.readiness(Support::probe());
+        let sandbox = settings.sandbox.readiness(settings.sandbox.support());
         Self {
             settings,
             gate: Arc::new(RateGate::new()),
@@ -195,7 +195,7 @@ impl Runtimes {
             prices: self.prices.clone(),
             loop_config: LoopConfig::new(model),
             tool_limits: ToolLimits {
-                sandbox: self.settings.sandbox.clone(),
+                sandbox: self.settings.agent_sandbox(),
                 ..ToolLimits::default()
             },
         })
@@ -208,7 +208,7 @@ impl Runtimes {
             config.args = args.to_vec();
         }
         config.timeout = self.settings.session_timeout;
-        config.sandbox = self.settings.sandbox.clone();
+        config.sandbox = self.settings.agent_sandbox();
         CliRuntime { config }
     }
 

@@ -6,7 +6,7 @@ use std::{fmt::Write as _, path::Path, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Readiness, SandboxConfig, Support, harden_server};
+use super::{Readiness, SandboxConfig, harden_server};
 use crate::engine::process::{self, CommandSpec};
 
 /// One attempt and whether it must fail.
@@ -27,7 +27,7 @@ pub struct CheckReport {
 /// scratch worktree beside a scratch "other worktree".
 pub async fn check(config: &SandboxConfig, data_dir: &Path) -> std::io::Result<CheckReport> {
     let _ = harden_server();
-    let support = Support::probe();
+    let support = config.support();
     let mut text = format!("kernel: {}\n", support.describe());
     let readiness = config.readiness(support);
     let _ = writeln!(text, "sandbox: {readiness:?}");
