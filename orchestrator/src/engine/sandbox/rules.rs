@@ -333,14 +333,15 @@ mod tests {
         std::fs::create_dir_all(&stranger).unwrap();
         std::fs::write(stranger.join(".git"), "gitdir: ../../repo/.git/worktrees/T-1\n").unwrap();
         assert_eq!(GitData::of(&repo, &stranger), None);
-        // Nor a worktree whose admin directory git had to name `T-11`: `T-1`'s
-        // admin names another worktree, so it is not granted to this one.
+        // A second worktree named `T-1` elsewhere: git names its admin directory
+        // `T-1<n>`, and `T-1`'s admin (which names the first worktree) is not granted.
         let other = dir.path().join("elsewhere/T-1");
         git(
             &repo,
             &["worktree", "add", "-q", "-b", "harness/x", &other.to_string_lossy()],
         );
         let data = GitData::of(&repo, &other).unwrap();
-        assert_eq!(data.admin, repo.join(".git/worktrees/T-11"));
+        assert_eq!(data.admin.parent(), Some(repo.join(".git/worktrees").as_path()));
+        assert_ne!(data.admin, repo.join(".git/worktrees/T-1"));
     }
 }
