@@ -525,6 +525,17 @@ mod tests {
     }
 
     #[test]
+    fn the_test_only_landlock_override_reaches_the_sandbox() {
+        let config = sandbox(EngineArgs {
+            sandbox_assume_abi: Some(0),
+            ..EngineArgs::default()
+        })
+        .unwrap();
+        assert_eq!(config.support(), sandbox::Support::Missing);
+        assert_eq!(sandbox(EngineArgs::default()).unwrap().assume_abi, None);
+    }
+
+    #[test]
     fn a_bad_sandbox_setting_is_named() {
         let err = sandbox(EngineArgs {
             sandbox: Some("maybe".into()),

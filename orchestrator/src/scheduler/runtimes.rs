@@ -60,8 +60,16 @@ impl Runtimes {
     /// [`Runtimes::readiness`] without the workspace check, for a caller that made it
     /// once for many agents.
     pub fn agent_readiness(&self, agent: &Agent) -> Result<(), Unready> {
-        let local = self.executor(agent) == crate::executor::ExecutorKind::Local;
-        // A remote worker is confined by its container, and its CLI is in its image.
+        let executor = self.executor(agent);
+        let local = executor == crate::executor::ExecutorKind::Local;
+        // A `process` worker runs on this machine with no container around it: its
+        // agent needs the sandbox as a local one does (the worker gets this mode).
+        if executor == crate::executor::ExecutorKind::Process
+            && let Readiness::Refused(reason) = &self.sandbox
+        {
+            return Err(Unready::Sandbox(reason.clone()));
+        }
+        // A container worker is confined by its container, and its CLI is in its image.
         if !local {
             return match self.kind(agent) {
                 RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {

@@ -51,6 +51,15 @@ impl Mode {
             _ => None,
         }
     }
+
+    /// The setting's text, as [`Mode::parse`] reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Require => "require",
+            Self::Warn => "warn",
+            Self::Off => "off",
+        }
+    }
 }
 
 /// Outbound TCP an agent may open (enforced with Landlock ABI 4 or later).
