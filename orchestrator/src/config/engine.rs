@@ -1,6 +1,10 @@
 //! Settings of the agent engine: workspace, limits, timeouts, verification, models.
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{
+    collections::BTreeMap,
+    path::{Component, Path, PathBuf},
+    time::Duration,
+};
 
 use clap::Args;
 use harness_domain::agent::RuntimeKind;
@@ -300,6 +304,33 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
     })
 }
 
+/// `path` as the kernel will resolve it: absolute, symlinks and `..` resolved for the
+/// part that exists, the rest (not created yet) appended with `.` and `..` applied. So
+/// `data/worktrees/..` or a symlink to the data directory cannot pass for another place.
+fn real_path(path: &Path) -> PathBuf {
+    let absolute = std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .unwrap_or_else(|_| path.to_path_buf());
+    let parts: Vec<Component<'_>> = absolute.components().collect();
+    for split in (1..=parts.len()).rev() {
+        let head: PathBuf = parts[..split].iter().collect();
+        let Ok(mut real) = head.canonicalize() else {
+            continue;
+        };
+        for part in &parts[split..] {
+            match part {
+                Component::ParentDir => {
+                    real.pop();
+                }
+                Component::Normal(name) => real.push(name),
+                _ => {}
+            }
+        }
+        return real;
+    }
+    absolute
+}
+
 fn seconds(
     name: &'static str,
     value: Option<f64>,
@@ -461,7 +492,7 @@ impl EngineSettings {
             executors,
             reliability: super::reliability::ReliabilitySettings::load(args.reliability)?,
         };
-        if database_dir.starts_with(&settings.worktrees_dir) {
+        if real_path(&database_dir).starts_with(real_path(&settings.worktrees_dir)) {
             return Err(invalid(
                 "HARNESS_WORKTREES_DIR",
                 "must not contain the database's directory: agents write in their worktrees",
@@ -522,6 +553,39 @@ mod tests {
         assert_eq!(config.mode, Mode::Require);
         assert_eq!(config.network, Network::Open);
         assert!(config.limits.memory_bytes.is_some());
+    }
+
+    fn load_with_worktrees(worktrees: PathBuf, database_dir: PathBuf) -> Result<(), ConfigError> {
+        let args = EngineArgs {
+            worktrees_dir: Some(worktrees),
+            ..EngineArgs::default()
+        };
+        EngineSettings::load(args, EngineFile::default(), None, database_dir).map(drop)
+    }
+
+    #[test]
+    fn worktrees_that_reach_the_database_through_a_symlink_or_dot_dot_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("real/data");
+        std::fs::create_dir_all(&data).unwrap();
+        let alias = dir.path().join("alias");
+        std::os::unix::fs::symlink(dir.path().join("real"), &alias).unwrap();
+        for worktrees in [
+            alias.clone(),
+            alias.join("data"),
+            data.join("worktrees/.."),
+            data.join("not-yet/../.."),
+        ] {
+            let err = load_with_worktrees(worktrees.clone(), data.clone()).unwrap_err();
+            assert!(
+                err.to_string().contains("HARNESS_WORKTREES_DIR"),
+                "{}: {err}",
+                worktrees.display()
+            );
+        }
+        // Beside the data directory, or inside it, is fine.
+        load_with_worktrees(alias.join("worktrees"), data.clone()).unwrap();
+        load_with_worktrees(data.join("worktrees"), data).unwrap();
     }
 
     #[test]
