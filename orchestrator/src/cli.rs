@@ -129,5 +129,5 @@ impl Cli {
 }
 
 fn load(args: ConfigArgs) -> anyhow::Result<Settings> {
-    Ok(Settings::load(args.with_env_secrets())?)
+    Ok(Settings::load(args.with_env_secrets()?)?)
 }

@@ -73,6 +73,8 @@ fn probes(data_dir: &Path) -> Vec<Probe> {
         ),
         fail("read the database", format!("cat '{d}/harness.db'")),
         fail("read another worktree", "cat ../T-2/secret.txt".into()),
+        // Other agents' private dirs, and in the container the secrets' files.
+        fail("list the shared temp dir", "ls \"$TMPDIR/../..\"".into()),
         fail("write outside with ..", "echo x > ../escape".into()),
         fail(
             "write through a symlink",
