@@ -124,7 +124,10 @@ impl ConfigArgs {
         self.api_token = std::env::var("HARNESS_API_TOKEN").ok();
         self.engine.anthropic_api_key = std::env::var("ANTHROPIC_API_KEY").ok();
         self.telegram.telegram_bot_token = secret(
-            ("TELEGRAM_BOT_TOKEN", std::env::var("TELEGRAM_BOT_TOKEN").ok()),
+            (
+                "TELEGRAM_BOT_TOKEN",
+                std::env::var("TELEGRAM_BOT_TOKEN").ok(),
+            ),
             (
                 "TELEGRAM_BOT_TOKEN_FILE",
                 std::env::var_os("TELEGRAM_BOT_TOKEN_FILE").map(PathBuf::from),

@@ -358,7 +358,11 @@ mod tests {
         plain(&["update-ref", "refs/heads/main", &parent]);
         let signers = root.join("allowed_signers");
         std::fs::write(&signers, "").unwrap();
-        plain(&["config", "gpg.ssh.allowedSignersFile", &signers.to_string_lossy()]);
+        plain(&[
+            "config",
+            "gpg.ssh.allowedSignersFile",
+            &signers.to_string_lossy(),
+        ]);
         plain(&["config", "log.showSignature", "true"]);
         plain(&["config", "merge.verifySignatures", "true"]);
         for key in [

@@ -51,10 +51,7 @@ async fn an_agent_moves_no_branch_and_its_git_still_reads_the_repository() {
             "move another branch",
             "git update-ref refs/heads/harness/T-999 HEAD",
         ),
-        attempt(
-            "force another branch",
-            "git branch -f harness/T-999 HEAD",
-        ),
+        attempt("force another branch", "git branch -f harness/T-999 HEAD"),
         attempt(
             "write another ref file",
             &format!("{common} && git rev-parse HEAD > \"$common/refs/heads/harness/T-999\""),
@@ -76,7 +73,10 @@ async fn an_agent_moves_no_branch_and_its_git_still_reads_the_repository() {
     let (_app, _task, results, repo) = run_commands(&commands, |s| {
         let workspace = s.engine.workspace.clone().unwrap();
         git_repo::git(&workspace, &["branch", "harness/T-999"]);
-        git_repo::git(&workspace, &["commit", "-q", "--allow-empty", "-m", "second"]);
+        git_repo::git(
+            &workspace,
+            &["commit", "-q", "--allow-empty", "-m", "second"],
+        );
         before = git_repo::git(&workspace, &["rev-parse", "harness/T-999"]);
     })
     .await;

@@ -61,11 +61,7 @@ pub(super) struct Plan {
 impl Plan {
     /// `worktree` and `private` are writable; the rest comes from the system list, the
     /// settings, and the git data the worktree's own `git` commands need.
-    pub(super) fn new(
-        worktree: &Path,
-        private: &Path,
-        config: &SandboxConfig,
-    ) -> Self {
+    pub(super) fn new(worktree: &Path, private: &Path, config: &SandboxConfig) -> Self {
         let mut plan = Self {
             full: vec![worktree.to_path_buf(), private.to_path_buf()],
             read: SYSTEM_READ.iter().map(PathBuf::from).collect(),
@@ -249,7 +245,9 @@ fn registered_admin(worktrees: &Path, name: &str, worktree: &Path) -> Option<Pat
         // relative to the admin directory.
         let recorded = admin.join(text.trim());
         let parent = recorded.parent().and_then(|p| p.canonicalize().ok());
-        is_dir && recorded.file_name() == Some(".git".as_ref()) && parent.as_deref() == Some(worktree)
+        is_dir
+            && recorded.file_name() == Some(".git".as_ref())
+            && parent.as_deref() == Some(worktree)
     };
     let exact = worktrees.join(name);
     if names_this_worktree(&exact) {
@@ -303,7 +301,14 @@ mod tests {
         let worktree = root.join("worktrees/T-1");
         git(
             &repo,
-            &["worktree", "add", "-q", "-b", "harness/T-1", &worktree.to_string_lossy()],
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "harness/T-1",
+                &worktree.to_string_lossy(),
+            ],
         );
         (dir, repo, worktree)
     }
@@ -331,17 +336,31 @@ mod tests {
         let (dir, repo, _worktree) = repo_with_worktree();
         let stranger = dir.path().join("worktrees/T-2");
         std::fs::create_dir_all(&stranger).unwrap();
-        std::fs::write(stranger.join(".git"), "gitdir: ../../repo/.git/worktrees/T-1\n").unwrap();
+        std::fs::write(
+            stranger.join(".git"),
+            "gitdir: ../../repo/.git/worktrees/T-1\n",
+        )
+        .unwrap();
         assert_eq!(GitData::of(&repo, &stranger), None);
         // A second worktree named `T-1` elsewhere: git names its admin directory
         // `T-1<n>`, and `T-1`'s admin (which names the first worktree) is not granted.
         let other = dir.path().join("elsewhere/T-1");
         git(
             &repo,
-            &["worktree", "add", "-q", "-b", "harness/x", &other.to_string_lossy()],
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "harness/x",
+                &other.to_string_lossy(),
+            ],
         );
         let data = GitData::of(&repo, &other).unwrap();
-        assert_eq!(data.admin.parent(), Some(repo.join(".git/worktrees").as_path()));
+        assert_eq!(
+            data.admin.parent(),
+            Some(repo.join(".git/worktrees").as_path())
+        );
         assert_ne!(data.admin, repo.join(".git/worktrees/T-1"));
     }
 }

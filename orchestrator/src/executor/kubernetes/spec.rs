@@ -245,7 +245,11 @@ fn env(launch: &Launch) -> Vec<EnvVar> {
         value: Some("/tmp".into()),
         ..Default::default()
     };
-    let sandbox = (!launch.env.iter().any(|(k, _)| k == crate::worker::ENV_SANDBOX)).then(|| EnvVar {
+    let sandbox = (!launch
+        .env
+        .iter()
+        .any(|(k, _)| k == crate::worker::ENV_SANDBOX))
+    .then(|| EnvVar {
         name: crate::worker::ENV_SANDBOX.into(),
         value: Some(crate::worker::CONTAINER_SANDBOX.into()),
         ..Default::default()
