@@ -12,6 +12,15 @@
 # Which user: HARNESS_UID/HARNESS_GID when set; otherwise the owner of /workspace when
 # that is not root, so agents' commits in the mounted repository belong to the person
 # who owns it (and git does not refuse it as "dubious ownership"); otherwise 10001.
+#
+# Secrets: tini stays PID 1 for the container's whole life and, unlike the server, is
+# dumpable, so whatever is in its environment can be read at /proc/1/environ by every
+# process of the same user, agents included. So each secret the environment brings
+# (HARNESS_API_TOKEN, ANTHROPIC_API_KEY, TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET) is
+# moved into a file under /tmp/harness-secrets (the container's tmpfs: never in the
+# image, gone with the container), readable by the server's user only, and replaced by
+# its `*_FILE` variable, which the server reads. Agents cannot read those files: the
+# sandbox grants them no part of /tmp but their own private directory.
 set -eu
 
 data_dir=$(dirname "${DATABASE_PATH:-/app/data/harness.db}")
@@ -21,8 +30,34 @@ log() {
     echo "docker-entrypoint: $*" >&2
 }
 
+secrets_dir=/tmp/harness-secrets
+
+# Moves each secret from the environment into a file of $secrets_dir owned by $1:$2
+# and exports NAME_FILE instead. A NAME_FILE already set (Docker secrets) is left alone,
+# and so is NAME then: the server refuses both at once, saying which to drop.
+secrets_to_files() {
+    (umask 077 && mkdir -p "$secrets_dir")
+    chown "$1:$2" "$secrets_dir" 2>/dev/null || true
+    for name in HARNESS_API_TOKEN ANTHROPIC_API_KEY TELEGRAM_BOT_TOKEN TELEGRAM_WEBHOOK_SECRET; do
+        eval "value=\${$name:-}"
+        eval "file=\${${name}_FILE:-}"
+        if [ -z "$value" ] || [ -n "$file" ]; then
+            continue
+        fi
+        file="$secrets_dir/$name"
+        rm -f "$file"
+        (umask 077 && printf '%s' "$value" >"$file")
+        chown "$1:$2" "$file" 2>/dev/null || true
+        chmod 0400 "$file"
+        export "${name}_FILE=$file"
+        unset "$name"
+    done
+    value=
+}
+
 if [ "$(id -u)" != 0 ]; then
-    # Already unprivileged (for example `docker run --user`): nothing to fix.
+    # Already unprivileged (for example `docker run --user`): only the secrets to move.
+    secrets_to_files "$(id -u)" "$(id -g)"
     exec /usr/bin/tini -- "$@"
 fi
 
@@ -67,4 +102,5 @@ if [ -n "$extra_groups" ]; then
 else
     groups_opt=--clear-groups
 fi
+secrets_to_files "$run_uid" "$run_gid"
 exec setpriv --reuid="$run_uid" --regid="$run_gid" "$groups_opt" -- /usr/bin/tini -- "$@"

@@ -164,5 +164,5 @@ fn dashboard(args: DashboardArgs) -> anyhow::Result<()> {
 }
 
 fn load(args: ConfigArgs) -> anyhow::Result<Settings> {
-    Ok(Settings::load(args.with_env_secrets())?)
+    Ok(Settings::load(args.with_env_secrets()?)?)
 }

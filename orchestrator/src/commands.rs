@@ -117,6 +117,11 @@ pub fn check_sandbox(settings: &Settings) -> anyhow::Result<()> {
 /// `harness worker`: one remote attempt, start to result.
 pub fn worker() -> anyhow::Result<()> {
     crate::telemetry::init(LogFormat::Text);
+    // Like the server: the worker holds its token (and the API key) in its environment,
+    // so it is made non-dumpable before it starts any agent process.
+    if let Err(e) = crate::engine::sandbox::harden_server() {
+        tracing::warn!(error = %e, "cannot mark the worker non-dumpable; its agent may read its memory and environment through /proc");
+    }
     let endpoint = crate::worker::client::Endpoint::from_env()?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(crate::worker::client::run(endpoint))?;

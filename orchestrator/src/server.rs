@@ -200,6 +200,7 @@ async fn remote_executors(
             Arc::new(crate::executor::process::ProcessBackend::new(
                 binary,
                 settings.engine.worktrees_dir.join(PROCESS_WORKERS_DIR),
+                settings.engine.sandbox.mode,
             )),
         );
         let url = process

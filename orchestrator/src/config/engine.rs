@@ -1,6 +1,10 @@
 //! Settings of the agent engine: workspace, limits, timeouts, verification, models.
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{
+    collections::BTreeMap,
+    path::{Component, Path, PathBuf},
+    time::Duration,
+};
 
 use clap::Args;
 use harness_domain::agent::RuntimeKind;
@@ -73,6 +77,10 @@ pub struct EngineArgs {
     /// unconfined, said everywhere) or `off` [default: require].
     #[arg(long, env = "HARNESS_SANDBOX")]
     pub sandbox: Option<String>,
+    /// For tests only: the Landlock ABI to assume instead of asking the kernel, 0 for
+    /// "no Landlock" (docs/SECURITY.md). Hidden: it is not a setting for production.
+    #[arg(long, env = "HARNESS_SANDBOX_ASSUME_ABI", hide = true)]
+    pub sandbox_assume_abi: Option<i32>,
     /// Outbound TCP for agents: `open`, `none`, or ports like `443,80` [default: open].
     #[arg(long, env = "HARNESS_AGENT_NETWORK")]
     pub agent_network: Option<String>,
@@ -270,6 +278,9 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
         read_paths,
         write_paths,
         env: EnvPolicy { pass },
+        // Filled from `EngineSettings::workspace` by `EngineSettings::agent_sandbox`.
+        workspace: None,
+        assume_abi: args.sandbox_assume_abi,
         limits: Limits {
             memory_bytes: limit(
                 args.agent_max_memory_mb,
@@ -299,6 +310,33 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
     })
 }
 
+/// `path` as the kernel will resolve it: absolute, symlinks and `..` resolved for the
+/// part that exists, the rest (not created yet) appended with `.` and `..` applied. So
+/// `data/worktrees/..` or a symlink to the data directory cannot pass for another place.
+fn real_path(path: &Path) -> PathBuf {
+    let absolute = std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .unwrap_or_else(|_| path.to_path_buf());
+    let parts: Vec<Component<'_>> = absolute.components().collect();
+    for split in (1..=parts.len()).rev() {
+        let head: PathBuf = parts[..split].iter().collect();
+        let Ok(mut real) = head.canonicalize() else {
+            continue;
+        };
+        for part in &parts[split..] {
+            match part {
+                Component::ParentDir => {
+                    real.pop();
+                }
+                Component::Normal(name) => real.push(name),
+                _ => {}
+            }
+        }
+        return real;
+    }
+    absolute
+}
+
 fn seconds(
     name: &'static str,
     value: Option<f64>,
@@ -316,6 +354,15 @@ fn seconds(
 }
 
 impl EngineSettings {
+    /// The sandbox every agent process of this engine starts with: the settings' one,
+    /// plus the workspace repository whose worktrees the agents work in.
+    pub fn agent_sandbox(&self) -> SandboxConfig {
+        SandboxConfig {
+            workspace: self.workspace.clone(),
+            ..self.sandbox.clone()
+        }
+    }
+
     /// Merges flags and environment with the file. `alias_workspace` is VIBE_WORKSPACE.
     pub fn load(
         args: EngineArgs,
@@ -451,7 +498,7 @@ impl EngineSettings {
             executors,
             reliability: super::reliability::ReliabilitySettings::load(args.reliability)?,
         };
-        if database_dir.starts_with(&settings.worktrees_dir) {
+        if real_path(&database_dir).starts_with(real_path(&settings.worktrees_dir)) {
             return Err(invalid(
                 "HARNESS_WORKTREES_DIR",
                 "must not contain the database's directory: agents write in their worktrees",
@@ -549,6 +596,50 @@ mod tests {
         assert_eq!(config.mode, Mode::Require);
         assert_eq!(config.network, Network::Open);
         assert!(config.limits.memory_bytes.is_some());
+    }
+
+    fn load_with_worktrees(worktrees: PathBuf, database_dir: PathBuf) -> Result<(), ConfigError> {
+        let args = EngineArgs {
+            worktrees_dir: Some(worktrees),
+            ..EngineArgs::default()
+        };
+        EngineSettings::load(args, EngineFile::default(), None, database_dir).map(drop)
+    }
+
+    #[test]
+    fn worktrees_that_reach_the_database_through_a_symlink_or_dot_dot_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("real/data");
+        std::fs::create_dir_all(&data).unwrap();
+        let alias = dir.path().join("alias");
+        std::os::unix::fs::symlink(dir.path().join("real"), &alias).unwrap();
+        for worktrees in [
+            alias.clone(),
+            alias.join("data"),
+            data.join("worktrees/.."),
+            data.join("not-yet/../.."),
+        ] {
+            let err = load_with_worktrees(worktrees.clone(), data.clone()).unwrap_err();
+            assert!(
+                err.to_string().contains("HARNESS_WORKTREES_DIR"),
+                "{}: {err}",
+                worktrees.display()
+            );
+        }
+        // Beside the data directory, or inside it, is fine.
+        load_with_worktrees(alias.join("worktrees"), data.clone()).unwrap();
+        load_with_worktrees(data.join("worktrees"), data).unwrap();
+    }
+
+    #[test]
+    fn the_test_only_landlock_override_reaches_the_sandbox() {
+        let config = sandbox(EngineArgs {
+            sandbox_assume_abi: Some(0),
+            ..EngineArgs::default()
+        })
+        .unwrap();
+        assert_eq!(config.support(), sandbox::Support::Missing);
+        assert_eq!(sandbox(EngineArgs::default()).unwrap().assume_abi, None);
     }
 
     #[test]

@@ -117,15 +117,33 @@ pub struct ConfigArgs {
 impl ConfigArgs {
     /// Adds the secrets held in the environment. The CLI calls this; tests and embedders
     /// pass secrets in the struct, so a developer's own key never leaks into them.
-    pub fn with_env_secrets(mut self) -> Self {
+    /// Telegram's secrets come from `TELEGRAM_BOT_TOKEN_FILE` and
+    /// `TELEGRAM_WEBHOOK_SECRET_FILE` too (the container entrypoint passes every secret
+    /// as a file, so none is in PID 1's environment).
+    pub fn with_env_secrets(mut self) -> Result<Self, ConfigError> {
         self.api_token = std::env::var("HARNESS_API_TOKEN").ok();
         self.engine.anthropic_api_key = std::env::var("ANTHROPIC_API_KEY").ok();
-        self.telegram.telegram_bot_token =
-            std::env::var("TELEGRAM_BOT_TOKEN").ok().map(Secret::new);
-        self.telegram.telegram_webhook_secret = std::env::var("TELEGRAM_WEBHOOK_SECRET")
-            .ok()
-            .map(Secret::new);
-        self
+        self.telegram.telegram_bot_token = secret(
+            (
+                "TELEGRAM_BOT_TOKEN",
+                std::env::var("TELEGRAM_BOT_TOKEN").ok(),
+            ),
+            (
+                "TELEGRAM_BOT_TOKEN_FILE",
+                std::env::var_os("TELEGRAM_BOT_TOKEN_FILE").map(PathBuf::from),
+            ),
+        )?;
+        self.telegram.telegram_webhook_secret = secret(
+            (
+                "TELEGRAM_WEBHOOK_SECRET",
+                std::env::var("TELEGRAM_WEBHOOK_SECRET").ok(),
+            ),
+            (
+                "TELEGRAM_WEBHOOK_SECRET_FILE",
+                std::env::var_os("TELEGRAM_WEBHOOK_SECRET_FILE").map(PathBuf::from),
+            ),
+        )?;
+        Ok(self)
     }
 }
 

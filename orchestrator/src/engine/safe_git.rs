@@ -46,24 +46,43 @@ fn timeout() -> Duration {
     Duration::from_millis(TIMEOUT_MS.load(Ordering::Relaxed))
 }
 
-/// Overrides applied to every command.
-const SAFE_CONFIG: [&str; 16] = [
+/// Overrides applied to every command: every setting that names a program git may start
+/// is emptied or set to `false` (`/bin/false`, which does nothing). Command-line config
+/// is read after the repository's, so these win over whatever an agent wrote there.
+const SAFE_CONFIG: [&str; 29] = [
     "core.hooksPath=/dev/null",
     "core.fsmonitor=false",
     "core.sshCommand=false",
     "core.askPass=",
     "core.attributesFile=/dev/null",
     "core.pager=cat",
+    "core.editor=false",
+    "core.gitProxy=",
+    "core.alternateRefsCommand=",
+    "sequence.editor=false",
     "credential.helper=",
     "diff.external=",
     "commit.gpgSign=false",
     "tag.gpgSign=false",
+    "push.gpgSign=false",
+    // Verifying a signature starts the signature format's program.
+    "log.showSignature=false",
+    "merge.verifySignatures=false",
     "gpg.program=false",
+    "gpg.openpgp.program=false",
+    "gpg.x509.program=false",
+    "gpg.ssh.program=false",
+    "gpg.ssh.defaultKeyCommand=false",
     "protocol.allow=never",
     "gc.auto=0",
     "maintenance.auto=false",
     "submodule.recurse=false",
     "core.untrackedCache=false",
+    // `pager.<command>` only runs on a terminal, which git never has here; and no
+    // alias of the repository's can shadow a command the harness runs (git ignores
+    // aliases named like built-in commands).
+    "pager.log=false",
+    "pager.diff=false",
 ];
 
 /// Keys of the repository config that name a command started through an attribute.
@@ -282,5 +301,132 @@ mod tests {
             run_with(&dir, &overrides, &["nap"], &[], Duration::from_millis(300)).unwrap_err();
         assert!(matches!(err, SafeGitError::TimedOut { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    /// An executable that leaves `marks/<name>` behind when anything runs it.
+    fn tripwire(tools: &Path, marks: &Path, name: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let path = tools.join(name);
+        let script = format!("#!/bin/sh\ntouch '{}/{name}'\nexit 1\n", marks.display());
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+
+    fn marks(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A repository whose config names a planted program for every program-valued key,
+    /// with a commit signed in each of git's three signature formats on `main`.
+    fn planted_repo(root: &Path, marks: &Path) -> PathBuf {
+        let repo = root.join("repo");
+        let tools = root.join("tools");
+        std::fs::create_dir_all(&repo).unwrap();
+        std::fs::create_dir_all(&tools).unwrap();
+        let plain = |args: &[&str]| {
+            let out = run_with(&repo, &[], args, &[], GIT_TIMEOUT).unwrap();
+            assert!(out.status.success(), "{args:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        plain(&["init", "-q", "-b", "main"]);
+        plain(&["config", "user.name", "t"]);
+        plain(&["config", "user.email", "t@t"]);
+        std::fs::write(repo.join("file.txt"), "first\n").unwrap();
+        plain(&["add", "file.txt"]);
+        plain(&["commit", "-q", "-m", "first"]);
+        let tree = plain(&["rev-parse", "HEAD^{tree}"]);
+        let mut parent = plain(&["rev-parse", "HEAD"]);
+        for (kind, armor) in [
+            ("openpgp", "PGP SIGNATURE"),
+            ("x509", "SIGNED MESSAGE"),
+            ("ssh", "SSH SIGNATURE"),
+        ] {
+            let body = format!(
+                "tree {tree}\nparent {parent}\nauthor t <t@t> 0 +0000\ncommitter t <t@t> 0 +0000\n\
+                 gpgsig -----BEGIN {armor}-----\n AAAA\n -----END {armor}-----\n\n{kind}\n"
+            );
+            let file = root.join(format!("{kind}.commit"));
+            std::fs::write(&file, body).unwrap();
+            parent = plain(&["hash-object", "-t", "commit", "-w", &file.to_string_lossy()]);
+        }
+        plain(&["update-ref", "refs/heads/main", &parent]);
+        let signers = root.join("allowed_signers");
+        std::fs::write(&signers, "").unwrap();
+        plain(&[
+            "config",
+            "gpg.ssh.allowedSignersFile",
+            &signers.to_string_lossy(),
+        ]);
+        plain(&["config", "log.showSignature", "true"]);
+        plain(&["config", "merge.verifySignatures", "true"]);
+        for key in [
+            "core.sshCommand",
+            "core.askPass",
+            "core.editor",
+            "core.pager",
+            "core.gitProxy",
+            "core.alternateRefsCommand",
+            "sequence.editor",
+            "credential.helper",
+            "diff.external",
+            "gpg.program",
+            "gpg.openpgp.program",
+            "gpg.x509.program",
+            "gpg.ssh.program",
+            "gpg.ssh.defaultKeyCommand",
+            "pager.log",
+            "core.fsmonitor",
+        ] {
+            plain(&["config", key, &tripwire(&tools, marks, key)]);
+        }
+        std::fs::write(repo.join("file.txt"), "changed\n").unwrap();
+        repo
+    }
+
+    #[test]
+    fn program_valued_config_in_the_repository_runs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let marks_dir = dir.path().join("marks");
+        std::fs::create_dir(&marks_dir).unwrap();
+        let repo = planted_repo(dir.path(), &marks_dir);
+        // Without the overrides git does run them: the planted config is live.
+        let _ = run_with(&repo, &[], &["log", "-4"], &[], GIT_TIMEOUT).unwrap();
+        let _ = run_with(&repo, &[], &["diff"], &[], GIT_TIMEOUT).unwrap();
+        let remote = ["ls-remote", "ssh://example.invalid/x"];
+        let _ = run_with(&repo, &[], &remote, &[], GIT_TIMEOUT).unwrap();
+        let ran = marks(&marks_dir);
+        for key in [
+            "gpg.openpgp.program",
+            "gpg.x509.program",
+            "gpg.ssh.program",
+            "diff.external",
+            "core.sshCommand",
+        ] {
+            assert!(ran.iter().any(|k| k == key), "{key} did not run: {ran:?}");
+        }
+        for entry in std::fs::read_dir(&marks_dir).unwrap() {
+            std::fs::remove_file(entry.unwrap().path()).unwrap();
+        }
+        let commands: [&[&str]; 9] = [
+            &["log", "-4"],
+            &["log", "--show-signature", "-4"],
+            &["show", "HEAD"],
+            &["diff"],
+            &["status"],
+            &["add", "-A"],
+            &["commit", "-q", "-m", "safe"],
+            &["merge", "HEAD~1"],
+            &["ls-remote", "ssh://example.invalid/x"],
+        ];
+        for args in commands {
+            let _ = run(&repo, args, &[]).unwrap();
+        }
+        assert_eq!(marks(&marks_dir), Vec::<String>::new());
     }
 }

@@ -78,6 +78,13 @@ impl DockerBackend {
     fn body(&self, launch: &Launch) -> ContainerCreateBody {
         let mut env: Vec<String> = launch.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.push(format!("{}={WORK_DIR}", crate::worker::ENV_DIR));
+        if !launch.env.contains_key(crate::worker::ENV_SANDBOX) {
+            env.push(format!(
+                "{}={}",
+                crate::worker::ENV_SANDBOX,
+                crate::worker::CONTAINER_SANDBOX
+            ));
+        }
         env.push("HOME=/tmp".into());
         env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
         let limits = launch.limits;

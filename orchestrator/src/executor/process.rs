@@ -18,6 +18,8 @@ use std::{
 
 use futures_util::future::BoxFuture;
 
+use crate::engine::sandbox::Mode;
+
 use super::{ExecutorBackend, ExecutorError, ExecutorKind, Handle, Launch, Status};
 
 /// A worker this run knows: one it started (its child) or one it re-adopted.
@@ -28,15 +30,19 @@ enum Worker {
 
 pub struct ProcessBackend {
     binary: PathBuf,
+    /// The server's `HARNESS_SANDBOX`, passed on: the worker runs on this machine with
+    /// no container around it, so its agent needs Landlock exactly as a local one does.
+    sandbox: Mode,
     /// Where each worker gets its scratch directory.
     scratch: PathBuf,
     workers: Arc<Mutex<HashMap<i64, (Worker, PathBuf)>>>,
 }
 
 impl ProcessBackend {
-    pub fn new(binary: PathBuf, scratch: PathBuf) -> Self {
+    pub fn new(binary: PathBuf, scratch: PathBuf, sandbox: Mode) -> Self {
         Self {
             binary,
+            sandbox,
             scratch,
             workers: Arc::default(),
         }
@@ -139,6 +145,7 @@ impl ExecutorBackend for ProcessBackend {
                 .env_clear()
                 .envs(&launch.env)
                 .env(crate::worker::ENV_DIR, dir.join("work"))
+                .env(crate::worker::ENV_SANDBOX, self.sandbox.as_str())
                 .current_dir(&dir)
                 .stdin(std::process::Stdio::null())
                 .stdout(log)

@@ -483,7 +483,7 @@ impl Attempt {
         let config = VerifyConfig {
             commands: settings.verify.clone(),
             timeout: settings.verify_timeout,
-            sandbox: settings.sandbox.clone(),
+            sandbox: settings.agent_sandbox(),
             ..VerifyConfig::default()
         };
         let line_sink = sink.clone();

@@ -13,7 +13,7 @@ use crate::{
         cli_runtime::{CliAgentConfig, CliRuntime},
         git::Repo,
         runtime::{AgentRuntime, AnthropicRuntime},
-        sandbox::{Readiness, Support},
+        sandbox::Readiness,
         tools::ToolLimits,
     },
 };
@@ -29,7 +29,7 @@ pub struct Runtimes {
 
 impl Runtimes {
     pub fn new(settings: Arc<EngineSettings>) -> Self {
-        let sandbox = settings.sandbox.readiness(Support::probe());
+        let sandbox = settings.sandbox.readiness(settings.sandbox.support());
         Self {
             settings,
             gate: Arc::new(RateGate::new()),
@@ -60,8 +60,16 @@ impl Runtimes {
     /// [`Runtimes::readiness`] without the workspace check, for a caller that made it
     /// once for many agents.
     pub fn agent_readiness(&self, agent: &Agent) -> Result<(), Unready> {
-        let local = self.executor(agent) == crate::executor::ExecutorKind::Local;
-        // A remote worker is confined by its container, and its CLI is in its image.
+        let executor = self.executor(agent);
+        let local = executor == crate::executor::ExecutorKind::Local;
+        // A `process` worker runs on this machine with no container around it: its
+        // agent needs the sandbox as a local one does (the worker gets this mode).
+        if executor == crate::executor::ExecutorKind::Process
+            && let Readiness::Refused(reason) = &self.sandbox
+        {
+            return Err(Unready::Sandbox(reason.clone()));
+        }
+        // A container worker is confined by its container, and its CLI is in its image.
         if !local {
             return match self.kind(agent) {
                 RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
@@ -197,7 +205,7 @@ impl Runtimes {
             prices: self.prices.clone(),
             loop_config: LoopConfig::new(model),
             tool_limits: ToolLimits {
-                sandbox: self.settings.sandbox.clone(),
+                sandbox: self.settings.agent_sandbox(),
                 ..ToolLimits::default()
             },
         })
@@ -210,7 +218,7 @@ impl Runtimes {
             config.args = args.to_vec();
         }
         config.timeout = self.settings.session_timeout;
-        config.sandbox = self.settings.sandbox.clone();
+        config.sandbox = self.settings.agent_sandbox();
         CliRuntime { config }
     }
 

@@ -55,6 +55,11 @@ const SUMMARY_BYTES: usize = 8 * 1024;
 pub enum WorkerError {
     #[error("{0} is not set")]
     Missing(&'static str),
+    #[error("{name}: {message}")]
+    Invalid {
+        name: &'static str,
+        message: &'static str,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] crate::http_client::HttpClientError),
     #[error("the orchestrator refused the credential (401): the attempt is over")]
@@ -72,15 +77,18 @@ pub enum WorkerError {
     },
 }
 
-/// Where the worker finds the orchestrator.
+/// Where the worker finds the orchestrator, and how it confines its agent.
 pub struct Endpoint {
     pub url: String,
     pub token: Secret,
     pub dir: PathBuf,
+    /// From `HARNESS_SANDBOX`; `require` when unset, as for the server.
+    pub sandbox: Mode,
 }
 
 impl Endpoint {
-    /// From `HARNESS_WORKER_URL`, `HARNESS_WORKER_TOKEN`, `HARNESS_WORKER_DIR`.
+    /// From `HARNESS_WORKER_URL`, `HARNESS_WORKER_TOKEN`, `HARNESS_WORKER_DIR`,
+    /// `HARNESS_SANDBOX`.
     pub fn from_env() -> Result<Self, WorkerError> {
         let url = std::env::var(super::ENV_URL)
             .ok()
@@ -93,10 +101,20 @@ impl Endpoint {
         let dir = std::env::var_os(super::ENV_DIR)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("work"));
+        let sandbox = match std::env::var(super::ENV_SANDBOX) {
+            Ok(text) if !text.trim().is_empty() => {
+                Mode::parse(&text).ok_or(WorkerError::Invalid {
+                    name: super::ENV_SANDBOX,
+                    message: "must be require, warn or off",
+                })?
+            }
+            _ => Mode::default(),
+        };
         Ok(Self {
             url: url.trim_end_matches('/').to_owned(),
             token: Secret::new(token),
             dir,
+            sandbox,
         })
     }
 }
@@ -181,7 +199,7 @@ async fn work(
         LogKind::System,
         &format!("worker cloned {} into {}", a.branch, clone.display()),
     );
-    let runtime = runtime(a)?;
+    let runtime = runtime(a, endpoint.sandbox)?;
     let mut brief = a.brief.clone();
     let resume = a.resume.clone().and_then(|r| {
         sink.log(
@@ -244,10 +262,11 @@ async fn finish(
     );
     let message = format!("{}: {}\n\n{summary}", a.brief.display_id, a.brief.title);
     commit_all(a, clone, sink, message).await?;
+    let mode = endpoint.sandbox;
     let config = VerifyConfig {
         commands: a.verify.clone(),
         timeout: Duration::from_secs_f64(a.verify_timeout_secs),
-        sandbox: container_sandbox(a),
+        sandbox: agent_sandbox(a, mode),
         ..VerifyConfig::default()
     };
     let (verified, verify_summary) = if a.verify.is_empty() {
@@ -359,17 +378,18 @@ async fn push(
     Ok(head)
 }
 
-/// The agent runs confined by its container; Landlock adds to that where the kernel
-/// and the container allow it.
-fn container_sandbox(a: &Assignment) -> SandboxConfig {
+/// The agent's sandbox; `mode` is the worker's `HARNESS_SANDBOX`, which container
+/// executors set to `warn` (their container confines the agent; see
+/// [`super::CONTAINER_SANDBOX`]) and the process executor to the server's own mode.
+fn agent_sandbox(a: &Assignment, mode: Mode) -> SandboxConfig {
     SandboxConfig {
-        mode: Mode::Warn,
+        mode,
         read_paths: a.read_paths.clone(),
         ..SandboxConfig::default()
     }
 }
 
-fn runtime(a: &Assignment) -> Result<Arc<dyn AgentRuntime>, WorkerError> {
+fn runtime(a: &Assignment, mode: Mode) -> Result<Arc<dyn AgentRuntime>, WorkerError> {
     Ok(match a.runtime {
         RuntimeKind::Anthropic => {
             let key = std::env::var("ANTHROPIC_API_KEY").unwrap_or_default();
@@ -381,7 +401,7 @@ fn runtime(a: &Assignment) -> Result<Arc<dyn AgentRuntime>, WorkerError> {
                 prices: Arc::new(PriceTable::default()),
                 loop_config: LoopConfig::new(a.model.clone()),
                 tool_limits: ToolLimits {
-                    sandbox: container_sandbox(a),
+                    sandbox: agent_sandbox(a, mode),
                     ..ToolLimits::default()
                 },
             })
@@ -393,7 +413,7 @@ fn runtime(a: &Assignment) -> Result<Arc<dyn AgentRuntime>, WorkerError> {
                 config.args = args.to_vec();
             }
             config.timeout = Duration::from_secs_f64(a.session_timeout_secs);
-            config.sandbox = container_sandbox(a);
+            config.sandbox = agent_sandbox(a, mode);
             Arc::new(CliRuntime { config })
         }
     })

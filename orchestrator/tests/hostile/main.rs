@@ -15,6 +15,7 @@ mod git_repo;
 mod helpers;
 
 mod filesystem;
+mod git_data;
 mod git_planted;
 mod processes;
 

@@ -109,3 +109,63 @@ async fn with_the_sandbox_off_agents_run_but_say_they_are_unconfined() {
     .await;
     assert_eq!(agent["status"], "idle", "{agent}");
 }
+
+#[tokio::test]
+async fn with_the_sandbox_required_and_no_landlock_agents_are_unconfigured_and_say_why() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some("http://127.0.0.1:9"));
+        s.engine.sandbox.mode = harness::engine::sandbox::Mode::Require;
+        // HARNESS_SANDBOX_ASSUME_ABI=0: the test-only stand-in for a kernel without
+        // Landlock (docs/SECURITY.md).
+        s.engine.sandbox.assume_abi = Some(0);
+    })
+    .await;
+    let agent = wait_for(&app, "/api/agents/build-1", |a| {
+        a["status"] == "unconfigured"
+    })
+    .await;
+    let reason = agent["status_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no Landlock") && reason.contains("HARNESS_SANDBOX=warn"),
+        "{agent}"
+    );
+    let task = app.create_task(json!({"title": "Waits"})).await;
+    scheduler_passed_over(&app).await;
+    let task = json_with(
+        app.get(&format!("/api/tasks/{}", task["id"])).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (task["status"].as_str(), task["attempts"].as_i64()),
+        (Some("pending"), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn with_the_sandbox_on_warn_and_no_landlock_agents_run_and_say_they_are_unconfined() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some("http://127.0.0.1:9"));
+        s.engine.sandbox.mode = harness::engine::sandbox::Mode::Warn;
+        s.engine.sandbox.assume_abi = Some(0);
+    })
+    .await;
+    let agent = wait_for(&app, "/api/agents/build-1", |a| {
+        a["status"] == "idle"
+            && a["status_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("UNCONFINED"))
+    })
+    .await;
+    assert!(
+        agent["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("no Landlock"),
+        "{agent}"
+    );
+}

@@ -6,7 +6,7 @@ use std::{fmt::Write as _, path::Path, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Readiness, SandboxConfig, Support, harden_server};
+use super::{Readiness, SandboxConfig, harden_server};
 use crate::engine::process::{self, CommandSpec};
 
 /// One attempt and whether it must fail.
@@ -27,7 +27,7 @@ pub struct CheckReport {
 /// scratch worktree beside a scratch "other worktree".
 pub async fn check(config: &SandboxConfig, data_dir: &Path) -> std::io::Result<CheckReport> {
     let _ = harden_server();
-    let support = Support::probe();
+    let support = config.support();
     let mut text = format!("kernel: {}\n", support.describe());
     let readiness = config.readiness(support);
     let _ = writeln!(text, "sandbox: {readiness:?}");
@@ -73,6 +73,8 @@ fn probes(data_dir: &Path) -> Vec<Probe> {
         ),
         fail("read the database", format!("cat '{d}/harness.db'")),
         fail("read another worktree", "cat ../T-2/secret.txt".into()),
+        // Other agents' private dirs, and in the container the secrets' files.
+        fail("list the shared temp dir", "ls \"$TMPDIR/../..\"".into()),
         fail("write outside with ..", "echo x > ../escape".into()),
         fail(
             "write through a symlink",

@@ -51,6 +51,15 @@ impl Mode {
             _ => None,
         }
     }
+
+    /// The setting's text, as [`Mode::parse`] reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Require => "require",
+            Self::Warn => "warn",
+            Self::Off => "off",
+        }
+    }
 }
 
 /// Outbound TCP an agent may open (enforced with Landlock ABI 4 or later).
@@ -92,6 +101,15 @@ pub struct SandboxConfig {
     pub write_paths: Vec<PathBuf>,
     pub env: EnvPolicy,
     pub limits: Limits,
+    /// The workspace repository the harness made its worktrees from (its own record, from
+    /// the settings). An agent whose worktree git registered under this repository may
+    /// read the repository's `.git` and write its worktree's admin directory; the
+    /// worktree's own `.git` file, which the agent can rewrite, is never consulted.
+    pub workspace: Option<PathBuf>,
+    /// For tests only (`HARNESS_SANDBOX_ASSUME_ABI`): the Landlock ABI to assume instead
+    /// of asking the kernel; 0 means "this kernel has no Landlock". Never set it in
+    /// production: with a value above the kernel's, agents fail to start.
+    pub assume_abi: Option<i32>,
 }
 
 impl Default for SandboxConfig {
@@ -103,6 +121,8 @@ impl Default for SandboxConfig {
             write_paths: Vec::new(),
             env: EnvPolicy::default(),
             limits: Limits::default(),
+            workspace: None,
+            assume_abi: None,
         }
     }
 }
@@ -170,6 +190,15 @@ pub enum Readiness {
 }
 
 impl SandboxConfig {
+    /// What the kernel offers ([`Support::probe`]), or what `assume_abi` says in tests.
+    pub fn support(&self) -> Support {
+        match self.assume_abi {
+            Some(abi) if abi > 0 => Support::Landlock(abi),
+            Some(_) => Support::Missing,
+            None => Support::probe(),
+        }
+    }
+
     /// Decides once per probe whether agents can run. `Require` refuses a kernel without
     /// Landlock, and a network policy the kernel cannot enforce.
     pub fn readiness(&self, support: Support) -> Readiness {
@@ -205,10 +234,10 @@ impl SandboxConfig {
     ) -> Result<Prepared, SandboxError> {
         let private = PrivateDir::create()?;
         let env = self.env.build(&private.tmp(), &private.home(), extra_env);
-        let support = Support::probe();
+        let support = self.support();
         let ruleset = match (self.readiness(support), support) {
             (Readiness::Confined, Support::Landlock(abi)) => {
-                let plan = rules::Plan::new(cwd, private.path(), self)?;
+                let plan = rules::Plan::new(cwd, private.path(), self);
                 Some(plan.ruleset(abi, &self.network)?)
             }
             (Readiness::Refused(reason), _) => return Err(SandboxError::Refused(reason)),
@@ -352,7 +381,7 @@ pub fn announce(config: &SandboxConfig) {
     if let Err(e) = harden_server() {
         tracing::warn!(error = %e, "cannot mark the server non-dumpable; agents may read its memory and environment through /proc");
     }
-    let support = Support::probe();
+    let support = config.support();
     match config.readiness(support) {
         Readiness::Confined => tracing::info!(
             kernel = %support.describe(),

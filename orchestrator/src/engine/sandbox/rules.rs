@@ -61,11 +61,7 @@ pub(super) struct Plan {
 impl Plan {
     /// `worktree` and `private` are writable; the rest comes from the system list, the
     /// settings, and the git data the worktree's own `git` commands need.
-    pub(super) fn new(
-        worktree: &Path,
-        private: &Path,
-        config: &SandboxConfig,
-    ) -> Result<Self, SandboxError> {
+    pub(super) fn new(worktree: &Path, private: &Path, config: &SandboxConfig) -> Self {
         let mut plan = Self {
             full: vec![worktree.to_path_buf(), private.to_path_buf()],
             read: SYSTEM_READ.iter().map(PathBuf::from).collect(),
@@ -80,11 +76,18 @@ impl Plan {
         plan.full.extend(config.write_paths.iter().cloned());
         plan.read.extend(config.read_paths.iter().cloned());
         plan.read.extend(resolver_dir());
-        if let Some(git) = GitData::of(worktree) {
-            plan.data.push(git.common.clone());
-            plan.full.extend(git.writable()?);
+        // The agent's own `git` reads the shared `.git` and writes only its worktree's
+        // admin directory (index, HEAD): no refs, no objects, so it cannot move any
+        // branch, its own included. The harness commits its work, outside the sandbox.
+        if let Some(git) = config
+            .workspace
+            .as_deref()
+            .and_then(|ws| GitData::of(ws, worktree))
+        {
+            plan.data.push(git.common);
+            plan.full.push(git.admin);
         }
-        Ok(plan)
+        plan
     }
 
     /// The ruleset for kernel ABI `abi`, returned as its file descriptor.
@@ -173,55 +176,191 @@ fn resolver_dir() -> Option<PathBuf> {
     (!dir.starts_with("/etc")).then(|| dir.to_path_buf())
 }
 
-/// The git data of a linked worktree (`.git` is a file naming its admin directory).
-#[derive(Debug)]
+/// The git data of a linked worktree the harness created, found from the harness's own
+/// records only: the workspace it was configured with and the worktree path it chose.
+///
+/// Nothing the agent can write is read to decide what to grant: the worktree's `.git`
+/// file and its admin directory's `commondir` and `HEAD` are the agent's to change, and
+/// an agent that points them elsewhere (`gitdir: fake`, `commondir` = `/`) must not be
+/// handed that elsewhere on its next command.
+#[derive(Debug, PartialEq, Eq)]
 struct GitData {
-    /// The repository's shared `.git`: readable, never writable (config, hooks).
+    /// The repository's shared `.git`: readable, never writable (config, hooks, refs,
+    /// objects).
     common: PathBuf,
-    /// `.git/worktrees/<name>`: this worktree's HEAD, index and logs.
+    /// `.git/worktrees/<name>`: this worktree's HEAD, index and logs, the one place the
+    /// agent's own `git` writes.
     admin: PathBuf,
-    /// The branch HEAD points to, like `refs/heads/harness/T-1`.
-    head_ref: Option<String>,
 }
 
 impl GitData {
-    fn of(worktree: &Path) -> Option<Self> {
-        let text = std::fs::read_to_string(worktree.join(".git")).ok()?;
-        let admin = worktree.join(text.trim().strip_prefix("gitdir:")?.trim());
-        let admin = admin.canonicalize().ok()?;
-        let common_rel = std::fs::read_to_string(admin.join("commondir")).ok()?;
-        let common = admin.join(common_rel.trim()).canonicalize().ok()?;
-        let head = std::fs::read_to_string(admin.join("HEAD")).ok()?;
-        let head_ref = head.trim().strip_prefix("ref: ").map(str::to_owned);
-        Some(Self {
-            common,
-            admin,
-            head_ref,
+    /// `None` when `worktree` is not a linked worktree of `workspace`'s repository as git
+    /// registered it; the agent then gets no git data at all (its `git` fails, the
+    /// harness's own git, outside the sandbox, still works).
+    fn of(workspace: &Path, worktree: &Path) -> Option<Self> {
+        let common = common_dir(workspace)?;
+        let worktree = worktree.canonicalize().ok()?;
+        let name = worktree.file_name()?.to_str()?;
+        let admin = registered_admin(&common.join("worktrees"), name, &worktree)?;
+        Some(Self { common, admin })
+    }
+}
+
+/// The repository's shared git directory for `workspace` (or the nearest directory above
+/// it holding `.git`). The workspace is the person's checkout, outside every worktree,
+/// so its `.git` (and, when the workspace is itself a linked worktree, that worktree's
+/// `commondir`) is out of every agent's reach.
+fn common_dir(workspace: &Path) -> Option<PathBuf> {
+    let workspace = workspace.canonicalize().ok()?;
+    let dot_git = workspace
+        .ancestors()
+        .map(|dir| dir.join(".git"))
+        .find(|p| std::fs::symlink_metadata(p).is_ok())?;
+    if std::fs::symlink_metadata(&dot_git).ok()?.is_dir() {
+        return Some(dot_git);
+    }
+    let text = std::fs::read_to_string(&dot_git).ok()?;
+    let base = dot_git.parent()?;
+    let admin = base
+        .join(text.trim().strip_prefix("gitdir:")?.trim())
+        .canonicalize()
+        .ok()?;
+    match std::fs::read_to_string(admin.join("commondir")) {
+        Ok(rel) => admin.join(rel.trim()).canonicalize().ok(),
+        // A `.git` file without `commondir`: a submodule's own git directory.
+        Err(_) => Some(admin),
+    }
+}
+
+/// The admin directory git made for `worktree` under `worktrees` (the shared `.git`'s
+/// `worktrees/`, which no agent can write): `<name>`, or `<name><n>` when git had to
+/// pick another name, and only a real directory whose `gitdir` names this worktree.
+fn registered_admin(worktrees: &Path, name: &str, worktree: &Path) -> Option<PathBuf> {
+    let names_this_worktree = |admin: &Path| -> bool {
+        let is_dir = std::fs::symlink_metadata(admin).is_ok_and(|m| m.is_dir());
+        let Ok(text) = std::fs::read_to_string(admin.join("gitdir")) else {
+            return false;
+        };
+        // `gitdir` is `<worktree>/.git`, absolute or (worktree.useRelativePaths)
+        // relative to the admin directory.
+        let recorded = admin.join(text.trim());
+        let parent = recorded.parent().and_then(|p| p.canonicalize().ok());
+        is_dir
+            && recorded.file_name() == Some(".git".as_ref())
+            && parent.as_deref() == Some(worktree)
+    };
+    let exact = worktrees.join(name);
+    if names_this_worktree(&exact) {
+        return Some(exact);
+    }
+    let mut renamed: Vec<PathBuf> = std::fs::read_dir(worktrees)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let entry_name = entry.file_name();
+            let entry_name = entry_name.to_string_lossy();
+            entry_name.strip_prefix(name).is_some_and(|suffix| {
+                !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit())
+            })
         })
+        .map(|entry| entry.path())
+        .filter(|admin| names_this_worktree(admin))
+        .collect();
+    renamed.sort();
+    renamed.into_iter().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
     }
 
-    /// What `git commit` in the worktree writes: objects, the admin directory, and the
-    /// harness's own branch namespace. Never `config`, `hooks`, `info` or other branches.
-    fn writable(&self) -> Result<Vec<PathBuf>, SandboxError> {
-        let mut paths = vec![self.common.join("objects"), self.admin.clone()];
-        let harness = crate::engine::git::BRANCH_PREFIX.trim_end_matches('/');
-        let ours = self
-            .head_ref
-            .as_deref()
-            .is_some_and(|r| r.starts_with(&format!("refs/heads/{harness}/")));
-        if ours {
-            for dir in [
-                format!("refs/heads/{harness}"),
-                format!("logs/refs/heads/{harness}"),
-            ] {
-                let path = self.common.join(dir);
-                std::fs::create_dir_all(&path).map_err(|e| SandboxError::Rules {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
-                paths.push(path);
-            }
-        }
-        Ok(paths)
+    /// A repository `repo` with a linked worktree `worktrees/T-1`.
+    fn repo_with_worktree() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let repo = root.join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        git(&repo, &["commit", "-q", "--allow-empty", "-m", "x"]);
+        let worktree = root.join("worktrees/T-1");
+        git(
+            &repo,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "harness/T-1",
+                &worktree.to_string_lossy(),
+            ],
+        );
+        (dir, repo, worktree)
+    }
+
+    #[test]
+    fn the_git_data_comes_from_the_workspace_not_from_the_worktrees_own_files() {
+        let (_dir, repo, worktree) = repo_with_worktree();
+        let expected = GitData {
+            common: repo.join(".git"),
+            admin: repo.join(".git/worktrees/T-1"),
+        };
+        assert_eq!(GitData::of(&repo, &worktree), Some(expected));
+        // The agent rewrites its `.git` and plants a `commondir` pointing at `/`.
+        std::fs::create_dir(worktree.join("fake")).unwrap();
+        std::fs::write(worktree.join(".git"), "gitdir: fake\n").unwrap();
+        std::fs::write(worktree.join("fake/commondir"), "/\n").unwrap();
+        std::fs::write(repo.join(".git/worktrees/T-1/commondir"), "/\n").unwrap();
+        let planted = GitData::of(&repo, &worktree).unwrap();
+        assert_eq!(planted.common, repo.join(".git"));
+        assert_eq!(planted.admin, repo.join(".git/worktrees/T-1"));
+    }
+
+    #[test]
+    fn a_directory_git_did_not_register_gets_no_git_data() {
+        let (dir, repo, _worktree) = repo_with_worktree();
+        let stranger = dir.path().join("worktrees/T-2");
+        std::fs::create_dir_all(&stranger).unwrap();
+        std::fs::write(
+            stranger.join(".git"),
+            "gitdir: ../../repo/.git/worktrees/T-1\n",
+        )
+        .unwrap();
+        assert_eq!(GitData::of(&repo, &stranger), None);
+        // A second worktree named `T-1` elsewhere: git names its admin directory
+        // `T-1<n>`, and `T-1`'s admin (which names the first worktree) is not granted.
+        let other = dir.path().join("elsewhere/T-1");
+        git(
+            &repo,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "harness/x",
+                &other.to_string_lossy(),
+            ],
+        );
+        let data = GitData::of(&repo, &other).unwrap();
+        assert_eq!(
+            data.admin.parent(),
+            Some(repo.join(".git/worktrees").as_path())
+        );
+        assert_ne!(data.admin, repo.join(".git/worktrees/T-1"));
     }
 }

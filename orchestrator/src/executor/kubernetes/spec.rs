@@ -245,6 +245,15 @@ fn env(launch: &Launch) -> Vec<EnvVar> {
         value: Some("/tmp".into()),
         ..Default::default()
     };
+    let sandbox = (!launch
+        .env
+        .iter()
+        .any(|(k, _)| k == crate::worker::ENV_SANDBOX))
+    .then(|| EnvVar {
+        name: crate::worker::ENV_SANDBOX.into(),
+        value: Some(crate::worker::CONTAINER_SANDBOX.into()),
+        ..Default::default()
+    });
     let plain = launch.env.iter().map(|(name, value)| EnvVar {
         name: name.clone(),
         value: Some(value.clone()),
@@ -262,7 +271,11 @@ fn env(launch: &Launch) -> Vec<EnvVar> {
         }),
         ..Default::default()
     });
-    std::iter::once(home).chain(plain).chain(secret).collect()
+    std::iter::once(home)
+        .chain(sandbox)
+        .chain(plain)
+        .chain(secret)
+        .collect()
 }
 
 fn confined() -> SecurityContext {
