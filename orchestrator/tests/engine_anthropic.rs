@@ -176,10 +176,11 @@ async fn an_agent_edits_a_file_through_tools_completes_and_the_change_merges() {
         timeout: Duration::from_secs(60),
     };
     let base_commit = landing.base_head(repo.root(), &base).unwrap();
+    let data = repo.worktree_git(&worktree).unwrap();
     landing
-        .bring_up_to_date(&worktree.path, &base, &base_commit, &author)
+        .bring_up_to_date(&data, &base, &base_commit, &author)
         .unwrap();
-    let head = landing.head(&worktree.path).unwrap();
+    let head = landing.head(&data).unwrap();
     landing
         .fast_forward(repo.root(), &base, &base_commit, &head)
         .unwrap();

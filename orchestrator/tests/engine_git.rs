@@ -78,8 +78,9 @@ fn landing_git() -> LandingGit {
 fn land(repo: &Repo, wt: &Worktree) -> Result<String, LandingError> {
     let git = landing_git();
     let base_commit = git.base_head(repo.root(), &wt.base)?;
-    git.bring_up_to_date(&wt.path, &wt.base, &base_commit, &author())?;
-    let head = git.head(&wt.path)?;
+    let data = repo.worktree_git(wt)?;
+    git.bring_up_to_date(&data, &wt.base, &base_commit, &author())?;
+    let head = git.head(&data)?;
     git.fast_forward(repo.root(), &wt.base, &base_commit, &head)?;
     Ok(head)
 }
@@ -196,9 +197,10 @@ fn a_base_that_moved_since_the_branch_was_brought_up_is_not_landed_over() {
     repo.commit_all(&wt.path, "add b", &author()).unwrap();
     let g = landing_git();
     let base_commit = g.base_head(repo.root(), "main").unwrap();
-    g.bring_up_to_date(&wt.path, "main", &base_commit, &author())
+    let data = repo.worktree_git(&wt).unwrap();
+    g.bring_up_to_date(&data, "main", &base_commit, &author())
         .unwrap();
-    let head = g.head(&wt.path).unwrap();
+    let head = g.head(&data).unwrap();
     // Another landing moves main after this branch was brought up to it.
     std::fs::write(repo.root().join("c.txt"), "c\n").unwrap();
     git(repo.root(), &["add", "c.txt"]);
@@ -291,4 +293,53 @@ fn removing_a_worktree_keeps_a_branch_with_unmerged_commits() {
     assert!(!wt.path.exists());
     let branches = git(repo.root(), &["branch", "--list", "harness/*"]);
     assert!(branches.contains("harness/T-20"), "unmerged work was kept");
+}
+
+/// An agent can rewrite its worktree's `.git` file and its admin directory's HEAD. The
+/// harness's commit and landing use the git data it recorded, so the work lands on the
+/// attempt's branch or nowhere, never on the base behind verification's back.
+#[test]
+fn a_worktree_pointed_at_the_base_commits_nothing_there() {
+    let tmp = init_repo(&[("a.txt", "a\n")]);
+    let repo = Repo::open(repo_path(&tmp)).unwrap();
+    let wt = repo
+        .create_worktree("T-9", "main", &tmp.path().join("wt/T-9"))
+        .unwrap();
+    let main_before = git(repo.root(), &["rev-parse", "main"]);
+    let dot_git = repo.root().join(".git");
+
+    // `.git` now names the repository itself: plain git in the worktree would commit
+    // onto whatever the repository has checked out (main).
+    std::fs::write(
+        wt.path.join(".git"),
+        format!("gitdir: {}\n", dot_git.display()),
+    )
+    .unwrap();
+    std::fs::write(wt.path.join("b.txt"), "b\n").unwrap();
+    let sha = repo
+        .commit_attempt(&wt, "T-9: add b", &author())
+        .unwrap()
+        .expect("a commit");
+    assert_eq!(git(repo.root(), &["rev-parse", "harness/T-9"]), sha);
+    assert_eq!(git(repo.root(), &["rev-parse", "main"]), main_before);
+
+    // The admin directory's HEAD moved to main: nothing is committed or merged.
+    let admin = dot_git.join("worktrees/T-9");
+    std::fs::write(admin.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    std::fs::write(wt.path.join("c.txt"), "c\n").unwrap();
+    let err = repo
+        .commit_attempt(&wt, "T-9: add c", &author())
+        .unwrap_err();
+    assert!(matches!(err, GitError::HeadMoved { .. }), "{err}");
+    assert!(land(&repo, &wt).is_err());
+    assert_eq!(git(repo.root(), &["rev-parse", "main"]), main_before);
+
+    // A worktree git never registered is not ours at all.
+    let stranger = Worktree {
+        path: tmp.path().join("wt/T-10"),
+        ..wt.clone()
+    };
+    std::fs::create_dir_all(&stranger.path).unwrap();
+    let err = repo.worktree_git(&stranger).unwrap_err();
+    assert!(matches!(err, GitError::NotOurWorktree(_)), "{err}");
 }

@@ -12,7 +12,10 @@ use std::{
     process::Output,
 };
 
-use super::safe_git::{self, SafeGitError};
+use super::{
+    safe_git::{self, SafeGitError},
+    worktree_git::WorktreeGit,
+};
 
 /// Prefix of every branch the harness creates.
 pub const BRANCH_PREFIX: &str = "harness/";
@@ -58,6 +61,10 @@ pub enum GitError {
     WorktreeExists(PathBuf),
     #[error("worktree {path} has uncommitted changes ({}); not removed", files.join(", "))]
     Dirty { path: PathBuf, files: Vec<String> },
+    #[error("{0} is not a worktree git registered for this repository; its .git was changed")]
+    NotOurWorktree(PathBuf),
+    #[error("the worktree's HEAD is {found}, not {expected}: it was moved; nothing committed")]
+    HeadMoved { expected: String, found: String },
     #[error("git {args} failed: {message}")]
     Command { args: String, message: String },
     #[error("cannot run git: {0}")]
@@ -168,33 +175,52 @@ impl Repo {
         })
     }
 
-    /// Stages everything in `worktree` and commits it. `None` when there was nothing to
-    /// commit. Hooks are skipped: verification is the explicit check, and a hook could hang.
+    /// Stages everything in `worktree` (a clone of its own, as a remote worker has) and
+    /// commits it. `None` when there was nothing to commit. Hooks are skipped:
+    /// verification is the explicit check, and a hook could hang.
     pub fn commit_all(
         &self,
         worktree: &Path,
         message: &str,
         author: &Author,
     ) -> Result<Option<String>, GitError> {
-        git(worktree, &["add", "-A"], None)?;
-        let staged = git_raw(worktree, &["diff", "--cached", "--quiet"], None)?;
-        if staged.status.success() {
-            return Ok(None);
+        commit_in(worktree, message, author, &[])
+    }
+
+    /// [`Repo::commit_all`] for an attempt's linked worktree, whose `.git` file and
+    /// admin directory the agent could have rewritten: git gets the repository from the
+    /// harness's records ([`WorktreeGit`]), and commits only while HEAD is still the
+    /// attempt's branch.
+    pub fn commit_attempt(
+        &self,
+        worktree: &Worktree,
+        message: &str,
+        author: &Author,
+    ) -> Result<Option<String>, GitError> {
+        let data = self.worktree_git(worktree)?;
+        commit_in(&data.worktree, message, author, &data.env())
+    }
+
+    /// The git data of `worktree` as the harness recorded it, checked to still have the
+    /// attempt's branch checked out. Git run with its [`WorktreeGit::env`] cannot be sent
+    /// to another repository or branch by anything in the worktree.
+    pub fn worktree_git(&self, worktree: &Worktree) -> Result<WorktreeGit, GitError> {
+        let data = WorktreeGit::of(&self.root, &worktree.path)
+            .ok_or_else(|| GitError::NotOurWorktree(worktree.path.clone()))?;
+        let expected = format!("refs/heads/{}", worktree.branch);
+        let out = safe_git::run(&data.worktree, &["symbolic-ref", "-q", "HEAD"], &data.env())?;
+        let found = stdout_trim(&out);
+        if !out.status.success() || found != expected {
+            return Err(GitError::HeadMoved {
+                expected,
+                found: if found.is_empty() {
+                    "detached".into()
+                } else {
+                    found
+                },
+            });
         }
-        git(
-            worktree,
-            &[
-                "-c",
-                "commit.gpgsign=false",
-                "commit",
-                "--no-verify",
-                "-q",
-                "-m",
-                message,
-            ],
-            Some(author),
-        )?;
-        Ok(Some(git(worktree, &["rev-parse", "HEAD"], None)?))
+        Ok(data)
     }
 
     /// The diff of `branch` against the point where it left `base`, capped at `max_bytes`.
@@ -471,6 +497,49 @@ fn git(dir: &Path, args: &[&str], author: Option<&Author>) -> Result<String, Git
 /// minimal environment and a timeout that kills its process group.
 fn git_raw(dir: &Path, args: &[&str], author: Option<&Author>) -> Result<Output, GitError> {
     Ok(safe_git::run(dir, args, &Author::env(author))?)
+}
+
+/// Stages and commits everything in `dir`, with `env` added to every git call.
+fn commit_in(
+    dir: &Path,
+    message: &str,
+    author: &Author,
+    env: &[(&str, &str)],
+) -> Result<Option<String>, GitError> {
+    let run = |args: &[&str], author: Option<&Author>| -> Result<Output, GitError> {
+        let mut all = Author::env(author);
+        all.extend_from_slice(env);
+        Ok(safe_git::run(dir, args, &all)?)
+    };
+    let ok = |out: Output, args: &[&str]| -> Result<String, GitError> {
+        if out.status.success() {
+            Ok(stdout_trim(&out))
+        } else {
+            Err(GitError::Command {
+                args: args.join(" "),
+                message: stderr_line(&out),
+            })
+        }
+    };
+    ok(run(&["add", "-A"], None)?, &["add", "-A"])?;
+    if run(&["diff", "--cached", "--quiet"], None)?
+        .status
+        .success()
+    {
+        return Ok(None);
+    }
+    let commit = [
+        "-c",
+        "commit.gpgsign=false",
+        "commit",
+        "--no-verify",
+        "-q",
+        "-m",
+        message,
+    ];
+    ok(run(&commit, Some(author))?, &commit)?;
+    let head = ["rev-parse", "HEAD"];
+    ok(run(&head, None)?, &head).map(Some)
 }
 
 fn stdout_trim(out: &Output) -> String {

@@ -17,8 +17,9 @@ use std::{
 };
 
 use super::{
-    git::Author,
+    git::{Author, GitError},
     safe_git::{self, SafeGitError},
+    worktree_git::WorktreeGit,
 };
 
 /// How the branch was brought up to the base; recorded on the session.
@@ -46,6 +47,10 @@ pub enum LandingError {
     /// Git could not run, or ran past `HARNESS_GIT_TIMEOUT_SECS` and was killed.
     #[error(transparent)]
     Git(#[from] SafeGitError),
+    /// The worktree's git data is not what the harness recorded (its `.git` or HEAD was
+    /// moved): nothing is merged or landed from it.
+    #[error(transparent)]
+    Worktree(#[from] GitError),
 }
 
 /// What bringing the branch up to date did.
@@ -70,6 +75,20 @@ struct Ran {
     stderr: String,
 }
 
+impl Ran {
+    /// The trimmed output when git succeeded, else its error.
+    fn stdout_if_ok(self, args: &[&str]) -> Result<String, LandingError> {
+        if self.ok {
+            Ok(self.stdout.trim().to_owned())
+        } else {
+            Err(LandingError::Command {
+                args: args.join(" "),
+                message: self.stderr,
+            })
+        }
+    }
+}
+
 impl LandingGit {
     /// The commit `base` points at now.
     pub fn base_head(&self, repo: &Path, base: &str) -> Result<String, LandingError> {
@@ -84,9 +103,9 @@ impl LandingGit {
         )
     }
 
-    /// The head commit of `worktree`.
-    pub fn head(&self, worktree: &Path) -> Result<String, LandingError> {
-        self.ok(worktree, &["rev-parse", "HEAD"], None)
+    /// The head commit of the attempt's `worktree`.
+    pub fn head(&self, worktree: &WorktreeGit) -> Result<String, LandingError> {
+        self.ok_in(worktree, &["rev-parse", "HEAD"], None)
     }
 
     /// True when `ancestor` is reachable from `descendant`.
@@ -105,12 +124,13 @@ impl LandingGit {
     /// the merge is aborted (the branch stays as it was) and the files are listed.
     pub fn bring_up_to_date(
         &self,
-        worktree: &Path,
+        worktree: &WorktreeGit,
         base: &str,
         base_commit: &str,
         author: &Author,
     ) -> Result<Integration, LandingError> {
-        if self.contains(worktree, base_commit, "HEAD")? {
+        let args = ["merge-base", "--is-ancestor", base_commit, "HEAD"];
+        if self.run_in(worktree, &args, None)?.ok {
             return Ok(Integration::AlreadyCurrent);
         }
         let message = format!("Bring the branch up to {base}");
@@ -126,18 +146,18 @@ impl LandingGit {
             &message,
             base_commit,
         ];
-        let ran = self.run(worktree, &args, Some(author))?;
+        let ran = self.run_in(worktree, &args, Some(author))?;
         if ran.ok {
             return Ok(Integration::Merged(self.head(worktree)?));
         }
-        let conflicted = self.ok(worktree, &["diff", "--name-only", "--diff-filter=U"], None)?;
+        let conflicted = self.ok_in(worktree, &["diff", "--name-only", "--diff-filter=U"], None)?;
         let files: Vec<String> = conflicted
             .lines()
             .filter(|l| !l.is_empty())
             .map(str::to_owned)
             .collect();
         // Whatever the failure, leave the worktree as it was before the merge.
-        let _ = self.run(worktree, &["merge", "--abort"], None);
+        let _ = self.run_in(worktree, &["merge", "--abort"], None);
         if files.is_empty() {
             return Err(LandingError::Command {
                 args: "merge".into(),
@@ -243,21 +263,46 @@ impl LandingGit {
         args: &[&str],
         author: Option<&Author>,
     ) -> Result<String, LandingError> {
-        let ran = self.run(dir, args, author)?;
-        if ran.ok {
-            Ok(ran.stdout.trim().to_owned())
-        } else {
-            Err(LandingError::Command {
-                args: args.join(" "),
-                message: ran.stderr,
-            })
-        }
+        self.run(dir, args, author)?.stdout_if_ok(args)
+    }
+
+    /// [`LandingGit::ok`] in an attempt's worktree, on the git data the harness recorded.
+    fn ok_in(
+        &self,
+        worktree: &WorktreeGit,
+        args: &[&str],
+        author: Option<&Author>,
+    ) -> Result<String, LandingError> {
+        self.run_in(worktree, args, author)?.stdout_if_ok(args)
+    }
+
+    /// [`LandingGit::run`] in an attempt's worktree, on the git data the harness recorded
+    /// (never the worktree's own `.git`, which the agent could have pointed elsewhere).
+    fn run_in(
+        &self,
+        worktree: &WorktreeGit,
+        args: &[&str],
+        author: Option<&Author>,
+    ) -> Result<Ran, LandingError> {
+        self.run_env(&worktree.worktree, args, author, &worktree.env())
     }
 
     /// Runs git through [`safe_git`] (no hooks, no planted config, its own process
     /// group), killed as a group past `HARNESS_GIT_TIMEOUT_SECS`.
     fn run(&self, dir: &Path, args: &[&str], author: Option<&Author>) -> Result<Ran, LandingError> {
-        let out = safe_git::run_within(dir, args, &Author::env(author), self.timeout)?;
+        self.run_env(dir, args, author, &[])
+    }
+
+    fn run_env(
+        &self,
+        dir: &Path,
+        args: &[&str],
+        author: Option<&Author>,
+        env: &[(&str, &str)],
+    ) -> Result<Ran, LandingError> {
+        let mut all = Author::env(author);
+        all.extend_from_slice(env);
+        let out = safe_git::run_within(dir, args, &all, self.timeout)?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         Ok(Ran {
             ok: out.status.success(),

@@ -30,5 +30,6 @@ pub mod session;
 pub mod stream_usage;
 pub mod tools;
 pub mod verify;
+pub mod worktree_git;
 
 pub use session::{LogKind, SessionSink, Usage};

@@ -421,11 +421,12 @@ impl Attempt {
     ) -> Result<Option<String>, AttemptError> {
         let author = self.author();
         let message = format!("{}: {}\n\n{summary}", self.task.display_id, self.task.title);
-        let (repo2, path) = (repo.clone(), worktree.path.clone());
-        let commit =
-            tokio::task::spawn_blocking(move || repo2.commit_all(&path, &message, &author))
-                .await?
-                .map_err(AttemptError::Commit)?;
+        let (repo2, worktree2) = (repo.clone(), worktree.clone());
+        let commit = tokio::task::spawn_blocking(move || {
+            repo2.commit_attempt(&worktree2, &message, &author)
+        })
+        .await?
+        .map_err(AttemptError::Commit)?;
         if let Some(sha) = &commit {
             sink.line(LogKind::Commit, sha.clone());
             if let Err(err) = self

@@ -60,18 +60,7 @@ impl HelperSlots {
                 let held = held.get(id).copied().unwrap_or(0);
                 held.max(running.get(id).copied().unwrap_or(0))
             };
-            let role_busy: u32 = agents
-                .iter()
-                .filter(|a| a.role == role.name)
-                .map(busy)
-                .sum();
-            if role_busy >= role.concurrency.get() {
-                return None;
-            }
-            agents
-                .iter()
-                .find(|a| a.role == role.name && available(a) && busy(a) < a.max_concurrency)?
-                .clone()
+            super::roles::pick_agent(role, agents, busy)?.clone()
         };
         *held.entry(agent.id.as_str().to_owned()).or_default() += 1;
         let slot = HelperSlot {

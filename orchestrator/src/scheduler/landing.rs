@@ -42,8 +42,8 @@ impl Attempt {
                 Err(ending) => return ending,
             };
             let head = match run(&git, {
-                let path = worktree.path.clone();
-                move |g| g.head(&path)
+                let (repo, worktree) = (repo.clone(), worktree.clone());
+                move |g| g.head(&repo.worktree_git(&worktree)?)
             })
             .await
             {
@@ -127,14 +127,15 @@ impl Attempt {
                 let base = worktree.base.clone();
                 Ending::after(AttemptError::ReadBase { base, source }, "")
             })?;
-        let (path, base, commit, author) = (
-            worktree.path.clone(),
-            worktree.base.clone(),
+        let (repo, attempt, commit, author) = (
+            repo.clone(),
+            worktree.clone(),
             base_commit.clone(),
             self.author(),
         );
         let integrated = run(git, move |g| {
-            g.bring_up_to_date(&path, &base, &commit, &author)
+            let data = repo.worktree_git(&attempt)?;
+            g.bring_up_to_date(&data, &attempt.base, &commit, &author)
         })
         .await;
         match integrated {

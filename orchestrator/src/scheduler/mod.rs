@@ -251,19 +251,9 @@ impl Scheduler {
         let registry = &self.engine.settings.roles.registry;
         let name = registry.route(&task.category);
         let role = registry.get(name.as_str())?;
-        let busy = |a: &Agent| running.get(a.id.as_str()).copied().unwrap_or(0);
-        // The role's concurrency caps its sessions across all of its agents.
-        let role_busy: u32 = agents
-            .iter()
-            .filter(|a| a.role == role.name)
-            .map(busy)
-            .sum();
-        if role_busy >= role.concurrency.get() {
-            return None;
-        }
-        agents
-            .iter()
-            .find(|a| a.role == role.name && roles::available(a) && busy(a) < a.max_concurrency)
+        roles::pick_agent(role, agents, |a| {
+            running.get(a.id.as_str()).copied().unwrap_or(0)
+        })
     }
 
     /// Expired worktrees are looked for a tenth of the retention period apart, between

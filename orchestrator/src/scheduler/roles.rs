@@ -54,6 +54,27 @@ pub fn agent_for_job<'a>(
     Some((role, agent))
 }
 
+/// The agent of `role` to start a session on, where `busy` counts each agent's sessions:
+/// none while the role's concurrency is used up across its agents, else the first
+/// available agent under its own `max_concurrency`.
+pub fn pick_agent<'a>(
+    role: &Role,
+    agents: &'a [Agent],
+    busy: impl Fn(&Agent) -> u32,
+) -> Option<&'a Agent> {
+    let role_busy: u32 = agents
+        .iter()
+        .filter(|a| a.role == role.name)
+        .map(&busy)
+        .sum();
+    if role_busy >= role.concurrency.get() {
+        return None;
+    }
+    agents
+        .iter()
+        .find(|a| a.role == role.name && available(a) && busy(a) < a.max_concurrency)
+}
+
 /// The runtime `agent_id` runs on: `[agents.X] runtime`, else its role's, else `stored`.
 pub fn runtime_of(
     settings: &EngineSettings,
@@ -81,7 +102,7 @@ pub fn refuse_read_only_on_cli(
         .roles
         .registry
         .get(role)
-        .is_some_and(|r| r.read_only);
+        .is_some_and(Role::refuses_cli);
     if read_only && runtime_of(settings, agent_id, role, stored) == RuntimeKind::Cli {
         return Err(format!(
             "agent '{agent_id}': runtime: its role '{role}' is read-only, and {READ_ONLY_ON_CLI}"

@@ -170,6 +170,14 @@ pub struct Role {
 }
 
 impl Role {
+    /// A read-only role whose sessions work in a worktree that lands (validation reviews
+    /// the attempt's own) cannot run on the CLI runtime, which brings its own tools. The
+    /// investigator is the exception: it works in a detached worktree of its own that is
+    /// thrown away, so nothing a CLI investigator writes can land.
+    pub fn refuses_cli(&self) -> bool {
+        self.read_only && self.job != Job::Investigate
+    }
+
     pub fn uses_browser(&self) -> bool {
         self.tools.contains(&Tool::Browser)
     }
@@ -364,7 +372,7 @@ fn apply(mut role: Role, spec: RoleSpec) -> Result<Role, RoleError> {
             format!("a read-only role cannot have '{}'", tool.as_str()),
         ));
     }
-    if role.read_only && role.runtime == Some(RuntimeKind::Cli) {
+    if role.refuses_cli() && role.runtime == Some(RuntimeKind::Cli) {
         return Err(RoleError::new(&name, "runtime", READ_ONLY_ON_CLI));
     }
     Ok(role)
