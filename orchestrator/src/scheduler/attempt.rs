@@ -350,10 +350,8 @@ impl Attempt {
                 .tools
                 .contains(&harness_domain::role::Tool::CreateTask)
                 .then(|| {
-                    Arc::new(BoardTaskCreator {
-                        board: self.engine.board.clone(),
-                        category: "feature".to_owned(),
-                    }) as Arc<dyn crate::engine::runtime::TaskCreator>
+                    Arc::new(BoardTaskCreator::new(self.engine.board.clone()))
+                        as Arc<dyn crate::engine::runtime::TaskCreator>
                 }),
             tools: session_tools(&self.role),
             browser: super::findings::browser_grant(

@@ -60,9 +60,16 @@ impl Runtimes {
     /// [`Runtimes::readiness`] without the workspace check, for a caller that made it
     /// once for many agents.
     pub fn agent_readiness(&self, agent: &Agent) -> Result<(), Unready> {
-        let local = self.executor(agent) == crate::executor::ExecutorKind::Local;
-        // A remote worker is confined by its container, and its CLI is in its image.
-        if !local {
+        let executor = self.executor(agent);
+        // A remote worker is confined by its container, and its CLI is in its image;
+        // but no browser is offered there (docs/EXECUTORS.md).
+        if executor != crate::executor::ExecutorKind::Local {
+            if super::findings::uses_browser(&self.settings, agent) {
+                return Err(Unready::BrowserNotRemote {
+                    agent: agent.id.to_string(),
+                    executor: executor.to_string(),
+                });
+            }
             return match self.kind(agent) {
                 RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
                     Err(Unready::NoApiKey)

@@ -1,5 +1,10 @@
-//! `create_task` for planning agents: subtasks go on the board like any other task.
+//! `create_task` for planning agents: subtasks go on the board like any other task,
+//! whether the agent runs here or in a remote worker (which asks the worker API, and
+//! the API uses the same creator).
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use futures_util::future::BoxFuture;
 use harness_domain::task::{Category, NewTask};
 
 use crate::{
@@ -7,22 +12,56 @@ use crate::{
     engine::runtime::{CreateTaskError, TaskCreator},
 };
 
-/// Creates subtasks through the board. The call is synchronous (the tool interface is),
-/// and a single SQLite insert is short enough to make on the session's task.
+/// The most subtasks one attempt may create: a planner splits a task into a handful;
+/// past this it is looping, and a remote worker (not trusted) cannot flood the board.
+pub const MAX_SUBTASKS_PER_ATTEMPT: u32 = 50;
+
+/// The category a planning agent's subtasks get.
+const SUBTASK_CATEGORY: &str = "feature";
+
+/// Creates one attempt's subtasks through the board. Make one per attempt: it counts
+/// them against [`MAX_SUBTASKS_PER_ATTEMPT`].
 pub struct BoardTaskCreator {
-    pub board: Board,
+    board: Board,
     /// The planning task's category is inherited by its subtasks.
-    pub category: String,
+    category: String,
+    created: AtomicU32,
+}
+
+impl BoardTaskCreator {
+    pub fn new(board: Board) -> Self {
+        Self {
+            board,
+            category: SUBTASK_CATEGORY.to_owned(),
+            created: AtomicU32::new(0),
+        }
+    }
+
+    /// Takes one of the attempt's subtasks, or says the bound is reached.
+    fn take_one(&self) -> Result<(), CreateTaskError> {
+        self.created
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < MAX_SUBTASKS_PER_ATTEMPT).then_some(n + 1)
+            })
+            .map(drop)
+            .map_err(CreateTaskError::TooMany)
+    }
 }
 
 impl TaskCreator for BoardTaskCreator {
-    fn create(&self, mut new: NewTask) -> Result<String, CreateTaskError> {
-        new.category = Category::parse(&self.category).unwrap_or_default();
-        let created = self
-            .board
-            .create_task_now(&new, Actor::PLANNING)
-            .map_err(|e| CreateTaskError::Board(Box::new(e)))?;
-        Ok(created.display_id)
+    fn create(&self, mut new: NewTask) -> BoxFuture<'_, Result<String, CreateTaskError>> {
+        Box::pin(async move {
+            self.take_one()?;
+            new.category = Category::parse(&self.category).unwrap_or_default();
+            match self.board.create_task(new, Actor::PLANNING).await {
+                Ok(created) => Ok(created.display_id),
+                Err(e) => {
+                    // Not created: it does not count.
+                    self.created.fetch_sub(1, Ordering::SeqCst);
+                    Err(CreateTaskError::Board(Box::new(e)))
+                }
+            }
+        })
     }
 }
 
@@ -34,17 +73,16 @@ pub struct ProposalCreator {
 }
 
 impl TaskCreator for ProposalCreator {
-    fn create(&self, new: NewTask) -> Result<String, CreateTaskError> {
+    fn create(&self, new: NewTask) -> BoxFuture<'_, Result<String, CreateTaskError>> {
         let proposal = self
             .board
             .propose_now(crate::store::NewProposal {
                 task: new,
                 source: self.source.clone(),
             })
-            .map_err(|e| CreateTaskError::Board(Box::new(e)))?;
-        Ok(format!(
-            "proposal {} (waits for a person to accept it)",
-            proposal.id
-        ))
+            .map_err(|e| CreateTaskError::Board(Box::new(e)));
+        Box::pin(std::future::ready(proposal.map(|proposal| {
+            format!("proposal {} (waits for a person to accept it)", proposal.id)
+        })))
     }
 }
