@@ -86,3 +86,47 @@ impl TaskCreator for ProposalCreator {
         })))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use harness_domain::task::{NewTask, TaskId, Title};
+
+    use super::*;
+    use crate::store::Store;
+
+    fn titled(title: &str) -> NewTask {
+        NewTask::titled(Title::parse(title).unwrap())
+    }
+
+    #[tokio::test]
+    async fn one_attempt_creates_at_most_the_bound_and_refusals_do_not_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("board.db")).unwrap();
+        let board = Board::new(Arc::new(store), 256);
+        let creator = BoardTaskCreator::new(board.clone());
+
+        // A dependency the board does not have: refused, and not counted.
+        let mut unknown = titled("waits for nothing real");
+        unknown.depends_on =
+            harness_domain::task::Dependencies::parse(vec![TaskId::new(999).unwrap()]).unwrap();
+        assert!(matches!(
+            creator.create(unknown).await,
+            Err(CreateTaskError::Board(_))
+        ));
+        for n in 0..MAX_SUBTASKS_PER_ATTEMPT {
+            let id = creator.create(titled(&format!("sub {n}"))).await.unwrap();
+            let n: i64 = id.trim_start_matches("T-").parse().unwrap();
+            let task = board.get_task(TaskId::new(n).unwrap()).await.unwrap();
+            assert_eq!(task.category.as_str(), SUBTASK_CATEGORY);
+        }
+        assert!(matches!(
+            creator.create(titled("one too many")).await,
+            Err(CreateTaskError::TooMany(MAX_SUBTASKS_PER_ATTEMPT))
+        ));
+        // Another attempt has its own bound.
+        let next = BoardTaskCreator::new(board);
+        assert!(next.create(titled("next attempt")).await.is_ok());
+    }
+}
