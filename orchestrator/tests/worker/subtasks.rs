@@ -189,6 +189,89 @@ async fn only_a_live_planning_attempts_credential_creates_tasks() {
     crate::stop_with_workers(app).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_orchestrator_checks_a_planning_workers_request_again() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    // The planning agent's model hangs mid-turn: its attempt stays live while the test
+    // speaks for its worker, as a tampered worker could.
+    let fake = FakeAnthropic::start(vec![fake_anthropic::Scripted::Hang]).await;
+    let app = spawn_with(|s| {
+        remote_engine(s, &path, "success", 10.0);
+        s.engine.anthropic_base_url = fake.base_url.clone();
+        s.engine.anthropic_api_key = Some(harness::config::Secret::new(fake_anthropic::API_KEY));
+        s.engine
+            .agents
+            .insert("planning".into(), on_process(RuntimeKind::Anthropic));
+        s.engine.agents.remove("build-1");
+    })
+    .await;
+    let plan = app
+        .create_task(json!({"title": "Plan it", "category": "planning"}))
+        .await;
+    let session = running_worker(&app, &plan).await;
+    let key = WorkerKey::load_or_create(&app.dir.path().join("data/worker.key")).unwrap();
+    let token = key.issue(
+        session["id"].as_i64().unwrap(),
+        chrono::Utc::now().timestamp() + 3600,
+    );
+    let url = format!("http://{}/worker/v1/tasks", app.addr);
+    let post = |body: Value| {
+        let request = app.client.post(&url).bearer_auth(&token).json(&body);
+        async move { request.send().await.unwrap() }
+    };
+
+    // What the domain refuses is refused here too, naming the field.
+    let long = "x".repeat(201);
+    for (body, field) in [
+        (json!({"title": "  "}), "title"),
+        (json!({"title": long}), "title"),
+        (json!({"title": "ok", "priority": "P9"}), "priority"),
+        (json!({"title": "ok", "depends_on": ["T-0"]}), "id"),
+    ] {
+        let response = post(body.clone()).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["field"], field, "{body}: {error}");
+    }
+    let response = post(json!({"no_title": true})).await;
+    assert!(response.status().is_client_error(), "{}", response.status());
+
+    // The board's refusal is an answer for the agent; a good request creates the task.
+    let refused: Value = post(json!({"title": "late", "depends_on": ["T-404"]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["outcome"], "refused", "{refused}");
+    let created: Value = post(json!({"title": "Part one", "depends_on": ["T-1"]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["outcome"], "created", "{created}");
+    let display_id = created["display_id"].as_str().unwrap();
+    let task = json_with(
+        app.get(&format!("/api/tasks/{display_id}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(task["title"], "Part one");
+    assert_eq!(task["depends_on"], json!([1]));
+    let history = json_with(
+        app.get(&format!("/api/tasks/{display_id}/history")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(history["items"][0]["actor"], "planning", "{history:#}");
+    assert_eq!(task_titles(&app).await.len(), 2);
+    crate::stop_with_workers(app).await;
+}
+
 #[tokio::test]
 async fn an_agent_with_the_browser_on_a_remote_executor_is_unconfigured() {
     let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
