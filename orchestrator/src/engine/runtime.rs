@@ -52,9 +52,12 @@ pub enum CreateTaskError {
     /// The attempt already created as many subtasks as one attempt may.
     #[error("this attempt already created {0} tasks, the most one attempt may create")]
     TooMany(u32),
-    /// A remote worker could not get the orchestrator to take it (or it refused).
+    /// The orchestrator's board refused a remote worker's subtask; its reason.
     #[error("the orchestrator did not create the task: {0}")]
     Remote(String),
+    /// A remote worker's request did not get an answer to use (the network, a 4xx).
+    #[error("{0}")]
+    Request(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Why a runtime cannot run; the text says what to set or install.

@@ -560,13 +560,12 @@ impl Link {
     }
 
     /// A request that must not be repeated once the orchestrator may have acted on it
-    /// (creating a task): retried only while it could not even connect. The error is
-    /// a line for the agent to read.
+    /// (creating a task): retried only while it could not even connect.
     async fn post_once<B: serde::Serialize, T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
-    ) -> Result<T, String> {
+    ) -> Result<T, OnceError> {
         let mut delay = BACKOFF_FIRST;
         let mut tries = 0;
         let response = loop {
@@ -583,25 +582,22 @@ impl Link {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(self.backoff_max);
                 }
-                Err(err) => return Err(format!("cannot reach the orchestrator: {err}")),
+                Err(err) => return Err(OnceError::Unreachable(err)),
                 Ok(response) => break response,
             }
         };
         let status = response.status();
         if status.is_success() {
-            return response
-                .json::<T>()
-                .await
-                .map_err(|e| format!("unreadable answer from the orchestrator: {e}"));
+            return response.json::<T>().await.map_err(OnceError::Unreadable);
         }
-        // The API's error body names what was wrong: pass its message on.
+        // The API's error body says what was wrong: pass its message on.
         let message = response
             .json::<serde_json::Value>()
             .await
             .ok()
             .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
             .unwrap_or_default();
-        Err(format!("HTTP {status}: {message}"))
+        Err(OnceError::Refused { status, message })
     }
 
     async fn send<T: serde::de::DeserializeOwned>(
@@ -650,10 +646,24 @@ impl TaskCreator for RemoteTaskCreator {
             match self.link.post_once(protocol::TASKS, &body).await {
                 Ok(SubtaskAnswer::Created { display_id }) => Ok(display_id),
                 Ok(SubtaskAnswer::Refused { reason }) => Err(CreateTaskError::Remote(reason)),
-                Err(err) => Err(CreateTaskError::Remote(err)),
+                Err(err) => Err(CreateTaskError::Request(Box::new(err))),
             }
         })
     }
+}
+
+/// Why a [`Link::post_once`] request got no answer to use.
+#[derive(Debug, thiserror::Error)]
+enum OnceError {
+    #[error("cannot reach the orchestrator: {0}")]
+    Unreachable(#[source] reqwest::Error),
+    #[error("the orchestrator's answer is unreadable: {0}")]
+    Unreadable(#[source] reqwest::Error),
+    #[error("the orchestrator answered {status}: {message}")]
+    Refused {
+        status: reqwest::StatusCode,
+        message: String,
+    },
 }
 
 /// Sends the session's events in numbered batches; an empty batch is the heartbeat.
