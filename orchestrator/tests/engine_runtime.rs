@@ -235,10 +235,13 @@ async fn the_session_timeout_kills_a_long_tool_and_ends_as_timed_out() {
 struct Board(Mutex<Vec<NewTask>>);
 
 impl TaskCreator for Board {
-    fn create(&self, task: NewTask) -> Result<String, CreateTaskError> {
+    fn create(
+        &self,
+        task: NewTask,
+    ) -> futures_util::future::BoxFuture<'_, Result<String, CreateTaskError>> {
         let mut tasks = self.0.lock().unwrap();
         tasks.push(task);
-        Ok(format!("T-{}", 100 + tasks.len()))
+        Box::pin(std::future::ready(Ok(format!("T-{}", 100 + tasks.len()))))
     }
 }
 

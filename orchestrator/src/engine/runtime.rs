@@ -38,8 +38,9 @@ use super::{
 /// Creates subtasks for planning agents. Implemented by the scheduler over the store;
 /// returns the new task's display id. The task arrives validated by the domain's types
 /// with the default category; the creator gives it the planning task's.
+/// Async because a remote worker's creator asks the orchestrator over the network.
 pub trait TaskCreator: Send + Sync {
-    fn create(&self, task: NewTask) -> Result<String, CreateTaskError>;
+    fn create(&self, task: NewTask) -> BoxFuture<'_, Result<String, CreateTaskError>>;
 }
 
 /// Why the board did not take a subtask. Its text goes back to the model.
@@ -48,6 +49,15 @@ pub enum CreateTaskError {
     /// The board refused or could not store it (an unknown dependency, a busy database).
     #[error("{0}")]
     Board(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The attempt already created as many subtasks as one attempt may.
+    #[error("this attempt already created {0} tasks, the most one attempt may create")]
+    TooMany(u32),
+    /// The orchestrator's board refused a remote worker's subtask; its reason.
+    #[error("the orchestrator did not create the task: {0}")]
+    Remote(String),
+    /// A remote worker's request did not get an answer to use (the network, a 4xx).
+    #[error("{0}")]
+    Request(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Why a runtime cannot run; the text says what to set or install.
@@ -220,7 +230,7 @@ impl ToolExecutor for SessionTools<'_> {
 
     async fn create_task(&self, task: NewTask) -> ToolOutcome {
         match &self.creator {
-            Some(creator) => match creator.create(task) {
+            Some(creator) => match creator.create(task).await {
                 Ok(id) => ToolOutcome::ok(format!("created task {id}")),
                 Err(error) => ToolOutcome::error(error.to_string()),
             },

@@ -350,13 +350,13 @@ impl Attempt {
                 .tools
                 .contains(&harness_domain::role::Tool::CreateTask)
                 .then(|| {
-                    Arc::new(BoardTaskCreator {
-                        board: self.engine.board.clone(),
-                        category: super::subtasks::subtask_category(
+                    Arc::new(BoardTaskCreator::new(
+                        self.engine.board.clone(),
+                        super::subtasks::subtask_category(
                             &settings.roles.registry,
                             &self.task.category,
                         ),
-                    }) as Arc<dyn crate::engine::runtime::TaskCreator>
+                    )) as Arc<dyn crate::engine::runtime::TaskCreator>
                 }),
             tools: session_tools(&self.role),
             browser: super::findings::browser_grant(

@@ -40,6 +40,12 @@ pub enum Unready {
     /// The role needs something this machine lacks (Chromium for the browser tool).
     #[error("{0}")]
     RoleNeeds(String),
+    /// The agent has the `browser` group but its attempts run on a remote executor,
+    /// where no Chromium is offered: said plainly rather than run without it.
+    #[error(
+        "the browser tool group runs only on the local executor, and agent {agent} runs on the {executor} executor; set [agents.{agent}] executor = \"local\" or take browser out of its tools"
+    )]
+    BrowserNotRemote { agent: String, executor: String },
 }
 
 /// A step of an attempt that failed, and why.

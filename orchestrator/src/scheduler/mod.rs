@@ -30,7 +30,7 @@ mod sia;
 mod sink;
 mod slots;
 mod spend;
-mod subtasks;
+pub(crate) mod subtasks;
 mod validate;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};

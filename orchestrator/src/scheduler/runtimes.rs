@@ -69,8 +69,15 @@ impl Runtimes {
         {
             return Err(Unready::Sandbox(reason.clone()));
         }
-        // A container worker is confined by its container, and its CLI is in its image.
+        // A container worker is confined by its container, and its CLI is in its image;
+        // but no browser is offered on any remote executor (docs/EXECUTORS.md).
         if !local {
+            if super::findings::uses_browser(&self.settings, agent) {
+                return Err(Unready::BrowserNotRemote {
+                    agent: agent.id.to_string(),
+                    executor: executor.to_string(),
+                });
+            }
             return match self.kind(agent) {
                 RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
                     Err(Unready::NoApiKey)

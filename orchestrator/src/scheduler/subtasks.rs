@@ -1,5 +1,10 @@
-//! `create_task` for planning agents: subtasks go on the board like any other task.
+//! `create_task` for planning agents: subtasks go on the board like any other task,
+//! whether the agent runs here or in a remote worker (which asks the worker API, and
+//! the API uses the same creator).
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use futures_util::future::BoxFuture;
 use harness_domain::{
     role::{RoleRegistry, Tool},
     task::{Category, NewTask},
@@ -10,22 +15,53 @@ use crate::{
     engine::runtime::{CreateTaskError, TaskCreator},
 };
 
-/// Creates subtasks through the board. The call is synchronous (the tool interface is),
-/// and a single SQLite insert is short enough to make on the session's task.
+/// The most subtasks one attempt may create: a planner splits a task into a handful;
+/// past this it is looping, and a remote worker (not trusted) cannot flood the board.
+pub const MAX_SUBTASKS_PER_ATTEMPT: u32 = 50;
+
+/// Creates one attempt's subtasks through the board. Make one per attempt: it counts
+/// them against [`MAX_SUBTASKS_PER_ATTEMPT`].
 pub struct BoardTaskCreator {
-    pub board: Board,
+    board: Board,
     /// The subtasks' category ([`subtask_category`]).
-    pub category: String,
+    category: String,
+    created: AtomicU32,
+}
+
+impl BoardTaskCreator {
+    pub fn new(board: Board, category: String) -> Self {
+        Self {
+            board,
+            category,
+            created: AtomicU32::new(0),
+        }
+    }
+
+    /// Takes one of the attempt's subtasks, or says the bound is reached.
+    fn take_one(&self) -> Result<(), CreateTaskError> {
+        self.created
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < MAX_SUBTASKS_PER_ATTEMPT).then_some(n + 1)
+            })
+            .map(drop)
+            .map_err(CreateTaskError::TooMany)
+    }
 }
 
 impl TaskCreator for BoardTaskCreator {
-    fn create(&self, mut new: NewTask) -> Result<String, CreateTaskError> {
-        new.category = Category::parse(&self.category).unwrap_or_default();
-        let created = self
-            .board
-            .create_task_now(&new, Actor::PLANNING)
-            .map_err(|e| CreateTaskError::Board(Box::new(e)))?;
-        Ok(created.display_id)
+    fn create(&self, mut new: NewTask) -> BoxFuture<'_, Result<String, CreateTaskError>> {
+        Box::pin(async move {
+            self.take_one()?;
+            new.category = Category::parse(&self.category).unwrap_or_default();
+            match self.board.create_task(new, Actor::PLANNING).await {
+                Ok(created) => Ok(created.display_id),
+                Err(e) => {
+                    // Not created: it does not count.
+                    self.created.fetch_sub(1, Ordering::SeqCst);
+                    Err(CreateTaskError::Board(Box::new(e)))
+                }
+            }
+        })
     }
 }
 
@@ -51,24 +87,62 @@ pub struct ProposalCreator {
 }
 
 impl TaskCreator for ProposalCreator {
-    fn create(&self, new: NewTask) -> Result<String, CreateTaskError> {
+    fn create(&self, new: NewTask) -> BoxFuture<'_, Result<String, CreateTaskError>> {
         let proposal = self
             .board
             .propose_now(crate::store::NewProposal {
                 task: new,
                 source: self.source.clone(),
             })
-            .map_err(|e| CreateTaskError::Board(Box::new(e)))?;
-        Ok(format!(
-            "proposal {} (waits for a person to accept it)",
-            proposal.id
-        ))
+            .map_err(|e| CreateTaskError::Board(Box::new(e)));
+        Box::pin(std::future::ready(proposal.map(|proposal| {
+            format!("proposal {} (waits for a person to accept it)", proposal.id)
+        })))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use harness_domain::task::{NewTask, TaskId, Title};
+
     use super::*;
+    use crate::store::Store;
+
+    fn titled(title: &str) -> NewTask {
+        NewTask::titled(Title::parse(title).unwrap())
+    }
+
+    #[tokio::test]
+    async fn one_attempt_creates_at_most_the_bound_and_refusals_do_not_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("board.db")).unwrap();
+        let board = Board::new(Arc::new(store), 256);
+        let creator = BoardTaskCreator::new(board.clone(), "feature".into());
+
+        // A dependency the board does not have: refused, and not counted.
+        let mut unknown = titled("waits for nothing real");
+        unknown.depends_on =
+            harness_domain::task::Dependencies::parse(vec![TaskId::new(999).unwrap()]).unwrap();
+        assert!(matches!(
+            creator.create(unknown).await,
+            Err(CreateTaskError::Board(_))
+        ));
+        for n in 0..MAX_SUBTASKS_PER_ATTEMPT {
+            let id = creator.create(titled(&format!("sub {n}"))).await.unwrap();
+            let n: i64 = id.trim_start_matches("T-").parse().unwrap();
+            let task = board.get_task(TaskId::new(n).unwrap()).await.unwrap();
+            assert_eq!(task.category.as_str(), "feature");
+        }
+        assert!(matches!(
+            creator.create(titled("one too many")).await,
+            Err(CreateTaskError::TooMany(MAX_SUBTASKS_PER_ATTEMPT))
+        ));
+        // Another attempt has its own bound.
+        let next = BoardTaskCreator::new(board, "feature".into());
+        assert!(next.create(titled("next attempt")).await.is_ok());
+    }
 
     #[test]
     fn a_subtask_keeps_its_parents_category_unless_that_would_split_it_again() {

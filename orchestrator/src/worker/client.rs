@@ -22,7 +22,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{
-    self, Ack, Assignment, EventBatch, MAX_BATCH, WorkerEvent, WorkerOutcome, WorkerResult,
+    self, Ack, Assignment, CreateTask, EventBatch, MAX_BATCH, SubtaskAnswer, WorkerEvent,
+    WorkerOutcome, WorkerResult,
 };
 use crate::{
     config::Secret,
@@ -30,7 +31,10 @@ use crate::{
         anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate},
         cli_runtime::{CliAgentConfig, CliRuntime},
         git::{Author, Repo},
-        runtime::{AgentRuntime, AnthropicRuntime, SessionOutcome, SessionRequest},
+        runtime::{
+            AgentRuntime, AnthropicRuntime, CreateTaskError, SessionOutcome, SessionRequest,
+            TaskCreator,
+        },
         safe_git,
         sandbox::{Mode, SandboxConfig},
         session::{SessionSink, Usage},
@@ -49,6 +53,8 @@ const RECONNECT_WINDOW: Duration = Duration::from_secs(300);
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const SUMMARY_BYTES: usize = 8 * 1024;
+/// Connection attempts for a request that is not repeated once sent (`post_once`).
+const CONNECT_TRIES: u32 = 5;
 
 /// Why the worker stopped before posting a result.
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +166,7 @@ pub async fn run(endpoint: Endpoint) -> Result<(), WorkerError> {
         tx,
         dropped: AtomicU64::new(0),
     });
-    let outcome = work(&endpoint, &assignment, &clone, sink.clone(), cancel).await;
+    let outcome = work(&endpoint, &link, &assignment, &clone, sink.clone(), cancel).await;
     let (outcome, last_message) = match outcome {
         Ok(pair) => pair,
         Err(err) => {
@@ -190,6 +196,7 @@ pub async fn run(endpoint: Endpoint) -> Result<(), WorkerError> {
 /// a human) commit and push of its work so far.
 async fn work(
     endpoint: &Endpoint,
+    link: &Link,
     a: &Assignment,
     clone: &Path,
     sink: Arc<WorkerSink>,
@@ -215,9 +222,12 @@ async fn work(
         resume,
         timeout: Duration::from_secs_f64(a.session_timeout_secs),
         cancel: cancel.clone(),
-        task_creator: None,
+        task_creator: a
+            .creates_tasks()
+            .then(|| Arc::new(RemoteTaskCreator { link: link.clone() }) as Arc<dyn TaskCreator>),
         tools: ToolSet::of(a.tools.iter().copied()),
-        // The browser is not offered on remote executors yet (docs/EXECUTORS.md).
+        // No browser on remote executors: the orchestrator does not start an agent
+        // that has one on them (docs/EXECUTORS.md).
         browser: None,
     };
     let report = runtime.run(request, sink.as_ref()).await;
@@ -569,6 +579,47 @@ impl Link {
             .await
     }
 
+    /// A request that must not be repeated once the orchestrator may have acted on it
+    /// (creating a task): retried only while it could not even connect.
+    async fn post_once<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, OnceError> {
+        let mut delay = BACKOFF_FIRST;
+        let mut tries = 0;
+        let response = loop {
+            let sent = self
+                .http
+                .post(format!("{}{path}", self.url))
+                .json(body)
+                .bearer_auth(self.token.expose())
+                .send()
+                .await;
+            match sent {
+                Err(err) if err.is_connect() && tries < CONNECT_TRIES => {
+                    tries += 1;
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.backoff_max);
+                }
+                Err(err) => return Err(OnceError::Unreachable(err)),
+                Ok(response) => break response,
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return response.json::<T>().await.map_err(OnceError::Unreadable);
+        }
+        // The API's error body says what was wrong: pass its message on.
+        let message = response
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        Err(OnceError::Refused { status, message })
+    }
+
     async fn send<T: serde::de::DeserializeOwned>(
         &self,
         request: impl Fn() -> reqwest::RequestBuilder,
@@ -597,6 +648,42 @@ impl Link {
             last,
         })
     }
+}
+
+/// `create_task` in a worker: the orchestrator creates the task (it is the only writer
+/// of state), on the attempt's credential.
+struct RemoteTaskCreator {
+    link: Link,
+}
+
+impl TaskCreator for RemoteTaskCreator {
+    fn create(
+        &self,
+        task: harness_domain::task::NewTask,
+    ) -> futures_util::future::BoxFuture<'_, Result<String, CreateTaskError>> {
+        Box::pin(async move {
+            let body = CreateTask::from(&task);
+            match self.link.post_once(protocol::TASKS, &body).await {
+                Ok(SubtaskAnswer::Created { display_id }) => Ok(display_id),
+                Ok(SubtaskAnswer::Refused { reason }) => Err(CreateTaskError::Remote(reason)),
+                Err(err) => Err(CreateTaskError::Request(Box::new(err))),
+            }
+        })
+    }
+}
+
+/// Why a [`Link::post_once`] request got no answer to use.
+#[derive(Debug, thiserror::Error)]
+enum OnceError {
+    #[error("cannot reach the orchestrator: {0}")]
+    Unreachable(#[source] reqwest::Error),
+    #[error("the orchestrator's answer is unreadable: {0}")]
+    Unreadable(#[source] reqwest::Error),
+    #[error("the orchestrator answered {status}: {message}")]
+    Refused {
+        status: reqwest::StatusCode,
+        message: String,
+    },
 }
 
 /// Sends the session's events in numbered batches; an empty batch is the heartbeat.

@@ -15,6 +15,8 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::runtime::TaskCreator;
+
 use super::{
     credential::{Claim, CredentialError, WorkerKey},
     protocol::{Assignment, WorkerEvent, WorkerResult},
@@ -48,6 +50,9 @@ pub struct Grant {
     next_seq: tokio::sync::Mutex<Option<u64>>,
     events: mpsc::Sender<Uplinked>,
     result: Mutex<Option<oneshot::Sender<WorkerResult>>>,
+    /// The attempt's subtask creator, made on its first `create_task`: one per attempt,
+    /// so the per-attempt bound counts across requests.
+    subtasks: std::sync::OnceLock<Arc<dyn TaskCreator>>,
 }
 
 /// What the attempt keeps to follow its worker.
@@ -92,6 +97,7 @@ impl Grant {
             next_seq: tokio::sync::Mutex::new(next_seq),
             events: tx,
             result: Mutex::new(Some(result_tx)),
+            subtasks: std::sync::OnceLock::new(),
         });
         (
             grant,
@@ -148,6 +154,11 @@ impl Grant {
         let mut guard = self.next_seq.lock().await;
         let next = *guard.get_or_insert(claimed);
         if next == claimed { Ok(next) } else { Err(next) }
+    }
+
+    /// The attempt's subtask creator, made by `make` the first time.
+    pub fn subtasks(&self, make: impl FnOnce() -> Arc<dyn TaskCreator>) -> Arc<dyn TaskCreator> {
+        self.subtasks.get_or_init(make).clone()
     }
 
     /// Hands the result to the attempt. False when one was already given.

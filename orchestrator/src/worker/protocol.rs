@@ -3,6 +3,7 @@
 use harness_domain::{agent::RuntimeKind, session::LogKind};
 use serde::{Deserialize, Serialize};
 
+pub use crate::engine::tools::CreateTask;
 use crate::engine::{
     anthropic::PausedConversation, prompt::TaskBrief, runtime::Resume, safe_git, session::Usage,
 };
@@ -11,6 +12,9 @@ use crate::engine::{
 pub const ASSIGNMENT: &str = "/worker/v1/assignment";
 pub const EVENTS: &str = "/worker/v1/events";
 pub const RESULT: &str = "/worker/v1/result";
+/// A planning agent's `create_task`: the body is [`CreateTask`], the answer
+/// [`SubtaskAnswer`].
+pub const TASKS: &str = "/worker/v1/tasks";
 /// The workspace repository, served over git's smart HTTP protocol.
 pub const GIT: &str = "/worker/v1/git/repo.git";
 
@@ -45,7 +49,10 @@ pub struct Assignment {
     /// orchestrator's own machine (the `process` executor); empty in containers.
     #[serde(default)]
     pub read_paths: Vec<std::path::PathBuf>,
-    /// May it create tasks (planning agents)? Not over the network yet: always false.
+    /// Unused: whether the agent may create tasks is whether `tools` has
+    /// `create_task` ([`Assignment::creates_tasks`]). Kept so assignments stay readable
+    /// by workers of either version.
+    #[serde(default)]
     pub planning: bool,
     /// Longest one git command may run (the orchestrator's `HARNESS_GIT_TIMEOUT_SECS`);
     /// absent from an older orchestrator: [`safe_git::GIT_TIMEOUT`].
@@ -58,6 +65,12 @@ pub struct Assignment {
 }
 
 impl Assignment {
+    /// Whether its role has `create_task` (planning agents): the worker offers the
+    /// tool, and the orchestrator takes the worker's [`TASKS`] requests, only then.
+    pub fn creates_tasks(&self) -> bool {
+        self.tools.contains(&harness_domain::role::Tool::CreateTask)
+    }
+
     /// The git timeout the orchestrator set, or git's default; a bad value (not a
     /// positive, finite number of seconds) is the default too.
     pub fn git_timeout(&self) -> std::time::Duration {
@@ -133,4 +146,14 @@ pub struct WorkerResult {
     #[serde(flatten)]
     pub outcome: WorkerOutcome,
     pub last_message: String,
+}
+
+/// The orchestrator's answer to a worker's [`TASKS`] request. A refusal by the board
+/// (an unknown dependency, the attempt's bound) is an answer, not an HTTP error: its
+/// text goes back to the agent as the tool's error.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SubtaskAnswer {
+    Created { display_id: String },
+    Refused { reason: String },
 }

@@ -266,22 +266,21 @@ fn a_bad_role_in_harness_toml_stops_startup_naming_the_role_and_field() {
     // An agent of a read-only role on the CLI is refused once the stored agents are
     // known (after the startup log lines): the error is the one last line.
     // (The investigator may: its detached worktree is thrown away, nothing it writes lands.)
-    for (toml, agent) in [(
+    let (toml, agent) = (
         "[agents.checker]\nrole = \"validation\"\nruntime = \"cli\"\ncommand = [\"claude\"]\n",
         "checker",
-    )] {
-        std::fs::write(dir.path().join("harness.toml"), toml).unwrap();
-        let (ok, _, err) = run(harness(dir.path()).arg("serve"));
-        assert!(!ok, "{toml}");
-        let line = err.trim().lines().last().unwrap_or_default();
-        assert!(line.starts_with("harness: "), "{toml}: {err}");
-        assert!(
-            line.contains(&format!("agent '{agent}'"))
-                && line.contains("runtime")
-                && line.contains("read-only"),
-            "{toml}: {line}"
-        );
-    }
+    );
+    std::fs::write(dir.path().join("harness.toml"), toml).unwrap();
+    let (ok, _, err) = run(harness(dir.path()).arg("serve"));
+    assert!(!ok, "{toml}");
+    let line = err.trim().lines().last().unwrap_or_default();
+    assert!(line.starts_with("harness: "), "{toml}: {err}");
+    assert!(
+        line.contains(&format!("agent '{agent}'"))
+            && line.contains("runtime")
+            && line.contains("read-only"),
+        "{toml}: {line}"
+    );
     let agents = stored_agents(dir.path());
     assert!(
         agents.iter().all(|(_, runtime)| runtime == "anthropic"),

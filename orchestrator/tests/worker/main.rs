@@ -20,6 +20,7 @@ mod protocol;
 mod questions;
 mod restart;
 mod spend;
+mod subtasks;
 
 use std::{path::Path, time::Duration};
 

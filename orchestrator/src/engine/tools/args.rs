@@ -2,8 +2,8 @@
 //! harness tools become a [`HarnessAction`]; `create_task` is checked by the domain's
 //! own types ([`Title`], [`Priority`], [`TaskRef`]…), so the rules live in one place.
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use harness_domain::{
@@ -122,21 +122,40 @@ pub enum HarnessAction {
     CreateTask(NewTask),
 }
 
-/// `create_task` as the model sends it, before the domain checks it.
-#[derive(Debug, Deserialize)]
-struct CreateTask {
-    title: String,
+/// `create_task` as the model sends it, before the domain checks it. It is also what
+/// a remote worker sends the orchestrator, which checks it again (the worker is not
+/// trusted) with the same [`CreateTask::validate`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateTask {
+    pub title: String,
     #[serde(default)]
-    description: String,
+    pub description: String,
     #[serde(default)]
-    priority: Option<String>,
+    pub priority: Option<String>,
     /// Task ids or display ids (`T-12`) this one waits for.
     #[serde(default)]
-    depends_on: Vec<String>,
+    pub depends_on: Vec<String>,
+}
+
+impl From<&NewTask> for CreateTask {
+    /// The validated task back in its wire form (a worker forwarding its agent's call).
+    fn from(task: &NewTask) -> Self {
+        Self {
+            title: task.title.as_str().to_owned(),
+            description: task.description.as_str().to_owned(),
+            priority: Some(task.priority.as_str().to_owned()),
+            depends_on: task
+                .depends_on
+                .ids()
+                .iter()
+                .map(|id| id.display_id())
+                .collect(),
+        }
+    }
 }
 
 impl CreateTask {
-    fn validate(self) -> Result<NewTask, ValidationError> {
+    pub fn validate(self) -> Result<NewTask, ValidationError> {
         let mut task = NewTask::titled(Title::parse(&self.title)?);
         task.description = Description::parse(&self.description)?;
         if let Some(priority) = &self.priority {
@@ -211,6 +230,19 @@ mod tests {
         };
         assert_eq!(task.priority, Priority::P2);
         assert_eq!(task.depends_on.ids(), [TaskId::new(1).unwrap()]);
+    }
+
+    #[test]
+    fn a_validated_task_survives_its_wire_form() {
+        let input =
+            json!({"title":"sub","description":"d","priority":"P1","depends_on":["T-3","1"]});
+        let Some(Ok(HarnessAction::CreateTask(task))) = parse_harness_action("create_task", &input)
+        else {
+            panic!("create_task did not parse");
+        };
+        let again = CreateTask::from(&task).validate().unwrap();
+        assert_eq!(again, task);
+        assert_eq!(CreateTask::from(&task).depends_on, ["T-1", "T-3"]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod groups;
 pub mod schema;
 pub mod workspace;
 
-pub use args::{ArgsError, HarnessAction, parse_harness_action};
+pub use args::{ArgsError, CreateTask, HarnessAction, parse_harness_action};
 pub use schema::{harness_tool_definitions, workspace_tool_definitions};
 pub use workspace::{ToolLimits, Workspace};
 
