@@ -168,6 +168,40 @@ impl Repo {
         })
     }
 
+    /// Checks out `rev` in a new worktree at `path`: the branch itself, or (`detach`) the
+    /// commit it names. A stale worktree left at `path` is removed first. For a remote
+    /// attempt's helper sessions, which need a local copy of a branch a worker owns; the
+    /// returned `branch` is `rev`, so a diff against `base` covers exactly what is there.
+    pub fn checkout_worktree(
+        &self,
+        path: &Path,
+        rev: &str,
+        base: &str,
+        detach: bool,
+    ) -> Result<Worktree, GitError> {
+        if path.exists() {
+            self.remove_worktree(path, true, BranchCleanup::Keep)?;
+        }
+        git(&self.root, &["worktree", "prune"], None)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let base_commit = self.rev_parse(&format!("refs/heads/{base}"))?;
+        let p = path.to_string_lossy();
+        let mut args = vec!["worktree", "add", "-q"];
+        if detach {
+            args.push("--detach");
+        }
+        args.extend([p.as_ref(), rev]);
+        git(&self.root, &args, None)?;
+        Ok(Worktree {
+            path: path.to_path_buf(),
+            branch: rev.to_owned(),
+            base: base.to_owned(),
+            base_commit,
+        })
+    }
+
     /// Stages everything in `worktree` and commits it. `None` when there was nothing to
     /// commit. Hooks are skipped: verification is the explicit check, and a hook could hang.
     pub fn commit_all(

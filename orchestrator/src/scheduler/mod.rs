@@ -22,6 +22,7 @@ mod landing;
 mod liveness;
 mod log_cap;
 mod remote;
+mod remote_roles;
 mod retention;
 mod roles;
 mod runtimes;
