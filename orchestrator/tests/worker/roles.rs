@@ -221,3 +221,68 @@ async fn a_validation_rejection_stops_a_remote_attempt_from_landing_and_reaches_
     assert_eq!(attempts(&sessions).len(), 2, "{sessions:#?}");
     crate::stop_with_workers(app).await;
 }
+
+#[tokio::test]
+async fn a_large_remote_task_gets_the_architects_note_on_its_branch_and_in_its_brief() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeAnthropic::start(vec![
+        // The architect, here, in a checkout of the attempt's branch.
+        Reply::tools(
+            None,
+            &[
+                (
+                    "write_file",
+                    json!({"path": "docs/design/T-1.md", "content": "Split parser from printer.\n"}),
+                ),
+                ("complete_task", json!({"summary": "design written"})),
+            ],
+        ),
+        // The worker's agent, in its clone of that branch.
+        Reply::tool("read_file", json!({"path": "docs/design/T-1.md"})),
+        Reply::tool("complete_task", json!({"summary": "built to the design"})),
+    ])
+    .await;
+    let app = spawn_with(|s| {
+        remote_with_helpers(s, &path, &fake.base_url, &[("architect-1", "architect")]);
+    })
+    .await;
+    app.post_empty("/api/orchestrator/pause").await;
+    let task = app
+        .create_task(json!({"title": "Rewrite the parser far away", "max_attempts": 1}))
+        .await;
+    let marked = app
+        .put(
+            &format!("/api/tasks/{}/estimate", task["id"]),
+            json!({"size": "large"}),
+        )
+        .await;
+    assert_eq!(marked.status(), reqwest::StatusCode::OK);
+    app.post_empty("/api/orchestrator/resume").await;
+    let done = wait_for(&app, &format!("/api/tasks/{}", task["id"]), |t| {
+        t["status"] == "completed" || t["status"] == "blocked"
+    })
+    .await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+
+    let requests = fake.requests();
+    assert!(requests[0].all_text().contains("docs/design/T-1.md"));
+    assert!(
+        requests[1]
+            .all_text()
+            .contains("Split parser from printer."),
+        "the worker's agent receives the note in its brief"
+    );
+    // The note was on the branch the worker cloned, and landed with the work.
+    let read = requests[2].last_tool_results();
+    assert_ne!(read[0]["is_error"], true, "{read:?}");
+    assert!(
+        read[0].to_string().contains("Split parser from printer."),
+        "{read:?}"
+    );
+    assert_eq!(
+        git_repo::git(&path, &["show", "main:docs/design/T-1.md"]),
+        "Split parser from printer."
+    );
+    crate::stop_with_workers(app).await;
+}
