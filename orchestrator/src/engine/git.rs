@@ -168,16 +168,16 @@ impl Repo {
         })
     }
 
-    /// Checks out `rev` in a new worktree at `path`: the branch itself, or (`detach`) the
-    /// commit it names. A stale worktree left at `path` is removed first. For a remote
-    /// attempt's helper sessions, which need a local copy of a branch a worker owns; the
-    /// returned `branch` is `rev`, so a diff against `base` covers exactly what is there.
-    pub fn checkout_worktree(
+    /// Checks out the commit `rev` names, detached, in a new worktree at `path`; a stale
+    /// worktree left there is removed first. Detached, so it never holds a branch
+    /// another step must move: for a remote attempt's helper sessions, which need a
+    /// local copy of a branch a worker owns. The returned `branch` is that commit, so a
+    /// diff against `base` covers exactly what is checked out.
+    pub fn checkout_detached(
         &self,
         path: &Path,
         rev: &str,
         base: &str,
-        detach: bool,
     ) -> Result<Worktree, GitError> {
         if path.exists() {
             self.remove_worktree(path, true, BranchCleanup::Keep)?;
@@ -186,20 +186,26 @@ impl Repo {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
+        let commit = self.rev_parse(rev)?;
         let base_commit = self.rev_parse(&format!("refs/heads/{base}"))?;
         let p = path.to_string_lossy();
-        let mut args = vec!["worktree", "add", "-q"];
-        if detach {
-            args.push("--detach");
-        }
-        args.extend([p.as_ref(), rev]);
-        git(&self.root, &args, None)?;
+        git(
+            &self.root,
+            &["worktree", "add", "-q", "--detach", &p, &commit],
+            None,
+        )?;
         Ok(Worktree {
             path: path.to_path_buf(),
-            branch: rev.to_owned(),
+            branch: commit,
             base: base.to_owned(),
             base_commit,
         })
+    }
+
+    /// Moves `branch` from the commit `from` to `to`, only if it is still at `from`.
+    pub fn advance_branch(&self, branch: &str, from: &str, to: &str) -> Result<(), GitError> {
+        let name = format!("refs/heads/{branch}");
+        git(&self.root, &["update-ref", &name, to, from], None).map(|_| ())
     }
 
     /// Stages everything in `worktree` and commits it. `None` when there was nothing to

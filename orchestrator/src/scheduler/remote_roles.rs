@@ -30,13 +30,8 @@ struct HelperCheckout {
 }
 
 impl HelperCheckout {
-    /// Checks out `rev` (the branch itself, or detached the commit it names).
-    async fn open(
-        attempt: &Attempt,
-        rev: &str,
-        base: &str,
-        detach: bool,
-    ) -> Result<Self, AttemptError> {
+    /// Checks out the commit `rev` names, detached.
+    async fn open(attempt: &Attempt, rev: &str, base: &str) -> Result<Self, AttemptError> {
         let settings = &attempt.engine.settings;
         let workspace = settings
             .workspace
@@ -49,7 +44,7 @@ impl HelperCheckout {
             .join(&attempt.task.display_id);
         let (git, rev, base) = (repo.clone(), rev.to_owned(), base.to_owned());
         let worktree =
-            tokio::task::spawn_blocking(move || git.checkout_worktree(&path, &rev, &base, detach))
+            tokio::task::spawn_blocking(move || git.checkout_detached(&path, &rev, &base))
                 .await?
                 .map_err(AttemptError::PrepareWorktree)?;
         Ok(Self { repo, worktree })
@@ -77,12 +72,12 @@ impl Attempt {
         assignment: &mut Assignment,
     ) -> Result<(), AttemptError> {
         let (size, design) = if self.size == Some(Size::Large) || self.will_estimate().await {
-            let checkout =
-                HelperCheckout::open(self, &assignment.branch, &assignment.base, false).await?;
+            let checkout = HelperCheckout::open(self, &assignment.branch, &assignment.base).await?;
             let size = self.size(sink, &checkout.worktree).await;
             let design = self.design_note(sink, &checkout.worktree, size).await;
             if design.is_some() {
-                self.commit_design(sink, &checkout).await;
+                self.commit_design(sink, &checkout, &assignment.branch)
+                    .await;
             }
             checkout.close().await;
             (size, design)
@@ -97,17 +92,24 @@ impl Attempt {
         Ok(())
     }
 
-    /// Commits the architect's note on the attempt's branch, so the worker's clone has
-    /// it and it lands with the work, as it does for a local attempt.
-    async fn commit_design(&self, sink: &Arc<StoreSink>, checkout: &HelperCheckout) {
+    /// Commits the architect's note and moves the attempt's branch to it, so the
+    /// worker's clone has it and it lands with the work, as it does for a local attempt.
+    async fn commit_design(&self, sink: &Arc<StoreSink>, checkout: &HelperCheckout, branch: &str) {
         let message = format!("{}: design note", self.task.display_id);
         let (repo, path, author) = (
             checkout.repo.clone(),
             checkout.worktree.path.clone(),
             self.author(),
         );
-        let committed =
-            tokio::task::spawn_blocking(move || repo.commit_all(&path, &message, &author)).await;
+        let (branch, from) = (branch.to_owned(), checkout.worktree.branch.clone());
+        let committed = tokio::task::spawn_blocking(move || {
+            let Some(sha) = repo.commit_all(&path, &message, &author)? else {
+                return Ok(None);
+            };
+            repo.advance_branch(&branch, &from, &sha)
+                .map(|()| Some(sha))
+        })
+        .await;
         match committed {
             Ok(Ok(Some(sha))) => sink.system(format!(
                 "the design note is committed on the branch as {sha}"
@@ -130,7 +132,7 @@ impl Attempt {
         if !self.will_validate().await {
             return None;
         }
-        let checkout = match HelperCheckout::open(self, head, &assignment.base, true).await {
+        let checkout = match HelperCheckout::open(self, head, &assignment.base).await {
             Ok(checkout) => checkout,
             Err(err) => return Some(Ending::after(err, last)),
         };
