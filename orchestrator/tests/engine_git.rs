@@ -343,3 +343,35 @@ fn a_worktree_pointed_at_the_base_commits_nothing_there() {
     let err = repo.worktree_git(&stranger).unwrap_err();
     assert!(matches!(err, GitError::NotOurWorktree(_)), "{err}");
 }
+
+#[test]
+fn a_detached_helper_checkout_holds_no_branch_and_a_note_advances_the_branch_only_from_where_it_was()
+ {
+    let tmp = init_repo(&[("a.txt", "a\n")]);
+    let path = repo_path(&tmp);
+    let repo = Repo::open(&path).unwrap();
+    git(&path, &["branch", "harness/T-3", "main"]);
+    let start = git(&path, &["rev-parse", "harness/T-3"]);
+    let at = tmp.path().join("wt/.helpers/T-3");
+    let wt = repo.checkout_detached(&at, "harness/T-3", "main").unwrap();
+    assert_eq!(wt.branch, start, "the checkout is of the commit");
+    assert_eq!(git(&at, &["rev-parse", "--abbrev-ref", "HEAD"]), "HEAD");
+    // The branch is free for the next attempt to reset, checkout or not.
+    git(&path, &["branch", "-f", "harness/T-3", "main"]);
+
+    std::fs::write(at.join("note.md"), "n\n").unwrap();
+    let sha = repo
+        .commit_attempt(&wt, "note", &author())
+        .unwrap()
+        .expect("a commit");
+    repo.advance_branch("harness/T-3", &start, &sha).unwrap();
+    assert_eq!(git(&path, &["rev-parse", "harness/T-3"]), sha);
+    // Not from a commit the branch has left.
+    assert!(repo.advance_branch("harness/T-3", &start, &start).is_err());
+    assert_eq!(git(&path, &["rev-parse", "harness/T-3"]), sha);
+
+    // A stale checkout left at the path (a crash) is replaced.
+    let again = repo.checkout_detached(&at, "harness/T-3", "main").unwrap();
+    assert_eq!(again.branch, sha);
+    assert!(at.join("note.md").exists());
+}

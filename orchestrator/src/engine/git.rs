@@ -175,6 +175,46 @@ impl Repo {
         })
     }
 
+    /// Checks out the commit `rev` names, detached, in a new worktree at `path`; a stale
+    /// worktree left there is removed first. Detached, so it never holds a branch
+    /// another step must move: for a remote attempt's helper sessions, which need a
+    /// local copy of a branch a worker owns. The returned `branch` is that commit, so a
+    /// diff against `base` covers exactly what is checked out.
+    pub fn checkout_detached(
+        &self,
+        path: &Path,
+        rev: &str,
+        base: &str,
+    ) -> Result<Worktree, GitError> {
+        if path.exists() {
+            self.remove_worktree(path, true, BranchCleanup::Keep)?;
+        }
+        git(&self.root, &["worktree", "prune"], None)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let commit = self.rev_parse(rev)?;
+        let base_commit = self.rev_parse(&format!("refs/heads/{base}"))?;
+        let p = path.to_string_lossy();
+        git(
+            &self.root,
+            &["worktree", "add", "-q", "--detach", &p, &commit],
+            None,
+        )?;
+        Ok(Worktree {
+            path: path.to_path_buf(),
+            branch: commit,
+            base: base.to_owned(),
+            base_commit,
+        })
+    }
+
+    /// Moves `branch` from the commit `from` to `to`, only if it is still at `from`.
+    pub fn advance_branch(&self, branch: &str, from: &str, to: &str) -> Result<(), GitError> {
+        let name = format!("refs/heads/{branch}");
+        git(&self.root, &["update-ref", &name, to, from], None).map(|_| ())
+    }
+
     /// Stages everything in `worktree` (a clone of its own, as a remote worker has) and
     /// commits it. `None` when there was nothing to commit. Hooks are skipped:
     /// verification is the explicit check, and a hook could hang.
@@ -207,8 +247,21 @@ impl Repo {
     pub fn worktree_git(&self, worktree: &Worktree) -> Result<WorktreeGit, GitError> {
         let data = WorktreeGit::of(&self.root, &worktree.path)
             .ok_or_else(|| GitError::NotOurWorktree(worktree.path.clone()))?;
-        let expected = format!("refs/heads/{}", worktree.branch);
-        let out = safe_git::run(&data.worktree, &["symbolic-ref", "-q", "HEAD"], &data.env())?;
+        // A detached checkout (`Repo::checkout_detached`) names its commit as `branch`.
+        let detached =
+            worktree.branch.len() == 40 && worktree.branch.bytes().all(|b| b.is_ascii_hexdigit());
+        let (args, expected): (&[&str], String) = if detached {
+            (
+                &["rev-parse", "--verify", "-q", "HEAD"],
+                worktree.branch.clone(),
+            )
+        } else {
+            (
+                &["symbolic-ref", "-q", "HEAD"],
+                format!("refs/heads/{}", worktree.branch),
+            )
+        };
+        let out = safe_git::run(&data.worktree, args, &data.env())?;
         let found = stdout_trim(&out);
         if !out.status.success() || found != expected {
             return Err(GitError::HeadMoved {

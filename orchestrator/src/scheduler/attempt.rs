@@ -244,15 +244,7 @@ impl Attempt {
                 };
             }
         };
-        let settings = &self.engine.settings;
-        let timeout = settings.roles.timeout_for(size, settings.session_timeout);
-        if size.is_some() {
-            sink.system(format!(
-                "a {} task: the session may run {}s",
-                size.map_or("", |s| s.as_str()),
-                timeout.as_secs()
-            ));
-        }
+        let timeout = self.session_timeout(sink, size);
         let left = timeout.saturating_sub(prepared_in);
         if left.is_zero() {
             sink.system("the session timeout was used up preparing the worktree");
@@ -461,6 +453,30 @@ impl Attempt {
                 .for_agent_with_model(&self.agent, Some(model.as_str())),
             _ => Ok(self.runtime.clone()),
         }
+    }
+
+    /// The build session's timeout for a task of `size` (its `[sizes]` tier), said in
+    /// the log when a size sets it. Local and remote attempts alike.
+    pub(super) fn session_timeout(&self, sink: &StoreSink, size: Option<Size>) -> Duration {
+        let settings = &self.engine.settings;
+        let timeout = settings.roles.timeout_for(size, settings.session_timeout);
+        if let Some(size) = size {
+            sink.system(format!(
+                "a {size} task: the session may run {}s",
+                timeout.as_secs()
+            ));
+        }
+        timeout
+    }
+
+    /// The model the build session runs on for a task of `size`: its `[sizes]` tier's,
+    /// else the agent's.
+    pub(super) fn model_for(&self, size: Option<Size>) -> String {
+        self.engine
+            .settings
+            .roles
+            .model_for(size)
+            .map_or_else(|| self.agent.model.clone(), |m| m.as_str().to_owned())
     }
 
     pub(super) fn author(&self) -> Author {

@@ -15,14 +15,17 @@ use super::{
 use crate::engine::{git::Worktree, prompt::TaskBrief};
 
 impl Attempt {
+    /// Whether [`Attempt::size`] asks the evaluator: no size yet, the first attempt,
+    /// and an evaluator staffed.
+    pub(super) async fn will_estimate(&self) -> bool {
+        self.size.is_none() && self.task.attempts <= 1 && staffed(&self.engine, Job::Estimate).await
+    }
+
     /// The task's size: the stored estimate, else (first attempt, evaluator staffed) a
     /// new one. `None` when there is none; the attempt then runs with the defaults.
     pub(super) async fn size(&self, sink: &Arc<StoreSink>, worktree: &Worktree) -> Option<Size> {
-        if self.size.is_some() || self.task.attempts > 1 {
+        if !self.will_estimate().await {
             return self.size;
-        }
-        if !staffed(&self.engine, Job::Estimate).await {
-            return None;
         }
         let brief = TaskBrief {
             display_id: self.task.display_id.clone(),

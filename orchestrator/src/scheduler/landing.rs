@@ -14,7 +14,6 @@ use super::{
     attempt::{Attempt, Ending},
     error::AttemptError,
     sink::StoreSink,
-    validate::Review,
 };
 use crate::engine::{
     git::{BranchCleanup, Repo, Worktree},
@@ -68,19 +67,9 @@ impl Attempt {
             }
             if !reviewed {
                 reviewed = true;
-                match self.validate(sink, repo, worktree).await {
-                    Review::Pass => {}
-                    Review::Rejected(err) => return Ending::after(err, last_message),
-                    // Not the task's fault, but not retried at once either: a
-                    // validator that keeps failing would otherwise spin.
-                    Review::Unavailable(reason) => {
-                        let wait = chrono::TimeDelta::from_std(self.engine.settings.retry_base)
-                            .unwrap_or_default();
-                        return Ending::Requeued {
-                            reason,
-                            retry_at: Some(harness_domain::time::Timestamp::now().plus(wait)),
-                        };
-                    }
+                let review = self.validate(sink, repo, worktree).await;
+                if let Some(ending) = review.stops(self.engine.settings.retry_base, last_message) {
+                    return ending;
                 }
             }
             match self

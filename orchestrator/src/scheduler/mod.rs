@@ -23,6 +23,7 @@ mod landing;
 mod liveness;
 mod log_cap;
 mod remote;
+mod remote_roles;
 mod retention;
 pub(crate) mod roles;
 mod runtimes;

@@ -104,10 +104,14 @@ impl Attempt {
         ) else {
             return Ending::after(AttemptError::NoExecutor(self.executor), "");
         };
-        let (assignment, git_dir) = match self.prepare_remote(Some(sink), &settings).await {
+        let (mut assignment, git_dir) = match self.prepare_remote(Some(sink), &settings).await {
             Ok(pair) => pair,
             Err(err) => return Ending::after(err, ""),
         };
+        // The evaluator and the architect run here, before the worker (remote_roles.rs).
+        if let Err(err) = self.before_remote(sink, &mut assignment).await {
+            return Ending::after(err, "");
+        }
         // Its own token, not a child of the attempt's: a stopping orchestrator cancels
         // the attempt but leaves the worker running (follow() decides).
         let (grant, receiver) = Grant::new(assignment.clone(), git_dir, CancellationToken::new());
@@ -151,7 +155,7 @@ impl Attempt {
         let ran = (chrono::Utc::now() - self.session.started_at.datetime())
             .to_std()
             .unwrap_or_default();
-        let deadline = self.remote_deadline().saturating_sub(ran);
+        let deadline = self.remote_deadline(&grant.assignment).saturating_sub(ran);
         let ending = self
             .follow_and_conclude(
                 sink,
@@ -167,11 +171,12 @@ impl Attempt {
         ending
     }
 
-    /// The most a remote attempt may run: the session and verification timeouts and
-    /// slack.
-    fn remote_deadline(&self) -> Duration {
-        let engine = &self.engine.settings;
-        engine.session_timeout + engine.verify_timeout + SLACK
+    /// The most a remote attempt may run: its session timeout (the size tier's), the
+    /// verification timeout and slack.
+    fn remote_deadline(&self, assignment: &Assignment) -> Duration {
+        let session = Duration::try_from_secs_f64(assignment.session_timeout_secs)
+            .unwrap_or(self.engine.settings.session_timeout);
+        session + self.engine.settings.verify_timeout + SLACK
     }
 
     /// The attempt's branch and what the worker is told. With a `sink` (a fresh
@@ -262,12 +267,17 @@ impl Attempt {
                 max_attempts: self.task.max_attempts,
             },
             runtime: runtimes.kind(&self.agent),
-            model: self.agent.model.clone(),
+            // The size tier as estimated before; a fresh attempt's evaluator may
+            // change it (remote_roles.rs).
+            model: self.model_for(self.size),
             cli_command: runtimes.command(&self.agent),
             anthropic_base_url: engine.anthropic_base_url.clone(),
             verify: engine.verify.clone(),
             verify_timeout_secs: engine.verify_timeout.as_secs_f64(),
-            session_timeout_secs: engine.session_timeout.as_secs_f64(),
+            session_timeout_secs: engine
+                .roles
+                .timeout_for(self.size, engine.session_timeout)
+                .as_secs_f64(),
             heartbeat_secs: settings.heartbeat_timeout.as_secs_f64(),
             author_name: engine.git_author_name.clone(),
             author_email: engine.git_author_email.clone(),
@@ -295,7 +305,7 @@ impl Attempt {
         receiver: GrantReceiver,
     ) -> Ending {
         let engine = &self.engine.settings;
-        let deadline = self.remote_deadline();
+        let deadline = self.remote_deadline(&grant.assignment);
         let expires = chrono::Utc::now().timestamp() + deadline.as_secs() as i64 + 60;
         let credential = remote.grants.key().issue(self.session.id, expires);
         let mut env = BTreeMap::from([
@@ -535,6 +545,10 @@ impl Attempt {
                         tail: verify_summary,
                     };
                     return Ending::after(err, &last);
+                }
+                // Validation reviews what would land, as for a local attempt.
+                if let Some(ending) = self.validate_pushed(sink, assignment, &head, &last).await {
+                    return ending;
                 }
                 self.land_pushed(sink, assignment, &head, &last).await
             }

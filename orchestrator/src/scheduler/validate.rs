@@ -5,12 +5,12 @@
 //! wait for a person). Only for the categories in `validate_categories`, and only when
 //! a validation agent is configured.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use harness_domain::role::Job;
+use harness_domain::{role::Job, time::Timestamp};
 
 use super::{
-    attempt::Attempt,
+    attempt::{Attempt, Ending},
     consult::{Consult, Verdict, staffed},
     error::AttemptError,
     sink::StoreSink,
@@ -32,17 +32,42 @@ pub(super) enum Review {
     Unavailable(String),
 }
 
+impl Review {
+    /// The attempt's end when validation stops it; `None` lets it land. Local and
+    /// remote attempts alike.
+    pub(super) fn stops(self, retry_base: Duration, last_message: &str) -> Option<Ending> {
+        match self {
+            Self::Pass => None,
+            Self::Rejected(err) => Some(Ending::after(err, last_message)),
+            // Not the task's fault, but not retried at once either: a validator that
+            // keeps failing would otherwise spin.
+            Self::Unavailable(reason) => {
+                let wait = chrono::TimeDelta::from_std(retry_base).unwrap_or_default();
+                Some(Ending::Requeued {
+                    reason,
+                    retry_at: Some(Timestamp::now().plus(wait)),
+                })
+            }
+        }
+    }
+}
+
 impl Attempt {
+    /// Whether [`Attempt::validate`] reviews this task: its category is validated and
+    /// a validation agent is staffed.
+    pub(super) async fn will_validate(&self) -> bool {
+        let roles = &self.engine.settings.roles;
+        roles.validate_categories.contains(&self.task.category)
+            && staffed(&self.engine, Job::Validate).await
+    }
+
     pub(super) async fn validate(
         &self,
         sink: &Arc<StoreSink>,
         repo: &Repo,
         worktree: &Worktree,
     ) -> Review {
-        let roles = &self.engine.settings.roles;
-        if !roles.validate_categories.contains(&self.task.category)
-            || !staffed(&self.engine, Job::Validate).await
-        {
+        if !self.will_validate().await {
             return Review::Pass;
         }
         let diff = self.diff(repo, worktree).await;

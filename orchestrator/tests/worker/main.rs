@@ -19,6 +19,7 @@ mod landing;
 mod protocol;
 mod questions;
 mod restart;
+mod roles;
 mod spend;
 mod subtasks;
 
