@@ -535,7 +535,11 @@ fn same_path(a: &Path, b: &Path) -> bool {
 
 /// Runs git and returns trimmed stdout, or an error carrying stderr.
 fn git(dir: &Path, args: &[&str], author: Option<&Author>) -> Result<String, GitError> {
-    let out = git_raw(dir, args, author)?;
+    checked(git_raw(dir, args, author)?, args)
+}
+
+/// Trimmed stdout when git succeeded, else an error carrying its stderr.
+fn checked(out: Output, args: &[&str]) -> Result<String, GitError> {
     if out.status.success() {
         Ok(stdout_trim(&out))
     } else {
@@ -564,17 +568,7 @@ fn commit_in(
         all.extend_from_slice(env);
         Ok(safe_git::run(dir, args, &all)?)
     };
-    let ok = |out: Output, args: &[&str]| -> Result<String, GitError> {
-        if out.status.success() {
-            Ok(stdout_trim(&out))
-        } else {
-            Err(GitError::Command {
-                args: args.join(" "),
-                message: stderr_line(&out),
-            })
-        }
-    };
-    ok(run(&["add", "-A"], None)?, &["add", "-A"])?;
+    checked(run(&["add", "-A"], None)?, &["add", "-A"])?;
     if run(&["diff", "--cached", "--quiet"], None)?
         .status
         .success()
@@ -590,9 +584,9 @@ fn commit_in(
         "-m",
         message,
     ];
-    ok(run(&commit, Some(author))?, &commit)?;
+    checked(run(&commit, Some(author))?, &commit)?;
     let head = ["rev-parse", "HEAD"];
-    ok(run(&head, None)?, &head).map(Some)
+    checked(run(&head, None)?, &head).map(Some)
 }
 
 fn stdout_trim(out: &Output) -> String {
