@@ -47,8 +47,10 @@ secrets_to_files() {
         file="$secrets_dir/$name"
         rm -f "$file"
         (umask 077 && printf '%s' "$value" >"$file")
-        chown "$1:$2" "$file" 2>/dev/null || true
+        # chmod while we still own it: the container keeps CAP_CHOWN but not
+        # CAP_FOWNER, so the mode of a file already handed over cannot change.
         chmod 0400 "$file"
+        chown "$1:$2" "$file" 2>/dev/null || true
         export "${name}_FILE=$file"
         unset "$name"
     done
