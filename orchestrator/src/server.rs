@@ -353,6 +353,7 @@ async fn recover(board: &Board, settings: &Settings) -> anyhow::Result<()> {
                 max,
                 Actor::STARTUP,
                 restarted,
+                None,
             )
             .await?
             {

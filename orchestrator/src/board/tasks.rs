@@ -88,7 +88,7 @@ impl Board {
             .await
     }
 
-    fn status_changed(
+    pub(super) fn status_changed(
         &self,
         task: Task,
         event: harness_domain::event::Event,
@@ -200,7 +200,7 @@ fn created(task: &Task, actor: &Actor) -> NewEvent {
     .with_payload(actor.stamp(serde_json::Value::Null))
 }
 
-fn status_changed(task: &Task, reason: &str, actor: &Actor) -> NewEvent {
+pub(super) fn status_changed(task: &Task, reason: &str, actor: &Actor) -> NewEvent {
     let severity = match task.status {
         TaskStatus::Failed | TaskStatus::Blocked => Severity::Warning,
         _ => Severity::Info,

@@ -12,10 +12,10 @@ use harness_domain::{
     time::Timestamp,
 };
 
-use super::{Actor, Board};
+use super::{Actor, Board, tasks::status_changed};
 use crate::{
     live::LiveKind,
-    store::{CrashRecovery, Failure, StoreError},
+    store::{CrashRecovery, Failure, SessionEnd, StoreError},
 };
 
 /// A human's answer to the question an agent asked, taken as the agent resumes.
@@ -56,18 +56,21 @@ impl Board {
     }
 
     /// Back to pending without using an attempt: a rate limit, a restart, a question.
+    /// `end` ends the attempt's session in the same transaction.
     pub async fn requeue(
         &self,
         id: TaskId,
         reason: impl Into<String>,
         retry_at: Option<Timestamp>,
         actor: impl Into<Actor>,
+        end: Option<SessionEnd>,
     ) -> Result<Task, StoreError> {
         let (reason, actor) = (reason.into(), actor.into());
-        let task = self
-            .blocking(move |s| s.requeue(id, &reason, retry_at, actor.as_str()))
+        let (task, session) = self
+            .blocking(move |s| s.requeue(id, &reason, retry_at, actor.as_str(), end.as_ref()))
             .await?;
         self.announce_task(&task);
+        self.announce_session(session);
         Ok(task)
     }
 
@@ -81,26 +84,45 @@ impl Board {
         .await
     }
 
+    /// A verified attempt: the task completed and its session ended, one transaction.
     /// `reason` names the merge commit, so history, the event and notifications carry it.
-    pub async fn complete(&self, id: TaskId, reason: String) -> Result<Task, StoreError> {
-        self.transition_task(id, TaskStatus::Completed, reason, Actor::SCHEDULER)
-            .await
+    pub async fn complete_attempt(
+        &self,
+        id: TaskId,
+        reason: String,
+        end: SessionEnd,
+    ) -> Result<Task, StoreError> {
+        let why = reason.clone();
+        let (task, event, session) = self
+            .store
+            .complete_attempt(
+                id,
+                why,
+                Actor::SCHEDULER.as_str().to_owned(),
+                end,
+                move |t| status_changed(t, &reason, &Actor::SCHEDULER),
+            )
+            .await?;
+        let task = self.status_changed(task, event)?;
+        self.publish(LiveKind::SessionUpdated(session));
+        Ok(task)
     }
 
-    /// A failed attempt: retried after a backoff, or blocked. The decision, its history
-    /// and the `task.failed` event are one transaction.
+    /// A failed attempt: retried after a backoff, or blocked. The decision, its history,
+    /// the `task.failed` event and the session's `end` are one transaction.
     pub async fn settle_failure(
         &self,
         id: TaskId,
         failure: Failure,
-        session_id: Option<i64>,
+        end: Option<SessionEnd>,
         actor: impl Into<Actor>,
     ) -> Result<Task, StoreError> {
         let actor = actor.into();
         let investigate = failure.investigate;
-        let (task, event) = self
+        let session_id = end.as_ref().map(|e| e.id);
+        let (task, event, session) = self
             .blocking(move |s| {
-                s.settle_failure(id, &failure, actor.as_str(), |t| {
+                s.settle_failure(id, &failure, actor.as_str(), end.as_ref(), |t| {
                     let mut note = NewEvent::info(
                         "task.failed",
                         format!(
@@ -125,8 +147,15 @@ impl Board {
             .await?;
         self.publish(LiveKind::TaskUpdated(task.clone()));
         self.published_event(event);
+        self.announce_session(session);
         self.runs.wake();
         Ok(task)
+    }
+
+    fn announce_session(&self, session: Option<Session>) {
+        if let Some(session) = session {
+            self.publish(LiveKind::SessionUpdated(session));
+        }
     }
 
     /// An agent asks a human: the question and the conversation to resume are stored
@@ -365,20 +394,23 @@ impl Board {
         self.blocking(move |s| s.task_cost_usd(id)).await
     }
 
-    /// Startup recovery of a task a crash interrupted: back to pending without using an
-    /// attempt, or blocked at `max` crash interruptions. The change, its history and
-    /// (when blocked) the `task.blocked` event are one transaction.
+    /// Recovery of a task a crash interrupted: back to pending without using an
+    /// attempt, or blocked at `max` crash interruptions. The change, its history,
+    /// (when blocked) the `task.blocked` event and the session's `end` are one
+    /// transaction.
     pub async fn recover_after_crash(
         &self,
         id: TaskId,
         max: u32,
         actor: impl Into<Actor>,
         cause: String,
+        end: Option<SessionEnd>,
     ) -> Result<CrashRecovery, StoreError> {
         let actor = actor.into();
-        let (recovered, event) = self
+        let (recovered, event, session) = self
             .blocking(move |s| {
-                s.recover_after_crash(id, max, actor.as_str(), &cause, |t, reason| {
+                let end = end.as_ref();
+                s.recover_after_crash(id, max, actor.as_str(), &cause, end, |t, reason| {
                     NewEvent::info(
                         "task.blocked",
                         format!("{} is blocked: {reason}", t.display_id),
@@ -398,6 +430,7 @@ impl Board {
         if let Some(event) = event {
             self.published_event(event);
         }
+        self.announce_session(session);
         self.runs.wake();
         Ok(recovered)
     }

@@ -18,7 +18,12 @@ use harness_domain::{
 };
 
 use super::{Scheduler, attempt::Attempt, remote::Adopted, roles};
-use crate::{board::Actor, executor::ExecutorKind, store::SessionFilter, worker::Grant};
+use crate::{
+    board::Actor,
+    executor::ExecutorKind,
+    store::{SessionEnd, SessionFilter},
+    worker::Grant,
+};
 
 /// Running sessions looked at, at most (far above any executor's `max_concurrent`).
 const MAX_ADOPTED: u32 = 1000;
@@ -165,19 +170,22 @@ impl Scheduler {
         let board = &self.engine.board;
         let reason = format!("the orchestrator restarted and cannot follow its worker on: {err}");
         tracing::warn!(session, "{reason}");
-        if let Err(e) = board
-            .finish_session(session, SessionStatus::Interrupted, reason.clone())
-            .await
-        {
-            tracing::warn!(%e, "cannot interrupt the session");
-        }
+        let end = SessionEnd {
+            id: session,
+            status: SessionStatus::Interrupted,
+            reason: reason.clone(),
+        };
         let Some(task) = task.and_then(|t| TaskId::new(t).ok()) else {
+            if let Err(e) = board.finish_session(session, end.status, end.reason).await {
+                tracing::warn!(%e, "cannot interrupt the session");
+            }
             return;
         };
         let max = self.engine.settings.reliability.max_crash_interruptions;
         let cause = format!("{reason}; counted as a crash");
-        if let Err(e) = super::crashes::recover_task(board, task, max, Actor::STARTUP, &cause).await
-        {
+        let recovered =
+            super::crashes::recover_task(board, task, max, Actor::STARTUP, &cause, Some(end)).await;
+        if let Err(e) = recovered {
             tracing::warn!(%e, "cannot requeue the task");
         }
     }

@@ -36,7 +36,7 @@ use crate::{
         runtime::{AgentRuntime, Resume, SessionOutcome, SessionReport, SessionRequest},
         verify::{VerifyConfig, verify},
     },
-    store::Failure,
+    store::{Failure, SessionEnd},
 };
 
 /// Bytes of a failure summary kept for the next prompt and the dashboard.
@@ -554,7 +554,9 @@ impl Attempt {
         }
     }
 
-    /// The one place an attempt's end is turned into the task's next state.
+    /// The one place an attempt's end is turned into the task's next state. The task's
+    /// change and the session's end are one transaction, so nobody sees a settled task
+    /// whose session still runs.
     async fn settle(&self, ending: Ending) {
         let board = &self.engine.board;
         let id = self.task.id;
@@ -568,59 +570,79 @@ impl Attempt {
         } else {
             ending
         };
-        let (status, reason) = match ending {
+        let end = |status, reason: String| SessionEnd {
+            id: self.session.id,
+            status,
+            reason,
+        };
+        let settled = match ending {
             Ending::Merged { commit } => {
                 // The merge commit goes into the reason: history, event and notification.
                 let reason = match commit {
                     Some(commit) => format!("verified and merged as {commit}"),
                     None => "verified; nothing to merge".to_owned(),
                 };
-                match board.complete(id, reason.clone()).await {
-                    Ok(_) => (SessionStatus::Succeeded, reason),
-                    Err(err) => (SessionStatus::Failed, format!("cannot complete: {err}")),
-                }
+                let done = end(SessionStatus::Succeeded, reason.clone());
+                board
+                    .complete_attempt(id, reason, done)
+                    .await
+                    .map(drop)
+                    .map_err(|err| format!("cannot complete: {err}"))
             }
             Ending::Failed {
                 error,
                 last_message,
             } => {
                 let text = error.failure_text(&last_message);
-                let reason = text.reason.clone();
-                self.settle_failure(text).await;
-                (SessionStatus::Failed, reason)
+                let done = end(SessionStatus::Failed, text.reason.clone());
+                self.settle_failure(text, done).await
             }
             Ending::Requeued { reason, retry_at } => {
-                if let Err(err) = board
-                    .requeue(id, reason.clone(), retry_at, Actor::SCHEDULER)
-                    .await
-                {
-                    tracing::warn!(%err, "cannot requeue");
-                }
+                let done = end(SessionStatus::Interrupted, reason.clone());
+                let requeued = board
+                    .requeue(id, reason, retry_at, Actor::SCHEDULER, Some(done))
+                    .await;
                 if let Some(at) = retry_at {
                     self.engine.wake_at(at);
                 }
-                (SessionStatus::Interrupted, reason)
+                requeued
+                    .map(drop)
+                    .map_err(|err| format!("cannot requeue: {err}"))
             }
             Ending::Crashed { reason } => {
                 let max = self.engine.settings.reliability.max_crash_interruptions;
                 let cause = format!("{reason}; counted as a crash");
-                let recovered =
-                    super::crashes::recover_task(board, id, max, Actor::SCHEDULER, &cause).await;
-                if let Err(err) = recovered {
-                    tracing::warn!(%err, "cannot requeue after a lost worker");
-                }
-                (SessionStatus::Interrupted, reason)
+                let done = end(SessionStatus::Interrupted, reason);
+                super::crashes::recover_task(board, id, max, Actor::SCHEDULER, &cause, Some(done))
+                    .await
+                    .map(drop)
+                    .map_err(|err| format!("cannot requeue after a lost worker: {err}"))
             }
-            Ending::Cancelled => (SessionStatus::Cancelled, "cancelled".to_owned()),
+            Ending::Cancelled => {
+                return self.finish(SessionStatus::Cancelled, "cancelled").await;
+            }
             Ending::Detached => return,
         };
-        if let Err(err) = board.finish_session(self.session.id, status, reason).await {
+        // The task could not be settled: the session still ends, and says why.
+        if let Err(reason) = settled {
+            tracing::warn!(%reason, "cannot settle the attempt");
+            self.finish(SessionStatus::Failed, reason).await;
+        }
+    }
+
+    /// Ends the session alone, when there is no change to the task to end it with.
+    async fn finish(&self, status: SessionStatus, reason: impl Into<String>) {
+        let board = &self.engine.board;
+        if let Err(err) = board
+            .finish_session(self.session.id, status, reason.into())
+            .await
+        {
             tracing::warn!(%err, "cannot finish session");
         }
     }
 
     /// Failed: retried after a backoff, or blocked once the attempts are used up.
-    async fn settle_failure(&self, text: FailureText) {
+    async fn settle_failure(&self, text: FailureText, end: SessionEnd) -> Result<(), String> {
         let settings = &self.engine.settings;
         let used = self.task.attempts;
         let retry_at = (used < self.task.max_attempts).then(|| {
@@ -637,19 +659,11 @@ impl Attempt {
         let task = match self
             .engine
             .board
-            .settle_failure(
-                self.task.id,
-                failure,
-                Some(self.session.id),
-                Actor::SCHEDULER,
-            )
+            .settle_failure(self.task.id, failure, Some(end), Actor::SCHEDULER)
             .await
         {
             Ok(task) => task,
-            Err(err) => {
-                tracing::error!(%err, "cannot settle a failed attempt");
-                return;
-            }
+            Err(err) => return Err(format!("cannot settle a failed attempt: {err}")),
         };
         match retry_at {
             Some(at) => self.engine.wake_at(at),
@@ -659,6 +673,7 @@ impl Attempt {
             }
             None => {}
         }
+        Ok(())
     }
 }
 

@@ -7,23 +7,24 @@ use harness_domain::task::TaskId;
 
 use crate::{
     board::{Actor, Board},
-    store::{CrashRecovery, StoreError},
+    store::{CrashRecovery, SessionEnd, StoreError},
 };
 
 /// Why a task the orchestrator's own crash interrupted goes back to pending.
 pub const RESTARTED: &str = "interrupted by a restart; will run again";
 
-/// Recovers one interrupted task; `cause` is why it goes back to pending. True when it
-/// went back to pending.
+/// Recovers one interrupted task; `cause` is why it goes back to pending, and `end`
+/// ends the interrupted session with it. True when it went back to pending.
 pub async fn recover_task(
     board: &Board,
     id: TaskId,
     max: u32,
     actor: Actor,
     cause: &str,
+    end: Option<SessionEnd>,
 ) -> Result<bool, StoreError> {
     match board
-        .recover_after_crash(id, max, actor, cause.to_owned())
+        .recover_after_crash(id, max, actor, cause.to_owned(), end)
         .await?
     {
         CrashRecovery::Requeued(_) => Ok(true),

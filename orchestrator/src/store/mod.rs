@@ -40,7 +40,7 @@ pub use findings::{MAX_FINDINGS_PER_TASK, MAX_SCREENSHOT_BYTES};
 pub use migrations::Applied;
 pub use reliability::{CrashRecovery, LOG_PAGE_BYTES};
 pub use roles::NewProposal;
-pub use sessions::SessionFilter;
+pub use sessions::{SessionEnd, SessionFilter};
 pub use tasks::{TaskCursor, TaskFilter};
 pub use work::Failure;
 pub use writer::WriterLimits;

@@ -12,7 +12,7 @@ use rusqlite::params;
 use super::{
     Store, StoreError,
     events::insert_event,
-    sessions::load_session,
+    sessions::{SessionEnd, end_session_in, load_session},
     tasks::{insert_history, load_task},
 };
 
@@ -75,12 +75,15 @@ impl Store {
         max: u32,
         actor: &str,
         cause: &str,
+        end: Option<&SessionEnd>,
         note: impl FnOnce(&Task, &str) -> NewEvent,
-    ) -> Result<(CrashRecovery, Option<Event>), StoreError> {
+    ) -> Result<(CrashRecovery, Option<Event>, Option<Session>), StoreError> {
         let tx = self.write()?;
         let current = load_task(&tx, id)?;
+        let session = end.map(|end| end_session_in(&tx, end)).transpose()?;
         if !current.status.is_running() {
-            return Ok((CrashRecovery::Unchanged(current), None));
+            tx.commit()?;
+            return Ok((CrashRecovery::Unchanged(current), None, session));
         }
         let crashes: u32 = tx.query_row(
             "SELECT crash_interruptions + 1 FROM tasks WHERE id = ?1",
@@ -149,7 +152,7 @@ impl Store {
         } else {
             CrashRecovery::Requeued(task)
         };
-        Ok((recovered, event))
+        Ok((recovered, event, session))
     }
 }
 

@@ -14,6 +14,31 @@ use super::{
     tasks::{corrupt_value, parse_time},
 };
 
+/// How an attempt's session ends, written in the same transaction as what the attempt
+/// did to its task, so nobody sees a settled task whose session still runs.
+#[derive(Debug, Clone)]
+pub struct SessionEnd {
+    pub id: i64,
+    pub status: SessionStatus,
+    pub reason: String,
+}
+
+/// Ends the session if it still runs. One that already ended (a user's cancel, a late
+/// report) keeps why it ended; it is returned as it is.
+pub(super) fn end_session_in(tx: &Connection, end: &SessionEnd) -> Result<Session, StoreError> {
+    tx.prepare_cached(
+        "UPDATE sessions SET status = ?1, exit_reason = ?2, ended_at = ?3
+          WHERE id = ?4 AND status = 'running'",
+    )?
+    .execute(params![
+        end.status.as_str(),
+        end.reason,
+        Timestamp::now().to_rfc3339(),
+        end.id
+    ])?;
+    load_session(tx, end.id)
+}
+
 /// Filters for listing sessions. `None` matches everything.
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {
@@ -188,16 +213,12 @@ impl Store {
                 current.status.as_str()
             )));
         }
-        conn.execute(
-            "UPDATE sessions SET status = ?1, exit_reason = ?2, ended_at = ?3 WHERE id = ?4",
-            params![
-                status.as_str(),
-                exit_reason,
-                Timestamp::now().to_rfc3339(),
-                session_id
-            ],
-        )?;
-        let session = load_session(&conn, session_id)?;
+        let end = SessionEnd {
+            id: session_id,
+            status,
+            reason: exit_reason.to_owned(),
+        };
+        let session = end_session_in(&conn, &end)?;
         conn.commit()?;
         Ok(session)
     }

@@ -362,7 +362,7 @@ fn update_task_in(tx: &Connection, id: TaskId, patch: &TaskPatch) -> Result<Task
 }
 
 /// Moves a task to `to` (only from `from`, when given) with its history row and event.
-fn transition_task_in(
+pub(super) fn transition_task_in(
     tx: &Connection,
     id: TaskId,
     from: Option<TaskStatus>,

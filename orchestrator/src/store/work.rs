@@ -14,8 +14,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{
     Store, StoreError,
     events::insert_event,
-    sessions::load_session,
-    tasks::{TASK_COLUMNS, insert_history, load_task, query_tasks},
+    sessions::{SessionEnd, end_session_in, load_session},
+    tasks::{TASK_COLUMNS, insert_history, load_task, query_tasks, transition_task_in},
 };
 
 /// How a failed attempt is settled.
@@ -143,15 +143,17 @@ impl Store {
         id: TaskId,
         failure: &Failure,
         actor: &str,
+        end: Option<&SessionEnd>,
         note: impl FnOnce(&Task) -> NewEvent,
-    ) -> Result<(Task, Event), StoreError> {
+    ) -> Result<(Task, Event, Option<Session>), StoreError> {
         let tx = self.write()?;
         let current = load_task(&tx, id)?;
+        let session = end.map(|end| end_session_in(&tx, end)).transpose()?;
         if current.status.is_final() {
             // Cancelled while it ran: the cancellation stands.
             let event = insert_event(&tx, &note(&current))?;
             tx.commit()?;
-            return Ok((current, event));
+            return Ok((current, event, session));
         }
         let at = Timestamp::now().to_rfc3339();
         if current.status != TaskStatus::Failed {
@@ -181,7 +183,7 @@ impl Store {
         let task = load_task(&tx, id)?;
         let event = insert_event(&tx, &note(&task))?;
         tx.commit()?;
-        Ok((task, event))
+        Ok((task, event, session))
     }
 
     /// Puts a running task back in the queue without using an attempt: a rate limit, a
@@ -192,11 +194,14 @@ impl Store {
         reason: &str,
         retry_at: Option<Timestamp>,
         actor: &str,
-    ) -> Result<Task, StoreError> {
+        end: Option<&SessionEnd>,
+    ) -> Result<(Task, Option<Session>), StoreError> {
         let tx = self.write()?;
         let current = load_task(&tx, id)?;
+        let session = end.map(|end| end_session_in(&tx, end)).transpose()?;
         if !current.status.is_running() {
-            return Ok(current);
+            tx.commit()?;
+            return Ok((current, session));
         }
         let at = Timestamp::now().to_rfc3339();
         insert_history(
@@ -216,7 +221,27 @@ impl Store {
         )?;
         let task = load_task(&tx, id)?;
         tx.commit()?;
-        Ok(task)
+        Ok((task, session))
+    }
+
+    /// A verified attempt: its task completed (with its history row and event) and its
+    /// session ended, in one transaction.
+    pub async fn complete_attempt(
+        &self,
+        id: TaskId,
+        reason: String,
+        actor: String,
+        end: SessionEnd,
+        note: impl FnOnce(&Task) -> NewEvent + Send + 'static,
+    ) -> Result<(Task, Event, Session), StoreError> {
+        self.writer
+            .submit(move |tx| {
+                let (task, event) =
+                    transition_task_in(tx, id, None, TaskStatus::Completed, &reason, &actor, note)?;
+                let session = end_session_in(tx, &end)?;
+                Ok((task, event, session))
+            })
+            .await
     }
 
     /// A human's "retry now": a failed task goes back to pending, and a task waiting out

@@ -176,7 +176,9 @@ fn requeue_gives_back_the_attempt_a_claim_took() {
         (claimed.status, claimed.attempts),
         (TaskStatus::InProgress, 1)
     );
-    let back = store.requeue(task.id, "restart", None, "test").unwrap();
+    let (back, _) = store
+        .requeue(task.id, "restart", None, "test", None)
+        .unwrap();
     assert_eq!((back.status, back.attempts), (TaskStatus::Pending, 0));
 }
 

@@ -1,12 +1,12 @@
 //! What the scheduler and its attempts do (board/work.rs).
 
-use harness_domain::time::Timestamp;
+use harness_domain::{session::SessionStatus, time::Timestamp};
 use serde_json::{Value, json};
 
 use super::Fixture;
 use crate::{
     board::Actor,
-    store::{CrashRecovery, Failure},
+    store::{CrashRecovery, Failure, SessionEnd},
 };
 
 #[tokio::test]
@@ -21,14 +21,18 @@ async fn claim_requeue_and_retry_publish_each_committed_state() {
     assert_eq!(frames[1]["data"]["id"], session.id);
 
     let later = Timestamp::now().plus(chrono::TimeDelta::minutes(5));
+    let end = ended(session.id, SessionStatus::Interrupted, "rate limited");
     f.board
-        .requeue(task.id, "rate limited", Some(later), Actor::SCHEDULER)
+        .requeue(task.id, "rate limited", Some(later), Actor::SCHEDULER, end)
         .await
         .unwrap();
     let (kinds, frames) = f.kinds();
-    assert_eq!(kinds, ["task.updated"]);
+    assert_eq!(kinds, ["task.updated", "session.updated"]);
     assert_eq!(frames[0]["data"]["status"], "pending");
     assert_eq!(frames[0]["data"], f.stored_task(task.id));
+    assert_eq!(frames[1]["data"]["status"], "interrupted");
+    assert_eq!(frames[1]["data"]["exit_reason"], "rate limited");
+    assert_eq!(frames[1]["data"], f.stored_session(session.id));
 
     f.board.retry_now(task.id, Actor::API).await.unwrap();
     let (kinds, frames) = f.kinds();
@@ -38,23 +42,66 @@ async fn claim_requeue_and_retry_publish_each_committed_state() {
 }
 
 #[tokio::test]
-async fn verifying_and_complete_publish_the_task_and_its_events() {
+async fn verifying_and_complete_publish_the_task_its_events_and_the_ended_session() {
     let mut f = Fixture::new();
     let task = f.task("finish").await;
-    f.board.claim(task.id, &f.agent()).await.unwrap();
+    let (_, session) = f.board.claim(task.id, &f.agent()).await.unwrap();
     f.published();
     f.board.enter_verifying(task.id).await.unwrap();
     let (kinds, frames) = f.kinds();
     assert_eq!(kinds, ["task.updated", "event.created"]);
     assert_eq!(frames[0]["data"]["status"], "verifying");
+    let reason = "verified and merged as abc123";
+    let end = SessionEnd {
+        id: session.id,
+        status: SessionStatus::Succeeded,
+        reason: reason.into(),
+    };
     f.board
-        .complete(task.id, "verified and merged as abc123".to_owned())
+        .complete_attempt(task.id, reason.to_owned(), end)
         .await
         .unwrap();
     let (kinds, frames) = f.kinds();
-    assert_eq!(kinds, ["task.updated", "event.created"]);
+    assert_eq!(kinds, ["task.updated", "event.created", "session.updated"]);
     assert_eq!(frames[0]["data"], f.stored_task(task.id));
     assert_eq!(frames[0]["data"]["status"], "completed");
+    f.assert_event_stored(&frames[1], "task.status_changed");
+    assert_eq!(frames[2]["data"]["status"], "succeeded");
+    assert_eq!(frames[2]["data"]["exit_reason"], reason);
+    assert_eq!(frames[2]["data"], f.stored_session(session.id));
+}
+
+#[tokio::test]
+async fn a_session_a_user_already_ended_keeps_why_it_ended_when_its_task_settles() {
+    let mut f = Fixture::new();
+    let (task, session) = f.claimed("stopped").await;
+    f.board
+        .finish_session(
+            session.id,
+            SessionStatus::Cancelled,
+            "stopped by hand".into(),
+        )
+        .await
+        .unwrap();
+    f.published();
+    let end = ended(session.id, SessionStatus::Interrupted, "rate limited");
+    f.board
+        .requeue(task.id, "rate limited", None, Actor::SCHEDULER, end)
+        .await
+        .unwrap();
+    let (kinds, frames) = f.kinds();
+    assert_eq!(kinds, ["task.updated", "session.updated"]);
+    assert_eq!(frames[0]["data"]["status"], "pending");
+    assert_eq!(frames[1]["data"]["status"], "cancelled");
+    assert_eq!(frames[1]["data"]["exit_reason"], "stopped by hand");
+}
+
+fn ended(id: i64, status: SessionStatus, reason: &str) -> Option<SessionEnd> {
+    Some(SessionEnd {
+        id,
+        status,
+        reason: reason.into(),
+    })
 }
 
 #[tokio::test]
@@ -69,16 +116,19 @@ async fn settle_failure_publishes_the_task_and_the_failed_event_from_one_commit(
         retry_at: Some(Timestamp::now().plus(chrono::TimeDelta::minutes(1))),
         investigate: false,
     };
+    let end = ended(session.id, SessionStatus::Failed, "tests failed");
     f.board
-        .settle_failure(task.id, failure, Some(session.id), Actor::SCHEDULER)
+        .settle_failure(task.id, failure, end, Actor::SCHEDULER)
         .await
         .unwrap();
     let (kinds, frames) = f.kinds();
-    assert_eq!(kinds, ["task.updated", "event.created"]);
+    assert_eq!(kinds, ["task.updated", "event.created", "session.updated"]);
     assert_eq!(frames[0]["data"]["last_failure"], "1 failed");
     assert_eq!(frames[0]["data"], f.stored_task(task.id));
     f.assert_event_stored(&frames[1], "task.failed");
     assert_eq!(frames[1]["data"]["session_id"], session.id);
+    assert_eq!(frames[2]["data"]["status"], "failed");
+    assert_eq!(frames[2]["data"], f.stored_session(session.id));
 }
 
 #[tokio::test]
@@ -205,23 +255,26 @@ async fn helper_and_investigation_sessions_are_published_as_created() {
 #[tokio::test]
 async fn crash_recovery_publishes_the_requeued_then_the_blocked_task() {
     let mut f = Fixture::new();
-    let (task, _) = f.claimed("interrupted twice").await;
+    let (task, session) = f.claimed("interrupted twice").await;
+    let end = ended(session.id, SessionStatus::Interrupted, "worker lost");
     let recovered = f
         .board
-        .recover_after_crash(task.id, 2, Actor::STARTUP, "crashed".into())
+        .recover_after_crash(task.id, 2, Actor::STARTUP, "crashed".into(), end)
         .await
         .unwrap();
     assert!(matches!(recovered, CrashRecovery::Requeued(_)));
     let (kinds, frames) = f.kinds();
-    assert_eq!(kinds, ["task.updated"]);
+    assert_eq!(kinds, ["task.updated", "session.updated"]);
     assert_eq!(frames[0]["data"]["status"], "pending");
     assert_eq!(frames[0]["data"], f.stored_task(task.id));
+    assert_eq!(frames[1]["data"]["status"], "interrupted");
+    assert_eq!(frames[1]["data"], f.stored_session(session.id));
 
     f.board.claim(task.id, &f.agent()).await.unwrap();
     f.published();
     let recovered = f
         .board
-        .recover_after_crash(task.id, 2, Actor::STARTUP, "crashed".into())
+        .recover_after_crash(task.id, 2, Actor::STARTUP, "crashed".into(), None)
         .await
         .unwrap();
     assert!(matches!(recovered, CrashRecovery::Blocked(_)));
@@ -234,7 +287,7 @@ async fn crash_recovery_publishes_the_requeued_then_the_blocked_task() {
     // A task that is not running is left as it is, and nothing is announced.
     let recovered = f
         .board
-        .recover_after_crash(task.id, 2, Actor::STARTUP, "crashed".into())
+        .recover_after_crash(task.id, 2, Actor::STARTUP, "crashed".into(), None)
         .await
         .unwrap();
     assert!(matches!(recovered, CrashRecovery::Unchanged(_)));
