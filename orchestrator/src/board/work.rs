@@ -186,9 +186,11 @@ impl Board {
         Ok(task)
     }
 
-    /// The answer waiting for the agent, cleared as it resumes.
-    pub async fn take_answer(&self, id: TaskId) -> Result<Option<HumanAnswer>, StoreError> {
-        let taken = self.blocking(move |s| s.take_answer(id)).await?;
+    /// The answer waiting for the agent. It stays on the task until an attempt that
+    /// resumed with it is merged or fails ([`Board::complete_attempt`],
+    /// [`Board::settle_failure`]).
+    pub async fn waiting_answer(&self, id: TaskId) -> Result<Option<HumanAnswer>, StoreError> {
+        let taken = self.blocking(move |s| s.waiting_answer(id)).await?;
         Ok(taken.map(|(question, answer, paused)| HumanAnswer {
             question,
             answer,

@@ -175,6 +175,37 @@ impl Repo {
         })
     }
 
+    /// Re-creates a paused attempt's worktree at `path` on its existing branch
+    /// `harness/<display_id>`, which holds the work so far (committed when the agent
+    /// asked, or pushed by a worker); from `base` when that branch is gone.
+    pub fn reopen_worktree(
+        &self,
+        display_id: &str,
+        base: &str,
+        path: &Path,
+    ) -> Result<Worktree, GitError> {
+        let branch = branch_name(display_id)?;
+        if self.rev_parse(&format!("refs/heads/{branch}")).is_err() {
+            return self.create_worktree(display_id, base, path);
+        }
+        if path.exists() {
+            return Err(GitError::WorktreeExists(path.to_path_buf()));
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        git(&self.root, &["worktree", "prune"], None)?;
+        let base_commit = self.rev_parse(&format!("refs/heads/{base}"))?;
+        let p = path.to_string_lossy();
+        git(&self.root, &["worktree", "add", "-q", &p, &branch], None)?;
+        Ok(Worktree {
+            path: path.to_path_buf(),
+            branch,
+            base: base.to_owned(),
+            base_commit,
+        })
+    }
+
     /// Checks out the commit `rev` names, detached, in a new worktree at `path`; a stale
     /// worktree left there is removed first. Detached, so it never holds a branch
     /// another step must move: for a remote attempt's helper sessions, which need a

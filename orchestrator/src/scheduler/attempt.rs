@@ -164,7 +164,7 @@ impl Attempt {
             None => repo.current_branch().map_err(AttemptError::BaseBranch)?,
         };
         let path = settings.worktrees_dir.join(&self.task.display_id);
-        let resume = self.take_resume().await?;
+        let resume = self.resume_with_answer().await?;
         let (display_id, resuming, author) = (
             self.task.display_id.clone(),
             resume.is_some(),
@@ -206,15 +206,16 @@ impl Attempt {
         })
     }
 
-    /// The human's answer waiting for this task, if any, taken off the board: the
-    /// attempt resumes the agent's conversation with it.
-    pub(super) async fn take_resume(&self) -> Result<Option<Resume>, AttemptError> {
+    /// The human's answer waiting for this task, if any: the attempt resumes the
+    /// agent's conversation with it. It stays on the board until this attempt is
+    /// merged or fails, so an attempt lost on the way does not lose it.
+    pub(super) async fn resume_with_answer(&self) -> Result<Option<Resume>, AttemptError> {
         let taken = self
             .engine
             .board
-            .take_answer(self.task.id)
+            .waiting_answer(self.task.id)
             .await
-            .map_err(AttemptError::TakeAnswer)?;
+            .map_err(AttemptError::ReadAnswer)?;
         Ok(taken.map(|a| Resume {
             paused: a
                 .paused
@@ -275,6 +276,7 @@ impl Attempt {
             }
             SessionOutcome::TimedOut => Ending::after(AttemptError::TimedOut, last),
             SessionOutcome::WaitingForHuman { question, paused } => {
+                self.commit_work_so_far(sink, &repo, &worktree).await;
                 self.wait_for_human(question, paused).await
             }
             SessionOutcome::Interrupted { reason, retry_at } => Ending::Requeued {
@@ -532,6 +534,28 @@ impl Attempt {
         }
     }
 
+    /// The agent asked a human: its work so far is committed on the attempt's branch, so
+    /// the attempt that resumes finds it whether it runs here or on a worker. The
+    /// worktree stays for a local resume; if the commit fails, it still holds the work.
+    async fn commit_work_so_far(&self, sink: &Arc<StoreSink>, repo: &Repo, worktree: &Worktree) {
+        let message = format!(
+            "{}: work in progress, waiting for a human's answer",
+            self.task.display_id
+        );
+        let (repo, worktree, author) = (repo.clone(), worktree.clone(), self.author());
+        let committed =
+            tokio::task::spawn_blocking(move || repo.commit_attempt(&worktree, &message, &author))
+                .await;
+        match committed {
+            Ok(Ok(Some(sha))) => sink.system(format!(
+                "the work so far is committed on the attempt's branch as {sha}"
+            )),
+            Ok(Ok(None)) => {}
+            Ok(Err(err)) => sink.system(format!("cannot commit the work so far: {err}")),
+            Err(err) => sink.system(format!("cannot commit the work so far: {err}")),
+        }
+    }
+
     /// Stores the agent's question (and its paused conversation) on the task, which
     /// waits for the answer; the next attempt resumes with it. Local and remote alike.
     pub(super) async fn wait_for_human(
@@ -680,7 +704,8 @@ impl Attempt {
 /// Creates the attempt's worktree. An earlier attempt's worktree (kept for inspection
 /// until this retry) is set aside first: anything uncommitted in it is committed to a
 /// renamed branch, never deleted. When resuming after an answer, the worktree with the
-/// agent's work so far is used as it is.
+/// agent's work so far is used as it is, or re-created on the attempt's branch when it
+/// is gone (the question came from a worker, or the worktree was removed meanwhile).
 fn open_worktree(
     repo: &Repo,
     display_id: &str,
@@ -705,7 +730,11 @@ fn open_worktree(
         let worktree = repo.create_worktree(display_id, base, path)?;
         return Ok((worktree, kept));
     }
-    let worktree = repo.create_worktree(display_id, base, path)?;
+    let worktree = if resuming {
+        repo.reopen_worktree(display_id, base, path)?
+    } else {
+        repo.create_worktree(display_id, base, path)?
+    };
     Ok((worktree, None))
 }
 

@@ -58,8 +58,8 @@ pub enum AttemptError {
     Workspace(#[from] WorkspaceError),
     #[error("cannot read the base branch: {0}")]
     BaseBranch(#[source] GitError),
-    #[error("cannot take the human's answer: {0}")]
-    TakeAnswer(#[source] StoreError),
+    #[error("cannot read the human's answer: {0}")]
+    ReadAnswer(#[source] StoreError),
     #[error("cannot prepare the worktree: {0}")]
     PrepareWorktree(#[source] GitError),
     #[error("cannot enter verification: {0}")]

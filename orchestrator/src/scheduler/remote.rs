@@ -12,7 +12,7 @@
 //! carries on, its session stays running), and at startup adopt.rs re-adopts it and
 //! follows it on from here ([`Attempt::run_adopted`]).
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 
 use harness_domain::{agent::AgentStatus, session::LogKind, time::Timestamp};
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,7 @@ use super::{
 use crate::{
     config::executors::RemoteSettings,
     engine::{
+        git::{Author, BranchCleanup, GitError, Repo, Worktree, branch_name, kept_branch_name},
         landing::{BASE_MOVED, LandingError, LandingGit},
         prompt::TaskBrief,
         safe_git,
@@ -183,7 +184,8 @@ impl Attempt {
     /// attempt) the branch is reset to the base first and that is logged and recorded,
     /// unless a human answered the previous attempt's question: then the branch holds
     /// the work that attempt pushed, and the assignment carries the answer (`resume`).
-    /// Without a sink (a re-adopted worker) the branch is left as the worker has it.
+    /// Without a sink (a re-adopted worker) the branch is left as the worker has it; the
+    /// answer, which stays on the board until the attempt settles, is still in `resume`.
     pub(super) async fn prepare_remote(
         &self,
         sink: Option<&Arc<StoreSink>>,
@@ -200,13 +202,20 @@ impl Attempt {
             .map_err(AttemptError::PrepareWorktree)?;
         let root = repo.root().to_path_buf();
         let (b, base2) = (branch.clone(), base.clone());
-        let resume = match sink {
-            Some(_) => self.take_resume().await?,
-            None => None,
-        };
-        let fresh = sink.is_some() && resume.is_none();
-        let resuming = resume.is_some();
-        let git_dir = tokio::task::spawn_blocking(move || {
+        let resume = self.resume_with_answer().await?;
+        let adopted = sink.is_none();
+        let fresh = !adopted && resume.is_none();
+        let resuming = !adopted && resume.is_some();
+        let local = engine.worktrees_dir.join(&self.task.display_id);
+        let (display_id, author) = (self.task.display_id.clone(), self.author());
+        let (kept, git_dir) = tokio::task::spawn_blocking(move || {
+            // A re-adopted worker's branch is left as it is.
+            let kept = if !adopted {
+                release_local_worktree(&repo, &local, &display_id, &base2, resuming, &author)
+                    .map_err(AttemptError::PrepareWorktree)?
+            } else {
+                None
+            };
             let ok = |args: &[&str]| -> Result<String, AttemptError> {
                 let out = safe_git::run(&root, args, &[]).map_err(AttemptError::RunGitForBranch)?;
                 if out.status.success() {
@@ -227,9 +236,14 @@ impl Attempt {
                 // the base rather than fail the clone.
                 ok(&from_base)?;
             }
-            ok(&["rev-parse", "--absolute-git-dir"])
+            ok(&["rev-parse", "--absolute-git-dir"]).map(|dir| (kept, dir))
         })
         .await??;
+        if let (Some(sink), Some(kept)) = (sink, kept) {
+            sink.system(format!(
+                "the previous local attempt's work was kept on branch {kept}"
+            ));
+        }
         if let Some(sink) = sink {
             sink.system(match &resume {
                 None => format!(
@@ -694,6 +708,38 @@ impl Attempt {
             retry_at: Some(Timestamp::now()),
         }
     }
+}
+
+/// A local attempt's worktree left for this task has the branch a worker clones and
+/// pushes checked out, and git does not move a branch checked out in a worktree.
+/// Resuming after an answer, the work in it is committed on that branch and the
+/// worktree removed, so the worker resumes from it; otherwise it is set aside as a
+/// local retry would, its work kept on a renamed branch (returned).
+fn release_local_worktree(
+    repo: &Repo,
+    path: &Path,
+    display_id: &str,
+    base: &str,
+    resuming: bool,
+    author: &Author,
+) -> Result<Option<String>, GitError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    if !resuming {
+        let keep_as = kept_branch_name(display_id, chrono::Utc::now());
+        return repo.set_aside_worktree(path, &keep_as, author);
+    }
+    let worktree = Worktree {
+        path: path.to_path_buf(),
+        branch: branch_name(display_id)?,
+        base: base.to_owned(),
+        base_commit: String::new(),
+    };
+    let message = format!("{display_id}: work in progress, handed to a worker to resume");
+    repo.commit_attempt(&worktree, &message, author)?;
+    repo.remove_worktree(path, false, BranchCleanup::Keep)?;
+    Ok(None)
 }
 
 /// A lost worker: requeued and counted like a crash of a local attempt.

@@ -30,9 +30,12 @@ pub async fn prune(board: &Board, settings: &EngineSettings) -> usize {
             continue;
         }
         let expired = match board.get_task(task_ref.id()).await {
+            // A task waiting for an answer keeps the worktree its agent resumes in,
+            // however long the human takes.
             Ok(task) => {
                 task.status != TaskStatus::InProgress
                     && task.status != TaskStatus::Verifying
+                    && task.question.is_none()
                     && age(&task.updated_at) >= settings.worktree_retention
             }
             Err(_) => true, // the task was deleted

@@ -176,6 +176,7 @@ impl Store {
             ),
         };
         insert_history(&tx, id, Some(TaskStatus::Failed), to, &why, actor, &at)?;
+        clear_answer_in(&tx, id)?;
         tx.execute(
             "UPDATE tasks SET status = ?1, retry_at = ?2, last_failure = ?3, updated_at = ?4 WHERE id = ?5",
             params![to.as_str(), failure.retry_at.map(|t| t.to_rfc3339()), failure.summary, at, id.get()],
@@ -236,6 +237,7 @@ impl Store {
     ) -> Result<(Task, Event, Session), StoreError> {
         self.writer
             .submit(move |tx| {
+                clear_answer_in(tx, id)?;
                 let (task, event) =
                     transition_task_in(tx, id, None, TaskStatus::Completed, &reason, &actor, note)?;
                 let session = end_session_in(tx, &end)?;
@@ -323,13 +325,16 @@ impl Store {
         Ok((task, event))
     }
 
-    /// The question, answer and paused conversation, cleared as the agent resumes.
-    pub fn take_answer(
+    /// The answered question and the paused conversation an attempt resumes with. They
+    /// stay on the task until an attempt that used them ends with a result
+    /// ([`clear_answer_in`]), so an attempt lost on the way (a crash, a rate limit, a
+    /// worker gone) does not lose the human's answer.
+    pub fn waiting_answer(
         &self,
         id: TaskId,
     ) -> Result<Option<(String, String, Option<String>)>, StoreError> {
-        let tx = self.write()?;
-        let row: Option<(Option<String>, Option<String>, Option<String>)> = tx
+        let conn = self.read()?;
+        let row: Option<(Option<String>, Option<String>, Option<String>)> = conn
             .query_row(
                 "SELECT question, answer, paused_conversation FROM tasks WHERE id = ?1",
                 [id.get()],
@@ -339,11 +344,6 @@ impl Store {
         let Some((Some(q), Some(a), paused)) = row else {
             return Ok(None);
         };
-        tx.execute(
-            "UPDATE tasks SET question = NULL, answer = NULL, paused_conversation = NULL WHERE id = ?1",
-            [id.get()],
-        )?;
-        tx.commit()?;
         Ok(Some((q, a, paused)))
     }
 
@@ -436,6 +436,17 @@ impl Store {
             .prepare_cached("SELECT 1 FROM sessions WHERE task_id = ?1 AND status = 'running'")?
             .exists([id.get()])?)
     }
+}
+
+/// An answered question is used up once an attempt that resumed with it ends with a
+/// result (merged or failed). An unanswered one stays: it still waits for its answer.
+fn clear_answer_in(tx: &Connection, id: TaskId) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE tasks SET question = NULL, answer = NULL, paused_conversation = NULL
+          WHERE id = ?1 AND answer IS NOT NULL",
+    )?
+    .execute([id.get()])?;
+    Ok(())
 }
 
 fn insert_session(

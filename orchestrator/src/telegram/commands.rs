@@ -254,6 +254,9 @@ async fn run(command: Command, actor: &Actor, ctx: &Context) -> Result<String, S
             if let Some(q) = &t.question {
                 h.line().bold("Question: ").text(q);
             }
+            if let Some(a) = &t.answer {
+                h.line().bold("Answer: ").text(a);
+            }
             if let Some(d) = &t.diagnosis {
                 h.line().bold("Diagnosis:").line().pre(&clip(d, 1500));
             }

@@ -1,66 +1,142 @@
 //! A remote agent's question (`ask_human`): the worker pushes the work so far and
 //! passes the question on, the task waits for the answer like a local one, and the
-//! next remote attempt resumes the conversation with the answer from that work.
+//! next remote attempt resumes the conversation with the answer from that work. The
+//! attempt that resumes may run on another executor than the one that asked, and the
+//! answer outlives an attempt lost on the way.
 
-use harness::{config::AgentOverride, executor::ExecutorKind};
+use std::path::Path;
+
+use harness::{
+    config::{AgentOverride, Settings},
+    executor::ExecutorKind,
+};
 use harness_domain::agent::RuntimeKind;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{
-    fake_anthropic::{self, FakeAnthropic, Reply},
+    fake_anthropic::{self, FakeAnthropic, Reply, Scripted},
     git_repo,
-    helpers::{json_with, spawn_with},
+    helpers::{TestApp, json_with, spawn_in, spawn_with},
     remote_engine, sessions_of, wait_for,
 };
 
-#[tokio::test]
-async fn a_remote_agents_question_waits_for_the_answer_and_the_next_worker_resumes_from_its_work() {
-    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
-    let path = git_repo::repo_path(&repo);
-    let fake = FakeAnthropic::start(vec![
+/// `remote_engine` with `build-1` an Anthropic agent on `executor`, talking to `fake`.
+fn anthropic_on(s: &mut Settings, workspace: &Path, fake: &FakeAnthropic, executor: ExecutorKind) {
+    remote_engine(s, workspace, "success", 10.0);
+    s.engine.anthropic_base_url = fake.base_url.clone();
+    s.engine.anthropic_api_key = Some(harness::config::Secret::new(fake_anthropic::API_KEY));
+    s.engine.agents.insert(
+        "build-1".into(),
+        AgentOverride {
+            runtime: Some(RuntimeKind::Anthropic),
+            executor: Some(executor),
+            ..AgentOverride::default()
+        },
+    );
+}
+
+/// The agent's first turns: a draft, then the question.
+fn draft_then_ask() -> Vec<Scripted> {
+    vec![
         Reply::tool(
             "write_file",
             json!({"path": "draft.txt", "content": "half done"}),
         ),
         Reply::tool("ask_human", json!({"question": "Blue or green?"})),
-    ])
-    .await;
-    let app = spawn_with(|s| {
-        remote_engine(s, &path, "success", 10.0);
-        s.engine.anthropic_base_url = fake.base_url.clone();
-        s.engine.anthropic_api_key = Some(harness::config::Secret::new(fake_anthropic::API_KEY));
-        s.engine.agents.insert(
-            "build-1".into(),
-            AgentOverride {
-                runtime: Some(RuntimeKind::Anthropic),
-                executor: Some(ExecutorKind::Process),
-                ..AgentOverride::default()
-            },
-        );
-    })
-    .await;
-    let task = app.create_task(json!({"title": "Pick a colour"})).await;
-    let task_path = format!("/api/tasks/{}", task["id"]);
+    ]
+}
 
-    // The question is on the task (stored, then the task requeued to wait for the
-    // answer), and the worker's attempt is over.
-    let waiting = wait_for(&app, &task_path, |t| {
-        t["question"] == "Blue or green?" && t["status"] != "in_progress"
+/// The turns after the answer: the final file, then done.
+fn finish() -> [Scripted; 2] {
+    [
+        Reply::tool(
+            "write_file",
+            json!({"path": "final.txt", "content": "green it is"}),
+        ),
+        Reply::tool("complete_task", json!({"summary": "went with green"})),
+    ]
+}
+
+/// Waits until the task's question waits for an answer and no session runs.
+async fn asked(app: &TestApp, task: &Value) -> Value {
+    let waiting = wait_for(app, &format!("/api/tasks/{}", task["id"]), |t| {
+        t["question"] == "Blue or green?" && t["status"] == "pending"
     })
     .await;
-    assert_eq!(waiting["status"], "pending", "{waiting:#}");
-    let ended = wait_for(
-        &app,
+    wait_for(
+        app,
         &format!("/api/sessions?task_id={}", task["id"]),
         |page| {
             page["items"]
                 .as_array()
-                .is_some_and(|items| items.iter().any(|s| s["status"] != "running"))
+                .is_some_and(|items| items.iter().all(|s| s["status"] != "running"))
         },
     )
     .await;
-    let first = ended["items"][0].clone();
+    waiting
+}
+
+async fn answer(app: &TestApp, task: &Value, text: &str) {
+    let answered = json_with(
+        app.post(
+            &format!("/api/tasks/{}/answer", task["id"]),
+            json!({ "answer": text }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(answered["answer"], text);
+}
+
+async fn finished(app: &TestApp, task: &Value) -> Value {
+    wait_for(app, &format!("/api/tasks/{}", task["id"]), |t| {
+        t["status"] == "completed" || t["status"] == "failed" || t["status"] == "blocked"
+    })
+    .await
+}
+
+/// The conversation the agent resumed: the earlier turns, and the answer as the
+/// `ask_human` result.
+fn assert_resumed_with(request: &fake_anthropic::Recorded, answer: &str) {
+    let text = request.all_text();
+    assert!(text.contains("draft.txt"), "earlier turns missing: {text}");
+    assert!(
+        text.contains("Blue or green?"),
+        "earlier turns missing: {text}"
+    );
+    let results = request.last_tool_results();
+    assert!(
+        results.iter().any(|r| r.to_string().contains(answer)),
+        "the answer is not the ask_human result: {results:#?}"
+    );
+}
+
+/// Both halves of the work landed: the draft from before the question, the file after.
+fn assert_both_landed(path: &Path) {
+    assert_eq!(
+        git_repo::git(path, &["show", "main:draft.txt"]),
+        "half done"
+    );
+    assert_eq!(
+        git_repo::git(path, &["show", "main:final.txt"]),
+        "green it is"
+    );
+}
+
+#[tokio::test]
+async fn a_remote_agents_question_waits_for_the_answer_and_the_next_worker_resumes_from_its_work() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeAnthropic::start(draft_then_ask()).await;
+    let app = spawn_with(|s| anthropic_on(s, &path, &fake, ExecutorKind::Process)).await;
+    let task = app.create_task(json!({"title": "Pick a colour"})).await;
+
+    // The question is on the task (stored, then the task requeued to wait for the
+    // answer), and the worker's attempt is over.
+    asked(&app, &task).await;
+    let first = sessions_of(&app, &task).await[0].clone();
     assert_eq!(first["executor"], "process", "{first:#}");
     assert_eq!(first["status"], "interrupted", "{first:#}");
     assert!(
@@ -81,28 +157,9 @@ async fn a_remote_agents_question_waits_for_the_answer_and_the_next_worker_resum
         "nothing runs while the question waits"
     );
 
-    fake.push([
-        Reply::tool(
-            "write_file",
-            json!({"path": "final.txt", "content": "green it is"}),
-        ),
-        Reply::tool("complete_task", json!({"summary": "went with green"})),
-    ]);
-    let answered = json_with(
-        app.post(
-            &format!("/api/tasks/{}/answer", task["id"]),
-            json!({"answer": "green, definitely"}),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(answered["answer"], "green, definitely");
-
-    let done = wait_for(&app, &task_path, |t| {
-        t["status"] == "completed" || t["status"] == "failed" || t["status"] == "blocked"
-    })
-    .await;
+    fake.push(finish());
+    answer(&app, &task, "green, definitely").await;
+    let done = finished(&app, &task).await;
     assert_eq!(done["status"], "completed", "{done:#}");
     assert!(done["question"].is_null(), "{done:#}");
     assert_eq!(done["attempts"], 1, "a question does not use an attempt");
@@ -111,35 +168,121 @@ async fn a_remote_agents_question_waits_for_the_answer_and_the_next_worker_resum
     // the question) and the answer as the `ask_human` result.
     let requests = fake.requests();
     assert_eq!(requests.len(), 4, "{requests:#?}");
-    let resumed = &requests[2];
-    let text = resumed.all_text();
-    assert!(text.contains("draft.txt"), "earlier turns missing: {text}");
-    assert!(
-        text.contains("Blue or green?"),
-        "earlier turns missing: {text}"
-    );
-    let results = resumed.last_tool_results();
-    assert!(
-        results
-            .iter()
-            .any(|r| r.to_string().contains("green, definitely")),
-        "the answer is not the ask_human result: {results:#?}"
-    );
-
-    // Both workers' work landed: the draft from before the question, the file after.
-    assert_eq!(
-        git_repo::git(&path, &["show", "main:draft.txt"]),
-        "half done"
-    );
-    assert_eq!(
-        git_repo::git(&path, &["show", "main:final.txt"]),
-        "green it is"
-    );
+    assert_resumed_with(&requests[2], "green, definitely");
+    assert_both_landed(&path);
     let sessions = sessions_of(&app, &task).await;
     assert_eq!(sessions.len(), 2, "{sessions:#?}");
     assert!(
         sessions.iter().all(|s| s["executor"] == "process"),
         "{sessions:#?}"
     );
+    crate::stop_with_workers(app).await;
+}
+
+#[tokio::test]
+async fn a_question_asked_locally_is_resumed_on_a_worker_from_the_committed_work() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeAnthropic::start(draft_then_ask()).await;
+    let app = spawn_with(|s| anthropic_on(s, &path, &fake, ExecutorKind::Local)).await;
+    let task = app.create_task(json!({"title": "Pick a colour"})).await;
+    asked(&app, &task).await;
+    // The local agent's work so far is committed on the attempt's branch, where a
+    // worker can clone it.
+    assert_eq!(
+        git_repo::git(&path, &["show", "harness/T-1:draft.txt"]),
+        "half done"
+    );
+
+    // The agent now runs on the process executor: the next attempt is remote.
+    let dir = app.stop().await;
+    let app = spawn_in(dir, |s| {
+        anthropic_on(s, &path, &fake, ExecutorKind::Process)
+    })
+    .await;
+    fake.push(finish());
+    answer(&app, &task, "green, definitely").await;
+    let done = finished(&app, &task).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert!(done["question"].is_null(), "{done:#}");
+    assert_eq!(done["attempts"], 1, "a question does not use an attempt");
+    assert_resumed_with(&fake.requests()[2], "green, definitely");
+    assert_both_landed(&path);
+    let sessions = sessions_of(&app, &task).await;
+    let executors: Vec<&str> = sessions
+        .iter()
+        .map(|s| s["executor"].as_str().unwrap())
+        .collect();
+    assert_eq!(executors, ["process", "local"], "{sessions:#?}");
+    crate::stop_with_workers(app).await;
+}
+
+#[tokio::test]
+async fn a_question_asked_on_a_worker_is_resumed_locally_from_the_pushed_work() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeAnthropic::start(draft_then_ask()).await;
+    let app = spawn_with(|s| anthropic_on(s, &path, &fake, ExecutorKind::Process)).await;
+    let task = app.create_task(json!({"title": "Pick a colour"})).await;
+    asked(&app, &task).await;
+
+    // The agent now runs locally, where no worktree of the task exists yet: the
+    // attempt that resumes checks out the branch the worker pushed.
+    let dir = app.stop().await;
+    assert!(!dir.path().join("data/worktrees/T-1").exists());
+    let app = spawn_in(dir, |s| anthropic_on(s, &path, &fake, ExecutorKind::Local)).await;
+    fake.push(finish());
+    answer(&app, &task, "green, definitely").await;
+    let done = finished(&app, &task).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert_eq!(done["attempts"], 1, "a question does not use an attempt");
+    assert_resumed_with(&fake.requests()[2], "green, definitely");
+    assert_both_landed(&path);
+    let sessions = sessions_of(&app, &task).await;
+    let executors: Vec<&str> = sessions
+        .iter()
+        .map(|s| s["executor"].as_str().unwrap())
+        .collect();
+    assert_eq!(executors, ["local", "process"], "{sessions:#?}");
+    crate::stop_with_workers(app).await;
+}
+
+#[tokio::test]
+async fn an_answer_outlives_the_attempt_that_resumed_with_it_when_that_attempt_is_lost() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeAnthropic::start(draft_then_ask()).await;
+    let app = spawn_with(|s| anthropic_on(s, &path, &fake, ExecutorKind::Local)).await;
+    let task = app.create_task(json!({"title": "Pick a colour"})).await;
+    asked(&app, &task).await;
+
+    // The attempt that resumes with the answer hangs in its first turn, and the
+    // orchestrator stops under it (an upgrade): that attempt ends without a result.
+    fake.push([Scripted::Hang]);
+    answer(&app, &task, "green, definitely").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while fake.request_count() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent did not resume"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let dir = app.stop().await;
+
+    // The answer is still on the task, and the next attempt resumes with it.
+    let app = spawn_in(dir, |s| anthropic_on(s, &path, &fake, ExecutorKind::Local)).await;
+    fake.push(finish());
+    let done = finished(&app, &task).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert!(done["question"].is_null(), "{done:#}");
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 5, "{requests:#?}");
+    assert_resumed_with(&requests[2], "green, definitely");
+    assert_resumed_with(&requests[3], "green, definitely");
+    assert_both_landed(&path);
+    let sessions = sessions_of(&app, &task).await;
+    assert_eq!(sessions.len(), 3, "{sessions:#?}");
+    assert_eq!(sessions[1]["status"], "interrupted", "{sessions:#?}");
     crate::stop_with_workers(app).await;
 }

@@ -157,11 +157,32 @@ async fn a_question_and_its_answer_publish_the_task_and_their_events() {
     assert_eq!(frames[0]["data"], f.stored_task(task.id));
     f.assert_event_stored(&frames[1], "task.answered");
 
-    let taken = f.board.take_answer(task.id).await.unwrap().unwrap();
+    // The answer stays until an attempt that resumed with it ends with a result: an
+    // attempt lost on the way (requeued) leaves it for the next one.
+    let waiting_for_answer = "waiting for a human answer";
+    f.board
+        .requeue(task.id, waiting_for_answer, None, Actor::SCHEDULER, None)
+        .await
+        .unwrap();
+    f.board.claim(task.id, &f.agent()).await.unwrap();
+    f.board
+        .requeue(task.id, "rate limited", None, Actor::SCHEDULER, None)
+        .await
+        .unwrap();
+    let waiting = f.board.waiting_answer(task.id).await.unwrap().unwrap();
     assert_eq!(
-        (taken.question.as_str(), taken.answer.as_str()),
+        (waiting.question.as_str(), waiting.answer.as_str()),
         ("which colour?", "green")
     );
+    let (_, resumed) = f.board.claim(task.id, &f.agent()).await.unwrap();
+    f.board.enter_verifying(task.id).await.unwrap();
+    let end = ended(resumed.id, SessionStatus::Succeeded, "merged");
+    f.board
+        .complete_attempt(task.id, "merged".into(), end.unwrap())
+        .await
+        .unwrap();
+    assert!(f.board.waiting_answer(task.id).await.unwrap().is_none());
+    assert_eq!(f.stored_task(task.id)["question"], Value::Null);
 }
 
 #[tokio::test]

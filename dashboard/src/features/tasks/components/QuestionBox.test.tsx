@@ -32,7 +32,7 @@ describe('human question on a task', () => {
     await userEvent.click(screen.getByRole('button', { name: 'Send answer' }));
     expect(calls.find((c) => c.url.pathname === '/api/tasks/5/answer')?.body).toEqual({ answer: 'SQLite' });
     await waitFor(() => expect(screen.queryByLabelText('Your answer')).toBeNull());
-    expect(screen.getByText(/waiting for the agent to resume/)).toBeInTheDocument();
+    expect(screen.getByText(/the agent resumes with it/)).toBeInTheDocument();
   });
 
   it('is not shown when no question is pending', async () => {

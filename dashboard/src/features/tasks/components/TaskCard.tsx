@@ -13,7 +13,7 @@ export function TaskCard({ task }: { task: Task }) {
         {task.category}
         {task.assigned_agent ? ` · ${task.assigned_agent}` : ''}
         {task.attempts > 0 ? ` · attempt ${task.attempts}/${task.max_attempts}` : ''}
-        {task.question ? ' · needs answer' : ''}
+        {task.question && !task.answer ? ' · needs answer' : ''}
       </span>
     </Link>
   );

@@ -106,11 +106,11 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
         <dd>{formatTime(task.updated_at)}</dd>
       </dl>
 
-      {/* The server keeps the question until the agent resumes; an answer already given closes the box. */}
+      {/* The server keeps the answered question until an attempt that resumed with it ends with a result; an answer already given closes the box. */}
       {task.question && !task.answer ? <QuestionBox taskId={task.id} question={task.question} /> : null}
       {task.question && task.answer ? (
         <p className="card" role="status">
-          Answered “{task.question}” with “{task.answer}”; waiting for the agent to resume.
+          Answered “{task.question}” with “{task.answer}”; the agent resumes with it.
         </p>
       ) : null}
       {task.retry_at && task.status === 'pending' ? <p className="muted">Next attempt not before {formatTime(task.retry_at)}.</p> : null}
