@@ -93,7 +93,7 @@ pub fn router(state: AppState) -> Router {
     let guard = Arc::new(Guard::new(state.settings.web.clone()));
     // Workers are not browsers: their routes skip the Host/Origin guard and answer
     // only to the attempt's credential.
-    let workers = worker::router(state.workers.clone(), state.board.clone()).with_state(());
+    let workers = worker::router(state.workers.clone()).with_state(());
     app.layer(middleware::from_fn_with_state(guard, crate::guard::enforce))
         .merge(workers)
         .layer(middleware::map_response(crate::guard::security_headers))

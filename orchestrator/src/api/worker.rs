@@ -6,44 +6,29 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{FromRef, State},
+    extract::State,
     http::HeaderMap,
     routing::{get, post},
 };
 
 use super::{error::ApiError, extract::JsonBody};
-use crate::{
-    board::Board,
-    scheduler::subtasks::BoardTaskCreator,
-    worker::{
-        Grant, Grants,
-        protocol::{
-            self, Ack, Assignment, CreateTask, EventBatch, MAX_BATCH, SubtaskAnswer, WorkerResult,
-        },
+use crate::worker::{
+    Grant, Grants,
+    protocol::{
+        self, Ack, Assignment, CreateTask, EventBatch, MAX_BATCH, SubtaskAnswer, WorkerResult,
     },
 };
 
-/// What the worker API's handlers reach: the grants, and the board for `create_task`.
-#[derive(Clone)]
-pub struct WorkerApi {
-    pub grants: Grants,
-    pub board: Board,
-}
-
-impl FromRef<WorkerApi> for Grants {
-    fn from_ref(api: &WorkerApi) -> Self {
-        api.grants.clone()
-    }
-}
-
-pub fn router(grants: Grants, board: Board) -> Router {
+/// The handlers reach the grants only: an attempt's `create_task` goes to the creator
+/// its grant holds, made by the scheduler as a local attempt's is.
+pub fn router(grants: Grants) -> Router {
     let git = super::git_http::router(grants.clone()).with_state(grants.clone());
     Router::new()
         .route(protocol::ASSIGNMENT, get(assignment))
         .route(protocol::EVENTS, post(events))
         .route(protocol::RESULT, post(result))
         .route(protocol::TASKS, post(create_task))
-        .with_state(WorkerApi { grants, board })
+        .with_state(grants)
         .merge(git)
 }
 
@@ -129,31 +114,19 @@ async fn result(
 /// A planning agent's `create_task` from its worker: checked again with the domain's
 /// types (the worker is not trusted), then created exactly as a local agent's is.
 async fn create_task(
-    State(api): State<WorkerApi>,
+    State(grants): State<Grants>,
     headers: HeaderMap,
     JsonBody(args): JsonBody<CreateTask>,
 ) -> Result<Json<SubtaskAnswer>, ApiError> {
-    let grant = authorize(&api.grants, &headers)?;
-    if !grant.assignment.creates_tasks() {
-        return Err(ApiError::Forbidden(
-            "this attempt's role has no create_task tool".into(),
-        ));
-    }
+    let grant = authorize(&grants, &headers)?;
+    let creator = grant
+        .subtasks()
+        .filter(|_| grant.assignment.creates_tasks())
+        .ok_or_else(|| ApiError::Forbidden("this attempt's role has no create_task tool".into()))?;
     if grant.cancel.is_cancelled() {
         return Err(ApiError::Conflict("the attempt was cancelled".into()));
     }
     let new = args.validate()?;
-    let board = api.board.clone();
-    // A remote planner's subtasks take the default category: the worker API does not
-    // route categories (a local planner's keep theirs, see `subtask_category`).
-    let creator = grant.subtasks(|| {
-        Arc::new(BoardTaskCreator::new(
-            board,
-            harness_domain::task::Category::default()
-                .as_str()
-                .to_owned(),
-        ))
-    });
     Ok(Json(match creator.create(new).await {
         Ok(display_id) => SubtaskAnswer::Created { display_id },
         Err(err) => SubtaskAnswer::Refused {

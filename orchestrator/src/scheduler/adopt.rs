@@ -157,7 +157,8 @@ impl Scheduler {
             }
         };
         let cancel = tokio_util::sync::CancellationToken::new();
-        let (grant, receiver) = Grant::adopted(assignment, git_dir, cancel, stored);
+        let subtasks = attempt.task_creator();
+        let (grant, receiver) = Grant::adopted(assignment, git_dir, cancel, subtasks, stored);
         remote.grants.insert(grant);
         attempt.adopted = Some(Adopted { handle, receiver });
         self.spawn(attempt, span);

@@ -339,19 +339,7 @@ impl Attempt {
             resume,
             timeout,
             cancel: self.cancel.clone(),
-            task_creator: self
-                .role
-                .tools
-                .contains(&harness_domain::role::Tool::CreateTask)
-                .then(|| {
-                    Arc::new(BoardTaskCreator::new(
-                        self.engine.board.clone(),
-                        super::subtasks::subtask_category(
-                            &settings.roles.registry,
-                            &self.task.category,
-                        ),
-                    )) as Arc<dyn crate::engine::runtime::TaskCreator>
-                }),
+            task_creator: self.task_creator(),
             tools: session_tools(&self.role),
             browser: super::findings::browser_grant(
                 &self.engine.settings,
@@ -479,6 +467,25 @@ impl Attempt {
             .roles
             .model_for(size)
             .map_or_else(|| self.agent.model.clone(), |m| m.as_str().to_owned())
+    }
+
+    /// Where the agent's `create_task` calls go, when its role has the tool: the board,
+    /// with the subtasks' category ([`super::subtasks::subtask_category`]). Local and
+    /// remote alike (the worker API takes it from the attempt's grant).
+    pub(super) fn task_creator(&self) -> Option<Arc<dyn crate::engine::runtime::TaskCreator>> {
+        if !self
+            .role
+            .tools
+            .contains(&harness_domain::role::Tool::CreateTask)
+        {
+            return None;
+        }
+        let registry = &self.engine.settings.roles.registry;
+        let category = super::subtasks::subtask_category(registry, &self.task.category);
+        Some(Arc::new(BoardTaskCreator::new(
+            self.engine.board.clone(),
+            category,
+        )))
     }
 
     pub(super) fn author(&self) -> Author {

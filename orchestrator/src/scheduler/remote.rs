@@ -115,7 +115,9 @@ impl Attempt {
         }
         // Its own token, not a child of the attempt's: a stopping orchestrator cancels
         // the attempt but leaves the worker running (follow() decides).
-        let (grant, receiver) = Grant::new(assignment.clone(), git_dir, CancellationToken::new());
+        let subtasks = self.task_creator();
+        let cancel = CancellationToken::new();
+        let (grant, receiver) = Grant::new(assignment.clone(), git_dir, cancel, subtasks);
         remote.grants.insert(grant.clone());
         let ending = self
             .launch_and_follow(

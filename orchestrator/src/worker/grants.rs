@@ -50,9 +50,9 @@ pub struct Grant {
     next_seq: tokio::sync::Mutex<Option<u64>>,
     events: mpsc::Sender<Uplinked>,
     result: Mutex<Option<oneshot::Sender<WorkerResult>>>,
-    /// The attempt's subtask creator, made on its first `create_task`: one per attempt,
+    /// The attempt's subtask creator when its role has `create_task`: one per attempt,
     /// so the per-attempt bound counts across requests.
-    subtasks: std::sync::OnceLock<Arc<dyn TaskCreator>>,
+    subtasks: Option<Arc<dyn TaskCreator>>,
 }
 
 /// What the attempt keeps to follow its worker.
@@ -66,8 +66,9 @@ impl Grant {
         assignment: Assignment,
         git_dir: PathBuf,
         cancel: CancellationToken,
+        subtasks: Option<Arc<dyn TaskCreator>>,
     ) -> (Arc<Self>, GrantReceiver) {
-        Self::with_seq(assignment, git_dir, cancel, Some(0))
+        Self::with_seq(assignment, git_dir, cancel, subtasks, Some(0))
     }
 
     /// The grant of a worker a previous run of the orchestrator launched; `stored` is
@@ -76,15 +77,17 @@ impl Grant {
         assignment: Assignment,
         git_dir: PathBuf,
         cancel: CancellationToken,
+        subtasks: Option<Arc<dyn TaskCreator>>,
         stored: Option<u64>,
     ) -> (Arc<Self>, GrantReceiver) {
-        Self::with_seq(assignment, git_dir, cancel, stored)
+        Self::with_seq(assignment, git_dir, cancel, subtasks, stored)
     }
 
     fn with_seq(
         assignment: Assignment,
         git_dir: PathBuf,
         cancel: CancellationToken,
+        subtasks: Option<Arc<dyn TaskCreator>>,
         next_seq: Option<u64>,
     ) -> (Arc<Self>, GrantReceiver) {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
@@ -97,7 +100,7 @@ impl Grant {
             next_seq: tokio::sync::Mutex::new(next_seq),
             events: tx,
             result: Mutex::new(Some(result_tx)),
-            subtasks: std::sync::OnceLock::new(),
+            subtasks,
         });
         (
             grant,
@@ -157,8 +160,9 @@ impl Grant {
     }
 
     /// The attempt's subtask creator, made by `make` the first time.
-    pub fn subtasks(&self, make: impl FnOnce() -> Arc<dyn TaskCreator>) -> Arc<dyn TaskCreator> {
-        self.subtasks.get_or_init(make).clone()
+    /// Where the attempt's `create_task` calls go; `None` when its role has no such tool.
+    pub fn subtasks(&self) -> Option<Arc<dyn TaskCreator>> {
+        self.subtasks.clone()
     }
 
     /// Hands the result to the attempt. False when one was already given.
