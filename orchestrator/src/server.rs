@@ -349,6 +349,7 @@ async fn recover(board: &Board, settings: &Settings) -> anyhow::Result<()> {
             let restarted = crate::scheduler::crashes::RESTARTED;
             if crate::scheduler::crashes::recover_task(
                 board,
+                &settings.engine,
                 task.id,
                 max,
                 Actor::STARTUP,

@@ -38,6 +38,8 @@ pub enum ApiError {
     Unavailable(String),
     /// Too many writes are queued: the client should retry after a short pause.
     Overloaded,
+    /// The orchestrator is stopping: the client should retry (the next run answers).
+    Stopping,
     /// A bug or an environment failure. Logged in full, never sent.
     Internal(String),
 }
@@ -119,6 +121,12 @@ impl ApiError {
                 "too many writes are waiting for the database; retry shortly".to_owned(),
                 None,
             ),
+            Self::Stopping => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stopping",
+                "the orchestrator is stopping; retry, its next run takes this".to_owned(),
+                None,
+            ),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 (
@@ -136,7 +144,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match self {
             Self::TooManyRequests { retry_after_secs } => Some(HeaderValue::from(retry_after_secs)),
-            Self::Overloaded => Some(HeaderValue::from_static(RETRY_AFTER_SECS)),
+            Self::Overloaded | Self::Stopping => Some(HeaderValue::from_static(RETRY_AFTER_SECS)),
             _ => None,
         };
         let (status, code, message, field) = self.parts();

@@ -14,6 +14,7 @@ use axum::{
 use super::{error::ApiError, extract::JsonBody};
 use crate::worker::{
     Grant, Grants,
+    grants::Handover,
     protocol::{
         self, Ack, Assignment, CreateTask, EventBatch, MAX_BATCH, SubtaskAnswer, WorkerResult,
     },
@@ -104,7 +105,9 @@ async fn result(
                 result.next_seq
             ))
         })?;
-    grant.finish(result);
+    if grant.finish(result) == Handover::NobodyListening {
+        return Err(ApiError::Stopping);
+    }
     Ok(Json(Ack {
         next_seq,
         cancelled: grant.cancel.is_cancelled(),

@@ -90,7 +90,7 @@ impl Board {
         &self,
         id: TaskId,
         reason: String,
-        end: SessionEnd,
+        end: Option<SessionEnd>,
     ) -> Result<Task, StoreError> {
         let why = reason.clone();
         let (task, event, session) = self
@@ -104,7 +104,7 @@ impl Board {
             )
             .await?;
         let task = self.status_changed(task, event)?;
-        self.publish(LiveKind::SessionUpdated(session));
+        self.announce_session(session);
         Ok(task)
     }
 

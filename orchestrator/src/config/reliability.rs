@@ -1,5 +1,6 @@
 //! Settings that bound what the engine may spend, keep and retry: landing, crash
-//! interruptions, spend caps, session logs and the git timeout.
+//! interruptions, spend caps, session logs, the git timeout and how long a worker waits
+//! for an orchestrator that is away.
 
 use std::time::Duration;
 
@@ -34,6 +35,9 @@ pub struct ReliabilityArgs {
     /// Days session logs are kept after their session ended [default: 30].
     #[arg(long, env = "HARNESS_SESSION_LOG_RETENTION_DAYS")]
     pub session_log_retention_days: Option<f64>,
+    /// Seconds a remote worker keeps retrying an orchestrator it cannot reach before it gives up [default: 300].
+    #[arg(long, env = "HARNESS_WORKER_RECONNECT_SECS")]
+    pub worker_reconnect_secs: Option<f64>,
 }
 
 /// What happens to running sessions when a budget limit is crossed.
@@ -55,6 +59,9 @@ pub struct ReliabilitySettings {
     pub session_log_max_lines: u64,
     pub session_log_max_bytes: u64,
     pub session_log_retention: Duration,
+    /// How long a worker waits out an orchestrator that is away (a restart, an
+    /// upgrade) before giving up; the orchestrator re-adopts it if it is back in time.
+    pub worker_reconnect: Duration,
 }
 
 impl Default for ReliabilitySettings {
@@ -124,6 +131,13 @@ impl ReliabilitySettings {
                 "must be between 0 and 3650 days",
             ));
         }
+        let reconnect = args.worker_reconnect_secs.unwrap_or(300.0);
+        if !reconnect.is_finite() || !(10.0..=86_400.0).contains(&reconnect) {
+            return Err(invalid(
+                "HARNESS_WORKER_RECONNECT_SECS",
+                "must be between 10 and 86400 seconds",
+            ));
+        }
         Ok(Self {
             git_timeout: Duration::from_secs_f64(git_timeout),
             land_tries,
@@ -133,6 +147,7 @@ impl ReliabilitySettings {
             session_log_max_lines: lines,
             session_log_max_bytes: bytes,
             session_log_retention: Duration::from_secs_f64(days * 86_400.0),
+            worker_reconnect: Duration::from_secs_f64(reconnect),
         })
     }
 }
@@ -177,6 +192,25 @@ mod tests {
         assert!(
             err.to_string().starts_with("HARNESS_BUDGET_OVERRUN"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_worker_reconnect_window_out_of_bounds_names_its_variable() {
+        for secs in [0.0, 5.0, f64::NAN, 100_000.0] {
+            let err = ReliabilitySettings::load(ReliabilityArgs {
+                worker_reconnect_secs: Some(secs),
+                ..ReliabilityArgs::default()
+            })
+            .unwrap_err();
+            assert!(
+                err.to_string().starts_with("HARNESS_WORKER_RECONNECT_SECS"),
+                "{secs}: {err}"
+            );
+        }
+        assert_eq!(
+            ReliabilitySettings::default().worker_reconnect,
+            Duration::from_secs(300)
         );
     }
 

@@ -184,8 +184,16 @@ impl Scheduler {
         };
         let max = self.engine.settings.reliability.max_crash_interruptions;
         let cause = format!("{reason}; counted as a crash");
-        let recovered =
-            super::crashes::recover_task(board, task, max, Actor::STARTUP, &cause, Some(end)).await;
+        let recovered = super::crashes::recover_task(
+            board,
+            &self.engine.settings,
+            task,
+            max,
+            Actor::STARTUP,
+            &cause,
+            Some(end),
+        )
+        .await;
         if let Err(e) = recovered {
             tracing::warn!(%e, "cannot requeue the task");
         }

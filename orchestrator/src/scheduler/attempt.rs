@@ -615,7 +615,7 @@ impl Attempt {
                 };
                 let done = end(SessionStatus::Succeeded, reason.clone());
                 board
-                    .complete_attempt(id, reason, done)
+                    .complete_attempt(id, reason, Some(done))
                     .await
                     .map(drop)
                     .map_err(|err| format!("cannot complete: {err}"))
@@ -644,10 +644,19 @@ impl Attempt {
                 let max = self.engine.settings.reliability.max_crash_interruptions;
                 let cause = format!("{reason}; counted as a crash");
                 let done = end(SessionStatus::Interrupted, reason);
-                super::crashes::recover_task(board, id, max, Actor::SCHEDULER, &cause, Some(done))
-                    .await
-                    .map(drop)
-                    .map_err(|err| format!("cannot requeue after a lost worker: {err}"))
+                let settings = &self.engine.settings;
+                super::crashes::recover_task(
+                    board,
+                    settings,
+                    id,
+                    max,
+                    Actor::SCHEDULER,
+                    &cause,
+                    Some(done),
+                )
+                .await
+                .map(drop)
+                .map_err(|err| format!("cannot requeue after a lost worker: {err}"))
             }
             Ending::Cancelled => {
                 return self.finish(SessionStatus::Cancelled, "cancelled").await;

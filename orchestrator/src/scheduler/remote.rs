@@ -130,7 +130,7 @@ impl Attempt {
                 receiver,
             )
             .await;
-        remote.grants.remove(self.session.id);
+        forget_grant(&remote, self.session.id, &ending);
         ending
     }
 
@@ -170,7 +170,7 @@ impl Attempt {
                 deadline,
             )
             .await;
-        remote.grants.remove(self.session.id);
+        forget_grant(&remote, self.session.id, &ending);
         ending
     }
 
@@ -295,6 +295,7 @@ impl Attempt {
                 .timeout_for(self.size, engine.session_timeout)
                 .as_secs_f64(),
             heartbeat_secs: settings.heartbeat_timeout.as_secs_f64(),
+            reconnect_secs: Some(engine.reliability.worker_reconnect.as_secs_f64()),
             author_name: engine.git_author_name.clone(),
             author_email: engine.git_author_email.clone(),
             read_paths: if self.executor == ExecutorKind::Process {
@@ -742,6 +743,16 @@ fn release_local_worktree(
     repo.commit_attempt(&worktree, &message, author)?;
     repo.remove_worktree(path, false, BranchCleanup::Keep)?;
     Ok(None)
+}
+
+/// The attempt is over: its credential stops working. Not when it detached because
+/// the orchestrator is stopping: until the server is down, the worker's requests are
+/// answered as retry-later (events not stored, a result refused with 503), never with
+/// the 401 that would make the worker abandon the work the next run re-adopts.
+fn forget_grant(remote: &Remote, attempt: i64, ending: &Ending) {
+    if !matches!(ending, Ending::Detached) {
+        remote.grants.remove(attempt);
+    }
 }
 
 /// A lost worker: requeued and counted like a crash of a local attempt.

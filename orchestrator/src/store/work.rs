@@ -232,15 +232,15 @@ impl Store {
         id: TaskId,
         reason: String,
         actor: String,
-        end: SessionEnd,
+        end: Option<SessionEnd>,
         note: impl FnOnce(&Task) -> NewEvent + Send + 'static,
-    ) -> Result<(Task, Event, Session), StoreError> {
+    ) -> Result<(Task, Event, Option<Session>), StoreError> {
         self.writer
             .submit(move |tx| {
                 clear_answer_in(tx, id)?;
                 let (task, event) =
                     transition_task_in(tx, id, None, TaskStatus::Completed, &reason, &actor, note)?;
-                let session = end_session_in(tx, &end)?;
+                let session = end.map(|end| end_session_in(tx, &end)).transpose()?;
                 Ok((task, event, session))
             })
             .await

@@ -46,10 +46,6 @@ use crate::{
 
 /// Events waiting to be sent; past this the worker drops log lines (and says how many).
 const QUEUE: usize = 4096;
-/// How long one request is retried before the worker gives up on the orchestrator: an
-/// orchestrator restarting (an upgrade, a crash) comes back well within it, and then
-/// re-adopts this worker.
-const RECONNECT_WINDOW: Duration = Duration::from_secs(300);
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const SUMMARY_BYTES: usize = 8 * 1024;
@@ -70,8 +66,12 @@ pub enum WorkerError {
     Http(#[from] crate::http_client::HttpClientError),
     #[error("the orchestrator refused the credential (401): the attempt is over")]
     Refused,
-    #[error("cannot reach the orchestrator at {url} for {}s: {last}", RECONNECT_WINDOW.as_secs())]
-    Unreachable { url: String, last: String },
+    #[error("cannot reach the orchestrator at {url} for {}s: {last}", window.as_secs())]
+    Unreachable {
+        url: String,
+        window: Duration,
+        last: String,
+    },
     #[error("cannot {step}: {message}")]
     Git { step: &'static str, message: String },
     #[error("cannot set up the agent: {0}")]
@@ -136,8 +136,12 @@ pub async fn run(endpoint: Endpoint) -> Result<(), WorkerError> {
         url: endpoint.url.clone(),
         token: endpoint.token.clone(),
         backoff_max: BACKOFF_MAX,
+        reconnect_window: protocol::RECONNECT_WINDOW,
     };
     let assignment: Assignment = link.get(protocol::ASSIGNMENT).await?;
+    // One request is retried this long before the worker gives up on the orchestrator;
+    // back in time, the orchestrator re-adopts this worker.
+    link.reconnect_window = assignment.reconnect_window();
     // Every git command of this worker is bounded as the orchestrator's are.
     safe_git::set_timeout(assignment.git_timeout());
     // Back within a heartbeat once the orchestrator is: a re-adopting orchestrator
@@ -366,24 +370,16 @@ async fn push(
 ) -> Result<String, WorkerError> {
     let head = git(clone, &["rev-parse", "HEAD"], "read HEAD", &[]).await?;
     let refspec = format!("HEAD:refs/heads/{}", a.branch);
-    let header = auth_header(endpoint);
-    git(
-        clone,
-        &[
-            "-c",
-            "protocol.http.allow=always",
-            "push",
-            "-q",
-            "origin",
-            &refspec,
-        ],
-        "push the branch",
-        &header
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect::<Vec<_>>(),
-    )
-    .await?;
+    let args = [
+        "-c",
+        "protocol.http.allow=always",
+        "push",
+        "-q",
+        "origin",
+        &refspec,
+    ];
+    // A push whose answer was lost finds the branch already there: repeating is safe.
+    git_with_orchestrator(endpoint, a, clone, &args, "push the branch", || {}).await?;
     sink.log(LogKind::System, &format!("pushed {} at {head}", a.branch));
     Ok(head)
 }
@@ -443,45 +439,77 @@ fn auth_header(endpoint: &Endpoint) -> Vec<(String, String)> {
 
 async fn git_clone(endpoint: &Endpoint, a: &Assignment, clone: &Path) -> Result<(), WorkerError> {
     let url = format!("{}{}", endpoint.url, protocol::GIT);
+    let target = clone.display().to_string();
+    let parent = clone.parent().unwrap_or(Path::new("."));
+    let args = [
+        "-c",
+        "protocol.http.allow=always",
+        "clone",
+        "-q",
+        "--single-branch",
+        "--branch",
+        &a.branch,
+        &url,
+        &target,
+    ];
+    // A failed try may leave a partial clone behind.
+    let fresh = || {
+        let _ = std::fs::remove_dir_all(clone);
+    };
+    git_with_orchestrator(endpoint, a, parent, &args, "clone the branch", fresh).await?;
+    Ok(())
+}
+
+/// A git command that talks to the orchestrator (clone, push): tried again with backoff
+/// while the orchestrator cannot be reached or answers 503 (it is restarting), within
+/// the assignment's reconnect window; any other failure after a few tries. `before`
+/// runs before each try.
+async fn git_with_orchestrator(
+    endpoint: &Endpoint,
+    a: &Assignment,
+    dir: &Path,
+    args: &[&str],
+    step: &'static str,
+    before: impl Fn(),
+) -> Result<String, WorkerError> {
+    const OTHER_TRIES: u32 = 5;
     let header = auth_header(endpoint);
     let env: Vec<(&str, &str)> = header
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let target = clone.display().to_string();
-    let mut last = String::new();
-    let mut delay = BACKOFF_FIRST;
-    for _ in 0..5 {
-        let parent = clone.parent().unwrap_or(Path::new("."));
-        let _ = std::fs::remove_dir_all(clone);
-        match git(
-            parent,
-            &[
-                "-c",
-                "protocol.http.allow=always",
-                "clone",
-                "-q",
-                "--single-branch",
-                "--branch",
-                &a.branch,
-                &url,
-                &target,
-            ],
-            "clone the branch",
-            &env,
-        )
-        .await
-        {
-            Ok(_) => return Ok(()),
-            Err(err) => last = err.to_string(),
+    let give_up = tokio::time::Instant::now() + a.reconnect_window();
+    let (mut delay, mut other_failures) = (BACKOFF_FIRST, 0);
+    loop {
+        before();
+        let err = match git(dir, args, step, &env).await {
+            Ok(out) => return Ok(out),
+            Err(err) => err,
+        };
+        if !orchestrator_away(&err.to_string()) {
+            other_failures += 1;
+        }
+        if other_failures >= OTHER_TRIES || tokio::time::Instant::now() >= give_up {
+            return Err(err);
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(BACKOFF_MAX);
     }
-    Err(WorkerError::Git {
-        step: "clone",
-        message: last,
-    })
+}
+
+/// Whether git's error says the orchestrator is not there (curl's words) or is
+/// stopping (503), rather than refusing the request.
+fn orchestrator_away(message: &str) -> bool {
+    [
+        "Failed to connect",
+        "Couldn't connect",
+        "Connection refused",
+        "Empty reply from server",
+        "Recv failure",
+        "returned error: 503",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 /// One safe git command in `dir`; its trimmed stdout, or its stderr as the error.
@@ -562,6 +590,7 @@ struct Link {
     url: String,
     token: Secret,
     backoff_max: Duration,
+    reconnect_window: Duration,
 }
 
 impl Link {
@@ -626,7 +655,7 @@ impl Link {
     ) -> Result<T, WorkerError> {
         let mut delay = BACKOFF_FIRST;
         let mut last = String::new();
-        let give_up = tokio::time::Instant::now() + RECONNECT_WINDOW;
+        let give_up = tokio::time::Instant::now() + self.reconnect_window;
         while tokio::time::Instant::now() < give_up {
             let sent = request().bearer_auth(self.token.expose()).send().await;
             match sent {
@@ -645,6 +674,7 @@ impl Link {
         }
         Err(WorkerError::Unreachable {
             url: self.url.clone(),
+            window: self.reconnect_window,
             last,
         })
     }
@@ -720,7 +750,12 @@ impl Uplink {
                     () = tokio::time::sleep(self.every) => {}
                 }
             }
-            self.flush().await?;
+            if let Err(err) = self.flush().await {
+                // The orchestrator stayed away past the window, or refused the
+                // credential: nobody will take this session's work, so it stops now.
+                self.cancel.cancel();
+                return Err(err);
+            }
             if !open && self.pending.is_empty() {
                 return Ok(self.first_seq);
             }
@@ -742,6 +777,11 @@ impl Uplink {
         self.first_seq += acked as u64;
         if ack.cancelled {
             self.cancel.cancel();
+        }
+        if acked == 0 && count > 0 {
+            // Nothing taken (an orchestrator stopping, not following any more): wait a
+            // beat rather than resend at once.
+            tokio::time::sleep(self.every).await;
         }
         Ok(())
     }

@@ -50,9 +50,19 @@ pub struct Grant {
     next_seq: tokio::sync::Mutex<Option<u64>>,
     events: mpsc::Sender<Uplinked>,
     result: Mutex<Option<oneshot::Sender<WorkerResult>>>,
+    /// Set when a result found nobody to take it.
+    orphaned: std::sync::atomic::AtomicBool,
     /// The attempt's subtask creator when its role has `create_task`: one per attempt,
     /// so the per-attempt bound counts across requests.
     subtasks: Option<Arc<dyn TaskCreator>>,
+}
+
+/// What became of a worker's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handover {
+    Taken,
+    AlreadyGiven,
+    NobodyListening,
 }
 
 /// What the attempt keeps to follow its worker.
@@ -100,6 +110,7 @@ impl Grant {
             next_seq: tokio::sync::Mutex::new(next_seq),
             events: tx,
             result: Mutex::new(Some(result_tx)),
+            orphaned: std::sync::atomic::AtomicBool::new(false),
             subtasks,
         });
         (
@@ -159,16 +170,31 @@ impl Grant {
         if next == claimed { Ok(next) } else { Err(next) }
     }
 
-    /// The attempt's subtask creator, made by `make` the first time.
     /// Where the attempt's `create_task` calls go; `None` when its role has no such tool.
     pub fn subtasks(&self) -> Option<Arc<dyn TaskCreator>> {
         self.subtasks.clone()
     }
 
-    /// Hands the result to the attempt. False when one was already given.
-    pub fn finish(&self, result: WorkerResult) -> bool {
-        let sender = self.result.lock().unwrap_or_else(|e| e.into_inner()).take();
-        sender.is_some_and(|s| s.send(result).is_ok())
+    /// Hands the result to the attempt. A repeat of a result already taken is
+    /// [`Handover::AlreadyGiven`]; a result nobody follows any more (the orchestrator
+    /// is stopping and the attempt detached) is [`Handover::NobodyListening`], every
+    /// time, so the worker keeps it for the next run.
+    pub fn finish(&self, result: WorkerResult) -> Handover {
+        let mut slot = self.result.lock().unwrap_or_else(|e| e.into_inner());
+        match slot.take() {
+            None if self.orphaned.load(std::sync::atomic::Ordering::Acquire) => {
+                Handover::NobodyListening
+            }
+            None => Handover::AlreadyGiven,
+            Some(sender) => match sender.send(result) {
+                Ok(()) => Handover::Taken,
+                Err(_) => {
+                    self.orphaned
+                        .store(true, std::sync::atomic::Ordering::Release);
+                    Handover::NobodyListening
+                }
+            },
+        }
     }
 }
 
@@ -220,5 +246,47 @@ impl Grants {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Grant>>> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{engine::prompt::TaskBrief, worker::protocol::WorkerOutcome};
+
+    fn grant() -> (Arc<Grant>, GrantReceiver) {
+        let assignment: Assignment = serde_json::from_value(serde_json::json!({
+            "attempt": 7, "branch": "harness/T-1", "base": "main",
+            "role_instructions": "", "tools": [], "brief": TaskBrief::default(),
+            "runtime": "cli", "model": "m", "cli_command": [], "anthropic_base_url": "",
+            "verify": [], "verify_timeout_secs": 1.0, "session_timeout_secs": 1.0,
+            "heartbeat_secs": 1.0, "author_name": "a", "author_email": "a@example.com",
+        }))
+        .unwrap();
+        Grant::new(assignment, PathBuf::new(), CancellationToken::new(), None)
+    }
+
+    fn result() -> WorkerResult {
+        WorkerResult {
+            next_seq: 0,
+            outcome: WorkerOutcome::Failed { reason: "x".into() },
+            last_message: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_result_is_taken_once_and_a_repeat_is_already_given() {
+        let (grant, mut receiver) = grant();
+        assert_eq!(grant.finish(result()), Handover::Taken);
+        assert!(receiver.result.try_recv().is_ok());
+        assert_eq!(grant.finish(result()), Handover::AlreadyGiven);
+    }
+
+    #[test]
+    fn a_result_nobody_follows_is_refused_every_time_so_the_worker_keeps_it() {
+        let (grant, receiver) = grant();
+        drop(receiver);
+        assert_eq!(grant.finish(result()), Handover::NobodyListening);
+        assert_eq!(grant.finish(result()), Handover::NobodyListening);
     }
 }

@@ -20,6 +20,9 @@ pub const GIT: &str = "/worker/v1/git/repo.git";
 
 /// The most events one batch may carry.
 pub const MAX_BATCH: usize = 256;
+/// How long a worker retries an orchestrator it cannot reach when the assignment does
+/// not say (and before it has one): an orchestrator restarting comes back well within it.
+pub const RECONNECT_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// One attempt's work, as the worker needs it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +61,10 @@ pub struct Assignment {
     /// absent from an older orchestrator: [`safe_git::GIT_TIMEOUT`].
     #[serde(default)]
     pub git_timeout_secs: Option<f64>,
+    /// How long the worker keeps retrying an orchestrator it cannot reach
+    /// (`HARNESS_WORKER_RECONNECT_SECS`); absent from an older orchestrator: 300 s.
+    #[serde(default)]
+    pub reconnect_secs: Option<f64>,
     /// Set when a human answered the question the task's previous attempt asked: the
     /// agent continues that conversation, on the branch that holds the work it pushed.
     #[serde(default)]
@@ -69,6 +76,15 @@ impl Assignment {
     /// tool, and the orchestrator takes the worker's [`TASKS`] requests, only then.
     pub fn creates_tasks(&self) -> bool {
         self.tools.contains(&harness_domain::role::Tool::CreateTask)
+    }
+
+    /// How long the worker waits out an orchestrator it cannot reach: what the
+    /// orchestrator set, within the bounds it checks, else [`RECONNECT_WINDOW`].
+    pub fn reconnect_window(&self) -> std::time::Duration {
+        self.reconnect_secs
+            .filter(|secs| (10.0..=86_400.0).contains(secs))
+            .map(std::time::Duration::from_secs_f64)
+            .unwrap_or(RECONNECT_WINDOW)
     }
 
     /// The git timeout the orchestrator set, or git's default; a bad value (not a

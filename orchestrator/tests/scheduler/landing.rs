@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
     cli_agent, fast_engine, git_repo,
-    helpers::{TestApp, spawn_with},
+    helpers::{TestApp, json_with, spawn_in, spawn_with},
     sessions_of, wait_for_task,
 };
 
@@ -209,4 +210,50 @@ async fn a_base_that_keeps_moving_fails_the_attempt_after_the_landing_rounds() {
             .is_some_and(|c| c.contains("moved while this branch was verified (round 1 of 2)"))),
         "{logs:?}"
     );
+}
+
+/// A task left `verifying` by a crash, whose attempt recorded `commit`, after a restart.
+async fn restarted_with_commit(commit_on_main: bool) -> Value {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let app = spawn_with(|s| fast_engine(s, &path, None)).await;
+    // Nothing runs by itself: the test plays the attempt on the board.
+    let paused = app.post("/api/orchestrator/pause", json!({})).await;
+    assert!(paused.status().is_success(), "{}", paused.status());
+    let task = app.create_task(json!({"title": "Landed once"})).await;
+    let id = harness_domain::task::TaskId::new(task["id"].as_i64().unwrap()).unwrap();
+    let agent = harness_domain::agent::AgentId::parse("build-1").unwrap();
+    let agent = app.board.get_agent(agent).await.unwrap();
+    let (_, session) = app.board.claim(id, &agent).await.unwrap();
+    if !commit_on_main {
+        git_repo::git(&path, &["checkout", "-q", "-b", "side"]);
+    }
+    git_repo::git(
+        &path,
+        &["commit", "-q", "--allow-empty", "-m", "the attempt's work"],
+    );
+    let commit = git_repo::git(&path, &["rev-parse", "HEAD"]);
+    git_repo::git(&path, &["checkout", "-q", "main"]);
+    app.board.record_commit(session.id, commit).await.unwrap();
+    app.board.enter_verifying(id).await.unwrap();
+
+    let dir = app.stop().await;
+    let app = spawn_in(dir, |s| fast_engine(s, &path, None)).await;
+    let task = json_with(app.get(&format!("/api/tasks/{id}")).await, StatusCode::OK).await;
+    app.stop().await;
+    task
+}
+
+#[tokio::test]
+async fn a_task_whose_attempt_landed_before_a_crash_is_completed_not_run_again() {
+    let task = restarted_with_commit(true).await;
+    assert_eq!(task["status"], "completed", "{task:#}");
+    assert_eq!(task["attempts"], 1, "{task:#}");
+}
+
+#[tokio::test]
+async fn a_task_whose_attempt_had_not_landed_before_a_crash_runs_again() {
+    let task = restarted_with_commit(false).await;
+    assert_eq!(task["status"], "pending", "{task:#}");
+    assert_eq!(task["attempts"], 0, "{task:#}");
 }

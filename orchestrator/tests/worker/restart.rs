@@ -437,3 +437,44 @@ async fn a_worker_is_re_adopted_after_the_orchestrator_is_killed_losing_no_event
     assert_eq!(numbers, expected, "ticks in the log");
     assert!(numbers.len() as u64 >= before + 10, "{numbers:?}");
 }
+
+#[tokio::test]
+async fn a_worker_gives_up_on_an_orchestrator_away_longer_than_the_reconnect_window() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let app = spawn_with(|s| {
+        remote_engine(s, &path, "sleep", 2.0);
+        s.engine.reliability.worker_reconnect = Duration::from_secs(10);
+    })
+    .await;
+    let task = app.create_task(json!({"title": "Left alone"})).await;
+    let session = running_worker(&app, &task).await;
+    let pid = worker_pid(&session);
+    wait_for(
+        &app,
+        &format!("/api/sessions/{}/logs", session["id"]),
+        |l| l.to_string().contains("worker cloned"),
+    )
+    .await;
+    let stopped = tokio::time::Instant::now();
+    let _dir = app.stop().await;
+    assert!(
+        alive(pid),
+        "the worker {pid} did not outlive the orchestrator"
+    );
+    // The default window (300 s) would keep it retrying far past this deadline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while alive(pid) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "worker {pid} still retrying after its 10 s window"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // It did retry: an orchestrator back within the window would have re-adopted it.
+    assert!(
+        stopped.elapsed() >= Duration::from_secs(9),
+        "worker {pid} gave up after {:?}",
+        stopped.elapsed()
+    );
+}
