@@ -5,7 +5,9 @@
 //! Each answer follows from the request, so attempts running at once cannot take each
 //! other's turns: a conversation whose text holds `e2e-hang` gets a stream that never
 //! ends; any other first turn writes `widget.txt` with `write_file`, and the turn after
-//! a tool result calls `complete_task`. Stops on SIGTERM/SIGINT.
+//! a tool result calls `complete_task`. A conversation holding `e2e-ask` asks a human
+//! after writing `widget.txt`, then, resumed with the answer, writes `answered.txt`
+//! with it before completing. Stops on SIGTERM/SIGINT.
 
 #[path = "../tests/support/fake_anthropic.rs"]
 mod fake_anthropic;
@@ -17,6 +19,8 @@ use serde_json::{Value, json};
 
 /// Marks a task whose agent must hang mid-turn.
 const HANG: &str = "e2e-hang";
+/// Marks a task whose agent asks a human halfway.
+const ASK: &str = "e2e-ask";
 
 fn respond(body: &Value) -> Scripted {
     if body.to_string().contains(HANG) {
@@ -25,6 +29,9 @@ fn respond(body: &Value) -> Scripted {
     let turns = body["messages"]
         .as_array()
         .map_or(0, |m| m.iter().filter(|m| m["role"] == "assistant").count());
+    if body.to_string().contains(ASK) {
+        return asking(body, turns);
+    }
     if turns == 0 {
         Reply::tool(
             "write_file",
@@ -32,6 +39,31 @@ fn respond(body: &Value) -> Scripted {
         )
     } else {
         Reply::tool("complete_task", json!({"summary": "widget.txt is written"}))
+    }
+}
+
+/// The asking agent's turns; the third comes from a worker that resumed the
+/// conversation, whose last tool result is the human's answer.
+fn asking(body: &Value, turns: usize) -> Scripted {
+    match turns {
+        0 => Reply::tool(
+            "write_file",
+            json!({"path": "widget.txt", "content": "made by the agent before its question\n"}),
+        ),
+        1 => Reply::tool("ask_human", json!({"question": "e2e: which colour?"})),
+        2 => {
+            let answer = body["messages"]
+                .as_array()
+                .and_then(|m| m.last())
+                .map(|m| m["content"].to_string())
+                .unwrap_or_default();
+            let content = format!("resumed with the answer: {answer}\n");
+            Reply::tool(
+                "write_file",
+                json!({"path": "answered.txt", "content": content}),
+            )
+        }
+        _ => Reply::tool("complete_task", json!({"summary": "asked, answered, done"})),
     }
 }
 
