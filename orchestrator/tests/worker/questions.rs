@@ -179,27 +179,28 @@ async fn a_remote_agents_question_waits_for_the_answer_and_the_next_worker_resum
     crate::stop_with_workers(app).await;
 }
 
-#[tokio::test]
-async fn a_question_asked_locally_is_resumed_on_a_worker_from_the_committed_work() {
+/// The agent asks on `asks`; the orchestrator restarts with the agent moved to
+/// `resumes`, and the attempt that resumes there finds the work from before the
+/// question on the attempt's branch.
+async fn ask_on_then_resume_on(asks: ExecutorKind, resumes: ExecutorKind) {
     let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
     let path = git_repo::repo_path(&repo);
     let fake = FakeAnthropic::start(draft_then_ask()).await;
-    let app = spawn_with(|s| anthropic_on(s, &path, &fake, ExecutorKind::Local)).await;
+    let app = spawn_with(|s| anthropic_on(s, &path, &fake, asks)).await;
     let task = app.create_task(json!({"title": "Pick a colour"})).await;
     asked(&app, &task).await;
-    // The local agent's work so far is committed on the attempt's branch, where a
-    // worker can clone it.
+    // Committed (locally) or pushed (by a worker) on the attempt's branch.
     assert_eq!(
         git_repo::git(&path, &["show", "harness/T-1:draft.txt"]),
         "half done"
     );
 
-    // The agent now runs on the process executor: the next attempt is remote.
     let dir = app.stop().await;
-    let app = spawn_in(dir, |s| {
-        anthropic_on(s, &path, &fake, ExecutorKind::Process)
-    })
-    .await;
+    // Only a local attempt leaves a worktree: a local resume after a worker's question
+    // checks out the branch, a worker's after a local one clones it.
+    let worktree = dir.path().join("data/worktrees/T-1");
+    assert_eq!(worktree.exists(), asks == ExecutorKind::Local);
+    let app = spawn_in(dir, |s| anthropic_on(s, &path, &fake, resumes)).await;
     fake.push(finish());
     answer(&app, &task, "green, definitely").await;
     let done = finished(&app, &task).await;
@@ -213,38 +214,22 @@ async fn a_question_asked_locally_is_resumed_on_a_worker_from_the_committed_work
         .iter()
         .map(|s| s["executor"].as_str().unwrap())
         .collect();
-    assert_eq!(executors, ["process", "local"], "{sessions:#?}");
+    assert_eq!(
+        executors,
+        [resumes.as_str(), asks.as_str()],
+        "{sessions:#?}"
+    );
     crate::stop_with_workers(app).await;
 }
 
 #[tokio::test]
-async fn a_question_asked_on_a_worker_is_resumed_locally_from_the_pushed_work() {
-    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
-    let path = git_repo::repo_path(&repo);
-    let fake = FakeAnthropic::start(draft_then_ask()).await;
-    let app = spawn_with(|s| anthropic_on(s, &path, &fake, ExecutorKind::Process)).await;
-    let task = app.create_task(json!({"title": "Pick a colour"})).await;
-    asked(&app, &task).await;
+async fn a_question_asked_locally_is_resumed_on_a_worker_from_the_committed_work() {
+    ask_on_then_resume_on(ExecutorKind::Local, ExecutorKind::Process).await;
+}
 
-    // The agent now runs locally, where no worktree of the task exists yet: the
-    // attempt that resumes checks out the branch the worker pushed.
-    let dir = app.stop().await;
-    assert!(!dir.path().join("data/worktrees/T-1").exists());
-    let app = spawn_in(dir, |s| anthropic_on(s, &path, &fake, ExecutorKind::Local)).await;
-    fake.push(finish());
-    answer(&app, &task, "green, definitely").await;
-    let done = finished(&app, &task).await;
-    assert_eq!(done["status"], "completed", "{done:#}");
-    assert_eq!(done["attempts"], 1, "a question does not use an attempt");
-    assert_resumed_with(&fake.requests()[2], "green, definitely");
-    assert_both_landed(&path);
-    let sessions = sessions_of(&app, &task).await;
-    let executors: Vec<&str> = sessions
-        .iter()
-        .map(|s| s["executor"].as_str().unwrap())
-        .collect();
-    assert_eq!(executors, ["local", "process"], "{sessions:#?}");
-    crate::stop_with_workers(app).await;
+#[tokio::test]
+async fn a_question_asked_on_a_worker_is_resumed_locally_from_the_pushed_work() {
+    ask_on_then_resume_on(ExecutorKind::Process, ExecutorKind::Local).await;
 }
 
 #[tokio::test]
