@@ -173,7 +173,12 @@ impl Board {
         self.blocking(move |s| s.get_task(id)).await
     }
 
+    /// Inline when a reader is free, as [`Board::get_task`]: a page is a few index
+    /// lookups, cheaper than the hand-off to the blocking pool and back.
     pub async fn list_tasks(&self, filter: TaskFilter) -> Result<Page<Task>, StoreError> {
+        if let Some(read) = self.store.list_tasks_now(&filter) {
+            return read;
+        }
         self.blocking(move |s| s.list_tasks(&filter)).await
     }
 

@@ -115,27 +115,12 @@ impl Store {
     }
 
     pub fn list_tasks(&self, filter: &TaskFilter) -> Result<Page<Task>, StoreError> {
-        let conn = self.read()?;
-        let total = count_tasks(&conn, filter)?;
-        if total == 0 || filter.offset >= total {
-            // Nothing can match: say so without walking an index looking for it (a
-            // correlated pair of filters could read every row of one column).
-            return Ok(Page {
-                items: Vec::new(),
-                total,
-                next_cursor: None,
-            });
-        }
-        let (sql, args) = list_query(filter);
-        let items = query_tasks(&conn, &sql, params_from_iter(args.iter()))?;
-        let next_cursor = (items.len() == filter.limit as usize)
-            .then(|| items.last().map(|t| TaskCursor::of(t).to_string()))
-            .flatten();
-        Ok(Page {
-            items,
-            total,
-            next_cursor,
-        })
+        list_tasks_in(&*self.read()?, filter)
+    }
+
+    /// [`Store::list_tasks`] if a reader connection is free right now; `None` otherwise.
+    pub fn list_tasks_now(&self, filter: &TaskFilter) -> Option<Result<Page<Task>, StoreError>> {
+        self.read_now().map(|conn| list_tasks_in(&conn, filter))
     }
 
     /// Applies a partial update. New dependencies must exist and must not close a cycle.
@@ -359,6 +344,30 @@ fn update_task_in(tx: &Connection, id: TaskId, patch: &TaskPatch) -> Result<Task
         id.get()
     ])?;
     load_task(tx, id)
+}
+
+/// One page of tasks and the filter's total, on one connection (one snapshot).
+fn list_tasks_in(conn: &Connection, filter: &TaskFilter) -> Result<Page<Task>, StoreError> {
+    let total = count_tasks(conn, filter)?;
+    if total == 0 || filter.offset >= total {
+        // Nothing can match: say so without walking an index looking for it (a
+        // correlated pair of filters could read every row of one column).
+        return Ok(Page {
+            items: Vec::new(),
+            total,
+            next_cursor: None,
+        });
+    }
+    let (sql, args) = list_query(filter);
+    let items = query_tasks(conn, &sql, params_from_iter(args.iter()))?;
+    let next_cursor = (items.len() == filter.limit as usize)
+        .then(|| items.last().map(|t| TaskCursor::of(t).to_string()))
+        .flatten();
+    Ok(Page {
+        items,
+        total,
+        next_cursor,
+    })
 }
 
 /// Moves a task to `to` (only from `from`, when given) with its history row and event.
