@@ -473,15 +473,17 @@ fn parse_worktree_list(text: &str) -> Vec<ListedWorktree> {
 }
 
 impl Repo {
-    /// Sets aside an earlier attempt's worktree before a retry without losing anything:
-    /// uncommitted files are committed, the branch is renamed to `keep_as`, and the
-    /// worktree directory is removed. Returns the kept branch when there was work to keep.
+    /// Sets aside an earlier attempt's worktree of `display_id` without losing anything:
+    /// uncommitted files are committed, the branch is renamed to
+    /// [`kept_branch_name`] (now), and the worktree directory is removed. Returns the
+    /// kept branch when there was work to keep.
     pub fn set_aside_worktree(
         &self,
         path: &Path,
-        keep_as: &str,
+        display_id: &str,
         author: &Author,
     ) -> Result<Option<String>, GitError> {
+        let keep_as = kept_branch_name(display_id, chrono::Utc::now());
         let branch = git(path, &["symbolic-ref", "--short", "HEAD"], None)?;
         let dirty = !uncommitted(path)?.is_empty();
         if dirty {
@@ -502,8 +504,8 @@ impl Repo {
         }
         let base_has_it = self.unmerged_commits(&branch, "HEAD").unwrap_or(1) == 0;
         let kept = if dirty || !base_has_it {
-            git(&self.root, &["branch", "-m", &branch, keep_as], None)?;
-            Some(keep_as.to_owned())
+            git(&self.root, &["branch", "-m", &branch, &keep_as], None)?;
+            Some(keep_as)
         } else {
             None
         };

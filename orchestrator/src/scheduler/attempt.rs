@@ -741,8 +741,7 @@ fn open_worktree(
             };
             return Ok((worktree, None));
         }
-        let keep_as = crate::engine::git::kept_branch_name(display_id, chrono::Utc::now());
-        let kept = repo.set_aside_worktree(path, &keep_as, author)?;
+        let kept = repo.set_aside_worktree(path, display_id, author)?;
         let worktree = repo.create_worktree(display_id, base, path)?;
         return Ok((worktree, kept));
     }

@@ -26,7 +26,7 @@ use super::{
 use crate::{
     config::executors::RemoteSettings,
     engine::{
-        git::{Author, BranchCleanup, GitError, Repo, Worktree, branch_name, kept_branch_name},
+        git::{Author, BranchCleanup, GitError, Repo, Worktree, branch_name},
         landing::{BASE_MOVED, LandingError, LandingGit},
         prompt::TaskBrief,
         safe_git,
@@ -730,8 +730,7 @@ fn release_local_worktree(
         return Ok(None);
     }
     if !resuming {
-        let keep_as = kept_branch_name(display_id, chrono::Utc::now());
-        return repo.set_aside_worktree(path, &keep_as, author);
+        return repo.set_aside_worktree(path, display_id, author);
     }
     let worktree = Worktree {
         path: path.to_path_buf(),

@@ -59,15 +59,18 @@ async fn set_aside(
     display_id: &str,
     settings: &EngineSettings,
 ) -> bool {
-    let (workspace, path) = (workspace.to_path_buf(), path.to_path_buf());
-    let keep_as = crate::engine::git::kept_branch_name(display_id, chrono::Utc::now());
+    let (workspace, path, id) = (
+        workspace.to_path_buf(),
+        path.to_path_buf(),
+        display_id.to_owned(),
+    );
     let author = Author {
         name: settings.git_author_name.clone(),
         email: settings.git_author_email.clone(),
     };
     let result = tokio::task::spawn_blocking(move || {
         let repo = workspace_repo(&workspace).map_err(|WorkspaceError(git)| git)?;
-        repo.set_aside_worktree(&path, &keep_as, &author)
+        repo.set_aside_worktree(&path, &id, &author)
     })
     .await;
     match result {
