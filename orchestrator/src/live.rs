@@ -11,6 +11,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use axum::extract::ws::Utf8Bytes;
 use harness_domain::{
     agent::Agent,
     event::Event,
@@ -118,7 +119,9 @@ pub struct LiveMessage {
     pub seq: u64,
     /// The message's kind ([`LiveKind::name`]), so a listener can pick without parsing.
     pub kind: &'static str,
-    pub json: Arc<str>,
+    /// The frame as every WebSocket sends it: cloning it shares the bytes, so 500
+    /// clients cost one serialisation and no copies.
+    pub json: Utf8Bytes,
 }
 
 /// What a new subscriber gets: the backlog it asked for, then the live stream.

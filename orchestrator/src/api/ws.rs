@@ -10,7 +10,7 @@ use axum::{
     Router,
     extract::{
         State, WebSocketUpgrade,
-        ws::{CloseFrame, Message, Utf8Bytes, WebSocket},
+        ws::{CloseFrame, Message, WebSocket},
     },
     response::Response,
     routing::get,
@@ -129,7 +129,7 @@ async fn send_intro(
     match std::mem::replace(&mut sub.backlog, Backlog::Replay(Vec::new())) {
         Backlog::Replay(messages) => {
             for m in messages {
-                send(sink, Message::Text(Utf8Bytes::from(&*m.json))).await?;
+                send(sink, Message::Text(m.json.clone())).await?;
             }
         }
         Backlog::Resync(reason) => {
@@ -175,7 +175,7 @@ async fn send_ready(
 }
 
 fn text(message: &LiveMessage) -> Message {
-    Message::Text(Utf8Bytes::from(&*message.json))
+    Message::Text(message.json.clone())
 }
 
 async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> Result<(), ()> {

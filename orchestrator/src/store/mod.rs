@@ -23,6 +23,7 @@ mod sessions;
 mod settings;
 mod tasks;
 pub mod telegram;
+mod wal_vfs;
 mod work;
 mod writer;
 
@@ -157,8 +158,12 @@ impl Store {
                 StoreError::Io(format!("cannot create directory {}: {e}", dir.display()))
             })?;
         }
-        let mut writer = Connection::open(path)
-            .map_err(|e| StoreError::Io(format!("cannot open database {}: {e}", path.display())))?;
+        let mut writer = Connection::open_with_flags_and_vfs(
+            path,
+            OpenFlags::default(),
+            wal_vfs::register()?,
+        )
+        .map_err(|e| StoreError::Io(format!("cannot open database {}: {e}", path.display())))?;
         configure_writer(&writer).map_err(|e| damaged_as_corrupt(e, path))?;
         quick_check(&writer, path)?;
         let applied = migrations::apply_pending(&mut writer)?;

@@ -19,11 +19,17 @@
 //! only then replies to all of them. Nothing waits for a time window: a lone client's
 //! change commits as soon as it ran, and changes that arrive during a sync join the next
 //! batch. Both paths share the one connection (and its open batch) under the same lock.
+//!
+//! One exception: a change submitted while the writer is idle (nothing queued, the
+//! connection free, the thread without work for [`QUIET`]) runs the same batch code on
+//! its caller's thread. There was nobody to share the commit with, and the trip to the
+//! thread and back cost two thread wake-ups per write. Under concurrent load the thread
+//! always has had work recently, so the async workers never wait for a sync there.
 
 use std::{
     ops::Deref,
     sync::{
-        Arc, Condvar, Mutex, MutexGuard, OnceLock,
+        Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError,
         atomic::{AtomicU64, AtomicUsize, Ordering},
         mpsc,
     },
@@ -56,6 +62,10 @@ impl Default for WriterLimits {
         }
     }
 }
+
+/// How long the writer thread must have had nothing handed to it before a submitted
+/// change may run on its caller's thread instead.
+const QUIET: Duration = Duration::from_millis(2);
 
 /// How a batch ended: committed, or why not (shared by every write in it).
 type Outcome = OnceLock<Result<(), String>>;
@@ -134,11 +144,24 @@ impl Writer {
             });
             (keep, reply)
         });
-        let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
-        jobs.try_send(job).map_err(|e| match e {
-            mpsc::TrySendError::Full(_) => StoreError::Overloaded,
-            mpsc::TrySendError::Disconnected(_) => stopped(),
-        })?;
+        if let Some(guard) = self.inner.idle() {
+            // Nothing to share a commit with: handing the change to the writer thread
+            // and back would only add two thread wake-ups, a sixth of a lone write.
+            self.inner.run_batch(guard, [job]);
+        } else {
+            let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
+            self.inner.submitted.fetch_add(1, Ordering::AcqRel);
+            self.inner
+                .busy_at
+                .store(self.inner.micros(), Ordering::Release);
+            jobs.try_send(job).map_err(|e| {
+                self.inner.submitted.fetch_sub(1, Ordering::AcqRel);
+                match e {
+                    mpsc::TrySendError::Full(_) => StoreError::Overloaded,
+                    mpsc::TrySendError::Disconnected(_) => stopped(),
+                }
+            })?;
+        }
         answered.await.map_err(|_| stopped())?
     }
 
@@ -166,7 +189,14 @@ fn stopped() -> StoreError {
 /// The write connection, the batch it has open, and the callers queued for it.
 struct Inner {
     conn: Mutex<Conn>,
+    /// Callers of `write` waiting for the connection.
     queued: AtomicUsize,
+    /// Changes handed to the writer thread that it has not taken yet.
+    submitted: AtomicUsize,
+    /// When the writer thread last had work (a change handed to it, or a batch it
+    /// finished), in µs since `started` (at least 1); 0 until it first has.
+    busy_at: AtomicU64,
+    started: Instant,
     commits: AtomicU64,
     settled: Mutex<()>,
     settled_signal: Condvar,
@@ -180,6 +210,9 @@ impl Inner {
             checkpointer,
             conn: Mutex::new(Conn { conn, open: None }),
             queued: AtomicUsize::new(0),
+            submitted: AtomicUsize::new(0),
+            busy_at: AtomicU64::new(0),
+            started: Instant::now(),
             commits: AtomicU64::new(0),
             settled: Mutex::new(()),
             settled_signal: Condvar::new(),
@@ -220,29 +253,63 @@ impl Inner {
     }
 
     /// The writer thread: one batch per turn, made of the first submitted change and
-    /// whatever queued behind it, committed once; replies go out after the commit.
+    /// whatever queued behind it.
     fn serve(&self, queue: &mpsc::Receiver<Job>) {
         while let Ok(first) = queue.recv() {
-            let mut guard = self.lock();
-            let mut replies = Vec::new();
-            let mut next = Some(first);
-            while let Some(job) = next {
-                replies.push(self.run_job(&mut guard, job));
-                next = if replies.len() < self.limits.max_batch {
-                    queue.try_recv().ok()
-                } else {
-                    None
-                };
-            }
-            self.commit(&mut guard);
-            drop(guard);
-            for (outcome, reply) in replies {
-                let result = match outcome.as_deref().and_then(OnceLock::get) {
-                    Some(result) => result.clone().map_err(StoreError::CommitFailed),
-                    None => Ok(()),
-                };
-                reply(result);
-            }
+            let guard = self.lock();
+            let batch = std::iter::successors(Some(first), |_| queue.try_recv().ok())
+                .take(self.limits.max_batch)
+                .inspect(|_| {
+                    self.submitted.fetch_sub(1, Ordering::AcqRel);
+                });
+            self.run_batch(guard, batch);
+            self.busy_at.store(self.micros(), Ordering::Release);
+        }
+    }
+
+    /// The write connection, when nothing is queued for it and nobody holds it: a
+    /// submitted change can then run on its caller's thread at no cost to anyone.
+    /// Under concurrent load changes keep being handed to the thread, and one run here
+    /// would hold up a whole async worker for a sync that a batch could have shared:
+    /// only a writer thread that has had no work for [`QUIET`] counts as idle. (A batch
+    /// that just ended counts as work: after a slow sync every client is waiting on it,
+    /// so nothing was handed off for a while, yet all of them are about to write again.)
+    fn idle(&self) -> Option<MutexGuard<'_, Conn>> {
+        let busy_at = self.busy_at.load(Ordering::Acquire);
+        let quiet =
+            busy_at == 0 || self.micros().saturating_sub(busy_at) > QUIET.as_micros() as u64;
+        if !quiet
+            || self.submitted.load(Ordering::Acquire) > 0
+            || self.queued.load(Ordering::Acquire) > 0
+        {
+            return None;
+        }
+        let guard = match self.conn.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        guard.open.is_none().then_some(guard)
+    }
+
+    fn micros(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_micros()).map_or(u64::MAX, |us| us.max(1))
+    }
+
+    /// Runs each change in its savepoint, COMMITs once, and only then replies to all.
+    fn run_batch(&self, mut guard: MutexGuard<'_, Conn>, jobs: impl IntoIterator<Item = Job>) {
+        let replies: Vec<_> = jobs
+            .into_iter()
+            .map(|job| self.run_job(&mut guard, job))
+            .collect();
+        self.commit(&mut guard);
+        drop(guard);
+        for (outcome, reply) in replies {
+            let result = match outcome.as_deref().and_then(OnceLock::get) {
+                Some(result) => result.clone().map_err(StoreError::CommitFailed),
+                None => Ok(()),
+            };
+            reply(result);
         }
     }
 
@@ -621,6 +688,38 @@ mod tests {
         // Answered means committed: another connection sees it.
         assert_eq!(stored(&dir), [1]);
         assert_eq!(w.commits(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_submit_runs_on_its_callers_thread_only_while_the_writer_is_idle() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let w = writer(&dir, WriterLimits::default());
+        let thread_of = |v: i64| {
+            let w = w.clone();
+            async move {
+                w.submit(move |tx| {
+                    tx.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+                    Ok(thread::current().name().map(str::to_owned))
+                })
+                .await
+                .unwrap()
+            }
+        };
+        assert_ne!(thread_of(1).await.as_deref(), Some("harness-writer"));
+        // A write holding the connection: the next submit is handed to the thread.
+        let holding = w.write().unwrap();
+        let handed = tokio::spawn(thread_of(2));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while w.inner.submitted.load(Ordering::Acquire) == 0 {
+            assert!(Instant::now() < deadline, "the submit was never handed off");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        holding.commit().unwrap();
+        assert_eq!(handed.await.unwrap().as_deref(), Some("harness-writer"));
+        // Once the thread has been quiet a while, submits run in place again.
+        tokio::time::sleep(QUIET * 2).await;
+        assert_ne!(thread_of(3).await.as_deref(), Some("harness-writer"));
+        assert_eq!(stored(&dir), [1, 2, 3]);
     }
 
     #[test]
