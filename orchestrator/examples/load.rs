@@ -15,7 +15,7 @@
 use std::{
     path::Path,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -29,8 +29,11 @@ use harness_domain::{
 };
 
 use futures_util::{StreamExt, stream::FuturesUnordered};
-use tokio::sync::mpsc;
-use tokio_tungstenite::{connect_async, tungstenite::Message};
+use tokio::sync::Notify;
+use tokio_tungstenite::{
+    connect_async_with_config,
+    tungstenite::{Message, protocol::WebSocketConfig},
+};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -80,29 +83,45 @@ async fn seed(url: &str, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// When each client received one message, and a signal once all of them have.
+#[derive(Default)]
+struct Arrivals {
+    times: Mutex<Vec<Instant>>,
+    all_in: Notify,
+}
+
 async fn fanout(url: &str, clients: usize, messages: usize) -> anyhow::Result<()> {
     let ws_url = url.replace("http://", "ws://") + "/ws";
-    let (tx, mut rx) = mpsc::channel::<(String, Instant)>(clients * messages + 16);
+    // The client shares the cores with the server it measures, so it does as little as
+    // it can per frame: a socket task notes the time in the message's slot, and only the
+    // last client to receive a message wakes the task that sends the next one.
+    let slots: Arc<Vec<Arrivals>> = Arc::new((0..messages).map(|_| Arrivals::default()).collect());
     for _ in 0..clients {
-        let (mut socket, _) = connect_async(&ws_url).await?;
-        let tx = tx.clone();
+        // A small read buffer, as the server has: tungstenite zeroes the whole buffer
+        // (128 KiB by default) before every read.
+        let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
+        let (mut socket, _) = connect_async_with_config(&ws_url, Some(config), false).await?;
+        let slots = slots.clone();
         tokio::spawn(async move {
             while let Some(Ok(message)) = socket.next().await {
                 if let Message::Text(text) = message {
                     let received = Instant::now();
-                    // Only task.created frames are timed, and their title is found
-                    // without parsing the frame: the client shares the cores with the
-                    // server it measures, so it does as little as it can per frame.
-                    if let Some(title) = created_title(&text)
-                        && tx.send((title.to_owned(), received)).await.is_err()
-                    {
-                        return;
+                    // Only task.created frames are timed, found without parsing the frame.
+                    let slot = created_title(&text)
+                        .and_then(|title| title.strip_prefix("fanout "))
+                        .and_then(|i| i.parse::<usize>().ok())
+                        .and_then(|i| slots.get(i));
+                    if let Some(slot) = slot {
+                        let mut times = slot.times.lock().unwrap_or_else(|p| p.into_inner());
+                        times.push(received);
+                        if times.len() == clients {
+                            slot.all_in.notify_one();
+                        }
                     }
                 }
             }
         });
     }
-    drop(tx);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let client = harness::http_client::client(harness::http_client::Timeouts {
         connect: Duration::from_secs(10),
@@ -110,26 +129,21 @@ async fn fanout(url: &str, clients: usize, messages: usize) -> anyhow::Result<()
     })?;
     let mut spread = Vec::with_capacity(clients * messages);
     let mut end_to_end = Vec::with_capacity(clients * messages);
-    for i in 0..messages {
-        let title = format!("fanout {i}");
+    for (i, slot) in slots.iter().enumerate() {
         let sent = Instant::now();
         client
             .post(format!("{url}/api/tasks"))
-            .body(format!(r#"{{"title":"{title}"}}"#))
+            .body(format!(r#"{{"title":"fanout {i}"}}"#))
             .send()
             .await?
             .error_for_status()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut arrivals = Vec::with_capacity(clients);
-        while arrivals.len() < clients {
-            let got = arrivals.len();
-            let Ok(Some((seen, at))) = tokio::time::timeout_at(deadline.into(), rx.recv()).await
-            else {
-                anyhow::bail!("only {got} of {clients} clients received message {i}");
-            };
-            if seen == title {
-                arrivals.push(at);
-            }
+        let all_in = tokio::time::timeout(Duration::from_secs(10), slot.all_in.notified()).await;
+        let arrivals = slot.times.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if all_in.is_err() {
+            anyhow::bail!(
+                "only {} of {clients} clients received message {i}",
+                arrivals.len()
+            );
         }
         let first = *arrivals.iter().min().unwrap_or(&sent);
         spread.extend(arrivals.iter().map(|a| a.saturating_duration_since(first)));

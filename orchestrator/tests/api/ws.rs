@@ -196,3 +196,36 @@ async fn a_client_that_stops_reading_is_closed_instead_of_buffered_without_bound
         "closed with the lag code so the client reconnects with ?after"
     );
 }
+
+#[tokio::test]
+async fn a_client_frame_longer_than_the_read_buffer_is_read_whole_and_the_stream_goes_on() {
+    use futures_util::SinkExt;
+
+    let app = spawn_app().await;
+    let (mut ws, _) = connect_async(app.ws_url("/ws")).await.unwrap();
+    let mut seq = next_json(&mut ws).await["seq"].as_u64().unwrap();
+    // Five times the server's read buffer, within its 64 KiB message limit.
+    ws.send(Message::Text("x".repeat(20 * 1024).into()))
+        .await
+        .unwrap();
+    ws.send(Message::Ping(b"still there?".to_vec().into()))
+        .await
+        .unwrap();
+    let pong = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Pong(payload))) => return payload,
+                Some(Ok(_)) => {}
+                other => panic!("the stream ended: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a pong within 5 s");
+    assert_eq!(&pong[..], b"still there?");
+    let task = app.task_titled("after a long frame").await;
+    assert_eq!(
+        next_of(&mut ws, "task.created", &mut seq).await["data"],
+        task
+    );
+}
