@@ -5,7 +5,7 @@
 //! header, then the page) and then syncs. Creating a task changes 14 pages, and on the
 //! virtual disks we run on each small `pwrite` costs about 5 µs: the 28 of a create
 //! took 0.14 ms, one `pwritev` of the same bytes 0.01 ms, and the sync after it got
-//! faster too (`docs/ARCHITECTURE.md`, "Group commit", has the measurements).
+//! faster too (`docs/ARCHITECTURE.md`, under "The writer", has the measurements).
 //!
 //! Nothing can tell the difference:
 //! - Every other operation on the file (a read, its size, truncate, sync, close, file

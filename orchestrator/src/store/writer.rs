@@ -257,7 +257,10 @@ impl Inner {
     fn serve(&self, queue: &mpsc::Receiver<Job>) {
         while let Ok(first) = queue.recv() {
             let guard = self.lock();
-            let batch = std::iter::successors(Some(first), |_| queue.try_recv().ok())
+            // Lazy on purpose: a change is taken off the queue only when the batch has
+            // room for it (one taken past the bound would be dropped unanswered).
+            let batch = std::iter::once(first)
+                .chain(std::iter::from_fn(|| queue.try_recv().ok()))
                 .take(self.limits.max_batch)
                 .inspect(|_| {
                     self.submitted.fetch_sub(1, Ordering::AcqRel);
@@ -688,6 +691,42 @@ mod tests {
         // Answered means committed: another connection sees it.
         assert_eq!(stored(&dir), [1]);
         assert_eq!(w.commits(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn more_submitted_writes_than_a_batch_holds_are_all_answered_and_stored() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let w = writer(
+            &dir,
+            WriterLimits {
+                max_batch: 2,
+                ..WriterLimits::default()
+            },
+        );
+        // A write on this thread holds the connection while all five queue up.
+        let holding = w.write().unwrap();
+        holding.execute("INSERT INTO t (v) VALUES (0)", []).unwrap();
+        let submits: Vec<_> = (1..=5i64)
+            .map(|v| {
+                let w = w.clone();
+                tokio::spawn(async move {
+                    w.submit(move |tx| Ok(tx.execute("INSERT INTO t (v) VALUES (?1)", [v])?))
+                        .await
+                })
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while w.inner.submitted.load(Ordering::Acquire) < 5 {
+            assert!(Instant::now() < deadline, "the submits never queued");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        holding.commit().unwrap();
+        for submit in submits {
+            assert_eq!(submit.await.unwrap().unwrap(), 1);
+        }
+        assert_eq!(stored(&dir), [0, 1, 2, 3, 4, 5]);
+        assert!(w.commits() >= 4, "{} commits for batches of 2", w.commits());
+        assert_eq!(w.inner.submitted.load(Ordering::Acquire), 0);
     }
 
     #[tokio::test]
