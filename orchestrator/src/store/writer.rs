@@ -521,6 +521,23 @@ mod tests {
         tx.commit()
     }
 
+    /// Submits one insert per value, each from its own task.
+    fn spawn_inserts(
+        w: &Arc<Writer>,
+        values: impl IntoIterator<Item = i64>,
+    ) -> Vec<tokio::task::JoinHandle<Result<usize, StoreError>>> {
+        values
+            .into_iter()
+            .map(|v| {
+                let w = w.clone();
+                tokio::spawn(async move {
+                    w.submit(move |tx| Ok(tx.execute("INSERT INTO t (v) VALUES (?1)", [v])?))
+                        .await
+                })
+            })
+            .collect()
+    }
+
     fn stored(dir: &tempfile::TempDir) -> Vec<i64> {
         let conn = Connection::open(dir.path().join("w.db")).unwrap();
         let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v").unwrap();
@@ -644,15 +661,7 @@ mod tests {
         );
         // A write on this thread holds the connection, so nothing submitted can run.
         let holding = w.write().unwrap();
-        let submits: Vec<_> = (0..6i64)
-            .map(|v| {
-                let w = w.clone();
-                tokio::spawn(async move {
-                    w.submit(move |tx| Ok(tx.execute("INSERT INTO t (v) VALUES (?1)", [v])?))
-                        .await
-                })
-            })
-            .collect();
+        let submits = spawn_inserts(&w, 0..6);
         // At most three are taken (one by the thread, two queued): the others are
         // refused without waiting for the connection.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -706,15 +715,7 @@ mod tests {
         // A write on this thread holds the connection while all five queue up.
         let holding = w.write().unwrap();
         holding.execute("INSERT INTO t (v) VALUES (0)", []).unwrap();
-        let submits: Vec<_> = (1..=5i64)
-            .map(|v| {
-                let w = w.clone();
-                tokio::spawn(async move {
-                    w.submit(move |tx| Ok(tx.execute("INSERT INTO t (v) VALUES (?1)", [v])?))
-                        .await
-                })
-            })
-            .collect();
+        let submits = spawn_inserts(&w, 1..=5);
         let deadline = Instant::now() + Duration::from_secs(10);
         while w.inner.submitted.load(Ordering::Acquire) < 5 {
             assert!(Instant::now() < deadline, "the submits never queued");
