@@ -136,7 +136,7 @@ async fn send_intro(
     match std::mem::replace(&mut sub.backlog, Backlog::Replay(Vec::new())) {
         Backlog::Replay(messages) => {
             for m in messages {
-                send(sink, Message::Text(m.json.clone())).await?;
+                send(sink, text(&m)).await?;
             }
         }
         Backlog::Resync(reason) => {

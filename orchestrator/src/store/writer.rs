@@ -538,6 +538,15 @@ mod tests {
             .collect()
     }
 
+    /// Polls `done` until it holds; fails the test with `what` after 10 s.
+    async fn wait_until(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     fn stored(dir: &tempfile::TempDir) -> Vec<i64> {
         let conn = Connection::open(dir.path().join("w.db")).unwrap();
         let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v").unwrap();
@@ -664,11 +673,10 @@ mod tests {
         let submits = spawn_inserts(&w, 0..6);
         // At most three are taken (one by the thread, two queued): the others are
         // refused without waiting for the connection.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while submits.iter().filter(|s| s.is_finished()).count() < 3 {
-            assert!(Instant::now() < deadline, "no submit was refused");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        wait_until("no submit was refused", || {
+            submits.iter().filter(|s| s.is_finished()).count() >= 3
+        })
+        .await;
         holding.commit().unwrap();
         let results = futures_util::future::join_all(submits).await;
         let refused = results
@@ -716,11 +724,10 @@ mod tests {
         let holding = w.write().unwrap();
         holding.execute("INSERT INTO t (v) VALUES (0)", []).unwrap();
         let submits = spawn_inserts(&w, 1..=5);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while w.inner.submitted.load(Ordering::Acquire) < 5 {
-            assert!(Instant::now() < deadline, "the submits never queued");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        wait_until("the submits never queued", || {
+            w.inner.submitted.load(Ordering::Acquire) >= 5
+        })
+        .await;
         holding.commit().unwrap();
         for submit in submits {
             assert_eq!(submit.await.unwrap().unwrap(), 1);
@@ -749,11 +756,10 @@ mod tests {
         // A write holding the connection: the next submit is handed to the thread.
         let holding = w.write().unwrap();
         let handed = tokio::spawn(thread_of(2));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while w.inner.submitted.load(Ordering::Acquire) == 0 {
-            assert!(Instant::now() < deadline, "the submit was never handed off");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        wait_until("the submit was never handed off", || {
+            w.inner.submitted.load(Ordering::Acquire) > 0
+        })
+        .await;
         holding.commit().unwrap();
         assert_eq!(handed.await.unwrap().as_deref(), Some("harness-writer"));
         // Once the thread has been quiet a while, submits run in place again.
