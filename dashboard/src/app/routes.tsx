@@ -7,6 +7,7 @@ import { AgentsPage } from '../features/agents/components/AgentsPage';
 import { EventFeed } from '../features/events/components/EventFeed';
 import { EventsPage } from '../features/events/components/EventsPage';
 import { OverviewPage } from '../features/overview/components/OverviewPage';
+import { PausedBanner } from '../features/overview/components/PausedBanner';
 import { RolesPage } from '../features/roles/components/RolesPage';
 import { AgentActivity } from '../features/sessions/components/AgentActivity';
 import { SessionTable } from '../features/sessions/components/SessionTable';
@@ -34,7 +35,7 @@ export function AppRoutes() {
   return (
     <Routes>
       <Route path="/" element={overview} />
-      <Route path="/tasks" element={<TasksPage />} />
+      <Route path="/tasks" element={<TasksPage banner={<PausedBanner />} />} />
       <Route path="/tasks/:taskId" element={<TaskDetailPage renderSessions={(id) => <SessionTable filters={{ task_id: id }} caption="Sessions of this task" />} />} />
       <Route path="/sessions" element={<SessionsPage />} />
       <Route path="/sessions/:sessionId" element={<SessionViewPage />} />

@@ -27,3 +27,24 @@ export const formatTokens = (n: number | null | undefined) =>
   n == null ? '—' : n >= 1_000_000 ? `${(n / 1_000_000).toFixed(1)}M` : n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n);
 
 export const statusLabel = (s: string) => s.replace(/_/g, ' ');
+
+/** "in 2m", "in 45s", "in 1h 5m"; "now" once the time has come. For labels that tick with useNow. */
+export function formatRelative(iso: string, now = Date.now()): string {
+  const ms = Date.parse(iso) - now;
+  if (!Number.isFinite(ms)) return iso;
+  if (ms <= 0) return 'now';
+  const s = Math.ceil(ms / 1000);
+  if (s < 60) return `in ${s}s`;
+  const m = Math.ceil(s / 60);
+  if (m < 60) return `in ${m}m`;
+  const h = Math.floor(m / 60);
+  return m % 60 ? `in ${h}h ${m % 60}m` : `in ${h}h`;
+}
+
+/**
+ * A failure text as shown to people: a trailing "The agent's last message:" heading with
+ * nothing after it (the agent said nothing) is dropped rather than left dangling.
+ */
+export function tidyFailure(text: string): string {
+  return text.replace(/\s*The agent's last message:\s*$/, '').trimEnd();
+}

@@ -1,5 +1,6 @@
-import { queryOptions, useQuery } from '@tanstack/react-query';
+import { queryOptions, useQueries, useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { get } from '../../../lib/api-client';
+import type { Paged } from '../../../lib/cache-patch';
 import { keys } from '../../../lib/query-keys';
 import type { Task } from '../../../lib/types';
 
@@ -8,3 +9,29 @@ export const getTask = (id: number | string) => get<Task>(`/api/tasks/${encodeUR
 export const taskOptions = (id: number | string) => queryOptions({ queryKey: keys.task(id), queryFn: () => getTask(id) });
 
 export const useTask = (id: number | string) => useQuery(taskOptions(id));
+
+/** A task already in a cached board column, and when that column was fetched. */
+function cachedInLists(qc: QueryClient, id: number): { task: Task; at: number } | undefined {
+  for (const [key, data] of qc.getQueriesData<Paged<Task>>({ queryKey: keys.taskLists })) {
+    for (const p of data?.pages ?? []) {
+      const task = p.items.find((t) => t.id === id);
+      if (task) return { task, at: qc.getQueryState(key)?.dataUpdatedAt ?? 0 };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Several tasks by id (a card's dependencies). One already on the board is read from its
+ * column's cache instead of being fetched again; live updates keep both in step.
+ */
+export function useTasksByIds(ids: number[]) {
+  const qc = useQueryClient();
+  return useQueries({
+    queries: ids.map((id) => ({
+      ...taskOptions(id),
+      initialData: () => cachedInLists(qc, id)?.task,
+      initialDataUpdatedAt: () => cachedInLists(qc, id)?.at,
+    })),
+  });
+}

@@ -20,3 +20,15 @@ export function useTransitionTask(id: number) {
     },
   });
 }
+
+/** The same actions for any task, as the board needs when a card is dropped on a column. */
+export function useTaskAction() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: ({ id, action }: { id: number; action: TaskAction }) => transitionTask(id, action),
+    onSuccess: (task) => {
+      writeTask(qc, task);
+      void qc.invalidateQueries({ queryKey: keys.taskHistory(task.id), exact: true });
+    },
+  });
+}

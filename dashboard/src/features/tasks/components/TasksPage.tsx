@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useState, type ReactNode } from 'react';
 import { useSearchParams } from 'react-router';
 import type { TaskFilters as Filters } from '../../../lib/query-keys';
 import { useDebounced } from '../../../lib/use-debounced';
@@ -8,7 +8,8 @@ import { TaskFormDialog } from './TaskFormDialog';
 
 const FILTER_KEYS = ['q', 'priority', 'category', 'agent'] as const;
 
-export function TasksPage() {
+/** `banner`: shown above the board (the orchestrator's paused state, from another feature via src/app). */
+export function TasksPage({ banner }: { banner?: ReactNode }) {
   const [params, setParams] = useSearchParams();
   const [creating, setCreating] = useState(false);
   const filters: Filters = {};
@@ -31,6 +32,7 @@ export function TasksPage() {
           New task
         </button>
       </header>
+      {banner}
       <TaskFilters value={filters} onChange={onChange} />
       <KanbanBoard filters={debounced} />
       <TaskFormDialog open={creating} onOpenChange={setCreating} />

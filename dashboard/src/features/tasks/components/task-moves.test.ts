@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { TASK_STATUSES, type TaskStatus } from '../../../lib/types';
+import { moveAction, refusalReason } from './task-moves';
+
+describe('allowed board moves', () => {
+  it('allows exactly retry, unblock and cancel, as the API does', () => {
+    const allowed: string[] = [];
+    for (const from of TASK_STATUSES) {
+      for (const to of TASK_STATUSES) {
+        const action = moveAction(from, to);
+        if (action) allowed.push(`${from}->${to}:${action}`);
+      }
+    }
+    expect(allowed.sort()).toEqual(
+      [
+        'failed->pending:retry',
+        'blocked->pending:unblock',
+        'pending->cancelled:cancel',
+        'in_progress->cancelled:cancel',
+        'verifying->cancelled:cancel',
+        'failed->cancelled:cancel',
+        'blocked->cancelled:cancel',
+      ].sort(),
+    );
+  });
+
+  it('refuses the orchestrator-only moves and moves out of a final state', () => {
+    const refused: [TaskStatus, TaskStatus][] = [
+      ['pending', 'in_progress'],
+      ['pending', 'completed'],
+      ['in_progress', 'verifying'],
+      ['verifying', 'completed'],
+      ['failed', 'blocked'],
+      ['completed', 'pending'],
+      ['cancelled', 'pending'],
+      ['completed', 'cancelled'],
+      ['in_progress', 'pending'],
+    ];
+    for (const [from, to] of refused) expect(moveAction(from, to), `${from}->${to}`).toBeNull();
+  });
+
+  it('does nothing for a drop on the same column', () => {
+    for (const s of TASK_STATUSES) expect(moveAction(s, s)).toBeNull();
+  });
+
+  it('explains a refusal', () => {
+    expect(refusalReason('pending', 'completed')).toBe('only the orchestrator moves a task to completed');
+    expect(refusalReason('completed', 'pending')).toBe('a completed task never changes again');
+    expect(refusalReason('in_progress', 'pending')).toMatch(/failed task \(retry\) or a blocked one \(unblock\)/);
+  });
+});
