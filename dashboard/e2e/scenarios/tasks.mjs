@@ -53,6 +53,7 @@ export default [
         assert.equal(refusal.status, 409, refusal.text);
         await page.getByRole('alert').getByText(refusal.json.error.message).waitFor({ timeout: T });
         await page.getByRole('button', { name: 'Cancel task' }).click();
+        await page.getByRole('dialog', { name: /^Cancel T-/ }).getByRole('button', { name: 'Cancel task' }).click();
         const history = page.getByRole('region', { name: 'History' });
         await history.getByRole('cell', { name: 'cancelled', exact: true }).waitFor({ timeout: T });
         assert.equal(await page.getByRole('alert').count(), 1, 'only the delete refusal should be shown');

@@ -14,6 +14,7 @@ import { SessionTable } from '../features/sessions/components/SessionTable';
 import { SessionsPage } from '../features/sessions/components/SessionsPage';
 import { SessionViewPage } from '../features/sessions/components/SessionViewPage';
 import { TaskDetailPage } from '../features/tasks/components/TaskDetailPage';
+import { TaskTitleLink } from '../features/tasks/components/TaskTitleLink';
 import { TasksPage } from '../features/tasks/components/TasksPage';
 import { TelegramCard } from '../features/telegram/components/TelegramCard';
 import { BudgetGauge } from '../features/usage/components/BudgetGauge';
@@ -38,7 +39,7 @@ export function AppRoutes() {
       <Route path="/tasks" element={<TasksPage banner={<PausedBanner />} />} />
       <Route path="/tasks/:taskId" element={<TaskDetailPage renderSessions={(id) => <SessionTable filters={{ task_id: id }} caption="Sessions of this task" />} />} />
       <Route path="/sessions" element={<SessionsPage />} />
-      <Route path="/sessions/:sessionId" element={<SessionViewPage />} />
+      <Route path="/sessions/:sessionId" element={<SessionViewPage renderTask={(id) => <TaskTitleLink taskId={id} />} />} />
       <Route path="/agents" element={<AgentsPage />} />
       <Route path="/roles" element={<RolesPage />} />
       <Route path="/events" element={<EventsPage />} />

@@ -1,22 +1,9 @@
-// One log line, by kind. Tool calls and results are collapsed to their name by default;
-// their input/output opens with a real button (keyboard and screen-reader friendly).
+// One log line, by kind. Tool calls and results are collapsed to one line that says what
+// they did (the command run, the file read or written); the full input and output open
+// with a real button (keyboard and screen-reader friendly).
+import { useMemo } from 'react';
 import type { LogLine } from '../../../lib/types';
-
-interface ToolPayload {
-  name?: string;
-  input?: unknown;
-  output?: unknown;
-  is_error?: boolean;
-}
-
-function parseTool(content: string): ToolPayload {
-  try {
-    const v = JSON.parse(content) as unknown;
-    return v && typeof v === 'object' ? (v as ToolPayload) : { output: v };
-  } catch {
-    return { output: content }; // Not JSON: show the text itself rather than hide it.
-  }
-}
+import { outputPreview, parseTool, toolSubject } from './tool-line';
 
 function diffClass(line: string): string | undefined {
   if (line.startsWith('+++') || line.startsWith('---') || line.startsWith('@@') || line.startsWith('diff ')) return 'diff-hunk';
@@ -25,36 +12,60 @@ function diffClass(line: string): string | undefined {
   return undefined;
 }
 
-const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v, null, 2));
+const show = (v: unknown) => (typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v, null, 2));
 
 interface Props {
   line: LogLine;
+  /** For a tool call: the result line that answers it, when the log has it. */
+  result?: LogLine;
   expanded: boolean;
   onToggle: (seq: number) => void;
 }
 
-export function LogLineView({ line, expanded, onToggle }: Props) {
+function ToolLine({ line, result, expanded, onToggle }: Props) {
+  const tool = useMemo(() => parseTool(line.content), [line.content]);
+  const answer = useMemo(() => (expanded && result ? parseTool(result.content) : null), [expanded, result]);
+  const isCall = line.kind === 'tool_call';
+  const label = `${isCall ? 'Tool call' : tool.is_error ? 'Tool error' : 'Tool result'}: ${tool.name ?? 'unknown'}`;
+  const subject = isCall ? toolSubject(tool.name, tool.input) : outputPreview(tool.output);
+  const bodyId = `log-${line.session_id}-${line.seq}`;
+  // A result is paired with its call only when the names agree (or either is unknown).
+  const output = answer && (!answer.name || !tool.name || answer.name === tool.name) ? answer : null;
+  return (
+    <div className={`log-line log-${line.kind}${tool.is_error ? ' log-error' : ''}`}>
+      <button type="button" className="log-toggle" aria-expanded={expanded} aria-controls={bodyId} onClick={() => onToggle(line.seq)}>
+        <span aria-hidden="true">{expanded ? '▾' : '▸'}</span> {label}
+        {subject ? ' ' : null}
+        {subject ? <span className={isCall ? 'log-subject' : 'log-subject muted'}>{subject}</span> : null}
+      </button>
+      {expanded ? (
+        <div id={bodyId} className="log-tool-body">
+          {isCall ? (
+            <>
+              <div className="log-tool-heading">Input{tool.truncated ? ' (cut short in the log)' : ''}</div>
+              <pre className="log-pre">{show(tool.input)}</pre>
+              {output ? (
+                <>
+                  <div className="log-tool-heading">{output.is_error ? 'Output (error)' : 'Output'}</div>
+                  <pre className="log-pre">{show(output.output)}</pre>
+                </>
+              ) : null}
+            </>
+          ) : (
+            <pre className="log-pre">{show(tool.output)}</pre>
+          )}
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+export function LogLineView(props: Props) {
+  const { line } = props;
   switch (line.kind) {
     case 'tool_call':
-    case 'tool_result': {
-      const tool = parseTool(line.content);
-      const isCall = line.kind === 'tool_call';
-      const label = `${isCall ? 'Tool call' : tool.is_error ? 'Tool error' : 'Tool result'}: ${tool.name ?? 'unknown'}`;
-      const body = isCall ? tool.input : tool.output;
-      const bodyId = `log-${line.session_id}-${line.seq}`;
-      return (
-        <div className={`log-line log-${line.kind}${tool.is_error ? ' log-error' : ''}`}>
-          <button type="button" className="log-toggle" aria-expanded={expanded} aria-controls={bodyId} onClick={() => onToggle(line.seq)}>
-            <span aria-hidden="true">{expanded ? '▾' : '▸'}</span> {label}
-          </button>
-          {expanded ? (
-            <pre id={bodyId} className="log-pre">
-              {show(body)}
-            </pre>
-          ) : null}
-        </div>
-      );
-    }
+    case 'tool_result':
+      return <ToolLine {...props} />;
     case 'diff':
       return (
         <div className="log-line log-diff">

@@ -16,18 +16,33 @@ const lines: LogLine[] = [
 ];
 
 describe('session log view', () => {
-  it('shows model text and collapses tool calls until opened', async () => {
+  it('shows model text, and each tool call collapsed to what it acted on until opened', async () => {
     render(<LogView lines={lines} live />);
     const log = screen.getByRole('log', { name: 'Session log' });
     expect(within(log).getByText('I will read the file first.')).toBeInTheDocument();
-    const call = within(log).getByRole('button', { name: /Tool call: read_file/ });
+    const call = within(log).getByRole('button', { name: /Tool call: read_file src\/main\.rs/ });
     expect(call).toHaveAttribute('aria-expanded', 'false');
-    expect(within(log).queryByText(/src\/main\.rs/)).toBeNull();
+    expect(within(log).queryByText(/"path": "src\/main\.rs"/)).toBeNull();
     await userEvent.click(call);
     expect(call).toHaveAttribute('aria-expanded', 'true');
-    expect(within(log).getByText(/"path": "src\/main\.rs"/)).toBeInTheDocument();
+    // The full input, and the output of the result line that answers the call.
+    const body = document.getElementById(call.getAttribute('aria-controls')!)!;
+    expect(within(body).getByText(/"path": "src\/main\.rs"/)).toBeInTheDocument();
+    expect(within(body).getByText('fn main() {}')).toBeInTheDocument();
     await userEvent.click(call);
-    expect(within(log).queryByText(/src\/main\.rs/)).toBeNull();
+    expect(within(log).queryByText(/"path": "src\/main\.rs"/)).toBeNull();
+  });
+
+  it('shows the command of a run_command call on its collapsed line', () => {
+    const cmd: LogLine[] = [
+      { session_id: 3, seq: 1, at, kind: 'tool_call', content: JSON.stringify({ name: 'run_command', input: { command: 'cargo test --workspace', timeout_secs: 600 } }) },
+      { session_id: 3, seq: 2, at, kind: 'output', content: '[cargo test --workspace] running 12 tests' },
+      { session_id: 3, seq: 3, at, kind: 'tool_result', content: JSON.stringify({ name: 'run_command', output: 'exit 0\ntest result: ok', is_error: false }) },
+    ];
+    render(<LogView lines={cmd} live={false} />);
+    const call = screen.getByRole('button', { name: /Tool call: run_command/ });
+    expect(within(call).getByText('cargo test --workspace')).toBeInTheDocument();
+    expect(within(screen.getByRole('button', { name: /Tool result: run_command/ })).getByText('exit 0')).toBeInTheDocument();
   });
 
   it('labels results, errors, command output, the commit and the diff', () => {

@@ -4,6 +4,7 @@ import { useCallback, useLayoutEffect, useRef, useState } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { LogLine } from '../../../lib/types';
 import { LogLineView } from './LogLineView';
+import { findToolResult } from './tool-line';
 
 export function LogView({ lines, live }: { lines: LogLine[]; live: boolean }) {
   const scroller = useRef<HTMLDivElement>(null);
@@ -68,7 +69,13 @@ export function LogView({ lines, live }: { lines: LogLine[]; live: boolean }) {
             if (!line) return null;
             return (
               <div key={v.key} data-index={v.index} ref={virtualizer.measureElement} style={{ position: 'absolute', top: 0, left: 0, right: 0, transform: `translateY(${v.start}px)` }}>
-                <LogLineView line={line} expanded={expanded.has(line.seq)} onToggle={toggle} />
+                <LogLineView
+                  line={line}
+                  expanded={expanded.has(line.seq)}
+                  // Looked up only when opened: the answer sits a few lines further down.
+                  result={expanded.has(line.seq) ? findToolResult(lines, v.index) : undefined}
+                  onToggle={toggle}
+                />
               </div>
             );
           })}

@@ -1,16 +1,21 @@
-import { TaskRef } from './TaskRef';
-import { useEffect } from 'react';
+import { useEffect, type ReactNode } from 'react';
 import { Link, useParams } from 'react-router';
 import { useQueryClient } from '@tanstack/react-query';
 import { ErrorMessage } from '../../../components/ErrorMessage';
 import { StatusBadge } from '../../../components/StatusBadge';
-import { durationBetween, formatTime, formatTokens, formatUsd } from '../../../lib/format';
+import { durationBetween, formatTime, formatTokens, formatUsd, tidyFailure } from '../../../lib/format';
 import { useNow } from '../../../lib/use-now';
 import { useSession } from '../api/get-session';
 import { catchUpSessionLogs, useSessionLogs } from '../api/get-session-logs';
 import { LogView } from './LogView';
+import { TaskRef } from './TaskRef';
 
-export function SessionViewPage() {
+interface Props {
+  /** The session's task as "T-1 · title" (the tasks feature, via src/app); a bare T-1 link without it. */
+  renderTask?: (taskId: number) => ReactNode;
+}
+
+export function SessionViewPage({ renderTask }: Props) {
   const { sessionId = '' } = useParams();
   const session = useSession(sessionId);
   const logs = useSessionLogs(sessionId);
@@ -39,7 +44,7 @@ export function SessionViewPage() {
       {s ? (
         <dl className="facts">
           <dt>Task</dt>
-          <dd><TaskRef taskId={s.task_id} /></dd>
+          <dd>{s.task_id != null && renderTask ? renderTask(s.task_id) : <TaskRef taskId={s.task_id} />}</dd>
           <dt>Agent</dt>
           <dd>{s.agent_id}</dd>
           <dt>Model</dt>
@@ -77,7 +82,7 @@ export function SessionViewPage() {
           {s.exit_reason ? (
             <>
               <dt>Exit</dt>
-              <dd>{s.exit_reason}</dd>
+              <dd className="prewrap">{tidyFailure(s.exit_reason)}</dd>
             </>
           ) : null}
         </dl>
@@ -85,7 +90,7 @@ export function SessionViewPage() {
       {s?.verify_output ? (
         <details className="card">
           <summary>Verification output</summary>
-          <pre className="log-pre">{s.verify_output}</pre>
+          <pre className="log-pre">{tidyFailure(s.verify_output)}</pre>
         </details>
       ) : null}
       <ErrorMessage error={logs.error} title="Log" />

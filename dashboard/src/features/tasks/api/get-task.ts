@@ -32,6 +32,8 @@ export function useTasksByIds(ids: number[]) {
       ...taskOptions(id),
       initialData: () => cachedInLists(qc, id)?.task,
       initialDataUpdatedAt: () => cachedInLists(qc, id)?.at,
+      // Live messages keep both the columns and these in step; a resync invalidates them.
+      staleTime: 60_000,
     })),
   });
 }

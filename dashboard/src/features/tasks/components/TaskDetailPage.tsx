@@ -7,7 +7,7 @@ import { useQueries } from '@tanstack/react-query';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
 import { ErrorMessage } from '../../../components/ErrorMessage';
 import { StatusBadge } from '../../../components/StatusBadge';
-import { formatTime } from '../../../lib/format';
+import { formatTime, tidyFailure } from '../../../lib/format';
 import type { Task } from '../../../lib/types';
 import { taskOptions, useTask } from '../api/get-task';
 import { useDeleteTask } from '../api/delete-task';
@@ -32,6 +32,7 @@ export function TaskDetailPage({ renderSessions }: { renderSessions: (taskId: nu
 function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (taskId: number) => ReactNode }) {
   const [editing, setEditing] = useState(false);
   const [deleting, setDeleting] = useState(false);
+  const [cancelling, setCancelling] = useState(false);
   const navigate = useNavigate();
   const transition = useTransitionTask(task.id);
   const remove = useDeleteTask(task.id);
@@ -59,7 +60,13 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
         <div className="actions">
           <button type="button" onClick={() => setEditing(true)}>Edit</button>
           {actions.filter((a) => a.show).map((a) => (
-            <button key={a.action} type="button" onClick={() => transition.mutate(a.action)} disabled={transition.isPending}>
+            <button
+              key={a.action}
+              type="button"
+              className={a.action === 'cancel' ? 'danger' : undefined}
+              onClick={() => (a.action === 'cancel' ? setCancelling(true) : transition.mutate(a.action))}
+              disabled={transition.isPending}
+            >
               {a.label}
             </button>
           ))}
@@ -126,10 +133,11 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
         )}
       </section>
 
-      {task.last_failure ? (
+      {/* A completed task keeps the text of an earlier failed attempt; it no longer explains anything. */}
+      {task.last_failure && task.status !== 'completed' ? (
         <section aria-labelledby="fail-h" className="card">
           <h2 id="fail-h">Why the last attempt failed</h2>
-          <pre className="log-pre">{task.last_failure}</pre>
+          <pre className="log-pre">{tidyFailure(task.last_failure)}</pre>
         </section>
       ) : null}
 
@@ -163,6 +171,14 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
 
       <History taskId={task.id} />
       <TaskFormDialog open={editing} onOpenChange={setEditing} task={task} dependencyLabels={labels} />
+      <ConfirmDialog
+        open={cancelling}
+        onOpenChange={setCancelling}
+        title={`Cancel ${task.display_id}?`}
+        message={task.status === 'in_progress' || task.status === 'verifying' ? 'Its running session is stopped, and the task never runs again.' : 'The task never runs again.'}
+        confirmLabel="Cancel task"
+        onConfirm={() => transition.mutate('cancel')}
+      />
       <ConfirmDialog
         open={deleting}
         onOpenChange={setDeleting}

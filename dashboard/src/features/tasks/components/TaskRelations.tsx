@@ -34,22 +34,24 @@ export function History({ taskId }: { taskId: number }) {
     <section aria-labelledby="hist-h" className="card">
       <h2 id="hist-h">History</h2>
       <ErrorMessage error={q.error} />
-      <table>
-        <thead>
-          <tr><th scope="col">When</th><th scope="col">From</th><th scope="col">To</th><th scope="col">By</th><th scope="col">Reason</th></tr>
-        </thead>
-        <tbody>
-          {q.data?.items.map((h) => (
-            <tr key={h.id}>
-              <td>{formatTime(h.at)}</td>
-              <td>{h.from_status ? <StatusBadge status={h.from_status} /> : '—'}</td>
-              <td><StatusBadge status={h.to_status} /></td>
-              <td>{h.actor}</td>
-              <td>{h.reason}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <div className="table-wrap">
+        <table>
+          <thead>
+            <tr><th scope="col">When</th><th scope="col">From</th><th scope="col">To</th><th scope="col">By</th><th scope="col">Reason</th></tr>
+          </thead>
+          <tbody>
+            {q.data?.items.map((h) => (
+              <tr key={h.id}>
+                <td>{formatTime(h.at)}</td>
+                <td>{h.from_status ? <StatusBadge status={h.from_status} /> : '—'}</td>
+                <td><StatusBadge status={h.to_status} /></td>
+                <td>{h.actor}</td>
+                <td>{h.reason}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </section>
   );
 }
