@@ -219,7 +219,7 @@ fn seed_db(path: &Path, n: u64) -> anyhow::Result<()> {
 /// Agents logging while clients create tasks: task creation latency is what counts.
 async fn mixed(dir: &Path, per_minute: u64, secs: u64) -> anyhow::Result<()> {
     let mut settings = Settings::for_database(dir.join("harness.db"));
-    settings.dashboard_dir = dir.join("none");
+    settings.dashboard_dir = Some(dir.join("none"));
     let app = App::build(settings).await?;
     let port = app.local_addr()?.port();
     let board = app.board().clone();

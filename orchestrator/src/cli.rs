@@ -20,7 +20,7 @@ enum Command {
     #[command(after_help = crate::config::SECRETS_HELP)]
     Serve(ConfigArgs),
     /// Apply pending database migrations, print what was applied, and exit.
-    Migrate(ConfigArgs),
+    Migrate(DataArgs),
     /// GET /health; exit 0 on 200, otherwise 1. For container health checks.
     Healthcheck(HealthcheckArgs),
     /// Write a consistent copy of the live database to DEST (SQLite backup API).
@@ -40,16 +40,70 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct HealthcheckArgs {
-    /// URL to check.
-    #[arg(
-        long,
-        env = "HARNESS_HEALTHCHECK_URL",
-        default_value = "http://127.0.0.1:3333/health"
-    )]
-    url: String,
+    /// URL to check [default: /health where `serve` listens: PORT and HARNESS_BIND, or
+    /// harness.toml; loopback when it binds every address].
+    #[arg(long, env = "HARNESS_HEALTHCHECK_URL")]
+    url: Option<String>,
+    /// Port `serve` listens on [default: 3333].
+    #[arg(long, env = "PORT")]
+    port: Option<u16>,
+    /// Address `serve` binds [default: 127.0.0.1].
+    #[arg(long, env = "HARNESS_BIND")]
+    bind: Option<std::net::IpAddr>,
+    /// The TOML file `serve` reads its port and bind from.
+    #[arg(long, env = "HARNESS_CONFIG")]
+    config: Option<PathBuf>,
     /// Give up after this many milliseconds.
     #[arg(long, default_value_t = 2000)]
     timeout_ms: u64,
+}
+
+impl HealthcheckArgs {
+    fn url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.url {
+            return Ok(url.clone());
+        }
+        let addr =
+            crate::config::listen_address(self.config.as_deref(), self.port, self.bind)?;
+        // A server bound to every address answers on loopback.
+        let ip = match addr.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+            ip => ip,
+        };
+        Ok(format!("http://{}/health", std::net::SocketAddr::new(ip, addr.port())))
+    }
+
+    fn run(&self) -> ExitCode {
+        match self.url() {
+            Ok(url) => crate::commands::healthcheck(&url, self.timeout_ms),
+            Err(err) => {
+                eprintln!("harness healthcheck: {err:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Where the database is: all `migrate` and `backup` need.
+#[derive(Debug, Args)]
+struct DataArgs {
+    /// The TOML file `serve` reads (its database_path).
+    #[arg(long, env = "HARNESS_CONFIG")]
+    config: Option<PathBuf>,
+    /// SQLite database file [default: as `serve`: $XDG_DATA_HOME/parent-harness/harness.db].
+    #[arg(long, env = "DATABASE_PATH")]
+    database_path: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn settings(self) -> anyhow::Result<Settings> {
+        Ok(Settings::load(ConfigArgs {
+            config: self.config,
+            database_path: self.database_path,
+            ..ConfigArgs::default()
+        })?)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -57,7 +111,7 @@ struct BackupArgs {
     /// Where to write the copy. Must not exist yet.
     dest: PathBuf,
     #[command(flatten)]
-    config: ConfigArgs,
+    data: DataArgs,
 }
 
 /// Arguments of the dashboard gateway (`harness dashboard`).
@@ -110,9 +164,7 @@ impl GatewayCli {
     pub fn run(self) -> ExitCode {
         match self.command {
             GatewayCommand::Serve(args) => exit_code(dashboard(args)),
-            GatewayCommand::Healthcheck(args) => {
-                crate::commands::healthcheck(&args.url, args.timeout_ms)
-            }
+            GatewayCommand::Healthcheck(args) => args.run(),
         }
     }
 }
@@ -122,12 +174,13 @@ impl Cli {
     pub fn run(self) -> ExitCode {
         let result = match self.command {
             Command::Serve(args) => load(args).and_then(crate::server::run_blocking),
-            Command::Migrate(args) => load(args).and_then(|s| crate::commands::migrate(&s)),
-            Command::Healthcheck(args) => {
-                return crate::commands::healthcheck(&args.url, args.timeout_ms);
-            }
+            Command::Migrate(args) => args.settings().and_then(|s| crate::commands::migrate(&s)),
+            Command::Healthcheck(args) => return args.run(),
             Command::Backup(args) => {
-                load(args.config).and_then(|s| crate::commands::backup(&s, &args.dest))
+                let dest = args.dest;
+                args.data
+                    .settings()
+                    .and_then(|s| crate::commands::backup(&s, &dest))
             }
             Command::Dashboard(args) => dashboard(args),
             Command::Openapi => crate::commands::openapi(),

@@ -9,30 +9,42 @@ use crate::{config::Settings, gateway::GatewayConfig, store::Store, telemetry::L
 /// `harness migrate`: applies pending migrations and prints each one.
 pub fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let (_, applied) = Store::open(&settings.database_path)?;
+    let mut text = String::new();
     if applied.is_empty() {
-        println!("{}: up to date", settings.database_path.display());
+        text = format!("{}: up to date\n", settings.database_path.display());
     }
     for m in applied {
-        println!("applied {:04}_{}", m.version, m.name);
+        text.push_str(&format!("applied {:04}_{}\n", m.version, m.name));
     }
-    Ok(())
+    print_out(&text)
 }
 
 /// `harness backup DEST`: a consistent online copy, safe while `serve` runs.
 pub fn backup(settings: &Settings, dest: &Path) -> anyhow::Result<()> {
     crate::store::backup(&settings.database_path, dest)?;
-    println!(
-        "backed up {} to {}",
+    print_out(&format!(
+        "backed up {} to {}\n",
         settings.database_path.display(),
         dest.display()
-    );
-    Ok(())
+    ))
 }
 
 /// `harness openapi`: prints the API's OpenAPI document.
 pub fn openapi() -> anyhow::Result<()> {
-    println!("{}", crate::api::openapi::document());
-    Ok(())
+    print_out(&format!("{}\n", crate::api::openapi::document()))
+}
+
+/// Writes a command's output to stdout. A reader that went away (`harness openapi |
+/// head`) is not an error: the output was wanted only that far. `println!` would panic.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to stdout"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `harness healthcheck`: exit 0 when `url` answers 200, otherwise 1 with a reason.
@@ -106,7 +118,7 @@ pub fn check_sandbox(settings: &Settings) -> anyhow::Result<()> {
         &settings.engine.sandbox,
         &data_dir,
     ))?;
-    print!("{}", report.text);
+    print_out(&report.text)?;
     anyhow::ensure!(
         report.passed,
         "the agent sandbox let something through (see above)"

@@ -2,6 +2,7 @@
 //! (see [`spa`]) and reverse-proxies `/api`, `/ws` and `/health` to the orchestrator
 //! (see [`proxy`]), so the browser only ever talks to one origin.
 
+pub mod embedded;
 mod proxy;
 mod spa;
 

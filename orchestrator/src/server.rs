@@ -51,6 +51,13 @@ impl App {
         settings
             .web
             .check_exposure(settings.bind, settings.api_token.is_some())?;
+        let dashboard = crate::gateway::embedded::present();
+        crate::config::SettingsSummary::of(&settings, dashboard).log();
+        if settings.dashboard_dir.is_none() && !dashboard {
+            tracing::warn!(
+                "this binary was built without the dashboard (no dashboard/dist when it was compiled): `/` says so; scripts/start builds both"
+            );
+        }
         crate::engine::sandbox::announce(&settings.engine.sandbox);
         let (path, limits) = (settings.database_path.clone(), settings.writer);
         let (store, applied) =

@@ -387,6 +387,8 @@ impl TaskStatus {
             | (Verifying, Completed | Failed)
             | (Failed, Pending | Blocked)
             | (Blocked, Pending) => true,
+            // A person reopens a task they cancelled; nothing else leaves `cancelled`.
+            (Cancelled, Pending) => true,
             // An agent can fail before it reaches verification, and crash recovery puts
             // an interrupted task back in the queue without counting an attempt.
             (InProgress, Failed | Pending) | (Verifying, Pending) => true,

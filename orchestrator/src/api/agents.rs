@@ -78,5 +78,17 @@ pub async fn update_agent(
             field: None,
         });
     }
+    if let Some(model) = &patch.model {
+        let agent = state.board.get_agent(id.clone()).await?;
+        let engine = &state.settings.engine;
+        let runtime = crate::scheduler::roles::runtime_of(
+            engine,
+            agent.id.as_str(),
+            agent.role.as_str(),
+            agent.runtime,
+        );
+        crate::engine::anthropic::pricing::check_model(runtime, model.as_str(), &engine.extra_models)
+            .map_err(|message| ApiError::invalid("model", message))?;
+    }
     Ok(Json(state.board.update_agent(id, patch).await?))
 }

@@ -17,6 +17,7 @@ pub mod openapi;
 mod orchestrator;
 mod roles;
 mod sessions;
+mod settings;
 mod tasks;
 mod telegram;
 mod worker;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(findings::router())
         .merge(events::router())
         .merge(orchestrator::router())
+        .merge(settings::router())
         .merge(budget::router())
         .merge(telegram::router())
         .merge(ws::router())
@@ -86,9 +88,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
-    let app = match dashboard_dir(&state.settings) {
-        Some(dir) => api.fallback_service(crate::gateway::spa_router::<()>(&dir).with_state(())),
-        None => api,
+    // The dashboard: a build on disk when one is named, else the one in the binary.
+    let app = match &state.settings.dashboard_dir {
+        Some(dir) => api.fallback_service(crate::gateway::spa_router::<()>(dir).with_state(())),
+        None => api.fallback_service(crate::gateway::embedded::router::<()>().with_state(())),
     };
     let guard = Arc::new(Guard::new(state.settings.web.clone()));
     // Workers are not browsers: their routes skip the Host/Origin guard and answer
@@ -123,11 +126,6 @@ fn log_response(response: &Response, latency: Duration, _span: &tracing::Span) {
     } else {
         tracing::info!(status, latency_ms, "request");
     }
-}
-
-fn dashboard_dir(settings: &Settings) -> Option<std::path::PathBuf> {
-    let dir = &settings.dashboard_dir;
-    dir.join("index.html").is_file().then(|| dir.clone())
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {

@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/tasks/{id}/retry", post(retry_task))
         .route("/api/tasks/{id}/unblock", post(unblock_task))
+        .route("/api/tasks/{id}/reopen", post(reopen_task))
         .route("/api/tasks/{id}/cancel", post(cancel_task))
         .route("/api/tasks/{id}/answer", post(answer_task))
         .route("/api/tasks/{id}/history", get(task_history))
@@ -341,6 +342,17 @@ pub async fn unblock_task(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Task>> {
     Ok(Json(state.board.unblock(task_ref(&id)?, Actor::API).await?))
+}
+
+/// Put a cancelled task back in the queue with a fresh set of attempts.
+#[utoipa::path(post, path = "/api/tasks/{id}/reopen", tag = "tasks",
+    params(("id" = String, Path, description = "42 or T-42")),
+    responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn reopen_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Task>> {
+    Ok(Json(state.board.reopen(task_ref(&id)?, Actor::API).await?))
 }
 
 /// Cancel a task that is not finished. A running session is stopped.

@@ -82,6 +82,19 @@ impl Board {
         self.status_changed(task, event)
     }
 
+    /// A cancelled task back on the board, pending with a fresh set of attempts.
+    pub async fn reopen(&self, id: TaskId, actor: impl Into<Actor>) -> Result<Task, StoreError> {
+        let actor = actor.into();
+        let by = actor.as_str().to_owned();
+        let (task, event) = self
+            .store
+            .reopen_task(id, by, move |t| {
+                status_changed(t, "reopened by a user", &actor)
+            })
+            .await?;
+        self.status_changed(task, event)
+    }
+
     /// Cancel really cancels: the session working on the task is stopped.
     pub async fn cancel(&self, id: TaskId, actor: impl Into<Actor>) -> Result<Task, StoreError> {
         self.transition_task(id, TaskStatus::Cancelled, "cancelled by a user", actor)

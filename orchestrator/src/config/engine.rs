@@ -2,7 +2,7 @@
 
 use std::{
     collections::BTreeMap,
-    path::{Component, Path, PathBuf},
+    path::{Path, PathBuf},
     time::Duration,
 };
 
@@ -10,7 +10,7 @@ use clap::Args;
 use harness_domain::agent::RuntimeKind;
 use serde::Deserialize;
 
-use super::{ConfigError, Secret, invalid};
+use super::{ConfigError, Secret, invalid, paths};
 use crate::engine::sandbox::{self, EnvPolicy, Limits, Mode, Network, SandboxConfig};
 
 /// Flags and environment variables of the engine.
@@ -37,7 +37,8 @@ pub struct EngineArgs {
     /// Seconds a session may run, preparing its worktree included [default: 1800].
     #[arg(long, env = "HARNESS_SESSION_TIMEOUT_SECS")]
     pub session_timeout_secs: Option<f64>,
-    /// Seconds without any sign of life before a session counts as stuck [default: 600].
+    /// Seconds without any sign of life before a session counts as stuck; never less than
+    /// the longest command timeout plus 30 [default: 630].
     #[arg(long, env = "HARNESS_STUCK_AFTER_SECS")]
     pub stuck_after_secs: Option<f64>,
     /// First retry delay in seconds; doubles per attempt [default: 60].
@@ -64,6 +65,10 @@ pub struct EngineArgs {
     /// Messages API base URL [default: https://api.anthropic.com].
     #[arg(long, env = "ANTHROPIC_BASE_URL")]
     pub anthropic_base_url: Option<String>,
+    /// Model names accepted beyond the runtimes' known ones, comma-separated (a
+    /// proxy's model, or one released after this build).
+    #[arg(long, env = "HARNESS_EXTRA_MODELS")]
+    pub extra_models: Option<String>,
     /// Days a failed attempt's worktree is kept for inspection [default: 7].
     #[arg(long, env = "HARNESS_WORKTREE_RETENTION_DAYS")]
     pub worktree_retention_days: Option<f64>,
@@ -148,6 +153,7 @@ pub struct EngineFile {
     git_author_email: Option<String>,
     anthropic_base_url: Option<String>,
     api_backoff_secs: Option<f64>,
+    extra_models: Option<Vec<String>>,
     worktree_retention_days: Option<f64>,
     sandbox: Option<String>,
     agent_network: Option<String>,
@@ -195,6 +201,8 @@ pub struct EngineSettings {
     pub anthropic_api_key: Option<Secret>,
     pub anthropic_base_url: String,
     pub api_backoff: Duration,
+    /// HARNESS_EXTRA_MODELS: model names accepted beyond the known ones.
+    pub extra_models: Vec<String>,
     pub worktree_retention: Duration,
     /// How every agent process is confined.
     pub sandbox: SandboxConfig,
@@ -310,33 +318,6 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
     })
 }
 
-/// `path` as the kernel will resolve it: absolute, symlinks and `..` resolved for the
-/// part that exists, the rest (not created yet) appended with `.` and `..` applied. So
-/// `data/worktrees/..` or a symlink to the data directory cannot pass for another place.
-fn real_path(path: &Path) -> PathBuf {
-    let absolute = std::env::current_dir()
-        .map(|cwd| cwd.join(path))
-        .unwrap_or_else(|_| path.to_path_buf());
-    let parts: Vec<Component<'_>> = absolute.components().collect();
-    for split in (1..=parts.len()).rev() {
-        let head: PathBuf = parts[..split].iter().collect();
-        let Ok(mut real) = head.canonicalize() else {
-            continue;
-        };
-        for part in &parts[split..] {
-            match part {
-                Component::ParentDir => {
-                    real.pop();
-                }
-                Component::Normal(name) => real.push(name),
-                _ => {}
-            }
-        }
-        return real;
-    }
-    absolute
-}
-
 fn seconds(
     name: &'static str,
     value: Option<f64>,
@@ -351,6 +332,54 @@ fn seconds(
         ));
     }
     Ok(Duration::from_secs_f64(v))
+}
+
+/// The harness's own directories may not lie inside the repository agents work on:
+/// git would create worktrees inside the user's checkout, its status would list them,
+/// and a landing would carry the harness's data into the repository.
+fn check_outside_workspace(
+    workspace: &Path,
+    database_dir: &Path,
+    worktrees_dir: &Path,
+) -> Result<(), ConfigError> {
+    for (name, dir) in [
+        ("HARNESS_WORKTREES_DIR", worktrees_dir),
+        ("DATABASE_PATH", database_dir),
+    ] {
+        if paths::within(dir, workspace) {
+            return Err(invalid(
+                name,
+                &format!(
+                    "{} lies inside HARNESS_WORKSPACE ({}); put the harness's data outside the repository agents work on",
+                    dir.display(),
+                    workspace.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl EngineArgs {
+    /// Flags and variables are relative to the directory the harness was started in.
+    pub(super) fn resolve_paths(&mut self, cwd: &Path) {
+        paths::resolve(cwd, &mut self.workspace);
+        paths::resolve(cwd, &mut self.worktrees_dir);
+        // A bare name (`chromium`) is a command looked up on PATH, not a path.
+        if self.chromium.as_ref().is_some_and(|c| c.components().count() > 1) {
+            paths::resolve(cwd, &mut self.chromium);
+        }
+    }
+}
+
+impl EngineFile {
+    /// `harness.toml`'s paths are relative to the file's own directory.
+    pub(super) fn resolve_paths(&mut self, dir: &Path) {
+        paths::resolve(dir, &mut self.workspace);
+        paths::resolve(dir, &mut self.worktrees_dir);
+        paths::resolve_all(dir, &mut self.agent_read_paths);
+        paths::resolve_all(dir, &mut self.agent_write_paths);
+    }
 }
 
 impl EngineSettings {
@@ -440,7 +469,7 @@ impl EngineSettings {
             stuck_after: seconds(
                 "HARNESS_STUCK_AFTER_SECS",
                 args.stuck_after_secs.or(file.stuck_after_secs),
-                600.0,
+                630.0,
                 1.0,
             )?,
             retry_base: seconds(
@@ -484,6 +513,15 @@ impl EngineSettings {
                 2.0,
                 0.0,
             )?,
+            extra_models: match args.extra_models {
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                None => file.extra_models.unwrap_or_default(),
+            },
             worktree_retention: seconds(
                 "HARNESS_WORKTREE_RETENTION_DAYS",
                 args.worktree_retention_days
@@ -498,11 +536,14 @@ impl EngineSettings {
             executors,
             reliability: super::reliability::ReliabilitySettings::load(args.reliability)?,
         };
-        if real_path(&database_dir).starts_with(real_path(&settings.worktrees_dir)) {
+        if paths::within(&database_dir, &settings.worktrees_dir) {
             return Err(invalid(
                 "HARNESS_WORKTREES_DIR",
                 "must not contain the database's directory: agents write in their worktrees",
             ));
+        }
+        if let Some(workspace) = &settings.workspace {
+            check_outside_workspace(workspace, &database_dir, &settings.worktrees_dir)?;
         }
         let settings = super::reliability::watchdog_outlasts_commands(settings);
         for (id, o) in &settings.agents {

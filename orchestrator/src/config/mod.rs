@@ -16,6 +16,7 @@ use serde::Deserialize;
 pub use engine::{AgentOverride, EngineArgs, EngineSettings};
 pub use reliability::{Overrun, ReliabilityArgs, ReliabilitySettings};
 pub use roles::{RoleSettings, RolesFile, SizeFile, SizeTier};
+pub use summary::SettingsSummary;
 pub use telegram::{NotifyKind, TelegramArgs, TelegramMode, TelegramSettings};
 pub use web::{PublicUrl, WebArgs, WebSettings};
 
@@ -23,6 +24,8 @@ use crate::{budget::BudgetLimits, store::WriterLimits, telemetry::LogFormat};
 
 mod engine;
 pub mod executors;
+pub mod paths;
+mod summary;
 mod telegram;
 mod web;
 
@@ -51,10 +54,11 @@ pub struct ConfigArgs {
     /// Address to bind [default: 127.0.0.1]. Another address needs HARNESS_API_TOKEN.
     #[arg(long, env = "HARNESS_BIND")]
     pub bind: Option<IpAddr>,
-    /// SQLite database file; its directory is created [default: ./data/harness.db].
+    /// SQLite database file; its directory is created
+    /// [default: $XDG_DATA_HOME/parent-harness/harness.db, else ~/.local/share/parent-harness/harness.db].
     #[arg(long, env = "DATABASE_PATH")]
     pub database_path: Option<PathBuf>,
-    /// Built dashboard to serve when present [default: dashboard/dist].
+    /// A built dashboard to serve instead of the one inside the binary [default: none].
     #[arg(long, env = "HARNESS_DASHBOARD_DIR")]
     pub dashboard_dir: Option<PathBuf>,
     /// Days of operations events to keep [default: 30].
@@ -182,8 +186,10 @@ struct FileSettings {
 pub struct Settings {
     pub port: u16,
     pub bind: IpAddr,
+    /// Absolute, like every path setting (`paths.rs`).
     pub database_path: PathBuf,
-    pub dashboard_dir: PathBuf,
+    /// A built dashboard on disk that replaces the embedded one.
+    pub dashboard_dir: Option<PathBuf>,
     pub event_retention: Duration,
     pub ws_replay: usize,
     pub max_body_bytes: usize,
@@ -229,7 +235,12 @@ const DEFAULT_CONFIG_FILE: &str = "harness.toml";
 impl Settings {
     /// Merges flags and environment (already in `args`) with the optional config file.
     pub fn load(mut args: ConfigArgs) -> Result<Self, ConfigError> {
-        let mut file = read_file_settings(args.config.as_deref())?;
+        let cwd = std::env::current_dir().map_err(|e| {
+            invalid("DATABASE_PATH", &format!("cannot read the working directory: {e}"))
+        })?;
+        let (mut file, file_dir) = read_file_settings(args.config.as_deref(), &cwd)?;
+        args.resolve_paths(&cwd);
+        file.resolve_paths(&file_dir);
         let writer = writer_limits(&args, &file);
         let api_token = secret(
             ("HARNESS_API_TOKEN", args.api_token.take()),
@@ -244,7 +255,7 @@ impl Settings {
             .database_path
             .clone()
             .or(file.database_path.take())
-            .unwrap_or_else(|| PathBuf::from("./data/harness.db"));
+            .unwrap_or_else(|| paths::default_database(&cwd));
         let database_dir = database_path
             .parent()
             .map(Path::to_path_buf)
@@ -252,7 +263,9 @@ impl Settings {
         let engine = EngineSettings::load(
             args.engine,
             std::mem::take(&mut file.engine),
-            std::env::var_os("VIBE_WORKSPACE").map(PathBuf::from),
+            std::env::var_os("VIBE_WORKSPACE")
+                .filter(|p| !p.is_empty())
+                .map(|p| paths::absolute(&cwd, Path::new(&p))),
             database_dir,
         )?;
         let web = WebSettings::load(args.web.or_file(web::WebFile {
@@ -273,7 +286,7 @@ impl Settings {
             dashboard_dir: args
                 .dashboard_dir
                 .or(file.dashboard_dir)
-                .unwrap_or_else(|| PathBuf::from("dashboard/dist")),
+                .filter(|d| !d.as_os_str().is_empty()),
             event_retention: days(
                 args.event_retention_days
                     .or(file.event_retention_days)
@@ -369,6 +382,22 @@ impl Settings {
     }
 }
 
+/// Where `serve` listens with these flags (or variables) and the config file: what
+/// `harness healthcheck` checks when it is given no URL.
+pub fn listen_address(
+    config: Option<&Path>,
+    port: Option<u16>,
+    bind: Option<IpAddr>,
+) -> Result<std::net::SocketAddr, ConfigError> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| invalid("HARNESS_CONFIG", &format!("cannot read the working directory: {e}")))?;
+    let (file, _) = read_file_settings(config, &cwd)?;
+    Ok(std::net::SocketAddr::new(
+        bind.or(file.bind).unwrap_or([127, 0, 0, 1].into()),
+        port.or(file.port).unwrap_or(3333),
+    ))
+}
+
 /// A secret from its variable or from the file its `_FILE` variable names (trimmed, so
 /// a trailing newline does not count). Both set is an error: which one would win?
 fn secret(
@@ -439,21 +468,52 @@ pub(crate) fn invalid(name: &'static str, message: &str) -> ConfigError {
 }
 
 /// Reads `path`, or `./harness.toml` when it exists. An empty path means "no file".
-fn read_file_settings(path: Option<&Path>) -> Result<FileSettings, ConfigError> {
+/// Also returns the directory the file's relative paths are relative to: its own
+/// (`cwd` when there is no file).
+fn read_file_settings(
+    path: Option<&Path>,
+    cwd: &Path,
+) -> Result<(FileSettings, PathBuf), ConfigError> {
     let path = match path {
-        Some(p) if p.as_os_str().is_empty() => return Ok(FileSettings::default()),
-        Some(p) => p.to_path_buf(),
-        None if Path::new(DEFAULT_CONFIG_FILE).is_file() => PathBuf::from(DEFAULT_CONFIG_FILE),
-        None => return Ok(FileSettings::default()),
+        Some(p) if p.as_os_str().is_empty() => return Ok((FileSettings::default(), cwd.into())),
+        Some(p) => paths::absolute(cwd, p),
+        None if cwd.join(DEFAULT_CONFIG_FILE).is_file() => cwd.join(DEFAULT_CONFIG_FILE),
+        None => return Ok((FileSettings::default(), cwd.into())),
     };
+    let dir = path.parent().map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
     let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::ReadFile {
         path: path.clone(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
+    let settings = toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
         path,
         message: e.message().to_owned(),
-    })
+    })?;
+    Ok((settings, dir))
+}
+
+impl ConfigArgs {
+    /// Flags and variables are relative to the directory the harness was started in.
+    fn resolve_paths(&mut self, cwd: &Path) {
+        for path in [
+            &mut self.database_path,
+            &mut self.dashboard_dir,
+            &mut self.api_token_file,
+            &mut self.anthropic_api_key_file,
+        ] {
+            paths::resolve(cwd, path);
+        }
+        self.engine.resolve_paths(cwd);
+    }
+}
+
+impl FileSettings {
+    /// `harness.toml`'s paths are relative to the file's own directory.
+    fn resolve_paths(&mut self, dir: &Path) {
+        paths::resolve(dir, &mut self.database_path);
+        paths::resolve(dir, &mut self.dashboard_dir);
+        self.engine.resolve_paths(dir);
+    }
 }
 
 /// A secret value whose `Debug` and `Display` never show it.
@@ -636,6 +696,72 @@ mod tests {
         std::fs::write(&path, "[telegram]\nchat_id = \"forty-two\"\n").unwrap();
         let err = Settings::load(with_token(&path)).unwrap_err().to_string();
         assert!(err.starts_with("TELEGRAM_CHAT_ID"), "{err}");
+    }
+
+    #[test]
+    fn paths_in_the_config_file_are_relative_to_the_file_and_flags_to_the_working_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("conf");
+        std::fs::create_dir(&conf).unwrap();
+        let path = conf.join("harness.toml");
+        std::fs::write(
+            &path,
+            "database_path = \"state/harness.db\"\nworkspace = \"../repo\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(ConfigArgs {
+            config: Some(path.clone()),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert_eq!(s.database_path, conf.join("state/harness.db"));
+        assert_eq!(s.engine.workspace.as_deref(), Some(dir.path().join("repo").as_path()));
+        assert_eq!(s.engine.worktrees_dir, conf.join("state/worktrees"));
+        let cwd = std::env::current_dir().unwrap();
+        let s = Settings::load(ConfigArgs {
+            config: Some(path),
+            database_path: Some("./rel/h.db".into()),
+            ..ConfigArgs::default()
+        })
+        .unwrap();
+        assert_eq!(s.database_path, cwd.join("rel/h.db"));
+        assert!(s.engine.worktrees_dir.is_absolute());
+    }
+
+    #[test]
+    fn the_harness_data_may_not_lie_inside_the_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        let load = |db: PathBuf, worktrees: Option<PathBuf>| {
+            Settings::load(ConfigArgs {
+                config: Some(PathBuf::new()),
+                database_path: Some(db),
+                engine: EngineArgs {
+                    workspace: Some(repo.clone()),
+                    worktrees_dir: worktrees,
+                    ..EngineArgs::default()
+                },
+                ..ConfigArgs::default()
+            })
+        };
+        let err = load(repo.join("data/harness.db"), None).unwrap_err().to_string();
+        assert!(err.starts_with("HARNESS_WORKTREES_DIR") && err.contains("inside HARNESS_WORKSPACE"), "{err}");
+        let err = load(
+            repo.join("data/harness.db"),
+            Some(dir.path().join("worktrees")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("DATABASE_PATH"), "{err}");
+        let err = load(
+            dir.path().join("data/harness.db"),
+            Some(repo.join("x/../wt")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("HARNESS_WORKTREES_DIR"), "{err}");
+        assert!(load(dir.path().join("data/harness.db"), None).is_ok());
     }
 
     #[test]

@@ -20,6 +20,14 @@ pub struct ReliabilityArgs {
     /// Restarts a task's sessions may be interrupted by before it is blocked [default: 2].
     #[arg(long, env = "HARNESS_MAX_CRASH_INTERRUPTIONS")]
     pub max_crash_interruptions: Option<u32>,
+    /// Sessions of one task that may end without counting an attempt (an interruption, a
+    /// runtime or worktree that cannot start) within HARNESS_REQUEUE_WINDOW_SECS; the next
+    /// one counts as a failed attempt, with its backoff [default: 3].
+    #[arg(long, env = "HARNESS_MAX_REQUEUES")]
+    pub max_requeues: Option<u32>,
+    /// The window HARNESS_MAX_REQUEUES counts in, in seconds [default: 600].
+    #[arg(long, env = "HARNESS_REQUEUE_WINDOW_SECS")]
+    pub requeue_window_secs: Option<f64>,
     /// Cost limit of one session in USD; unset: none.
     #[arg(long, env = "HARNESS_SESSION_MAX_USD")]
     pub session_max_usd: Option<f64>,
@@ -54,6 +62,10 @@ pub struct ReliabilitySettings {
     pub git_timeout: Duration,
     pub land_tries: u32,
     pub max_crash_interruptions: u32,
+    /// Requeues of one task (sessions that end without using an attempt) allowed within
+    /// `requeue_window`; the next counts as a failed attempt.
+    pub max_requeues: u32,
+    pub requeue_window: Duration,
     pub session_max_usd: Option<f64>,
     pub budget_overrun: Overrun,
     pub session_log_max_lines: u64,
@@ -90,6 +102,17 @@ impl ReliabilitySettings {
             return Err(invalid(
                 "HARNESS_MAX_CRASH_INTERRUPTIONS",
                 "must be at most 1000",
+            ));
+        }
+        let max_requeues = args.max_requeues.unwrap_or(3);
+        if max_requeues > 1000 {
+            return Err(invalid("HARNESS_MAX_REQUEUES", "must be at most 1000"));
+        }
+        let requeue_window = args.requeue_window_secs.unwrap_or(600.0);
+        if !requeue_window.is_finite() || !(1.0..=86_400.0).contains(&requeue_window) {
+            return Err(invalid(
+                "HARNESS_REQUEUE_WINDOW_SECS",
+                "must be between 1 and 86400 seconds",
             ));
         }
         if let Some(usd) = args.session_max_usd
@@ -142,6 +165,8 @@ impl ReliabilitySettings {
             git_timeout: Duration::from_secs_f64(git_timeout),
             land_tries,
             max_crash_interruptions,
+            max_requeues,
+            requeue_window: Duration::from_secs_f64(requeue_window),
             session_max_usd: args.session_max_usd,
             budget_overrun,
             session_log_max_lines: lines,

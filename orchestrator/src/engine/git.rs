@@ -369,6 +369,38 @@ impl Repo {
         Ok(())
     }
 
+    /// Removes a landed attempt's worktree, and its branch once the base holds it.
+    /// What verification left behind (build output, caches: untracked or ignored
+    /// files) does not keep it; a change to a tracked file, which no commit holds, does
+    /// ([`GitError::Dirty`]). The status is read with the git data the harness recorded
+    /// and never enters nested repositories, so nothing the agent planted runs.
+    pub fn remove_landed(&self, worktree: &Worktree) -> Result<(), GitError> {
+        let data = self.worktree_git(worktree)?;
+        let args = [
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--ignore-submodules=all",
+        ];
+        let text = checked(safe_git::run(&data.worktree, &args, &data.env())?, &args)?;
+        let files: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.get(3..))
+            .map(str::to_owned)
+            .collect();
+        if !files.is_empty() {
+            return Err(GitError::Dirty {
+                path: worktree.path.clone(),
+                files,
+            });
+        }
+        self.remove_worktree(
+            &worktree.path,
+            true,
+            BranchCleanup::IfMergedInto(&worktree.base),
+        )
+    }
+
     /// True when every commit of `branch` is on `base`.
     pub fn is_merged(&self, branch: &str, base: &str) -> Result<bool, GitError> {
         let out = git_raw(
@@ -472,7 +504,62 @@ fn parse_worktree_list(text: &str) -> Vec<ListedWorktree> {
     list
 }
 
+/// What [`Repo::reclaim_leftovers`] did, for the attempt's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reclaimed {
+    /// Git listed a worktree whose directory is gone; pruned.
+    Pruned,
+    /// Another worktree held the attempt's branch (one from an earlier data directory,
+    /// say); set aside, its work kept on this branch when it had any.
+    SetAside { path: PathBuf, kept: Option<String> },
+    /// A directory at the attempt's path that git does not know; moved here, untouched.
+    MovedAway { from: PathBuf, to: PathBuf },
+}
+
 impl Repo {
+    /// Clears what stops a fresh worktree of `display_id` at `path`: the harness's own
+    /// leftovers from a crash or an earlier configuration. A worktree elsewhere that
+    /// still holds `harness/<display_id>` is set aside (its work committed to a kept
+    /// branch, never deleted); a stale registration is pruned; a directory at `path`
+    /// that is not one of this repository's worktrees is renamed beside it. Only the
+    /// one live attempt of a task calls this, so nothing it touches is in use.
+    pub fn reclaim_leftovers(
+        &self,
+        display_id: &str,
+        path: &Path,
+        author: &Author,
+    ) -> Result<Vec<Reclaimed>, GitError> {
+        let branch_ref = format!("refs/heads/{}", branch_name(display_id)?);
+        let mut done = Vec::new();
+        let listed = self.worktrees()?;
+        if listed.iter().any(|w| !w.path.exists()) {
+            git(&self.root, &["worktree", "prune"], None)?;
+            done.push(Reclaimed::Pruned);
+        }
+        for holder in listed.iter().filter(|w| {
+            w.path.exists()
+                && w.branch.as_deref() == Some(branch_ref.as_str())
+                && !same_path(&w.path, path)
+        }) {
+            let kept = self.set_aside_worktree(&holder.path, display_id, author)?;
+            done.push(Reclaimed::SetAside {
+                path: holder.path.clone(),
+                kept,
+            });
+        }
+        let registered = listed.iter().any(|w| same_path(&w.path, path));
+        if path.exists() && !registered {
+            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+            let to = path.with_file_name(format!("{display_id}-orphan-{stamp}"));
+            std::fs::rename(path, &to)?;
+            done.push(Reclaimed::MovedAway {
+                from: path.to_path_buf(),
+                to,
+            });
+        }
+        Ok(done)
+    }
+
     /// Sets aside an earlier attempt's worktree of `display_id` without losing anything:
     /// uncommitted files are committed, the branch is renamed to
     /// [`kept_branch_name`] (now), and the worktree directory is removed. Returns the

@@ -35,6 +35,14 @@ const MISSING_BUILD: &str = "<!doctype html><html><head><meta charset=\"utf-8\">
 Build it with <code>npm ci &amp;&amp; npm run build</code> in <code>dashboard/</code>.</p>\
 </body></html>";
 
+/// Shown at `/` by `harness serve` when the binary was built without the dashboard.
+pub(super) const MISSING_BUILD_EMBEDDED: &str = "<!doctype html><html><head><meta charset=\"utf-8\">\
+<title>Parent Harness</title></head><body><h1>Dashboard not built into this binary</h1>\
+<p>This <code>harness</code> was built before <code>dashboard/dist</code> existed. \
+Run <code>scripts/start</code>, which builds the dashboard and then the binary, or serve a \
+build from a directory with <code>HARNESS_DASHBOARD_DIR</code>. The API is at \
+<code>/api</code>.</p></body></html>";
+
 /// The static SPA: files from `dir`, `index.html` for unknown paths that don't look like
 /// files. `harness serve` mounts this as its fallback when a dashboard build is present.
 pub fn spa_router<S: Clone + Send + Sync + 'static>(dir: &Path) -> Router<S> {
@@ -64,13 +72,13 @@ async fn spa_fallback(index: PathBuf, req: Request) -> Result<Response, Infallib
     Ok(response.map(Body::new))
 }
 
-fn looks_like_file(path: &str) -> bool {
+pub(super) fn looks_like_file(path: &str) -> bool {
     path.rsplit('/')
         .next()
         .is_some_and(|last| last.contains('.'))
 }
 
-async fn cache_headers(req: Request, next: Next) -> Response {
+pub(super) async fn cache_headers(req: Request, next: Next) -> Response {
     let hashed = req.uri().path().starts_with("/assets/");
     let mut response = next.run(req).await;
     let status = response.status();

@@ -31,7 +31,7 @@ use crate::{
     board::Actor,
     engine::{
         anthropic::PausedConversation,
-        git::{Author, GitError, Repo, Worktree},
+        git::{Author, GitError, Reclaimed, Repo, Worktree},
         prompt::TaskBrief,
         runtime::{AgentRuntime, Resume, SessionOutcome, SessionReport, SessionRequest},
         verify::{VerifyConfig, verify},
@@ -171,11 +171,25 @@ impl Attempt {
             self.author(),
         );
         let git = repo.clone();
-        let (worktree, kept) = tokio::task::spawn_blocking(move || {
-            open_worktree(&git, &display_id, &base, &path, resuming, &author)
+        let (reclaimed, opened) = tokio::task::spawn_blocking(move || {
+            let reclaimed = if resuming {
+                Ok(Vec::new())
+            } else {
+                git.reclaim_leftovers(&display_id, &path, &author)
+            };
+            let opened = open_worktree(&git, &display_id, &base, &path, resuming, &author);
+            (reclaimed, opened)
         })
-        .await?
-        .map_err(AttemptError::PrepareWorktree)?;
+        .await?;
+        match reclaimed {
+            Ok(done) => {
+                for step in done {
+                    sink.system(reclaimed_text(&step));
+                }
+            }
+            Err(err) => sink.system(format!("cannot reclaim the harness's leftovers: {err}")),
+        }
+        let (worktree, kept) = opened.map_err(AttemptError::PrepareWorktree)?;
         if let Some(branch) = kept {
             sink.system(format!(
                 "the previous attempt's work was kept on branch {branch}"
@@ -592,14 +606,24 @@ impl Attempt {
         let board = &self.engine.board;
         let id = self.task.id;
         // A user's cancel can land mid-verification; it wins over whatever that caused.
-        let cancelled_by_user = board
-            .get_task(id)
-            .await
-            .is_ok_and(|t| t.status == TaskStatus::Cancelled);
-        let ending = if cancelled_by_user {
-            Ending::Cancelled
-        } else {
-            ending
+        let current = board.get_task(id).await.ok();
+        let cancelled_by_user = current
+            .as_ref()
+            .is_some_and(|t| t.status == TaskStatus::Cancelled);
+        let ending = match ending {
+            _ if cancelled_by_user => Ending::Cancelled,
+            Ending::Requeued { reason, retry_at }
+                if current.is_some_and(|t| t.status.is_running()) =>
+            {
+                match self.requeued_too_often(&reason).await {
+                    Some(error) => Ending::Failed {
+                        error,
+                        last_message: String::new(),
+                    },
+                    None => Ending::Requeued { reason, retry_at },
+                }
+            }
+            other => other,
         };
         let end = |status, reason: String| SessionEnd {
             id: self.session.id,
@@ -668,6 +692,43 @@ impl Attempt {
             tracing::warn!(%reason, "cannot settle the attempt");
             self.finish(SessionStatus::Failed, reason).await;
         }
+    }
+
+    /// The bound on sessions that end without using an attempt: when the task's
+    /// sessions were interrupted `HARNESS_MAX_REQUEUES` times within the window, this
+    /// one counts as a failed attempt (with its backoff, its `task.failed` event, and a
+    /// block once attempts run out), whatever path requeued it. A shutdown does not count.
+    async fn requeued_too_often(&self, reason: &str) -> Option<AttemptError> {
+        if self.engine.stop.is_cancelled() {
+            return None;
+        }
+        let reliability = &self.engine.settings.reliability;
+        let window = reliability.requeue_window;
+        let since =
+            Timestamp::now().plus(-chrono::TimeDelta::from_std(window).unwrap_or_default());
+        let filter = crate::store::SessionFilter {
+            task_id: Some(self.task.id.get()),
+            status: Some(SessionStatus::Interrupted),
+            limit: reliability.max_requeues.saturating_add(1),
+            ..crate::store::SessionFilter::default()
+        };
+        let recent = match self.engine.board.list_sessions(filter).await {
+            Ok(page) => page
+                .items
+                .iter()
+                .filter(|s| s.id != self.session.id && s.ended_at.is_some_and(|at| at >= since))
+                .count(),
+            Err(err) => {
+                tracing::warn!(%err, "cannot count the task's interrupted sessions");
+                return None;
+            }
+        };
+        let count = u32::try_from(recent).unwrap_or(u32::MAX);
+        (count >= reliability.max_requeues).then(|| AttemptError::RequeuedTooOften {
+            count: count + 1,
+            minutes: window.as_secs().div_ceil(60),
+            last: reason.to_owned(),
+        })
     }
 
     /// Ends the session alone, when there is no change to the task to end it with.
@@ -751,6 +812,28 @@ fn open_worktree(
         repo.create_worktree(display_id, base, path)?
     };
     Ok((worktree, None))
+}
+
+/// The attempt log's line for one leftover the harness cleared before its worktree.
+fn reclaimed_text(step: &Reclaimed) -> String {
+    match step {
+        Reclaimed::Pruned => "pruned git's records of worktrees whose directories are gone".into(),
+        Reclaimed::SetAside { path, kept } => match kept {
+            Some(branch) => format!(
+                "set aside a leftover worktree at {} that held this task's branch; its work is kept on {branch}",
+                path.display()
+            ),
+            None => format!(
+                "removed a leftover worktree at {} that held this task's branch (no work in it)",
+                path.display()
+            ),
+        },
+        Reclaimed::MovedAway { from, to } => format!(
+            "{} was not a worktree of this repository; moved to {} untouched",
+            from.display(),
+            to.display()
+        ),
+    }
 }
 
 /// Starts [`watch_for_silence`] in the caller's span (the attempt's, or the helper

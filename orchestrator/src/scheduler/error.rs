@@ -51,7 +51,8 @@ pub enum Unready {
 /// A step of an attempt that failed, and why.
 #[derive(Debug, thiserror::Error)]
 pub enum AttemptError {
-    // Preparing: none of these is the task's fault, so the task is requeued.
+    // Preparing: none of these is the task's fault, so the task is requeued (up to
+    // `HARNESS_MAX_REQUEUES` in a window; see `RequeuedTooOften`).
     #[error("HARNESS_WORKSPACE is not set")]
     NoWorkspace,
     #[error(transparent)]
@@ -60,6 +61,8 @@ pub enum AttemptError {
     BaseBranch(#[source] GitError),
     #[error("cannot read the human's answer: {0}")]
     ReadAnswer(#[source] StoreError),
+    /// Git could not make the attempt's worktree even after the harness reclaimed its
+    /// own leftovers: counted as a failed attempt, so it backs off and ends blocked.
     #[error("cannot prepare the worktree: {0}")]
     PrepareWorktree(#[source] GitError),
     #[error("cannot enter verification: {0}")]
@@ -88,6 +91,16 @@ pub enum AttemptError {
     RunGitForBranch(#[source] SafeGitError),
 
     // Running the agent and checking its work: these use up an attempt.
+    /// Sessions of the task kept ending without an attempt counted (interruptions, a
+    /// runtime that cannot start): the bound on that loop, `HARNESS_MAX_REQUEUES`.
+    #[error(
+        "{count} sessions ended without finishing within {minutes} minutes; counted as a failed attempt (last: {last})"
+    )]
+    RequeuedTooOften {
+        count: u32,
+        minutes: u64,
+        last: String,
+    },
     /// The agent (or its runtime) said why it failed.
     #[error("{0}")]
     RunAgent(String),
@@ -233,6 +246,8 @@ impl AttemptError {
             other => matches!(
                 other,
                 Self::RunAgent(_)
+                    | Self::PrepareWorktree(_)
+                    | Self::RequeuedTooOften { .. }
                     | Self::TimedOut
                     | Self::Stuck
                     | Self::Commit(_)

@@ -16,7 +16,7 @@ use super::{
     sink::StoreSink,
 };
 use crate::engine::{
-    git::{BranchCleanup, Repo, Worktree},
+    git::{Repo, Worktree},
     landing::{Integration, LandingError, LandingGit, STRATEGY},
 };
 
@@ -81,7 +81,7 @@ impl Attempt {
                         "{} fast-forwarded to the verified commit {head}",
                         worktree.base
                     ));
-                    self.remove_landed_worktree(repo, worktree).await;
+                    self.remove_landed_worktree(sink, repo, worktree).await;
                     return Ending::Merged { commit: Some(head) };
                 }
                 Err(LandingError::BaseMoved { .. }) => {
@@ -178,14 +178,26 @@ impl Attempt {
         run(git, move |g| g.fast_forward(&root, &base, &expected, &head)).await
     }
 
-    async fn remove_landed_worktree(&self, repo: &Repo, worktree: &Worktree) {
-        let (repo, path, base) = (repo.clone(), worktree.path.clone(), worktree.base.clone());
-        let removed = tokio::task::spawn_blocking(move || {
-            repo.remove_worktree(&path, false, BranchCleanup::IfMergedInto(&base))
-        })
-        .await;
-        if !matches!(removed, Ok(Ok(()))) {
-            tracing::warn!(task = %self.task.display_id, "landed, but the worktree was not removed");
+    /// Removes the worktree and branch of what just landed; verification's leftovers
+    /// (untracked and ignored files) go with it. Anything else is kept and said.
+    async fn remove_landed_worktree(
+        &self,
+        sink: &Arc<StoreSink>,
+        repo: &Repo,
+        worktree: &Worktree,
+    ) {
+        let (repo, landed) = (repo.clone(), worktree.clone());
+        match tokio::task::spawn_blocking(move || repo.remove_landed(&landed)).await {
+            Ok(Ok(())) => sink.system(format!(
+                "removed the worktree {} and its branch {}",
+                worktree.path.display(),
+                worktree.branch
+            )),
+            Ok(Err(err)) => {
+                sink.system(format!("landed, but the worktree was kept: {err}"));
+                tracing::warn!(task = %self.task.display_id, %err, "landed, but the worktree was kept");
+            }
+            Err(err) => tracing::warn!(task = %self.task.display_id, %err, "landed, but the worktree was kept"),
         }
     }
 

@@ -113,12 +113,18 @@ impl Runtimes {
             RuntimeKind::Cli => {
                 let command = self.command(agent);
                 let program = command.first().map_or("claude", String::as_str);
-                crate::engine::cli_runtime::find_program(program)
-                    .map(drop)
-                    .ok_or_else(|| Unready::NoCommand {
+                let path = crate::engine::cli_runtime::find_program(program).ok_or_else(|| {
+                    Unready::NoCommand {
                         program: program.to_owned(),
                         agent: agent.id.to_string(),
-                    })
+                    }
+                })?;
+                // Only Landlock hides directories; unconfined agents reach any program.
+                if !matches!(self.sandbox, Readiness::Confined) {
+                    return Ok(());
+                }
+                crate::engine::sandbox::unreachable_program(&self.settings.sandbox, &path)
+                    .map_or(Ok(()), |why| Err(Unready::Sandbox(why)))
             }
         }
     }

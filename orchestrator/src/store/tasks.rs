@@ -152,17 +152,36 @@ impl Store {
         actor: String,
         note: impl FnOnce(&Task) -> NewEvent + Send + 'static,
     ) -> Result<(Task, Event), StoreError> {
+        self.back_to_queue(id, TaskStatus::Blocked, actor, note)
+            .await
+    }
+
+    /// A person reopens a cancelled task: pending again, with a fresh set of attempts.
+    /// Any other status is a conflict, decided in the same transaction.
+    pub async fn reopen_task(
+        &self,
+        id: TaskId,
+        actor: String,
+        note: impl FnOnce(&Task) -> NewEvent + Send + 'static,
+    ) -> Result<(Task, Event), StoreError> {
+        self.back_to_queue(id, TaskStatus::Cancelled, actor, note)
+            .await
+    }
+
+    async fn back_to_queue(
+        &self,
+        id: TaskId,
+        from: TaskStatus,
+        actor: String,
+        note: impl FnOnce(&Task) -> NewEvent + Send + 'static,
+    ) -> Result<(Task, Event), StoreError> {
+        let reason = match from {
+            TaskStatus::Cancelled => "reopened by a user",
+            _ => "unblocked by a user",
+        };
         self.writer
             .submit(move |tx| {
-                transition_task_in(
-                    tx,
-                    id,
-                    Some(TaskStatus::Blocked),
-                    TaskStatus::Pending,
-                    "unblocked by a user",
-                    &actor,
-                    note,
-                )
+                transition_task_in(tx, id, Some(from), TaskStatus::Pending, reason, &actor, note)
             })
             .await
     }
@@ -387,18 +406,19 @@ pub(super) fn transition_task_in(
             current.display_id,
             current.status.as_str(),
             from.as_str(),
-            if to == TaskStatus::Pending {
-                "unblocked"
-            } else {
-                "moved"
+            match (from, to) {
+                (TaskStatus::Cancelled, TaskStatus::Pending) => "reopened",
+                (_, TaskStatus::Pending) => "unblocked",
+                _ => "moved",
             }
         )));
     }
     current.status.transition(to)?;
     let now = Timestamp::now().to_rfc3339();
-    // A human unblocking a task gives it a fresh set of attempts, and a fresh count of
-    // crash interruptions (else one more crash would block it again at once).
-    let reset_attempts = current.status == TaskStatus::Blocked && to == TaskStatus::Pending;
+    // A human unblocking or reopening a task gives it a fresh set of attempts, and a
+    // fresh count of crash interruptions (else one more crash would block it again).
+    let reset_attempts = matches!(current.status, TaskStatus::Blocked | TaskStatus::Cancelled)
+        && to == TaskStatus::Pending;
     tx.prepare_cached(
         "UPDATE tasks SET status = ?1, updated_at = ?2,
             attempts = CASE WHEN ?3 THEN 0 ELSE attempts END,

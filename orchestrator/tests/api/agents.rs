@@ -76,6 +76,16 @@ async fn bad_agent_changes_are_refused_by_field() {
     )
     .await;
     assert_eq!(field.as_deref(), Some("model"));
+    // A typo is not a model: refused by field, naming the way to allow another.
+    let response = app
+        .patch("/api/agents/qa", json!({"model": "claude-sonet-typo"}))
+        .await;
+    let body = json_with(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["error"]["field"], "model");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("HARNESS_EXTRA_MODELS"), "{message}");
+    let agent = json_with(app.get("/api/agents/qa").await, StatusCode::OK).await;
+    assert_ne!(agent["model"], "claude-sonet-typo", "nothing was written");
     let field = error_field(
         app.patch("/api/agents/qa", json!({"role": "build"})).await,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -93,4 +103,19 @@ async fn bad_agent_changes_are_refused_by_field() {
         StatusCode::NOT_FOUND,
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_model_listed_in_the_settings_is_accepted() {
+    let app = crate::helpers::spawn_with(|s| {
+        s.engine.extra_models = vec!["local-proxy-model".into()];
+    })
+    .await;
+    let changed = json_with(
+        app.patch("/api/agents/qa", json!({"model": "local-proxy-model"}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(changed["model"], "local-proxy-model");
 }

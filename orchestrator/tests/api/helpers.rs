@@ -27,7 +27,7 @@ pub struct TestApp {
 /// Settings for a test: everything inside `dir`, nothing from the environment.
 pub fn settings_in(dir: &TempDir) -> Settings {
     let mut settings = Settings::for_database(dir.path().join("data/harness.db"));
-    settings.dashboard_dir = dir.path().join("no-dashboard");
+    settings.dashboard_dir = Some(dir.path().join("no-dashboard"));
     settings
 }
 

@@ -565,7 +565,7 @@ async fn the_spa_and_the_api_carry_the_security_headers() {
     let dist = dir.path().join("dist");
     std::fs::create_dir_all(&dist).unwrap();
     std::fs::write(dist.join("index.html"), "<!doctype html><title>t</title>").unwrap();
-    let app = spawn_in(dir, |s| s.dashboard_dir = dist).await;
+    let app = spawn_in(dir, |s| s.dashboard_dir = Some(dist)).await;
     for path in ["/", "/tasks/1", "/api/tasks"] {
         let response = app.get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");

@@ -346,9 +346,49 @@ async fn cancel_works_from_any_unfinished_state_and_never_twice() {
 }
 
 #[tokio::test]
+async fn a_cancelled_task_is_reopened_with_fresh_attempts_and_nothing_else_is() {
+    let app = spawn_app().await;
+    let id = app.task_titled("to reopen").await["id"].as_i64().unwrap();
+    let body = json_with(
+        app.post_empty(&format!("/api/tasks/{id}/reopen")).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("reopened"),
+        "{body}"
+    );
+    move_to(&app, id, &TO_FAILED).await;
+    app.post_empty(&format!("/api/tasks/{id}/cancel")).await;
+    let task = json_with(
+        app.post_empty(&format!("/api/tasks/{id}/reopen")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!((task["status"].as_str(), task["attempts"].as_i64()), (Some("pending"), Some(0)));
+    let history = json_with(
+        app.get(&format!("/api/tasks/{id}/history")).await,
+        StatusCode::OK,
+    )
+    .await;
+    let last = history["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["from_status"].as_str(), last["to_status"].as_str(), last["reason"].as_str()),
+        (Some("cancelled"), Some("pending"), Some("reopened by a user"))
+    );
+    let events = json_with(app.get("/api/events").await, StatusCode::OK).await;
+    assert!(
+        events["items"].as_array().unwrap().iter().any(|e| {
+            e["task_id"] == id && e["message"].as_str().unwrap_or("").contains("reopened")
+        }),
+        "{events}"
+    );
+}
+
+#[tokio::test]
 async fn actions_on_a_missing_task_are_404() {
     let app = spawn_app().await;
-    for action in ["retry", "unblock", "cancel"] {
+    for action in ["retry", "unblock", "cancel", "reopen"] {
         error_field(
             app.post_empty(&format!("/api/tasks/404/{action}")).await,
             StatusCode::NOT_FOUND,

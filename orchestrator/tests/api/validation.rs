@@ -148,7 +148,7 @@ async fn unknown_routes_under_api_are_a_json_404_even_with_a_dashboard() {
             "<!doctype html><title>dash</title>",
         )
         .unwrap();
-        s.dashboard_dir = dist;
+        s.dashboard_dir = Some(dist);
     })
     .await;
     error_field(app.get("/api/nothing-here").await, StatusCode::NOT_FOUND).await;
@@ -220,4 +220,26 @@ async fn garbage_never_causes_a_server_error() {
             response.status()
         );
     }
+}
+
+#[tokio::test]
+async fn the_settings_show_the_active_setup_with_absolute_paths_and_no_secrets() {
+    let app = crate::helpers::spawn_with(|s| {
+        s.engine.verify = vec!["python3 -m unittest".into()];
+        s.engine.anthropic_api_key = crate::helpers::secret("sk-ant-do-not-show-0123456789");
+    })
+    .await;
+    let response = app.get("/api/settings").await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(!text.contains("sk-ant-do-not-show"), "{text}");
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["anthropic_api_key_set"], true);
+    assert_eq!(body["verify"][0], "python3 -m unittest");
+    for path in ["database_path", "worktrees_dir"] {
+        let p = body[path].as_str().unwrap();
+        assert!(std::path::Path::new(p).is_absolute(), "{path}: {p}");
+    }
+    assert_eq!(body["sandbox"]["mode"], "require");
+    assert!(body["roles"].as_array().unwrap().iter().any(|r| r["name"] == "build"));
 }

@@ -88,6 +88,21 @@ impl PriceTable {
         self.lookup(model).unwrap_or(&self.fallback).cost(usage)
     }
 
+    /// Whether `model` names a model this table prices: a name it lists, or one with
+    /// a release date or `-latest` after it (`claude-sonnet-4-5-20250929`). A typo is
+    /// not priced by prefix as if it were a model.
+    pub fn knows(&self, model: &str) -> bool {
+        self.models.keys().any(|name| {
+            model.strip_prefix(name.as_str()).is_some_and(|rest| {
+                rest.is_empty()
+                    || rest == "-latest"
+                    || rest
+                        .strip_prefix('-')
+                        .is_some_and(|d| d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()))
+            })
+        })
+    }
+
     /// Adds or replaces prices, e.g. from the config file.
     pub fn with_overrides(mut self, overrides: BTreeMap<String, ModelPrice>) -> Self {
         self.models.extend(overrides);
@@ -95,9 +110,52 @@ impl PriceTable {
     }
 }
 
+/// The short names Claude Code takes for its current models (`--model sonnet`).
+const CLI_ALIASES: [&str; 5] = ["sonnet", "opus", "haiku", "opusplan", "default"];
+
+/// Refuses a model name the runtime would not know, with what to do instead: known
+/// models are the price table's (and, for the `cli` runtime, Claude Code's aliases),
+/// plus any the person lists in HARNESS_EXTRA_MODELS (a proxy's or a new model's name).
+pub fn check_model(
+    runtime: harness_domain::agent::RuntimeKind,
+    model: &str,
+    extra: &[String],
+) -> Result<(), String> {
+    let table = PriceTable::default();
+    let cli = runtime == harness_domain::agent::RuntimeKind::Cli;
+    if table.knows(model)
+        || (cli && CLI_ALIASES.contains(&model))
+        || extra.iter().any(|m| m == model)
+    {
+        return Ok(());
+    }
+    let mut known: Vec<&str> = table.models.keys().map(String::as_str).collect();
+    if cli {
+        known.extend(CLI_ALIASES);
+    }
+    Err(format!(
+        "unknown model '{model}' for the {} runtime; known: {} (a dated name such as claude-sonnet-4-5-20250929 too). To use another, add it to HARNESS_EXTRA_MODELS",
+        runtime.as_str(),
+        known.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typo_is_refused_and_a_dated_or_listed_model_is_not() {
+        use harness_domain::agent::RuntimeKind::{Anthropic, Cli};
+        assert!(check_model(Anthropic, "claude-sonnet-4-5", &[]).is_ok());
+        assert!(check_model(Anthropic, "claude-sonnet-4-5-20250929", &[]).is_ok());
+        let err = check_model(Anthropic, "claude-sonet-typo", &[]).unwrap_err();
+        assert!(err.contains("HARNESS_EXTRA_MODELS"), "{err}");
+        assert!(check_model(Anthropic, "claude-sonnet-4-5x", &[]).is_err());
+        assert!(check_model(Anthropic, "sonnet", &[]).is_err());
+        assert!(check_model(Cli, "sonnet", &[]).is_ok());
+        assert!(check_model(Anthropic, "my-proxy-model", &["my-proxy-model".into()]).is_ok());
+    }
 
     fn usage(input: u64, output: u64, write: u64, read: u64) -> Usage {
         Usage {

@@ -28,6 +28,7 @@ use std::{
 
 pub use env::{AGENT_MARKER, EnvPolicy, default_toolchain_paths, harness_secret};
 pub use limits::Limits;
+pub use rules::unreachable_program;
 
 /// What to do when Landlock is missing or refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -28,6 +28,52 @@ const SYSTEM_READ: [&str; 10] = [
     "/sys",
 ];
 
+/// Why an agent confined by `config` could not execute `program` (a resolved path), or
+/// `None` when it can: the program itself, and the interpreter its `#!` line names
+/// (`#!/usr/bin/env node` finds `node` on PATH), must lie in a directory agents may
+/// read and execute. Checked before a session starts, so an agent whose CLI is
+/// installed outside those directories shows as unconfigured instead of failing at
+/// every start.
+pub fn unreachable_program(config: &SandboxConfig, program: &Path) -> Option<String> {
+    let granted: Vec<PathBuf> = SYSTEM_READ
+        .iter()
+        .map(PathBuf::from)
+        .chain(config.read_paths.iter().cloned())
+        .chain(config.write_paths.iter().cloned())
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
+    let mut needed = vec![program.to_path_buf()];
+    needed.extend(interpreter(program));
+    needed.into_iter().find_map(|path| {
+        let real = path.canonicalize().ok()?;
+        if granted.iter().any(|dir| real.starts_with(dir)) {
+            return None;
+        }
+        let dir = real.parent().unwrap_or(&real).display().to_string();
+        Some(format!(
+            "{} is in {dir}, which agents may not read: add {dir} to HARNESS_AGENT_READ_PATHS",
+            real.display()
+        ))
+    })
+}
+
+/// The program a script's `#!` line runs, found on PATH for `/usr/bin/env NAME`.
+fn interpreter(script: &Path) -> Option<PathBuf> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(script).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = String::from_utf8_lossy(line);
+    let mut words = line.lines().next()?.split_whitespace();
+    let first = PathBuf::from(words.next()?);
+    if first.file_name().is_some_and(|n| n == "env") {
+        let name = words.find(|w| !w.starts_with('-'))?;
+        crate::engine::cli_runtime::find_program(name)
+    } else {
+        Some(first)
+    }
+}
+
 /// The parts of /proc tools read about the machine, granted instead of /proc as a whole
 /// when the server runs as root. An unprivileged server is non-dumpable, so agents of
 /// the same user cannot open its `/proc/<pid>/environ`, `mem` or `fd`; root passes that
