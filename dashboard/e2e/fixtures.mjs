@@ -31,3 +31,35 @@ export function writeSessionFixture(databasePath, { taskId, agentId, lines }) {
   const out = execFileSync('python3', ['-c', SCRIPT, databasePath, String(taskId), agentId, String(lines)], { encoding: 'utf8' });
   return Number(out.trim());
 }
+
+const TASK_SCRIPT = `
+import json, sqlite3, sys
+con = sqlite3.connect(sys.argv[1], timeout=10)
+fields = json.loads(sys.argv[3])
+con.execute("UPDATE tasks SET " + ", ".join(f"{k} = ?" for k in fields) + " WHERE id = ?", (*fields.values(), int(sys.argv[2])))
+con.commit()
+`;
+
+/**
+ * Puts a task in a state only the engine reaches (failed, waiting out a retry) by writing
+ * its row. Nothing is published: load the page after calling it.
+ */
+export function setTaskFields(databasePath, taskId, fields) {
+  execFileSync('python3', ['-c', TASK_SCRIPT, databasePath, String(taskId), JSON.stringify(fields)]);
+}
+
+const LOG_SCRIPT = `
+import json, sqlite3, sys
+con = sqlite3.connect(sys.argv[1], timeout=10)
+sid = int(sys.argv[2])
+seq = con.execute("SELECT COALESCE(MAX(seq), 0) FROM session_logs WHERE session_id = ?", (sid,)).fetchone()[0]
+for kind, content in json.loads(sys.argv[3]):
+    seq += 1
+    con.execute("INSERT INTO session_logs (session_id, seq, at, kind, content) VALUES (?, ?, '2026-11-27T18:30:00.000Z', ?, ?)", (sid, seq, kind, content))
+con.commit()
+`;
+
+/** Appends `[kind, content]` lines to a session's stored log. */
+export function appendLogLines(databasePath, sessionId, lines) {
+  execFileSync('python3', ['-c', LOG_SCRIPT, databasePath, String(sessionId), JSON.stringify(lines)]);
+}

@@ -2,6 +2,7 @@
 // on a temp database.
 import pages from './scenarios/pages.mjs';
 import tasks from './scenarios/tasks.mjs';
+import board from './scenarios/board.mjs';
 import scale from './scenarios/scale.mjs';
 import operations from './scenarios/operations.mjs';
 import auth from './scenarios/auth.mjs';
@@ -9,4 +10,4 @@ import engine from './scenarios/engine.mjs';
 import gateway from './scenarios/gateway.mjs';
 import roles from './scenarios/roles.mjs';
 
-export const tests = [...pages, ...tasks, ...scale, ...operations, ...auth, ...engine, ...gateway, ...roles];
+export const tests = [...pages, ...tasks, ...board, ...scale, ...operations, ...auth, ...engine, ...gateway, ...roles];

@@ -46,7 +46,7 @@ const collision: CollisionDetection = (args) => {
 /** Left and right arrows jump to the next column (centred on it); up and down do nothing. */
 const columnCoordinates: KeyboardCoordinateGetter = (event, { currentCoordinates, context }) => {
   if (event.code !== 'ArrowRight' && event.code !== 'ArrowLeft') return undefined;
-  const card = context.collisionRect;
+  const card = context.collisionRect ?? context.activeNode?.getBoundingClientRect();
   if (!card) return undefined;
   const centre = card.left + card.width / 2;
   const columns = [...context.droppableRects.values()].sort((a, b) => a.left - b.left);
