@@ -91,16 +91,25 @@ export default [
         assert.equal(await statusOf(serve.url, base.id), 'pending');
         await dragTo(page, pending.getByRole('link', { name: /Set up the billing schema/ }), column(page, 'cancelled'));
         await confirm.getByRole('button', { name: 'Cancel task' }).click();
+        await confirm.waitFor({ state: 'detached', timeout: T });
+        // The modal blocks the page's pointer events until it has fully closed.
+        await page.waitForFunction(() => document.body.style.pointerEvents !== 'none', null, { timeout: T });
         await column(page, 'cancelled').getByRole('link', { name: /Set up the billing schema/ }).waitFor({ timeout: T });
         assert.equal(await statusOf(serve.url, base.id), 'cancelled');
         // A cancelled dependency is still not completed: the card keeps saying so.
         await waitingCard.getByText(`waiting on ${base.display_id}`).waitFor({ timeout: T });
+        // Allowed, no question asked: a cancelled task is reopened by dragging it back to pending.
+        await dragTo(page, column(page, 'cancelled').getByRole('link', { name: /Set up the billing schema/ }), pending);
+        await pending.getByRole('link', { name: /Set up the billing schema/ }).waitFor({ timeout: T });
+        assert.equal(await statusOf(serve.url, base.id), 'pending');
 
         // Allowed, by keyboard: a failed task goes back to pending (retry) with Space, arrows, Space.
         const failedCard = column(page, 'failed').getByRole('link', { name: /Broken build step/ });
         await failedCard.focus();
         await page.keyboard.press('Space');
         await page.locator('.task-card-overlay').waitFor({ timeout: T });
+        // dnd-kit starts listening for the arrows a tick after the pick-up; no hand is that fast.
+        await page.waitForTimeout(100);
         // Each arrow moves one column to the left; wait until the card is over it.
         for (const status of ['blocked', 'verifying', 'in_progress', 'pending']) {
           await page.keyboard.press('ArrowLeft');
@@ -164,6 +173,11 @@ export default [
         await page.getByRole('region', { name: 'History' }).getByRole('cell', { name: 'cancelled', exact: true }).waitFor({ timeout: T });
         assert.equal(await statusOf(serve.url, task.id), 'cancelled');
         assert.equal(await page.getByRole('button', { name: 'Cancel task' }).count(), 0, 'a cancelled task offers no cancel');
+        await page.getByRole('button', { name: 'Reopen' }).click();
+        // Pending again: it can be cancelled again, and the history says who reopened it.
+        await page.getByRole('button', { name: 'Cancel task' }).waitFor({ timeout: T });
+        await page.getByRole('region', { name: 'History' }).getByRole('cell', { name: 'reopened by a user' }).waitFor({ timeout: T });
+        assert.equal(await statusOf(serve.url, task.id), 'pending');
       } finally {
         await context.close();
         await serve.stop();

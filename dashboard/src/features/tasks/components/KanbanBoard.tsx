@@ -49,7 +49,11 @@ const columnCoordinates: KeyboardCoordinateGetter = (event, { currentCoordinates
   const card = context.collisionRect ?? context.activeNode?.getBoundingClientRect();
   if (!card) return undefined;
   const centre = card.left + card.width / 2;
-  const columns = [...context.droppableRects.values()].sort((a, b) => a.left - b.left);
+  // Read from the columns themselves: the measured rects may not exist yet right after pick-up.
+  const columns = context.droppableContainers
+    .getEnabled()
+    .flatMap((c) => (c.node.current ? [c.node.current.getBoundingClientRect()] : []))
+    .sort((a, b) => a.left - b.left);
   const next =
     event.code === 'ArrowRight'
       ? columns.find((c) => c.left + c.width / 2 > centre + 4)
@@ -158,7 +162,7 @@ export function KanbanBoard({ filters }: { filters: TaskFilters }) {
         open={cancelling !== null}
         onOpenChange={(open) => !open && setCancelling(null)}
         title={cancelling ? `Cancel ${cancelling.display_id}?` : 'Cancel the task?'}
-        message={cancelling ? `“${cancelling.title}” stops for good: a running session is stopped and the task never runs again.` : ''}
+        message={cancelling ? `“${cancelling.title}” stops: a running session is stopped, and the task does not run again unless it is reopened.` : ''}
         confirmLabel="Cancel task"
         onConfirm={() => cancelling && run(cancelling, 'cancel')}
       />

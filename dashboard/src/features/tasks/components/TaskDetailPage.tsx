@@ -45,6 +45,7 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
     // A failed task, or one waiting out its retry backoff, can be retried now.
     { action: 'retry', label: task.retry_at ? 'Retry now' : 'Retry', show: task.status === 'failed' || (task.status === 'pending' && !!task.retry_at) },
     { action: 'unblock', label: 'Unblock', show: task.status === 'blocked' },
+    { action: 'reopen', label: 'Reopen', show: task.status === 'cancelled' },
     { action: 'cancel', label: 'Cancel task', show: !FINAL.has(task.status) },
   ];
 
@@ -175,7 +176,7 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
         open={cancelling}
         onOpenChange={setCancelling}
         title={`Cancel ${task.display_id}?`}
-        message={task.status === 'in_progress' || task.status === 'verifying' ? 'Its running session is stopped, and the task never runs again.' : 'The task never runs again.'}
+        message={`${task.status === 'in_progress' || task.status === 'verifying' ? 'Its running session is stopped, and the' : 'The'} task does not run again unless it is reopened.`}
         confirmLabel="Cancel task"
         onConfirm={() => transition.mutate('cancel')}
       />

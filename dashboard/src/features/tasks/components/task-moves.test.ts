@@ -3,7 +3,7 @@ import { TASK_STATUSES, type TaskStatus } from '../../../lib/types';
 import { moveAction, refusalReason } from './task-moves';
 
 describe('allowed board moves', () => {
-  it('allows exactly retry, unblock and cancel, as the API does', () => {
+  it('allows exactly retry, unblock, reopen and cancel, as the API does', () => {
     const allowed: string[] = [];
     for (const from of TASK_STATUSES) {
       for (const to of TASK_STATUSES) {
@@ -15,6 +15,7 @@ describe('allowed board moves', () => {
       [
         'failed->pending:retry',
         'blocked->pending:unblock',
+        'cancelled->pending:reopen',
         'pending->cancelled:cancel',
         'in_progress->cancelled:cancel',
         'verifying->cancelled:cancel',
@@ -32,7 +33,7 @@ describe('allowed board moves', () => {
       ['verifying', 'completed'],
       ['failed', 'blocked'],
       ['completed', 'pending'],
-      ['cancelled', 'pending'],
+      ['cancelled', 'failed'],
       ['completed', 'cancelled'],
       ['in_progress', 'pending'],
     ];
@@ -46,6 +47,7 @@ describe('allowed board moves', () => {
   it('explains a refusal', () => {
     expect(refusalReason('pending', 'completed')).toBe('only the orchestrator moves a task to completed');
     expect(refusalReason('completed', 'pending')).toBe('a completed task never changes again');
-    expect(refusalReason('in_progress', 'pending')).toMatch(/failed task \(retry\) or a blocked one \(unblock\)/);
+    expect(refusalReason('cancelled', 'completed')).toBe('a cancelled task can only be reopened, back to pending');
+    expect(refusalReason('in_progress', 'pending')).toMatch(/failed \(retry\), blocked \(unblock\) or cancelled \(reopen\)/);
   });
 });
