@@ -63,15 +63,17 @@ impl HealthcheckArgs {
         if let Some(url) = &self.url {
             return Ok(url.clone());
         }
-        let addr =
-            crate::config::listen_address(self.config.as_deref(), self.port, self.bind)?;
+        let addr = crate::config::listen_address(self.config.as_deref(), self.port, self.bind)?;
         // A server bound to every address answers on loopback.
         let ip = match addr.ip() {
             std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
             std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
             ip => ip,
         };
-        Ok(format!("http://{}/health", std::net::SocketAddr::new(ip, addr.port())))
+        Ok(format!(
+            "http://{}/health",
+            std::net::SocketAddr::new(ip, addr.port())
+        ))
     }
 
     fn run(&self) -> ExitCode {

@@ -108,7 +108,7 @@ async fn an_agent_edits_a_file_through_tools_completes_and_the_change_merges() {
     let report = run(&client, &workspace, &sink, "Task T-1: greet the harness").await;
 
     assert!(
-        matches!(&report.outcome, LoopOutcome::Completed { summary } if summary == "greeting updated"),
+        matches!(&report.outcome, LoopOutcome::Completed { summary, .. } if summary == "greeting updated"),
         "{:?}",
         report.outcome
     );

@@ -75,7 +75,7 @@ async fn the_anthropic_runtime_completes_and_reports_usage_and_model() {
         .run(request(dir.path().into(), Duration::from_secs(30)), &sink)
         .await;
     assert!(
-        matches!(&report.outcome, SessionOutcome::Completed { summary } if summary == "wrote hello.txt"),
+        matches!(&report.outcome, SessionOutcome::Completed { summary, .. } if summary == "wrote hello.txt"),
         "{:?}",
         report.outcome
     );

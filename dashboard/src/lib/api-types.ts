@@ -309,6 +309,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Workspace, base branch, verification, data paths, roles, sandbox, network policy,
+         *     executors and Telegram, as loaded at startup (every path absolute).
+         */
+        get: operations["settings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks": {
         parameters: {
             query?: never;
@@ -443,6 +463,23 @@ export interface paths {
         get: operations["task_history"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/{id}/reopen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Put a cancelled task back in the queue with a fresh set of attempts. */
+        post: operations["reopen_task"];
         delete?: never;
         options?: never;
         head?: never;
@@ -790,6 +827,15 @@ export interface components {
             };
             version: string;
         };
+        /** @description What a completed task's last attempt did to the base branch. */
+        Outcome: {
+            commit: string;
+            /** @enum {string} */
+            kind: "landed";
+        } | {
+            /** @enum {string} */
+            kind: "no_changes";
+        };
         /** @description Percentage of each limit used; `None` where there is no limit. */
         PercentUsed: {
             /** Format: double */
@@ -844,6 +890,12 @@ export interface components {
          * @enum {string}
          */
         RoleStatus: "ready" | "unconfigured";
+        RoleSummary: {
+            categories: string[];
+            model?: string | null;
+            name: string;
+            runtime?: string | null;
+        };
         /** @description A role as served. */
         RoleView: {
             /** @description Ids of the agents that have this role. */
@@ -876,6 +928,16 @@ export interface components {
          * @enum {string}
          */
         RuntimeKind: "anthropic" | "cli";
+        SandboxSummary: {
+            /** @description Names of extra environment variables passed to agents (HARNESS_AGENT_ENV). */
+            env: string[];
+            /** @description `require`, `warn` or `off` (HARNESS_SANDBOX). */
+            mode: string;
+            /** @description Outbound TCP for agents: `open`, `none` or a port list (HARNESS_AGENT_NETWORK). */
+            network: string;
+            read_paths: string[];
+            write_paths: string[];
+        };
         /** @description A session as stored and served. */
         Session: {
             agent_id: string;
@@ -949,6 +1011,41 @@ export interface components {
          * @enum {string}
          */
         SessionStatus: "running" | "succeeded" | "failed" | "cancelled" | "interrupted";
+        /** @description The settings this server runs with. Every path is absolute. */
+        SettingsSummary: {
+            anthropic_api_key_set: boolean;
+            anthropic_base_url: string;
+            api_token_set: boolean;
+            /** @description The branch verified work lands on; `null` means the workspace's current branch. */
+            base_branch?: string | null;
+            /** @description `embedded`, `embedded (missing)` or the directory a build is served from. */
+            dashboard: string;
+            database_path: string;
+            /** @description Executors attempts may run on (`local` always). */
+            executors: string[];
+            /** @description The address and port the API listens on. */
+            listen: string;
+            /**
+             * Format: int32
+             * @description Sessions at once on the local executor.
+             */
+            max_concurrent: number;
+            /** @description Roles and the runtime and model each sets (`null`: each agent's own). */
+            roles: components["schemas"]["RoleSummary"][];
+            sandbox: components["schemas"]["SandboxSummary"];
+            /** Format: int64 */
+            session_timeout_secs: number;
+            /** Format: int64 */
+            stuck_after_secs: number;
+            telegram: components["schemas"]["TelegramSummary"];
+            /** @description Verification commands, all of which must exit 0 (HARNESS_VERIFY). */
+            verify: string[];
+            /** Format: int64 */
+            verify_timeout_secs: number;
+            /** @description The git repository agents work on; `null` until HARNESS_WORKSPACE is set. */
+            workspace?: string | null;
+            worktrees_dir: string;
+        };
         /** @enum {string} */
         Severity: "info" | "warning" | "error";
         /**
@@ -1007,6 +1104,7 @@ export interface components {
              * @description What all sessions of the task may cost together, in USD; enforced while they run.
              */
             max_cost_usd?: number | null;
+            outcome?: null | components["schemas"]["Outcome"];
             pass_criteria: string[];
             priority: components["schemas"]["Priority"];
             /** @description An agent's question waiting for a human answer (`POST /api/tasks/{id}/answer`). */
@@ -1090,6 +1188,12 @@ export interface components {
              * @description Notifications waiting to be sent.
              */
             outbox_pending: number;
+        };
+        TelegramSummary: {
+            chat_ids: number[];
+            enabled: boolean;
+            /** @description `polling` or `webhook`; `null` when off. */
+            mode?: string | null;
         };
         /**
          * Format: date-time
@@ -1655,6 +1759,25 @@ export interface operations {
             };
         };
     };
+    settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingsSummary"];
+                };
+            };
+        };
+    };
     list_tasks: {
         parameters: {
             query?: {
@@ -2091,6 +2214,44 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reopen_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 42 or T-42 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -461,8 +461,32 @@ pub struct Task {
     /// agent's role's (`https://staging.example.com`).
     #[serde(default)]
     pub browser_origins: Vec<String>,
+    /// How a completed task ended: its verified work landed as a commit, or it was
+    /// verified with nothing to land. `null` until the task completes.
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// What a completed task's last attempt did to the base branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The verified work fast-forwarded the base to `commit`.
+    Landed { commit: String },
+    /// Verified with nothing to land (a research, QA or spec role that reported only).
+    NoChanges,
+}
+
+impl Outcome {
+    /// `landed <commit>` or `no changes`: the line a person reads on a card.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Landed { commit } => format!("landed {}", &commit[..commit.len().min(12)]),
+            Self::NoChanges => "no changes".into(),
+        }
+    }
 }
 
 /// Delay before retry number `attempts_used + 1`: `base` doubled per attempt used,

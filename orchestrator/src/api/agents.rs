@@ -87,8 +87,12 @@ pub async fn update_agent(
             agent.role.as_str(),
             agent.runtime,
         );
-        crate::engine::anthropic::pricing::check_model(runtime, model.as_str(), &engine.extra_models)
-            .map_err(|message| ApiError::invalid("model", message))?;
+        crate::engine::anthropic::pricing::check_model(
+            runtime,
+            model.as_str(),
+            &engine.extra_models,
+        )
+        .map_err(|message| ApiError::invalid("model", message))?;
     }
     Ok(Json(state.board.update_agent(id, patch).await?))
 }

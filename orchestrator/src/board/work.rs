@@ -8,7 +8,7 @@ use harness_domain::{
     agent::Agent,
     event::{NewEvent, Severity},
     session::Session,
-    task::{Task, TaskId, TaskStatus},
+    task::{Outcome, Task, TaskId, TaskStatus},
     time::Timestamp,
 };
 
@@ -89,6 +89,7 @@ impl Board {
     pub async fn complete_attempt(
         &self,
         id: TaskId,
+        outcome: Outcome,
         reason: String,
         end: Option<SessionEnd>,
     ) -> Result<Task, StoreError> {
@@ -97,6 +98,7 @@ impl Board {
             .store
             .complete_attempt(
                 id,
+                outcome,
                 why,
                 Actor::SCHEDULER.as_str().to_owned(),
                 end,

@@ -366,7 +366,11 @@ impl EngineArgs {
         paths::resolve(cwd, &mut self.workspace);
         paths::resolve(cwd, &mut self.worktrees_dir);
         // A bare name (`chromium`) is a command looked up on PATH, not a path.
-        if self.chromium.as_ref().is_some_and(|c| c.components().count() > 1) {
+        if self
+            .chromium
+            .as_ref()
+            .is_some_and(|c| c.components().count() > 1)
+        {
             paths::resolve(cwd, &mut self.chromium);
         }
     }

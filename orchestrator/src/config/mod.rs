@@ -236,7 +236,10 @@ impl Settings {
     /// Merges flags and environment (already in `args`) with the optional config file.
     pub fn load(mut args: ConfigArgs) -> Result<Self, ConfigError> {
         let cwd = std::env::current_dir().map_err(|e| {
-            invalid("DATABASE_PATH", &format!("cannot read the working directory: {e}"))
+            invalid(
+                "DATABASE_PATH",
+                &format!("cannot read the working directory: {e}"),
+            )
         })?;
         let (mut file, file_dir) = read_file_settings(args.config.as_deref(), &cwd)?;
         args.resolve_paths(&cwd);
@@ -389,8 +392,12 @@ pub fn listen_address(
     port: Option<u16>,
     bind: Option<IpAddr>,
 ) -> Result<std::net::SocketAddr, ConfigError> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| invalid("HARNESS_CONFIG", &format!("cannot read the working directory: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| {
+        invalid(
+            "HARNESS_CONFIG",
+            &format!("cannot read the working directory: {e}"),
+        )
+    })?;
     let (file, _) = read_file_settings(config, &cwd)?;
     Ok(std::net::SocketAddr::new(
         bind.or(file.bind).unwrap_or([127, 0, 0, 1].into()),
@@ -480,7 +487,9 @@ fn read_file_settings(
         None if cwd.join(DEFAULT_CONFIG_FILE).is_file() => cwd.join(DEFAULT_CONFIG_FILE),
         None => return Ok((FileSettings::default(), cwd.into())),
     };
-    let dir = path.parent().map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
+    let dir = path
+        .parent()
+        .map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
     let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::ReadFile {
         path: path.clone(),
         source,
@@ -715,7 +724,10 @@ mod tests {
         })
         .unwrap();
         assert_eq!(s.database_path, conf.join("state/harness.db"));
-        assert_eq!(s.engine.workspace.as_deref(), Some(dir.path().join("repo").as_path()));
+        assert_eq!(
+            s.engine.workspace.as_deref(),
+            Some(dir.path().join("repo").as_path())
+        );
         assert_eq!(s.engine.worktrees_dir, conf.join("state/worktrees"));
         let cwd = std::env::current_dir().unwrap();
         let s = Settings::load(ConfigArgs {
@@ -745,8 +757,13 @@ mod tests {
                 ..ConfigArgs::default()
             })
         };
-        let err = load(repo.join("data/harness.db"), None).unwrap_err().to_string();
-        assert!(err.starts_with("HARNESS_WORKTREES_DIR") && err.contains("inside HARNESS_WORKSPACE"), "{err}");
+        let err = load(repo.join("data/harness.db"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("HARNESS_WORKTREES_DIR") && err.contains("inside HARNESS_WORKSPACE"),
+            "{err}"
+        );
         let err = load(
             repo.join("data/harness.db"),
             Some(dir.path().join("worktrees")),

@@ -407,6 +407,7 @@ impl AgentRuntime for CliRuntime {
                 Termination::TimedOut => SessionOutcome::TimedOut,
                 _ if report.success => SessionOutcome::Completed {
                     summary: report.summary.clone(),
+                    no_changes_needed: None,
                 },
                 _ => SessionOutcome::Failed {
                     reason: report.summary.clone(),

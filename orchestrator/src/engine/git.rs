@@ -591,6 +591,7 @@ impl Repo {
         }
         let base_has_it = self.unmerged_commits(&branch, "HEAD").unwrap_or(1) == 0;
         let kept = if dirty || !base_has_it {
+            let keep_as = self.free_branch_name(&keep_as)?;
             git(&self.root, &["branch", "-m", &branch, &keep_as], None)?;
             Some(keep_as)
         } else {
@@ -602,6 +603,27 @@ impl Repo {
             None,
         )?;
         Ok(kept)
+    }
+}
+
+impl Repo {
+    /// `name`, or `name-2`, `name-3`… when a branch of that name exists: two attempts
+    /// set aside within one second must not collide (the name carries the second).
+    fn free_branch_name(&self, name: &str) -> Result<String, GitError> {
+        for n in 1..=100 {
+            let candidate = if n == 1 {
+                name.to_owned()
+            } else {
+                format!("{name}-{n}")
+            };
+            if self.rev_parse(&format!("refs/heads/{candidate}")).is_err() {
+                return Ok(candidate);
+            }
+        }
+        Err(GitError::Command {
+            args: format!("branch -m … {name}"),
+            message: "100 kept branches of that name already exist".into(),
+        })
     }
 }
 

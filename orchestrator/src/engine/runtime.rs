@@ -132,6 +132,9 @@ pub enum SessionOutcome {
     /// The agent says it is done: commit and verify next.
     Completed {
         summary: String,
+        /// Why the task needed no change to the repository, when the agent changed
+        /// nothing: a role that must change it fails without this.
+        no_changes_needed: Option<String>,
     },
     /// The attempt failed; this uses an attempt.
     Failed {
@@ -313,7 +316,13 @@ impl AnthropicRuntime {
         let report = agent.run(&system, &tool_defs, messages, &cancel).await;
         timer.abort();
         let outcome = match report.outcome {
-            LoopOutcome::Completed { summary } => SessionOutcome::Completed { summary },
+            LoopOutcome::Completed {
+                summary,
+                no_changes_needed,
+            } => SessionOutcome::Completed {
+                summary,
+                no_changes_needed,
+            },
             LoopOutcome::Failed { reason } => SessionOutcome::Failed { reason },
             LoopOutcome::AskHuman { question, paused } => SessionOutcome::WaitingForHuman {
                 question,

@@ -11,7 +11,7 @@ use harness_domain::{
     agent::{Agent, AgentStatus},
     role::{Role, Size},
     session::{LogKind, Session, SessionStatus},
-    task::{Task, TaskStatus, retry_delay},
+    task::{Outcome, Task, TaskStatus, retry_delay},
     time::Timestamp,
 };
 use tokio_util::sync::CancellationToken;
@@ -66,6 +66,15 @@ struct Prepared {
     repo: Repo,
     worktree: Worktree,
     resume: Option<Resume>,
+}
+
+/// What the agent said when it finished (`complete_task`), for verifying and landing.
+#[derive(Clone, Copy)]
+pub(super) struct Finished<'a> {
+    pub summary: &'a str,
+    /// Why nothing needed to change, when the agent said so.
+    pub no_changes_needed: Option<&'a str>,
+    pub last_message: &'a str,
 }
 
 /// How the attempt ended, before the task is settled.
@@ -281,9 +290,16 @@ impl Attempt {
             return Ending::after(stop.into_error(), last);
         }
         match report.outcome {
-            SessionOutcome::Completed { summary } => {
-                self.verify_and_merge(sink, &repo, &worktree, &summary, last)
-                    .await
+            SessionOutcome::Completed {
+                summary,
+                no_changes_needed,
+            } => {
+                let done = Finished {
+                    summary: &summary,
+                    no_changes_needed: no_changes_needed.as_deref(),
+                    last_message: last,
+                };
+                self.verify_and_merge(sink, &repo, &worktree, done).await
             }
             SessionOutcome::Failed { reason } => {
                 Ending::after(AttemptError::RunAgent(reason), last)
@@ -394,18 +410,17 @@ impl Attempt {
         sink: &Arc<StoreSink>,
         repo: &Repo,
         worktree: &Worktree,
-        summary: &str,
-        last_message: &str,
+        done: Finished<'_>,
     ) -> Ending {
-        sink.system(format!("agent reports the task complete: {summary}"));
-        if let Err(err) = self.commit(sink, repo, worktree, summary).await {
-            return Ending::after(err, last_message);
+        sink.system(format!("agent reports the task complete: {}", done.summary));
+        if let Err(err) = self.commit(sink, repo, worktree, done.summary).await {
+            return Ending::after(err, done.last_message);
         }
         if let Err(err) = self.engine.board.enter_verifying(self.task.id).await {
             return Ending::after(AttemptError::EnterVerifying(err), "");
         }
         // What lands is exactly what was verified: see landing.rs.
-        self.land(sink, repo, worktree, last_message).await
+        self.land(sink, repo, worktree, done).await
     }
 
     async fn commit(
@@ -633,13 +648,16 @@ impl Attempt {
         let settled = match ending {
             Ending::Merged { commit } => {
                 // The merge commit goes into the reason: history, event and notification.
-                let reason = match commit {
-                    Some(commit) => format!("verified and merged as {commit}"),
-                    None => "verified; nothing to merge".to_owned(),
+                let (outcome, reason) = match commit {
+                    Some(commit) => {
+                        let reason = format!("verified and merged as {commit}");
+                        (Outcome::Landed { commit }, reason)
+                    }
+                    None => (Outcome::NoChanges, "verified; no changes".to_owned()),
                 };
                 let done = end(SessionStatus::Succeeded, reason.clone());
                 board
-                    .complete_attempt(id, reason, Some(done))
+                    .complete_attempt(id, outcome, reason, Some(done))
                     .await
                     .map(drop)
                     .map_err(|err| format!("cannot complete: {err}"))
@@ -704,8 +722,7 @@ impl Attempt {
         }
         let reliability = &self.engine.settings.reliability;
         let window = reliability.requeue_window;
-        let since =
-            Timestamp::now().plus(-chrono::TimeDelta::from_std(window).unwrap_or_default());
+        let since = Timestamp::now().plus(-chrono::TimeDelta::from_std(window).unwrap_or_default());
         let filter = crate::store::SessionFilter {
             task_id: Some(self.task.id.get()),
             status: Some(SessionStatus::Interrupted),

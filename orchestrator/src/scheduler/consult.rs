@@ -124,7 +124,7 @@ impl Consult<'_> {
         sink.finish(writer).await;
         let name = role.name.to_string();
         let (status, result) = match report.outcome {
-            SessionOutcome::Completed { summary } => {
+            SessionOutcome::Completed { summary, .. } => {
                 (SessionStatus::Succeeded, Ok(Verdict::Completed(summary)))
             }
             SessionOutcome::Failed { reason } => {

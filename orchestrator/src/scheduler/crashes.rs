@@ -39,7 +39,8 @@ pub async fn recover_task(
             reason: reason.clone(),
             ..e
         });
-        board.complete_attempt(id, reason, end).await?;
+        let outcome = harness_domain::task::Outcome::Landed { commit };
+        board.complete_attempt(id, outcome, reason, end).await?;
         return Ok(false);
     }
     match board

@@ -104,6 +104,12 @@ pub enum AttemptError {
     /// The agent (or its runtime) said why it failed.
     #[error("{0}")]
     RunAgent(String),
+    /// A role that must change the repository (`requires_changes`, the build role)
+    /// finished with nothing changed.
+    #[error(
+        "the agent finished without changing anything; a {role} task must change the repository"
+    )]
+    NoChanges { role: String },
     #[error("the session timed out")]
     TimedOut,
     #[error("the session was stuck: no output for too long")]
@@ -248,6 +254,7 @@ impl AttemptError {
                 Self::RunAgent(_)
                     | Self::PrepareWorktree(_)
                     | Self::RequeuedTooOften { .. }
+                    | Self::NoChanges { .. }
                     | Self::TimedOut
                     | Self::Stuck
                     | Self::Commit(_)
@@ -289,6 +296,11 @@ impl AttemptError {
                 }
                 text
             }
+            Self::NoChanges { .. } => format!(
+                "{reason}. The previous attempt committed nothing. If the pass criteria are \
+                 already met, show it with a change that proves it (a test), or explain in the \
+                 task's description why no change is needed."
+            ),
             _ => reason.clone(),
         };
         let summary = if last_message.trim().is_empty() && !self.is_verification() {

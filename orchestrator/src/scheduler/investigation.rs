@@ -251,7 +251,7 @@ async fn run_session(
     let stopped = spend.finish();
     sink.finish(writer).await;
     let (status, result) = match report.outcome {
-        SessionOutcome::Completed { summary } => (SessionStatus::Succeeded, Ok(summary)),
+        SessionOutcome::Completed { summary, .. } => (SessionStatus::Succeeded, Ok(summary)),
         SessionOutcome::Cancelled => {
             let why = match stopped {
                 Some(stop) => InvestigationError::SpendStopped(stop.reason),

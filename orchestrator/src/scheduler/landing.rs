@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use super::{
-    attempt::{Attempt, Ending},
+    attempt::{Attempt, Ending, Finished},
     error::AttemptError,
     sink::StoreSink,
 };
@@ -27,8 +27,9 @@ impl Attempt {
         sink: &Arc<StoreSink>,
         repo: &Repo,
         worktree: &Worktree,
-        last_message: &str,
+        done: Finished<'_>,
     ) -> Ending {
+        let last_message = done.last_message;
         let reliability = &self.engine.settings.reliability;
         let git = LandingGit {
             timeout: reliability.git_timeout,
@@ -62,8 +63,11 @@ impl Attempt {
                 Err(err) => return Ending::after(err, last_message),
             }
             if head == base_commit {
-                sink.system("no changes to merge");
-                return Ending::Merged { commit: None };
+                let ending = self.no_changes(sink, done.no_changes_needed, last_message);
+                if matches!(ending, Ending::Merged { .. }) {
+                    self.remove_landed_worktree(sink, repo, worktree).await;
+                }
+                return ending;
             }
             if !reviewed {
                 reviewed = true;
@@ -158,6 +162,26 @@ impl Attempt {
         Ok(base_commit)
     }
 
+    /// The end of a verified attempt that changed nothing, local or remote: a role that
+    /// must change the repository (`requires_changes`) fails it unless the agent said
+    /// why nothing was needed; any other role finishes with the outcome "no changes".
+    pub(super) fn no_changes(
+        &self,
+        sink: &StoreSink,
+        no_changes_needed: Option<&str>,
+        last_message: &str,
+    ) -> Ending {
+        match no_changes_needed {
+            Some(why) => sink.system(format!("no changes to merge; the agent says: {why}")),
+            None if self.role.requires_changes => {
+                let role = self.role.name.to_string();
+                return Ending::after(AttemptError::NoChanges { role }, last_message);
+            }
+            None => sink.system("no changes to merge"),
+        }
+        Ending::Merged { commit: None }
+    }
+
     /// Fast-forwards the base under the merge lock, so landings never race on its ref.
     /// A timed-out git frees the lock like any other error.
     async fn fast_forward(
@@ -197,7 +221,9 @@ impl Attempt {
                 sink.system(format!("landed, but the worktree was kept: {err}"));
                 tracing::warn!(task = %self.task.display_id, %err, "landed, but the worktree was kept");
             }
-            Err(err) => tracing::warn!(task = %self.task.display_id, %err, "landed, but the worktree was kept"),
+            Err(err) => {
+                tracing::warn!(task = %self.task.display_id, %err, "landed, but the worktree was kept")
+            }
         }
     }
 

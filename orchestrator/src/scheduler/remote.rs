@@ -545,6 +545,7 @@ impl Attempt {
                 head,
                 verified,
                 verify_summary,
+                no_changes_needed,
                 ..
             } => {
                 if let Err(err) = self.engine.board.enter_verifying(self.task.id).await {
@@ -567,7 +568,8 @@ impl Attempt {
                 if let Some(ending) = self.validate_pushed(sink, assignment, &head, &last).await {
                     return ending;
                 }
-                self.land_pushed(sink, assignment, &head, &last).await
+                let why = no_changes_needed.as_deref();
+                self.land_pushed(sink, assignment, &head, why, &last).await
             }
             WorkerOutcome::Failed { reason } => {
                 Ending::after(AttemptError::RunAgent(reason), &last)
@@ -614,6 +616,7 @@ impl Attempt {
         sink: &Arc<StoreSink>,
         a: &Assignment,
         head: &str,
+        no_changes_needed: Option<&str>,
         last: &str,
     ) -> Ending {
         let Some(workspace) = self.engine.settings.workspace.clone() else {
@@ -646,10 +649,7 @@ impl Attempt {
             })
             .await;
         match landed {
-            Ok(Ok(None)) => {
-                sink.system("no changes to merge");
-                Ending::Merged { commit: None }
-            }
+            Ok(Ok(None)) => self.no_changes(sink, no_changes_needed, last),
             Ok(Ok(Some(head))) => {
                 sink.line(LogKind::Commit, head.clone());
                 let _ = self

@@ -95,6 +95,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "telegram_active",
         sql: include_str!("../../migrations/0016_telegram_active.sql"),
     },
+    Migration {
+        version: 17,
+        name: "task_outcome",
+        sql: include_str!("../../migrations/0017_task_outcome.sql"),
+    },
 ];
 
 /// A migration that this run applied.

@@ -69,7 +69,8 @@ impl std::fmt::Display for TaskCursor {
 
 pub(super) const TASK_COLUMNS: &str = "id, display_id, title, description, category, priority, status, \
      pass_criteria, assigned_agent, attempts, max_attempts, diagnosis, created_at, updated_at, \
-     question, answer, retry_at, last_failure, max_cost_usd, crash_interruptions, browser_origins";
+     question, answer, retry_at, last_failure, max_cost_usd, crash_interruptions, browser_origins, \
+     outcome";
 
 impl Store {
     /// Creates a pending task. Every dependency must exist. `note` describes the new
@@ -181,7 +182,15 @@ impl Store {
         };
         self.writer
             .submit(move |tx| {
-                transition_task_in(tx, id, Some(from), TaskStatus::Pending, reason, &actor, note)
+                transition_task_in(
+                    tx,
+                    id,
+                    Some(from),
+                    TaskStatus::Pending,
+                    reason,
+                    &actor,
+                    note,
+                )
             })
             .await
     }
@@ -322,6 +331,7 @@ pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result
         max_cost_usd: new.max_cost_usd.map(|c| c.get()),
         crash_interruptions: 0,
         browser_origins: new.browser_origins.items().to_vec(),
+        outcome: None,
         created_at: now,
         updated_at: now,
     };
@@ -733,6 +743,7 @@ struct RawTask {
     max_cost_usd: Option<f64>,
     crash_interruptions: u32,
     browser_origins: String,
+    outcome: Option<String>,
 }
 
 impl RawTask {
@@ -759,6 +770,7 @@ impl RawTask {
             max_cost_usd: r.get(18)?,
             crash_interruptions: r.get(19)?,
             browser_origins: r.get(20)?,
+            outcome: r.get(21)?,
         })
     }
 
@@ -787,6 +799,12 @@ impl RawTask {
             crash_interruptions: self.crash_interruptions,
             browser_origins: serde_json::from_str(&self.browser_origins)
                 .map_err(|e| corrupt_value("tasks.browser_origins", e))?,
+            outcome: self
+                .outcome
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| corrupt_value("tasks.outcome", e))?,
             created_at: parse_time(&self.created_at)?,
             updated_at: parse_time(&self.updated_at)?,
         })

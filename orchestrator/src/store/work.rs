@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 
 use harness_domain::{
+    ValidationError,
     event::{Event, NewEvent},
     session::Session,
-    task::{Task, TaskId, TaskStatus},
+    task::{Outcome, Task, TaskId, TaskStatus},
     time::Timestamp,
 };
 use rusqlite::{Connection, OptionalExtension, params};
@@ -230,14 +231,19 @@ impl Store {
     pub async fn complete_attempt(
         &self,
         id: TaskId,
+        outcome: Outcome,
         reason: String,
         actor: String,
         end: Option<SessionEnd>,
         note: impl FnOnce(&Task) -> NewEvent + Send + 'static,
     ) -> Result<(Task, Event, Option<Session>), StoreError> {
+        let outcome = serde_json::to_string(&outcome)
+            .map_err(|e| StoreError::Invalid(ValidationError::new("outcome", e.to_string())))?;
         self.writer
             .submit(move |tx| {
                 clear_answer_in(tx, id)?;
+                tx.prepare_cached("UPDATE tasks SET outcome = ?1 WHERE id = ?2")?
+                    .execute(rusqlite::params![outcome, id.get()])?;
                 let (task, event) =
                     transition_task_in(tx, id, None, TaskStatus::Completed, &reason, &actor, note)?;
                 let session = end.map(|end| end_session_in(tx, &end)).transpose()?;

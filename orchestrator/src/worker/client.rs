@@ -237,10 +237,12 @@ async fn work(
     let report = runtime.run(request, sink.as_ref()).await;
     let last = report.last_message.clone();
     let outcome = match report.outcome {
-        SessionOutcome::Completed { summary } => {
-            return finish(endpoint, a, clone, &sink, &cancel, summary)
-                .await
-                .map(|o| (o, last));
+        SessionOutcome::Completed {
+            summary,
+            no_changes_needed,
+        } => {
+            let finished = finish(endpoint, a, clone, &sink, &cancel, summary).await;
+            return finished.map(|o| (with_no_changes_reason(o, no_changes_needed), last));
         }
         SessionOutcome::Failed { reason } => WorkerOutcome::Failed { reason },
         SessionOutcome::TimedOut => WorkerOutcome::TimedOut,
@@ -262,6 +264,26 @@ async fn work(
 }
 
 /// Commits, verifies and pushes the agent's work.
+/// The agent's reason for changing nothing, carried to the orchestrator, which decides.
+fn with_no_changes_reason(outcome: WorkerOutcome, why: Option<String>) -> WorkerOutcome {
+    match outcome {
+        WorkerOutcome::Completed {
+            summary,
+            head,
+            verified,
+            verify_summary,
+            ..
+        } => WorkerOutcome::Completed {
+            summary,
+            head,
+            verified,
+            verify_summary,
+            no_changes_needed: why,
+        },
+        other => other,
+    }
+}
+
 async fn finish(
     endpoint: &Endpoint,
     a: &Assignment,
@@ -308,6 +330,7 @@ async fn finish(
         head,
         verified,
         verify_summary,
+        no_changes_needed: None,
     })
 }
 

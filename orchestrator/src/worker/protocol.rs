@@ -131,6 +131,9 @@ pub enum WorkerOutcome {
         head: String,
         verified: bool,
         verify_summary: String,
+        /// The agent's word on why nothing needed to change (`complete_task`).
+        #[serde(default)]
+        no_changes_needed: Option<String>,
     },
     /// The task's work failed (uses an attempt).
     Failed {

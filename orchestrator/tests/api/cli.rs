@@ -297,3 +297,94 @@ fn stored_agents(dir: &Path) -> Vec<(String, String)> {
         .collect::<Result<_, _>>()
         .unwrap()
 }
+
+#[test]
+fn migrate_and_backup_list_only_their_own_flags() {
+    for sub in ["migrate", "backup"] {
+        let (ok, out, _) = run(Command::new(BIN).args([sub, "--help"]));
+        assert!(ok, "{sub}");
+        assert!(out.contains("DATABASE_PATH"), "{sub}: {out}");
+        for serve_only in ["HARNESS_WORKSPACE", "HARNESS_AGENT_NETWORK", "TELEGRAM"] {
+            assert!(
+                !out.contains(serve_only),
+                "{sub} --help lists {serve_only}: {out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn healthcheck_checks_where_serve_listens() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(dir.path());
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let (ok, _, err) = run(harness(dir.path()).env("PORT", &port).arg("healthcheck"));
+    assert!(ok, "{err}");
+    // The same port on every address `serve` may bind is checked on loopback.
+    let (ok, _, err) = run(harness(dir.path())
+        .env("PORT", &port)
+        .env("HARNESS_BIND", "0.0.0.0")
+        .arg("healthcheck"));
+    assert!(ok, "{err}");
+    // A port where nothing listens is unhealthy, whatever answers on 3333.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let unused = free.local_addr().unwrap().port().to_string();
+    drop(free);
+    let (ok, _, err) = run(harness(dir.path()).env("PORT", &unused).arg("healthcheck"));
+    assert!(!ok);
+    assert!(err.contains(&format!(":{unused}/health")), "{err}");
+}
+
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let mut child = Command::new(BIN)
+        .arg("openapi")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then hang up, as `harness openapi | head -1` does.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(first.starts_with('{'), "{first}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+}
+
+#[test]
+fn the_documented_defaults_are_the_code_s() {
+    let (_, help, _) = run(Command::new(BIN).args(["serve", "--help"]));
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/AGENTS.md"))
+            .unwrap();
+    let mut compared = 0;
+    for row in docs.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (name, documented) = (cells[1], cells[2]);
+        // Rows of one variable with a plain number as its default.
+        let name = name.trim_matches('`');
+        if name.contains('`') || documented.parse::<f64>().is_err() {
+            continue;
+        }
+        let Some(line) = help.lines().find(|l| l.contains(&format!("[env: {name}="))) else {
+            continue;
+        };
+        let Some(default) = line
+            .split("[default: ")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+        else {
+            continue;
+        };
+        assert_eq!(
+            default, documented,
+            "{name}: --help says {default}, docs/AGENTS.md {documented}"
+        );
+        compared += 1;
+    }
+    assert!(compared >= 10, "only {compared} defaults compared");
+}

@@ -355,7 +355,10 @@ async fn a_cancelled_task_is_reopened_with_fresh_attempts_and_nothing_else_is() 
     )
     .await;
     assert!(
-        body["error"]["message"].as_str().unwrap().contains("reopened"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reopened"),
         "{body}"
     );
     move_to(&app, id, &TO_FAILED).await;
@@ -365,7 +368,10 @@ async fn a_cancelled_task_is_reopened_with_fresh_attempts_and_nothing_else_is() 
         StatusCode::OK,
     )
     .await;
-    assert_eq!((task["status"].as_str(), task["attempts"].as_i64()), (Some("pending"), Some(0)));
+    assert_eq!(
+        (task["status"].as_str(), task["attempts"].as_i64()),
+        (Some("pending"), Some(0))
+    );
     let history = json_with(
         app.get(&format!("/api/tasks/{id}/history")).await,
         StatusCode::OK,
@@ -373,8 +379,16 @@ async fn a_cancelled_task_is_reopened_with_fresh_attempts_and_nothing_else_is() 
     .await;
     let last = history["items"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(
-        (last["from_status"].as_str(), last["to_status"].as_str(), last["reason"].as_str()),
-        (Some("cancelled"), Some("pending"), Some("reopened by a user"))
+        (
+            last["from_status"].as_str(),
+            last["to_status"].as_str(),
+            last["reason"].as_str()
+        ),
+        (
+            Some("cancelled"),
+            Some("pending"),
+            Some("reopened by a user")
+        )
     );
     let events = json_with(app.get("/api/events").await, StatusCode::OK).await;
     assert!(

@@ -241,5 +241,11 @@ async fn the_settings_show_the_active_setup_with_absolute_paths_and_no_secrets()
         assert!(std::path::Path::new(p).is_absolute(), "{path}: {p}");
     }
     assert_eq!(body["sandbox"]["mode"], "require");
-    assert!(body["roles"].as_array().unwrap().iter().any(|r| r["name"] == "build"));
+    assert!(
+        body["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "build")
+    );
 }

@@ -270,9 +270,15 @@ async fn a_planning_agent_splits_a_task_into_subtasks_that_then_run() {
             "create_task",
             json!({"title": "Sub B", "depends_on": ["T-2"]}),
         ),
-        Reply::tool("complete_task", json!({"summary": "split into two"})),
-        Reply::tool("complete_task", json!({"summary": "A done"})),
-        Reply::tool("complete_task", json!({"summary": "B done"})),
+        Reply::tool(
+            "complete_task",
+            json!({"summary": "split into two", "no_changes_needed": "nothing to change for this test"})),
+        Reply::tool(
+            "complete_task",
+            json!({"summary": "A done", "no_changes_needed": "nothing to change for this test"})),
+        Reply::tool(
+            "complete_task",
+            json!({"summary": "B done", "no_changes_needed": "nothing to change for this test"})),
     ])
     .await;
     let app = spawn_with(|s| {

@@ -124,7 +124,9 @@ async fn an_agent_uses_the_page_in_chromium_and_reports_a_finding_with_its_scree
                 "screenshot": "shot-1"
             }),
         ),
-        Reply::tool("complete_task", json!({"summary": "one finding reported"})),
+        Reply::tool(
+            "complete_task",
+            json!({"summary": "one finding reported", "no_changes_needed": "nothing to change for this test"})),
     ])
     .await;
     let app = spawn_with(|s| {

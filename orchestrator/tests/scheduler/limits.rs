@@ -17,8 +17,14 @@ async fn reaching_the_budget_stops_new_sessions() {
     let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
     let path = git_repo::repo_path(&repo);
     let fake = FakeAnthropic::start(vec![
-        Reply::tool("complete_task", json!({"summary": "one"})),
-        Reply::tool("complete_task", json!({"summary": "two"})),
+        Reply::tool(
+            "complete_task",
+            json!({"summary": "one", "no_changes_needed": "nothing to change for this test"}),
+        ),
+        Reply::tool(
+            "complete_task",
+            json!({"summary": "two", "no_changes_needed": "nothing to change for this test"}),
+        ),
     ])
     .await;
     let app = spawn_with(|s| {
@@ -56,8 +62,11 @@ async fn reaching_the_budget_stops_new_sessions() {
 async fn a_paused_orchestrator_starts_nothing_until_resumed() {
     let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
     let path = git_repo::repo_path(&repo);
-    let fake =
-        FakeAnthropic::start(vec![Reply::tool("complete_task", json!({"summary": "ok"}))]).await;
+    let fake = FakeAnthropic::start(vec![Reply::tool(
+        "complete_task",
+        json!({"summary": "ok", "no_changes_needed": "nothing to change for this test"}),
+    )])
+    .await;
     let app = spawn_with(|s| fast_engine(s, &path, Some(&fake.base_url))).await;
     app.post_empty("/api/orchestrator/pause").await;
     let task = app.create_task(json!({"title": "Later"})).await;
@@ -72,8 +81,14 @@ async fn a_task_waits_for_its_dependencies() {
     let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
     let path = git_repo::repo_path(&repo);
     let fake = FakeAnthropic::start(vec![
-        Reply::tool("complete_task", json!({"summary": "base done"})),
-        Reply::tool("complete_task", json!({"summary": "top done"})),
+        Reply::tool(
+            "complete_task",
+            json!({"summary": "base done", "no_changes_needed": "nothing to change for this test"}),
+        ),
+        Reply::tool(
+            "complete_task",
+            json!({"summary": "top done", "no_changes_needed": "nothing to change for this test"}),
+        ),
     ])
     .await;
     let app = spawn_with(|s| fast_engine(s, &path, Some(&fake.base_url))).await;

@@ -13,6 +13,7 @@ mod anthropic_flow;
 mod bounds;
 mod browser;
 mod cli_flow;
+mod first_run;
 mod investigator;
 mod landing;
 mod limits;

@@ -214,12 +214,14 @@ async fn the_evaluators_estimate_sets_the_timeout_of_the_attempts() {
         // The evaluator, before the first attempt.
         Reply::tool(
             "complete_task",
-            json!({"summary": "small: one line of README"}),
+            json!({"summary": "small: one line of README", "no_changes_needed": "nothing to change for this test"}),
         ),
         // Attempt 1 outlives a small task's timeout (2 s; the session timeout is 60 s).
         Reply::tool("run_command", json!({"command": "sleep 20"})),
         // Attempt 2 finishes.
-        Reply::tool("complete_task", json!({"summary": "nothing to change"})),
+        Reply::tool(
+            "complete_task",
+            json!({"summary": "nothing to change", "no_changes_needed": "nothing to change for this test"})),
     ])
     .await;
     let app = spawn_with(|s| {

@@ -12,6 +12,8 @@ struct Builtin {
     job: Job,
     tools: &'static [Tool],
     read_only: bool,
+    /// Finishing without changing the repository fails the attempt (see [`Role`]).
+    requires_changes: bool,
     categories: &'static [&'static str],
     concurrency: i64,
     prompt: &'static str,
@@ -27,6 +29,7 @@ const BUILTINS: &[Builtin] = &[
         job: Job::Tasks,
         tools: WORKSPACE,
         read_only: false,
+        requires_changes: true,
         categories: &["feature", "bug", "refactor", "test", "chore"],
         concurrency: 4,
         prompt: "You are a build agent. Implement the task in the repository: write the code and the \
@@ -38,6 +41,7 @@ const BUILTINS: &[Builtin] = &[
         job: Job::Tasks,
         tools: WORKSPACE,
         read_only: false,
+        requires_changes: false,
         categories: &["docs", "spec"],
         concurrency: 2,
         prompt: "You are a spec agent. Write or update the specification and documentation the task \
@@ -49,6 +53,7 @@ const BUILTINS: &[Builtin] = &[
         job: Job::Tasks,
         tools: WORKSPACE,
         read_only: false,
+        requires_changes: false,
         categories: &["qa", "review"],
         concurrency: 2,
         prompt: "You are a QA agent. Check the work against the task's pass criteria by reading the \
@@ -61,6 +66,7 @@ const BUILTINS: &[Builtin] = &[
         job: Job::Tasks,
         tools: WORKSPACE,
         read_only: false,
+        requires_changes: false,
         categories: &["research"],
         concurrency: 2,
         prompt: "You are a research agent. Investigate the question in the task using the repository, \
@@ -80,6 +86,7 @@ const BUILTINS: &[Builtin] = &[
             Tool::CreateTask,
         ],
         read_only: false,
+        requires_changes: false,
         categories: &["planning", "epic"],
         concurrency: 1,
         prompt: "You are a planning agent. Split the task into small, independently verifiable \
@@ -91,6 +98,7 @@ const BUILTINS: &[Builtin] = &[
         job: Job::Tasks,
         tools: WORKSPACE,
         read_only: false,
+        requires_changes: false,
         categories: &["question"],
         concurrency: 1,
         prompt: "You are a clarification agent. Work out what the task really asks for; use \
@@ -110,6 +118,7 @@ const BUILTINS: &[Builtin] = &[
             Tool::Browser,
         ],
         read_only: false,
+        requires_changes: false,
         categories: &["usability"],
         concurrency: 1,
         prompt: "You are a human simulator. Start the app in the worktree with run_command (in \
@@ -128,6 +137,7 @@ const BUILTINS: &[Builtin] = &[
         job: Job::Investigate,
         tools: READ_ONLY,
         read_only: true,
+        requires_changes: false,
         categories: &[],
         concurrency: 1,
         prompt: "You are an investigator. A task failed every attempt and is blocked. Read its \
@@ -140,6 +150,7 @@ const BUILTINS: &[Builtin] = &[
         job: Job::Estimate,
         tools: READ_ONLY,
         read_only: true,
+        requires_changes: false,
         categories: &[],
         concurrency: 1,
         prompt: "You are an evaluator. Estimate how large the task is by reading the repository \
@@ -154,6 +165,7 @@ const BUILTINS: &[Builtin] = &[
         job: Job::Design,
         tools: &[Tool::ReadFile, Tool::WriteFile, Tool::ListDir, Tool::Search],
         read_only: false,
+        requires_changes: false,
         categories: &[],
         concurrency: 1,
         prompt: "You are an architect. The task is large. Read the code it touches and write a \
@@ -167,6 +179,7 @@ const BUILTINS: &[Builtin] = &[
         job: Job::Validate,
         tools: READ_ONLY,
         read_only: true,
+        requires_changes: false,
         categories: &[],
         concurrency: 2,
         prompt: "You are a validation agent. The task's change passed its automated checks. Review \
@@ -185,6 +198,7 @@ const BUILTINS: &[Builtin] = &[
             Tool::CreateTask,
         ],
         read_only: true,
+        requires_changes: false,
         categories: &[],
         concurrency: 1,
         prompt: "You are the strategic ideation agent (SIA). Review the board summary below and the \
@@ -203,6 +217,7 @@ pub(super) fn roles() -> Vec<Role> {
             prompt: b.prompt.to_owned(),
             tools: b.tools.iter().copied().collect(),
             read_only: b.read_only,
+            requires_changes: b.requires_changes,
             runtime: None,
             model: None,
             categories: b

@@ -154,6 +154,10 @@ pub struct Role {
     pub tools: BTreeSet<Tool>,
     /// Cannot change the worktree: no tool that writes.
     pub read_only: bool,
+    /// An attempt that finishes without changing the repository fails ("no changes"),
+    /// as a build task that changed nothing did not do its job; roles that report
+    /// (research, QA, spec) may finish without changes.
+    pub requires_changes: bool,
     /// `None`: each agent's own runtime.
     pub runtime: Option<RuntimeKind>,
     /// `None`: each agent's own model (or the size's model, for task roles).
@@ -194,6 +198,8 @@ pub struct RoleSpec {
     pub persona: Option<String>,
     pub tools: Option<Vec<String>>,
     pub read_only: Option<bool>,
+    /// Whether finishing without a change fails the attempt (true for `build`).
+    pub requires_changes: Option<bool>,
     pub runtime: Option<String>,
     pub model: Option<String>,
     pub categories: Option<Vec<String>>,
@@ -334,6 +340,9 @@ fn apply(mut role: Role, spec: RoleSpec) -> Result<Role, RoleError> {
     if let Some(read_only) = spec.read_only {
         role.read_only = read_only;
     }
+    if let Some(requires_changes) = spec.requires_changes {
+        role.requires_changes = requires_changes;
+    }
     if let Some(runtime) = spec.runtime {
         role.runtime = Some(
             runtime
@@ -397,6 +406,7 @@ fn new_role(name: RoleName, spec: RoleSpec) -> Result<Role, RoleError> {
         prompt: String::new(),
         tools: Tool::WORKSPACE.into_iter().collect(),
         read_only: false,
+        requires_changes: false,
         runtime: None,
         model: None,
         categories: BTreeSet::new(),

@@ -1,6 +1,6 @@
 //! What the scheduler and its attempts do (board/work.rs).
 
-use harness_domain::{session::SessionStatus, time::Timestamp};
+use harness_domain::{session::SessionStatus, task::Outcome, time::Timestamp};
 use serde_json::{Value, json};
 
 use super::Fixture;
@@ -58,7 +58,7 @@ async fn verifying_and_complete_publish_the_task_its_events_and_the_ended_sessio
         reason: reason.into(),
     };
     f.board
-        .complete_attempt(task.id, reason.to_owned(), Some(end))
+        .complete_attempt(task.id, Outcome::NoChanges, reason.to_owned(), Some(end))
         .await
         .unwrap();
     let (kinds, frames) = f.kinds();
@@ -178,7 +178,7 @@ async fn a_question_and_its_answer_publish_the_task_and_their_events() {
     f.board.enter_verifying(task.id).await.unwrap();
     let end = ended(resumed.id, SessionStatus::Succeeded, "merged");
     f.board
-        .complete_attempt(task.id, "merged".into(), end)
+        .complete_attempt(task.id, Outcome::NoChanges, "merged".into(), end)
         .await
         .unwrap();
     assert!(f.board.waiting_answer(task.id).await.unwrap().is_none());

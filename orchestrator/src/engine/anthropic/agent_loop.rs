@@ -70,6 +70,9 @@ pub enum LoopOutcome {
     /// `complete_task`: commit and verify next.
     Completed {
         summary: String,
+        /// Why the task needed no change to the repository, when the agent changed
+        /// nothing: a role that must change it fails without this.
+        no_changes_needed: Option<String>,
     },
     /// `fail_task`, a refusal, or the model stopping without a harness tool.
     Failed {
@@ -301,8 +304,14 @@ impl<E: ToolExecutor> AgentLoop<'_, E> {
             self.sink
                 .log(LogKind::ToolCall, &tool_call_log(name, input));
             let outcome = match parse_harness_action(name, input) {
-                Some(Ok(HarnessAction::Complete { summary })) => {
-                    return Step::End(LoopOutcome::Completed { summary });
+                Some(Ok(HarnessAction::Complete {
+                    summary,
+                    no_changes_needed,
+                })) => {
+                    return Step::End(LoopOutcome::Completed {
+                        summary,
+                        no_changes_needed,
+                    });
                 }
                 Some(Ok(HarnessAction::Fail { reason })) => {
                     return Step::End(LoopOutcome::Failed { reason });

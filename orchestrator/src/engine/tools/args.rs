@@ -110,6 +110,9 @@ pub struct ReportFinding {
 pub enum HarnessAction {
     Complete {
         summary: String,
+        /// Why the task needed no change to the repository, when the agent changed
+        /// nothing: a role that must change it fails without this.
+        no_changes_needed: Option<String>,
     },
     Fail {
         reason: String,
@@ -177,6 +180,8 @@ pub fn parse_harness_action(name: &str, input: &Value) -> Option<Result<HarnessA
     #[derive(Deserialize)]
     struct Summary {
         summary: String,
+        #[serde(default)]
+        no_changes_needed: Option<String>,
     }
     #[derive(Deserialize)]
     struct Reason {
@@ -187,9 +192,10 @@ pub fn parse_harness_action(name: &str, input: &Value) -> Option<Result<HarnessA
         question: String,
     }
     let parsed = match name {
-        "complete_task" => {
-            parse::<Summary>(name, input).map(|s| HarnessAction::Complete { summary: s.summary })
-        }
+        "complete_task" => parse::<Summary>(name, input).map(|s| HarnessAction::Complete {
+            summary: s.summary,
+            no_changes_needed: s.no_changes_needed.filter(|w| !w.trim().is_empty()),
+        }),
         "fail_task" => {
             parse::<Reason>(name, input).map(|r| HarnessAction::Fail { reason: r.reason })
         }
@@ -215,6 +221,7 @@ mod tests {
         assert_eq!(
             parse_harness_action("complete_task", &json!({"summary":"done"})).map(Result::ok),
             Some(Some(HarnessAction::Complete {
+                no_changes_needed: None,
                 summary: "done".into()
             }))
         );

@@ -71,7 +71,8 @@ pub fn harness_tool_definitions(allow_create_task: bool) -> Vec<Value> {
             "complete_task",
             "Call when the task is done and the pass criteria are met. The harness then commits your changes and runs the verification commands.",
             json!({"type":"object","properties":{
-                "summary":{"type":"string","description":"What you changed and why"}
+                "summary":{"type":"string","description":"What you changed and why"},
+                "no_changes_needed":{"type":"string","description":"Only when you changed nothing: why the task needed no change (the pass criteria already hold). Without it, finishing a build task with no change fails the attempt."}
             },"required":["summary"]}),
         ),
         tool(
