@@ -12,6 +12,7 @@ const NAV = [
   ['/roles', 'Roles'],
   ['/events', 'Events'],
   ['/usage', 'Usage'],
+  ['/settings', 'Settings'],
 ] as const;
 
 export function Shell({ authRequired, children }: { authRequired: boolean; children: ReactNode }) {

@@ -13,6 +13,7 @@ import { AgentActivity } from '../features/sessions/components/AgentActivity';
 import { SessionTable } from '../features/sessions/components/SessionTable';
 import { SessionsPage } from '../features/sessions/components/SessionsPage';
 import { SessionViewPage } from '../features/sessions/components/SessionViewPage';
+import { SettingsPage } from '../features/settings/components/SettingsPage';
 import { TaskDetailPage } from '../features/tasks/components/TaskDetailPage';
 import { TaskTitleLink } from '../features/tasks/components/TaskTitleLink';
 import { TasksPage } from '../features/tasks/components/TasksPage';
@@ -43,6 +44,7 @@ export function AppRoutes() {
       <Route path="/agents" element={<AgentsPage />} />
       <Route path="/roles" element={<RolesPage />} />
       <Route path="/events" element={<EventsPage />} />
+      <Route path="/settings" element={<SettingsPage />} />
       <Route path="/usage" element={<Suspense fallback={<p role="status">Loading charts…</p>}><UsagePage /></Suspense>} />
       <Route path="/login" element={<Navigate to="/" replace />} />
       <Route path="*" element={<p className="page">Page not found.</p>} />

@@ -30,4 +30,5 @@ export const keys = {
   orchestrator: ['orchestrator', 'status'] as const,
   budget: ['budget'] as const,
   telegram: ['telegram', 'status'] as const,
+  settings: ['settings'] as const,
 };

@@ -29,6 +29,8 @@ export type Proposal = S['Proposal'];
 export type AcceptedProposal = S['AcceptedProposal'];
 export type EstimateView = S['EstimateView'];
 export type MarkSize = S['MarkSizeRequest'];
+export type Settings = S['SettingsSummary'];
+export type Outcome = S['Outcome'];
 
 /** The list envelopes (TaskPage, SessionPage, TaskList, …) share these two shapes. */
 export interface Page<T> { items: T[]; total: number; limit: number; offset: number }

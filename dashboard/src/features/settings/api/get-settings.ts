@@ -1,0 +1,11 @@
+import { queryOptions, useQuery } from '@tanstack/react-query';
+import { get } from '../../../lib/api-client';
+import { keys } from '../../../lib/query-keys';
+import type { Settings } from '../../../lib/types';
+
+export const getSettings = () => get<Settings>('/api/settings');
+
+// Read by the server at startup; not pushed over /ws (a restart with a new setup resyncs).
+export const settingsOptions = () => queryOptions({ queryKey: keys.settings, queryFn: getSettings });
+
+export const useSettings = () => useQuery(settingsOptions());
