@@ -56,4 +56,23 @@ describe('task card', () => {
     });
     expect(screen.getByText('retry due now')).toBeInTheDocument();
   });
+
+  it('shows what a completed task did: the commit it landed, or no changes', () => {
+    stubFetch(() => undefined);
+    const commit = 'abc1234def5678900112233445566778899aabbc';
+    const { unmount } = renderWithProviders(<TaskCard task={makeTask({ id: 7, status: 'completed', outcome: { kind: 'landed', commit } })} />);
+    const landed = screen.getByText(/^landed/);
+    expect(landed).toHaveTextContent(/^landed abc1234$/);
+    expect(landed).toHaveAttribute('title', commit);
+    unmount();
+    renderWithProviders(<TaskCard task={makeTask({ id: 8, status: 'completed', outcome: { kind: 'no_changes' } })} />);
+    expect(screen.getByText('no changes')).toBeInTheDocument();
+  });
+
+  it('shows nothing extra for a task completed before outcomes were recorded', () => {
+    stubFetch(() => undefined);
+    renderWithProviders(<TaskCard task={makeTask({ id: 9, status: 'completed', outcome: null })} />);
+    expect(screen.queryByText(/landed|no changes/)).toBeNull();
+    expect(document.querySelector('.task-card-meta')?.textContent).toBe('feature');
+  });
 });

@@ -23,6 +23,18 @@ function useWaitingOn(task: Task): string[] {
   return deps.flatMap((d) => (d.data && d.data.status !== 'completed' ? [d.data.display_id] : []));
 }
 
+/** What a completed task did: the commit it landed (short, the full one on hover) or no changes. */
+function OutcomeFact({ outcome }: { outcome: Task['outcome'] }) {
+  // Tasks completed before outcomes were recorded have none; they show nothing extra.
+  if (!outcome) return null;
+  if (outcome.kind === 'no_changes') return <span className="task-card-outcome" data-outcome="no_changes">no changes</span>;
+  return (
+    <span className="task-card-outcome" data-outcome="landed" title={outcome.commit}>
+      landed <span className="mono">{outcome.commit.slice(0, 7)}</span>
+    </span>
+  );
+}
+
 /** `overlay`: the copy that follows the pointer while dragging; not a link, hidden from screen readers. */
 export function TaskCard({ task, drag, overlay = false }: { task: Task; drag?: CardDrag; overlay?: boolean }) {
   const waitingOn = useWaitingOn(task);
@@ -47,6 +59,7 @@ export function TaskCard({ task, drag, overlay = false }: { task: Task; drag?: C
           </span>
         ) : null}
         {task.question && !task.answer ? <span className="task-card-flag" data-flag="question">needs answer</span> : null}
+        {task.status === 'completed' ? <OutcomeFact outcome={task.outcome} /> : null}
       </span>
     </>
   );

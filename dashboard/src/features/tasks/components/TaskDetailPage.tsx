@@ -82,6 +82,20 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
       <dl className="facts">
         <dt>Status</dt>
         <dd><StatusBadge status={task.status} /></dd>
+        {task.outcome ? (
+          <>
+            <dt>Outcome</dt>
+            <dd>
+              {task.outcome.kind === 'landed' ? (
+                <>
+                  landed <span className="mono">{task.outcome.commit}</span>
+                </>
+              ) : (
+                'no changes'
+              )}
+            </dd>
+          </>
+        ) : null}
         <dt>Priority</dt>
         <dd>{task.priority}</dd>
         <dt>Category</dt>
