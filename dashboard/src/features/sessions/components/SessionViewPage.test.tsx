@@ -1,9 +1,10 @@
-import { act, screen, within } from '@testing-library/react';
+import { act, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
 import { Route, Routes } from 'react-router';
 import { describe, expect, it } from 'vitest';
 import { applyLiveMessages } from '../../../app/live-cache';
 import type { LogLine, Session } from '../../../lib/types';
-import { renderWithProviders, stubFetch } from '../../../test/utils';
+import { makeTask, renderWithProviders, stubFetch } from '../../../test/utils';
 import { SessionViewPage } from './SessionViewPage';
 
 const at = '2026-11-27T18:00:00Z';
@@ -62,5 +63,56 @@ describe('session view', () => {
       { route: '/sessions/99' },
     );
     expect((await screen.findAllByRole('alert'))[0]).toHaveTextContent('session 99 not found');
+  });
+
+  /** The session page against a server whose session is `current()` (it changes when the task is cancelled). */
+  const renderSession = (current: () => Session, onCancel?: () => void) => {
+    const calls = stubFetch((url, init) => {
+      if (url.pathname === '/api/sessions/7') return { body: current() };
+      if (url.pathname === '/api/sessions/7/logs') return { body: { items: [] } };
+      if (url.pathname === '/api/tasks/3/cancel' && init.method === 'POST') {
+        onCancel?.();
+        return { body: makeTask({ id: 3, status: 'cancelled' }) };
+      }
+    });
+    renderWithProviders(
+      <Routes>
+        <Route path="/sessions/:sessionId" element={<SessionViewPage />} />
+      </Routes>,
+      { route: '/sessions/7' },
+    );
+    return calls;
+  };
+
+  it('stops a running attempt by cancelling its task, after asking', async () => {
+    let current = session;
+    const calls = renderSession(
+      () => current,
+      () => {
+        current = { ...session, status: 'cancelled', ended_at: at };
+      },
+    );
+    const cancels = () => calls.filter((c) => c.method === 'POST' && c.url.pathname === '/api/tasks/3/cancel');
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole('button', { name: 'Stop' }));
+    const dialog = screen.getByRole('dialog', { name: 'Stop session #7?' });
+    expect(dialog).toHaveTextContent('This cancels its task T-3');
+    expect(dialog).toHaveTextContent('can be reopened later');
+    await user.click(within(dialog).getByRole('button', { name: 'Keep it' }));
+    expect(cancels()).toHaveLength(0);
+    await user.click(screen.getByRole('button', { name: 'Stop' }));
+    await user.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Stop and cancel task' }));
+    await waitFor(() => expect(cancels()).toHaveLength(1));
+    // The session, refetched after the cancel, has ended: nothing left to stop.
+    await waitFor(() => expect(screen.queryByRole('button', { name: 'Stop' })).toBeNull());
+  });
+
+  it.each([
+    ['a finished attempt', { ...session, status: 'succeeded' as const, ended_at: at }],
+    ['a running session that is not an attempt', { ...session, purpose: 'investigation' }],
+  ])('has no Stop button for %s', async (_, s) => {
+    renderSession(() => s);
+    await screen.findByText('Purpose');
+    expect(screen.queryByRole('button', { name: 'Stop' })).toBeNull();
   });
 });

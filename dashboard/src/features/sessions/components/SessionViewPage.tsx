@@ -1,10 +1,12 @@
-import { useEffect, type ReactNode } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
 import { Link, useParams } from 'react-router';
 import { useQueryClient } from '@tanstack/react-query';
+import { ConfirmDialog } from '../../../components/ConfirmDialog';
 import { ErrorMessage } from '../../../components/ErrorMessage';
 import { StatusBadge } from '../../../components/StatusBadge';
 import { durationBetween, formatTime, formatTokens, formatUsd, tidyFailure } from '../../../lib/format';
 import { useNow } from '../../../lib/use-now';
+import { useCancelSessionTask } from '../api/cancel-task';
 import { useSession } from '../api/get-session';
 import { catchUpSessionLogs, useSessionLogs } from '../api/get-session-logs';
 import { LogView } from './LogView';
@@ -31,6 +33,10 @@ export function SessionViewPage({ renderTask }: Props) {
 
   const s = session.data;
   const now = useNow(1000, s?.status === 'running');
+  const [stopping, setStopping] = useState(false);
+  const stop = useCancelSessionTask(sessionId);
+  // Only a running attempt has a task to cancel; other sessions (planning, review, …) end on their own.
+  const stoppable = s?.status === 'running' && s.purpose === 'attempt' && s.task_id != null ? s.task_id : null;
   return (
     <div className="page page-wide session-page">
       <nav aria-label="Breadcrumb">
@@ -38,9 +44,17 @@ export function SessionViewPage({ renderTask }: Props) {
       </nav>
       <header className="page-header">
         <h1>Session #{sessionId}</h1>
-        {s ? <StatusBadge status={s.status} /> : null}
+        <div className="actions">
+          {s ? <StatusBadge status={s.status} /> : null}
+          {stoppable != null ? (
+            <button type="button" className="danger" onClick={() => setStopping(true)} disabled={stop.isPending}>
+              Stop
+            </button>
+          ) : null}
+        </div>
       </header>
       <ErrorMessage error={session.error} />
+      <ErrorMessage error={stop.error} title="Could not stop the session" />
       {s ? (
         <dl className="facts">
           <dt>Task</dt>
@@ -96,6 +110,16 @@ export function SessionViewPage({ renderTask }: Props) {
       <ErrorMessage error={logs.error} title="Log" />
       {logs.isPending ? <p role="status">Loading log…</p> : null}
       {logs.data ? <LogView lines={logs.data.items} live={s?.status === 'running'} /> : null}
+      {stoppable != null ? (
+        <ConfirmDialog
+          open={stopping}
+          onOpenChange={setStopping}
+          title={`Stop session #${sessionId}?`}
+          message={`This cancels its task T-${stoppable}: the session is stopped and the task does not run again until it is reopened (it can be reopened later from its page or the board).`}
+          confirmLabel="Stop and cancel task"
+          onConfirm={() => stop.mutate(stoppable)}
+        />
+      ) : null}
     </div>
   );
 }
