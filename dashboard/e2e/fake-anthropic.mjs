@@ -9,11 +9,21 @@ function sse(res, type, data) {
   res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
 }
 
-/** The default script: `turns - 1` turns listing the repository, then complete_task. */
-export const listThenComplete = (turns) => (_body, turn) =>
-  turn >= turns
-    ? { text: 'All done: nothing needed changing.', tool: { name: 'complete_task', input: { summary: 'Nothing needed changing.' } } }
-    : { text: `Step ${turn}: listing the repository.`, tool: { name: 'list_dir', input: { path: '.' } } };
+/**
+ * The default script: turns listing the repository, then one writing NOTES.md (a build
+ * task that changes nothing fails its attempt), then complete_task on turn `turns`.
+ */
+export const listThenComplete = (turns) => (_body, turn) => {
+  if (turn >= turns) return { text: 'All done: wrote the notes.', tool: { name: 'complete_task', input: { summary: 'Wrote NOTES.md.' } } };
+  if (turn === turns - 1) return { text: `Step ${turn}: writing the notes.`, tool: { name: 'write_file', input: { path: 'NOTES.md', content: '# Notes\n\nWritten by the e2e fake model.\n' } } };
+  return { text: `Step ${turn}: listing the repository.`, tool: { name: 'list_dir', input: { path: '.' } } };
+};
+
+/** complete_task for a task that needed no change (without the reason a build task's attempt fails). */
+export const completeUnchanged = (summary, why = 'The e2e model only looked; nothing needed changing.') => ({
+  name: 'complete_task',
+  input: { summary, no_changes_needed: why },
+});
 
 function reply(res, turn, { text, tool }) {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });

@@ -1,12 +1,13 @@
 // The real engine and scheduler against a local fake of the Anthropic Messages API.
 /* global window -- used inside page.evaluate callbacks, which run in the browser. */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { api } from '../api.mjs';
 import { shot } from '../browser.mjs';
-import { startFakeAnthropic } from '../fake-anthropic.mjs';
+import { completeUnchanged, startFakeAnthropic } from '../fake-anthropic.mjs';
 import { assertNoAlert, makeGitRepo, T, waitLive } from '../helpers.mjs';
 import { startServe } from '../server.mjs';
 
@@ -33,7 +34,7 @@ export default [
         await page.evaluate(() => {
           window.__notReloaded = true;
         });
-        const task = await api(serve.url, 'POST', '/api/tasks', { title: 'Look around the repository', description: 'E2E: the fake model lists files, then completes.' });
+        const task = await api(serve.url, 'POST', '/api/tasks', { title: 'Look around the repository', description: 'E2E: the fake model lists files, writes NOTES.md, then completes.' });
         assert.equal(task.status, 201, task.text);
         // The session appears in the list by itself (session.created over the WebSocket).
         const link = page.getByRole('link', { name: /^#\d+$/ }).first();
@@ -43,7 +44,7 @@ export default [
         await log.waitFor({ timeout: T });
         const linesNow = async () => Number((await page.getByText(/^[\d,]+ lines/).innerText()).replace(/[^\d].*$/, '').replace(/,/g, ''));
         const first = await linesNow();
-        await log.getByText('All done: nothing needed changing.').waitFor({ timeout: 30_000 });
+        await log.getByText('All done: wrote the notes.').waitFor({ timeout: 30_000 });
         const last = await linesNow();
         console.log(`    log grew from ${first} to ${last} lines while open; ${fake.requests.length} model requests`);
         assert.ok(last > first, `the open log should have grown live (${first} -> ${last})`);
@@ -60,6 +61,29 @@ export default [
         await page.getByRole('cell', { name: 'claude-sonnet-4-5' }).waitFor({ timeout: T });
         await assertNoAlert(page, 'usage');
         await shot(page, 'usage-with-data');
+
+        // The change landed on main: the card says so with the short commit, the task page with the full one.
+        const done = await waitForStatus(serve.url, task.json.id, 'completed');
+        assert.equal(done.outcome?.kind, 'landed', `outcome: ${JSON.stringify(done.outcome)}`);
+        const head = execFileSync('git', ['rev-parse', 'main'], { cwd: repo }).toString().trim();
+        assert.equal(done.outcome.commit, head, 'the landed commit is the tip of main');
+        await page.getByRole('link', { name: 'Tasks' }).click();
+        const card = page.getByRole('region', { name: /^completed/i }).getByRole('link', { name: /Look around the repository/ });
+        const outcome = card.getByText(`landed ${head.slice(0, 7)}`);
+        await outcome.waitFor({ timeout: T });
+        assert.equal(await outcome.getAttribute('title'), head, 'the full commit is on hover');
+        await assertNoAlert(page, 'board with a landed task');
+        for (const [width, height] of [[1400, 900], [390, 844]]) {
+          await page.setViewportSize({ width, height });
+          await card.scrollIntoViewIfNeeded();
+          await shot(page, `board-landed-${width}`);
+        }
+        await page.setViewportSize({ width: 1280, height: 720 });
+        await card.click();
+        const facts = page.locator('dl.facts');
+        await facts.getByText('Outcome', { exact: true }).waitFor({ timeout: T });
+        await facts.getByText(head, { exact: true }).waitFor({ timeout: T });
+        await shot(page, 'task-landed');
       } finally {
         await context.close();
         await serve.stop();
@@ -77,7 +101,7 @@ export default [
         delayMs: 300,
         script: (body) =>
           JSON.stringify(body.messages).includes(answer)
-            ? { text: 'Thanks, done.', tool: { name: 'complete_task', input: { summary: 'Used the colour I was told.' } } }
+            ? { text: 'Thanks, done.', tool: completeUnchanged('Used the colour I was told.') }
             : { text: 'I need a decision.', tool: { name: 'ask_human', input: { question: 'Which colour should the button be?' } } },
       });
       const serve = await startServe({
@@ -122,7 +146,7 @@ export default [
         // The investigator's brief starts "Diagnose why"; every other session gives up.
         script: (body) =>
           JSON.stringify(body.messages).includes('Diagnose why')
-            ? { text: 'Looked into it.', tool: { name: 'complete_task', input: { summary: 'Diagnosis: the e2e model always gives up.' } } }
+            ? { text: 'Looked into it.', tool: completeUnchanged('Diagnosis: the e2e model always gives up.') }
             : { text: 'I cannot do this.', tool: { name: 'fail_task', input: { reason: 'The e2e model gives up.' } } },
       });
       const serve = await startServe({
@@ -175,7 +199,7 @@ export default [
               text: 'Reporting what I saw.',
               tool: { name: 'report_finding', input: { title: 'Health page is raw JSON', detail: 'A person sees unformatted JSON.', persona: 'first-time user', screenshot: 'shot-1' } },
             },
-          ][turn - 1] ?? { text: 'Done.', tool: { name: 'complete_task', input: { summary: 'Reported one finding.' } } },
+          ][turn - 1] ?? { text: 'Done.', tool: completeUnchanged('Reported one finding.', 'The task was to try the page and report; nothing to change.') },
       });
       const serve = await startServe({
         env: { HARNESS_CONFIG: config, HARNESS_WORKSPACE: repo, ANTHROPIC_API_KEY: 'sk-e2e-not-a-real-key', ANTHROPIC_BASE_URL: fake.url, HARNESS_TICK_SECS: '0.5', HARNESS_SESSION_SPACING_SECS: '0' },
@@ -213,3 +237,14 @@ export default [
     },
   },
 ];
+
+/** Polls the task until it reaches `status` (the engine gets there on its own schedule). */
+async function waitForStatus(base, id, status, timeout = 60_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const r = await api(base, 'GET', `/api/tasks/${id}`);
+    if (r.json?.status === status) return r.json;
+    assert.ok(Date.now() < deadline, `task ${id} never reached ${status}: ${r.text}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}

@@ -6,18 +6,18 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { api } from '../api.mjs';
 import { shot } from '../browser.mjs';
-import { startFakeAnthropic } from '../fake-anthropic.mjs';
+import { completeUnchanged, startFakeAnthropic } from '../fake-anthropic.mjs';
 import { assertNoAlert, makeGitRepo, T } from '../helpers.mjs';
 import { startServe } from '../server.mjs';
 
 const PROMPT = 'You are a design agent. Sketch screens in docs/design.md.';
 const PROPOSAL = 'Add a contributing guide';
 
-// SIA proposes one task, then completes; any other agent completes at once.
+// SIA proposes one task, then completes; any other agent completes at once (saying why it changed nothing).
 const script = (body, turn) => {
   const sia = JSON.stringify(body.system ?? '').includes('strategic ideation');
   if (sia && turn === 1) return { text: 'Proposing.', tool: { name: 'create_task', input: { title: PROPOSAL, priority: 'P2' } } };
-  return { text: 'Done.', tool: { name: 'complete_task', input: { summary: 'done' } } };
+  return { text: 'Done.', tool: completeUnchanged('done') };
 };
 
 export default [
