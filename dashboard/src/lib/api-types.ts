@@ -469,6 +469,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tasks/{id}/land": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Land a verified task that waits to land now, instead of at its next retry. */
+        post: operations["land_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks/{id}/reopen": {
         parameters: {
             query?: never;
@@ -835,6 +852,10 @@ export interface components {
         } | {
             /** @enum {string} */
             kind: "no_changes";
+        } | {
+            /** @enum {string} */
+            kind: "waiting_to_land";
+            reason: string;
         };
         /** @description Percentage of each limit used; `None` where there is no limit. */
         PercentUsed: {
@@ -2214,6 +2235,44 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    land_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 42 or T-42 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

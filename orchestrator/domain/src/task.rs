@@ -462,7 +462,8 @@ pub struct Task {
     #[serde(default)]
     pub browser_origins: Vec<String>,
     /// How a completed task ended: its verified work landed as a commit, or it was
-    /// verified with nothing to land. `null` until the task completes.
+    /// verified with nothing to land. While verifying, `waiting_to_land` when its
+    /// verified work waits for the base to accept it. `null` otherwise.
     #[serde(default)]
     pub outcome: Option<Outcome>,
     pub created_at: Timestamp,
@@ -477,6 +478,10 @@ pub enum Outcome {
     Landed { commit: String },
     /// Verified with nothing to land (a research, QA or spec role that reported only).
     NoChanges,
+    /// Verified, but the base refused it for now (the checkout has uncommitted changes,
+    /// or it kept moving); the harness retries the landing without running the agent
+    /// again (`POST /api/tasks/{id}/land` retries at once).
+    WaitingToLand { reason: String },
 }
 
 impl Outcome {
@@ -485,6 +490,7 @@ impl Outcome {
         match self {
             Self::Landed { commit } => format!("landed {}", &commit[..commit.len().min(12)]),
             Self::NoChanges => "no changes".into(),
+            Self::WaitingToLand { reason } => format!("verified, waiting to land: {reason}"),
         }
     }
 }

@@ -24,6 +24,7 @@ use super::AppState;
         super::tasks::retry_task,
         super::tasks::unblock_task,
         super::tasks::reopen_task,
+        super::tasks::land_task,
         super::tasks::cancel_task,
         super::tasks::answer_task,
         super::tasks::task_history,

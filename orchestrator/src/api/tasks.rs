@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/tasks/{id}/retry", post(retry_task))
         .route("/api/tasks/{id}/unblock", post(unblock_task))
         .route("/api/tasks/{id}/reopen", post(reopen_task))
+        .route("/api/tasks/{id}/land", post(land_task))
         .route("/api/tasks/{id}/cancel", post(cancel_task))
         .route("/api/tasks/{id}/answer", post(answer_task))
         .route("/api/tasks/{id}/history", get(task_history))
@@ -353,6 +354,25 @@ pub async fn reopen_task(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Task>> {
     Ok(Json(state.board.reopen(task_ref(&id)?, Actor::API).await?))
+}
+
+/// Land a verified task that waits to land now, instead of at its next retry.
+#[utoipa::path(post, path = "/api/tasks/{id}/land", tag = "tasks",
+    params(("id" = String, Path, description = "42 or T-42")),
+    responses((status = 202, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn land_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<(axum::http::StatusCode, Json<Task>)> {
+    let task = state.board.get_task(task_ref(&id)?).await?;
+    if !state.board.runs().land_now(task.id) {
+        return Err(ApiError::Conflict(format!(
+            "task {} is {}, not waiting to land",
+            task.display_id,
+            task.status.as_str()
+        )));
+    }
+    Ok((axum::http::StatusCode::ACCEPTED, Json(task)))
 }
 
 /// Cancel a task that is not finished. A running session is stopped.

@@ -2,7 +2,11 @@
 //! a way to stop the session working on a task, and a count of finished passes that
 //! tests (and anything else) can wait on.
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use harness_domain::task::TaskId;
 use tokio::sync::{Notify, watch};
@@ -16,6 +20,8 @@ const SETTLE: Duration = Duration::from_millis(5);
 pub struct Runs {
     wake: Notify,
     running: Mutex<HashMap<i64, CancellationToken>>,
+    /// Attempts whose verified work waits to land, and how to tell them to try now.
+    landing: Mutex<HashMap<i64, Arc<Notify>>>,
     passes: watch::Sender<u64>,
 }
 
@@ -24,6 +30,7 @@ impl Default for Runs {
         Self {
             wake: Notify::new(),
             running: Mutex::new(HashMap::new()),
+            landing: Mutex::new(HashMap::new()),
             passes: watch::Sender::new(0),
         }
     }
@@ -81,6 +88,30 @@ impl Runs {
 
     pub fn count(&self) -> usize {
         self.lock().len()
+    }
+
+    /// The attempt on `task` waits to land; [`Runs::land_now`] wakes the returned
+    /// notifier. Dropped again with [`Runs::stopped_waiting`].
+    pub fn waiting_to_land(&self, task: TaskId) -> Arc<Notify> {
+        let notify = Arc::new(Notify::new());
+        self.landings().insert(task.get(), notify.clone());
+        notify
+    }
+
+    pub fn stopped_waiting(&self, task: TaskId) {
+        self.landings().remove(&task.get());
+    }
+
+    /// Asks the attempt waiting to land `task` to try now. False when none waits.
+    pub fn land_now(&self, task: TaskId) -> bool {
+        self.landings()
+            .get(&task.get())
+            .map(|n| n.notify_one())
+            .is_some()
+    }
+
+    fn landings(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Notify>>> {
+        self.landing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CancellationToken>> {

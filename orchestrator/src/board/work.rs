@@ -188,6 +188,35 @@ impl Board {
         Ok(task)
     }
 
+    /// The task's verified work waits to land, and why (`Outcome::WaitingToLand`), with
+    /// its `task.waiting_to_land` event. Said again when the reason changes.
+    pub async fn wait_to_land(
+        &self,
+        id: TaskId,
+        session_id: i64,
+        reason: String,
+    ) -> Result<Task, StoreError> {
+        let (task, event) = self
+            .blocking(move |s| {
+                s.wait_to_land(id, &reason, |t| {
+                    NewEvent::info(
+                        "task.waiting_to_land",
+                        format!("{} is verified and waits to land: {reason}", t.display_id),
+                    )
+                    .with_severity(Severity::Warning)
+                    .for_task(t.id.get())
+                    .for_session(session_id)
+                    .with_payload(serde_json::json!({ "reason": reason }))
+                })
+            })
+            .await?;
+        self.publish(LiveKind::TaskUpdated(task.clone()));
+        if let Some(event) = event {
+            self.published_event(event);
+        }
+        Ok(task)
+    }
+
     /// The answer waiting for the agent. It stays on the task until an attempt that
     /// resumed with it is merged or fails ([`Board::complete_attempt`],
     /// [`Board::settle_failure`]).

@@ -28,6 +28,10 @@ pub struct ReliabilityArgs {
     /// The window HARNESS_MAX_REQUEUES counts in, in seconds [default: 600].
     #[arg(long, env = "HARNESS_REQUEUE_WINDOW_SECS")]
     pub requeue_window_secs: Option<f64>,
+    /// Seconds verified work waits for a base that refuses it (the checkout has changes
+    /// in the way, a lock, a base that keeps moving) before the attempt fails [default: 3600].
+    #[arg(long, env = "HARNESS_LAND_WAIT_SECS")]
+    pub land_wait_secs: Option<f64>,
     /// Cost limit of one session in USD; unset: none.
     #[arg(long, env = "HARNESS_SESSION_MAX_USD")]
     pub session_max_usd: Option<f64>,
@@ -66,6 +70,8 @@ pub struct ReliabilitySettings {
     /// `requeue_window`; the next counts as a failed attempt.
     pub max_requeues: u32,
     pub requeue_window: Duration,
+    /// How long verified work waits to land before the attempt fails.
+    pub land_wait: Duration,
     pub session_max_usd: Option<f64>,
     pub budget_overrun: Overrun,
     pub session_log_max_lines: u64,
@@ -113,6 +119,13 @@ impl ReliabilitySettings {
             return Err(invalid(
                 "HARNESS_REQUEUE_WINDOW_SECS",
                 "must be between 1 and 86400 seconds",
+            ));
+        }
+        let land_wait = args.land_wait_secs.unwrap_or(3600.0);
+        if !land_wait.is_finite() || !(0.0..=7.0 * 86_400.0).contains(&land_wait) {
+            return Err(invalid(
+                "HARNESS_LAND_WAIT_SECS",
+                "must be between 0 and 604800 seconds",
             ));
         }
         if let Some(usd) = args.session_max_usd
@@ -167,6 +180,7 @@ impl ReliabilitySettings {
             max_crash_interruptions,
             max_requeues,
             requeue_window: Duration::from_secs_f64(requeue_window),
+            land_wait: Duration::from_secs_f64(land_wait),
             session_max_usd: args.session_max_usd,
             budget_overrun,
             session_log_max_lines: lines,

@@ -157,6 +157,9 @@ pub enum AttemptError {
     },
     #[error("cannot land: {0}")]
     Land(#[source] LandingError),
+    /// Verified work the base kept refusing for `HARNESS_LAND_WAIT_SECS`.
+    #[error("verified, but the base refused it for {minutes} minutes: {reason}")]
+    NotLanded { reason: String, minutes: u64 },
     #[error(
         "{base} kept moving: nothing landed after {rounds} rounds of bringing the branch up to it and verifying"
     )]
@@ -267,6 +270,7 @@ impl AttemptError {
                     | Self::BringUp { .. }
                     | Self::Land(_)
                     | Self::BaseKeptMoving { .. }
+                    | Self::NotLanded { .. }
             ),
         }
     }

@@ -118,7 +118,7 @@ impl Store {
                 &at,
             )?;
             tx.execute(
-                "UPDATE tasks SET status = 'blocked', attempts = MAX(attempts - 1, 0), retry_at = NULL,
+                "UPDATE tasks SET status = 'blocked', outcome = NULL, attempts = MAX(attempts - 1, 0), retry_at = NULL,
                                   crash_interruptions = ?1, last_failure = ?2, updated_at = ?3
                  WHERE id = ?4",
                 params![crashes, reason, at, id.get()],
@@ -135,7 +135,7 @@ impl Store {
                 &at,
             )?;
             tx.execute(
-                "UPDATE tasks SET status = 'pending', attempts = MAX(attempts - 1, 0), retry_at = NULL,
+                "UPDATE tasks SET status = 'pending', outcome = NULL, attempts = MAX(attempts - 1, 0), retry_at = NULL,
                                   crash_interruptions = ?1, updated_at = ?2
                  WHERE id = ?3",
                 params![crashes, at, id.get()],

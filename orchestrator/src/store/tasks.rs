@@ -432,7 +432,8 @@ pub(super) fn transition_task_in(
     tx.prepare_cached(
         "UPDATE tasks SET status = ?1, updated_at = ?2,
             attempts = CASE WHEN ?3 THEN 0 ELSE attempts END,
-            crash_interruptions = CASE WHEN ?3 THEN 0 ELSE crash_interruptions END
+            crash_interruptions = CASE WHEN ?3 THEN 0 ELSE crash_interruptions END,
+            outcome = CASE WHEN ?1 = 'completed' THEN outcome ELSE NULL END
          WHERE id = ?4",
     )?
     .execute(params![to.as_str(), now, reset_attempts, id.get()])?;

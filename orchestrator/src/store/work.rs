@@ -82,7 +82,7 @@ impl Store {
         }
         let at = now.to_rfc3339();
         tx.execute(
-            "UPDATE tasks SET status = 'in_progress', assigned_agent = ?1, attempts = attempts + 1,
+            "UPDATE tasks SET status = 'in_progress', outcome = NULL, assigned_agent = ?1, attempts = attempts + 1,
                               retry_at = NULL, updated_at = ?2
              WHERE id = ?3",
             params![agent_id, at, id.get()],
@@ -179,7 +179,8 @@ impl Store {
         insert_history(&tx, id, Some(TaskStatus::Failed), to, &why, actor, &at)?;
         clear_answer_in(&tx, id)?;
         tx.execute(
-            "UPDATE tasks SET status = ?1, retry_at = ?2, last_failure = ?3, updated_at = ?4 WHERE id = ?5",
+            "UPDATE tasks SET status = ?1, retry_at = ?2, last_failure = ?3, updated_at = ?4, outcome = NULL
+             WHERE id = ?5",
             params![to.as_str(), failure.retry_at.map(|t| t.to_rfc3339()), failure.summary, at, id.get()],
         )?;
         let task = load_task(&tx, id)?;
@@ -216,7 +217,7 @@ impl Store {
             &at,
         )?;
         tx.execute(
-            "UPDATE tasks SET status = 'pending', attempts = MAX(attempts - 1, 0), retry_at = ?1,
+            "UPDATE tasks SET status = 'pending', outcome = NULL, attempts = MAX(attempts - 1, 0), retry_at = ?1,
                               updated_at = ?2
              WHERE id = ?3",
             params![retry_at.map(|t| t.to_rfc3339()), at, id.get()],
@@ -250,6 +251,35 @@ impl Store {
                 Ok((task, event, session))
             })
             .await
+    }
+
+    /// A verifying task's work waits to land (`Outcome::WaitingToLand`), with its event,
+    /// one transaction. Nothing changes unless the task is still verifying.
+    pub fn wait_to_land(
+        &self,
+        id: TaskId,
+        reason: &str,
+        note: impl FnOnce(&Task) -> NewEvent,
+    ) -> Result<(Task, Option<Event>), StoreError> {
+        let tx = self.write()?;
+        let current = load_task(&tx, id)?;
+        if current.status != TaskStatus::Verifying {
+            tx.commit()?;
+            return Ok((current, None));
+        }
+        let outcome = Outcome::WaitingToLand {
+            reason: reason.to_owned(),
+        };
+        let outcome = serde_json::to_string(&outcome)
+            .map_err(|e| StoreError::Invalid(ValidationError::new("outcome", e.to_string())))?;
+        tx.execute(
+            "UPDATE tasks SET outcome = ?1, updated_at = ?2 WHERE id = ?3",
+            params![outcome, Timestamp::now().to_rfc3339(), id.get()],
+        )?;
+        let task = load_task(&tx, id)?;
+        let event = insert_event(&tx, &note(&task))?;
+        tx.commit()?;
+        Ok((task, Some(event)))
     }
 
     /// A human's "retry now": a failed task goes back to pending, and a task waiting out
