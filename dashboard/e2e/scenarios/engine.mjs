@@ -93,6 +93,62 @@ export default [
     },
   },
   {
+    name: 'Stop on a running attempt\'s session page asks first, then cancels its task and ends the session',
+    async run({ browser }) {
+      const repo = makeGitRepo();
+      // A slow agent: it is still working when the page opens and Stop is pressed.
+      const fake = await startFakeAnthropic({ turns: 60, delayMs: 1000 });
+      const serve = await startServe({
+        env: { HARNESS_WORKSPACE: repo, ANTHROPIC_API_KEY: 'sk-e2e-not-a-real-key', ANTHROPIC_BASE_URL: fake.url, HARNESS_TICK_SECS: '0.5', HARNESS_SESSION_SPACING_SECS: '0' },
+      });
+      const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+      try {
+        const task = await api(serve.url, 'POST', '/api/tasks', { title: 'A long piece of work', description: 'E2E: stopped from its session page.' });
+        assert.equal(task.status, 201, task.text);
+        const session = await waitForRunningAttempt(serve.url, task.json.id);
+        const page = await context.newPage();
+        await page.goto(`${serve.url}/sessions/${session.id}`);
+        await waitLive(page);
+        const stop = page.getByRole('button', { name: 'Stop', exact: true });
+        await stop.waitFor({ timeout: T });
+        await page.getByRole('log', { name: 'Session log' }).getByText(/Step \d+: listing the repository/).first().waitFor({ timeout: T });
+        await shot(page, 'session-stop-1400');
+        await page.setViewportSize({ width: 390, height: 844 });
+        await stop.scrollIntoViewIfNeeded();
+        await shot(page, 'session-stop-390');
+        await page.setViewportSize({ width: 1400, height: 900 });
+
+        // "Keep it" changes nothing.
+        await stop.click();
+        let dialog = page.getByRole('dialog', { name: `Stop session #${session.id}?` });
+        await dialog.getByText(`This cancels its task ${task.json.display_id}`).waitFor({ timeout: T });
+        await dialog.getByText(/can be reopened later/).waitFor({ timeout: T });
+        await shot(page, 'session-stop-confirm');
+        await dialog.getByRole('button', { name: 'Keep it' }).click();
+        await dialog.waitFor({ state: 'detached', timeout: T });
+        assert.equal((await api(serve.url, 'GET', `/api/tasks/${task.json.id}`)).json.status, 'in_progress');
+
+        await stop.click();
+        dialog = page.getByRole('dialog', { name: `Stop session #${session.id}?` });
+        await dialog.getByRole('button', { name: 'Stop and cancel task' }).click();
+        await dialog.waitFor({ state: 'detached', timeout: T });
+        await waitForStatus(serve.url, task.json.id, 'cancelled', T);
+        // The session ends, live on the open page: the badge changes and Stop goes away.
+        await page.locator('.page-header .badge').filter({ hasNotText: 'running' }).waitFor({ timeout: T });
+        await stop.waitFor({ state: 'detached', timeout: T });
+        await assertNoAlert(page, 'session page after Stop');
+        const after = await api(serve.url, 'GET', `/api/sessions/${session.id}`);
+        assert.notEqual(after.json.status, 'running', after.text);
+        await shot(page, 'session-stopped');
+      } finally {
+        await context.close();
+        await serve.stop();
+        await fake.stop();
+        rmSync(repo, { recursive: true, force: true });
+      }
+    },
+  },
+  {
     name: "an agent's question is answered in the task's answer box and reaches the agent",
     async run({ browser, skip }) {
       const repo = makeGitRepo();
@@ -245,6 +301,18 @@ async function waitForStatus(base, id, status, timeout = 60_000) {
     const r = await api(base, 'GET', `/api/tasks/${id}`);
     if (r.json?.status === status) return r.json;
     assert.ok(Date.now() < deadline, `task ${id} never reached ${status}: ${r.text}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+/** The task's attempt session once it runs (other sessions, such as an estimate, may come first). */
+async function waitForRunningAttempt(base, taskId, timeout = 30_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const r = await api(base, 'GET', `/api/sessions?task_id=${taskId}&status=running`);
+    const attempt = r.json?.items?.find((s) => s.purpose === 'attempt');
+    if (attempt) return attempt;
+    assert.ok(Date.now() < deadline, `no running attempt of task ${taskId}: ${r.text}`);
     await new Promise((res) => setTimeout(res, 200));
   }
 }

@@ -115,7 +115,7 @@ export function SessionViewPage({ renderTask }: Props) {
           open={stopping}
           onOpenChange={setStopping}
           title={`Stop session #${sessionId}?`}
-          message={`This cancels its task T-${stoppable}: the session is stopped and the task does not run again until it is reopened (it can be reopened later from its page or the board).`}
+          message={`This cancels its task T-${stoppable}: the session is stopped and the task does not run again. It can be reopened later from its page or the board.`}
           confirmLabel="Stop and cancel task"
           onConfirm={() => stop.mutate(stoppable)}
         />

@@ -47,13 +47,13 @@ describe('settings page', () => {
 
     const agents = screen.getByRole('region', { name: 'Agents & roles' });
     expect(value(agents, 'Anthropic API key')).toHaveTextContent(/^set$/);
-    expect(within(agents).getByRole('listitem', { name: 'Role build' })).toHaveTextContent('each agent’s runtime · each agent’s model · feature, bug');
-    expect(within(agents).getByRole('listitem', { name: 'Role qa' })).toHaveTextContent('cli · claude-opus-4-1');
+    expect(within(agents).getByRole('listitem', { name: 'Role build' })).toHaveTextContent(/^build · feature, bug$/);
+    expect(within(agents).getByRole('listitem', { name: 'Role qa' })).toHaveTextContent(/^qa · cli · claude-opus-4-1$/);
 
     const sandbox = screen.getByRole('region', { name: 'Sandbox & network' });
     expect(value(sandbox, 'Agent network')).toHaveTextContent('443,80');
-    expect(value(sandbox, 'Extra read paths')).toHaveTextContent('/opt/toolchains');
-    expect(value(sandbox, 'Extra write paths')).toHaveTextContent('none');
+    expect(value(sandbox, 'Read paths')).toHaveTextContent('/opt/toolchains');
+    expect(value(sandbox, 'Write paths')).toHaveTextContent('none');
 
     const executors = screen.getByRole('region', { name: 'Executors' });
     expect(within(executors).getAllByRole('listitem').map((li) => li.textContent)).toEqual(['local', 'docker']);

@@ -55,29 +55,15 @@ function SettingsGroups({ s }: { s: Settings }) {
         <Fact label="Session timeout">{seconds(s.session_timeout_secs)}</Fact>
         <Fact label="Stuck after">{seconds(s.stuck_after_secs)}</Fact>
         <Fact label="Roles">
-          {s.roles.length ? (
-            <ul className="settings-list settings-roles">
-              {s.roles.map((r) => (
-                <li key={r.name} aria-label={`Role ${r.name}`}>
-                  <strong>{r.name}</strong>{' '}
-                  <span className="muted small">
-                    {r.runtime ?? 'each agent’s runtime'} · {r.model ?? 'each agent’s model'}
-                    {r.categories.length ? ` · ${r.categories.join(', ')}` : ''}
-                  </span>
-                </li>
-              ))}
-            </ul>
-          ) : (
-            <span className="muted">none</span>
-          )}
+          <Roles roles={s.roles} />
         </Fact>
       </Group>
 
       <Group id="set-sandbox" title="Sandbox & network">
         <Fact label="Sandbox">{s.sandbox.mode}</Fact>
         <Fact label="Agent network">{s.sandbox.network}</Fact>
-        <Fact label="Extra read paths"><Paths paths={s.sandbox.read_paths} /></Fact>
-        <Fact label="Extra write paths"><Paths paths={s.sandbox.write_paths} /></Fact>
+        <Fact label="Read paths"><Paths paths={s.sandbox.read_paths} /></Fact>
+        <Fact label="Write paths"><Paths paths={s.sandbox.write_paths} /></Fact>
         <Fact label="Passed environment">
           {s.sandbox.env.length ? <span className="mono">{s.sandbox.env.join(', ')}</span> : <span className="muted">none</span>}
         </Fact>
@@ -101,6 +87,28 @@ function SettingsGroups({ s }: { s: Settings }) {
         ) : null}
       </Group>
     </div>
+  );
+}
+
+/** Each role with the task categories routed to it; runtime and model only where the role sets them. */
+function Roles({ roles }: { roles: Settings['roles'] }) {
+  if (!roles.length) return <span className="muted">none</span>;
+  return (
+    <>
+      <p className="muted small settings-note">Categories routed to each. Runtime and model are each agent’s own unless a role sets them.</p>
+      <ul className="settings-list settings-roles">
+        {roles.map((r) => {
+          const set = [r.runtime, r.model].filter(Boolean).join(' · ');
+          return (
+            <li key={r.name} aria-label={`Role ${r.name}`}>
+              <strong>{r.name}</strong>
+              {r.categories.length ? <span className="muted"> · {r.categories.join(', ')}</span> : null}
+              {set ? <span className="mono small"> · {set}</span> : null}
+            </li>
+          );
+        })}
+      </ul>
+    </>
   );
 }
 
