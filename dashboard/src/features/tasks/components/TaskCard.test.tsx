@@ -69,6 +69,13 @@ describe('task card', () => {
     expect(screen.getByText('no changes')).toBeInTheDocument();
   });
 
+  it('shows that verified work waits to land, with the reason on hover', () => {
+    stubFetch(() => undefined);
+    const reason = 'the checkout of main has uncommitted changes in the way';
+    renderWithProviders(<TaskCard task={makeTask({ id: 10, status: 'verifying', outcome: { kind: 'waiting_to_land', reason } })} />);
+    expect(screen.getByText('waiting to land')).toHaveAttribute('title', reason);
+  });
+
   it('shows nothing extra for a task completed before outcomes were recorded', () => {
     stubFetch(() => undefined);
     renderWithProviders(<TaskCard task={makeTask({ id: 9, status: 'completed', outcome: null })} />);

@@ -23,16 +23,25 @@ function useWaitingOn(task: Task): string[] {
   return deps.flatMap((d) => (d.data && d.data.status !== 'completed' ? [d.data.display_id] : []));
 }
 
-/** What a completed task did: the commit it landed (short, the full one on hover) or no changes. */
+/**
+ * What a completed task did: the commit it landed (short, the full one on hover) or no
+ * changes; while verifying, that its verified work waits to land (the reason on hover).
+ */
 function OutcomeFact({ outcome }: { outcome: Task['outcome'] }) {
   // Tasks completed before outcomes were recorded have none; they show nothing extra.
   if (!outcome) return null;
-  if (outcome.kind === 'no_changes') return <span className="task-card-outcome" data-outcome="no_changes">no changes</span>;
-  return (
-    <span className="task-card-outcome" data-outcome="landed" title={outcome.commit}>
-      landed <span className="mono">{outcome.commit.slice(0, 7)}</span>
-    </span>
-  );
+  switch (outcome.kind) {
+    case 'no_changes':
+      return <span className="task-card-outcome" data-outcome="no_changes">no changes</span>;
+    case 'waiting_to_land':
+      return <span className="task-card-flag" data-flag="waiting-to-land" title={outcome.reason}>waiting to land</span>;
+    case 'landed':
+      return (
+        <span className="task-card-outcome" data-outcome="landed" title={outcome.commit}>
+          landed <span className="mono">{outcome.commit.slice(0, 7)}</span>
+        </span>
+      );
+  }
 }
 
 /** `overlay`: the copy that follows the pointer while dragging; not a link, hidden from screen readers. */
@@ -59,7 +68,7 @@ export function TaskCard({ task, drag, overlay = false }: { task: Task; drag?: C
           </span>
         ) : null}
         {task.question && !task.answer ? <span className="task-card-flag" data-flag="question">needs answer</span> : null}
-        {task.status === 'completed' ? <OutcomeFact outcome={task.outcome} /> : null}
+        <OutcomeFact outcome={task.outcome} />
       </span>
     </>
   );

@@ -86,13 +86,7 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
           <>
             <dt>Outcome</dt>
             <dd>
-              {task.outcome.kind === 'landed' ? (
-                <>
-                  landed <span className="mono">{task.outcome.commit}</span>
-                </>
-              ) : (
-                'no changes'
-              )}
+              <OutcomeText outcome={task.outcome} />
             </dd>
           </>
         ) : null}
@@ -204,4 +198,19 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
       />
     </div>
   );
+}
+
+function OutcomeText({ outcome }: { outcome: NonNullable<Task['outcome']> }) {
+  switch (outcome.kind) {
+    case 'landed':
+      return (
+        <>
+          landed <span className="mono">{outcome.commit}</span>
+        </>
+      );
+    case 'no_changes':
+      return <>no changes</>;
+    case 'waiting_to_land':
+      return <>verified, waiting to land: {outcome.reason}</>;
+  }
 }
