@@ -8,15 +8,15 @@ import type { Task } from '../../../lib/types';
 
 export const cancelTask = (taskId: number) => post<Task>(`/api/tasks/${taskId}/cancel`);
 
-export function useCancelSessionTask(sessionId: number | string) {
+export function useCancelSessionTask() {
   const qc = useQueryClient();
   return useMutation({
     mutationFn: (taskId: number) => cancelTask(taskId),
     onSuccess: (task) => {
       writeTask(qc, task);
-      // The session's end arrives over /ws too; refetching covers a socket that is down.
-      void qc.invalidateQueries({ queryKey: keys.session(sessionId), exact: true });
       void qc.invalidateQueries({ queryKey: keys.taskHistory(task.id), exact: true });
+      // The session ends a moment later and says so over /ws (session.updated). Refetching
+      // it here would race that message: a read taken before the end could land after it.
     },
   });
 }

@@ -65,33 +65,27 @@ describe('session view', () => {
     expect((await screen.findAllByRole('alert'))[0]).toHaveTextContent('session 99 not found');
   });
 
-  /** The session page against a server whose session is `current()` (it changes when the task is cancelled). */
-  const renderSession = (current: () => Session, onCancel?: () => void) => {
+  /** The session page against a server holding `s`; cancelling task 3 calls `onCancel`. */
+  const renderSession = (s: Session, onCancel?: () => void) => {
     const calls = stubFetch((url, init) => {
-      if (url.pathname === '/api/sessions/7') return { body: current() };
+      if (url.pathname === '/api/sessions/7') return { body: s };
       if (url.pathname === '/api/sessions/7/logs') return { body: { items: [] } };
       if (url.pathname === '/api/tasks/3/cancel' && init.method === 'POST') {
         onCancel?.();
         return { body: makeTask({ id: 3, status: 'cancelled' }) };
       }
     });
-    renderWithProviders(
+    const view = renderWithProviders(
       <Routes>
         <Route path="/sessions/:sessionId" element={<SessionViewPage />} />
       </Routes>,
       { route: '/sessions/7' },
     );
-    return calls;
+    return { calls, qc: view.qc };
   };
 
   it('stops a running attempt by cancelling its task, after asking', async () => {
-    let current = session;
-    const calls = renderSession(
-      () => current,
-      () => {
-        current = { ...session, status: 'cancelled', ended_at: at };
-      },
-    );
+    const { calls, qc } = renderSession(session);
     const cancels = () => calls.filter((c) => c.method === 'POST' && c.url.pathname === '/api/tasks/3/cancel');
     const user = userEvent.setup();
     await user.click(await screen.findByRole('button', { name: 'Stop' }));
@@ -103,15 +97,19 @@ describe('session view', () => {
     await user.click(screen.getByRole('button', { name: 'Stop' }));
     await user.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Stop and cancel task' }));
     await waitFor(() => expect(cancels()).toHaveLength(1));
-    // The session, refetched after the cancel, has ended: nothing left to stop.
+    // The session's end arrives over /ws: nothing left to stop.
+    act(() => {
+      applyLiveMessages(qc, [{ type: 'session.updated', seq: 41, data: { ...session, status: 'cancelled', ended_at: at } }]);
+    });
     await waitFor(() => expect(screen.queryByRole('button', { name: 'Stop' })).toBeNull());
+    expect(calls.filter((c) => c.url.pathname === '/api/sessions/7')).toHaveLength(1);
   });
 
   it.each([
     ['a finished attempt', { ...session, status: 'succeeded' as const, ended_at: at }],
     ['a running session that is not an attempt', { ...session, purpose: 'investigation' }],
   ])('has no Stop button for %s', async (_, s) => {
-    renderSession(() => s);
+    renderSession(s);
     await screen.findByText('Purpose');
     expect(screen.queryByRole('button', { name: 'Stop' })).toBeNull();
   });

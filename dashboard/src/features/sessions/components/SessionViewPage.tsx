@@ -34,7 +34,7 @@ export function SessionViewPage({ renderTask }: Props) {
   const s = session.data;
   const now = useNow(1000, s?.status === 'running');
   const [stopping, setStopping] = useState(false);
-  const stop = useCancelSessionTask(sessionId);
+  const stop = useCancelSessionTask();
   // Only a running attempt has a task to cancel; other sessions (planning, review, …) end on their own.
   const stoppable = s?.status === 'running' && s.purpose === 'attempt' && s.task_id != null ? s.task_id : null;
   return (
