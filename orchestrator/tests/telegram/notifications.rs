@@ -386,7 +386,7 @@ async fn a_question_is_answered_with_the_answer_command() {
     assert!(question.text.contains("/answer T-1"), "{}", question.text);
     anthropic.push([Reply::tool(
         "complete_task",
-        json!({"summary": "used spaces"}),
+        json!({"summary": "used spaces", "no_changes_needed": "a decision, no code"}),
     )]);
     let answered = crate::commands::ask(&fake, "/answer T-1 spaces, four").await;
     assert!(

@@ -67,7 +67,7 @@ async fn the_evaluators_estimate_sets_the_remote_attempts_model_and_timeout() {
             json!({"summary": "small: one line of README"}),
         ),
         // The worker's agent.
-        Reply::tool("complete_task", json!({"summary": "nothing to change"})),
+        Reply::tool("complete_task", json!({"summary": "nothing to change", "no_changes_needed": "the typo was fixed already"})),
     ])
     .await;
     let app = spawn_with(|s| {
