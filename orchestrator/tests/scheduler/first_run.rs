@@ -22,6 +22,14 @@ fn git(path: &Path, args: &[&str]) -> String {
     git_repo::git(path, args)
 }
 
+/// An executable `agent` with `text` in `dir`; its path.
+fn executable(dir: &Path, text: &str) -> String {
+    let agent = dir.join("agent");
+    std::fs::write(&agent, text).unwrap();
+    std::fs::set_permissions(&agent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    agent.to_str().unwrap().to_owned()
+}
+
 async fn finished(app: &TestApp, task: &Value) -> Value {
     wait_for_task(app, &task["id"], |t| {
         matches!(
@@ -133,10 +141,7 @@ async fn sessions_that_keep_ending_without_an_attempt_are_bounded() {
     let path = git_repo::repo_path(&repo);
     let bin = tempfile::tempdir().unwrap();
     // Executable, found on disk, but it cannot start: its interpreter does not exist.
-    let agent = bin.path().join("agent");
-    std::fs::write(&agent, "#!/nonexistent/interpreter\n").unwrap();
-    std::fs::set_permissions(&agent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let program = agent.to_str().unwrap().to_owned();
+    let program = executable(bin.path(), "#!/nonexistent/interpreter\n");
     let app = spawn_with(|s| {
         fast_engine(s, &path, None);
         cli_agent(s, "build-1", &[&program]);
@@ -165,10 +170,7 @@ async fn an_agent_program_outside_the_sandbox_s_reach_is_unconfigured_and_never_
     let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
     let path = git_repo::repo_path(&repo);
     let bin = tempfile::tempdir().unwrap();
-    let agent = bin.path().join("agent");
-    std::fs::write(&agent, "#!/bin/sh\ncat > /dev/null\necho hi > hi.txt\n").unwrap();
-    std::fs::set_permissions(&agent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let program = agent.to_str().unwrap().to_owned();
+    let program = executable(bin.path(), "#!/bin/sh\ncat > /dev/null\necho hi > hi.txt\n");
     let app = spawn_with(|s| {
         fast_engine(s, &path, None);
         cli_agent(s, "build-1", &[&program]);
