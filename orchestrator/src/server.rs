@@ -47,17 +47,10 @@ pub struct App {
 impl App {
     /// Opens the store, recovers from any crash, and binds `settings.bind:settings.port`
     /// (port 0 picks a free port; see [`App::local_addr`]).
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         settings
             .web
             .check_exposure(settings.bind, settings.api_token.is_some())?;
-        let dashboard = crate::gateway::embedded::present();
-        crate::config::SettingsSummary::of(&settings, dashboard).log();
-        if settings.dashboard_dir.is_none() && !dashboard {
-            tracing::warn!(
-                "this binary was built without the dashboard (no dashboard/dist when it was compiled): `/` says so; scripts/start builds both"
-            );
-        }
         crate::engine::sandbox::announce(&settings.engine.sandbox);
         let (path, limits) = (settings.database_path.clone(), settings.writer);
         let (store, applied) =
@@ -76,6 +69,15 @@ impl App {
         let listener = TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on {addr} (is another harness running? set PORT)")
         })?;
+        // The port it really listens on (PORT=0 picks one): what the summary shows.
+        settings.port = listener.local_addr()?.port();
+        let dashboard = crate::gateway::embedded::present();
+        crate::config::SettingsSummary::of(&settings, dashboard).log();
+        if settings.dashboard_dir.is_none() && !dashboard {
+            tracing::warn!(
+                "this binary was built without the dashboard (no dashboard/dist when it was compiled): `/` says so; scripts/start builds both"
+            );
+        }
         if settings.api_token.is_none() && settings.web.exposed(settings.bind) {
             tracing::warn!(
                 "HARNESS_ALLOW_OPEN is set and HARNESS_API_TOKEN is not: the API and dashboard are open \

@@ -42,6 +42,17 @@ pub fn engine(settings: &mut Settings, workspace: &Path, anthropic_url: Option<&
     e.retry_base = Duration::from_millis(50);
     e.retry_cap = Duration::from_millis(200);
     e.session_timeout = Duration::from_secs(60);
+    // These agents probe their sandbox and report; most change no file, and they are
+    // here to be confined, not to land work: the build role may finish unchanged.
+    let mut roles = harness::config::RolesFile::default();
+    roles.roles.insert(
+        "build".into(),
+        harness_domain::role::RoleSpec {
+            requires_changes: Some(false),
+            ..harness_domain::role::RoleSpec::default()
+        },
+    );
+    e.roles = harness::config::RoleSettings::load(roles, None).expect("valid roles");
     if let Some(url) = anthropic_url {
         e.anthropic_base_url = url.to_owned();
         e.anthropic_api_key = Some(harness::config::Secret::new(fake_anthropic::API_KEY));

@@ -1,12 +1,12 @@
-// POST /api/tasks/{id}/retry | /unblock | /cancel | /reopen: they share one shape (no
-// body, the updated Task back), so they share one file.
+// POST /api/tasks/{id}/retry | /unblock | /cancel | /reopen | /land: they share one
+// shape (no body, the Task back), so they share one file.
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { post } from '../../../lib/api-client';
 import { keys } from '../../../lib/query-keys';
 import type { Task } from '../../../lib/types';
 import { writeTask } from '../../../lib/task-cache';
 
-export type TaskAction = 'retry' | 'unblock' | 'cancel' | 'reopen';
+export type TaskAction = 'retry' | 'unblock' | 'cancel' | 'reopen' | 'land';
 
 export const transitionTask = (id: number, action: TaskAction) => post<Task>(`/api/tasks/${id}/${action}`);
 

@@ -46,6 +46,8 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
     { action: 'retry', label: task.retry_at ? 'Retry now' : 'Retry', show: task.status === 'failed' || (task.status === 'pending' && !!task.retry_at) },
     { action: 'unblock', label: 'Unblock', show: task.status === 'blocked' },
     { action: 'reopen', label: 'Reopen', show: task.status === 'cancelled' },
+    // Verified work the base refused for now: try the landing again at once.
+    { action: 'land', label: 'Land now', show: task.outcome?.kind === 'waiting_to_land' },
     { action: 'cancel', label: 'Cancel task', show: !FINAL.has(task.status) },
   ];
 

@@ -34,4 +34,4 @@ export function refusalReason(from: TaskStatus, to: TaskStatus): string {
 }
 
 /** How each allowed move reads on a button or in a message. */
-export const ACTION_LABEL: Record<TaskAction, string> = { retry: 'retried', unblock: 'unblocked', cancel: 'cancelled', reopen: 'reopened' };
+export const ACTION_LABEL: Record<TaskAction, string> = { retry: 'retried', unblock: 'unblocked', cancel: 'cancelled', reopen: 'reopened', land: 'landed' };
