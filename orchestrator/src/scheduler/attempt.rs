@@ -39,6 +39,9 @@ use crate::{
     store::{Failure, SessionEnd},
 };
 
+/// Why a session that asked a human ended; such a session is not a lost attempt.
+const WAITING_FOR_ANSWER: &str = "waiting for a human answer";
+
 /// Bytes of a failure summary kept for the next prompt and the dashboard.
 const SUMMARY_BYTES: usize = 8 * 1024;
 const DIFF_BYTES: usize = 64 * 1024;
@@ -607,7 +610,7 @@ impl Attempt {
             .await;
         match asked {
             Ok(_) => Ending::Requeued {
-                reason: "waiting for a human answer".into(),
+                reason: WAITING_FOR_ANSWER.into(),
                 retry_at: None,
             },
             Err(err) => Ending::after(AttemptError::StoreQuestion(err), ""),
@@ -726,7 +729,8 @@ impl Attempt {
         let filter = crate::store::SessionFilter {
             task_id: Some(self.task.id.get()),
             status: Some(SessionStatus::Interrupted),
-            limit: reliability.max_requeues.saturating_add(1),
+            // Newest first; room for the sessions that asked a human, which do not count.
+            limit: reliability.max_requeues.saturating_add(1).saturating_mul(4),
             ..crate::store::SessionFilter::default()
         };
         let recent = match self.engine.board.list_sessions(filter).await {
@@ -734,6 +738,7 @@ impl Attempt {
                 .items
                 .iter()
                 .filter(|s| s.id != self.session.id && s.ended_at.is_some_and(|at| at >= since))
+                .filter(|s| s.exit_reason.as_deref() != Some(WAITING_FOR_ANSWER))
                 .count(),
             Err(err) => {
                 tracing::warn!(%err, "cannot count the task's interrupted sessions");
