@@ -30,6 +30,18 @@ fn executable(dir: &Path, text: &str) -> String {
     agent.to_str().unwrap().to_owned()
 }
 
+/// The statuses of the task's attempt sessions, newest first, once the scheduler has
+/// had a chance to start another (an investigation of a blocked task is not counted).
+async fn attempt_statuses(app: &TestApp, task: &Value) -> Vec<String> {
+    scheduler_passed_over(app).await;
+    sessions_of(app, task)
+        .await
+        .iter()
+        .filter(|s| s["purpose"] == "attempt")
+        .map(|s| s["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 async fn finished(app: &TestApp, task: &Value) -> Value {
     wait_for_task(app, &task["id"], |t| {
         matches!(
@@ -127,10 +139,10 @@ async fn a_worktree_that_cannot_be_prepared_uses_attempts_and_ends_blocked() {
     assert_eq!(task["attempts"], 2);
     let failure = task["last_failure"].as_str().unwrap();
     assert!(failure.contains("cannot prepare the worktree"), "{failure}");
-    scheduler_passed_over(&app).await;
+    let statuses = attempt_statuses(&app, &task).await;
     assert_eq!(
-        sessions_of(&app, &task).await.len(),
-        2,
+        statuses,
+        ["failed", "failed"],
         "one session per attempt, no more"
     );
 }
@@ -156,12 +168,11 @@ async fn sessions_that_keep_ending_without_an_attempt_are_bounded() {
     assert_eq!(task["status"], "blocked", "{task:#}");
     let failure = task["last_failure"].as_str().unwrap();
     assert!(failure.contains("ended without finishing"), "{failure}");
-    scheduler_passed_over(&app).await;
-    let sessions = sessions_of(&app, &task).await;
+    let statuses = attempt_statuses(&app, &task).await;
     assert_eq!(
-        sessions.len(),
-        4,
-        "two requeues, then two counted attempts: {sessions:#?}"
+        statuses,
+        ["failed", "failed", "interrupted", "interrupted"],
+        "two requeues, then two counted attempts, newest first"
     );
 }
 
@@ -245,5 +256,34 @@ async fn leftovers_holding_the_task_s_branch_are_set_aside_and_the_attempt_lands
     assert!(
         logs.to_string().contains("set aside a leftover worktree"),
         "{logs:#}"
+    );
+}
+
+#[tokio::test]
+async fn an_api_that_keeps_failing_ends_in_counted_attempts_not_endless_sessions() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    // An empty script: every request is a 500, so every session is interrupted.
+    let fake = crate::fake_anthropic::FakeAnthropic::start(Vec::new()).await;
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some(&fake.base_url));
+        s.engine.reliability.max_requeues = 2;
+    })
+    .await;
+    let task = app
+        .create_task(json!({"title": "The API is down", "max_attempts": 1}))
+        .await;
+    let task = finished(&app, &task).await;
+    assert_eq!(task["status"], "blocked", "{task:#}");
+    let failure = task["last_failure"].as_str().unwrap();
+    assert!(
+        failure.contains("3 sessions ended without finishing"),
+        "{failure}"
+    );
+    let statuses = attempt_statuses(&app, &task).await;
+    assert_eq!(
+        statuses,
+        ["failed", "interrupted", "interrupted"],
+        "newest first"
     );
 }
