@@ -670,6 +670,8 @@ impl Attempt {
                 last_message,
             } => {
                 let text = error.failure_text(&last_message);
+                // The reason is on the task too; the log says it where operators look.
+                tracing::warn!(reason = %text.reason, "attempt failed");
                 let done = end(SessionStatus::Failed, text.reason.clone());
                 self.settle_failure(text, done).await
             }
