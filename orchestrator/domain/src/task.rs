@@ -619,11 +619,15 @@ mod tests {
     }
 
     #[test]
-    fn final_states_never_change() {
-        for from in [Completed, Cancelled] {
-            for to in TaskStatus::ALL {
-                assert!(from.transition(to).is_err(), "{from:?} -> {to:?}");
-            }
+    fn final_states_never_change_but_a_person_may_reopen_a_cancelled_task() {
+        for to in TaskStatus::ALL {
+            assert!(Completed.transition(to).is_err(), "Completed -> {to:?}");
+            let reopen = to == Pending;
+            assert_eq!(
+                Cancelled.transition(to).is_ok(),
+                reopen,
+                "Cancelled -> {to:?}"
+            );
         }
     }
 
