@@ -27,6 +27,14 @@ i=0
 while [ "$(ls "$SYNC" | wc -l)" -lt 2 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
 "#;
 
+/// The path of the fake Claude Code CLI (tests/fixtures/fake-claude).
+fn fake_claude() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fake-claude")
+        .display()
+        .to_string()
+}
+
 async fn paired_app(path: &Path, sync: &Path, verify: &str) -> TestApp {
     let sync_env = format!("SYNC={}", sync.display());
     spawn_with(|s| {
@@ -107,10 +115,7 @@ async fn a_conflict_with_the_base_names_the_files_for_the_next_attempt() {
 async fn a_hanging_git_while_landing_times_out_and_frees_the_merge_lock() {
     let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
     let path = git_repo::repo_path(&repo);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/fake-claude")
-        .display()
-        .to_string();
+    let script = fake_claude();
     let app = spawn_with(|s| {
         fast_engine(s, &path, None);
         cli_agent(s, "build-1", &[&script]);
@@ -149,10 +154,7 @@ async fn a_hanging_git_while_landing_times_out_and_frees_the_merge_lock() {
 async fn verified_work_waits_out_a_base_that_keeps_moving_and_lands_without_a_second_session() {
     let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
     let path = git_repo::repo_path(&repo);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/fake-claude")
-        .display()
-        .to_string();
+    let script = fake_claude();
     let go = tempfile::tempdir().unwrap();
     // Each round's verification numbers itself in the worktree (`.round`) and waits for
     // the test to say go for that round, so the test moves the base while it verifies.
@@ -224,10 +226,7 @@ async fn a_checkout_that_refuses_the_landing_keeps_the_work_verified_until_it_la
     // The agent writes from-agent.txt; the person has an uncommitted file of that name
     // in the checked-out base, so git refuses to fast-forward over it.
     std::fs::write(path.join("from-agent.txt"), "the person's own draft\n").unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/fake-claude")
-        .display()
-        .to_string();
+    let script = fake_claude();
     let app = spawn_with(|s| {
         fast_engine(s, &path, None);
         cli_agent(s, "build-1", &[&script]);
