@@ -318,7 +318,8 @@ impl Settings {
         settings.validate()
     }
 
-    /// Settings for tests and embedding: defaults, with the database at `database_path`.
+    /// Settings for tests and embedding: defaults, with the database at `database_path`
+    /// and the worktrees beside it, as when `DATABASE_PATH` names it.
     pub fn for_database(database_path: impl Into<PathBuf>) -> Self {
         let mut settings = Self::load(ConfigArgs {
             config: Some(PathBuf::new()),
@@ -326,6 +327,9 @@ impl Settings {
         })
         .expect("default settings are valid");
         settings.database_path = database_path.into();
+        if let Some(dir) = settings.database_path.parent() {
+            settings.engine.worktrees_dir = dir.join("worktrees");
+        }
         settings.bind = [127, 0, 0, 1].into();
         settings.port = 0;
         settings
