@@ -257,15 +257,7 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
             ));
         }
     }
-    let pass = match &args.agent_env {
-        Some(text) => text
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        None => file.agent_env.clone().unwrap_or_default(),
-    };
+    let pass = names(args.agent_env.as_deref(), file.agent_env.clone());
     if let Some(secret) = crate::engine::sandbox::harness_secret(&pass) {
         return Err(invalid(
             "HARNESS_AGENT_ENV",
@@ -316,6 +308,19 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
             ),
         },
     })
+}
+
+/// A list of names: comma-separated in a flag or variable (which wins), a list in the file.
+fn names(flag: Option<&str>, file: Option<Vec<String>>) -> Vec<String> {
+    match flag {
+        Some(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => file.unwrap_or_default(),
+    }
 }
 
 fn seconds(
@@ -517,15 +522,7 @@ impl EngineSettings {
                 2.0,
                 0.0,
             )?,
-            extra_models: match args.extra_models {
-                Some(list) => list
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|m| !m.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-                None => file.extra_models.unwrap_or_default(),
-            },
+            extra_models: names(args.extra_models.as_deref(), file.extra_models),
             worktree_retention: seconds(
                 "HARNESS_WORKTREE_RETENTION_DAYS",
                 args.worktree_retention_days

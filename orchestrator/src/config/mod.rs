@@ -235,12 +235,7 @@ const DEFAULT_CONFIG_FILE: &str = "harness.toml";
 impl Settings {
     /// Merges flags and environment (already in `args`) with the optional config file.
     pub fn load(mut args: ConfigArgs) -> Result<Self, ConfigError> {
-        let cwd = std::env::current_dir().map_err(|e| {
-            invalid(
-                "DATABASE_PATH",
-                &format!("cannot read the working directory: {e}"),
-            )
-        })?;
+        let cwd = paths::working_dir()?;
         let (mut file, file_dir) = read_file_settings(args.config.as_deref(), &cwd)?;
         args.resolve_paths(&cwd);
         file.resolve_paths(&file_dir);
@@ -396,12 +391,7 @@ pub fn listen_address(
     port: Option<u16>,
     bind: Option<IpAddr>,
 ) -> Result<std::net::SocketAddr, ConfigError> {
-    let cwd = std::env::current_dir().map_err(|e| {
-        invalid(
-            "HARNESS_CONFIG",
-            &format!("cannot read the working directory: {e}"),
-        )
-    })?;
+    let cwd = paths::working_dir()?;
     let (file, _) = read_file_settings(config, &cwd)?;
     Ok(std::net::SocketAddr::new(
         bind.or(file.bind).unwrap_or([127, 0, 0, 1].into()),

@@ -6,6 +6,16 @@
 
 use std::path::{Component, Path, PathBuf};
 
+/// The directory the harness was started in: what flags and variables are relative to.
+pub fn working_dir() -> Result<PathBuf, super::ConfigError> {
+    std::env::current_dir().map_err(|e| {
+        super::invalid(
+            "HARNESS_CONFIG",
+            &format!("cannot read the working directory: {e}"),
+        )
+    })
+}
+
 /// `path` joined onto `base` when relative, with `.` dropped and `..` applied to what
 /// precedes it, so the log shows the place itself.
 pub fn absolute(base: &Path, path: &Path) -> PathBuf {

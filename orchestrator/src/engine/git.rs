@@ -383,11 +383,7 @@ impl Repo {
             "--ignore-submodules=all",
         ];
         let text = checked(safe_git::run(&data.worktree, &args, &data.env())?, &args)?;
-        let files: Vec<String> = text
-            .lines()
-            .filter_map(|l| l.get(3..))
-            .map(str::to_owned)
-            .collect();
+        let files = porcelain_paths(&text);
         if !files.is_empty() {
             return Err(GitError::Dirty {
                 path: worktree.path.clone(),
@@ -604,9 +600,7 @@ impl Repo {
         )?;
         Ok(kept)
     }
-}
 
-impl Repo {
     /// `name`, or `name-2`, `name-3`… when a branch of that name exists: two attempts
     /// set aside within one second must not collide (the name carries the second).
     fn free_branch_name(&self, name: &str) -> Result<String, GitError> {
@@ -634,11 +628,15 @@ pub fn uncommitted(worktree: &Path) -> Result<Vec<String>, GitError> {
         &["status", "--porcelain", "--untracked-files=all"],
         None,
     )?;
-    Ok(text
-        .lines()
+    Ok(porcelain_paths(&text))
+}
+
+/// The paths of `git status --porcelain` output (each line: two status letters, a space).
+fn porcelain_paths(text: &str) -> Vec<String> {
+    text.lines()
         .filter_map(|l| l.get(3..))
         .map(str::to_owned)
-        .collect())
+        .collect()
 }
 
 /// `harness/<display_id>`, refusing ids that could be read as options or paths.
