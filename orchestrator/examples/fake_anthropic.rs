@@ -82,5 +82,5 @@ async fn main() {
     };
     let fake = fake_anthropic::FakeAnthropic::start_on(addr, Vec::new(), Some(respond)).await;
     println!("fake anthropic listening on {}", fake.base_url);
-    harness::server::shutdown_signal().await;
+    harness::base::listen::shutdown_signal().await;
 }

@@ -24,5 +24,5 @@ async fn main() {
     };
     let fake = fake_telegram::FakeTelegram::start_on(addr).await;
     println!("fake telegram listening on http://{}", fake.addr);
-    harness::server::shutdown_signal().await;
+    harness::base::listen::shutdown_signal().await;
 }

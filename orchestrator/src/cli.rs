@@ -4,7 +4,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ConfigArgs, Settings};
+use harness_config::{ConfigArgs, Settings};
 
 /// Parent Harness orchestrator: a task board that runs AI coding agents.
 #[derive(Debug, Parser)]
@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Apply pending migrations, then serve the API, WebSocket and dashboard.
-    #[command(after_help = crate::config::SECRETS_HELP)]
+    #[command(after_help = harness_config::SECRETS_HELP)]
     Serve(ConfigArgs),
     /// Apply pending database migrations, print what was applied, and exit.
     Migrate(DataArgs),
@@ -28,7 +28,7 @@ enum Command {
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Serve the built dashboard and proxy /api, /ws and /health to an orchestrator.
-    Dashboard(DashboardArgs),
+    Dashboard(harness_gateway::cli::DashboardArgs),
     /// Start one confined process as agents are started and report what it could reach;
     /// exit 1 when anything got through or the sandbox cannot run.
     CheckSandbox(ConfigArgs),
@@ -63,22 +63,16 @@ impl HealthcheckArgs {
         if let Some(url) = &self.url {
             return Ok(url.clone());
         }
-        let addr = crate::config::listen_address(self.config.as_deref(), self.port, self.bind)?;
-        // A server bound to every address answers on loopback.
-        let ip = match addr.ip() {
-            std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
-            std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
-            ip => ip,
-        };
+        let addr = harness_config::listen_address(self.config.as_deref(), self.port, self.bind)?;
         Ok(format!(
             "http://{}/health",
-            std::net::SocketAddr::new(ip, addr.port())
+            harness_gateway::cli::health_address(addr.ip(), addr.port())
         ))
     }
 
     fn run(&self) -> ExitCode {
         match self.url() {
-            Ok(url) => crate::commands::healthcheck(&url, self.timeout_ms),
+            Ok(url) => harness_gateway::cli::healthcheck(&url, self.timeout_ms),
             Err(err) => {
                 eprintln!("harness healthcheck: {err:#}");
                 ExitCode::FAILURE
@@ -116,61 +110,6 @@ struct BackupArgs {
     data: DataArgs,
 }
 
-/// Arguments of the dashboard gateway (`harness dashboard`).
-#[derive(Debug, Args)]
-struct DashboardArgs {
-    /// Base URL of the orchestrator to proxy /api, /ws and /health to.
-    #[arg(
-        long,
-        env = "HARNESS_UPSTREAM",
-        default_value = "http://127.0.0.1:3333"
-    )]
-    pub upstream: String,
-    /// Directory of the built dashboard.
-    #[arg(long, env = "HARNESS_DASHBOARD_DIR", default_value = "dashboard/dist")]
-    pub dir: PathBuf,
-    /// Port to listen on.
-    #[arg(long, env = "PORT", default_value_t = 3333)]
-    pub port: u16,
-    /// Address to bind. Another than loopback needs an orchestrator that requires a
-    /// token, or HARNESS_ALLOW_OPEN=1.
-    #[arg(long, env = "HARNESS_BIND", default_value = "127.0.0.1")]
-    pub bind: std::net::IpAddr,
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "HARNESS_LOG_FORMAT", default_value = "text")]
-    pub log_format: crate::telemetry::LogFormat,
-    #[command(flatten)]
-    pub web: crate::config::WebArgs,
-}
-
-/// The dashboard gateway on its own (`harness-gateway`): what the dashboard image runs.
-/// A binary of its own so that the image carries only the gateway's code (fat LTO drops
-/// the executors, the browser and the store), not the whole orchestrator.
-#[derive(Debug, Parser)]
-#[command(name = "harness-gateway", version, about)]
-pub struct GatewayCli {
-    #[command(subcommand)]
-    command: GatewayCommand,
-}
-
-#[derive(Debug, Subcommand)]
-enum GatewayCommand {
-    /// Serve the built dashboard and proxy /api, /ws and /health to an orchestrator.
-    Serve(DashboardArgs),
-    /// GET a URL; exit 0 on 200, otherwise 1. For container health checks.
-    Healthcheck(HealthcheckArgs),
-}
-
-impl GatewayCli {
-    /// Runs the chosen subcommand, like [`Cli::run`].
-    pub fn run(self) -> ExitCode {
-        match self.command {
-            GatewayCommand::Serve(args) => exit_code(dashboard(args)),
-            GatewayCommand::Healthcheck(args) => args.run(),
-        }
-    }
-}
-
 impl Cli {
     /// Runs the chosen subcommand. Errors become one line on stderr and exit code 1.
     pub fn run(self) -> ExitCode {
@@ -184,7 +123,7 @@ impl Cli {
                     .settings()
                     .and_then(|s| crate::commands::backup(&s, &dest))
             }
-            Command::Dashboard(args) => dashboard(args),
+            Command::Dashboard(args) => args.run(),
             Command::Openapi => crate::commands::openapi(),
             Command::CheckSandbox(args) => {
                 load(args).and_then(|s| crate::commands::check_sandbox(&s))
@@ -203,19 +142,6 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn dashboard(args: DashboardArgs) -> anyhow::Result<()> {
-    let web = crate::config::WebSettings::load(args.web)?;
-    crate::commands::dashboard(
-        crate::gateway::GatewayConfig {
-            upstream: args.upstream,
-            dir: args.dir,
-            web,
-        },
-        std::net::SocketAddr::new(args.bind, args.port),
-        args.log_format,
-    )
 }
 
 fn load(args: ConfigArgs) -> anyhow::Result<Settings> {

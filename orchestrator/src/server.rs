@@ -15,19 +15,18 @@ use std::{
 };
 
 use anyhow::Context;
+use harness_base::listen::{shutdown_signal, without_delay};
 use harness_domain::{agent::AgentId, event::NewEvent, task::TaskStatus, time::Timestamp};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    api::{self, AppState, Auth},
-    board::{Actor, Board},
-    config::Settings,
-    engine::orphans,
-    scheduler::Scheduler,
-    store::{Store, TaskFilter},
-    telegram::{self, Telegram},
-};
+use harness_api::{self as api, AppState, Auth};
+use harness_board::{Actor, Board};
+use harness_config::Settings;
+use harness_engine::orphans;
+use harness_scheduler::Scheduler;
+use harness_store::{Store, TaskFilter};
+use harness_telegram::{self as telegram, Telegram};
 
 /// The whole shutdown must fit in the 10 s that container runtimes wait before SIGKILL.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
@@ -51,7 +50,7 @@ impl App {
         settings
             .web
             .check_exposure(settings.bind, settings.api_token.is_some())?;
-        crate::engine::sandbox::announce(&settings.engine.sandbox);
+        harness_engine::sandbox::announce(&settings.engine.sandbox);
         let (path, limits) = (settings.database_path.clone(), settings.writer);
         let (store, applied) =
             tokio::task::spawn_blocking(move || Store::open_with(&path, limits)).await??;
@@ -71,8 +70,8 @@ impl App {
         })?;
         // The port it really listens on (PORT=0 picks one): what the summary shows.
         settings.port = listener.local_addr()?.port();
-        let dashboard = crate::gateway::embedded::present();
-        crate::config::SettingsSummary::of(&settings, dashboard).log();
+        let dashboard = harness_gateway::embedded::present();
+        harness_config::SettingsSummary::of(&settings, dashboard).log();
         if settings.dashboard_dir.is_none() && !dashboard {
             tracing::warn!(
                 "this binary was built without the dashboard (no dashboard/dist when it was compiled): `/` says so; scripts/start builds both"
@@ -190,10 +189,10 @@ impl App {
 /// are requeued saying the executor is not available.
 async fn remote_executors(
     settings: &Settings,
-    grants: crate::worker::Grants,
+    grants: harness_worker::Grants,
     port: u16,
-) -> Option<crate::scheduler::Remote> {
-    use crate::executor::{ExecutorBackend, ExecutorKind};
+) -> Option<harness_scheduler::Remote> {
+    use harness_executor::{ExecutorBackend, ExecutorKind};
     let executors = &settings.engine.executors;
     let mut backends: std::collections::BTreeMap<ExecutorKind, Arc<dyn ExecutorBackend>> =
         Default::default();
@@ -206,7 +205,7 @@ async fn remote_executors(
             .unwrap_or_else(|| "harness".into());
         backends.insert(
             ExecutorKind::Process,
-            Arc::new(crate::executor::process::ProcessBackend::new(
+            Arc::new(harness_executor::process::ProcessBackend::new(
                 binary,
                 settings.engine.worktrees_dir.join(PROCESS_WORKERS_DIR),
                 settings.engine.sandbox.mode,
@@ -219,7 +218,7 @@ async fn remote_executors(
         urls.insert(ExecutorKind::Process, url);
     }
     if let Some(docker) = &executors.docker {
-        match crate::executor::docker::DockerBackend::connect(docker).await {
+        match harness_executor::docker::DockerBackend::connect(docker).await {
             Ok(backend) => {
                 backends.insert(ExecutorKind::Docker, Arc::new(backend));
                 let url = docker
@@ -232,7 +231,7 @@ async fn remote_executors(
         }
     }
     if let Some(kube) = executors.kubernetes() {
-        use crate::executor::kubernetes::{KubernetesBackend, KubernetesExecutor};
+        use harness_executor::kubernetes::{KubernetesBackend, KubernetesExecutor};
         match KubernetesExecutor::connect(kube.clone()).await {
             Ok(executor) => {
                 backends.insert(
@@ -249,7 +248,7 @@ async fn remote_executors(
         return None;
     }
     let owner = grants.key().installation_id();
-    Some(crate::scheduler::Remote {
+    Some(harness_scheduler::Remote {
         grants,
         backends,
         urls,
@@ -258,14 +257,14 @@ async fn remote_executors(
 }
 
 /// The worker key lives next to the database, so credentials outlive a restart.
-fn worker_grants(settings: &Settings) -> anyhow::Result<crate::worker::Grants> {
+fn worker_grants(settings: &Settings) -> anyhow::Result<harness_worker::Grants> {
     let dir = settings
         .database_path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or_else(|| std::path::Path::new("."));
-    let key = crate::worker::WorkerKey::load_or_create(&dir.join("worker.key"))?;
-    Ok(crate::worker::Grants::new(key))
+    let key = harness_worker::WorkerKey::load_or_create(&dir.join("worker.key"))?;
+    Ok(harness_worker::Grants::new(key))
 }
 
 /// `[agents.<id>] role = …` adds or re-roles an agent; `runtime = …` decides its runtime.
@@ -281,14 +280,14 @@ async fn apply_agent_overrides(board: &Board, settings: &Settings) -> anyhow::Re
             .get(id)
             .and_then(|o| o.role.as_deref())
             .unwrap_or(agent.role.as_str());
-        crate::scheduler::roles::refuse_read_only_on_cli(engine, id, role, agent.runtime)
+        harness_scheduler::roles::refuse_read_only_on_cli(engine, id, role, agent.runtime)
             .map_err(|e| anyhow::anyhow!("harness.toml [agents.{id}]: {e}"))?;
     }
     for (id, o) in &engine.agents {
         if let Some(role) = &o.role
             && !stored.iter().any(|a| a.id.as_str() == id)
         {
-            crate::scheduler::roles::refuse_read_only_on_cli(
+            harness_scheduler::roles::refuse_read_only_on_cli(
                 engine,
                 id,
                 role,
@@ -313,7 +312,7 @@ async fn apply_agent_overrides(board: &Board, settings: &Settings) -> anyhow::Re
 /// The remote executors `harness.toml` configures: their workers outlive this process,
 /// so their running attempts are re-adopted at startup rather than interrupted.
 fn adoptable_executors(settings: &Settings) -> Vec<&'static str> {
-    use crate::executor::ExecutorKind;
+    use harness_executor::ExecutorKind;
     [
         ExecutorKind::Process,
         ExecutorKind::Docker,
@@ -355,8 +354,8 @@ async fn recover(board: &Board, settings: &Settings) -> anyhow::Result<()> {
             }
             // Crash interruptions are counted per task (scheduler/crashes.rs).
             let max = settings.engine.reliability.max_crash_interruptions;
-            let restarted = crate::scheduler::crashes::RESTARTED;
-            if crate::scheduler::crashes::recover_task(
+            let restarted = harness_scheduler::crashes::RESTARTED;
+            if harness_scheduler::crashes::recover_task(
                 board,
                 &settings.engine,
                 task.id,
@@ -452,8 +451,8 @@ async fn prune_events(board: Board, retention: Duration, stop: CancellationToken
 
 /// `harness serve`.
 pub fn run_blocking(settings: Settings) -> anyhow::Result<()> {
-    crate::telemetry::init(settings.log_format);
-    crate::engine::safe_git::set_timeout(settings.engine.reliability.git_timeout);
+    harness_base::telemetry::init(settings.log_format);
+    harness_engine::safe_git::set_timeout(settings.engine.reliability.git_timeout);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(async move {
         let app = App::build(settings).await?;
@@ -464,48 +463,4 @@ pub fn run_blocking(settings: Settings) -> anyhow::Result<()> {
         println!("harness listening on http://{addr}");
         app.run_until(shutdown).await
     })
-}
-
-/// The listener with Nagle's algorithm off on every accepted connection. Without it a
-/// WebSocket frame written while the previous one is still unacknowledged waits for
-/// the peer's delayed ACK (40 ms on Linux), which is most of a live update's latency.
-pub fn without_delay(
-    listener: TcpListener,
-) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
-    use axum::serve::ListenerExt;
-    fn no_delay(stream: &mut tokio::net::TcpStream) {
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(%err, "cannot turn Nagle's algorithm off on a connection");
-        }
-    }
-    listener.tap_io(no_delay as fn(&mut tokio::net::TcpStream))
-}
-
-/// Registers for SIGTERM and SIGINT at once and resolves on the first of them. Call it
-/// before announcing readiness: until a handler is registered, a signal kills the
-/// process with the default action instead of shutting it down cleanly.
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let term = signal(SignalKind::terminate());
-        let interrupt = signal(SignalKind::interrupt());
-        async move {
-            match (term, interrupt) {
-                (Ok(mut term), Ok(mut interrupt)) => {
-                    tokio::select! {
-                        _ = term.recv() => {},
-                        _ = interrupt.recv() => {},
-                    }
-                }
-                _ => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    async {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

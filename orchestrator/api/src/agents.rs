@@ -1,0 +1,98 @@
+//! `/api/agents`: the agents and operator changes to them.
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    routing::get,
+};
+use harness_domain::agent::{Agent, AgentId, AgentPatch, Concurrency, ModelName};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{
+    AppState,
+    error::{ApiError, ApiResult, ErrorBody},
+    extract::JsonBody,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/agents", get(list_agents))
+        .route("/api/agents/{id}", get(get_agent).patch(update_agent))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentList {
+    pub items: Vec<Agent>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAgentRequest {
+    pub enabled: Option<bool>,
+    pub model: Option<String>,
+    /// 1 to 16.
+    pub max_concurrency: Option<i64>,
+}
+
+fn agent_id(raw: &str) -> Result<AgentId, ApiError> {
+    AgentId::parse(raw).map_err(|_| ApiError::NotFound(format!("agent '{raw}' not found")))
+}
+
+/// Every agent.
+#[utoipa::path(get, path = "/api/agents", tag = "agents", responses((status = 200, body = AgentList)))]
+pub async fn list_agents(State(state): State<AppState>) -> ApiResult<Json<AgentList>> {
+    Ok(Json(AgentList {
+        items: state.board.list_agents().await?,
+    }))
+}
+
+/// One agent.
+#[utoipa::path(get, path = "/api/agents/{id}", tag = "agents", params(("id" = String, Path)),
+    responses((status = 200, body = Agent), (status = 404, body = ErrorBody)))]
+pub async fn get_agent(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Agent>> {
+    Ok(Json(state.board.get_agent(agent_id(&id)?).await?))
+}
+
+/// Enable or disable an agent, or change its model or concurrency.
+#[utoipa::path(patch, path = "/api/agents/{id}", tag = "agents", params(("id" = String, Path)),
+    request_body = UpdateAgentRequest,
+    responses((status = 200, body = Agent), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_agent(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateAgentRequest>,
+) -> ApiResult<Json<Agent>> {
+    let id = agent_id(&id)?;
+    let patch = AgentPatch {
+        enabled: body.enabled,
+        model: body.model.as_deref().map(ModelName::parse).transpose()?,
+        max_concurrency: body.max_concurrency.map(Concurrency::parse).transpose()?,
+    };
+    if patch.enabled.is_none() && patch.model.is_none() && patch.max_concurrency.is_none() {
+        return Err(ApiError::BadRequest {
+            message: "nothing to change: send enabled, model or max_concurrency".to_owned(),
+            field: None,
+        });
+    }
+    if let Some(model) = &patch.model {
+        let agent = state.board.get_agent(id.clone()).await?;
+        let engine = &state.settings.engine;
+        let runtime = harness_scheduler::roles::runtime_of(
+            engine,
+            agent.id.as_str(),
+            agent.role.as_str(),
+            agent.runtime,
+        );
+        harness_engine::anthropic::pricing::check_model(
+            runtime,
+            model.as_str(),
+            &engine.extra_models,
+        )
+        .map_err(|message| ApiError::invalid("model", message))?;
+    }
+    Ok(Json(state.board.update_agent(id, patch).await?))
+}

@@ -1,0 +1,140 @@
+//! `/api/sessions`: agent runs and their logs.
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    routing::get,
+};
+use harness_domain::session::{LogLine, Session, SessionStatus};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    AppState,
+    error::{ApiError, ApiResult, ErrorBody},
+    extract::{Query, query_number, query_parsed, query_text},
+};
+use harness_store::SessionFilter;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/sessions", get(list_sessions))
+        .route("/api/sessions/{id}", get(get_session))
+        .route("/api/sessions/{id}/logs", get(session_logs))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionPage {
+    pub items: Vec<Session>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionLogs {
+    pub items: Vec<LogLine>,
+}
+
+/// Query parameters of `GET /api/sessions`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SessionQuery {
+    #[serde(
+        default,
+        deserialize_with = "query_number::<_, _, 1, { i64::MAX as u64 }>"
+    )]
+    task_id: Option<i64>,
+    #[serde(default, deserialize_with = "query_text")]
+    agent_id: Option<String>,
+    #[serde(default, deserialize_with = "query_parsed")]
+    status: Option<SessionStatus>,
+    /// 1 to 500, default 50.
+    #[serde(default, deserialize_with = "query_number::<_, _, 1, 500>")]
+    limit: Option<u32>,
+    #[serde(default, deserialize_with = "query_number::<_, _, 0, { u64::MAX }>")]
+    offset: Option<u64>,
+    /// `next_cursor` of the previous page: continues after it, as fast at any depth.
+    #[serde(
+        default,
+        deserialize_with = "query_number::<_, _, 1, { i64::MAX as u64 }>"
+    )]
+    cursor: Option<i64>,
+}
+
+/// Query parameters of `GET /api/sessions/{id}/logs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
+    /// Only lines with a greater seq.
+    #[serde(
+        default,
+        deserialize_with = "query_number::<_, _, 0, { i64::MAX as u64 }>"
+    )]
+    after: Option<i64>,
+    /// 1 to 5000, default 1000.
+    #[serde(default, deserialize_with = "query_number::<_, _, 1, 5000>")]
+    limit: Option<u32>,
+}
+
+fn session_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::NotFound(format!("session '{raw}' not found")))
+}
+
+/// Sessions, newest first.
+#[utoipa::path(get, path = "/api/sessions", tag = "sessions", params(SessionQuery),
+    responses((status = 200, body = SessionPage), (status = 422, body = ErrorBody)))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    Query(q): Query<SessionQuery>,
+) -> ApiResult<Json<SessionPage>> {
+    let filter = SessionFilter {
+        task_id: q.task_id,
+        agent_id: q.agent_id,
+        status: q.status,
+        limit: q.limit.unwrap_or(50),
+        offset: q.offset.unwrap_or(0),
+        before: q.cursor,
+    };
+    let (limit, offset) = (filter.limit, filter.offset);
+    let page = state.board.list_sessions(filter).await?;
+    Ok(Json(SessionPage {
+        items: page.items,
+        total: page.total,
+        limit,
+        offset,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One session.
+#[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions", params(("id" = i64, Path)),
+    responses((status = 200, body = Session), (status = 404, body = ErrorBody)))]
+pub async fn get_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Session>> {
+    Ok(Json(state.board.get_session(session_id(&id)?).await?))
+}
+
+/// A session's log lines after `after`, oldest first.
+#[utoipa::path(get, path = "/api/sessions/{id}/logs", tag = "sessions",
+    params(("id" = i64, Path), LogQuery),
+    responses((status = 200, body = SessionLogs), (status = 404, body = ErrorBody)))]
+pub async fn session_logs(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Json<SessionLogs>> {
+    let id = session_id(&id)?;
+    let after = q.after.unwrap_or(0);
+    let limit = q.limit.unwrap_or(1000);
+    Ok(Json(SessionLogs {
+        items: state.board.session_logs(id, after, limit).await?,
+    }))
+}

@@ -1,0 +1,889 @@
+//! One attempt at a task: worktree, agent session, commit, verification, merge, and
+//! the one decision about what happens next.
+
+use std::{
+    path::Path,
+    sync::{Arc, atomic::Ordering},
+    time::{Duration, Instant},
+};
+
+use harness_domain::{
+    agent::{Agent, AgentStatus},
+    role::{Role, Size},
+    session::{LogKind, Session, SessionStatus},
+    task::{Outcome, Task, TaskStatus, retry_delay},
+    time::Timestamp,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::{
+    Engine,
+    error::{AttemptError, FailureText},
+    investigate,
+    log_cap::LogCap,
+    roles::session_tools,
+    runtimes::workspace_repo,
+    sink::{StoreSink, now_millis},
+    subtasks::BoardTaskCreator,
+};
+use harness_board::Actor;
+use harness_engine::{
+    anthropic::PausedConversation,
+    git::{Author, GitError, Reclaimed, Repo, Worktree},
+    prompt::TaskBrief,
+    runtime::{AgentRuntime, Resume, SessionOutcome, SessionReport, SessionRequest},
+    verify::{VerifyConfig, verify},
+};
+use harness_store::{Failure, SessionEnd};
+
+/// Why a session that asked a human ended; such a session is not a lost attempt.
+const WAITING_FOR_ANSWER: &str = "waiting for a human answer";
+
+/// Bytes of a failure summary kept for the next prompt and the dashboard.
+const SUMMARY_BYTES: usize = 8 * 1024;
+const DIFF_BYTES: usize = 64 * 1024;
+
+/// Everything one attempt works with.
+pub struct Attempt {
+    pub engine: Arc<Engine>,
+    pub task: Task,
+    pub session: Session,
+    pub agent: Agent,
+    /// The agent's role: its prompt and tools.
+    pub role: Role,
+    /// The evaluator's estimate, when there is one: sets the timeout.
+    pub size: Option<Size>,
+    pub runtime: Arc<dyn AgentRuntime>,
+    pub cancel: CancellationToken,
+    /// Where it runs: `local` in this process, anything else through a worker.
+    pub executor: harness_executor::ExecutorKind,
+    /// The worker a previous run launched, when this attempt is re-adopted (adopt.rs).
+    pub adopted: Option<super::remote::Adopted>,
+}
+
+/// What the attempt works in once prepared.
+struct Prepared {
+    repo: Repo,
+    worktree: Worktree,
+    resume: Option<Resume>,
+}
+
+/// What the agent said when it finished (`complete_task`), for verifying and landing.
+#[derive(Clone, Copy)]
+pub(super) struct Finished<'a> {
+    pub summary: &'a str,
+    /// Why nothing needed to change, when the agent said so.
+    pub no_changes_needed: Option<&'a str>,
+    pub last_message: &'a str,
+}
+
+/// How the attempt ended, before the task is settled.
+pub(super) enum Ending {
+    /// Verified; `commit` is the merge commit (none when there was nothing to merge).
+    Merged {
+        commit: Option<String>,
+    },
+    /// The task's work failed: uses an attempt.
+    Failed {
+        error: AttemptError,
+        last_message: String,
+    },
+    Requeued {
+        reason: String,
+        retry_at: Option<Timestamp>,
+    },
+    /// Requeued and counted as a crash (a lost worker), like a local attempt the
+    /// orchestrator's crash interrupted; blocked at `HARNESS_MAX_CRASH_INTERRUPTIONS`.
+    Crashed {
+        reason: String,
+    },
+    Cancelled,
+    /// The orchestrator is stopping and the remote worker carries on: nothing is
+    /// settled, the session stays running, and the next start re-adopts it.
+    Detached,
+}
+
+impl Ending {
+    /// A step failed: the task's work (uses an attempt) or the harness (requeued).
+    pub(super) fn after(error: AttemptError, last_message: &str) -> Self {
+        if error.uses_attempt() {
+            Self::Failed {
+                error,
+                last_message: last_message.to_owned(),
+            }
+        } else {
+            Self::Requeued {
+                reason: error.to_string(),
+                retry_at: None,
+            }
+        }
+    }
+}
+
+impl Attempt {
+    /// Runs the attempt to its end. Never returns an error: every failure settles the task.
+    pub async fn run(mut self) {
+        let cap = LogCap::new(&self.engine.settings.reliability);
+        let (sink, writer) = StoreSink::start(self.engine.board.clone(), self.session.id, cap);
+        // The session timeout covers preparing the worktree too.
+        let started = Instant::now();
+        let adopted = self.adopted.take();
+        if adopted.is_none() {
+            let recorded = self
+                .engine
+                .board
+                .record_executor(self.session.id, self.executor.as_str(), None, None)
+                .await;
+            if let Err(err) = recorded {
+                tracing::warn!(%err, "cannot record where the session runs");
+            }
+        }
+        let ending = match adopted {
+            Some(adopted) => self.run_adopted(&sink, adopted).await,
+            None if self.executor != harness_executor::ExecutorKind::Local => {
+                self.run_remote(&sink).await
+            }
+            None => self.run_local(&sink, started).await,
+        };
+        sink.finish(writer).await;
+        self.settle(ending).await;
+    }
+
+    async fn run_local(&self, sink: &Arc<StoreSink>, started: Instant) -> Ending {
+        match self.prepare(sink).await {
+            Ok(prepared) => self.work(sink, prepared, started).await,
+            Err(err) => {
+                tracing::warn!(%err, "cannot prepare the attempt");
+                Ending::after(err, "")
+            }
+        }
+    }
+
+    /// A fresh worktree on `harness/<display_id>`, or the kept one when resuming after
+    /// a human's answer (the agent's work so far is in it).
+    async fn prepare(&self, sink: &StoreSink) -> Result<Prepared, AttemptError> {
+        let settings = &self.engine.settings;
+        let workspace = settings
+            .workspace
+            .clone()
+            .ok_or(AttemptError::NoWorkspace)?;
+        let repo = workspace_repo(&workspace)?;
+        let base = match &settings.base_branch {
+            Some(b) => b.clone(),
+            None => repo.current_branch().map_err(AttemptError::BaseBranch)?,
+        };
+        let path = settings.worktrees_dir.join(&self.task.display_id);
+        let resume = self.resume_with_answer().await?;
+        let (display_id, resuming, author) = (
+            self.task.display_id.clone(),
+            resume.is_some(),
+            self.author(),
+        );
+        let git = repo.clone();
+        let (reclaimed, opened) = tokio::task::spawn_blocking(move || {
+            let reclaimed = if resuming {
+                Ok(Vec::new())
+            } else {
+                git.reclaim_leftovers(&display_id, &path, &author)
+            };
+            let opened = open_worktree(&git, &display_id, &base, &path, resuming, &author);
+            (reclaimed, opened)
+        })
+        .await?;
+        match reclaimed {
+            Ok(done) => {
+                for step in done {
+                    sink.system(reclaimed_text(&step));
+                }
+            }
+            Err(err) => sink.system(format!("cannot reclaim the harness's leftovers: {err}")),
+        }
+        let (worktree, kept) = opened.map_err(AttemptError::PrepareWorktree)?;
+        if let Some(branch) = kept {
+            sink.system(format!(
+                "the previous attempt's work was kept on branch {branch}"
+            ));
+        }
+        sink.system(format!(
+            "worktree {} on branch {} from {}",
+            worktree.path.display(),
+            worktree.branch,
+            worktree.base
+        ));
+        let recorded = self
+            .engine
+            .board
+            .record_worktree(
+                self.session.id,
+                worktree.path.display().to_string(),
+                worktree.branch.clone(),
+            )
+            .await;
+        if let Err(err) = recorded {
+            tracing::warn!(%err, "cannot record the worktree");
+        }
+        Ok(Prepared {
+            repo,
+            worktree,
+            resume,
+        })
+    }
+
+    /// The human's answer waiting for this task, if any: the attempt resumes the
+    /// agent's conversation with it. It stays on the board until this attempt is
+    /// merged or fails, so an attempt lost on the way does not lose it.
+    pub(super) async fn resume_with_answer(&self) -> Result<Option<Resume>, AttemptError> {
+        let taken = self
+            .engine
+            .board
+            .waiting_answer(self.task.id)
+            .await
+            .map_err(AttemptError::ReadAnswer)?;
+        Ok(taken.map(|a| Resume {
+            paused: a
+                .paused
+                .and_then(|p| serde_json::from_str::<PausedConversation>(&p).ok()),
+            question: a.question,
+            answer: a.answer,
+        }))
+    }
+
+    async fn work(&self, sink: &Arc<StoreSink>, prepared: Prepared, started: Instant) -> Ending {
+        let Prepared {
+            repo,
+            worktree,
+            resume,
+        } = prepared;
+        let prepared_in = started.elapsed();
+        // The evaluator and the architect run before the build session, outside its
+        // timeout (evaluate.rs, design.rs).
+        let size = self.size(sink, &worktree).await;
+        let design = self.design_note(sink, &worktree, size).await;
+        let runtime = match self.runtime_for(size) {
+            Ok(runtime) => runtime,
+            Err(err) => {
+                return Ending::Requeued {
+                    reason: err.to_string(),
+                    retry_at: None,
+                };
+            }
+        };
+        let timeout = self.session_timeout(sink, size);
+        let left = timeout.saturating_sub(prepared_in);
+        if left.is_zero() {
+            sink.system("the session timeout was used up preparing the worktree");
+            return Ending::after(AttemptError::TimedOut, "");
+        }
+        // Spend limits are enforced while the session runs (spend.rs).
+        let spend = super::spend::watch(
+            self.engine.clone(),
+            sink.clone(),
+            self.session.id,
+            self.task.id.get(),
+            self.cancel.clone(),
+        );
+        let (report, stuck) = self
+            .run_agent(sink, &worktree, resume, left, &runtime, design)
+            .await;
+        let last = &report.last_message;
+        if let (SessionOutcome::Cancelled, Some(stop)) = (&report.outcome, spend.finish()) {
+            return Ending::after(stop.into_error(), last);
+        }
+        match report.outcome {
+            SessionOutcome::Completed {
+                summary,
+                no_changes_needed,
+            } => {
+                let done = Finished {
+                    summary: &summary,
+                    no_changes_needed: no_changes_needed.as_deref(),
+                    last_message: last,
+                };
+                self.verify_and_merge(sink, &repo, &worktree, done).await
+            }
+            SessionOutcome::Failed { reason } => {
+                Ending::after(AttemptError::RunAgent(reason), last)
+            }
+            SessionOutcome::TimedOut => Ending::after(AttemptError::TimedOut, last),
+            SessionOutcome::WaitingForHuman { question, paused } => {
+                self.commit_work_so_far(sink, &repo, &worktree).await;
+                self.wait_for_human(question, paused).await
+            }
+            SessionOutcome::Interrupted { reason, retry_at } => Ending::Requeued {
+                reason,
+                retry_at: retry_at.map(Timestamp::from_datetime),
+            },
+            SessionOutcome::Unconfigured { reason } => {
+                let id = self.agent.id.clone();
+                let why = reason.clone();
+                let _ = self
+                    .engine
+                    .board
+                    .set_agent_status(id, AgentStatus::Unconfigured, Some(why))
+                    .await;
+                Ending::Requeued {
+                    reason,
+                    retry_at: None,
+                }
+            }
+            SessionOutcome::Cancelled if stuck => Ending::after(AttemptError::Stuck, last),
+            SessionOutcome::Cancelled if self.engine.stop.is_cancelled() => Ending::Requeued {
+                reason: "the orchestrator is shutting down".into(),
+                retry_at: None,
+            },
+            SessionOutcome::Cancelled => Ending::Cancelled,
+        }
+    }
+}
+
+impl Attempt {
+    /// Runs the agent with the session timeout, cancellation, and a watchdog that
+    /// cancels a session that shows no sign of life for `stuck_after`.
+    async fn run_agent(
+        &self,
+        sink: &Arc<StoreSink>,
+        worktree: &Worktree,
+        resume: Option<Resume>,
+        timeout: Duration,
+        runtime: &Arc<dyn AgentRuntime>,
+        design: Option<String>,
+    ) -> (SessionReport, bool) {
+        let settings = &self.engine.settings;
+        let mut brief = TaskBrief {
+            display_id: self.task.display_id.clone(),
+            title: self.task.title.clone(),
+            description: self.task.description.clone(),
+            pass_criteria: self.task.pass_criteria.clone(),
+            previous_failure: self.task.last_failure.clone(),
+            attempt: self.task.attempts,
+            max_attempts: self.task.max_attempts,
+        };
+        if let Some(note) = design {
+            brief.description.push_str(&note);
+        }
+        let resume = resume.and_then(|r| r.into_request(&mut brief));
+        let request = SessionRequest {
+            worktree: worktree.path.clone(),
+            role_instructions: self.role.prompt.clone(),
+            brief,
+            resume,
+            timeout,
+            cancel: self.cancel.clone(),
+            task_creator: self.task_creator(),
+            tools: session_tools(&self.role),
+            browser: super::findings::browser_grant(
+                &self.engine.settings,
+                &self.engine.board,
+                &self.agent,
+                &self.task,
+                self.session.id,
+            ),
+        };
+        let stuck = CancellationToken::new();
+        let watchdog = spawn_watchdog(
+            sink.last_activity(),
+            settings.stuck_after,
+            self.cancel.clone(),
+            stuck.clone(),
+        );
+        // A command running in the worktree is a sign of life too (liveness.rs).
+        let commands = tokio::spawn(
+            super::liveness::while_commands_run(
+                worktree.path.clone(),
+                runtime.kind() == "cli",
+                sink.last_activity(),
+                (settings.stuck_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(5)),
+            )
+            .in_current_span(),
+        );
+        let report = runtime.run(request, sink.as_ref()).await;
+        watchdog.abort();
+        commands.abort();
+        if let Some(model) = &report.model {
+            tracing::debug!(model, "session used model");
+        }
+        (report, stuck.is_cancelled())
+    }
+
+    async fn verify_and_merge(
+        &self,
+        sink: &Arc<StoreSink>,
+        repo: &Repo,
+        worktree: &Worktree,
+        done: Finished<'_>,
+    ) -> Ending {
+        sink.system(format!("agent reports the task complete: {}", done.summary));
+        if let Err(err) = self.commit(sink, repo, worktree, done.summary).await {
+            return Ending::after(err, done.last_message);
+        }
+        if let Err(err) = self.engine.board.enter_verifying(self.task.id).await {
+            return Ending::after(AttemptError::EnterVerifying(err), "");
+        }
+        // What lands is exactly what was verified: see landing.rs.
+        self.land(sink, repo, worktree, done).await
+    }
+
+    async fn commit(
+        &self,
+        sink: &Arc<StoreSink>,
+        repo: &Repo,
+        worktree: &Worktree,
+        summary: &str,
+    ) -> Result<Option<String>, AttemptError> {
+        let author = self.author();
+        let message = format!("{}: {}\n\n{summary}", self.task.display_id, self.task.title);
+        let (repo2, worktree2) = (repo.clone(), worktree.clone());
+        let commit = tokio::task::spawn_blocking(move || {
+            repo2.commit_attempt(&worktree2, &message, &author)
+        })
+        .await?
+        .map_err(AttemptError::Commit)?;
+        if let Some(sha) = &commit {
+            sink.line(LogKind::Commit, sha.clone());
+            if let Err(err) = self
+                .engine
+                .board
+                .record_commit(self.session.id, sha.clone())
+                .await
+            {
+                tracing::warn!(%err, "cannot record the commit");
+            }
+            let (repo3, base, branch) =
+                (repo.clone(), worktree.base.clone(), worktree.branch.clone());
+            if let Ok(Ok(diff)) =
+                tokio::task::spawn_blocking(move || repo3.diff(&base, &branch, DIFF_BYTES)).await
+            {
+                sink.line(LogKind::Diff, diff);
+            }
+        }
+        Ok(commit)
+    }
+
+    /// The runtime on the size tier's model, when the estimate picked one that
+    /// differs from what the attempt was started with.
+    fn runtime_for(
+        &self,
+        size: Option<Size>,
+    ) -> Result<Arc<dyn AgentRuntime>, super::error::Unready> {
+        match self.engine.settings.roles.model_for(size) {
+            Some(model) if size != self.size => self
+                .engine
+                .runtimes
+                .for_agent_with_model(&self.agent, Some(model.as_str())),
+            _ => Ok(self.runtime.clone()),
+        }
+    }
+
+    /// The build session's timeout for a task of `size` (its `[sizes]` tier), said in
+    /// the log when a size sets it. Local and remote attempts alike.
+    pub(super) fn session_timeout(&self, sink: &StoreSink, size: Option<Size>) -> Duration {
+        let settings = &self.engine.settings;
+        let timeout = settings.roles.timeout_for(size, settings.session_timeout);
+        if let Some(size) = size {
+            sink.system(format!(
+                "a {size} task: the session may run {}s",
+                timeout.as_secs()
+            ));
+        }
+        timeout
+    }
+
+    /// The model the build session runs on for a task of `size`: its `[sizes]` tier's,
+    /// else the agent's.
+    pub(super) fn model_for(&self, size: Option<Size>) -> String {
+        self.engine
+            .settings
+            .roles
+            .model_for(size)
+            .map_or_else(|| self.agent.model.clone(), |m| m.as_str().to_owned())
+    }
+
+    /// Where the agent's `create_task` calls go, when its role has the tool: the board,
+    /// with the subtasks' category ([`super::subtasks::subtask_category`]). Local and
+    /// remote alike (the worker API takes it from the attempt's grant).
+    pub(super) fn task_creator(&self) -> Option<Arc<dyn harness_engine::runtime::TaskCreator>> {
+        if !self
+            .role
+            .tools
+            .contains(&harness_domain::role::Tool::CreateTask)
+        {
+            return None;
+        }
+        let registry = &self.engine.settings.roles.registry;
+        let category = super::subtasks::subtask_category(registry, &self.task.category);
+        Some(Arc::new(BoardTaskCreator::new(
+            self.engine.board.clone(),
+            category,
+        )))
+    }
+
+    pub(super) fn author(&self) -> Author {
+        Author {
+            name: self.engine.settings.git_author_name.clone(),
+            email: self.engine.settings.git_author_email.clone(),
+        }
+    }
+
+    /// Runs the workspace's checks; their real exit codes decide.
+    pub(super) async fn verify(
+        &self,
+        sink: &Arc<StoreSink>,
+        worktree: &Worktree,
+    ) -> Result<(), AttemptError> {
+        let settings = &self.engine.settings;
+        if settings.verify.is_empty() {
+            sink.system("no verification commands are configured (HARNESS_VERIFY); accepting the agent's word");
+            return Ok(());
+        }
+        let config = VerifyConfig {
+            commands: settings.verify.clone(),
+            timeout: settings.verify_timeout,
+            sandbox: settings.agent_sandbox(),
+            ..VerifyConfig::default()
+        };
+        let line_sink = sink.clone();
+        let report = verify(
+            &worktree.path,
+            &config,
+            &self.cancel,
+            move |command, line| {
+                line_sink.line(LogKind::Output, format!("[{command}] {}", line.text));
+            },
+        )
+        .await
+        .map_err(AttemptError::RunVerify)?;
+        let summary = report.summary(SUMMARY_BYTES);
+        if let Err(err) = self
+            .engine
+            .board
+            .record_verify_output(self.session.id, summary.clone())
+            .await
+        {
+            tracing::warn!(%err, "cannot record the verification output");
+        }
+        if report.passed() {
+            sink.system("verification passed");
+            Ok(())
+        } else {
+            sink.system("verification failed");
+            Err(AttemptError::VerificationFailed { tail: summary })
+        }
+    }
+
+    /// The agent asked a human: its work so far is committed on the attempt's branch, so
+    /// the attempt that resumes finds it whether it runs here or on a worker. The
+    /// worktree stays for a local resume; if the commit fails, it still holds the work.
+    async fn commit_work_so_far(&self, sink: &Arc<StoreSink>, repo: &Repo, worktree: &Worktree) {
+        let message = format!(
+            "{}: work in progress, waiting for a human's answer",
+            self.task.display_id
+        );
+        let (repo, worktree, author) = (repo.clone(), worktree.clone(), self.author());
+        let committed =
+            tokio::task::spawn_blocking(move || repo.commit_attempt(&worktree, &message, &author))
+                .await;
+        match committed {
+            Ok(Ok(Some(sha))) => sink.system(format!(
+                "the work so far is committed on the attempt's branch as {sha}"
+            )),
+            Ok(Ok(None)) => {}
+            Ok(Err(err)) => sink.system(format!("cannot commit the work so far: {err}")),
+            Err(err) => sink.system(format!("cannot commit the work so far: {err}")),
+        }
+    }
+
+    /// Stores the agent's question (and its paused conversation) on the task, which
+    /// waits for the answer; the next attempt resumes with it. Local and remote alike.
+    pub(super) async fn wait_for_human(
+        &self,
+        question: String,
+        paused: Option<PausedConversation>,
+    ) -> Ending {
+        let paused = paused.and_then(|p| serde_json::to_string(&p).ok());
+        let asked = self
+            .engine
+            .board
+            .ask_question(self.task.id, self.session.id, question, paused)
+            .await;
+        match asked {
+            Ok(_) => Ending::Requeued {
+                reason: WAITING_FOR_ANSWER.into(),
+                retry_at: None,
+            },
+            Err(err) => Ending::after(AttemptError::StoreQuestion(err), ""),
+        }
+    }
+
+    /// The one place an attempt's end is turned into the task's next state. The task's
+    /// change and the session's end are one transaction, so nobody sees a settled task
+    /// whose session still runs.
+    async fn settle(&self, ending: Ending) {
+        let board = &self.engine.board;
+        let id = self.task.id;
+        // A user's cancel can land mid-verification; it wins over whatever that caused.
+        let current = board.get_task(id).await.ok();
+        let cancelled_by_user = current
+            .as_ref()
+            .is_some_and(|t| t.status == TaskStatus::Cancelled);
+        let ending = match ending {
+            _ if cancelled_by_user => Ending::Cancelled,
+            Ending::Requeued { reason, retry_at }
+                if current.is_some_and(|t| t.status.is_running()) =>
+            {
+                match self.requeued_too_often(&reason).await {
+                    Some(error) => Ending::Failed {
+                        error,
+                        last_message: String::new(),
+                    },
+                    None => Ending::Requeued { reason, retry_at },
+                }
+            }
+            other => other,
+        };
+        let end = |status, reason: String| SessionEnd {
+            id: self.session.id,
+            status,
+            reason,
+        };
+        let settled = match ending {
+            Ending::Merged { commit } => {
+                // The merge commit goes into the reason: history, event and notification.
+                let (outcome, reason) = match commit {
+                    Some(commit) => {
+                        let reason = format!("verified and merged as {commit}");
+                        (Outcome::Landed { commit }, reason)
+                    }
+                    None => (Outcome::NoChanges, "verified; no changes".to_owned()),
+                };
+                let done = end(SessionStatus::Succeeded, reason.clone());
+                board
+                    .complete_attempt(id, outcome, reason, Some(done))
+                    .await
+                    .map(drop)
+                    .map_err(|err| format!("cannot complete: {err}"))
+            }
+            Ending::Failed {
+                error,
+                last_message,
+            } => {
+                let text = error.failure_text(&last_message);
+                // The reason is on the task too; the log says it where operators look.
+                tracing::warn!(reason = %text.reason, "attempt failed");
+                let done = end(SessionStatus::Failed, text.reason.clone());
+                self.settle_failure(text, done).await
+            }
+            Ending::Requeued { reason, retry_at } => {
+                let done = end(SessionStatus::Interrupted, reason.clone());
+                let requeued = board
+                    .requeue(id, reason, retry_at, Actor::SCHEDULER, Some(done))
+                    .await;
+                if let Some(at) = retry_at {
+                    self.engine.wake_at(at);
+                }
+                requeued
+                    .map(drop)
+                    .map_err(|err| format!("cannot requeue: {err}"))
+            }
+            Ending::Crashed { reason } => {
+                let max = self.engine.settings.reliability.max_crash_interruptions;
+                let cause = format!("{reason}; counted as a crash");
+                let done = end(SessionStatus::Interrupted, reason);
+                let settings = &self.engine.settings;
+                super::crashes::recover_task(
+                    board,
+                    settings,
+                    id,
+                    max,
+                    Actor::SCHEDULER,
+                    &cause,
+                    Some(done),
+                )
+                .await
+                .map(drop)
+                .map_err(|err| format!("cannot requeue after a lost worker: {err}"))
+            }
+            Ending::Cancelled => {
+                return self.finish(SessionStatus::Cancelled, "cancelled").await;
+            }
+            Ending::Detached => return,
+        };
+        // The task could not be settled: the session still ends, and says why.
+        if let Err(reason) = settled {
+            tracing::warn!(%reason, "cannot settle the attempt");
+            self.finish(SessionStatus::Failed, reason).await;
+        }
+    }
+
+    /// The bound on sessions that end without using an attempt: when the task's
+    /// sessions were interrupted `HARNESS_MAX_REQUEUES` times within the window, this
+    /// one counts as a failed attempt (with its backoff, its `task.failed` event, and a
+    /// block once attempts run out), whatever path requeued it. A shutdown does not count.
+    async fn requeued_too_often(&self, reason: &str) -> Option<AttemptError> {
+        if self.engine.stop.is_cancelled() {
+            return None;
+        }
+        let reliability = &self.engine.settings.reliability;
+        let window = reliability.requeue_window;
+        let since = Timestamp::now().plus(-chrono::TimeDelta::from_std(window).unwrap_or_default());
+        let filter = harness_store::SessionFilter {
+            task_id: Some(self.task.id.get()),
+            status: Some(SessionStatus::Interrupted),
+            // Newest first; room for the sessions that asked a human, which do not count.
+            limit: reliability.max_requeues.saturating_add(1).saturating_mul(4),
+            ..harness_store::SessionFilter::default()
+        };
+        let recent = match self.engine.board.list_sessions(filter).await {
+            Ok(page) => page
+                .items
+                .iter()
+                .filter(|s| s.id != self.session.id && s.ended_at.is_some_and(|at| at >= since))
+                .filter(|s| s.exit_reason.as_deref() != Some(WAITING_FOR_ANSWER))
+                .count(),
+            Err(err) => {
+                tracing::warn!(%err, "cannot count the task's interrupted sessions");
+                return None;
+            }
+        };
+        let count = u32::try_from(recent).unwrap_or(u32::MAX);
+        (count >= reliability.max_requeues).then(|| AttemptError::RequeuedTooOften {
+            count: count + 1,
+            minutes: window.as_secs().div_ceil(60),
+            last: reason.to_owned(),
+        })
+    }
+
+    /// Ends the session alone, when there is no change to the task to end it with.
+    async fn finish(&self, status: SessionStatus, reason: impl Into<String>) {
+        let board = &self.engine.board;
+        if let Err(err) = board
+            .finish_session(self.session.id, status, reason.into())
+            .await
+        {
+            tracing::warn!(%err, "cannot finish session");
+        }
+    }
+
+    /// Failed: retried after a backoff, or blocked once the attempts are used up.
+    async fn settle_failure(&self, text: FailureText, end: SessionEnd) -> Result<(), String> {
+        let settings = &self.engine.settings;
+        let used = self.task.attempts;
+        let retry_at = (used < self.task.max_attempts).then(|| {
+            let delay = retry_delay(used, settings.retry_base, settings.retry_cap);
+            Timestamp::now().plus(chrono::TimeDelta::from_std(delay).unwrap_or_default())
+        });
+        let investigate = retry_at.is_none() && investigate::staffed(&self.engine).await;
+        let failure = Failure {
+            reason: text.reason,
+            summary: text.summary,
+            retry_at,
+            investigate,
+        };
+        let task = match self
+            .engine
+            .board
+            .settle_failure(self.task.id, failure, Some(end), Actor::SCHEDULER)
+            .await
+        {
+            Ok(task) => task,
+            Err(err) => return Err(format!("cannot settle a failed attempt: {err}")),
+        };
+        match retry_at {
+            Some(at) => self.engine.wake_at(at),
+            None if task.status == TaskStatus::Blocked => {
+                let span = tracing::info_span!("investigation", task = %task.display_id);
+                tokio::spawn(investigate::investigate(self.engine.clone(), task).instrument(span));
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// Creates the attempt's worktree. An earlier attempt's worktree (kept for inspection
+/// until this retry) is set aside first: anything uncommitted in it is committed to a
+/// renamed branch, never deleted. When resuming after an answer, the worktree with the
+/// agent's work so far is used as it is, or re-created on the attempt's branch when it
+/// is gone (the question came from a worker, or the worktree was removed meanwhile).
+fn open_worktree(
+    repo: &Repo,
+    display_id: &str,
+    base: &str,
+    path: &Path,
+    resuming: bool,
+    author: &Author,
+) -> Result<(Worktree, Option<String>), GitError> {
+    if path.exists() {
+        if resuming {
+            let branch = harness_engine::git::branch_name(display_id)?;
+            let worktree = Worktree {
+                path: path.to_path_buf(),
+                branch,
+                base: base.to_owned(),
+                base_commit: String::new(),
+            };
+            return Ok((worktree, None));
+        }
+        let kept = repo.set_aside_worktree(path, display_id, author)?;
+        let worktree = repo.create_worktree(display_id, base, path)?;
+        return Ok((worktree, kept));
+    }
+    let worktree = if resuming {
+        repo.reopen_worktree(display_id, base, path)?
+    } else {
+        repo.create_worktree(display_id, base, path)?
+    };
+    Ok((worktree, None))
+}
+
+/// The attempt log's line for one leftover the harness cleared before its worktree.
+fn reclaimed_text(step: &Reclaimed) -> String {
+    match step {
+        Reclaimed::Pruned => "pruned git's records of worktrees whose directories are gone".into(),
+        Reclaimed::SetAside { path, kept } => match kept {
+            Some(branch) => format!(
+                "set aside a leftover worktree at {} that held this task's branch; its work is kept on {branch}",
+                path.display()
+            ),
+            None => format!(
+                "removed a leftover worktree at {} that held this task's branch (no work in it)",
+                path.display()
+            ),
+        },
+        Reclaimed::MovedAway { from, to } => format!(
+            "{} was not a worktree of this repository; moved to {} untouched",
+            from.display(),
+            to.display()
+        ),
+    }
+}
+
+/// Starts [`watch_for_silence`] in the caller's span (the attempt's, or the helper
+/// session's), so a stuck session's logs name its task and session.
+pub(super) fn spawn_watchdog(
+    last: Arc<std::sync::atomic::AtomicI64>,
+    limit: Duration,
+    cancel: CancellationToken,
+    stuck: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(watch_for_silence(last, limit, cancel, stuck).in_current_span())
+}
+
+/// Cancels the session when its sink has been silent for `limit`.
+async fn watch_for_silence(
+    last: Arc<std::sync::atomic::AtomicI64>,
+    limit: Duration,
+    cancel: CancellationToken,
+    stuck: CancellationToken,
+) {
+    let step = (limit / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+    loop {
+        tokio::time::sleep(step).await;
+        let silent_ms = now_millis() - last.load(Ordering::Relaxed);
+        if silent_ms > i64::try_from(limit.as_millis()).unwrap_or(i64::MAX) {
+            stuck.cancel();
+            cancel.cancel();
+            return;
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Builds the runtime each agent runs on, and says why one cannot run.
+
+use std::{path::Path, sync::Arc};
+
+use harness_domain::agent::{Agent, RuntimeKind};
+
+use super::error::{Unready, WorkspaceError};
+
+use harness_config::{EngineSettings, Secret};
+use harness_engine::{
+    anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate},
+    cli_runtime::{CliAgentConfig, CliRuntime},
+    git::Repo,
+    runtime::{AgentRuntime, AnthropicRuntime},
+    sandbox::Readiness,
+    tools::ToolLimits,
+};
+
+/// Shared by every runtime: one rate gate, so a 429 pauses every session.
+pub struct Runtimes {
+    settings: Arc<EngineSettings>,
+    gate: Arc<RateGate>,
+    prices: Arc<PriceTable>,
+    /// Whether the sandbox can confine agents on this kernel, decided once.
+    sandbox: Readiness,
+}
+
+impl Runtimes {
+    pub fn new(settings: Arc<EngineSettings>) -> Self {
+        let sandbox = settings.sandbox.readiness(settings.sandbox.support());
+        Self {
+            settings,
+            gate: Arc::new(RateGate::new()),
+            prices: Arc::new(PriceTable::default()),
+            sandbox,
+        }
+    }
+
+    /// What every agent's `status_reason` must say even when it can run (agents
+    /// running unconfined under `HARNESS_SANDBOX=warn` or `off`).
+    pub fn caveat(&self) -> Option<&str> {
+        match &self.sandbox {
+            Readiness::Unconfined(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    pub fn gate(&self) -> &Arc<RateGate> {
+        &self.gate
+    }
+
+    /// Whether `agent` can run, without building anything: cheap enough for every pass.
+    pub fn readiness(&self, agent: &Agent) -> Result<(), Unready> {
+        self.workspace_problem()?;
+        self.agent_readiness(agent)
+    }
+
+    /// [`Runtimes::readiness`] without the workspace check, for a caller that made it
+    /// once for many agents.
+    pub fn agent_readiness(&self, agent: &Agent) -> Result<(), Unready> {
+        let executor = self.executor(agent);
+        let local = executor == harness_executor::ExecutorKind::Local;
+        // A `process` worker runs on this machine with no container around it: its
+        // agent needs the sandbox as a local one does (the worker gets this mode).
+        if executor == harness_executor::ExecutorKind::Process
+            && let Readiness::Refused(reason) = &self.sandbox
+        {
+            return Err(Unready::Sandbox(reason.clone()));
+        }
+        // A container worker is confined by its container, and its CLI is in its image;
+        // but no browser is offered on any remote executor (docs/EXECUTORS.md).
+        if !local {
+            if super::findings::uses_browser(&self.settings, agent) {
+                return Err(Unready::BrowserNotRemote {
+                    agent: agent.id.to_string(),
+                    executor: executor.to_string(),
+                });
+            }
+            return match self.kind(agent) {
+                RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
+                    Err(Unready::NoApiKey)
+                }
+                _ => Ok(()),
+            };
+        }
+        if let Readiness::Refused(reason) = &self.sandbox {
+            return Err(Unready::Sandbox(reason.clone()));
+        }
+        let roles = &self.settings.roles;
+        let role = roles
+            .registry
+            .get(agent.role.as_str())
+            .ok_or_else(|| Unready::UnknownRole(agent.role.to_string()))?;
+        roles.role_problem(role).map_err(Unready::RoleNeeds)?;
+        // Refused at startup too; an agent whose runtime changed since is stopped here.
+        super::roles::refuse_read_only_on_cli(
+            &self.settings,
+            agent.id.as_str(),
+            agent.role.as_str(),
+            agent.runtime,
+        )
+        .map_err(Unready::RoleNeeds)?;
+        if super::findings::uses_browser(&self.settings, agent) {
+            roles.find_chromium().map_err(Unready::RoleNeeds)?;
+        }
+        match self.kind(agent) {
+            RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
+                Err(Unready::NoApiKey)
+            }
+            RuntimeKind::Anthropic => Ok(()),
+            RuntimeKind::Cli => {
+                let command = self.command(agent);
+                let program = command.first().map_or("claude", String::as_str);
+                let path = harness_engine::cli_runtime::find_program(program).ok_or_else(|| {
+                    Unready::NoCommand {
+                        program: program.to_owned(),
+                        agent: agent.id.to_string(),
+                    }
+                })?;
+                // Only Landlock hides directories; unconfined agents reach any program.
+                if !matches!(self.sandbox, Readiness::Confined) {
+                    return Ok(());
+                }
+                harness_engine::sandbox::unreachable_program(&self.settings.sandbox, &path)
+                    .map_or(Ok(()), |why| Err(Unready::Sandbox(why)))
+            }
+        }
+    }
+
+    /// `[agents.X] runtime`, else the role's runtime, else the agent's stored one.
+    pub fn kind(&self, agent: &Agent) -> RuntimeKind {
+        super::roles::runtime_of(
+            &self.settings,
+            agent.id.as_str(),
+            agent.role.as_str(),
+            agent.runtime,
+        )
+    }
+
+    /// Where `agent`'s attempts run: its `executor` in `harness.toml`, else `local`.
+    pub fn executor(&self, agent: &Agent) -> harness_executor::ExecutorKind {
+        self.settings
+            .agents
+            .get(agent.id.as_str())
+            .and_then(|o| o.executor)
+            .unwrap_or(harness_executor::ExecutorKind::Local)
+    }
+
+    /// The image `agent`'s attempts run in on a container executor: its own, else its
+    /// executor's `image` setting.
+    pub fn image(&self, agent: &Agent) -> Option<String> {
+        let own = self
+            .settings
+            .agents
+            .get(agent.id.as_str())
+            .and_then(|o| o.image.clone());
+        own.or_else(|| {
+            self.settings
+                .executors
+                .remote(self.executor(agent))
+                .and_then(|r| r.image.clone())
+        })
+    }
+
+    pub fn command(&self, agent: &Agent) -> Vec<String> {
+        self.settings
+            .agents
+            .get(agent.id.as_str())
+            .and_then(|o| o.command.clone())
+            .unwrap_or_default()
+    }
+
+    /// The runtime for `agent`, or what to set so that it can run.
+    pub fn for_agent(&self, agent: &Agent) -> Result<Arc<dyn AgentRuntime>, Unready> {
+        self.for_agent_with_model(agent, None)
+    }
+
+    /// The runtime for `agent` on `model` (a size tier's), else the role's model, else
+    /// the agent's own.
+    pub fn for_agent_with_model(
+        &self,
+        agent: &Agent,
+        model: Option<&str>,
+    ) -> Result<Arc<dyn AgentRuntime>, Unready> {
+        self.readiness(agent)?;
+        let kind = self.kind(agent);
+        let role_model = self
+            .settings
+            .roles
+            .registry
+            .get(agent.role.as_str())
+            .and_then(|r| r.model.as_ref())
+            .map(|m| m.as_str());
+        let model = model.or(role_model).unwrap_or(&agent.model);
+        let runtime: Arc<dyn AgentRuntime> = match kind {
+            RuntimeKind::Anthropic => Arc::new(self.anthropic(model)?),
+            RuntimeKind::Cli => Arc::new(self.cli(self.command(agent))),
+        };
+        if self.executor(agent) == harness_executor::ExecutorKind::Local {
+            runtime.readiness()?;
+        }
+        Ok(runtime)
+    }
+
+    fn anthropic(&self, model: &str) -> Result<AnthropicRuntime, Unready> {
+        let key = self
+            .settings
+            .anthropic_api_key
+            .clone()
+            .unwrap_or_else(|| Secret::new(""));
+        let mut config = ClientConfig::new(self.settings.anthropic_base_url.clone(), key);
+        config.backoff_base = self.settings.api_backoff;
+        let client = Client::new(config, self.gate.clone())?;
+        Ok(AnthropicRuntime {
+            client,
+            prices: self.prices.clone(),
+            loop_config: LoopConfig::new(model),
+            tool_limits: ToolLimits {
+                sandbox: self.settings.agent_sandbox(),
+                ..ToolLimits::default()
+            },
+        })
+    }
+
+    fn cli(&self, command: Vec<String>) -> CliRuntime {
+        let mut config = CliAgentConfig::claude_code();
+        if let Some((program, args)) = command.split_first() {
+            config.program = program.clone();
+            config.args = args.to_vec();
+        }
+        config.timeout = self.settings.session_timeout;
+        config.sandbox = self.settings.agent_sandbox();
+        CliRuntime { config }
+    }
+
+    /// Agents cannot work without a git workspace; say exactly what is missing.
+    pub fn workspace_problem(&self) -> Result<(), Unready> {
+        let Some(path) = &self.settings.workspace else {
+            return Err(Unready::NoWorkspace);
+        };
+        Ok(workspace_repo(path).map(drop)?)
+    }
+}
+
+pub fn workspace_repo(path: &Path) -> Result<Repo, WorkspaceError> {
+    Ok(Repo::open(path)?)
+}

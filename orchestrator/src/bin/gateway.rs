@@ -1,7 +1,0 @@
-//! `harness-gateway`: the dashboard gateway alone, for the dashboard image.
-
-use clap::Parser;
-
-fn main() -> std::process::ExitCode {
-    harness::cli::GatewayCli::parse().run()
-}
