@@ -15,10 +15,21 @@ export default tseslint.config(
     },
   },
   {
-    // Features must not reach into each other (../../other-feature/...): compose them in src/app.
+    // Features must not reach into each other (@/features/other/…, ../../other/…): compose them in src/app.
+    // Shared code is imported as @/lib/…, @/components/…, never by climbing out (../../..).
     files: ['src/features/**/*.{ts,tsx}'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./\\.\\./(?!\\.\\.)|/features/', message: 'Import from another feature only in src/app.' }] }],
+      'no-restricted-imports': ['error', { patterns: [
+        { regex: '^\\.\\./\\.\\./(?!\\.\\.)|/features/', message: 'Import from another feature only in src/app.' },
+        { regex: '^\\.\\./\\.\\./\\.\\./', message: 'Leave the feature folder by the @/ alias (@/lib/…, @/components/…).' },
+      ] }],
+    },
+  },
+  {
+    // Outside the features every folder is one level deep: ../ already leaves it.
+    files: ['src/*/*.{ts,tsx}'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./', message: 'Import another src folder by the @/ alias (@/lib/…).' }] }],
     },
   },
   {

@@ -1,5 +1,6 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
+import { fileURLToPath } from 'node:url';
 
 // The dashboard only ever calls relative URLs; in development Vite forwards them to a
 // local `harness serve` so the browser sees one origin, exactly as in production.
@@ -7,6 +8,8 @@ const upstream = process.env.HARNESS_UPSTREAM ?? 'http://127.0.0.1:3333';
 
 export default defineConfig({
   plugins: [react()],
+  // `@/lib/…` is src/lib/… (as in tsconfig.json's paths and vitest.config.ts).
+  resolve: { alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) } },
   server: {
     proxy: {
       '/api': upstream,

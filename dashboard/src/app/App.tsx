@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { QueryClientProvider } from '@tanstack/react-query';
 import { BrowserRouter } from 'react-router';
-import { AuthGate } from '../features/auth/components/AuthGate';
+import { AuthGate } from '@/features/auth/components/AuthGate';
 import { LiveProvider } from './live-provider';
 import { createQueryClient } from './query-client';
 import { AppRoutes } from './routes';

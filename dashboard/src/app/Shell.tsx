@@ -1,7 +1,7 @@
 import type { ReactNode } from 'react';
 import { NavLink } from 'react-router';
-import { useLogout } from '../features/auth/api/logout';
-import { ErrorMessage } from '../components/ErrorMessage';
+import { useLogout } from '@/features/auth/api/logout';
+import { ErrorMessage } from '@/components/ErrorMessage';
 import { ConnectionIndicator } from './ConnectionIndicator';
 
 const NAV = [

@@ -1,12 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { InfiniteData } from '@tanstack/react-query';
-import { keys } from '../lib/query-keys';
-import type { HarnessEvent, Items, LogLine, Page, Task } from '../lib/types';
-import { makeTask, page, testQueryClient } from '../test/utils';
+import { keys } from '@/lib/query-keys';
+import type { Paged } from '@/lib/cache-patch';
+import type { EventList, HarnessEvent, LogLine, SessionLogs, Task, TaskPage } from '@/lib/types';
+import { makeTask, page, testQueryClient } from '@/test/utils';
 import { applyLiveMessages } from './live-cache';
 
-const paged = (items: Task[]): InfiniteData<Page<Task>> => ({ pages: [page(items)], pageParams: [0] });
-const ids = (d: InfiniteData<Page<Task>> | undefined) => d?.pages.flatMap((p) => p.items.map((t) => t.id));
+const paged = (items: Task[]): Paged<TaskPage> => ({ pages: [page(items)], pageParams: [undefined] });
+const ids = (d: Paged<TaskPage> | undefined) => d?.pages.flatMap((p) => p.items.map((t) => t.id));
 
 describe('live cache patching', () => {
   it('a created task appears in the matching column only, and totals follow', () => {
@@ -17,7 +17,7 @@ describe('live cache patching', () => {
       { type: 'task.created', seq: 5, data: makeTask({ id: 2, status: 'pending', priority: 'P0' }) },
       { type: 'task.created', seq: 6, data: makeTask({ id: 3, status: 'pending', priority: 'P4' }) },
     ]);
-    const pending = qc.getQueryData<InfiniteData<Page<Task>>>(keys.taskList({ status: 'pending' }));
+    const pending = qc.getQueryData<Paged<TaskPage>>(keys.taskList({ status: 'pending' }));
     expect(ids(pending)).toEqual([2, 1, 3]); // The server's order: priority first.
     expect(pending?.pages[0]?.total).toBe(3);
     expect(ids(qc.getQueryData(keys.taskList({ status: 'failed' })))).toEqual([]);
@@ -25,9 +25,9 @@ describe('live cache patching', () => {
 
   it('does not append past a page that is not loaded yet, but counts it', () => {
     const qc = testQueryClient();
-    qc.setQueryData(keys.taskList({ status: 'pending' }), { pages: [page([makeTask({ id: 20, priority: 'P1' })], 50)], pageParams: [0] });
+    qc.setQueryData(keys.taskList({ status: 'pending' }), { pages: [page([makeTask({ id: 20, priority: 'P1' })], 50)], pageParams: [undefined] });
     applyLiveMessages(qc, [{ type: 'task.created', seq: 1, data: makeTask({ id: 21, priority: 'P3' }) }]);
-    const d = qc.getQueryData<InfiniteData<Page<Task>>>(keys.taskList({ status: 'pending' }));
+    const d = qc.getQueryData<Paged<TaskPage>>(keys.taskList({ status: 'pending' }));
     expect(ids(d)).toEqual([20]);
     expect(d?.pages[0]?.total).toBe(51);
   });
@@ -62,24 +62,24 @@ describe('live cache patching', () => {
   it('appends live log lines once, in order, only to a log being viewed', () => {
     const qc = testQueryClient();
     const line = (seq: number): LogLine => ({ session_id: 7, seq, at: '2026-11-27T18:00:00Z', kind: 'text', content: `line ${seq}` });
-    qc.setQueryData<Items<LogLine>>(keys.sessionLogs(7), { items: [line(1), line(2)] });
+    qc.setQueryData<SessionLogs>(keys.sessionLogs(7), { items: [line(1), line(2)] });
     applyLiveMessages(qc, [
       { type: 'session.log', seq: 20, data: line(2) },
       { type: 'session.log', seq: 21, data: line(3) },
       { type: 'session.log', seq: 22, data: { ...line(1), session_id: 8 } },
     ]);
-    expect(qc.getQueryData<Items<LogLine>>(keys.sessionLogs(7))?.items.map((l) => l.seq)).toEqual([1, 2, 3]);
+    expect(qc.getQueryData<SessionLogs>(keys.sessionLogs(7))?.items.map((l) => l.seq)).toEqual([1, 2, 3]);
     expect(qc.getQueryData(keys.sessionLogs(8))).toBeUndefined();
   });
 
   it('adds events to feeds whose type filter matches', () => {
     const qc = testQueryClient();
-    qc.setQueryData<Items<HarnessEvent>>(keys.eventList({}), { items: [] });
-    qc.setQueryData<Items<HarnessEvent>>(keys.eventList({ type: 'agent' }), { items: [] });
+    qc.setQueryData<EventList>(keys.eventList({}), { items: [] });
+    qc.setQueryData<EventList>(keys.eventList({ type: 'agent' }), { items: [] });
     const ev: HarnessEvent = { id: 1, type: 'task.created', severity: 'info', task_id: 1, agent_id: null, session_id: null, message: 'created', payload: {}, at: '2026-11-27T18:00:00Z' };
     applyLiveMessages(qc, [{ type: 'event.created', seq: 1, data: ev }]);
-    expect(qc.getQueryData<Items<HarnessEvent>>(keys.eventList({}))?.items).toHaveLength(1);
-    expect(qc.getQueryData<Items<HarnessEvent>>(keys.eventList({ type: 'agent' }))?.items).toHaveLength(0);
+    expect(qc.getQueryData<EventList>(keys.eventList({}))?.items).toHaveLength(1);
+    expect(qc.getQueryData<EventList>(keys.eventList({ type: 'agent' }))?.items).toHaveLength(0);
   });
 
   it('a proposal event refetches the proposals; an estimate event the task\'s estimate', () => {

@@ -2,10 +2,10 @@
 // update never triggers a refetch storm. Only data the message cannot carry (a task's
 // transition history, the orchestrator's task counts) is refetched, and only if on screen.
 import type { QueryClient, QueryKey } from '@tanstack/react-query';
-import { keys, type EventFilters, type SessionFilters } from '../lib/query-keys';
-import { patchPaged, sessionMatches, sessionOrder, type Paged } from '../lib/cache-patch';
-import { applyTask } from '../lib/task-cache';
-import type { Agent, HarnessEvent, Items, LogLine, Session, WsMessage } from '../lib/types';
+import { keys, type EventFilters, type SessionFilters } from '@/lib/query-keys';
+import { patchPaged, sessionMatches, sessionOrder, type Paged } from '@/lib/cache-patch';
+import { applyTask } from '@/lib/task-cache';
+import type { Agent, AgentList, EventList, HarnessEvent, LogLine, Session, SessionLogs, SessionPage, WsMessage } from '@/lib/types';
 
 /** Events kept in a live feed; older ones scroll off. */
 export const EVENT_FEED_CAP = 2000;
@@ -17,9 +17,9 @@ function filtersOf<F>(key: QueryKey): F {
 }
 
 function applySession(qc: QueryClient, s: Session) {
-  for (const [key] of qc.getQueriesData<Paged<Session>>({ queryKey: keys.sessionLists })) {
+  for (const [key] of qc.getQueriesData<Paged<SessionPage>>({ queryKey: keys.sessionLists })) {
     const belongs = sessionMatches(s, filtersOf<SessionFilters>(key));
-    qc.setQueryData<Paged<Session>>(key, (d) => patchPaged(d, s.id, s, belongs, sessionOrder));
+    qc.setQueryData<Paged<SessionPage>>(key, (d) => patchPaged(d, s.id, s, belongs, sessionOrder));
   }
   if (qc.getQueryData(keys.session(s.id))) qc.setQueryData(keys.session(s.id), s);
 }
@@ -28,7 +28,7 @@ function applyLogLines(qc: QueryClient, lines: LogLine[]) {
   const bySession = new Map<number, LogLine[]>();
   for (const l of lines) bySession.set(l.session_id, [...(bySession.get(l.session_id) ?? []), l]);
   for (const [sid, batch] of bySession) {
-    qc.setQueryData<Items<LogLine>>(keys.sessionLogs(sid), (d) => {
+    qc.setQueryData<SessionLogs>(keys.sessionLogs(sid), (d) => {
       if (!d) return d; // Not being viewed: the view fetches from the server when opened.
       const last = d.items.at(-1)?.seq ?? -1;
       const fresh = batch.filter((l) => l.seq > last);
@@ -44,11 +44,11 @@ function applyEvents(qc: QueryClient, events: HarnessEvent[]) {
   // to fetch them again.
   if (events.some((e) => e.type.startsWith('proposal.'))) void qc.invalidateQueries({ queryKey: keys.proposals });
   for (const e of events) if (e.type === 'task.estimated' && e.task_id != null) void qc.invalidateQueries({ queryKey: keys.taskEstimate(e.task_id) });
-  for (const [key] of qc.getQueriesData<Items<HarnessEvent>>({ queryKey: keys.eventLists })) {
+  for (const [key] of qc.getQueriesData<EventList>({ queryKey: keys.eventLists })) {
     const f = filtersOf<EventFilters>(key);
     const fresh = events.filter((e) => !f.type || e.type === f.type); // The server filters by exact type too.
     if (!fresh.length) continue;
-    qc.setQueryData<Items<HarnessEvent>>(key, (d) => {
+    qc.setQueryData<EventList>(key, (d) => {
       if (!d) return d;
       const last = d.items.at(-1)?.id ?? -1;
       const items = d.items.concat(fresh.filter((e) => e.id > last));
@@ -58,7 +58,7 @@ function applyEvents(qc: QueryClient, events: HarnessEvent[]) {
 }
 
 function applyAgent(qc: QueryClient, a: Agent) {
-  qc.setQueryData<Items<Agent>>(keys.agents, (d) => {
+  qc.setQueryData<AgentList>(keys.agents, (d) => {
     if (!d) return d;
     const i = d.items.findIndex((x) => x.id === a.id);
     return { items: i >= 0 ? d.items.map((x) => (x.id === a.id ? a : x)) : [...d.items, a] };

@@ -2,9 +2,9 @@
 // into the cache patcher. Components read the connection state from context.
 import { createContext, useCallback, useContext, useEffect, useRef, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
-import { useLiveSocket, type ConnectionState } from '../lib/ws';
-import { keys } from '../lib/query-keys';
-import type { WsMessage } from '../lib/types';
+import { useLiveSocket, type ConnectionState } from '@/lib/ws';
+import { keys } from '@/lib/query-keys';
+import type { WsMessage } from '@/lib/types';
 import { applyLiveMessages } from './live-cache';
 
 const ConnectionContext = createContext<ConnectionState>('connecting');

@@ -1,8 +1,8 @@
 // One QueryClient. Live data arrives over the WebSocket, so there is no polling and no
 // refetch on window focus; a 401 anywhere sends the user back to the login page.
 import { MutationCache, QueryCache, QueryClient } from '@tanstack/react-query';
-import { ApiError } from '../lib/api-client';
-import { keys } from '../lib/query-keys';
+import { ApiError } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
 
 export function createQueryClient(): QueryClient {
   const onError = (err: unknown) => {

@@ -2,26 +2,26 @@
 // another's page as slots, so features never import each other.
 import { lazy, Suspense } from 'react';
 import { Navigate, Route, Routes } from 'react-router';
-import { AgentCards } from '../features/agents/components/AgentCards';
-import { AgentsPage } from '../features/agents/components/AgentsPage';
-import { EventFeed } from '../features/events/components/EventFeed';
-import { EventsPage } from '../features/events/components/EventsPage';
-import { OverviewPage } from '../features/overview/components/OverviewPage';
-import { PausedBanner } from '../features/overview/components/PausedBanner';
-import { RolesPage } from '../features/roles/components/RolesPage';
-import { AgentActivity } from '../features/sessions/components/AgentActivity';
-import { SessionTable } from '../features/sessions/components/SessionTable';
-import { SessionsPage } from '../features/sessions/components/SessionsPage';
-import { SessionViewPage } from '../features/sessions/components/SessionViewPage';
-import { SettingsPage } from '../features/settings/components/SettingsPage';
-import { TaskDetailPage } from '../features/tasks/components/TaskDetailPage';
-import { TaskTitleLink } from '../features/tasks/components/TaskTitleLink';
-import { TasksPage } from '../features/tasks/components/TasksPage';
-import { TelegramCard } from '../features/telegram/components/TelegramCard';
-import { BudgetGauge } from '../features/usage/components/BudgetGauge';
+import { AgentCards } from '@/features/agents/components/AgentCards';
+import { AgentsPage } from '@/features/agents/components/AgentsPage';
+import { EventFeed } from '@/features/events/components/EventFeed';
+import { EventsPage } from '@/features/events/components/EventsPage';
+import { OverviewPage } from '@/features/overview/components/OverviewPage';
+import { PausedBanner } from '@/features/overview/components/PausedBanner';
+import { RolesPage } from '@/features/roles/components/RolesPage';
+import { AgentActivity } from '@/features/sessions/components/AgentActivity';
+import { SessionTable } from '@/features/sessions/components/SessionTable';
+import { SessionsPage } from '@/features/sessions/components/SessionsPage';
+import { SessionViewPage } from '@/features/sessions/components/SessionViewPage';
+import { SettingsPage } from '@/features/settings/components/SettingsPage';
+import { TaskDetailPage } from '@/features/tasks/components/TaskDetailPage';
+import { TaskTitleLink } from '@/features/tasks/components/TaskTitleLink';
+import { TasksPage } from '@/features/tasks/components/TasksPage';
+import { TelegramCard } from '@/features/telegram/components/TelegramCard';
+import { BudgetGauge } from '@/features/usage/components/BudgetGauge';
 
 // The charts library is large; load it only when the Usage page is opened.
-const UsagePage = lazy(() => import('../features/usage/components/UsagePage').then((m) => ({ default: m.UsagePage })));
+const UsagePage = lazy(() => import('@/features/usage/components/UsagePage').then((m) => ({ default: m.UsagePage })));
 
 const overview = (
   <OverviewPage

@@ -1,5 +1,5 @@
 // Shows an API error with the server's own message. role="alert" so screen readers hear it.
-import { errorMessage } from '../lib/api-client';
+import { errorMessage } from '@/lib/api-client';
 
 export function ErrorMessage({ error, title }: { error: unknown; title?: string }) {
   if (!error) return null;

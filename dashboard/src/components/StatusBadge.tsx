@@ -1,4 +1,4 @@
-import { statusLabel } from '../lib/format';
+import { statusLabel } from '@/lib/format';
 
 /** A coloured pill; colour comes from the status name via CSS (data-status). */
 export function StatusBadge({ status }: { status: string }) {

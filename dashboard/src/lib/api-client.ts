@@ -1,5 +1,9 @@
-// The one HTTP client. Every call goes to a relative URL so the app works behind any
-// proxy, and every non-2xx answer becomes an ApiError carrying the server's message.
+// The one HTTP client: openapi-fetch over the paths generated from the server's OpenAPI
+// document (api-types.ts), so tsc checks every path, parameter, body and answer. Every
+// call goes to a relative URL so the app works behind any proxy, and every non-2xx answer
+// becomes an ApiError carrying the server's message.
+import createClient from 'openapi-fetch';
+import type { paths } from './api-types';
 import type { ApiErrorBody } from './types';
 
 export class ApiError extends Error {
@@ -15,54 +19,52 @@ export class ApiError extends Error {
   }
 }
 
-type Query = Record<string, string | number | boolean | null | undefined>;
-
-export function withQuery(path: string, query?: Query): string {
-  if (!query) return path;
+/** An unset filter (absent, null or empty) is left out of the query string, not sent as `q=`. */
+export function querySerializer(query: Record<string, unknown>): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) {
     if (v !== undefined && v !== null && v !== '') params.set(k, String(v));
   }
-  const s = params.toString();
-  return s ? `${path}?${s}` : path;
+  return params.toString();
 }
 
-async function toError(res: Response): Promise<ApiError> {
-  const text = await res.text().catch(() => '');
+/** `fetch` is looked up per request (tests stub it), and a refused connection says what it means. */
+async function send(request: Request): Promise<Response> {
   try {
-    const body = JSON.parse(text) as ApiErrorBody;
-    if (body?.error?.message) {
-      return new ApiError(res.status, body.error.code, body.error.message, body.error.field ?? null);
-    }
-  } catch {
-    // Not our JSON error shape (e.g. a proxy's HTML page): fall through to a plain message.
+    return await fetch(request);
+  } catch (err) {
+    throw new ApiError(0, 'network', `Cannot reach the orchestrator (${(err as Error).message}). Is it running?`);
   }
+}
+
+export const client = createClient<paths>({
+  // Relative: the browser resolves it against the page, whatever host or proxy served it.
+  baseUrl: '',
+  // The login is an HttpOnly cookie; the dashboard never holds the token itself.
+  credentials: 'same-origin',
+  headers: { Accept: 'application/json' },
+  querySerializer,
+  fetch: send,
+});
+
+const isErrorBody = (body: unknown): body is ApiErrorBody =>
+  typeof (body as ApiErrorBody | null)?.error?.message === 'string';
+
+/** openapi-fetch hands back the failed answer's body parsed as JSON when it is JSON, as text otherwise. */
+function toError(res: Response, body: unknown): ApiError {
+  if (isErrorBody(body)) return new ApiError(res.status, body.error.code, body.error.message, body.error.field ?? null);
+  // Not our JSON error shape (e.g. a proxy's HTML page): a plain message.
+  const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
   const detail = text && text.length < 200 ? `: ${text}` : '';
   return new ApiError(res.status, 'http_error', `${res.status} ${res.statusText || 'error'}${detail}`);
 }
 
-export async function api<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(withQuery(path, query), {
-      method,
-      credentials: 'same-origin',
-      headers: body === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (err) {
-    throw new ApiError(0, 'network', `Cannot reach the orchestrator (${(err as Error).message}). Is it running?`);
-  }
-  if (!res.ok) throw await toError(res);
-  if (res.status === 204) return undefined as T;
-  return (await res.json()) as T;
+/** The answer's body, or the ApiError the UI shows: `unwrap(client.GET('/api/…', …))`. */
+export async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await call;
+  if (!response.ok) throw toError(response, error);
+  return data as T;
 }
-
-export const get = <T>(path: string, query?: Query) => api<T>('GET', path, undefined, query);
-export const post = <T>(path: string, body?: unknown) => api<T>('POST', path, body ?? {});
-export const patch = <T>(path: string, body: unknown) => api<T>('PATCH', path, body);
-export const put = <T>(path: string, body: unknown) => api<T>('PUT', path, body);
-export const del = (path: string) => api<void>('DELETE', path);
 
 export function errorMessage(err: unknown): string {
   if (err instanceof ApiError) return err.message;

@@ -2,9 +2,13 @@
 // by mutations (which write the server's answer the same way the WebSocket would).
 import type { InfiniteData } from '@tanstack/react-query';
 import type { SessionFilters, TaskFilters } from './query-keys';
-import type { Page, Session, Task } from './types';
+import type { Session, Task } from './types';
 
-export type Paged<T> = InfiniteData<Page<T>>;
+/** What the patcher reads of a page (TaskPage, SessionPage): its items and the list's total. */
+interface ListPage<T> { items: T[]; total: number }
+
+/** A paged list as react-query caches it, e.g. `Paged<TaskPage>`. */
+export type Paged<P extends ListPage<unknown>> = InfiniteData<P>;
 
 export function taskMatches(t: Task, f: TaskFilters): boolean {
   if (f.status && t.status !== f.status) return false;
@@ -38,13 +42,13 @@ export const sessionOrder = (a: Session, b: Session) => b.id - a.id;
  * server's order. A new item that sorts after everything loaded so far, while more pages
  * remain, is not inserted: it arrives with the page that holds it. Totals always follow.
  */
-export function patchPaged<T extends { id: number }>(
-  data: Paged<T> | undefined,
+export function patchPaged<T extends { id: number }, P extends ListPage<T>>(
+  data: Paged<P> | undefined,
   id: number,
   item: T | null,
   belongs: boolean,
   order: (a: T, b: T) => number,
-): Paged<T> | undefined {
+): Paged<P> | undefined {
   if (!data || data.pages.length === 0) return data;
   const keep = item !== null && belongs;
   const present = data.pages.some((p) => p.items.some((x) => x.id === id));

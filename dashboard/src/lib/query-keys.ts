@@ -2,9 +2,13 @@
 // src/app (which writes them). Filters are part of the key so a patch can tell whether
 // a pushed item belongs in a cached list.
 
-export interface TaskFilters { status?: string; priority?: string; category?: string; agent?: string; q?: string }
-export interface SessionFilters { task_id?: number; agent_id?: string; status?: string }
-export interface EventFilters { type?: string }
+import type { operations } from './api-types';
+
+// Filters are the list endpoints' own query parameters, so they go to the server as they are.
+type Query<Op extends keyof operations> = NonNullable<operations[Op]['parameters']['query']>;
+export type TaskFilters = Pick<Query<'list_tasks'>, 'status' | 'priority' | 'category' | 'agent' | 'q'>;
+export type SessionFilters = Pick<Query<'list_sessions'>, 'task_id' | 'agent_id' | 'status'>;
+export type EventFilters = Pick<Query<'list_events'>, 'type'>;
 
 export const keys = {
   all: [] as const,

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { InfiniteData } from '@tanstack/react-query';
-import { applyLiveMessages } from '../app/live-cache';
+import { applyLiveMessages } from '@/app/live-cache';
 import { keys } from './query-keys';
-import type { Page, Task } from './types';
-import { makeTask, page, testQueryClient } from '../test/utils';
+import type { Paged } from './cache-patch';
+import type { Task, TaskPage } from './types';
+import { makeTask, page, testQueryClient } from '@/test/utils';
 import { writeTask } from './task-cache';
 
-const paged = (items: Task[]): InfiniteData<Page<Task>> => ({ pages: [page(items)], pageParams: [0] });
+const paged = (items: Task[]): Paged<TaskPage> => ({ pages: [page(items)], pageParams: [undefined] });
 
 describe('task cache', () => {
   it('a mutation and the live message that follows it leave the same cache', () => {

@@ -3,7 +3,7 @@
 import type { QueryClient } from '@tanstack/react-query';
 import { patchPaged, taskMatches, taskOrder, type Paged } from './cache-patch';
 import { keys, type TaskFilters } from './query-keys';
-import type { Items, Task } from './types';
+import type { Task, TaskList, TaskPage } from './types';
 
 /**
  * Puts `task` (null: task `id` was deleted) in every cached list it belongs to, the
@@ -11,14 +11,14 @@ import type { Items, Task } from './types';
  * cached yet (a mutation's answer); the live stream only refreshes what is on screen.
  */
 export function applyTask(qc: QueryClient, task: Task | null, id: number, seedDetail = false) {
-  for (const [key] of qc.getQueriesData<Paged<Task>>({ queryKey: keys.taskLists })) {
+  for (const [key] of qc.getQueriesData<Paged<TaskPage>>({ queryKey: keys.taskLists })) {
     const belongs = task ? taskMatches(task, (key[2] ?? {}) as TaskFilters) : false;
-    qc.setQueryData<Paged<Task>>(key, (d) => patchPaged(d, id, task, belongs, taskOrder));
+    qc.setQueryData<Paged<TaskPage>>(key, (d) => patchPaged(d, id, task, belongs, taskOrder));
   }
   // Dependents of X: every task whose depends_on contains X.
-  for (const [key] of qc.getQueriesData<Items<Task>>({ queryKey: ['tasks', 'dependents'] })) {
+  for (const [key] of qc.getQueriesData<TaskList>({ queryKey: ['tasks', 'dependents'] })) {
     const ofId = Number(key[2]);
-    qc.setQueryData<Items<Task>>(key, (d) => {
+    qc.setQueryData<TaskList>(key, (d) => {
       if (!d) return d;
       const rest = d.items.filter((t) => t.id !== id);
       if (task && task.depends_on.includes(ofId)) {

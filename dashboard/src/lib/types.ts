@@ -10,8 +10,6 @@ export type TaskStatus = S['TaskStatus'];
 export type Priority = S['Priority'];
 export type CreateTask = S['CreateTaskRequest'];
 export type UpdateTask = S['UpdateTaskRequest'];
-export type TaskTransition = S['TaskTransition'];
-export type Finding = S['Finding'];
 export type Agent = S['Agent'];
 export type UpdateAgent = S['UpdateAgentRequest'];
 export type Session = S['Session'];
@@ -19,25 +17,32 @@ export type SessionStatus = S['SessionStatus'];
 export type LogLine = S['LogLine'];
 export type LogKind = S['LogKind'];
 export type HarnessEvent = S['Event'];
-export type OrchestratorStatus = S['OrchestratorStatus'];
 export type Budget = S['BudgetReport'];
-export type AuthStatus = S['AuthStatus'];
 export type TelegramStatus = S['TelegramStatus'];
 export type ApiErrorBody = S['ErrorBody'];
 export type Role = S['RoleView'];
 export type Proposal = S['Proposal'];
-export type AcceptedProposal = S['AcceptedProposal'];
-export type EstimateView = S['EstimateView'];
 export type MarkSize = S['MarkSizeRequest'];
 export type Settings = S['SettingsSummary'];
 export type Outcome = S['Outcome'];
 
-/** The list envelopes (TaskPage, SessionPage, TaskList, …) share these two shapes. */
-export interface Page<T> { items: T[]; total: number; limit: number; offset: number }
-export interface Items<T> { items: T[] }
+// The list envelopes, as the caches that live updates patch hold them.
+export type TaskPage = S['TaskPage'];
+export type SessionPage = S['SessionPage'];
+export type TaskList = S['TaskList'];
+export type AgentList = S['AgentList'];
+export type ProposalList = S['ProposalList'];
+export type EventList = S['EventList'];
+export type SessionLogs = S['SessionLogs'];
 
 export const TASK_STATUSES = ['pending', 'in_progress', 'verifying', 'blocked', 'failed', 'completed', 'cancelled'] as const satisfies readonly TaskStatus[];
 export const PRIORITIES = ['P0', 'P1', 'P2', 'P3', 'P4'] as const satisfies readonly Priority[];
+export const SESSION_STATUSES = ['running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const satisfies readonly SessionStatus[];
+
+/** Narrows a free string (a URL parameter, a select's value) to one of `values`, or undefined. */
+export function oneOf<T extends string>(values: readonly T[], v: string | null | undefined): T | undefined {
+  return values.find((x) => x === v);
+}
 
 /**
  * A frame on /ws: `{type, seq, data}` with `seq` strictly increasing. Generated from the

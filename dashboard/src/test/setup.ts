@@ -17,6 +17,16 @@ Object.defineProperty(HTMLElement.prototype, 'offsetHeight', { configurable: tru
 Object.defineProperty(HTMLElement.prototype, 'offsetWidth', { configurable: true, get: () => 800 });
 Element.prototype.scrollTo = function () {};
 
+// The API client builds a Request for a relative URL (/api/…), which a browser resolves
+// against the page. Node's Request (jsdom has none) refuses relative URLs: resolve them
+// against jsdom's page URL, as a browser would.
+class PageRequest extends Request {
+  constructor(input: RequestInfo | URL, init?: RequestInit) {
+    super(typeof input === 'string' ? new URL(input, window.location.href) : input, init);
+  }
+}
+globalThis.Request = PageRequest;
+
 afterEach(() => {
   cleanup();
   vi.unstubAllGlobals();

@@ -24,11 +24,14 @@ export type Handler = (url: URL, init: RequestInit) => { status?: number; body?:
 /** Routes `fetch` to `handler`; an unhandled request fails the test loudly. */
 export function stubFetch(handler: Handler) {
   const calls: { method: string; url: URL; body: unknown }[] = [];
-  const fn = vi.fn(async (input: RequestInfo | URL, init: RequestInit = {}) => {
-    const url = new URL(String(input), 'http://localhost');
-    const method = init.method ?? 'GET';
-    calls.push({ method, url, body: init.body ? JSON.parse(String(init.body)) : undefined });
-    const res = handler(url, { ...init, method });
+  const fn = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
+    // The API client sends a Request; anything else is read the same way.
+    const req = new Request(input, init);
+    const url = new URL(req.url);
+    const { method } = req;
+    const text = await req.text();
+    calls.push({ method, url, body: text ? JSON.parse(text) : undefined });
+    const res = handler(url, { method, headers: req.headers, body: text || undefined });
     if (!res) throw new Error(`unexpected request in test: ${method} ${url.pathname}${url.search}`);
     const status = res.status ?? 200;
     return new Response(status === 204 ? null : JSON.stringify(res.body), { status, headers: { 'Content-Type': 'application/json' } });
@@ -38,7 +41,7 @@ export function stubFetch(handler: Handler) {
 }
 
 let nextId = 1;
-export function makeTask(over: Partial<import('../lib/types').Task> = {}): import('../lib/types').Task {
+export function makeTask(over: Partial<import('@/lib/types').Task> = {}): import('@/lib/types').Task {
   const id = over.id ?? nextId++;
   return {
     id,

@@ -1,9 +1,8 @@
 import { queryOptions, useQuery } from '@tanstack/react-query';
-import { get } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
-import type { Agent, Items } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
 
-export const getAgents = () => get<Items<Agent>>('/api/agents');
+export const getAgents = () => unwrap(client.GET('/api/agents'));
 
 export const agentsOptions = () => queryOptions({ queryKey: keys.agents, queryFn: getAgents });
 

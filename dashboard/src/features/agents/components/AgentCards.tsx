@@ -1,7 +1,7 @@
 // Compact agent status for the Overview: what each agent is doing and for how long.
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { StatusBadge } from '../../../components/StatusBadge';
-import type { Agent } from '../../../lib/types';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { StatusBadge } from '@/components/StatusBadge';
+import type { Agent } from '@/lib/types';
 import { useAgents } from '../api/get-agents';
 
 interface Props {

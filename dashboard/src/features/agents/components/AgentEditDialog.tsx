@@ -1,8 +1,8 @@
 // Change an agent's model and concurrency (PATCH /api/agents/{id}); the server validates.
 import { useState, type FormEvent } from 'react';
-import { Dialog } from '../../../components/Dialog';
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import type { Agent } from '../../../lib/types';
+import { Dialog } from '@/components/Dialog';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import type { Agent } from '@/lib/types';
 import { useUpdateAgent } from '../api/update-agent';
 
 interface Props {

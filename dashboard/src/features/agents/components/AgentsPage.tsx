@@ -1,11 +1,11 @@
 import { useState } from 'react';
 import * as Switch from '@radix-ui/react-switch';
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { StatusBadge } from '../../../components/StatusBadge';
-import { formatTime } from '../../../lib/format';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { StatusBadge } from '@/components/StatusBadge';
+import { formatTime } from '@/lib/format';
 import { useAgents } from '../api/get-agents';
 import { useUpdateAgent } from '../api/update-agent';
-import type { Agent } from '../../../lib/types';
+import type { Agent } from '@/lib/types';
 import { AgentEditDialog } from './AgentEditDialog';
 
 export function AgentsPage() {

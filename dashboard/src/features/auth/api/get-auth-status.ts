@@ -1,9 +1,8 @@
 import { queryOptions, useQuery } from '@tanstack/react-query';
-import { get } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
-import type { AuthStatus } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
 
-export const getAuthStatus = () => get<AuthStatus>('/api/auth/status');
+export const getAuthStatus = () => unwrap(client.GET('/api/auth/status'));
 
 export const authStatusOptions = () => queryOptions({ queryKey: keys.auth, queryFn: getAuthStatus, staleTime: Infinity });
 

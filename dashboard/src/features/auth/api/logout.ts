@@ -1,8 +1,8 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { post } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
 
-export const logout = () => post<void>('/api/auth/logout');
+export const logout = () => unwrap(client.POST('/api/auth/logout'));
 
 export function useLogout() {
   const qc = useQueryClient();

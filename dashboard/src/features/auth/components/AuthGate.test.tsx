@@ -1,7 +1,7 @@
 import { screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import { renderWithProviders, stubFetch } from '../../../test/utils';
+import { renderWithProviders, stubFetch } from '@/test/utils';
 import { AuthGate } from './AuthGate';
 
 describe('login flow', () => {

@@ -1,6 +1,6 @@
 // Renders the app only once the server says we may use it; otherwise the login page.
 import type { ReactNode } from 'react';
-import { ErrorMessage } from '../../../components/ErrorMessage';
+import { ErrorMessage } from '@/components/ErrorMessage';
 import { useAuthStatus } from '../api/get-auth-status';
 import { LoginPage } from './LoginPage';
 

@@ -1,10 +1,9 @@
 import { queryOptions, useQuery } from '@tanstack/react-query';
-import { get } from '../../../lib/api-client';
-import { keys, type EventFilters } from '../../../lib/query-keys';
-import type { HarnessEvent, Items } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys, type EventFilters } from '@/lib/query-keys';
 
 /** The newest events to start from; new ones then arrive over the WebSocket. */
-export const getEvents = (f: EventFilters, limit = 200) => get<Items<HarnessEvent>>('/api/events', { ...f, limit });
+export const getEvents = (f: EventFilters, limit = 200) => unwrap(client.GET('/api/events', { params: { query: { ...f, limit } } }));
 
 export const eventsOptions = (f: EventFilters, limit = 200) =>
   queryOptions({ queryKey: keys.eventList(f), queryFn: () => getEvents(f, limit), staleTime: Infinity });

@@ -2,9 +2,9 @@
 import { useRef } from 'react';
 import { Link } from 'react-router';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { formatTime } from '../../../lib/format';
-import type { EventFilters } from '../../../lib/query-keys';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { formatTime } from '@/lib/format';
+import type { EventFilters } from '@/lib/query-keys';
 import { useEvents } from '../api/get-events';
 
 interface Props {

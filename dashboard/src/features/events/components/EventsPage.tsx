@@ -1,4 +1,4 @@
-import { useUrlParams } from '../../../lib/use-url-param';
+import { useUrlParams } from '@/lib/use-url-param';
 import { EventFeed } from './EventFeed';
 
 // Suggestions for the type filter: the event types the orchestrator records.

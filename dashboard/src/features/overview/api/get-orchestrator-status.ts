@@ -1,9 +1,8 @@
 import { queryOptions, useQuery } from '@tanstack/react-query';
-import { get } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
-import type { OrchestratorStatus } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
 
-export const getOrchestratorStatus = () => get<OrchestratorStatus>('/api/orchestrator/status');
+export const getOrchestratorStatus = () => unwrap(client.GET('/api/orchestrator/status'));
 
 export const orchestratorStatusOptions = () => queryOptions({ queryKey: keys.orchestrator, queryFn: getOrchestratorStatus });
 

@@ -1,10 +1,10 @@
 // POST /api/orchestrator/pause and /resume: same shape, so one file.
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { post } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
-import type { OrchestratorStatus } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
 
-export const setPaused = (paused: boolean) => post<OrchestratorStatus>(`/api/orchestrator/${paused ? 'pause' : 'resume'}`);
+export const setPaused = (paused: boolean) =>
+  unwrap(paused ? client.POST('/api/orchestrator/pause') : client.POST('/api/orchestrator/resume'));
 
 export function useSetPaused() {
   const qc = useQueryClient();

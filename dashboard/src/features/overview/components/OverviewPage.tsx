@@ -2,9 +2,9 @@
 // this feature does not import them.
 import type { ReactNode } from 'react';
 import { Link } from 'react-router';
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { formatTime, statusLabel } from '../../../lib/format';
-import { TASK_STATUSES } from '../../../lib/types';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { formatTime, statusLabel } from '@/lib/format';
+import { TASK_STATUSES } from '@/lib/types';
 import { useOrchestratorStatus } from '../api/get-orchestrator-status';
 import { useSetPaused } from '../api/set-paused';
 

@@ -1,6 +1,6 @@
 // "The orchestrator is paused" where work is looked at (the board). Live: the status
 // arrives over the WebSocket (orchestrator.updated) and patches the same query.
-import { ErrorMessage } from '../../../components/ErrorMessage';
+import { ErrorMessage } from '@/components/ErrorMessage';
 import { useOrchestratorStatus } from '../api/get-orchestrator-status';
 import { useSetPaused } from '../api/set-paused';
 

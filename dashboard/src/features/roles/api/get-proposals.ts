@@ -1,9 +1,8 @@
 import { queryOptions, useQuery } from '@tanstack/react-query';
-import { get } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
-import type { Items, Proposal } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
 
-export const getProposals = () => get<Items<Proposal>>('/api/proposals');
+export const getProposals = () => unwrap(client.GET('/api/proposals'));
 
 export const proposalsOptions = () => queryOptions({ queryKey: keys.proposals, queryFn: getProposals });
 

@@ -1,9 +1,8 @@
 import { queryOptions, useQuery } from '@tanstack/react-query';
-import { get } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
-import type { Items, Role } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
 
-export const getRoles = () => get<Items<Role>>('/api/roles');
+export const getRoles = () => unwrap(client.GET('/api/roles'));
 
 export const rolesOptions = () => queryOptions({ queryKey: keys.roles, queryFn: getRoles });
 

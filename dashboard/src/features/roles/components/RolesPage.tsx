@@ -1,9 +1,9 @@
 // The roles: each with its prompt, tools, agents and status; and SIA's proposals, which
 // wait here for a person to accept (a task is created) or reject them.
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { StatusBadge } from '../../../components/StatusBadge';
-import { formatTime } from '../../../lib/format';
-import type { Proposal, Role } from '../../../lib/types';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { StatusBadge } from '@/components/StatusBadge';
+import { formatTime } from '@/lib/format';
+import type { Proposal, Role } from '@/lib/types';
 import { useDecideProposal } from '../api/decide-proposal';
 import { useProposals } from '../api/get-proposals';
 import { useRoles } from '../api/get-roles';

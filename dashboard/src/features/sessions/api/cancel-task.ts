@@ -1,12 +1,12 @@
 // POST /api/tasks/{id}/cancel, as the session page's Stop button uses it: an attempt
 // session is stopped by cancelling its task (which can be reopened later).
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { post } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
-import { writeTask } from '../../../lib/task-cache';
-import type { Task } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
+import { writeTask } from '@/lib/task-cache';
 
-export const cancelTask = (taskId: number) => post<Task>(`/api/tasks/${taskId}/cancel`);
+export const cancelTask = (taskId: number) =>
+  unwrap(client.POST('/api/tasks/{id}/cancel', { params: { path: { id: String(taskId) } } }));
 
 export function useCancelSessionTask() {
   const qc = useQueryClient();

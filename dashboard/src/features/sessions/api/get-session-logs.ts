@@ -2,18 +2,18 @@
 // cache entry by the WebSocket patcher; `catchUpSessionLogs` closes the gap between the
 // last page read and the first live line.
 import { queryOptions, useQuery, type QueryClient } from '@tanstack/react-query';
-import { get } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
-import type { Items, LogLine } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
+import type { LogLine, SessionLogs } from '@/lib/types';
 
 const PAGE = 1000;
 /** A bound on what one view holds; the view is virtualised, memory is the limit. */
 export const MAX_LOG_LINES = 200_000;
 
-export const getSessionLogs = (id: number | string, after?: number) =>
-  get<Items<LogLine>>(`/api/sessions/${encodeURIComponent(id)}/logs`, { after, limit: PAGE });
+export const getSessionLogs = (id: number, after?: number) =>
+  unwrap(client.GET('/api/sessions/{id}/logs', { params: { path: { id }, query: { after, limit: PAGE } } }));
 
-async function readAll(id: number | string, after?: number): Promise<LogLine[]> {
+async function readAll(id: number, after?: number): Promise<LogLine[]> {
   const all: LogLine[] = [];
   let cursor = after;
   for (;;) {
@@ -25,22 +25,22 @@ async function readAll(id: number | string, after?: number): Promise<LogLine[]> 
   }
 }
 
-export const sessionLogsOptions = (id: number | string) =>
+export const sessionLogsOptions = (id: number) =>
   queryOptions({
     queryKey: keys.sessionLogs(id),
-    queryFn: async (): Promise<Items<LogLine>> => ({ items: await readAll(id) }),
+    queryFn: async (): Promise<SessionLogs> => ({ items: await readAll(id) }),
     // Live updates keep it fresh; refetching 100k lines on focus would be wasteful.
     staleTime: Infinity,
   });
 
-export const useSessionLogs = (id: number | string) => useQuery(sessionLogsOptions(id));
+export const useSessionLogs = (id: number) => useQuery(sessionLogsOptions(id));
 
-export async function catchUpSessionLogs(qc: QueryClient, id: number | string) {
-  const current = qc.getQueryData<Items<LogLine>>(keys.sessionLogs(id));
+export async function catchUpSessionLogs(qc: QueryClient, id: number) {
+  const current = qc.getQueryData<SessionLogs>(keys.sessionLogs(id));
   const after = current?.items.at(-1)?.seq;
   const fresh = await readAll(id, after);
   if (!fresh.length) return;
-  qc.setQueryData<Items<LogLine>>(keys.sessionLogs(id), (d) => {
+  qc.setQueryData<SessionLogs>(keys.sessionLogs(id), (d) => {
     const last = d?.items.at(-1)?.seq ?? -1;
     return { items: (d?.items ?? []).concat(fresh.filter((l) => l.seq > last)) };
   });

@@ -1,11 +1,11 @@
 import { infiniteQueryOptions, useInfiniteQuery } from '@tanstack/react-query';
-import { get } from '../../../lib/api-client';
-import { keys, type SessionFilters } from '../../../lib/query-keys';
-import type { Page, Session } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys, type SessionFilters } from '@/lib/query-keys';
 
 const PAGE = 100;
 
-export const getSessions = (f: SessionFilters, offset = 0) => get<Page<Session>>('/api/sessions', { ...f, limit: PAGE, offset });
+export const getSessions = (f: SessionFilters, offset = 0) =>
+  unwrap(client.GET('/api/sessions', { params: { query: { ...f, limit: PAGE, offset } } }));
 
 export const sessionsOptions = (f: SessionFilters) =>
   infiniteQueryOptions({

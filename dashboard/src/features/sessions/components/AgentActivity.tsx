@@ -2,8 +2,8 @@
 // (one request for all agent cards, kept live by the WebSocket).
 import { TaskRef } from './TaskRef';
 import { Link } from 'react-router';
-import { durationBetween } from '../../../lib/format';
-import { useNow } from '../../../lib/use-now';
+import { durationBetween } from '@/lib/format';
+import { useNow } from '@/lib/use-now';
 import { useSessions } from '../api/get-sessions';
 
 export function AgentActivity({ agentId }: { agentId: string }) {

@@ -2,7 +2,7 @@
 // they did (the command run, the file read or written); the full input and output open
 // with a real button (keyboard and screen-reader friendly).
 import { useMemo } from 'react';
-import type { LogLine } from '../../../lib/types';
+import type { LogLine } from '@/lib/types';
 import { outputPreview, parseTool, toolSubject } from './tool-line';
 
 function diffClass(line: string): string | undefined {

@@ -1,7 +1,7 @@
 import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import type { LogLine } from '../../../lib/types';
+import type { LogLine } from '@/lib/types';
 import { LogView } from './LogView';
 
 const at = '2026-11-27T18:00:00Z';

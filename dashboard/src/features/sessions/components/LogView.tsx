@@ -2,7 +2,7 @@
 // smoothly. Rows are measured after render because tool calls expand and collapse.
 import { useCallback, useLayoutEffect, useRef, useState } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import type { LogLine } from '../../../lib/types';
+import type { LogLine } from '@/lib/types';
 import { LogLineView } from './LogLineView';
 import { findToolResult } from './tool-line';
 

@@ -1,11 +1,11 @@
 // Sessions as a table; used on the Sessions page, in a task's detail and on the Overview.
 import { TaskRef } from './TaskRef';
 import { Link } from 'react-router';
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { StatusBadge } from '../../../components/StatusBadge';
-import { durationBetween, formatTokens, formatUsd } from '../../../lib/format';
-import { useNow } from '../../../lib/use-now';
-import type { SessionFilters } from '../../../lib/query-keys';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { StatusBadge } from '@/components/StatusBadge';
+import { durationBetween, formatTokens, formatUsd } from '@/lib/format';
+import { useNow } from '@/lib/use-now';
+import type { SessionFilters } from '@/lib/query-keys';
 import { useSessions } from '../api/get-sessions';
 
 export function SessionTable({ filters, caption }: { filters: SessionFilters; caption: string }) {

@@ -2,9 +2,9 @@ import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { Route, Routes } from 'react-router';
 import { describe, expect, it } from 'vitest';
-import { applyLiveMessages } from '../../../app/live-cache';
-import type { LogLine, Session } from '../../../lib/types';
-import { makeTask, renderWithProviders, stubFetch } from '../../../test/utils';
+import { applyLiveMessages } from '@/app/live-cache';
+import type { LogLine, Session } from '@/lib/types';
+import { makeTask, renderWithProviders, stubFetch } from '@/test/utils';
 import { SessionViewPage } from './SessionViewPage';
 
 const at = '2026-11-27T18:00:00Z';

@@ -1,11 +1,11 @@
 import { useEffect, useState, type ReactNode } from 'react';
 import { Link, useParams } from 'react-router';
 import { useQueryClient } from '@tanstack/react-query';
-import { ConfirmDialog } from '../../../components/ConfirmDialog';
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { StatusBadge } from '../../../components/StatusBadge';
-import { durationBetween, formatTime, formatTokens, formatUsd, tidyFailure } from '../../../lib/format';
-import { useNow } from '../../../lib/use-now';
+import { ConfirmDialog } from '@/components/ConfirmDialog';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { StatusBadge } from '@/components/StatusBadge';
+import { durationBetween, formatTime, formatTokens, formatUsd, tidyFailure } from '@/lib/format';
+import { useNow } from '@/lib/use-now';
 import { useCancelSessionTask } from '../api/cancel-task';
 import { useSession } from '../api/get-session';
 import { catchUpSessionLogs, useSessionLogs } from '../api/get-session-logs';
@@ -19,17 +19,18 @@ interface Props {
 
 export function SessionViewPage({ renderTask }: Props) {
   const { sessionId = '' } = useParams();
-  const session = useSession(sessionId);
-  const logs = useSessionLogs(sessionId);
+  const id = Number(sessionId);
+  const session = useSession(id);
+  const logs = useSessionLogs(id);
   const qc = useQueryClient();
   const loaded = logs.isSuccess;
 
   // Lines written between our last page and the first live message would otherwise be lost.
   useEffect(() => {
     if (!loaded) return;
-    const t = setTimeout(() => void catchUpSessionLogs(qc, sessionId).catch(() => undefined), 300);
+    const t = setTimeout(() => void catchUpSessionLogs(qc, id).catch(() => undefined), 300);
     return () => clearTimeout(t);
-  }, [loaded, qc, sessionId]);
+  }, [loaded, qc, id]);
 
   const s = session.data;
   const now = useNow(1000, s?.status === 'running');

@@ -1,7 +1,6 @@
-import { useUrlParams } from '../../../lib/use-url-param';
+import { oneOf, SESSION_STATUSES } from '@/lib/types';
+import { useUrlParams } from '@/lib/use-url-param';
 import { SessionTable } from './SessionTable';
-
-const STATUSES = ['running', 'succeeded', 'failed', 'cancelled', 'interrupted'];
 
 export function SessionsPage() {
   const { get, set } = useUrlParams();
@@ -17,7 +16,7 @@ export function SessionsPage() {
           Status
           <select value={status} onChange={(e) => set('status', e.target.value)}>
             <option value="">Any</option>
-            {STATUSES.map((s) => <option key={s}>{s}</option>)}
+            {SESSION_STATUSES.map((s) => <option key={s}>{s}</option>)}
           </select>
         </label>
         <label>
@@ -25,7 +24,7 @@ export function SessionsPage() {
           <input value={agent} onChange={(e) => set('agent', e.target.value)} placeholder="any" size={12} />
         </label>
       </form>
-      <SessionTable filters={{ status: status || undefined, agent_id: agent || undefined }} caption="Sessions" />
+      <SessionTable filters={{ status: oneOf(SESSION_STATUSES, status), agent_id: agent || undefined }} caption="Sessions" />
     </div>
   );
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LogLine } from '../../../lib/types';
+import type { LogLine } from '@/lib/types';
 import { findToolResult, parseTool, toolSubject } from './tool-line';
 
 const at = '2026-11-27T18:00:00Z';

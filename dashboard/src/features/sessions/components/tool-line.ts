@@ -4,7 +4,7 @@
 //                or, when the input was too big, {"name", "input": "<cut JSON text>", "truncated": true}
 //   tool_result  {"name": "run_command", "output": "...", "is_error": false}
 // Anything else (older lines, another runtime) is shown as it is, never dropped.
-import type { LogLine } from '../../../lib/types';
+import type { LogLine } from '@/lib/types';
 
 export interface ToolPayload {
   name?: string;

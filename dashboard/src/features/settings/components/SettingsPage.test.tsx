@@ -1,7 +1,7 @@
 import { screen, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import type { Settings } from '../../../lib/types';
-import { renderWithProviders, stubFetch } from '../../../test/utils';
+import type { Settings } from '@/lib/types';
+import { renderWithProviders, stubFetch } from '@/test/utils';
 import { SettingsPage } from './SettingsPage';
 
 const settings: Settings = {

@@ -2,8 +2,8 @@
 // Read-only: settings come from the environment and harness.toml, read at startup.
 // Secrets are never sent, only whether they are set.
 import type { ReactNode } from 'react';
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import type { Settings } from '../../../lib/types';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import type { Settings } from '@/lib/types';
 import { useSettings } from '../api/get-settings';
 
 export function SettingsPage() {

@@ -1,9 +1,9 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { post } from '../../../lib/api-client';
-import type { CreateTask, Task } from '../../../lib/types';
-import { writeTask } from '../../../lib/task-cache';
+import { client, unwrap } from '@/lib/api-client';
+import type { CreateTask } from '@/lib/types';
+import { writeTask } from '@/lib/task-cache';
 
-export const createTask = (body: CreateTask) => post<Task>('/api/tasks', body);
+export const createTask = (body: CreateTask) => unwrap(client.POST('/api/tasks', { body }));
 
 export function useCreateTask() {
   const qc = useQueryClient();

@@ -1,8 +1,8 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { del } from '../../../lib/api-client';
-import { dropTask } from '../../../lib/task-cache';
+import { client, unwrap } from '@/lib/api-client';
+import { dropTask } from '@/lib/task-cache';
 
-export const deleteTask = (id: number) => del(`/api/tasks/${id}`);
+export const deleteTask = (id: number) => unwrap(client.DELETE('/api/tasks/{id}', { params: { path: { id: String(id) } } }));
 
 export function useDeleteTask(id: number) {
   const qc = useQueryClient();

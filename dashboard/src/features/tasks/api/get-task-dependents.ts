@@ -1,10 +1,10 @@
 import { queryOptions, useQuery } from '@tanstack/react-query';
-import { get } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
-import type { Items, Task } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
 
 /** Tasks that depend on this one (the other direction of `depends_on`). */
-export const getTaskDependents = (id: number | string) => get<Items<Task>>(`/api/tasks/${encodeURIComponent(id)}/dependents`);
+export const getTaskDependents = (id: number | string) =>
+  unwrap(client.GET('/api/tasks/{id}/dependents', { params: { path: { id: String(id) } } }));
 
 export const taskDependentsOptions = (id: number | string) =>
   queryOptions({ queryKey: keys.taskDependents(id), queryFn: () => getTaskDependents(id) });

@@ -1,9 +1,9 @@
 import { queryOptions, useQuery } from '@tanstack/react-query';
-import { get } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
-import type { EstimateView } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
 
-export const getTaskEstimate = (id: number) => get<EstimateView>(`/api/tasks/${id}/estimate`);
+export const getTaskEstimate = (id: number) =>
+  unwrap(client.GET('/api/tasks/{id}/estimate', { params: { path: { id: String(id) } } }));
 
 export const taskEstimateOptions = (id: number) =>
   queryOptions({ queryKey: keys.taskEstimate(id), queryFn: () => getTaskEstimate(id) });

@@ -1,9 +1,9 @@
 import { queryOptions, useQuery } from '@tanstack/react-query';
-import { get } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
-import type { Items, TaskTransition } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
 
-export const getTaskHistory = (id: number | string) => get<Items<TaskTransition>>(`/api/tasks/${encodeURIComponent(id)}/history`);
+export const getTaskHistory = (id: number | string) =>
+  unwrap(client.GET('/api/tasks/{id}/history', { params: { path: { id: String(id) } } }));
 
 export const taskHistoryOptions = (id: number | string) => queryOptions({ queryKey: keys.taskHistory(id), queryFn: () => getTaskHistory(id) });
 

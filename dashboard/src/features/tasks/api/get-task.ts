@@ -1,10 +1,11 @@
 import { queryOptions, useQueries, useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
-import { get } from '../../../lib/api-client';
-import type { Paged } from '../../../lib/cache-patch';
-import { keys } from '../../../lib/query-keys';
-import type { Task } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import type { Paged } from '@/lib/cache-patch';
+import { keys } from '@/lib/query-keys';
+import type { Task, TaskPage } from '@/lib/types';
 
-export const getTask = (id: number | string) => get<Task>(`/api/tasks/${encodeURIComponent(id)}`);
+/** By id (`42`) or display id (`T-42`). */
+export const getTask = (id: number | string) => unwrap(client.GET('/api/tasks/{id}', { params: { path: { id: String(id) } } }));
 
 export const taskOptions = (id: number | string) => queryOptions({ queryKey: keys.task(id), queryFn: () => getTask(id) });
 
@@ -12,7 +13,7 @@ export const useTask = (id: number | string) => useQuery(taskOptions(id));
 
 /** A task already in a cached board column, and when that column was fetched. */
 function cachedInLists(qc: QueryClient, id: number): { task: Task; at: number } | undefined {
-  for (const [key, data] of qc.getQueriesData<Paged<Task>>({ queryKey: keys.taskLists })) {
+  for (const [key, data] of qc.getQueriesData<Paged<TaskPage>>({ queryKey: keys.taskLists })) {
     for (const p of data?.pages ?? []) {
       const task = p.items.find((t) => t.id === id);
       if (task) return { task, at: qc.getQueryState(key)?.dataUpdatedAt ?? 0 };

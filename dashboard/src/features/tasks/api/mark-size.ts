@@ -1,9 +1,10 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { put } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
-import type { EstimateView, MarkSize } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
+import type { MarkSize } from '@/lib/types';
 
-export const markSize = (id: number, body: MarkSize) => put<EstimateView>(`/api/tasks/${id}/estimate`, body);
+export const markSize = (id: number, body: MarkSize) =>
+  unwrap(client.PUT('/api/tasks/{id}/estimate', { params: { path: { id: String(id) } }, body }));
 
 export function useMarkSize(id: number) {
   const qc = useQueryClient();

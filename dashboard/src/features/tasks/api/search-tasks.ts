@@ -1,10 +1,9 @@
 // Task search for the dependency picker: a small, separate cache entry per query text.
 import { keepPreviousData, queryOptions, useQuery } from '@tanstack/react-query';
-import { get } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
-import type { Page, Task } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
 
-export const searchTasks = (q: string) => get<Page<Task>>('/api/tasks', { q, limit: 20 });
+export const searchTasks = (q: string) => unwrap(client.GET('/api/tasks', { params: { query: { q, limit: 20 } } }));
 
 export const searchTasksOptions = (q: string) =>
   queryOptions({ queryKey: keys.taskSearch(q), queryFn: () => searchTasks(q), placeholderData: keepPreviousData, staleTime: 10_000 });

@@ -1,9 +1,10 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { patch } from '../../../lib/api-client';
-import type { Task, UpdateTask } from '../../../lib/types';
-import { writeTask } from '../../../lib/task-cache';
+import { client, unwrap } from '@/lib/api-client';
+import type { UpdateTask } from '@/lib/types';
+import { writeTask } from '@/lib/task-cache';
 
-export const updateTask = (id: number, body: UpdateTask) => patch<Task>(`/api/tasks/${id}`, body);
+export const updateTask = (id: number, body: UpdateTask) =>
+  unwrap(client.PATCH('/api/tasks/{id}', { params: { path: { id: String(id) } }, body }));
 
 export function useUpdateTask(id: number) {
   const qc = useQueryClient();

@@ -1,8 +1,8 @@
 // Picks dependencies from existing tasks by searching the server, so it works at 10,000
 // tasks without loading them all.
 import { useId, useState } from 'react';
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { useDebounced } from '../../../lib/use-debounced';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { useDebounced } from '@/lib/use-debounced';
 import { useSearchTasks } from '../api/search-tasks';
 
 export interface PickedTask {

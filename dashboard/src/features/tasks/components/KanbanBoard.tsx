@@ -20,11 +20,11 @@ import {
   type DragStartEvent,
   type KeyboardCoordinateGetter,
 } from '@dnd-kit/core';
-import { ConfirmDialog } from '../../../components/ConfirmDialog';
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { statusLabel } from '../../../lib/format';
-import type { TaskFilters } from '../../../lib/query-keys';
-import { TASK_STATUSES, type Task, type TaskStatus } from '../../../lib/types';
+import { ConfirmDialog } from '@/components/ConfirmDialog';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { statusLabel } from '@/lib/format';
+import type { TaskFilters } from '@/lib/query-keys';
+import { TASK_STATUSES, type Task, type TaskStatus } from '@/lib/types';
 import { useTaskAction, type TaskAction } from '../api/transition-task';
 import { KanbanColumn } from './KanbanColumn';
 import { TaskCard } from './TaskCard';

@@ -4,10 +4,10 @@
 import { useEffect, useRef } from 'react';
 import { useDraggable, useDroppable } from '@dnd-kit/core';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { statusLabel } from '../../../lib/format';
-import type { TaskFilters } from '../../../lib/query-keys';
-import type { Task, TaskStatus } from '../../../lib/types';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { statusLabel } from '@/lib/format';
+import type { TaskFilters } from '@/lib/query-keys';
+import type { Task, TaskStatus } from '@/lib/types';
 import { useTasks } from '../api/get-tasks';
 import { TaskCard } from './TaskCard';
 import { moveAction } from './task-moves';

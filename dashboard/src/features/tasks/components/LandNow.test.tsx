@@ -2,8 +2,8 @@ import { screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { Route, Routes } from 'react-router';
 import { describe, expect, it } from 'vitest';
-import { makeTask, renderWithProviders, stubFetch } from '../../../test/utils';
-import type { Task } from '../../../lib/types';
+import { makeTask, renderWithProviders, stubFetch } from '@/test/utils';
+import type { Task } from '@/lib/types';
 import { TaskDetailPage } from './TaskDetailPage';
 
 function serve(task: Task, landed: Task) {

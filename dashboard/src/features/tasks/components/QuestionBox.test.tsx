@@ -2,7 +2,7 @@ import { screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { Route, Routes } from 'react-router';
 import { describe, expect, it } from 'vitest';
-import { makeTask, renderWithProviders, stubFetch } from '../../../test/utils';
+import { makeTask, renderWithProviders, stubFetch } from '@/test/utils';
 import { TaskDetailPage } from './TaskDetailPage';
 
 function serve(question: string | null) {

@@ -1,6 +1,6 @@
 // The agent asked a person something; the task waits until it is answered here.
 import { useState, type FormEvent } from 'react';
-import { ErrorMessage } from '../../../components/ErrorMessage';
+import { ErrorMessage } from '@/components/ErrorMessage';
 import { useAnswerQuestion } from '../api/answer-question';
 
 export function QuestionBox({ taskId, question }: { taskId: number; question: string }) {

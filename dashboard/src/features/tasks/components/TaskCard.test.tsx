@@ -1,8 +1,8 @@
 import { act, screen, waitFor } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { applyLiveMessages } from '../../../app/live-cache';
-import { keys } from '../../../lib/query-keys';
-import { makeTask, page, renderWithProviders, stubFetch, testQueryClient } from '../../../test/utils';
+import { applyLiveMessages } from '@/app/live-cache';
+import { keys } from '@/lib/query-keys';
+import { makeTask, page, renderWithProviders, stubFetch, testQueryClient } from '@/test/utils';
 import { TaskCard } from './TaskCard';
 
 const long = 'Rewrite the session log viewer so that tool calls show their command inline and nothing is ever cut off';

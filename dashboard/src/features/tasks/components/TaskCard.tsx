@@ -3,9 +3,9 @@
 import type { ReactNode, Ref } from 'react';
 import type { DraggableSyntheticListeners } from '@dnd-kit/core';
 import { Link } from 'react-router';
-import { formatRelative } from '../../../lib/format';
-import type { Task } from '../../../lib/types';
-import { useNow } from '../../../lib/use-now';
+import { formatRelative } from '@/lib/format';
+import type { Task } from '@/lib/types';
+import { useNow } from '@/lib/use-now';
 import { useTasksByIds } from '../api/get-task';
 
 /** What the board hands a card to make it draggable (dnd-kit's useDraggable). */

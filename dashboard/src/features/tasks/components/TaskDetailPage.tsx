@@ -4,11 +4,11 @@
 import { useState, type ReactNode } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { useQueries } from '@tanstack/react-query';
-import { ConfirmDialog } from '../../../components/ConfirmDialog';
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { StatusBadge } from '../../../components/StatusBadge';
-import { formatTime, tidyFailure } from '../../../lib/format';
-import type { Task } from '../../../lib/types';
+import { ConfirmDialog } from '@/components/ConfirmDialog';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { StatusBadge } from '@/components/StatusBadge';
+import { formatTime, tidyFailure } from '@/lib/format';
+import type { Task } from '@/lib/types';
 import { taskOptions, useTask } from '../api/get-task';
 import { useDeleteTask } from '../api/delete-task';
 import { useTaskEstimate } from '../api/get-task-estimate';

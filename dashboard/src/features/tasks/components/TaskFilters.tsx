@@ -1,6 +1,6 @@
 // Search and filters live in the URL so a filtered board can be shared and survives reload.
-import { PRIORITIES } from '../../../lib/types';
-import type { TaskFilters as Filters } from '../../../lib/query-keys';
+import { PRIORITIES } from '@/lib/types';
+import type { TaskFilters as Filters } from '@/lib/query-keys';
 
 interface Props {
   value: Filters;

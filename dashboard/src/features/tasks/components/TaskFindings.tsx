@@ -1,6 +1,6 @@
 // What human-sim agents reported failing on this task, each with its screenshot.
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { formatTime } from '../../../lib/format';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { formatTime } from '@/lib/format';
 import { findingScreenshotUrl, useTaskFindings } from '../api/get-task-findings';
 
 export function TaskFindings({ taskId }: { taskId: number }) {

@@ -1,9 +1,9 @@
 // Create or edit a task. Validation is the server's: its message (and field) is shown as is.
 import { useState, type FormEvent } from 'react';
 import { useNavigate } from 'react-router';
-import { Dialog } from '../../../components/Dialog';
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { PRIORITIES, type Priority, type Task } from '../../../lib/types';
+import { Dialog } from '@/components/Dialog';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { PRIORITIES, type Priority, type Task } from '@/lib/types';
 import { useCreateTask } from '../api/create-task';
 import { useUpdateTask } from '../api/update-task';
 import { DependencyPicker, type PickedTask } from './DependencyPicker';

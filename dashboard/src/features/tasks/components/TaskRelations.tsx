@@ -1,10 +1,10 @@
 // The two lists on the task page that have their own queries: tasks depending on this
 // one, and every status transition.
 import { Link } from 'react-router';
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { StatusBadge } from '../../../components/StatusBadge';
-import { formatTime } from '../../../lib/format';
-import type { Task } from '../../../lib/types';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { StatusBadge } from '@/components/StatusBadge';
+import { formatTime } from '@/lib/format';
+import type { Task } from '@/lib/types';
 import { useTaskDependents } from '../api/get-task-dependents';
 import { useTaskHistory } from '../api/get-task-history';
 

@@ -1,9 +1,9 @@
 import { act, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import { applyLiveMessages } from '../../../app/live-cache';
-import { makeTask, page, renderWithProviders, stubFetch } from '../../../test/utils';
-import type { Task } from '../../../lib/types';
+import { applyLiveMessages } from '@/app/live-cache';
+import { makeTask, page, renderWithProviders, stubFetch } from '@/test/utils';
+import type { Task } from '@/lib/types';
 import { TasksPage } from './TasksPage';
 
 function serveTasks(tasks: Task[]) {

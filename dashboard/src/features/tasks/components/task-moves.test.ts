@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TASK_STATUSES, type TaskStatus } from '../../../lib/types';
+import { TASK_STATUSES, type TaskStatus } from '@/lib/types';
 import { moveAction, refusalReason } from './task-moves';
 
 describe('allowed board moves', () => {

@@ -9,8 +9,8 @@
 //   any status that is not final (completed, cancelled) → cancelled   POST /api/tasks/{id}/cancel
 // Every other move (starting, verifying, completing, failing or blocking a task) is the
 // orchestrator's alone.
-import { statusLabel } from '../../../lib/format';
-import type { TaskStatus } from '../../../lib/types';
+import { statusLabel } from '@/lib/format';
+import type { TaskStatus } from '@/lib/types';
 import type { TaskAction } from '../api/transition-task';
 
 const FINAL: readonly TaskStatus[] = ['completed', 'cancelled'];

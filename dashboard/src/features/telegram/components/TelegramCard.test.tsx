@@ -1,7 +1,7 @@
 import { screen } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { renderWithProviders, stubFetch } from '../../../test/utils';
-import type { TelegramStatus } from '../../../lib/types';
+import { renderWithProviders, stubFetch } from '@/test/utils';
+import type { TelegramStatus } from '@/lib/types';
 import { TelegramCard } from './TelegramCard';
 
 const base: TelegramStatus = {

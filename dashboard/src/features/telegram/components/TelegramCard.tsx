@@ -1,7 +1,7 @@
 // The Telegram bot at a glance: configured or not, how updates arrive, the last error,
 // what waits in the outbox, and when Telegram last accepted a message.
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { formatTime } from '../../../lib/format';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { formatTime } from '@/lib/format';
 import { useTelegram } from '../api/get-telegram';
 
 export function TelegramCard() {

@@ -1,9 +1,8 @@
 import { queryOptions, useQuery } from '@tanstack/react-query';
-import { get } from '../../../lib/api-client';
-import { keys } from '../../../lib/query-keys';
-import type { Budget } from '../../../lib/types';
+import { client, unwrap } from '@/lib/api-client';
+import { keys } from '@/lib/query-keys';
 
-export const getBudget = () => get<Budget>('/api/budget');
+export const getBudget = () => unwrap(client.GET('/api/budget'));
 
 export const budgetOptions = () => queryOptions({ queryKey: keys.budget, queryFn: getBudget });
 

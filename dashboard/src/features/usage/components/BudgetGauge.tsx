@@ -1,7 +1,7 @@
 // Spend against the configured limits, today and this month. A <meter> per limit gives
 // screen readers the numbers as well as the bar.
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { formatTokens, formatUsd } from '../../../lib/format';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { formatTokens, formatUsd } from '@/lib/format';
 import { useBudget } from '../api/get-budget';
 
 function Gauge({ label, used, limit, format }: { label: string; used: number; limit?: number | null; format: (n: number) => string }) {

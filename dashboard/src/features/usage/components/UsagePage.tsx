@@ -2,9 +2,9 @@
 // and by model. The server gives per-agent/per-model totals, not per-day series; each
 // `daily` row is keyed by its date (SpendBy.key).
 import { Bar, BarChart, CartesianGrid, Legend, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import { ErrorMessage } from '../../../components/ErrorMessage';
-import { formatTokens, formatUsd } from '../../../lib/format';
-import type { Budget } from '../../../lib/types';
+import { ErrorMessage } from '@/components/ErrorMessage';
+import { formatTokens, formatUsd } from '@/lib/format';
+import type { Budget } from '@/lib/types';
 import { useBudget } from '../api/get-budget';
 import { BudgetGauge } from './BudgetGauge';
 
