@@ -21,11 +21,20 @@
 //!
 //! The gathered bytes are bounded by [`MAX_GATHERED`]; a bigger run is written as it
 //! comes.
+//!
+//! Who owns what, which the `SAFETY` comments below rely on:
+//! - The [`Shim`] is leaked when it is registered and never unregistered, so it lives for
+//!   the rest of the process.
+//! - A [`WalFile`] lives in memory SQLite allocates before `xOpen` and frees after
+//!   `xClose`; [`WalFile::from_raw`] lends it out for one method call at a time. What it
+//!   owns (the gathered bytes) `close` frees, as SQLite frees the memory without dropping.
+//! - The inner VFS's file sits in the same allocation, right after the [`WalFile`], and is
+//!   only ever reached through a raw pointer.
 
 use std::{
     ffi::{CStr, c_char, c_int, c_void},
-    mem::size_of,
-    ptr,
+    mem::{align_of, size_of},
+    ptr, slice,
     sync::OnceLock,
 };
 
@@ -46,7 +55,22 @@ const MAX_WRITE: usize = 0x1_f000;
 /// Registers the VFS with SQLite once per process; later calls return the first outcome.
 pub(super) fn register() -> Result<&'static CStr, StoreError> {
     static REGISTERED: OnceLock<Result<(), c_int>> = OnceLock::new();
-    match REGISTERED.get_or_init(|| unsafe { register_once() }) {
+    let registered = REGISTERED.get_or_init(|| {
+        // Leaked: SQLite keeps the pointer for as long as the VFS is registered, which is
+        // the rest of the process.
+        let shim = Box::into_raw(Box::new(Shim::new()?));
+        // SAFETY: `get_or_init` runs this closure at most once per process, so `NAME` is
+        // registered once (SQLite leaves two VFSes of one name undefined). `shim` is a
+        // whole, initialised Shim that is never freed; its first field (`repr(C)`) is the
+        // `sqlite3_vfs`, so the cast pointer is the VFS object and keeps the provenance of
+        // the whole Shim, which `open` casts back to. Nothing of ours writes the object
+        // after this; SQLite writes only its `pNext`, under SQLite's own mutex.
+        match unsafe { ffi::sqlite3_vfs_register(shim.cast::<ffi::sqlite3_vfs>(), 0) } {
+            ffi::SQLITE_OK => Ok(()),
+            rc => Err(rc),
+        }
+    });
+    match registered {
         Ok(()) => Ok(NAME),
         Err(rc) => Err(StoreError::Io(format!(
             "cannot register the database writer's VFS (SQLite error {rc})"
@@ -56,20 +80,90 @@ pub(super) fn register() -> Result<&'static CStr, StoreError> {
 
 /// Our VFS: a copy of the default one (so every method but `xOpen` is SQLite's own,
 /// reading only the copied `pAppData` and `mxPathname`), and the default it wraps.
+///
+/// The one registered lives for the rest of the process (see [`register`]). After
+/// registration only SQLite writes it, and only `vfs.pNext`, under SQLite's mutex: so it
+/// is read field by field through its pointer, never through a `&Shim`.
 #[repr(C)]
 struct Shim {
     vfs: ffi::sqlite3_vfs,
+    /// The default VFS, as registered with SQLite (a static object in SQLite).
     inner: *mut ffi::sqlite3_vfs,
+}
+
+impl Shim {
+    /// A copy of the default VFS whose `xOpen` is ours and whose files have room for a
+    /// [`WalFile`] in front of the default VFS's own.
+    fn new() -> Result<Self, c_int> {
+        // SAFETY: `sqlite3_initialize` has no preconditions; any thread may call it, any
+        // number of times.
+        let rc = unsafe { ffi::sqlite3_initialize() };
+        if rc != ffi::SQLITE_OK {
+            return Err(rc);
+        }
+        // SAFETY: SQLite is initialised, and it searches its VFS list under its own
+        // mutex; a null name asks for the default VFS.
+        let inner = unsafe { ffi::sqlite3_vfs_find(ptr::null()) };
+        if inner.is_null() {
+            return Err(ffi::SQLITE_ERROR);
+        }
+        // SAFETY: `inner` points to a registered VFS, which stays valid and unchanged
+        // while registered (SQLite's default VFS is a static object, and nothing in this
+        // process unregisters it). The one field SQLite may rewrite meanwhile, under a
+        // mutex we do not hold, is `pNext`: it is named here, so the `..*inner` update
+        // copies every other field by place and never reads it.
+        let mut vfs = unsafe {
+            ffi::sqlite3_vfs {
+                pNext: ptr::null_mut(),
+                zName: NAME.as_ptr(),
+                xOpen: Some(open),
+                ..*inner
+            }
+        };
+        vfs.szOsFile = c_int::try_from(size_of::<WalFile>())
+            .ok()
+            .and_then(|own| own.checked_add(vfs.szOsFile))
+            .ok_or(ffi::SQLITE_ERROR)?;
+        Ok(Self { vfs, inner })
+    }
 }
 
 /// A WAL file opened through the shim. SQLite allocates `szOsFile` bytes for it: this
 /// struct, then the inner VFS's own file.
+///
+/// SQLite owns the memory, from before `xOpen` to after `xClose`, and frees it without
+/// dropping the struct: `close` drops what the struct owns.
 #[repr(C)]
 struct WalFile {
+    /// What SQLite sees; `open` sets its `pMethods` to [`WAL_METHODS`].
     base: ffi::sqlite3_file,
-    inner: *mut ffi::sqlite3_file,
-    /// Null when writes go straight through (see `open`).
-    gathered: *mut Gathered,
+    inner: InnerFile,
+    /// `None` when writes go straight through (see `open`).
+    gathered: Option<Box<Gathered>>,
+}
+
+// SQLite aligns a file's memory to 8 bytes, and the inner file starts right after the
+// `WalFile`: both must hold for `open` to place them there.
+const _: () = assert!(align_of::<WalFile>() <= 8 && size_of::<WalFile>().is_multiple_of(8));
+
+/// The inner VFS's file behind a [`WalFile`].
+///
+/// Invariant: the inner VFS's `xOpen` opened it successfully and its `xClose` has not
+/// been called. `open` makes one only right after that `xOpen` succeeds, and only `close`
+/// calls `xClose`, as the last thing SQLite has the file do.
+struct InnerFile(*mut ffi::sqlite3_file);
+
+impl InnerFile {
+    /// The inner file's methods, for as long as `self` is borrowed.
+    fn methods(&self) -> &ffi::sqlite3_io_methods {
+        // SAFETY: the file is open (the invariant), and an open file's `pMethods` points
+        // to a methods object the inner VFS keeps valid at least until `xClose` (SQLite
+        // itself calls through it after every successful `xOpen`; the unix VFS's are
+        // static). The borrow cannot reach `xClose`: `self` is part of a WalFile, which is
+        // borrowed for one method call at a time (`WalFile::from_raw`), and `close` asks
+        // for the methods before it closes the file.
+        unsafe { &*(*self.0).pMethods }
+    }
 }
 
 /// A contiguous run of bytes not yet written, starting at `offset` in the file.
@@ -79,33 +173,106 @@ struct Gathered {
     bytes: Vec<u8>,
 }
 
-unsafe fn register_once() -> Result<(), c_int> {
-    unsafe {
-        let rc = ffi::sqlite3_initialize();
-        if rc != ffi::SQLITE_OK {
-            return Err(rc);
+impl Gathered {
+    /// Adds `data`, bound for `offset`, to the run if it continues it and fits; returns
+    /// whether it did.
+    fn gather(&mut self, data: &[u8], offset: i64) -> bool {
+        let continues = self.bytes.is_empty()
+            || i64::try_from(self.bytes.len()).is_ok_and(|n| self.offset + n == offset);
+        if !continues || self.bytes.len() + data.len() > MAX_GATHERED {
+            return false;
         }
-        let inner = ffi::sqlite3_vfs_find(ptr::null());
-        if inner.is_null() {
-            return Err(ffi::SQLITE_ERROR);
+        if self.bytes.is_empty() {
+            self.offset = offset;
         }
-        let mut vfs = *inner;
-        vfs.zName = NAME.as_ptr();
-        vfs.pNext = ptr::null_mut();
-        vfs.szOsFile = c_int::try_from(size_of::<WalFile>())
-            .ok()
-            .and_then(|own| own.checked_add(vfs.szOsFile))
-            .ok_or(ffi::SQLITE_ERROR)?;
-        vfs.xOpen = Some(open);
-        // Registered VFSes live as long as the process.
-        let shim = Box::leak(Box::new(Shim { vfs, inner }));
-        match ffi::sqlite3_vfs_register(&mut shim.vfs, 0) {
-            ffi::SQLITE_OK => Ok(()),
-            rc => Err(rc),
-        }
+        self.bytes.extend_from_slice(data);
+        true
     }
 }
 
+impl WalFile {
+    /// The WalFile behind the `sqlite3_file` SQLite passes to one of [`WAL_METHODS`].
+    ///
+    /// # Safety
+    ///
+    /// `file` must be the file argument of the call of one of [`WAL_METHODS`] that is
+    /// running, and the reference must not outlive that call. Then:
+    /// - A WalFile is there, not yet closed: those methods are reachable only through
+    ///   `WAL_METHODS`, which `open` installs together with the WalFile it writes, and
+    ///   SQLite calls no method of a file after its `xClose`.
+    /// - The memory is valid for the call: SQLite owns it and frees it only after
+    ///   `xClose` has returned.
+    /// - The `&mut` is the only reference to it: SQLite calls the methods of one file
+    ///   one at a time and leaves its memory alone meanwhile (the file belongs to one
+    ///   connection, and a rusqlite `Connection` is used by one thread at a time, not
+    ///   being `Sync`); the inner VFS's methods never call back into ours; and each of
+    ///   our methods makes one such reference.
+    unsafe fn from_raw<'a>(file: *mut ffi::sqlite3_file) -> &'a mut Self {
+        // SAFETY: the caller's promise above; `file` points to `base`, at offset 0 of
+        // the `repr(C)` WalFile, with the provenance of SQLite's whole allocation.
+        unsafe { &mut *file.cast::<Self>() }
+    }
+
+    /// The inner file and its methods, for as long as `self` is borrowed.
+    fn inner(&self) -> (*mut ffi::sqlite3_file, &ffi::sqlite3_io_methods) {
+        (self.inner.0, self.inner.methods())
+    }
+
+    /// Writes what was gathered, if anything; the run is dropped either way (a failed
+    /// write fails the transaction, which SQLite then rolls back).
+    fn flush(&mut self) -> c_int {
+        let Some(gathered) = self.gathered.as_deref_mut() else {
+            return ffi::SQLITE_OK;
+        };
+        if gathered.bytes.is_empty() {
+            return ffi::SQLITE_OK;
+        }
+        let Some(write) = self.inner.methods().xWrite else {
+            return ffi::SQLITE_IOERR_WRITE;
+        };
+        let mut rc = ffi::SQLITE_OK;
+        let mut offset = gathered.offset;
+        for chunk in gathered.bytes.chunks(MAX_WRITE) {
+            #[cfg(test)]
+            tests::count_write();
+            // Both fit: a chunk is at most MAX_WRITE bytes.
+            let len = chunk.len() as c_int;
+            // SAFETY: `self.inner` is the open inner file (`InnerFile`), and `chunk` is
+            // `len` initialised bytes that outlive the call; `xWrite` only reads them,
+            // during the call.
+            rc = unsafe { write(self.inner.0, chunk.as_ptr().cast::<c_void>(), len, offset) };
+            if rc != ffi::SQLITE_OK {
+                break;
+            }
+            offset += len as i64;
+        }
+        gathered.bytes.clear();
+        rc
+    }
+
+    /// Flushes, then runs `f` on the inner file unless the flush failed.
+    fn flushed(
+        &mut self,
+        f: impl FnOnce(*mut ffi::sqlite3_file, &ffi::sqlite3_io_methods) -> Option<c_int>,
+    ) -> c_int {
+        let rc = self.flush();
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
+        let (inner, methods) = self.inner();
+        f(inner, methods).unwrap_or(ffi::SQLITE_ERROR)
+    }
+}
+
+/// `xOpen`: a WAL file gets a [`WalFile`] in front of the inner VFS's own file; any other
+/// file is the inner VFS's alone.
+///
+/// # Safety
+///
+/// SQLite's `xOpen` contract: `vfs` is the object [`register`] registered; `file` points
+/// to at least our `szOsFile` bytes, 8-byte aligned, that SQLite allocated and keeps until
+/// after `xClose` (or, if the open fails, until we return); `name` is null or a path that
+/// stays valid until `xClose`; `out_flags` is null or writable.
 unsafe extern "C" fn open(
     vfs: *mut ffi::sqlite3_vfs,
     name: *const c_char,
@@ -113,34 +280,60 @@ unsafe extern "C" fn open(
     flags: c_int,
     out_flags: *mut c_int,
 ) -> c_int {
-    unsafe {
+    // SAFETY: `vfs` is the registered `Shim::vfs`, the first field of a `repr(C)` Shim
+    // that lives for the rest of the process, and it carries the whole Shim's provenance
+    // (see `register`). Only the `inner` field is read, through the pointer: SQLite may
+    // be rewriting `vfs.pNext` meanwhile, but `inner` is never written after
+    // registration. The default VFS it points to stays registered and unchanged (see
+    // `Shim::new`), so its `xOpen` is read the same way.
+    let (inner_vfs, inner_open) = unsafe {
         let inner_vfs = (*vfs.cast::<Shim>()).inner;
-        let Some(inner_open) = (*inner_vfs).xOpen else {
-            return ffi::SQLITE_ERROR;
-        };
-        if flags & ffi::SQLITE_OPEN_WAL == 0 {
-            // Not a WAL: the inner file takes SQLite's memory itself, nothing in between.
-            return inner_open(inner_vfs, name, file, flags, out_flags);
-        }
+        (inner_vfs, (*inner_vfs).xOpen)
+    };
+    let Some(inner_open) = inner_open else {
+        return ffi::SQLITE_ERROR;
+    };
+    if flags & ffi::SQLITE_OPEN_WAL == 0 {
+        // Not a WAL: the inner file takes SQLite's memory itself, nothing in between.
+        // SAFETY: SQLite's arguments go on unchanged to the VFS whose `xOpen` contract
+        // they meet, and `file` has our `szOsFile` bytes, more than its own.
+        return unsafe { inner_open(inner_vfs, name, file, flags, out_flags) };
+    }
+    // SAFETY: our `szOsFile` is `size_of::<WalFile>()` plus the inner VFS's, so the inner
+    // file's bytes start that far into SQLite's allocation and end within it, 8-byte
+    // aligned (the assertion after `WalFile`) and apart from the WalFile written below.
+    // The inner `xOpen` gets them with SQLite's other arguments, unchanged, under the
+    // contract we got them with.
+    let (inner, rc) = unsafe {
         let inner = file
             .cast::<u8>()
             .add(size_of::<WalFile>())
             .cast::<ffi::sqlite3_file>();
-        let rc = inner_open(inner_vfs, name, inner, flags, out_flags);
-        if rc != ffi::SQLITE_OK {
-            (*file).pMethods = ptr::null();
-            return rc;
-        }
-        // Without power-safe overwrite SQLite may write after the sync (see above).
-        let characteristics = match (*(*inner).pMethods).xDeviceCharacteristics {
-            Some(f) => f(inner),
-            None => 0,
-        };
-        let gathered = if characteristics & ffi::SQLITE_IOCAP_POWERSAFE_OVERWRITE != 0 {
-            Box::into_raw(Box::default())
-        } else {
-            ptr::null_mut()
-        };
+        (inner, inner_open(inner_vfs, name, inner, flags, out_flags))
+    };
+    if rc != ffi::SQLITE_OK {
+        // SAFETY: `file` points to SQLite's allocation, which starts with a
+        // `sqlite3_file`. A null `pMethods` tells SQLite there is nothing to close, so it
+        // will not call our `xClose` (`xOpen` must leave it valid or null, even failing).
+        unsafe { (*file).pMethods = ptr::null() };
+        return rc;
+    }
+    // The inner `xOpen` succeeded, and only our `close` will call its `xClose`.
+    let inner = InnerFile(inner);
+    // Without power-safe overwrite SQLite may write after the sync (see above).
+    let characteristics = match inner.methods().xDeviceCharacteristics {
+        // SAFETY: the inner file is open (`InnerFile`), and the method takes nothing else.
+        Some(f) => unsafe { f(inner.0) },
+        None => 0,
+    };
+    let gathered = (characteristics & ffi::SQLITE_IOCAP_POWERSAFE_OVERWRITE != 0)
+        .then(Box::<Gathered>::default);
+    // SAFETY: `file` points to SQLite's allocation, at least `size_of::<WalFile>()` bytes
+    // and 8-byte aligned, enough for a WalFile (the assertion after it). Nothing of ours
+    // is there yet, so it is written without reading or dropping the old bytes. From
+    // here `pMethods` is `WAL_METHODS`, so every method SQLite calls on the file until
+    // `xClose` finds this WalFile (`WalFile::from_raw`).
+    unsafe {
         file.cast::<WalFile>().write(WalFile {
             base: ffi::sqlite3_file {
                 pMethods: &WAL_METHODS,
@@ -148,11 +341,15 @@ unsafe extern "C" fn open(
             inner,
             gathered,
         });
-        ffi::SQLITE_OK
     }
+    ffi::SQLITE_OK
 }
 
 /// Version 1: a WAL file is never memory-mapped nor used for shared memory.
+///
+/// Each method's `# Safety` is SQLite's contract for it: `file` is the file `open` set
+/// up, valid for the call (what [`WalFile::from_raw`] needs), and the other pointers
+/// are what the method's documentation says they are, valid for the call.
 static WAL_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
     iVersion: 1,
     xClose: Some(close),
@@ -175,165 +372,210 @@ static WAL_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
     xUnfetch: None,
 };
 
-/// The inner file and its methods.
-unsafe fn inner(
-    file: *mut ffi::sqlite3_file,
-) -> (*mut ffi::sqlite3_file, &'static ffi::sqlite3_io_methods) {
-    unsafe {
-        let inner = (*file.cast::<WalFile>()).inner;
-        (inner, &*(*inner).pMethods)
-    }
-}
-
-/// Writes what was gathered, if anything; the run is dropped either way (a failed
-/// write fails the transaction, which SQLite then rolls back).
-unsafe fn flush(file: *mut ffi::sqlite3_file) -> c_int {
-    unsafe {
-        let gathered = (*file.cast::<WalFile>()).gathered;
-        if gathered.is_null() || (*gathered).bytes.is_empty() {
-            return ffi::SQLITE_OK;
-        }
-        let gathered = &mut *gathered;
-        let (inner, methods) = inner(file);
-        let Some(write) = methods.xWrite else {
-            return ffi::SQLITE_IOERR_WRITE;
-        };
-        let mut rc = ffi::SQLITE_OK;
-        let mut offset = gathered.offset;
-        for chunk in gathered.bytes.chunks(MAX_WRITE) {
-            #[cfg(test)]
-            tests::count_write();
-            // Both fit: a chunk is at most MAX_WRITE bytes.
-            let len = chunk.len() as c_int;
-            rc = write(inner, chunk.as_ptr().cast::<c_void>(), len, offset);
-            if rc != ffi::SQLITE_OK {
-                break;
-            }
-            offset += len as i64;
-        }
-        gathered.bytes.clear();
-        rc
-    }
-}
-
-/// Flushes, then runs `f` on the inner file unless the flush failed.
-unsafe fn flushed(
-    file: *mut ffi::sqlite3_file,
-    f: impl FnOnce(*mut ffi::sqlite3_file, &'static ffi::sqlite3_io_methods) -> Option<c_int>,
-) -> c_int {
-    unsafe {
-        let rc = flush(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        let (inner, methods) = inner(file);
-        f(inner, methods).unwrap_or(ffi::SQLITE_ERROR)
-    }
-}
-
+/// `xWrite`: adds the bytes to the gathered run if they continue it, else flushes and
+/// writes them.
+///
+/// # Safety
+///
+/// SQLite's `xWrite` contract (see [`WAL_METHODS`]): `data` points to `amount` bytes,
+/// readable and unchanged for the call.
 unsafe extern "C" fn write(
     file: *mut ffi::sqlite3_file,
     data: *const c_void,
     amount: c_int,
     offset: i64,
 ) -> c_int {
-    unsafe {
-        let gathered = (*file.cast::<WalFile>()).gathered;
-        let Ok(len) = usize::try_from(amount) else {
-            return ffi::SQLITE_IOERR_WRITE;
-        };
-        if !gathered.is_null() {
-            let run = &mut *gathered;
-            let continues = run.bytes.is_empty()
-                || i64::try_from(run.bytes.len()).is_ok_and(|n| run.offset + n == offset);
-            if continues && run.bytes.len() + len <= MAX_GATHERED {
-                if run.bytes.is_empty() {
-                    run.offset = offset;
-                }
-                run.bytes
-                    .extend_from_slice(std::slice::from_raw_parts(data.cast::<u8>(), len));
-                return ffi::SQLITE_OK;
-            }
-        }
-        flushed(file, |inner, m| {
-            m.xWrite.map(|f| f(inner, data, amount, offset))
+    let Ok(len) = usize::try_from(amount) else {
+        return ffi::SQLITE_IOERR_WRITE;
+    };
+    // SAFETY: this is SQLite's call with its own `file`, as `from_raw` needs, and `wal`
+    // is dropped when it returns. `data` points to `len` bytes SQLite neither frees nor
+    // changes during the call, which `bytes` does not outlive.
+    let (wal, bytes) = unsafe {
+        (
+            WalFile::from_raw(file),
+            slice::from_raw_parts(data.cast::<u8>(), len),
+        )
+    };
+    if wal
+        .gathered
+        .as_deref_mut()
+        .is_some_and(|run| run.gather(bytes, offset))
+    {
+        return ffi::SQLITE_OK;
+    }
+    wal.flushed(|inner, m| {
+        m.xWrite.map(|f| {
+            // SAFETY: `inner` is the open inner file (`InnerFile`), and SQLite's own
+            // arguments go on unchanged, meeting the same `xWrite` contract.
+            unsafe { f(inner, data, amount, offset) }
         })
-    }
+    })
 }
 
+/// `xClose`: flushes, closes the inner file and frees the gathered run.
+///
+/// # Safety
+///
+/// SQLite's `xClose` contract (see [`WAL_METHODS`]); SQLite calls no method of the file
+/// after this one, and frees its memory after it returns.
 unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
-    unsafe {
-        let flushed_rc = flush(file);
-        let (inner, methods) = inner(file);
-        let rc = methods.xClose.map_or(ffi::SQLITE_OK, |f| f(inner));
-        let wal = &mut *file.cast::<WalFile>();
-        if !wal.gathered.is_null() {
-            drop(Box::from_raw(wal.gathered));
-            wal.gathered = ptr::null_mut();
-        }
-        if flushed_rc != ffi::SQLITE_OK {
-            flushed_rc
-        } else {
-            rc
-        }
+    // SAFETY: this is SQLite's call with its own `file`, as `from_raw` needs, and `wal`
+    // is dropped when it returns, before SQLite frees the memory.
+    let wal = unsafe { WalFile::from_raw(file) };
+    let flushed_rc = wal.flush();
+    let (inner, methods) = wal.inner();
+    let rc = match methods.xClose {
+        // SAFETY: `inner` is the open inner file (`InnerFile`), and this is its last use:
+        // below only `gathered` is touched, and SQLite calls none of our methods after
+        // this.
+        Some(f) => unsafe { f(inner) },
+        None => ffi::SQLITE_OK,
+    };
+    // SQLite frees the memory without dropping the WalFile.
+    wal.gathered = None;
+    if flushed_rc != ffi::SQLITE_OK {
+        flushed_rc
+    } else {
+        rc
     }
 }
 
+/// `xRead`: flushes, then reads from the inner file.
+///
+/// # Safety
+///
+/// SQLite's `xRead` contract (see [`WAL_METHODS`]): `buf` has room for `amount` bytes.
 unsafe extern "C" fn read(
     file: *mut ffi::sqlite3_file,
     buf: *mut c_void,
     amount: c_int,
     offset: i64,
 ) -> c_int {
+    // SAFETY: SQLite's call with its own `file`, as `from_raw` needs (the reference is a
+    // temporary of this call); `inner` is the open inner file (`InnerFile`), and
+    // SQLite's other arguments go on unchanged, meeting the same `xRead` contract.
     unsafe {
-        flushed(file, |inner, m| {
-            m.xRead.map(|f| f(inner, buf, amount, offset))
-        })
+        WalFile::from_raw(file).flushed(|inner, m| m.xRead.map(|f| f(inner, buf, amount, offset)))
     }
 }
 
+/// `xTruncate`: flushes, then truncates the inner file.
+///
+/// # Safety
+///
+/// SQLite's `xTruncate` contract (see [`WAL_METHODS`]).
 unsafe extern "C" fn truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    unsafe { flushed(file, |inner, m| m.xTruncate.map(|f| f(inner, size))) }
+    // SAFETY: SQLite's call with its own `file`, as `from_raw` needs (the reference is a
+    // temporary of this call); `inner` is the open inner file (`InnerFile`), and the
+    // size is a plain value.
+    unsafe { WalFile::from_raw(file).flushed(|inner, m| m.xTruncate.map(|f| f(inner, size))) }
 }
 
+/// `xSync`: flushes, then syncs the inner file.
+///
+/// # Safety
+///
+/// SQLite's `xSync` contract (see [`WAL_METHODS`]).
 unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    unsafe { flushed(file, |inner, m| m.xSync.map(|f| f(inner, flags))) }
+    // SAFETY: SQLite's call with its own `file`, as `from_raw` needs (the reference is a
+    // temporary of this call); `inner` is the open inner file (`InnerFile`), and the
+    // flags are a plain value.
+    unsafe { WalFile::from_raw(file).flushed(|inner, m| m.xSync.map(|f| f(inner, flags))) }
 }
 
+/// `xFileSize`: flushes, then asks the inner file its size.
+///
+/// # Safety
+///
+/// SQLite's `xFileSize` contract (see [`WAL_METHODS`]): `size` is writable.
 unsafe extern "C" fn file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    unsafe { flushed(file, |inner, m| m.xFileSize.map(|f| f(inner, size))) }
+    // SAFETY: SQLite's call with its own `file`, as `from_raw` needs (the reference is a
+    // temporary of this call); `inner` is the open inner file (`InnerFile`), and `size`
+    // goes on unchanged, meeting the same `xFileSize` contract.
+    unsafe { WalFile::from_raw(file).flushed(|inner, m| m.xFileSize.map(|f| f(inner, size))) }
 }
 
+/// `xLock`: flushes, then locks the inner file.
+///
+/// # Safety
+///
+/// SQLite's `xLock` contract (see [`WAL_METHODS`]).
 unsafe extern "C" fn lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    unsafe { flushed(file, |inner, m| m.xLock.map(|f| f(inner, level))) }
+    // SAFETY: SQLite's call with its own `file`, as `from_raw` needs (the reference is a
+    // temporary of this call); `inner` is the open inner file (`InnerFile`), and the
+    // level is a plain value.
+    unsafe { WalFile::from_raw(file).flushed(|inner, m| m.xLock.map(|f| f(inner, level))) }
 }
 
+/// `xUnlock`: flushes, then unlocks the inner file.
+///
+/// # Safety
+///
+/// SQLite's `xUnlock` contract (see [`WAL_METHODS`]).
 unsafe extern "C" fn unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    unsafe { flushed(file, |inner, m| m.xUnlock.map(|f| f(inner, level))) }
+    // SAFETY: SQLite's call with its own `file`, as `from_raw` needs (the reference is a
+    // temporary of this call); `inner` is the open inner file (`InnerFile`), and the
+    // level is a plain value.
+    unsafe { WalFile::from_raw(file).flushed(|inner, m| m.xUnlock.map(|f| f(inner, level))) }
 }
 
+/// `xCheckReservedLock`: flushes, then asks the inner file.
+///
+/// # Safety
+///
+/// SQLite's `xCheckReservedLock` contract (see [`WAL_METHODS`]): `out` is writable.
 unsafe extern "C" fn check_reserved_lock(file: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
-    unsafe { flushed(file, |inner, m| m.xCheckReservedLock.map(|f| f(inner, out))) }
+    // SAFETY: SQLite's call with its own `file`, as `from_raw` needs (the reference is a
+    // temporary of this call); `inner` is the open inner file (`InnerFile`), and `out`
+    // goes on unchanged, meeting the same `xCheckReservedLock` contract.
+    unsafe {
+        WalFile::from_raw(file).flushed(|inner, m| m.xCheckReservedLock.map(|f| f(inner, out)))
+    }
 }
 
+/// `xFileControl`: flushes, then hands the operation to the inner file.
+///
+/// # Safety
+///
+/// SQLite's `xFileControl` contract (see [`WAL_METHODS`]): `arg` is what `op` calls for.
 unsafe extern "C" fn file_control(
     file: *mut ffi::sqlite3_file,
     op: c_int,
     arg: *mut c_void,
 ) -> c_int {
-    unsafe { flushed(file, |inner, m| m.xFileControl.map(|f| f(inner, op, arg))) }
+    // SAFETY: SQLite's call with its own `file`, as `from_raw` needs (the reference is a
+    // temporary of this call); `inner` is the open inner file (`InnerFile`), and `op`
+    // and `arg` go on unchanged, meeting the same `xFileControl` contract.
+    unsafe { WalFile::from_raw(file).flushed(|inner, m| m.xFileControl.map(|f| f(inner, op, arg))) }
 }
 
+/// `xSectorSize`: the inner file's, 4096 if it has none.
+///
+/// # Safety
+///
+/// SQLite's `xSectorSize` contract (see [`WAL_METHODS`]).
 unsafe extern "C" fn sector_size(file: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: SQLite's call with its own `file`, as `from_raw` needs (the reference is a
+    // temporary of this call); `inner` is the open inner file (`InnerFile`), and the
+    // method takes nothing else.
     unsafe {
-        let (inner, methods) = inner(file);
+        let (inner, methods) = WalFile::from_raw(file).inner();
         methods.xSectorSize.map_or(4096, |f| f(inner))
     }
 }
 
+/// `xDeviceCharacteristics`: the inner file's, none if it has none.
+///
+/// # Safety
+///
+/// SQLite's `xDeviceCharacteristics` contract (see [`WAL_METHODS`]).
 unsafe extern "C" fn device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: SQLite's call with its own `file`, as `from_raw` needs (the reference is a
+    // temporary of this call); `inner` is the open inner file (`InnerFile`), and the
+    // method takes nothing else.
     unsafe {
-        let (inner, methods) = inner(file);
+        let (inner, methods) = WalFile::from_raw(file).inner();
         methods.xDeviceCharacteristics.map_or(0, |f| f(inner))
     }
 }
