@@ -9,8 +9,7 @@
 //! after writing `widget.txt`, then, resumed with the answer, writes `answered.txt`
 //! with it before completing. Stops on SIGTERM/SIGINT.
 
-#[path = "../tests/support/fake_anthropic.rs"]
-mod fake_anthropic;
+use harness_testkit::fake_anthropic;
 
 use std::net::SocketAddr;
 

@@ -4,8 +4,7 @@
 //! It accepts the token `fake_telegram::TOKEN`, and `GET /_sent` lists what the bot
 //! sent as JSON. Stops on SIGTERM/SIGINT.
 
-#[path = "../tests/support/fake_telegram.rs"]
-mod fake_telegram;
+use harness_testkit::fake_telegram;
 
 use std::net::SocketAddr;
 

@@ -2,10 +2,8 @@
 //! git worktrees: tools edit files, complete_task ends the session, the change merges;
 //! rate limits delay but never fail; confinement refuses escapes.
 
-#[path = "support/fake_anthropic.rs"]
-mod fake_anthropic;
-#[path = "support/git_repo.rs"]
-mod git_repo;
+use harness_testkit::fake_anthropic;
+use harness_testkit::git_repo;
 
 use std::{sync::Arc, time::Duration};
 

@@ -1,8 +1,7 @@
 //! The `cli` runtime with a script that behaves like Claude Code: stream-json on stdout,
 //! a file edit, an exit code. Cancelling kills the script and its child.
 
-#[path = "support/procs.rs"]
-mod procs;
+use harness_testkit::procs;
 
 use std::{path::PathBuf, time::Duration};
 

@@ -2,8 +2,7 @@
 //! configured author, landing that leaves the base untouched on conflict, and cleanup
 //! that never deletes uncommitted work.
 
-#[path = "support/git_repo.rs"]
-mod git_repo;
+use harness_testkit::git_repo;
 
 use git_repo::{git, init_repo, repo_path};
 use std::time::Duration;

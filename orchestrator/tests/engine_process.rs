@@ -1,8 +1,7 @@
 //! Process groups: cancelling, timing out or dropping a run kills the child and every
 //! process it started. No orphans.
 
-#[path = "support/procs.rs"]
-mod procs;
+use harness_testkit::procs;
 
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! Both runtimes through the one `AgentRuntime` interface the scheduler uses: outcomes
 //! say whether an attempt was used, timeouts fire, planners can create tasks.
 
-#[path = "support/fake_anthropic.rs"]
-mod fake_anthropic;
+use harness_testkit::fake_anthropic;
 
 use std::{
     path::PathBuf,

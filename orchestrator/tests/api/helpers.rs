@@ -1,199 +1,30 @@
-//! `TestApp`: one server per test, on its own temporary database.
+//! The server under test: `harness`'s own `App`, started for the testkit's [`TestApp`]
+//! (the testkit does not depend on the `harness` crate).
 
-#![allow(dead_code)] // shared with the scheduler tests, which use a part of it
-
-use std::{net::SocketAddr, time::Duration};
-
-use harness::{
-    board::Board,
-    config::{Secret, Settings},
-    server::App,
-};
-use reqwest::{Client, Response, StatusCode};
-use serde_json::{Value, json};
+use harness::{config::Settings, server::App};
+use harness_testkit::app::{Serving, Shutdown};
 use tempfile::TempDir;
-use tokio::{sync::oneshot, task::JoinHandle};
 
-pub struct TestApp {
-    pub addr: SocketAddr,
-    pub client: Client,
-    pub board: Board,
-    pub dir: TempDir,
-    pub token: Option<String>,
-    stop: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-/// Settings for a test: everything inside `dir`, nothing from the environment.
-pub fn settings_in(dir: &TempDir) -> Settings {
-    let mut settings = Settings::for_database(dir.path().join("data/harness.db"));
-    settings.dashboard_dir = Some(dir.path().join("no-dashboard"));
-    settings
-}
+pub use harness_testkit::app::{TestApp, error_field, json_with, secret, test_client};
 
 pub async fn spawn_app() -> TestApp {
     spawn_with(|_| {}).await
 }
 
 pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    spawn_in(dir, tweak).await
+    spawn_in(tempfile::tempdir().expect("temp dir"), tweak).await
 }
 
 /// Starts a server on an existing directory (to test restarts).
 pub async fn spawn_in(dir: TempDir, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    init_logs();
-    let mut settings = settings_in(&dir);
-    tweak(&mut settings);
-    let token = settings.api_token.as_ref().map(|t| t.expose().to_owned());
+    TestApp::start(dir, tweak, serve).await
+}
+
+async fn serve(settings: Settings, shutdown: Shutdown) -> Serving {
     let app = App::build(settings).await.expect("app builds");
-    let addr = app.local_addr().unwrap();
-    let board = app.board().clone();
-    let (tx, rx) = oneshot::channel::<()>();
-    let handle = tokio::spawn(app.run_until(async {
-        let _ = rx.await;
-    }));
-    TestApp {
-        addr,
-        client: test_client(Some(Duration::from_secs(10))),
-        board,
-        dir,
-        token,
-        stop: Some(tx),
-        handle: Some(handle),
+    Serving {
+        addr: app.local_addr().unwrap(),
+        board: app.board().clone(),
+        task: tokio::spawn(app.run_until(shutdown)),
     }
-}
-
-/// A client from the harness's own HTTP setup (a bare reqwest client has no TLS
-/// provider in this build).
-pub fn test_client(timeout: Option<Duration>) -> Client {
-    harness::http_client::client(harness::http_client::Timeouts {
-        connect: Duration::from_secs(10),
-        request: timeout,
-    })
-    .unwrap()
-}
-
-pub fn secret(token: &str) -> Option<Secret> {
-    Some(Secret::new(token))
-}
-
-fn init_logs() {
-    if std::env::var_os("TEST_LOG").is_some() {
-        harness::telemetry::init(harness::telemetry::LogFormat::Text);
-    }
-}
-
-impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    pub fn ws_url(&self, path: &str) -> String {
-        format!("ws://{}{}", self.addr, path)
-    }
-
-    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.token {
-            Some(t) => req.bearer_auth(t),
-            None => req,
-        }
-    }
-
-    pub async fn get(&self, path: &str) -> Response {
-        self.authed(self.client.get(self.url(path)))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.authed(self.client.post(self.url(path)).json(&body))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn post_empty(&self, path: &str) -> Response {
-        self.authed(self.client.post(self.url(path)))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn post_raw(&self, path: &str, body: &'static str, content_type: &str) -> Response {
-        self.authed(
-            self.client
-                .post(self.url(path))
-                .header("content-type", content_type)
-                .body(body),
-        )
-        .send()
-        .await
-        .unwrap()
-    }
-
-    pub async fn patch(&self, path: &str, body: Value) -> Response {
-        self.authed(self.client.patch(self.url(path)).json(&body))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn put(&self, path: &str, body: Value) -> Response {
-        self.authed(self.client.put(self.url(path)).json(&body))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn delete(&self, path: &str) -> Response {
-        self.authed(self.client.delete(self.url(path)))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// Creates a task and returns its JSON; panics unless the answer is 201.
-    pub async fn create_task(&self, body: Value) -> Value {
-        let response = self.post("/api/tasks", body).await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        response.json().await.unwrap()
-    }
-
-    pub async fn task_titled(&self, title: &str) -> Value {
-        self.create_task(json!({ "title": title })).await
-    }
-
-    /// Stops the server as a shutdown signal would, and waits for it.
-    pub async fn stop(mut self) -> TempDir {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(handle) = self.handle.take() {
-            handle.await.expect("server task").expect("clean shutdown");
-        }
-        let Self { dir, .. } = self;
-        dir
-    }
-}
-
-/// Reads a JSON body and checks the status, showing the body when it is wrong.
-pub async fn json_with(response: Response, expected: StatusCode) -> Value {
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert_eq!(status, expected, "body: {text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
-/// Asserts our error format, and returns the error's field.
-pub async fn error_field(response: Response, expected: StatusCode) -> Option<String> {
-    let body = json_with(response, expected).await;
-    let error = &body["error"];
-    assert!(error["code"].is_string(), "no error code in {body}");
-    assert!(
-        !error["message"].as_str().unwrap_or("").is_empty(),
-        "no message in {body}"
-    );
-    error["field"].as_str().map(str::to_owned)
 }

@@ -1,8 +1,7 @@
 //! Integration tests: the real server on port 0, a fresh SQLite file per test, and
 //! real HTTP and WebSocket clients. One binary, so it links once.
 
-#[path = "../support/git_repo.rs"]
-mod git_repo;
+use harness_testkit::git_repo;
 
 mod agents;
 mod auth;

@@ -7,11 +7,8 @@
 //! The tests run as root on CI machines; Landlock applies to root too, and it is what
 //! must stop these agents (file permissions do not stop root).
 
-#[path = "../support/fake_anthropic.rs"]
-mod fake_anthropic;
-#[path = "../support/git_repo.rs"]
-mod git_repo;
-#[path = "../api/helpers.rs"]
+use harness_testkit::fake_anthropic;
+use harness_testkit::git_repo;
 mod helpers;
 
 mod filesystem;

@@ -1,9 +1,8 @@
-//! The `kubernetes` executor against a stand-in API server (tests/support/fake_kube.rs)
+//! The `kubernetes` executor against a stand-in API server (testkit/src/fake_kube.rs)
 //! over real HTTP: what it creates, the statuses it reports as the pod moves, a watch
 //! cut and resumed, scheduling failures reported as "not started", and cleanup.
 
-#[path = "../support/fake_kube.rs"]
-mod fake_kube;
+use harness_testkit::fake_kube;
 
 mod backend;
 mod client;

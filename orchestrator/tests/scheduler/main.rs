@@ -2,11 +2,8 @@
 //! temporary git repository as the workspace, the fake Messages API over real HTTP, and
 //! fake CLI agents as real child processes.
 
-#[path = "../support/fake_anthropic.rs"]
-mod fake_anthropic;
-#[path = "../support/git_repo.rs"]
-mod git_repo;
-#[path = "../api/helpers.rs"]
+use harness_testkit::fake_anthropic;
+use harness_testkit::git_repo;
 mod helpers;
 
 mod anthropic_flow;

@@ -1,10 +1,8 @@
 //! Telegram end to end: the real `harness serve` binary on port 0 with a temporary
-//! database, talking over real HTTP to a stand-in Bot API (tests/support).
+//! database, talking over real HTTP to a stand-in Bot API (testkit/src/fake_telegram.rs).
 
-#[path = "../support/fake_telegram.rs"]
-mod fake_telegram;
-#[path = "../support/git_repo.rs"]
-mod git_repo;
+use harness_testkit::fake_telegram;
+use harness_testkit::git_repo;
 
 mod commands;
 mod delivery;

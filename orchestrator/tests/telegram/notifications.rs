@@ -9,8 +9,7 @@ use crate::{
     CHAT, Harness, USER, engine_config, fake_telegram::FakeTelegram, git_repo, telegram_env,
 };
 
-#[path = "../support/fake_anthropic.rs"]
-mod fake_anthropic;
+use harness_testkit::fake_anthropic;
 
 use fake_anthropic::{FakeAnthropic, Reply};
 

@@ -1,6 +1,6 @@
 //! An agent with `executor = "kubernetes"`: the real server starts the kubernetes
 //! backend from its settings (a kubeconfig pointing at the API stand-in of
-//! tests/support/fake_kube.rs), the scheduler launches the attempt as a Job there, and a
+//! testkit/src/fake_kube.rs), the scheduler launches the attempt as a Job there, and a
 //! pod whose image cannot be pulled ends the attempt without using one, saying why.
 
 use std::time::Duration;

@@ -2,15 +2,11 @@
 //! real git workspace, and `harness worker` as real child processes (the `process`
 //! executor runs the binary cargo built) speaking the worker protocol over HTTP and git
 //! smart HTTP. The CLI agent is the fake `claude` of tests/fixtures; the `anthropic`
-//! runtime talks to the fake Messages API of tests/support.
+//! runtime talks to the fake Messages API of the testkit.
 
-#[path = "../support/fake_anthropic.rs"]
-mod fake_anthropic;
-#[path = "../support/fake_kube.rs"]
-mod fake_kube;
-#[path = "../support/git_repo.rs"]
-mod git_repo;
-#[path = "../api/helpers.rs"]
+use harness_testkit::fake_anthropic;
+use harness_testkit::fake_kube;
+use harness_testkit::git_repo;
 mod helpers;
 
 mod credentials;

@@ -7,8 +7,6 @@
 //! (only Telegram's tags, balanced, entities valid) and the 4096-character limit. Tests
 //! push updates (messages, replies, button presses) and read what the bot sent.
 
-#![allow(dead_code)] // each user (test binary, example) uses a different part
-
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     net::SocketAddr,
@@ -29,7 +27,8 @@ use tokio::sync::{Notify, oneshot};
 
 /// The token the fake accepts unless told otherwise.
 pub const TOKEN: &str = "123456789:AAfakeTelegramTokenForTests_0123";
-pub const BOT_USERNAME: &str = "harness_test_bot";
+/// The bot's username, as `getMe` answers it.
+const BOT_USERNAME: &str = "harness_test_bot";
 
 /// One request the bot made.
 #[derive(Debug, Clone)]
@@ -245,7 +244,7 @@ impl FakeTelegram {
             .collect()
     }
 
-    pub fn all_sent(&self) -> Vec<Sent> {
+    fn all_sent(&self) -> Vec<Sent> {
         self.lock().sent.clone()
     }
 

@@ -1,8 +1,6 @@
 //! Temporary git repositories for engine tests. Identity comes from the environment of
 //! each git call, so tests never depend on (or write) the machine's git config.
 
-#![allow(dead_code)]
-
 use std::{path::Path, process::Command};
 
 /// Runs git in `dir` with a fixed test identity; panics with stderr on failure.

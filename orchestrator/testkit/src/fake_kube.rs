@@ -12,8 +12,6 @@
 //! owns. Tests move that pod along (scheduled, running, succeeded, failed, image pull
 //! back-off, unschedulable, deadline), cut open watches, and read what was asked.
 
-#![allow(dead_code)] // each user (test binary, example) uses a different part
-
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
     convert::Infallible,

@@ -1,7 +1,5 @@
 //! Process checks for tests: is a PID still running?
 
-#![allow(dead_code)]
-
 use std::{path::Path, time::Duration};
 
 /// True while `pid` exists and is not a zombie (a zombie has exited; it only waits for

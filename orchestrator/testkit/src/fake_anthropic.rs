@@ -5,8 +5,6 @@
 //! Every request is recorded (headers that matter, JSON body, arrival time) so tests can
 //! assert what the harness sent: prompts, tool results, cache breakpoints.
 
-#![allow(dead_code)] // each test binary uses a different part
-
 use std::{
     collections::VecDeque,
     convert::Infallible,
