@@ -4,6 +4,7 @@
 //! Shutdown: stop accepting, close WebSockets, finish in-flight requests, mark running
 //! sessions interrupted, checkpoint the WAL, exit, all within [`SHUTDOWN_DEADLINE`].
 
+use harness_domain::event::Operation;
 use std::{
     future::Future,
     net::SocketAddr,
@@ -373,8 +374,7 @@ async fn recover(board: &Board, settings: &Settings) -> anyhow::Result<()> {
     if interrupted + requeued > 0 {
         tracing::warn!(interrupted, requeued, "recovered from an unclean stop");
         board
-            .note(NewEvent::info(
-                "orchestrator.recovered",
+            .note(NewEvent::info(Operation::OrchestratorRecovered,
                 format!("{interrupted} sessions interrupted and {requeued} tasks requeued after an unclean stop"),
             ))
             .await;
@@ -396,7 +396,7 @@ async fn finish(
         .await?;
     board
         .note(NewEvent::info(
-            "orchestrator.stopped",
+            Operation::OrchestratorStopped,
             "the orchestrator stopped cleanly",
         ))
         .await;

@@ -56,6 +56,7 @@ use super::AppState;
         harness_domain::agent::AgentStatus,
         harness_domain::session::LogLine,
         harness_domain::event::Event,
+        harness_domain::event::Operation,
         harness_board::live::LiveFrame,
         harness_board::live::LiveKind,
     ))

@@ -2,9 +2,7 @@
 
 use std::{borrow::Cow, fmt};
 
-use serde_json::Value;
-
-use harness_store::telegram::UPDATE_KEY;
+use harness_domain::event::NewEvent;
 
 /// The author of a change. The harness's own actors are constants; an integration
 /// names its user (`telegram:<user>`), so the name can be owned.
@@ -51,18 +49,9 @@ impl Actor {
         &self.name
     }
 
-    /// `payload` of the change's event, naming the update that asked (if one did).
-    pub fn stamp(&self, mut payload: Value) -> Value {
-        let Some(update) = self.update else {
-            return payload;
-        };
-        if !payload.is_object() {
-            payload = Value::Object(serde_json::Map::new());
-        }
-        if let Value::Object(map) = &mut payload {
-            map.insert(UPDATE_KEY.to_owned(), update.into());
-        }
-        payload
+    /// The change's event, naming the update that asked (if one did).
+    pub fn stamp(&self, event: NewEvent) -> NewEvent {
+        event.asked_by_update(self.update)
     }
 }
 
@@ -91,18 +80,13 @@ mod tests {
     }
 
     #[test]
-    fn an_actor_for_an_update_names_it_in_the_payload() {
+    fn an_actor_for_an_update_names_it_in_the_event() {
+        use harness_domain::event::Operation;
         let actor = Actor::named("telegram:ada").for_update(41);
         assert_eq!(actor.as_str(), "telegram:ada");
-        let payload = actor.stamp(serde_json::json!({"to": "cancelled"}));
-        assert_eq!(
-            payload,
-            serde_json::json!({"to": "cancelled", UPDATE_KEY: 41})
-        );
-        assert_eq!(
-            actor.stamp(Value::Null),
-            serde_json::json!({UPDATE_KEY: 41})
-        );
-        assert_eq!(Actor::API.stamp(Value::Null), Value::Null);
+        let event = actor.stamp(NewEvent::info(Operation::TaskCreated, "x"));
+        assert_eq!(event.telegram_update, Some(41));
+        let event = Actor::API.stamp(NewEvent::info(Operation::TaskCreated, "x"));
+        assert_eq!(event.telegram_update, None);
     }
 }

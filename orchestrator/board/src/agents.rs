@@ -1,5 +1,6 @@
 //! Agents: an operator's changes, the scheduler's status reports, harness.toml overrides.
 
+use harness_domain::event::Operation;
 use harness_domain::{
     agent::{Agent, AgentId, AgentPatch, AgentStatus, RuntimeKind},
     event::NewEvent,
@@ -22,7 +23,7 @@ impl Board {
         let (agent, event) = self
             .blocking(move |s| {
                 s.update_agent(&id, &patch, |a| {
-                    NewEvent::info("agent.updated", format!("agent {} updated", a.id))
+                    NewEvent::info(Operation::AgentUpdated, format!("agent {} updated", a.id))
                         .for_agent(a.id.as_str())
                 })
             })

@@ -1,6 +1,7 @@
 //! Findings: reported by an agent on the task it tested (one transaction with the
 //! `finding.reported` event, announced after the commit), read by people.
 
+use harness_domain::event::Operation;
 use harness_domain::{
     event::{NewEvent, Severity},
     finding::{Finding, NewFinding},
@@ -29,7 +30,7 @@ impl Board {
                     screenshot.as_deref(),
                     |f| {
                         let mut event = NewEvent::info(
-                            "finding.reported",
+                            Operation::FindingReported,
                             format!("finding on task {}: {}", f.task_id, f.title),
                         )
                         .with_severity(Severity::Warning)

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use harness_domain::{
-    event::{Event, NewEvent},
+    event::{Event, NewEvent, Operation},
     time::Timestamp,
 };
 use serde::Serialize;
@@ -48,17 +48,19 @@ impl Board {
         started_at: Timestamp,
         actor: impl Into<Actor>,
     ) -> Result<OrchestratorStatus, StoreError> {
-        let (kind, message) = if paused {
-            (
-                "orchestrator.paused",
+        let actor = actor.into();
+        let by = actor.as_str().to_owned();
+        let note = actor.stamp(if paused {
+            NewEvent::info(
+                Operation::OrchestratorPaused { actor: by },
                 "orchestrator paused: no new sessions start",
             )
         } else {
-            ("orchestrator.resumed", "orchestrator resumed")
-        };
-        let actor = actor.into();
-        let note = NewEvent::info(kind, message)
-            .with_payload(actor.stamp(serde_json::json!({ "actor": actor.as_str() })));
+            NewEvent::info(
+                Operation::OrchestratorResumed { actor: by },
+                "orchestrator resumed",
+            )
+        });
         let event = self.blocking(move |s| s.set_paused(paused, &note)).await?;
         self.runs.wake();
         let status = self.orchestrator_status(started_at).await?;

@@ -4,7 +4,7 @@
 
 use harness_domain::{
     agent::AgentId,
-    event::{NewEvent, Severity},
+    event::{NewEvent, Operation, Severity},
     proposal::{Proposal, ProposalStatus},
     role::{RoleName, Size, TaskEstimate},
     task::{Task, TaskId},
@@ -34,11 +34,13 @@ impl Board {
             .blocking(move |s| {
                 s.record_estimate(id, size, &reason, agent.as_deref(), |e| {
                     NewEvent::info(
-                        "task.estimated",
+                        Operation::TaskEstimated {
+                            size: e.size,
+                            reason: e.reason.clone(),
+                        },
                         format!("{display} is estimated {}: {}", e.size, e.reason),
                     )
                     .for_task(id.get())
-                    .with_payload(serde_json::json!({ "size": e.size, "reason": e.reason }))
                 })
             })
             .await?;
@@ -63,12 +65,14 @@ impl Board {
             .blocking(move |s| {
                 s.record_rejection(id, session, &reasons, |n| {
                     NewEvent::info(
-                        "validation.rejected",
+                        Operation::ValidationRejected {
+                            count: n,
+                            reasons: reasons.clone(),
+                        },
                         format!("validation rejected {display} (rejection {n}): {reasons}"),
                     )
                     .with_severity(Severity::Warning)
                     .for_task(id.get())
-                    .with_payload(serde_json::json!({ "count": n, "reasons": reasons }))
                 })
             })
             .await?;
@@ -80,10 +84,9 @@ impl Board {
     pub fn propose_now(&self, new: NewProposal) -> Result<Proposal, StoreError> {
         let (proposal, event) = self.store.create_proposal(&new, |p| {
             NewEvent::info(
-                "proposal.created",
+                Operation::ProposalCreated { proposal_id: p.id },
                 format!("SIA proposes \"{}\" ({})", p.title, p.source),
             )
-            .with_payload(serde_json::json!({ "proposal_id": p.id }))
         })?;
         self.published_event(event);
         Ok(proposal)
@@ -108,12 +111,13 @@ impl Board {
         let (proposal, task, event) = self
             .blocking(move |s| {
                 s.accept_proposal(id, actor.as_str(), |p, t| {
-                    NewEvent::info(
-                        "proposal.accepted",
-                        format!("proposal \"{}\" accepted as {}", p.title, t.display_id),
+                    actor.stamp(
+                        NewEvent::info(
+                            Operation::ProposalAccepted { proposal_id: p.id },
+                            format!("proposal \"{}\" accepted as {}", p.title, t.display_id),
+                        )
+                        .for_task(t.id.get()),
                     )
-                    .for_task(t.id.get())
-                    .with_payload(actor.stamp(serde_json::json!({ "proposal_id": p.id })))
                 })
             })
             .await?;
@@ -128,10 +132,9 @@ impl Board {
             .blocking(move |s| {
                 s.reject_proposal(id, |p| {
                     NewEvent::info(
-                        "proposal.rejected",
+                        Operation::ProposalRejected { proposal_id: p.id },
                         format!("proposal \"{}\" rejected", p.title),
                     )
-                    .with_payload(serde_json::json!({ "proposal_id": p.id }))
                 })
             })
             .await?;

@@ -1,5 +1,6 @@
 //! Agent sessions: their lifecycle, log lines and usage.
 
+use harness_domain::event::Operation;
 use harness_domain::{
     agent::AgentId,
     event::{NewEvent, Severity},
@@ -96,7 +97,7 @@ impl Board {
     /// by the attempt, as any cancelled session.
     pub async fn record_spend_stop(&self, task_id: i64, session_id: i64, reason: String) {
         self.note(
-            NewEvent::info("session.stopped", reason)
+            NewEvent::info(Operation::SessionStopped, reason)
                 .with_severity(Severity::Warning)
                 .for_task(task_id)
                 .for_session(session_id),
@@ -133,7 +134,7 @@ impl Board {
             .blocking(move |s| {
                 s.interrupt_running_sessions(reason, keep, |session| {
                     NewEvent::info(
-                        "session.interrupted",
+                        Operation::SessionInterrupted,
                         format!("session {} interrupted: {reason}", session.id),
                     )
                     .with_severity(Severity::Warning)

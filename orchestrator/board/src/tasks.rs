@@ -1,7 +1,7 @@
 //! What people (the API, integrations, planning agents) do to tasks.
 
 use harness_domain::{
-    event::{NewEvent, Severity},
+    event::{NewEvent, Operation, Severity},
     task::{NewTask, Task, TaskId, TaskPatch, TaskStatus, TaskTransition},
 };
 
@@ -120,7 +120,7 @@ impl Board {
             .store
             .delete_task(id, |t| {
                 NewEvent::info(
-                    "task.deleted",
+                    Operation::TaskDeleted,
                     format!("{} deleted: {}", t.display_id, t.title),
                 )
                 .for_task(t.id.get())
@@ -155,9 +155,15 @@ impl Board {
         let (task, event) = self
             .blocking(move |s| {
                 s.answer_question(id, &answer, |t| {
-                    NewEvent::info("task.answered", format!("{} got an answer", t.display_id))
-                        .for_task(t.id.get())
-                        .with_payload(actor.stamp(serde_json::json!({ "actor": actor.as_str() })))
+                    actor.stamp(
+                        NewEvent::info(
+                            Operation::TaskAnswered {
+                                actor: actor.as_str().to_owned(),
+                            },
+                            format!("{} got an answer", t.display_id),
+                        )
+                        .for_task(t.id.get()),
+                    )
                 })
             })
             .await?;
@@ -208,12 +214,13 @@ fn created(task: &Task, actor: &Actor) -> NewEvent {
     } else {
         ""
     };
-    NewEvent::info(
-        "task.created",
-        format!("{} created{by}: {}", task.display_id, task.title),
+    actor.stamp(
+        NewEvent::info(
+            Operation::TaskCreated,
+            format!("{} created{by}: {}", task.display_id, task.title),
+        )
+        .for_task(task.id.get()),
     )
-    .for_task(task.id.get())
-    .with_payload(actor.stamp(serde_json::Value::Null))
 }
 
 pub(super) fn status_changed(task: &Task, reason: &str, actor: &Actor) -> NewEvent {
@@ -221,17 +228,19 @@ pub(super) fn status_changed(task: &Task, reason: &str, actor: &Actor) -> NewEve
         TaskStatus::Failed | TaskStatus::Blocked => Severity::Warning,
         _ => Severity::Info,
     };
-    NewEvent::info(
-        "task.status_changed",
-        format!(
-            "{} is now {}: {reason}",
-            task.display_id,
-            task.status.as_str()
-        ),
-    )
-    .with_severity(severity)
-    .for_task(task.id.get())
-    .with_payload(
-        actor.stamp(serde_json::json!({ "to": task.status.as_str(), "actor": actor.as_str() })),
+    actor.stamp(
+        NewEvent::info(
+            Operation::TaskStatusChanged {
+                to: task.status,
+                actor: actor.as_str().to_owned(),
+            },
+            format!(
+                "{} is now {}: {reason}",
+                task.display_id,
+                task.status.as_str()
+            ),
+        )
+        .with_severity(severity)
+        .for_task(task.id.get()),
     )
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use harness_domain::{
     agent::Agent,
-    event::{NewEvent, Severity},
+    event::{BlockedBy, CrashInterruptions, NewEvent, Operation, Severity},
     session::Session,
     task::{Outcome, Task, TaskId, TaskStatus},
     time::Timestamp,
@@ -124,20 +124,19 @@ impl Board {
             .blocking(move |s| {
                 s.settle_failure(id, &failure, actor.as_str(), end.as_ref(), |t| {
                     let mut note = NewEvent::info(
-                        "task.failed",
+                        // Retried or blocked, and whether a diagnosis will follow: what
+                        // a notification needs to say.
+                        Operation::TaskFailed {
+                            status: t.status,
+                            investigation: investigate && t.status == TaskStatus::Blocked,
+                        },
                         format!(
                             "{} attempt {} failed: {}",
                             t.display_id, t.attempts, failure.reason
                         ),
                     )
                     .with_severity(Severity::Warning)
-                    .for_task(t.id.get())
-                    // Retried or blocked, and whether a diagnosis will follow: what a
-                    // notification needs to say.
-                    .with_payload(serde_json::json!({
-                        "status": t.status.as_str(),
-                        "investigation": investigate && t.status == TaskStatus::Blocked,
-                    }));
+                    .for_task(t.id.get());
                     if let Some(session) = session_id {
                         note = note.for_session(session);
                     }
@@ -171,13 +170,14 @@ impl Board {
             .blocking(move |s| {
                 s.ask_question(id, &question, paused.as_deref(), |t| {
                     NewEvent::info(
-                        "task.question",
+                        Operation::TaskQuestion {
+                            question: question.clone(),
+                        },
                         format!("{} asks: {question}", t.display_id),
                     )
                     .with_severity(Severity::Warning)
                     .for_task(t.id.get())
                     .for_session(session_id)
-                    .with_payload(serde_json::json!({ "question": question }))
                 })
             })
             .await?;
@@ -198,13 +198,14 @@ impl Board {
             .blocking(move |s| {
                 s.wait_to_land(id, &reason, |t| {
                     NewEvent::info(
-                        "task.waiting_to_land",
+                        Operation::TaskWaitingToLand {
+                            reason: reason.clone(),
+                        },
                         format!("{} is verified and waits to land: {reason}", t.display_id),
                     )
                     .with_severity(Severity::Warning)
                     .for_task(t.id.get())
                     .for_session(session_id)
-                    .with_payload(serde_json::json!({ "reason": reason }))
                 })
             })
             .await?;
@@ -239,7 +240,9 @@ impl Board {
             .blocking(move |s| {
                 s.record_blocked(id, diagnosis.as_deref(), |t| {
                     NewEvent::info(
-                        "task.blocked",
+                        Operation::TaskBlocked(BlockedBy::Investigation {
+                            diagnosis: diagnosis.clone(),
+                        }),
                         format!(
                             "{} is blocked after {attempts} attempts: {title}",
                             t.display_id
@@ -247,7 +250,6 @@ impl Board {
                     )
                     .with_severity(Severity::Error)
                     .for_task(t.id.get())
-                    .with_payload(serde_json::json!({ "diagnosis": diagnosis }))
                 })
             })
             .await?;
@@ -306,11 +308,10 @@ impl Board {
     pub async fn record_investigation_waiting(&self, task: &Task, why: &'static str) {
         self.note(
             NewEvent::info(
-                "investigation.waiting",
+                Operation::InvestigationWaiting { reason: why.into() },
                 format!("the investigation of {} waits: {why}", task.display_id),
             )
-            .for_task(task.id.get())
-            .with_payload(serde_json::json!({ "reason": why })),
+            .for_task(task.id.get()),
         )
         .await;
     }
@@ -320,14 +321,16 @@ impl Board {
     pub async fn record_helper_waiting(&self, task: &Task, role: &str, purpose: &'static str) {
         self.note(
             NewEvent::info(
-                "helper.waiting",
+                Operation::HelperWaiting {
+                    role: role.into(),
+                    purpose: purpose.into(),
+                },
                 format!(
                     "the {purpose} of {} waits: every {role} agent is busy",
                     task.display_id
                 ),
             )
-            .for_task(task.id.get())
-            .with_payload(serde_json::json!({ "role": role, "purpose": purpose })),
+            .for_task(task.id.get()),
         )
         .await;
     }
@@ -443,12 +446,13 @@ impl Board {
                 let end = end.as_ref();
                 s.recover_after_crash(id, max, actor.as_str(), &cause, end, |t, reason| {
                     NewEvent::info(
-                        "task.blocked",
+                        Operation::TaskBlocked(BlockedBy::Crashes {
+                            reason: CrashInterruptions::CrashInterruptions,
+                        }),
                         format!("{} is blocked: {reason}", t.display_id),
                     )
                     .with_severity(Severity::Error)
                     .for_task(t.id.get())
-                    .with_payload(serde_json::json!({ "reason": "crash_interruptions" }))
                 })
             })
             .await?;

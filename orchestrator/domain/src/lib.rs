@@ -5,6 +5,7 @@
 //! these types, so a value that reached the database has passed the same checks.
 
 pub mod agent;
+pub mod budget;
 pub mod event;
 pub mod finding;
 pub mod graph;

@@ -38,7 +38,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use harness_domain::{
     agent::{Agent, AgentStatus},
-    event::{NewEvent, Severity},
+    event::{NewEvent, Operation, Severity},
     task::Task,
     time::Timestamp,
 };
@@ -450,11 +450,10 @@ impl Scheduler {
                     .board
                     .note(
                         NewEvent::info(
-                            "budget.exceeded",
+                            Operation::BudgetExceeded(Box::new(report.clone())),
                             "a budget limit is reached: no new session starts",
                         )
-                        .with_severity(Severity::Error)
-                        .with_payload(serde_json::to_value(&report).unwrap_or_default()),
+                        .with_severity(Severity::Error),
                     )
                     .await;
             }
@@ -475,19 +474,20 @@ impl Scheduler {
             (false, Some(until)) if long => {
                 self.rate_paused = true;
                 NewEvent::info(
-                    "ratelimit.paused",
+                    Operation::RateLimitPaused {
+                        until: Timestamp::from_datetime(until),
+                    },
                     format!(
                         "the Anthropic API rate limit pauses every session until {} UTC",
                         until.format("%H:%M:%S")
                     ),
                 )
                 .with_severity(Severity::Warning)
-                .with_payload(serde_json::json!({ "until": until.to_rfc3339() }))
             }
             (true, None) => {
                 self.rate_paused = false;
                 NewEvent::info(
-                    "ratelimit.resumed",
+                    Operation::RateLimitResumed,
                     "the rate limit is over; sessions continue",
                 )
             }
@@ -528,7 +528,10 @@ impl Scheduler {
             tracing::warn!("{message}");
             self.engine
                 .board
-                .note(NewEvent::info("worktree.leftover", message).with_severity(Severity::Warning))
+                .note(
+                    NewEvent::info(Operation::WorktreeLeftover, message)
+                        .with_severity(Severity::Warning),
+                )
                 .await;
         }
     }

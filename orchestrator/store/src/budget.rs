@@ -3,43 +3,10 @@
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 use harness_domain::time::Timestamp;
 use rusqlite::params;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::{Store, StoreError};
 
-/// Cost and tokens over some period.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, ToSchema)]
-pub struct Spend {
-    pub cost_usd: f64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-}
-
-impl Spend {
-    pub fn tokens(&self) -> u64 {
-        self.input_tokens + self.output_tokens
-    }
-}
-
-/// Spend of one agent, one model or one day.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct SpendBy {
-    /// Agent id, model name, or date (`2026-11-27`).
-    pub key: String,
-    #[serde(flatten)]
-    pub spend: Spend,
-}
-
-/// Every total the budget view needs, computed in one read.
-#[derive(Debug, Clone, Default)]
-pub struct BudgetTotals {
-    pub today: Spend,
-    pub month: Spend,
-    pub per_agent: Vec<SpendBy>,
-    pub per_model: Vec<SpendBy>,
-    pub daily: Vec<SpendBy>,
-}
+pub use harness_domain::budget::{BudgetTotals, Spend, SpendBy};
 
 impl Store {
     /// Totals as of `now`: today and this month in UTC, this month by agent and model,

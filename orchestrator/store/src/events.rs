@@ -81,33 +81,36 @@ impl Store {
 /// describes, so the change and its event commit (or roll back) together.
 pub(super) fn insert_event(conn: &Connection, new: &NewEvent) -> Result<Event, StoreError> {
     let at = Timestamp::now();
+    let (kind, payload) = new.operation.encode();
     let id: i64 = conn
         .prepare_cached(
             "INSERT INTO events (type, severity, task_id, agent_id, session_id, message, payload, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
         )?
         .query_row(params![
-            new.kind,
+            kind,
             new.severity.as_str(),
             new.task_id,
             new.agent_id,
             new.session_id,
             new.message,
-            new.payload.to_string(),
+            payload.to_string(),
             at.to_rfc3339()
         ],
         |r| r.get(0),
     )?;
-    super::telegram::mark_handled_by(conn, &new.payload)?;
+    if let Some(update) = new.telegram_update {
+        super::telegram::mark_handled(conn, update)?;
+    }
     Ok(Event {
         id,
-        kind: new.kind.to_owned(),
+        kind,
         severity: new.severity,
         task_id: new.task_id,
         agent_id: new.agent_id.clone(),
         session_id: new.session_id,
         message: new.message.clone(),
-        payload: new.payload.clone(),
+        payload,
         at,
     })
 }

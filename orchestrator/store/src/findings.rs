@@ -195,6 +195,7 @@ impl RawFinding {
 
 #[cfg(test)]
 mod tests {
+    use harness_domain::event::Operation;
     use harness_domain::task::{NewTask, Title};
 
     use super::*;
@@ -205,7 +206,7 @@ mod tests {
         let new = NewTask::titled(Title::parse("Try the page").unwrap());
         let (task, _) = store
             .create_task(&new, "api", |t| {
-                NewEvent::info("task.created", t.title.clone())
+                NewEvent::info(Operation::TaskCreated, t.title.clone())
             })
             .unwrap();
         (store, dir, task.id.get())
@@ -216,7 +217,7 @@ mod tests {
     }
 
     fn note(f: &Finding) -> NewEvent {
-        NewEvent::info("finding.reported", f.title.clone()).for_task(f.task_id)
+        NewEvent::info(Operation::FindingReported, f.title.clone()).for_task(f.task_id)
     }
 
     fn files(dir: &tempfile::TempDir) -> usize {

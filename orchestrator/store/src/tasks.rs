@@ -996,6 +996,7 @@ mod query_plans {
 
 #[cfg(test)]
 mod reads {
+    use harness_domain::event::Operation;
     use harness_domain::task::{NewTask, Title};
 
     use super::*;
@@ -1007,7 +1008,7 @@ mod reads {
         let new = NewTask::titled(Title::parse("Read me").unwrap());
         let (task, _) = store
             .create_task(&new, "api", |t| {
-                NewEvent::info("task.created", t.title.clone())
+                NewEvent::info(Operation::TaskCreated, t.title.clone())
             })
             .unwrap();
         let read = store.get_task_now(task.id).expect("a reader is free");

@@ -74,22 +74,15 @@ pub trait Render {
 
 const SUMMARY: &str = "summary";
 
-/// The key of an event's payload naming the Telegram update that asked for the change.
-pub const UPDATE_KEY: &str = "telegram_update";
-
-/// Inside the transaction of a change whose event names a Telegram update: marks that
-/// update handled, so the change and the mark commit together and a crash between
-/// them cannot make the command run again after a restart.
-pub(super) fn mark_handled_by(
-    conn: &Connection,
-    payload: &serde_json::Value,
-) -> Result<(), StoreError> {
-    if let Some(update_id) = payload.get(UPDATE_KEY).and_then(serde_json::Value::as_i64) {
-        conn.prepare_cached(
-            "UPDATE telegram_inbox SET handled_at = ?2 WHERE update_id = ?1 AND handled_at IS NULL",
-        )?
-        .execute(params![update_id, Timestamp::now().to_rfc3339()])?;
-    }
+/// Inside the transaction of a change whose event names the Telegram update that asked
+/// for it (`NewEvent::telegram_update`): marks that update handled, so the change and
+/// the mark commit together and a crash between them cannot make the command run again
+/// after a restart.
+pub(super) fn mark_handled(conn: &Connection, update_id: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE telegram_inbox SET handled_at = ?2 WHERE update_id = ?1 AND handled_at IS NULL",
+    )?
+    .execute(params![update_id, Timestamp::now().to_rfc3339()])?;
     Ok(())
 }
 
@@ -457,6 +450,7 @@ fn queue_draft(
 #[cfg(test)]
 mod tests {
     use harness_domain::event::NewEvent;
+    use harness_domain::event::Operation;
 
     use super::*;
 
@@ -498,7 +492,10 @@ mod tests {
         let (_dir, store) = store();
         for i in 0..250 {
             store
-                .record_event(&NewEvent::info("task.created", format!("event {i}")))
+                .record_event(&NewEvent::info(
+                    Operation::TaskCreated,
+                    format!("event {i}"),
+                ))
                 .unwrap();
         }
         while store.telegram().enqueue(100, 10, &mut EveryEvent).unwrap() > 0 {}
@@ -517,14 +514,14 @@ mod tests {
         {
             let (store, _) = Store::open(&path).unwrap();
             store
-                .record_event(&NewEvent::info("task.created", "one"))
+                .record_event(&NewEvent::info(Operation::TaskCreated, "one"))
                 .unwrap();
             assert_eq!(
                 store.telegram().enqueue(100, 10, &mut EveryEvent).unwrap(),
                 1
             );
             store
-                .record_event(&NewEvent::info("task.created", "two"))
+                .record_event(&NewEvent::info(Operation::TaskCreated, "two"))
                 .unwrap();
         }
         let (store, _) = Store::open(&path).unwrap();
@@ -567,7 +564,7 @@ mod tests {
         let (_dir, store) = store();
         let event = |m: &str| {
             store
-                .record_event(&NewEvent::info("task.created", m))
+                .record_event(&NewEvent::info(Operation::TaskCreated, m))
                 .unwrap()
         };
         store.telegram().start_run(true, &[1]).unwrap();
@@ -602,7 +599,7 @@ mod tests {
         let (_dir, store) = store();
         store.telegram().start_run(true, &[1]).unwrap();
         store
-            .record_event(&NewEvent::info("task.created", "to chat 1"))
+            .record_event(&NewEvent::info(Operation::TaskCreated, "to chat 1"))
             .unwrap();
         assert_eq!(queued_texts(&store).len(), 1);
         let changed = store.telegram().start_run(true, &[2]).unwrap();
@@ -623,8 +620,7 @@ mod tests {
             .receive(&[(7, "{}".to_owned()), (8, "{}".to_owned())])
             .unwrap();
         let stamped = |id: i64| {
-            NewEvent::info("task.created", "from a chat")
-                .with_payload(serde_json::json!({ UPDATE_KEY: id }))
+            NewEvent::info(Operation::TaskCreated, "from a chat").asked_by_update(Some(id))
         };
         // The change and its event roll back (a crash before the commit): the update
         // stays to be handled after the restart.

@@ -5,7 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use harness_domain::{event::Event, task::Task};
+use harness_domain::{
+    event::{BlockedBy, Event, Operation},
+    task::{Task, TaskStatus},
+};
 use serde_json::{Value, json};
 
 use harness_config::NotifyKind;
@@ -191,14 +194,19 @@ impl Render for Renderer {
 
 /// The notification an event calls for, if any.
 pub fn render(event: &Event, task: Option<&Task>, public_url: Option<&str>) -> Option<Note> {
-    let payload = &event.payload;
-    let (kind, keyboard, mut h) = match event.kind.as_str() {
-        "task.status_changed" if payload["to"] == "completed" => {
+    let (kind, keyboard, mut h) = match event.operation()? {
+        Operation::TaskStatusChanged {
+            to: TaskStatus::Completed,
+            ..
+        } => {
             let mut h = task_head("✅ ", "completed", task, event);
             h.line().text(after_colon(&event.message));
             (NotifyKind::Completed, None, h)
         }
-        "task.failed" if payload["status"] == "blocked" => {
+        Operation::TaskFailed {
+            status: TaskStatus::Blocked,
+            investigation,
+        } => {
             let mut h = task_head("⛔ ", "is blocked", task, event);
             if let Some(t) = task {
                 h.text(&format!(" after {} attempts", t.attempts));
@@ -207,20 +215,20 @@ pub fn render(event: &Event, task: Option<&Task>, public_url: Option<&str>) -> O
                 }
             }
             // Promised only when an investigator was staffed as the task blocked.
-            if payload["investigation"] == true {
+            if investigation {
                 h.line()
                     .italic("The investigator's diagnosis follows when it is ready.");
             }
             (NotifyKind::Blocked, event.task_id.map(blocked_keyboard), h)
         }
-        "task.failed" => {
+        Operation::TaskFailed { .. } => {
             let mut h = task_head("⚠️ ", "attempt failed", task, event);
             h.line().text(after_colon(&event.message));
             (NotifyKind::Failed, None, h)
         }
-        // Blocked without a failed attempt before it (crash recovery's
-        // `{"reason": …}`): the only word a person gets, so it is the Blocked message.
-        "task.blocked" if payload.get("diagnosis").is_none() => {
+        // Blocked without a failed attempt before it (crash recovery): the only word a
+        // person gets, so it is the Blocked message.
+        Operation::TaskBlocked(BlockedBy::Crashes { .. }) => {
             let mut h = task_head("⛔ ", "is blocked", task, event);
             let reason = task
                 .and_then(|t| t.last_failure.as_deref())
@@ -229,16 +237,15 @@ pub fn render(event: &Event, task: Option<&Task>, public_url: Option<&str>) -> O
             h.line().pre(reason);
             (NotifyKind::Blocked, event.task_id.map(blocked_keyboard), h)
         }
-        "task.blocked" => {
-            let diagnosis = payload["diagnosis"].as_str().filter(|d| !d.is_empty())?;
+        Operation::TaskBlocked(BlockedBy::Investigation { diagnosis }) => {
+            let diagnosis = diagnosis.filter(|d| !d.is_empty())?;
             let mut h = task_head("🔎 ", "diagnosis", task, event);
-            h.line().pre(diagnosis);
+            h.line().pre(&diagnosis);
             (NotifyKind::Diagnosis, None, h)
         }
-        "task.question" => {
-            let question = payload["question"].as_str().unwrap_or(&event.message);
+        Operation::TaskQuestion { question } => {
             let mut h = task_head("❓ ", "asks", task, event);
-            h.line().line().text(question).line().line();
+            h.line().line().text(&question).line().line();
             let display = task.map_or("the task", |t| t.display_id.as_str());
             h.italic(&format!(
                 "Reply to this message to answer, or send /answer {display} your answer."
@@ -247,12 +254,11 @@ pub fn render(event: &Event, task: Option<&Task>, public_url: Option<&str>) -> O
                                       "input_field_placeholder": "Your answer" });
             (NotifyKind::Question, Some(force_reply), h)
         }
-        "task.created" => {
+        Operation::TaskCreated => {
             let h = task_head("🆕 ", "created", task, event);
             (NotifyKind::Created, None, h)
         }
-        "proposal.created" => {
-            let id = payload["proposal_id"].as_i64()?;
+        Operation::ProposalCreated { proposal_id: id } => {
             let mut h = Html::new();
             h.text("💡 ").text(&event.message).line();
             h.italic(&format!(
@@ -260,20 +266,18 @@ pub fn render(event: &Event, task: Option<&Task>, public_url: Option<&str>) -> O
             ));
             (NotifyKind::Proposed, None, h)
         }
-        "budget.exceeded" => {
+        Operation::BudgetExceeded(report) => {
             let mut h = Html::new();
             h.text("💸 ")
                 .bold("Budget limit reached")
                 .text(": no new session starts until the period rolls over.");
-            if let Some(today) = payload["today"]["cost_usd"].as_f64() {
-                h.line().text(&format!("Spent today: ${today:.2}"));
-            }
-            if let Some(month) = payload["month"]["cost_usd"].as_f64() {
-                h.text(&format!(", this month: ${month:.2}"));
-            }
+            h.line().text(&format!(
+                "Spent today: ${:.2}, this month: ${:.2}",
+                report.today.cost_usd, report.month.cost_usd
+            ));
             (NotifyKind::Budget, None, h)
         }
-        "ratelimit.paused" => {
+        Operation::RateLimitPaused { .. } => {
             let mut h = Html::new();
             h.text("⏸ ")
                 .bold("Rate limited")
@@ -281,7 +285,7 @@ pub fn render(event: &Event, task: Option<&Task>, public_url: Option<&str>) -> O
                 .text(&event.message);
             (NotifyKind::RateLimit, None, h)
         }
-        "ratelimit.resumed" => {
+        Operation::RateLimitResumed => {
             let mut h = Html::new();
             h.text("▶️ ")
                 .bold("Rate limit over")
@@ -289,7 +293,7 @@ pub fn render(event: &Event, task: Option<&Task>, public_url: Option<&str>) -> O
                 .text(&event.message);
             (NotifyKind::RateLimit, None, h)
         }
-        "orchestrator.recovered" => {
+        Operation::OrchestratorRecovered => {
             let mut h = Html::new();
             h.text("⚠️ ")
                 .bold("Orchestrator started after an unclean stop")
@@ -297,7 +301,7 @@ pub fn render(event: &Event, task: Option<&Task>, public_url: Option<&str>) -> O
                 .text(&event.message);
             (NotifyKind::Recovered, None, h)
         }
-        "orchestrator.stopped" => {
+        Operation::OrchestratorStopped => {
             let mut h = Html::new();
             h.text("⏹ ")
                 .bold("Orchestrator stopped")

@@ -1,6 +1,7 @@
 //! Migrations, integrity checks and backups, on real files.
 
 use harness::store::{Store, StoreError, backup, migrations::MIGRATIONS};
+use harness_domain::event::Operation;
 use harness_domain::task::{NewTask, Title};
 use rusqlite::Connection;
 
@@ -184,5 +185,5 @@ fn requeue_gives_back_the_attempt_a_claim_took() {
 
 /// The operations event a store test's change records with it.
 fn note(task: &harness_domain::task::Task) -> harness_domain::event::NewEvent {
-    harness_domain::event::NewEvent::info("task.created", task.title.clone())
+    harness_domain::event::NewEvent::info(Operation::TaskCreated, task.title.clone())
 }

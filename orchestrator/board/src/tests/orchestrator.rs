@@ -1,5 +1,6 @@
 //! Agents, pause, budget and events (board/agents.rs, board/orchestrator.rs).
 
+use harness_domain::event::Operation;
 use harness_domain::{
     agent::{AgentId, AgentPatch, AgentStatus},
     event::NewEvent,
@@ -50,7 +51,7 @@ async fn pause_publishes_the_status_and_its_event_from_one_commit() {
 async fn a_note_is_published_after_it_is_stored() {
     let mut f = Fixture::new();
     f.board
-        .note(NewEvent::info("worktree.leftover", "left over"))
+        .note(NewEvent::info(Operation::WorktreeLeftover, "left over"))
         .await
         .unwrap();
     let (kinds, frames) = f.kinds();
