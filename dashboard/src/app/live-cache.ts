@@ -5,7 +5,7 @@ import type { QueryClient, QueryKey } from '@tanstack/react-query';
 import { keys, type EventFilters, type SessionFilters } from '@/lib/query-keys';
 import { patchPaged, sessionMatches, sessionOrder, type Paged } from '@/lib/cache-patch';
 import { applyTask } from '@/lib/task-cache';
-import type { Agent, AgentList, EventList, HarnessEvent, LogLine, Session, SessionLogs, SessionPage, WsMessage } from '@/lib/types';
+import { PROPOSAL_EVENTS, type Agent, type AgentList, type EventList, type EventType, type HarnessEvent, type LogLine, type Session, type SessionLogs, type SessionPage, type WsMessage } from '@/lib/types';
 
 /** Events kept in a live feed; older ones scroll off. */
 export const EVENT_FEED_CAP = 2000;
@@ -42,8 +42,8 @@ function applyLogLines(qc: QueryClient, lines: LogLine[]) {
 function applyEvents(qc: QueryClient, events: HarnessEvent[]) {
   // Proposals and estimates have no live message of their own: their events say when
   // to fetch them again.
-  if (events.some((e) => e.type.startsWith('proposal.'))) void qc.invalidateQueries({ queryKey: keys.proposals });
-  for (const e of events) if (e.type === 'task.estimated' && e.task_id != null) void qc.invalidateQueries({ queryKey: keys.taskEstimate(e.task_id) });
+  if (events.some((e) => PROPOSAL_EVENTS.has(e.type))) void qc.invalidateQueries({ queryKey: keys.proposals });
+  for (const e of events) if (e.type === ('task.estimated' satisfies EventType) && e.task_id != null) void qc.invalidateQueries({ queryKey: keys.taskEstimate(e.task_id) });
   for (const [key] of qc.getQueriesData<EventList>({ queryKey: keys.eventLists })) {
     const f = filtersOf<EventFilters>(key);
     const fresh = events.filter((e) => !f.type || e.type === f.type); // The server filters by exact type too.
@@ -86,7 +86,7 @@ export function applyLiveMessages(qc: QueryClient, msgs: WsMessage[]): { tasksCh
     if (m.type === 'event.created') {
       events.push(m.data);
       // A finding is listed only on its task's page: refetch that list.
-      if (m.data.type === 'finding.reported' && m.data.task_id != null) {
+      if (m.data.type === ('finding.reported' satisfies EventType) && m.data.task_id != null) {
         void qc.invalidateQueries({ queryKey: keys.taskFindings(m.data.task_id) });
       }
       continue;

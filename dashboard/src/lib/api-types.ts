@@ -623,6 +623,12 @@ export interface components {
             /** @description This request carried a valid token or session cookie. */
             authenticated: boolean;
         };
+        /** @description Why a task is blocked, as `task.blocked` says it. */
+        BlockedBy: {
+            reason: components["schemas"]["CrashInterruptions"];
+        } | {
+            diagnosis?: string | null;
+        };
         /** @description Limits from the config. `None` means unlimited. */
         BudgetLimits: {
             /** Format: int64 */
@@ -649,6 +655,11 @@ export interface components {
             percent_used: components["schemas"]["PercentUsed"];
             today: components["schemas"]["Spend"];
         };
+        /**
+         * @description The one `reason` of [`BlockedBy::Crashes`].
+         * @enum {string}
+         */
+        CrashInterruptions: "crash_interruptions";
         CreateTaskRequest: {
             /**
              * @description Origins beyond loopback the browser may open on this task (at most 16), each an
@@ -834,6 +845,154 @@ export interface components {
             reason?: string | null;
             /** @description `small`, `medium` or `large`. */
             size: string;
+        };
+        /**
+         * @description Every operations event the harness records, with its payload. The serde name is the
+         *     event's `type` and the fields are its `payload`, exactly as the API serves them
+         *     (`GET /api/events`, the `event.created` live message); Telegram and the dashboard
+         *     match on these variants, never on the strings.
+         */
+        Operation: {
+            /** @enum {string} */
+            type: "task.created";
+        } | {
+            payload: {
+                actor: string;
+                to: components["schemas"]["TaskStatus"];
+            };
+            /** @enum {string} */
+            type: "task.status_changed";
+        } | {
+            /** @enum {string} */
+            type: "task.deleted";
+        } | {
+            payload: {
+                actor: string;
+            };
+            /** @enum {string} */
+            type: "task.answered";
+        } | {
+            /**
+             * @description An attempt failed; the task is retried (`status` pending) or blocked, with an
+             *     investigation to follow when `investigation`.
+             */
+            payload: {
+                investigation: boolean;
+                status: components["schemas"]["TaskStatus"];
+            };
+            /** @enum {string} */
+            type: "task.failed";
+        } | {
+            payload: {
+                question: string;
+            };
+            /** @enum {string} */
+            type: "task.question";
+        } | {
+            payload: {
+                reason: string;
+            };
+            /** @enum {string} */
+            type: "task.waiting_to_land";
+        } | {
+            payload: components["schemas"]["BlockedBy"];
+            /** @enum {string} */
+            type: "task.blocked";
+        } | {
+            payload: {
+                reason: string;
+                size: components["schemas"]["Size"];
+            };
+            /** @enum {string} */
+            type: "task.estimated";
+        } | {
+            payload: {
+                reason: string;
+            };
+            /** @enum {string} */
+            type: "investigation.waiting";
+        } | {
+            payload: {
+                purpose: string;
+                role: string;
+            };
+            /** @enum {string} */
+            type: "helper.waiting";
+        } | {
+            payload: {
+                /** Format: int32 */
+                count: number;
+                reasons: string;
+            };
+            /** @enum {string} */
+            type: "validation.rejected";
+        } | {
+            payload: {
+                /** Format: int64 */
+                proposal_id: number;
+            };
+            /** @enum {string} */
+            type: "proposal.created";
+        } | {
+            payload: {
+                /** Format: int64 */
+                proposal_id: number;
+            };
+            /** @enum {string} */
+            type: "proposal.accepted";
+        } | {
+            payload: {
+                /** Format: int64 */
+                proposal_id: number;
+            };
+            /** @enum {string} */
+            type: "proposal.rejected";
+        } | {
+            /** @enum {string} */
+            type: "finding.reported";
+        } | {
+            /** @enum {string} */
+            type: "agent.updated";
+        } | {
+            /** @enum {string} */
+            type: "session.stopped";
+        } | {
+            /** @enum {string} */
+            type: "session.interrupted";
+        } | {
+            payload: {
+                actor: string;
+            };
+            /** @enum {string} */
+            type: "orchestrator.paused";
+        } | {
+            payload: {
+                actor: string;
+            };
+            /** @enum {string} */
+            type: "orchestrator.resumed";
+        } | {
+            /** @enum {string} */
+            type: "orchestrator.recovered";
+        } | {
+            /** @enum {string} */
+            type: "orchestrator.stopped";
+        } | {
+            payload: components["schemas"]["BudgetReport"];
+            /** @enum {string} */
+            type: "budget.exceeded";
+        } | {
+            payload: {
+                until: components["schemas"]["Timestamp"];
+            };
+            /** @enum {string} */
+            type: "ratelimit.paused";
+        } | {
+            /** @enum {string} */
+            type: "ratelimit.resumed";
+        } | {
+            /** @enum {string} */
+            type: "worktree.leftover";
         };
         /** @description The orchestrator's own state, as served and broadcast. */
         OrchestratorStatus: {

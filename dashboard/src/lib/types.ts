@@ -17,6 +17,31 @@ export type SessionStatus = S['SessionStatus'];
 export type LogLine = S['LogLine'];
 export type LogKind = S['LogKind'];
 export type HarnessEvent = S['Event'];
+/** Every operations event the server records, typed from Rust's `Operation` enum. */
+export type Operation = S['Operation'];
+export type EventType = Operation['type'];
+
+/**
+ * Every event type, once: a `Record` over the generated union, so a type added to or
+ * removed from the server fails the type check here until this list follows.
+ */
+const EVENT_TYPE_SET: Record<EventType, true> = {
+  'task.created': true, 'task.status_changed': true, 'task.deleted': true, 'task.answered': true,
+  'task.failed': true, 'task.question': true, 'task.waiting_to_land': true, 'task.blocked': true,
+  'task.estimated': true, 'investigation.waiting': true, 'helper.waiting': true,
+  'validation.rejected': true, 'proposal.created': true, 'proposal.accepted': true,
+  'proposal.rejected': true, 'finding.reported': true, 'agent.updated': true,
+  'session.stopped': true, 'session.interrupted': true, 'orchestrator.paused': true,
+  'orchestrator.resumed': true, 'orchestrator.recovered': true, 'orchestrator.stopped': true,
+  'budget.exceeded': true, 'ratelimit.paused': true, 'ratelimit.resumed': true,
+  'worktree.leftover': true,
+};
+export const EVENT_TYPES = Object.keys(EVENT_TYPE_SET) as EventType[];
+
+/** Events whose type says proposals changed. */
+export const PROPOSAL_EVENTS: ReadonlySet<string> = new Set<EventType>([
+  'proposal.created', 'proposal.accepted', 'proposal.rejected',
+]);
 export type Budget = S['BudgetReport'];
 export type TelegramStatus = S['TelegramStatus'];
 export type ApiErrorBody = S['ErrorBody'];

@@ -1,12 +1,7 @@
+import { EVENT_TYPES } from '@/lib/types';
 import { useUrlParams } from '@/lib/use-url-param';
 import { EventFeed } from './EventFeed';
 
-// Suggestions for the type filter: the event types the orchestrator records.
-const TYPES = [
-  'task.created', 'task.status_changed', 'task.failed', 'task.blocked', 'task.question', 'task.answered',
-  'task.deleted', 'agent.updated', 'session.interrupted', 'budget.exceeded', 'orchestrator.paused',
-  'orchestrator.resumed', 'orchestrator.recovered', 'worktree.leftover',
-];
 
 export function EventsPage() {
   const { get, set } = useUrlParams();
@@ -21,7 +16,7 @@ export function EventsPage() {
         <label>
           Type (exact)
           <input value={type} onChange={(e) => set('type', e.target.value)} list="event-types" placeholder="e.g. task.created" />
-          <datalist id="event-types">{TYPES.map((t) => <option key={t} value={t} />)}</datalist>
+          <datalist id="event-types">{EVENT_TYPES.map((t) => <option key={t} value={t} />)}</datalist>
         </label>
         <label>
           Severity
