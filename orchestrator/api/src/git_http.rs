@@ -220,6 +220,8 @@ async fn run_backend(
                 return;
             }
         }
+        // The pipe closes when `stdin` drops at the end of this task anyway; git's
+        // answer says how the request went.
         let _ = stdin.shutdown().await;
     }));
     let stdout = child.stdout.take().ok_or(GitHttpError::Headers)?;

@@ -197,5 +197,6 @@ async fn close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &'st
         code,
         reason: reason.into(),
     };
+    // The last frame: a client that is already gone cannot be told anything more.
     let _ = send(sink, Message::Close(Some(frame))).await;
 }

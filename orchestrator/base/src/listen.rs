@@ -36,14 +36,21 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
                         _ = interrupt.recv() => {},
                     }
                 }
-                _ => {
-                    let _ = tokio::signal::ctrl_c().await;
+                (term, interrupt) => {
+                    for err in [term.err(), interrupt.err()].into_iter().flatten() {
+                        tracing::warn!(%err, "cannot listen for SIGTERM and SIGINT; only Ctrl-C stops the server");
+                    }
+                    if let Err(err) = tokio::signal::ctrl_c().await {
+                        tracing::error!(%err, "cannot listen for Ctrl-C either; shutting down");
+                    }
                 }
             }
         }
     }
     #[cfg(not(unix))]
     async {
-        let _ = tokio::signal::ctrl_c().await;
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C; shutting down");
+        }
     }
 }

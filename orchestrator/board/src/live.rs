@@ -223,6 +223,7 @@ impl LiveBus {
         }
         ring.messages.push_back(message.clone());
         // Sending under the lock keeps seq order identical to delivery order.
+        // Fails only when nobody subscribes; the ring above keeps it for later ones.
         let _ = self.sender.send(message);
     }
 

@@ -121,7 +121,7 @@ impl Scheduler {
             .cloned()
             .ok_or(AdoptError::Role)?;
         let size = board.estimate(task.id).await.ok().flatten().map(|e| e.size);
-        let runtime = engine.runtimes.for_agent_with_model(&agent, None)?;
+        let runtime = engine.runtimes.for_agent_with_model(&agent, None).await?;
         let span = super::attempt_span(&task, &session, &agent);
         let mut attempt = Attempt {
             engine: engine.clone(),

@@ -164,15 +164,7 @@ impl Attempt {
     /// a human's answer (the agent's work so far is in it).
     async fn prepare(&self, sink: &StoreSink) -> Result<Prepared, AttemptError> {
         let settings = &self.engine.settings;
-        let workspace = settings
-            .workspace
-            .clone()
-            .ok_or(AttemptError::NoWorkspace)?;
-        let repo = workspace_repo(&workspace)?;
-        let base = match &settings.base_branch {
-            Some(b) => b.clone(),
-            None => repo.current_branch().map_err(AttemptError::BaseBranch)?,
-        };
+        let (repo, base) = workspace_and_base(settings).await?;
         let path = settings.worktrees_dir.join(&self.task.display_id);
         let resume = self.resume_with_answer().await?;
         let (display_id, resuming, author) = (
@@ -260,7 +252,7 @@ impl Attempt {
         // timeout (evaluate.rs, design.rs).
         let size = self.size(sink, &worktree).await;
         let design = self.design_note(sink, &worktree, size).await;
-        let runtime = match self.runtime_for(size) {
+        let runtime = match self.runtime_for(size).await {
             Ok(runtime) => runtime,
             Err(err) => {
                 return Ending::Requeued {
@@ -317,11 +309,14 @@ impl Attempt {
             SessionOutcome::Unconfigured { reason } => {
                 let id = self.agent.id.clone();
                 let why = reason.clone();
-                let _ = self
+                let marked = self
                     .engine
                     .board
                     .set_agent_status(id, AgentStatus::Unconfigured, Some(why))
                     .await;
+                if let Err(err) = marked {
+                    tracing::warn!(%err, "cannot mark the agent unconfigured");
+                }
                 Ending::Requeued {
                     reason,
                     retry_at: None,
@@ -462,15 +457,17 @@ impl Attempt {
 
     /// The runtime on the size tier's model, when the estimate picked one that
     /// differs from what the attempt was started with.
-    fn runtime_for(
+    async fn runtime_for(
         &self,
         size: Option<Size>,
     ) -> Result<Arc<dyn AgentRuntime>, super::error::Unready> {
         match self.engine.settings.roles.model_for(size) {
-            Some(model) if size != self.size => self
-                .engine
-                .runtimes
-                .for_agent_with_model(&self.agent, Some(model.as_str())),
+            Some(model) if size != self.size => {
+                self.engine
+                    .runtimes
+                    .for_agent_with_model(&self.agent, Some(model.as_str()))
+                    .await
+            }
             _ => Ok(self.runtime.clone()),
         }
     }
@@ -798,6 +795,29 @@ impl Attempt {
         }
         Ok(())
     }
+}
+
+/// The workspace repository and the base branch an attempt starts from:
+/// `HARNESS_BASE_BRANCH`, else the branch checked out in the workspace now (read per
+/// attempt: someone may check out another one meanwhile). Local and remote alike. Runs
+/// git on the blocking pool.
+pub(super) async fn workspace_and_base(
+    settings: &Arc<harness_config::EngineSettings>,
+) -> Result<(Repo, String), AttemptError> {
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || {
+        let workspace = settings
+            .workspace
+            .as_ref()
+            .ok_or(AttemptError::NoWorkspace)?;
+        let repo = workspace_repo(workspace)?;
+        let base = match &settings.base_branch {
+            Some(b) => b.clone(),
+            None => repo.current_branch().map_err(AttemptError::BaseBranch)?,
+        };
+        Ok((repo, base))
+    })
+    .await?
 }
 
 /// Creates the attempt's worktree. An earlier attempt's worktree (kept for inspection

@@ -44,6 +44,9 @@ pub enum Unready {
         "the browser tool group runs only on the local executor, and agent {agent} runs on the {executor} executor; set [agents.{agent}] executor = \"local\" or take browser out of its tools"
     )]
     BrowserNotRemote { agent: String, executor: String },
+    /// The check itself (run on the blocking pool) did not finish.
+    #[error("the readiness check stopped: {0}")]
+    Check(#[from] tokio::task::JoinError),
 }
 
 /// A step of an attempt that failed, and why.

@@ -45,6 +45,7 @@ async fn diagnose(engine: &Arc<Engine>, task: &Task) -> Result<String, Investiga
     let runtime = engine
         .runtimes
         .for_agent(&agent)
+        .await
         .map_err(InvestigationError::Runtime)?;
     // Scheduled like any session, in its own worktree (investigation.rs).
     let cancel = investigation::wait_for_slot(engine, task).await?;

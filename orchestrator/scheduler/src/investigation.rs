@@ -6,7 +6,10 @@
 //! throwaway worktree (`<display_id>.investigation`, detached at the failed branch),
 //! never in the user's checkout and never on a path a later attempt uses.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use harness_domain::{
     agent::Agent,
@@ -159,9 +162,8 @@ async fn open_worktree(
             .or_else(|_| git.base_head(&root, &base))
             .map_err(InvestigationError::OpenWorktree)?;
         if path.exists() {
-            // Left by a crash: a throwaway checkout, nothing in it is kept.
-            let _ = git.remove_worktree(&root, &path);
-            let _ = std::fs::remove_dir_all(&path);
+            // Left by a crash.
+            clear_leftover_checkout(&git, &root, &path);
         }
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(InvestigationError::WorktreeDir)?;
@@ -268,9 +270,24 @@ async fn run_session(
         Ok(_) => "diagnosis recorded".to_owned(),
         Err(e) => e.to_string(),
     };
-    let _ = engine
-        .board
-        .finish_session(session.id, status, reason)
-        .await;
+    super::consult::finish_helper_session(&engine.board, session.id, task, status, reason).await;
     result
+}
+
+/// Clears a throwaway checkout a crash left at `path` (an investigation's, SIA's):
+/// nothing in it is kept. Runs git: blocking. Whatever cannot be cleared is logged, and
+/// makes the `add_detached_worktree` that follows fail with git's reason.
+pub(super) fn clear_leftover_checkout(git: &LandingGit, root: &Path, path: &Path) {
+    // Git may not know the directory (a crash before it registered it): then only the
+    // directory goes, below.
+    if let Err(err) = git.remove_worktree(root, path) {
+        tracing::debug!(%err, path = %path.display(), "git did not remove the leftover checkout");
+    }
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => {
+            tracing::warn!(%err, path = %path.display(), "cannot remove the leftover checkout");
+        }
+    }
 }

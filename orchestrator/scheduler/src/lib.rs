@@ -306,6 +306,7 @@ impl Scheduler {
             .engine
             .runtimes
             .for_agent_with_model(&agent, model.as_deref())
+            .await
         {
             Ok(runtime) => runtime,
             Err(_) => return false,
@@ -320,13 +321,16 @@ impl Scheduler {
             }
         };
         self.last_start = Some(Instant::now());
-        let _ = board
+        let working = board
             .set_agent_status(
                 agent.id.clone(),
                 AgentStatus::Working,
                 self.engine.runtimes.caveat().map(str::to_owned),
             )
             .await;
+        if let Err(err) = working {
+            tracing::warn!(%err, agent = %agent.id, task = %task.display_id, session = session.id, "cannot mark the agent working");
+        }
         let span = attempt_span(&task, &session, &agent);
         span.in_scope(|| tracing::info!("session started"));
         let cancel = board.runs().register(task.id);
@@ -365,7 +369,8 @@ impl Scheduler {
                     .map(|r| r.get(agent_id.as_str()).copied().unwrap_or(0) > 0)
                     .unwrap_or(false);
                 if !still_busy {
-                    let _ = engine
+                    // In the attempt's span: it names the agent, the task and the session.
+                    let idle = engine
                         .board
                         .set_agent_status(
                             agent_id,
@@ -373,6 +378,9 @@ impl Scheduler {
                             engine.runtimes.caveat().map(str::to_owned),
                         )
                         .await;
+                    if let Err(err) = idle {
+                        tracing::warn!(%err, "cannot mark the agent idle");
+                    }
                 }
                 engine.board.runs().wake();
             }
@@ -383,14 +391,17 @@ impl Scheduler {
     /// Marks agents that cannot run as `unconfigured` with the reason, and back to `idle`
     /// once they can. Compared with the stored status, so an idle loop writes nothing.
     async fn refresh_readiness(&mut self, agents: &mut [Agent]) {
-        // One look at the workspace per pass (it runs git), not one per agent.
-        let runtimes = &self.engine.runtimes;
-        let workspace = runtimes.workspace_problem().map_err(|e| e.to_string());
-        for agent in agents.iter_mut() {
-            // The reason is shown as the agent's status: its text is what is compared.
-            let ready = workspace
-                .clone()
-                .and_then(|()| runtimes.agent_readiness(agent).map_err(|e| e.to_string()));
+        // One look at the workspace per pass (it runs git), not one per agent; it and
+        // the agents' checks run on the blocking pool, off the scheduler's thread.
+        let verdicts = match self.engine.runtimes.readiness_of(agents.to_vec()).await {
+            Ok(verdicts) => verdicts,
+            Err(err) => {
+                tracing::warn!(%err, "cannot check whether the agents can run");
+                return;
+            }
+        };
+        // The reason is shown as the agent's status: its text is what is compared.
+        for (agent, ready) in agents.iter_mut().zip(verdicts) {
             let board = &self.engine.board;
             match ready {
                 Err(reason)

@@ -24,7 +24,8 @@ pub async fn while_commands_run(
     last_activity: Arc<AtomicI64>,
     step: Duration,
 ) {
-    let Ok(worktree) = worktree.canonicalize() else {
+    let canonical = tokio::task::spawn_blocking(move || worktree.canonicalize()).await;
+    let Ok(Ok(worktree)) = canonical else {
         return;
     };
     loop {

@@ -20,7 +20,6 @@ use tokio_util::sync::CancellationToken;
 use super::{
     attempt::{Attempt, Ending},
     error::AttemptError,
-    runtimes::workspace_repo,
     sink::StoreSink,
 };
 use harness_config::executors::RemoteSettings;
@@ -194,12 +193,7 @@ impl Attempt {
         settings: &RemoteSettings,
     ) -> Result<(Assignment, std::path::PathBuf), AttemptError> {
         let engine = &self.engine.settings;
-        let workspace = engine.workspace.clone().ok_or(AttemptError::NoWorkspace)?;
-        let repo = workspace_repo(&workspace)?;
-        let base = match &engine.base_branch {
-            Some(b) => b.clone(),
-            None => repo.current_branch().map_err(AttemptError::BaseBranch)?,
-        };
+        let (repo, base) = super::attempt::workspace_and_base(engine).await?;
         let branch = harness_engine::git::branch_name(&self.task.display_id)
             .map_err(AttemptError::PrepareWorktree)?;
         let root = repo.root().to_path_buf();
@@ -551,12 +545,14 @@ impl Attempt {
                 if let Err(err) = self.engine.board.enter_verifying(self.task.id).await {
                     return Ending::after(AttemptError::EnterVerifying(err), "");
                 }
-                if !verify_summary.is_empty() {
-                    let _ = self
+                if !verify_summary.is_empty()
+                    && let Err(err) = self
                         .engine
                         .board
                         .record_verify_output(self.session.id, verify_summary.clone())
-                        .await;
+                        .await
+                {
+                    tracing::warn!(%err, "cannot record the verification output");
                 }
                 if !verified {
                     let err = AttemptError::VerificationFailed {
@@ -591,7 +587,7 @@ impl Attempt {
                 self.wait_for_human(question, paused).await
             }
             WorkerOutcome::Unconfigured { reason } => {
-                let _ = self
+                let marked = self
                     .engine
                     .board
                     .set_agent_status(
@@ -600,6 +596,9 @@ impl Attempt {
                         Some(reason.clone()),
                     )
                     .await;
+                if let Err(err) = marked {
+                    tracing::warn!(%err, "cannot mark the agent unconfigured");
+                }
                 Ending::Requeued {
                     reason,
                     retry_at: None,
@@ -652,11 +651,14 @@ impl Attempt {
             Ok(Ok(None)) => self.no_changes(sink, no_changes_needed, last),
             Ok(Ok(Some(head))) => {
                 sink.line(LogKind::Commit, head.clone());
-                let _ = self
+                if let Err(err) = self
                     .engine
                     .board
                     .record_commit(self.session.id, head.clone())
-                    .await;
+                    .await
+                {
+                    tracing::warn!(%err, "cannot record the commit");
+                }
                 sink.system(format!(
                     "{} fast-forwarded to the verified commit {head}",
                     a.base
@@ -774,6 +776,8 @@ async fn store(sink: &Arc<StoreSink>, item: Uplinked) {
             if !sink.stored(STORE_WAIT).await {
                 tracing::warn!("the worker's events are not stored yet; acknowledged anyway");
             }
+            // The acknowledgement's waiter (Grant::accept) is gone only when the
+            // worker's request was dropped; the events are stored either way.
             let _ = done.send(());
         }
     }

@@ -35,17 +35,19 @@ impl HelperCheckout {
             .workspace
             .clone()
             .ok_or(AttemptError::NoWorkspace)?;
-        let repo = workspace_repo(&workspace)?;
         let path = settings
             .worktrees_dir
             .join(".helpers")
             .join(&attempt.task.display_id);
-        let (git, rev, base) = (repo.clone(), rev.to_owned(), base.to_owned());
-        let worktree =
-            tokio::task::spawn_blocking(move || git.checkout_detached(&path, &rev, &base))
-                .await?
+        let (rev, base) = (rev.to_owned(), base.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let repo = workspace_repo(&workspace)?;
+            let worktree = repo
+                .checkout_detached(&path, &rev, &base)
                 .map_err(AttemptError::PrepareWorktree)?;
-        Ok(Self { repo, worktree })
+            Ok(Self { repo, worktree })
+        })
+        .await?
     }
 
     async fn close(self) {

@@ -2,7 +2,10 @@
 //! the retention period passes. Then they are set aside like a retry would: anything
 //! uncommitted goes to a kept branch first, so no work is ever deleted.
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use harness_domain::task::{TaskRef, TaskStatus};
 
@@ -16,12 +19,21 @@ pub async fn prune(board: &Board, settings: &EngineSettings) -> usize {
     let Some(workspace) = settings.workspace.clone() else {
         return 0;
     };
-    let Ok(entries) = std::fs::read_dir(&settings.worktrees_dir) else {
+    // Read on the blocking pool: a directory read must not hold the scheduler's thread.
+    let dir = settings.worktrees_dir.clone();
+    let entries =
+        tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(String, PathBuf)>> {
+            Ok(std::fs::read_dir(dir)?
+                .filter_map(Result::ok)
+                .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+                .collect())
+        })
+        .await;
+    let Ok(Ok(entries)) = entries else {
         return 0;
     };
     let mut removed = 0;
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for (name, path) in entries {
         let Ok(task_ref) = TaskRef::parse(&name) else {
             continue;
         };
@@ -42,7 +54,7 @@ pub async fn prune(board: &Board, settings: &EngineSettings) -> usize {
             }
             Err(_) => true, // the task was deleted
         };
-        if expired && set_aside(&workspace, &entry.path(), &name, settings).await {
+        if expired && set_aside(&workspace, &path, &name, settings).await {
             removed += 1;
         }
     }
@@ -84,6 +96,9 @@ async fn set_aside(
             tracing::warn!(task = display_id, %err, "cannot remove an expired worktree");
             false
         }
-        Err(_) => false,
+        Err(err) => {
+            tracing::warn!(task = display_id, %err, "cannot remove an expired worktree");
+            false
+        }
     }
 }

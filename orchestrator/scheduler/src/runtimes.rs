@@ -16,7 +16,9 @@ use harness_engine::{
     tools::ToolLimits,
 };
 
-/// Shared by every runtime: one rate gate, so a 429 pauses every session.
+/// Shared by every runtime: one rate gate, so a 429 pauses every session. Cheap to
+/// clone (what it holds is shared), so its checks can move to the blocking pool.
+#[derive(Clone)]
 pub struct Runtimes {
     settings: Arc<EngineSettings>,
     gate: Arc<RateGate>,
@@ -49,15 +51,39 @@ impl Runtimes {
         &self.gate
     }
 
-    /// Whether `agent` can run, without building anything: cheap enough for every pass.
-    pub fn readiness(&self, agent: &Agent) -> Result<(), Unready> {
+    /// Whether each of `agents` can run, in their order, as the text their status
+    /// shows: the workspace looked at once for all of them (it runs git), and each
+    /// agent's programs looked for on disk. On the blocking pool, not the caller's
+    /// thread: the scheduler asks on every pass.
+    pub async fn readiness_of(
+        &self,
+        agents: Vec<Agent>,
+    ) -> Result<Vec<Result<(), String>>, tokio::task::JoinError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let workspace = this.workspace_problem().map_err(|e| e.to_string());
+            agents
+                .iter()
+                .map(|agent| {
+                    workspace
+                        .clone()
+                        .and_then(|()| this.agent_readiness(agent).map_err(|e| e.to_string()))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Whether `agent` can run, without building anything. Runs git and looks at
+    /// files: blocking.
+    fn readiness(&self, agent: &Agent) -> Result<(), Unready> {
         self.workspace_problem()?;
         self.agent_readiness(agent)
     }
 
     /// [`Runtimes::readiness`] without the workspace check, for a caller that made it
-    /// once for many agents.
-    pub fn agent_readiness(&self, agent: &Agent) -> Result<(), Unready> {
+    /// once for many agents. Looks for programs on disk: blocking.
+    fn agent_readiness(&self, agent: &Agent) -> Result<(), Unready> {
         let executor = self.executor(agent);
         let local = executor == harness_executor::ExecutorKind::Local;
         // A `process` worker runs on this machine with no container around it: its
@@ -171,17 +197,24 @@ impl Runtimes {
     }
 
     /// The runtime for `agent`, or what to set so that it can run.
-    pub fn for_agent(&self, agent: &Agent) -> Result<Arc<dyn AgentRuntime>, Unready> {
-        self.for_agent_with_model(agent, None)
+    pub async fn for_agent(&self, agent: &Agent) -> Result<Arc<dyn AgentRuntime>, Unready> {
+        self.for_agent_with_model(agent, None).await
     }
 
     /// The runtime for `agent` on `model` (a size tier's), else the role's model, else
-    /// the agent's own.
-    pub fn for_agent_with_model(
+    /// the agent's own. Checked and built on the blocking pool: the check runs git and
+    /// looks for programs on disk.
+    pub async fn for_agent_with_model(
         &self,
         agent: &Agent,
         model: Option<&str>,
     ) -> Result<Arc<dyn AgentRuntime>, Unready> {
+        let (this, agent, model) = (self.clone(), agent.clone(), model.map(str::to_owned));
+        tokio::task::spawn_blocking(move || this.build(&agent, model.as_deref())).await?
+    }
+
+    /// [`Runtimes::for_agent_with_model`]'s work, blocking.
+    fn build(&self, agent: &Agent, model: Option<&str>) -> Result<Arc<dyn AgentRuntime>, Unready> {
         self.readiness(agent)?;
         let kind = self.kind(agent);
         let role_model = self
@@ -233,8 +266,10 @@ impl Runtimes {
         CliRuntime { config }
     }
 
-    /// Agents cannot work without a git workspace; say exactly what is missing.
-    pub fn workspace_problem(&self) -> Result<(), Unready> {
+    /// Agents cannot work without a git workspace; say exactly what is missing. Runs
+    /// git: blocking. Looked at again each time, as the workspace can become a
+    /// repository (or stop being one) while the orchestrator runs.
+    fn workspace_problem(&self) -> Result<(), Unready> {
         let Some(path) = &self.settings.workspace else {
             return Err(Unready::NoWorkspace);
         };
@@ -242,6 +277,7 @@ impl Runtimes {
     }
 }
 
+/// Opens the workspace repository. Runs git: call it on the blocking pool.
 pub fn workspace_repo(path: &Path) -> Result<Repo, WorkspaceError> {
     Ok(Repo::open(path)?)
 }

@@ -139,6 +139,7 @@ async fn board_summary(engine: &Engine) -> Option<(String, Option<Task>)> {
             })
             .await
             .ok()?;
+        // Writing to a String cannot fail (here and below).
         let _ = writeln!(text, "- {}: {}", status.as_str(), page.total);
         if status == TaskStatus::Blocked {
             for t in &page.items {
@@ -168,8 +169,7 @@ async fn checkout(engine: &Engine, git: &LandingGit, path: &Path) -> Option<Path
         };
         let rev = git.base_head(&root, &base).ok()?;
         if path.exists() {
-            let _ = git.remove_worktree(&root, &path);
-            let _ = std::fs::remove_dir_all(&path);
+            super::investigation::clear_leftover_checkout(&git, &root, &path);
         }
         std::fs::create_dir_all(path.parent()?).ok()?;
         git.add_detached_worktree(&root, &path, &rev).ok()?;

@@ -149,7 +149,10 @@ pub struct StoreSink {
 }
 
 /// Drains the buffer; await it after the session to be sure everything is stored.
-pub struct SinkWriter(JoinHandle<()>);
+pub struct SinkWriter {
+    task: JoinHandle<()>,
+    session_id: i64,
+}
 
 impl StoreSink {
     pub fn start(board: Board, session_id: i64, cap: LogCap) -> (Arc<Self>, SinkWriter) {
@@ -166,7 +169,11 @@ impl StoreSink {
             last_activity: Arc::new(AtomicI64::new(now_millis())),
             cap,
         });
-        (sink, SinkWriter(writer))
+        let writer = SinkWriter {
+            task: writer,
+            session_id,
+        };
+        (sink, writer)
     }
 
     /// A line from the harness itself. Not capped: the harness's own lines are few,
@@ -225,7 +232,10 @@ impl StoreSink {
         }
         self.shared.closed.store(true, Ordering::Release);
         self.shared.wake.notify_one();
-        let _ = writer.0.await;
+        if let Err(err) = writer.task.await {
+            let session_id = writer.session_id;
+            tracing::error!(session_id, %err, "the session log writer stopped; lines not yet stored are lost");
+        }
     }
 }
 

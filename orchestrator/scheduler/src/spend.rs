@@ -76,6 +76,7 @@ pub fn watch(
                     .board
                     .record_spend_stop(task_id, session_id, stop.reason.clone())
                     .await;
+                // This task is the only one that sets it, once, just before it ends.
                 let _ = stopped.set(stop);
                 cancel.cancel();
                 return;
