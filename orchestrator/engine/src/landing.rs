@@ -157,7 +157,16 @@ impl LandingGit {
             .map(str::to_owned)
             .collect();
         // Whatever the failure, leave the worktree as it was before the merge.
-        let _ = self.run_in(worktree, &["merge", "--abort"], None);
+        match self.run_in(worktree, &["merge", "--abort"], None) {
+            // A merge that failed before it started leaves nothing to abort.
+            Ok(aborted) if aborted.ok || aborted.stderr.contains("MERGE_HEAD missing") => {}
+            Ok(aborted) => {
+                tracing::warn!(worktree = %worktree.worktree.display(), stderr = %aborted.stderr, "cannot abort the failed merge");
+            }
+            Err(err) => {
+                tracing::warn!(worktree = %worktree.worktree.display(), %err, "cannot abort the failed merge");
+            }
+        }
         if files.is_empty() {
             return Err(LandingError::Command {
                 args: "merge".into(),

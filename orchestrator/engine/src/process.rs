@@ -276,6 +276,7 @@ async fn read_lines(
     }
     if !line.is_empty() || dropped > 0 {
         let text = finish_line(&mut line, &mut dropped);
+        // The receiver is gone only when the run was dropped: nobody reads the line.
         let _ = tx.send(OutputLine { stream, text }).await;
     }
 }
@@ -347,6 +348,7 @@ pub async fn kill_group(pgid: i32, grace: Duration, child: &mut Child) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     signal_group(pgid, libc::SIGKILL);
+    // Reaps the leader after SIGKILL; an error means it was reaped already.
     let _ = child.wait().await;
 }
 

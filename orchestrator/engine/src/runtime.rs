@@ -417,6 +417,7 @@ fn session_timer(
                 if tokio::time::Instant::now() >= hard_limit {
                     break;
                 }
+                // Elapsed means the hard limit came: the next turn of the loop stops.
                 let _ = tokio::time::timeout_at(hard_limit, gate.wait()).await;
                 deadline = (tokio::time::Instant::now() + timeout / 4).min(hard_limit);
             }

@@ -213,6 +213,7 @@ fn run_with(
     // Reads both pipes without threads; returns once git and anything holding its
     // pipes is gone, which the watchdog guarantees within `timeout`.
     let output = child.wait_with_output();
+    // The watchdog stops listening only once it timed out and killed git.
     let _ = done.send(());
     let timed_out = killer.join().unwrap_or(false);
     let output = output?;
@@ -264,6 +265,7 @@ fn empty_home() -> PathBuf {
         // SAFETY: getuid has no arguments and cannot fail.
         let uid = unsafe { libc::getuid() };
         let path = std::env::temp_dir().join(format!("harness-git-home-{uid}"));
+        // It may exist already (an earlier run); whatever is there is checked below.
         let _ = std::fs::DirBuilder::new().mode(0o500).create(&path);
         let ours = std::fs::symlink_metadata(&path)
             .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o022 == 0)

@@ -147,8 +147,10 @@ impl ExecutorBackend for DockerBackend {
                 message: e.to_string(),
             };
             let name = Self::container_name(launch);
-            // A container of the same attempt can only be a leftover.
-            let _ = self
+            // A container of the same attempt can only be a leftover. Usually there is
+            // none (404); one that cannot be removed makes the create below fail with
+            // the conflict.
+            let cleared = self
                 .docker
                 .remove_container(
                     &name,
@@ -158,6 +160,15 @@ impl ExecutorBackend for DockerBackend {
                     }),
                 )
                 .await;
+            match cleared {
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(err) => {
+                    tracing::warn!(%err, container = %name, "cannot remove a leftover container");
+                }
+            }
             let created = self
                 .docker
                 .create_container(

@@ -132,7 +132,9 @@ impl KubernetesExecutor {
         let created = match jobs.create(&post, &spec::job(&self.settings, launch)).await {
             Ok(job) => job,
             Err(source) => {
-                self.delete_secret(&name).await.ok();
+                if let Err(err) = self.delete_secret(&name).await {
+                    tracing::warn!(%err, secret = %name, "cannot delete the Secret of a Job that was not created; the sweep at the next start removes it");
+                }
                 return Err(KubeError::Create {
                     what: "Job",
                     source,
@@ -145,7 +147,9 @@ impl KubernetesExecutor {
             job_uid: created.metadata.uid.ok_or(KubeError::NoUid)?,
         };
         if let Err(e) = self.own_secret(&launched).await {
-            self.remove(&launched).await.ok();
+            if let Err(err) = self.remove(&launched).await {
+                tracing::warn!(%err, job = %name, "cannot remove a Job whose Secret it could not own; the sweep at the next start removes it");
+            }
             return Err(e);
         }
         Ok(launched)

@@ -68,6 +68,18 @@ fn runs_in(pid: i32, dir: &Path) -> bool {
     alive && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir)
 }
 
+/// Removes a worker's scratch directory, if there is one; a failure is logged (the
+/// sweep at the next start tries again). Blocking.
+fn remove_scratch(dir: &Path) {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => {
+            tracing::warn!(%err, dir = %dir.display(), "cannot remove a worker's scratch directory");
+        }
+    }
+}
+
 /// Kills the worker's process group (the worker, its agent, their commands).
 fn kill_group(pid: i32) {
     if pid > 0 {
@@ -134,11 +146,19 @@ impl ExecutorBackend for ProcessBackend {
                 message,
             };
             let dir = self.dir(launch.attempt);
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
-            let log =
-                std::fs::File::create(dir.join("worker.log")).map_err(|e| fail(e.to_string()))?;
-            let log2 = log.try_clone().map_err(|e| fail(e.to_string()))?;
+            let fresh = dir.clone();
+            // A fresh scratch directory, on the blocking pool: a leftover one of the same
+            // attempt may hold a whole clone.
+            let (log, log2) = tokio::task::spawn_blocking(move || {
+                remove_scratch(&fresh);
+                std::fs::create_dir_all(&fresh)?;
+                let log = std::fs::File::create(fresh.join("worker.log"))?;
+                let log2 = log.try_clone()?;
+                Ok::<_, std::io::Error>((log, log2))
+            })
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| fail(e.to_string()))?;
             let mut command = tokio::process::Command::new(&self.binary);
             command
                 .args(&launch.command)
@@ -213,21 +233,26 @@ impl ExecutorBackend for ProcessBackend {
     fn remove<'a>(&'a self, handle: &'a Handle) -> BoxFuture<'a, Result<(), ExecutorError>> {
         Box::pin(async move {
             let entry = self.lock().remove(&handle.attempt);
-            match entry {
+            let dir = match entry {
                 Some((Worker::Child(mut child), dir)) => {
                     if let Some(pid) = child.id() {
                         kill_group(i32::try_from(pid).unwrap_or(0));
                     }
+                    // Reaps it; an error means it was gone already.
                     let _ = child.kill().await;
-                    let _ = std::fs::remove_dir_all(dir);
+                    dir
                 }
                 Some((Worker::Adopted(pid), dir)) => {
                     if runs_in(pid, &dir) {
                         kill_group(pid);
                     }
-                    let _ = std::fs::remove_dir_all(dir);
+                    dir
                 }
-                None => {}
+                None => return Ok(()),
+            };
+            // It holds the worker's clone: removed on the blocking pool.
+            if let Err(err) = tokio::task::spawn_blocking(move || remove_scratch(&dir)).await {
+                tracing::warn!(%err, "cannot remove a worker's scratch directory");
             }
             Ok(())
         })

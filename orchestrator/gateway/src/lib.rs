@@ -57,6 +57,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
+        // No receiver is left only once the server has stopped by itself.
         let _ = stop_tx.send(true);
     });
     let server = axum::serve(

@@ -100,8 +100,10 @@ impl Drop for Checkpointer {
     fn drop(&mut self) {
         self.shared.lock().stop = true;
         self.shared.signal.notify_one();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the background checkpoint thread panicked");
         }
     }
 }

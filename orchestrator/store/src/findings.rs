@@ -46,7 +46,10 @@ impl Store {
         if stored.is_err()
             && let Some(file) = &file
         {
-            let _ = std::fs::remove_file(self.screenshots.join(file));
+            let path = self.screenshots.join(file);
+            if let Err(err) = std::fs::remove_file(&path) {
+                tracing::warn!(%err, path = %path.display(), "cannot remove the screenshot of a finding that was not stored");
+            }
         }
         stored
     }

@@ -140,6 +140,7 @@ impl Writer {
             let result = conn.and_then(change);
             let keep = result.is_ok();
             let reply: Reply = Box::new(move |committed| {
+                // The caller stopped waiting (its future was dropped): the write stands.
                 let _ = answer.send(committed.and(result));
             });
             (keep, reply)
@@ -176,8 +177,10 @@ impl Drop for Writer {
         // Closing the channel ends the thread once it has answered what was queued; the
         // connection closes with it, before the store is gone.
         self.jobs.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the store's writer thread panicked");
         }
     }
 }
@@ -395,8 +398,12 @@ impl Inner {
         let batch = guard.open.take()?;
         let result = run(&guard.conn, "COMMIT");
         self.commits.fetch_add(1, Ordering::Relaxed);
-        if result.is_err() && !guard.conn.is_autocommit() {
-            let _ = guard.conn.execute_batch("ROLLBACK");
+        if result.is_err()
+            && !guard.conn.is_autocommit()
+            && let Err(err) = guard.conn.execute_batch("ROLLBACK")
+        {
+            // The COMMIT's failure is what the batch's writers hear; this one is ours.
+            tracing::error!(%err, "cannot roll back a write batch whose COMMIT failed");
         }
         let shared = result.as_ref().map(drop).map_err(ToString::to_string);
         self.publish(&batch.outcome, shared);
@@ -407,6 +414,7 @@ impl Inner {
     }
 
     fn publish(&self, outcome: &Outcome, result: Result<(), String>) {
+        // A batch is settled once: it is taken out of `open` before it is published.
         let _ = outcome.set(result);
         let _lock = self.settled.lock().unwrap_or_else(|p| p.into_inner());
         self.settled_signal.notify_all();
@@ -475,9 +483,15 @@ impl Drop for Write<'_> {
 }
 
 fn rollback_savepoint(conn: &Connection) {
-    if !conn.is_autocommit() {
-        let _ = run(conn, "ROLLBACK TO write");
-        let _ = run(conn, "RELEASE write");
+    if conn.is_autocommit() {
+        return;
+    }
+    // Left in place, the failed write's changes would commit with its batch.
+    if let Err(err) = run(conn, "ROLLBACK TO write") {
+        tracing::error!(%err, "cannot roll back a failed write");
+    }
+    if let Err(err) = run(conn, "RELEASE write") {
+        tracing::error!(%err, "cannot release a failed write's savepoint");
     }
 }
 

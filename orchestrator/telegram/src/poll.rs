@@ -51,7 +51,9 @@ pub async fn run(inner: Arc<Inner>, board: Board, stop: CancellationToken) {
                 tracing::warn!(%err, "telegram: getUpdates failed");
                 if matches!(err, BotError::Unavailable { code: 409, .. }) {
                     // Someone set a webhook since: polling and a webhook exclude each other.
-                    let _ = inner.api.delete_webhook().await;
+                    if let Err(err) = inner.api.delete_webhook().await {
+                        tracing::warn!(%err, "telegram: deleteWebhook failed; getUpdates keeps failing until the webhook is gone");
+                    }
                 }
                 if !pause(delay(&err, failures), &stop).await {
                     return;

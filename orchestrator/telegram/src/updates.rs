@@ -223,7 +223,12 @@ async fn on_button(inner: &Inner, ctx: &Context, chat: i64, update_id: i64, quer
             ))
         });
     let Some((action, task)) = parsed else {
-        let _ = retrying(|| inner.api.answer_callback_query(&query.id, "Unknown button")).await;
+        let answered =
+            retrying(|| inner.api.answer_callback_query(&query.id, "Unknown button")).await;
+        if let Err(err) = answered {
+            inner.failed(&err);
+            tracing::warn!(%err, "telegram: answerCallbackQuery failed");
+        }
         return;
     };
     let result = commands::button(&action, task, &actor, ctx).await;

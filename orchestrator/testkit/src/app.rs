@@ -185,6 +185,7 @@ impl TestApp {
     /// Stops the server as a shutdown signal would, and waits for it.
     pub async fn stop(mut self) -> TempDir {
         if let Some(tx) = self.stop.take() {
+            // A server that ended already has no receiver; the join below says how.
             let _ = tx.send(());
         }
         if let Some(handle) = self.handle.take() {

@@ -175,6 +175,7 @@ impl FakeAnthropic {
         tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
+                    // A dropped sender stops the server too.
                     let _ = stopped.await;
                 })
                 .await
@@ -208,6 +209,7 @@ impl FakeAnthropic {
 impl Drop for FakeAnthropic {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
+            // Nothing to stop when the server ended already.
             let _ = stop.send(());
         }
     }

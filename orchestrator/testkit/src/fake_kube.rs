@@ -159,6 +159,8 @@ impl FakeKube {
             .expect("bind fake kube");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
+        // A stand-in server: a dropped sender stops it too, and a test that needs it
+        // running finds out from its requests.
         tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
@@ -394,6 +396,7 @@ fn record(
         inner.history.pop_front();
     }
     inner.history.push_back(event.clone());
+    // No watcher subscribed: the history above keeps it.
     shared.live.send(event).ok();
 }
 
@@ -1019,6 +1022,7 @@ fn watch_response(
         let replay = match replay {
             Ok(lines) => lines,
             Err(gone) => {
+                // The client hung up: nobody to tell.
                 tx.send(Ok(gone)).await.ok();
                 return;
             }

@@ -107,6 +107,8 @@ impl FakeTelegram {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
+        // A stand-in server: it stops when the test drops it (the sender goes), and a
+        // test that needs it running finds out from its requests.
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {

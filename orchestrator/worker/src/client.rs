@@ -475,6 +475,8 @@ async fn git_clone(endpoint: &Endpoint, a: &Assignment, clone: &Path) -> Result<
     ];
     // A failed try may leave a partial clone behind.
     let fresh = || {
+        // Usually there is none; one that cannot be removed makes the next try fail
+        // with git's reason, which is what the worker reports.
         let _ = std::fs::remove_dir_all(clone);
     };
     git_with_orchestrator(endpoint, a, parent, &args, "clone the branch", fresh).await?;

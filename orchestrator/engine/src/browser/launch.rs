@@ -83,6 +83,7 @@ pub async fn launch(
                 }
                 if let Some(url) = line.text.split(LISTENING).nth(1) {
                     if let Some(tx) = ready.take() {
+                        // Its receiver is gone once the launch stopped waiting (timed out).
                         let _ = tx.send(url.trim().to_owned());
                     }
                 } else if let Ok(mut early) = early.lock()

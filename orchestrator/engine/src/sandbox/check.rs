@@ -26,10 +26,14 @@ pub struct CheckReport {
 /// Runs the probes against `data_dir` (the real one: it must be out of reach) from a
 /// scratch worktree beside a scratch "other worktree".
 pub async fn check(config: &SandboxConfig, data_dir: &Path) -> std::io::Result<CheckReport> {
-    let _ = harden_server();
+    // As the server does at startup (announce), so the probes meet what agents meet.
+    if let Err(err) = harden_server() {
+        tracing::warn!(%err, "cannot mark this process non-dumpable; the /proc probes may escape");
+    }
     let support = config.support();
     let mut text = format!("kernel: {}\n", support.describe());
     let readiness = config.readiness(support);
+    // Writing to a String cannot fail (here and in run_probes).
     let _ = writeln!(text, "sandbox: {readiness:?}");
     if readiness != Readiness::Confined {
         return Ok(CheckReport {
@@ -44,7 +48,9 @@ pub async fn check(config: &SandboxConfig, data_dir: &Path) -> std::io::Result<C
     std::fs::create_dir_all(&other)?;
     std::fs::write(other.join("secret.txt"), "another task")?;
     let result = run_probes(config, &worktree, data_dir, &mut text).await;
-    let _ = std::fs::remove_dir_all(&scratch);
+    if let Err(err) = std::fs::remove_dir_all(&scratch) {
+        tracing::warn!(%err, path = %scratch.display(), "cannot remove the check's scratch directory");
+    }
     let passed = result?;
     Ok(CheckReport { text, passed })
 }

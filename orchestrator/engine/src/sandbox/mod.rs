@@ -373,7 +373,11 @@ impl PrivateDir {
 impl Drop for PrivateDir {
     fn drop(&mut self) {
         // remove_dir_all does not follow symlinks the agent may have planted inside.
-        let _ = std::fs::remove_dir_all(&self.path);
+        if let Err(err) = std::fs::remove_dir_all(&self.path)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(%err, path = %self.path.display(), "cannot remove a command's private temp dir");
+        }
     }
 }
 

@@ -213,6 +213,7 @@ impl Workspace {
                 }),
         };
         if truncated {
+            // Writing to a String cannot fail.
             let _ = write!(
                 out,
                 "\n[... file truncated at {} bytes; use offset/limit to read further]",
@@ -299,6 +300,7 @@ impl Workspace {
         names.sort();
         let mut out = names.join("\n");
         if total > names.len() {
+            // Writing to a String cannot fail.
             let _ = write!(
                 out,
                 "\n[... {} more entries not shown]",
@@ -375,6 +377,7 @@ impl Workspace {
         }
         let mut out = hits.join("\n");
         if more {
+            // Writing to a String cannot fail.
             let _ = write!(
                 out,
                 "\n[... stopped early (at {cap} matches or {} files); narrow the pattern or path]",
