@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use harness_domain::task::Task;
+
 use super::session::tail;
 
 /// What the agent is asked to do.
@@ -16,6 +18,36 @@ pub struct TaskBrief {
     pub previous_failure: Option<String>,
     pub attempt: u32,
     pub max_attempts: u32,
+}
+
+impl TaskBrief {
+    /// The task as its attempt's agent sees it: the previous failure, and which attempt
+    /// this is of how many.
+    pub fn for_attempt(task: &Task) -> Self {
+        Self {
+            display_id: task.display_id.clone(),
+            title: task.title.clone(),
+            description: task.description.clone(),
+            pass_criteria: task.pass_criteria.clone(),
+            previous_failure: task.last_failure.clone(),
+            attempt: task.attempts,
+            max_attempts: task.max_attempts,
+        }
+    }
+
+    /// A helper role's one job on the task (`title` says which: estimate, review…): the
+    /// task's description and pass criteria, as the one try it gets.
+    pub fn for_helper(task: &Task, title: String) -> Self {
+        Self {
+            display_id: task.display_id.clone(),
+            title,
+            description: task.description.clone(),
+            pass_criteria: task.pass_criteria.clone(),
+            previous_failure: None,
+            attempt: 1,
+            max_attempts: 1,
+        }
+    }
 }
 
 /// The most of a previous failure that goes into a prompt.

@@ -3,7 +3,7 @@
 
 use std::{
     path::Path,
-    sync::{Arc, atomic::Ordering},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -24,15 +24,16 @@ use super::{
     log_cap::LogCap,
     roles::session_tools,
     runtimes::workspace_repo,
-    sink::{StoreSink, now_millis},
+    sink::StoreSink,
     subtasks::BoardTaskCreator,
+    supervise::{Supervised, Supervisor},
 };
 use harness_board::Actor;
 use harness_engine::{
     anthropic::PausedConversation,
     git::{Author, GitError, Reclaimed, Repo, Worktree},
     prompt::TaskBrief,
-    runtime::{AgentRuntime, Resume, SessionOutcome, SessionReport, SessionRequest},
+    runtime::{AgentRuntime, Resume, SessionOutcome, SessionRequest},
     verify::{VerifyConfig, verify},
 };
 use harness_store::{Failure, SessionEnd};
@@ -267,19 +268,16 @@ impl Attempt {
             sink.system("the session timeout was used up preparing the worktree");
             return Ending::after(AttemptError::TimedOut, "");
         }
-        // Spend limits are enforced while the session runs (spend.rs).
-        let spend = super::spend::watch(
-            self.engine.clone(),
-            sink.clone(),
-            self.session.id,
-            self.task.id.get(),
-            self.cancel.clone(),
-        );
-        let (report, stuck) = self
+        // Spend limits are enforced while the session runs (spend.rs, supervise.rs).
+        let Supervised {
+            report,
+            stuck,
+            spend_stop,
+        } = self
             .run_agent(sink, &worktree, resume, left, &runtime, design)
             .await;
         let last = &report.last_message;
-        if let (SessionOutcome::Cancelled, Some(stop)) = (&report.outcome, spend.finish()) {
+        if let (SessionOutcome::Cancelled, Some(stop)) = (&report.outcome, spend_stop) {
             return Ending::after(stop.into_error(), last);
         }
         match report.outcome {
@@ -333,8 +331,8 @@ impl Attempt {
 }
 
 impl Attempt {
-    /// Runs the agent with the session timeout, cancellation, and a watchdog that
-    /// cancels a session that shows no sign of life for `stuck_after`.
+    /// Runs the agent under supervision (supervise.rs) with the session timeout; a
+    /// command running in the worktree counts as a sign of life (liveness.rs).
     async fn run_agent(
         &self,
         sink: &Arc<StoreSink>,
@@ -343,17 +341,9 @@ impl Attempt {
         timeout: Duration,
         runtime: &Arc<dyn AgentRuntime>,
         design: Option<String>,
-    ) -> (SessionReport, bool) {
+    ) -> Supervised {
         let settings = &self.engine.settings;
-        let mut brief = TaskBrief {
-            display_id: self.task.display_id.clone(),
-            title: self.task.title.clone(),
-            description: self.task.description.clone(),
-            pass_criteria: self.task.pass_criteria.clone(),
-            previous_failure: self.task.last_failure.clone(),
-            attempt: self.task.attempts,
-            max_attempts: self.task.max_attempts,
-        };
+        let mut brief = TaskBrief::for_attempt(&self.task);
         if let Some(note) = design {
             brief.description.push_str(&note);
         }
@@ -375,13 +365,6 @@ impl Attempt {
                 self.session.id,
             ),
         };
-        let stuck = CancellationToken::new();
-        let watchdog = spawn_watchdog(
-            sink.last_activity(),
-            settings.stuck_after,
-            self.cancel.clone(),
-            stuck.clone(),
-        );
         // A command running in the worktree is a sign of life too (liveness.rs).
         let commands = tokio::spawn(
             super::liveness::while_commands_run(
@@ -392,13 +375,15 @@ impl Attempt {
             )
             .in_current_span(),
         );
-        let report = runtime.run(request, sink.as_ref()).await;
-        watchdog.abort();
-        commands.abort();
-        if let Some(model) = &report.model {
-            tracing::debug!(model, "session used model");
+        Supervisor {
+            engine: &self.engine,
+            sink,
+            session: self.session.id,
+            task: self.task.id,
+            cancel: &self.cancel,
         }
-        (report, stuck.is_cancelled())
+        .run(runtime.as_ref(), request, vec![commands])
+        .await
     }
 
     async fn verify_and_merge(
@@ -875,35 +860,5 @@ fn reclaimed_text(step: &Reclaimed) -> String {
             from.display(),
             to.display()
         ),
-    }
-}
-
-/// Starts [`watch_for_silence`] in the caller's span (the attempt's, or the helper
-/// session's), so a stuck session's logs name its task and session.
-pub(super) fn spawn_watchdog(
-    last: Arc<std::sync::atomic::AtomicI64>,
-    limit: Duration,
-    cancel: CancellationToken,
-    stuck: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(watch_for_silence(last, limit, cancel, stuck).in_current_span())
-}
-
-/// Cancels the session when its sink has been silent for `limit`.
-async fn watch_for_silence(
-    last: Arc<std::sync::atomic::AtomicI64>,
-    limit: Duration,
-    cancel: CancellationToken,
-    stuck: CancellationToken,
-) {
-    let step = (limit / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
-    loop {
-        tokio::time::sleep(step).await;
-        let silent_ms = now_millis() - last.load(Ordering::Relaxed);
-        if silent_ms > i64::try_from(limit.as_millis()).unwrap_or(i64::MAX) {
-            stuck.cancel();
-            cancel.cancel();
-            return;
-        }
     }
 }

@@ -5,25 +5,23 @@
 //! was for. Its end is a verdict: `complete_task`'s summary or `fail_task`'s reason.
 //! It first waits for a slot of its role (helper_slots.rs).
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{path::Path, sync::Arc};
 
 use harness_domain::{agent::AgentId, role::Job, session::SessionStatus, task::Task};
 use tokio_util::sync::CancellationToken;
 
 use super::{
     Engine,
-    attempt::spawn_watchdog,
     error::ConsultError,
     log_cap::LogCap,
     roles::{agent_for_job, session_tools},
     sink::StoreSink,
+    supervise::{Supervised, Supervisor, finish_helper_session},
 };
-use harness_board::Board;
 use harness_engine::{
     prompt::TaskBrief,
     runtime::{SessionOutcome, SessionRequest, TaskCreator},
 };
-use harness_store::StoreError;
 
 /// One helper session to run.
 pub struct Consult<'a> {
@@ -107,25 +105,22 @@ impl Consult<'_> {
             // Helper roles review and estimate; a browser belongs to a task's attempt.
             browser: None,
         };
-        let stuck = CancellationToken::new();
-        let watchdog = spawn_watchdog(
-            sink.last_activity(),
-            engine.settings.stuck_after,
-            cancel.clone(),
-            stuck.clone(),
-        );
-        let spend = super::spend::watch(
-            engine.clone(),
-            sink.clone(),
-            session.id,
-            self.task.id.get(),
-            cancel.clone(),
-        );
-        let report = runtime.run(request, sink.as_ref()).await;
-        watchdog.abort();
-        let stopped = spend.finish();
+        let supervised = Supervisor {
+            engine,
+            sink: &sink,
+            session: session.id,
+            task: self.task.id,
+            cancel: &cancel,
+        }
+        .run(runtime.as_ref(), request, Vec::new())
+        .await;
         sink.finish(writer).await;
         let name = role.name.to_string();
+        let Supervised {
+            report,
+            stuck,
+            spend_stop: stopped,
+        } = supervised;
         let (status, result) = match report.outcome {
             SessionOutcome::Completed { summary, .. } => {
                 (SessionStatus::Succeeded, Ok(Verdict::Completed(summary)))
@@ -136,7 +131,7 @@ impl Consult<'_> {
             SessionOutcome::Cancelled => {
                 let why = match stopped {
                     Some(stop) => ConsultError::SpendStopped(stop.reason),
-                    None if stuck.is_cancelled() => ConsultError::Stuck(name),
+                    None if stuck => ConsultError::Stuck(name),
                     None => ConsultError::Cancelled(name),
                 };
                 (SessionStatus::Cancelled, Err(why))
@@ -156,51 +151,5 @@ impl Consult<'_> {
         };
         finish_helper_session(&engine.board, session.id, self.task, status, reason).await;
         result.map(|verdict| (verdict, agent.id))
-    }
-}
-
-/// Attempts of [`finish_helper_session`] before it gives up.
-const FINISH_TRIES: u32 = 3;
-
-/// Ends a helper session (a consultation or an investigation) with its verdict. A
-/// failure that may pass (a busy or overloaded store, a batch that did not commit) is
-/// retried; then it is logged as an error. A session left so stays `running` in the
-/// store until the orchestrator stops or starts again: both end every session still
-/// running as interrupted (`interrupt_running_sessions`, server.rs); that sweep is what
-/// ends it. Meanwhile it counts against its agent's concurrency (`running_by_agent`)
-/// and keeps its task's worktree from expiring (retention.rs), hence the retries.
-pub(super) async fn finish_helper_session(
-    board: &Board,
-    session: i64,
-    task: &Task,
-    status: SessionStatus,
-    reason: String,
-) {
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let err = match board.finish_session(session, status, reason.clone()).await {
-            Ok(_) => return,
-            Err(err) => err,
-        };
-        let passing = matches!(
-            err,
-            StoreError::Busy(_)
-                | StoreError::Overloaded
-                | StoreError::CommitFailed(_)
-                | StoreError::Unavailable(_)
-        );
-        if !passing || tries >= FINISH_TRIES {
-            tracing::error!(
-                %err,
-                session,
-                task = %task.display_id,
-                status = status.as_str(),
-                "cannot finish the helper session; it shows as running until the orchestrator's next stop or start interrupts it"
-            );
-            return;
-        }
-        tracing::warn!(%err, session, task = %task.display_id, "cannot finish the helper session yet; trying again");
-        tokio::time::sleep(Duration::from_millis(100) * tries).await;
     }
 }

@@ -32,16 +32,12 @@ impl Attempt {
         let path = worktree.path.join(&relative);
         if !path.is_file() && staffed(&self.engine, Job::Design).await {
             let brief = TaskBrief {
-                display_id: self.task.display_id.clone(),
-                title: format!("Design: {}", self.task.title),
                 description: format!(
                     "{}\n\nWrite the design note to {relative}.",
                     self.task.description
                 ),
-                pass_criteria: self.task.pass_criteria.clone(),
                 previous_failure: self.task.last_failure.clone(),
-                attempt: 1,
-                max_attempts: 1,
+                ..TaskBrief::for_helper(&self.task, format!("Design: {}", self.task.title))
             };
             let verdict = Consult {
                 engine: &self.engine,

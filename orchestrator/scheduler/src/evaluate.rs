@@ -27,15 +27,10 @@ impl Attempt {
         if !self.will_estimate().await {
             return self.size;
         }
-        let brief = TaskBrief {
-            display_id: self.task.display_id.clone(),
-            title: format!("Estimate the size of: {}", self.task.title),
-            description: self.task.description.clone(),
-            pass_criteria: self.task.pass_criteria.clone(),
-            previous_failure: None,
-            attempt: 1,
-            max_attempts: 1,
-        };
+        let brief = TaskBrief::for_helper(
+            &self.task,
+            format!("Estimate the size of: {}", self.task.title),
+        );
         let verdict = Consult {
             engine: &self.engine,
             task: &self.task,

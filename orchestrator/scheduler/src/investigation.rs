@@ -21,8 +21,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{
-    Engine, attempt::spawn_watchdog, error::InvestigationError, log_cap::LogCap,
-    runtimes::workspace_repo, sink::StoreSink,
+    Engine,
+    error::InvestigationError,
+    log_cap::LogCap,
+    runtimes::workspace_repo,
+    sink::StoreSink,
+    supervise::{Supervised, Supervisor, finish_helper_session},
 };
 use harness_board::budget::{BudgetLimits, BudgetReport};
 use harness_engine::{
@@ -207,16 +211,11 @@ async fn run_session(
             .map(|r| r.prompt.clone())
             .unwrap_or_default(),
         brief: TaskBrief {
-            display_id: task.display_id.clone(),
             title: format!(
                 "Diagnose why {} is blocked: {}",
                 task.display_id, task.title
             ),
-            description: task.description.clone(),
-            pass_criteria: task.pass_criteria.clone(),
-            previous_failure: task.last_failure.clone(),
-            attempt: task.attempts,
-            max_attempts: task.max_attempts,
+            ..TaskBrief::for_attempt(task)
         },
         resume: None,
         timeout: engine.settings.session_timeout,
@@ -228,34 +227,29 @@ async fn run_session(
         ),
         browser: None,
     };
-    let stuck = CancellationToken::new();
-    let watchdog = spawn_watchdog(
-        sink.last_activity(),
-        engine.settings.stuck_after,
-        cancel.clone(),
-        stuck.clone(),
-    );
-    let spend = super::spend::watch(
-        engine.clone(),
-        sink.clone(),
-        session.id,
-        task.id.get(),
-        cancel.clone(),
-    );
     let unblocked = tokio::spawn(
         cancel_when_unblocked(engine.clone(), task.id, cancel.clone()).in_current_span(),
     );
-    let report = runtime.run(request, sink.as_ref()).await;
-    watchdog.abort();
-    unblocked.abort();
-    let stopped = spend.finish();
+    let Supervised {
+        report,
+        stuck,
+        spend_stop: stopped,
+    } = Supervisor {
+        engine,
+        sink: &sink,
+        session: session.id,
+        task: task.id,
+        cancel: &cancel,
+    }
+    .run(runtime.as_ref(), request, vec![unblocked])
+    .await;
     sink.finish(writer).await;
     let (status, result) = match report.outcome {
         SessionOutcome::Completed { summary, .. } => (SessionStatus::Succeeded, Ok(summary)),
         SessionOutcome::Cancelled => {
             let why = match stopped {
                 Some(stop) => InvestigationError::SpendStopped(stop.reason),
-                None if stuck.is_cancelled() => InvestigationError::Stuck,
+                None if stuck => InvestigationError::Stuck,
                 None if !still_blocked(engine, task.id).await => InvestigationError::Unblocked,
                 None => InvestigationError::Cancelled,
             };
@@ -270,7 +264,7 @@ async fn run_session(
         Ok(_) => "diagnosis recorded".to_owned(),
         Err(e) => e.to_string(),
     };
-    super::consult::finish_helper_session(&engine.board, session.id, task, status, reason).await;
+    finish_helper_session(&engine.board, session.id, task, status, reason).await;
     result
 }
 

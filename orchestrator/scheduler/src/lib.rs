@@ -32,6 +32,7 @@ mod sink;
 mod slots;
 mod spend;
 pub mod subtasks;
+mod supervise;
 mod validate;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};

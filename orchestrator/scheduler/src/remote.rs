@@ -267,15 +267,7 @@ impl Attempt {
             base,
             role_instructions: self.role.prompt.clone(),
             tools: self.role.tools.iter().copied().collect(),
-            brief: TaskBrief {
-                display_id: self.task.display_id.clone(),
-                title: self.task.title.clone(),
-                description: self.task.description.clone(),
-                pass_criteria: self.task.pass_criteria.clone(),
-                previous_failure: self.task.last_failure.clone(),
-                attempt: self.task.attempts,
-                max_attempts: self.task.max_attempts,
-            },
+            brief: TaskBrief::for_attempt(&self.task),
             runtime: runtimes.kind(&self.agent),
             // The size tier as estimated before; a fresh attempt's evaluator may
             // change it (remote_roles.rs).

@@ -72,16 +72,14 @@ impl Attempt {
         }
         let diff = self.diff(repo, worktree).await;
         let brief = TaskBrief {
-            display_id: self.task.display_id.clone(),
-            title: format!("Review the change for: {}", self.task.title),
             description: format!(
                 "{}\n\nThe change (diff against {}):\n```diff\n{diff}\n```",
                 self.task.description, worktree.base
             ),
-            pass_criteria: self.task.pass_criteria.clone(),
-            previous_failure: None,
-            attempt: 1,
-            max_attempts: 1,
+            ..TaskBrief::for_helper(
+                &self.task,
+                format!("Review the change for: {}", self.task.title),
+            )
         };
         sink.system("validation reviews the change against the pass criteria");
         let verdict = Consult {
@@ -153,12 +151,11 @@ impl Attempt {
         sink.system(format!(
             "validation rejected this task {count} times: SIA arbitrates"
         ));
+        let title = format!(
+            "Arbitrate: validation rejected {} {count} times",
+            self.task.display_id
+        );
         let brief = TaskBrief {
-            display_id: self.task.display_id.clone(),
-            title: format!(
-                "Arbitrate: validation rejected {} {count} times",
-                self.task.display_id
-            ),
             description: format!(
                 "Task: {}\n{}\n\nThe latest rejection:\n{reasons}\n\nThe change:\n```diff\n{diff}\n```\n\n\
                  Decide whether the rejection is right. Call complete_task with advice for the \
@@ -166,10 +163,7 @@ impl Attempt {
                  create_task when the work should be split or changed.",
                 self.task.title, self.task.description
             ),
-            pass_criteria: self.task.pass_criteria.clone(),
-            previous_failure: None,
-            attempt: 1,
-            max_attempts: 1,
+            ..TaskBrief::for_helper(&self.task, title)
         };
         let creator = Arc::new(ProposalCreator {
             board: self.engine.board.clone(),
