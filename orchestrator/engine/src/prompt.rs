@@ -68,6 +68,7 @@ pub fn system_prompt(role_instructions: &str) -> String {
 
 /// The first user message: the task, its pass criteria, and the last failure.
 pub fn task_message(brief: &TaskBrief) -> String {
+    // Writing to a String cannot fail: the `let _ = write!`s below drop nothing.
     let mut out = format!("Task {}: {}\n", brief.display_id, brief.title);
     if !brief.description.trim().is_empty() {
         let _ = write!(out, "\n{}\n", brief.description.trim());
