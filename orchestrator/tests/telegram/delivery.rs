@@ -279,8 +279,10 @@ async fn what_happened_while_telegram_was_off_is_not_sent_when_it_is_turned_on()
     fake.wait_message(CHAT, "now on").await;
     // Delivery is at least once: a kill between the Bot API's answer and the commit
     // that marks the row sent sends it again. Kill once the row is marked.
-    h.wait_json("/api/telegram", "nothing pending", |v| v["outbox_pending"] == 0)
-        .await;
+    h.wait_json("/api/telegram", "nothing pending", |v| {
+        v["outbox_pending"] == 0
+    })
+    .await;
     h.kill_9();
     // A restart with it on keeps its place: what happens meanwhile is still sent.
     let h = Harness::start(dir.path(), &created_env(&fake));
