@@ -12,8 +12,11 @@ fn main() {
     let dist = std::path::Path::new("../../dashboard/dist");
     if dist.is_dir() {
         println!("cargo:rerun-if-changed=../../dashboard/dist");
-    } else {
+    } else if dist.parent().is_some_and(std::path::Path::is_dir) {
         // The dashboard's directory changes when `dist` is created in it.
         println!("cargo:rerun-if-changed=../../dashboard");
     }
+    // Neither (the image's build stage copies only the Rust sources): nothing to track.
+    // Naming a path that does not exist would rerun this script, and so rebuild this
+    // crate and every crate above it, on every build.
 }
