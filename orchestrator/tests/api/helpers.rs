@@ -1,30 +1,4 @@
-//! The server under test: `harness`'s own `App`, started for the testkit's [`TestApp`]
-//! (the testkit does not depend on the `harness` crate).
-
-use harness::{config::Settings, server::App};
-use harness_testkit::app::{Serving, Shutdown};
-use tempfile::TempDir;
+//! What this test binary uses of the testkit: the server under test and its client.
 
 pub use harness_testkit::app::{TestApp, error_field, json_with, secret, test_client};
-
-pub async fn spawn_app() -> TestApp {
-    spawn_with(|_| {}).await
-}
-
-pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    spawn_in(tempfile::tempdir().expect("temp dir"), tweak).await
-}
-
-/// Starts a server on an existing directory (to test restarts).
-pub async fn spawn_in(dir: TempDir, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    TestApp::start(dir, tweak, serve).await
-}
-
-async fn serve(settings: Settings, shutdown: Shutdown) -> Serving {
-    let app = App::build(settings).await.expect("app builds");
-    Serving {
-        addr: app.local_addr().unwrap(),
-        board: app.board().clone(),
-        task: tokio::spawn(app.run_until(shutdown)),
-    }
-}
+pub use harness_testkit::server::{spawn_app, spawn_in, spawn_with};
