@@ -126,29 +126,38 @@ impl Drop for GroupKill {
     }
 }
 
-/// The `-c` settings that limit what the attempt's credential opens.
-fn ref_limits(grant: &Grant) -> Vec<String> {
+/// The config overrides that limit what the attempt's credential opens.
+fn ref_limits(grant: &Grant) -> Vec<(String, String)> {
     let a = &grant.assignment;
     vec![
-        "http.uploadpack=true".into(),
-        "http.receivepack=true".into(),
-        "http.getanyfile=false".into(),
-        "uploadpack.hideRefs=refs/".into(),
-        "uploadpack.hideRefs=HEAD".into(),
-        format!("uploadpack.hideRefs=!refs/heads/{}", a.base),
-        format!("uploadpack.hideRefs=!refs/heads/{}", a.branch),
-        "uploadpack.allowTipSHA1InWant=false".into(),
-        "uploadpack.allowReachableSHA1InWant=false".into(),
-        "uploadpack.allowAnySHA1InWant=false".into(),
-        "uploadpack.allowFilter=false".into(),
-        "receive.hideRefs=refs/".into(),
-        format!("receive.hideRefs=!refs/heads/{}", a.branch),
-        "receive.fsckObjects=true".into(),
-        "receive.denyDeletes=true".into(),
-        "receive.denyCurrentBranch=refuse".into(),
-        "receive.advertisePushOptions=false".into(),
-        "receive.autogc=false".into(),
-        "core.logAllRefUpdates=false".into(),
+        ("http.uploadpack".into(), "true".into()),
+        ("http.receivepack".into(), "true".into()),
+        ("http.getanyfile".into(), "false".into()),
+        ("uploadpack.hideRefs".into(), "refs/".into()),
+        ("uploadpack.hideRefs".into(), "HEAD".into()),
+        (
+            "uploadpack.hideRefs".into(),
+            format!("!refs/heads/{}", a.base),
+        ),
+        (
+            "uploadpack.hideRefs".into(),
+            format!("!refs/heads/{}", a.branch),
+        ),
+        ("uploadpack.allowTipSHA1InWant".into(), "false".into()),
+        ("uploadpack.allowReachableSHA1InWant".into(), "false".into()),
+        ("uploadpack.allowAnySHA1InWant".into(), "false".into()),
+        ("uploadpack.allowFilter".into(), "false".into()),
+        ("receive.hideRefs".into(), "refs/".into()),
+        (
+            "receive.hideRefs".into(),
+            format!("!refs/heads/{}", a.branch),
+        ),
+        ("receive.fsckObjects".into(), "true".into()),
+        ("receive.denyDeletes".into(), "true".into()),
+        ("receive.denyCurrentBranch".into(), "refuse".into()),
+        ("receive.advertisePushOptions".into(), "false".into()),
+        ("receive.autogc".into(), "false".into()),
+        ("core.logAllRefUpdates".into(), "false".into()),
     ]
 }
 

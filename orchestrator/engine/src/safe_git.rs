@@ -49,45 +49,52 @@ fn timeout() -> Duration {
 /// Overrides applied to every command: every setting that names a program git may start
 /// is emptied or set to `false` (`/bin/false`, which does nothing). Command-line config
 /// is read after the repository's, so these win over whatever an agent wrote there.
-const SAFE_CONFIG: [&str; 29] = [
-    "core.hooksPath=/dev/null",
-    "core.fsmonitor=false",
-    "core.sshCommand=false",
-    "core.askPass=",
-    "core.attributesFile=/dev/null",
-    "core.pager=cat",
-    "core.editor=false",
-    "core.gitProxy=",
-    "core.alternateRefsCommand=",
-    "sequence.editor=false",
-    "credential.helper=",
-    "diff.external=",
-    "commit.gpgSign=false",
-    "tag.gpgSign=false",
-    "push.gpgSign=false",
+const SAFE_CONFIG: [(&str, &str); 29] = [
+    ("core.hooksPath", "/dev/null"),
+    ("core.fsmonitor", "false"),
+    ("core.sshCommand", "false"),
+    ("core.askPass", ""),
+    ("core.attributesFile", "/dev/null"),
+    ("core.pager", "cat"),
+    ("core.editor", "false"),
+    ("core.gitProxy", ""),
+    ("core.alternateRefsCommand", ""),
+    ("sequence.editor", "false"),
+    ("credential.helper", ""),
+    ("diff.external", ""),
+    ("commit.gpgSign", "false"),
+    ("tag.gpgSign", "false"),
+    ("push.gpgSign", "false"),
     // Verifying a signature starts the signature format's program.
-    "log.showSignature=false",
-    "merge.verifySignatures=false",
-    "gpg.program=false",
-    "gpg.openpgp.program=false",
-    "gpg.x509.program=false",
-    "gpg.ssh.program=false",
-    "gpg.ssh.defaultKeyCommand=false",
-    "protocol.allow=never",
-    "gc.auto=0",
-    "maintenance.auto=false",
-    "submodule.recurse=false",
-    "core.untrackedCache=false",
+    ("log.showSignature", "false"),
+    ("merge.verifySignatures", "false"),
+    ("gpg.program", "false"),
+    ("gpg.openpgp.program", "false"),
+    ("gpg.x509.program", "false"),
+    ("gpg.ssh.program", "false"),
+    ("gpg.ssh.defaultKeyCommand", "false"),
+    ("protocol.allow", "never"),
+    ("gc.auto", "0"),
+    ("maintenance.auto", "false"),
+    ("submodule.recurse", "false"),
+    ("core.untrackedCache", "false"),
     // `pager.<command>` only runs on a terminal, which git never has here; and no
     // alias of the repository's can shadow a command the harness runs (git ignores
     // aliases named like built-in commands).
-    "pager.log=false",
-    "pager.diff=false",
+    ("pager.log", "false"),
+    ("pager.diff", "false"),
 ];
 
 /// Keys of the repository config that name a command started through an attribute.
 const DRIVER_KEYS: &str =
     r"^(filter|merge|diff)\..+\.(clean|smudge|process|driver|command|textconv)$";
+
+/// At most this many driver keys are emptied; a repository configuring more is refused
+/// (the overrides travel in the environment, which has a size limit of its own).
+const MAX_DRIVER_KEYS: usize = 1000;
+
+/// One config override: a key and its value, never joined into a splittable `key=value`.
+type Override = (String, String);
 
 /// Why a git command did not produce an output.
 #[derive(Debug, thiserror::Error)]
@@ -96,9 +103,13 @@ pub enum SafeGitError {
     Spawn(#[from] std::io::Error),
     #[error("git {args} did not finish in {secs}s; its process group was killed")]
     TimedOut { args: String, secs: f64 },
+    /// The repository's driver configuration could not be listed, so it could not be
+    /// emptied: the command is not run at all rather than run with it live.
+    #[error("cannot list the repository's filter, diff and merge drivers: {0}")]
+    Drivers(String),
 }
 
-/// Runs `git -C dir <safe config> args…` with the safe environment plus `env`.
+/// Runs `git -C dir args…` with the safe environment and config plus `env`.
 pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Output, SafeGitError> {
     run_within(dir, args, env, timeout())
 }
@@ -110,11 +121,42 @@ pub fn run_within(
     env: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<Output, SafeGitError> {
-    let mut overrides: Vec<String> = SAFE_CONFIG.iter().map(|s| (*s).to_owned()).collect();
+    run_fed(dir, args, env, None, timeout)
+}
+
+/// [`run_within`] with `input` written to git's standard input (`cat-file --batch`).
+pub fn run_with_input(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: Vec<u8>,
+    timeout: Duration,
+) -> Result<Output, SafeGitError> {
+    run_fed(dir, args, env, Some(input), timeout)
+}
+
+fn run_fed(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Result<Output, SafeGitError> {
+    let mut overrides = safe_config();
     if may_start_drivers(args) {
-        overrides.extend(configured_drivers(dir, timeout)?);
+        // Listed with the same environment as the command itself: with the recorded
+        // `GIT_DIR`, the worktree's own `.git` (which the agent may have pointed at a
+        // config of its own) is read by neither.
+        overrides.extend(configured_drivers(dir, env, timeout)?);
     }
-    run_with(dir, &overrides, args, env, timeout)
+    run_with(dir, &overrides, args, env, input, timeout)
+}
+
+fn safe_config() -> Vec<Override> {
+    SAFE_CONFIG
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 /// Commands that only read or move refs never read a file's attributes, so they need
@@ -137,41 +179,60 @@ fn may_start_drivers(args: &[&str]) -> bool {
     }
 }
 
-/// `key=` for each filter, merge or diff driver command the repository configures, and
-/// `filter.<name>.required=false` so an emptied filter is skipped, not an error.
-fn configured_drivers(dir: &Path, timeout: Duration) -> Result<Vec<String>, SafeGitError> {
-    let base: Vec<String> = SAFE_CONFIG.iter().map(|s| (*s).to_owned()).collect();
-    let out = run_with(
-        dir,
-        &base,
-        &["config", "--name-only", "--get-regexp", DRIVER_KEYS],
-        &[],
-        timeout,
-    )?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut overrides = Vec::new();
-    for key in text.lines().map(str::trim).filter(|k| !k.is_empty()) {
-        overrides.push(format!("{key}="));
-        if let Some(name) = key
+/// `key` = empty for each filter, merge or diff driver command the repository
+/// configures (every scope git reads with `env`, includes too), and
+/// `filter.<name>.required` = `false` so an emptied filter is skipped, not an error.
+/// Names are read NUL-separated and passed back whole, so a driver whose name holds
+/// `=` or a newline is emptied like any other.
+fn configured_drivers(
+    dir: &Path,
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<Vec<Override>, SafeGitError> {
+    let args = ["config", "-z", "--name-only", "--get-regexp", DRIVER_KEYS];
+    let out = run_with(dir, &safe_config(), &args, env, None, timeout)?;
+    // 1: no key matched. Anything else is a config git could not read; the command
+    // itself would likely fail too, but it must not run with drivers nobody listed.
+    if !matches!(out.status.code(), Some(0 | 1)) {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(SafeGitError::Drivers(stderr.trim().to_owned()));
+    }
+    driver_overrides(&out.stdout)
+}
+
+/// The overrides for the NUL-separated key names of `git config -z --name-only`.
+fn driver_overrides(listed: &[u8]) -> Result<Vec<Override>, SafeGitError> {
+    let keys: Vec<String> = listed
+        .split(|b| *b == 0)
+        .filter(|k| !k.is_empty())
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    if keys.len() > MAX_DRIVER_KEYS {
+        return Err(SafeGitError::Drivers(format!(
+            "{} driver keys configured, more than the {MAX_DRIVER_KEYS} the harness empties",
+            keys.len()
+        )));
+    }
+    let mut overrides = Vec::with_capacity(keys.len() * 2);
+    for key in keys {
+        let filter = key
             .strip_prefix("filter.")
             .and_then(|rest| rest.rsplit_once('.'))
-            .map(|(name, _)| name)
-        {
-            overrides.push(format!("filter.{name}.required=false"));
+            .map(|(name, _)| format!("filter.{name}.required"));
+        overrides.push((key, String::new()));
+        if let Some(required) = filter {
+            overrides.push((required, "false".to_owned()));
         }
     }
     Ok(overrides)
 }
 
-fn run_with(
-    dir: &Path,
-    overrides: &[String],
-    args: &[&str],
-    env: &[(&str, &str)],
-    timeout: Duration,
-) -> Result<Output, SafeGitError> {
-    use std::os::unix::process::CommandExt;
-    let mut command = Command::new("git");
+/// The safe environment of every git the harness starts: nothing of the server's, no
+/// system or global config, and `overrides` as `GIT_CONFIG_COUNT` / `GIT_CONFIG_KEY_<n>`
+/// / `GIT_CONFIG_VALUE_<n>` (git 2.31+): unlike `-c key=value`, which git splits at the
+/// first `=`, a key passed this way is taken whole whatever it contains. Git reads these
+/// after every config file, and hands them on to the git processes it starts.
+fn safe_env(command: &mut Command, env: &[(&str, &str)], overrides: &[Override]) {
     command.env_clear();
     if let Some(path) = std::env::var_os("PATH") {
         command.env("PATH", path);
@@ -186,18 +247,39 @@ fn run_with(
         // Keep messages in a parseable language.
         .env("LC_ALL", "C")
         .envs(env.iter().copied())
-        .arg("-C")
-        .arg(dir);
-    for o in overrides {
-        command.arg("-c").arg(o);
+        // Last, so nothing in `env` can replace them.
+        .env("GIT_CONFIG_COUNT", overrides.len().to_string());
+    for (n, (key, value)) in overrides.iter().enumerate() {
+        command
+            .env(format!("GIT_CONFIG_KEY_{n}"), key)
+            .env(format!("GIT_CONFIG_VALUE_{n}"), value);
     }
+}
+
+fn run_with(
+    dir: &Path,
+    overrides: &[Override],
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Result<Output, SafeGitError> {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new("git");
+    safe_env(&mut command, env, overrides);
     command
+        .arg("-C")
+        .arg(dir)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let child = command.spawn()?;
+    let mut child = command.spawn()?;
     let pgid = i32::try_from(child.id()).unwrap_or(0);
     let (done, watchdog) = mpsc::channel::<()>();
     let killer = std::thread::spawn(move || {
@@ -210,9 +292,23 @@ fn run_with(
         }
         timed_out
     });
+    // The input is written from its own thread while the output is read here, so a git
+    // that answers before it has read everything cannot block on a full pipe. The
+    // watchdog's kill closes the pipe, which ends the writer too.
+    let writer = child.stdin.take().zip(input).map(|(mut stdin, input)| {
+        std::thread::spawn(move || {
+            use std::io::Write;
+            // A git that stops reading (it failed, or was killed) ends the write; its
+            // exit status and stderr say why.
+            let _ = stdin.write_all(&input);
+        })
+    });
     // Reads both pipes without threads; returns once git and anything holding its
     // pipes is gone, which the watchdog guarantees within `timeout`.
     let output = child.wait_with_output();
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
     // The watchdog stops listening only once it timed out and killed git.
     let _ = done.send(());
     let timed_out = killer.join().unwrap_or(false);
@@ -226,38 +322,24 @@ fn run_with(
     Ok(output)
 }
 
-/// An empty directory of our own for HOME, so nothing under the person's home is read.
-/// One per user, reused across runs; anything else there (not a directory of ours, not
-/// empty, a symlink) and git gets a HOME that does not exist instead.
-/// `git <safe config> <extra -c overrides>` with the safe environment, for a caller that
-/// streams its input and output itself (the git smart HTTP endpoint runs
-/// `git http-backend` this way). The caller adds its own variables, stdio and timeout;
-/// the child is killed when the returned command's child is dropped.
-pub fn streaming_command(extra: &[String]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new("git");
-    command.env_clear();
-    if let Some(path) = std::env::var_os("PATH") {
-        command.env("PATH", path);
-    }
-    command
-        .env("HOME", empty_home())
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_ATTR_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C")
-        .kill_on_drop(true)
-        .process_group(0);
-    for o in SAFE_CONFIG
-        .iter()
-        .map(|s| (*s).to_owned())
-        .chain(extra.iter().cloned())
-    {
-        command.arg("-c").arg(o);
-    }
+/// `git` with the safe environment and config plus `extra` overrides (passed the same
+/// unsplittable way), for a caller that streams its input and output itself (the git
+/// smart HTTP endpoint runs `git http-backend` this way). The caller adds its own
+/// variables, stdio and timeout; the child is killed when the returned command's child
+/// is dropped.
+pub fn streaming_command(extra: &[(String, String)]) -> tokio::process::Command {
+    let mut overrides = safe_config();
+    overrides.extend_from_slice(extra);
+    let mut std_command = Command::new("git");
+    safe_env(&mut std_command, &[], &overrides);
+    let mut command = tokio::process::Command::from(std_command);
+    command.kill_on_drop(true).process_group(0);
     command
 }
 
+/// An empty directory of our own for HOME, so nothing under the person's home is read.
+/// One per user, reused across runs; anything else there (not a directory of ours, not
+/// empty, a symlink) and git gets a HOME that does not exist instead.
 fn empty_home() -> PathBuf {
     static HOME: OnceLock<PathBuf> = OnceLock::new();
     HOME.get_or_init(|| {
@@ -297,10 +379,17 @@ mod tests {
         let dir = std::env::temp_dir();
         // `git -c alias…` cannot sleep, so run a shell alias: aliases starting with `!`
         // are shell commands, and the safe config leaves aliases alone on purpose here.
-        let overrides = vec!["alias.nap=!sleep 30".to_owned()];
+        let overrides = vec![("alias.nap".to_owned(), "!sleep 30".to_owned())];
         let started = std::time::Instant::now();
-        let err =
-            run_with(&dir, &overrides, &["nap"], &[], Duration::from_millis(300)).unwrap_err();
+        let err = run_with(
+            &dir,
+            &overrides,
+            &["nap"],
+            &[],
+            None,
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
         assert!(matches!(err, SafeGitError::TimedOut { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
     }
@@ -332,7 +421,7 @@ mod tests {
         std::fs::create_dir_all(&repo).unwrap();
         std::fs::create_dir_all(&tools).unwrap();
         let plain = |args: &[&str]| {
-            let out = run_with(&repo, &[], args, &[], GIT_TIMEOUT).unwrap();
+            let out = run_with(&repo, &[], args, &[], None, GIT_TIMEOUT).unwrap();
             assert!(out.status.success(), "{args:?}: {out:?}");
             String::from_utf8_lossy(&out.stdout).trim().to_owned()
         };
@@ -398,10 +487,10 @@ mod tests {
         std::fs::create_dir(&marks_dir).unwrap();
         let repo = planted_repo(dir.path(), &marks_dir);
         // Without the overrides git does run them: the planted config is live.
-        let _ = run_with(&repo, &[], &["log", "-4"], &[], GIT_TIMEOUT).unwrap();
-        let _ = run_with(&repo, &[], &["diff"], &[], GIT_TIMEOUT).unwrap();
+        let _ = run_with(&repo, &[], &["log", "-4"], &[], None, GIT_TIMEOUT).unwrap();
+        let _ = run_with(&repo, &[], &["diff"], &[], None, GIT_TIMEOUT).unwrap();
         let remote = ["ls-remote", "ssh://example.invalid/x"];
-        let _ = run_with(&repo, &[], &remote, &[], GIT_TIMEOUT).unwrap();
+        let _ = run_with(&repo, &[], &remote, &[], None, GIT_TIMEOUT).unwrap();
         let ran = marks(&marks_dir);
         for key in [
             "gpg.openpgp.program",
@@ -430,5 +519,151 @@ mod tests {
             let _ = run(&repo, args, &[]).unwrap();
         }
         assert_eq!(marks(&marks_dir), Vec::<String>::new());
+    }
+
+    #[test]
+    fn driver_names_are_read_whole_and_filters_made_optional() {
+        let listed = b"filter.a=b.clean\0diff.x\ny.textconv\0merge.m.driver\0";
+        let overrides = driver_overrides(listed).unwrap();
+        let pairs: Vec<(&str, &str)> = overrides
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("filter.a=b.clean", ""),
+                ("filter.a=b.required", "false"),
+                ("diff.x\ny.textconv", ""),
+                ("merge.m.driver", ""),
+            ]
+        );
+        let many = "filter.f.clean\0".repeat(MAX_DRIVER_KEYS + 1);
+        let err = driver_overrides(many.as_bytes()).unwrap_err();
+        assert!(matches!(err, SafeGitError::Drivers(_)), "{err}");
+    }
+
+    /// A repository with a tracked `file.txt` whose attributes name `filter` and `diff`
+    /// drivers called `name`, each a tripwire; `file.txt` is then changed.
+    fn repo_with_driver(root: &Path, marks: &Path, name: &str) -> PathBuf {
+        let repo = root.join("repo");
+        let tools = root.join("tools");
+        std::fs::create_dir_all(&repo).unwrap();
+        std::fs::create_dir_all(&tools).unwrap();
+        let plain = |args: &[&str]| {
+            let out = run_with(&repo, &[], args, &[], None, GIT_TIMEOUT).unwrap();
+            assert!(out.status.success(), "{args:?}: {out:?}");
+        };
+        plain(&["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("file.txt"), "first\n").unwrap();
+        plain(&["add", "file.txt"]);
+        plain(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "x",
+        ]);
+        std::fs::write(
+            repo.join(".gitattributes"),
+            format!("* filter={name} diff={name}\n"),
+        )
+        .unwrap();
+        for (key, tool) in [
+            ("clean", "clean"),
+            ("smudge", "smudge"),
+            ("textconv", "conv"),
+        ] {
+            let section = if key == "textconv" { "diff" } else { "filter" };
+            let program = tripwire(&tools, marks, tool);
+            plain(&["config", &format!("{section}.{name}.{key}"), &program]);
+        }
+        std::fs::write(repo.join("file.txt"), "changed\n").unwrap();
+        repo
+    }
+
+    #[test]
+    fn a_driver_whose_name_holds_an_equals_sign_is_emptied_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let marks_dir = dir.path().join("marks");
+        std::fs::create_dir(&marks_dir).unwrap();
+        let repo = repo_with_driver(dir.path(), &marks_dir, "a=b");
+        // As `-c filter.a=b.clean=` the key would be `filter.a` and the filter live:
+        // the same override passed that way (the old way) leaves it running.
+        let split = [
+            "-c",
+            "filter.a=b.clean=",
+            "-c",
+            "filter.a=b.required=false",
+            "add",
+            "-A",
+        ];
+        let split = run_with(&repo, &[], &split, &[], None, GIT_TIMEOUT).unwrap();
+        assert!(split.status.success(), "{split:?}");
+        assert_eq!(marks(&marks_dir), ["clean"]);
+        std::fs::remove_file(marks_dir.join("clean")).unwrap();
+        std::fs::write(repo.join("file.txt"), "again\n").unwrap();
+        for args in [
+            &["status", "--porcelain"][..],
+            &["diff", "--textconv"],
+            &["add", "-A"],
+            &["diff", "--cached", "--textconv"],
+        ] {
+            // An emptied textconv makes `diff --textconv` fail (git tries to start
+            // ""): failing is fine, running the planted program is not.
+            let _ = run(&repo, args, &[]).unwrap();
+        }
+        assert_eq!(marks(&marks_dir), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_drivers_are_listed_from_the_git_data_the_command_uses() {
+        let dir = tempfile::tempdir().unwrap();
+        let marks_dir = dir.path().join("marks");
+        std::fs::create_dir(&marks_dir).unwrap();
+        let repo = repo_with_driver(dir.path(), &marks_dir, "evil");
+        // The repository is reached only through GIT_DIR / GIT_WORK_TREE, from a
+        // directory that is no repository at all: the listing must see its config.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let git_dir = repo.join(".git");
+        let env = [
+            ("GIT_DIR", git_dir.to_str().unwrap()),
+            ("GIT_WORK_TREE", repo.to_str().unwrap()),
+        ];
+        let out = run(&elsewhere, &["add", "-A"], &env).unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(marks(&marks_dir), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_unreadable_config_runs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let marks_dir = dir.path().join("marks");
+        std::fs::create_dir(&marks_dir).unwrap();
+        let repo = repo_with_driver(dir.path(), &marks_dir, "evil");
+        let config = repo.join(".git/config");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str("[broken\n");
+        std::fs::write(&config, text).unwrap();
+        let err = run(&repo, &["add", "-A"], &[]).unwrap_err();
+        assert!(matches!(err, SafeGitError::Drivers(_)), "{err}");
+        assert_eq!(marks(&marks_dir), Vec::<String>::new());
+    }
+
+    #[test]
+    fn input_reaches_git_and_its_answer_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path();
+        let out = run(repo, &["init", "-q"], &[]).unwrap();
+        assert!(out.status.success(), "{out:?}");
+        // Larger than a pipe's buffer, so writing and reading must overlap.
+        let input = vec![b'x'; 1 << 20];
+        let out =
+            run_with_input(repo, &["hash-object", "--stdin"], &[], input, GIT_TIMEOUT).unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim().len(), 40);
     }
 }
