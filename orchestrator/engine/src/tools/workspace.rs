@@ -3,13 +3,17 @@
 //! [`ToolLimits`]. Each returns a text result for the model; `run_command` is in
 //! [`super::command`].
 
-use std::{fmt::Write as _, path::Path, time::Duration};
+use std::{
+    fmt::Write as _,
+    io::{Read, Seek, Write},
+    time::Duration,
+};
 
 use serde_json::Value;
 
 use super::{ToolOutcome, WORKSPACE_TOOLS, args, command};
 use crate::{
-    confine::{ConfineError, ConfinedPath, WorktreeRoot},
+    confine::{ConfineError, ConfinedPath, OpenError, WorktreeRoot},
     sandbox::SandboxConfig,
     session::truncate_with_note,
 };
@@ -191,11 +195,16 @@ impl Workspace {
 
     fn read_file(&self, args: args::ReadFile) -> Result<String, FileToolError> {
         let path = self.root.resolve(&args.path)?;
-        let (bytes, truncated) = read_capped(path.as_path(), self.limits.max_read_bytes as u64)
-            .map_err(|source| FileToolError::Read {
-                path: path.to_string(),
-                source,
-            })?;
+        let read_error = |source| FileToolError::Read {
+            path: path.to_string(),
+            source,
+        };
+        let file = self
+            .root
+            .open_read(&path)
+            .map_err(|e| opened(e, read_error))?;
+        let (bytes, truncated) =
+            read_capped(file, self.limits.max_read_bytes as u64).map_err(read_error)?;
         if bytes.contains(&0) {
             return Err(FileToolError::Binary(path.to_string()));
         }
@@ -231,19 +240,24 @@ impl Workspace {
             });
         }
         let path = self.resolve_for_write(&args.path)?;
-        if path.is_root() || path.as_path().is_dir() {
+        if path.is_root() {
             return Err(FileToolError::IsDirectory(path.to_string()));
         }
-        if let Some(parent) = path.as_path().parent() {
-            std::fs::create_dir_all(parent).map_err(|source| FileToolError::CreateDirs {
-                path: path.to_string(),
-                source,
-            })?;
-        }
-        std::fs::write(path.as_path(), &args.content).map_err(|source| FileToolError::Write {
+        let write_error = |source| FileToolError::Write {
             path: path.to_string(),
             source,
+        };
+        let mut file = self.root.create(&path).map_err(|e| match e {
+            OpenError::Io(e) if e.raw_os_error() == Some(libc::EISDIR) => {
+                FileToolError::IsDirectory(path.to_string())
+            }
+            other => opened(other, |source| FileToolError::CreateDirs {
+                path: path.to_string(),
+                source,
+            }),
         })?;
+        file.write_all(args.content.as_bytes())
+            .map_err(write_error)?;
         Ok(format!("wrote {} bytes to {path}", args.content.len()))
     }
 
@@ -252,11 +266,28 @@ impl Workspace {
             return Err(FileToolError::EmptyOldString);
         }
         let path = self.resolve_for_write(&args.path)?;
-        let text =
-            std::fs::read_to_string(path.as_path()).map_err(|source| FileToolError::Read {
-                path: path.to_string(),
-                source,
-            })?;
+        let read_error = |source| FileToolError::Read {
+            path: path.to_string(),
+            source,
+        };
+        let write_error = |source| FileToolError::Write {
+            path: path.to_string(),
+            source,
+        };
+        let mut file = self
+            .root
+            .open_edit(&path)
+            .map_err(|e| opened(e, read_error))?;
+        let mut bytes = Vec::new();
+        // One byte past the limit is enough to know the edit cannot be written back.
+        (&mut file)
+            .take(self.limits.max_write_bytes as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+        if bytes.len() > self.limits.max_write_bytes {
+            return Err(FileToolError::EditTooLarge);
+        }
+        let text = String::from_utf8(bytes).map_err(|_| FileToolError::Binary(path.to_string()))?;
         match text.matches(&args.old_string).count() {
             0 => Err(FileToolError::NoMatch(path.to_string())),
             1 => {
@@ -264,10 +295,10 @@ impl Workspace {
                 if updated.len() > self.limits.max_write_bytes {
                     return Err(FileToolError::EditTooLarge);
                 }
-                std::fs::write(path.as_path(), updated).map_err(|source| FileToolError::Write {
-                    path: path.to_string(),
-                    source,
-                })?;
+                // The same open file, rewritten in place: no second lookup of the path.
+                file.set_len(0).map_err(write_error)?;
+                file.rewind().map_err(write_error)?;
+                file.write_all(updated.as_bytes()).map_err(write_error)?;
                 Ok(format!("edited {path}"))
             }
             count => Err(FileToolError::AmbiguousMatch {
@@ -279,20 +310,29 @@ impl Workspace {
 
     fn list_dir(&self, args: args::ListDir) -> Result<String, FileToolError> {
         let path = self.root.resolve(args.path.as_deref().unwrap_or("."))?;
-        let entries = std::fs::read_dir(path.as_path()).map_err(|source| FileToolError::List {
+        let list_error = |source| FileToolError::List {
             path: path.to_string(),
             source,
-        })?;
+        };
+        let dir = self
+            .root
+            .open_dir(&path)
+            .map_err(|e| opened(e, list_error))?;
+        let entries = rustix::fs::Dir::read_from(&dir).map_err(|e| list_error(e.into()))?;
         let mut names: Vec<String> = Vec::new();
         let mut total = 0usize;
         for entry in entries.flatten() {
+            let raw = entry.file_name().to_bytes();
+            if raw == b"." || raw == b".." {
+                continue;
+            }
             total += 1;
             // Keep reading past the cap only to count, so the model knows what it missed.
             if names.len() >= self.limits.max_list_entries {
                 continue;
             }
-            let mut name = entry.file_name().to_string_lossy().into_owned();
-            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            let mut name = String::from_utf8_lossy(raw).into_owned();
+            if is_directory(&dir, &entry) {
                 name.push('/');
             }
             names.push(name);
@@ -318,6 +358,13 @@ impl Workspace {
             .size_limit(1 << 20)
             .build()?;
         let path = self.root.resolve(args.path.as_deref().unwrap_or("."))?;
+        // Refuses a start that leads outside before the walk begins.
+        self.root.open_dir(&path).map_err(|e| {
+            opened(e, |source| FileToolError::List {
+                path: path.to_string(),
+                source,
+            })
+        })?;
         let cap = args
             .max_results
             .unwrap_or(self.limits.max_search_results)
@@ -325,7 +372,10 @@ impl Workspace {
         let mut hits = Vec::new();
         let mut more = false;
         let mut files_read = 0usize;
-        let walker = ignore::WalkBuilder::new(path.as_path())
+        // The walk lists names by path; a name swapped for a symlink mid-walk may list a
+        // directory outside, but every file is read through the root handle below, which
+        // refuses it: contents come only from inside.
+        let walker = ignore::WalkBuilder::new(self.root.path().join(path.relative()))
             // Respect .gitignore even in a directory git does not know (tests, fresh trees).
             .require_git(false)
             .follow_links(false)
@@ -334,29 +384,32 @@ impl Workspace {
             if !entry.file_type().is_some_and(|t| t.is_file()) {
                 continue;
             }
-            let too_big = entry
+            let Some(found) = self.root.confine_found(entry.path()) else {
+                continue;
+            };
+            files_read += 1;
+            if files_read > self.limits.max_search_files {
+                more = true;
+                break;
+            }
+            let Ok(file) = self.root.open_read(&found) else {
+                continue;
+            };
+            let too_big = file
                 .metadata()
                 .map(|m| m.len() > self.limits.max_search_file_bytes)
                 .unwrap_or(true);
             if too_big {
                 continue;
             }
-            files_read += 1;
-            if files_read > self.limits.max_search_files {
-                more = true;
-                break;
-            }
-            let Ok(bytes) = std::fs::read(entry.path()) else {
+            let Ok((bytes, _)) = read_capped(file, self.limits.max_search_file_bytes) else {
                 continue;
             };
             if bytes.contains(&0) {
                 continue; // binary
             }
             let text = String::from_utf8_lossy(&bytes);
-            let rel = entry
-                .path()
-                .strip_prefix(self.root.path())
-                .unwrap_or(entry.path());
+            let rel = found.relative();
             for (number, line) in text.lines().enumerate() {
                 if regex.is_match(line) {
                     if hits.len() >= cap {
@@ -397,12 +450,33 @@ fn with_args<A: serde::de::DeserializeOwned>(
     tool(args::parse(name, input)?)
 }
 
-fn read_capped(path: &Path, max: u64) -> std::io::Result<(Vec<u8>, bool)> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    if file.metadata()?.is_dir() {
-        return Err(std::io::Error::other("it is a directory; use list_dir"));
+/// A refused path as itself, and any other failure to open as `io_error` says.
+fn opened(
+    error: OpenError,
+    io_error: impl FnOnce(std::io::Error) -> FileToolError,
+) -> FileToolError {
+    match error {
+        OpenError::Confine(refused) => FileToolError::Path(refused),
+        OpenError::Io(source) => io_error(source),
     }
+}
+
+/// Whether a listed entry is a directory, from the entry's type or, where the file
+/// system does not say, from a stat that follows no symlink.
+fn is_directory(dir: &std::os::fd::OwnedFd, entry: &rustix::fs::DirEntry) -> bool {
+    use rustix::fs::FileType;
+    match entry.file_type() {
+        FileType::Unknown => rustix::fs::statat(
+            dir,
+            entry.file_name(),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory),
+        kind => kind == FileType::Directory,
+    }
+}
+
+fn read_capped(file: std::fs::File, max: u64) -> std::io::Result<(Vec<u8>, bool)> {
     let mut bytes = Vec::new();
     file.take(max + 1).read_to_end(&mut bytes)?;
     let truncated = bytes.len() as u64 > max;
