@@ -71,6 +71,12 @@ impl App {
         })?;
         // The port it really listens on (PORT=0 picks one): what the summary shows.
         settings.port = listener.local_addr()?.port();
+        // Agents never reach the harness's own port, whatever the token setting.
+        settings
+            .engine
+            .sandbox
+            .guard_ports(&[settings.port])
+            .context("cannot keep agents off the harness's port")?;
         let dashboard = harness_gateway::embedded::present();
         harness_config::SettingsSummary::of(&settings, dashboard).log();
         if settings.dashboard_dir.is_none() && !dashboard {

@@ -281,6 +281,8 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
         // Filled from `EngineSettings::workspace` by `EngineSettings::agent_sandbox`.
         workspace: None,
         assume_abi: args.sandbox_assume_abi,
+        // Built by the server once it has bound its port.
+        guard: None,
         limits: Limits {
             memory_bytes: limit(
                 args.agent_max_memory_mb,

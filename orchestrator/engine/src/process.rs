@@ -205,7 +205,8 @@ fn spawn(spec: &CommandSpec) -> std::io::Result<(Child, super::sandbox::Prepared
     unsafe {
         command.pre_exec(move || entry.enter());
     }
-    let child = command.spawn()?;
+    // From the port guard's thread when there is one (sandbox/net.rs).
+    let child = prepared.spawn(command)?;
     Ok((child, prepared))
 }
 

@@ -14,6 +14,7 @@ mod helpers;
 mod filesystem;
 mod git_data;
 mod git_planted;
+mod network;
 mod processes;
 
 use std::{

@@ -17,13 +17,17 @@
 pub mod check;
 mod env;
 mod limits;
+pub mod net;
 mod rules;
 
 use std::{
     ffi::OsString,
     os::fd::{AsRawFd, OwnedFd},
     path::{Path, PathBuf},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 pub use env::{AGENT_MARKER, EnvPolicy, default_toolchain_paths, harness_secret};
@@ -111,6 +115,9 @@ pub struct SandboxConfig {
     /// of asking the kernel; 0 means "this kernel has no Landlock". Never set it in
     /// production: with a value above the kernel's, agents fail to start.
     pub assume_abi: Option<i32>,
+    /// The harness's own ports, which no agent may connect to ([`net::PortGuard`]); set
+    /// once the server has bound them ([`SandboxConfig::guard_ports`]).
+    pub guard: Option<Arc<net::PortGuard>>,
 }
 
 impl Default for SandboxConfig {
@@ -124,6 +131,7 @@ impl Default for SandboxConfig {
             limits: Limits::default(),
             workspace: None,
             assume_abi: None,
+            guard: None,
         }
     }
 }
@@ -226,6 +234,16 @@ impl SandboxConfig {
         }
     }
 
+    /// Builds the guard that keeps agents off `ports` (the server's own, known after it
+    /// bound them) and says at startup whether it holds. Once per server: the ruleset
+    /// has a rule per port and every spawn shares it.
+    pub fn guard_ports(&mut self, ports: &[u16]) -> Result<(), SandboxError> {
+        let guard = net::PortGuard::new(ports, net::abi_of(self.support()))?;
+        guard.announce();
+        self.guard = Some(Arc::new(guard));
+        Ok(())
+    }
+
     /// Everything the child needs, made before the fork: the private temp dir, the
     /// environment, the Landlock ruleset and the limits. `cwd` is the writable worktree.
     pub fn prepare(
@@ -239,15 +257,23 @@ impl SandboxConfig {
         let ruleset = match (self.readiness(support), support) {
             (Readiness::Confined, Support::Landlock(abi)) => {
                 let plan = rules::Plan::new(cwd, private.path(), self);
-                Some(plan.ruleset(abi, &self.network)?)
+                let network = match &self.guard {
+                    Some(guard) => guard.narrow(&self.network),
+                    None => self.network.clone(),
+                };
+                Some(plan.ruleset(abi, &network)?)
             }
             (Readiness::Refused(reason), _) => return Err(SandboxError::Refused(reason)),
             // `off` or `warn`: unconfined, as the startup log and the agents say.
             _ => None,
         };
+        // A confined child is forked from the guard's thread, so it starts inside the
+        // domain that keeps it off the harness's ports (net.rs says why not per spawn).
+        let guard = ruleset.as_ref().and(self.guard.clone());
         Ok(Prepared {
             env,
             ruleset,
+            guard,
             limits: self.limits.raw(),
             _private: private,
         })
@@ -276,6 +302,8 @@ impl From<SandboxError> for std::io::Error {
 pub struct Prepared {
     env: Vec<(OsString, OsString)>,
     ruleset: Option<OwnedFd>,
+    /// Forks the child inside the domain that keeps it off the harness's ports.
+    guard: Option<Arc<net::PortGuard>>,
     limits: limits::Raw,
     /// Removed when the process has ended and this is dropped.
     _private: PrivateDir,
@@ -285,6 +313,21 @@ impl Prepared {
     /// The whole environment of the child (it starts from an empty one).
     pub fn env(&self) -> &[(OsString, OsString)] {
         &self.env
+    }
+
+    /// Starts `command` (whose `pre_exec` enters [`Prepared::entry`]): forked from the
+    /// port guard's thread when there is one, so the child inherits its domain.
+    pub fn spawn(
+        &self,
+        command: tokio::process::Command,
+    ) -> std::io::Result<tokio::process::Child> {
+        match &self.guard {
+            Some(guard) => guard.spawn(command),
+            None => {
+                let mut command = command;
+                command.spawn()
+            }
+        }
     }
 
     /// The raw values [`enter`] needs; `Copy`, so the `pre_exec` closure owns them.
