@@ -5,7 +5,11 @@
 //! never removed silently.
 //!
 //! Every command runs through [`super::safe_git`], so nothing the repository carries
-//! (hooks, fsmonitor, filters) runs. All functions block; call them from `spawn_blocking`.
+//! (hooks, fsmonitor, filters) runs. Every command on an attempt's worktree runs on the
+//! git data the harness recorded ([`WorktreeGit`]), never on the worktree's own `.git`;
+//! a worktree the records do not name gets no git at all (it is renamed aside). No
+//! status or diff enters a nested repository, and none is ever committed.
+//! All functions block; call them from `spawn_blocking`.
 
 use std::{
     path::{Path, PathBuf},
@@ -65,6 +69,21 @@ pub enum GitError {
     NotOurWorktree(PathBuf),
     #[error("the worktree's HEAD is {found}, not {expected}: it was moved; nothing committed")]
     HeadMoved { expected: String, found: String },
+    /// A worktree whose git data is not what the harness recorded gets no git run in it:
+    /// its directory is renamed, its files kept for a person to look at.
+    #[error("{} was moved to {} untouched ({reason}); no git ran in it", path.display(), to.display())]
+    SetAside {
+        path: PathBuf,
+        to: PathBuf,
+        reason: String,
+    },
+    #[error(
+        "the work holds nested git repositories, which the harness does not commit (their \
+         config and filters would come with them): {}; remove their .git, or add their \
+         files as plain files",
+        paths.join(", ")
+    )]
+    NestedRepository { paths: Vec<String> },
     #[error("git {args} failed: {message}")]
     Command { args: String, message: String },
     #[error("cannot run git: {0}")]
@@ -105,12 +124,15 @@ pub struct LeftoverWorktree {
     pub missing: bool,
     /// Commits on the branch that are not on the base: committed but unmerged work.
     pub unmerged_commits: u32,
+    /// Its git data is not what the harness recorded (its admin directory no longer
+    /// names it): not inspected, since no git runs in it; kept.
+    pub not_ours: bool,
 }
 
 impl LeftoverWorktree {
     /// True when removing it (and its branch) would lose work.
     pub fn holds_work(&self) -> bool {
-        !self.uncommitted.is_empty() || self.unmerged_commits > 0
+        !self.uncommitted.is_empty() || self.unmerged_commits > 0 || self.not_ours
     }
 }
 
@@ -316,6 +338,7 @@ impl Repo {
                 "diff",
                 "--no-ext-diff",
                 "--no-textconv",
+                "--ignore-submodules=all",
                 "--stat",
                 "--patch",
                 &range,
@@ -327,7 +350,8 @@ impl Repo {
 
     /// Removes a worktree. Refuses when it has uncommitted changes unless `discard` is
     /// set. Its branch is handled as `branch` says; commits never merged are kept unless
-    /// the caller forces it.
+    /// the caller forces it. A directory the harness's records do not name as this
+    /// worktree gets no git: it is renamed aside ([`GitError::SetAside`]).
     pub fn remove_worktree(
         &self,
         path: &Path,
@@ -340,13 +364,19 @@ impl Repo {
             .find(|w| same_path(&w.path, path))
             .and_then(|w| w.branch)
             .and_then(|b| b.strip_prefix("refs/heads/").map(str::to_owned));
-        if path.exists() && !discard {
-            let files = uncommitted(path)?;
-            if !files.is_empty() {
-                return Err(GitError::Dirty {
-                    path: path.to_path_buf(),
-                    files,
-                });
+        if path.exists() {
+            // Not one of ours by the records: no git runs in it, not even a status.
+            let Some(data) = WorktreeGit::of(&self.root, path) else {
+                return Err(self.move_aside(path, NOT_RECORDED));
+            };
+            if !discard {
+                let files = uncommitted(&data)?;
+                if !files.is_empty() {
+                    return Err(GitError::Dirty {
+                        path: path.to_path_buf(),
+                        files,
+                    });
+                }
             }
         }
         let p = path.to_string_lossy();
@@ -440,10 +470,11 @@ impl Repo {
                 continue;
             };
             let missing = !w.path.exists();
-            let uncommitted = if missing {
-                Vec::new()
-            } else {
-                uncommitted(&w.path)?
+            let data = WorktreeGit::of(&self.root, &w.path);
+            let not_ours = !missing && data.is_none();
+            let uncommitted = match data {
+                Some(data) if !missing => uncommitted(&data)?,
+                _ => Vec::new(),
             };
             let unmerged_commits = self.unmerged_commits(branch, base)?;
             out.push(LeftoverWorktree {
@@ -452,6 +483,7 @@ impl Repo {
                 uncommitted,
                 missing,
                 unmerged_commits,
+                not_ours,
             });
         }
         Ok(out)
@@ -560,6 +592,12 @@ impl Repo {
     /// uncommitted files are committed, the branch is renamed to
     /// [`kept_branch_name`] (now), and the worktree directory is removed. Returns the
     /// kept branch when there was work to keep.
+    ///
+    /// Every git command runs on the git data the harness recorded. A worktree that is
+    /// not the task's by the records (its admin directory no longer names it, its HEAD
+    /// is not the task's branch), or whose work cannot be committed (a nested
+    /// repository), gets no further git: its directory is renamed beside it
+    /// ([`GitError::SetAside`]), and the branch's commits are still kept.
     pub fn set_aside_worktree(
         &self,
         path: &Path,
@@ -567,38 +605,127 @@ impl Repo {
         author: &Author,
     ) -> Result<Option<String>, GitError> {
         let keep_as = kept_branch_name(display_id, chrono::Utc::now());
-        let branch = git(path, &["symbolic-ref", "--short", "HEAD"], None)?;
-        let dirty = !uncommitted(path)?.is_empty();
-        if dirty {
-            git(path, &["add", "-A"], None)?;
-            git(
-                path,
-                &[
-                    "-c",
-                    "commit.gpgsign=false",
-                    "commit",
-                    "--no-verify",
-                    "-q",
-                    "-m",
-                    "Work left in the worktree by an interrupted attempt, kept by Parent Harness",
-                ],
-                Some(author),
-            )?;
-        }
-        let base_has_it = self.unmerged_commits(&branch, "HEAD").unwrap_or(1) == 0;
-        let kept = if dirty || !base_has_it {
-            let keep_as = self.free_branch_name(&keep_as)?;
-            git(&self.root, &["branch", "-m", &branch, &keep_as], None)?;
-            Some(keep_as)
-        } else {
-            None
+        let branch = branch_name(display_id)?;
+        let recorded = Worktree {
+            path: path.to_path_buf(),
+            branch: branch.clone(),
+            base: String::new(),
+            base_commit: String::new(),
         };
-        git(
-            &self.root,
-            &["worktree", "remove", "--force", &path.to_string_lossy()],
-            None,
-        )?;
+        let data = match self.worktree_git(&recorded) {
+            Ok(data) => data,
+            Err(err @ (GitError::NotOurWorktree(_) | GitError::HeadMoved { .. })) => {
+                return self.set_aside_untouched(path, &branch, &keep_as, &err);
+            }
+            Err(err) => return Err(err),
+        };
+        let dirty = !uncommitted(&data)?.is_empty();
+        if dirty {
+            let message =
+                "Work left in the worktree by an interrupted attempt, kept by Parent Harness";
+            match commit_in(&data.worktree, message, author, &data.env()) {
+                Ok(_) => {}
+                Err(err @ GitError::NestedRepository { .. }) => {
+                    return self.set_aside_untouched(path, &branch, &keep_as, &err);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        let kept = self.keep_branch(&branch, &keep_as, dirty)?;
+        let remove = ["worktree", "remove", "--force", &path.to_string_lossy()];
+        if let Err(err) = git(&self.root, &remove, None) {
+            // Git refuses a worktree whose `.git` no longer points back at its records:
+            // the work is committed and kept; the directory goes aside, untouched.
+            let moved = self.move_aside(path, &format!("git cannot remove it: {err}"));
+            return Err(match (moved, kept) {
+                (GitError::SetAside { path, to, reason }, Some(kept)) => GitError::SetAside {
+                    path,
+                    to,
+                    reason: format!("{reason}; its work is kept on {kept}"),
+                },
+                (moved, _) => moved,
+            });
+        }
         Ok(kept)
+    }
+
+    /// The end of [`Repo::set_aside_worktree`] for a worktree no git may run in: the
+    /// directory is renamed (its files kept as they are), and the branch's commits are
+    /// kept as for any worktree set aside. Always the error that says so.
+    fn set_aside_untouched(
+        &self,
+        path: &Path,
+        branch: &str,
+        keep_as: &str,
+        why: &GitError,
+    ) -> Result<Option<String>, GitError> {
+        let moved = self.move_aside(path, &why.to_string());
+        let kept = self.keep_branch(branch, keep_as, false)?;
+        Err(match (moved, kept) {
+            (GitError::SetAside { path, to, reason }, Some(kept)) => GitError::SetAside {
+                path,
+                to,
+                reason: format!("{reason}; the branch's commits are kept on {kept}"),
+            },
+            (moved, _) => moved,
+        })
+    }
+
+    /// Renames `branch` to a free `keep_as` name when it holds work: `dirty` (work was
+    /// just committed on it) or commits the workspace's HEAD lacks. The kept name.
+    fn keep_branch(
+        &self,
+        branch: &str,
+        keep_as: &str,
+        dirty: bool,
+    ) -> Result<Option<String>, GitError> {
+        if self.rev_parse(&format!("refs/heads/{branch}")).is_err() {
+            return Ok(None);
+        }
+        let base_has_it = self.unmerged_commits(branch, "HEAD").unwrap_or(1) == 0;
+        if !dirty && base_has_it {
+            return Ok(None);
+        }
+        let keep_as = self.free_branch_name(keep_as)?;
+        git(&self.root, &["branch", "-m", branch, &keep_as], None)?;
+        Ok(Some(keep_as))
+    }
+
+    /// Renames a worktree directory no git may run in to `<name>-not-ours-<UTC time>`
+    /// beside it, and prunes git's record of it (its admin directory then names a path
+    /// that is gone). Returns the error that tells why, for the caller to report.
+    fn move_aside(&self, path: &Path, reason: &str) -> GitError {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let free = (1..=100)
+            .map(|n| match n {
+                1 => path.with_file_name(format!("{name}-not-ours-{stamp}")),
+                n => path.with_file_name(format!("{name}-not-ours-{stamp}-{n}")),
+            })
+            .find(|to| std::fs::symlink_metadata(to).is_err());
+        let Some(to) = free else {
+            return GitError::Command {
+                args: format!("rename {}", path.display()),
+                message: format!("{reason}; and 100 set-aside copies of it already exist"),
+            };
+        };
+        if let Err(err) = std::fs::rename(path, &to) {
+            return GitError::Command {
+                args: format!("rename {} {}", path.display(), to.display()),
+                message: format!("{reason}; cannot move it aside: {err}"),
+            };
+        }
+        if let Err(err) = git(&self.root, &["worktree", "prune"], None) {
+            tracing::warn!(%err, path = %to.display(), "moved a worktree aside, but cannot prune git's record of it");
+        }
+        GitError::SetAside {
+            path: path.to_path_buf(),
+            to,
+            reason: reason.to_owned(),
+        }
     }
 
     /// `name`, or `name-2`, `name-3`… when a branch of that name exists: two attempts
@@ -621,14 +748,29 @@ impl Repo {
     }
 }
 
-/// Files with uncommitted changes in `worktree`, untracked ones included.
-pub fn uncommitted(worktree: &Path) -> Result<Vec<String>, GitError> {
-    let text = git(
-        worktree,
-        &["status", "--porcelain", "--untracked-files=all"],
-        None,
-    )?;
-    Ok(porcelain_paths(&text))
+/// Why a worktree gets no git: the harness's records do not name it.
+const NOT_RECORDED: &str = "its git data is not what the harness recorded";
+
+/// Files with uncommitted changes in a worktree, untracked ones included: read with the
+/// git data the harness recorded (never the worktree's own `.git`), and never entering
+/// a nested repository (`--ignore-submodules=all`), whose config the harness never
+/// listed. A nested repository shows as one untracked directory.
+fn uncommitted(data: &WorktreeGit) -> Result<Vec<String>, GitError> {
+    let args = [
+        "status",
+        "--porcelain",
+        "--untracked-files=all",
+        "--ignore-submodules=all",
+    ];
+    let out = safe_git::run(&data.worktree, &args, &data.env())?;
+    let mut paths = porcelain_paths(&checked(out, &args)?);
+    // `--ignore-submodules=all` hides a staged gitlink too; it is work all the same.
+    for nested in staged_gitlinks(&data.worktree, &data.env())? {
+        if !paths.contains(&nested) {
+            paths.push(nested);
+        }
+    }
+    Ok(paths)
 }
 
 /// The paths of `git status --porcelain` output (each line: two status letters, a space).
@@ -708,7 +850,26 @@ fn commit_in(
         all.extend_from_slice(env);
         Ok(safe_git::run(dir, args, &all)?)
     };
-    checked(run(&["add", "-A"], None)?, &["add", "-A"])?;
+    // The harness commits no repository inside the work. One the agent staged itself
+    // is refused before `add`, which would otherwise run `status` inside it (and so its
+    // own config and filters); gitlinks the base already has are left out of `add`
+    // for the same reason; and a directory holding its own `.git`, which `add -A`
+    // stages as a gitlink without looking inside, is refused after.
+    let nested = staged_gitlinks(dir, env)?;
+    if !nested.is_empty() {
+        return Err(GitError::NestedRepository { paths: nested });
+    }
+    let excluded: Vec<String> = index_gitlinks(dir, env)?
+        .iter()
+        .map(|path| format!(":(exclude,literal){path}"))
+        .collect();
+    let mut add = vec!["add", "-A", "--", "."];
+    add.extend(excluded.iter().map(String::as_str));
+    checked(run(&add, None)?, &["add", "-A"])?;
+    let nested = staged_gitlinks(dir, env)?;
+    if !nested.is_empty() {
+        return Err(GitError::NestedRepository { paths: nested });
+    }
     if run(&["diff", "--cached", "--quiet"], None)?
         .status
         .success()
@@ -727,6 +888,100 @@ fn commit_in(
     checked(run(&commit, Some(author))?, &commit)?;
     let head = ["rev-parse", "HEAD"];
     checked(run(&head, None)?, &head).map(Some)
+}
+
+/// Paths staged as gitlinks (nested repositories) that HEAD does not have as such: the
+/// index against HEAD only, so nothing looks inside the nested directories.
+fn staged_gitlinks(dir: &Path, env: &[(&str, &str)]) -> Result<Vec<String>, GitError> {
+    let args = [
+        "diff-index",
+        "--cached",
+        "--raw",
+        "-z",
+        "--no-renames",
+        "--no-abbrev",
+        "HEAD",
+    ];
+    let out = safe_git::run(dir, &args, env)?;
+    if !out.status.success() {
+        return Err(GitError::Command {
+            args: args.join(" "),
+            message: stderr_line(&out),
+        });
+    }
+    let changes = raw_changes(&out.stdout).map_err(|message| GitError::Command {
+        args: args.join(" "),
+        message,
+    })?;
+    Ok(changes
+        .into_iter()
+        .filter(|c| c.new_mode == GITLINK_MODE && c.status != 'D')
+        .map(|c| c.path)
+        .collect())
+}
+
+/// Every path the index holds as a gitlink (`ls-files --stage` reads the index only).
+fn index_gitlinks(dir: &Path, env: &[(&str, &str)]) -> Result<Vec<String>, GitError> {
+    let args = ["ls-files", "--stage", "-z"];
+    let out = safe_git::run(dir, &args, env)?;
+    if !out.status.success() {
+        return Err(GitError::Command {
+            args: args.join(" "),
+            message: stderr_line(&out),
+        });
+    }
+    // `<mode> <oid> <stage>\t<path>` NUL each.
+    Ok(out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|entry| entry.starts_with(GITLINK_MODE.as_bytes()))
+        .filter_map(|entry| {
+            let tab = entry.iter().position(|b| *b == b'\t')?;
+            Some(String::from_utf8_lossy(&entry[tab + 1..]).into_owned())
+        })
+        .collect())
+}
+
+/// The mode git records for a nested repository (a gitlink, a submodule's commit).
+pub(crate) const GITLINK_MODE: &str = "160000";
+
+/// One entry of `git diff --raw -z --no-renames --no-abbrev`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawChange {
+    /// `000000` when the path is gone on the new side.
+    pub new_mode: String,
+    pub new_oid: String,
+    /// `A`, `M`, `T`, `D`…
+    pub status: char,
+    pub path: String,
+}
+
+/// The entries of `git diff --raw -z --no-renames`: `:<old mode> <new mode> <old oid>
+/// <new oid> <status>` NUL `<path>` NUL, one after the other.
+pub(crate) fn raw_changes(out: &[u8]) -> Result<Vec<RawChange>, String> {
+    let mut fields = out.split(|b| *b == 0);
+    let mut changes = Vec::new();
+    while let Some(meta) = fields.next() {
+        if meta.is_empty() {
+            continue;
+        }
+        let meta = String::from_utf8_lossy(meta);
+        let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+        let [_, new_mode, _, new_oid, status] = parts[..] else {
+            return Err(format!("unexpected raw diff entry: {meta}"));
+        };
+        let path = fields
+            .next()
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| format!("raw diff entry without a path: {meta}"))?;
+        changes.push(RawChange {
+            new_mode: new_mode.to_owned(),
+            new_oid: new_oid.to_owned(),
+            status: status.chars().next().unwrap_or('?'),
+            path: String::from_utf8_lossy(path).into_owned(),
+        });
+    }
+    Ok(changes)
 }
 
 fn stdout_trim(out: &Output) -> String {
@@ -773,5 +1028,288 @@ mod tests {
         assert_eq!(list.len(), 3);
         assert_eq!(list[1].branch.as_deref(), Some("refs/heads/harness/T-1"));
         assert_eq!(list[2].branch, None);
+    }
+
+    fn plain(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        stdout_trim(&out)
+    }
+
+    /// A workspace with an attempt's worktree `T-1`, a directory for tripwire marks,
+    /// and a tripwire program that passes its input through (a working filter).
+    struct Planted {
+        _dir: tempfile::TempDir,
+        repo: Repo,
+        worktree: Worktree,
+        marks: PathBuf,
+        program: String,
+    }
+
+    fn planted() -> Planted {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let workspace = root.join("repo");
+        std::fs::create_dir(&workspace).unwrap();
+        plain(&workspace, &["init", "-q", "-b", "main"]);
+        std::fs::write(workspace.join("README.md"), "hello\n").unwrap();
+        plain(&workspace, &["add", "-A"]);
+        plain(&workspace, &["commit", "-qm", "base"]);
+        let marks = root.join("marks");
+        std::fs::create_dir(&marks).unwrap();
+        let program = root.join("tripwire");
+        std::fs::write(
+            &program,
+            format!("#!/bin/sh\ntouch '{}/ran'\ncat\n", marks.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let repo = Repo::open(&workspace).unwrap();
+        let worktree = repo
+            .create_worktree("T-1", "main", &root.join("worktrees/T-1"))
+            .unwrap();
+        Planted {
+            _dir: dir,
+            repo,
+            worktree,
+            marks,
+            program: program.display().to_string(),
+        }
+    }
+
+    impl Planted {
+        fn ran(&self) -> bool {
+            self.marks.join("ran").exists()
+        }
+
+        /// Attack (a): a nested repository with its own filter on a file it tracks,
+        /// that file's stat made stale so a status must run the filter to compare, and
+        /// the nested repository staged as a gitlink in the worktree's index, as the
+        /// agent's own git can.
+        fn nested_repository(&self) {
+            let sub = self.worktree.path.join("sub");
+            std::fs::create_dir(&sub).unwrap();
+            plain(&sub, &["init", "-q"]);
+            plain(&sub, &["config", "filter.x.clean", &self.program]);
+            std::fs::write(sub.join(".gitattributes"), "* filter=x\n").unwrap();
+            std::fs::write(sub.join("f"), "data\n").unwrap();
+            plain(&sub, &["add", "-A"]);
+            plain(&sub, &["commit", "-qm", "nested"]);
+            std::fs::remove_file(self.marks.join("ran")).unwrap();
+            stale(&sub.join("f"));
+            plain(&self.worktree.path, &["add", "sub"]);
+        }
+
+        /// Attack (b): the worktree's `.git` rewritten to a git directory built in its
+        /// (writable) admin directory, whose config has a filter named `a=b` on a
+        /// tracked file with a stale stat.
+        fn planted_git_dir(&self) {
+            let admin = self.repo.root().join(".git/worktrees/T-1");
+            let fake = admin.join("evil");
+            plain(
+                self.repo.root(),
+                &["init", "-q", "--bare", &fake.to_string_lossy()],
+            );
+            plain(&fake, &["config", "core.bare", "false"]);
+            plain(&fake, &["config", "filter.a=b.clean", &self.program]);
+            let wt = &self.worktree.path;
+            std::fs::write(wt.join(".gitattributes"), "* filter=a=b\n").unwrap();
+            std::fs::write(wt.join(".git"), format!("gitdir: {}\n", fake.display())).unwrap();
+            plain(wt, &["add", "README.md", ".gitattributes"]);
+            std::fs::remove_file(self.marks.join("ran")).unwrap();
+            stale(&wt.join("README.md"));
+        }
+    }
+
+    /// Moves the file's mtime, so git must read (and filter) it to compare.
+    fn stale(path: &Path) {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+        file.set_modified(later).unwrap();
+    }
+
+    #[test]
+    fn the_planted_programs_do_run_under_a_plain_status() {
+        // The attacks are live: git as the harness ran it before (`-C <worktree>`,
+        // trusting the worktree's own `.git`) starts them.
+        let p = planted();
+        p.nested_repository();
+        plain(&p.worktree.path, &["status", "--porcelain"]);
+        assert!(p.ran(), "the nested repository's filter did not run");
+        let p = planted();
+        p.planted_git_dir();
+        plain(&p.worktree.path, &["status", "--porcelain"]);
+        assert!(p.ran(), "the planted git directory's filter did not run");
+    }
+
+    #[test]
+    fn no_status_of_the_harness_enters_a_nested_repository() {
+        let p = planted();
+        p.nested_repository();
+        let leftovers = p.repo.leftover_worktrees("main").unwrap();
+        assert_eq!(leftovers[0].uncommitted, ["sub"]);
+        let err = p
+            .repo
+            .remove_worktree(&p.worktree.path, false, BranchCleanup::Keep)
+            .unwrap_err();
+        assert!(matches!(err, GitError::Dirty { .. }), "{err}");
+        assert!(!p.ran(), "a status entered the nested repository");
+    }
+
+    #[test]
+    fn a_nested_repository_is_never_committed_and_the_worktree_is_set_aside() {
+        let p = planted();
+        p.nested_repository();
+        let err = p
+            .repo
+            .commit_attempt(&p.worktree, "work", &Author::default())
+            .unwrap_err();
+        assert!(
+            matches!(&err, GitError::NestedRepository { paths } if paths == &["sub"]),
+            "{err}"
+        );
+        assert!(err.to_string().contains("nested git repositories"), "{err}");
+        // An untracked nested repository that `add -A` would stage is refused too.
+        assert!(!p.ran(), "the nested repository's filter ran");
+        // (`git rm` would look inside the nested repository itself.)
+        plain(&p.worktree.path, &["update-index", "--force-remove", "sub"]);
+        let err = p
+            .repo
+            .commit_attempt(&p.worktree, "work", &Author::default())
+            .unwrap_err();
+        assert!(matches!(err, GitError::NestedRepository { .. }), "{err}");
+        // The next attempt sets the worktree aside: its files kept, renamed, untouched.
+        let err = p
+            .repo
+            .set_aside_worktree(&p.worktree.path, "T-1", &Author::default())
+            .unwrap_err();
+        let GitError::SetAside { to, .. } = &err else {
+            panic!("{err}");
+        };
+        assert!(to.join("sub/f").exists(), "{err}");
+        assert!(!p.worktree.path.exists());
+        assert!(!p.ran(), "the nested repository's filter ran");
+        // The task's path is free again for a fresh worktree.
+        p.repo
+            .create_worktree("T-1", "main", &p.worktree.path)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_rewritten_dot_git_is_never_followed() {
+        let p = planted();
+        p.planted_git_dir();
+        let leftovers = p.repo.leftover_worktrees("main").unwrap();
+        assert!(!leftovers[0].not_ours);
+        // The harness's records do not know `.gitattributes`: it is new to them.
+        assert_eq!(leftovers[0].uncommitted, [".gitattributes"]);
+        let err = p
+            .repo
+            .remove_worktree(&p.worktree.path, false, BranchCleanup::Keep)
+            .unwrap_err();
+        assert!(matches!(err, GitError::Dirty { .. }), "{err}");
+        p.repo
+            .commit_attempt(&p.worktree, "work", &Author::default())
+            .unwrap();
+        // Git itself refuses to remove a worktree whose `.git` does not point back:
+        // it is set aside, its work kept on a branch.
+        let err = p
+            .repo
+            .set_aside_worktree(&p.worktree.path, "T-1", &Author::default())
+            .unwrap_err();
+        assert!(matches!(err, GitError::SetAside { .. }), "{err}");
+        assert!(
+            err.to_string().contains("kept on harness/T-1-kept-"),
+            "{err}"
+        );
+        assert!(!p.ran(), "the planted git directory's filter ran");
+    }
+
+    #[test]
+    fn a_worktree_the_records_do_not_name_gets_no_git() {
+        let p = planted();
+        p.nested_repository();
+        // The admin directory now names the nested repository as the worktree: git
+        // lists `<worktree>/sub` as the task's worktree, which the records do not name.
+        let admin = p.repo.root().join(".git/worktrees/T-1");
+        let nested = p.worktree.path.join("sub");
+        std::fs::write(admin.join("gitdir"), format!("{}/.git\n", nested.display())).unwrap();
+        let leftovers = p.repo.leftover_worktrees("main").unwrap();
+        assert_eq!(leftovers[0].path, nested);
+        assert!(leftovers[0].not_ours && leftovers[0].holds_work());
+        assert!(leftovers[0].uncommitted.is_empty());
+        let err = p
+            .repo
+            .remove_worktree(&p.worktree.path, false, BranchCleanup::Keep)
+            .unwrap_err();
+        let GitError::SetAside { to, reason, .. } = &err else {
+            panic!("{err}");
+        };
+        assert!(reason.contains("not what the harness recorded"), "{err}");
+        assert!(to.join("sub/f").exists() && !p.worktree.path.exists());
+        assert!(!p.ran(), "the nested repository's filter ran");
+    }
+
+    #[test]
+    fn a_moved_head_sets_the_worktree_aside_and_keeps_the_branch() {
+        let p = planted();
+        std::fs::write(p.worktree.path.join("wip.txt"), "work\n").unwrap();
+        p.repo
+            .commit_attempt(&p.worktree, "work", &Author::default())
+            .unwrap();
+        let admin = p.repo.root().join(".git/worktrees/T-1");
+        std::fs::write(admin.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        let err = p
+            .repo
+            .set_aside_worktree(&p.worktree.path, "T-1", &Author::default())
+            .unwrap_err();
+        assert!(matches!(err, GitError::SetAside { .. }), "{err}");
+        assert!(
+            err.to_string().contains("kept on harness/T-1-kept-"),
+            "{err}"
+        );
+        // `main` was not renamed or committed to.
+        assert_eq!(
+            plain(p.repo.root(), &["log", "--format=%s", "main"]),
+            "base"
+        );
+    }
+
+    #[test]
+    fn a_gitlink_already_committed_is_never_entered_by_add() {
+        let p = planted();
+        // The branch has a gitlink `sub` (a submodule of the base, say); the agent
+        // fills its directory with a repository of its own, with a filter.
+        p.nested_repository();
+        plain(
+            &p.worktree.path,
+            &["commit", "-qm", "a submodule, committed before the attempt"],
+        );
+        std::fs::remove_file(p.marks.join("ran")).ok();
+        stale(&p.worktree.path.join("sub/f"));
+        std::fs::write(p.worktree.path.join("work.txt"), "work\n").unwrap();
+        let sha = p
+            .repo
+            .commit_attempt(&p.worktree, "work", &Author::default())
+            .unwrap();
+        assert!(sha.is_some());
+        assert!(!p.ran(), "add entered the nested repository");
+        let files = plain(
+            p.repo.root(),
+            &["show", "--name-only", "--format=", "harness/T-1"],
+        );
+        assert_eq!(files, "work.txt");
     }
 }
