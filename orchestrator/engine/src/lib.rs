@@ -18,6 +18,7 @@ pub mod anthropic;
 pub mod browser;
 pub mod cli_runtime;
 pub mod confine;
+pub mod egress;
 pub mod git;
 pub mod landing;
 pub mod orphans;
