@@ -32,6 +32,12 @@ pub struct ReliabilityArgs {
     /// in the way, a lock, a base that keeps moving) before the attempt fails [default: 3600].
     #[arg(long, env = "HARNESS_LAND_WAIT_SECS")]
     pub land_wait_secs: Option<f64>,
+    /// Largest file an attempt's work may add, in MB; larger ones are not landed (0: no cap) [default: 50].
+    #[arg(long, env = "HARNESS_LAND_MAX_FILE_MB")]
+    pub land_max_file_mb: Option<u64>,
+    /// Land symlinks that are absolute or lead outside the repository [default: false].
+    #[arg(long, env = "HARNESS_LAND_ALLOW_OUTSIDE_SYMLINKS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub land_allow_outside_symlinks: Option<bool>,
     /// Cost limit of one session in USD; unset: none.
     #[arg(long, env = "HARNESS_SESSION_MAX_USD")]
     pub session_max_usd: Option<f64>,
@@ -72,6 +78,8 @@ pub struct ReliabilitySettings {
     pub requeue_window: Duration,
     /// How long verified work waits to land before the attempt fails.
     pub land_wait: Duration,
+    /// What an attempt's work may add and still land (file size, symlinks).
+    pub land_content: harness_engine::landing::ContentRules,
     pub session_max_usd: Option<f64>,
     pub budget_overrun: Overrun,
     pub session_log_max_lines: u64,
@@ -128,6 +136,19 @@ impl ReliabilitySettings {
                 "must be between 0 and 604800 seconds",
             ));
         }
+        let max_file_mb = args
+            .land_max_file_mb
+            .unwrap_or(harness_engine::landing::DEFAULT_MAX_FILE_MB);
+        if max_file_mb > 1 << 20 {
+            return Err(invalid(
+                "HARNESS_LAND_MAX_FILE_MB",
+                "must be at most 1048576 (1 TiB); 0 means no cap",
+            ));
+        }
+        let land_content = harness_engine::landing::ContentRules {
+            max_file_bytes: (max_file_mb > 0).then_some(max_file_mb << 20),
+            allow_outside_symlinks: args.land_allow_outside_symlinks.unwrap_or(false),
+        };
         if let Some(usd) = args.session_max_usd
             && (!usd.is_finite() || usd <= 0.0)
         {
@@ -181,6 +202,7 @@ impl ReliabilitySettings {
             max_requeues,
             requeue_window: Duration::from_secs_f64(requeue_window),
             land_wait: Duration::from_secs_f64(land_wait),
+            land_content,
             session_max_usd: args.session_max_usd,
             budget_overrun,
             session_log_max_lines: lines,
@@ -250,6 +272,46 @@ mod tests {
         assert_eq!(
             ReliabilitySettings::default().worker_reconnect,
             Duration::from_secs(300)
+        );
+    }
+
+    #[test]
+    fn the_landing_content_settings_parse_with_their_defaults_and_bounds() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ReliabilityArgs,
+        }
+        let defaults = ReliabilitySettings::default().land_content;
+        assert_eq!(defaults.max_file_bytes, Some(50 << 20));
+        assert!(!defaults.allow_outside_symlinks);
+        let parsed = |argv: &[&str]| {
+            let cli = Cli::try_parse_from(std::iter::once("x").chain(argv.iter().copied()))?;
+            Ok::<_, clap::Error>(ReliabilitySettings::load(cli.args))
+        };
+        let open = parsed(&[
+            "--land-max-file-mb",
+            "0",
+            "--land-allow-outside-symlinks",
+            "yes",
+        ])
+        .unwrap()
+        .unwrap()
+        .land_content;
+        assert_eq!(open.max_file_bytes, None);
+        assert!(open.allow_outside_symlinks);
+        let err = parsed(&["--land-allow-outside-symlinks", "maybe"])
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("maybe"), "{err}");
+        assert!(parsed(&["--land-max-file-mb", "-3"]).is_err());
+        let err = parsed(&["--land-max-file-mb", "9999999"])
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("HARNESS_LAND_MAX_FILE_MB"),
+            "{err}"
         );
     }
 

@@ -104,6 +104,10 @@ impl Attempt {
                 return Round::Ended(Ending::after(AttemptError::ReadBranch(err), last_message));
             }
         };
+        if let Err(err) = self.check_content(&git, repo, &base_commit, &head).await {
+            sink.system(err.to_string());
+            return Round::Ended(Ending::after(AttemptError::Land(err), last_message));
+        }
         if progress.verified.as_deref() != Some(head.as_str()) {
             match self.verify(sink, worktree).await {
                 Ok(()) => progress.verified = Some(head.clone()),
@@ -308,6 +312,28 @@ impl Attempt {
             None => sink.system("no changes to merge"),
         }
         Ending::Merged { commit: None }
+    }
+
+    /// Refuses what the branch adds to the base that the landing settings do not allow
+    /// (a nested repository, a symlink leading outside, a file over the size cap), read
+    /// from git's records only.
+    async fn check_content(
+        &self,
+        git: &LandingGit,
+        repo: &Repo,
+        base_commit: &str,
+        head: &str,
+    ) -> Result<(), LandingError> {
+        let rules = self.engine.settings.reliability.land_content;
+        let (root, base_commit, head) = (
+            repo.root().to_path_buf(),
+            base_commit.to_owned(),
+            head.to_owned(),
+        );
+        run(git, move |g| {
+            g.check_content(&root, &base_commit, &head, &rules)
+        })
+        .await
     }
 
     /// Fast-forwards the base under the merge lock, so landings never race on its ref.

@@ -531,7 +531,9 @@ impl Scheduler {
                 leftover.branch,
                 leftover.uncommitted.len(),
                 leftover.unmerged_commits,
-                if leftover.holds_work() {
+                if leftover.not_ours {
+                    "; kept, not inspected: its git data is not what the harness recorded"
+                } else if leftover.holds_work() {
                     "; kept because it holds work"
                 } else {
                     ""

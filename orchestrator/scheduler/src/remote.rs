@@ -618,6 +618,7 @@ impl Attempt {
         };
         let (root, base, branch, head) =
             (workspace, a.base.clone(), a.branch.clone(), head.to_owned());
+        let rules = self.engine.settings.reliability.land_content;
         let _one_landing_at_a_time = self.engine.merge_lock.lock().await;
         let landed =
             tokio::task::spawn_blocking(move || -> Result<Option<String>, LandingError> {
@@ -635,6 +636,7 @@ impl Attempt {
                 if !git.contains(&root, &base_commit, &head)? {
                     return Err(LandingError::BaseMoved { base });
                 }
+                git.check_content(&root, &base_commit, &head, &rules)?;
                 git.fast_forward(&root, &base, &base_commit, &head)?;
                 Ok(Some(head))
             })
