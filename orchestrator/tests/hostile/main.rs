@@ -13,6 +13,7 @@ mod helpers;
 
 mod filesystem;
 mod git_data;
+mod git_escape;
 mod git_planted;
 mod network;
 mod processes;
