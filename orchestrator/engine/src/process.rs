@@ -194,14 +194,16 @@ fn spawn(spec: &CommandSpec) -> std::io::Result<(Child, super::sandbox::Prepared
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // Its own group, so one signal reaches the child and everything it starts.
-        .process_group(0)
+        // No `process_group(0)`: `enter` makes the child a session leader (setsid fails
+        // in a group leader), which also leads a group of its own whose id is its pid,
+        // so one signal to `-pid` still reaches the child and everything it starts.
         .kill_on_drop(true)
         .env_clear()
         .envs(prepared.env().iter().map(|(k, v)| (k, v)));
     let entry = prepared.entry();
-    // SAFETY: `enter` makes only system calls (setrlimit, prctl, landlock_restrict_self);
-    // it neither allocates nor takes locks, as the child of a threaded process must not.
+    // SAFETY: `enter` makes only system calls (setrlimit, setsid, prctl, capset,
+    // landlock_restrict_self, seccomp) on values prepared before the fork; it neither
+    // allocates nor takes locks, as the child of a threaded process must not.
     unsafe {
         command.pre_exec(move || entry.enter());
     }

@@ -8,6 +8,10 @@
 //!   connect policy, with ABI 6 no signals or abstract sockets to processes outside.
 //! - Resource limits ([`limits`]) per process, inherited by everything it starts.
 //! - The environment ([`env`]) starts empty; only an allow-list passes.
+//! - Its own session, so no controlling terminal: `/dev/tty` is not the person's.
+//! - No capabilities ([`privileges`]), even when the server runs as root.
+//! - A system-call filter ([`seccomp`]): no terminal injection, no Unix, raw or packet
+//!   sockets, no ptrace, mount, namespaces, kernel modules or keyrings.
 //!
 //! [`SandboxConfig::prepare`] does all the work that allocates or opens files before the
 //! fork; [`Prepared::enter`] runs in the child between fork and exec and only makes
@@ -18,7 +22,9 @@ pub mod check;
 mod env;
 mod limits;
 pub mod net;
+mod privileges;
 mod rules;
+mod seccomp;
 
 use std::{
     ffi::OsString,
@@ -275,6 +281,8 @@ impl SandboxConfig {
             ruleset,
             guard,
             limits: self.limits.raw(),
+            privileges: privileges::Privileges::prepare(),
+            seccomp: seccomp::programs()?,
             _private: private,
         })
     }
@@ -289,6 +297,8 @@ pub enum SandboxError {
     PrivateDir(#[source] std::io::Error),
     #[error("cannot build the Landlock rules for {path}: {message}")]
     Rules { path: PathBuf, message: String },
+    #[error("cannot build the agent's system-call filter: {0}")]
+    Seccomp(String),
 }
 
 impl From<SandboxError> for std::io::Error {
@@ -305,6 +315,8 @@ pub struct Prepared {
     /// Forks the child inside the domain that keeps it off the harness's ports.
     guard: Option<Arc<net::PortGuard>>,
     limits: limits::Raw,
+    privileges: privileges::Privileges,
+    seccomp: &'static seccomp::Programs,
     /// Removed when the process has ended and this is dropped.
     _private: PrivateDir,
 }
@@ -335,6 +347,8 @@ impl Prepared {
         Entry {
             ruleset: self.ruleset.as_ref().map(AsRawFd::as_raw_fd),
             limits: self.limits,
+            privileges: self.privileges,
+            seccomp: self.seccomp,
         }
     }
 }
@@ -344,27 +358,37 @@ impl Prepared {
 pub struct Entry {
     ruleset: Option<i32>,
     limits: limits::Raw,
+    privileges: privileges::Privileges,
+    seccomp: &'static seccomp::Programs,
 }
 
 impl Entry {
-    /// Limits, no-new-privileges, then Landlock. Only system calls, nothing allocates:
-    /// this runs in the forked child of a multi-threaded process.
+    /// Limits, its own session, no capabilities, no-new-privileges, Landlock, and the
+    /// system-call filter last (it refuses calls the steps before it make). Only system
+    /// calls, nothing allocates: this runs in the forked child of a multi-threaded process.
     pub fn enter(self) -> std::io::Result<()> {
         self.limits.apply()?;
-        let Some(fd) = self.ruleset else {
-            return Ok(());
-        };
-        // SAFETY: prctl and landlock_restrict_self take plain integers; `fd` is the
-        // ruleset the parent created and keeps open until the spawn returns.
-        unsafe {
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) != 0 {
+        // A new session has no controlling terminal: `/dev/tty` is nobody's, and no
+        // ioctl reaches the terminal the server runs in. Its id is the child's pid, so
+        // the process group the harness kills (`-pid`) is this session's first group.
+        // SAFETY: setsid takes no arguments; it fails only for a group leader, and the
+        // forked child is not one.
+        if unsafe { libc::setsid() } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        self.privileges.drop_all()?;
+        // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers. Always set: seccomp needs it.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if let Some(fd) = self.ruleset {
+            // SAFETY: `fd` is the ruleset the parent created and keeps open until the
+            // spawn returns; the call takes plain integers.
+            if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) } != 0 {
                 return Err(std::io::Error::last_os_error());
             }
         }
-        Ok(())
+        self.seccomp.install()
     }
 }
 

@@ -94,6 +94,16 @@ const PROC_READ: [&str; 11] = [
     "/proc/sys/net",
 ];
 
+/// The device nodes an agent may read and write. Chromium is told to keep its shared
+/// memory out of /dev/shm (`--disable-dev-shm-usage`, in its private temp dir instead).
+const DEV_NODES: [&str; 5] = [
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+];
+
 /// The directories granted to one process, by kind.
 #[derive(Debug)]
 pub(super) struct Plan {
@@ -180,10 +190,13 @@ impl Plan {
                 created = add_path(created, path, access).map_err(|e| err(path, &e))?;
             }
         }
-        // /dev: read, and write to existing nodes (/dev/null, a tty); never create any.
-        let dev = read_only | (all & (AccessFs::WriteFile | AccessFs::IoctlDev));
-        created =
-            add_path(created, Path::new("/dev"), dev).map_err(|e| err(Path::new("/dev"), &e))?;
+        // Of /dev, only the nodes every tool uses, read and written in place: no
+        // terminal (/dev/tty, /dev/pts), no other processes' /dev/shm files, no /dev/kmsg.
+        let dev = read_only | (all & AccessFs::WriteFile);
+        for node in DEV_NODES {
+            let node = Path::new(node);
+            created = add_path(created, node, dev).map_err(|e| err(node, &e))?;
+        }
         for port in ports.unwrap_or_default() {
             created = created
                 .add_rule(NetPort::new(port, AccessNet::ConnectTcp))

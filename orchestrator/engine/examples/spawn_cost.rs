@@ -1,0 +1,69 @@
+//! The cost of starting an agent command with the full sandbox, for `scripts/bench`
+//! (case `spawn`): runs `true` through [`process::run`] with the default
+//! `SandboxConfig` (Landlock, limits, environment policy, and whatever else the one
+//! spawn point applies) RUNS times and prints the median and p90 in milliseconds.
+//!
+//! `cargo run --release -p harness-engine --example spawn_cost [RUNS]` (default 100).
+//! Exits 1 if a run fails, so a sandbox that refuses `true` is never timed as fast.
+
+use std::time::{Duration, Instant};
+
+use harness_engine::process::{self, CommandSpec};
+use tokio_util::sync::CancellationToken;
+
+/// Runs before the measured ones: page cache, the first fork of a fresh process.
+const WARMUP: usize = 5;
+/// Upper bound on RUNS, so a typo cannot start a run of hours.
+const MAX_RUNS: usize = 100_000;
+
+#[tokio::main]
+async fn main() {
+    let runs = match std::env::args().nth(1).map(|a| a.parse::<usize>()) {
+        None => 100,
+        Some(Ok(n)) if (1..=MAX_RUNS).contains(&n) => n,
+        Some(_) => {
+            eprintln!("usage: spawn_cost [RUNS], RUNS in 1..={MAX_RUNS}");
+            std::process::exit(2);
+        }
+    };
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(err) => {
+            eprintln!("spawn_cost: cannot create a temp dir: {err}");
+            std::process::exit(2);
+        }
+    };
+    let spec = CommandSpec::new("true", Vec::<String>::new(), dir.path());
+    let cancel = CancellationToken::new();
+    let mut times = Vec::with_capacity(runs);
+    for i in 0..WARMUP + runs {
+        let started = Instant::now();
+        match process::run(&spec, &cancel, |_| {}).await {
+            Ok(done) if done.termination.success() => {}
+            Ok(done) => {
+                eprintln!(
+                    "spawn_cost: `true` ended with {}: {}",
+                    done.termination.describe(),
+                    done.tail
+                );
+                std::process::exit(1);
+            }
+            Err(err) => {
+                eprintln!("spawn_cost: cannot start `true`: {err}");
+                std::process::exit(1);
+            }
+        }
+        if i >= WARMUP {
+            times.push(started.elapsed());
+        }
+    }
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let at = |q: usize| times[(times.len() * q / 100).min(times.len() - 1)];
+    println!(
+        "spawn: {runs} runs of `true` with the full sandbox: median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+        ms(at(50)),
+        ms(at(90)),
+        ms(times[times.len() - 1])
+    );
+}
