@@ -1,25 +1,39 @@
 //! Agent processes left behind by a crash of the orchestrator.
 //!
-//! A CLI agent runs in its own process group, so when the orchestrator dies with
-//! `kill -9` the agent (and whatever it started) keeps running in its old worktree.
-//! At startup nothing of ours runs yet, so a process whose working directory is inside
-//! our worktrees directory AND whose environment carries the sandbox's agent marker
-//! ([`AGENT_MARKER`], set on every agent process) is such an orphan: its group is
-//! stopped. A person's shell or editor in a worktree has no marker and is left alone;
-//! matching on both, not on a stored pid, means a reused pid is never hit.
+//! When the orchestrator dies with `kill -9`, its agents (and whatever they started,
+//! in their own session, another directory, an empty environment) keep running. At
+//! startup nothing of ours runs yet, so three signs find them, none of which an agent
+//! can erase:
+//! - the cgroup of a server that is gone (`harness-<pid>`, sandbox/tree.rs): everything
+//!   in it is killed and the cgroup removed;
+//! - the agent marker of the process itself ([`tree::is_agent`]: its RLIMIT_NOFILE hard
+//!   limit, `no_new_privs`, our uid), on a process whose nearest unmarked ancestor is one
+//!   of our own ancestors (init, or the supervisor that restarted us): it was re-parented
+//!   there when its server died (or this process, when no live run of ours is in
+//!   between: a subreaper gets back what its runs left). The agents of a live server or worker (the `process`
+//!   executor's, which outlive the orchestrator and are re-adopted) have that live,
+//!   unmarked process as their nearest unmarked ancestor and are left alone;
+//! - for agents started without the marker (the sandbox `off`): a working directory
+//!   inside our worktrees directory AND the environment marker ([`AGENT_MARKER`]); their
+//!   process group is stopped.
+//!
+//! A person's shell or editor in a worktree has neither marker and is left alone;
+//! matching on what the process is, not on a stored pid, means a reused pid is never hit.
 
 use std::{
+    collections::HashSet,
     path::{Path, PathBuf},
     time::Duration,
 };
 
 use super::{
     process::{group_alive, signal_group},
-    sandbox::AGENT_MARKER,
+    sandbox::{AGENT_MARKER, tree},
 };
 
-/// Stops the process groups of every process working under `dir`. Returns their
-/// group ids. Linux only (reads /proc); elsewhere it finds nothing.
+/// Stops every leftover agent process (see the module doc); `dir` is the worktrees
+/// directory. Returns the process ids it stopped. Linux only (reads /proc); elsewhere
+/// it finds nothing.
 pub async fn reap(dir: &Path, grace: Duration) -> Vec<i32> {
     reap_except(dir, None, grace).await
 }
@@ -27,42 +41,106 @@ pub async fn reap(dir: &Path, grace: Duration) -> Vec<i32> {
 /// [`reap`], sparing what works under `spare` (the `process` executor's workers, which
 /// outlive the orchestrator and are re-adopted or swept by the scheduler).
 pub async fn reap_except(dir: &Path, spare: Option<&Path>, grace: Duration) -> Vec<i32> {
-    let Ok(dir) = dir.canonicalize() else {
-        return Vec::new();
+    let mut stopped = tokio::task::spawn_blocking(tree::sweep_stale_cgroups)
+        .await
+        .unwrap_or_default();
+    let marked = marked_leftovers();
+    let groups = match dir.canonicalize() {
+        Ok(dir) => groups_working_in(&dir, spare.and_then(|s| s.canonicalize().ok()).as_deref()),
+        Err(_) => Vec::new(),
     };
-    let spare = spare.and_then(|s| s.canonicalize().ok());
-    let groups = groups_working_in(&dir, spare.as_deref());
-    for &pgid in &groups {
-        signal_group(pgid, libc::SIGTERM);
-    }
+    let signal_all = |signal| {
+        for &pid in &marked {
+            // SAFETY: kill(2) only sends a signal.
+            unsafe { libc::kill(pid, signal) };
+        }
+        for &(pgid, _) in &groups {
+            signal_group(pgid, signal);
+        }
+    };
+    signal_all(libc::SIGTERM);
     let deadline = tokio::time::Instant::now() + grace;
-    while groups.iter().any(|&g| group_alive(g)) && tokio::time::Instant::now() < deadline {
+    let any_alive =
+        || marked.iter().any(|&p| running(p)) || groups.iter().any(|&(g, _)| group_alive(g));
+    while any_alive() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for &pgid in &groups {
-        signal_group(pgid, libc::SIGKILL);
-    }
-    groups
+    signal_all(libc::SIGKILL);
+    stopped.extend(marked);
+    stopped.extend(groups.into_iter().flat_map(|(_, members)| members));
+    stopped.sort_unstable();
+    stopped.dedup();
+    stopped
 }
 
-fn groups_working_in(dir: &Path, spare: Option<&Path>) -> Vec<i32> {
-    let own_group = unsafe_getpgrp();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
+/// Marked agent processes left by a server that is gone: their nearest unmarked
+/// ancestor is one of our own ancestors (where a dead server's processes are
+/// re-parented), or this process itself with no live run of ours in between (in a
+/// process that is a subreaper, what a run left behind comes back to it).
+fn marked_leftovers() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let ours: HashSet<i32> = ancestors(me).into_iter().collect();
+    tree::with_leaders(|leaders| {
+        tree::all_pids()
+            .into_iter()
+            .filter(|&pid| pid != me && running(pid) && tree::is_agent(pid))
+            .filter(|&pid| {
+                let mut chain = std::iter::once(pid).chain(ancestors(pid));
+                let first_unmarked = chain.find(|&p| leaders.contains(&p) || !tree::is_agent(p));
+                first_unmarked
+                    .is_some_and(|a| !leaders.contains(&a) && (a == me || ours.contains(&a)))
+            })
+            .collect()
+    })
+}
+
+/// The parents of `pid`, nearest first, up to init (bounded).
+fn ancestors(pid: i32) -> Vec<i32> {
+    let mut chain = Vec::new();
+    let mut current = pid;
+    while chain.len() < tree::MAX_ANCESTORS {
+        match tree::parent_of(current) {
+            Some(parent) if parent > 0 => {
+                chain.push(parent);
+                current = parent;
+            }
+            _ => break,
+        }
+    }
+    chain
+}
+
+/// True while `pid` exists and is not a zombie (which no signal can stop, and which
+/// its parent, maybe not us, reaps).
+fn running(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
     };
-    let mut groups: Vec<i32> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next());
+    !matches!(state, Some("Z" | "X"))
+}
+
+/// The process groups (and their members found) of marked processes working under `dir`.
+fn groups_working_in(dir: &Path, spare: Option<&Path>) -> Vec<(i32, Vec<i32>)> {
+    let own_group = unsafe_getpgrp();
+    let mut groups: Vec<(i32, Vec<i32>)> = Vec::new();
+    let found = tree::all_pids()
+        .into_iter()
         .filter(|pid| {
             cwd(*pid)
                 .is_some_and(|c| c.starts_with(dir) && !spare.is_some_and(|s| c.starts_with(s)))
         })
         .filter(|pid| started_by_us(*pid))
-        .filter_map(pgid_of)
-        .filter(|&g| g > 1 && g != own_group)
-        .collect();
-    groups.sort_unstable();
-    groups.dedup();
+        .filter_map(|pid| Some((pgid_of(pid)?, pid)))
+        .filter(|&(g, _)| g > 1 && g != own_group);
+    for (pgid, pid) in found {
+        match groups.iter_mut().find(|(g, _)| *g == pgid) {
+            Some((_, members)) => members.push(pid),
+            None => groups.push((pgid, vec![pid])),
+        }
+    }
     groups
 }
 
@@ -140,7 +218,7 @@ mod tests {
         let pgid = child.id() as i32;
         wait_until_group_runs_in(dir.path(), pgid).await;
         let reaped = reap(dir.path(), Duration::from_secs(2)).await;
-        assert_eq!(reaped, [pgid]);
+        assert!(reaped.contains(&pgid), "{reaped:?}");
         let _ = child.wait();
         assert!(
             !group_alive(pgid),
@@ -155,15 +233,25 @@ mod tests {
         let pgid = shell.id() as i32;
         // Wait until the shell really runs there, so the sweep could see it.
         wait_until_group_runs_in(dir.path(), pgid).await;
-        assert!(reap(dir.path(), Duration::from_millis(10)).await.is_empty());
+        let reaped = reap(dir.path(), Duration::from_millis(10)).await;
+        assert!(!reaped.contains(&pgid), "{reaped:?}");
         assert!(group_alive(pgid));
         signal_group(pgid, libc::SIGKILL);
         let _ = shell.wait();
     }
 
     #[tokio::test]
-    async fn nothing_outside_the_directory_is_touched() {
+    async fn a_process_without_a_marker_is_not_touched() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(reap(dir.path(), Duration::from_millis(10)).await.is_empty());
+        let mut other = std::process::Command::new("sleep")
+            .arg("300")
+            .spawn()
+            .unwrap();
+        let pid = other.id() as i32;
+        let reaped = reap(dir.path(), Duration::from_millis(10)).await;
+        assert!(!reaped.contains(&pid), "{reaped:?}");
+        assert!(running(pid));
+        other.kill().unwrap();
+        let _ = other.wait();
     }
 }

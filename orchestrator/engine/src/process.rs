@@ -136,12 +136,16 @@ pub async fn run(
     mut on_line: impl FnMut(&OutputLine) + Send,
 ) -> std::io::Result<Finished> {
     let started = Instant::now();
-    // Held until the end: it owns the child's private temp dir.
-    let (mut child, _sandbox) = spawn(spec)?;
+    // No end-of-run sweep may take the child for an escaped process before it is
+    // registered as a run's first process.
+    let spawning = super::sandbox::tree::spawning();
+    // Held until the end: it owns the child's private temp dir and its process tree.
+    let (mut child, mut sandbox) = spawn(spec)?;
     let pgid = child
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .ok_or_else(|| std::io::Error::other("child exited before its pid was read"))?;
+    let leader = spawning.register(pgid);
     let mut guard = GroupGuard { pgid, armed: true };
 
     let (tx, mut rx) = mpsc::channel::<OutputLine>(LINE_QUEUE);
@@ -170,9 +174,16 @@ pub async fn run(
         }
     };
     // The leader is gone; anything it left in its group must go too, or it would keep
-    // the pipes open and run on unsupervised.
+    // the pipes open and run on unsupervised. So must what left the group (`setsid`):
+    // the run's process tree is killed as a whole (sandbox/tree.rs).
     signal_group(pgid, libc::SIGKILL);
     guard.armed = false;
+    drop(leader);
+    // Off the async threads: it waits (bounded) for the killed processes to be gone.
+    let ended = tokio::task::spawn_blocking(move || sandbox.end()).await;
+    if let Err(error) = ended {
+        tracing::warn!(%error, "ending an agent's process tree failed");
+    }
     drain(&mut rx, readers, &mut tail_buf, &mut on_line).await;
     Ok(Finished {
         termination,

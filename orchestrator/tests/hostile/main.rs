@@ -11,10 +11,12 @@ use harness_testkit::fake_anthropic;
 use harness_testkit::git_repo;
 mod helpers;
 
+mod file_race;
 mod filesystem;
 mod git_data;
 mod git_escape;
 mod git_planted;
+mod lifetime;
 mod network;
 mod processes;
 

@@ -55,7 +55,9 @@ pub struct Raw {
 
 impl Limits {
     /// Each limit clamped to the current hard limit (an unprivileged process cannot raise
-    /// it); no core dumps ever, they could hold what the process read.
+    /// it); no core dumps ever, they could hold what the process read. Open files are
+    /// always limited, to a value that marks the process as an agent's
+    /// ([`super::tree::nofile_mark`]; the seccomp filter keeps it from being changed).
     pub(super) fn raw(&self) -> Raw {
         let mut raw = Raw {
             entries: [(0, 0); 5],
@@ -63,14 +65,21 @@ impl Limits {
         };
         let wanted = [
             (libc::RLIMIT_DATA, self.memory_bytes),
-            (libc::RLIMIT_NOFILE, self.open_files),
+            (
+                libc::RLIMIT_NOFILE,
+                Some(self.open_files.unwrap_or(libc::RLIM_INFINITY)),
+            ),
             (libc::RLIMIT_NPROC, self.processes),
             (libc::RLIMIT_CPU, self.cpu_secs),
             (libc::RLIMIT_CORE, Some(0)),
         ];
         for (resource, value) in wanted {
             if let Some(v) = value {
-                raw.entries[raw.len] = (resource, v.min(hard_limit(resource)));
+                let mut v = v.min(hard_limit(resource));
+                if resource == libc::RLIMIT_NOFILE {
+                    v = super::tree::nofile_mark(v);
+                }
+                raw.entries[raw.len] = (resource, v);
                 raw.len += 1;
             }
         }
@@ -121,8 +130,13 @@ mod tests {
             cpu_secs: None,
         };
         let raw = none.raw();
-        assert_eq!(raw.len, 1);
-        assert_eq!(raw.entries[0], (libc::RLIMIT_CORE, 0));
+        assert_eq!(raw.len, 2);
+        assert_eq!(
+            raw.entries[0].0,
+            libc::RLIMIT_NOFILE,
+            "always set: it is the marker"
+        );
+        assert_eq!(raw.entries[1], (libc::RLIMIT_CORE, 0));
         assert_eq!(Limits::default().raw().len, 5);
     }
 }

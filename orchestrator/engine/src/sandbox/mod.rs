@@ -25,6 +25,7 @@ pub mod net;
 mod privileges;
 mod rules;
 mod seccomp;
+pub(crate) mod tree;
 
 use std::{
     ffi::OsString,
@@ -283,6 +284,7 @@ impl SandboxConfig {
             limits: self.limits.raw(),
             privileges: privileges::Privileges::prepare(),
             seccomp: seccomp::programs()?,
+            tree: tree::Tree::create(&self.limits)?,
             _private: private,
         })
     }
@@ -299,6 +301,8 @@ pub enum SandboxError {
     Rules { path: PathBuf, message: String },
     #[error("cannot build the agent's system-call filter: {0}")]
     Seccomp(String),
+    #[error("cannot create the agent's cgroup {0}: {1}")]
+    Cgroup(PathBuf, #[source] std::io::Error),
 }
 
 impl From<SandboxError> for std::io::Error {
@@ -317,6 +321,8 @@ pub struct Prepared {
     limits: limits::Raw,
     privileges: privileges::Privileges,
     seccomp: &'static seccomp::Programs,
+    /// Every process the child starts; killed by [`Prepared::end`], or when dropped.
+    tree: tree::Tree,
     /// Removed when the process has ended and this is dropped.
     _private: PrivateDir,
 }
@@ -349,7 +355,15 @@ impl Prepared {
             limits: self.limits,
             privileges: self.privileges,
             seccomp: self.seccomp,
+            tree: self.tree.join(),
         }
+    }
+
+    /// Kills everything the child started, wherever it went (its own session, another
+    /// directory, an empty environment), and waits a bounded time for it to be gone.
+    /// Call once the child itself has been reaped.
+    pub fn end(&mut self) {
+        self.tree.end();
     }
 }
 
@@ -360,6 +374,7 @@ pub struct Entry {
     limits: limits::Raw,
     privileges: privileges::Privileges,
     seccomp: &'static seccomp::Programs,
+    tree: tree::Join,
 }
 
 impl Entry {
@@ -368,6 +383,7 @@ impl Entry {
     /// calls, nothing allocates: this runs in the forked child of a multi-threaded process.
     pub fn enter(self) -> std::io::Result<()> {
         self.limits.apply()?;
+        self.tree.enter()?;
         // A new session has no controlling terminal: `/dev/tty` is nobody's, and no
         // ioctl reaches the terminal the server runs in. Its id is the child's pid, so
         // the process group the harness kills (`-pid`) is this session's first group.
