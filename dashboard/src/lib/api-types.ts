@@ -1849,8 +1849,11 @@ export interface operations {
                 /** @description 1 to 500, default 50. */
                 limit?: number;
                 offset?: number;
-                /** @description `next_cursor` of the previous page: continues after it, as fast at any depth. */
-                cursor?: number;
+                /**
+                 * @description `next_cursor` of the previous page: continues after it, as fast at any depth.
+                 *     Opaque, like the task list's: pass it back as it came.
+                 */
+                cursor?: string;
             };
             header?: never;
             path?: never;

@@ -57,11 +57,17 @@ pub struct SessionQuery {
     #[serde(default, deserialize_with = "query_number::<_, _, 0, { u64::MAX }>")]
     offset: Option<u64>,
     /// `next_cursor` of the previous page: continues after it, as fast at any depth.
-    #[serde(
-        default,
-        deserialize_with = "query_number::<_, _, 1, { i64::MAX as u64 }>"
-    )]
-    cursor: Option<i64>,
+    /// Opaque, like the task list's: pass it back as it came.
+    #[serde(default, deserialize_with = "query_text")]
+    cursor: Option<String>,
+}
+
+/// The session a `next_cursor` continues after. The cursor is the text the previous
+/// page returned; anything else is the caller's mistake, named as such.
+fn session_cursor(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+        ApiError::invalid("cursor", "cursor must be a next_cursor from a session page")
+    })
 }
 
 /// Query parameters of `GET /api/sessions/{id}/logs`.
@@ -99,7 +105,7 @@ pub async fn list_sessions(
         status: q.status,
         limit: q.limit.unwrap_or(50),
         offset: q.offset.unwrap_or(0),
-        before: q.cursor,
+        before: q.cursor.as_deref().map(session_cursor).transpose()?,
     };
     let (limit, offset) = (filter.limit, filter.offset);
     let page = state.board.list_sessions(filter).await?;

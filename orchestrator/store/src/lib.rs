@@ -129,8 +129,18 @@ impl From<r2d2::Error> for StoreError {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: u64,
-    /// Where the next page starts, when this one was full.
+    /// Where the next page starts; `None` on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// For a query that asked for one row more than `limit`: drops that extra row and says
+/// whether it was there, i.e. whether a next page exists. (A page that merely came back
+/// full would offer a cursor to an empty page.)
+fn has_more<T>(items: &mut Vec<T>, limit: u32) -> bool {
+    let limit = limit as usize;
+    let more = items.len() > limit;
+    items.truncate(limit);
+    more
 }
 
 /// The SQLite store.

@@ -298,20 +298,21 @@ impl Store {
             }
             None => clause,
         };
-        args.push(Value::Integer(i64::from(filter.limit)));
+        // One row past the page: whether it exists decides whether there is a next page.
+        args.push(Value::Integer(i64::from(filter.limit) + 1));
         args.push(Value::Integer(
             i64::try_from(filter.offset).unwrap_or(i64::MAX),
         ));
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions {clause} ORDER BY id DESC LIMIT ? OFFSET ?"
         ))?;
-        let items: Vec<Session> = stmt
+        let mut items: Vec<Session> = stmt
             .query_map(params_from_iter(args.iter()), RawSession::from_row)?
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .map(RawSession::into_session)
             .collect::<Result<_, _>>()?;
-        let next_cursor = (items.len() == filter.limit as usize)
+        let next_cursor = crate::has_more(&mut items, filter.limit)
             .then(|| items.last().map(|s| s.id.to_string()))
             .flatten();
         Ok(Page {

@@ -11,7 +11,7 @@ use harness_domain::{
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
 
-use super::{Page, Store, StoreError, events::insert_event};
+use super::{Page, Store, StoreError, events::insert_event, has_more};
 
 /// Filters for listing tasks. `None` matches everything.
 #[derive(Debug, Clone, Default)]
@@ -388,8 +388,8 @@ fn list_tasks_in(conn: &Connection, filter: &TaskFilter) -> Result<Page<Task>, S
         });
     }
     let (sql, args) = list_query(filter);
-    let items = query_tasks(conn, &sql, params_from_iter(args.iter()))?;
-    let next_cursor = (items.len() == filter.limit as usize)
+    let mut items = query_tasks(conn, &sql, params_from_iter(args.iter()))?;
+    let next_cursor = has_more(&mut items, filter.limit)
         .then(|| items.last().map(|t| TaskCursor::of(t).to_string()))
         .flatten();
     Ok(Page {
@@ -479,7 +479,8 @@ fn list_query(filter: &TaskFilter) -> (String, Vec<Value>) {
         args.push(Value::Text(after.created_at.clone()));
         args.push(Value::Integer(after.id));
     }
-    args.push(Value::Integer(i64::from(filter.limit)));
+    // One row past the page: whether it exists decides whether there is a next page.
+    args.push(Value::Integer(i64::from(filter.limit) + 1));
     args.push(Value::Integer(
         i64::try_from(filter.offset).unwrap_or(i64::MAX),
     ));

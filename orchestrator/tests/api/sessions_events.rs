@@ -50,6 +50,27 @@ async fn sessions_are_listed_read_and_their_logs_paged_by_seq() {
     let by_agent = json_with(app.get("/api/sessions?agent_id=qa").await, StatusCode::OK).await;
     assert_eq!(by_agent["total"], 1);
 
+    // Pages chain by the opaque cursor the previous page returned, as the task list's do.
+    let page = json_with(app.get("/api/sessions?limit=1").await, StatusCode::OK).await;
+    assert_eq!(page["items"][0]["id"], second);
+    let cursor = page["next_cursor"].as_str().expect("a next_cursor string");
+    let next = json_with(
+        app.get(&format!("/api/sessions?limit=1&cursor={cursor}"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(next["items"][0]["id"], first);
+    assert!(next["next_cursor"].is_null(), "{next}");
+    for bad in ["nonsense", "0", "-3"] {
+        let field = error_field(
+            app.get(&format!("/api/sessions?cursor={bad}")).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(field.as_deref(), Some("cursor"), "cursor={bad}");
+    }
+
     let one = json_with(
         app.get(&format!("/api/sessions/{second}")).await,
         StatusCode::OK,
