@@ -461,9 +461,9 @@ fn kill_escaped_children() {
     let me = std::process::id() as i32;
     let deadline = Instant::now() + END_WAIT;
     for _ in 0..SWEEP_ROUNDS {
-        let escaped: Vec<i32> = all_pids()
+        let escaped: Vec<i32> = children_of_me(me)
             .into_iter()
-            .filter(|&pid| parent_of(pid) == Some(me) && !leaders.contains(&pid) && is_agent(pid))
+            .filter(|&pid| !leaders.contains(&pid) && is_agent(pid))
             .collect();
         if escaped.is_empty() {
             return;
@@ -482,6 +482,31 @@ fn kill_escaped_children() {
     tracing::warn!(
         "agent processes kept appearing at the end of their run; the rest are left to the orphan sweep"
     );
+}
+
+/// Our children, from each thread's `/proc/self/task/<tid>/children` (a few small
+/// reads, where a scan of /proc costs a read per process of the machine); from the
+/// scan when the kernel lacks that file.
+fn children_of_me(me: i32) -> Vec<i32> {
+    let Ok(threads) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut children = Vec::new();
+    for thread in threads.filter_map(Result::ok) {
+        match std::fs::read_to_string(thread.path().join("children")) {
+            Ok(list) => children.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            ),
+            Err(_) => {
+                return all_pids()
+                    .into_iter()
+                    .filter(|&pid| parent_of(pid) == Some(me))
+                    .collect();
+            }
+        }
+    }
+    children
 }
 
 /// Waits for our child `pid` (killed) until `deadline`. It is not a child any other
