@@ -43,6 +43,9 @@ pub struct CommandSpec {
     pub max_line_bytes: usize,
     /// Bytes of combined output kept for [`Finished::tail`].
     pub tail_bytes: usize,
+    /// May create Unix sockets (the sandbox refuses them: a path-named one reaches any
+    /// daemon on the host). Only the browser, whose singleton socket Chromium requires.
+    pub unix_sockets: bool,
 }
 
 impl CommandSpec {
@@ -68,6 +71,7 @@ impl CommandSpec {
             kill_grace: Duration::from_secs(5),
             max_line_bytes: 64 * 1024,
             tail_bytes: 16 * 1024,
+            unix_sockets: false,
         }
     }
 }
@@ -193,7 +197,10 @@ pub async fn run(
 }
 
 fn spawn(spec: &CommandSpec) -> std::io::Result<(Child, super::sandbox::Prepared)> {
-    let prepared = spec.sandbox.prepare(&spec.cwd, &spec.env)?;
+    let mut prepared = spec.sandbox.prepare(&spec.cwd, &spec.env)?;
+    if spec.unix_sockets {
+        prepared.allow_unix_sockets()?;
+    }
     let mut command = Command::new(&spec.program);
     command
         .args(&spec.args)

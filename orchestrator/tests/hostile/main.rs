@@ -16,9 +16,11 @@ mod filesystem;
 mod git_data;
 mod git_escape;
 mod git_planted;
+mod grants;
 mod lifetime;
 mod network;
 mod processes;
+mod terminal;
 
 use std::{
     path::{Path, PathBuf},

@@ -154,6 +154,8 @@ fn command(config: &LaunchConfig, policy: &OriginPolicy, profile: &Path) -> Comm
     let mut spec = CommandSpec::new(&config.chromium.to_string_lossy(), args, profile);
     spec.sandbox = sandbox;
     spec.kill_grace = Duration::from_secs(2);
+    // Chromium aborts without its ProcessSingleton socket (in the profile directory).
+    spec.unix_sockets = true;
     spec
 }
 

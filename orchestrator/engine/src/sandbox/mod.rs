@@ -283,7 +283,7 @@ impl SandboxConfig {
             guard,
             limits: self.limits.raw(),
             privileges: privileges::Privileges::prepare(),
-            seccomp: seccomp::programs()?,
+            seccomp: seccomp::programs(seccomp::UnixSockets::Refused)?,
             tree: tree::Tree::create(&self.limits)?,
             _private: private,
         })
@@ -346,6 +346,14 @@ impl Prepared {
                 command.spawn()
             }
         }
+    }
+
+    /// Lets the process create Unix sockets, which the system-call filter otherwise
+    /// refuses (Landlock does not confine a connect to a path-named socket, such as
+    /// docker.sock). For Chromium only, which aborts without its singleton socket.
+    pub fn allow_unix_sockets(&mut self) -> Result<(), SandboxError> {
+        self.seccomp = seccomp::programs(seccomp::UnixSockets::Allowed)?;
+        Ok(())
     }
 
     /// The raw values [`enter`] needs; `Copy`, so the `pre_exec` closure owns them.

@@ -47,19 +47,15 @@ struct CapData {
     inheritable: u32,
 }
 
-/// What the child drops, decided before the fork.
+/// What the child needs to drop its capabilities, read before the fork.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Privileges {
     /// The highest capability this kernel knows.
     last_cap: u32,
-    /// The server may change the bounding set and securebits (it holds CAP_SETPCAP:
-    /// root, or a container that kept it). Without it, there is nothing there to drop
-    /// that the agent could use: no-new-privileges keeps `exec` from raising anything.
-    setpcap: bool,
 }
 
 impl Privileges {
-    /// Reads the kernel's last capability (once per server) and the server's own set.
+    /// Reads the kernel's last capability, once per server.
     pub(super) fn prepare() -> Self {
         static LAST_CAP: OnceLock<u32> = OnceLock::new();
         let last_cap = *LAST_CAP.get_or_init(|| {
@@ -68,13 +64,7 @@ impl Privileges {
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(FALLBACK_LAST_CAP)
         });
-        let effective = current().map_or(0, |data| {
-            u64::from(data[0].effective) | (u64::from(data[1].effective) << 32)
-        });
-        Self {
-            last_cap,
-            setpcap: effective & (1 << CAP_SETPCAP) != 0,
-        }
+        Self { last_cap }
     }
 
     /// Drops every capability of the calling process, for good. System calls only.
@@ -92,7 +82,14 @@ impl Privileges {
                 return Err(std::io::Error::last_os_error());
             }
         }
-        if self.setpcap {
+        // The bounding set and securebits need CAP_SETPCAP: root, a container that kept
+        // it, or a user namespace the child just made. Asked here, in the child, since
+        // that last step changes the answer. Without it there is nothing there an agent
+        // could use: no-new-privileges keeps `exec` from raising anything.
+        let effective = current().map_or(0, |data| {
+            u64::from(data[0].effective) | (u64::from(data[1].effective) << 32)
+        });
+        if effective & (1 << CAP_SETPCAP) != 0 {
             for cap in 0..=self.last_cap {
                 // SAFETY: as above.
                 if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0
@@ -123,7 +120,8 @@ impl Privileges {
     }
 }
 
-/// This process's capability sets, or `None` if the kernel refuses to say.
+/// This process's capability sets, or `None` if the kernel refuses to say. A system
+/// call on the stack only: it runs between fork and exec.
 fn current() -> Option<[CapData; 2]> {
     let mut header = CapHeader {
         version: CAPABILITY_VERSION_3,

@@ -114,20 +114,33 @@ pub(super) struct Programs {
     programs: Vec<Vec<libc::sock_filter>>,
 }
 
+/// Whether a process may create Unix sockets (`socket(AF_UNIX)`; `socketpair` always).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum UnixSockets {
+    Refused,
+    /// For Chromium only: its ProcessSingleton binds a socket in its profile directory
+    /// and it aborts without one. Its pages cannot open Unix sockets.
+    Allowed,
+}
+
 /// The filters for this machine's architecture, compiled on first use.
-pub(super) fn programs() -> Result<&'static Programs, SandboxError> {
-    static PROGRAMS: OnceLock<Result<Programs, String>> = OnceLock::new();
-    PROGRAMS
-        .get_or_init(compile)
+pub(super) fn programs(unix: UnixSockets) -> Result<&'static Programs, SandboxError> {
+    static STRICT: OnceLock<Result<Programs, String>> = OnceLock::new();
+    static WITH_UNIX: OnceLock<Result<Programs, String>> = OnceLock::new();
+    let cell = match unix {
+        UnixSockets::Refused => &STRICT,
+        UnixSockets::Allowed => &WITH_UNIX,
+    };
+    cell.get_or_init(|| compile(unix))
         .as_ref()
         .map_err(|e| SandboxError::Seccomp(e.clone()))
 }
 
-fn compile() -> Result<Programs, String> {
+fn compile(unix: UnixSockets) -> Result<Programs, String> {
     let arch = TargetArch::try_from(std::env::consts::ARCH)
         .map_err(|e| format!("no seccomp filter for {}: {e}", std::env::consts::ARCH))?;
     let mut programs = vec![
-        to_kernel(build(refused_rules()?, libc::EPERM, arch)?),
+        to_kernel(build(refused_rules(unix)?, libc::EPERM, arch)?),
         // glibc and others fall back to `clone` on ENOSYS, where the flags are visible;
         // clone3 passes them in memory, which a filter cannot read.
         to_kernel(build(
@@ -142,7 +155,7 @@ fn compile() -> Result<Programs, String> {
 }
 
 /// Every refused call, with its conditions (an empty list: refused always).
-fn refused_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
+fn refused_rules(unix: UnixSockets) -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
         REFUSED.iter().map(|&nr| (nr, Vec::new())).collect();
     // The ioctl number is an `unsigned int` in the kernel: compare the low 32 bits only,
@@ -154,9 +167,11 @@ fn refused_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
             rule([(1, Len::Dword, Op::Eq, TIOCLINUX)])?,
         ],
     );
-    let mut socket = vec![rule(
-        SOCKET_FAMILIES.map(|family| (0, Len::Dword, Op::Ne, family)),
-    )?];
+    let mut families = SOCKET_FAMILIES.to_vec();
+    if unix == UnixSockets::Allowed {
+        families.push(libc::AF_UNIX as u64);
+    }
+    let mut socket = vec![rule(families.iter().map(|&f| (0, Len::Dword, Op::Ne, f)))?];
     for family in [libc::AF_INET as u64, libc::AF_INET6 as u64] {
         for kind in [libc::SOCK_RAW as u64, SOCK_PACKET] {
             socket.push(rule([
@@ -190,7 +205,7 @@ fn refused_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
 }
 
 /// One rule: all of `conditions` hold.
-fn rule<const N: usize>(conditions: [(u8, Len, Op, u64); N]) -> Result<SeccompRule, String> {
+fn rule(conditions: impl IntoIterator<Item = (u8, Len, Op, u64)>) -> Result<SeccompRule, String> {
     let conditions = conditions
         .into_iter()
         .map(|(arg, len, op, value)| SeccompCondition::new(arg, len, op, value))
@@ -396,14 +411,13 @@ mod tests {
 
     #[test]
     fn the_filters_compile_for_this_machine_within_the_kernels_limit() {
-        let programs = programs().unwrap();
-        assert!(programs.programs.len() >= 2);
-        for program in &programs.programs {
-            assert!(
-                !program.is_empty() && program.len() < 4096,
-                "{}",
-                program.len()
-            );
+        for unix in [UnixSockets::Refused, UnixSockets::Allowed] {
+            let programs = programs(unix).unwrap();
+            assert!(programs.programs.len() >= 2);
+            for program in &programs.programs {
+                let len = program.len();
+                assert!(len > 0 && len < 4096, "{len}");
+            }
         }
     }
 }
