@@ -11,6 +11,8 @@ use harness_domain::agent::RuntimeKind;
 use serde::Deserialize;
 
 use super::{ConfigError, Secret, invalid, paths};
+use harness_engine::egress::Egress;
+use harness_engine::sandbox::net::{NetnsMode, NetnsSettings};
 use harness_engine::sandbox::{self, EnvPolicy, Limits, Mode, Network, SandboxConfig};
 
 /// Flags and environment variables of the engine.
@@ -89,6 +91,15 @@ pub struct EngineArgs {
     /// Outbound TCP for agents: `open`, `none`, or ports like `443,80` [default: open].
     #[arg(long, env = "HARNESS_AGENT_NETWORK")]
     pub agent_network: Option<String>,
+    /// Each agent in its own network namespace, egress only through the harness's proxy:
+    /// `auto` (where user namespaces allow), `off` or `require` [default: off].
+    #[arg(long, env = "HARNESS_AGENT_NETNS")]
+    pub agent_netns: Option<String>,
+    /// Hosts agents in their own namespace may reach through the proxy, comma-separated
+    /// `host`, `host:port` or `*.suffix` [default: the package registries]; the model
+    /// API's host is always added.
+    #[arg(long, env = "HARNESS_AGENT_EGRESS")]
+    pub agent_egress: Option<String>,
     /// Extra directories agents may read and execute, `:`-separated (toolchains).
     #[arg(long, env = "HARNESS_AGENT_READ_PATHS")]
     pub agent_read_paths: Option<String>,
@@ -157,6 +168,8 @@ pub struct EngineFile {
     worktree_retention_days: Option<f64>,
     sandbox: Option<String>,
     agent_network: Option<String>,
+    agent_netns: Option<String>,
+    agent_egress: Option<String>,
     agent_read_paths: Option<Vec<PathBuf>>,
     agent_write_paths: Option<Vec<PathBuf>>,
     agent_env: Option<Vec<String>>,
@@ -213,6 +226,36 @@ pub struct EngineSettings {
     pub reliability: super::reliability::ReliabilitySettings,
 }
 
+/// HARNESS_AGENT_NETNS and HARNESS_AGENT_EGRESS; the model API's host is always allowed.
+fn netns_settings(args: &EngineArgs, file: &EngineFile) -> Result<NetnsSettings, ConfigError> {
+    let mode = match args.agent_netns.as_deref().or(file.agent_netns.as_deref()) {
+        None => NetnsMode::default(),
+        Some(text) => NetnsMode::parse(text)
+            .ok_or_else(|| invalid("HARNESS_AGENT_NETNS", "must be auto, off or require"))?,
+    };
+    let model = args
+        .anthropic_base_url
+        .as_deref()
+        .or(file.anthropic_base_url.as_deref())
+        .unwrap_or("https://api.anthropic.com");
+    let model_host = harness_engine::egress::host_port_of(model);
+    let egress = match args
+        .agent_egress
+        .as_deref()
+        .or(file.agent_egress.as_deref())
+    {
+        None => Egress::default_with(model_host.as_deref()),
+        Some(text) => {
+            let list = match &model_host {
+                Some(host) => format!("{text},{host}"),
+                None => text.to_owned(),
+            };
+            Egress::parse(&list).map_err(|e| invalid("HARNESS_AGENT_EGRESS", &e))?
+        }
+    };
+    Ok(NetnsSettings { mode, egress })
+}
+
 /// The agent sandbox from flags, environment and file.
 fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfig, ConfigError> {
     let mode = match args.sandbox.as_deref().or(file.sandbox.as_deref()) {
@@ -233,6 +276,7 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
             )
         })?,
     };
+    let netns = netns_settings(args, file)?;
     let paths = |flag: &Option<String>, file: &Option<Vec<PathBuf>>| -> Option<Vec<PathBuf>> {
         match flag {
             Some(text) => Some(
@@ -283,6 +327,7 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
         assume_abi: args.sandbox_assume_abi,
         // Built by the server once it has bound its port.
         guard: None,
+        netns,
         limits: Limits {
             memory_bytes: limit(
                 args.agent_max_memory_mb,

@@ -104,3 +104,95 @@ async fn an_agents_bad_logins_never_lock_the_person_out() {
         .unwrap();
     assert_eq!(login.status(), StatusCode::NO_CONTENT);
 }
+
+/// A port free now, for a server whose port the agent's allow-list must name up front.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Whether agents can have their own network namespace here; a loud failure under
+/// `CI=true` outside a container (a container's seccomp profile refuses `unshare`).
+fn netns_available() -> bool {
+    match harness::engine::sandbox::net::netns::probe() {
+        Ok(()) => true,
+        Err(why) => {
+            assert!(
+                std::env::var_os("CI").is_none() || std::path::Path::new("/.dockerenv").exists(),
+                "CI must allow user and network namespaces: {why}"
+            );
+            eprintln!("skipped: no network namespace for agents here: {why}");
+            false
+        }
+    }
+}
+
+/// An HTTP server on 127.0.0.1 answering `body` to anything, while the test runs.
+fn origin(body: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut s in listener.incoming().flatten().take(16) {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+/// In its own namespace the agent reaches only what the allow-list names, through the
+/// harness's proxy: a listed local server yes, an unlisted domain no, the harness's own
+/// port no even when listed, and nothing on the host's loopback directly.
+const THROUGH_THE_PROXY: &str = r#"port=$(cat port.txt); allowed=$(cat control.txt)
+curl -s -m 5 --noproxy '' -x "$HTTP_PROXY" -w ' ALLOWED %{http_code}\n' "http://127.0.0.1:$allowed/"
+curl -s -m 5 --noproxy '' -x "$HTTP_PROXY" -w ' HARNESS %{http_code}\n' "http://127.0.0.1:$port/api/tasks"
+curl -s -m 5 -o /dev/null -w 'ELSEWHERE %{http_connect}\n' https://example.com/
+if bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"; then echo 'DIRECT OPEN'; else echo 'DIRECT SHUT'; fi
+"#;
+
+#[tokio::test]
+async fn in_its_own_namespace_an_agent_reaches_only_the_allow_list() {
+    if !netns_available() {
+        return;
+    }
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let (port, allowed) = (free_port(), origin("hello from the allowed server"));
+    let app = spawn_with(|s| {
+        engine(s, &path, None);
+        cli_agent(s, THROUGH_THE_PROXY);
+        s.port = port;
+        s.engine.sandbox.netns = harness::engine::sandbox::net::NetnsSettings {
+            mode: harness::engine::sandbox::net::NetnsMode::Require,
+            egress: harness::engine::egress::Egress::parse(&format!(
+                "127.0.0.1:{allowed},127.0.0.1:{port}"
+            ))
+            .unwrap(),
+        };
+    })
+    .await;
+    assert_eq!(app.addr.port(), port);
+    tell_ports(&path, port, allowed);
+    let task = app.create_task(json!({"title": "Call out"})).await;
+    let task = completes(&app, &task).await;
+    let out = session_output(&app, &task).await;
+    assert!(
+        out.contains("hello from the allowed server ALLOWED 200"),
+        "{out}"
+    );
+    assert!(
+        out.contains("port") && out.contains("harness's own"),
+        "{out}"
+    );
+    assert!(out.contains("HARNESS 403"), "{out}");
+    assert!(out.contains("ELSEWHERE 403"), "{out}");
+    assert!(out.contains("DIRECT SHUT"), "{out}");
+    let page = json_with(app.get("/api/tasks").await, StatusCode::OK).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page:#}");
+}

@@ -82,14 +82,14 @@ async fn calling_the_harness_api_without_the_token_is_refused() {
     let task = app.create_task(json!({"title": "Call home"})).await;
     completes(&app, &task).await;
     let out = session_output(&app, &task).await;
-    let status = out
-        .lines()
-        .find_map(|l| l.strip_prefix("STATUS "))
-        .unwrap_or_else(|| panic!("no answer from the API: {out}"));
-    assert!(
-        status.starts_with("HTTP/1.") && !status.contains(" 2"),
-        "{status}"
-    );
+    // The harness's port is closed to agents (hostile/network.rs): no answer at all is
+    // the usual outcome; an answer, where one comes, must be a refusal.
+    if let Some(status) = out.lines().find_map(|l| l.strip_prefix("STATUS ")) {
+        assert!(
+            status.starts_with("HTTP/1.") && !status.contains(" 2"),
+            "{status}"
+        );
+    }
     assert_eq!(task_titles(&app).await, ["Call home"]);
 }
 

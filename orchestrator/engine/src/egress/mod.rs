@@ -140,6 +140,16 @@ impl Egress {
     }
 }
 
+/// `host:port` of a URL (the model API's), as an allow-list entry.
+pub fn host_port_of(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    let port = url.port_or_known_default()?;
+    match url.host()? {
+        url::Host::Ipv6(ip) => Some(format!("[{ip}]:{port}")),
+        host => Some(format!("{host}:{port}")),
+    }
+}
+
 fn parse_entry(item: &str) -> Result<Entry, String> {
     let bad = |why: &str| format!("{item:?}: {why}");
     let lower = item.to_ascii_lowercase();

@@ -125,6 +125,8 @@ pub struct SandboxConfig {
     /// The harness's own ports, which no agent may connect to ([`net::PortGuard`]); set
     /// once the server has bound them ([`SandboxConfig::guard_ports`]).
     pub guard: Option<Arc<net::PortGuard>>,
+    /// Whether agents get their own network namespace, and their egress allow-list.
+    pub netns: net::NetnsSettings,
 }
 
 impl Default for SandboxConfig {
@@ -139,6 +141,7 @@ impl Default for SandboxConfig {
             workspace: None,
             assume_abi: None,
             guard: None,
+            netns: net::NetnsSettings::default(),
         }
     }
 }
@@ -245,7 +248,7 @@ impl SandboxConfig {
     /// bound them) and says at startup whether it holds. Once per server: the ruleset
     /// has a rule per port and every spawn shares it.
     pub fn guard_ports(&mut self, ports: &[u16]) -> Result<(), SandboxError> {
-        let guard = net::PortGuard::new(ports, net::abi_of(self.support()))?;
+        let guard = net::PortGuard::new(ports, net::abi_of(self.support()), &self.netns)?;
         guard.announce();
         self.guard = Some(Arc::new(guard));
         Ok(())
@@ -259,7 +262,7 @@ impl SandboxConfig {
         extra_env: &[(String, String)],
     ) -> Result<Prepared, SandboxError> {
         let private = PrivateDir::create()?;
-        let env = self.env.build(&private.tmp(), &private.home(), extra_env);
+        let mut env = self.env.build(&private.tmp(), &private.home(), extra_env);
         let support = self.support();
         let ruleset = match (self.readiness(support), support) {
             (Readiness::Confined, Support::Landlock(abi)) => {
@@ -274,17 +277,27 @@ impl SandboxConfig {
             // `off` or `warn`: unconfined, as the startup log and the agents say.
             _ => None,
         };
-        // A confined child is forked from the guard's thread, so it starts inside the
-        // domain that keeps it off the harness's ports (net.rs says why not per spawn).
-        let guard = ruleset.as_ref().and(self.guard.clone());
+        // An open network: its own namespace where agents get one (net/netns.rs), so the
+        // host's loopback is out of reach and egress goes through the harness's proxy.
+        let netns = match (&ruleset, &self.network, &self.guard) {
+            (Some(_), Network::Open, Some(guard)) => guard.namespace(&mut env)?,
+            _ => None,
+        };
+        // Else a confined child is forked from the guard's thread, so it starts inside
+        // the domain that keeps it off the harness's ports (net.rs says why not per spawn).
+        let guard = match netns {
+            Some(_) => None,
+            None => ruleset.as_ref().and(self.guard.clone()),
+        };
         Ok(Prepared {
             env,
             ruleset,
             guard,
+            netns,
             limits: self.limits.raw(),
+            tree: tree::Tree::create(&self.limits)?,
             privileges: privileges::Privileges::prepare(),
             seccomp: seccomp::programs(seccomp::UnixSockets::Refused)?,
-            tree: tree::Tree::create(&self.limits)?,
             _private: private,
         })
     }
@@ -299,10 +312,10 @@ pub enum SandboxError {
     PrivateDir(#[source] std::io::Error),
     #[error("cannot build the Landlock rules for {path}: {message}")]
     Rules { path: PathBuf, message: String },
-    #[error("cannot build the agent's system-call filter: {0}")]
-    Seccomp(String),
     #[error("cannot create the agent's cgroup {0}: {1}")]
     Cgroup(PathBuf, #[source] std::io::Error),
+    #[error("cannot build the agent's system-call filter: {0}")]
+    Seccomp(String),
 }
 
 impl From<SandboxError> for std::io::Error {
@@ -318,11 +331,13 @@ pub struct Prepared {
     ruleset: Option<OwnedFd>,
     /// Forks the child inside the domain that keeps it off the harness's ports.
     guard: Option<Arc<net::PortGuard>>,
+    /// The child's own network namespace and the proxy served into it.
+    netns: Option<net::netns::Namespace>,
     limits: limits::Raw,
-    privileges: privileges::Privileges,
-    seccomp: &'static seccomp::Programs,
     /// Every process the child starts; killed by [`Prepared::end`], or when dropped.
     tree: tree::Tree,
+    privileges: privileges::Privileges,
+    seccomp: &'static seccomp::Programs,
     /// Removed when the process has ended and this is dropped.
     _private: PrivateDir,
 }
@@ -339,13 +354,17 @@ impl Prepared {
         &self,
         command: tokio::process::Command,
     ) -> std::io::Result<tokio::process::Child> {
-        match &self.guard {
-            Some(guard) => guard.spawn(command),
+        let child = match &self.guard {
+            Some(guard) => guard.spawn(command)?,
             None => {
                 let mut command = command;
-                command.spawn()
+                command.spawn()?
             }
+        };
+        if let Some(netns) = &self.netns {
+            netns.serve()?;
         }
+        Ok(child)
     }
 
     /// Lets the process create Unix sockets, which the system-call filter otherwise
@@ -360,10 +379,11 @@ impl Prepared {
     pub fn entry(&self) -> Entry {
         Entry {
             ruleset: self.ruleset.as_ref().map(AsRawFd::as_raw_fd),
+            netns: self.netns.as_ref().map(net::netns::Namespace::entry),
             limits: self.limits,
+            tree: self.tree.join(),
             privileges: self.privileges,
             seccomp: self.seccomp,
-            tree: self.tree.join(),
         }
     }
 
@@ -379,10 +399,11 @@ impl Prepared {
 #[derive(Debug, Clone, Copy)]
 pub struct Entry {
     ruleset: Option<i32>,
+    netns: Option<net::netns::Entry>,
     limits: limits::Raw,
+    tree: tree::Join,
     privileges: privileges::Privileges,
     seccomp: &'static seccomp::Programs,
-    tree: tree::Join,
 }
 
 impl Entry {
@@ -399,6 +420,10 @@ impl Entry {
         // forked child is not one.
         if unsafe { libc::setsid() } < 0 {
             return Err(std::io::Error::last_os_error());
+        }
+        // Its own network namespace, while it still may create one (net/netns.rs).
+        if let Some(netns) = &self.netns {
+            netns.enter()?;
         }
         self.privileges.drop_all()?;
         // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers. Always set: seccomp needs it.

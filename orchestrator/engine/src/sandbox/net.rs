@@ -24,13 +24,52 @@
 use std::{
     os::fd::{AsRawFd, OwnedFd},
     path::Path,
-    sync::mpsc::{SyncSender, sync_channel},
+    sync::{
+        Arc,
+        mpsc::{SyncSender, sync_channel},
+    },
     time::{Duration, Instant},
 };
 
 use landlock::{AccessNet, NetPort, Ruleset, RulesetAttr, RulesetCreatedAttr};
 
 use super::{Network, SandboxError};
+use crate::egress::{Egress, proxy::Policy};
+
+pub mod netns;
+
+/// `HARNESS_AGENT_NETNS`: whether each agent gets its own network namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetnsMode {
+    /// Where user namespaces allow it (probed once at startup); else the ports ruleset.
+    Auto,
+    /// Never: the ports ruleset only. The default for now: each agent process gets a
+    /// namespace of its own, so the browser tool cannot reach a server that a command
+    /// started; one namespace per session is what `auto` needs first.
+    #[default]
+    Off,
+    /// Always: the server does not start where it cannot.
+    Require,
+}
+
+impl NetnsMode {
+    /// Parses `auto`, `off` or `require`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(Self::Auto),
+            "off" => Some(Self::Off),
+            "require" => Some(Self::Require),
+            _ => None,
+        }
+    }
+}
+
+/// The namespace settings: the mode, and what the egress proxy lets through.
+#[derive(Debug, Clone, Default)]
+pub struct NetnsSettings {
+    pub mode: NetnsMode,
+    pub egress: Egress,
+}
 
 /// The first Landlock ABI with TCP connect rules (Linux 6.7).
 const NET_ABI: i32 = 4;
@@ -52,6 +91,10 @@ pub struct PortGuard {
     /// Why there is no ruleset, for the startup log.
     missing: Option<String>,
     built_in: Duration,
+    /// The proxy policy when agents get their own network namespace; `None` when not.
+    netns: Option<Arc<Policy>>,
+    /// Why agents have no namespace of their own (`off`, or the probe's failure).
+    no_netns: Option<String>,
 }
 
 impl PortGuard {
@@ -59,7 +102,11 @@ impl PortGuard {
     /// A kernel without TCP rules gets a guard that only remembers the ports (they are
     /// still taken out of a `HARNESS_AGENT_NETWORK` port list); [`PortGuard::missing`]
     /// says why.
-    pub fn new(ports: &[u16], abi: Option<i32>) -> Result<Self, SandboxError> {
+    pub fn new(
+        ports: &[u16],
+        abi: Option<i32>,
+        settings: &NetnsSettings,
+    ) -> Result<Self, SandboxError> {
         let mut ports: Vec<u16> = ports.iter().copied().filter(|&p| p > 0).collect();
         ports.sort_unstable();
         ports.dedup();
@@ -74,11 +121,33 @@ impl PortGuard {
             ),
             None => (None, Some("this kernel offers no Landlock".to_owned())),
         };
+        let built_in = started.elapsed();
+        let probed = match settings.mode {
+            NetnsMode::Off => Err("HARNESS_AGENT_NETNS=off".to_owned()),
+            _ => netns::probe(),
+        };
+        let (netns, no_netns) = match probed {
+            Ok(()) => (
+                Some(Arc::new(Policy {
+                    egress: settings.egress.clone(),
+                    harness_ports: ports.clone(),
+                })),
+                None,
+            ),
+            Err(why) if settings.mode == NetnsMode::Require => {
+                return Err(SandboxError::Refused(format!(
+                    "HARNESS_AGENT_NETNS=require and agents cannot have their own network namespace: {why}"
+                )));
+            }
+            Err(why) => (None, Some(why)),
+        };
         Ok(Self {
             ports,
             spawner,
             missing,
-            built_in: started.elapsed(),
+            built_in,
+            netns,
+            no_netns,
         })
     }
 
@@ -90,6 +159,41 @@ impl PortGuard {
     /// Why agents can still reach these ports on this kernel, if they can.
     pub fn missing(&self) -> Option<&str> {
         self.missing.as_deref()
+    }
+
+    /// Whether agents get their own network namespace (for the startup summary).
+    pub fn netns_in_force(&self) -> bool {
+        self.netns.is_some()
+    }
+
+    /// A namespace of its own for one agent process when agents get one, with the proxy
+    /// variables added to its environment `env`.
+    pub(super) fn namespace(
+        &self,
+        env: &mut Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Result<Option<netns::Namespace>, SandboxError> {
+        let Some(policy) = &self.netns else {
+            return Ok(None);
+        };
+        let relays = model_relays(env, &self.ports);
+        let ns = netns::Namespace::prepare(policy.clone(), &relays).map_err(|e| {
+            SandboxError::Rules {
+                path: Path::new("network namespace").to_path_buf(),
+                message: e.to_string(),
+            }
+        })?;
+        let proxy = format!("http://127.0.0.1:{}", netns::PROXY_PORT);
+        for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+            for name in [name.to_owned(), name.to_ascii_lowercase()] {
+                env.retain(|(k, _)| k.as_os_str() != name.as_str());
+                env.push((name.into(), proxy.clone().into()));
+            }
+        }
+        for name in ["NO_PROXY", "no_proxy"] {
+            env.retain(|(k, _)| k.as_os_str() != name);
+            env.push((name.into(), "localhost,127.0.0.1,::1".into()));
+        }
+        Ok(Some(ns))
     }
 
     /// How long building the ruleset took.
@@ -137,6 +241,17 @@ impl PortGuard {
 
     /// Says at startup what agents can reach.
     pub fn announce(&self) {
+        match (&self.netns, &self.no_netns) {
+            (Some(policy), _) => tracing::info!(
+                proxy_port = netns::PROXY_PORT,
+                egress = ?policy.egress,
+                "agents run in their own network namespace; egress only through the harness's proxy to the allow-listed hosts"
+            ),
+            (None, why) => tracing::info!(
+                reason = why.as_deref().unwrap_or_default(),
+                "agents share the host's network (no namespace of their own)"
+            ),
+        }
         match &self.missing {
             None => tracing::info!(
                 ports = ?self.ports,
@@ -221,6 +336,32 @@ fn restrict_this_thread(ruleset: &OwnedFd) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The model APIs on this machine's loopback that `env` points the agent at
+/// (`ANTHROPIC_BASE_URL`): relayed into its namespace on the same address, never when
+/// the port is the harness's own.
+fn model_relays(
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
+    harness: &[u16],
+) -> Vec<std::net::SocketAddr> {
+    env.iter()
+        .filter(|(k, _)| k == "ANTHROPIC_BASE_URL")
+        .filter_map(|(_, v)| url::Url::parse(v.to_str()?).ok())
+        .filter_map(|url| {
+            let port = url.port_or_known_default()?;
+            let ip = match url.host()? {
+                url::Host::Ipv4(ip) => std::net::IpAddr::V4(ip),
+                url::Host::Ipv6(ip) => std::net::IpAddr::V6(ip),
+                url::Host::Domain("localhost") => {
+                    std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+                }
+                url::Host::Domain(_) => return None,
+            };
+            (ip.is_loopback() && !harness.contains(&port))
+                .then_some(std::net::SocketAddr::new(ip, port))
+        })
+        .collect()
+}
+
 /// The Landlock ABI of `support`, for [`PortGuard::new`].
 pub(super) fn abi_of(support: super::Support) -> Option<i32> {
     match support {
@@ -233,9 +374,16 @@ pub(super) fn abi_of(support: super::Support) -> Option<i32> {
 mod tests {
     use super::*;
 
+    fn off() -> NetnsSettings {
+        NetnsSettings {
+            mode: NetnsMode::Off,
+            ..NetnsSettings::default()
+        }
+    }
+
     #[test]
     fn a_port_list_never_names_the_harness_port() {
-        let guard = PortGuard::new(&[8080, 0, 8080], Some(1)).unwrap();
+        let guard = PortGuard::new(&[8080, 0, 8080], Some(1), &off()).unwrap();
         assert_eq!(guard.ports(), &[8080]);
         assert!(guard.missing().unwrap().contains("ABI 4"));
         assert_eq!(
@@ -265,9 +413,18 @@ mod tests {
 
     /// Runs `script` with bash under `config`, returning its output.
     async fn run(config: &super::super::SandboxConfig, script: &str) -> String {
+        run_with(config, script, Vec::new()).await
+    }
+
+    async fn run_with(
+        config: &super::super::SandboxConfig,
+        script: &str,
+        env: Vec<(String, String)>,
+    ) -> String {
         let dir = tempfile::tempdir().unwrap();
         let mut spec = crate::process::CommandSpec::new("bash", ["-c", script], dir.path());
         spec.sandbox = config.clone();
+        spec.env = env;
         let cancel = tokio_util::sync::CancellationToken::new();
         let done = crate::process::run(&spec, &cancel, |_| {}).await.unwrap();
         done.tail
@@ -288,7 +445,10 @@ mod tests {
             harness.local_addr().unwrap().port(),
             other.local_addr().unwrap().port(),
         );
-        let mut config = super::super::SandboxConfig::default();
+        let mut config = super::super::SandboxConfig {
+            netns: off(),
+            ..super::super::SandboxConfig::default()
+        };
         let script = format!("{}; {}", probe(h), probe(o));
         // Without the guard, today's default: both open.
         let before = run(&config, &script).await;
@@ -310,6 +470,7 @@ mod tests {
         );
         let mut config = super::super::SandboxConfig {
             network: Network::Ports(vec![h, o]),
+            netns: off(),
             ..super::super::SandboxConfig::default()
         };
         config.guard_ports(&[h]).unwrap();
@@ -318,10 +479,114 @@ mod tests {
         assert!(out.contains(&format!("OPEN {o}")), "{out}");
     }
 
+    /// Whether agents can have their own network namespace here; a loud failure under
+    /// `CI=true` outside a container (a container's seccomp profile refuses `unshare`).
+    pub(crate) fn netns_available() -> bool {
+        match netns::probe() {
+            Ok(()) => true,
+            Err(why) => {
+                assert!(
+                    std::env::var_os("CI").is_none() || Path::new("/.dockerenv").exists(),
+                    "CI must allow user and network namespaces: {why}"
+                );
+                eprintln!("skipped: no network namespace for agents here: {why}");
+                false
+            }
+        }
+    }
+
+    /// An HTTP server on 127.0.0.1 that answers `body` to anything.
+    fn origin(body: &'static str) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for mut s in listener.incoming().flatten().take(16) {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn in_its_own_namespace_an_agent_goes_out_only_through_the_proxy() {
+        if net_abi().is_none() || !netns_available() {
+            return;
+        }
+        let (h, o) = (origin("the harness api"), origin("hello from origin"));
+        let mut config = super::super::SandboxConfig {
+            netns: NetnsSettings {
+                mode: NetnsMode::Require,
+                egress: Egress::parse(&format!("127.0.0.1:{o},127.0.0.1:{h}")).unwrap(),
+            },
+            ..super::super::SandboxConfig::default()
+        };
+        config.guard_ports(&[h]).unwrap();
+        let via = |port: u16, what: &str| {
+            format!(
+                "curl -s -m 5 --noproxy '' -x \"$HTTP_PROXY\" -w ' {what} %{{http_code}}\\n' http://127.0.0.1:{port}/"
+            )
+        };
+        let script = [
+            probe(h),
+            probe(o),
+            via(o, "ORIGIN"),
+            via(h, "HARNESS"),
+            "curl -s -m 5 -o /dev/null -w 'ELSEWHERE %{http_code}\\n' https://example.com/".into(),
+            "echo \"PROXY $HTTPS_PROXY $ALL_PROXY $no_proxy\"".into(),
+        ]
+        .join("; ");
+        let out = run(&config, &script).await;
+        // Its own namespace: the host's loopback is not there at all.
+        assert!(out.contains(&format!("SHUT {h}")), "{out}");
+        assert!(out.contains(&format!("SHUT {o}")), "{out}");
+        assert!(out.contains("hello from origin ORIGIN 200"), "{out}");
+        assert!(out.contains("HARNESS 403"), "{out}");
+        assert!(out.contains("harness's own"), "{out}");
+        assert!(!out.contains("the harness api"), "{out}");
+        assert!(out.contains("ELSEWHERE 000"), "{out}");
+        assert!(
+            out.contains(
+                "PROXY http://127.0.0.1:3128 http://127.0.0.1:3128 localhost,127.0.0.1,::1"
+            ),
+            "{out}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_model_api_on_the_hosts_loopback_is_relayed_into_the_namespace() {
+        if net_abi().is_none() || !netns_available() {
+            return;
+        }
+        let model = origin("the model api");
+        let mut config = super::super::SandboxConfig {
+            netns: NetnsSettings {
+                mode: NetnsMode::Require,
+                egress: Egress::default(),
+            },
+            ..super::super::SandboxConfig::default()
+        };
+        config.guard_ports(&[]).unwrap();
+        let url = format!("http://127.0.0.1:{model}");
+        let out = run_with(
+            &config,
+            "curl -s -m 5 \"$ANTHROPIC_BASE_URL/v1/messages\"",
+            vec![("ANTHROPIC_BASE_URL".into(), url)],
+        )
+        .await;
+        assert!(out.contains("the model api"), "{out}");
+    }
+
     #[test]
     fn the_ruleset_is_built_once_in_well_under_a_second() {
         let Some(abi) = net_abi() else { return };
-        let guard = PortGuard::new(&[8080], Some(abi)).unwrap();
+        let guard = PortGuard::new(&[8080], Some(abi), &off()).unwrap();
         assert!(guard.missing().is_none());
         assert!(guard.spawner.is_some());
         eprintln!("ports ruleset built in {:?}", guard.built_in());

@@ -1,0 +1,391 @@
+//! An agent's own network namespace, where user namespaces allow it.
+//!
+//! In the child, before it drops its capabilities: `unshare(CLONE_NEWUSER |
+//! CLONE_NEWNET)`, its own uid and gid mapped to themselves (so files stay its own), `lo`
+//! up, and a TCP listener on 127.0.0.1 for the egress proxy (and one per model API the
+//! harness relays), whose descriptors go to the parent over a socket pair made before
+//! the fork. The namespace has nothing but its loopback: the host's loopback, the
+//! harness's port and every other address are out of reach except through the proxy the
+//! parent serves on those listeners ([`crate::egress::proxy`]).
+//!
+//! Everything the child does is a system call on values made before the fork: the map
+//! lines are formatted here, the control-message buffer is on the child's stack.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    sync::Arc,
+};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::egress::proxy::{self, Policy};
+
+/// Where the proxy listens inside the namespace (HTTP_PROXY, ALL_PROXY).
+pub const PROXY_PORT: u16 = 3128;
+/// Listeners one child makes at most: the proxy and the model APIs relayed.
+const MAX_LISTENERS: usize = 4;
+/// Control-message room for MAX_LISTENERS descriptors (CMSG_SPACE of 16 bytes is 32).
+const CMSG_ROOM: usize = 64;
+
+/// One `uid_map`/`gid_map` line, formatted before the fork.
+#[derive(Debug, Clone, Copy)]
+struct MapLine {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl MapLine {
+    /// "id id 1": the agent's own id, mapped to itself.
+    fn own(id: u32) -> Self {
+        use std::io::Write;
+        let mut buf = [0u8; 40];
+        let len = {
+            let mut cursor = std::io::Cursor::new(&mut buf[..]);
+            // Two u32s and three separators fit in 40 bytes.
+            let _ = writeln!(cursor, "{id} {id} 1");
+            cursor.position() as usize
+        };
+        Self { buf, len }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// What the child needs to enter its namespace; `Copy`, for the `pre_exec` closure.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    sock: i32,
+    uid: MapLine,
+    gid: MapLine,
+    ports: [u16; MAX_LISTENERS],
+    count: usize,
+}
+
+/// One child's namespace, from before the fork until the process ended: the socket pair,
+/// and the proxy and relays the parent serves. Dropping it stops them.
+#[derive(Debug)]
+pub struct Namespace {
+    parent: OwnedFd,
+    /// The child's end (close-on-exec in the child; closed here when this is dropped).
+    child: OwnedFd,
+    ports: [u16; MAX_LISTENERS],
+    count: usize,
+    policy: Arc<Policy>,
+    /// The host address each listener after the proxy relays to.
+    relays: Vec<SocketAddr>,
+    stop: CancellationToken,
+}
+
+impl Namespace {
+    /// Prepares a namespace whose proxy applies `policy`, relaying each of `relays` (model
+    /// APIs on this machine's loopback) on the same address inside.
+    pub fn prepare(policy: Arc<Policy>, relays: &[SocketAddr]) -> std::io::Result<Self> {
+        let mut fds = [0i32; 2];
+        // SAFETY: socketpair writes two descriptors into `fds`, which has room for them.
+        if unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        } != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: both descriptors were just created and belong to nobody else.
+        let (parent, child) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let mut ports = [0u16; MAX_LISTENERS];
+        ports[0] = PROXY_PORT;
+        let mut count = 1;
+        let mut kept = Vec::new();
+        for addr in relays {
+            if count == MAX_LISTENERS || ports[..count].contains(&addr.port()) {
+                tracing::warn!(%addr, "not relayed into the agent's network namespace: too many, or its port is taken");
+                continue;
+            }
+            ports[count] = addr.port();
+            count += 1;
+            kept.push(*addr);
+        }
+        Ok(Self {
+            parent,
+            child,
+            ports,
+            count,
+            policy,
+            relays: kept,
+            stop: CancellationToken::new(),
+        })
+    }
+
+    /// The values the child needs.
+    pub fn entry(&self) -> Entry {
+        // SAFETY: geteuid and getegid take no arguments and cannot fail.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        Entry {
+            sock: self.child.as_raw_fd(),
+            uid: MapLine::own(uid),
+            gid: MapLine::own(gid),
+            ports: self.ports,
+            count: self.count,
+        }
+    }
+
+    /// After the child started: takes the listeners it sent and serves them (the proxy,
+    /// then the relays) until this is dropped. Needs a Tokio runtime.
+    pub fn serve(&self) -> std::io::Result<()> {
+        let listeners = self.receive()?;
+        let mut listeners = listeners.into_iter();
+        let proxy_listener = listeners
+            .next()
+            .ok_or_else(|| std::io::Error::other("the agent sent no proxy listener"))?;
+        proxy::serve(proxy_listener, self.policy.clone(), self.stop.clone())?;
+        for (listener, target) in listeners.zip(self.relays.iter()) {
+            proxy::relay(listener, *target, self.stop.clone())?;
+        }
+        Ok(())
+    }
+
+    /// The listeners the child sent (it sent them before its exec, which the spawn
+    /// waited for, so they are there now).
+    fn receive(&self) -> std::io::Result<Vec<std::net::TcpListener>> {
+        let mut byte = [0u8; 1];
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let mut room = Cmsg {
+            buf: [0; CMSG_ROOM],
+        };
+        // SAFETY: msghdr is plain data; zero is a valid empty header.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        // SAFETY: reading the union's bytes field, the only one ever written.
+        msg.msg_control = unsafe { room.buf.as_mut_ptr() }.cast();
+        msg.msg_controllen = CMSG_ROOM as _;
+        // SAFETY: `msg` points at live buffers of the sizes it names.
+        let n = unsafe {
+            libc::recvmsg(
+                self.parent.as_raw_fd(),
+                &mut msg,
+                libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC,
+            )
+        };
+        if n < 0 {
+            return Err(std::io::Error::other(format!(
+                "the agent did not send its namespace's listeners: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        let mut out = Vec::new();
+        // SAFETY: the CMSG_* helpers walk the control buffer recvmsg filled, within
+        // `msg_controllen`; each descriptor received is new and ours.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                    let data = libc::CMSG_DATA(cmsg).cast::<i32>();
+                    let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                    for i in 0..bytes / size_of::<i32>() {
+                        let fd = data.add(i).read_unaligned();
+                        out.push(std::net::TcpListener::from(OwnedFd::from_raw_fd(fd)));
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        if out.len() != self.count {
+            return Err(std::io::Error::other(format!(
+                "the agent sent {} listeners, not {}",
+                out.len(),
+                self.count
+            )));
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A control-message buffer aligned for `cmsghdr`.
+#[repr(C)]
+union Cmsg {
+    buf: [u8; CMSG_ROOM],
+    _align: libc::cmsghdr,
+}
+
+impl Entry {
+    /// In the child: its own user and network namespace, `lo` up, the listeners made and
+    /// sent to the parent. Only system calls on values prepared before the fork.
+    pub fn enter(&self) -> std::io::Result<()> {
+        let fail = || Err(std::io::Error::last_os_error());
+        // SAFETY: every call below takes plain integers or pointers to this function's
+        // own stack values and `self`, alive for the call.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) != 0 {
+                return fail();
+            }
+            // Must precede gid_map for a process without CAP_SETGID outside; absent
+            // before Linux 3.19, where it is not needed.
+            if let Err(e) = write_proc(c"/proc/self/setgroups", b"deny")
+                && e.raw_os_error() != Some(libc::ENOENT)
+            {
+                return Err(e);
+            }
+            write_proc(c"/proc/self/uid_map", self.uid.bytes())?;
+            write_proc(c"/proc/self/gid_map", self.gid.bytes())?;
+            loopback_up()?;
+            let mut fds = [-1i32; MAX_LISTENERS];
+            for (fd, port) in fds.iter_mut().zip(&self.ports[..self.count]) {
+                *fd = listen_on(*port)?;
+            }
+            let sent = send_fds(self.sock, &fds[..self.count]);
+            for fd in &fds[..self.count] {
+                libc::close(*fd);
+            }
+            sent
+        }
+    }
+}
+
+/// Writes `data` to a /proc file in one write.
+unsafe fn write_proc(path: &std::ffi::CStr, data: &[u8]) -> std::io::Result<()> {
+    // SAFETY: `path` is NUL-terminated; `data` is live for the write.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let n = libc::write(fd, data.as_ptr().cast(), data.len());
+        let err = std::io::Error::last_os_error();
+        libc::close(fd);
+        if n != data.len() as isize {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// Sets IFF_UP on `lo` in the current network namespace.
+unsafe fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: ifreq is plain data; the ioctls read and write it in place.
+    unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if s < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        req.ifr_name[0] = b'l' as libc::c_char;
+        req.ifr_name[1] = b'o' as libc::c_char;
+        let ok = libc::ioctl(s, libc::SIOCGIFFLAGS, &mut req) == 0 && {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            libc::ioctl(s, libc::SIOCSIFFLAGS, &req) == 0
+        };
+        let err = std::io::Error::last_os_error();
+        libc::close(s);
+        if !ok {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// A TCP listener on 127.0.0.1:`port`; returns its descriptor.
+unsafe fn listen_on(port: u16) -> std::io::Result<i32> {
+    // SAFETY: sockaddr_in is plain data, passed with its size.
+    unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if s < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_port = port.to_be();
+        addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+        let ok = libc::bind(
+            s,
+            (&raw const addr).cast(),
+            size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        ) == 0
+            && libc::listen(s, 128) == 0;
+        if !ok {
+            let err = std::io::Error::last_os_error();
+            libc::close(s);
+            return Err(err);
+        }
+        Ok(s)
+    }
+}
+
+/// Sends `fds` over `sock` in one SCM_RIGHTS message.
+unsafe fn send_fds(sock: i32, fds: &[i32]) -> std::io::Result<()> {
+    // SAFETY: every pointer is to this stack frame, with the sizes given; the CMSG_*
+    // helpers stay within `room` (CMSG_SPACE of at most 16 bytes is under CMSG_ROOM).
+    unsafe {
+        let mut byte = [1u8; 1];
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let mut room = Cmsg {
+            buf: [0; CMSG_ROOM],
+        };
+        let bytes = size_of_val(fds) as libc::c_uint;
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = room.buf.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(bytes) as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(bytes) as _;
+        let data = libc::CMSG_DATA(cmsg).cast::<i32>();
+        for (i, fd) in fds.iter().enumerate() {
+            data.add(i).write_unaligned(*fd);
+        }
+        if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Whether agents can have their own network namespace here: starts `/bin/sh -c :` the
+/// way an agent would be, and checks its listener arrives.
+pub fn probe() -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let policy = Arc::new(Policy {
+        egress: crate::egress::Egress::default(),
+        harness_ports: Vec::new(),
+    });
+    let ns = Namespace::prepare(policy, &[]).map_err(|e| e.to_string())?;
+    let entry = ns.entry();
+    let mut command = std::process::Command::new("/bin/sh");
+    command
+        .args(["-c", ":"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: `enter` makes only system calls on values made before the fork.
+    unsafe {
+        command.pre_exec(move || entry.enter());
+    }
+    let status = command
+        .status()
+        .map_err(|e| format!("a child cannot enter its own user and network namespace: {e}"))?;
+    if !status.success() {
+        return Err(format!("the probe child ended with {status}"));
+    }
+    ns.receive().map(drop).map_err(|e| e.to_string())
+}
