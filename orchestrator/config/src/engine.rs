@@ -663,6 +663,39 @@ mod tests {
     }
 
     #[test]
+    fn the_namespace_setting_and_the_egress_list_parse_and_always_allow_the_model_api() {
+        let netns = sandbox(EngineArgs::default()).unwrap().netns;
+        assert_eq!(netns.mode, NetnsMode::Off);
+        assert_eq!(
+            netns.egress,
+            Egress::default_with(Some("api.anthropic.com:443"))
+        );
+        let netns = sandbox(EngineArgs {
+            agent_netns: Some("Require".into()),
+            agent_egress: Some("example.org, *.internal.test:8443".into()),
+            anthropic_base_url: Some("http://127.0.0.1:9".into()),
+            ..EngineArgs::default()
+        })
+        .unwrap()
+        .netns;
+        assert_eq!(netns.mode, NetnsMode::Require);
+        assert_eq!(
+            netns.egress,
+            Egress::parse("example.org,*.internal.test:8443,127.0.0.1:9").unwrap()
+        );
+        for (netns, egress) in [(Some("sometimes"), None), (None, Some("a b"))] {
+            let err = sandbox(EngineArgs {
+                agent_netns: netns.map(Into::into),
+                agent_egress: egress.map(Into::into),
+                ..EngineArgs::default()
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("HARNESS_AGENT_"), "{err}");
+        }
+    }
+
+    #[test]
     fn the_stuck_watchdog_is_never_shorter_than_the_longest_command() {
         let floor = harness_engine::tools::ToolLimits::default().max_command_timeout
             + Duration::from_secs(30);
