@@ -22,16 +22,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_harness");
 const MAX_OUTPUT: usize = 4 << 20;
 const TOKEN: &str = "terminal-test-token-0123456789";
 
-/// The agent writes to every terminal it can name and pushes keystrokes into each.
-/// The markers are spelled with escapes, so neither this script nor a log of it holds
-/// them: only a write that reaches the terminal does.
+/// The agent writes to the terminal it can name (its own controlling terminal, and the
+/// server's stdio) and pushes keystrokes into it. Other terminals of the machine are
+/// left alone: on a host without the sandbox this would type into them. The markers
+/// are spelled with escapes, so neither this script nor a log of it holds them: only a
+/// write that reaches the terminal does. Each step is bounded in time.
 const SCRIPT: &str = r#"server=$PPID
-for f in /dev/tty /dev/pts/* /proc/$server/fd/0 /proc/$server/fd/1 /proc/$server/fd/2 /proc/1/fd/0; do
-  printf '\101GENT-TTY-WRITE %s\n' "$f" > "$f"
+for f in /dev/tty /proc/$server/fd/0 /proc/$server/fd/1 /proc/$server/fd/2; do
+  timeout 5 sh -c 'printf "\101GENT-TTY-WRITE %s\n" "$1" > "$1"' - "$f"
 done 2>/dev/null
-perl -e '
-  my @targets = ("/dev/tty", glob("/dev/pts/*"), map { "/proc/$ARGV[0]/fd/$_" } 0 .. 2);
-  for my $f (@targets) {
+timeout 10 perl -e '
+  for my $f ("/dev/tty", map { "/proc/$ARGV[0]/fd/$_" } 0 .. 2) {
     open(my $t, "+<", $f) or next;
     ioctl($t, 0x5412, $_) for split //, "\111NJECTED-BY-AGENT\n";
     ioctl($t, 0x100005412, $_) for split //, "\111NJECTED-BY-AGENT\n";
