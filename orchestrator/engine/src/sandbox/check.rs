@@ -90,7 +90,10 @@ fn probes(data_dir: &Path) -> Vec<Probe> {
         // Its own session: no controlling terminal, and /dev holds no terminal anyway.
         fail("open the terminal", "true > /dev/tty".into()),
         fail("read other processes' /dev/shm", "ls /dev/shm".into()),
-        fail("read the kernel log", "timeout 5 head -c 1 /dev/kmsg".into()),
+        fail(
+            "read the kernel log",
+            "timeout 5 head -c 1 /dev/kmsg".into(),
+        ),
         fail(
             "allocate past the memory limit",
             "awk 'BEGIN { s = \"x\"; while (length(s) < 2^33) s = s s }'".into(),
