@@ -356,6 +356,13 @@ mod tests {
             ),
             call("ptrace", libc::SYS_ptrace, "16, getppid(), 0, 0"),
             call("clone3", libc::SYS_clone3, "0, 0"),
+            // Were it allowed, the child would print a second line (rc 0) and exit.
+            call(
+                "clone-newuser",
+                libc::SYS_clone,
+                &format!("{}, 0, 0, 0, 0", libc::CLONE_NEWUSER | libc::SIGCHLD),
+            ),
+            "exit 0 if $rc == 0;".to_owned(),
             call(
                 "setrlimit-nofile",
                 libc::SYS_setrlimit,
@@ -380,6 +387,7 @@ mod tests {
             "unshare",
             "ptrace",
             "setrlimit-nofile",
+            "clone-newuser",
         ] {
             assert!(
                 out.contains(&format!("{name} -1 {eperm}\n")),
