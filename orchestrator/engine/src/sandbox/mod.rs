@@ -49,7 +49,9 @@ pub enum Mode {
     Require,
     /// Agents run unconfined, with a warning at startup and on every agent.
     Warn,
-    /// No Landlock at all (the environment policy and limits still apply). Said at startup.
+    /// No Landlock at all. Said at startup. The environment policy, the limits, the
+    /// process's own session, the dropped capabilities and the system-call filter still
+    /// apply: they need no kernel feature that could be missing.
     Off,
 }
 
