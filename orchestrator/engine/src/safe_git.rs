@@ -232,7 +232,14 @@ fn driver_overrides(listed: &[u8]) -> Result<Vec<Override>, SafeGitError> {
 /// / `GIT_CONFIG_VALUE_<n>` (git 2.31+): unlike `-c key=value`, which git splits at the
 /// first `=`, a key passed this way is taken whole whatever it contains. Git reads these
 /// after every config file, and hands them on to the git processes it starts.
+///
+/// A caller's own `GIT_CONFIG_COUNT` / `KEY` / `VALUE` in `env` (a worker passes its
+/// credential's `http.extraHeader` that way, out of every argument list) are kept, as
+/// the first overrides: the safe ones come after them and win.
 fn safe_env(command: &mut Command, env: &[(&str, &str)], overrides: &[Override]) {
+    let (env, mut all) = caller_config(env);
+    all.extend_from_slice(overrides);
+    let overrides = all;
     command.env_clear();
     if let Some(path) = std::env::var_os("PATH") {
         command.env("PATH", path);
@@ -254,6 +261,33 @@ fn safe_env(command: &mut Command, env: &[(&str, &str)], overrides: &[Override])
             .env(format!("GIT_CONFIG_KEY_{n}"), key)
             .env(format!("GIT_CONFIG_VALUE_{n}"), value);
     }
+}
+
+/// Splits the caller's config overrides (`GIT_CONFIG_COUNT` and its numbered keys and
+/// values) from the rest of `env`.
+fn caller_config<'a>(env: &[(&'a str, &'a str)]) -> (Vec<(&'a str, &'a str)>, Vec<Override>) {
+    let lookup = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    let count = lookup("GIT_CONFIG_COUNT")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(MAX_DRIVER_KEYS);
+    let overrides = (0..count)
+        .filter_map(|n| {
+            let key = lookup(&format!("GIT_CONFIG_KEY_{n}"))?;
+            let value = lookup(&format!("GIT_CONFIG_VALUE_{n}")).unwrap_or_default();
+            Some((key.to_owned(), value.to_owned()))
+        })
+        .collect();
+    let rest = env
+        .iter()
+        .filter(|(k, _)| {
+            *k != "GIT_CONFIG_COUNT"
+                && !k.starts_with("GIT_CONFIG_KEY_")
+                && !k.starts_with("GIT_CONFIG_VALUE_")
+        })
+        .copied()
+        .collect();
+    (rest, overrides)
 }
 
 fn run_with(
@@ -665,5 +699,25 @@ mod tests {
             run_with_input(repo, &["hash-object", "--stdin"], &[], input, GIT_TIMEOUT).unwrap();
         assert!(out.status.success(), "{out:?}");
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim().len(), 40);
+    }
+
+    #[test]
+    fn a_callers_own_config_overrides_are_kept_and_the_safe_ones_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path();
+        assert!(run(repo, &["init", "-q"], &[]).unwrap().status.success());
+        let env = [
+            ("GIT_CONFIG_COUNT", "2"),
+            ("GIT_CONFIG_KEY_0", "http.extraHeader"),
+            ("GIT_CONFIG_VALUE_0", "Authorization: Bearer x"),
+            ("GIT_CONFIG_KEY_1", "core.hooksPath"),
+            ("GIT_CONFIG_VALUE_1", "/tmp"),
+        ];
+        let read = |key: &str| {
+            let out = run(repo, &["config", "--get", key], &env).unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        assert_eq!(read("http.extraHeader"), "Authorization: Bearer x");
+        assert_eq!(read("core.hooksPath"), "/dev/null");
     }
 }
