@@ -1,7 +1,9 @@
 //! The cost of starting an agent command with the full sandbox, for `scripts/bench`
-//! (case `spawn`): runs `true` through [`process::run`] with the default
-//! `SandboxConfig` (Landlock, limits, environment policy, and whatever else the one
-//! spawn point applies) RUNS times and prints the median and p90 in milliseconds.
+//! (case `spawn`): runs `true` through [`process::run`] with the server's real sandbox
+//! (the default `SandboxConfig` plus `guard_ports` on a bound port, as `server.rs` does
+//! after it binds: Landlock, the ports guard, limits, environment policy, and whatever
+//! else the one spawn point applies) RUNS times and prints the median and p90 in
+//! milliseconds. `SPAWN_COST_GUARD=0` measures without the ports guard.
 //!
 //! `cargo run --release -p harness-engine --example spawn_cost [RUNS]` (default 100).
 //! Exits 1 if a run fails, so a sandbox that refuses `true` is never timed as fast.
@@ -33,7 +35,23 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let spec = CommandSpec::new("true", Vec::<String>::new(), dir.path());
+    let mut spec = CommandSpec::new("true", Vec::<String>::new(), dir.path());
+    // The port the server would own; held open while the runs go, as the server's is.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0");
+    let guarded = std::env::var("SPAWN_COST_GUARD").map_or(true, |v| v != "0");
+    if guarded {
+        let port = match listener.as_ref().map(|l| l.local_addr()) {
+            Ok(Ok(addr)) => addr.port(),
+            _ => {
+                eprintln!("spawn_cost: cannot bind a port to guard");
+                std::process::exit(2);
+            }
+        };
+        if let Err(err) = spec.sandbox.guard_ports(&[port]) {
+            eprintln!("spawn_cost: cannot guard port {port}: {err}");
+            std::process::exit(1);
+        }
+    }
     let cancel = CancellationToken::new();
     let mut times = Vec::with_capacity(runs);
     for i in 0..WARMUP + runs {
@@ -61,7 +79,12 @@ async fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let at = |q: usize| times[(times.len() * q / 100).min(times.len() - 1)];
     println!(
-        "spawn: {runs} runs of `true` with the full sandbox: median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+        "spawn: {runs} runs of `true` with the full sandbox{}: median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+        if guarded {
+            " and the ports guard"
+        } else {
+            ", no ports guard"
+        },
         ms(at(50)),
         ms(at(90)),
         ms(times[times.len() - 1])

@@ -208,7 +208,10 @@ fn spawn(spec: &CommandSpec) -> std::io::Result<(Child, super::sandbox::Prepared
         .stdin(if spec.stdin.is_some() {
             Stdio::piped()
         } else {
-            Stdio::null()
+            // Opened here, not by `spawn` on a spawner thread inside the worktree's
+            // Landlock domain, where the descriptor would refuse every ioctl (EACCES
+            // instead of the ENOTTY a tool expects from a non-terminal).
+            Stdio::from(std::fs::File::open("/dev/null")?)
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -25,6 +25,7 @@ pub mod net;
 mod privileges;
 mod rules;
 mod seccomp;
+mod spawner;
 pub(crate) mod tree;
 
 use std::{
@@ -129,6 +130,9 @@ pub struct SandboxConfig {
     pub guard: Option<Arc<net::PortGuard>>,
     /// Whether agents get their own network namespace, and their egress allow-list.
     pub netns: net::NetnsSettings,
+    /// The spawner thread of each worktree in use, shared by every clone of this config
+    /// (spawner.rs): the Landlock domains entered once per worktree, not per command.
+    spawners: Arc<spawner::Spawners>,
 }
 
 impl Default for SandboxConfig {
@@ -144,6 +148,7 @@ impl Default for SandboxConfig {
             assume_abi: None,
             guard: None,
             netns: net::NetnsSettings::default(),
+            spawners: Arc::default(),
         }
     }
 }
@@ -258,31 +263,49 @@ impl SandboxConfig {
 
     /// Everything the child needs, made before the fork: the private temp dir, the
     /// environment, the Landlock ruleset and the limits. `cwd` is the writable worktree.
+    /// Where it can, the command is forked from its worktree's spawner thread, already
+    /// inside the Landlock domains (spawner.rs), and shares its private dir.
     pub fn prepare(
         &self,
         cwd: &Path,
         extra_env: &[(String, String)],
     ) -> Result<Prepared, SandboxError> {
-        let private = PrivateDir::create()?;
-        let mut env = self.env.build(&private.tmp(), &private.home(), extra_env);
         let support = self.support();
-        let ruleset = match (self.readiness(support), support) {
-            (Readiness::Confined, Support::Landlock(abi)) => {
-                let plan = rules::Plan::new(cwd, private.path(), self);
-                let network = match &self.guard {
-                    Some(guard) => guard.narrow(&self.network),
-                    None => self.network.clone(),
-                };
-                Some(plan.ruleset(abi, &network)?)
-            }
+        let abi = match (self.readiness(support), support) {
+            (Readiness::Confined, Support::Landlock(abi)) => Some(abi),
             (Readiness::Refused(reason), _) => return Err(SandboxError::Refused(reason)),
             // `off` or `warn`: unconfined, as the startup log and the agents say.
             _ => None,
         };
+        let network = match &self.guard {
+            Some(guard) => guard.narrow(&self.network),
+            None => self.network.clone(),
+        };
         // An open network: its own namespace where agents get one (net/netns.rs), so the
         // host's loopback is out of reach and egress goes through the harness's proxy.
-        let netns = match (&ruleset, &self.network, &self.guard) {
-            (Some(_), Network::Open, Some(guard)) => guard.namespace(&mut env)?,
+        // Entering it writes /proc/self/uid_map, which a file-system domain would refuse,
+        // so that child enters its domain itself.
+        let netns_wanted = abi.is_some()
+            && self.network == Network::Open
+            && self.guard.as_ref().is_some_and(|g| g.netns_in_force());
+        let lease = match abi {
+            Some(abi) if !netns_wanted => self.spawners.lease(cwd, self, abi, &network),
+            _ => None,
+        };
+        let private = match &lease {
+            Some(lease) => lease.private.clone(),
+            None => Arc::new(PrivateDir::create()?),
+        };
+        let mut env = self.env.build(&private.tmp(), &private.home(), extra_env);
+        let ruleset = match (abi, &lease) {
+            (Some(abi), None) => {
+                let plan = rules::Plan::new(cwd, private.path(), self);
+                Some(plan.ruleset(abi, &network)?)
+            }
+            _ => None,
+        };
+        let netns = match (&ruleset, netns_wanted, &self.guard) {
+            (Some(_), true, Some(guard)) => guard.namespace(&mut env)?,
             _ => None,
         };
         // Else a confined child is forked from the guard's thread, so it starts inside
@@ -296,6 +319,7 @@ impl SandboxConfig {
             ruleset,
             guard,
             netns,
+            lease,
             limits: self.limits.raw(),
             tree: tree::Tree::create(&self.limits)?,
             privileges: privileges::Privileges::prepare(),
@@ -335,13 +359,16 @@ pub struct Prepared {
     guard: Option<Arc<net::PortGuard>>,
     /// The child's own network namespace and the proxy served into it.
     netns: Option<net::netns::Namespace>,
+    /// Forks the child from its worktree's spawner thread, inside its domains.
+    lease: Option<spawner::Lease>,
     limits: limits::Raw,
     /// Every process the child starts; killed by [`Prepared::end`], or when dropped.
     tree: tree::Tree,
     privileges: privileges::Privileges,
     seccomp: &'static seccomp::Programs,
-    /// Removed when the process has ended and this is dropped.
-    _private: PrivateDir,
+    /// Removed when the process has ended and this is dropped (a spawner's, when the
+    /// spawner has ended too).
+    _private: Arc<PrivateDir>,
 }
 
 impl Prepared {
@@ -350,15 +377,17 @@ impl Prepared {
         &self.env
     }
 
-    /// Starts `command` (whose `pre_exec` enters [`Prepared::entry`]): forked from the
-    /// port guard's thread when there is one, so the child inherits its domain.
+    /// Starts `command` (whose `pre_exec` enters [`Prepared::entry`]): forked from its
+    /// worktree's spawner thread, or from the port guard's thread when there is one, so
+    /// the child inherits their domains.
     pub fn spawn(
         &self,
         command: tokio::process::Command,
     ) -> std::io::Result<tokio::process::Child> {
-        let child = match &self.guard {
-            Some(guard) => guard.spawn(command)?,
-            None => {
+        let child = match (&self.lease, &self.guard) {
+            (Some(lease), _) => lease.spawn(command)?,
+            (None, Some(guard)) => guard.spawn(command)?,
+            (None, None) => {
                 let mut command = command;
                 command.spawn()?
             }
@@ -382,6 +411,7 @@ impl Prepared {
         Entry {
             ruleset: self.ruleset.as_ref().map(AsRawFd::as_raw_fd),
             netns: self.netns.as_ref().map(net::netns::Namespace::entry),
+            signals: self.lease.as_ref().map(|lease| lease.filter),
             limits: self.limits,
             tree: self.tree.join(),
             privileges: self.privileges,
@@ -402,6 +432,8 @@ impl Prepared {
 pub struct Entry {
     ruleset: Option<i32>,
     netns: Option<net::netns::Entry>,
+    /// Forked from a spawner thread: keeps the child from signalling that thread.
+    signals: Option<spawner::SignalFilter>,
     limits: limits::Raw,
     tree: tree::Join,
     privileges: privileges::Privileges,
@@ -438,6 +470,9 @@ impl Entry {
             if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) } != 0 {
                 return Err(std::io::Error::last_os_error());
             }
+        }
+        if let Some(signals) = &self.signals {
+            signals.install()?;
         }
         self.seccomp.install()
     }

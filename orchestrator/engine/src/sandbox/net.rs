@@ -79,7 +79,7 @@ const NET_ABI: i32 = 4;
 const QUEUE: usize = 16;
 
 /// A spawn for the guard's thread to run.
-type Job = Box<dyn FnOnce() + Send>;
+pub(super) type Job = Box<dyn FnOnce() + Send>;
 
 /// The harness's own ports, and the thread whose children cannot connect to them.
 #[derive(Debug)]
@@ -208,19 +208,31 @@ impl PortGuard {
         &self,
         mut command: tokio::process::Command,
     ) -> std::io::Result<tokio::process::Child> {
-        let Some(jobs) = &self.spawner else {
-            return command.spawn();
+        match &self.spawner {
+            Some(jobs) => super::spawner::spawn_on(jobs, command),
+            None => command.spawn(),
+        }
+    }
+
+    /// Starts a thread named `name` running `body`, from the guard's thread when there
+    /// is one, so the new thread starts inside the guard's domain too (a spawner per
+    /// worktree, spawner.rs). Returns once the thread is started.
+    pub(super) fn start_thread(&self, name: String, body: Job) -> Result<(), String> {
+        let start = move || {
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(body)
+                .map(drop)
+                .map_err(|e| e.to_string())
         };
-        let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
+        let Some(jobs) = &self.spawner else {
+            return start();
+        };
         let (done, result) = sync_channel(1);
         let job: Job = Box::new(move || {
-            // The child's pipes and its reaping belong to the caller's runtime.
-            let _inside = runtime.enter();
-            // The caller waits on `result` until this is sent; if it is gone, so is the
-            // child (kill_on_drop).
-            let _ = done.send(command.spawn());
+            let _ = done.send(start());
         });
-        let gone = || std::io::Error::other("the agent spawner thread has ended");
+        let gone = || "the agent spawner thread has ended".to_owned();
         jobs.send(job).map_err(|_| gone())?;
         result.recv().map_err(|_| gone())?
     }
@@ -322,7 +334,7 @@ fn start_spawner(ruleset: OwnedFd) -> Result<SyncSender<Job>, SandboxError> {
 
 /// Enters the `ruleset` domain on the calling thread only (Landlock restricts the
 /// thread that asks; the rest of the server stays outside).
-fn restrict_this_thread(ruleset: &OwnedFd) -> std::io::Result<()> {
+pub(super) fn restrict_this_thread(ruleset: &OwnedFd) -> std::io::Result<()> {
     // SAFETY: prctl and landlock_restrict_self take plain integers and change only the
     // calling thread's flags and credentials; `ruleset` is open for the whole call.
     unsafe {
