@@ -130,9 +130,6 @@ pub struct SandboxConfig {
     pub guard: Option<Arc<net::PortGuard>>,
     /// Whether agents get their own network namespace, and their egress allow-list.
     pub netns: net::NetnsSettings,
-    /// The spawner thread of each worktree in use, shared by every clone of this config
-    /// (spawner.rs): the Landlock domains entered once per worktree, not per command.
-    spawners: Arc<spawner::Spawners>,
 }
 
 impl Default for SandboxConfig {
@@ -148,7 +145,6 @@ impl Default for SandboxConfig {
             assume_abi: None,
             guard: None,
             netns: net::NetnsSettings::default(),
-            spawners: Arc::default(),
         }
     }
 }
@@ -289,7 +285,9 @@ impl SandboxConfig {
             && self.network == Network::Open
             && self.guard.as_ref().is_some_and(|g| g.netns_in_force());
         let lease = match abi {
-            Some(abi) if !netns_wanted => self.spawners.lease(cwd, self, abi, &network),
+            Some(abi) if !netns_wanted => {
+                spawner::Spawners::global().lease(cwd, self, abi, &network)
+            }
             _ => None,
         };
         let private = match &lease {

@@ -84,6 +84,8 @@ pub(super) type Job = Box<dyn FnOnce() + Send>;
 /// The harness's own ports, and the thread whose children cannot connect to them.
 #[derive(Debug)]
 pub struct PortGuard {
+    /// Unique per guard of this process: spawner threads started in its domain say so.
+    id: u64,
     ports: Vec<u16>,
     /// The thread inside the "any TCP port but `ports`" domain; `None` where the kernel
     /// has no TCP rules. It ends when the guard is dropped (its queue closes).
@@ -141,7 +143,9 @@ impl PortGuard {
             }
             Err(why) => (None, Some(why)),
         };
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Self {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             ports,
             spawner,
             missing,
@@ -149,6 +153,11 @@ impl PortGuard {
             netns,
             no_netns,
         })
+    }
+
+    /// This guard's id, unique in this process.
+    pub(super) fn id(&self) -> u64 {
+        self.id
     }
 
     /// The ports agents may not connect to.

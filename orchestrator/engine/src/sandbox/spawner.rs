@@ -18,7 +18,8 @@
 //! Every other server thread is outside the domain, so Landlock refuses signals to it.
 //!
 //! Bounded: at most [`MAX_SPAWNERS`] threads; one unused for [`IDLE`] ends, and its
-//! private dir is removed. When every slot holds a running command, a spawn takes the
+//! private dir is emptied (the empty dir goes at the next spawn; the dirs of spawners
+//! still alive when the server exits stay in the temp dir, as a crashed command's did). When every slot holds a running command, a spawn takes the
 //! per-process path (its own ruleset and private dir: correct, slower), with a debug log.
 
 use std::{
@@ -61,6 +62,8 @@ struct Key {
     /// Every other grant of the plan, and the network policy.
     grants: String,
     abi: i32,
+    /// The ports guard whose domain the thread started in ([`net::PortGuard::id`]).
+    guard: Option<u64>,
 }
 
 impl Key {
@@ -74,6 +77,7 @@ impl Key {
             worktree,
             identity,
             abi,
+            guard: config.guard.as_ref().map(|g| g.id()),
         })
     }
 }
@@ -92,7 +96,9 @@ fn identity(dir: &Path) -> Option<(u64, u64, i64, i64)> {
 
 use net::Job;
 
-/// The spawner threads of one server (shared by every clone of its `SandboxConfig`).
+/// Spawner threads. One cache per server process ([`Spawners::global`]): the key holds
+/// everything a domain grants, the ports guard included, so configs never share one by
+/// mistake.
 #[derive(Debug, Default)]
 pub(super) struct Spawners {
     slots: Arc<Mutex<Slots>>,
@@ -101,8 +107,8 @@ pub(super) struct Spawners {
 #[derive(Debug, Default)]
 struct Slots {
     live: Vec<Slot>,
-    /// Private dirs of spawners that ended on their own (a restricted thread cannot remove
-    /// a directory of /tmp); removed at the next lease or when the server drops its config.
+    /// Private dirs of spawners that ended on their own, emptied by their thread (which
+    /// may not remove a directory of /tmp itself); removed at the next lease.
     ended: Vec<Arc<PrivateDir>>,
     next_id: u64,
 }
@@ -145,6 +151,12 @@ impl Lease {
 }
 
 impl Spawners {
+    /// The server's cache.
+    pub(super) fn global() -> &'static Self {
+        static GLOBAL: std::sync::OnceLock<Spawners> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(Self::default)
+    }
+
     /// The spawner for commands in `cwd` under `config` (made on first use), or `None`
     /// when there is no free slot or it cannot be made: the caller then confines the
     /// command the per-process way.
@@ -501,7 +513,6 @@ mod tests {
         )
         .await;
         assert_eq!(out, "OWN\n");
-        assert_eq!(config.spawners.slots.lock().unwrap().live.len(), 2);
     }
 
     #[tokio::test]
@@ -529,10 +540,11 @@ mod tests {
         let config = SandboxConfig::default();
         let dir = tempfile::tempdir().unwrap();
         run(&config, dir.path(), "true").await;
+        let worktree = dir.path().canonicalize().unwrap();
         let spawner = {
-            let slots = config.spawners.slots.lock().unwrap();
-            assert_eq!(slots.live.len(), 1);
-            slots.live[0].tid.to_string()
+            let slots = Spawners::global().slots.lock().unwrap();
+            let mine = slots.live.iter().find(|s| s.key.worktree == worktree);
+            mine.expect("a spawner for the worktree").tid.to_string()
         };
         // Every thread of this process, the spawner among them (as root the agent cannot
         // list them itself; a brute force over the pid space would find them anyway).
@@ -587,6 +599,8 @@ mod tests {
         if !landlock() {
             return;
         }
+        // Its own cache: the server's is shared with the tests running alongside.
+        let cache = Spawners::default();
         let config = SandboxConfig::default();
         let super::super::Support::Landlock(abi) = config.support() else {
             return;
@@ -594,11 +608,7 @@ mod tests {
         let dirs: Vec<_> = (0..=MAX_SPAWNERS)
             .map(|_| tempfile::tempdir().unwrap())
             .collect();
-        let lease = |d: &tempfile::TempDir| {
-            config
-                .spawners
-                .lease(d.path(), &config, abi, &config.network)
-        };
+        let lease = |d: &tempfile::TempDir| cache.lease(d.path(), &config, abi, &config.network);
         let held: Vec<Lease> = dirs[..MAX_SPAWNERS]
             .iter()
             .map(|d| lease(d).expect("a free slot"))
