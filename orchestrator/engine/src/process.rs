@@ -223,7 +223,8 @@ fn spawn(spec: &CommandSpec) -> std::io::Result<(Child, super::sandbox::Prepared
         .envs(prepared.env().iter().map(|(k, v)| (k, v)));
     let entry = prepared.entry();
     // SAFETY: `enter` makes only system calls (setrlimit, setsid, prctl, capset,
-    // landlock_restrict_self, seccomp) on values prepared before the fork; it neither
+    // landlock_restrict_self unless forked from a worktree's spawner thread, seccomp)
+    // on values prepared before the fork; it neither
     // allocates nor takes locks, as the child of a threaded process must not.
     unsafe {
         command.pre_exec(move || entry.enter());
