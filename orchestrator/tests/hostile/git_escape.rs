@@ -18,11 +18,13 @@ use crate::{
     session_output, wait_for,
 };
 
-/// Writes `<name>.sh` in the worktree: a filter that passes its input through and
-/// first tries to leave `escaped-<name>` in `marks`.
+/// Writes `<name>.sh` in the worktree and sets `$tw` to the filter command that runs
+/// it: one that passes its input through and first tries to leave `escaped-<name>` in
+/// `marks`. Run through `sh`, so it starts where the worktree is on a `noexec` mount
+/// (the orchestrator container's `/tmp`): an escape must not hide behind the mount.
 fn tripwire(marks: &Path, name: &str) -> String {
     format!(
-        "tw=\"$PWD/{name}.sh\"\nprintf '#!/bin/sh\\ntouch %s/escaped-{name}\\ncat\\n' '{}' > \"$tw\"\nchmod +x \"$tw\"\n",
+        "twf=\"$PWD/{name}.sh\"\nprintf '#!/bin/sh\\ntouch %s/escaped-{name}\\ncat\\n' '{}' > \"$twf\"\ntw=\"sh $twf\"\n",
         marks.display()
     )
 }

@@ -87,7 +87,8 @@ async fn a_root_servers_agent_has_no_raw_sockets_hostname_or_file_override() {
         // Root reads a file of mode 000 only with CAP_DAC_OVERRIDE.
         attempt(
             "read a mode-000 file",
-            "echo secret > locked && chmod 000 locked && cat locked",
+            // Removed whatever happens: a server that is not root could not commit it.
+            "(echo secret > locked && chmod 000 locked && cat locked; r=$?; rm -f locked; exit $r)",
         ),
     ];
     let (_app, _task, results, _repo) = run_commands(&commands, |_| {}).await;

@@ -130,12 +130,20 @@ async fn exhausting_memory_or_forking_without_bound_leaves_the_server_up() {
         "awk 'BEGIN { s = \"x\"; while (length(s) < 2^31) s = s s; print \"ALLOCATED\" }'; echo awk=$?".to_owned(),
         format!("{drop_root}sh -c 'b() {{ b | b & }}; b; sleep 2; echo bomb-survived-by-its-leader' 2>/dev/null; echo bomb=$?"),
     ];
+    // As any other user, the limit counts every process and thread of that user: this
+    // test binary's own (its servers, their agent spawner threads) included. So the
+    // bomb gets 64 more than the user already runs.
+    let processes = if root { 64 } else { user_tasks() + 64 };
     let (app, _task, results, _repo) = run_commands(&commands, |s| {
         s.engine.sandbox.limits.memory_bytes = Some(256 << 20);
-        s.engine.sandbox.limits.processes = Some(64);
+        s.engine.sandbox.limits.processes = Some(processes);
     })
     .await;
-    assert!(results[0].contains("262144\n64"), "{}", results[0]);
+    assert!(
+        results[0].contains(&format!("262144\n{processes}")),
+        "{}",
+        results[0]
+    );
     assert!(
         !results[1].contains("ALLOCATED") && !results[1].contains("awk=0"),
         "{}",
@@ -150,4 +158,29 @@ async fn exhausting_memory_or_forking_without_bound_leaves_the_server_up() {
     )
     .await;
     assert_eq!(fetched["title"], "still here");
+}
+
+/// The processes and threads of this process's user now (what `RLIMIT_NPROC` counts).
+fn user_tasks() -> u64 {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    let uid = unsafe { libc::geteuid() }.to_string();
+    let mut count = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let ours = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().next())
+            == Some(uid.as_str());
+        if ours {
+            count += status
+                .lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .unwrap_or(1);
+        }
+    }
+    count
 }
