@@ -9,6 +9,7 @@ use harness_testkit::fake_kube;
 use harness_testkit::git_repo;
 mod helpers;
 
+mod confinement;
 mod credentials;
 mod kubernetes;
 mod landing;

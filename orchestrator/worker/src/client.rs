@@ -36,7 +36,7 @@ use harness_engine::{
         TaskCreator,
     },
     safe_git,
-    sandbox::{Mode, SandboxConfig},
+    sandbox::{Mode, SandboxConfig, net::PortGuard},
     session::{SessionSink, Usage},
     tools::{ToolLimits, ToolSet},
     verify::{VerifyConfig, verify},
@@ -88,6 +88,9 @@ pub struct Endpoint {
     pub dir: PathBuf,
     /// From `HARNESS_SANDBOX`; `require` when unset, as for the server.
     pub sandbox: Mode,
+    /// The orchestrator's port closed to the agents, when it listens on this machine's
+    /// loopback (the `process` executor); set by [`run`].
+    guard: Option<Arc<PortGuard>>,
 }
 
 impl Endpoint {
@@ -119,12 +122,47 @@ impl Endpoint {
             token: Secret::new(token),
             dir,
             sandbox,
+            guard: None,
         })
     }
 }
 
+/// With the `process` executor the orchestrator listens on this machine's loopback, where
+/// an agent could reach its API as the server's own agents cannot: the worker closes its
+/// port to its agents the same way ([`SandboxConfig::guard_ports`]), once per attempt.
+fn orchestrator_guard(endpoint: &Endpoint) -> Result<Option<Arc<PortGuard>>, WorkerError> {
+    let Some(port) = loopback_port(&endpoint.url) else {
+        return Ok(None);
+    };
+    let mut config = SandboxConfig {
+        mode: endpoint.sandbox,
+        ..SandboxConfig::default()
+    };
+    config.guard_ports(&[port]).map_err(|e| {
+        WorkerError::Runtime(format!(
+            "cannot keep agents off the orchestrator's port: {e}"
+        ))
+    })?;
+    Ok(config.guard)
+}
+
+/// The port of `url` when its host is this machine's loopback.
+fn loopback_port(url: &str) -> Option<u16> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    local.then(|| url.port_or_known_default()).flatten()
+}
+
 /// Runs the attempt to its end. `Ok` once the result is posted.
-pub async fn run(endpoint: Endpoint) -> Result<(), WorkerError> {
+pub async fn run(mut endpoint: Endpoint) -> Result<(), WorkerError> {
+    endpoint.guard = orchestrator_guard(&endpoint)?;
     let http = client(Timeouts {
         connect: Duration::from_secs(10),
         request: Some(Duration::from_secs(60)),
@@ -208,7 +246,7 @@ async fn work(
         LogKind::System,
         &format!("worker cloned {} into {}", a.branch, clone.display()),
     );
-    let runtime = runtime(a, endpoint.sandbox)?;
+    let runtime = runtime(a, endpoint)?;
     let mut brief = a.brief.clone();
     let resume = a.resume.clone().and_then(|r| {
         sink.log(
@@ -296,11 +334,10 @@ async fn finish(
     );
     let message = format!("{}: {}\n\n{summary}", a.brief.display_id, a.brief.title);
     commit_all(a, clone, sink, message).await?;
-    let mode = endpoint.sandbox;
     let config = VerifyConfig {
         commands: a.verify.clone(),
         timeout: Duration::from_secs_f64(a.verify_timeout_secs),
-        sandbox: agent_sandbox(a, mode),
+        sandbox: agent_sandbox(a, endpoint),
         ..VerifyConfig::default()
     };
     let (verified, verify_summary) = if a.verify.is_empty() {
@@ -408,15 +445,16 @@ async fn push(
 /// The agent's sandbox; `mode` is the worker's `HARNESS_SANDBOX`, which container
 /// executors set to `warn` (their container confines the agent; see
 /// [`super::CONTAINER_SANDBOX`]) and the process executor to the server's own mode.
-fn agent_sandbox(a: &Assignment, mode: Mode) -> SandboxConfig {
+fn agent_sandbox(a: &Assignment, endpoint: &Endpoint) -> SandboxConfig {
     SandboxConfig {
-        mode,
+        mode: endpoint.sandbox,
         read_paths: a.read_paths.clone(),
+        guard: endpoint.guard.clone(),
         ..SandboxConfig::default()
     }
 }
 
-fn runtime(a: &Assignment, mode: Mode) -> Result<Arc<dyn AgentRuntime>, WorkerError> {
+fn runtime(a: &Assignment, endpoint: &Endpoint) -> Result<Arc<dyn AgentRuntime>, WorkerError> {
     Ok(match a.runtime {
         RuntimeKind::Anthropic => {
             let key = std::env::var("ANTHROPIC_API_KEY").unwrap_or_default();
@@ -428,7 +466,7 @@ fn runtime(a: &Assignment, mode: Mode) -> Result<Arc<dyn AgentRuntime>, WorkerEr
                 prices: Arc::new(PriceTable::default()),
                 loop_config: LoopConfig::new(a.model.clone()),
                 tool_limits: ToolLimits {
-                    sandbox: agent_sandbox(a, mode),
+                    sandbox: agent_sandbox(a, endpoint),
                     ..ToolLimits::default()
                 },
             })
@@ -440,7 +478,7 @@ fn runtime(a: &Assignment, mode: Mode) -> Result<Arc<dyn AgentRuntime>, WorkerEr
                 config.args = args.to_vec();
             }
             config.timeout = Duration::from_secs_f64(a.session_timeout_secs);
-            config.sandbox = agent_sandbox(a, mode);
+            config.sandbox = agent_sandbox(a, endpoint);
             Arc::new(CliRuntime { config })
         }
     })
@@ -807,5 +845,21 @@ impl Uplink {
             tokio::time::sleep(self.every).await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_port;
+
+    #[test]
+    fn only_an_orchestrator_on_this_machines_loopback_has_its_port_closed() {
+        assert_eq!(loopback_port("http://127.0.0.1:3333"), Some(3333));
+        assert_eq!(loopback_port("http://localhost"), Some(80));
+        assert_eq!(loopback_port("http://[::1]:8080/"), Some(8080));
+        assert_eq!(loopback_port("http://127.9.0.1:7"), Some(7));
+        assert_eq!(loopback_port("http://orchestrator:3333"), None);
+        assert_eq!(loopback_port("http://10.0.0.5:3333"), None);
+        assert_eq!(loopback_port("not a url"), None);
     }
 }
