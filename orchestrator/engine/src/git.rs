@@ -1030,22 +1030,7 @@ mod tests {
         assert_eq!(list[2].branch, None);
     }
 
-    fn plain(dir: &Path, args: &[&str]) -> String {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@t")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@t")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{args:?}: {out:?}");
-        stdout_trim(&out)
-    }
+    use crate::test_support::plain_git as plain;
 
     /// A workspace with an attempt's worktree `T-1`, a directory for tripwire marks,
     /// and a tripwire program that passes its input through (a working filter).

@@ -34,3 +34,29 @@ pub mod verify;
 pub mod worktree_git;
 
 pub use session::{LogKind, SessionSink, Usage};
+
+/// What the unit tests of several modules share.
+#[cfg(test)]
+mod test_support {
+    use std::path::Path;
+
+    /// `git -C dir args…` as a person's own git runs it (no system or user config, a
+    /// fixed identity), for building the repositories the tests work on; fails the test
+    /// on a non-zero exit. Trimmed stdout.
+    pub(crate) fn plain_git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}

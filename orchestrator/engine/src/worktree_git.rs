@@ -132,21 +132,7 @@ fn registered_admin(worktrees: &Path, name: &str, worktree: &Path) -> Option<Pat
 mod tests {
     use super::*;
 
-    fn git(dir: &Path, args: &[&str]) {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@t")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@t")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-    }
+    use crate::test_support::plain_git as git;
 
     /// A repository `repo` with a linked worktree `worktrees/T-1`.
     fn repo_with_worktree() -> (tempfile::TempDir, PathBuf, PathBuf) {

@@ -136,9 +136,47 @@ pub(super) fn programs(unix: UnixSockets) -> Result<&'static Programs, SandboxEr
         .map_err(|e| SandboxError::Seccomp(e.clone()))
 }
 
+/// The architecture this server runs on, which every filter is built for.
+fn native_arch() -> Result<TargetArch, String> {
+    TargetArch::try_from(std::env::consts::ARCH)
+        .map_err(|e| format!("no seccomp filter for {}: {e}", std::env::consts::ARCH))
+}
+
+/// A program for this architecture that answers `errno` to every call `rules` match and
+/// allows the rest, as the kernel takes it.
+pub(super) fn program(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    errno: i32,
+) -> Result<Vec<libc::sock_filter>, String> {
+    Ok(to_kernel(build(rules, errno, native_arch()?)?))
+}
+
+/// Installs `program` on the calling thread; no-new-privileges must be set. System calls
+/// only: this runs between fork and exec.
+pub(super) fn install(program: &[libc::sock_filter]) -> std::io::Result<()> {
+    let fprog = libc::sock_fprog {
+        // Programs are a few hundred instructions; the kernel's cap is 4096.
+        len: program.len() as u16,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: the kernel copies the program (`fprog` and the instructions it points to,
+    // which the caller holds for the whole call) and keeps no pointer to it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0u32,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn compile(unix: UnixSockets) -> Result<Programs, String> {
-    let arch = TargetArch::try_from(std::env::consts::ARCH)
-        .map_err(|e| format!("no seccomp filter for {}: {e}", std::env::consts::ARCH))?;
+    let arch = native_arch()?;
     let mut programs = vec![
         to_kernel(build(refused_rules(unix)?, libc::EPERM, arch)?),
         // glibc and others fall back to `clone` on ENOSYS, where the flags are visible;
@@ -205,7 +243,9 @@ fn refused_rules(unix: UnixSockets) -> Result<BTreeMap<i64, Vec<SeccompRule>>, S
 }
 
 /// One rule: all of `conditions` hold.
-fn rule(conditions: impl IntoIterator<Item = (u8, Len, Op, u64)>) -> Result<SeccompRule, String> {
+pub(super) fn rule(
+    conditions: impl IntoIterator<Item = (u8, Len, Op, u64)>,
+) -> Result<SeccompRule, String> {
     let conditions = conditions
         .into_iter()
         .map(|(arg, len, op, value)| SeccompCondition::new(arg, len, op, value))
@@ -277,27 +317,9 @@ impl Programs {
     /// Installs every filter on the calling thread; no-new-privileges must be set.
     /// System calls only: this runs between fork and exec.
     pub(super) fn install(&self) -> std::io::Result<()> {
-        for program in &self.programs {
-            let fprog = libc::sock_fprog {
-                // Programs are a few hundred instructions; the kernel's cap is 4096.
-                len: program.len() as u16,
-                filter: program.as_ptr().cast_mut(),
-            };
-            // SAFETY: the kernel copies the program (`fprog` and the instructions it
-            // points to, which live as long as the server) and keeps no pointer to it.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_seccomp,
-                    libc::SECCOMP_SET_MODE_FILTER,
-                    0u32,
-                    &fprog as *const libc::sock_fprog,
-                )
-            };
-            if rc != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        Ok(())
+        self.programs
+            .iter()
+            .try_for_each(|program| install(program))
     }
 }
 

@@ -32,12 +32,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use seccompiler::{
-    SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
-};
+use seccompiler::{SeccompCmpArgLen as Len, SeccompCmpOp as Op};
 
-use super::{Network, PrivateDir, SandboxConfig, SandboxError, net, rules};
+use super::{
+    Network, PrivateDir, SandboxConfig, SandboxError, net, rules,
+    seccomp::{self, rule},
+};
 
 /// Spawner threads at most, one per worktree in use: each is a parked thread and a
 /// private dir. Past it, commands of further worktrees start the per-process way.
@@ -382,19 +382,7 @@ impl SignalFilter {
                 ],
             ),
         ]);
-        let arch = TargetArch::try_from(std::env::consts::ARCH)
-            .map_err(|e| format!("no seccomp filter for {}: {e}", std::env::consts::ARCH))?;
-        let errno = u32::try_from(libc::EPERM).map_err(|e| e.to_string())?;
-        let filter = SeccompFilter::new(
-            rules,
-            SeccompAction::Allow,
-            SeccompAction::Errno(errno),
-            arch,
-        )
-        .map_err(|e| e.to_string())?;
-        let compiled: seccompiler::BpfProgram = filter
-            .try_into()
-            .map_err(|e: seccompiler::BackendError| e.to_string())?;
+        let compiled = seccomp::program(rules, libc::EPERM)?;
         if compiled.len() > FILTER_CAPACITY {
             return Err(format!(
                 "the spawner's signal filter has {} instructions, more than {FILTER_CAPACITY}",
@@ -408,14 +396,7 @@ impl SignalFilter {
             k: 0,
         };
         let mut program = [empty; FILTER_CAPACITY];
-        for (to, i) in program.iter_mut().zip(&compiled) {
-            *to = libc::sock_filter {
-                code: i.code,
-                jt: i.jt,
-                jf: i.jf,
-                k: i.k,
-            };
-        }
+        program[..compiled.len()].copy_from_slice(&compiled);
         Ok(Self {
             program,
             len: compiled.len() as u16,
@@ -425,35 +406,8 @@ impl SignalFilter {
     /// Installs the filter on the calling thread; no-new-privileges must be set. System
     /// calls only: this runs between fork and exec.
     pub(super) fn install(&self) -> std::io::Result<()> {
-        let fprog = libc::sock_fprog {
-            len: self.len,
-            filter: self.program.as_ptr().cast_mut(),
-        };
-        // SAFETY: the kernel copies the program, which `self` holds for the whole call,
-        // and keeps no pointer to it.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                0u32,
-                &fprog as *const libc::sock_fprog,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
+        seccomp::install(&self.program[..usize::from(self.len)])
     }
-}
-
-/// One rule: all of `conditions` hold.
-fn rule(conditions: impl IntoIterator<Item = (u8, Len, Op, u64)>) -> Result<SeccompRule, String> {
-    let conditions = conditions
-        .into_iter()
-        .map(|(arg, len, op, value)| SeccompCondition::new(arg, len, op, value))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    SeccompRule::new(conditions).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
