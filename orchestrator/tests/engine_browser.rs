@@ -19,7 +19,7 @@ fn browser(worktree: &std::path::Path, sandbox: SandboxConfig) -> SessionBrowser
             profiles_dir: worktree.join(".browsers"),
             start_timeout: Duration::from_secs(30),
         },
-        OriginPolicy::loopback_only(),
+        OriginPolicy::default(),
         BrowserLimits::default(),
         CancellationToken::new(),
     )

@@ -10,10 +10,25 @@ use bollard::{Docker, query_parameters::InspectContainerOptions};
 use harness::{
     config::executors::RemoteSettings,
     executor::{
-        ExecutorBackend, Launch, Limits, NetworkMode, Status, docker::DockerBackend, wait_done,
+        ExecutorBackend, ExecutorError, Handle, Launch, Limits, NetworkMode, Status,
+        docker::DockerBackend,
     },
 };
-use tokio_util::sync::CancellationToken;
+
+/// Polls the worker's status every `every` until it is neither `Pending` nor `Running`.
+async fn wait_done(
+    backend: &dyn ExecutorBackend,
+    handle: &Handle,
+    every: Duration,
+) -> Result<Status, ExecutorError> {
+    loop {
+        match backend.status(handle).await {
+            Ok(Status::Pending | Status::Running { .. }) => {}
+            done => return done,
+        }
+        tokio::time::sleep(every).await;
+    }
+}
 
 fn settings() -> RemoteSettings {
     RemoteSettings {
@@ -93,15 +108,9 @@ async fn a_worker_container_is_confined_limited_observed_and_removed() {
     let config = inspected.config.unwrap();
     assert_eq!(config.user.as_deref(), Some("65532:65532"));
 
-    let done = wait_done(
-        &backend,
-        &handle,
-        Duration::from_millis(100),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let done = wait_done(&backend, &handle, Duration::from_millis(100))
+        .await
+        .unwrap();
     assert_eq!(done, Status::Exited(1));
     let tail = backend.logs_tail(&handle, 4096).await;
     assert!(tail.contains("HARNESS_WORKER_URL is not set"), "{tail:?}");

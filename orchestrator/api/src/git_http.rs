@@ -33,8 +33,7 @@ const MAX_PUSH_BYTES: u64 = 1 << 30;
 /// The most CGI header bytes `git http-backend` may answer with.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-pub fn router(grants: Grants) -> Router<Grants> {
-    let _ = grants;
+pub fn router() -> Router<Grants> {
     Router::new().route(&format!("{GIT}/{{*rest}}"), any(serve))
 }
 

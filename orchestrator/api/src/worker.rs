@@ -23,7 +23,7 @@ use harness_worker::{
 /// The handlers reach the grants only: an attempt's `create_task` goes to the creator
 /// its grant holds, made by the scheduler as a local attempt's is.
 pub fn router(grants: Grants) -> Router {
-    let git = super::git_http::router(grants.clone()).with_state(grants.clone());
+    let git = super::git_http::router().with_state(grants.clone());
     Router::new()
         .route(protocol::ASSIGNMENT, get(assignment))
         .route(protocol::EVENTS, post(events))

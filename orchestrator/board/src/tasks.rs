@@ -25,16 +25,6 @@ impl Board {
         Ok(task)
     }
 
-    /// [`Board::create_task`] for a caller that cannot await (an agent's tool call):
-    /// one short insert on the caller's thread.
-    pub fn create_task_now(&self, new: &NewTask, actor: Actor) -> Result<Task, StoreError> {
-        let (task, event) = self
-            .store
-            .create_task(new, actor.as_str(), |t| created(t, &actor))?;
-        self.created(&task, event);
-        Ok(task)
-    }
-
     fn created(&self, task: &Task, event: harness_domain::event::Event) {
         self.live.publish_all([
             LiveKind::TaskCreated(task.clone()),

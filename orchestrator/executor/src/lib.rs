@@ -167,26 +167,6 @@ pub trait ExecutorBackend: Send + Sync {
     ) -> BoxFuture<'a, Result<usize, ExecutorError>>;
 }
 
-/// Waits until the worker is neither `Pending` nor `Running` (or `stop` fires: `None`),
-/// polling [`ExecutorBackend::status`] every `every`.
-pub async fn wait_done(
-    backend: &dyn ExecutorBackend,
-    handle: &Handle,
-    every: Duration,
-    stop: &tokio_util::sync::CancellationToken,
-) -> Option<Result<Status, ExecutorError>> {
-    loop {
-        match backend.status(handle).await {
-            Ok(Status::Pending | Status::Running { .. }) => {}
-            done => return Some(done),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            () = stop.cancelled() => return None,
-        }
-    }
-}
-
 /// Validated settings of a remote executor.
 #[derive(Debug, Clone)]
 pub struct RemoteSettings {

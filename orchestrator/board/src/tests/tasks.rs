@@ -22,14 +22,15 @@ async fn create_task_publishes_the_committed_task_then_its_event() {
 }
 
 #[tokio::test]
-async fn create_task_now_for_a_planning_agent_says_who_created_it() {
+async fn a_task_a_planning_agent_creates_says_who_created_it() {
     let mut f = Fixture::new();
     let task = f
         .board
-        .create_task_now(
-            &NewTask::titled(Title::parse("sub").unwrap()),
+        .create_task(
+            NewTask::titled(Title::parse("sub").unwrap()),
             Actor::PLANNING,
         )
+        .await
         .unwrap();
     let (kinds, frames) = f.kinds();
     assert_eq!(kinds, ["task.created", "event.created"]);

@@ -102,12 +102,6 @@ impl PriceTable {
             })
         })
     }
-
-    /// Adds or replaces prices, e.g. from the config file.
-    pub fn with_overrides(mut self, overrides: BTreeMap<String, ModelPrice>) -> Self {
-        self.models.extend(overrides);
-        self
-    }
 }
 
 /// The short names Claude Code takes for its current models (`--model sonnet`).
@@ -189,14 +183,5 @@ mod tests {
         let table = PriceTable::default();
         assert!(table.lookup("some-new-model").is_none());
         assert!(table.cost("some-new-model", &usage(1_000_000, 0, 0, 0)) >= 15.0);
-    }
-
-    #[test]
-    fn overrides_replace_the_built_in_price() {
-        let table = PriceTable::default().with_overrides(BTreeMap::from([(
-            "claude-sonnet-4-5".to_owned(),
-            ModelPrice::new(1.0, 1.0, 1.0, 1.0),
-        )]));
-        assert_eq!(table.lookup("claude-sonnet-4-5").unwrap().input, 1.0);
     }
 }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use url::{Host, Url};
 
-/// The origins the browser may load, beyond loopback.
+/// The origins the browser may load, beyond loopback. The default: loopback only.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OriginPolicy {
     extra: Vec<url::Origin>,
@@ -35,11 +35,6 @@ pub enum Refused {
 }
 
 impl OriginPolicy {
-    /// Loopback only: the default.
-    pub fn loopback_only() -> Self {
-        Self::default()
-    }
-
     /// Loopback plus `entries`, each an http(s) origin (`https://example.com`,
     /// `http://10.0.0.5:3000`). A path, query or other scheme is refused.
     pub fn with_origins<S: AsRef<str>>(entries: &[S]) -> Result<Self, BadOrigin> {
@@ -108,7 +103,7 @@ mod tests {
 
     #[test]
     fn loopback_urls_are_allowed_by_default() {
-        let policy = OriginPolicy::loopback_only();
+        let policy = OriginPolicy::default();
         for url in [
             "http://127.0.0.1:8080/",
             "http://localhost:3000/app?x=1",
@@ -121,7 +116,7 @@ mod tests {
 
     #[test]
     fn other_hosts_schemes_and_garbage_are_refused() {
-        let policy = OriginPolicy::loopback_only();
+        let policy = OriginPolicy::default();
         assert!(matches!(
             policy.check("https://example.com/"),
             Err(Refused::Origin(_))
@@ -179,7 +174,7 @@ mod tests {
 
     #[test]
     fn requests_that_never_reach_the_network_pass() {
-        let policy = OriginPolicy::loopback_only();
+        let policy = OriginPolicy::default();
         assert!(policy.allows_request("data:text/plain,hi"));
         assert!(policy.allows_request("about:blank"));
         assert!(!policy.allows_request("https://cdn.example.com/x.js"));
