@@ -95,6 +95,10 @@ pub struct EngineArgs {
     /// `auto` (where user namespaces allow), `off` or `require` [default: off].
     #[arg(long, env = "HARNESS_AGENT_NETNS")]
     pub agent_netns: Option<String>,
+    /// Ports agents may never connect to, beside the harness's own, comma-separated:
+    /// a `harness dashboard` gateway on another port, which proxies to the API.
+    #[arg(long, env = "HARNESS_AGENT_CLOSED_PORTS")]
+    pub agent_closed_ports: Option<String>,
     /// Hosts agents in their own namespace may reach through the proxy, comma-separated
     /// `host`, `host:port` or `*.suffix` [default: the package registries]; the model
     /// API's host is always added.
@@ -169,6 +173,7 @@ pub struct EngineFile {
     sandbox: Option<String>,
     agent_network: Option<String>,
     agent_netns: Option<String>,
+    agent_closed_ports: Option<String>,
     agent_egress: Option<String>,
     agent_read_paths: Option<Vec<PathBuf>>,
     agent_write_paths: Option<Vec<PathBuf>>,
@@ -226,6 +231,22 @@ pub struct EngineSettings {
     pub reliability: super::reliability::ReliabilitySettings,
 }
 
+/// `HARNESS_AGENT_CLOSED_PORTS`: comma-separated ports from 1 to 65535, or nothing.
+fn closed_ports(text: Option<&str>) -> Result<Vec<u16>, ConfigError> {
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(|p| p.trim().parse::<u16>().ok().filter(|&p| p > 0))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            invalid(
+                "HARNESS_AGENT_CLOSED_PORTS",
+                "must be comma-separated ports from 1 to 65535",
+            )
+        })
+}
+
 /// HARNESS_AGENT_NETNS and HARNESS_AGENT_EGRESS; the model API's host is always allowed.
 fn netns_settings(args: &EngineArgs, file: &EngineFile) -> Result<NetnsSettings, ConfigError> {
     let mode = match args.agent_netns.as_deref().or(file.agent_netns.as_deref()) {
@@ -277,6 +298,11 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
         })?,
     };
     let netns = netns_settings(args, file)?;
+    let closed_ports = closed_ports(
+        args.agent_closed_ports
+            .as_deref()
+            .or(file.agent_closed_ports.as_deref()),
+    )?;
     let paths = |flag: &Option<String>, file: &Option<Vec<PathBuf>>| -> Option<Vec<PathBuf>> {
         match flag {
             Some(text) => Some(
@@ -325,6 +351,7 @@ fn sandbox_settings(args: &EngineArgs, file: &EngineFile) -> Result<SandboxConfi
         // Filled from `EngineSettings::workspace` by `EngineSettings::agent_sandbox`.
         workspace: None,
         assume_abi: args.sandbox_assume_abi,
+        closed_ports,
         // Built by the server once it has bound its port.
         guard: None,
         netns,
@@ -762,6 +789,33 @@ mod tests {
         .unwrap();
         assert_eq!(config.support(), sandbox::Support::Missing);
         assert_eq!(sandbox(EngineArgs::default()).unwrap().assume_abi, None);
+    }
+
+    #[test]
+    fn closed_ports_parse_and_a_bad_one_is_named() {
+        let config = sandbox(EngineArgs {
+            agent_closed_ports: Some(" 8080, 3334".into()),
+            ..EngineArgs::default()
+        })
+        .unwrap();
+        assert_eq!(config.closed_ports, [8080, 3334]);
+        assert!(
+            sandbox(EngineArgs::default())
+                .unwrap()
+                .closed_ports
+                .is_empty()
+        );
+        for bad in ["0", "8080,", "http", "70000"] {
+            let err = sandbox(EngineArgs {
+                agent_closed_ports: Some(bad.into()),
+                ..EngineArgs::default()
+            })
+            .unwrap_err();
+            assert!(
+                err.to_string().contains("HARNESS_AGENT_CLOSED_PORTS"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -125,8 +125,13 @@ pub struct SandboxConfig {
     /// of asking the kernel; 0 means "this kernel has no Landlock". Never set it in
     /// production: with a value above the kernel's, agents fail to start.
     pub assume_abi: Option<i32>,
-    /// The harness's own ports, which no agent may connect to ([`net::PortGuard`]); set
-    /// once the server has bound them ([`SandboxConfig::guard_ports`]).
+    /// More ports no agent may connect to, beside the server's own
+    /// (`HARNESS_AGENT_CLOSED_PORTS`): a gateway that proxies to the API (`harness
+    /// dashboard` on another port), another service of the person's.
+    pub closed_ports: Vec<u16>,
+    /// The harness's own ports and `closed_ports`, which no agent may connect to
+    /// ([`net::PortGuard`]); set once the server has bound them
+    /// ([`SandboxConfig::guard_ports`]).
     pub guard: Option<Arc<net::PortGuard>>,
     /// Whether agents get their own network namespace, and their egress allow-list.
     pub netns: net::NetnsSettings,
@@ -143,6 +148,7 @@ impl Default for SandboxConfig {
             limits: Limits::default(),
             workspace: None,
             assume_abi: None,
+            closed_ports: Vec::new(),
             guard: None,
             netns: net::NetnsSettings::default(),
         }
@@ -248,10 +254,11 @@ impl SandboxConfig {
     }
 
     /// Builds the guard that keeps agents off `ports` (the server's own, known after it
-    /// bound them) and says at startup whether it holds. Once per server: the ruleset
-    /// has a rule per port and every spawn shares it.
+    /// bound them) and `closed_ports`, and says at startup whether it holds. Once per
+    /// server: the ruleset has a rule per port and every spawn shares it.
     pub fn guard_ports(&mut self, ports: &[u16]) -> Result<(), SandboxError> {
-        let guard = net::PortGuard::new(ports, net::abi_of(self.support()), &self.netns)?;
+        let all: Vec<u16> = ports.iter().chain(&self.closed_ports).copied().collect();
+        let guard = net::PortGuard::new(&all, net::abi_of(self.support()), &self.netns)?;
         guard.announce();
         self.guard = Some(Arc::new(guard));
         Ok(())

@@ -481,6 +481,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_closed_ports_are_shut_beside_the_harness_port() {
+        let Some(_) = net_abi() else { return };
+        let harness = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let gateway = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (h, g) = (
+            harness.local_addr().unwrap().port(),
+            gateway.local_addr().unwrap().port(),
+        );
+        let mut config = super::super::SandboxConfig {
+            netns: off(),
+            closed_ports: vec![g],
+            ..super::super::SandboxConfig::default()
+        };
+        config.guard_ports(&[h]).unwrap();
+        let after = run(&config, &format!("{}; {}", probe(h), probe(g))).await;
+        assert!(after.contains(&format!("SHUT {h}")), "{after}");
+        assert!(after.contains(&format!("SHUT {g}")), "{after}");
+    }
+
+    #[tokio::test]
     async fn a_port_list_naming_the_harness_port_still_refuses_it() {
         let Some(_) = net_abi() else { return };
         let harness = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
