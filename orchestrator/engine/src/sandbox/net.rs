@@ -458,45 +458,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_agent_reaches_other_ports_but_not_the_harness_port() {
+    async fn an_agent_reaches_other_ports_but_not_the_harness_port_or_a_closed_one() {
         let Some(_) = net_abi() else { return };
         let harness = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let (h, o) = (
-            harness.local_addr().unwrap().port(),
-            other.local_addr().unwrap().port(),
-        );
+        let gateway = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let [h, o, g] = [&harness, &other, &gateway].map(|l| l.local_addr().unwrap().port());
         let mut config = super::super::SandboxConfig {
             netns: off(),
+            // HARNESS_AGENT_CLOSED_PORTS: a gateway to the API on another port.
+            closed_ports: vec![g],
             ..super::super::SandboxConfig::default()
         };
-        let script = format!("{}; {}", probe(h), probe(o));
-        // Without the guard, today's default: both open.
+        let script = format!("{}; {}; {}", probe(h), probe(o), probe(g));
+        // Without the guard, today's default: all open.
         let before = run(&config, &script).await;
         assert!(before.contains(&format!("OPEN {h}")), "{before}");
+        assert!(before.contains(&format!("OPEN {g}")), "{before}");
         config.guard_ports(&[h]).unwrap();
         let after = run(&config, &script).await;
         assert!(after.contains(&format!("SHUT {h}")), "{after}");
         assert!(after.contains(&format!("OPEN {o}")), "{after}");
-    }
-
-    #[tokio::test]
-    async fn the_closed_ports_are_shut_beside_the_harness_port() {
-        let Some(_) = net_abi() else { return };
-        let harness = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let gateway = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let (h, g) = (
-            harness.local_addr().unwrap().port(),
-            gateway.local_addr().unwrap().port(),
-        );
-        let mut config = super::super::SandboxConfig {
-            netns: off(),
-            closed_ports: vec![g],
-            ..super::super::SandboxConfig::default()
-        };
-        config.guard_ports(&[h]).unwrap();
-        let after = run(&config, &format!("{}; {}", probe(h), probe(g))).await;
-        assert!(after.contains(&format!("SHUT {h}")), "{after}");
         assert!(after.contains(&format!("SHUT {g}")), "{after}");
     }
 
