@@ -618,9 +618,23 @@ async fn validation_sessions_wait_for_their_agents_concurrency_instead_of_piling
             .filter(|s| s["purpose"] == "validation" && s["status"] == "running")
             .count()
     };
-    let running = running_reviews(crate::sessions_of(&app, &a).await)
-        + running_reviews(crate::sessions_of(&app, &b).await);
-    assert_eq!(running, 1, "one review runs while the other waits");
+    // One review runs while the other waits: never two. Polled, because the event can
+    // come before the first review's session row, or (on a slow machine) after the
+    // watchdog ended the hanging one and the second took its place.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let running = running_reviews(crate::sessions_of(&app, &a).await)
+            + running_reviews(crate::sessions_of(&app, &b).await);
+        assert!(running <= 1, "{running} reviews ran at once");
+        if running == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no review ran while the other waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     wait_for_task(&app, &a["id"], status_is("completed")).await;
     wait_for_task(&app, &b["id"], status_is("completed")).await;
