@@ -410,20 +410,21 @@ impl Drop for GroupGuard {
 }
 
 /// The last `max` bytes of output, line by line.
-struct TailBuffer {
+#[derive(Debug)]
+pub struct TailBuffer {
     text: String,
     max: usize,
 }
 
 impl TailBuffer {
-    fn new(max: usize) -> Self {
+    pub fn new(max: usize) -> Self {
         Self {
             text: String::new(),
             max,
         }
     }
 
-    fn push(&mut self, line: &str) {
+    pub fn push(&mut self, line: &str) {
         self.text.push_str(line);
         self.text.push('\n');
         // Trim only when well over the limit, so trimming stays amortized O(1) per byte.
@@ -432,8 +433,13 @@ impl TailBuffer {
         }
     }
 
+    /// The last `max` bytes so far.
+    pub fn text(&self) -> &str {
+        tail(&self.text, self.max)
+    }
+
     fn into_string(self) -> String {
-        tail(&self.text, self.max).to_owned()
+        self.text().to_owned()
     }
 }
 

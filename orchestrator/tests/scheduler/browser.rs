@@ -363,3 +363,52 @@ async fn a_task_origin_that_is_not_an_origin_is_refused_naming_the_field() {
         json!(["https://staging.example.com"])
     );
 }
+
+/// What the human-sim role's prompt asks: the agent starts the app in its worktree with
+/// `run_command` and `background: true`, and the browser opens it: the server outlives
+/// the call that started it, and goes when the session ends.
+#[tokio::test]
+async fn an_app_the_agent_starts_in_the_background_is_open_to_its_browser() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n"), ("app/index.html", PAGE)]);
+    let path = git_repo::repo_path(&repo);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let start = format!("exec /usr/bin/python3 -m http.server --bind 127.0.0.1 {port}");
+    let page = format!("http://127.0.0.1:{port}/app/index.html");
+    let fake = FakeAnthropic::start(vec![
+        Reply::tool(
+            "run_command",
+            json!({"command": start, "background": true}),
+        ),
+        Reply::tool("browser_open", json!({"url": page})),
+        Reply::tool(
+            "complete_task",
+            json!({"summary": "opened the app", "no_changes_needed": "a usability check changes nothing"}),
+        ),
+    ])
+    .await;
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some(&fake.base_url));
+        browser_agents(s);
+    })
+    .await;
+    let task = app.create_task(json!({"title": "Open the app"})).await;
+    wait_for_task(&app, &task["id"], |t| t["status"] == "completed").await;
+
+    let started = text_of(&result_of(&fake, 1));
+    assert!(started.contains("running in the background"), "{started}");
+    let opened = result_of(&fake, 2);
+    assert_eq!(opened["is_error"], Value::Null, "{opened}");
+    assert!(text_of(&opened).contains("Save demo"), "{opened}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the app outlived its session"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -121,8 +121,8 @@ const BUILTINS: &[Builtin] = &[
         requires_changes: false,
         categories: &["usability"],
         concurrency: 1,
-        prompt: "You are a human simulator. Start the app in the worktree with run_command (in \
-             the background), open it with browser_open and use it the way the persona in the \
+        prompt: "You are a human simulator. Start the app in the worktree with run_command and \
+             background: true (it keeps running until the session ends), open it with browser_open and use it the way the persona in the \
              task (or, when the task gives none, a first-time user) would: read the page with \
              browser_read, click and type. For each thing that goes wrong for that person, take a \
              screenshot with browser_screenshot and call report_finding with a title, what you \

@@ -61,6 +61,9 @@ pub async fn launch(
     if !config.chromium.is_file() {
         return Err(BrowserError::Missing(config.chromium.clone()));
     }
+    if config.sandbox.agents_have_netns() {
+        return Err(BrowserError::InNamespace);
+    }
     std::fs::create_dir_all(&config.profiles_dir).map_err(BrowserError::Profile)?;
     let profile = tempfile::Builder::new()
         .prefix("harness-browser-")

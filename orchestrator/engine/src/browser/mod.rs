@@ -25,6 +25,10 @@ pub enum BrowserError {
         "Chromium is not installed at {0} (install Debian's `chromium` package, or set HARNESS_CHROMIUM)"
     )]
     Missing(PathBuf),
+    #[error(
+        "the browser tool cannot run where agents have their own network namespace (HARNESS_AGENT_NETNS): the harness drives Chromium through its DevTools port on loopback, which the namespace hides; set HARNESS_AGENT_NETNS=off where roles use the browser"
+    )]
+    InNamespace,
     #[error("cannot create the browser profile directory: {0}")]
     Profile(#[source] std::io::Error),
     #[error("Chromium exited before it was ready; its output: {0}")]

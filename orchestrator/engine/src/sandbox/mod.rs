@@ -253,6 +253,17 @@ impl SandboxConfig {
         }
     }
 
+    /// Whether agent processes run in their worktree's own network namespace, where the
+    /// only way out is the egress proxy on `127.0.0.1:`[`net::netns::PROXY_PORT`].
+    pub fn agents_have_netns(&self) -> bool {
+        self.network == Network::Open
+            && self.guard.as_ref().is_some_and(|g| g.netns_in_force())
+            && matches!(
+                (self.readiness(self.support()), self.support()),
+                (Readiness::Confined, Support::Landlock(_))
+            )
+    }
+
     /// Builds the guard that keeps agents off `ports` (the server's own, known after it
     /// bound them) and `closed_ports`, and says at startup whether it holds. Once per
     /// server: the ruleset has a rule per port and every spawn shares it.
@@ -265,9 +276,10 @@ impl SandboxConfig {
     }
 
     /// Everything the child needs, made before the fork: the private temp dir, the
-    /// environment, the Landlock ruleset and the limits. `cwd` is the writable worktree.
-    /// Where it can, the command is forked from its worktree's spawner thread, already
-    /// inside the Landlock domains (spawner.rs), and shares its private dir.
+    /// environment, the Landlock ruleset, the network namespace and the limits. `cwd` is
+    /// the writable worktree, whose network namespace the process joins. Where it can,
+    /// the command is forked from its worktree's spawner thread, already inside the
+    /// Landlock domains (spawner.rs), and shares its private dir.
     pub fn prepare(
         &self,
         cwd: &Path,
@@ -284,19 +296,7 @@ impl SandboxConfig {
             Some(guard) => guard.narrow(&self.network),
             None => self.network.clone(),
         };
-        // An open network: its own namespace where agents get one (net/netns.rs), so the
-        // host's loopback is out of reach and egress goes through the harness's proxy.
-        // Entering it writes /proc/self/uid_map, which a file-system domain would refuse,
-        // so that child enters its domain itself.
-        let netns_wanted = abi.is_some()
-            && self.network == Network::Open
-            && self.guard.as_ref().is_some_and(|g| g.netns_in_force());
-        let lease = match abi {
-            Some(abi) if !netns_wanted => {
-                spawner::Spawners::global().lease(cwd, self, abi, &network)
-            }
-            _ => None,
-        };
+        let lease = abi.and_then(|abi| spawner::Spawners::global().lease(cwd, self, abi, &network));
         let private = match &lease {
             Some(lease) => lease.private.clone(),
             None => Arc::new(PrivateDir::create()?),
@@ -309,8 +309,13 @@ impl SandboxConfig {
             }
             _ => None,
         };
-        let netns = match (&ruleset, netns_wanted, &self.guard) {
-            (Some(_), true, Some(guard)) => guard.namespace(&mut env)?,
+        // An open network: the worktree's own namespace where agents get one
+        // (net/netns.rs), so the host's loopback is out of reach and egress goes through
+        // the harness's proxy.
+        let netns = match (abi, &self.guard) {
+            (Some(_), Some(guard)) if self.network == Network::Open => {
+                guard.namespace(cwd, &mut env)?
+            }
             _ => None,
         };
         // Else a confined child is forked from the guard's thread, so it starts inside
@@ -362,8 +367,8 @@ pub struct Prepared {
     ruleset: Option<OwnedFd>,
     /// Forks the child inside the domain that keeps it off the harness's ports.
     guard: Option<Arc<net::PortGuard>>,
-    /// The child's own network namespace and the proxy served into it.
-    netns: Option<net::netns::Namespace>,
+    /// The worktree's network namespace, held while the process runs.
+    netns: Option<Arc<net::netns::Shared>>,
     /// Forks the child from its worktree's spawner thread, inside its domains.
     lease: Option<spawner::Lease>,
     limits: limits::Raw,
@@ -389,18 +394,14 @@ impl Prepared {
         &self,
         command: tokio::process::Command,
     ) -> std::io::Result<tokio::process::Child> {
-        let child = match (&self.lease, &self.guard) {
-            (Some(lease), _) => lease.spawn(command)?,
-            (None, Some(guard)) => guard.spawn(command)?,
+        match (&self.lease, &self.guard) {
+            (Some(lease), _) => lease.spawn(command),
+            (None, Some(guard)) => guard.spawn(command),
             (None, None) => {
                 let mut command = command;
-                command.spawn()?
+                command.spawn()
             }
-        };
-        if let Some(netns) = &self.netns {
-            netns.serve()?;
         }
-        Ok(child)
     }
 
     /// Lets the process create Unix sockets, which the system-call filter otherwise
@@ -415,7 +416,7 @@ impl Prepared {
     pub fn entry(&self) -> Entry {
         Entry {
             ruleset: self.ruleset.as_ref().map(AsRawFd::as_raw_fd),
-            netns: self.netns.as_ref().map(net::netns::Namespace::entry),
+            netns: self.netns.as_deref().map(net::netns::Shared::join),
             signals: self.lease.as_ref().map(|lease| lease.filter),
             limits: self.limits,
             tree: self.tree.join(),
@@ -436,7 +437,7 @@ impl Prepared {
 #[derive(Debug, Clone, Copy)]
 pub struct Entry {
     ruleset: Option<i32>,
-    netns: Option<net::netns::Entry>,
+    netns: Option<net::netns::Join>,
     /// Forked from a spawner thread: keeps the child from signalling that thread.
     signals: Option<spawner::SignalFilter>,
     limits: limits::Raw,
@@ -460,7 +461,7 @@ impl Entry {
         if unsafe { libc::setsid() } < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        // Its own network namespace, while it still may create one (net/netns.rs).
+        // Its worktree's network namespace, while it still has the capabilities to join.
         if let Some(netns) = &self.netns {
             netns.enter()?;
         }

@@ -43,9 +43,9 @@ pub mod netns;
 pub enum NetnsMode {
     /// Where user namespaces allow it (probed once at startup); else the ports ruleset.
     Auto,
-    /// Never: the ports ruleset only. The default for now: each agent process gets a
-    /// namespace of its own, so the browser tool cannot reach a server that a command
-    /// started; one namespace per session is what `auto` needs first.
+    /// Never: the ports ruleset only (agents share the host's network, the harness's
+    /// own ports closed). The default for now: the browser tool cannot run inside a
+    /// namespace yet (the harness reaches Chromium's DevTools port on loopback).
     #[default]
     Off,
     /// Always: the server does not start where it cannot.
@@ -175,22 +175,22 @@ impl PortGuard {
         self.netns.is_some()
     }
 
-    /// A namespace of its own for one agent process when agents get one, with the proxy
-    /// variables added to its environment `env`.
+    /// The network namespace of the worktree `scope` when agents get one, with the proxy
+    /// variables added to the process's environment `env`.
     pub(super) fn namespace(
         &self,
+        scope: &Path,
         env: &mut Vec<(std::ffi::OsString, std::ffi::OsString)>,
-    ) -> Result<Option<netns::Namespace>, SandboxError> {
+    ) -> Result<Option<Arc<netns::Shared>>, SandboxError> {
         let Some(policy) = &self.netns else {
             return Ok(None);
         };
         let relays = model_relays(env, &self.ports);
-        let ns = netns::Namespace::prepare(policy.clone(), &relays).map_err(|e| {
-            SandboxError::Rules {
+        let ns =
+            netns::Shared::for_scope(scope, policy, &relays).map_err(|e| SandboxError::Rules {
                 path: Path::new("network namespace").to_path_buf(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         let proxy = format!("http://127.0.0.1:{}", netns::PROXY_PORT);
         for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
             for name in [name.to_owned(), name.to_ascii_lowercase()] {
@@ -604,6 +604,74 @@ mod tests {
         )
         .await;
         assert!(out.contains("the model api"), "{out}");
+    }
+
+    /// Runs `script` with bash in `dir` under `config` until `cancel` fires or it ends.
+    async fn run_in(
+        config: &super::super::SandboxConfig,
+        dir: &Path,
+        script: &str,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> String {
+        let mut spec = crate::process::CommandSpec::new("bash", ["-c", script], dir);
+        spec.sandbox = config.clone();
+        let done = crate::process::run(&spec, cancel, |_| {}).await.unwrap();
+        done.tail
+    }
+
+    /// A server one command of a worktree started is on the loopback its next command
+    /// sees (the browser and the app it opens, the tests and their database), and not on
+    /// another worktree's nor on the host's.
+    #[tokio::test]
+    async fn one_worktrees_processes_share_a_loopback_that_no_one_else_sees() {
+        if net_abi().is_none() || !netns_available() {
+            return;
+        }
+        let mut config = super::super::SandboxConfig {
+            netns: NetnsSettings {
+                mode: NetnsMode::Require,
+                egress: Egress::default(),
+            },
+            ..super::super::SandboxConfig::default()
+        };
+        config.guard_ports(&[]).unwrap();
+        assert!(config.agents_have_netns());
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // A port nothing on the host listens on (checked at the end too).
+        let port = free_port();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn({
+            let (config, dir, stop) = (config.clone(), a.path().to_path_buf(), stop.clone());
+            // perl is in every Debian (perl-base); python may live where agents cannot read.
+            let script = format!(
+                "exec perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalAddr => \"127.0.0.1:{port}\", Listen => 5, ReuseAddr => 1) or die $!; while ($c = $s->accept) {{ close $c }}'"
+            );
+            async move { run_in(&config, &dir, &script, &stop).await }
+        });
+        let wait = format!(
+            "for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.1; done; {}",
+            probe(port)
+        );
+        let never = tokio_util::sync::CancellationToken::new();
+        let same = run_in(&config, a.path(), &wait, &never).await;
+        let other = run_in(&config, b.path(), &probe(port), &never).await;
+        let host = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        stop.cancel();
+        let served = server.await.unwrap();
+        assert!(
+            same.contains(&format!("OPEN {port}")),
+            "{same}\nserver: {served}"
+        );
+        assert!(other.contains(&format!("SHUT {port}")), "{other}");
+        assert!(!host, "the worktree's server is on the host's loopback");
+        // Once the worktree's last process ended, its namespace is gone with the server.
+        let again = run_in(&config, a.path(), &probe(port), &never).await;
+        assert!(again.contains(&format!("SHUT {port}")), "{again}");
+    }
+
+    fn free_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub struct Search {
 pub struct RunCommand {
     pub command: String,
     pub timeout_secs: Option<u64>,
+    /// Runs on after the call returns, until the session ends (services.rs).
+    #[serde(default)]
+    pub background: bool,
 }
 
 /// `browser_open`.

@@ -1,6 +1,7 @@
 //! `run_command`: a shell command in the worktree root, started through
 //! [`crate::process`] (which owns how a child is spawned and confined), with the
-//! result told to the model as an exit status and the tail of its output.
+//! result told to the model as an exit status and the tail of its output; or, with
+//! `background: true`, left running until the session ends (`services.rs`).
 
 use std::time::Duration;
 
@@ -22,6 +23,17 @@ pub async fn run_command(
         Err(e) => return ToolOutcome::error(e.to_string()),
     };
     let limits = workspace.limits();
+    if args.background {
+        let mut spec = CommandSpec::shell(&args.command, workspace.root().path());
+        spec.kill_grace = Duration::from_secs(2);
+        spec.tail_bytes = limits.command_output_bytes;
+        spec.max_line_bytes = 4096;
+        spec.sandbox = limits.sandbox.clone();
+        return workspace
+            .services()
+            .start(spec, limits.command_output_bytes)
+            .await;
+    }
     let timeout = args
         .timeout_secs
         .map(Duration::from_secs)

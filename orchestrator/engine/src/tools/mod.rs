@@ -12,6 +12,7 @@ pub mod command;
 pub mod findings;
 pub mod groups;
 pub mod schema;
+pub mod services;
 pub mod workspace;
 
 pub use args::{ArgsError, CreateTask, HarnessAction, parse_harness_action};

@@ -55,10 +55,11 @@ pub fn workspace_tool_definitions() -> Vec<Value> {
         ),
         tool(
             "run_command",
-            "Run a shell command (sh -c) in the worktree root. Returns the exit code and the tail of stdout+stderr. Long-running servers are killed at the timeout.",
+            "Run a shell command (sh -c) in the worktree root. Returns the exit code and the tail of stdout+stderr; the command and everything it started are killed when it returns or at the timeout. To keep a server running (for the browser, or for later commands to reach on 127.0.0.1), pass background: true: the call returns after a few seconds with its first output, and it runs until the session ends (4 at most at once).",
             json!({"type":"object","properties":{
                 "command":{"type":"string"},
-                "timeout_secs":{"type":"integer","minimum":1}
+                "timeout_secs":{"type":"integer","minimum":1},
+                "background":{"type":"boolean","description":"Keep it running until the session ends (a server, a database); timeout_secs does not apply"}
             },"required":["command"]}),
         ),
     ]

@@ -6,12 +6,13 @@
 use std::{
     fmt::Write as _,
     io::{Read, Seek, Write},
+    sync::Arc,
     time::Duration,
 };
 
 use serde_json::Value;
 
-use super::{ToolOutcome, WORKSPACE_TOOLS, args, command};
+use super::{ToolOutcome, WORKSPACE_TOOLS, args, command, services::Services};
 use crate::{
     confine::{ConfineError, ConfinedPath, OpenError, WorktreeRoot},
     sandbox::SandboxConfig,
@@ -60,6 +61,8 @@ impl Default for ToolLimits {
 pub struct Workspace {
     root: WorktreeRoot,
     limits: ToolLimits,
+    /// The session's background commands: shared by the clones, stopped with the last.
+    services: Arc<Services>,
 }
 
 /// Why a file tool call failed. The text is the tool result the model reads, so each
@@ -118,7 +121,16 @@ pub enum FileToolError {
 
 impl Workspace {
     pub fn new(root: WorktreeRoot, limits: ToolLimits) -> Self {
-        Self { root, limits }
+        Self {
+            root,
+            limits,
+            services: Arc::default(),
+        }
+    }
+
+    /// The session's background commands (`run_command` with `background: true`).
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     pub fn root(&self) -> &WorktreeRoot {

@@ -1,20 +1,31 @@
-//! An agent's own network namespace, where user namespaces allow it.
+//! The agents' own network namespace, one per worktree, where user namespaces allow it.
 //!
-//! In the child, before it drops its capabilities: `unshare(CLONE_NEWUSER |
-//! CLONE_NEWNET)`, its own uid and gid mapped to themselves (so files stay its own), `lo`
-//! up, and a TCP listener on 127.0.0.1 for the egress proxy (and one per model API the
-//! harness relays), whose descriptors go to the parent over a socket pair made before
-//! the fork. The namespace has nothing but its loopback: the host's loopback, the
+//! [`Shared::for_scope`] makes it with a throwaway child (`/bin/sh -c :`, never agent
+//! code) that runs [`Entry::enter`]: `unshare(CLONE_NEWUSER | CLONE_NEWNET)`, its own
+//! uid and gid mapped to themselves (so files stay its own), `lo` up, and a TCP
+//! listener on 127.0.0.1 for the egress proxy (and one per model API the harness
+//! relays). It sends those listeners and its two namespace files back over a socket pair
+//! made before the fork; the harness keeps the files open, which keeps the namespace
+//! alive after the child is gone, and serves the listeners.
+//!
+//! Every agent process of the worktree (its commands, the services it starts in the
+//! background, verification, its browser) then joins that namespace ([`Join`]:
+//! `setns` on the two files, before it drops its capabilities), so a server one command
+//! started is on the loopback the browser and the next command see, and on no other
+//! worktree's. The namespace has nothing but its loopback: the host's loopback, the
 //! harness's port and every other address are out of reach except through the proxy the
-//! parent serves on those listeners ([`crate::egress::proxy`]).
+//! harness serves there ([`crate::egress::proxy`]). It goes when the last process of the
+//! worktree that holds it has ended.
 //!
-//! Everything the child does is a system call on values made before the fork: the map
+//! Everything a child does is a system call on values made before the fork: the map
 //! lines are formatted here, the control-message buffer is on the child's stack.
 
 use std::{
+    collections::HashMap,
     net::{Ipv4Addr, SocketAddr},
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
-    sync::Arc,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, Weak},
 };
 
 use tokio_util::sync::CancellationToken;
@@ -25,7 +36,10 @@ use crate::egress::proxy::{self, Policy};
 pub const PROXY_PORT: u16 = 3128;
 /// Listeners one child makes at most: the proxy and the model APIs relayed.
 const MAX_LISTENERS: usize = 4;
-/// Control-message room for MAX_LISTENERS descriptors (CMSG_SPACE of 16 bytes is 32).
+/// The namespace files the child sends after its listeners: user, then network.
+const NS_FILES: usize = 2;
+/// Control-message room for the listeners and the namespace files (CMSG_SPACE of 24
+/// bytes is 40).
 const CMSG_ROOM: usize = 64;
 
 /// One `uid_map`/`gid_map` line, formatted before the fork.
@@ -54,9 +68,9 @@ impl MapLine {
     }
 }
 
-/// What the child needs to enter its namespace; `Copy`, for the `pre_exec` closure.
+/// What the throwaway child needs to make the namespace; `Copy`, for `pre_exec`.
 #[derive(Debug, Clone, Copy)]
-pub struct Entry {
+struct Entry {
     sock: i32,
     uid: MapLine,
     gid: MapLine,
@@ -64,10 +78,11 @@ pub struct Entry {
     count: usize,
 }
 
-/// One child's namespace, from before the fork until the process ended: the socket pair,
-/// and the proxy and relays the parent serves. Dropping it stops them.
+/// A namespace being made, from before the throwaway child's fork until its listeners
+/// and files arrived: the socket pair, and the proxy and relays the harness then serves.
+/// Dropping it stops them.
 #[derive(Debug)]
-pub struct Namespace {
+struct Namespace {
     parent: OwnedFd,
     /// The child's end (close-on-exec in the child; closed here when this is dropped).
     child: OwnedFd,
@@ -82,7 +97,7 @@ pub struct Namespace {
 impl Namespace {
     /// Prepares a namespace whose proxy applies `policy`, relaying each of `relays` (model
     /// APIs on this machine's loopback) on the same address inside.
-    pub fn prepare(policy: Arc<Policy>, relays: &[SocketAddr]) -> std::io::Result<Self> {
+    fn prepare(policy: Arc<Policy>, relays: &[SocketAddr]) -> std::io::Result<Self> {
         let mut fds = [0i32; 2];
         // SAFETY: socketpair writes two descriptors into `fds`, which has room for them.
         if unsafe {
@@ -124,7 +139,7 @@ impl Namespace {
     }
 
     /// The values the child needs.
-    pub fn entry(&self) -> Entry {
+    fn entry(&self) -> Entry {
         // SAFETY: geteuid and getegid take no arguments and cannot fail.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         Entry {
@@ -136,10 +151,9 @@ impl Namespace {
         }
     }
 
-    /// After the child started: takes the listeners it sent and serves them (the proxy,
-    /// then the relays) until this is dropped. Needs a Tokio runtime.
-    pub fn serve(&self) -> std::io::Result<()> {
-        let listeners = self.receive()?;
+    /// Serves the listeners the child sent (the proxy, then the relays) until this is
+    /// dropped. Needs a Tokio runtime.
+    fn serve(&self, listeners: Vec<std::net::TcpListener>) -> std::io::Result<()> {
         let mut listeners = listeners.into_iter();
         let proxy_listener = listeners
             .next()
@@ -151,9 +165,9 @@ impl Namespace {
         Ok(())
     }
 
-    /// The listeners the child sent (it sent them before its exec, which the spawn
-    /// waited for, so they are there now).
-    fn receive(&self) -> std::io::Result<Vec<std::net::TcpListener>> {
+    /// The listeners and the namespace files the child sent (it sent them before its
+    /// exec, which the spawn waited for, so they are there now).
+    fn receive(&self) -> std::io::Result<Received> {
         let mut byte = [0u8; 1];
         let mut iov = libc::iovec {
             iov_base: byte.as_mut_ptr().cast(),
@@ -183,7 +197,7 @@ impl Namespace {
                 std::io::Error::last_os_error()
             )));
         }
-        let mut out = Vec::new();
+        let mut fds = Vec::new();
         // SAFETY: the CMSG_* helpers walk the control buffer recvmsg filled, within
         // `msg_controllen`; each descriptor received is new and ours.
         unsafe {
@@ -194,21 +208,36 @@ impl Namespace {
                     let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
                     for i in 0..bytes / size_of::<i32>() {
                         let fd = data.add(i).read_unaligned();
-                        out.push(std::net::TcpListener::from(OwnedFd::from_raw_fd(fd)));
+                        fds.push(OwnedFd::from_raw_fd(fd));
                     }
                 }
                 cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
             }
         }
-        if out.len() != self.count {
+        if fds.len() != self.count + NS_FILES {
             return Err(std::io::Error::other(format!(
-                "the agent sent {} listeners, not {}",
-                out.len(),
-                self.count
+                "the namespace's child sent {} descriptors, not {}",
+                fds.len(),
+                self.count + NS_FILES
             )));
         }
-        Ok(out)
+        let net = fds.pop().expect("counted above");
+        let user = fds.pop().expect("counted above");
+        let listeners = fds.into_iter().map(std::net::TcpListener::from).collect();
+        Ok(Received {
+            listeners,
+            user,
+            net,
+        })
     }
+}
+
+/// What the namespace's child sent: its listeners, and its user and network namespace
+/// files, which keep the namespace alive while open.
+struct Received {
+    listeners: Vec<std::net::TcpListener>,
+    user: OwnedFd,
+    net: OwnedFd,
 }
 
 impl Drop for Namespace {
@@ -226,8 +255,9 @@ union Cmsg {
 
 impl Entry {
     /// In the child: its own user and network namespace, `lo` up, the listeners made and
-    /// sent to the parent. Only system calls on values prepared before the fork.
-    pub fn enter(&self) -> std::io::Result<()> {
+    /// sent to the parent with the namespace files. Only system calls on values prepared
+    /// before the fork.
+    fn enter(&self) -> std::io::Result<()> {
         let fail = || Err(std::io::Error::last_os_error());
         // SAFETY: every call below takes plain integers or pointers to this function's
         // own stack values and `self`, alive for the call.
@@ -245,12 +275,23 @@ impl Entry {
             write_proc(c"/proc/self/uid_map", self.uid.bytes())?;
             write_proc(c"/proc/self/gid_map", self.gid.bytes())?;
             loopback_up()?;
-            let mut fds = [-1i32; MAX_LISTENERS];
+            let mut fds = [-1i32; MAX_LISTENERS + NS_FILES];
             for (fd, port) in fds.iter_mut().zip(&self.ports[..self.count]) {
                 *fd = listen_on(*port)?;
             }
-            let sent = send_fds(self.sock, &fds[..self.count]);
-            for fd in &fds[..self.count] {
+            for (i, file) in [c"/proc/self/ns/user", c"/proc/self/ns/net"]
+                .iter()
+                .enumerate()
+            {
+                let fd = libc::open(file.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return fail();
+                }
+                fds[self.count + i] = fd;
+            }
+            let all = self.count + NS_FILES;
+            let sent = send_fds(self.sock, &fds[..all]);
+            for fd in &fds[..all] {
                 libc::close(*fd);
             }
             sent
@@ -330,7 +371,7 @@ unsafe fn listen_on(port: u16) -> std::io::Result<i32> {
 /// Sends `fds` over `sock` in one SCM_RIGHTS message.
 unsafe fn send_fds(sock: i32, fds: &[i32]) -> std::io::Result<()> {
     // SAFETY: every pointer is to this stack frame, with the sizes given; the CMSG_*
-    // helpers stay within `room` (CMSG_SPACE of at most 16 bytes is under CMSG_ROOM).
+    // helpers stay within `room` (CMSG_SPACE of at most 24 bytes is under CMSG_ROOM).
     unsafe {
         let mut byte = [1u8; 1];
         let mut iov = libc::iovec {
@@ -361,19 +402,15 @@ unsafe fn send_fds(sock: i32, fds: &[i32]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Whether agents can have their own network namespace here: starts `/bin/sh -c :` the
-/// way an agent would be, and checks its listener arrives.
-pub fn probe() -> Result<(), String> {
+/// Runs the throwaway child that makes `ns` (`/bin/sh -c :`, with an empty
+/// environment and no input or output) and takes what it sent.
+fn make(ns: &Namespace) -> Result<Received, String> {
     use std::os::unix::process::CommandExt;
-    let policy = Arc::new(Policy {
-        egress: crate::egress::Egress::default(),
-        harness_ports: Vec::new(),
-    });
-    let ns = Namespace::prepare(policy, &[]).map_err(|e| e.to_string())?;
     let entry = ns.entry();
     let mut command = std::process::Command::new("/bin/sh");
     command
         .args(["-c", ":"])
+        .env_clear()
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -385,7 +422,98 @@ pub fn probe() -> Result<(), String> {
         .status()
         .map_err(|e| format!("a child cannot enter its own user and network namespace: {e}"))?;
     if !status.success() {
-        return Err(format!("the probe child ended with {status}"));
+        return Err(format!("the namespace's child ended with {status}"));
     }
-    ns.receive().map(drop).map_err(|e| e.to_string())
+    ns.receive().map_err(|e| e.to_string())
+}
+
+/// Whether agents can have their own network namespace here: makes one the way a
+/// worktree's is made, and drops it.
+pub fn probe() -> Result<(), String> {
+    let policy = Arc::new(Policy {
+        egress: crate::egress::Egress::default(),
+        harness_ports: Vec::new(),
+    });
+    let ns = Namespace::prepare(policy, &[]).map_err(|e| e.to_string())?;
+    make(&ns).map(drop)
+}
+
+/// The live namespaces, by worktree and relays: each entry is dropped when its
+/// namespace is gone (checked at every lookup).
+type Registry = HashMap<(PathBuf, Vec<SocketAddr>), Weak<Shared>>;
+
+/// One worktree's network namespace: the files that keep it alive, and the proxy and
+/// relays served into it. Every agent process of the worktree holds it; the last one
+/// to end takes it away.
+#[derive(Debug)]
+pub struct Shared {
+    user: OwnedFd,
+    net: OwnedFd,
+    /// Stops the proxy and the relays when dropped.
+    _served: Namespace,
+}
+
+impl Shared {
+    /// The namespace of the worktree `scope` whose proxy applies `policy` and that
+    /// relays `relays`: the live one, or a new one. A process that needs other relays
+    /// (a CLI agent pointed at a model API on this machine's loopback) gets a namespace
+    /// of its own; its children share it. Needs a Tokio runtime (the proxy runs there).
+    pub fn for_scope(
+        scope: &Path,
+        policy: &Arc<Policy>,
+        relays: &[SocketAddr],
+    ) -> std::io::Result<Arc<Self>> {
+        static LIVE: Mutex<Option<Registry>> = Mutex::new(None);
+        let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let live = live.get_or_insert_with(HashMap::new);
+        live.retain(|_, ns| ns.strong_count() > 0);
+        let key = (scope.to_path_buf(), relays.to_vec());
+        if let Some(shared) = live.get(&key).and_then(Weak::upgrade) {
+            return Ok(shared);
+        }
+        // Made under the lock: two commands starting at once in one worktree must not
+        // make two namespaces. Making one takes about a millisecond.
+        let ns = Namespace::prepare(policy.clone(), relays)?;
+        let received = make(&ns).map_err(std::io::Error::other)?;
+        ns.serve(received.listeners)?;
+        let shared = Arc::new(Self {
+            user: received.user,
+            net: received.net,
+            _served: ns,
+        });
+        live.insert(key, Arc::downgrade(&shared));
+        Ok(shared)
+    }
+
+    /// The values a child needs to join the namespace.
+    pub fn join(&self) -> Join {
+        Join {
+            user: self.user.as_raw_fd(),
+            net: self.net.as_raw_fd(),
+        }
+    }
+}
+
+/// What a child needs to join its worktree's namespace; `Copy`, for `pre_exec`.
+#[derive(Debug, Clone, Copy)]
+pub struct Join {
+    user: i32,
+    net: i32,
+}
+
+impl Join {
+    /// In the child: into the namespace's user namespace (where its uid is its own and
+    /// it may join the network namespace), then its network namespace. A system call
+    /// each, on descriptors the parent holds open until the spawn returned.
+    pub fn enter(&self) -> std::io::Result<()> {
+        // SAFETY: setns takes a descriptor and a flag; both descriptors are open.
+        unsafe {
+            if libc::setns(self.user, libc::CLONE_NEWUSER) != 0
+                || libc::setns(self.net, libc::CLONE_NEWNET) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
 }
