@@ -39,6 +39,10 @@ async fn main() {
     // The port the server would own; held open while the runs go, as the server's is.
     let listener = std::net::TcpListener::bind("127.0.0.1:0");
     let guarded = std::env::var("SPAWN_COST_GUARD").map_or(true, |v| v != "0");
+    // SPAWN_COST_NETNS=1: in the worktree's own network namespace (needs the guard).
+    if std::env::var("SPAWN_COST_NETNS").is_ok_and(|v| v == "1") {
+        spec.sandbox.netns.mode = harness_engine::sandbox::net::NetnsMode::Require;
+    }
     if guarded {
         let port = match listener.as_ref().map(|l| l.local_addr()) {
             Ok(Ok(addr)) => addr.port(),
