@@ -29,6 +29,9 @@ pub struct CommandSpec {
     pub program: String,
     pub args: Vec<String>,
     pub cwd: PathBuf,
+    /// The worktree whose network namespace the child joins, when it is not `cwd` (the
+    /// browser runs in its profile directory but must reach the worktree's servers).
+    pub scope: Option<PathBuf>,
     /// Written to stdin, which is then closed. `None` gives the child an empty stdin.
     pub stdin: Option<String>,
     /// Variables set on top of the sandbox's allow-listed environment.
@@ -64,6 +67,7 @@ impl CommandSpec {
             program: program.to_owned(),
             args: args.into_iter().map(Into::into).collect(),
             cwd: cwd.into(),
+            scope: None,
             stdin: None,
             env: Vec::new(),
             sandbox: SandboxConfig::default(),
@@ -197,7 +201,8 @@ pub async fn run(
 }
 
 fn spawn(spec: &CommandSpec) -> std::io::Result<(Child, super::sandbox::Prepared)> {
-    let mut prepared = spec.sandbox.prepare(&spec.cwd, &spec.env)?;
+    let scope = spec.scope.as_deref().unwrap_or(&spec.cwd);
+    let mut prepared = spec.sandbox.prepare(&spec.cwd, scope, &spec.env)?;
     if spec.unix_sockets {
         prepared.allow_unix_sockets()?;
     }

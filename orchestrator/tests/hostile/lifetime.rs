@@ -133,7 +133,7 @@ async fn leftovers_of_a_crashed_server_are_found_by_their_mark_wherever_they_wen
     // which a sweep on a live server does not take for a dead server's).
     let dir = tempfile::tempdir().unwrap();
     let config = harness::engine::sandbox::SandboxConfig::default();
-    let prepared = config.prepare(dir.path(), &[]).unwrap();
+    let prepared = config.prepare(dir.path(), dir.path(), &[]).unwrap();
     let entry = prepared.entry();
     let mut command = std::process::Command::new("sh");
     command

@@ -369,6 +369,26 @@ async fn a_task_origin_that_is_not_an_origin_is_refused_naming_the_field() {
 /// the call that started it, and goes when the session ends.
 #[tokio::test]
 async fn an_app_the_agent_starts_in_the_background_is_open_to_its_browser() {
+    background_app_in_the_browser(false).await;
+}
+
+/// The same in the worktree's own network namespace: the app listens on the
+/// namespace's loopback, which Chromium shares, and the harness still drives Chromium
+/// (its DevTools port is relayed out); the host's loopback never sees the app.
+#[tokio::test]
+async fn in_the_worktrees_namespace_the_browser_opens_the_app_its_commands_started() {
+    if let Err(why) = harness::engine::sandbox::net::netns::probe() {
+        assert!(
+            std::env::var_os("CI").is_none() || Path::new("/.dockerenv").exists(),
+            "CI must allow user and network namespaces: {why}"
+        );
+        eprintln!("skipped: no network namespace for agents here: {why}");
+        return;
+    }
+    background_app_in_the_browser(true).await;
+}
+
+async fn background_app_in_the_browser(netns: bool) {
     let repo = git_repo::init_repo(&[("README.md", "hello\n"), ("app/index.html", PAGE)]);
     let path = git_repo::repo_path(&repo);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -393,9 +413,21 @@ async fn an_app_the_agent_starts_in_the_background_is_open_to_its_browser() {
     let app = spawn_with(|s| {
         fast_engine(s, &path, Some(&fake.base_url));
         browser_agents(s);
+        if netns {
+            s.engine.sandbox.netns.mode = harness::engine::sandbox::net::NetnsMode::Require;
+        }
     })
     .await;
     let task = app.create_task(json!({"title": "Open the app"})).await;
+    let probe = tokio::spawn(async move {
+        // While the session runs, the host's loopback has the app only without a namespace.
+        let mut seen = false;
+        for _ in 0..100 {
+            seen |= std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        seen
+    });
     wait_for_task(&app, &task["id"], |t| t["status"] == "completed").await;
 
     let started = text_of(&result_of(&fake, 1));
@@ -403,6 +435,9 @@ async fn an_app_the_agent_starts_in_the_background_is_open_to_its_browser() {
     let opened = result_of(&fake, 2);
     assert_eq!(opened["is_error"], Value::Null, "{opened}");
     assert!(text_of(&opened).contains("Save demo"), "{opened}");
+    if netns {
+        assert!(!probe.await.unwrap(), "the app was on the host's loopback");
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
         assert!(

@@ -17,8 +17,9 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{BrowserError, policy::OriginPolicy};
 use crate::{
+    egress::proxy,
     process::{self, CommandSpec, Stream},
-    sandbox::SandboxConfig,
+    sandbox::{SandboxConfig, net::netns},
 };
 
 /// Where Chromium is, and how to confine it.
@@ -61,9 +62,7 @@ pub async fn launch(
     if !config.chromium.is_file() {
         return Err(BrowserError::Missing(config.chromium.clone()));
     }
-    if config.sandbox.agents_have_netns() {
-        return Err(BrowserError::InNamespace);
-    }
+
     std::fs::create_dir_all(&config.profiles_dir).map_err(BrowserError::Profile)?;
     let profile = tempfile::Builder::new()
         .prefix("harness-browser-")
@@ -112,11 +111,51 @@ pub async fn launch(
             });
         }
     };
+    let ws_url = if config.sandbox.agents_have_netns() {
+        relay_devtools(&config.worktree, &ws_url, &stop).inspect_err(|_| stop.cancel())?
+    } else {
+        ws_url
+    };
     Ok(Running {
         ws_url,
         _stop: stop.drop_guard(),
         _supervisor: supervisor,
     })
+}
+
+/// Chromium in the worktree's network namespace listens for DevTools on that
+/// namespace's loopback: a listener on the host's loopback relays each connection to it
+/// through a socket made inside ([`netns::Shared::connect_inside`]), until `stop`.
+/// Returns the DevTools URL on the relay.
+fn relay_devtools(
+    worktree: &Path,
+    ws_url: &str,
+    stop: &CancellationToken,
+) -> Result<String, BrowserError> {
+    let rest = ws_url.trim_start_matches("ws://127.0.0.1:");
+    let (port, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let port: u16 = port
+        .parse()
+        .map_err(|_| BrowserError::Exited(format!("an unexpected DevTools URL: {ws_url}")))?;
+    let shared = netns::Shared::live(worktree).ok_or(BrowserError::InNamespace)?;
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|_| BrowserError::InNamespace)?;
+    let relay_port = listener
+        .local_addr()
+        .map_err(|_| BrowserError::InNamespace)?
+        .port();
+    proxy::relay_via(listener, stop.clone(), move || {
+        let shared = shared.clone();
+        async move {
+            let stream = tokio::task::spawn_blocking(move || shared.connect_inside(port))
+                .await
+                .map_err(std::io::Error::other)??;
+            stream.set_nonblocking(true)?;
+            tokio::net::TcpStream::from_std(stream)
+        }
+    })
+    .map_err(|_| BrowserError::InNamespace)?;
+    Ok(format!("ws://127.0.0.1:{relay_port}/{path}"))
 }
 
 /// The command line: headless, no GPU, no background traffic, a fresh profile, and a
@@ -138,14 +177,23 @@ fn command(config: &LaunchConfig, policy: &OriginPolicy, profile: &Path) -> Comm
         "--password-store=basic".to_owned(),
         "--remote-debugging-address=127.0.0.1".to_owned(),
         "--remote-debugging-port=0".to_owned(),
-        // Port 9 (discard) on loopback: nothing listens, so proxied requests fail.
-        "--proxy-server=http://127.0.0.1:9".to_owned(),
         format!("--user-data-dir={}", profile.display()),
         "--window-size=1280,800".to_owned(),
     ];
     let extra = policy.extra_origins();
-    if !extra.is_empty() {
-        args.push(format!("--proxy-bypass-list={}", extra.join(";")));
+    if config.sandbox.agents_have_netns() {
+        // In the worktree's namespace only its loopback is reachable directly: the
+        // allowed origins go through the egress proxy, which applies its own list too.
+        args.push(format!(
+            "--proxy-server=http://127.0.0.1:{}",
+            netns::PROXY_PORT
+        ));
+    } else {
+        // Port 9 (discard) on loopback: nothing listens, so proxied requests fail.
+        args.push("--proxy-server=http://127.0.0.1:9".to_owned());
+        if !extra.is_empty() {
+            args.push(format!("--proxy-bypass-list={}", extra.join(";")));
+        }
     }
     args.push("about:blank".to_owned());
     let mut sandbox = config.sandbox.clone();
@@ -156,6 +204,8 @@ fn command(config: &LaunchConfig, policy: &OriginPolicy, profile: &Path) -> Comm
     sandbox.read_paths.push(PathBuf::from("/proc"));
     let mut spec = CommandSpec::new(&config.chromium.to_string_lossy(), args, profile);
     spec.sandbox = sandbox;
+    // On the worktree's loopback, where the app its commands started listens.
+    spec.scope = Some(config.worktree.clone());
     spec.kill_grace = Duration::from_secs(2);
     // Chromium aborts without its ProcessSingleton socket (in the profile directory).
     spec.unix_sockets = true;

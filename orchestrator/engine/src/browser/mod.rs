@@ -26,7 +26,7 @@ pub enum BrowserError {
     )]
     Missing(PathBuf),
     #[error(
-        "the browser tool cannot run where agents have their own network namespace (HARNESS_AGENT_NETNS): the harness drives Chromium through its DevTools port on loopback, which the namespace hides; set HARNESS_AGENT_NETNS=off where roles use the browser"
+        "cannot reach the browser's DevTools port inside the worktree's network namespace (HARNESS_AGENT_NETNS); set HARNESS_AGENT_NETNS=off where roles use the browser"
     )]
     InNamespace,
     #[error("cannot create the browser profile directory: {0}")]

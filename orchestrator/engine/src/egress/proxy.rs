@@ -61,16 +61,34 @@ pub fn relay(
     target: SocketAddr,
     stop: CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    relay_via(listener, stop, move || TcpStream::connect(target))
+}
+
+/// Serves `listener` by relaying every connection to a connection `connect` opens
+/// (bounded by the connect timeout), until `stop` fires.
+pub fn relay_via<C, Fut>(
+    listener: std::net::TcpListener,
+    stop: CancellationToken,
+    connect: C,
+) -> std::io::Result<tokio::task::JoinHandle<()>>
+where
+    C: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = std::io::Result<TcpStream>> + Send + 'static,
+{
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
+    let connect = Arc::new(connect);
     Ok(tokio::spawn(accept_loop(
         listener,
         stop,
-        move |mut client| async move {
-            let mut upstream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target))
-                .await
-                .map_err(|_| std::io::Error::other("connect timed out"))??;
-            splice(&mut client, &mut upstream, IDLE_TIMEOUT).await
+        move |mut client| {
+            let connect = connect.clone();
+            async move {
+                let mut upstream = tokio::time::timeout(CONNECT_TIMEOUT, connect())
+                    .await
+                    .map_err(|_| std::io::Error::other("connect timed out"))??;
+                splice(&mut client, &mut upstream, IDLE_TIMEOUT).await
+            }
         },
     )))
 }

@@ -277,12 +277,14 @@ impl SandboxConfig {
 
     /// Everything the child needs, made before the fork: the private temp dir, the
     /// environment, the Landlock ruleset, the network namespace and the limits. `cwd` is
-    /// the writable worktree, whose network namespace the process joins. Where it can,
-    /// the command is forked from its worktree's spawner thread, already inside the
+    /// the writable worktree; `scope` the worktree whose network namespace the process
+    /// joins (its `cwd`, except for the browser, which runs in its profile). Where it
+    /// can, the command is forked from its worktree's spawner thread, already inside the
     /// Landlock domains (spawner.rs), and shares its private dir.
     pub fn prepare(
         &self,
         cwd: &Path,
+        scope: &Path,
         extra_env: &[(String, String)],
     ) -> Result<Prepared, SandboxError> {
         let support = self.support();
@@ -314,7 +316,7 @@ impl SandboxConfig {
         // the harness's proxy.
         let netns = match (abi, &self.guard) {
             (Some(_), Some(guard)) if self.network == Network::Open => {
-                guard.namespace(cwd, &mut env)?
+                guard.namespace(scope, &mut env)?
             }
             _ => None,
         };

@@ -168,52 +168,11 @@ impl Namespace {
     /// The listeners and the namespace files the child sent (it sent them before its
     /// exec, which the spawn waited for, so they are there now).
     fn receive(&self) -> std::io::Result<Received> {
-        let mut byte = [0u8; 1];
-        let mut iov = libc::iovec {
-            iov_base: byte.as_mut_ptr().cast(),
-            iov_len: 1,
-        };
-        let mut room = Cmsg {
-            buf: [0; CMSG_ROOM],
-        };
-        // SAFETY: msghdr is plain data; zero is a valid empty header.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        // SAFETY: reading the union's bytes field, the only one ever written.
-        msg.msg_control = unsafe { room.buf.as_mut_ptr() }.cast();
-        msg.msg_controllen = CMSG_ROOM as _;
-        // SAFETY: `msg` points at live buffers of the sizes it names.
-        let n = unsafe {
-            libc::recvmsg(
-                self.parent.as_raw_fd(),
-                &mut msg,
-                libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC,
-            )
-        };
-        if n < 0 {
-            return Err(std::io::Error::other(format!(
-                "the agent did not send its namespace's listeners: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
-        let mut fds = Vec::new();
-        // SAFETY: the CMSG_* helpers walk the control buffer recvmsg filled, within
-        // `msg_controllen`; each descriptor received is new and ours.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                    let data = libc::CMSG_DATA(cmsg).cast::<i32>();
-                    let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
-                    for i in 0..bytes / size_of::<i32>() {
-                        let fd = data.add(i).read_unaligned();
-                        fds.push(OwnedFd::from_raw_fd(fd));
-                    }
-                }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-            }
-        }
+        let mut fds = receive_fds(self.parent.as_raw_fd(), libc::MSG_DONTWAIT).map_err(|e| {
+            std::io::Error::other(format!(
+                "the agent did not send its namespace's listeners: {e}"
+            ))
+        })?;
         if fds.len() != self.count + NS_FILES {
             return Err(std::io::Error::other(format!(
                 "the namespace's child sent {} descriptors, not {}",
@@ -368,6 +327,50 @@ unsafe fn listen_on(port: u16) -> std::io::Result<i32> {
     }
 }
 
+/// The descriptors of one SCM_RIGHTS message read from `sock` (`flags` for recvmsg).
+fn receive_fds(sock: i32, flags: i32) -> std::io::Result<Vec<OwnedFd>> {
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let mut room = Cmsg {
+        buf: [0; CMSG_ROOM],
+    };
+    // SAFETY: msghdr is plain data; zero is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    // SAFETY: reading the union's bytes field, the only one ever written.
+    msg.msg_control = unsafe { room.buf.as_mut_ptr() }.cast();
+    msg.msg_controllen = CMSG_ROOM as _;
+    // SAFETY: `msg` points at live buffers of the sizes it names.
+    let n = unsafe { libc::recvmsg(sock, &mut msg, flags | libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if n == 0 {
+        return Err(std::io::Error::other("the other end closed"));
+    }
+    let mut fds = Vec::new();
+    // SAFETY: the CMSG_* helpers walk the control buffer recvmsg filled, within
+    // `msg_controllen`; each descriptor received is new and ours.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg).cast::<i32>();
+                let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                for i in 0..bytes / size_of::<i32>() {
+                    fds.push(OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok(fds)
+}
+
 /// Sends `fds` over `sock` in one SCM_RIGHTS message.
 unsafe fn send_fds(sock: i32, fds: &[i32]) -> std::io::Result<()> {
     // SAFETY: every pointer is to this stack frame, with the sizes given; the CMSG_*
@@ -441,6 +444,7 @@ pub fn probe() -> Result<(), String> {
 /// The live namespaces, by worktree and relays: each entry is dropped when its
 /// namespace is gone (checked at every lookup).
 type Registry = HashMap<(PathBuf, Vec<SocketAddr>), Weak<Shared>>;
+static LIVE: Mutex<Option<Registry>> = Mutex::new(None);
 
 /// One worktree's network namespace: the files that keep it alive, and the proxy and
 /// relays served into it. Every agent process of the worktree holds it; the last one
@@ -449,6 +453,8 @@ type Registry = HashMap<(PathBuf, Vec<SocketAddr>), Weak<Shared>>;
 pub struct Shared {
     user: OwnedFd,
     net: OwnedFd,
+    /// Makes sockets inside the namespace for the harness, once one is asked for.
+    factory: Mutex<Option<Arc<Factory>>>,
     /// Stops the proxy and the relays when dropped.
     _served: Namespace,
 }
@@ -463,7 +469,6 @@ impl Shared {
         policy: &Arc<Policy>,
         relays: &[SocketAddr],
     ) -> std::io::Result<Arc<Self>> {
-        static LIVE: Mutex<Option<Registry>> = Mutex::new(None);
         let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let live = live.get_or_insert_with(HashMap::new);
         live.retain(|_, ns| ns.strong_count() > 0);
@@ -479,10 +484,54 @@ impl Shared {
         let shared = Arc::new(Self {
             user: received.user,
             net: received.net,
+            factory: Mutex::new(None),
             _served: ns,
         });
         live.insert(key, Arc::downgrade(&shared));
         Ok(shared)
+    }
+
+    /// The live namespace of the worktree `scope` without relays (the one its commands
+    /// and its browser share), if a process of the worktree holds one.
+    pub fn live(scope: &Path) -> Option<Arc<Self>> {
+        let live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = (scope.to_path_buf(), Vec::new());
+        live.as_ref()?.get(&key).and_then(Weak::upgrade)
+    }
+
+    /// A TCP connection from the harness to `port` on the namespace's loopback (the
+    /// browser's DevTools port, which the harness drives Chromium through). The socket
+    /// is made inside the namespace by a process of the harness's that joined it, so
+    /// its connect goes to that loopback. Blocking, briefly: run it off async threads.
+    pub fn connect_inside(&self, port: u16) -> std::io::Result<std::net::TcpStream> {
+        let factory = {
+            let mut slot = self.factory.lock().unwrap_or_else(|p| p.into_inner());
+            match &*slot {
+                Some(factory) => factory.clone(),
+                None => {
+                    let factory = Arc::new(Factory::start(self.join())?);
+                    *slot = Some(factory.clone());
+                    factory
+                }
+            }
+        };
+        let socket = factory.socket()?;
+        let mut addr: libc::sockaddr_in = unsafe_zeroed_sockaddr();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_port = port.to_be();
+        addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+        // SAFETY: `addr` is a sockaddr_in passed with its size; `socket` is open.
+        let rc = unsafe {
+            libc::connect(
+                socket.as_raw_fd(),
+                (&raw const addr).cast(),
+                size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(std::net::TcpStream::from(socket))
     }
 
     /// The values a child needs to join the namespace.
@@ -490,6 +539,123 @@ impl Shared {
         Join {
             user: self.user.as_raw_fd(),
             net: self.net.as_raw_fd(),
+        }
+    }
+}
+
+/// A zeroed `sockaddr_in`.
+fn unsafe_zeroed_sockaddr() -> libc::sockaddr_in {
+    // SAFETY: sockaddr_in is plain data; all zeroes is a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+/// A forked process of the harness's inside a namespace, which answers each byte it
+/// reads on its socket with a new TCP socket made there. It runs nothing but that loop
+/// (no exec, no agent code) and ends when its socket closes: when the namespace is
+/// dropped, or the harness ends.
+#[derive(Debug)]
+struct Factory {
+    sock: Mutex<OwnedFd>,
+    pid: i32,
+}
+
+impl Factory {
+    fn start(join: Join) -> std::io::Result<Self> {
+        let mut fds = [0i32; 2];
+        // SAFETY: socketpair writes two descriptors into `fds`, which has room for them.
+        if unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        } != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: both descriptors were just created and belong to nobody else.
+        let (parent, child) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: the child of this multi-threaded process makes only system calls
+        // (close_range, setns, recv, socket, sendmsg, _exit) and never returns.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if pid == 0 {
+            // SAFETY: in the forked child; see `serve_sockets`.
+            unsafe { serve_sockets(child.as_raw_fd(), join) }
+        }
+        drop(child);
+        Ok(Self {
+            sock: Mutex::new(parent),
+            pid,
+        })
+    }
+
+    /// A new TCP socket made inside the namespace.
+    fn socket(&self) -> std::io::Result<OwnedFd> {
+        let sock = self.sock.lock().unwrap_or_else(|p| p.into_inner());
+        let byte = [1u8];
+        // SAFETY: sends one byte from a live buffer on an open socket.
+        if unsafe {
+            libc::send(
+                sock.as_raw_fd(),
+                byte.as_ptr().cast(),
+                1,
+                libc::MSG_NOSIGNAL,
+            )
+        } != 1
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut fds = receive_fds(sock.as_raw_fd(), 0)?;
+        fds.pop()
+            .ok_or_else(|| std::io::Error::other("the namespace's socket maker sent nothing"))
+    }
+}
+
+impl Drop for Factory {
+    fn drop(&mut self) {
+        // Closing our end ends its loop; then it is reaped here.
+        let sock = self.sock.get_mut().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: shutdown takes a descriptor we own and a flag.
+        unsafe { libc::shutdown(sock.as_raw_fd(), libc::SHUT_RDWR) };
+        let mut status = 0;
+        // SAFETY: waitpid writes the status into our local; the pid is our child.
+        unsafe { libc::waitpid(self.pid, &mut status, 0) };
+    }
+}
+
+/// The socket maker's loop, in the forked child: nothing of the harness's stays open
+/// but its socket, it joins the namespace, and answers each byte with a TCP socket.
+unsafe fn serve_sockets(sock: i32, join: Join) -> ! {
+    // SAFETY: system calls on integers and on this frame's buffers.
+    unsafe {
+        if libc::setns(join.user, libc::CLONE_NEWUSER) != 0
+            || libc::setns(join.net, libc::CLONE_NEWNET) != 0
+        {
+            libc::_exit(1);
+        }
+        // Every other descriptor goes (the namespace files too, now joined), so no end
+        // of another socket maker's socket stays open here.
+        libc::syscall(libc::SYS_close_range, 0u32, (sock - 1) as u32, 0u32);
+        libc::syscall(libc::SYS_close_range, (sock + 1) as u32, u32::MAX, 0u32);
+        loop {
+            let mut byte = [0u8; 1];
+            let n = libc::recv(sock, byte.as_mut_ptr().cast(), 1, 0);
+            if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            if n <= 0 {
+                libc::_exit(0);
+            }
+            let tcp = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            if tcp < 0 || send_fds(sock, &[tcp]).is_err() {
+                libc::_exit(3);
+            }
+            libc::close(tcp);
         }
     }
 }
