@@ -692,7 +692,7 @@ mod tests {
     #[test]
     fn the_namespace_setting_and_the_egress_list_parse_and_always_allow_the_model_api() {
         let netns = sandbox(EngineArgs::default()).unwrap().netns;
-        assert_eq!(netns.mode, NetnsMode::Off);
+        assert_eq!(netns.mode, NetnsMode::Auto);
         assert_eq!(
             netns.egress,
             Egress::default_with(Some("api.anthropic.com:443"))

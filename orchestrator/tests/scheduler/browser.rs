@@ -132,6 +132,9 @@ async fn an_agent_uses_the_page_in_chromium_and_reports_a_finding_with_its_scree
     let app = spawn_with(|s| {
         fast_engine(s, &path, Some(&fake.base_url));
         browser_agents(s);
+        // The page is served on the host's loopback, which only agents without a
+        // namespace of their own share.
+        s.engine.sandbox.netns.mode = harness::engine::sandbox::net::NetnsMode::Off;
     })
     .await;
     let task = app
@@ -263,6 +266,8 @@ async fn the_human_sim_agent_tests_a_usability_task_on_the_tasks_origin_and_repo
     .await;
     let app = spawn_with(|s| {
         fast_engine(s, &path, Some(&fake.base_url));
+        // The staging site is on the host's loopback (see above).
+        s.engine.sandbox.netns.mode = harness::engine::sandbox::net::NetnsMode::Off;
         s.engine.roles = harness::config::RoleSettings::load(
             harness::config::RolesFile::default(),
             Some(chromium_with_test_hosts()),
@@ -413,9 +418,11 @@ async fn background_app_in_the_browser(netns: bool) {
     let app = spawn_with(|s| {
         fast_engine(s, &path, Some(&fake.base_url));
         browser_agents(s);
-        if netns {
-            s.engine.sandbox.netns.mode = harness::engine::sandbox::net::NetnsMode::Require;
-        }
+        s.engine.sandbox.netns.mode = if netns {
+            harness::engine::sandbox::net::NetnsMode::Require
+        } else {
+            harness::engine::sandbox::net::NetnsMode::Off
+        };
     })
     .await;
     let task = app.create_task(json!({"title": "Open the app"})).await;

@@ -42,11 +42,10 @@ pub mod netns;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NetnsMode {
     /// Where user namespaces allow it (probed once at startup); else the ports ruleset.
+    #[default]
     Auto,
     /// Never: the ports ruleset only (agents share the host's network, the harness's
-    /// own ports closed). The default for now: the browser tool cannot run inside a
-    /// namespace yet (the harness reaches Chromium's DevTools port on loopback).
-    #[default]
+    /// own ports closed): for agents that must reach services on the host's loopback.
     Off,
     /// Always: the server does not start where it cannot.
     Require,
