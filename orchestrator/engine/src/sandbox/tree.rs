@@ -597,6 +597,80 @@ sleep 0.3; ulimit -Hn";
         }
     }
 
+    /// Runs `script` with bash under `limits`, returning its output.
+    async fn run_limited(limits: Limits, script: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = crate::process::CommandSpec::new("bash", ["-c", script], dir.path());
+        spec.sandbox.limits = limits;
+        spec.timeout = Some(Duration::from_secs(60));
+        let cancel = tokio_util::sync::CancellationToken::new();
+        crate::process::run(&spec, &cancel, |_| {}).await.unwrap().tail
+    }
+
+    /// Whether this server bounds runs with `controller`: root on a host whose cgroup v2
+    /// hierarchy has it (a host with the v1 controllers mounted, as a hybrid layout
+    /// does, has none); says why not otherwise.
+    fn bounded_by(controller: &str) -> bool {
+        let delegated = match tracking() {
+            Tracking::Cgroup(h) if controller == "memory" => h.memory,
+            Tracking::Cgroup(h) => h.pids,
+            _ => false,
+        };
+        if !delegated {
+            eprintln!(
+                "skipped: runs here have no cgroup v2 with the {controller} controller (not root, or the v1 controllers are mounted)"
+            );
+        }
+        delegated
+    }
+
+    /// Processes each under the per-process memory limit, together over it: the run's
+    /// `memory.max` stops them (the kernel kills one), which RLIMIT_DATA alone cannot.
+    #[tokio::test]
+    async fn a_runs_memory_is_bounded_as_a_whole() {
+        if !bounded_by("memory") {
+            return;
+        }
+        let limits = Limits {
+            memory_bytes: Some(128 << 20),
+            ..Limits::default()
+        };
+        let script = r#"pids=""
+for i in 1 2 3 4 5; do
+  perl -e '$x = "a" x (40 * 1024 * 1024); sleep 3' & pids="$pids $!"
+done
+for p in $pids; do wait $p; echo "status $?"; done"#;
+        let out = run_limited(limits, script).await;
+        assert!(out.contains("status 137"), "none was killed: {out}");
+        // Alone, one such process fits.
+        let alone = run_limited(
+            limits,
+            r#"perl -e '$x = "a" x (40 * 1024 * 1024)'; echo "status $?""#,
+        )
+        .await;
+        assert!(alone.contains("status 0"), "{alone}");
+    }
+
+    /// As root, RLIMIT_NPROC does not apply; the run's `pids.max` still does.
+    #[tokio::test]
+    async fn a_runs_processes_are_bounded_as_a_whole() {
+        if !bounded_by("pids") {
+            return;
+        }
+        let limits = Limits {
+            processes: Some(16),
+            ..Limits::default()
+        };
+        let script = "started=0; for i in $(seq 40); do if sleep 2 & then started=$((started+1)); fi; done 2>/dev/null; echo \"running $(jobs -p | wc -l)\"";
+        let out = run_limited(limits, script).await;
+        let running: usize = out
+            .lines()
+            .find_map(|l| l.strip_prefix("running "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(running < 16, "{running} processes ran under pids.max 16: {out}");
+    }
+
     #[test]
     fn this_test_process_is_not_an_agent() {
         assert!(!is_agent(std::process::id() as i32));
