@@ -12,26 +12,48 @@ use crate::{cli_agent, completes, engine, git_repo, helpers::spawn_with, session
 use harness_testkit::fake_anthropic::{FakeAnthropic, Reply};
 
 /// Starts three processes that leave the agent's group and session, one of them also
-/// leaving the worktree and its environment, and prints `PIDS <pid>…`.
+/// leaving the worktree and its environment, and prints `PIDS <pid>…`. Each runs
+/// `sleep 1000.TOKEN`, by which the test finds it from outside (in its own PID
+/// namespace an agent's pids are not the host's).
 const ESCAPE: &str = r#"p="$TMPDIR/pids"
-setsid -f sh -c 'echo $$ >> "$0"; exec sleep 1000' "$p" </dev/null >/dev/null 2>&1
-setsid -f sh -c 'echo $$ >> "$0"; cd /; exec env -i sleep 1000' "$p" </dev/null >/dev/null 2>&1
-( setsid sh -c 'echo $$ >> "$0"; cd /; exec env -i sleep 1000' "$p" </dev/null >/dev/null 2>&1 & )
+setsid -f sh -c 'echo $$ >> "$0"; exec sleep 1000.TOKEN' "$p" </dev/null >/dev/null 2>&1
+setsid -f sh -c 'echo $$ >> "$0"; cd /; exec env -i sleep 1000.TOKEN' "$p" </dev/null >/dev/null 2>&1
+( setsid sh -c 'echo $$ >> "$0"; cd /; exec env -i sleep 1000.TOKEN' "$p" </dev/null >/dev/null 2>&1 & )
 for i in $(seq 100); do [ "$(wc -l < "$p")" -ge 3 ] && break; sleep 0.05; done
 echo PIDS $(cat "$p")"#;
 
-/// The pids an agent printed after `PIDS`.
-fn pids_in(text: &str) -> Vec<i32> {
+/// The escape script with a token of its own, and that token.
+fn escape() -> (String, String) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let token = format!("{}{n}", std::process::id());
+    (ESCAPE.replace("TOKEN", &token), token)
+}
+
+/// Checks the agent printed three pids after `PIDS`: the escapees did start.
+fn started(text: &str) {
     let line = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("PIDS "))
         .unwrap_or_else(|| panic!("the agent printed no pids: {text}"));
-    let pids: Vec<i32> = line
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect();
-    assert_eq!(pids.len(), 3, "{text}");
-    pids
+    assert_eq!(line.split_whitespace().count(), 3, "{text}");
+}
+
+/// The host's pids of the running escapees of `token`.
+fn escapees(token: &str) -> Vec<i32> {
+    let wanted = format!("sleep\01000.{token}\0");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmd| cmd == wanted.as_bytes())
+        })
+        .filter(|&pid| running(pid))
+        .collect()
 }
 
 /// True while `pid` runs (a zombie has ended; init may be slow to reap it).
@@ -42,14 +64,14 @@ fn running(pid: i32) -> bool {
     })
 }
 
-/// Fails unless every one of `pids` has stopped within a second (the kill is sent
+/// Fails unless every escapee of `token` has stopped within a second (the kill is sent
 /// before the harness moves on; the second is for the kernel to finish it).
-async fn all_gone(pids: &[i32], when: &str) {
+async fn all_gone(token: &str, when: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-    while pids.iter().any(|&p| running(p)) && tokio::time::Instant::now() < deadline {
+    while !escapees(token).is_empty() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let alive: Vec<i32> = pids.iter().copied().filter(|&p| running(p)).collect();
+    let alive = escapees(token);
     for &pid in &alive {
         // SAFETY: kill(2) only sends a signal; these are the test's own leftovers.
         unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -59,10 +81,11 @@ async fn all_gone(pids: &[i32], when: &str) {
 
 #[tokio::test]
 async fn what_an_agent_command_leaves_running_dies_when_the_command_returns() {
+    let (escape, token) = escape();
     let script = vec![
         Reply::tool(
             "run_command",
-            json!({"command": ESCAPE, "timeout_secs": 30}),
+            json!({"command": escape, "timeout_secs": 30}),
         ),
         // The window in which the test looks: the task is still running.
         Reply::tool(
@@ -87,24 +110,25 @@ async fn what_an_agent_command_leaves_running_dies_when_the_command_returns() {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let pids = pids_in(&text);
-    all_gone(&pids, "after the command that started them returned").await;
+    started(&text);
+    all_gone(&token, "after the command that started them returned").await;
     completes(&app, &task).await;
 }
 
 #[tokio::test]
 async fn what_a_cli_agent_leaves_running_dies_with_its_session() {
+    let (escape, token) = escape();
     let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
     let path = git_repo::repo_path(&repo);
     let app = spawn_with(|s| {
         engine(s, &path, None);
-        cli_agent(s, ESCAPE);
+        cli_agent(s, &escape);
     })
     .await;
     let task = app.create_task(json!({"title": "Escape"})).await;
     completes(&app, &task).await;
-    let pids = pids_in(&session_output(&app, &task).await);
-    all_gone(&pids, "after the task ended").await;
+    started(&session_output(&app, &task).await);
+    all_gone(&token, "after the task ended").await;
 }
 
 /// Set in the copy of this binary that runs one test alone.
@@ -135,9 +159,10 @@ async fn leftovers_of_a_crashed_server_are_found_by_their_mark_wherever_they_wen
     let config = harness::engine::sandbox::SandboxConfig::default();
     let prepared = config.prepare(dir.path(), dir.path(), &[]).unwrap();
     let entry = prepared.entry();
+    let (escape, token) = escape();
     let mut command = std::process::Command::new("sh");
     command
-        .args(["-c", ESCAPE])
+        .args(["-c", &escape])
         .current_dir(dir.path())
         .env_clear()
         .envs(prepared.env().iter().map(|(k, v)| (k, v)));
@@ -148,9 +173,10 @@ async fn leftovers_of_a_crashed_server_are_found_by_their_mark_wherever_they_wen
     let output = command.output().unwrap();
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     std::mem::forget(prepared);
-    let pids = pids_in(&text);
-    assert!(
-        pids.iter().all(|&p| running(p)),
+    started(&text);
+    assert_eq!(
+        escapees(&token).len(),
+        3,
         "the leftovers must run before the sweep: {text}"
     );
 
@@ -158,6 +184,6 @@ async fn leftovers_of_a_crashed_server_are_found_by_their_mark_wherever_they_wen
     let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
     let path = git_repo::repo_path(&repo);
     let app = spawn_with(|s| engine(s, &path, None)).await;
-    all_gone(&pids, "after a fresh server's startup sweep").await;
+    all_gone(&token, "after a fresh server's startup sweep").await;
     drop(app);
 }

@@ -22,6 +22,7 @@ pub mod check;
 mod env;
 mod limits;
 pub mod net;
+pub mod pidns;
 mod privileges;
 mod rules;
 mod seccomp;
@@ -298,7 +299,19 @@ impl SandboxConfig {
             Some(guard) => guard.narrow(&self.network),
             None => self.network.clone(),
         };
-        let lease = abi.and_then(|abi| spawner::Spawners::global().lease(cwd, self, abi, &network));
+        // In its worktree's namespace with a /proc of its own (pidns.rs), a process mounts
+        // that /proc and adds it to its own ruleset before entering it, so it is not
+        // forked from a spawner thread already inside a domain.
+        let netns_on = abi.is_some()
+            && self.network == Network::Open
+            && self.guard.as_ref().is_some_and(|g| g.netns_in_force());
+        let private_proc = netns_on && self.guard.as_ref().is_some_and(|g| g.private_proc());
+        let lease = match abi {
+            Some(abi) if !private_proc => {
+                spawner::Spawners::global().lease(cwd, self, abi, &network)
+            }
+            _ => None,
+        };
         let private = match &lease {
             Some(lease) => lease.private.clone(),
             None => Arc::new(PrivateDir::create()?),
@@ -306,7 +319,7 @@ impl SandboxConfig {
         let mut env = self.env.build(&private.tmp(), &private.home(), extra_env);
         let ruleset = match (abi, &lease) {
             (Some(abi), None) => {
-                let plan = rules::Plan::new(cwd, private.path(), self);
+                let plan = rules::Plan::new(cwd, private.path(), self, private_proc);
                 Some(plan.ruleset(abi, &network)?)
             }
             _ => None,
@@ -314,12 +327,12 @@ impl SandboxConfig {
         // An open network: the worktree's own namespace where agents get one
         // (net/netns.rs), so the host's loopback is out of reach and egress goes through
         // the harness's proxy.
-        let netns = match (abi, &self.guard) {
-            (Some(_), Some(guard)) if self.network == Network::Open => {
-                guard.namespace(scope, &mut env)?
-            }
+        let netns = match &self.guard {
+            Some(guard) if netns_on => guard.namespace(scope, &mut env)?,
             _ => None,
         };
+        let pidns = private_proc
+            .then(|| pidns::Entry::new(ruleset.as_ref().map(AsRawFd::as_raw_fd)));
         // Else a confined child is forked from the guard's thread, so it starts inside
         // the domain that keeps it off the harness's ports (net.rs says why not per spawn).
         let guard = match netns {
@@ -331,6 +344,7 @@ impl SandboxConfig {
             ruleset,
             guard,
             netns,
+            pidns,
             lease,
             limits: self.limits.raw(),
             tree: tree::Tree::create(&self.limits)?,
@@ -371,6 +385,8 @@ pub struct Prepared {
     guard: Option<Arc<net::PortGuard>>,
     /// The worktree's network namespace, held while the process runs.
     netns: Option<Arc<net::netns::Shared>>,
+    /// A PID namespace and `/proc` of its own, in that namespace.
+    pidns: Option<pidns::Entry>,
     /// Forks the child from its worktree's spawner thread, inside its domains.
     lease: Option<spawner::Lease>,
     limits: limits::Raw,
@@ -419,6 +435,7 @@ impl Prepared {
         Entry {
             ruleset: self.ruleset.as_ref().map(AsRawFd::as_raw_fd),
             netns: self.netns.as_deref().map(net::netns::Shared::join),
+            pidns: self.pidns,
             signals: self.lease.as_ref().map(|lease| lease.filter),
             limits: self.limits,
             tree: self.tree.join(),
@@ -440,6 +457,7 @@ impl Prepared {
 pub struct Entry {
     ruleset: Option<i32>,
     netns: Option<net::netns::Join>,
+    pidns: Option<pidns::Entry>,
     /// Forked from a spawner thread: keeps the child from signalling that thread.
     signals: Option<spawner::SignalFilter>,
     limits: limits::Raw,
@@ -466,6 +484,11 @@ impl Entry {
         // Its worktree's network namespace, while it still has the capabilities to join.
         if let Some(netns) = &self.netns {
             netns.enter()?;
+        }
+        // Its own PID namespace and /proc (pidns.rs): from here on this is the command,
+        // two forks below the process the harness waits for.
+        if let Some(pidns) = self.pidns {
+            pidns.enter()?;
         }
         self.privileges.drop_all()?;
         // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers. Always set: seccomp needs it.

@@ -96,6 +96,9 @@ pub struct PortGuard {
     netns: Option<Arc<Policy>>,
     /// Why agents have no namespace of their own (`off`, or the probe's failure).
     no_netns: Option<String>,
+    /// Whether agents in a namespace also get a PID namespace and `/proc` of their own
+    /// (`Err`: why not).
+    private_proc: Result<(), String>,
 }
 
 impl PortGuard {
@@ -142,6 +145,10 @@ impl PortGuard {
             }
             Err(why) => (None, Some(why)),
         };
+        let private_proc = match &netns {
+            Some(_) => super::pidns::probe(),
+            None => Err("agents have no namespace of their own".to_owned()),
+        };
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Self {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -151,6 +158,7 @@ impl PortGuard {
             built_in,
             netns,
             no_netns,
+            private_proc,
         })
     }
 
@@ -172,6 +180,12 @@ impl PortGuard {
     /// Whether agents get their own network namespace (for the startup summary).
     pub fn netns_in_force(&self) -> bool {
         self.netns.is_some()
+    }
+
+    /// Whether agents in their namespace also get a PID namespace and `/proc` of their
+    /// own (sandbox/pidns.rs).
+    pub fn private_proc(&self) -> bool {
+        self.private_proc.is_ok()
     }
 
     /// The network namespace of the worktree `scope` when agents get one, with the proxy
@@ -271,6 +285,16 @@ impl PortGuard {
                 reason = why.as_deref().unwrap_or_default(),
                 "agents share the host's network (no namespace of their own)"
             ),
+        }
+        match (&self.netns, &self.private_proc) {
+            (Some(_), Ok(())) => tracing::info!(
+                "agents see only their own processes (a PID namespace and /proc of their own)"
+            ),
+            (Some(_), Err(why)) => tracing::warn!(
+                reason = %why,
+                "agents see the host's /proc (the command lines of the machine's processes)"
+            ),
+            (None, _) => {}
         }
         match &self.missing {
             None => tracing::info!(
@@ -666,6 +690,47 @@ mod tests {
         // Once the worktree's last process ended, its namespace is gone with the server.
         let again = run_in(&config, a.path(), &probe(port), &never).await;
         assert!(again.contains(&format!("SHUT {port}")), "{again}");
+    }
+
+    /// In its namespace an agent sees only its own command's processes: not the
+    /// harness, not the machine's command lines; its own `/proc/self` works, and what it
+    /// leaves running ends with it.
+    #[tokio::test]
+    async fn in_its_namespace_an_agent_sees_only_its_own_processes() {
+        if net_abi().is_none() || !netns_available() {
+            return;
+        }
+        let mut config = super::super::SandboxConfig {
+            netns: NetnsSettings {
+                mode: NetnsMode::Require,
+                egress: Egress::default(),
+            },
+            ..super::super::SandboxConfig::default()
+        };
+        config.guard_ports(&[]).unwrap();
+        if let Err(why) = super::super::pidns::probe() {
+            assert!(
+                std::env::var_os("CI").is_none() || Path::new("/.dockerenv").exists(),
+                "CI must allow a PID namespace with its own /proc: {why}"
+            );
+            eprintln!("skipped: {why}");
+            return;
+        }
+        assert!(config.guard.as_ref().unwrap().private_proc());
+        let me = std::process::id();
+        let script = format!(
+            "sleep 30 & echo \"count $(ls -d /proc/[0-9]* | wc -l)\"; echo \"self $(cut -d' ' -f1 /proc/self/stat)\"; if [ -e /proc/{me} ] && grep -q . /proc/{me}/cmdline 2>/dev/null; then echo SEES_HARNESS; fi; head -c 100 /proc/1/cmdline | tr '\\0' ' '; echo"
+        );
+        let out = run(&config, &script).await;
+        let count: usize = out
+            .lines()
+            .find_map(|l| l.strip_prefix("count "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{out}"));
+        // The init, the shell, `sleep`, `ls` (and the subshell around it).
+        assert!(count <= 6, "{count} processes visible: {out}");
+        assert!(!out.contains("SEES_HARNESS"), "{out}");
+        assert!(!out.contains("cargo"), "{out}");
     }
 
     fn free_port() -> u16 {

@@ -118,20 +118,34 @@ pub(super) struct Plan {
 impl Plan {
     /// `worktree` and `private` are writable; the rest comes from the system list, the
     /// settings, and the git data the worktree's own `git` commands need.
-    pub(super) fn new(worktree: &Path, private: &Path, config: &SandboxConfig) -> Self {
+    /// With `private_proc`, the process mounts a `/proc` of its own and grants it itself
+    /// (pidns.rs): nothing of the host's `/proc` is granted.
+    pub(super) fn new(
+        worktree: &Path,
+        private: &Path,
+        config: &SandboxConfig,
+        private_proc: bool,
+    ) -> Self {
         let mut plan = Self {
             full: vec![worktree.to_path_buf(), private.to_path_buf()],
             read: SYSTEM_READ.iter().map(PathBuf::from).collect(),
             data: Vec::new(),
         };
-        // SAFETY: geteuid has no arguments and cannot fail.
-        if unsafe { libc::geteuid() } == 0 {
+        if private_proc {
+            // Granted by the process itself once mounted.
+        } else if is_root() {
             plan.read.extend(PROC_READ.iter().map(PathBuf::from));
         } else {
             plan.read.push(PathBuf::from("/proc"));
         }
         plan.full.extend(config.write_paths.iter().cloned());
-        plan.read.extend(config.read_paths.iter().cloned());
+        plan.read.extend(
+            config
+                .read_paths
+                .iter()
+                .filter(|p| !(private_proc && p.starts_with("/proc")))
+                .cloned(),
+        );
         plan.read.extend(resolver_dir());
         // The agent's own `git` reads the shared `.git` and writes only its worktree's
         // admin directory (index, HEAD): no refs, no objects, so it cannot move any
@@ -205,6 +219,12 @@ impl Plan {
         let fd: Option<std::os::fd::OwnedFd> = created.into();
         fd.ok_or_else(|| err(Path::new("/"), &"the kernel returned no ruleset"))
     }
+}
+
+/// Whether the server runs as root.
+fn is_root() -> bool {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Adds `path` (skipped when it does not exist) with `access`; a file gets only the

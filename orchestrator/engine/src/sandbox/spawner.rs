@@ -71,7 +71,7 @@ impl Key {
         let worktree = cwd.canonicalize().ok()?;
         let identity = identity(&worktree)?;
         // The private dir differs per spawner; a fixed placeholder stands in for it.
-        let plan = rules::Plan::new(&worktree, Path::new("/private"), config);
+        let plan = rules::Plan::new(&worktree, Path::new("/private"), config, false);
         Some(Self {
             grants: format!("{plan:?} {network:?}"),
             worktree,
@@ -238,7 +238,7 @@ fn start(
         message,
     };
     let private = Arc::new(PrivateDir::create()?);
-    let plan = rules::Plan::new(&key.worktree, private.path(), config);
+    let plan = rules::Plan::new(&key.worktree, private.path(), config, false);
     let ruleset = plan.ruleset(key.abi, network)?;
     let (jobs, queue) = sync_channel::<Job>(QUEUE);
     let (ready, entered) = sync_channel::<std::io::Result<libc::pid_t>>(1);

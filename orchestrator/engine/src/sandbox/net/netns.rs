@@ -433,12 +433,24 @@ fn make(ns: &Namespace) -> Result<Received, String> {
 /// Whether agents can have their own network namespace here: makes one the way a
 /// worktree's is made, and drops it.
 pub fn probe() -> Result<(), String> {
+    probe_made(|_| Ok(()))
+}
+
+/// Makes a namespace the way a worktree's is made (its proxy not served), runs `check`
+/// with what joins it, and drops it.
+pub(in crate::sandbox) fn probe_made(
+    check: impl FnOnce(Join) -> Result<(), String>,
+) -> Result<(), String> {
     let policy = Arc::new(Policy {
         egress: crate::egress::Egress::default(),
         harness_ports: Vec::new(),
     });
     let ns = Namespace::prepare(policy, &[]).map_err(|e| e.to_string())?;
-    make(&ns).map(drop)
+    let received = make(&ns)?;
+    check(Join {
+        user: received.user.as_raw_fd(),
+        net: received.net.as_raw_fd(),
+    })
 }
 
 /// The live namespaces, by worktree and relays: each entry is dropped when its

@@ -1,0 +1,225 @@
+//! A PID namespace and a `/proc` of its own for every agent process, where its
+//! worktree's user namespace allows it (net/netns.rs): in it the agent sees only the
+//! processes of its own command, not the command lines of the machine's, and its own
+//! `/proc/self` works whether the server runs as root or not.
+//!
+//! Between fork and exec, once the process joined its worktree's namespaces and before
+//! it drops its capabilities ([`Entry::enter`]): `unshare(CLONE_NEWPID | CLONE_NEWNS)`,
+//! then two forks, so three processes:
+//! - the **waiter**, the process the harness started and waits for: it closes every
+//!   descriptor but its standard ones and waits for the namespace's init, then exits
+//!   with its code, which is the command's;
+//! - the **init** (pid 1 inside): it reaps every process orphaned in the namespace and
+//!   exits with the command's code once the command ended; the kernel then kills what is
+//!   left in the namespace, so nothing the command started outlives it;
+//! - the **command** (pid 2): it makes its mounts private, mounts a fresh `/proc` (only
+//!   the namespace's processes), grants it read-only in its Landlock ruleset (a rule on
+//!   the host's `/proc` does not cover a new mount) and goes on to confine itself and
+//!   exec.
+//!
+//! The waiter and the init run only the loops below (system calls, no exec, no agent
+//! code). A command killed by a signal ends with code 128 + the signal, as a shell
+//! reports it. Where the kernel refuses a new `/proc` (a container that masks parts of
+//! its own), [`probe`] says so once at startup and agents keep the host's `/proc`.
+
+use super::net::netns;
+
+/// `LANDLOCK_RULE_PATH_BENEATH`.
+const RULE_PATH_BENEATH: libc::c_int = 1;
+
+/// `struct landlock_path_beneath_attr` (packed, as the kernel declares it).
+#[repr(C, packed)]
+struct PathBeneath {
+    allowed_access: u64,
+    parent_fd: i32,
+}
+
+/// What the child needs; `Copy`, made before the fork.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Entry {
+    /// The process's own Landlock ruleset, which the new `/proc` is added to; `None`
+    /// when it runs without Landlock (the probe).
+    ruleset: Option<i32>,
+    /// The access granted on the new `/proc`: read files and directories.
+    access: u64,
+}
+
+impl Entry {
+    pub(super) fn new(ruleset: Option<i32>) -> Self {
+        let access = landlock::AccessFs::ReadFile | landlock::AccessFs::ReadDir;
+        Self {
+            ruleset,
+            access: access.bits(),
+        }
+    }
+
+    /// In the child: returns only in the command, with its `/proc` mounted and granted.
+    /// Only system calls on values made before the fork.
+    pub(super) fn enter(self) -> std::io::Result<()> {
+        let fail = || Err(std::io::Error::last_os_error());
+        // SAFETY: every call takes integers or pointers to this frame's values and
+        // static C strings; the loops below never return into the harness's code.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWPID | libc::CLONE_NEWNS) != 0 {
+                return fail();
+            }
+            let init = libc::fork();
+            if init < 0 {
+                return fail();
+            }
+            if init > 0 {
+                wait_and_exit(init, 3);
+            }
+            let command = libc::fork();
+            if command < 0 {
+                libc::_exit(127);
+            }
+            if command > 0 {
+                reap_until(command);
+            }
+            if libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+                || libc::mount(
+                    c"proc".as_ptr(),
+                    c"/proc".as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    std::ptr::null(),
+                ) != 0
+            {
+                return fail();
+            }
+            if let Some(ruleset) = self.ruleset {
+                let fd = libc::open(
+                    c"/proc".as_ptr(),
+                    libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                );
+                if fd < 0 {
+                    return fail();
+                }
+                let rule = PathBeneath {
+                    allowed_access: self.access,
+                    parent_fd: fd,
+                };
+                let added = libc::syscall(
+                    libc::SYS_landlock_add_rule,
+                    ruleset,
+                    RULE_PATH_BENEATH,
+                    &raw const rule,
+                    0u32,
+                );
+                libc::close(fd);
+                if added != 0 {
+                    return fail();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The waiter: closes every descriptor from `first_closed` up, waits for `init`, and
+/// exits with its code.
+unsafe fn wait_and_exit(init: i32, first_closed: u32) -> ! {
+    // SAFETY: system calls on integers and this frame's status word.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, first_closed, u32::MAX, 0u32);
+        let mut status = 0;
+        loop {
+            let reaped = libc::waitpid(init, &mut status, 0);
+            if reaped == init {
+                break;
+            }
+            if reaped < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)
+            {
+                libc::_exit(127);
+            }
+        }
+        libc::_exit(code_of(status));
+    }
+}
+
+/// The init: closes every descriptor, reaps whatever ends in the namespace, and exits
+/// with `command`'s code once it ended.
+unsafe fn reap_until(command: i32) -> ! {
+    // SAFETY: system calls on integers and this frame's status word.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+        loop {
+            let mut status = 0;
+            let reaped = libc::waitpid(-1, &mut status, 0);
+            if reaped == command {
+                libc::_exit(code_of(status));
+            }
+            if reaped < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)
+            {
+                libc::_exit(127);
+            }
+        }
+    }
+}
+
+/// The exit code of a wait status: its code, or 128 + the signal that killed it.
+fn code_of(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        127
+    }
+}
+
+/// Whether agents can have a PID namespace and `/proc` of their own here: a child
+/// joins a namespace made as a worktree's is and runs a shell that must read its own
+/// `/proc/self` and not see the harness.
+pub fn probe() -> Result<(), String> {
+    netns::probe_made(|join| {
+        use std::os::unix::process::CommandExt;
+        let entry = Entry::new(None);
+        // This process is outside: its pid (never one of the few inside) must not show.
+        let check = format!(
+            "test -r /proc/self/stat && ! test -e /proc/{}",
+            std::process::id()
+        );
+        let mut command = std::process::Command::new("/bin/sh");
+        command
+            .args(["-c", &check])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        // SAFETY: both steps make only system calls on values made before the fork.
+        unsafe {
+            command.pre_exec(move || {
+                join.enter()?;
+                entry.enter()
+            });
+        }
+        let status = command
+            .status()
+            .map_err(|e| format!("a child cannot have its own PID namespace and /proc: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "a child in its own PID namespace still saw other processes ({status})"
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_wait_status_becomes_the_code_a_shell_reports() {
+        assert_eq!(super::code_of(3 << 8), 3);
+        assert_eq!(super::code_of(libc::SIGKILL), 137);
+    }
+}
