@@ -590,7 +590,8 @@ async fn validation_sessions_wait_for_their_agents_concurrency_instead_of_piling
         Reply::tool("complete_task", json!({"summary": "criteria met"})),
     ])
     .await;
-    let build = "cat > /dev/null; echo built > built-$$.txt";
+    // Named after the worktree: in its own PID namespace every agent is pid 2.
+    let build = "cat > /dev/null; echo built > built-$(basename \"$PWD\").txt";
     let app = spawn_with(|s| {
         fast_engine(s, &path, Some(&fake.base_url));
         s.engine.stuck_after = std::time::Duration::from_secs(4);
