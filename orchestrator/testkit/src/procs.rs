@@ -40,3 +40,21 @@ pub async fn gone(pid: i32) -> bool {
     }
     false
 }
+
+/// The host's pid of the process whose pid in its own PID namespace is `inner` (the
+/// same number where it has none) and that works in `cwd`: an agent writes its pids
+/// as its namespace numbers them.
+pub fn host_pid(inner: i32, cwd: &Path) -> Option<i32> {
+    let cwd = std::fs::canonicalize(cwd).ok()?;
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+            let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+            let last: i32 = nspid.split_whitespace().last()?.parse().ok()?;
+            let here = std::fs::read_link(entry.path().join("cwd")).ok()?;
+            (last == inner && here == cwd).then_some(pid)
+        })
+}

@@ -243,13 +243,18 @@ async fn kill_9_mid_session_interrupts_it_and_the_task_runs_again_to_completion(
     server.wait_exit(Duration::from_secs(5));
     // The agent and its child outlive the orchestrator: they are in their own group.
     let worktree = dir.path().join("data/worktrees/T-1");
+    // As the agent's own PID namespace numbers them, where it has one.
     let pids: Vec<String> = ["parent.pid", "child.pid"]
         .iter()
         .map(|f| {
-            std::fs::read_to_string(worktree.join(f))
-                .unwrap_or_default()
+            let inner = std::fs::read_to_string(worktree.join(f)).unwrap_or_default();
+            inner
                 .trim()
-                .to_owned()
+                .parse()
+                .ok()
+                .and_then(|inner| harness_testkit::procs::host_pid(inner, &worktree))
+                .map(|pid| pid.to_string())
+                .unwrap_or_default()
         })
         .collect();
     assert!(

@@ -49,8 +49,7 @@ fn escapees(token: &str) -> Vec<i32> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|cmd| cmd == wanted.as_bytes())
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| cmd == wanted.as_bytes())
         })
         .filter(|&pid| running(pid))
         .collect()

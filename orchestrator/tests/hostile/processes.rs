@@ -26,7 +26,10 @@ async fn the_servers_environment_memory_and_signals_are_out_of_reach() {
         // the server, so the same memory; it keeps no descriptor open).
         attempt("parent memory map", "cat /proc/$PPID/maps"),
         attempt("parent environ", "cat /proc/$PPID/environ"),
-        attempt("server command line", &format!("test -s /proc/{server}/cmdline")),
+        attempt(
+            "server command line",
+            &format!("test -s /proc/{server}/cmdline"),
+        ),
         "env | sed 's/^/ENV /'".to_owned(),
     ]
     .join("\n");

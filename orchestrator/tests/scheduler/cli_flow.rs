@@ -28,20 +28,6 @@ fn alive(pid: i32) -> bool {
     !status.is_empty() && !status.contains(") Z ")
 }
 
-/// The host's pid of the process whose pid in its own PID namespace is `inner` (the
-/// same number where it has none) and that works in `cwd`.
-fn host_pid(inner: i32, cwd: &Path) -> Option<i32> {
-    let cwd = std::fs::canonicalize(cwd).ok()?;
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-        let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
-        let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
-        let last: i32 = nspid.split_whitespace().last()?.parse().ok()?;
-        let here = std::fs::read_link(entry.path().join("cwd")).ok()?;
-        (last == inner && here == cwd).then_some(pid)
-    })
-}
-
 async fn read_pid(path: PathBuf) -> i32 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -79,8 +65,8 @@ async fn cancelling_a_running_cli_session_kills_the_agent_and_its_child() {
     // The pids the agent wrote are its own PID namespace's where it has one.
     let parent = read_pid(worktree.join("parent.pid")).await;
     let child = read_pid(worktree.join("child.pid")).await;
-    let parent = host_pid(parent, &worktree).expect("the agent runs");
-    let child = host_pid(child, &worktree).expect("its child runs");
+    let parent = harness_testkit::procs::host_pid(parent, &worktree).expect("the agent runs");
+    let child = harness_testkit::procs::host_pid(child, &worktree).expect("its child runs");
     assert!(alive(parent) && alive(child));
 
     let cancelled = json_with(

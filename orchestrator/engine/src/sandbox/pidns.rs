@@ -135,8 +135,7 @@ unsafe fn wait_and_exit(init: i32, first_closed: u32) -> ! {
             if reaped == init {
                 break;
             }
-            if reaped < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)
-            {
+            if reaped < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
                 libc::_exit(127);
             }
         }
@@ -156,8 +155,7 @@ unsafe fn reap_until(command: i32) -> ! {
             if reaped == command {
                 libc::_exit(code_of(status));
             }
-            if reaped < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)
-            {
+            if reaped < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
                 libc::_exit(127);
             }
         }

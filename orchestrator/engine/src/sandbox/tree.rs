@@ -604,7 +604,10 @@ sleep 0.3; ulimit -Hn";
         spec.sandbox.limits = limits;
         spec.timeout = Some(Duration::from_secs(60));
         let cancel = tokio_util::sync::CancellationToken::new();
-        crate::process::run(&spec, &cancel, |_| {}).await.unwrap().tail
+        crate::process::run(&spec, &cancel, |_| {})
+            .await
+            .unwrap()
+            .tail
     }
 
     /// Whether this server bounds runs with `controller`: root on a host whose cgroup v2
@@ -668,7 +671,10 @@ for p in $pids; do wait $p; echo "status $?"; done"#;
             .find_map(|l| l.strip_prefix("running "))
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or_else(|| panic!("{out}"));
-        assert!(running < 16, "{running} processes ran under pids.max 16: {out}");
+        assert!(
+            running < 16,
+            "{running} processes ran under pids.max 16: {out}"
+        );
     }
 
     #[test]
