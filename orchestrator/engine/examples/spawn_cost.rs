@@ -3,7 +3,8 @@
 //! (the default `SandboxConfig` plus `guard_ports` on a bound port, as `server.rs` does
 //! after it binds: Landlock, the ports guard, limits, environment policy, and whatever
 //! else the one spawn point applies) RUNS times and prints the median and p90 in
-//! milliseconds. `SPAWN_COST_GUARD=0` measures without the ports guard.
+//! milliseconds. `SPAWN_COST_GUARD=0` measures without the ports guard;
+//! `SPAWN_COST_NETNS=off|auto|require` sets the namespaces as `HARNESS_AGENT_NETNS`.
 //!
 //! `cargo run --release -p harness-engine --example spawn_cost [RUNS]` (default 100).
 //! Exits 1 if a run fails, so a sandbox that refuses `true` is never timed as fast.
@@ -39,10 +40,16 @@ async fn main() {
     // The port the server would own; held open while the runs go, as the server's is.
     let listener = std::net::TcpListener::bind("127.0.0.1:0");
     let guarded = std::env::var("SPAWN_COST_GUARD").map_or(true, |v| v != "0");
-    // SPAWN_COST_NETNS=1: in the worktree's own network namespace (needs the guard).
-    if std::env::var("SPAWN_COST_NETNS").is_ok_and(|v| v == "1") {
-        spec.sandbox.netns.mode = harness_engine::sandbox::net::NetnsMode::Require;
-    }
+    // SPAWN_COST_NETNS=off|auto|require (default auto, as the server's): whether the
+    // command runs in the worktree's own namespaces (needs the guard).
+    let netns = std::env::var("SPAWN_COST_NETNS").unwrap_or_else(|_| "auto".into());
+    spec.sandbox.netns.mode = match harness_engine::sandbox::net::NetnsMode::parse(&netns) {
+        Some(mode) => mode,
+        None => {
+            eprintln!("spawn_cost: SPAWN_COST_NETNS must be off, auto or require");
+            std::process::exit(2);
+        }
+    };
     if guarded {
         let port = match listener.as_ref().map(|l| l.local_addr()) {
             Ok(Ok(addr)) => addr.port(),
@@ -83,11 +90,16 @@ async fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let at = |q: usize| times[(times.len() * q / 100).min(times.len() - 1)];
     println!(
-        "spawn: {runs} runs of `true` with the full sandbox{}: median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+        "spawn: {runs} runs of `true` with the full sandbox{}, namespaces {netns}{}: median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
         if guarded {
             " and the ports guard"
         } else {
             ", no ports guard"
+        },
+        if spec.sandbox.agents_have_netns() {
+            " (in force)"
+        } else {
+            " (not in force)"
         },
         ms(at(50)),
         ms(at(90)),

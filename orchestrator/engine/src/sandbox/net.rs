@@ -687,7 +687,7 @@ mod tests {
         );
         assert!(other.contains(&format!("SHUT {port}")), "{other}");
         assert!(!host, "the worktree's server is on the host's loopback");
-        // Once the worktree's last process ended, its namespace is gone with the server.
+        // The server went with its run (the namespace may stay a while for the next).
         let again = run_in(&config, a.path(), &probe(port), &never).await;
         assert!(again.contains(&format!("SHUT {port}")), "{again}");
     }

@@ -14,8 +14,8 @@
 //! started is on the loopback the browser and the next command see, and on no other
 //! worktree's. The namespace has nothing but its loopback: the host's loopback, the
 //! harness's port and every other address are out of reach except through the proxy the
-//! harness serves there ([`crate::egress::proxy`]). It goes when the last process of the
-//! worktree that holds it has ended.
+//! harness serves there ([`crate::egress::proxy`]). It goes a minute after the last
+//! process of the worktree that held it has ended (what ran in it went with its run).
 //!
 //! Everything a child does is a system call on values made before the fork: the map
 //! lines are formatted here, the control-message buffer is on the child's stack.
@@ -25,7 +25,7 @@ use std::{
     net::{Ipv4Addr, SocketAddr},
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, Weak},
+    sync::{Arc, Mutex},
 };
 
 use tokio_util::sync::CancellationToken;
@@ -453,10 +453,27 @@ pub(in crate::sandbox) fn probe_made(
     })
 }
 
-/// The live namespaces, by worktree and relays: each entry is dropped when its
-/// namespace is gone (checked at every lookup).
-type Registry = HashMap<(PathBuf, Vec<SocketAddr>), Weak<Shared>>;
+/// The namespaces kept, by worktree and relays. One no process holds is kept for
+/// [`KEEP`] after its last use, so the next command of the worktree joins it instead of
+/// making one (a few milliseconds); past that, or past [`MAX_KEPT`], it goes (checked
+/// at every lookup). What ran in it went with its run.
+type Registry = HashMap<(PathBuf, Vec<SocketAddr>), Kept>;
 static LIVE: Mutex<Option<Registry>> = Mutex::new(None);
+const KEEP: std::time::Duration = std::time::Duration::from_secs(60);
+const MAX_KEPT: usize = 64;
+
+#[derive(Debug)]
+struct Kept {
+    shared: Arc<Shared>,
+    used: std::time::Instant,
+}
+
+impl Kept {
+    /// Held by a running process, or used lately.
+    fn in_use(&self, crowded: bool) -> bool {
+        Arc::strong_count(&self.shared) > 1 || (!crowded && self.used.elapsed() < KEEP)
+    }
+}
 
 /// One worktree's network namespace: the files that keep it alive, and the proxy and
 /// relays served into it. Every agent process of the worktree holds it; the last one
@@ -483,10 +500,12 @@ impl Shared {
     ) -> std::io::Result<Arc<Self>> {
         let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let live = live.get_or_insert_with(HashMap::new);
-        live.retain(|_, ns| ns.strong_count() > 0);
+        let crowded = live.len() >= MAX_KEPT;
+        live.retain(|_, kept| kept.in_use(crowded));
         let key = (scope.to_path_buf(), relays.to_vec());
-        if let Some(shared) = live.get(&key).and_then(Weak::upgrade) {
-            return Ok(shared);
+        if let Some(kept) = live.get_mut(&key) {
+            kept.used = std::time::Instant::now();
+            return Ok(kept.shared.clone());
         }
         // Made under the lock: two commands starting at once in one worktree must not
         // make two namespaces. Making one takes about a millisecond.
@@ -499,16 +518,22 @@ impl Shared {
             factory: Mutex::new(None),
             _served: ns,
         });
-        live.insert(key, Arc::downgrade(&shared));
+        live.insert(
+            key,
+            Kept {
+                shared: shared.clone(),
+                used: std::time::Instant::now(),
+            },
+        );
         Ok(shared)
     }
 
-    /// The live namespace of the worktree `scope` without relays (the one its commands
-    /// and its browser share), if a process of the worktree holds one.
+    /// The namespace of the worktree `scope` without relays (the one its commands and
+    /// its browser share), if there is one.
     pub fn live(scope: &Path) -> Option<Arc<Self>> {
         let live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let key = (scope.to_path_buf(), Vec::new());
-        live.as_ref()?.get(&key).and_then(Weak::upgrade)
+        live.as_ref()?.get(&key).map(|kept| kept.shared.clone())
     }
 
     /// A TCP connection from the harness to `port` on the namespace's loopback (the
