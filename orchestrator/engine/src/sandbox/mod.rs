@@ -331,8 +331,13 @@ impl SandboxConfig {
             Some(guard) if netns_on => guard.namespace(scope, &mut env)?,
             _ => None,
         };
-        let pidns =
-            private_proc.then(|| pidns::Entry::new(ruleset.as_ref().map(AsRawFd::as_raw_fd)));
+        let pidns = match abi {
+            Some(abi) if private_proc => Some(pidns::Entry::new(
+                ruleset.as_ref().map(AsRawFd::as_raw_fd),
+                abi,
+            )),
+            _ => None,
+        };
         // Else a confined child is forked from the guard's thread, so it starts inside
         // the domain that keeps it off the harness's ports (net.rs says why not per spawn).
         let guard = match netns {

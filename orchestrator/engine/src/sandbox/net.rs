@@ -693,8 +693,8 @@ mod tests {
     }
 
     /// In its namespace an agent sees only its own command's processes: not the
-    /// harness, not the machine's command lines; its own `/proc/self` works, and what it
-    /// leaves running ends with it.
+    /// harness, not the machine's command lines; its own `/proc/self` works. And it has
+    /// a `/dev/shm` of its own.
     #[tokio::test]
     async fn in_its_namespace_an_agent_sees_only_its_own_processes() {
         if net_abi().is_none() || !netns_available() {
@@ -719,7 +719,7 @@ mod tests {
         assert!(config.guard.as_ref().unwrap().private_proc());
         let me = std::process::id();
         let script = format!(
-            "sleep 30 & echo \"count $(ls -d /proc/[0-9]* | wc -l)\"; echo \"self $(cut -d' ' -f1 /proc/self/stat)\"; if [ -e /proc/{me} ] && grep -q . /proc/{me}/cmdline 2>/dev/null; then echo SEES_HARNESS; fi; head -c 100 /proc/1/cmdline | tr '\\0' ' '; echo"
+            "sleep 30 & echo \"count $(ls -d /proc/[0-9]* | wc -l)\"; echo \"self $(cut -d' ' -f1 /proc/self/stat)\"; if [ -e /proc/{me} ] && grep -q . /proc/{me}/cmdline 2>/dev/null; then echo SEES_HARNESS; fi; head -c 100 /proc/1/cmdline | tr '\\0' ' '; echo; echo \"shm $(ls -A /dev/shm | wc -l)\"; /usr/bin/python3 -c 'import multiprocessing as m; m.Lock(); print(\"LOCK OK\")'"
         );
         let out = run(&config, &script).await;
         let count: usize = out
@@ -731,6 +731,9 @@ mod tests {
         assert!(count <= 6, "{count} processes visible: {out}");
         assert!(!out.contains("SEES_HARNESS"), "{out}");
         assert!(!out.contains("cargo"), "{out}");
+        // A /dev/shm of its own: empty, and Python's multiprocessing works in it.
+        assert!(out.contains("shm 0"), "{out}");
+        assert!(out.contains("LOCK OK"), "{out}");
     }
 
     fn free_port() -> u16 {

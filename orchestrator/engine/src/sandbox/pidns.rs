@@ -13,9 +13,10 @@
 //!   exits with the command's code once the command ended; the kernel then kills what is
 //!   left in the namespace, so nothing the command started outlives it;
 //! - the **command** (pid 2): it makes its mounts private, mounts a fresh `/proc` (only
-//!   the namespace's processes), grants it read-only in its Landlock ruleset (a rule on
-//!   the host's `/proc` does not cover a new mount) and goes on to confine itself and
-//!   exec.
+//!   the namespace's processes) and a `/dev/shm` of its own (a 64 MB tmpfs, so Python's
+//!   `multiprocessing` works and no other process's shared memory shows), grants them in
+//!   its Landlock ruleset (a rule on the host's path does not cover a new mount) and
+//!   goes on to confine itself and exec.
 //!
 //! The waiter and the init run only the loops below (system calls, no exec, no agent
 //! code). A command killed by a signal ends with code 128 + the signal, as a shell
@@ -34,22 +35,35 @@ struct PathBeneath {
     parent_fd: i32,
 }
 
+/// The size of an agent process's own `/dev/shm` (Python's `multiprocessing` keeps its
+/// semaphores there); what it holds counts against the run's memory too.
+const SHM_OPTIONS: &std::ffi::CStr = c"size=64m,mode=1777";
+
 /// What the child needs; `Copy`, made before the fork.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Entry {
-    /// The process's own Landlock ruleset, which the new `/proc` is added to; `None`
-    /// when it runs without Landlock (the probe).
+    /// The process's own Landlock ruleset, which the new `/proc` and `/dev/shm` are
+    /// added to; `None` when it runs without Landlock (the probe).
     ruleset: Option<i32>,
     /// The access granted on the new `/proc`: read files and directories.
-    access: u64,
+    proc_access: u64,
+    /// The access granted on the new `/dev/shm`: everything but execute (it is mounted
+    /// `noexec` too) and device nodes.
+    shm_access: u64,
 }
 
 impl Entry {
-    pub(super) fn new(ruleset: Option<i32>) -> Self {
-        let access = landlock::AccessFs::ReadFile | landlock::AccessFs::ReadDir;
+    /// `abi`: the Landlock ABI the ruleset was made for (its handled rights bound what
+    /// a rule may grant).
+    pub(super) fn new(ruleset: Option<i32>, abi: i32) -> Self {
+        use landlock::{Access, AccessFs};
+        let proc = AccessFs::ReadFile | AccessFs::ReadDir;
+        let shm = AccessFs::from_all(landlock::ABI::from(abi))
+            & !(AccessFs::Execute | AccessFs::MakeChar | AccessFs::MakeBlock);
         Self {
             ruleset,
-            access: access.bits(),
+            proc_access: proc.bits(),
+            shm_access: shm.bits(),
         }
     }
 
@@ -94,33 +108,54 @@ impl Entry {
             {
                 return fail();
             }
+            // A /dev/shm of its own, where the host has one to mount over.
+            let shm = libc::mount(
+                c"tmpfs".as_ptr(),
+                c"/dev/shm".as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                SHM_OPTIONS.as_ptr().cast(),
+            ) == 0;
             if let Some(ruleset) = self.ruleset {
-                let fd = libc::open(
-                    c"/proc".as_ptr(),
-                    libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                );
-                if fd < 0 {
-                    return fail();
-                }
-                let rule = PathBeneath {
-                    allowed_access: self.access,
-                    parent_fd: fd,
-                };
-                let added = libc::syscall(
-                    libc::SYS_landlock_add_rule,
-                    ruleset,
-                    RULE_PATH_BENEATH,
-                    &raw const rule,
-                    0u32,
-                );
-                libc::close(fd);
-                if added != 0 {
-                    return fail();
+                grant(ruleset, c"/proc", self.proc_access)?;
+                if shm {
+                    grant(ruleset, c"/dev/shm", self.shm_access)?;
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Adds `dir` with `access` to `ruleset`. System calls only.
+unsafe fn grant(ruleset: i32, dir: &std::ffi::CStr, access: u64) -> std::io::Result<()> {
+    // SAFETY: `dir` is NUL-terminated; the rule is this frame's, passed by pointer.
+    unsafe {
+        let fd = libc::open(
+            dir.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let rule = PathBeneath {
+            allowed_access: access,
+            parent_fd: fd,
+        };
+        let added = libc::syscall(
+            libc::SYS_landlock_add_rule,
+            ruleset,
+            RULE_PATH_BENEATH,
+            &raw const rule,
+            0u32,
+        );
+        let err = std::io::Error::last_os_error();
+        libc::close(fd);
+        if added != 0 {
+            return Err(err);
+        }
+    }
+    Ok(())
 }
 
 /// The waiter: closes every descriptor from `first_closed` up, waits for `init`, and
@@ -179,7 +214,7 @@ fn code_of(status: i32) -> i32 {
 pub fn probe() -> Result<(), String> {
     netns::probe_made(|join| {
         use std::os::unix::process::CommandExt;
-        let entry = Entry::new(None);
+        let entry = Entry::new(None, 1);
         // This process is outside: its pid (never one of the few inside) must not show.
         let check = format!(
             "test -r /proc/self/stat && ! test -e /proc/{}",
