@@ -173,6 +173,11 @@ async fn leftovers_of_a_crashed_server_are_found_by_their_mark_wherever_they_wen
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     std::mem::forget(prepared);
     started(&text);
+    // Each wrote its pid just before its `exec sleep`: give the exec a moment.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while escapees(&token).len() < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(
         escapees(&token).len(),
         3,
