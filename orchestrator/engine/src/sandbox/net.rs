@@ -611,14 +611,7 @@ mod tests {
             return;
         }
         let model = origin("the model api");
-        let mut config = super::super::SandboxConfig {
-            netns: NetnsSettings {
-                mode: NetnsMode::Require,
-                egress: Egress::default(),
-            },
-            ..super::super::SandboxConfig::default()
-        };
-        config.guard_ports(&[]).unwrap();
+        let config = in_namespaces();
         let url = format!("http://127.0.0.1:{model}");
         let out = run_with(
             &config,
@@ -627,6 +620,19 @@ mod tests {
         )
         .await;
         assert!(out.contains("the model api"), "{out}");
+    }
+
+    /// The sandbox with agents in their own namespaces (`require`), its guard set.
+    fn in_namespaces() -> super::super::SandboxConfig {
+        let mut config = super::super::SandboxConfig {
+            netns: NetnsSettings {
+                mode: NetnsMode::Require,
+                egress: Egress::default(),
+            },
+            ..super::super::SandboxConfig::default()
+        };
+        config.guard_ports(&[]).unwrap();
+        config
     }
 
     /// Runs `script` with bash in `dir` under `config` until `cancel` fires or it ends.
@@ -650,14 +656,7 @@ mod tests {
         if net_abi().is_none() || !netns_available() {
             return;
         }
-        let mut config = super::super::SandboxConfig {
-            netns: NetnsSettings {
-                mode: NetnsMode::Require,
-                egress: Egress::default(),
-            },
-            ..super::super::SandboxConfig::default()
-        };
-        config.guard_ports(&[]).unwrap();
+        let config = in_namespaces();
         assert!(config.agents_have_netns());
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         // A port nothing on the host listens on (checked at the end too).
@@ -700,14 +699,7 @@ mod tests {
         if net_abi().is_none() || !netns_available() {
             return;
         }
-        let mut config = super::super::SandboxConfig {
-            netns: NetnsSettings {
-                mode: NetnsMode::Require,
-                egress: Egress::default(),
-            },
-            ..super::super::SandboxConfig::default()
-        };
-        config.guard_ports(&[]).unwrap();
+        let config = in_namespaces();
         if let Err(why) = super::super::pidns::probe() {
             assert!(
                 std::env::var_os("CI").is_none() || Path::new("/.dockerenv").exists(),

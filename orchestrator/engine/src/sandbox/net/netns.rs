@@ -98,22 +98,7 @@ impl Namespace {
     /// Prepares a namespace whose proxy applies `policy`, relaying each of `relays` (model
     /// APIs on this machine's loopback) on the same address inside.
     fn prepare(policy: Arc<Policy>, relays: &[SocketAddr]) -> std::io::Result<Self> {
-        let mut fds = [0i32; 2];
-        // SAFETY: socketpair writes two descriptors into `fds`, which has room for them.
-        if unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        } != 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: both descriptors were just created and belong to nobody else.
-        let (parent, child) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (parent, child) = seqpacket_pair()?;
         let mut ports = [0u16; MAX_LISTENERS];
         ports[0] = PROXY_PORT;
         let mut count = 1;
@@ -203,6 +188,26 @@ impl Drop for Namespace {
     fn drop(&mut self) {
         self.stop.cancel();
     }
+}
+
+/// A connected pair of close-on-exec `SOCK_SEQPACKET` Unix sockets: the harness's end
+/// and a child's.
+fn seqpacket_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: socketpair writes two descriptors into `fds`, which has room for them.
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and belong to nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// A control-message buffer aligned for `cmsghdr`.
@@ -598,22 +603,7 @@ struct Factory {
 
 impl Factory {
     fn start(join: Join) -> std::io::Result<Self> {
-        let mut fds = [0i32; 2];
-        // SAFETY: socketpair writes two descriptors into `fds`, which has room for them.
-        if unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        } != 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: both descriptors were just created and belong to nobody else.
-        let (parent, child) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (parent, child) = seqpacket_pair()?;
         // SAFETY: the child of this multi-threaded process makes only system calls
         // (close_range, setns, recv, socket, sendmsg, _exit) and never returns.
         let pid = unsafe { libc::fork() };
