@@ -475,6 +475,23 @@ impl EngineSettings {
         }
     }
 
+    /// The sandbox of an agent of `role`: the server's, with the hosts the role lists
+    /// (`[roles.NAME] egress`) added to what its egress proxy lets through.
+    pub fn agent_sandbox_for(&self, role: &str) -> SandboxConfig {
+        let mut sandbox = self.agent_sandbox();
+        // Checked at startup (roles.rs): an entry that does not parse cannot be here.
+        if let Some(more) = self
+            .roles
+            .registry
+            .get(role)
+            .filter(|r| !r.egress.is_empty())
+            .and_then(|r| Egress::parse(&r.egress.join(",")).ok())
+        {
+            sandbox.netns.egress = sandbox.netns.egress.with(&more);
+        }
+        sandbox
+    }
+
     /// Merges flags and environment with the file. `alias_workspace` is VIBE_WORKSPACE.
     pub fn load(
         args: EngineArgs,
@@ -687,6 +704,26 @@ mod tests {
     fn load_engine(args: EngineArgs) -> EngineSettings {
         let dir = std::env::temp_dir().join("harness-engine-settings-test");
         EngineSettings::load(args, EngineFile::default(), None, dir).unwrap()
+    }
+
+    #[test]
+    fn an_agent_of_a_role_with_egress_hosts_gets_them_beside_the_servers() {
+        let mut settings = load_engine(EngineArgs::default());
+        let mut file = crate::roles::RolesFile::default();
+        file.roles.insert(
+            "research".into(),
+            harness_domain::role::RoleSpec {
+                egress: Some(vec!["github.com".into()]),
+                ..Default::default()
+            },
+        );
+        settings.roles = crate::roles::RoleSettings::load(file, None).unwrap();
+        let server = settings.agent_sandbox().netns.egress;
+        let research = settings.agent_sandbox_for("research").netns.egress;
+        let build = settings.agent_sandbox_for("build").netns.egress;
+        assert_eq!(build, server);
+        assert_eq!(research, server.with(&Egress::parse("github.com").unwrap()));
+        assert_ne!(research, server);
     }
 
     #[test]

@@ -71,15 +71,17 @@ impl RoleSettings {
     pub fn load(file: RolesFile, chromium: Option<PathBuf>) -> Result<Self, ConfigError> {
         let registry = RoleRegistry::build(file.roles, file.routing)?;
         for role in registry.iter() {
-            harness_engine::browser::OriginPolicy::with_origins(&role.browser_origins).map_err(
-                |e| {
-                    ConfigError::Role(harness_domain::role::RoleError {
-                        role: role.name.to_string(),
-                        field: "browser_origins",
-                        message: e.to_string(),
-                    })
-                },
-            )?;
+            let refused = |field: &'static str, message: String| {
+                ConfigError::Role(harness_domain::role::RoleError {
+                    role: role.name.to_string(),
+                    field,
+                    message,
+                })
+            };
+            harness_engine::browser::OriginPolicy::with_origins(&role.browser_origins)
+                .map_err(|e| refused("browser_origins", e.to_string()))?;
+            harness_engine::egress::Egress::parse(&role.egress.join(","))
+                .map_err(|e| refused("egress", e))?;
         }
         let mut sizes = BTreeMap::new();
         for (raw, tier) in file.sizes {
@@ -239,6 +241,30 @@ mod tests {
             err.contains("human-sim") && err.contains("browser_origins"),
             "{err}"
         );
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn a_roles_egress_hosts_widen_its_agents_proxy_and_a_bad_one_is_named() {
+        let spec = |hosts: &[&str]| RoleSpec {
+            egress: Some(hosts.iter().map(|h| (*h).to_owned()).collect()),
+            ..RoleSpec::default()
+        };
+        let mut file = RolesFile::default();
+        file.roles.insert(
+            "research".into(),
+            spec(&["github.com", "*.example.org:443"]),
+        );
+        let roles = RoleSettings::load(file, None).unwrap();
+        assert_eq!(
+            roles.registry.get("research").unwrap().egress,
+            ["github.com", "*.example.org:443"]
+        );
+
+        let mut file = RolesFile::default();
+        file.roles.insert("research".into(), spec(&["a b"]));
+        let err = RoleSettings::load(file, None).unwrap_err().to_string();
+        assert!(err.contains("research") && err.contains("egress"), "{err}");
         assert!(!err.contains('\n'));
     }
 

@@ -12,7 +12,7 @@ use harness_engine::{
     cli_runtime::{CliAgentConfig, CliRuntime},
     git::Repo,
     runtime::{AgentRuntime, AnthropicRuntime},
-    sandbox::Readiness,
+    sandbox::{Readiness, SandboxConfig},
     tools::ToolLimits,
 };
 
@@ -225,9 +225,10 @@ impl Runtimes {
             .and_then(|r| r.model.as_ref())
             .map(|m| m.as_str());
         let model = model.or(role_model).unwrap_or(&agent.model);
+        let sandbox = self.settings.agent_sandbox_for(agent.role.as_str());
         let runtime: Arc<dyn AgentRuntime> = match kind {
-            RuntimeKind::Anthropic => Arc::new(self.anthropic(model)?),
-            RuntimeKind::Cli => Arc::new(self.cli(self.command(agent))),
+            RuntimeKind::Anthropic => Arc::new(self.anthropic(model, sandbox)?),
+            RuntimeKind::Cli => Arc::new(self.cli(self.command(agent), sandbox)),
         };
         if self.executor(agent) == harness_executor::ExecutorKind::Local {
             runtime.readiness()?;
@@ -235,7 +236,7 @@ impl Runtimes {
         Ok(runtime)
     }
 
-    fn anthropic(&self, model: &str) -> Result<AnthropicRuntime, Unready> {
+    fn anthropic(&self, model: &str, sandbox: SandboxConfig) -> Result<AnthropicRuntime, Unready> {
         let key = self
             .settings
             .anthropic_api_key
@@ -249,20 +250,20 @@ impl Runtimes {
             prices: self.prices.clone(),
             loop_config: LoopConfig::new(model),
             tool_limits: ToolLimits {
-                sandbox: self.settings.agent_sandbox(),
+                sandbox,
                 ..ToolLimits::default()
             },
         })
     }
 
-    fn cli(&self, command: Vec<String>) -> CliRuntime {
+    fn cli(&self, command: Vec<String>, sandbox: SandboxConfig) -> CliRuntime {
         let mut config = CliAgentConfig::claude_code();
         if let Some((program, args)) = command.split_first() {
             config.program = program.clone();
             config.args = args.to_vec();
         }
         config.timeout = self.settings.session_timeout;
-        config.sandbox = self.settings.agent_sandbox();
+        config.sandbox = sandbox;
         CliRuntime { config }
     }
 

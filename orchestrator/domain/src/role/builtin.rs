@@ -228,6 +228,7 @@ pub(super) fn roles() -> Vec<Role> {
             concurrency: Concurrency::parse(b.concurrency).expect("built-in concurrency is valid"),
             job: b.job,
             browser_origins: Vec::new(),
+            egress: Vec::new(),
             builtin: true,
         })
         .collect()

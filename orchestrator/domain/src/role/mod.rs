@@ -169,6 +169,9 @@ pub struct Role {
     /// Origins beyond loopback the role's browser may open (checked by the harness,
     /// which owns the origin rules).
     pub browser_origins: Vec<String>,
+    /// Hosts its agents may reach through the egress proxy beyond the server's list
+    /// (`HARNESS_AGENT_EGRESS`), in the proxy's own syntax (checked by the harness).
+    pub egress: Vec<String>,
     /// Shipped with the binary (possibly changed by `harness.toml`).
     pub builtin: bool,
 }
@@ -206,6 +209,9 @@ pub struct RoleSpec {
     pub concurrency: Option<i64>,
     /// Origins beyond loopback its browser may open, like `["https://staging.example.com"]`.
     pub browser_origins: Option<Vec<String>>,
+    /// Hosts its agents may reach beyond `HARNESS_AGENT_EGRESS`, like `["github.com",
+    /// "*.githubusercontent.com"]`.
+    pub egress: Option<Vec<String>>,
 }
 
 /// A role that cannot be used, named with the field at fault. One line.
@@ -368,6 +374,9 @@ fn apply(mut role: Role, spec: RoleSpec) -> Result<Role, RoleError> {
     if let Some(origins) = spec.browser_origins {
         role.browser_origins = origins;
     }
+    if let Some(hosts) = spec.egress {
+        role.egress = hosts;
+    }
     if let Some(n) = spec.concurrency {
         role.concurrency = Concurrency::parse(n)
             .map_err(|e| RoleError::from_validation(&name, "concurrency", e))?;
@@ -413,6 +422,7 @@ fn new_role(name: RoleName, spec: RoleSpec) -> Result<Role, RoleError> {
         concurrency: Concurrency::parse(1).expect("1 is a valid concurrency"),
         job: Job::Tasks,
         browser_origins: Vec::new(),
+        egress: Vec::new(),
         builtin: false,
     };
     apply(blank, spec)

@@ -112,7 +112,7 @@ pub async fn launch(
         }
     };
     let ws_url = if config.sandbox.agents_have_netns() {
-        relay_devtools(&config.worktree, &ws_url, &stop).inspect_err(|_| stop.cancel())?
+        relay_devtools(config, &ws_url, &stop).inspect_err(|_| stop.cancel())?
     } else {
         ws_url
     };
@@ -128,7 +128,7 @@ pub async fn launch(
 /// through a socket made inside ([`netns::Shared::connect_inside`]), until `stop`.
 /// Returns the DevTools URL on the relay.
 fn relay_devtools(
-    worktree: &Path,
+    config: &LaunchConfig,
     ws_url: &str,
     stop: &CancellationToken,
 ) -> Result<String, BrowserError> {
@@ -137,7 +137,8 @@ fn relay_devtools(
     let port: u16 = port
         .parse()
         .map_err(|_| BrowserError::Exited(format!("an unexpected DevTools URL: {ws_url}")))?;
-    let shared = netns::Shared::live(worktree).ok_or(BrowserError::InNamespace)?;
+    let shared = netns::Shared::live(&config.worktree, &config.sandbox.netns.egress)
+        .ok_or(BrowserError::InNamespace)?;
     let listener =
         std::net::TcpListener::bind("127.0.0.1:0").map_err(|_| BrowserError::InNamespace)?;
     let relay_port = listener

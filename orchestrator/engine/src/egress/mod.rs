@@ -27,13 +27,13 @@ pub const DEFAULT_HOSTS: [&str; 7] = [
 const MAX_ENTRIES: usize = 256;
 
 /// One entry: a host (exact, or every name under a suffix) and an optional port.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Entry {
     host: Host,
     port: Option<u16>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Host {
     /// `name` or an IP literal, lower case.
     Exact(String),
@@ -42,7 +42,7 @@ enum Host {
 }
 
 /// The destinations agents may reach through the proxy.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Egress {
     entries: Vec<Entry>,
 }
@@ -81,6 +81,17 @@ impl Egress {
             list.push_str(host);
         }
         Self::parse(&list).unwrap_or_default()
+    }
+
+    /// This list with `more`'s entries added (a role's, beyond the server's).
+    pub fn with(&self, more: &Egress) -> Egress {
+        let mut entries = self.entries.clone();
+        for entry in &more.entries {
+            if !entries.contains(entry) {
+                entries.push(entry.clone());
+            }
+        }
+        Egress { entries }
     }
 
     /// Adds an exact `host:port` entry (a model API the harness relays).

@@ -328,7 +328,7 @@ impl SandboxConfig {
         // (net/netns.rs), so the host's loopback is out of reach and egress goes through
         // the harness's proxy.
         let netns = match &self.guard {
-            Some(guard) if netns_on => guard.namespace(scope, &mut env)?,
+            Some(guard) if netns_on => guard.namespace(scope, &self.netns.egress, &mut env)?,
             _ => None,
         };
         let pidns = match abi {

@@ -188,19 +188,29 @@ impl PortGuard {
         self.private_proc.is_ok()
     }
 
-    /// The network namespace of the worktree `scope` when agents get one, with the proxy
-    /// variables added to the process's environment `env`.
+    /// The network namespace of the worktree `scope` when agents get one, whose proxy
+    /// lets through `egress` (the server's list, or a role's on top of it), with the
+    /// proxy variables added to the process's environment `env`.
     pub(super) fn namespace(
         &self,
         scope: &Path,
+        egress: &Egress,
         env: &mut Vec<(std::ffi::OsString, std::ffi::OsString)>,
     ) -> Result<Option<Arc<netns::Shared>>, SandboxError> {
-        let Some(policy) = &self.netns else {
+        let Some(server) = &self.netns else {
             return Ok(None);
+        };
+        let policy = if &server.egress == egress {
+            server.clone()
+        } else {
+            Arc::new(Policy {
+                egress: egress.clone(),
+                harness_ports: self.ports.clone(),
+            })
         };
         let relays = model_relays(env, &self.ports);
         let ns =
-            netns::Shared::for_scope(scope, policy, &relays).map_err(|e| SandboxError::Rules {
+            netns::Shared::for_scope(scope, &policy, &relays).map_err(|e| SandboxError::Rules {
                 path: Path::new("network namespace").to_path_buf(),
                 message: e.to_string(),
             })?;
@@ -689,6 +699,35 @@ mod tests {
         // The server went with its run (the namespace may stay a while for the next).
         let again = run_in(&config, a.path(), &probe(port), &never).await;
         assert!(again.contains(&format!("SHUT {port}")), "{again}");
+    }
+
+    /// A role's own egress hosts (`[roles.NAME] egress`, on top of the server's list)
+    /// open what the server's list alone refuses, even in the same worktree: the two
+    /// lists get a namespace each.
+    #[tokio::test]
+    async fn a_roles_egress_hosts_open_what_the_servers_list_refuses() {
+        if net_abi().is_none() || !netns_available() {
+            return;
+        }
+        let allowed = origin("hello from the role's host");
+        let server = in_namespaces();
+        let mut role = server.clone();
+        role.netns.egress = role
+            .netns
+            .egress
+            .with(&Egress::parse(&format!("127.0.0.1:{allowed}")).unwrap());
+        let fetch = format!(
+            "curl -s -m 5 --noproxy '' -x \"$HTTP_PROXY\" -w ' CODE %{{http_code}}\\n' http://127.0.0.1:{allowed}/"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let never = tokio_util::sync::CancellationToken::new();
+        let refused = run_in(&server, dir.path(), &fetch, &never).await;
+        let opened = run_in(&role, dir.path(), &fetch, &never).await;
+        assert!(refused.contains("CODE 403"), "{refused}");
+        assert!(
+            opened.contains("hello from the role's host CODE 200"),
+            "{opened}"
+        );
     }
 
     /// In its namespace an agent sees only its own command's processes: not the

@@ -462,7 +462,9 @@ pub(in crate::sandbox) fn probe_made(
 /// [`KEEP`] after its last use, so the next command of the worktree joins it instead of
 /// making one (a few milliseconds); past that, or past [`MAX_KEPT`], it goes (checked
 /// at every lookup). What ran in it went with its run.
-type Registry = HashMap<(PathBuf, Vec<SocketAddr>), Kept>;
+type Registry = HashMap<Key, Kept>;
+/// A worktree, the model APIs relayed into its namespace, and its egress allow-list.
+type Key = (PathBuf, Vec<SocketAddr>, crate::egress::Egress);
 static LIVE: Mutex<Option<Registry>> = Mutex::new(None);
 const KEEP: std::time::Duration = std::time::Duration::from_secs(60);
 const MAX_KEPT: usize = 64;
@@ -496,8 +498,9 @@ pub struct Shared {
 impl Shared {
     /// The namespace of the worktree `scope` whose proxy applies `policy` and that
     /// relays `relays`: the live one, or a new one. A process that needs other relays
-    /// (a CLI agent pointed at a model API on this machine's loopback) gets a namespace
-    /// of its own; its children share it. Needs a Tokio runtime (the proxy runs there).
+    /// (a CLI agent pointed at a model API on this machine's loopback) or another
+    /// allow-list (another role's) gets a namespace of its own; its children share it.
+    /// Needs a Tokio runtime (the proxy runs there).
     pub fn for_scope(
         scope: &Path,
         policy: &Arc<Policy>,
@@ -507,7 +510,7 @@ impl Shared {
         let live = live.get_or_insert_with(HashMap::new);
         let crowded = live.len() >= MAX_KEPT;
         live.retain(|_, kept| kept.in_use(crowded));
-        let key = (scope.to_path_buf(), relays.to_vec());
+        let key = (scope.to_path_buf(), relays.to_vec(), policy.egress.clone());
         if let Some(kept) = live.get_mut(&key) {
             kept.used = std::time::Instant::now();
             return Ok(kept.shared.clone());
@@ -533,11 +536,11 @@ impl Shared {
         Ok(shared)
     }
 
-    /// The namespace of the worktree `scope` without relays (the one its commands and
-    /// its browser share), if there is one.
-    pub fn live(scope: &Path) -> Option<Arc<Self>> {
+    /// The namespace of the worktree `scope` with the allow-list `egress` and no relays
+    /// (the one its commands and its browser share), if there is one.
+    pub fn live(scope: &Path, egress: &crate::egress::Egress) -> Option<Arc<Self>> {
         let live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let key = (scope.to_path_buf(), Vec::new());
+        let key = (scope.to_path_buf(), Vec::new(), egress.clone());
         live.as_ref()?.get(&key).map(|kept| kept.shared.clone())
     }
 
