@@ -732,7 +732,7 @@ mod tests {
         assert_eq!(netns.mode, NetnsMode::Auto);
         assert_eq!(
             netns.egress,
-            Egress::default_with(Some("api.anthropic.com:443"))
+            Egress::default_with(Some(harness_engine::sandbox::net::DEFAULT_MODEL_HOST))
         );
         let netns = sandbox(EngineArgs {
             agent_netns: Some("Require".into()),

@@ -64,10 +64,24 @@ impl NetnsMode {
 }
 
 /// The namespace settings: the mode, and what the egress proxy lets through.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NetnsSettings {
     pub mode: NetnsMode,
     pub egress: Egress,
+}
+
+/// The Messages API's host, which agents reach through the proxy by default.
+pub const DEFAULT_MODEL_HOST: &str = "api.anthropic.com:443";
+
+impl Default for NetnsSettings {
+    /// The package registries and the default model API: what a worker's agents get
+    /// (the server's come from its settings).
+    fn default() -> Self {
+        Self {
+            mode: NetnsMode::default(),
+            egress: Egress::default_with(Some(DEFAULT_MODEL_HOST)),
+        }
+    }
 }
 
 /// The first Landlock ABI with TCP connect rules (Linux 6.7).
@@ -433,6 +447,17 @@ mod tests {
             mode: NetnsMode::Off,
             ..NetnsSettings::default()
         }
+    }
+
+    #[test]
+    fn without_settings_agents_reach_the_registries_and_the_model_api() {
+        let egress = NetnsSettings::default().egress;
+        assert_eq!(egress, Egress::default_with(Some(DEFAULT_MODEL_HOST)));
+        assert_ne!(
+            egress,
+            Egress::default(),
+            "an empty list refuses everything"
+        );
     }
 
     #[test]
