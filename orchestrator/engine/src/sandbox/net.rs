@@ -461,6 +461,14 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_namespace_reads_as_a_setting_not_an_error() {
+        let refused = std::io::Error::from_raw_os_error(libc::EPERM);
+        assert_eq!(netns::plain(&refused), "Operation not permitted");
+        let other = std::io::Error::other("the agent sent no proxy listener");
+        assert_eq!(netns::plain(&other), "the agent sent no proxy listener");
+    }
+
+    #[test]
     fn a_port_list_never_names_the_harness_port() {
         let guard = PortGuard::new(&[8080, 0, 8080], Some(1), &off()).unwrap();
         assert_eq!(guard.ports(), &[8080]);

