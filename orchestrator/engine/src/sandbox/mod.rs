@@ -257,12 +257,20 @@ impl SandboxConfig {
     /// Whether agent processes run in their worktree's own network namespace, where the
     /// only way out is the egress proxy on `127.0.0.1:`[`net::netns::PROXY_PORT`].
     pub fn agents_have_netns(&self) -> bool {
-        self.network == Network::Open
+        let support = self.support();
+        let abi = match (self.readiness(support), support) {
+            (Readiness::Confined, Support::Landlock(abi)) => Some(abi),
+            _ => None,
+        };
+        self.netns_on(abi)
+    }
+
+    /// Whether a process confined with Landlock ABI `abi` (`None`: not confined) joins
+    /// its worktree's network namespace: an open network, where agents get one.
+    fn netns_on(&self, abi: Option<i32>) -> bool {
+        abi.is_some()
+            && self.network == Network::Open
             && self.guard.as_ref().is_some_and(|g| g.netns_in_force())
-            && matches!(
-                (self.readiness(self.support()), self.support()),
-                (Readiness::Confined, Support::Landlock(_))
-            )
     }
 
     /// Builds the guard that keeps agents off `ports` (the server's own, known after it
@@ -302,9 +310,7 @@ impl SandboxConfig {
         // In its worktree's namespace with a /proc of its own (pidns.rs), a process mounts
         // that /proc and adds it to its own ruleset before entering it, so it is not
         // forked from a spawner thread already inside a domain.
-        let netns_on = abi.is_some()
-            && self.network == Network::Open
-            && self.guard.as_ref().is_some_and(|g| g.netns_in_force());
+        let netns_on = self.netns_on(abi);
         let private_proc = netns_on && self.guard.as_ref().is_some_and(|g| g.private_proc());
         let lease = match abi {
             Some(abi) if !private_proc => {

@@ -131,12 +131,11 @@ impl Plan {
             read: SYSTEM_READ.iter().map(PathBuf::from).collect(),
             data: Vec::new(),
         };
-        if private_proc {
-            // Granted by the process itself once mounted.
-        } else if is_root() {
-            plan.read.extend(PROC_READ.iter().map(PathBuf::from));
-        } else {
-            plan.read.push(PathBuf::from("/proc"));
+        match (private_proc, is_root()) {
+            // The process grants its own /proc once it mounted it (pidns.rs).
+            (true, _) => {}
+            (false, true) => plan.read.extend(PROC_READ.iter().map(PathBuf::from)),
+            (false, false) => plan.read.push(PathBuf::from("/proc")),
         }
         plan.full.extend(config.write_paths.iter().cloned());
         plan.read.extend(

@@ -23,12 +23,12 @@ pub async fn run_command(
         Err(e) => return ToolOutcome::error(e.to_string()),
     };
     let limits = workspace.limits();
+    let mut spec = CommandSpec::shell(&args.command, workspace.root().path());
+    spec.kill_grace = Duration::from_secs(2);
+    spec.tail_bytes = limits.command_output_bytes;
+    spec.max_line_bytes = 4096;
+    spec.sandbox = limits.sandbox.clone();
     if args.background {
-        let mut spec = CommandSpec::shell(&args.command, workspace.root().path());
-        spec.kill_grace = Duration::from_secs(2);
-        spec.tail_bytes = limits.command_output_bytes;
-        spec.max_line_bytes = 4096;
-        spec.sandbox = limits.sandbox.clone();
         return workspace
             .services()
             .start(spec, limits.command_output_bytes)
@@ -39,12 +39,7 @@ pub async fn run_command(
         .map(Duration::from_secs)
         .unwrap_or(limits.default_command_timeout)
         .min(limits.max_command_timeout);
-    let mut spec = CommandSpec::shell(&args.command, workspace.root().path());
     spec.timeout = Some(timeout);
-    spec.kill_grace = Duration::from_secs(2);
-    spec.tail_bytes = limits.command_output_bytes;
-    spec.max_line_bytes = 4096;
-    spec.sandbox = limits.sandbox.clone();
     let finished = match process::run(&spec, &CancellationToken::new(), |_| on_output()).await {
         Ok(f) => f,
         Err(e) => return ToolOutcome::error(format!("cannot start the command: {e}")),

@@ -313,10 +313,7 @@ unsafe fn listen_on(port: u16) -> std::io::Result<i32> {
         if s < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let mut addr: libc::sockaddr_in = std::mem::zeroed();
-        addr.sin_family = libc::AF_INET as libc::sa_family_t;
-        addr.sin_port = port.to_be();
-        addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+        let addr = loopback(port);
         let ok = libc::bind(
             s,
             (&raw const addr).cast(),
@@ -575,10 +572,7 @@ impl Shared {
             }
         };
         let socket = factory.socket()?;
-        let mut addr: libc::sockaddr_in = unsafe_zeroed_sockaddr();
-        addr.sin_family = libc::AF_INET as libc::sa_family_t;
-        addr.sin_port = port.to_be();
-        addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+        let addr = loopback(port);
         // SAFETY: `addr` is a sockaddr_in passed with its size; `socket` is open.
         let rc = unsafe {
             libc::connect(
@@ -602,10 +596,15 @@ impl Shared {
     }
 }
 
-/// A zeroed `sockaddr_in`.
-fn unsafe_zeroed_sockaddr() -> libc::sockaddr_in {
+/// `127.0.0.1:port` as the socket calls take it. Only stores into a local: safe in a
+/// forked child.
+fn loopback(port: u16) -> libc::sockaddr_in {
     // SAFETY: sockaddr_in is plain data; all zeroes is a valid value.
-    unsafe { std::mem::zeroed() }
+    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    addr.sin_family = libc::AF_INET as libc::sa_family_t;
+    addr.sin_port = port.to_be();
+    addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+    addr
 }
 
 /// A forked process of the harness's inside a namespace, which answers each byte it
