@@ -7,6 +7,7 @@ use axum::{
 };
 use harness_domain::ValidationError;
 
+use harness_scheduler::review::ReviewError;
 use harness_store::StoreError;
 
 /// Everything a handler can fail with.
@@ -170,6 +171,17 @@ impl From<StoreError> for ApiError {
             | StoreError::Migration(_)
             | StoreError::Database(_)
             | StoreError::Io(_) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<ReviewError> for ApiError {
+    fn from(e: ReviewError) -> Self {
+        match e {
+            ReviewError::NoBranch(message) => Self::NotFound(message),
+            ReviewError::Invalid(v) => v.into(),
+            ReviewError::Unavailable(message) => Self::Unavailable(message),
+            ReviewError::Git(e) => Self::Internal(format!("reading the diff: {e}")),
         }
     }
 }

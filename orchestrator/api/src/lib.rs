@@ -15,6 +15,7 @@ mod health;
 mod login_limit;
 pub mod openapi;
 mod orchestrator;
+mod review;
 mod roles;
 mod sessions;
 mod settings;
@@ -67,6 +68,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .merge(tasks::router())
+        .merge(review::router())
         .merge(agents::router())
         .merge(roles::router())
         .merge(sessions::router())

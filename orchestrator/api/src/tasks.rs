@@ -8,8 +8,8 @@ use axum::{
 };
 use harness_domain::origin::BrowserOrigins;
 use harness_domain::task::{
-    Answer, Category, CostCap, Dependencies, Description, MaxAttempts, NewTask, PassCriteria,
-    Priority, Task, TaskId, TaskPatch, TaskRef, TaskStatus, TaskTransition, Title,
+    Answer, Category, CostCap, Dependencies, Description, LandPolicy, MaxAttempts, NewTask,
+    PassCriteria, Priority, Task, TaskId, TaskPatch, TaskRef, TaskStatus, TaskTransition, Title,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -66,6 +66,9 @@ pub struct CreateTaskRequest {
     /// Origins beyond loopback the browser may open on this task (at most 16), each an
     /// http(s) origin like `https://staging.example.com`; added to the role's.
     pub browser_origins: Option<Vec<String>>,
+    /// `auto` (verified work lands at once) or `review` (it waits for a person);
+    /// default: the role's.
+    pub land: Option<LandPolicy>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -80,6 +83,8 @@ pub struct UpdateTaskRequest {
     /// A new cap on what all the task's sessions may cost together, in USD (positive, at
     /// most 1000000); sessions already running are held to it too.
     pub max_cost_usd: Option<f64>,
+    /// `auto` or `review`: applies to the task's next verified work.
+    pub land: Option<LandPolicy>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -187,6 +192,7 @@ impl CreateTaskRequest {
                 .map(BrowserOrigins::parse)
                 .transpose()?
                 .unwrap_or_default(),
+            land: self.land,
         })
     }
 }
@@ -209,11 +215,12 @@ impl UpdateTaskRequest {
                 .transpose()?,
             depends_on: self.depends_on.map(parse_dependencies).transpose()?,
             max_cost_usd: self.max_cost_usd.map(CostCap::parse).transpose()?,
+            land: self.land,
         };
         if patch.is_empty() {
             return Err(ApiError::BadRequest {
                 message: "nothing to change: send at least one of title, description, category, \
-                          priority, pass_criteria, depends_on, max_cost_usd"
+                          priority, pass_criteria, depends_on, max_cost_usd, land"
                     .to_owned(),
                 field: None,
             });

@@ -18,6 +18,7 @@ mod findings;
 pub mod live;
 mod logins;
 mod orchestrator;
+mod review;
 mod roles;
 mod runs;
 mod sessions;

@@ -15,6 +15,7 @@ use axum::extract::ws::Utf8Bytes;
 use harness_domain::{
     agent::Agent,
     event::Event,
+    review::ReviewComment,
     session::{LogLine, Session},
     task::{Task, TaskId},
     time::Timestamp,
@@ -58,6 +59,11 @@ pub enum LiveKind {
     OrchestratorUpdated(OrchestratorStatus),
     #[serde(rename = "budget.updated")]
     BudgetUpdated(BudgetReport),
+    /// A review comment was made or changed (edited, resolved, outdated).
+    #[serde(rename = "comment.changed")]
+    CommentChanged(ReviewComment),
+    #[serde(rename = "comment.deleted")]
+    CommentDeleted(DeletedComment),
 }
 
 impl LiveKind {
@@ -76,6 +82,8 @@ impl LiveKind {
             Self::EventCreated(_) => "event.created",
             Self::OrchestratorUpdated(_) => "orchestrator.updated",
             Self::BudgetUpdated(_) => "budget.updated",
+            Self::CommentChanged(_) => "comment.changed",
+            Self::CommentDeleted(_) => "comment.deleted",
         }
     }
 }
@@ -88,6 +96,14 @@ pub struct Hello {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Resync {
     pub reason: String,
+}
+
+/// What is left of a deleted review comment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeletedComment {
+    pub id: i64,
+    #[schema(value_type = i64)]
+    pub task_id: TaskId,
 }
 
 /// What is left of a deleted task.

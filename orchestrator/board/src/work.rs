@@ -151,7 +151,7 @@ impl Board {
         Ok(task)
     }
 
-    fn announce_session(&self, session: Option<Session>) {
+    pub(super) fn announce_session(&self, session: Option<Session>) {
         if let Some(session) = session {
             self.publish(LiveKind::SessionUpdated(session));
         }

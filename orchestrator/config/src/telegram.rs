@@ -105,10 +105,12 @@ pub enum NotifyKind {
     Created,
     /// A task SIA proposes, waiting for `/accept` or `/reject`.
     Proposed,
+    /// Verified work waiting for a person's review, with Approve / Request changes.
+    Review,
 }
 
 impl NotifyKind {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Completed,
         Self::Blocked,
         Self::Diagnosis,
@@ -120,8 +122,9 @@ impl NotifyKind {
         Self::Failed,
         Self::Created,
         Self::Proposed,
+        Self::Review,
     ];
-    pub const DEFAULT: [Self; 9] = [
+    pub const DEFAULT: [Self; 10] = [
         Self::Completed,
         Self::Blocked,
         Self::Diagnosis,
@@ -131,6 +134,7 @@ impl NotifyKind {
         Self::Recovered,
         Self::Stopped,
         Self::Proposed,
+        Self::Review,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -146,6 +150,7 @@ impl NotifyKind {
             Self::Failed => "failed",
             Self::Created => "created",
             Self::Proposed => "proposed",
+            Self::Review => "review",
         }
     }
 

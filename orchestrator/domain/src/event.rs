@@ -81,6 +81,19 @@ pub enum Operation {
     TaskWaitingToLand { reason: String },
     #[serde(rename = "task.blocked")]
     TaskBlocked(BlockedBy),
+    /// Verified work on `branch` at `commit` waits for a person's review.
+    #[serde(rename = "task.review_requested")]
+    TaskReviewRequested { commit: String, branch: String },
+    /// A person approved, asked for changes to, or rejected the work in review.
+    #[serde(rename = "task.reviewed")]
+    TaskReviewed {
+        action: crate::review::ReviewAction,
+        actor: String,
+        message: Option<String>,
+    },
+    /// A person sent the task's agent a message; the next attempt continues with it.
+    #[serde(rename = "task.message")]
+    TaskMessage { actor: String },
     #[serde(rename = "task.estimated")]
     TaskEstimated { size: Size, reason: String },
     #[serde(rename = "investigation.waiting")]

@@ -11,6 +11,7 @@ pub mod finding;
 pub mod graph;
 pub mod origin;
 pub mod proposal;
+pub mod review;
 pub mod role;
 pub mod session;
 pub mod task;

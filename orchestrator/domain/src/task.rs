@@ -5,6 +5,7 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use crate::review::LandPolicy;
 use crate::{
     ValidationError,
     time::Timestamp,
@@ -315,6 +316,8 @@ pub enum TaskStatus {
     Pending,
     InProgress,
     Verifying,
+    /// Verified work waits for a person's review (landing policy `review`).
+    Review,
     Completed,
     Failed,
     Blocked,
@@ -342,10 +345,11 @@ impl fmt::Display for IllegalTransition {
 impl std::error::Error for IllegalTransition {}
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 7] = [
+    pub const ALL: [TaskStatus; 8] = [
         Self::Pending,
         Self::InProgress,
         Self::Verifying,
+        Self::Review,
         Self::Completed,
         Self::Failed,
         Self::Blocked,
@@ -357,6 +361,7 @@ impl TaskStatus {
             Self::Pending => "pending",
             Self::InProgress => "in_progress",
             Self::Verifying => "verifying",
+            Self::Review => "review",
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Blocked => "blocked",
@@ -377,6 +382,7 @@ impl TaskStatus {
     /// The status machine:
     /// pending → in_progress → verifying → completed | failed;
     /// failed → pending (retry) | blocked; blocked → pending (unblock);
+    /// verifying → review → pending (approved, changes requested) | blocked (rejected);
     /// any state that is not final → cancelled.
     pub fn can_become(self, to: TaskStatus) -> bool {
         use TaskStatus::*;
@@ -384,11 +390,13 @@ impl TaskStatus {
             (from, Cancelled) => !from.is_final(),
             (Pending, InProgress)
             | (InProgress, Verifying)
-            | (Verifying, Completed | Failed)
+            | (Verifying, Completed | Failed | Review)
+            | (Review, Pending | Blocked)
             | (Failed, Pending | Blocked)
             | (Blocked, Pending) => true,
-            // A person reopens a task they cancelled; nothing else leaves `cancelled`.
-            (Cancelled, Pending) => true,
+            // A person reopens a task they cancelled, or sends the agent of a completed
+            // one a follow-up message; nothing else leaves a final state.
+            (Cancelled | Completed, Pending) => true,
             // An agent can fail before it reaches verification, and crash recovery puts
             // an interrupted task back in the queue without counting an attempt.
             (InProgress, Failed | Pending) | (Verifying, Pending) => true,
@@ -463,9 +471,17 @@ pub struct Task {
     pub browser_origins: Vec<String>,
     /// How a completed task ended: its verified work landed as a commit, or it was
     /// verified with nothing to land. While verifying, `waiting_to_land` when its
-    /// verified work waits for the base to accept it. `null` otherwise.
+    /// verified work waits for the base to accept it; in review, `in_review` with the
+    /// commit waiting. `null` otherwise.
     #[serde(default)]
     pub outcome: Option<Outcome>,
+    /// Its landing policy, overriding its role's (`null`: the role's, `auto` by default).
+    #[serde(default)]
+    pub land: Option<LandPolicy>,
+    /// A person's change request or message waiting for the next attempt, which
+    /// continues the agent's conversation with it.
+    #[serde(default)]
+    pub follow_up: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -482,6 +498,8 @@ pub enum Outcome {
     /// or it kept moving); the harness retries the landing without running the agent
     /// again (`POST /api/tasks/{id}/land` retries at once).
     WaitingToLand { reason: String },
+    /// Verified; `commit` on `branch` waits for a person's review.
+    InReview { commit: String, branch: String },
 }
 
 impl Outcome {
@@ -491,6 +509,9 @@ impl Outcome {
             Self::Landed { commit } => format!("landed {}", &commit[..commit.len().min(12)]),
             Self::NoChanges => "no changes".into(),
             Self::WaitingToLand { reason } => format!("verified, waiting to land: {reason}"),
+            Self::InReview { commit, .. } => {
+                format!("verified, in review: {}", &commit[..commit.len().min(12)])
+            }
         }
     }
 }
@@ -518,6 +539,8 @@ pub struct NewTask {
     pub max_attempts: MaxAttempts,
     pub max_cost_usd: Option<CostCap>,
     pub browser_origins: crate::origin::BrowserOrigins,
+    /// `None`: the role's landing policy.
+    pub land: Option<LandPolicy>,
 }
 
 impl NewTask {
@@ -533,6 +556,7 @@ impl NewTask {
             max_attempts: MaxAttempts::default(),
             max_cost_usd: None,
             browser_origins: crate::origin::BrowserOrigins::default(),
+            land: None,
         }
     }
 }
@@ -548,6 +572,7 @@ pub struct TaskPatch {
     pub depends_on: Option<Dependencies>,
     /// A new cost cap for the task; its running sessions are held to it too.
     pub max_cost_usd: Option<CostCap>,
+    pub land: Option<LandPolicy>,
 }
 
 impl TaskPatch {
@@ -559,6 +584,7 @@ impl TaskPatch {
             && self.pass_criteria.is_none()
             && self.depends_on.is_none()
             && self.max_cost_usd.is_none()
+            && self.land.is_none()
     }
 }
 
@@ -619,16 +645,32 @@ mod tests {
     }
 
     #[test]
-    fn final_states_never_change_but_a_person_may_reopen_a_cancelled_task() {
+    fn final_states_change_only_when_a_person_reopens_or_follows_up() {
         for to in TaskStatus::ALL {
-            assert!(Completed.transition(to).is_err(), "Completed -> {to:?}");
             let reopen = to == Pending;
+            assert_eq!(
+                Completed.transition(to).is_ok(),
+                reopen,
+                "Completed -> {to:?}"
+            );
             assert_eq!(
                 Cancelled.transition(to).is_ok(),
                 reopen,
                 "Cancelled -> {to:?}"
             );
         }
+    }
+
+    #[test]
+    fn only_verified_work_enters_review_and_a_review_ends_in_pending_or_blocked() {
+        assert!(Verifying.can_become(Review));
+        assert!(!InProgress.can_become(Review));
+        assert!(!Pending.can_become(Review));
+        assert!(Review.can_become(Pending));
+        assert!(Review.can_become(Blocked));
+        assert!(Review.can_become(Cancelled));
+        assert!(!Review.can_become(Completed));
+        assert!(!Review.can_become(InProgress));
     }
 
     #[test]

@@ -408,6 +408,7 @@ impl AgentRuntime for CliRuntime {
                 _ if report.success => SessionOutcome::Completed {
                     summary: report.summary.clone(),
                     no_changes_needed: None,
+                    conversation: None,
                 },
                 _ => SessionOutcome::Failed {
                     reason: report.summary.clone(),

@@ -24,6 +24,7 @@ pub mod landing;
 pub mod orphans;
 pub mod process;
 pub mod prompt;
+pub mod review_git;
 pub mod runtime;
 pub mod safe_git;
 pub mod sandbox;

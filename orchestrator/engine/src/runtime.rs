@@ -94,6 +94,8 @@ pub struct SessionRequest {
 pub struct Resume {
     /// The conversation to continue, when the runtime can resume one (anthropic).
     pub paused: Option<PausedConversation>,
+    /// The agent's question; empty for a person's follow-up (a change request after
+    /// review, a message), which `answer` then holds.
     pub question: String,
     pub answer: String,
 }
@@ -104,6 +106,11 @@ impl Resume {
     pub fn into_request(self, brief: &mut TaskBrief) -> Option<(PausedConversation, String)> {
         match self.paused {
             Some(paused) => Some((paused, self.answer)),
+            // A person's follow-up (no question asked) is said as it is.
+            None if self.question.is_empty() => {
+                brief.description.push_str(&format!("\n\n{}", self.answer));
+                None
+            }
             None => {
                 brief.description.push_str(&format!(
                     "\n\nYou asked: {}\nA human answered: {}",
@@ -135,6 +142,8 @@ pub enum SessionOutcome {
         /// Why the task needed no change to the repository, when the agent changed
         /// nothing: a role that must change it fails without this.
         no_changes_needed: Option<String>,
+        /// The conversation to continue after a person's review (anthropic).
+        conversation: Option<Box<PausedConversation>>,
     },
     /// The attempt failed; this uses an attempt.
     Failed {
@@ -319,9 +328,11 @@ impl AnthropicRuntime {
             LoopOutcome::Completed {
                 summary,
                 no_changes_needed,
+                conversation,
             } => SessionOutcome::Completed {
                 summary,
                 no_changes_needed,
+                conversation: Some(conversation),
             },
             LoopOutcome::Failed { reason } => SessionOutcome::Failed { reason },
             LoopOutcome::AskHuman { question, paused } => SessionOutcome::WaitingForHuman {
@@ -477,6 +488,7 @@ mod tests {
             results: Vec::new(),
             ask_tool_use_id: "toolu_1".into(),
             skipped: Vec::new(),
+            after_completion: false,
         };
         let mut brief = TaskBrief::default();
         let request = resume(Some(paused.clone())).into_request(&mut brief);

@@ -77,6 +77,10 @@ pub(super) struct Finished<'a> {
     /// Why nothing needed to change, when the agent said so.
     pub no_changes_needed: Option<&'a str>,
     pub last_message: &'a str,
+    /// A person approved exactly this work in review: it lands without waiting again.
+    pub approved: bool,
+    /// The agent's conversation, kept while the work waits for review (anthropic).
+    pub conversation: Option<&'a PausedConversation>,
 }
 
 /// How the attempt ended, before the task is settled.
@@ -84,6 +88,13 @@ pub(super) enum Ending {
     /// Verified; `commit` is the merge commit (none when there was nothing to merge).
     Merged {
         commit: Option<String>,
+    },
+    /// Verified; `commit` on `branch` waits for a person's review, with the agent's
+    /// conversation (serialized) for a change request.
+    Review {
+        commit: String,
+        branch: String,
+        conversation: Option<String>,
     },
     /// The task's work failed: uses an attempt.
     Failed {
@@ -140,8 +151,14 @@ impl Attempt {
                 tracing::warn!(%err, "cannot record where the session runs");
             }
         }
+        let approved = match adopted {
+            Some(_) => None,
+            None => self.approved_commit().await,
+        };
         let ending = match adopted {
             Some(adopted) => self.run_adopted(&sink, adopted).await,
+            // What a person approved lands here, whichever executor produced it.
+            None if let Some(commit) = approved => self.land_approved(&sink, commit, started).await,
             None if self.executor != harness_executor::ExecutorKind::Local => {
                 self.run_remote(&sink).await
             }
@@ -223,23 +240,48 @@ impl Attempt {
         })
     }
 
-    /// The human's answer waiting for this task, if any: the attempt resumes the
-    /// agent's conversation with it. It stays on the board until this attempt is
-    /// merged or fails, so an attempt lost on the way does not lose it.
+    /// The human's answer waiting for this task, or a person's follow-up (a change
+    /// request after review, a message), if any: the attempt resumes the agent's
+    /// conversation with it. It stays on the board until this attempt is merged, fails
+    /// or enters review, so an attempt lost on the way does not lose it.
     pub(super) async fn resume_with_answer(&self) -> Result<Option<Resume>, AttemptError> {
-        let taken = self
-            .engine
-            .board
-            .waiting_answer(self.task.id)
+        let board = &self.engine.board;
+        let id = self.task.id;
+        let taken = board
+            .waiting_answer(id)
             .await
             .map_err(AttemptError::ReadAnswer)?;
-        Ok(taken.map(|a| Resume {
-            paused: a
+        if let Some(a) = taken {
+            return Ok(Some(Resume {
+                paused: a
+                    .paused
+                    .and_then(|p| serde_json::from_str::<PausedConversation>(&p).ok()),
+                question: a.question,
+                answer: a.answer,
+            }));
+        }
+        let follow_up = board
+            .waiting_follow_up(id)
+            .await
+            .map_err(AttemptError::ReadAnswer)?;
+        Ok(follow_up.message.map(|message| Resume {
+            paused: follow_up
                 .paused
                 .and_then(|p| serde_json::from_str::<PausedConversation>(&p).ok()),
-            question: a.question,
-            answer: a.answer,
+            question: String::new(),
+            answer: message,
         }))
+    }
+
+    /// The commit a person approved in review, when this attempt is to land it.
+    async fn approved_commit(&self) -> Option<String> {
+        match self.engine.board.waiting_follow_up(self.task.id).await {
+            Ok(follow_up) => follow_up.approved_commit,
+            Err(err) => {
+                tracing::warn!(%err, "cannot read whether the task was approved");
+                None
+            }
+        }
     }
 
     async fn work(&self, sink: &Arc<StoreSink>, prepared: Prepared, started: Instant) -> Ending {
@@ -284,11 +326,14 @@ impl Attempt {
             SessionOutcome::Completed {
                 summary,
                 no_changes_needed,
+                conversation,
             } => {
                 let done = Finished {
                     summary: &summary,
                     no_changes_needed: no_changes_needed.as_deref(),
                     last_message: last,
+                    approved: false,
+                    conversation: conversation.as_deref(),
                 };
                 self.verify_and_merge(sink, &repo, &worktree, done).await
             }
@@ -645,6 +690,23 @@ impl Attempt {
                     .map(drop)
                     .map_err(|err| format!("cannot complete: {err}"))
             }
+            Ending::Review {
+                commit,
+                branch,
+                conversation,
+            } => {
+                let done = end(
+                    SessionStatus::Succeeded,
+                    "verified; waiting for review".into(),
+                );
+                let entered = board
+                    .enter_review(id, commit.clone(), branch, conversation, Some(done))
+                    .await;
+                self.mark_outdated_comments(&commit).await;
+                entered
+                    .map(drop)
+                    .map_err(|err| format!("cannot enter review: {err}"))
+            }
             Ending::Failed {
                 error,
                 last_message,
@@ -787,17 +849,17 @@ impl Attempt {
 /// attempt: someone may check out another one meanwhile). Local and remote alike. Runs
 /// git on the blocking pool.
 pub(super) async fn workspace_and_base(
-    settings: &Arc<harness_config::EngineSettings>,
+    settings: &harness_config::EngineSettings,
 ) -> Result<(Repo, String), AttemptError> {
-    let settings = settings.clone();
+    let workspace = settings
+        .workspace
+        .clone()
+        .ok_or(AttemptError::NoWorkspace)?;
+    let base_branch = settings.base_branch.clone();
     tokio::task::spawn_blocking(move || {
-        let workspace = settings
-            .workspace
-            .as_ref()
-            .ok_or(AttemptError::NoWorkspace)?;
-        let repo = workspace_repo(workspace)?;
-        let base = match &settings.base_branch {
-            Some(b) => b.clone(),
+        let repo = workspace_repo(&workspace)?;
+        let base = match base_branch {
+            Some(b) => b,
             None => repo.current_branch().map_err(AttemptError::BaseBranch)?,
         };
         Ok((repo, base))
@@ -810,7 +872,7 @@ pub(super) async fn workspace_and_base(
 /// renamed branch, never deleted. When resuming after an answer, the worktree with the
 /// agent's work so far is used as it is, or re-created on the attempt's branch when it
 /// is gone (the question came from a worker, or the worktree was removed meanwhile).
-fn open_worktree(
+pub(super) fn open_worktree(
     repo: &Repo,
     display_id: &str,
     base: &str,

@@ -15,6 +15,7 @@ use super::{
     error::AttemptError,
     sink::StoreSink,
 };
+use harness_domain::review::LandPolicy;
 use harness_engine::{
     git::{Repo, Worktree},
     landing::{Integration, LandingError, LandingGit, STRATEGY},
@@ -135,6 +136,19 @@ impl Attempt {
             if let Some(ending) = review.stops(self.engine.settings.retry_base, last_message) {
                 return Round::Ended(ending);
             }
+        }
+        if !done.approved && self.land_policy() == LandPolicy::Review {
+            sink.system(format!(
+                "verified; {head} on {} waits for a person's review",
+                worktree.branch
+            ));
+            return Round::Ended(Ending::Review {
+                commit: head,
+                branch: worktree.branch.clone(),
+                conversation: done
+                    .conversation
+                    .and_then(|c| serde_json::to_string(c).ok()),
+            });
         }
         match self
             .fast_forward(&git, repo, worktree, &base_commit, &head)

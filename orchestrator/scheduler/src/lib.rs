@@ -25,6 +25,7 @@ mod log_cap;
 mod remote;
 mod remote_roles;
 mod retention;
+pub mod review;
 pub mod roles;
 mod runtimes;
 mod sia;
@@ -40,7 +41,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use harness_domain::{
     agent::{Agent, AgentStatus},
     event::{NewEvent, Operation, Severity},
-    task::Task,
+    task::{Task, TaskStatus},
     time::Timestamp,
 };
 use tokio::time::Instant;
@@ -508,23 +509,19 @@ impl Scheduler {
         self.engine.board.note(event).await;
     }
 
-    /// Worktrees left by a crash: reported, never silently deleted.
+    /// Worktrees left by a crash: reported, never silently deleted. Those of tasks in
+    /// review are kept on purpose and not reported.
     async fn report_leftover_worktrees(&self) {
-        let settings = self.engine.settings.clone();
-        let found = tokio::task::spawn_blocking(move || {
-            let path = settings.workspace.as_ref()?;
-            let repo = runtimes::workspace_repo(path).ok()?;
-            let base = settings
-                .base_branch
-                .clone()
-                .or_else(|| repo.current_branch().ok())?;
-            repo.leftover_worktrees(&base).ok()
-        })
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-        for leftover in found {
+        let Ok((repo, base)) = attempt::workspace_and_base(&self.engine.settings).await else {
+            return;
+        };
+        let found = tokio::task::spawn_blocking(move || repo.leftover_worktrees(&base).ok())
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let in_review = self.branches_in_review().await;
+        for leftover in found.into_iter().filter(|l| !in_review.contains(&l.branch)) {
             let message = format!(
                 "leftover worktree {} (branch {}): {} uncommitted files, {} unmerged commits{}",
                 leftover.path.display(),
@@ -548,6 +545,24 @@ impl Scheduler {
                 )
                 .await;
         }
+    }
+
+    /// The branches of the tasks waiting in review.
+    async fn branches_in_review(&self) -> Vec<String> {
+        let filter = harness_store::TaskFilter {
+            status: Some(TaskStatus::Review),
+            limit: 500,
+            ..harness_store::TaskFilter::default()
+        };
+        let page = self.engine.board.list_tasks(filter).await;
+        page.map(|p| p.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|t| match t.outcome {
+                Some(harness_domain::task::Outcome::InReview { branch, .. }) => Some(branch),
+                _ => None,
+            })
+            .collect()
     }
 
     async fn drain(&self) {

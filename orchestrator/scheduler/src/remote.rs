@@ -556,6 +556,19 @@ impl Attempt {
                 if let Some(ending) = self.validate_pushed(sink, assignment, &head, &last).await {
                     return ending;
                 }
+                if self.land_policy() == harness_domain::review::LandPolicy::Review
+                    && !self.is_base_head(&assignment.base, &head).await
+                {
+                    sink.system(format!(
+                        "verified; {head} on {} waits for a person's review",
+                        assignment.branch
+                    ));
+                    return Ending::Review {
+                        commit: head,
+                        branch: assignment.branch.clone(),
+                        conversation: None,
+                    };
+                }
                 let why = no_changes_needed.as_deref();
                 self.land_pushed(sink, assignment, &head, why, &last).await
             }

@@ -100,6 +100,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "task_outcome",
         sql: include_str!("../../migrations/0017_task_outcome.sql"),
     },
+    Migration {
+        version: 18,
+        name: "review",
+        sql: include_str!("../../migrations/0018_review.sql"),
+    },
 ];
 
 /// A migration that this run applied.

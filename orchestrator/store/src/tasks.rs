@@ -70,7 +70,7 @@ impl std::fmt::Display for TaskCursor {
 pub(super) const TASK_COLUMNS: &str = "id, display_id, title, description, category, priority, status, \
      pass_criteria, assigned_agent, attempts, max_attempts, diagnosis, created_at, updated_at, \
      question, answer, retry_at, last_failure, max_cost_usd, crash_interruptions, browser_origins, \
-     outcome";
+     outcome, land, follow_up";
 
 impl Store {
     /// Creates a pending task. Every dependency must exist. `note` describes the new
@@ -279,8 +279,8 @@ pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result
         .prepare_cached(
             "INSERT INTO tasks (id, display_id, title, description, category, priority, status,
                                 pass_criteria, max_attempts, max_cost_usd, created_at, updated_at,
-                                browser_origins)
-             SELECT n, 'T-' || n, ?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?8, ?9
+                                browser_origins, land)
+             SELECT n, 'T-' || n, ?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?8, ?9, ?10
              FROM (SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tasks'), 0),
                               COALESCE((SELECT MAX(id) FROM tasks), 0)) + 1 AS n)
              RETURNING id",
@@ -295,7 +295,8 @@ pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result
                 new.max_attempts.get(),
                 new.max_cost_usd.map(|c| c.get()),
                 at,
-                json_list(new.browser_origins.items())
+                json_list(new.browser_origins.items()),
+                new.land.map(|l| l.as_str())
             ],
             |r| r.get(0),
         )?;
@@ -332,6 +333,8 @@ pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result
         crash_interruptions: 0,
         browser_origins: new.browser_origins.items().to_vec(),
         outcome: None,
+        land: new.land,
+        follow_up: None,
         created_at: now,
         updated_at: now,
     };
@@ -359,6 +362,7 @@ fn update_task_in(tx: &Connection, id: TaskId, patch: &TaskPatch) -> Result<Task
             priority = COALESCE(?4, priority),
             pass_criteria = COALESCE(?5, pass_criteria),
             max_cost_usd = COALESCE(?6, max_cost_usd),
+            land = COALESCE(?9, land),
             updated_at = ?7
          WHERE id = ?8",
     )?
@@ -370,7 +374,8 @@ fn update_task_in(tx: &Connection, id: TaskId, patch: &TaskPatch) -> Result<Task
         patch.pass_criteria.as_ref().map(|p| json_list(p.items())),
         patch.max_cost_usd.map(|c| c.get()),
         now,
-        id.get()
+        id.get(),
+        patch.land.map(|l| l.as_str())
     ])?;
     load_task(tx, id)
 }
@@ -427,13 +432,19 @@ pub(super) fn transition_task_in(
     let now = Timestamp::now().to_rfc3339();
     // A human unblocking or reopening a task gives it a fresh set of attempts, and a
     // fresh count of crash interruptions (else one more crash would block it again).
-    let reset_attempts = matches!(current.status, TaskStatus::Blocked | TaskStatus::Cancelled)
-        && to == TaskStatus::Pending;
+    // A follow-up message to a completed task is new work: fresh attempts too.
+    let reset_attempts = matches!(
+        current.status,
+        TaskStatus::Blocked | TaskStatus::Cancelled | TaskStatus::Completed
+    ) && to == TaskStatus::Pending;
+    // A cancelled task drops what a review left for its next attempt.
     tx.prepare_cached(
         "UPDATE tasks SET status = ?1, updated_at = ?2,
             attempts = CASE WHEN ?3 THEN 0 ELSE attempts END,
             crash_interruptions = CASE WHEN ?3 THEN 0 ELSE crash_interruptions END,
-            outcome = CASE WHEN ?1 = 'completed' THEN outcome ELSE NULL END
+            outcome = CASE WHEN ?1 = 'completed' THEN outcome ELSE NULL END,
+            follow_up = CASE WHEN ?1 = 'cancelled' THEN NULL ELSE follow_up END,
+            approved_commit = CASE WHEN ?1 = 'cancelled' THEN NULL ELSE approved_commit END
          WHERE id = ?4",
     )?
     .execute(params![to.as_str(), now, reset_attempts, id.get()])?;
@@ -746,6 +757,8 @@ struct RawTask {
     crash_interruptions: u32,
     browser_origins: String,
     outcome: Option<String>,
+    land: Option<String>,
+    follow_up: Option<String>,
 }
 
 impl RawTask {
@@ -773,6 +786,8 @@ impl RawTask {
             crash_interruptions: r.get(19)?,
             browser_origins: r.get(20)?,
             outcome: r.get(21)?,
+            land: r.get(22)?,
+            follow_up: r.get(23)?,
         })
     }
 
@@ -807,6 +822,13 @@ impl RawTask {
                 .map(serde_json::from_str)
                 .transpose()
                 .map_err(|e| corrupt_value("tasks.outcome", e))?,
+            land: self
+                .land
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|_| corrupt_value("tasks.land", self.land.as_deref().unwrap_or("")))?,
+            follow_up: self.follow_up,
             created_at: parse_time(&self.created_at)?,
             updated_at: parse_time(&self.updated_at)?,
         })

@@ -82,7 +82,8 @@ impl Store {
         }
         let at = now.to_rfc3339();
         tx.execute(
-            "UPDATE tasks SET status = 'in_progress', outcome = NULL, assigned_agent = ?1, attempts = attempts + 1,
+            "UPDATE tasks SET status = 'in_progress', outcome = NULL, assigned_agent = ?1,
+                              attempts = attempts + (approved_commit IS NULL),
                               retry_at = NULL, updated_at = ?2
              WHERE id = ?3",
             params![agent_id, at, id.get()],
@@ -217,7 +218,8 @@ impl Store {
             &at,
         )?;
         tx.execute(
-            "UPDATE tasks SET status = 'pending', outcome = NULL, attempts = MAX(attempts - 1, 0), retry_at = ?1,
+            "UPDATE tasks SET status = 'pending', outcome = NULL,
+                              attempts = MAX(attempts - (approved_commit IS NULL), 0), retry_at = ?1,
                               updated_at = ?2
              WHERE id = ?3",
             params![retry_at.map(|t| t.to_rfc3339()), at, id.get()],
@@ -474,12 +476,18 @@ impl Store {
     }
 }
 
-/// An answered question is used up once an attempt that resumed with it ends with a
-/// result (merged or failed). An unanswered one stays: it still waits for its answer.
-fn clear_answer_in(tx: &Connection, id: TaskId) -> Result<(), StoreError> {
+/// An answered question, a follow-up message and an approval are used up once an
+/// attempt that resumed with them ends with a result (merged, failed, in review). An
+/// unanswered question stays: it still waits for its answer.
+pub(super) fn clear_answer_in(tx: &Connection, id: TaskId) -> Result<(), StoreError> {
     tx.prepare_cached(
         "UPDATE tasks SET question = NULL, answer = NULL, paused_conversation = NULL
           WHERE id = ?1 AND answer IS NOT NULL",
+    )?
+    .execute([id.get()])?;
+    tx.prepare_cached(
+        "UPDATE tasks SET follow_up = NULL, approved_commit = NULL, paused_conversation = NULL
+          WHERE id = ?1 AND (follow_up IS NOT NULL OR approved_commit IS NOT NULL)",
     )?
     .execute([id.get()])?;
     Ok(())

@@ -4,6 +4,7 @@
 
 use harness_domain::{
     proposal::ProposalStatus,
+    review::{Message, ReviewAction},
     task::{Description, NewTask, Priority, TaskId, TaskRef, TaskStatus, Title},
 };
 
@@ -354,12 +355,42 @@ pub async fn button(
         "retry" => board.retry_now(id, actor.clone()).await.map_err(text)?,
         "unblock" => board.unblock(id, actor.clone()).await.map_err(text)?,
         "cancel" => board.cancel(id, actor.clone()).await.map_err(text)?,
+        "approve" => board
+            .review_task(id, ReviewAction::Approve, None, actor.clone())
+            .await
+            .map_err(text)?,
+        // A change request needs words: the person replies to the message with them.
+        "changes" => return Err("Reply to this message with the changes you want".into()),
         other => return Err(format!("unknown action {other}")),
     };
     let mut h = Html::new();
     h.bold(&task.display_id)
         .text(&format!(" is now {}: ", task.status.as_str()))
         .text(&task.title);
+    Ok(h.finish())
+}
+
+/// A reply to a review's message: the changes a person asks for.
+pub async fn request_changes(
+    id: TaskId,
+    message: Message,
+    actor: &Actor,
+    ctx: &Context,
+) -> Result<String, String> {
+    let task = ctx
+        .board
+        .review_task(
+            id,
+            ReviewAction::RequestChanges,
+            Some(message),
+            actor.clone(),
+        )
+        .await
+        .map_err(text)?;
+    let mut h = Html::new();
+    h.text("✔ Changes requested for ")
+        .bold(&task.display_id)
+        .text(": the agent continues with them.");
     Ok(h.finish())
 }
 

@@ -254,6 +254,18 @@ pub fn render(event: &Event, task: Option<&Task>, public_url: Option<&str>) -> O
                                       "input_field_placeholder": "Your answer" });
             (NotifyKind::Question, Some(force_reply), h)
         }
+        Operation::TaskReviewRequested { commit, branch } => {
+            let mut h = task_head("👀 ", "waits for review", task, event);
+            h.line()
+                .text(&format!(
+                    "Verified on {branch} at {}.",
+                    &commit[..commit.len().min(12)]
+                ))
+                .line()
+                .line();
+            h.italic("Approve to land it, or reply to this message with the changes you want.");
+            (NotifyKind::Review, event.task_id.map(review_keyboard), h)
+        }
         Operation::TaskCreated => {
             let h = task_head("🆕 ", "created", task, event);
             (NotifyKind::Created, None, h)
@@ -347,6 +359,14 @@ fn task_head(icon: &str, verb: &str, task: Option<&Task>, event: &Event) -> Html
 /// "T-3 is now completed: verified and merged as abc" → "verified and merged as abc".
 fn after_colon(message: &str) -> &str {
     message.split_once(": ").map_or(message, |(_, rest)| rest)
+}
+
+/// Approve / Request changes under a task waiting for review.
+pub fn review_keyboard(task_id: i64) -> Value {
+    json!({ "inline_keyboard": [[
+        { "text": "Approve", "callback_data": format!("approve:{task_id}") },
+        { "text": "Request changes", "callback_data": format!("changes:{task_id}") },
+    ]]})
 }
 
 /// Retry / Unblock / Cancel under a blocked task.

@@ -9,7 +9,11 @@
 
 use std::{collections::HashSet, sync::Arc, sync::Mutex, time::Duration};
 
-use harness_domain::task::{Description, TaskId};
+use harness_config::NotifyKind;
+use harness_domain::{
+    review,
+    task::{Description, TaskId},
+};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -181,7 +185,8 @@ async fn reply_to(
         .telegram(move |t| t.sent_message(chat, original))
         .await
         .ok()??;
-    let task = (sent.kind == "question")
+    let review = sent.kind == NotifyKind::Review.as_str();
+    let task = (sent.kind == "question" || review)
         .then_some(sent.task_id)
         .flatten()
         .and_then(|id| TaskId::new(id).ok());
@@ -195,6 +200,14 @@ async fn reply_to(
             )
         });
     };
+    if review {
+        return Some(match review::Message::parse(text) {
+            Ok(message) => commands::request_changes(task, message, actor, ctx)
+                .await
+                .unwrap_or_else(|e| escape_line(&format!("⚠️ {e}"))),
+            Err(e) => escape_line(&format!("⚠️ {}", e.message)),
+        });
+    }
     let answer = match Description::parse(text.trim()) {
         Ok(a) if !a.as_str().is_empty() => a,
         Ok(_) => return Some(escape_line("⚠️ The answer is empty.")),
@@ -270,6 +283,7 @@ fn past(action: &str) -> &'static str {
         "retry" => "Retried",
         "unblock" => "Unblocked",
         "cancel" => "Cancelled",
+        "approve" => "Approved",
         _ => "Done",
     }
 }

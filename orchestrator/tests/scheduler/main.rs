@@ -14,6 +14,7 @@ mod first_run;
 mod investigator;
 mod landing;
 mod limits;
+mod review;
 mod roles;
 mod setup;
 

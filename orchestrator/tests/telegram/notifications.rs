@@ -424,3 +424,77 @@ async fn a_budget_limit_reached_is_announced_with_the_spend() {
     let status = h.get("/api/budget").await;
     assert_eq!(status["exceeded"], true, "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_in_review_arrives_with_buttons_a_reply_requests_changes_and_approve_lands_it() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let write = |content: &str| {
+        [
+            Reply::tool("write_file", json!({"path": "a.txt", "content": content})),
+            Reply::tool("complete_task", json!({"summary": "wrote a.txt"})),
+        ]
+    };
+    let anthropic = FakeAnthropic::start(write("one\n").to_vec()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("harness.toml"),
+        format!(
+            "workspace = {:?}\ntick_secs = 0.1\nsession_spacing_secs = 0\n",
+            path.display().to_string()
+        ),
+    )
+    .unwrap();
+    let fake = FakeTelegram::start().await;
+    let mut env = telegram_env(&fake);
+    env.push(("ANTHROPIC_API_KEY", fake_anthropic::API_KEY.to_owned()));
+    env.push(("ANTHROPIC_BASE_URL", anthropic.base_url.clone()));
+    let h = Harness::start(dir.path(), &env);
+    let task = h
+        .post("/api/tasks", json!({"title": "Write a", "land": "review"}))
+        .await;
+    let id = task["id"].as_i64().unwrap();
+
+    let review = fake.wait_message(CHAT, "waits for review").await;
+    let buttons: Vec<String> = review.reply_markup.as_ref().unwrap()["inline_keyboard"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["callback_data"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(buttons, [format!("approve:{id}"), format!("changes:{id}")]);
+
+    // A reply to the review is the change request.
+    anthropic.push(write("two\n"));
+    wait_recorded(&h).await;
+    fake.push_reply(CHAT, USER, "Write two instead", review.message_id);
+    fake.wait_message(CHAT, "Changes requested for").await;
+    let second = fake
+        .wait_for(Duration::from_secs(30), "a second review message", |f| {
+            f.sent_to(CHAT)
+                .into_iter()
+                .filter(|s| s.text.contains("waits for review"))
+                .nth(1)
+        })
+        .await;
+    assert!(
+        anthropic
+            .requests()
+            .iter()
+            .any(|r| r.all_text().contains("Write two instead")),
+        "the agent got the change request"
+    );
+
+    wait_recorded(&h).await;
+    fake.push_button(CHAT, USER, second.message_id, &format!("approve:{id}"));
+    let edited = fake
+        .wait_for(Duration::from_secs(20), "the review message edited", |f| {
+            f.sent_to(CHAT)
+                .into_iter()
+                .find(|s| s.message_id == second.message_id && s.edits > 0)
+        })
+        .await;
+    assert!(edited.text.contains("Approved by alice"), "{}", edited.text);
+    wait_task(&h, id, "completed", |t| t["status"] == "completed").await;
+    assert_eq!(git_repo::git(&path, &["show", "main:a.txt"]), "two");
+}

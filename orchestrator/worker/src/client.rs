@@ -276,6 +276,7 @@ async fn work(
         SessionOutcome::Completed {
             summary,
             no_changes_needed,
+            ..
         } => {
             let finished = finish(endpoint, a, clone, &sink, &cancel, summary).await;
             return finished.map(|o| (with_no_changes_reason(o, no_changes_needed), last));

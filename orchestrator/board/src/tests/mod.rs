@@ -6,6 +6,7 @@
 //! session created, an event on its own) are one helper each on [`Fixture`].
 
 mod orchestrator;
+mod review;
 mod roles;
 mod sessions;
 mod tasks;

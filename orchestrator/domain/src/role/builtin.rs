@@ -229,6 +229,7 @@ pub(super) fn roles() -> Vec<Role> {
             job: b.job,
             browser_origins: Vec::new(),
             egress: Vec::new(),
+            land: crate::review::LandPolicy::Auto,
             builtin: true,
         })
         .collect()

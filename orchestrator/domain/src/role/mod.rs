@@ -172,6 +172,8 @@ pub struct Role {
     /// Hosts its agents may reach through the egress proxy beyond the server's list
     /// (`HARNESS_AGENT_EGRESS`), in the proxy's own syntax (checked by the harness).
     pub egress: Vec<String>,
+    /// What happens to its verified work: lands at once, or waits for a person's review.
+    pub land: crate::review::LandPolicy,
     /// Shipped with the binary (possibly changed by `harness.toml`).
     pub builtin: bool,
 }
@@ -212,6 +214,8 @@ pub struct RoleSpec {
     /// Hosts its agents may reach beyond `HARNESS_AGENT_EGRESS`, like `["github.com",
     /// "*.githubusercontent.com"]`.
     pub egress: Option<Vec<String>>,
+    /// `auto` (verified work lands at once) or `review` (it waits for a person).
+    pub land: Option<String>,
 }
 
 /// A role that cannot be used, named with the field at fault. One line.
@@ -377,6 +381,11 @@ fn apply(mut role: Role, spec: RoleSpec) -> Result<Role, RoleError> {
     if let Some(hosts) = spec.egress {
         role.egress = hosts;
     }
+    if let Some(land) = spec.land {
+        role.land = land
+            .parse()
+            .map_err(|e| RoleError::from_validation(&name, "land", e))?;
+    }
     if let Some(n) = spec.concurrency {
         role.concurrency = Concurrency::parse(n)
             .map_err(|e| RoleError::from_validation(&name, "concurrency", e))?;
@@ -423,6 +432,7 @@ fn new_role(name: RoleName, spec: RoleSpec) -> Result<Role, RoleError> {
         job: Job::Tasks,
         browser_origins: Vec::new(),
         egress: Vec::new(),
+        land: crate::review::LandPolicy::Auto,
         builtin: false,
     };
     apply(blank, spec)

@@ -73,6 +73,8 @@ pub enum LoopOutcome {
         /// Why the task needed no change to the repository, when the agent changed
         /// nothing: a role that must change it fails without this.
         no_changes_needed: Option<String>,
+        /// The conversation, to continue with a person's change request after review.
+        conversation: Box<PausedConversation>,
     },
     /// `fail_task`, a refusal, or the model stopping without a harness tool.
     Failed {
@@ -114,6 +116,10 @@ pub struct PausedConversation {
     pub ask_tool_use_id: String,
     /// Tool calls after `ask_human` in the same turn, not run.
     pub skipped: Vec<String>,
+    /// Paused at `complete_task` rather than `ask_human`: it resumes with a person's
+    /// follow-up (a change request after review) as that call's result.
+    #[serde(default)]
+    pub after_completion: bool,
 }
 
 impl PausedConversation {
@@ -122,9 +128,14 @@ impl PausedConversation {
     pub fn resume(self, answer: &str) -> Vec<Message> {
         let mut messages = self.messages;
         let mut content = self.results;
+        let content_text = if self.after_completion {
+            answer.to_owned()
+        } else {
+            format!("The human answered: {answer}")
+        };
         content.push(ContentBlock::ToolResult {
             tool_use_id: self.ask_tool_use_id,
-            content: format!("The human answered: {answer}").into(),
+            content: content_text.into(),
             is_error: false,
         });
         for id in self.skipped {
@@ -162,6 +173,27 @@ fn tool_call_log(name: &str, input: &Value) -> String {
         end -= 1;
     }
     json!({"name": name, "input": &text[..end], "truncated": true}).to_string()
+}
+
+/// The conversation paused at the harness tool call `calls[index]`: the results of the
+/// calls before it in the turn, and the ones after it, not run.
+fn paused_at(
+    messages: &[Message],
+    results: Vec<ContentBlock>,
+    calls: &[(&str, &str, &Value)],
+    index: usize,
+    after_completion: bool,
+) -> PausedConversation {
+    PausedConversation {
+        messages: messages.to_vec(),
+        results,
+        ask_tool_use_id: calls[index].0.to_owned(),
+        skipped: calls[index + 1..]
+            .iter()
+            .map(|(id, _, _)| (*id).to_owned())
+            .collect(),
+        after_completion,
+    }
 }
 
 /// One session's loop over the API.
@@ -308,24 +340,18 @@ impl<E: ToolExecutor> AgentLoop<'_, E> {
                     summary,
                     no_changes_needed,
                 })) => {
+                    let conversation = Box::new(paused_at(messages, results, &calls, index, true));
                     return Step::End(LoopOutcome::Completed {
                         summary,
                         no_changes_needed,
+                        conversation,
                     });
                 }
                 Some(Ok(HarnessAction::Fail { reason })) => {
                     return Step::End(LoopOutcome::Failed { reason });
                 }
                 Some(Ok(HarnessAction::AskHuman { question })) => {
-                    let paused = PausedConversation {
-                        messages: messages.to_vec(),
-                        results,
-                        ask_tool_use_id: id.to_owned(),
-                        skipped: calls[index + 1..]
-                            .iter()
-                            .map(|(id, _, _)| (*id).to_owned())
-                            .collect(),
-                    };
+                    let paused = paused_at(messages, results, &calls, index, false);
                     return Step::End(LoopOutcome::AskHuman { question, paused });
                 }
                 Some(Ok(HarnessAction::CreateTask(task))) => self.executor.create_task(task).await,

@@ -1,0 +1,128 @@
+//! What a person reviews, read from the workspace's object database: the diff of a
+//! task's branch against its base, and the text of the lines a comment is on. Every
+//! command goes through [`safe_git`] in the workspace (never in the agent's worktree),
+//! with no external diff or text conversion, so nothing the agent wrote runs.
+
+use std::process::Output;
+
+use harness_domain::review::{TaskDiff, diff_files, lines_of, patch_sections};
+
+use super::{
+    git::{GitError, Repo},
+    safe_git,
+};
+
+/// Changed lines past which the patches are left out and only the files are listed.
+pub const MAX_DIFF_LINES: u32 = 200_000;
+/// Bytes of patch text served for one diff; the file being cut says so.
+pub const MAX_DIFF_BYTES: usize = 16 * 1024 * 1024;
+/// Largest file read to check a comment's lines.
+const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+impl Repo {
+    /// The diff of `refs/heads/<branch>` against where it left `base`, file by file.
+    pub fn task_diff(&self, base: &str, branch: &str) -> Result<TaskDiff, GitError> {
+        let head = self.commit_of(&format!("refs/heads/{branch}"))?;
+        let base_commit = self.run_text(&["merge-base", &format!("refs/heads/{base}"), &head])?;
+        let range = [base_commit.as_str(), head.as_str()];
+        let flags = [
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-color",
+            "-M",
+            "--ignore-submodules=all",
+        ];
+        let numstat =
+            self.run_bytes(&[&["diff", "--numstat", "-z"][..], &flags, &range].concat())?;
+        let names =
+            self.run_bytes(&[&["diff", "--name-status", "-z"][..], &flags, &range].concat())?;
+        let mut files = diff_files(&numstat, &names);
+        let lines: u64 = files
+            .iter()
+            .map(|f| u64::from(f.additions) + u64::from(f.deletions))
+            .sum();
+        let mut truncated = lines > u64::from(MAX_DIFF_LINES);
+        if !truncated {
+            let args = [
+                &["diff", "--patch", "--src-prefix=a/", "--dst-prefix=b/"][..],
+                &flags,
+                &range,
+            ]
+            .concat();
+            let patch = String::from_utf8_lossy(&self.run_bytes(&args)?).into_owned();
+            let mut left = MAX_DIFF_BYTES;
+            for (file, section) in files.iter_mut().zip(patch_sections(&patch)) {
+                if section.len() > left {
+                    truncated = true;
+                    break;
+                }
+                left -= section.len();
+                file.patch = section.to_owned();
+            }
+        }
+        Ok(TaskDiff {
+            base: base.to_owned(),
+            base_commit,
+            head_commit: head,
+            branch: branch.to_owned(),
+            files,
+            truncated,
+        })
+    }
+
+    /// Lines `start..=end` of `path` at `commit`; `None` when the file does not exist
+    /// there or is shorter, or is too large to read for a comment.
+    pub fn lines_at(
+        &self,
+        commit: &str,
+        path: &str,
+        start: u32,
+        end: u32,
+    ) -> Result<Option<String>, GitError> {
+        let object = format!("{commit}:{path}");
+        let size = self.raw(&["cat-file", "-s", &object])?;
+        if !size.status.success() {
+            return Ok(None);
+        }
+        let bytes: u64 = String::from_utf8_lossy(&size.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(u64::MAX);
+        if bytes > MAX_FILE_BYTES {
+            return Ok(None);
+        }
+        let blob = self.run_bytes(&["cat-file", "blob", &object])?;
+        Ok(lines_of(&String::from_utf8_lossy(&blob), start, end))
+    }
+
+    /// The commit `rev` names, or [`GitError::Command`] when it names none.
+    pub fn commit_of(&self, rev: &str) -> Result<String, GitError> {
+        self.run_text(&[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{rev}^{{commit}}"),
+        ])
+    }
+
+    fn raw(&self, args: &[&str]) -> Result<Output, GitError> {
+        Ok(safe_git::run(self.root(), args, &[])?)
+    }
+
+    fn run_bytes(&self, args: &[&str]) -> Result<Vec<u8>, GitError> {
+        let out = self.raw(args)?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(GitError::Command {
+                args: args.join(" "),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            })
+        }
+    }
+
+    fn run_text(&self, args: &[&str]) -> Result<String, GitError> {
+        let out = self.run_bytes(args)?;
+        Ok(String::from_utf8_lossy(&out).trim().to_owned())
+    }
+}
