@@ -9,5 +9,6 @@ import auth from './scenarios/auth.mjs';
 import engine from './scenarios/engine.mjs';
 import gateway from './scenarios/gateway.mjs';
 import roles from './scenarios/roles.mjs';
+import review from './scenarios/review.mjs';
 
-export const tests = [...pages, ...tasks, ...board, ...scale, ...operations, ...auth, ...engine, ...gateway, ...roles];
+export const tests = [...pages, ...tasks, ...board, ...scale, ...operations, ...auth, ...engine, ...gateway, ...roles, ...review];

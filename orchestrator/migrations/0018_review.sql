@@ -55,12 +55,15 @@ BEGIN
 END;
 
 -- The task's landing policy, overriding its role's; NULL: the role's.
-ALTER TABLE tasks ADD COLUMN land TEXT CHECK (land IN ('auto', 'review'));
+ALTER TABLE tasks ADD COLUMN land TEXT CHECK (land IN ('auto', 'review', 'pull_request'));
 -- A person's change request or message for the next attempt (it continues the agent's
 -- conversation, kept in paused_conversation, with it).
 ALTER TABLE tasks ADD COLUMN follow_up TEXT;
 -- The reviewed commit a person approved: the next attempt lands it without an agent.
 ALTER TABLE tasks ADD COLUMN approved_commit TEXT;
+-- The pull request the task's verified work is in (land = pull_request), as JSON:
+-- {"number","url","commit","pushed_at","fix_rounds"}. Kept after it is merged or closed.
+ALTER TABLE tasks ADD COLUMN pull_request TEXT;
 
 -- Comments on lines of a task's diff, kept across its attempts.
 CREATE TABLE review_comments (

@@ -111,7 +111,7 @@ export default [
         // dnd-kit starts listening for the arrows a tick after the pick-up; no hand is that fast.
         await page.waitForTimeout(100);
         // Each arrow moves one column to the left; wait until the card is over it.
-        for (const status of ['blocked', 'verifying', 'in_progress', 'pending']) {
+        for (const status of ['blocked', 'review', 'verifying', 'in_progress', 'pending']) {
           await page.keyboard.press('ArrowLeft');
           await page.locator(`.kanban-column[data-status="${status}"][data-over]`).waitFor({ timeout: T });
         }

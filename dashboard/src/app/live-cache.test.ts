@@ -103,4 +103,29 @@ describe('live cache patching', () => {
     applyLiveMessages(qc, [{ type: 'resync', seq: 99, data: { reason: 'gap too old' } }]);
     expect(qc.getQueryState(keys.budget)?.isInvalidated).toBe(true);
   });
+
+  it('a comment made, edited or deleted elsewhere patches the open review\'s comments', () => {
+    const qc = testQueryClient();
+    const c = { id: 4, task_id: 9, path: 'a.rs', line: 2, end_line: null, side: 'new' as const, body: 'Fix this.', author: 'api', commit: 'abc', line_text: 'x', outdated: false, resolved: false, created_at: '2026-12-07T20:00:00Z', updated_at: '2026-12-07T20:00:00Z' };
+    qc.setQueryData(keys.taskComments(9), { items: [] });
+    applyLiveMessages(qc, [{ type: 'comment.changed', seq: 1, data: c }]);
+    expect(qc.getQueryData(keys.taskComments(9))).toEqual({ items: [c] });
+    applyLiveMessages(qc, [{ type: 'comment.changed', seq: 2, data: { ...c, resolved: true } }]);
+    expect(qc.getQueryData(keys.taskComments(9))).toEqual({ items: [{ ...c, resolved: true }] });
+    applyLiveMessages(qc, [{ type: 'comment.deleted', seq: 3, data: { id: 4, task_id: 9 } }]);
+    expect(qc.getQueryData(keys.taskComments(9))).toEqual({ items: [] });
+    // A review that is not open is left alone (fetched when opened).
+    applyLiveMessages(qc, [{ type: 'comment.changed', seq: 4, data: { ...c, task_id: 10 } }]);
+    expect(qc.getQueryData(keys.taskComments(10))).toBeUndefined();
+  });
+
+  it('a task whose status or outcome changes has its diff fetched again', () => {
+    const qc = testQueryClient();
+    qc.setQueryData(keys.task(9), makeTask({ id: 9, status: 'in_progress' }));
+    qc.setQueryData(keys.taskDiff(9), { files: [] });
+    applyLiveMessages(qc, [{ type: 'task.updated', seq: 1, data: makeTask({ id: 9, status: 'in_progress', title: 'renamed' }) }]);
+    expect(qc.getQueryState(keys.taskDiff(9))?.isInvalidated).toBe(false);
+    applyLiveMessages(qc, [{ type: 'task.updated', seq: 2, data: makeTask({ id: 9, status: 'completed', outcome: { kind: 'landed', commit: 'abc' } }) }]);
+    expect(qc.getQueryState(keys.taskDiff(9))?.isInvalidated).toBe(true);
+  });
 });

@@ -5,6 +5,7 @@ import type { QueryClient, QueryKey } from '@tanstack/react-query';
 import { keys, type EventFilters, type SessionFilters } from '@/lib/query-keys';
 import { patchPaged, sessionMatches, sessionOrder, type Paged } from '@/lib/cache-patch';
 import { applyTask } from '@/lib/task-cache';
+import { applyComment, dropComment } from '@/lib/comment-cache';
 import { PROPOSAL_EVENTS, type Agent, type AgentList, type EventList, type EventType, type HarnessEvent, type LogLine, type Session, type SessionLogs, type SessionPage, type WsMessage } from '@/lib/types';
 
 /** Events kept in a live feed; older ones scroll off. */
@@ -117,6 +118,12 @@ export function applyLiveMessages(qc: QueryClient, msgs: WsMessage[]): { tasksCh
         break;
       case 'budget.updated':
         qc.setQueryData(keys.budget, m.data);
+        break;
+      case 'comment.changed':
+        applyComment(qc, m.data);
+        break;
+      case 'comment.deleted':
+        dropComment(qc, m.data.task_id, m.data.id);
         break;
       case 'hello':
         break;

@@ -10,6 +10,7 @@ import { OverviewPage } from '@/features/overview/components/OverviewPage';
 import { PausedBanner } from '@/features/overview/components/PausedBanner';
 import { RolesPage } from '@/features/roles/components/RolesPage';
 import { AgentActivity } from '@/features/sessions/components/AgentActivity';
+import { AttemptSummary } from '@/features/sessions/components/AttemptSummary';
 import { SessionTable } from '@/features/sessions/components/SessionTable';
 import { SessionsPage } from '@/features/sessions/components/SessionsPage';
 import { SessionViewPage } from '@/features/sessions/components/SessionViewPage';
@@ -38,7 +39,15 @@ export function AppRoutes() {
     <Routes>
       <Route path="/" element={overview} />
       <Route path="/tasks" element={<TasksPage banner={<PausedBanner />} />} />
-      <Route path="/tasks/:taskId" element={<TaskDetailPage renderSessions={(id) => <SessionTable filters={{ task_id: id }} caption="Sessions of this task" />} />} />
+      <Route
+        path="/tasks/:taskId"
+        element={
+          <TaskDetailPage
+            renderSessions={(id) => <SessionTable filters={{ task_id: id }} caption="Sessions of this task" />}
+            renderAttempts={(id) => <AttemptSummary taskId={id} />}
+          />
+        }
+      />
       <Route path="/sessions" element={<SessionsPage />} />
       <Route path="/sessions/:sessionId" element={<SessionViewPage renderTask={(id) => <TaskTitleLink taskId={id} />} />} />
       <Route path="/agents" element={<AgentsPage />} />

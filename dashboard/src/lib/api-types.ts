@@ -400,6 +400,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tasks/{id}/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The task's review comments, oldest first. */
+        get: operations["list_comments"];
+        put?: never;
+        /** Comment on a line (or a range) of the task's diff. */
+        post: operations["create_comment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/{id}/comments/{comment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["delete_comment"];
+        options?: never;
+        head?: never;
+        /** Edit a comment, or mark it resolved (no longer sent to the agent) or open again. */
+        patch: operations["update_comment"];
+        trace?: never;
+    };
     "/api/tasks/{id}/dependents": {
         parameters: {
             query?: never;
@@ -409,6 +444,23 @@ export interface paths {
         };
         /** Tasks that depend on this one. */
         get: operations["task_dependents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/{id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The task's branch against where it left the base, file by file. */
+        get: operations["get_diff"];
         put?: never;
         post?: never;
         delete?: never;
@@ -486,6 +538,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tasks/{id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send the agent of a task in review, completed, blocked or failed a message: the task
+         *     goes back to pending and its next attempt continues the conversation with it.
+         */
+        post: operations["message_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks/{id}/reopen": {
         parameters: {
             query?: never;
@@ -514,6 +586,27 @@ export interface paths {
         put?: never;
         /** Run a task again now: a failed one, or one waiting out its retry backoff. */
         post: operations["retry_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/{id}/review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve (it lands), request changes (a follow-up attempt continues the agent's
+         *     conversation with the message and the open comments), or reject (blocked, the
+         *     branch kept) the verified work of a task in review.
+         */
+        post: operations["review_task"];
         delete?: never;
         options?: never;
         head?: never;
@@ -655,11 +748,31 @@ export interface components {
             percent_used: components["schemas"]["PercentUsed"];
             today: components["schemas"]["Spend"];
         };
+        CommentList: {
+            items: components["schemas"]["ReviewComment"][];
+        };
         /**
          * @description The one `reason` of [`BlockedBy::Crashes`].
          * @enum {string}
          */
         CrashInterruptions: "crash_interruptions";
+        CreateCommentRequest: {
+            /** @description 1 to 10,000 characters. */
+            body: string;
+            /**
+             * Format: int64
+             * @description The last line of a range (at most 1,000 lines).
+             */
+            end_line?: number | null;
+            /**
+             * Format: int64
+             * @description 1-based line number on `side`.
+             */
+            line: number;
+            /** @description A file of the task's diff. */
+            path: string;
+            side?: null | components["schemas"]["Side"];
+        };
         CreateTaskRequest: {
             /**
              * @description Origins beyond loopback the browser may open on this task (at most 16), each an
@@ -670,6 +783,7 @@ export interface components {
             category?: string | null;
             depends_on?: components["schemas"]["TaskRefInput"][] | null;
             description?: string | null;
+            land?: null | components["schemas"]["LandPolicy"];
             /**
              * Format: int64
              * @description 1 to 20; default 3.
@@ -685,10 +799,34 @@ export interface components {
             /** @description 1 to 200 characters. */
             title: string;
         };
+        /** @description What is left of a deleted review comment. */
+        DeletedComment: {
+            /** Format: int64 */
+            id: number;
+            /** Format: int64 */
+            task_id: number;
+        };
         /** @description What is left of a deleted task. */
         DeletedTask: {
             display_id: string;
             id: components["schemas"]["TaskId"];
+        };
+        /** @description One file of a task's diff. */
+        DiffFile: {
+            /** Format: int32 */
+            additions: number;
+            binary: boolean;
+            /** Format: int32 */
+            deletions: number;
+            /** @description The path on the base, for a renamed or copied file. */
+            old_path?: string | null;
+            /**
+             * @description This file's `diff --git` section, unified with 3 lines of context; empty when the
+             *     diff was too large to include it.
+             */
+            patch: string;
+            path: string;
+            status: components["schemas"]["FileStatus"];
         };
         /** @description The error body: `{"error":{"code":…,"message":…,"field":…}}`. */
         ErrorBody: {
@@ -723,6 +861,11 @@ export interface components {
         EventList: {
             items: components["schemas"]["Event"][];
         };
+        /**
+         * @description How a file changed between the base and the branch.
+         * @enum {string}
+         */
+        FileStatus: "added" | "modified" | "deleted" | "renamed" | "copied" | "type_changed";
         /** @description A finding as stored and served. */
         Finding: {
             created_at: components["schemas"]["Timestamp"];
@@ -758,6 +901,12 @@ export interface components {
          * @enum {string}
          */
         Job: "tasks" | "estimate" | "design" | "validate" | "investigate" | "ideate";
+        /**
+         * @description What happens to verified work: it lands at once (`auto`), or waits in `review` for a
+         *     person to approve it. Set per role (`[roles.NAME] land`), overridden per task.
+         * @enum {string}
+         */
+        LandPolicy: "auto" | "review" | "pull_request";
         /** @description One frame on `/ws`: a [`LiveKind`] and its number, `seq`, strictly increasing. */
         LiveFrame: components["schemas"]["LiveKind"] & {
             /** Format: int64 */
@@ -818,6 +967,15 @@ export interface components {
             data: components["schemas"]["BudgetReport"];
             /** @enum {string} */
             type: "budget.updated";
+        } | {
+            /** @description A review comment was made or changed (edited, resolved, outdated). */
+            data: components["schemas"]["ReviewComment"];
+            /** @enum {string} */
+            type: "comment.changed";
+        } | {
+            data: components["schemas"]["DeletedComment"];
+            /** @enum {string} */
+            type: "comment.deleted";
         };
         /**
          * @description What a session log line holds.
@@ -845,6 +1003,10 @@ export interface components {
             reason?: string | null;
             /** @description `small`, `medium` or `large`. */
             size: string;
+        };
+        MessageRequest: {
+            /** @description 1 to 20,000 characters. */
+            message: string;
         };
         /**
          * @description Every operations event the harness records, with its payload. The serde name is the
@@ -898,6 +1060,49 @@ export interface components {
             payload: components["schemas"]["BlockedBy"];
             /** @enum {string} */
             type: "task.blocked";
+        } | {
+            /** @description Verified work on `branch` at `commit` waits for a person's review. */
+            payload: {
+                branch: string;
+                commit: string;
+            };
+            /** @enum {string} */
+            type: "task.review_requested";
+        } | {
+            /** @description A person approved, asked for changes to, or rejected the work in review. */
+            payload: {
+                action: components["schemas"]["ReviewAction"];
+                actor: string;
+                message?: string | null;
+            };
+            /** @enum {string} */
+            type: "task.reviewed";
+        } | {
+            /** @description The task's verified work is in pull request `number` on the forge. */
+            payload: {
+                /** Format: int64 */
+                number: number;
+                url: string;
+            };
+            /** @enum {string} */
+            type: "task.pull_request";
+        } | {
+            /**
+             * @description The harness cannot open or follow the task's pull request for now (the reason);
+             *     it tries again. Said once per distinct reason.
+             */
+            payload: {
+                reason: string;
+            };
+            /** @enum {string} */
+            type: "task.pull_request_problem";
+        } | {
+            /** @description A person sent the task's agent a message; the next attempt continues with it. */
+            payload: {
+                actor: string;
+            };
+            /** @enum {string} */
+            type: "task.message";
         } | {
             payload: {
                 reason: string;
@@ -1015,6 +1220,11 @@ export interface components {
             /** @enum {string} */
             kind: "waiting_to_land";
             reason: string;
+        } | {
+            branch: string;
+            commit: string;
+            /** @enum {string} */
+            kind: "in_review";
         };
         /** @description Percentage of each limit used; `None` where there is no limit. */
         PercentUsed: {
@@ -1059,8 +1269,66 @@ export interface components {
          * @enum {string}
          */
         ProposalStatus: "proposed" | "accepted" | "rejected";
+        /** @description The pull request a task's verified work is in. */
+        PullLink: {
+            /** @description The verified commit the harness last pushed to it. */
+            commit: string;
+            /**
+             * Format: int32
+             * @description Follow-up attempts its checks and reviewers caused so far.
+             */
+            fix_rounds: number;
+            /**
+             * Format: int64
+             * @description `#12` on GitHub and Gitea, `!12` on GitLab.
+             */
+            number: number;
+            /** @description Why the harness could not open or follow it, while that lasts. */
+            problem?: string | null;
+            /** @description When it pushed it: feedback from before then was addressed. */
+            pushed_at: components["schemas"]["Timestamp"];
+            url: string;
+        };
         Resync: {
             reason: string;
+        };
+        /**
+         * @description What a person decides about work waiting in `review`.
+         * @enum {string}
+         */
+        ReviewAction: "approve" | "request_changes" | "reject";
+        /** @description A comment on lines of a task's diff, as stored and served. */
+        ReviewComment: {
+            /** @description Who wrote it: `api`, `telegram:<user>`, … */
+            author: string;
+            body: string;
+            /** @description The branch's commit the comment was made on. */
+            commit: string;
+            created_at: components["schemas"]["Timestamp"];
+            /**
+             * Format: int32
+             * @description The last line of a range; `null` for one line.
+             */
+            end_line?: number | null;
+            id: components["schemas"]["i64"];
+            /** Format: int32 */
+            line: number;
+            /** @description The commented lines' text when the comment was made. */
+            line_text: string;
+            /** @description The lines changed since (a later attempt rewrote them): shown, no longer sent. */
+            outdated: boolean;
+            path: string;
+            /** @description A person marked it done: no longer sent to the agent. */
+            resolved: boolean;
+            side: components["schemas"]["Side"];
+            /** Format: int64 */
+            task_id: number;
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        ReviewRequest: {
+            action: components["schemas"]["ReviewAction"];
+            /** @description Why (required to reject), or what to change (with or instead of comments). */
+            message?: string | null;
         };
         RoleList: {
             items: components["schemas"]["RoleView"][];
@@ -1229,6 +1497,12 @@ export interface components {
         /** @enum {string} */
         Severity: "info" | "warning" | "error";
         /**
+         * @description Which side of a diff a comment is on: the line as the base had it (`old`), or as
+         *     the branch has it (`new`).
+         * @enum {string}
+         */
+        Side: "old" | "new";
+        /**
          * @description How large a task is; sets its session timeout and model tier.
          * @enum {string}
          */
@@ -1273,8 +1547,14 @@ export interface components {
             diagnosis?: string | null;
             /** @description Human key, such as `T-42`. */
             display_id: string;
+            /**
+             * @description A person's change request or message waiting for the next attempt, which
+             *     continues the agent's conversation with it.
+             */
+            follow_up?: string | null;
             /** Format: int64 */
             id: number;
+            land?: null | components["schemas"]["LandPolicy"];
             /** @description Why the last attempt failed: verification output and the agent's last message. */
             last_failure?: string | null;
             /** Format: int32 */
@@ -1287,12 +1567,24 @@ export interface components {
             outcome?: null | components["schemas"]["Outcome"];
             pass_criteria: string[];
             priority: components["schemas"]["Priority"];
+            pull_request?: null | components["schemas"]["PullLink"];
             /** @description An agent's question waiting for a human answer (`POST /api/tasks/{id}/answer`). */
             question?: string | null;
             retry_at?: null | components["schemas"]["Timestamp"];
             status: components["schemas"]["TaskStatus"];
             title: string;
             updated_at: components["schemas"]["Timestamp"];
+        };
+        /** @description What a task's branch changes on its base: the files and their patches. */
+        TaskDiff: {
+            base: string;
+            /** @description Where the branch left the base (their merge base). */
+            base_commit: string;
+            branch: string;
+            files: components["schemas"]["DiffFile"][];
+            head_commit: string;
+            /** @description Some patches were left out or cut: the diff is larger than the harness serves. */
+            truncated: boolean;
         };
         /** @description The evaluator's estimate of a task, as stored and served. */
         TaskEstimate: {
@@ -1330,7 +1622,7 @@ export interface components {
          * @description Where a task is in its life. See [`TaskStatus::can_become`] for the allowed moves.
          * @enum {string}
          */
-        TaskStatus: "pending" | "in_progress" | "verifying" | "completed" | "failed" | "blocked" | "cancelled";
+        TaskStatus: "pending" | "in_progress" | "verifying" | "review" | "completed" | "failed" | "blocked" | "cancelled";
         /** @description One row of a task's history: a status change and why. */
         TaskTransition: {
             /** @description Who moved it: `api`, `scheduler`, an agent id, … */
@@ -1390,10 +1682,15 @@ export interface components {
             max_concurrency?: number | null;
             model?: string | null;
         };
+        UpdateCommentRequest: {
+            body?: string | null;
+            resolved?: boolean | null;
+        };
         UpdateTaskRequest: {
             category?: string | null;
             depends_on?: components["schemas"]["TaskRefInput"][] | null;
             description?: string | null;
+            land?: null | components["schemas"]["LandPolicy"];
             /**
              * Format: double
              * @description A new cap on what all the task's sessions may cost together, in USD (positive, at
@@ -1404,6 +1701,8 @@ export interface components {
             priority?: null | components["schemas"]["Priority"];
             title?: string | null;
         };
+        /** Format: int64 */
+        i64: number;
     };
     responses: never;
     parameters: never;
@@ -2244,6 +2543,166 @@ export interface operations {
             };
         };
     };
+    list_comments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 42 or T-42 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommentList"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_comment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 42 or T-42 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateCommentRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewComment"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_comment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 42 or T-42 */
+                id: string;
+                comment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_comment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 42 or T-42 */
+                id: string;
+                comment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateCommentRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewComment"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     task_dependents: {
         parameters: {
             query?: never;
@@ -2265,6 +2724,44 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_diff: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 42 or T-42 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskDiff"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2444,6 +2941,56 @@ export interface operations {
             };
         };
     };
+    message_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 42 or T-42 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MessageRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     reopen_task: {
         parameters: {
             query?: never;
@@ -2511,6 +3058,56 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    review_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 42 or T-42 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -22,6 +22,8 @@ export const keys = {
   taskFindings: (id: number | string) => ['tasks', 'findings', String(id)] as const,
   taskSearch: (q: string) => ['tasks', 'search', q] as const,
   taskEstimate: (id: number | string) => ['tasks', 'estimate', String(id)] as const,
+  taskDiff: (id: number | string) => ['tasks', 'diff', String(id)] as const,
+  taskComments: (id: number | string) => ['tasks', 'comments', String(id)] as const,
   agents: ['agents', 'list'] as const,
   roles: ['roles', 'list'] as const,
   proposals: ['proposals', 'list'] as const,

@@ -38,6 +38,12 @@ export function applyTask(qc: QueryClient, task: Task | null, id: number, seedDe
   if (previous && previous.status !== task.status) {
     void qc.invalidateQueries({ queryKey: keys.taskHistory(id), exact: true });
   }
+  // A new attempt, a landing or a removed branch changes what the review shows: the diff
+  // (and which comments are outdated) is fetched again.
+  if (previous && (previous.status !== task.status || JSON.stringify(previous.outcome ?? null) !== JSON.stringify(task.outcome ?? null))) {
+    void qc.invalidateQueries({ queryKey: keys.taskDiff(id), exact: true });
+    void qc.invalidateQueries({ queryKey: keys.taskComments(id), exact: true });
+  }
 }
 
 /** After a mutation the server returns the new task; write it where the live message would. */

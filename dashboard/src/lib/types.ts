@@ -34,7 +34,8 @@ const EVENT_TYPE_SET: Record<EventType, true> = {
   'session.stopped': true, 'session.interrupted': true, 'orchestrator.paused': true,
   'orchestrator.resumed': true, 'orchestrator.recovered': true, 'orchestrator.stopped': true,
   'budget.exceeded': true, 'ratelimit.paused': true, 'ratelimit.resumed': true,
-  'worktree.leftover': true,
+  'worktree.leftover': true, 'task.review_requested': true, 'task.reviewed': true, 'task.message': true,
+  'task.pull_request': true, 'task.pull_request_problem': true,
 };
 export const EVENT_TYPES = Object.keys(EVENT_TYPE_SET) as EventType[];
 
@@ -50,6 +51,16 @@ export type Proposal = S['Proposal'];
 export type MarkSize = S['MarkSizeRequest'];
 export type Settings = S['SettingsSummary'];
 export type Outcome = S['Outcome'];
+export type LandPolicy = S['LandPolicy'];
+export type TaskDiff = S['TaskDiff'];
+export type DiffFile = S['DiffFile'];
+export type ReviewComment = S['ReviewComment'];
+export type ReviewCommentList = S['CommentList'];
+export type CommentSide = S['Side'];
+export type CreateComment = S['CreateCommentRequest'];
+export type UpdateComment = S['UpdateCommentRequest'];
+export type ReviewAction = S['ReviewAction'];
+export type ReviewRequest = S['ReviewRequest'];
 
 // The list envelopes, as the caches that live updates patch hold them.
 export type TaskPage = S['TaskPage'];
@@ -60,7 +71,7 @@ export type ProposalList = S['ProposalList'];
 export type EventList = S['EventList'];
 export type SessionLogs = S['SessionLogs'];
 
-export const TASK_STATUSES = ['pending', 'in_progress', 'verifying', 'blocked', 'failed', 'completed', 'cancelled'] as const satisfies readonly TaskStatus[];
+export const TASK_STATUSES = ['pending', 'in_progress', 'verifying', 'review', 'blocked', 'failed', 'completed', 'cancelled'] as const satisfies readonly TaskStatus[];
 export const PRIORITIES = ['P0', 'P1', 'P2', 'P3', 'P4'] as const satisfies readonly Priority[];
 export const SESSION_STATUSES = ['running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const satisfies readonly SessionStatus[];
 

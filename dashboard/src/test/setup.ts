@@ -33,3 +33,9 @@ afterEach(() => {
 });
 Object.defineProperty(HTMLElement.prototype, 'clientHeight', { configurable: true, get: () => 600 });
 Object.defineProperty(HTMLElement.prototype, 'clientWidth', { configurable: true, get: () => 800 });
+
+// jsdom has no canvas: the diff view measures its line-number column with a 2D context's
+// measureText. A stand-in that answers a width keeps it drawing.
+HTMLCanvasElement.prototype.getContext = function () {
+  return { font: '', measureText: (text: string) => ({ width: text.length * 8 }) };
+} as unknown as typeof HTMLCanvasElement.prototype.getContext;

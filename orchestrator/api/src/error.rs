@@ -180,7 +180,7 @@ impl From<ReviewError> for ApiError {
         match e {
             ReviewError::NoBranch(message) => Self::NotFound(message),
             ReviewError::Invalid(v) => v.into(),
-            ReviewError::Unavailable(message) => Self::Unavailable(message),
+            ReviewError::Workspace(message) => Self::Conflict(message),
             ReviewError::Git(e) => Self::Internal(format!("reading the diff: {e}")),
         }
     }

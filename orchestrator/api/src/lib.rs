@@ -10,6 +10,7 @@ pub mod error;
 mod events;
 mod extract;
 mod findings;
+mod forge;
 mod git_http;
 mod health;
 mod login_limit;
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .merge(health::router())
         .merge(telegram::webhook_router())
+        .merge(forge::webhook_router())
         // Unknown /api paths answer JSON even when the dashboard is the fallback.
         .route("/api", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))

@@ -66,8 +66,8 @@ pub struct CreateTaskRequest {
     /// Origins beyond loopback the browser may open on this task (at most 16), each an
     /// http(s) origin like `https://staging.example.com`; added to the role's.
     pub browser_origins: Option<Vec<String>>,
-    /// `auto` (verified work lands at once) or `review` (it waits for a person);
-    /// default: the role's.
+    /// `auto` (verified work lands at once), `review` (it waits for a person) or
+    /// `pull_request` (a pull request on the forge); default: the role's.
     pub land: Option<LandPolicy>,
 }
 
@@ -83,8 +83,11 @@ pub struct UpdateTaskRequest {
     /// A new cap on what all the task's sessions may cost together, in USD (positive, at
     /// most 1000000); sessions already running are held to it too.
     pub max_cost_usd: Option<f64>,
-    /// `auto` or `review`: applies to the task's next verified work.
-    pub land: Option<LandPolicy>,
+    /// `auto`, `review` or `pull_request`: applies to the task's next verified work;
+    /// `null` hands it back to its role's policy.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<LandPolicy>)]
+    pub land: Option<Option<LandPolicy>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -282,6 +285,7 @@ pub async fn create_task(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreateTaskRequest>,
 ) -> ApiResult<(StatusCode, Json<Task>)> {
+    forge_for(&state, body.land)?;
     let task = state
         .board
         .create_task(body.into_new_task()?, Actor::API)
@@ -311,7 +315,29 @@ pub async fn update_task(
     JsonBody(body): JsonBody<UpdateTaskRequest>,
 ) -> ApiResult<Json<Task>> {
     let id = task_ref(&id)?;
+    forge_for(&state, body.land.flatten())?;
     Ok(Json(state.board.update_task(id, body.into_patch()?).await?))
+}
+
+/// A field that may be sent as `null` on purpose: absent is `None`, `null` is
+/// `Some(None)`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// `pull_request` needs a forge to open the pull request on.
+fn forge_for(state: &AppState, land: Option<LandPolicy>) -> Result<(), ApiError> {
+    if land == Some(LandPolicy::PullRequest) && state.settings.engine.pull_requests.is_none() {
+        return Err(ApiError::invalid(
+            "land",
+            "no forge is set up for pull requests: set HARNESS_FORGE_TOKEN (docs/REVIEW.md)",
+        ));
+    }
+    Ok(())
 }
 
 /// Delete a task. Refused while it runs or while other tasks depend on it.

@@ -3,7 +3,9 @@
 
 use harness_domain::{
     event::{NewEvent, Operation},
-    review::{CommentId, Message, NewComment, ReviewAction, ReviewComment, change_request},
+    review::{
+        CommentId, Message, NewComment, PullLink, ReviewAction, ReviewComment, change_request,
+    },
     task::{Task, TaskId},
 };
 use harness_store::{Decision, FollowUp, SessionEnd, StoreError};
@@ -24,6 +26,32 @@ impl Board {
         paused: Option<String>,
         end: Option<SessionEnd>,
     ) -> Result<Task, StoreError> {
+        self.enter_review_as(id, commit, branch, paused, end, false)
+            .await
+    }
+
+    /// [`Board::enter_review`] for work that goes to a pull request: its event says so
+    /// (`task.status_changed`), and no person is asked to review it here.
+    pub async fn enter_pull_request_review(
+        &self,
+        id: TaskId,
+        commit: String,
+        branch: String,
+        end: Option<SessionEnd>,
+    ) -> Result<Task, StoreError> {
+        self.enter_review_as(id, commit, branch, None, end, true)
+            .await
+    }
+
+    async fn enter_review_as(
+        &self,
+        id: TaskId,
+        commit: String,
+        branch: String,
+        paused: Option<String>,
+        end: Option<SessionEnd>,
+        pull_request: bool,
+    ) -> Result<Task, StoreError> {
         let actor = Actor::SCHEDULER;
         let (task, event, session) = self
             .blocking(move |s| {
@@ -36,6 +64,10 @@ impl Board {
                     actor.as_str(),
                     end.as_ref(),
                     move |t| {
+                        if pull_request {
+                            let reason = format!("verified; {c} goes to a pull request");
+                            return super::tasks::status_changed(t, &reason, &Actor::SCHEDULER);
+                        }
                         NewEvent::info(
                             Operation::TaskReviewRequested {
                                 commit: c.clone(),
@@ -191,5 +223,68 @@ impl Board {
             self.publish(LiveKind::CommentChanged(comment));
         }
         Ok(())
+    }
+
+    /// Records the task's pull request; `note` is written with it, when given.
+    pub async fn set_pull_request(
+        &self,
+        id: TaskId,
+        link: PullLink,
+        note: Option<NewEvent>,
+    ) -> Result<Task, StoreError> {
+        let (task, event) = self
+            .blocking(move |s| s.set_pull_request(id, &link, note.as_ref()))
+            .await?;
+        self.publish(LiveKind::TaskUpdated(task.clone()));
+        if let Some(event) = event {
+            self.published_event(event);
+        }
+        Ok(task)
+    }
+
+    /// Failing checks or change requests on the pull request: a follow-up attempt.
+    pub async fn pull_feedback(
+        &self,
+        id: TaskId,
+        follow_up: String,
+        link: PullLink,
+        reason: String,
+    ) -> Result<Task, StoreError> {
+        let actor = Actor::named("forge");
+        let (task, event) = self
+            .blocking(move |s| {
+                s.pull_feedback(id, &follow_up, &link, &reason, |t| {
+                    super::tasks::status_changed(t, &reason, &actor)
+                })
+            })
+            .await?;
+        self.status_changed(task, event)
+    }
+
+    /// The forge merged the task's pull request as `commit`.
+    pub async fn pull_merged(&self, id: TaskId, commit: String) -> Result<Task, StoreError> {
+        let actor = Actor::named("forge");
+        let (task, event) = self
+            .blocking(move |s| {
+                s.pull_merged(id, &commit, |t| {
+                    let reason = format!("its pull request was merged as {commit}");
+                    super::tasks::status_changed(t, &reason, &actor)
+                })
+            })
+            .await?;
+        self.status_changed(task, event)
+    }
+
+    /// The task's pull request was closed unmerged, or ran out of fix rounds.
+    pub async fn pull_blocked(&self, id: TaskId, reason: String) -> Result<Task, StoreError> {
+        let actor = Actor::named("forge");
+        let (task, event) = self
+            .blocking(move |s| {
+                s.pull_blocked(id, &reason, |t| {
+                    super::tasks::status_changed(t, &reason, &actor)
+                })
+            })
+            .await?;
+        self.status_changed(task, event)
     }
 }

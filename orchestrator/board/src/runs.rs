@@ -23,6 +23,9 @@ pub struct Runs {
     /// Attempts whose verified work waits to land, and how to tell them to try now.
     landing: Mutex<HashMap<i64, Arc<Notify>>>,
     passes: watch::Sender<u64>,
+    /// Wakes the pull-request follower: a forge's webhook said something changed, or
+    /// a task entered review.
+    forge: Notify,
 }
 
 impl Default for Runs {
@@ -32,6 +35,7 @@ impl Default for Runs {
             running: Mutex::new(HashMap::new()),
             landing: Mutex::new(HashMap::new()),
             passes: watch::Sender::new(0),
+            forge: Notify::new(),
         }
     }
 }
@@ -40,6 +44,15 @@ impl Runs {
     /// Wakes the scheduler (coalesced: many nudges, one pass).
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Wakes the pull-request follower (coalesced).
+    pub fn wake_forge(&self) {
+        self.forge.notify_one();
+    }
+
+    pub async fn forge_woken(&self) {
+        self.forge.notified().await;
     }
 
     /// Returns [`SETTLE`] after a wake, so that the changes of a burst are seen together.

@@ -101,6 +101,9 @@ impl Board {
         if task.status == TaskStatus::Cancelled {
             self.runs.cancel(task.id);
         }
+        if task.status == TaskStatus::Review {
+            self.runs.wake_forge();
+        }
         self.runs.wake();
         Ok(task)
     }

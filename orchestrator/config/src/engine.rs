@@ -127,6 +127,8 @@ pub struct EngineArgs {
     pub agent_max_cpu_secs: Option<u64>,
     #[command(flatten)]
     pub reliability: super::reliability::ReliabilityArgs,
+    #[command(flatten)]
+    pub forge: super::forge::ForgeArgs,
 }
 
 /// Per-agent overrides from `harness.toml` (`[agents.build-2]`).
@@ -197,6 +199,8 @@ pub struct EngineFile {
     sia_every_hours: Option<f64>,
     #[serde(default)]
     executors: super::executors::ExecutorsFile,
+    #[serde(default)]
+    forge: super::forge::ForgeFile,
 }
 
 /// Validated engine settings.
@@ -229,6 +233,8 @@ pub struct EngineSettings {
     pub agents: BTreeMap<String, AgentOverride>,
     pub executors: super::executors::ExecutorSettings,
     pub reliability: super::reliability::ReliabilitySettings,
+    /// `None` unless a forge token is set (config/forge.rs).
+    pub pull_requests: Option<super::forge::PullRequestSettings>,
 }
 
 /// `HARNESS_AGENT_CLOSED_PORTS`: comma-separated ports from 1 to 65535, or nothing.
@@ -533,7 +539,8 @@ impl EngineSettings {
             file.max_concurrent,
         )?;
         let max_concurrent = executors.local_max_concurrent;
-        let settings = Self {
+        let (forge_args, forge_file) = (args.forge, file.forge);
+        let mut settings = Self {
             workspace: args
                 .workspace
                 .or(alias_workspace)
@@ -627,7 +634,28 @@ impl EngineSettings {
             agents: file.agents,
             executors,
             reliability: super::reliability::ReliabilitySettings::load(args.reliability)?,
+            pull_requests: None,
         };
+        settings.pull_requests = super::forge::PullRequestSettings::load(
+            forge_args,
+            forge_file,
+            settings.workspace.as_deref(),
+        )?;
+        if settings.pull_requests.is_none()
+            && let Some(role) = settings
+                .roles
+                .registry
+                .iter()
+                .find(|r| r.land == harness_domain::review::LandPolicy::PullRequest)
+        {
+            return Err(invalid(
+                "harness.toml [roles]",
+                &format!(
+                    "role '{}' lands by pull request, but no forge is set up: set HARNESS_FORGE_TOKEN (docs/REVIEW.md)",
+                    role.name
+                ),
+            ));
+        }
         if paths::within(&database_dir, &settings.worktrees_dir) {
             return Err(invalid(
                 "HARNESS_WORKTREES_DIR",

@@ -13,6 +13,7 @@ use clap::Args;
 use serde::Deserialize;
 
 pub use engine::{AgentOverride, EngineArgs, EngineSettings};
+pub use forge::{ForgeArgs, PullRequestSettings};
 use harness_gateway::web;
 pub use harness_gateway::web::{PublicUrl, WebArgs, WebError, WebSettings};
 pub use reliability::{Overrun, ReliabilityArgs, ReliabilitySettings};
@@ -38,8 +39,11 @@ pub const SECRETS_HELP: &str = "Secrets (environment only, or a file named by th
   ANTHROPIC_API_KEY      Anthropic API key for `anthropic` agents.
   TELEGRAM_BOT_TOKEN     Bot token from @BotFather (123456789:AA...). Unset: Telegram is off.
   TELEGRAM_WEBHOOK_SECRET  Secret Telegram sends back in webhook mode.
+  HARNESS_FORGE_TOKEN    Token of the forge pull requests are opened on (docs/REVIEW.md).
+  HARNESS_FORGE_WEBHOOK_SECRET  Secret the forge's webhook deliveries are checked with.
   HARNESS_API_TOKEN_FILE and ANTHROPIC_API_KEY_FILE (flags above) read them from a
   file, such as a Docker secret under /run/secrets.";
+mod forge;
 mod reliability;
 mod roles;
 
@@ -136,6 +140,24 @@ impl ConfigArgs {
             (
                 "TELEGRAM_BOT_TOKEN_FILE",
                 std::env::var_os("TELEGRAM_BOT_TOKEN_FILE").map(PathBuf::from),
+            ),
+        )?;
+        let forge = &mut self.engine.forge;
+        forge.forge_token = secret(
+            (
+                "HARNESS_FORGE_TOKEN",
+                std::env::var("HARNESS_FORGE_TOKEN").ok(),
+            ),
+            ("HARNESS_FORGE_TOKEN_FILE", forge.forge_token_file.clone()),
+        )?;
+        forge.forge_webhook_secret = secret(
+            (
+                "HARNESS_FORGE_WEBHOOK_SECRET",
+                std::env::var("HARNESS_FORGE_WEBHOOK_SECRET").ok(),
+            ),
+            (
+                "HARNESS_FORGE_WEBHOOK_SECRET_FILE",
+                forge.forge_webhook_secret_file.clone(),
             ),
         )?;
         self.telegram.telegram_webhook_secret = secret(

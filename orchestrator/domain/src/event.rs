@@ -91,6 +91,13 @@ pub enum Operation {
         actor: String,
         message: Option<String>,
     },
+    /// The task's verified work is in pull request `number` on the forge.
+    #[serde(rename = "task.pull_request")]
+    TaskPullRequest { number: u64, url: String },
+    /// The harness cannot open or follow the task's pull request for now (the reason);
+    /// it tries again. Said once per distinct reason.
+    #[serde(rename = "task.pull_request_problem")]
+    TaskPullRequestProblem { reason: String },
     /// A person sent the task's agent a message; the next attempt continues with it.
     #[serde(rename = "task.message")]
     TaskMessage { actor: String },

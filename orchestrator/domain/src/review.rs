@@ -21,16 +21,26 @@ pub enum LandPolicy {
     #[default]
     Auto,
     Review,
+    /// Pushed to the forge as a pull request, which the harness follows until it is
+    /// merged or closed.
+    PullRequest,
 }
 
 impl LandPolicy {
-    pub const ALL: [LandPolicy; 2] = [Self::Auto, Self::Review];
+    pub const ALL: [LandPolicy; 3] = [Self::Auto, Self::Review, Self::PullRequest];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Auto => "auto",
             Self::Review => "review",
+            Self::PullRequest => "pull_request",
         }
+    }
+
+    /// Verified work waits for someone (a person, or a pull request's reviewers and
+    /// checks) instead of landing at once.
+    pub fn waits(self) -> bool {
+        self != Self::Auto
     }
 }
 
@@ -39,19 +49,13 @@ impl FromStr for LandPolicy {
 
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
         let raw = raw.trim();
-        if raw == "pull_request" {
-            return Err(ValidationError::new(
-                "land",
-                "'pull_request' is not available yet; use auto or review",
-            ));
-        }
         Self::ALL
             .into_iter()
             .find(|p| p.as_str() == raw)
             .ok_or_else(|| {
                 ValidationError::new(
                     "land",
-                    format!("unknown landing policy '{raw}'; use auto or review"),
+                    format!("unknown landing policy '{raw}'; use auto, review or pull_request"),
                 )
             })
     }
@@ -69,6 +73,23 @@ impl fmt::Display for LandPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The pull request a task's verified work is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PullLink {
+    /// `#12` on GitHub and Gitea, `!12` on GitLab.
+    pub number: u64,
+    pub url: String,
+    /// The verified commit the harness last pushed to it.
+    pub commit: String,
+    /// When it pushed it: feedback from before then was addressed.
+    pub pushed_at: Timestamp,
+    /// Follow-up attempts its checks and reviewers caused so far.
+    pub fix_rounds: u32,
+    /// Why the harness could not open or follow it, while that lasts.
+    #[serde(default)]
+    pub problem: Option<String>,
 }
 
 /// What a person decides about work waiting in `review`.
@@ -311,13 +332,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn landing_policies_parse_and_pull_requests_are_refused_by_name() {
+    fn landing_policies_parse_and_an_unknown_one_is_named() {
         assert_eq!("review".parse::<LandPolicy>().unwrap(), LandPolicy::Review);
         assert_eq!(" auto ".parse::<LandPolicy>().unwrap(), LandPolicy::Auto);
-        let err = "pull_request".parse::<LandPolicy>().unwrap_err();
+        assert_eq!(
+            "pull_request".parse::<LandPolicy>().unwrap(),
+            LandPolicy::PullRequest
+        );
+        let err = "merge".parse::<LandPolicy>().unwrap_err();
         assert_eq!(err.field, "land");
-        assert!(err.message.contains("not available"), "{err}");
-        assert!("merge".parse::<LandPolicy>().is_err());
+        assert!(err.message.contains("pull_request"), "{err}");
     }
 
     #[test]

@@ -391,7 +391,8 @@ impl TaskStatus {
             (Pending, InProgress)
             | (InProgress, Verifying)
             | (Verifying, Completed | Failed | Review)
-            | (Review, Pending | Blocked)
+            // Completed from review only when the forge merged its pull request.
+            | (Review, Pending | Blocked | Completed)
             | (Failed, Pending | Blocked)
             | (Blocked, Pending) => true,
             // A person reopens a task they cancelled, or sends the agent of a completed
@@ -482,6 +483,9 @@ pub struct Task {
     /// continues the agent's conversation with it.
     #[serde(default)]
     pub follow_up: Option<String>,
+    /// The pull request its verified work is in (`land = "pull_request"`).
+    #[serde(default)]
+    pub pull_request: Option<crate::review::PullLink>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -572,7 +576,8 @@ pub struct TaskPatch {
     pub depends_on: Option<Dependencies>,
     /// A new cost cap for the task; its running sessions are held to it too.
     pub max_cost_usd: Option<CostCap>,
-    pub land: Option<LandPolicy>,
+    /// `Some(None)`: back to the role's policy.
+    pub land: Option<Option<LandPolicy>>,
 }
 
 impl TaskPatch {
@@ -669,7 +674,7 @@ mod tests {
         assert!(Review.can_become(Pending));
         assert!(Review.can_become(Blocked));
         assert!(Review.can_become(Cancelled));
-        assert!(!Review.can_become(Completed));
+        assert!(Review.can_become(Completed), "a merged pull request");
         assert!(!Review.can_become(InProgress));
     }
 

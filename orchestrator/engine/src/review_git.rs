@@ -95,6 +95,65 @@ impl Repo {
         Ok(lines_of(&String::from_utf8_lossy(&blob), start, end))
     }
 
+    /// The URL of the remote `name`, from the workspace's own configuration.
+    pub fn remote_url(&self, name: &str) -> Result<String, GitError> {
+        self.run_text(&["remote", "get-url", name])
+    }
+
+    /// Pushes the harness's branch `refs/heads/<branch>` to `url` over HTTP(S),
+    /// replacing what is there (the branch is the harness's own). `authorization` is the
+    /// header line sent with it (`Authorization: Basic …`): it travels in the
+    /// environment, never in an argument list, and git does not print it.
+    pub fn push_branch(
+        &self,
+        url: &str,
+        branch: &str,
+        authorization: &str,
+    ) -> Result<(), GitError> {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(GitError::Command {
+                args: "push".into(),
+                message: format!(
+                    "the harness pushes over HTTPS with the forge token; '{url}' is not an http(s) URL"
+                ),
+            });
+        }
+        let refspec = format!("+refs/heads/{branch}:refs/heads/{branch}");
+        let args = [
+            "-c",
+            "protocol.http.allow=always",
+            "-c",
+            "protocol.https.allow=always",
+            "push",
+            "--porcelain",
+            url,
+            &refspec,
+        ];
+        let env = [
+            ("GIT_CONFIG_COUNT", "1"),
+            ("GIT_CONFIG_KEY_0", "http.extraHeader"),
+            ("GIT_CONFIG_VALUE_0", authorization),
+        ];
+        let out = safe_git::run(self.root(), &args, &env)?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // `--porcelain` says per ref why the remote refused it (`!  … [remote rejected] …`).
+        let refused = stdout
+            .lines()
+            .find(|l| l.starts_with('!'))
+            .map(str::to_owned)
+            .unwrap_or_default();
+        Err(GitError::Command {
+            args: format!("push {branch}"),
+            message: format!("{} {}", stderr.trim(), refused.trim())
+                .trim()
+                .to_owned(),
+        })
+    }
+
     /// The commit `rev` names, or [`GitError::Command`] when it names none.
     pub fn commit_of(&self, rev: &str) -> Result<String, GitError> {
         self.run_text(&[

@@ -9,6 +9,7 @@ use std::{
 
 use harness_domain::{
     agent::{Agent, AgentStatus},
+    review::LandPolicy,
     role::{Role, Size},
     session::{LogKind, Session, SessionStatus},
     task::{Outcome, Task, TaskStatus, retry_delay},
@@ -699,9 +700,15 @@ impl Attempt {
                     SessionStatus::Succeeded,
                     "verified; waiting for review".into(),
                 );
-                let entered = board
-                    .enter_review(id, commit.clone(), branch, conversation, Some(done))
-                    .await;
+                let entered = if self.land_policy() == LandPolicy::PullRequest {
+                    board
+                        .enter_pull_request_review(id, commit.clone(), branch, Some(done))
+                        .await
+                } else {
+                    board
+                        .enter_review(id, commit.clone(), branch, conversation, Some(done))
+                        .await
+                };
                 self.mark_outdated_comments(&commit).await;
                 entered
                     .map(drop)

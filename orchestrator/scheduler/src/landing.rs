@@ -15,7 +15,6 @@ use super::{
     error::AttemptError,
     sink::StoreSink,
 };
-use harness_domain::review::LandPolicy;
 use harness_engine::{
     git::{Repo, Worktree},
     landing::{Integration, LandingError, LandingGit, STRATEGY},
@@ -137,7 +136,7 @@ impl Attempt {
                 return Round::Ended(ending);
             }
         }
-        if !done.approved && self.land_policy() == LandPolicy::Review {
+        if !done.approved && self.land_policy().waits() {
             sink.system(format!(
                 "verified; {head} on {} waits for a person's review",
                 worktree.branch

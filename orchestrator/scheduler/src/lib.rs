@@ -22,6 +22,7 @@ mod investigation;
 mod landing;
 mod liveness;
 mod log_cap;
+mod pull_requests;
 mod remote;
 mod remote_roles;
 mod retention;
@@ -148,6 +149,10 @@ impl Scheduler {
     /// briefly for them to settle.
     pub async fn run(mut self) {
         self.report_leftover_worktrees().await;
+        tokio::spawn(
+            pull_requests::follow(self.engine.clone(), self.engine.stop.clone())
+                .instrument(tracing::info_span!("pull_requests")),
+        );
         let mut tick = tokio::time::interval(self.engine.settings.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next_start: Option<Instant> = None;

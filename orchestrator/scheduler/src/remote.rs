@@ -556,9 +556,7 @@ impl Attempt {
                 if let Some(ending) = self.validate_pushed(sink, assignment, &head, &last).await {
                     return ending;
                 }
-                if self.land_policy() == harness_domain::review::LandPolicy::Review
-                    && !self.is_base_head(&assignment.base, &head).await
-                {
+                if self.land_policy().waits() && !self.is_base_head(&assignment.base, &head).await {
                     sink.system(format!(
                         "verified; {head} on {} waits for a person's review",
                         assignment.branch

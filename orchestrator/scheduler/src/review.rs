@@ -21,8 +21,10 @@ use super::{
 /// Why the API cannot show or anchor a review.
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
+    /// The workspace cannot be read (its base branch, a git that failed to start).
     #[error("{0}")]
-    Unavailable(String),
+    Workspace(String),
+    /// There is nothing to show: no workspace, or no branch of the task.
     #[error("{0}")]
     NoBranch(String),
     #[error("{0}")]
@@ -180,7 +182,7 @@ pub async fn task_diff(settings: &EngineSettings, task: &Task) -> Result<TaskDif
         Ok(repo.task_diff(&base, &branch)?)
     })
     .await
-    .map_err(|e| ReviewError::Unavailable(e.to_string()))?
+    .map_err(|e| ReviewError::Workspace(e.to_string()))?
 }
 
 /// Where a comment goes: the commit it is made on (the branch's head for the new side,
@@ -217,7 +219,7 @@ pub async fn anchor_comment(
         repo.lines_at(&commit, &file, lines.start(), lines.end())
     })
     .await
-    .map_err(|e| ReviewError::Unavailable(e.to_string()))??;
+    .map_err(|e| ReviewError::Workspace(e.to_string()))??;
     let Some(text) = text else {
         return Err(ReviewError::Invalid(ValidationError::new(
             "line",
@@ -248,10 +250,10 @@ fn no_branch(display_id: &str, branch: &str) -> String {
 
 async fn review_repo(settings: &EngineSettings) -> Result<(Repo, String), ReviewError> {
     workspace_and_base(settings).await.map_err(|e| match e {
-        AttemptError::NoWorkspace => ReviewError::Unavailable(
+        AttemptError::NoWorkspace => ReviewError::NoBranch(
             "no workspace is configured (HARNESS_WORKSPACE), so there is no diff to show".into(),
         ),
-        other => ReviewError::Unavailable(other.to_string()),
+        other => ReviewError::Workspace(other.to_string()),
     })
 }
 

@@ -4,7 +4,7 @@
 
 use harness_domain::{
     event::{Event, NewEvent},
-    review::{CommentId, NewComment, ReviewAction, ReviewComment, Side},
+    review::{CommentId, NewComment, PullLink, ReviewAction, ReviewComment, Side},
     session::Session,
     task::{Outcome, Task, TaskId, TaskStatus},
     time::Timestamp,
@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     Store, StoreError,
+    events::insert_event,
     sessions::{SessionEnd, end_session_in},
     tasks::{corrupt_value, load_task, parse_time, transition_task_in},
     work::clear_answer_in,
@@ -181,6 +182,112 @@ impl Store {
         let reason = format!("a message from {actor}");
         let (task, event) =
             transition_task_in(&tx, id, None, TaskStatus::Pending, &reason, actor, note)?;
+        tx.commit()?;
+        Ok((task, event))
+    }
+
+    /// Records the pull request a task in review is in (opened, pushed again, or a
+    /// problem reaching the forge), with `note` when something worth an event happened.
+    pub fn set_pull_request(
+        &self,
+        id: TaskId,
+        link: &PullLink,
+        note: Option<&NewEvent>,
+    ) -> Result<(Task, Option<Event>), StoreError> {
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE tasks SET pull_request = ?1, updated_at = ?2 WHERE id = ?3",
+            params![link_json(link)?, Timestamp::now().to_rfc3339(), id.get()],
+        )?;
+        let event = note.map(|n| insert_event(&tx, n)).transpose()?;
+        let task = load_task(&tx, id)?;
+        tx.commit()?;
+        Ok((task, event))
+    }
+
+    /// The pull request's checks failed or its reviewers asked for changes: a follow-up
+    /// attempt continues on the same branch with `follow_up`, and the link counts the
+    /// round. Nothing changes unless the task is still in review.
+    pub fn pull_feedback(
+        &self,
+        id: TaskId,
+        follow_up: &str,
+        link: &PullLink,
+        reason: &str,
+        note: impl FnOnce(&Task) -> NewEvent,
+    ) -> Result<(Task, Event), StoreError> {
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE tasks SET follow_up = ?1, pull_request = ?2 WHERE id = ?3",
+            params![follow_up, link_json(link)?, id.get()],
+        )?;
+        let (task, event) = transition_task_in(
+            &tx,
+            id,
+            Some(TaskStatus::Review),
+            TaskStatus::Pending,
+            reason,
+            "forge",
+            note,
+        )?;
+        tx.commit()?;
+        Ok((task, event))
+    }
+
+    /// The forge merged the pull request: the task is completed with the merge commit.
+    pub fn pull_merged(
+        &self,
+        id: TaskId,
+        commit: &str,
+        note: impl FnOnce(&Task) -> NewEvent,
+    ) -> Result<(Task, Event), StoreError> {
+        let tx = self.write()?;
+        clear_answer_in(&tx, id)?;
+        tx.execute(
+            "UPDATE tasks SET outcome = ?1 WHERE id = ?2",
+            params![
+                to_json(&Outcome::Landed {
+                    commit: commit.to_owned()
+                })?,
+                id.get()
+            ],
+        )?;
+        let reason = format!("its pull request was merged as {commit}");
+        let (task, event) = transition_task_in(
+            &tx,
+            id,
+            Some(TaskStatus::Review),
+            TaskStatus::Completed,
+            &reason,
+            "forge",
+            note,
+        )?;
+        tx.commit()?;
+        Ok((task, event))
+    }
+
+    /// The pull request was closed unmerged, or its fix rounds ran out: the task is
+    /// blocked with `reason`; its branch stays.
+    pub fn pull_blocked(
+        &self,
+        id: TaskId,
+        reason: &str,
+        note: impl FnOnce(&Task) -> NewEvent,
+    ) -> Result<(Task, Event), StoreError> {
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE tasks SET last_failure = ?1 WHERE id = ?2",
+            params![reason, id.get()],
+        )?;
+        let (task, event) = transition_task_in(
+            &tx,
+            id,
+            Some(TaskStatus::Review),
+            TaskStatus::Blocked,
+            reason,
+            "forge",
+            note,
+        )?;
         tx.commit()?;
         Ok((task, event))
     }
@@ -417,6 +524,15 @@ fn into_comment(raw: RawComment) -> Result<ReviewComment, StoreError> {
         resolved,
         created_at: parse_time(&created)?,
         updated_at: parse_time(&updated)?,
+    })
+}
+
+fn link_json(link: &PullLink) -> Result<String, StoreError> {
+    serde_json::to_string(link).map_err(|e| {
+        StoreError::Invalid(harness_domain::ValidationError::new(
+            "pull_request",
+            e.to_string(),
+        ))
     })
 }
 

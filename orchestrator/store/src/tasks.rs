@@ -70,7 +70,7 @@ impl std::fmt::Display for TaskCursor {
 pub(super) const TASK_COLUMNS: &str = "id, display_id, title, description, category, priority, status, \
      pass_criteria, assigned_agent, attempts, max_attempts, diagnosis, created_at, updated_at, \
      question, answer, retry_at, last_failure, max_cost_usd, crash_interruptions, browser_origins, \
-     outcome, land, follow_up";
+     outcome, land, follow_up, pull_request";
 
 impl Store {
     /// Creates a pending task. Every dependency must exist. `note` describes the new
@@ -335,6 +335,7 @@ pub(super) fn insert_task(tx: &Connection, new: &NewTask, actor: &str) -> Result
         outcome: None,
         land: new.land,
         follow_up: None,
+        pull_request: None,
         created_at: now,
         updated_at: now,
     };
@@ -362,7 +363,7 @@ fn update_task_in(tx: &Connection, id: TaskId, patch: &TaskPatch) -> Result<Task
             priority = COALESCE(?4, priority),
             pass_criteria = COALESCE(?5, pass_criteria),
             max_cost_usd = COALESCE(?6, max_cost_usd),
-            land = COALESCE(?9, land),
+            land = CASE WHEN ?10 THEN ?9 ELSE land END,
             updated_at = ?7
          WHERE id = ?8",
     )?
@@ -375,7 +376,8 @@ fn update_task_in(tx: &Connection, id: TaskId, patch: &TaskPatch) -> Result<Task
         patch.max_cost_usd.map(|c| c.get()),
         now,
         id.get(),
-        patch.land.map(|l| l.as_str())
+        patch.land.flatten().map(|l| l.as_str()),
+        patch.land.is_some()
     ])?;
     load_task(tx, id)
 }
@@ -759,6 +761,7 @@ struct RawTask {
     outcome: Option<String>,
     land: Option<String>,
     follow_up: Option<String>,
+    pull_request: Option<String>,
 }
 
 impl RawTask {
@@ -788,6 +791,7 @@ impl RawTask {
             outcome: r.get(21)?,
             land: r.get(22)?,
             follow_up: r.get(23)?,
+            pull_request: r.get(24)?,
         })
     }
 
@@ -829,6 +833,12 @@ impl RawTask {
                 .transpose()
                 .map_err(|_| corrupt_value("tasks.land", self.land.as_deref().unwrap_or("")))?,
             follow_up: self.follow_up,
+            pull_request: self
+                .pull_request
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| corrupt_value("tasks.pull_request", e))?,
             created_at: parse_time(&self.created_at)?,
             updated_at: parse_time(&self.updated_at)?,
         })

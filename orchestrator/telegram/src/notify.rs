@@ -266,6 +266,12 @@ pub fn render(event: &Event, task: Option<&Task>, public_url: Option<&str>) -> O
             h.italic("Approve to land it, or reply to this message with the changes you want.");
             (NotifyKind::Review, event.task_id.map(review_keyboard), h)
         }
+        Operation::TaskPullRequest { number, url } => {
+            let verb = format!("is in pull request #{number}");
+            let mut h = task_head("🔀 ", &verb, task, event);
+            h.line().link(&url, &url);
+            (NotifyKind::Review, None, h)
+        }
         Operation::TaskCreated => {
             let h = task_head("🆕 ", "created", task, event);
             (NotifyKind::Created, None, h)

@@ -25,7 +25,8 @@ function useWaitingOn(task: Task): string[] {
 
 /**
  * What a completed task did: the commit it landed (short, the full one on hover) or no
- * changes; while verifying, that its verified work waits to land (the reason on hover).
+ * changes; while verifying, that its verified work waits to land (the reason on hover); in
+ * review, that it waits for a person (the branch and commit on hover).
  */
 function OutcomeFact({ outcome }: { outcome: Task['outcome'] }) {
   // Tasks completed before outcomes were recorded have none; they show nothing extra.
@@ -35,6 +36,8 @@ function OutcomeFact({ outcome }: { outcome: Task['outcome'] }) {
       return <span className="task-card-outcome" data-outcome="no_changes">no changes</span>;
     case 'waiting_to_land':
       return <span className="task-card-flag" data-flag="waiting-to-land" title={outcome.reason}>waiting to land</span>;
+    case 'in_review':
+      return <span className="task-card-flag" data-flag="in-review" title={`${outcome.branch} at ${outcome.commit}`}>waiting for review</span>;
     case 'landed':
       return (
         <span className="task-card-outcome" data-outcome="landed" title={outcome.commit}>

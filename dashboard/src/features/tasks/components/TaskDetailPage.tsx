@@ -18,18 +18,26 @@ import { QuestionBox } from './QuestionBox';
 import { Dependents, History, TaskLink } from './TaskRelations';
 import { TaskFindings } from './TaskFindings';
 import { TaskFormDialog } from './TaskFormDialog';
+import { MESSAGE_STATUSES, MessageAgentBox } from '../review/ReviewActions';
+import { ReviewPanel } from '../review/ReviewPanel';
 
 const FINAL = new Set(['completed', 'cancelled']);
 
-export function TaskDetailPage({ renderSessions }: { renderSessions: (taskId: number) => ReactNode }) {
+interface Slots {
+  renderSessions: (taskId: number) => ReactNode;
+  /** The attempts' commits, verification output and cost, shown with the review. */
+  renderAttempts?: (taskId: number) => ReactNode;
+}
+
+export function TaskDetailPage({ renderSessions, renderAttempts }: Slots) {
   const { taskId = '' } = useParams();
   const task = useTask(taskId);
   if (task.isPending) return <p role="status">Loading task…</p>;
   if (task.isError) return <ErrorMessage error={task.error} title={`Task ${taskId}`} />;
-  return <TaskDetail task={task.data} renderSessions={renderSessions} />;
+  return <TaskDetail task={task.data} renderSessions={renderSessions} renderAttempts={renderAttempts} />;
 }
 
-function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (taskId: number) => ReactNode }) {
+function TaskDetail({ task, renderSessions, renderAttempts }: Slots & { task: Task }) {
   const [editing, setEditing] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const [cancelling, setCancelling] = useState(false);
@@ -92,6 +100,21 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
             </dd>
           </>
         ) : null}
+        {task.pull_request ? (
+          <>
+            <dt>Pull request</dt>
+            <dd>
+              <a href={task.pull_request.url} target="_blank" rel="noreferrer">
+                #{task.pull_request.number}
+              </a>{' '}
+              at <span className="mono">{task.pull_request.commit.slice(0, 12)}</span>
+              {task.pull_request.fix_rounds > 0 ? `, ${task.pull_request.fix_rounds} fix round(s)` : ''}
+              {task.pull_request.problem ? (
+                <span className="warning"> — {task.pull_request.problem}</span>
+              ) : null}
+            </dd>
+          </>
+        ) : null}
         <dt>Priority</dt>
         <dd>{task.priority}</dd>
         <dt>Category</dt>
@@ -118,6 +141,8 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
           </select>
           <ErrorMessage error={markSize.error} title="Could not mark the size" />
         </dd>
+        <dt>Landing</dt>
+        <dd>{task.land === 'review' ? 'after a person’s review' : task.land === 'auto' ? 'automatic' : 'the role’s default'}</dd>
         <dt>Attempts</dt>
         <dd>{task.attempts} / {task.max_attempts}</dd>
         <dt>Updated</dt>
@@ -132,6 +157,11 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
         </p>
       ) : null}
       {task.retry_at && task.status === 'pending' ? <p className="muted">Next attempt not before {formatTime(task.retry_at)}.</p> : null}
+      {task.follow_up && task.status === 'pending' ? (
+        <p className="card" role="status">
+          The next attempt continues the agent’s conversation with: <span className="prewrap">“{task.follow_up}”</span>
+        </p>
+      ) : null}
 
       <section aria-labelledby="desc-h" className="card">
         <h2 id="desc-h">Description</h2>
@@ -143,6 +173,10 @@ function TaskDetail({ task, renderSessions }: { task: Task; renderSessions: (tas
           <p className="muted">None given.</p>
         )}
       </section>
+
+      <ReviewPanel task={task} attempts={renderAttempts?.(task.id)} />
+      {/* The agent's conversation goes on with a message: after a review, a landing, a block or a failure. */}
+      {MESSAGE_STATUSES.includes(task.status) ? <MessageAgentBox taskId={task.id} /> : null}
 
       {/* A completed task keeps the text of an earlier failed attempt; it no longer explains anything. */}
       {task.last_failure && task.status !== 'completed' ? (
@@ -214,5 +248,11 @@ function OutcomeText({ outcome }: { outcome: NonNullable<Task['outcome']> }) {
       return <>no changes</>;
     case 'waiting_to_land':
       return <>verified, waiting to land: {outcome.reason}</>;
+    case 'in_review':
+      return (
+        <>
+          verified, waiting for review: <span className="mono">{outcome.branch}</span> at <span className="mono">{outcome.commit}</span>
+        </>
+      );
   }
 }

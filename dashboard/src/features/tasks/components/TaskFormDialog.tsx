@@ -3,7 +3,7 @@ import { useState, type FormEvent } from 'react';
 import { useNavigate } from 'react-router';
 import { Dialog } from '@/components/Dialog';
 import { ErrorMessage } from '@/components/ErrorMessage';
-import { PRIORITIES, type Priority, type Task } from '@/lib/types';
+import { PRIORITIES, type LandPolicy, type Priority, type Task } from '@/lib/types';
 import { useCreateTask } from '../api/create-task';
 import { useUpdateTask } from '../api/update-task';
 import { DependencyPicker, type PickedTask } from './DependencyPicker';
@@ -38,6 +38,9 @@ function TaskForm({ task, onOpenChange, dependencyLabels }: Props) {
   const [deps, setDeps] = useState<PickedTask[]>(
     (task?.depends_on ?? []).map((id) => ({ id, label: dependencyLabels?.get(id) ?? `#${id}` })),
   );
+  // '' is the role's landing policy (the task sets none).
+  const currentLand = task?.land ?? '';
+  const [land, setLand] = useState<LandPolicy | ''>(currentLand);
   const create = useCreateTask();
   const update = useUpdateTask(task?.id ?? 0);
   const mutation = task ? update : create;
@@ -51,6 +54,8 @@ function TaskForm({ task, onOpenChange, dependencyLabels }: Props) {
       priority,
       pass_criteria: criteria.split('\n').map((s) => s.trim()).filter(Boolean),
       depends_on: deps.map((d) => d.id),
+      // Sent only when chosen (new task) or changed (edit): null gives the task back to its role's policy.
+      ...(land !== currentLand ? { land: land || null } : {}),
     };
     if (task) update.mutate(body, { onSuccess: () => onOpenChange(false) });
     else
@@ -91,6 +96,15 @@ function TaskForm({ task, onOpenChange, dependencyLabels }: Props) {
           </select>
         </label>
       </div>
+      <label>
+        Landing
+        <select value={land} onChange={(e) => setLand(e.target.value as LandPolicy | '')}>
+          <option value="">As its role says</option>
+          <option value="auto">Land automatically once verified</option>
+          <option value="review">Wait for my review before landing</option>
+          <option value="pull_request">Open a pull request on the forge</option>
+        </select>
+      </label>
       <label>
         Pass criteria (one per line)
         <textarea value={criteria} onChange={(e) => setCriteria(e.target.value)} rows={3} />

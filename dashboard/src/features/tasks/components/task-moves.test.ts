@@ -19,6 +19,7 @@ describe('allowed board moves', () => {
         'pending->cancelled:cancel',
         'in_progress->cancelled:cancel',
         'verifying->cancelled:cancel',
+        'review->cancelled:cancel',
         'failed->cancelled:cancel',
         'blocked->cancelled:cancel',
       ].sort(),
@@ -35,6 +36,9 @@ describe('allowed board moves', () => {
       ['completed', 'pending'],
       ['cancelled', 'failed'],
       ['completed', 'cancelled'],
+      ['review', 'pending'],
+      ['review', 'completed'],
+      ['verifying', 'review'],
       ['in_progress', 'pending'],
     ];
     for (const [from, to] of refused) expect(moveAction(from, to), `${from}->${to}`).toBeNull();
@@ -46,7 +50,8 @@ describe('allowed board moves', () => {
 
   it('explains a refusal', () => {
     expect(refusalReason('pending', 'completed')).toBe('only the orchestrator moves a task to completed');
-    expect(refusalReason('completed', 'pending')).toBe('a completed task never changes again');
+    expect(refusalReason('completed', 'pending')).toBe('a completed task goes on only when its agent is sent a message from its page');
+    expect(refusalReason('review', 'completed')).toMatch(/approved, sent back with changes or rejected on its page/);
     expect(refusalReason('cancelled', 'completed')).toBe('a cancelled task can only be reopened, back to pending');
     expect(refusalReason('in_progress', 'pending')).toMatch(/failed \(retry\), blocked \(unblock\) or cancelled \(reopen\)/);
   });

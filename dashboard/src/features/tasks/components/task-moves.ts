@@ -7,6 +7,8 @@
 //   blocked   → pending    POST /api/tasks/{id}/unblock
 //   cancelled → pending    POST /api/tasks/{id}/reopen
 //   any status that is not final (completed, cancelled) → cancelled   POST /api/tasks/{id}/cancel
+// A task in review moves on by the review on its page (POST /api/tasks/{id}/review:
+// approve, request changes, reject), not by a drag.
 // Every other move (starting, verifying, completing, failing or blocking a task) is the
 // orchestrator's alone.
 import { statusLabel } from '@/lib/format';
@@ -27,8 +29,9 @@ export function moveAction(from: TaskStatus, to: TaskStatus): TaskAction | null 
 
 /** Why a move is refused, in words for the person who tried it. */
 export function refusalReason(from: TaskStatus, to: TaskStatus): string {
-  if (from === 'completed') return 'a completed task never changes again';
+  if (from === 'completed') return 'a completed task goes on only when its agent is sent a message from its page';
   if (from === 'cancelled') return 'a cancelled task can only be reopened, back to pending';
+  if (from === 'review') return 'a task in review moves on when it is approved, sent back with changes or rejected on its page';
   if (to === 'pending') return 'only a failed (retry), blocked (unblock) or cancelled (reopen) task goes back to pending';
   return `only the orchestrator moves a task to ${statusLabel(to)}`;
 }
