@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 pub use engine::{AgentOverride, EngineArgs, EngineSettings};
 pub use forge::{ForgeArgs, PullRequestSettings};
+pub use harness_forge::{ForgeKind, ForgeSettings, RepoPath as ForgeRepo};
 use harness_gateway::web;
 pub use harness_gateway::web::{PublicUrl, WebArgs, WebError, WebSettings};
 pub use reliability::{Overrun, ReliabilityArgs, ReliabilitySettings};

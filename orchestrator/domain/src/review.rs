@@ -90,6 +90,9 @@ pub struct PullLink {
     /// Why the harness could not open or follow it, while that lasts.
     #[serde(default)]
     pub problem: Option<String>,
+    /// The newest change request already sent to the agent: later ones are new.
+    #[serde(default)]
+    pub feedback_seen: Option<Timestamp>,
 }
 
 /// What a person decides about work waiting in `review`.

@@ -82,7 +82,12 @@ enum Verdict {
     Waiting,
     Merged(String),
     Closed,
-    FixRound { text: String, reason: String },
+    FixRound {
+        text: String,
+        reason: String,
+        /// The newest change request in it, if any.
+        seen: Option<Timestamp>,
+    },
     MergeNow,
 }
 
@@ -162,7 +167,9 @@ impl Follower {
                 self.settle(self.engine.board.pull_blocked(task.id, reason).await);
                 Ok(())
             }
-            Verdict::FixRound { text, reason } => {
+            Verdict::FixRound { text, reason, seen } => {
+                let mut link = link;
+                link.feedback_seen = seen.or(link.feedback_seen);
                 self.fix_round(task, link, text, reason).await;
                 Ok(())
             }
@@ -181,10 +188,18 @@ impl Follower {
             PullState::Open => {}
         }
         let checks = self.forge.checks(link.number, &link.commit).await?;
-        let since = link.pushed_at.datetime();
-        let feedback = self.forge.feedback(link.number, since).await?;
+        let feedback = self
+            .forge
+            .feedback(link.number, feedback_since(link))
+            .await?;
         if let Some((text, reason)) = fix_request(&checks, &feedback) {
-            return Ok(Verdict::FixRound { text, reason });
+            let seen = feedback
+                .requests
+                .iter()
+                .map(|r| r.at)
+                .max()
+                .map(Timestamp::from_datetime);
+            return Ok(Verdict::FixRound { text, reason, seen });
         }
         let green = matches!(checks, Checks::Passed | Checks::None);
         let approved = feedback.approvals >= self.settings.required_approvals;
@@ -244,6 +259,7 @@ impl Follower {
                     pushed_at: now,
                     fix_rounds: 0,
                     problem: None,
+                    feedback_seen: None,
                 };
                 (link, Some(note))
             }
@@ -393,6 +409,16 @@ impl Follower {
             sessions.len()
         ));
         body
+    }
+}
+
+/// Change requests after this instant are new: after the newest one already sent to
+/// the agent, else from the second before the harness's first push (forges stamp to
+/// the second, so a review in the same second as the push still counts).
+fn feedback_since(link: &PullLink) -> chrono::DateTime<chrono::Utc> {
+    match link.feedback_seen {
+        Some(seen) => seen.datetime(),
+        None => link.pushed_at.datetime() - chrono::TimeDelta::seconds(1),
     }
 }
 
