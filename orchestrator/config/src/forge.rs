@@ -187,3 +187,138 @@ fn remote_url(workspace: &Path, remote: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
         .filter(|u| !u.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_with_remote(url: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(dir.path())
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        git(&["init", "-q"]);
+        git(&["remote", "add", "origin", url]);
+        dir
+    }
+
+    fn with_token() -> ForgeArgs {
+        ForgeArgs {
+            forge_token: Some(Secret::new("t0ken")),
+            ..ForgeArgs::default()
+        }
+    }
+
+    #[test]
+    fn no_token_no_pull_requests() {
+        let loaded = PullRequestSettings::load(ForgeArgs::default(), ForgeFile::default(), None);
+        assert!(loaded.unwrap().is_none());
+    }
+
+    #[test]
+    fn the_forge_its_api_and_the_repository_come_from_the_remote() {
+        let repo = repo_with_remote("git@github.com:acme/widgets.git");
+        let s = PullRequestSettings::load(with_token(), ForgeFile::default(), Some(repo.path()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.forge.kind, ForgeKind::GitHub);
+        assert_eq!(s.forge.api_url, "https://api.github.com");
+        assert_eq!(s.forge.repo.as_str(), "acme/widgets");
+        assert_eq!(
+            (s.fix_rounds, s.poll.as_secs(), s.auto_merge),
+            (3, 60, false)
+        );
+
+        let repo = repo_with_remote("https://gitlab.com/acme/team/widgets.git");
+        let s = PullRequestSettings::load(with_token(), ForgeFile::default(), Some(repo.path()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (s.forge.kind, s.forge.api_url.as_str()),
+            (ForgeKind::GitLab, "https://gitlab.com/api/v4")
+        );
+        assert_eq!(s.forge.repo.as_str(), "acme/team/widgets");
+    }
+
+    #[test]
+    fn a_self_hosted_forge_needs_its_kind_and_then_derives_its_api() {
+        let repo = repo_with_remote("https://git.example.com/acme/widgets.git");
+        let err = PullRequestSettings::load(with_token(), ForgeFile::default(), Some(repo.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HARNESS_FORGE"), "{err}");
+        let args = ForgeArgs {
+            forge: Some("forgejo".into()),
+            ..with_token()
+        };
+        let s = PullRequestSettings::load(args, ForgeFile::default(), Some(repo.path()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (s.forge.kind, s.forge.api_url.as_str()),
+            (ForgeKind::Gitea, "https://git.example.com/api/v1")
+        );
+        let args = ForgeArgs {
+            forge: Some("github".into()),
+            ..with_token()
+        };
+        let s = PullRequestSettings::load(args, ForgeFile::default(), Some(repo.path()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            s.forge.api_url, "https://git.example.com/api/v3",
+            "GitHub Enterprise"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (args, name) in [
+            (
+                ForgeArgs {
+                    forge: Some("svn".into()),
+                    ..with_token()
+                },
+                "HARNESS_FORGE",
+            ),
+            (
+                ForgeArgs {
+                    forge_url: Some("ftp://x".into()),
+                    forge: Some("gitea".into()),
+                    forge_repo: Some("a/b".into()),
+                    ..with_token()
+                },
+                "HARNESS_FORGE_URL",
+            ),
+            (
+                ForgeArgs {
+                    forge_repo: Some("../x".into()),
+                    forge: Some("gitea".into()),
+                    ..with_token()
+                },
+                "HARNESS_FORGE_REPO",
+            ),
+            (
+                ForgeArgs {
+                    pr_poll_secs: Some(0.0),
+                    forge: Some("gitea".into()),
+                    forge_repo: Some("a/b".into()),
+                    forge_url: Some("https://x".into()),
+                    ..with_token()
+                },
+                "HARNESS_PR_POLL_SECS",
+            ),
+        ] {
+            let err = PullRequestSettings::load(args, ForgeFile::default(), None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name), "{name}: {err}");
+        }
+    }
+}

@@ -92,25 +92,11 @@ pub fn truncate_with_note(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
+    let kept = harness_base::text::head(text, max);
     format!(
-        "{}\n[... truncated: {} more bytes]",
-        &text[..end],
-        text.len() - end
+        "{kept}\n[... truncated: {} more bytes]",
+        text.len() - kept.len()
     )
 }
 
-/// The last `max` bytes of `text`, on a char boundary.
-pub fn tail(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
-}
+pub use harness_base::text::tail;

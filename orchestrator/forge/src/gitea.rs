@@ -29,24 +29,17 @@ impl Gitea {
         format!("/repos/{}{rest}", self.repo.as_str())
     }
 
-    pub async fn open_pull(&self, new: &NewPull<'_>) -> Result<Pull, ForgeError> {
+    /// Opens a pull request; [`crate::Forge::open_pull`] finds the open one on a conflict.
+    pub(crate) async fn create_pull(&self, new: &NewPull<'_>) -> Result<Pull, ForgeError> {
         let body =
             json!({ "head": new.head, "base": new.base, "title": new.title, "body": new.body });
         let path = self.path("/pulls");
-        match self
-            .http
-            .send_json::<PullJson>(Method::POST, &path, &body)
-            .await
-        {
-            Ok(pull) => Ok(pull.into()),
-            // A restart between the push and the answer: the pull request is already open.
-            Err(e) if already_exists(&e) => self.open_for(new.head).await?.ok_or(e),
-            Err(e) => Err(e),
-        }
+        let created: PullJson = self.http.send_json(Method::POST, &path, &body).await?;
+        Ok(created.into())
     }
 
     /// The open pull request whose head is `branch`: Gitea's list cannot filter by head.
-    async fn open_for(&self, branch: &str) -> Result<Option<Pull>, ForgeError> {
+    pub(crate) async fn open_for(&self, branch: &str) -> Result<Option<Pull>, ForgeError> {
         let pulls: Vec<PullJson> = self.http.get_all(&self.path("/pulls?state=open")).await?;
         Ok(pulls
             .into_iter()
@@ -106,11 +99,6 @@ impl Gitea {
             ))),
         }
     }
-}
-
-/// Gitea says "pull request already exists for these targets [...]" inside a 409.
-fn already_exists(e: &ForgeError) -> bool {
-    matches!(e, ForgeError::Refused { status: 409, message } if message.to_ascii_lowercase().contains("already exists"))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -260,13 +248,13 @@ mod tests {
             HeaderMap::new(),
             r#"{"message":"pull request already exists for these targets [id: 1, issue_id: 1, head_repo_id: 1, base_repo_id: 1, head_branch: x, base_branch: main]"}"#.into(),
         );
-        assert!(already_exists(&exists));
+        assert!(exists.already_exists());
         let moved = error_of(
             StatusCode::CONFLICT,
             HeaderMap::new(),
             r#"{"message":"head out of date"}"#.into(),
         );
-        assert!(!already_exists(&moved));
+        assert!(!moved.already_exists());
     }
 
     fn checks(json: &str) -> Checks {

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{
     ChangeRequest, Checks, FailedCheck, Feedback, ForgeError, NewPull, Pull, PullState, RepoPath,
-    http::Http,
+    http::{Http, encode},
 };
 
 /// A failed check's output is cut to this many bytes: enough to see what failed.
@@ -34,24 +34,17 @@ impl GitHub {
         format!("/repos/{}{rest}", self.repo.as_str())
     }
 
-    pub async fn open_pull(&self, new: &NewPull<'_>) -> Result<Pull, ForgeError> {
+    /// Opens a pull request; [`crate::Forge::open_pull`] finds the open one on a conflict.
+    pub(crate) async fn create_pull(&self, new: &NewPull<'_>) -> Result<Pull, ForgeError> {
         let body =
             json!({ "title": new.title, "head": new.head, "base": new.base, "body": new.body });
         let path = self.path("/pulls");
-        match self
-            .http
-            .send_json::<PullJson>(Method::POST, &path, &body)
-            .await
-        {
-            Ok(pull) => Ok(pull.into()),
-            // A restart between the push and the answer: the pull request is already open.
-            Err(e) if already_exists(&e) => self.open_for(new.head).await?.ok_or(e),
-            Err(e) => Err(e),
-        }
+        let created: PullJson = self.http.send_json(Method::POST, &path, &body).await?;
+        Ok(created.into())
     }
 
     /// The open pull request whose head is `branch`, if there is one.
-    async fn open_for(&self, branch: &str) -> Result<Option<Pull>, ForgeError> {
+    pub(crate) async fn open_for(&self, branch: &str) -> Result<Option<Pull>, ForgeError> {
         let owner = self.repo.as_str().split('/').next().unwrap_or_default();
         let head = encode(&format!("{owner}:{branch}"));
         let path = self.path(&format!("/pulls?state=open&head={head}"));
@@ -127,25 +120,6 @@ impl GitHub {
         }
         Ok(merged.sha)
     }
-}
-
-/// GitHub says "A pull request already exists for owner:head." inside a 422.
-fn already_exists(e: &ForgeError) -> bool {
-    matches!(e, ForgeError::Refused { status: 422, message } if message.to_ascii_lowercase().contains("already exists"))
-}
-
-/// `text` percent-encoded for a query string.
-fn encode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
-/// The first `max` bytes of `text`, on a char boundary.
-fn cut(text: &str, max: usize) -> String {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
 }
 
 /// A pull request as GitHub and Gitea send it.
@@ -230,7 +204,7 @@ impl CheckRun {
             .collect();
         failed.then(|| FailedCheck {
             name: self.name.clone(),
-            output: cut(&said.join("\n"), OUTPUT_MAX),
+            output: harness_base::text::head(&said.join("\n"), OUTPUT_MAX).to_owned(),
             url: self.html_url.clone(),
         })
     }
@@ -256,7 +230,11 @@ impl Status {
     fn failure(&self) -> Option<FailedCheck> {
         matches!(self.state.as_str(), "failure" | "error").then(|| FailedCheck {
             name: self.context.clone(),
-            output: cut(self.description.as_deref().unwrap_or_default(), OUTPUT_MAX),
+            output: harness_base::text::head(
+                self.description.as_deref().unwrap_or_default(),
+                OUTPUT_MAX,
+            )
+            .to_owned(),
             url: self.target_url.clone(),
         })
     }
@@ -429,14 +407,14 @@ mod tests {
             HeaderMap::new(),
             r#"{"message":"Validation Failed","errors":[{"message":"A pull request already exists for o:harness/T-1."}]}"#.into(),
         );
-        assert!(already_exists(&exists));
+        assert!(exists.already_exists());
         let bad_head = error_of(
             StatusCode::UNPROCESSABLE_ENTITY,
             HeaderMap::new(),
             r#"{"message":"Validation Failed","errors":[{"message":"head harness/x invalid"}]}"#
                 .into(),
         );
-        assert!(!already_exists(&bad_head));
+        assert!(!bad_head.already_exists());
         assert_eq!(encode("o:harness/T 1"), "o%3Aharness%2FT+1");
     }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{
     ChangeRequest, Checks, FailedCheck, Feedback, ForgeError, NewPull, Pull, PullState, RepoPath,
-    http::Http,
+    http::{Http, encode},
 };
 
 /// A failed job's output is the end of its log, cut to this many bytes.
@@ -30,7 +30,8 @@ impl GitLab {
         format!("/projects/{}{rest}", encode(self.repo.as_str()))
     }
 
-    pub async fn open_pull(&self, new: &NewPull<'_>) -> Result<Pull, ForgeError> {
+    /// Opens a pull request; [`crate::Forge::open_pull`] finds the open one on a conflict.
+    pub(crate) async fn create_pull(&self, new: &NewPull<'_>) -> Result<Pull, ForgeError> {
         let body = json!({
             "source_branch": new.head,
             "target_branch": new.base,
@@ -38,20 +39,12 @@ impl GitLab {
             "description": new.body,
         });
         let path = self.path("/merge_requests");
-        match self
-            .http
-            .send_json::<MergeRequest>(Method::POST, &path, &body)
-            .await
-        {
-            Ok(mr) => Ok(mr.into()),
-            // A restart between the push and the answer: the merge request is already open.
-            Err(e) if already_exists(&e) => self.open_for(new.head).await?.ok_or(e),
-            Err(e) => Err(e),
-        }
+        let created: MergeRequest = self.http.send_json(Method::POST, &path, &body).await?;
+        Ok(created.into())
     }
 
     /// The open merge request from `branch`, if there is one.
-    async fn open_for(&self, branch: &str) -> Result<Option<Pull>, ForgeError> {
+    pub(crate) async fn open_for(&self, branch: &str) -> Result<Option<Pull>, ForgeError> {
         let path = self.path(&format!(
             "/merge_requests?state=opened&source_branch={}",
             encode(branch)
@@ -101,7 +94,7 @@ impl GitLab {
     async fn job_failure(&self, job: &Job) -> FailedCheck {
         let path = self.path(&format!("/jobs/{}/trace", job.id));
         let output = match self.http.get_text(&path).await {
-            Ok(log) => tail(&log, OUTPUT_MAX).to_owned(),
+            Ok(log) => harness_base::text::tail(&log, OUTPUT_MAX).to_owned(),
             Err(e) => format!("the job failed in stage '{}'; its log: {e}", job.stage),
         };
         FailedCheck {
@@ -144,27 +137,6 @@ impl GitLab {
             ))),
         }
     }
-}
-
-/// GitLab's 409 says "Another open merge request already exists for this source
-/// branch: !1", its message an array.
-fn already_exists(e: &ForgeError) -> bool {
-    matches!(e, ForgeError::Refused { status: 409, message } if message.to_ascii_lowercase().contains("already exists"))
-}
-
-/// `text` percent-encoded, '/' too: for the project id in a path and a query value.
-fn encode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
-/// The last `max` bytes of `text`, on a char boundary: a log says why it failed at its
-/// end.
-fn tail(text: &str, max: usize) -> &str {
-    let mut start = text.len().saturating_sub(max);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -389,13 +361,13 @@ mod tests {
             HeaderMap::new(),
             r#"{"message":["Another open merge request already exists for this source branch: !1"]}"#.into(),
         );
-        assert!(already_exists(&exists));
+        assert!(exists.already_exists());
         let moved = error_of(
             StatusCode::CONFLICT,
             HeaderMap::new(),
             r#"{"message":"SHA does not match HEAD of source branch: abc"}"#.into(),
         );
-        assert!(!already_exists(&moved));
+        assert!(!moved.already_exists());
     }
 
     #[test]
@@ -440,9 +412,9 @@ mod tests {
 
     #[test]
     fn a_log_tail_is_cut_on_a_char_boundary() {
-        assert_eq!(tail("short", OUTPUT_MAX), "short");
+        assert_eq!(harness_base::text::tail("short", OUTPUT_MAX), "short");
         let log = format!("start{}", "é".repeat(3000));
-        let end = tail(&log, 4095);
+        let end = harness_base::text::tail(&log, 4095);
         assert_eq!(end.len(), 4094);
         assert!(end.chars().all(|c| c == 'é'));
     }

@@ -157,6 +157,12 @@ impl Http {
     }
 }
 
+/// `text` percent-encoded for a path segment or a query value ('/' too: GitLab's
+/// project id is its encoded path).
+pub(crate) fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 /// The answer as `T`; an empty body reads as JSON `null`.
 async fn json<T: DeserializeOwned>(response: Response) -> Result<T, ForgeError> {
     let bytes = response

@@ -122,10 +122,24 @@ impl Forge {
     /// Opens a pull request from `new.head` into `new.base`, or returns the one already
     /// open for that head branch (a restart between the push and the answer).
     pub async fn open_pull(&self, new: &NewPull<'_>) -> Result<Pull, ForgeError> {
+        let created = match self {
+            Self::GitHub(f) => f.create_pull(new).await,
+            Self::GitLab(f) => f.create_pull(new).await,
+            Self::Gitea(f) => f.create_pull(new).await,
+        };
+        match created {
+            // A restart between the push and the answer: the pull request is open.
+            Err(e) if e.already_exists() => self.open_for(new.head).await?.ok_or(e),
+            other => other,
+        }
+    }
+
+    /// The open pull request whose head is `branch`, if there is one.
+    async fn open_for(&self, branch: &str) -> Result<Option<Pull>, ForgeError> {
         match self {
-            Self::GitHub(f) => f.open_pull(new).await,
-            Self::GitLab(f) => f.open_pull(new).await,
-            Self::Gitea(f) => f.open_pull(new).await,
+            Self::GitHub(f) => f.open_for(branch).await,
+            Self::GitLab(f) => f.open_for(branch).await,
+            Self::Gitea(f) => f.open_for(branch).await,
         }
     }
 

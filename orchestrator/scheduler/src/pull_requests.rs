@@ -402,7 +402,7 @@ impl Follower {
         }
         body.push_str(&format!(
             "### Verification\n\nThe harness's checks passed on `{commit}`:\n\n```\n{}\n```\n\n",
-            cut(&verified, OUTPUT_BYTES)
+            harness_base::text::head(&verified, OUTPUT_BYTES)
         ));
         body.push_str(&format!(
             "### Cost\n\n${cost:.2} over {} session(s).\n\n_Opened by Parent Harness._\n",
@@ -441,7 +441,7 @@ fn fix_request(checks: &Checks, feedback: &Feedback) -> Option<(String, String)>
             text.push_str(&format!(
                 "\n- {}:\n```\n{}\n```\n",
                 check.name,
-                cut(&check.output, OUTPUT_BYTES)
+                harness_base::text::head(&check.output, OUTPUT_BYTES)
             ));
         }
     }
@@ -467,18 +467,6 @@ fn fix_request(checks: &Checks, feedback: &Feedback) -> Option<(String, String)>
         "\nYour previous work is on the branch. Fix these, then call complete_task again; the harness verifies and pushes it to the same pull request.",
     );
     Some((text, reasons.join("; ")))
-}
-
-/// `text` cut to `max` bytes on a character boundary.
-fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// The remote's URL as the harness pushes to it: an http(s) URL as it is; an SSH one
