@@ -1271,8 +1271,19 @@ export interface components {
         ProposalStatus: "proposed" | "accepted" | "rejected";
         /** @description The pull request a task's verified work is in. */
         PullLink: {
+            /**
+             * Format: int32
+             * @description People who approved it, when last read.
+             */
+            approvals?: number;
+            /**
+             * @description Its checks on `commit` when last read: `passed`, `pending`, `none`, or
+             *     `failed: <names>`.
+             */
+            checks?: string | null;
             /** @description The verified commit the harness last pushed to it. */
             commit: string;
+            feedback_seen?: null | components["schemas"]["Timestamp"];
             /**
              * Format: int32
              * @description Follow-up attempts its checks and reviewers caused so far.

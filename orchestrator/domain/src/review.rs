@@ -93,6 +93,13 @@ pub struct PullLink {
     /// The newest change request already sent to the agent: later ones are new.
     #[serde(default)]
     pub feedback_seen: Option<Timestamp>,
+    /// Its checks on `commit` when last read: `passed`, `pending`, `none`, or
+    /// `failed: <names>`.
+    #[serde(default)]
+    pub checks: Option<String>,
+    /// People who approved it, when last read.
+    #[serde(default)]
+    pub approvals: u32,
 }
 
 /// What a person decides about work waiting in `review`.

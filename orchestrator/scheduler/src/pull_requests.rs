@@ -149,14 +149,25 @@ impl Follower {
         let Some(Outcome::InReview { commit, branch }) = &task.outcome else {
             return Ok(());
         };
-        let link = match &task.pull_request {
+        let mut link = match &task.pull_request {
             Some(link) if link.commit == *commit => link.clone(),
             // New verified work (the first, or a fix round's): push it, and open the
             // pull request the first time.
             other => return self.publish(task, commit, branch, other.clone()).await,
         };
+        // Read without trouble this time: a problem said before is over.
+        link.problem = None;
         let pull = self.forge.pull(link.number).await?;
-        match self.verdict(&pull, &link).await? {
+        match self.verdict(&pull, &mut link).await? {
+            Verdict::Waiting if task.pull_request.as_ref() != Some(&link) => {
+                let saved = self
+                    .engine
+                    .board
+                    .set_pull_request(task.id, link, None)
+                    .await;
+                self.settle(saved);
+                Ok(())
+            }
             Verdict::Waiting => Ok(()),
             Verdict::Merged(merge) => self.merged(task, merge).await,
             Verdict::Closed => {
@@ -181,7 +192,8 @@ impl Follower {
     }
 
     /// What the pull request's state, checks and reviews call for.
-    async fn verdict(&self, pull: &Pull, link: &PullLink) -> Result<Verdict, ForgeError> {
+    /// Records on `link` what its checks and approvals are now, for the dashboard.
+    async fn verdict(&self, pull: &Pull, link: &mut PullLink) -> Result<Verdict, ForgeError> {
         match &pull.state {
             PullState::Merged { commit } => return Ok(Verdict::Merged(commit.clone())),
             PullState::Closed => return Ok(Verdict::Closed),
@@ -192,6 +204,8 @@ impl Follower {
             .forge
             .feedback(link.number, feedback_since(link))
             .await?;
+        link.checks = Some(checks_summary(&checks));
+        link.approvals = feedback.approvals;
         if let Some((text, reason)) = fix_request(&checks, &feedback) {
             let seen = feedback
                 .requests
@@ -229,6 +243,8 @@ impl Follower {
                 link.commit = commit.to_owned();
                 link.pushed_at = now;
                 link.problem = None;
+                // The checks were of the commit before.
+                link.checks = None;
                 (link, None)
             }
             None => {
@@ -260,6 +276,8 @@ impl Follower {
                     fix_rounds: 0,
                     problem: None,
                     feedback_seen: None,
+                    checks: None,
+                    approvals: 0,
                 };
                 (link, Some(note))
             }
@@ -409,6 +427,23 @@ impl Follower {
             sessions.len()
         ));
         body
+    }
+}
+
+/// The checks in a few words: `passed`, `pending`, `none`, or `failed: a, b`.
+fn checks_summary(checks: &Checks) -> String {
+    match checks {
+        Checks::Passed => "passed".into(),
+        Checks::Pending => "pending".into(),
+        Checks::None => "none".into(),
+        Checks::Failed(failed) => format!(
+            "failed: {}",
+            failed
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

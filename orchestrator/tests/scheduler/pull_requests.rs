@@ -408,3 +408,43 @@ async fn a_pull_request_that_keeps_failing_blocks_the_task_after_its_fix_rounds(
     let why = blocked["last_failure"].as_str().unwrap();
     assert!(why.contains("after 2 fix rounds"), "{why}");
 }
+
+#[tokio::test]
+async fn a_forge_that_errs_or_rate_limits_is_waited_out_and_said_once_per_reason() {
+    let s = setup(ForgeKind::GitLab, false).await;
+    s.forge.fail_next("POST", "/merge_requests", 422, 1);
+    s.forge.fail_next("GET", "/merge_requests/1", 500, 2);
+    s.forge.rate_limit_next("GET", "/discussions", 1);
+    let task = pull_request_task(&s).await;
+    let id = task["id"].clone();
+    let opened = opened_at(&s, &id, None).await;
+    let head = opened["pull_request"]["commit"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.forge.set_check(&head, "build", CheckState::Success);
+    let seen = wait_for_task(&s.app, &id, |t| t["pull_request"]["checks"] == "passed").await;
+    assert!(seen["pull_request"]["problem"].is_null(), "{seen}");
+    let events = json_with(
+        s.app
+            .get("/api/events?type=task.pull_request_problem")
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let reasons: Vec<String> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["payload"]["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(reasons.iter().any(|r| r.contains("(422)")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("rate limit")), "{reasons:?}");
+    assert_eq!(
+        reasons.iter().filter(|r| r.contains("unavailable")).count(),
+        1,
+        "two 500s in a row are said once: {reasons:?}"
+    );
+    assert_eq!(s.forge.pulls().len(), 1);
+    assert_eq!(seen["status"], "review");
+}

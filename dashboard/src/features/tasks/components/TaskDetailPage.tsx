@@ -108,6 +108,8 @@ function TaskDetail({ task, renderSessions, renderAttempts }: Slots & { task: Ta
                 #{task.pull_request.number}
               </a>{' '}
               at <span className="mono">{task.pull_request.commit.slice(0, 12)}</span>
+              {task.pull_request.checks ? `, checks ${task.pull_request.checks}` : ''}
+              {`, ${task.pull_request.approvals} approval(s)`}
               {task.pull_request.fix_rounds > 0 ? `, ${task.pull_request.fix_rounds} fix round(s)` : ''}
               {task.pull_request.problem ? (
                 <span className="warning"> — {task.pull_request.problem}</span>

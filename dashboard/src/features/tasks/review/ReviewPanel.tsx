@@ -68,6 +68,15 @@ export function ReviewPanel({ task, attempts }: { task: Task; attempts?: ReactNo
         <span className="mono">{d.base}</span> at <span className="mono" title={d.base_commit}>{short(d.base_commit)}</span>.
       </p>
       {attempts}
+      {task.status === 'review' && task.pull_request ? (
+        <p className="muted">
+          This work is reviewed on the forge:{' '}
+          <a href={task.pull_request.url} target="_blank" rel="noreferrer">
+            pull request #{task.pull_request.number}
+          </a>
+          . Approving here would land it past the pull request.
+        </p>
+      ) : null}
       {task.status === 'review' ? <ReviewActions taskId={task.id} openComments={openComments} /> : null}
 
       <div className="review-toolbar">
