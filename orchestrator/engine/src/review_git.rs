@@ -119,22 +119,7 @@ impl Repo {
             });
         }
         let refspec = format!("+refs/heads/{branch}:refs/heads/{branch}");
-        let args = [
-            "-c",
-            "protocol.http.allow=always",
-            "-c",
-            "protocol.https.allow=always",
-            "push",
-            "--porcelain",
-            url,
-            &refspec,
-        ];
-        let env = [
-            ("GIT_CONFIG_COUNT", "1"),
-            ("GIT_CONFIG_KEY_0", "http.extraHeader"),
-            ("GIT_CONFIG_VALUE_0", authorization),
-        ];
-        let out = safe_git::run(self.root(), &args, &env)?;
+        let out = over_http(self, &["push", "--porcelain", url, &refspec], authorization)?;
         if out.status.success() {
             return Ok(());
         }
@@ -152,6 +137,35 @@ impl Repo {
                 .trim()
                 .to_owned(),
         })
+    }
+
+    /// Fetches `branch` of the repository at `url` into `refs/harness/forge/<branch>`
+    /// (a ref of the harness's own, never a branch of the person's) and returns its
+    /// commit. Only objects are written; nothing is checked out.
+    pub fn fetch_branch(
+        &self,
+        url: &str,
+        branch: &str,
+        authorization: &str,
+    ) -> Result<String, GitError> {
+        let local = format!("refs/harness/forge/{branch}");
+        let refspec = format!("+refs/heads/{branch}:{local}");
+        let args = [
+            "fetch",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "-q",
+            url,
+            &refspec,
+        ];
+        let out = over_http(self, &args, authorization)?;
+        if !out.status.success() {
+            return Err(GitError::Command {
+                args: format!("fetch {branch}"),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
+        }
+        self.commit_of(&local)
     }
 
     /// The commit `rev` names, or [`GitError::Command`] when it names none.
@@ -184,4 +198,23 @@ impl Repo {
         let out = self.run_bytes(args)?;
         Ok(String::from_utf8_lossy(&out).trim().to_owned())
     }
+}
+
+/// Runs `git args…` in the workspace over http(s) (which the safe settings otherwise
+/// refuse), with `authorization` as the request header: in the environment, never in an
+/// argument list.
+fn over_http(repo: &Repo, args: &[&str], authorization: &str) -> Result<Output, GitError> {
+    let mut all = vec![
+        "-c",
+        "protocol.http.allow=always",
+        "-c",
+        "protocol.https.allow=always",
+    ];
+    all.extend_from_slice(args);
+    let env = [
+        ("GIT_CONFIG_COUNT", "1"),
+        ("GIT_CONFIG_KEY_0", "http.extraHeader"),
+        ("GIT_CONFIG_VALUE_0", authorization),
+    ];
+    Ok(safe_git::run(repo.root(), &all, &env)?)
 }

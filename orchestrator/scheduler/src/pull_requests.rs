@@ -296,11 +296,7 @@ impl Follower {
     /// `git push` of the branch to the remote's http(s) URL with the token.
     async fn push(&self, repo: &Repo, branch: &str) -> Result<(), ForgeError> {
         let forge = &self.settings.forge;
-        let credentials = format!("{}:{}", forge.kind.git_user(), forge.token.expose());
-        let header = format!(
-            "Authorization: Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(credentials)
-        );
+        let header = self.authorization();
         let (repo, remote, branch) = (repo.clone(), forge.remote.clone(), branch.to_owned());
         let host_repo = forge.repo.as_str().to_owned();
         tokio::task::spawn_blocking(move || {
@@ -319,7 +315,71 @@ impl Follower {
 
     async fn merged(&self, task: &Task, commit: String) -> Result<(), ForgeError> {
         self.settle(self.engine.board.pull_merged(task.id, commit).await);
+        self.sync_base().await;
         Ok(())
+    }
+
+    /// Brings the workspace's base up to the forge's after a merge, so the next
+    /// attempts start from the merged work: fetched into a ref of the harness's own,
+    /// then the base fast-forwarded under the merge lock (as a landing does, so a
+    /// checkout with changes in the way refuses it). A base that went its own way
+    /// locally is left alone, and the log says so.
+    async fn sync_base(&self) {
+        let Ok((repo, base)) = workspace_and_base(&self.engine.settings).await else {
+            return;
+        };
+        let header = self.authorization();
+        let (remote, host_repo) = (
+            self.settings.forge.remote.clone(),
+            self.settings.forge.repo.as_str().to_owned(),
+        );
+        let git = harness_engine::landing::LandingGit {
+            timeout: self.engine.settings.reliability.git_timeout,
+        };
+        let _one_landing_at_a_time = self.engine.merge_lock.lock().await;
+        let synced = tokio::task::spawn_blocking(move || -> Result<String, String> {
+            let url = https_url(
+                &repo.remote_url(&remote).map_err(|e| e.to_string())?,
+                &host_repo,
+            );
+            let theirs = repo
+                .fetch_branch(&url, &base, &header)
+                .map_err(|e| e.to_string())?;
+            let root = repo.root();
+            let ours = git.base_head(root, &base).map_err(|e| e.to_string())?;
+            if ours == theirs {
+                return Ok(format!("{base} is already at {theirs}"));
+            }
+            if !git
+                .contains(root, &ours, &theirs)
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!(
+                    "{base} has commits the forge's has not; left as it is"
+                ));
+            }
+            git.fast_forward(root, &base, &ours, &theirs)
+                .map(|()| format!("{base} fast-forwarded to the forge's {theirs}"))
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        match synced {
+            Ok(Ok(done)) => tracing::info!("{done}"),
+            Ok(Err(why)) => {
+                tracing::warn!(reason = %why, "the base was not brought up to the forge's")
+            }
+            Err(err) => tracing::warn!(%err, "the base was not brought up to the forge's"),
+        }
+    }
+
+    /// The header git sends the token in: HTTP Basic with the forge's user name.
+    fn authorization(&self) -> String {
+        let forge = &self.settings.forge;
+        let credentials = format!("{}:{}", forge.kind.git_user(), forge.token.expose());
+        format!(
+            "Authorization: Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(credentials)
+        )
     }
 
     /// A follow-up attempt with the checks' and reviewers' words, or the task blocked

@@ -172,6 +172,16 @@ async fn a_failing_check_is_fixed_then_the_merge_completes_the_task(kind: ForgeK
     let done = wait_for_task(&s.app, &id, status_is("completed")).await;
     assert_eq!(done["outcome"], json!({"kind": "landed", "commit": merge}));
     assert_eq!(done["pull_request"]["fix_rounds"], 1);
+    // The workspace's base follows the forge's, so the next attempt starts from it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while git_repo::git(&s.path, &["rev-parse", "main"]) != merge {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "main never reached {merge}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(git_repo::git(&s.path, &["show", "main:a.txt"]), "two");
 }
 
 #[tokio::test]
@@ -439,7 +449,10 @@ async fn a_forge_that_errs_or_rate_limits_is_waited_out_and_said_once_per_reason
         .map(|e| e["payload"]["reason"].as_str().unwrap().to_owned())
         .collect();
     assert!(reasons.iter().any(|r| r.contains("(422)")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("rate limit")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("rate limit")),
+        "{reasons:?}"
+    );
     assert_eq!(
         reasons.iter().filter(|r| r.contains("unavailable")).count(),
         1,
