@@ -25,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Engine, attempt::workspace_and_base};
 
+/// The least time between two passes when wakes come faster.
+const MIN_PASS_SPACING: Duration = Duration::from_secs(1);
 /// Tasks in review looked at per pass; the rest wait for the next one.
 const MAX_PER_PASS: u32 = 200;
 /// Bytes of a verification summary or a failing check put in a description or prompt.
@@ -55,17 +57,27 @@ pub async fn follow(engine: Arc<Engine>, stop: CancellationToken) {
         problems: HashMap::new(),
     };
     let board = follower.engine.board.clone();
+    // Wakes closer together than this share one pass: a burst of webhook deliveries
+    // costs one look at the forge.
+    let spacing = follower.settings.poll.min(MIN_PASS_SPACING);
     let mut pause = Duration::ZERO;
+    let mut rate_limited = false;
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            () = board.runs().forge_woken() => {}
+            // A rate limit is waited out whatever wakes the follower meanwhile.
+            () = board.runs().forge_woken(), if !rate_limited => {}
             () = tokio::time::sleep(pause) => {}
         }
-        pause = match follower.pass().await {
-            Some(retry_after) => retry_after.max(follower.settings.poll),
-            None => follower.settings.poll,
-        };
+        let retry_after = follower.pass().await;
+        rate_limited = retry_after.is_some();
+        pause = retry_after
+            .map_or(follower.settings.poll, |r| r.max(follower.settings.poll))
+            .saturating_sub(spacing);
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(spacing) => {}
+        }
     }
 }
 
