@@ -325,7 +325,14 @@ async fn pulls_are_created_once_per_head_and_need_the_branch() {
         );
 
         // A later push moves the pull's head.
-        let newer = setup.push_branch("feature", "a.txt", "b\n");
+        let dir = setup.seed.path();
+        std::fs::write(dir.join("a.txt"), "b\n").unwrap();
+        git(dir, &["commit", "-q", "-am", "more"]);
+        git(
+            dir,
+            &["push", "-q", &setup.forge.authed_git_url(), "feature"],
+        );
+        let newer = git(dir, &["rev-parse", "HEAD"]);
         let tail = format!("{}/1", setup.pulls_tail());
         let pull = setup.get_json(&tail).await;
         let head_sha = if kind == ForgeKind::GitLab {
@@ -666,4 +673,31 @@ async fn webhook_signatures() {
         gitlab.webhook_signature(body),
         ("X-Gitlab-Token", gitlab.webhook_secret.clone())
     );
+}
+
+#[tokio::test]
+async fn a_large_gzipped_fetch_negotiation_is_inflated() {
+    let setup = Setup::new(ForgeKind::Gitea).await;
+    let clone = tempfile::tempdir().unwrap();
+    let target = clone.path().join("c");
+    git(
+        clone.path(),
+        &[
+            "clone",
+            "-q",
+            &setup.forge.git_url,
+            target.to_str().unwrap(),
+        ],
+    );
+    // Many commits the server lacks make the client send many "have" lines, and git
+    // gzips a negotiation request over 1 KiB.
+    for i in 0..150 {
+        git(
+            &target,
+            &["commit", "-q", "--allow-empty", "-m", &format!("local {i}")],
+        );
+    }
+    let sha = setup.push_branch("feature", "a.txt", "a\n");
+    git(&target, &["fetch", "-q", "origin", "feature"]);
+    assert_eq!(git(&target, &["rev-parse", "FETCH_HEAD"]), sha);
 }

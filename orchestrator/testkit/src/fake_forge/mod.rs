@@ -319,6 +319,46 @@ enum MergeError {
     Conflict,
 }
 
+fn router(kind: ForgeKind, shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(&format!("{}/{{*rest}}", kind.api_path()), any(api))
+        .route(
+            "/git/{*rest}",
+            // Packs of a push can be larger than axum's 2 MB default.
+            any(git_http::serve).layer(DefaultBodyLimit::disable()),
+        )
+        .with_state(shared)
+}
+
+/// Serves `app` on a thread and runtime of its own until the returned sender is
+/// dropped. Tests run `git` synchronously (a push to this very server) on their own
+/// runtime, often a current-thread one; a server sharing it could not answer.
+fn serve(listener: std::net::TcpListener, app: Router) -> oneshot::Sender<()> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
+    std::thread::Builder::new()
+        .name("fake-forge".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime for the fake forge");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        })
+        .expect("spawn the fake forge's thread");
+    stop
+}
+
 /// A running fake forge. Dropping it stops the server and deletes the repository.
 pub struct FakeForge {
     pub kind: ForgeKind,
@@ -331,9 +371,10 @@ pub struct FakeForge {
     /// The token the API and git pushes accept.
     pub token: String,
     pub webhook_secret: String,
+    // Dropped in this order: the server stops before its repository goes.
+    _stop: oneshot::Sender<()>,
     shared: Arc<Shared>,
     _dir: tempfile::TempDir,
-    _stop: oneshot::Sender<()>,
 }
 
 impl FakeForge {
@@ -347,9 +388,7 @@ impl FakeForge {
     ) -> FakeForge {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let repo = BareRepo::create(dir.path(), owner_repo, seed, base_branch);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let origin = format!("http://{}", listener.local_addr().unwrap());
         let shared = Arc::new(Shared {
             kind,
@@ -359,23 +398,7 @@ impl FakeForge {
             repo,
             inner: Mutex::new(Inner::default()),
         });
-        let app = Router::new()
-            .route(&format!("{}/{{*rest}}", kind.api_path()), any(api))
-            .route(
-                "/git/{*rest}",
-                // Packs of a push can be larger than axum's 2 MB default.
-                any(git_http::serve).layer(DefaultBodyLimit::disable()),
-            )
-            .with_state(shared.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        // Serves until the test drops the fake (the sender goes).
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let stop = serve(listener, router(kind, shared.clone()));
         FakeForge {
             kind,
             base_url: format!("{origin}{}", kind.api_path()),
