@@ -221,17 +221,9 @@ impl Store {
             "UPDATE tasks SET follow_up = ?1, pull_request = ?2 WHERE id = ?3",
             params![follow_up, link_json(link)?, id.get()],
         )?;
-        let (task, event) = transition_task_in(
-            &tx,
-            id,
-            Some(TaskStatus::Review),
-            TaskStatus::Pending,
-            reason,
-            "forge",
-            note,
-        )?;
+        let done = leave_review_for_forge(&tx, id, TaskStatus::Pending, reason, note)?;
         tx.commit()?;
-        Ok((task, event))
+        Ok(done)
     }
 
     /// The forge merged the pull request: the task is completed with the merge commit.
@@ -253,17 +245,9 @@ impl Store {
             ],
         )?;
         let reason = format!("its pull request was merged as {commit}");
-        let (task, event) = transition_task_in(
-            &tx,
-            id,
-            Some(TaskStatus::Review),
-            TaskStatus::Completed,
-            &reason,
-            "forge",
-            note,
-        )?;
+        let done = leave_review_for_forge(&tx, id, TaskStatus::Completed, &reason, note)?;
         tx.commit()?;
-        Ok((task, event))
+        Ok(done)
     }
 
     /// The pull request was closed unmerged, or its fix rounds ran out: the task is
@@ -279,17 +263,9 @@ impl Store {
             "UPDATE tasks SET last_failure = ?1 WHERE id = ?2",
             params![reason, id.get()],
         )?;
-        let (task, event) = transition_task_in(
-            &tx,
-            id,
-            Some(TaskStatus::Review),
-            TaskStatus::Blocked,
-            reason,
-            "forge",
-            note,
-        )?;
+        let done = leave_review_for_forge(&tx, id, TaskStatus::Blocked, reason, note)?;
         tx.commit()?;
-        Ok((task, event))
+        Ok(done)
     }
 
     /// What the next attempt of the task starts from after a review or a message. It
@@ -417,6 +393,18 @@ impl Store {
         tx.commit()?;
         Ok(changed)
     }
+}
+
+/// What the task's pull request came to moves it out of review (only from review: a
+/// person who cancelled or decided meanwhile wins), said by `forge`.
+fn leave_review_for_forge(
+    tx: &Connection,
+    id: TaskId,
+    to: TaskStatus,
+    reason: &str,
+    note: impl FnOnce(&Task) -> NewEvent,
+) -> Result<(Task, Event), StoreError> {
+    transition_task_in(tx, id, Some(TaskStatus::Review), to, reason, "forge", note)
 }
 
 /// A change request or a message to a task in review uses an attempt: refused once
