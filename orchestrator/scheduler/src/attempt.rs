@@ -159,7 +159,7 @@ impl Attempt {
         let ending = match adopted {
             Some(adopted) => self.run_adopted(&sink, adopted).await,
             // What a person approved lands here, whichever executor produced it.
-            None if let Some(commit) = approved => self.land_approved(&sink, commit, started).await,
+            None if let Some(commit) = approved => self.land_approved(&sink, commit).await,
             None if self.executor != harness_executor::ExecutorKind::Local => {
                 self.run_remote(&sink).await
             }
@@ -700,6 +700,9 @@ impl Attempt {
                     SessionStatus::Succeeded,
                     "verified; waiting for review".into(),
                 );
+                // Before the task shows in review, so whoever looks sees which
+                // comments the new work answered.
+                self.mark_outdated_comments(&commit).await;
                 let entered = if self.land_policy() == LandPolicy::PullRequest {
                     board
                         .enter_pull_request_review(id, commit.clone(), branch, Some(done))
@@ -709,7 +712,6 @@ impl Attempt {
                         .enter_review(id, commit.clone(), branch, conversation, Some(done))
                         .await
                 };
-                self.mark_outdated_comments(&commit).await;
                 entered
                     .map(drop)
                     .map_err(|err| format!("cannot enter review: {err}"))

@@ -44,12 +44,15 @@ pub async fn prune(board: &Board, settings: &EngineSettings) -> usize {
             continue;
         }
         let expired = match board.get_task(task_ref.id()).await {
-            // A task waiting for an answer keeps the worktree its agent resumes in,
+            // A task waiting for an answer or a review, or with a person's follow-up
+            // to resume with, keeps the worktree and branch its agent goes on in,
             // however long the human takes.
             Ok(task) => {
-                task.status != TaskStatus::InProgress
-                    && task.status != TaskStatus::Verifying
-                    && task.question.is_none()
+                !matches!(
+                    task.status,
+                    TaskStatus::InProgress | TaskStatus::Verifying | TaskStatus::Review
+                ) && task.question.is_none()
+                    && task.follow_up.is_none()
                     && age(&task.updated_at) >= settings.worktree_retention
             }
             Err(_) => true, // the task was deleted

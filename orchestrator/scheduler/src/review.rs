@@ -2,7 +2,7 @@
 //! (`Ending::Review`), landing what a person approved without running an agent again,
 //! and what the API reads from git for a review (the diff, a comment's lines).
 
-use std::{sync::Arc, time::Instant};
+use std::sync::Arc;
 
 use harness_config::EngineSettings;
 use harness_domain::{
@@ -43,12 +43,7 @@ impl Attempt {
     /// again, must still hold exactly that commit, and goes through the same landing as
     /// any verified work (brought up to the base, verified again if the base moved, the
     /// base fast-forwarded under the merge lock). No agent runs.
-    pub(super) async fn land_approved(
-        &self,
-        sink: &Arc<StoreSink>,
-        approved: String,
-        started: Instant,
-    ) -> Ending {
+    pub(super) async fn land_approved(&self, sink: &Arc<StoreSink>, approved: String) -> Ending {
         sink.system(format!("landing {approved}, as approved in review"));
         let prepared = match self.reopen_for_landing(sink).await {
             Ok(prepared) => prepared,
@@ -73,7 +68,6 @@ impl Attempt {
         if let Err(err) = self.engine.board.enter_verifying(self.task.id).await {
             return Ending::after(AttemptError::EnterVerifying(err), "");
         }
-        tracing::debug!(elapsed = ?started.elapsed(), "approved work checked out");
         let done = Finished {
             summary: "approved in review",
             no_changes_needed: None,

@@ -2,6 +2,8 @@
 //! lines, asks for changes (the agent's conversation continues with them), approves
 //! (it lands) or rejects (blocked, the branch kept).
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -326,4 +328,45 @@ async fn a_landing_policy_the_harness_does_not_have_is_refused_by_name() {
     assert_eq!(patched["land"], "review");
     let no_branch = app.get(&format!("/api/tasks/{}/diff", task["id"])).await;
     assert_eq!(no_branch.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn work_in_review_keeps_its_worktree_and_branch_past_the_retention() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeAnthropic::start(write_and_complete("kept\n", "done").to_vec()).await;
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some(&fake.base_url));
+        s.engine.worktree_retention = Duration::ZERO;
+    })
+    .await;
+    let task = app
+        .create_task(json!({"title": "Wait for me", "land": "review"}))
+        .await;
+    let id = task["id"].clone();
+    let waiting = wait_for_task(&app, &id, status_is("review")).await;
+    // Several prune passes (one per tick at a zero retention) go by.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        app.dir
+            .path()
+            .join(format!("data/worktrees/T-{id}"))
+            .exists()
+    );
+    assert_eq!(
+        git_repo::git(&path, &["rev-parse", &format!("refs/heads/harness/T-{id}")]),
+        waiting["outcome"]["commit"].as_str().unwrap()
+    );
+    post_json(
+        &app,
+        &format!("/api/tasks/{id}/review"),
+        json!({"action": "approve"}),
+        StatusCode::OK,
+    )
+    .await;
+    wait_for_task(&app, &id, status_is("completed")).await;
+    assert_eq!(
+        git_repo::git(&path, &["show", "main:src/greeting.txt"]),
+        "kept"
+    );
 }
