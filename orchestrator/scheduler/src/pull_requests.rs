@@ -490,9 +490,10 @@ impl Follower {
             }
             body.push('\n');
         }
+        let verified = harness_base::text::head(&verified, OUTPUT_BYTES);
+        let fence = fence_for(verified);
         body.push_str(&format!(
-            "### Verification\n\nThe harness's checks passed on `{commit}`:\n\n```\n{}\n```\n\n",
-            harness_base::text::head(&verified, OUTPUT_BYTES)
+            "### Verification\n\nThe harness's checks passed on `{commit}`:\n\n{fence}\n{verified}\n{fence}\n\n"
         ));
         body.push_str(&format!(
             "### Cost\n\n${cost:.2} over {} session(s).\n\n_Opened by Parent Harness._\n",
@@ -500,6 +501,13 @@ impl Follower {
         ));
         body
     }
+}
+
+/// A Markdown code fence longer than any run of backticks in `text`: what the agent's
+/// checks printed cannot close it and write Markdown of its own into the description.
+fn fence_for(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
 }
 
 /// The checks in a few words: `passed`, `pending`, `none`, or `failed: a, b`.
@@ -623,6 +631,12 @@ mod tests {
         assert_eq!(reason, "checks failed: test; 1 change request(s)");
         assert!(fix_request(&Checks::Passed, &Feedback::default()).is_none());
         assert!(fix_request(&Checks::Pending, &Feedback::default()).is_none());
+    }
+
+    #[test]
+    fn verification_output_cannot_close_its_code_fence() {
+        assert_eq!(fence_for("plain"), "```");
+        assert_eq!(fence_for("a ``` b ```` c"), "`````");
     }
 
     #[test]
