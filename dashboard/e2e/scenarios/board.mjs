@@ -86,10 +86,18 @@ export default [
         await dragTo(page, card, column(page, 'cancelled'));
         const confirm = page.getByRole('dialog', { name: `Cancel ${base.display_id}?` });
         await confirm.waitFor({ timeout: T });
+        await page.waitForTimeout(150);
         await confirm.getByRole('button', { name: 'Keep it' }).click();
         await confirm.waitFor({ state: 'detached', timeout: T });
+        // The modal blocks the page's pointer events until it has fully closed: the next
+        // drag waits for that, as a hand would.
+        await page.waitForFunction(() => document.body.style.pointerEvents !== 'none', null, { timeout: T });
         assert.equal(await statusOf(serve.url, base.id), 'pending');
         await dragTo(page, pending.getByRole('link', { name: /Set up the billing schema/ }), column(page, 'cancelled'));
+        await confirm.waitFor({ timeout: T });
+        // dnd-kit swallows the click that may follow a drop until its next tick; no hand
+        // clicks the dialog's button that fast after letting go of a card.
+        await page.waitForTimeout(150);
         await confirm.getByRole('button', { name: 'Cancel task' }).click();
         await confirm.waitFor({ state: 'detached', timeout: T });
         // The modal blocks the page's pointer events until it has fully closed.
@@ -165,6 +173,7 @@ export default [
         await page.getByRole('button', { name: 'Cancel task' }).click();
         const confirm = page.getByRole('dialog', { name: `Cancel ${task.display_id}?` });
         await confirm.waitFor({ timeout: T });
+        await page.waitForTimeout(150);
         await confirm.getByRole('button', { name: 'Keep it' }).click();
         await confirm.waitFor({ state: 'detached', timeout: T });
         assert.equal(await statusOf(serve.url, task.id), 'pending', 'one click must not cancel');
