@@ -17,7 +17,13 @@ use harness_domain::{
     task::TaskId,
 };
 
-use super::{Scheduler, attempt::Attempt, remote::Adopted, roles};
+use super::{
+    Scheduler,
+    attempt::{Attempt, Claimed},
+    remote,
+    remote::Adopted,
+    roles,
+};
 use harness_board::Actor;
 use harness_executor::ExecutorKind;
 use harness_store::{SessionEnd, SessionFilter};
@@ -123,7 +129,7 @@ impl Scheduler {
         let size = board.estimate(task.id).await.ok().flatten().map(|e| e.size);
         let runtime = engine.runtimes.for_agent_with_model(&agent, None).await?;
         let span = super::attempt_span(&task, &session, &agent);
-        let mut attempt = Attempt {
+        let attempt = Attempt::new(Claimed {
             engine: engine.clone(),
             cancel: board.runs().register(task.id),
             task,
@@ -133,24 +139,23 @@ impl Scheduler {
             size,
             runtime,
             executor,
-            adopted: None,
-        };
+        });
         let found = async {
             let backend = remote
                 .backends
                 .get(&executor)
                 .ok_or_else(|| AdoptError::NoExecutor(Some(executor.to_string())))?;
-            let (assignment, git_dir) = attempt.prepare_remote(None, &settings).await?;
-            let handle = backend.adopt(attempt.session.id, &name).await?;
+            let (assignment, git_dir) = remote::prepare_remote(&attempt, None, &settings).await?;
+            let handle = backend.adopt(attempt.session().id, &name).await?;
             // Where the worker's resend starts to be new: its events before are stored.
-            let stored = board.session_worker_seq(attempt.session.id).await?;
+            let stored = board.session_worker_seq(attempt.session().id).await?;
             Ok::<_, AdoptError>((assignment, git_dir, handle, stored))
         }
         .await;
         let (assignment, git_dir, handle, stored) = match found {
             Ok(found) => found,
             Err(err) => {
-                board.runs().finished(attempt.task.id);
+                board.runs().finished(attempt.task().id);
                 return Err(err);
             }
         };
@@ -158,8 +163,7 @@ impl Scheduler {
         let subtasks = attempt.task_creator();
         let (grant, receiver) = Grant::adopted(assignment, git_dir, cancel, subtasks, stored);
         remote.grants.insert(grant);
-        attempt.adopted = Some(Adopted { handle, receiver });
-        self.spawn(attempt, span);
+        self.spawn(attempt, Some(Adopted { handle, receiver }), span);
         Ok(name)
     }
 

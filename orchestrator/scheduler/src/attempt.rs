@@ -9,27 +9,27 @@ use std::{
 
 use harness_domain::{
     agent::{Agent, AgentStatus},
-    review::LandPolicy,
     role::{Role, Size},
-    session::{LogKind, Session, SessionStatus},
-    task::{Outcome, Task, TaskStatus, retry_delay},
+    session::{LogKind, Session},
+    task::Task,
     time::Timestamp,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{
-    Engine,
-    error::{AttemptError, FailureText},
-    investigate,
+    Engine, design,
+    error::AttemptError,
+    evaluate, landing,
     log_cap::LogCap,
+    remote, review,
     roles::session_tools,
     runtimes::workspace_repo,
+    settle,
     sink::StoreSink,
     subtasks::BoardTaskCreator,
     supervise::{Supervised, Supervisor},
 };
-use harness_board::Actor;
 use harness_engine::{
     anthropic::PausedConversation,
     git::{Author, GitError, Reclaimed, Repo, Worktree},
@@ -37,17 +37,34 @@ use harness_engine::{
     runtime::{AgentRuntime, Resume, SessionOutcome, SessionRequest},
     verify::{VerifyConfig, verify},
 };
-use harness_store::{Failure, SessionEnd};
 
 /// Why a session that asked a human ended; such a session is not a lost attempt.
-const WAITING_FOR_ANSWER: &str = "waiting for a human answer";
+pub(super) const WAITING_FOR_ANSWER: &str = "waiting for a human answer";
 
 /// Bytes of a failure summary kept for the next prompt and the dashboard.
 const SUMMARY_BYTES: usize = 8 * 1024;
 const DIFF_BYTES: usize = 64 * 1024;
 
-/// Everything one attempt works with.
-pub struct Attempt {
+/// What one attempt works with, fixed for its life. The attempt is a sequence of
+/// steps over it: prepare the worktree and run the agent (here), estimate
+/// (evaluate.rs), design (design.rs), verify and land (landing.rs) or wait for a
+/// person (review.rs), validate (validate.rs), run on a worker (remote.rs,
+/// remote_roles.rs), and settle the task (settle.rs). Each step reads it; none
+/// changes it.
+pub(super) struct Attempt {
+    engine: Arc<Engine>,
+    task: Task,
+    session: Session,
+    agent: Agent,
+    role: Role,
+    size: Option<Size>,
+    runtime: Arc<dyn AgentRuntime>,
+    cancel: CancellationToken,
+    executor: harness_executor::ExecutorKind,
+}
+
+/// A claimed task with what runs it: the parts of an [`Attempt`].
+pub(super) struct Claimed {
     pub engine: Arc<Engine>,
     pub task: Task,
     pub session: Session,
@@ -60,8 +77,67 @@ pub struct Attempt {
     pub cancel: CancellationToken,
     /// Where it runs: `local` in this process, anything else through a worker.
     pub executor: harness_executor::ExecutorKind,
-    /// The worker a previous run launched, when this attempt is re-adopted (adopt.rs).
-    pub adopted: Option<super::remote::Adopted>,
+}
+
+impl Attempt {
+    pub(super) fn new(claimed: Claimed) -> Self {
+        let Claimed {
+            engine,
+            task,
+            session,
+            agent,
+            role,
+            size,
+            runtime,
+            cancel,
+            executor,
+        } = claimed;
+        Self {
+            engine,
+            task,
+            session,
+            agent,
+            role,
+            size,
+            runtime,
+            cancel,
+            executor,
+        }
+    }
+
+    pub(super) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub(super) fn task(&self) -> &Task {
+        &self.task
+    }
+
+    pub(super) fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub(super) fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
+    pub(super) fn role(&self) -> &Role {
+        &self.role
+    }
+
+    /// The evaluator's estimate the attempt started with, when there was one.
+    pub(super) fn size(&self) -> Option<Size> {
+        self.size
+    }
+
+    pub(super) fn cancel(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Where it runs: `local` in this process, anything else through a worker.
+    pub(super) fn executor(&self) -> harness_executor::ExecutorKind {
+        self.executor
+    }
 }
 
 /// What the attempt works in once prepared.
@@ -136,12 +212,13 @@ impl Ending {
 
 impl Attempt {
     /// Runs the attempt to its end. Never returns an error: every failure settles the task.
-    pub async fn run(mut self) {
+    /// `adopted`: the worker a previous run launched, when this attempt is re-adopted
+    /// (adopt.rs).
+    pub(super) async fn run(self, adopted: Option<super::remote::Adopted>) {
         let cap = LogCap::new(&self.engine.settings.reliability);
         let (sink, writer) = StoreSink::start(self.engine.board.clone(), self.session.id, cap);
         // The session timeout covers preparing the worktree too.
         let started = Instant::now();
-        let adopted = self.adopted.take();
         if adopted.is_none() {
             let recorded = self
                 .engine
@@ -157,16 +234,18 @@ impl Attempt {
             None => self.approved_commit().await,
         };
         let ending = match adopted {
-            Some(adopted) => self.run_adopted(&sink, adopted).await,
+            Some(adopted) => remote::run_adopted(&self, &sink, adopted).await,
             // What a person approved lands here, whichever executor produced it.
-            None if let Some(commit) = approved => self.land_approved(&sink, commit).await,
+            None if let Some(commit) = approved => {
+                review::land_approved(&self, &sink, commit).await
+            }
             None if self.executor != harness_executor::ExecutorKind::Local => {
-                self.run_remote(&sink).await
+                remote::run_remote(&self, &sink).await
             }
             None => self.run_local(&sink, started).await,
         };
         sink.finish(writer).await;
-        self.settle(ending).await;
+        settle::settle(&self, ending).await;
     }
 
     async fn run_local(&self, sink: &Arc<StoreSink>, started: Instant) -> Ending {
@@ -294,8 +373,8 @@ impl Attempt {
         let prepared_in = started.elapsed();
         // The evaluator and the architect run before the build session, outside its
         // timeout (evaluate.rs, design.rs).
-        let size = self.size(sink, &worktree).await;
-        let design = self.design_note(sink, &worktree, size).await;
+        let size = evaluate::estimate_size(self, sink, &worktree).await;
+        let design = design::design_note(self, sink, &worktree, size).await;
         let runtime = match self.runtime_for(size).await {
             Ok(runtime) => runtime,
             Err(err) => {
@@ -447,7 +526,7 @@ impl Attempt {
             return Ending::after(AttemptError::EnterVerifying(err), "");
         }
         // What lands is exactly what was verified: see landing.rs.
-        self.land(sink, repo, worktree, done).await
+        landing::land(self, sink, repo, worktree, done).await
     }
 
     async fn commit(
@@ -641,215 +720,6 @@ impl Attempt {
             },
             Err(err) => Ending::after(AttemptError::StoreQuestion(err), ""),
         }
-    }
-
-    /// The one place an attempt's end is turned into the task's next state. The task's
-    /// change and the session's end are one transaction, so nobody sees a settled task
-    /// whose session still runs.
-    async fn settle(&self, ending: Ending) {
-        let board = &self.engine.board;
-        let id = self.task.id;
-        // A user's cancel can land mid-verification; it wins over whatever that caused.
-        let current = board.get_task(id).await.ok();
-        let cancelled_by_user = current
-            .as_ref()
-            .is_some_and(|t| t.status == TaskStatus::Cancelled);
-        let ending = match ending {
-            _ if cancelled_by_user => Ending::Cancelled,
-            Ending::Requeued { reason, retry_at }
-                if current.is_some_and(|t| t.status.is_running()) =>
-            {
-                match self.requeued_too_often(&reason).await {
-                    Some(error) => Ending::Failed {
-                        error,
-                        last_message: String::new(),
-                    },
-                    None => Ending::Requeued { reason, retry_at },
-                }
-            }
-            other => other,
-        };
-        let end = |status, reason: String| SessionEnd {
-            id: self.session.id,
-            status,
-            reason,
-        };
-        let settled = match ending {
-            Ending::Merged { commit } => {
-                // The merge commit goes into the reason: history, event and notification.
-                let (outcome, reason) = match commit {
-                    Some(commit) => {
-                        let reason = format!("verified and merged as {commit}");
-                        (Outcome::Landed { commit }, reason)
-                    }
-                    None => (Outcome::NoChanges, "verified; no changes".to_owned()),
-                };
-                let done = end(SessionStatus::Succeeded, reason.clone());
-                board
-                    .complete_attempt(id, outcome, reason, Some(done))
-                    .await
-                    .map(drop)
-                    .map_err(|err| format!("cannot complete: {err}"))
-            }
-            Ending::Review {
-                commit,
-                branch,
-                conversation,
-            } => {
-                let done = end(
-                    SessionStatus::Succeeded,
-                    "verified; waiting for review".into(),
-                );
-                // Before the task shows in review, so whoever looks sees which
-                // comments the new work answered.
-                self.mark_outdated_comments(&commit).await;
-                let entered = if self.land_policy() == LandPolicy::PullRequest {
-                    board
-                        .enter_pull_request_review(id, commit.clone(), branch, Some(done))
-                        .await
-                } else {
-                    board
-                        .enter_review(id, commit.clone(), branch, conversation, Some(done))
-                        .await
-                };
-                entered
-                    .map(drop)
-                    .map_err(|err| format!("cannot enter review: {err}"))
-            }
-            Ending::Failed {
-                error,
-                last_message,
-            } => {
-                let text = error.failure_text(&last_message);
-                // The reason is on the task too; the log says it where operators look.
-                tracing::warn!(reason = %text.reason, "attempt failed");
-                let done = end(SessionStatus::Failed, text.reason.clone());
-                self.settle_failure(text, done).await
-            }
-            Ending::Requeued { reason, retry_at } => {
-                let done = end(SessionStatus::Interrupted, reason.clone());
-                let requeued = board
-                    .requeue(id, reason, retry_at, Actor::SCHEDULER, Some(done))
-                    .await;
-                if let Some(at) = retry_at {
-                    self.engine.wake_at(at);
-                }
-                requeued
-                    .map(drop)
-                    .map_err(|err| format!("cannot requeue: {err}"))
-            }
-            Ending::Crashed { reason } => {
-                let max = self.engine.settings.reliability.max_crash_interruptions;
-                let cause = format!("{reason}; counted as a crash");
-                let done = end(SessionStatus::Interrupted, reason);
-                let settings = &self.engine.settings;
-                super::crashes::recover_task(
-                    board,
-                    settings,
-                    id,
-                    max,
-                    Actor::SCHEDULER,
-                    &cause,
-                    Some(done),
-                )
-                .await
-                .map(drop)
-                .map_err(|err| format!("cannot requeue after a lost worker: {err}"))
-            }
-            Ending::Cancelled => {
-                return self.finish(SessionStatus::Cancelled, "cancelled").await;
-            }
-            Ending::Detached => return,
-        };
-        // The task could not be settled: the session still ends, and says why.
-        if let Err(reason) = settled {
-            tracing::warn!(%reason, "cannot settle the attempt");
-            self.finish(SessionStatus::Failed, reason).await;
-        }
-    }
-
-    /// The bound on sessions that end without using an attempt: when the task's
-    /// sessions were interrupted `HARNESS_MAX_REQUEUES` times within the window, this
-    /// one counts as a failed attempt (with its backoff, its `task.failed` event, and a
-    /// block once attempts run out), whatever path requeued it. A shutdown does not count.
-    async fn requeued_too_often(&self, reason: &str) -> Option<AttemptError> {
-        if self.engine.stop.is_cancelled() {
-            return None;
-        }
-        let reliability = &self.engine.settings.reliability;
-        let window = reliability.requeue_window;
-        let since = Timestamp::now().plus(-chrono::TimeDelta::from_std(window).unwrap_or_default());
-        let filter = harness_store::SessionFilter {
-            task_id: Some(self.task.id.get()),
-            status: Some(SessionStatus::Interrupted),
-            // Newest first; room for the sessions that asked a human, which do not count.
-            limit: reliability.max_requeues.saturating_add(1).saturating_mul(4),
-            ..harness_store::SessionFilter::default()
-        };
-        let recent = match self.engine.board.list_sessions(filter).await {
-            Ok(page) => page
-                .items
-                .iter()
-                .filter(|s| s.id != self.session.id && s.ended_at.is_some_and(|at| at >= since))
-                .filter(|s| s.exit_reason.as_deref() != Some(WAITING_FOR_ANSWER))
-                .count(),
-            Err(err) => {
-                tracing::warn!(%err, "cannot count the task's interrupted sessions");
-                return None;
-            }
-        };
-        let count = u32::try_from(recent).unwrap_or(u32::MAX);
-        (count >= reliability.max_requeues).then(|| AttemptError::RequeuedTooOften {
-            count: count + 1,
-            minutes: window.as_secs().div_ceil(60),
-            last: reason.to_owned(),
-        })
-    }
-
-    /// Ends the session alone, when there is no change to the task to end it with.
-    async fn finish(&self, status: SessionStatus, reason: impl Into<String>) {
-        let board = &self.engine.board;
-        if let Err(err) = board
-            .finish_session(self.session.id, status, reason.into())
-            .await
-        {
-            tracing::warn!(%err, "cannot finish session");
-        }
-    }
-
-    /// Failed: retried after a backoff, or blocked once the attempts are used up.
-    async fn settle_failure(&self, text: FailureText, end: SessionEnd) -> Result<(), String> {
-        let settings = &self.engine.settings;
-        let used = self.task.attempts;
-        let retry_at = (used < self.task.max_attempts).then(|| {
-            let delay = retry_delay(used, settings.retry_base, settings.retry_cap);
-            Timestamp::now().plus(chrono::TimeDelta::from_std(delay).unwrap_or_default())
-        });
-        let investigate = retry_at.is_none() && investigate::staffed(&self.engine).await;
-        let failure = Failure {
-            reason: text.reason,
-            summary: text.summary,
-            retry_at,
-            investigate,
-        };
-        let task = match self
-            .engine
-            .board
-            .settle_failure(self.task.id, failure, Some(end), Actor::SCHEDULER)
-            .await
-        {
-            Ok(task) => task,
-            Err(err) => return Err(format!("cannot settle a failed attempt: {err}")),
-        };
-        match retry_at {
-            Some(at) => self.engine.wake_at(at),
-            None if task.status == TaskStatus::Blocked => {
-                let span = tracing::info_span!("investigation", task = %task.display_id);
-                tokio::spawn(investigate::investigate(self.engine.clone(), task).instrument(span));
-            }
-            None => {}
-        }
-        Ok(())
     }
 }
 

@@ -29,6 +29,7 @@ mod retention;
 pub mod review;
 pub mod roles;
 mod runtimes;
+mod settle;
 mod sia;
 mod sink;
 mod slots;
@@ -342,7 +343,7 @@ impl Scheduler {
         span.in_scope(|| tracing::info!("session started"));
         let cancel = board.runs().register(task.id);
         let executor = self.engine.runtimes.executor(&agent);
-        let attempt = attempt::Attempt {
+        let attempt = attempt::Attempt::new(attempt::Claimed {
             engine: self.engine.clone(),
             task,
             session,
@@ -352,21 +353,25 @@ impl Scheduler {
             runtime,
             cancel,
             executor,
-            adopted: None,
-        };
-        self.spawn(attempt, span);
+        });
+        self.spawn(attempt, None, span);
         true
     }
 
     /// Runs `attempt` in the background within its executor's slot; when it ends, frees
     /// the slot and its agent and wakes the scheduler.
-    fn spawn(&self, attempt: attempt::Attempt, span: tracing::Span) {
-        let slot = self.engine.slots.take(attempt.executor);
+    fn spawn(
+        &self,
+        attempt: attempt::Attempt,
+        adopted: Option<remote::Adopted>,
+        span: tracing::Span,
+    ) {
+        let slot = self.engine.slots.take(attempt.executor());
         let engine = self.engine.clone();
         tokio::spawn(
             async move {
-                let (task_id, agent_id) = (attempt.task.id, attempt.agent.id.clone());
-                attempt.run().await;
+                let (task_id, agent_id) = (attempt.task().id, attempt.agent().id.clone());
+                attempt.run(adopted).await;
                 drop(slot);
                 engine.board.runs().finished(task_id);
                 let still_busy = engine

@@ -14,9 +14,12 @@ use harness_domain::role::Size;
 
 use super::{
     attempt::{Attempt, Ending},
+    design,
     error::AttemptError,
+    evaluate,
     runtimes::workspace_repo,
     sink::StoreSink,
+    validate,
 };
 use harness_engine::git::{BranchCleanup, Repo, Worktree};
 use harness_worker::protocol::Assignment;
@@ -30,7 +33,7 @@ struct HelperCheckout {
 impl HelperCheckout {
     /// Checks out the commit `rev` names, detached.
     async fn open(attempt: &Attempt, rev: &str, base: &str) -> Result<Self, AttemptError> {
-        let settings = &attempt.engine.settings;
+        let settings = &attempt.engine().settings;
         let workspace = settings
             .workspace
             .clone()
@@ -38,7 +41,7 @@ impl HelperCheckout {
         let path = settings
             .worktrees_dir
             .join(".helpers")
-            .join(&attempt.task.display_id);
+            .join(&attempt.task().display_id);
         let (rev, base) = (rev.to_owned(), base.to_owned());
         tokio::task::spawn_blocking(move || {
             let repo = workspace_repo(&workspace)?;
@@ -62,91 +65,93 @@ impl HelperCheckout {
     }
 }
 
-impl Attempt {
-    /// Runs the evaluator and (for a large task) the architect on the prepared branch,
-    /// and applies what they decide to `assignment` as a local attempt applies it: the
-    /// size tier's model and timeout, the design note in the brief.
-    pub(super) async fn before_remote(
-        &self,
-        sink: &Arc<StoreSink>,
-        assignment: &mut Assignment,
-    ) -> Result<(), AttemptError> {
-        let (size, design) = if self.size == Some(Size::Large) || self.will_estimate().await {
-            let checkout = HelperCheckout::open(self, &assignment.branch, &assignment.base).await?;
-            let size = self.size(sink, &checkout.worktree).await;
-            let design = self.design_note(sink, &checkout.worktree, size).await;
-            if design.is_some() {
-                self.commit_design(sink, &checkout, &assignment.branch)
-                    .await;
-            }
-            checkout.close().await;
-            (size, design)
-        } else {
-            (self.size, None)
-        };
-        assignment.session_timeout_secs = self.session_timeout(sink, size).as_secs_f64();
-        assignment.model = self.model_for(size);
-        if let Some(note) = design {
-            assignment.brief.description.push_str(&note);
+/// Runs the evaluator and (for a large task) the architect on the prepared branch,
+/// and applies what they decide to `assignment` as a local attempt applies it: the
+/// size tier's model and timeout, the design note in the brief.
+pub(super) async fn before_remote(
+    attempt: &Attempt,
+    sink: &Arc<StoreSink>,
+    assignment: &mut Assignment,
+) -> Result<(), AttemptError> {
+    let (size, design) = if attempt.size() == Some(Size::Large)
+        || evaluate::will_estimate(attempt).await
+    {
+        let checkout = HelperCheckout::open(attempt, &assignment.branch, &assignment.base).await?;
+        let size = evaluate::estimate_size(attempt, sink, &checkout.worktree).await;
+        let design = design::design_note(attempt, sink, &checkout.worktree, size).await;
+        if design.is_some() {
+            commit_design(attempt, sink, &checkout, &assignment.branch).await;
         }
-        Ok(())
-    }
-
-    /// Commits the architect's note and moves the attempt's branch to it, so the
-    /// worker's clone has it and it lands with the work, as it does for a local attempt.
-    async fn commit_design(&self, sink: &Arc<StoreSink>, checkout: &HelperCheckout, branch: &str) {
-        let message = format!("{}: design note", self.task.display_id);
-        let (repo, worktree, author) = (
-            checkout.repo.clone(),
-            checkout.worktree.clone(),
-            self.author(),
-        );
-        let (branch, from) = (branch.to_owned(), checkout.worktree.branch.clone());
-        let committed = tokio::task::spawn_blocking(move || {
-            // The architect could have rewritten the checkout's `.git`: commit on the
-            // git data the harness recorded, and only from the commit it checked out.
-            let Some(sha) = repo.commit_attempt(&worktree, &message, &author)? else {
-                return Ok(None);
-            };
-            repo.advance_branch(&branch, &from, &sha)
-                .map(|()| Some(sha))
-        })
-        .await;
-        match committed {
-            Ok(Ok(Some(sha))) => sink.system(format!(
-                "the design note is committed on the branch as {sha}"
-            )),
-            Ok(Ok(None)) => {}
-            Ok(Err(err)) => sink.system(format!("cannot commit the design note: {err}")),
-            Err(err) => sink.system(format!("cannot commit the design note: {err}")),
-        }
-    }
-
-    /// Validation's review of the pushed, verified `head` before it lands, with the
-    /// same rejection handling as a local attempt's landing. `None` lets it land.
-    pub(super) async fn validate_pushed(
-        &self,
-        sink: &Arc<StoreSink>,
-        assignment: &Assignment,
-        head: &str,
-        last: &str,
-    ) -> Option<Ending> {
-        if !self.will_validate().await {
-            return None;
-        }
-        let checkout = match HelperCheckout::open(self, head, &assignment.base).await {
-            Ok(checkout) => checkout,
-            Err(err) => return Some(Ending::after(err, last)),
-        };
-        // Nothing to merge, nothing to review (landing says so).
-        if checkout.worktree.base_commit == head {
-            checkout.close().await;
-            return None;
-        }
-        let review = self
-            .validate(sink, &checkout.repo, &checkout.worktree)
-            .await;
         checkout.close().await;
-        review.stops(self.engine.settings.retry_base, last)
+        (size, design)
+    } else {
+        (attempt.size(), None)
+    };
+    assignment.session_timeout_secs = attempt.session_timeout(sink, size).as_secs_f64();
+    assignment.model = attempt.model_for(size);
+    if let Some(note) = design {
+        assignment.brief.description.push_str(&note);
     }
+    Ok(())
+}
+
+/// Commits the architect's note and moves the attempt's branch to it, so the
+/// worker's clone has it and it lands with the work, as it does for a local attempt.
+async fn commit_design(
+    attempt: &Attempt,
+    sink: &Arc<StoreSink>,
+    checkout: &HelperCheckout,
+    branch: &str,
+) {
+    let message = format!("{}: design note", attempt.task().display_id);
+    let (repo, worktree, author) = (
+        checkout.repo.clone(),
+        checkout.worktree.clone(),
+        attempt.author(),
+    );
+    let (branch, from) = (branch.to_owned(), checkout.worktree.branch.clone());
+    let committed = tokio::task::spawn_blocking(move || {
+        // The architect could have rewritten the checkout's `.git`: commit on the
+        // git data the harness recorded, and only from the commit it checked out.
+        let Some(sha) = repo.commit_attempt(&worktree, &message, &author)? else {
+            return Ok(None);
+        };
+        repo.advance_branch(&branch, &from, &sha)
+            .map(|()| Some(sha))
+    })
+    .await;
+    match committed {
+        Ok(Ok(Some(sha))) => sink.system(format!(
+            "the design note is committed on the branch as {sha}"
+        )),
+        Ok(Ok(None)) => {}
+        Ok(Err(err)) => sink.system(format!("cannot commit the design note: {err}")),
+        Err(err) => sink.system(format!("cannot commit the design note: {err}")),
+    }
+}
+
+/// Validation's review of the pushed, verified `head` before it lands, with the
+/// same rejection handling as a local attempt's landing. `None` lets it land.
+pub(super) async fn validate_pushed(
+    attempt: &Attempt,
+    sink: &Arc<StoreSink>,
+    assignment: &Assignment,
+    head: &str,
+    last: &str,
+) -> Option<Ending> {
+    if !validate::will_validate(attempt).await {
+        return None;
+    }
+    let checkout = match HelperCheckout::open(attempt, head, &assignment.base).await {
+        Ok(checkout) => checkout,
+        Err(err) => return Some(Ending::after(err, last)),
+    };
+    // Nothing to merge, nothing to review (landing says so).
+    if checkout.worktree.base_commit == head {
+        checkout.close().await;
+        return None;
+    }
+    let review = validate::validate(attempt, sink, &checkout.repo, &checkout.worktree).await;
+    checkout.close().await;
+    review.stops(attempt.engine().settings.retry_base, last)
 }

@@ -15,6 +15,7 @@ use harness_engine::git::{GitError, Repo, branch_name};
 use super::{
     attempt::{Attempt, Ending, Finished, workspace_and_base},
     error::AttemptError,
+    landing,
     sink::StoreSink,
 };
 
@@ -33,134 +34,145 @@ pub enum ReviewError {
     Git(#[from] GitError),
 }
 
-impl Attempt {
-    /// The task's landing policy, else its role's.
-    pub(super) fn land_policy(&self) -> LandPolicy {
-        self.task.land.unwrap_or(self.role.land)
-    }
+/// The task's landing policy, else its role's.
+pub(super) fn land_policy(attempt: &Attempt) -> LandPolicy {
+    attempt.task().land.unwrap_or(attempt.role().land)
+}
 
-    /// Lands the commit a person approved in review: the attempt's branch is checked out
-    /// again, must still hold exactly that commit, and goes through the same landing as
-    /// any verified work (brought up to the base, verified again if the base moved, the
-    /// base fast-forwarded under the merge lock). No agent runs.
-    pub(super) async fn land_approved(&self, sink: &Arc<StoreSink>, approved: String) -> Ending {
-        sink.system(format!("landing {approved}, as approved in review"));
-        let prepared = match self.reopen_for_landing(sink).await {
-            Ok(prepared) => prepared,
-            Err(err) => return Ending::after(err, ""),
-        };
-        let (repo, worktree) = prepared;
-        let branch = format!("refs/heads/{}", worktree.branch);
-        let git = repo.clone();
-        let head = tokio::task::spawn_blocking(move || git.commit_of(&branch)).await;
-        match head {
-            Ok(Ok(head)) if head == approved => {}
-            Ok(Ok(head)) => {
-                let err = AttemptError::RunAgent(format!(
-                    "{} moved to {head} after {approved} was approved; review it again",
-                    worktree.branch
-                ));
-                return Ending::after(err, "");
-            }
-            Ok(Err(err)) => return Ending::after(AttemptError::PrepareWorktree(err), ""),
-            Err(err) => return Ending::after(AttemptError::from(err), ""),
+/// Lands the commit a person approved in review: the attempt's branch is checked out
+/// again, must still hold exactly that commit, and goes through the same landing as
+/// any verified work (brought up to the base, verified again if the base moved, the
+/// base fast-forwarded under the merge lock). No agent runs.
+pub(super) async fn land_approved(
+    attempt: &Attempt,
+    sink: &Arc<StoreSink>,
+    approved: String,
+) -> Ending {
+    sink.system(format!("landing {approved}, as approved in review"));
+    let prepared = match reopen_for_landing(attempt, sink).await {
+        Ok(prepared) => prepared,
+        Err(err) => return Ending::after(err, ""),
+    };
+    let (repo, worktree) = prepared;
+    let branch = format!("refs/heads/{}", worktree.branch);
+    let git = repo.clone();
+    let head = tokio::task::spawn_blocking(move || git.commit_of(&branch)).await;
+    match head {
+        Ok(Ok(head)) if head == approved => {}
+        Ok(Ok(head)) => {
+            let err = AttemptError::RunAgent(format!(
+                "{} moved to {head} after {approved} was approved; review it again",
+                worktree.branch
+            ));
+            return Ending::after(err, "");
         }
-        if let Err(err) = self.engine.board.enter_verifying(self.task.id).await {
-            return Ending::after(AttemptError::EnterVerifying(err), "");
-        }
-        let done = Finished {
-            summary: "approved in review",
-            no_changes_needed: None,
-            last_message: "",
-            approved: true,
-            conversation: None,
-        };
-        self.land(sink, &repo, &worktree, done).await
+        Ok(Err(err)) => return Ending::after(AttemptError::PrepareWorktree(err), ""),
+        Err(err) => return Ending::after(AttemptError::from(err), ""),
     }
-
-    async fn reopen_for_landing(
-        &self,
-        sink: &StoreSink,
-    ) -> Result<(Repo, harness_engine::git::Worktree), AttemptError> {
-        let (repo, base) = workspace_and_base(&self.engine.settings).await?;
-        let path = self
-            .engine
-            .settings
-            .worktrees_dir
-            .join(&self.task.display_id);
-        let (git, display_id, author) = (repo.clone(), self.task.display_id.clone(), self.author());
-        let worktree = tokio::task::spawn_blocking(move || {
-            super::attempt::open_worktree(&git, &display_id, &base, &path, true, &author)
-        })
-        .await?
-        .map_err(AttemptError::PrepareWorktree)?
-        .0;
-        sink.system(format!(
-            "worktree {} on branch {}",
-            worktree.path.display(),
-            worktree.branch
-        ));
-        Ok((repo, worktree))
+    if let Err(err) = attempt
+        .engine()
+        .board
+        .enter_verifying(attempt.task().id)
+        .await
+    {
+        return Ending::after(AttemptError::EnterVerifying(err), "");
     }
+    let done = Finished {
+        summary: "approved in review",
+        no_changes_needed: None,
+        last_message: "",
+        approved: true,
+        conversation: None,
+    };
+    landing::land(attempt, sink, &repo, &worktree, done).await
+}
 
-    /// Whether `commit` is where `base` points: work that changed nothing has nothing
-    /// to review.
-    pub(super) async fn is_base_head(&self, base: &str, commit: &str) -> bool {
-        let settings = self.engine.settings.clone();
-        let rev = format!("refs/heads/{base}");
-        let head = tokio::task::spawn_blocking(move || {
-            workspace_repo(&settings)
-                .ok()
-                .and_then(|r| r.commit_of(&rev).ok())
-        })
-        .await;
-        matches!(head, Ok(Some(h)) if h == commit)
-    }
+async fn reopen_for_landing(
+    attempt: &Attempt,
+    sink: &StoreSink,
+) -> Result<(Repo, harness_engine::git::Worktree), AttemptError> {
+    let (repo, base) = workspace_and_base(&attempt.engine().settings).await?;
+    let path = attempt
+        .engine()
+        .settings
+        .worktrees_dir
+        .join(&attempt.task().display_id);
+    let (git, display_id, author) = (
+        repo.clone(),
+        attempt.task().display_id.clone(),
+        attempt.author(),
+    );
+    let worktree = tokio::task::spawn_blocking(move || {
+        super::attempt::open_worktree(&git, &display_id, &base, &path, true, &author)
+    })
+    .await?
+    .map_err(AttemptError::PrepareWorktree)?
+    .0;
+    sink.system(format!(
+        "worktree {} on branch {}",
+        worktree.path.display(),
+        worktree.branch
+    ));
+    Ok((repo, worktree))
+}
 
-    /// Comments whose lines the work now in review changed are marked outdated: shown
-    /// to the person, no longer sent to the agent.
-    pub(super) async fn mark_outdated_comments(&self, head: &str) {
-        let board = &self.engine.board;
-        let comments = match board.list_comments(self.task.id).await {
-            Ok(comments) => comments,
-            Err(err) => {
-                tracing::warn!(%err, "cannot read the task's comments");
-                return;
-            }
-        };
-        // A comment on the base's side stays as it is: the work in review does not
-        // change what the base had.
-        let open: Vec<ReviewComment> = comments
-            .into_iter()
-            .filter(|c| !c.outdated && c.side == Side::New && c.commit != head)
-            .collect();
-        if open.is_empty() {
+/// Whether `commit` is where `base` points: work that changed nothing has nothing
+/// to review.
+pub(super) async fn is_base_head(attempt: &Attempt, base: &str, commit: &str) -> bool {
+    let settings = attempt.engine().settings.clone();
+    let rev = format!("refs/heads/{base}");
+    let head = tokio::task::spawn_blocking(move || {
+        workspace_repo(&settings)
+            .ok()
+            .and_then(|r| r.commit_of(&rev).ok())
+    })
+    .await;
+    matches!(head, Ok(Some(h)) if h == commit)
+}
+
+/// Comments whose lines the work now in review changed are marked outdated: shown
+/// to the person, no longer sent to the agent.
+pub(super) async fn mark_outdated_comments(attempt: &Attempt, head: &str) {
+    let board = &attempt.engine().board;
+    let comments = match board.list_comments(attempt.task().id).await {
+        Ok(comments) => comments,
+        Err(err) => {
+            tracing::warn!(%err, "cannot read the task's comments");
             return;
         }
-        let settings = self.engine.settings.clone();
-        let head = head.to_owned();
-        let changed = tokio::task::spawn_blocking(move || -> Result<Vec<i64>, AttemptError> {
-            let repo = workspace_repo(&settings)?;
-            let mut changed = Vec::new();
-            for c in open {
-                let end = c.end_line.unwrap_or(c.line);
-                let now = repo.lines_at(&head, &c.path, c.line, end).ok().flatten();
-                if now.as_deref() != Some(c.line_text.as_str()) {
-                    changed.push(c.id);
-                }
+    };
+    // A comment on the base's side stays as it is: the work in review does not
+    // change what the base had.
+    let open: Vec<ReviewComment> = comments
+        .into_iter()
+        .filter(|c| !c.outdated && c.side == Side::New && c.commit != head)
+        .collect();
+    if open.is_empty() {
+        return;
+    }
+    let settings = attempt.engine().settings.clone();
+    let head = head.to_owned();
+    let changed = tokio::task::spawn_blocking(move || -> Result<Vec<i64>, AttemptError> {
+        let repo = workspace_repo(&settings)?;
+        let mut changed = Vec::new();
+        for c in open {
+            let end = c.end_line.unwrap_or(c.line);
+            let now = repo.lines_at(&head, &c.path, c.line, end).ok().flatten();
+            if now.as_deref() != Some(c.line_text.as_str()) {
+                changed.push(c.id);
             }
-            Ok(changed)
-        })
-        .await;
-        match changed {
-            Ok(Ok(ids)) => {
-                if let Err(err) = board.mark_outdated(self.task.id, ids).await {
-                    tracing::warn!(%err, "cannot mark comments outdated");
-                }
-            }
-            Ok(Err(err)) => tracing::warn!(%err, "cannot compare the comments' lines"),
-            Err(err) => tracing::warn!(%err, "cannot compare the comments' lines"),
         }
+        Ok(changed)
+    })
+    .await;
+    match changed {
+        Ok(Ok(ids)) => {
+            if let Err(err) = board.mark_outdated(attempt.task().id, ids).await {
+                tracing::warn!(%err, "cannot mark comments outdated");
+            }
+        }
+        Ok(Err(err)) => tracing::warn!(%err, "cannot compare the comments' lines"),
+        Err(err) => tracing::warn!(%err, "cannot compare the comments' lines"),
     }
 }
 

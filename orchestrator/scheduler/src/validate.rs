@@ -52,141 +52,139 @@ impl Review {
     }
 }
 
-impl Attempt {
-    /// Whether [`Attempt::validate`] reviews this task: its category is validated and
-    /// a validation agent is staffed.
-    pub(super) async fn will_validate(&self) -> bool {
-        let roles = &self.engine.settings.roles;
-        roles.validate_categories.contains(&self.task.category)
-            && staffed(&self.engine, Job::Validate).await
-    }
+/// Whether [`Attempt::validate`] reviews this task: its category is validated and
+/// a validation agent is staffed.
+pub(super) async fn will_validate(attempt: &Attempt) -> bool {
+    let roles = &attempt.engine().settings.roles;
+    roles.validate_categories.contains(&attempt.task().category)
+        && staffed(attempt.engine(), Job::Validate).await
+}
 
-    pub(super) async fn validate(
-        &self,
-        sink: &Arc<StoreSink>,
-        repo: &Repo,
-        worktree: &Worktree,
-    ) -> Review {
-        if !self.will_validate().await {
+pub(super) async fn validate(
+    attempt: &Attempt,
+    sink: &Arc<StoreSink>,
+    repo: &Repo,
+    worktree: &Worktree,
+) -> Review {
+    if !will_validate(attempt).await {
+        return Review::Pass;
+    }
+    let diff = branch_diff(repo, worktree).await;
+    let brief = TaskBrief {
+        description: format!(
+            "{}\n\nThe change (diff against {}):\n```diff\n{diff}\n```",
+            attempt.task().description,
+            worktree.base
+        ),
+        ..TaskBrief::for_helper(
+            attempt.task(),
+            format!("Review the change for: {}", attempt.task().title),
+        )
+    };
+    sink.system("validation reviews the change against the pass criteria");
+    let verdict = Consult {
+        engine: attempt.engine(),
+        task: attempt.task(),
+        job: Job::Validate,
+        purpose: "validation",
+        brief,
+        worktree: &worktree.path,
+        creator: None,
+        cancel: attempt.cancel(),
+    }
+    .run()
+    .await;
+    let reasons = match verdict {
+        Ok(Verdict::Completed(summary)) => {
+            sink.system(format!("validation approved: {summary}"));
             return Review::Pass;
         }
-        let diff = self.diff(repo, worktree).await;
-        let brief = TaskBrief {
-            description: format!(
-                "{}\n\nThe change (diff against {}):\n```diff\n{diff}\n```",
-                self.task.description, worktree.base
-            ),
-            ..TaskBrief::for_helper(
-                &self.task,
-                format!("Review the change for: {}", self.task.title),
-            )
-        };
-        sink.system("validation reviews the change against the pass criteria");
-        let verdict = Consult {
-            engine: &self.engine,
-            task: &self.task,
-            job: Job::Validate,
-            purpose: "validation",
-            brief,
-            worktree: &worktree.path,
-            creator: None,
-            cancel: &self.cancel,
-        }
-        .run()
-        .await;
-        let reasons = match verdict {
-            Ok(Verdict::Completed(summary)) => {
-                sink.system(format!("validation approved: {summary}"));
-                return Review::Pass;
-            }
-            Ok(Verdict::Failed(reasons)) => reasons,
-            Err(err) => return Review::Unavailable(format!("validation could not run: {err}")),
-        };
-        sink.system(format!("validation rejected the change: {reasons}"));
-        let count = self
-            .engine
-            .board
-            .record_rejection(&self.task, Some(self.session.id), reasons.clone())
-            .await
-            .unwrap_or_else(|err| {
-                tracing::warn!(%err, "cannot record the rejection");
-                1
-            });
-        let arbitration = if count >= 2 {
-            self.arbitrate(sink, worktree, &reasons, &diff, count).await
-        } else {
-            None
-        };
-        Review::Rejected(AttemptError::Rejected {
-            reasons,
-            arbitration,
-        })
-    }
-
-    async fn diff(&self, repo: &Repo, worktree: &Worktree) -> String {
-        let (repo, base, branch) = (repo.clone(), worktree.base.clone(), worktree.branch.clone());
-        tokio::task::spawn_blocking(move || repo.diff(&base, &branch, DIFF_BYTES))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default()
-    }
-
-    /// SIA on a task validation rejected again: advice for the next attempt, and
-    /// proposals (a split, a changed criterion) that wait for a person.
-    async fn arbitrate(
-        &self,
-        sink: &Arc<StoreSink>,
-        worktree: &Worktree,
-        reasons: &str,
-        diff: &str,
-        count: u32,
-    ) -> Option<String> {
-        if !staffed(&self.engine, Job::Ideate).await {
-            sink.system(
-                "validation rejected this task again; no SIA agent is configured to arbitrate",
-            );
-            return None;
-        }
-        sink.system(format!(
-            "validation rejected this task {count} times: SIA arbitrates"
-        ));
-        let title = format!(
-            "Arbitrate: validation rejected {} {count} times",
-            self.task.display_id
-        );
-        let brief = TaskBrief {
-            description: format!(
-                "Task: {}\n{}\n\nThe latest rejection:\n{reasons}\n\nThe change:\n```diff\n{diff}\n```\n\n\
-                 Decide whether the rejection is right. Call complete_task with advice for the \
-                 next attempt (or for a person to relax a criterion); propose tasks with \
-                 create_task when the work should be split or changed.",
-                self.task.title, self.task.description
-            ),
-            ..TaskBrief::for_helper(&self.task, title)
-        };
-        let creator = Arc::new(ProposalCreator {
-            board: self.engine.board.clone(),
-            source: format!("arbitration of {}", self.task.display_id),
+        Ok(Verdict::Failed(reasons)) => reasons,
+        Err(err) => return Review::Unavailable(format!("validation could not run: {err}")),
+    };
+    sink.system(format!("validation rejected the change: {reasons}"));
+    let count = attempt
+        .engine()
+        .board
+        .record_rejection(attempt.task(), Some(attempt.session().id), reasons.clone())
+        .await
+        .unwrap_or_else(|err| {
+            tracing::warn!(%err, "cannot record the rejection");
+            1
         });
-        let verdict = Consult {
-            engine: &self.engine,
-            task: &self.task,
-            job: Job::Ideate,
-            purpose: "review",
-            brief,
-            worktree: &worktree.path,
-            creator: Some(creator),
-            cancel: &self.cancel,
-        }
-        .run()
-        .await;
-        match verdict {
-            Ok(Verdict::Completed(text) | Verdict::Failed(text)) => Some(text),
-            Err(err) => {
-                sink.system(format!("SIA could not arbitrate: {err}"));
-                None
-            }
+    let arbitration = if count >= 2 {
+        arbitrate(attempt, sink, worktree, &reasons, &diff, count).await
+    } else {
+        None
+    };
+    Review::Rejected(AttemptError::Rejected {
+        reasons,
+        arbitration,
+    })
+}
+
+async fn branch_diff(repo: &Repo, worktree: &Worktree) -> String {
+    let (repo, base, branch) = (repo.clone(), worktree.base.clone(), worktree.branch.clone());
+    tokio::task::spawn_blocking(move || repo.diff(&base, &branch, DIFF_BYTES))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default()
+}
+
+/// SIA on a task validation rejected again: advice for the next attempt, and
+/// proposals (a split, a changed criterion) that wait for a person.
+async fn arbitrate(
+    attempt: &Attempt,
+    sink: &Arc<StoreSink>,
+    worktree: &Worktree,
+    reasons: &str,
+    diff: &str,
+    count: u32,
+) -> Option<String> {
+    if !staffed(attempt.engine(), Job::Ideate).await {
+        sink.system("validation rejected this task again; no SIA agent is configured to arbitrate");
+        return None;
+    }
+    sink.system(format!(
+        "validation rejected this task {count} times: SIA arbitrates"
+    ));
+    let title = format!(
+        "Arbitrate: validation rejected {} {count} times",
+        attempt.task().display_id
+    );
+    let brief = TaskBrief {
+        description: format!(
+            "Task: {}\n{}\n\nThe latest rejection:\n{reasons}\n\nThe change:\n```diff\n{diff}\n```\n\n\
+             Decide whether the rejection is right. Call complete_task with advice for the \
+             next attempt (or for a person to relax a criterion); propose tasks with \
+             create_task when the work should be split or changed.",
+            attempt.task().title,
+            attempt.task().description
+        ),
+        ..TaskBrief::for_helper(attempt.task(), title)
+    };
+    let creator = Arc::new(ProposalCreator {
+        board: attempt.engine().board.clone(),
+        source: format!("arbitration of {}", attempt.task().display_id),
+    });
+    let verdict = Consult {
+        engine: attempt.engine(),
+        task: attempt.task(),
+        job: Job::Ideate,
+        purpose: "review",
+        brief,
+        worktree: &worktree.path,
+        creator: Some(creator),
+        cancel: attempt.cancel(),
+    }
+    .run()
+    .await;
+    match verdict {
+        Ok(Verdict::Completed(text) | Verdict::Failed(text)) => Some(text),
+        Err(err) => {
+            sink.system(format!("SIA could not arbitrate: {err}"));
+            None
         }
     }
 }
