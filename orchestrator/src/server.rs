@@ -4,7 +4,6 @@
 //! Shutdown: stop accepting, close WebSockets, finish in-flight requests, mark running
 //! sessions interrupted, checkpoint the WAL, exit, all within [`SHUTDOWN_DEADLINE`].
 
-use harness_domain::event::Operation;
 use std::{
     future::Future,
     net::SocketAddr,
@@ -17,7 +16,12 @@ use std::{
 
 use anyhow::Context;
 use harness_base::listen::{shutdown_signal, without_delay};
-use harness_domain::{agent::AgentId, event::NewEvent, task::TaskStatus, time::Timestamp};
+use harness_domain::{
+    agent::AgentId,
+    event::{NewEvent, Operation},
+    task::TaskStatus,
+    time::Timestamp,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

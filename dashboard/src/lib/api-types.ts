@@ -850,11 +850,9 @@ export interface components {
             id: number;
             message: string;
             payload: Record<string, never>;
-            /** Format: int64 */
-            session_id?: number | null;
+            session_id?: null | components["schemas"]["SessionId"];
             severity: components["schemas"]["Severity"];
-            /** Format: int64 */
-            task_id?: number | null;
+            task_id?: null | components["schemas"]["TaskId"];
             /** @description Dotted name such as `task.created` or `budget.exceeded`. */
             type: string;
         };
@@ -875,13 +873,8 @@ export interface components {
             /** Format: int64 */
             id: number;
             persona: string;
-            /**
-             * Format: int64
-             * @description The session that reported it; `null` once that session is gone.
-             */
-            session_id?: number | null;
-            /** Format: int64 */
-            task_id: number;
+            session_id?: null | components["schemas"]["SessionId"];
+            task_id: components["schemas"]["TaskId"];
             title: string;
         };
         FindingList: {
@@ -992,8 +985,7 @@ export interface components {
              * @description 1, 2, 3, … within the session.
              */
             seq: number;
-            /** Format: int64 */
-            session_id: number;
+            session_id: components["schemas"]["SessionId"];
         };
         LoginRequest: {
             token: string;
@@ -1254,11 +1246,7 @@ export interface components {
             /** @description What made SIA look: `schedule`, `blocked`, or `arbitration of T-3`. */
             source: string;
             status: components["schemas"]["ProposalStatus"];
-            /**
-             * Format: int64
-             * @description The task created when it was accepted.
-             */
-            task_id?: number | null;
+            task_id?: null | components["schemas"]["TaskId"];
             title: string;
         };
         ProposalList: {
@@ -1421,8 +1409,7 @@ export interface components {
             /** @description The Kubernetes node or Docker engine host it runs on, once known. */
             executor_node?: string | null;
             exit_reason?: string | null;
-            /** Format: int64 */
-            id: number;
+            id: components["schemas"]["SessionId"];
             /** Format: int64 */
             input_tokens: number;
             /**
@@ -1443,14 +1430,15 @@ export interface components {
             purpose: string;
             started_at: components["schemas"]["Timestamp"];
             status: components["schemas"]["SessionStatus"];
-            /**
-             * Format: int64
-             * @description `null` once the task was deleted; the session stays so its spend is counted.
-             */
-            task_id?: number | null;
+            task_id?: null | components["schemas"]["TaskId"];
             /** @description The tail of the verification output. */
             verify_output?: string | null;
         };
+        /**
+         * Format: int64
+         * @description Database id of a session. Positive.
+         */
+        SessionId: number;
         SessionLogs: {
             items: components["schemas"]["LogLine"][];
         };

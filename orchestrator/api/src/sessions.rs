@@ -5,7 +5,9 @@ use axum::{
     extract::{Path, State},
     routing::get,
 };
+use harness_domain::session::SessionId;
 use harness_domain::session::{LogLine, Session, SessionStatus};
+use harness_domain::task::TaskId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -85,10 +87,10 @@ pub struct LogQuery {
     limit: Option<u32>,
 }
 
-fn session_id(raw: &str) -> Result<i64, ApiError> {
+fn session_id(raw: &str) -> Result<SessionId, ApiError> {
     raw.parse::<i64>()
         .ok()
-        .filter(|n| *n > 0)
+        .and_then(|n| SessionId::new(n).ok())
         .ok_or_else(|| ApiError::NotFound(format!("session '{raw}' not found")))
 }
 
@@ -100,7 +102,8 @@ pub async fn list_sessions(
     Query(q): Query<SessionQuery>,
 ) -> ApiResult<Json<SessionPage>> {
     let filter = SessionFilter {
-        task_id: q.task_id,
+        // The query already holds it to 1 and above, which is what a task id is.
+        task_id: q.task_id.and_then(|id| TaskId::new(id).ok()),
         agent_id: q.agent_id,
         status: q.status,
         limit: q.limit.unwrap_or(50),

@@ -1,9 +1,8 @@
 //! Agents: an operator's changes, the scheduler's status reports, harness.toml overrides.
 
-use harness_domain::event::Operation;
 use harness_domain::{
     agent::{Agent, AgentId, AgentPatch, AgentStatus, RuntimeKind},
-    event::NewEvent,
+    event::{NewEvent, Operation},
 };
 
 use super::Board;

@@ -80,7 +80,7 @@ impl Board {
                                 &c[..c.len().min(12)]
                             ),
                         )
-                        .for_task(t.id.get())
+                        .for_task(t.id)
                     },
                 )
             })
@@ -132,7 +132,7 @@ impl Board {
                                 actor.as_str()
                             ),
                         )
-                        .for_task(t.id.get()),
+                        .for_task(t.id),
                     )
                 })
             })
@@ -159,7 +159,7 @@ impl Board {
                             },
                             format!("{} got a message from {}", t.display_id, actor.as_str()),
                         )
-                        .for_task(t.id.get()),
+                        .for_task(t.id),
                     )
                 })
             })

@@ -7,6 +7,7 @@ use harness_domain::{
     event::{NewEvent, Operation, Severity},
     proposal::{Proposal, ProposalStatus},
     role::{RoleName, Size, TaskEstimate},
+    session::SessionId,
     task::{Task, TaskId},
 };
 
@@ -40,7 +41,7 @@ impl Board {
                         },
                         format!("{display} is estimated {}: {}", e.size, e.reason),
                     )
-                    .for_task(id.get())
+                    .for_task(id)
                 })
             })
             .await?;
@@ -57,7 +58,7 @@ impl Board {
     pub async fn record_rejection(
         &self,
         task: &Task,
-        session: Option<i64>,
+        session: Option<SessionId>,
         reasons: String,
     ) -> Result<u32, StoreError> {
         let (id, display) = (task.id, task.display_id.clone());
@@ -72,7 +73,7 @@ impl Board {
                         format!("validation rejected {display} (rejection {n}): {reasons}"),
                     )
                     .with_severity(Severity::Warning)
-                    .for_task(id.get())
+                    .for_task(id)
                 })
             })
             .await?;
@@ -116,7 +117,7 @@ impl Board {
                             Operation::ProposalAccepted { proposal_id: p.id },
                             format!("proposal \"{}\" accepted as {}", p.title, t.display_id),
                         )
-                        .for_task(t.id.get()),
+                        .for_task(t.id),
                     )
                 })
             })

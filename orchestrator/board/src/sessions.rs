@@ -1,10 +1,9 @@
 //! Agent sessions: their lifecycle, log lines and usage.
 
-use harness_domain::event::Operation;
 use harness_domain::{
     agent::AgentId,
-    event::{NewEvent, Severity},
-    session::{LogKind, LogLine, Session, SessionStatus, Usage},
+    event::{NewEvent, Operation, Severity},
+    session::{LogKind, LogLine, Session, SessionId, SessionStatus, Usage},
     task::TaskId,
 };
 
@@ -20,7 +19,7 @@ impl Board {
         model: String,
     ) -> Result<Session, StoreError> {
         let session = self
-            .blocking(move |s| s.create_session(task_id.get(), agent_id.as_str(), &model))
+            .blocking(move |s| s.create_session(task_id, agent_id.as_str(), &model))
             .await?;
         self.publish(LiveKind::SessionCreated(session.clone()));
         Ok(session)
@@ -28,7 +27,7 @@ impl Board {
 
     pub async fn append_log(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         kind: LogKind,
         content: String,
     ) -> Result<LogLine, StoreError> {
@@ -43,7 +42,7 @@ impl Board {
     /// publishes each line and the session's new totals.
     pub async fn append_session_output(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         lines: Vec<(LogKind, String)>,
         usage: Option<(Usage, f64)>,
         worker_seq: Option<u64>,
@@ -61,14 +60,17 @@ impl Board {
     }
 
     /// The next event number of the session's remote worker stored so far, if any.
-    pub async fn session_worker_seq(&self, session_id: i64) -> Result<Option<u64>, StoreError> {
+    pub async fn session_worker_seq(
+        &self,
+        session_id: SessionId,
+    ) -> Result<Option<u64>, StoreError> {
         self.blocking(move |s| s.session_worker_seq(session_id))
             .await
     }
 
     pub async fn add_session_usage(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         usage: Usage,
         cost_usd: f64,
     ) -> Result<Session, StoreError> {
@@ -81,7 +83,7 @@ impl Board {
 
     pub async fn finish_session(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         status: SessionStatus,
         reason: String,
     ) -> Result<Session, StoreError> {
@@ -95,7 +97,7 @@ impl Board {
     /// The spend guard stopped a running session (scheduler/spend.rs): its
     /// `session.stopped` event, committed and broadcast. The session itself is finished
     /// by the attempt, as any cancelled session.
-    pub async fn record_spend_stop(&self, task_id: i64, session_id: i64, reason: String) {
+    pub async fn record_spend_stop(&self, task_id: TaskId, session_id: SessionId, reason: String) {
         self.note(
             NewEvent::info(Operation::SessionStopped, reason)
                 .with_severity(Severity::Warning)
@@ -151,7 +153,7 @@ impl Board {
         Ok(count)
     }
 
-    pub async fn get_session(&self, id: i64) -> Result<Session, StoreError> {
+    pub async fn get_session(&self, id: SessionId) -> Result<Session, StoreError> {
         self.blocking(move |s| s.get_session(id)).await
     }
 
@@ -161,7 +163,7 @@ impl Board {
 
     pub async fn session_logs(
         &self,
-        id: i64,
+        id: SessionId,
         after: i64,
         limit: u32,
     ) -> Result<Vec<LogLine>, StoreError> {

@@ -116,7 +116,7 @@ impl Board {
                     Operation::TaskDeleted,
                     format!("{} deleted: {}", t.display_id, t.title),
                 )
-                .for_task(t.id.get())
+                .for_task(t.id)
             })
             .await?;
         self.publish(LiveKind::TaskDeleted(DeletedTask {
@@ -155,7 +155,7 @@ impl Board {
                             },
                             format!("{} got an answer", t.display_id),
                         )
-                        .for_task(t.id.get()),
+                        .for_task(t.id),
                     )
                 })
             })
@@ -212,7 +212,7 @@ fn created(task: &Task, actor: &Actor) -> NewEvent {
             Operation::TaskCreated,
             format!("{} created{by}: {}", task.display_id, task.title),
         )
-        .for_task(task.id.get()),
+        .for_task(task.id),
     )
 }
 
@@ -234,6 +234,6 @@ pub(super) fn status_changed(task: &Task, reason: &str, actor: &Actor) -> NewEve
             ),
         )
         .with_severity(severity)
-        .for_task(task.id.get()),
+        .for_task(task.id),
     )
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use harness_domain::{
     agent::Agent,
     event::{BlockedBy, CrashInterruptions, NewEvent, Operation, Severity},
-    session::Session,
+    session::{Session, SessionId},
     task::{Outcome, Task, TaskId, TaskStatus},
     time::Timestamp,
 };
@@ -136,7 +136,7 @@ impl Board {
                         ),
                     )
                     .with_severity(Severity::Warning)
-                    .for_task(t.id.get());
+                    .for_task(t.id);
                     if let Some(session) = session_id {
                         note = note.for_session(session);
                     }
@@ -162,7 +162,7 @@ impl Board {
     pub async fn ask_question(
         &self,
         id: TaskId,
-        session_id: i64,
+        session_id: SessionId,
         question: String,
         paused: Option<String>,
     ) -> Result<Task, StoreError> {
@@ -176,7 +176,7 @@ impl Board {
                         format!("{} asks: {question}", t.display_id),
                     )
                     .with_severity(Severity::Warning)
-                    .for_task(t.id.get())
+                    .for_task(t.id)
                     .for_session(session_id)
                 })
             })
@@ -191,7 +191,7 @@ impl Board {
     pub async fn wait_to_land(
         &self,
         id: TaskId,
-        session_id: i64,
+        session_id: SessionId,
         reason: String,
     ) -> Result<Task, StoreError> {
         let (task, event) = self
@@ -204,7 +204,7 @@ impl Board {
                         format!("{} is verified and waits to land: {reason}", t.display_id),
                     )
                     .with_severity(Severity::Warning)
-                    .for_task(t.id.get())
+                    .for_task(t.id)
                     .for_session(session_id)
                 })
             })
@@ -249,7 +249,7 @@ impl Board {
                         ),
                     )
                     .with_severity(Severity::Error)
-                    .for_task(t.id.get())
+                    .for_task(t.id)
                 })
             })
             .await?;
@@ -262,7 +262,7 @@ impl Board {
     /// the node or engine host. `None` keeps what was recorded.
     pub async fn record_executor(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         executor: &'static str,
         name: Option<String>,
         node: Option<String>,
@@ -279,7 +279,7 @@ impl Board {
     /// The branch a remote session works on (it has no worktree here).
     pub async fn record_branch(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         branch: String,
     ) -> Result<Session, StoreError> {
         let session = self
@@ -292,7 +292,7 @@ impl Board {
     /// Where a session works: its worktree and branch.
     pub async fn record_worktree(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         worktree: String,
         branch: String,
     ) -> Result<Session, StoreError> {
@@ -311,7 +311,7 @@ impl Board {
                 Operation::InvestigationWaiting { reason: why.into() },
                 format!("the investigation of {} waits: {why}", task.display_id),
             )
-            .for_task(task.id.get()),
+            .for_task(task.id),
         )
         .await;
     }
@@ -330,7 +330,7 @@ impl Board {
                     task.display_id
                 ),
             )
-            .for_task(task.id.get()),
+            .for_task(task.id),
         )
         .await;
     }
@@ -338,7 +338,7 @@ impl Board {
     /// Where an investigation works: its throwaway worktree (no branch of its own).
     pub async fn record_investigation_worktree(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         worktree: String,
     ) -> Result<Session, StoreError> {
         let session = self
@@ -349,7 +349,11 @@ impl Board {
     }
 
     /// The commit a session produced.
-    pub async fn record_commit(&self, session_id: i64, sha: String) -> Result<Session, StoreError> {
+    pub async fn record_commit(
+        &self,
+        session_id: SessionId,
+        sha: String,
+    ) -> Result<Session, StoreError> {
         let session = self
             .blocking(move |s| s.set_session_git(session_id, None, None, Some(&sha)))
             .await?;
@@ -360,7 +364,7 @@ impl Board {
     /// The tail of the verification output.
     pub async fn record_verify_output(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         output: String,
     ) -> Result<Session, StoreError> {
         let session = self
@@ -402,7 +406,7 @@ impl Board {
     /// How the session's branch was brought up to the base (landing.rs).
     pub async fn record_landing(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         strategy: &'static str,
     ) -> Result<Session, StoreError> {
         let session = self
@@ -452,7 +456,7 @@ impl Board {
                         format!("{} is blocked: {reason}", t.display_id),
                     )
                     .with_severity(Severity::Error)
-                    .for_task(t.id.get())
+                    .for_task(t.id)
                 })
             })
             .await?;

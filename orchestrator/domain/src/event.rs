@@ -5,7 +5,14 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{ValidationError, budget::BudgetReport, role::Size, task::TaskStatus, time::Timestamp};
+use crate::{
+    ValidationError,
+    budget::BudgetReport,
+    role::Size,
+    session::SessionId,
+    task::{TaskId, TaskStatus},
+    time::Timestamp,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -44,9 +51,9 @@ pub struct Event {
     #[serde(rename = "type")]
     pub kind: String,
     pub severity: Severity,
-    pub task_id: Option<i64>,
+    pub task_id: Option<TaskId>,
     pub agent_id: Option<String>,
-    pub session_id: Option<i64>,
+    pub session_id: Option<SessionId>,
     pub message: String,
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
@@ -204,9 +211,9 @@ impl Event {
 pub struct NewEvent {
     pub operation: Operation,
     pub severity: Severity,
-    pub task_id: Option<i64>,
+    pub task_id: Option<TaskId>,
     pub agent_id: Option<String>,
-    pub session_id: Option<i64>,
+    pub session_id: Option<SessionId>,
     pub message: String,
     /// The Telegram update that asked for the change, if one did: the store marks it
     /// handled in the change's transaction, so the command cannot run twice.
@@ -231,7 +238,7 @@ impl NewEvent {
         self
     }
 
-    pub fn for_task(mut self, id: i64) -> Self {
+    pub fn for_task(mut self, id: TaskId) -> Self {
         self.task_id = Some(id);
         self
     }
@@ -241,7 +248,7 @@ impl NewEvent {
         self
     }
 
-    pub fn for_session(mut self, id: i64) -> Self {
+    pub fn for_session(mut self, id: SessionId) -> Self {
         self.session_id = Some(id);
         self
     }

@@ -45,9 +45,9 @@ impl NewFinding {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Finding {
     pub id: i64,
-    pub task_id: i64,
+    pub task_id: crate::task::TaskId,
     /// The session that reported it; `null` once that session is gone.
-    pub session_id: Option<i64>,
+    pub session_id: Option<crate::session::SessionId>,
     pub title: String,
     pub detail: String,
     pub persona: String,

@@ -49,7 +49,7 @@ pub struct Proposal {
     pub source: String,
     pub status: ProposalStatus,
     /// The task created when it was accepted.
-    pub task_id: Option<i64>,
+    pub task_id: Option<crate::task::TaskId>,
     pub created_at: Timestamp,
     pub decided_at: Option<Timestamp>,
 }

@@ -1,11 +1,41 @@
 //! Sessions: one run of an agent on a task, and its log.
 
-use std::str::FromStr;
+use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{ValidationError, time::Timestamp};
+
+/// Database id of a session. Positive.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(transparent)]
+pub struct SessionId(i64);
+
+impl SessionId {
+    pub fn new(raw: i64) -> Result<Self, ValidationError> {
+        if raw > 0 {
+            Ok(Self(raw))
+        } else {
+            Err(ValidationError::new(
+                "id",
+                "session id must be a positive integer",
+            ))
+        }
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// How a session ended, or that it is still running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -73,9 +103,9 @@ impl Usage {
 /// A session as stored and served.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Session {
-    pub id: i64,
+    pub id: SessionId,
     /// `null` once the task was deleted; the session stays so its spend is counted.
-    pub task_id: Option<i64>,
+    pub task_id: Option<crate::task::TaskId>,
     pub agent_id: String,
     pub model: String,
     pub status: SessionStatus,
@@ -166,7 +196,7 @@ impl FromStr for LogKind {
 /// One line of a session's append-only log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LogLine {
-    pub session_id: i64,
+    pub session_id: SessionId,
     /// 1, 2, 3, … within the session.
     pub seq: i64,
     pub at: Timestamp,

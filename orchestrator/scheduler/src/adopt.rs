@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use harness_domain::{
     agent::AgentId,
-    session::{Session, SessionStatus},
+    session::{Session, SessionId, SessionStatus},
     task::TaskId,
 };
 
@@ -80,8 +80,8 @@ impl Scheduler {
             let task = session.task_id;
             match self.adopt_one(session).await {
                 Ok(name) => {
-                    tracing::info!(session = id, worker = %name, "re-adopted a remote worker");
-                    kept.insert(id);
+                    tracing::info!(session = %id, worker = %name, "re-adopted a remote worker");
+                    kept.insert(id.get());
                 }
                 Err(err) => self.give_up(id, task, &err).await,
             }
@@ -111,10 +111,7 @@ impl Scheduler {
             .executor_name
             .clone()
             .ok_or(AdoptError::NoWorkerName)?;
-        let task_id = session
-            .task_id
-            .and_then(|t| TaskId::new(t).ok())
-            .ok_or(AdoptError::NoTask)?;
+        let task_id = session.task_id.ok_or(AdoptError::NoTask)?;
         let board = &engine.board;
         let task = board.get_task(task_id).await?;
         let agent_id = AgentId::parse(&session.agent_id)
@@ -146,7 +143,7 @@ impl Scheduler {
                 .get(&executor)
                 .ok_or_else(|| AdoptError::NoExecutor(Some(executor.to_string())))?;
             let (assignment, git_dir) = remote::prepare_remote(&attempt, None, &settings).await?;
-            let handle = backend.adopt(attempt.session().id, &name).await?;
+            let handle = backend.adopt(attempt.session().id.get(), &name).await?;
             // Where the worker's resend starts to be new: its events before are stored.
             let stored = board.session_worker_seq(attempt.session().id).await?;
             Ok::<_, AdoptError>((assignment, git_dir, handle, stored))
@@ -169,16 +166,16 @@ impl Scheduler {
 
     /// A running session that cannot be followed on: interrupted, and its task
     /// requeued and counted like the crash it is.
-    async fn give_up(&self, session: i64, task: Option<i64>, err: &AdoptError) {
+    async fn give_up(&self, session: SessionId, task: Option<TaskId>, err: &AdoptError) {
         let board = &self.engine.board;
         let reason = format!("the orchestrator restarted and cannot follow its worker on: {err}");
-        tracing::warn!(session, "{reason}");
+        tracing::warn!(session = %session, "{reason}");
         let end = SessionEnd {
             id: session,
             status: SessionStatus::Interrupted,
             reason: reason.clone(),
         };
-        let Some(task) = task.and_then(|t| TaskId::new(t).ok()) else {
+        let Some(task) = task else {
             if let Err(e) = board.finish_session(session, end.status, end.reason).await {
                 tracing::warn!(%e, "cannot interrupt the session");
             }

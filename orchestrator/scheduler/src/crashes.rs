@@ -64,7 +64,7 @@ async fn landed_commit(board: &Board, settings: &EngineSettings, id: TaskId) -> 
         return None;
     }
     let filter = SessionFilter {
-        task_id: Some(id.get()),
+        task_id: Some(id),
         limit: 5,
         ..SessionFilter::default()
     };

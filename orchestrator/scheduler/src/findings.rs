@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use harness_domain::{
     agent::Agent,
+    session::SessionId,
     task::{Task, TaskId},
 };
 
@@ -25,7 +26,7 @@ use harness_store::StoreError;
 pub struct BoardFindingReporter {
     pub board: Board,
     pub task: TaskId,
-    pub session: i64,
+    pub session: SessionId,
 }
 
 impl FindingReporter for BoardFindingReporter {
@@ -73,7 +74,7 @@ pub fn browser_grant(
     board: &Board,
     agent: &Agent,
     task: &Task,
-    session: i64,
+    session: SessionId,
 ) -> Option<BrowserGrant> {
     if !uses_browser(settings, agent) {
         return None;

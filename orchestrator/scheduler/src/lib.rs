@@ -337,7 +337,7 @@ impl Scheduler {
             )
             .await;
         if let Err(err) = working {
-            tracing::warn!(%err, agent = %agent.id, task = %task.display_id, session = session.id, "cannot mark the agent working");
+            tracing::warn!(%err, agent = %agent.id, task = %task.display_id, session = %session.id, "cannot mark the agent working");
         }
         let span = attempt_span(&task, &session, &agent);
         span.in_scope(|| tracing::info!("session started"));
@@ -595,7 +595,7 @@ fn attempt_span(
     tracing::info_span!(
         "attempt",
         task = %task.display_id,
-        session = session.id,
+        session = %session.id,
         agent = %agent.id,
         attempt = task.attempts
     )

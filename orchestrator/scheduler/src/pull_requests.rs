@@ -279,7 +279,7 @@ impl Follower {
                         task.display_id, pull.number, pull.url
                     ),
                 )
-                .for_task(task.id.get());
+                .for_task(task.id);
                 let link = PullLink {
                     number: pull.number,
                     url: pull.url,
@@ -438,7 +438,7 @@ impl Follower {
             ),
         )
         .with_severity(Severity::Warning)
-        .for_task(task.id.get());
+        .for_task(task.id);
         let board = &self.engine.board;
         let recorded = match task.pull_request.clone() {
             Some(mut link) => {
@@ -462,7 +462,7 @@ impl Follower {
     /// said, and what the work cost.
     async fn description(&self, task: &Task, commit: &str) -> String {
         let filter = harness_store::SessionFilter {
-            task_id: Some(task.id.get()),
+            task_id: Some(task.id),
             limit: 100,
             ..harness_store::SessionFilter::default()
         };

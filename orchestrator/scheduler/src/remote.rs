@@ -130,7 +130,7 @@ pub(super) async fn run_remote(attempt: &Attempt, sink: &Arc<StoreSink>) -> Endi
         receiver,
     )
     .await;
-    forget_grant(&remote, attempt.session().id, &ending);
+    forget_grant(&remote, attempt.session().id.get(), &ending);
     ending
 }
 
@@ -149,7 +149,7 @@ pub(super) async fn run_adopted(
             .executors
             .remote(attempt.executor())?
             .clone();
-        let grant = remote.grants.get(attempt.session().id)?;
+        let grant = remote.grants.get(attempt.session().id.get())?;
         Some((remote, backend, settings, grant))
     });
     let Some((remote, backend, settings, grant)) = found else {
@@ -174,7 +174,7 @@ pub(super) async fn run_adopted(
         deadline,
     )
     .await;
-    forget_grant(&remote, attempt.session().id, &ending);
+    forget_grant(&remote, attempt.session().id.get(), &ending);
     ending
 }
 
@@ -267,7 +267,7 @@ pub(super) async fn prepare_remote(
     }
     let runtimes = &attempt.engine().runtimes;
     let assignment = Assignment {
-        attempt: attempt.session().id,
+        attempt: attempt.session().id.get(),
         branch,
         base,
         role_instructions: attempt.role().prompt.clone(),
@@ -315,7 +315,10 @@ async fn launch_and_follow(
     let engine = &attempt.engine().settings;
     let deadline = remote_deadline(attempt, &grant.assignment);
     let expires = chrono::Utc::now().timestamp() + deadline.as_secs() as i64 + 60;
-    let credential = remote.grants.key().issue(attempt.session().id, expires);
+    let credential = remote
+        .grants
+        .key()
+        .issue(attempt.session().id.get(), expires);
     let mut env = BTreeMap::from([
         (harness_worker::ENV_URL.to_owned(), url.to_owned()),
         (harness_worker::ENV_TOKEN.to_owned(), credential),
@@ -327,7 +330,7 @@ async fn launch_and_follow(
         env.insert("ANTHROPIC_API_KEY".into(), key.expose().to_owned());
     }
     let launch = Launch {
-        attempt: attempt.session().id,
+        attempt: attempt.session().id.get(),
         image: attempt
             .engine()
             .runtimes
@@ -337,7 +340,7 @@ async fn launch_and_follow(
         env,
         limits: settings.limits,
         network: settings.network.clone(),
-        labels: remote.labels(Some(attempt.session().id)),
+        labels: remote.labels(Some(attempt.session().id.get())),
         deadline,
     };
     let handle = match backend.launch(&launch).await {
@@ -388,7 +391,7 @@ async fn follow_and_conclude(
         attempt.engine().clone(),
         sink.clone(),
         attempt.session().id,
-        attempt.task().id.get(),
+        attempt.task().id,
         attempt.cancel().clone(),
     );
     let followed = follow(

@@ -156,7 +156,7 @@ async fn requeued_too_often(attempt: &Attempt, reason: &str) -> Option<AttemptEr
     let window = reliability.requeue_window;
     let since = Timestamp::now().plus(-chrono::TimeDelta::from_std(window).unwrap_or_default());
     let filter = harness_store::SessionFilter {
-        task_id: Some(attempt.task().id.get()),
+        task_id: Some(attempt.task().id),
         status: Some(SessionStatus::Interrupted),
         // Newest first; room for the sessions that asked a human, which do not count.
         limit: reliability.max_requeues.saturating_add(1).saturating_mul(4),

@@ -19,6 +19,7 @@ use std::{
     time::Duration,
 };
 
+use harness_domain::session::SessionId;
 use harness_domain::session::{LogKind, Usage};
 use tokio::{sync::Notify, task::JoinHandle};
 use tracing::Instrument;
@@ -151,11 +152,11 @@ pub struct StoreSink {
 /// Drains the buffer; await it after the session to be sure everything is stored.
 pub struct SinkWriter {
     task: JoinHandle<()>,
-    session_id: i64,
+    session_id: SessionId,
 }
 
 impl StoreSink {
-    pub fn start(board: Board, session_id: i64, cap: LogCap) -> (Arc<Self>, SinkWriter) {
+    pub fn start(board: Board, session_id: SessionId, cap: LogCap) -> (Arc<Self>, SinkWriter) {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
@@ -234,7 +235,7 @@ impl StoreSink {
         self.shared.wake.notify_one();
         if let Err(err) = writer.task.await {
             let session_id = writer.session_id;
-            tracing::error!(session_id, %err, "the session log writer stopped; lines not yet stored are lost");
+            tracing::error!(session_id = %session_id, %err, "the session log writer stopped; lines not yet stored are lost");
         }
     }
 }
@@ -268,7 +269,7 @@ impl Shared {
     /// the next write while the session runs, and given up (logged) only once it is over.
     fn not_stored(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         lines: usize,
         usage: Option<(Usage, f64)>,
         seq: Option<u64>,
@@ -289,7 +290,7 @@ impl Shared {
                 && let Some((usage, cost)) = usage.take()
             {
                 tracing::error!(
-                    session_id,
+                    session_id = %session_id,
                     ?usage,
                     cost,
                     "session usage could not be stored"
@@ -310,7 +311,7 @@ impl Shared {
 }
 
 /// The writer task: stores batches until the sink is closed and the buffer empty.
-async fn drain(board: Board, session_id: i64, shared: Arc<Shared>) {
+async fn drain(board: Board, session_id: SessionId, shared: Arc<Shared>) {
     let mut failures = 0;
     loop {
         match shared.next() {
@@ -332,7 +333,7 @@ async fn drain(board: Board, session_id: i64, shared: Arc<Shared>) {
                     }
                     Err(err) => {
                         failures += 1;
-                        tracing::warn!(session_id, %err, "cannot store session output");
+                        tracing::warn!(session_id = %session_id, %err, "cannot store session output");
                         let give_up = failures >= MAX_FAILURES;
                         shared.not_stored(session_id, count, usage, seq, give_up);
                         if give_up {
@@ -452,7 +453,7 @@ mod tests {
         shared.lock().push_line(LogKind::Text, "lost".into());
         shared.lock().add_usage(usage(3), 0.25);
         let (lines, total) = shared.lock().take_batch();
-        shared.not_stored(1, lines.len(), total, None, true);
+        shared.not_stored(SessionId::new(1).unwrap(), lines.len(), total, None, true);
         let mut pending = shared.lock();
         assert!(
             pending.lines.is_empty() && pending.dropped == 0,
@@ -469,7 +470,7 @@ mod tests {
         shared.lock().add_usage(usage(3), 0.25);
         shared.closed.store(true, Ordering::Release);
         let (lines, total) = shared.lock().take_batch();
-        shared.not_stored(1, lines.len(), total, None, true);
+        shared.not_stored(SessionId::new(1).unwrap(), lines.len(), total, None, true);
         assert!(shared.lock().is_empty());
     }
 

@@ -9,6 +9,7 @@ use std::{
     time::Duration,
 };
 
+use harness_domain::session::SessionId;
 use harness_domain::task::TaskId;
 use tokio_util::sync::CancellationToken;
 
@@ -52,8 +53,8 @@ impl SpendGuard {
 pub fn watch(
     engine: Arc<Engine>,
     sink: Arc<StoreSink>,
-    session_id: i64,
-    task_id: i64,
+    session_id: SessionId,
+    task_id: TaskId,
     cancel: CancellationToken,
 ) -> SpendGuard {
     let stopped = Arc::new(OnceLock::new());
@@ -88,8 +89,8 @@ pub fn watch(
 
 /// The task's own cap (`max_cost_usd`), over all its sessions. Read at every step: a
 /// cap changed while the session runs (`PATCH /api/tasks/{id}`) holds at once.
-async fn task_crossed(engine: &Engine, task_id: i64) -> Option<SpendStop> {
-    let id = TaskId::new(task_id).ok()?;
+async fn task_crossed(engine: &Engine, task_id: TaskId) -> Option<SpendStop> {
+    let id = task_id;
     let cap = engine.board.get_task(id).await.ok()?.max_cost_usd?;
     let spent = engine.board.task_cost_usd(id).await.ok()?;
     (spent >= cap).then(|| SpendStop {
@@ -101,7 +102,7 @@ async fn task_crossed(engine: &Engine, task_id: i64) -> Option<SpendStop> {
 }
 
 /// The first limit the running session has crossed, if any.
-async fn crossed(engine: &Engine, session_id: i64) -> Option<SpendStop> {
+async fn crossed(engine: &Engine, session_id: SessionId) -> Option<SpendStop> {
     let reliability = &engine.settings.reliability;
     if let Some(max) = reliability.session_max_usd
         && let Ok(session) = engine.board.get_session(session_id).await

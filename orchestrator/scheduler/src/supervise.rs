@@ -16,7 +16,7 @@ use std::{
 
 use harness_board::Board;
 use harness_domain::{
-    session::SessionStatus,
+    session::{SessionId, SessionStatus},
     task::{Task, TaskId},
 };
 use harness_engine::runtime::{AgentRuntime, SessionReport, SessionRequest};
@@ -35,7 +35,7 @@ use super::{
 pub(super) struct Supervisor<'a> {
     pub engine: &'a Arc<Engine>,
     pub sink: &'a Arc<StoreSink>,
-    pub session: i64,
+    pub session: SessionId,
     pub task: TaskId,
     /// Cancels the session; the watchdog and the spend guard cancel through it too.
     pub cancel: &'a CancellationToken,
@@ -70,7 +70,7 @@ impl Supervisor<'_> {
             self.engine.clone(),
             self.sink.clone(),
             self.session,
-            self.task.get(),
+            self.task,
             self.cancel.clone(),
         );
         let report = runtime.run(request, self.sink.as_ref()).await;
@@ -101,7 +101,7 @@ const FINISH_TRIES: u32 = 3;
 /// and keeps its task's worktree from expiring (retention.rs), hence the retries.
 pub(super) async fn finish_helper_session(
     board: &Board,
-    session: i64,
+    session: SessionId,
     task: &Task,
     status: SessionStatus,
     reason: String,
@@ -123,14 +123,14 @@ pub(super) async fn finish_helper_session(
         if !passing || tries >= FINISH_TRIES {
             tracing::error!(
                 %err,
-                session,
+                session = %session,
                 task = %task.display_id,
                 status = status.as_str(),
                 "cannot finish the helper session; it shows as running until the orchestrator's next stop or start interrupts it"
             );
             return;
         }
-        tracing::warn!(%err, session, task = %task.display_id, "cannot finish the helper session yet; trying again");
+        tracing::warn!(%err, session = %session, task = %task.display_id, "cannot finish the helper session yet; trying again");
         tokio::time::sleep(Duration::from_millis(100) * tries).await;
     }
 }

@@ -2,6 +2,8 @@
 
 use harness_domain::{
     event::{Event, NewEvent},
+    session::SessionId,
+    task::TaskId,
     time::Timestamp,
 };
 use rusqlite::{Connection, Row, params};
@@ -90,9 +92,9 @@ pub(super) fn insert_event(conn: &Connection, new: &NewEvent) -> Result<Event, S
         .query_row(params![
             kind,
             new.severity.as_str(),
-            new.task_id,
+            new.task_id.map(TaskId::get),
             new.agent_id,
-            new.session_id,
+            new.session_id.map(SessionId::get),
             new.message,
             payload.to_string(),
             at.to_rfc3339()
@@ -150,9 +152,9 @@ impl RawEvent {
                 .severity
                 .parse()
                 .map_err(|_| corrupt_value("events.severity", &self.severity))?,
-            task_id: self.task_id,
+            task_id: self.task_id.map(TaskId::new).transpose()?,
             agent_id: self.agent_id,
-            session_id: self.session_id,
+            session_id: self.session_id.map(SessionId::new).transpose()?,
             message: self.message,
             payload: serde_json::from_str(&self.payload)
                 .map_err(|e| corrupt_value("events.payload", e))?,

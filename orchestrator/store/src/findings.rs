@@ -10,6 +10,8 @@ use std::{
 use harness_domain::{
     event::{Event, NewEvent},
     finding::{Finding, NewFinding},
+    session::SessionId,
+    task::TaskId,
     time::Timestamp,
 };
 use rusqlite::{OptionalExtension, Row, params};
@@ -30,8 +32,8 @@ impl Store {
     /// makes of it, in one transaction.
     pub fn create_finding(
         &self,
-        task_id: i64,
-        session_id: Option<i64>,
+        task_id: TaskId,
+        session_id: Option<SessionId>,
         new: &NewFinding,
         png: Option<&[u8]>,
         describe: impl FnOnce(&Finding) -> NewEvent,
@@ -56,15 +58,15 @@ impl Store {
 
     fn insert_finding(
         &self,
-        task_id: i64,
-        session_id: Option<i64>,
+        task_id: TaskId,
+        session_id: Option<SessionId>,
         new: &NewFinding,
         file: Option<&String>,
         describe: impl FnOnce(&Finding) -> NewEvent,
     ) -> Result<(Finding, Event), StoreError> {
         let tx = self.write()?;
         let exists: Option<i64> = tx
-            .query_row("SELECT id FROM tasks WHERE id = ?1", [task_id], |r| {
+            .query_row("SELECT id FROM tasks WHERE id = ?1", [task_id.get()], |r| {
                 r.get(0)
             })
             .optional()?;
@@ -73,7 +75,7 @@ impl Store {
         }
         let count: u32 = tx.query_row(
             "SELECT COUNT(*) FROM findings WHERE task_id = ?1",
-            [task_id],
+            [task_id.get()],
             |r| r.get(0),
         )?;
         if count >= MAX_FINDINGS_PER_TASK {
@@ -87,8 +89,8 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING {COLUMNS}"
             ),
             params![
-                task_id,
-                session_id,
+                task_id.get(),
+                session_id.map(SessionId::get),
                 new.title(),
                 new.detail(),
                 new.persona(),
@@ -104,10 +106,10 @@ impl Store {
     }
 
     /// A task's findings, oldest first (at most [`MAX_FINDINGS_PER_TASK`]).
-    pub fn list_findings(&self, task_id: i64) -> Result<Vec<Finding>, StoreError> {
+    pub fn list_findings(&self, task_id: TaskId) -> Result<Vec<Finding>, StoreError> {
         let conn = self.read()?;
         let exists: Option<i64> = conn
-            .query_row("SELECT id FROM tasks WHERE id = ?1", [task_id], |r| {
+            .query_row("SELECT id FROM tasks WHERE id = ?1", [task_id.get()], |r| {
                 r.get(0)
             })
             .optional()?;
@@ -117,7 +119,7 @@ impl Store {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM findings WHERE task_id = ?1 ORDER BY id"
         ))?;
-        stmt.query_map([task_id], RawFinding::from_row)?
+        stmt.query_map([task_id.get()], RawFinding::from_row)?
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .map(RawFinding::into_finding)
@@ -140,7 +142,7 @@ impl Store {
     }
 
     /// Writes `png` under a new name that no other finding uses; returns the name.
-    fn write_screenshot(&self, task_id: i64, png: &[u8]) -> Result<String, StoreError> {
+    fn write_screenshot(&self, task_id: TaskId, png: &[u8]) -> Result<String, StoreError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         std::fs::create_dir_all(&self.screenshots).map_err(|e| {
             StoreError::Io(format!("cannot create {}: {e}", self.screenshots.display()))
@@ -185,8 +187,8 @@ impl RawFinding {
     fn into_finding(self) -> Result<Finding, StoreError> {
         Ok(Finding {
             id: self.id,
-            task_id: self.task_id,
-            session_id: self.session_id,
+            task_id: TaskId::new(self.task_id)?,
+            session_id: self.session_id.map(SessionId::new).transpose()?,
             title: self.title,
             detail: self.detail,
             persona: self.persona,
@@ -203,7 +205,7 @@ mod tests {
 
     use super::*;
 
-    fn store() -> (Store, tempfile::TempDir, i64) {
+    fn store() -> (Store, tempfile::TempDir, TaskId) {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&dir.path().join("data/harness.db")).unwrap();
         let new = NewTask::titled(Title::parse("Try the page").unwrap());
@@ -212,7 +214,7 @@ mod tests {
                 NewEvent::info(Operation::TaskCreated, t.title.clone())
             })
             .unwrap();
-        (store, dir, task.id.get())
+        (store, dir, task.id)
     }
 
     fn finding(title: &str) -> NewFinding {
@@ -265,7 +267,13 @@ mod tests {
     fn a_missing_task_or_screenshot_is_not_found() {
         let (store, _dir, task) = store();
         assert!(matches!(
-            store.create_finding(task + 1, None, &finding("x"), None, note),
+            store.create_finding(
+                TaskId::new(task.get() + 1).unwrap(),
+                None,
+                &finding("x"),
+                None,
+                note
+            ),
             Err(StoreError::NotFound(_))
         ));
         let (plain, _) = store
@@ -276,7 +284,7 @@ mod tests {
             Err(StoreError::NotFound(_))
         ));
         assert!(matches!(
-            store.list_findings(task + 1),
+            store.list_findings(TaskId::new(task.get() + 1).unwrap()),
             Err(StoreError::NotFound(_))
         ));
     }

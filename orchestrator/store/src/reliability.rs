@@ -3,7 +3,7 @@
 
 use harness_domain::{
     event::{Event, NewEvent},
-    session::Session,
+    session::{Session, SessionId},
     task::{Task, TaskId, TaskStatus},
     time::Timestamp,
 };
@@ -36,13 +36,13 @@ impl Store {
     /// Records how the session's branch was brought up to the base (`merge`).
     pub fn set_session_landing(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         strategy: &str,
     ) -> Result<Session, StoreError> {
         let tx = self.write()?;
         tx.execute(
             "UPDATE sessions SET landing = ?1 WHERE id = ?2",
-            params![strategy, session_id],
+            params![strategy, session_id.get()],
         )?;
         let session = load_session(&tx, session_id)?;
         tx.commit()?;

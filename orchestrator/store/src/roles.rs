@@ -6,6 +6,7 @@ use harness_domain::{
     event::{Event, NewEvent},
     proposal::{Proposal, ProposalStatus},
     role::{Size, TaskEstimate},
+    session::SessionId,
     task::{NewTask, Task, TaskId},
     time::Timestamp,
 };
@@ -87,7 +88,7 @@ impl Store {
     pub fn record_rejection(
         &self,
         task: TaskId,
-        session: Option<i64>,
+        session: Option<SessionId>,
         reasons: &str,
         note: impl FnOnce(u32) -> NewEvent,
     ) -> Result<(u32, Event), StoreError> {
@@ -95,7 +96,12 @@ impl Store {
         tx.execute(
             "INSERT INTO validation_rejections (task_id, session_id, reasons, created_at)
              VALUES (?1, ?2, ?3, ?4)",
-            params![task.get(), session, reasons, Timestamp::now().to_rfc3339()],
+            params![
+                task.get(),
+                session.map(SessionId::get),
+                reasons,
+                Timestamp::now().to_rfc3339()
+            ],
         )?;
         let count: u32 = tx.query_row(
             "SELECT COUNT(*) FROM validation_rejections WHERE task_id = ?1",
@@ -276,7 +282,7 @@ impl RawProposal {
             priority: self.priority,
             category: self.category,
             source: self.source,
-            task_id: self.task_id,
+            task_id: self.task_id.map(TaskId::new).transpose()?,
         })
     }
 }

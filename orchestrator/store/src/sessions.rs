@@ -2,7 +2,8 @@
 
 use harness_domain::{
     event::{Event, NewEvent},
-    session::{LogKind, LogLine, Session, SessionStatus, Usage, clip_log_content},
+    session::{LogKind, LogLine, Session, SessionId, SessionStatus, Usage, clip_log_content},
+    task::TaskId,
     time::Timestamp,
 };
 use rusqlite::{Connection, Row, params, params_from_iter, types::Value};
@@ -18,7 +19,7 @@ use super::{
 /// did to its task, so nobody sees a settled task whose session still runs.
 #[derive(Debug, Clone)]
 pub struct SessionEnd {
-    pub id: i64,
+    pub id: SessionId,
     pub status: SessionStatus,
     pub reason: String,
 }
@@ -34,7 +35,7 @@ pub(super) fn end_session_in(tx: &Connection, end: &SessionEnd) -> Result<Sessio
         end.status.as_str(),
         end.reason,
         Timestamp::now().to_rfc3339(),
-        end.id
+        end.id.get()
     ])?;
     load_session(tx, end.id)
 }
@@ -42,7 +43,7 @@ pub(super) fn end_session_in(tx: &Connection, end: &SessionEnd) -> Result<Sessio
 /// Filters for listing sessions. `None` matches everything.
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {
-    pub task_id: Option<i64>,
+    pub task_id: Option<TaskId>,
     pub agent_id: Option<String>,
     pub status: Option<SessionStatus>,
     pub limit: u32,
@@ -62,7 +63,7 @@ impl Store {
     /// Starts a session of `agent_id` on `task_id`.
     pub fn create_session(
         &self,
-        task_id: i64,
+        task_id: TaskId,
         agent_id: &str,
         model: &str,
     ) -> Result<Session, StoreError> {
@@ -70,10 +71,15 @@ impl Store {
         let id: i64 = conn.query_row(
             "INSERT INTO sessions (task_id, agent_id, model, status, started_at)
              VALUES (?1, ?2, ?3, 'running', ?4) RETURNING id",
-            params![task_id, agent_id, model, Timestamp::now().to_rfc3339()],
+            params![
+                task_id.get(),
+                agent_id,
+                model,
+                Timestamp::now().to_rfc3339()
+            ],
             |r| r.get(0),
         )?;
-        let session = load_session(&conn, id)?;
+        let session = load_session(&conn, SessionId::new(id)?)?;
         conn.commit()?;
         Ok(session)
     }
@@ -81,7 +87,7 @@ impl Store {
     /// Appends a line to a session's log with the next sequence number.
     pub fn append_log(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         kind: LogKind,
         content: &str,
     ) -> Result<LogLine, StoreError> {
@@ -94,7 +100,7 @@ impl Store {
                  SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4
                  FROM session_logs WHERE session_id = ?1
                  RETURNING seq",
-                params![session_id, at.to_rfc3339(), kind.as_str(), content],
+                params![session_id.get(), at.to_rfc3339(), kind.as_str(), content],
                 |r| r.get(0),
             )
             .map_err(|e| match StoreError::from(e) {
@@ -116,7 +122,7 @@ impl Store {
     /// stored lines and, when usage was added, the session with its new totals.
     pub fn append_session_output(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         lines: &[(LogKind, String)],
         usage: Option<(Usage, f64)>,
         worker_seq: Option<u64>,
@@ -126,13 +132,13 @@ impl Store {
             // With the events it covers, and never backwards.
             conn.execute(
                 "UPDATE sessions SET worker_seq = MAX(COALESCE(worker_seq, 0), ?2) WHERE id = ?1",
-                params![session_id, i64::try_from(next).unwrap_or(i64::MAX)],
+                params![session_id.get(), i64::try_from(next).unwrap_or(i64::MAX)],
             )?;
         }
         let at = Timestamp::now();
         let mut seq: i64 = conn.query_row(
             "SELECT COALESCE(MAX(seq), 0) FROM session_logs WHERE session_id = ?1",
-            [session_id],
+            [session_id.get()],
             |r| r.get(0),
         )?;
         let mut stored = Vec::with_capacity(lines.len());
@@ -146,7 +152,13 @@ impl Store {
                 seq += 1;
                 let content = clip_log_content(content);
                 insert
-                    .execute(params![session_id, seq, at_text, kind.as_str(), content])
+                    .execute(params![
+                        session_id.get(),
+                        seq,
+                        at_text,
+                        kind.as_str(),
+                        content
+                    ])
                     .map_err(|e| match StoreError::from(e) {
                         StoreError::Constraint(_) => {
                             StoreError::NotFound(format!("session {session_id}"))
@@ -174,10 +186,10 @@ impl Store {
     }
 
     /// The next event number of the session's remote worker stored so far, if any.
-    pub fn session_worker_seq(&self, session_id: i64) -> Result<Option<u64>, StoreError> {
+    pub fn session_worker_seq(&self, session_id: SessionId) -> Result<Option<u64>, StoreError> {
         let seq: Option<i64> = self.read()?.query_row(
             "SELECT worker_seq FROM sessions WHERE id = ?1",
-            [session_id],
+            [session_id.get()],
             |r| r.get(0),
         )?;
         Ok(seq.and_then(|s| u64::try_from(s).ok()))
@@ -186,7 +198,7 @@ impl Store {
     /// Adds token usage and cost to a running session.
     pub fn add_session_usage(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         usage: Usage,
         cost_usd: f64,
     ) -> Result<Session, StoreError> {
@@ -201,7 +213,7 @@ impl Store {
     /// report from a killed agent cannot overwrite why it was stopped.
     pub fn finish_session(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         status: SessionStatus,
         exit_reason: &str,
     ) -> Result<Session, StoreError> {
@@ -240,6 +252,7 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let mut ids = Vec::new();
         for id in running {
+            let id = SessionId::new(id)?;
             if !keep(&load_session(&tx, id)?) {
                 ids.push(id);
             }
@@ -249,7 +262,7 @@ impl Store {
             tx.execute(
                 "UPDATE sessions SET status = 'interrupted', exit_reason = ?1, ended_at = ?2
                   WHERE id = ?3",
-                params![reason, at, id],
+                params![reason, at, id.get()],
             )?;
         }
         let interrupted = ids
@@ -264,7 +277,7 @@ impl Store {
         Ok(interrupted)
     }
 
-    pub fn get_session(&self, id: i64) -> Result<Session, StoreError> {
+    pub fn get_session(&self, id: SessionId) -> Result<Session, StoreError> {
         load_session(&*self.read()?, id)
     }
 
@@ -274,7 +287,7 @@ impl Store {
         let mut args = Vec::new();
         if let Some(t) = filter.task_id {
             conds.push("task_id = ?");
-            args.push(Value::Integer(t));
+            args.push(Value::Integer(t.get()));
         }
         if let Some(a) = &filter.agent_id {
             conds.push("agent_id = ?");
@@ -325,7 +338,7 @@ impl Store {
     /// Log lines with `seq > after`, oldest first, at most `limit`.
     pub fn session_logs(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         after: i64,
         limit: u32,
     ) -> Result<Vec<LogLine>, StoreError> {
@@ -342,7 +355,7 @@ impl Store {
         )?;
         let rows = stmt
             .query_map(
-                params![session_id, after, limit, super::LOG_PAGE_BYTES],
+                params![session_id.get(), after, limit, super::LOG_PAGE_BYTES],
                 |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
@@ -395,11 +408,11 @@ fn count_sessions(
     )?)
 }
 
-pub(super) fn load_session(conn: &Connection, id: i64) -> Result<Session, StoreError> {
+pub(super) fn load_session(conn: &Connection, id: SessionId) -> Result<Session, StoreError> {
     conn.prepare_cached(&format!(
         "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"
     ))?
-    .query_row([id], RawSession::from_row)
+    .query_row([id.get()], RawSession::from_row)
     .map_err(not_found(format!("session {id}")))?
     .into_session()
 }
@@ -458,8 +471,8 @@ impl RawSession {
 
     fn into_session(self) -> Result<Session, StoreError> {
         Ok(Session {
-            id: self.id,
-            task_id: self.task_id,
+            id: SessionId::new(self.id)?,
+            task_id: self.task_id.map(TaskId::new).transpose()?,
             agent_id: self.agent_id,
             model: self.model,
             status: self
@@ -489,7 +502,7 @@ impl RawSession {
 
 fn add_usage(
     conn: &Connection,
-    session_id: i64,
+    session_id: SessionId,
     usage: Usage,
     cost_usd: f64,
 ) -> Result<(), StoreError> {
@@ -504,7 +517,7 @@ fn add_usage(
             usage.cache_read_tokens,
             usage.cache_write_tokens,
             cost_usd,
-            session_id
+            session_id.get()
         ],
     )?;
     if changed == 0 {

@@ -7,7 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use harness_domain::{event::Event, task::Task, task::TaskId, time::Timestamp};
+use harness_domain::{
+    event::Event,
+    task::{Task, TaskId},
+    time::Timestamp,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
@@ -21,7 +25,7 @@ use super::{
 pub struct OutboxDraft {
     pub chat_id: i64,
     pub kind: &'static str,
-    pub task_id: Option<i64>,
+    pub task_id: Option<TaskId>,
     pub text: String,
     /// `reply_markup` JSON.
     pub keyboard: Option<String>,
@@ -137,7 +141,7 @@ impl TelegramTables<'_> {
         let read = events.len();
         for raw in events {
             let event = raw.into_event()?;
-            let task = match event.task_id.and_then(|id| TaskId::new(id).ok()) {
+            let task = match event.task_id {
                 Some(id) => load_task(&tx, id).ok(),
                 None => None,
             };
@@ -405,7 +409,7 @@ fn queue_draft(
                 draft.chat_id,
                 draft.kind,
                 event_id,
-                draft.task_id,
+                draft.task_id.map(TaskId::get),
                 draft.text,
                 draft.keyboard,
                 now
@@ -635,7 +639,7 @@ mod tests {
         let title = harness_domain::task::Title::parse("from a chat").unwrap();
         let new = harness_domain::task::NewTask::titled(title);
         store
-            .create_task(&new, "telegram:ada", |t| stamped(7).for_task(t.id.get()))
+            .create_task(&new, "telegram:ada", |t| stamped(7).for_task(t.id))
             .unwrap();
         assert_eq!(unhandled_ids(&store), [8]);
         assert_eq!(store.count_tasks_for_test(), 1);

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use harness_domain::{
     ValidationError,
     event::{Event, NewEvent},
-    session::Session,
+    session::{Session, SessionId},
     task::{Outcome, Task, TaskId, TaskStatus},
     time::Timestamp,
 };
@@ -409,7 +409,7 @@ impl Store {
     /// Records where a session works and what it produced.
     pub fn set_session_git(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         worktree: Option<&str>,
         branch: Option<&str>,
         commit_sha: Option<&str>,
@@ -419,7 +419,7 @@ impl Store {
             "UPDATE sessions SET worktree = COALESCE(?1, worktree), branch = COALESCE(?2, branch),
                                  commit_sha = COALESCE(?3, commit_sha)
              WHERE id = ?4",
-            params![worktree, branch, commit_sha, session_id],
+            params![worktree, branch, commit_sha, session_id.get()],
         )?;
         let session = load_session(&conn, session_id)?;
         conn.commit()?;
@@ -429,7 +429,7 @@ impl Store {
     /// Where the session runs (see migrations 0010 and 0012).
     pub fn set_session_executor(
         &self,
-        session_id: i64,
+        session_id: SessionId,
         executor: &str,
         name: Option<&str>,
         node: Option<&str>,
@@ -439,18 +439,22 @@ impl Store {
             "UPDATE sessions SET executor = ?1, executor_name = COALESCE(?2, executor_name),
                  executor_node = COALESCE(?3, executor_node)
              WHERE id = ?4",
-            params![executor, name, node, session_id],
+            params![executor, name, node, session_id.get()],
         )?;
         let session = load_session(&conn, session_id)?;
         conn.commit()?;
         Ok(session)
     }
 
-    pub fn set_verify_output(&self, session_id: i64, output: &str) -> Result<Session, StoreError> {
+    pub fn set_verify_output(
+        &self,
+        session_id: SessionId,
+        output: &str,
+    ) -> Result<Session, StoreError> {
         let conn = self.write()?;
         conn.execute(
             "UPDATE sessions SET verify_output = ?1 WHERE id = ?2",
-            params![output, session_id],
+            params![output, session_id.get()],
         )?;
         let session = load_session(&conn, session_id)?;
         conn.commit()?;
@@ -500,11 +504,12 @@ fn insert_session(
     model: &str,
     purpose: &str,
     at: &str,
-) -> Result<i64, StoreError> {
-    Ok(conn.query_row(
+) -> Result<SessionId, StoreError> {
+    let id = conn.query_row(
         "INSERT INTO sessions (task_id, agent_id, model, status, started_at, purpose)
          VALUES (?1, ?2, ?3, 'running', ?4, ?5) RETURNING id",
         params![id.get(), agent_id, model, at, purpose],
         |r| r.get(0),
-    )?)
+    )?;
+    Ok(SessionId::new(id)?)
 }

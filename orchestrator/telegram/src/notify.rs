@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use harness_domain::{
     event::{BlockedBy, Event, Operation},
-    task::{Task, TaskStatus},
+    task::{Task, TaskId, TaskStatus},
 };
 use serde_json::{Value, json};
 
@@ -368,7 +368,7 @@ fn after_colon(message: &str) -> &str {
 }
 
 /// Approve / Request changes under a task waiting for review.
-pub fn review_keyboard(task_id: i64) -> Value {
+pub fn review_keyboard(task_id: TaskId) -> Value {
     json!({ "inline_keyboard": [[
         { "text": "Approve", "callback_data": format!("approve:{task_id}") },
         { "text": "Request changes", "callback_data": format!("changes:{task_id}") },
@@ -376,7 +376,7 @@ pub fn review_keyboard(task_id: i64) -> Value {
 }
 
 /// Retry / Unblock / Cancel under a blocked task.
-pub fn blocked_keyboard(task_id: i64) -> Value {
+pub fn blocked_keyboard(task_id: TaskId) -> Value {
     json!({ "inline_keyboard": [[
         { "text": "Retry", "callback_data": format!("retry:{task_id}") },
         { "text": "Unblock", "callback_data": format!("unblock:{task_id}") },
@@ -416,7 +416,7 @@ mod tests {
             id: 1,
             kind: kind.into(),
             severity: harness_domain::event::Severity::Error,
-            task_id: Some(3),
+            task_id: Some(TaskId::new(3).unwrap()),
             agent_id: None,
             session_id: None,
             message: message.into(),
@@ -436,7 +436,10 @@ mod tests {
         assert_eq!(note.kind, NotifyKind::Blocked);
         assert!(note.html.contains("T-3 is blocked"), "{}", note.html);
         assert!(note.html.contains("interrupted by 3"), "{}", note.html);
-        assert_eq!(note.keyboard, Some(blocked_keyboard(3)));
+        assert_eq!(
+            note.keyboard,
+            Some(blocked_keyboard(TaskId::new(3).unwrap()))
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use harness_domain::{
     agent::AgentId,
-    session::{LogKind, SessionStatus, Usage},
+    session::{LogKind, SessionId, SessionStatus, Usage},
     task::TaskId,
 };
 use reqwest::StatusCode;
@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, error_field, json_with, spawn_app, spawn_in, spawn_with};
 
-async fn session_for(app: &TestApp, title: &str, agent: &str) -> i64 {
+async fn session_for(app: &TestApp, title: &str, agent: &str) -> SessionId {
     let task = app.task_titled(title).await;
     let id = TaskId::new(task["id"].as_i64().unwrap()).unwrap();
     let session = app
@@ -43,7 +43,7 @@ async fn sessions_are_listed_read_and_their_logs_paged_by_seq() {
 
     let all = json_with(app.get("/api/sessions").await, StatusCode::OK).await;
     assert_eq!(all["total"], 2);
-    assert_eq!(all["items"][0]["id"], second, "newest first");
+    assert_eq!(all["items"][0]["id"], second.get(), "newest first");
     let failed = json_with(app.get("/api/sessions?status=failed").await, StatusCode::OK).await;
     assert_eq!(failed["items"][0]["exit_reason"], "tests failed");
     assert!(failed["items"][0]["ended_at"].is_string());
@@ -52,7 +52,7 @@ async fn sessions_are_listed_read_and_their_logs_paged_by_seq() {
 
     // Pages chain by the opaque cursor the previous page returned, as the task list's do.
     let page = json_with(app.get("/api/sessions?limit=1").await, StatusCode::OK).await;
-    assert_eq!(page["items"][0]["id"], second);
+    assert_eq!(page["items"][0]["id"], second.get());
     let cursor = page["next_cursor"].as_str().expect("a next_cursor string");
     let next = json_with(
         app.get(&format!("/api/sessions?limit=1&cursor={cursor}"))
@@ -60,7 +60,7 @@ async fn sessions_are_listed_read_and_their_logs_paged_by_seq() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(next["items"][0]["id"], first);
+    assert_eq!(next["items"][0]["id"], first.get());
     assert!(next["next_cursor"].is_null(), "{next}");
     for bad in ["nonsense", "0", "-3"] {
         let field = error_field(
@@ -275,7 +275,7 @@ async fn health_reports_ok_with_an_rfc3339_timestamp() {
 }
 
 /// The lines of a logs page: (seq, content).
-async fn log_page(app: &TestApp, session: i64, after: i64) -> Vec<(i64, String)> {
+async fn log_page(app: &TestApp, session: SessionId, after: i64) -> Vec<(i64, String)> {
     let page = json_with(
         app.get(&format!(
             "/api/sessions/{session}/logs?after={after}&limit=5000"

@@ -133,7 +133,7 @@ async fn session_log_lines_are_pushed_live() {
         .await
         .unwrap();
     let created = next_of(&mut ws, "session.created", &mut seq).await;
-    assert_eq!(created["data"]["id"], session.id);
+    assert_eq!(created["data"]["id"], session.id.get());
     let line = next_of(&mut ws, "session.log", &mut seq).await;
     assert_eq!(
         line["data"],

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use harness_domain::{
     agent::{Agent, AgentId},
-    session::Session,
+    session::{Session, SessionId},
     task::{NewTask, Task, TaskId, Title},
 };
 use serde_json::Value;
@@ -88,7 +88,7 @@ impl Fixture {
     }
 
     /// The session as the database holds it, as JSON.
-    fn stored_session(&self, id: i64) -> Value {
+    fn stored_session(&self, id: SessionId) -> Value {
         serde_json::to_value(self.board.store.get_session(id).unwrap()).unwrap()
     }
 
@@ -106,7 +106,7 @@ impl Fixture {
 
     /// The one message since the last call is `session.updated`, carrying session `id`
     /// exactly as stored. Returns that session.
-    fn one_session_update(&mut self, id: i64) -> Value {
+    fn one_session_update(&mut self, id: SessionId) -> Value {
         let (kinds, frames) = self.kinds();
         assert_eq!(kinds, ["session.updated"]);
         let stored = self.stored_session(id);
@@ -119,7 +119,8 @@ impl Fixture {
     fn one_new_session(&mut self) -> Value {
         let (kinds, frames) = self.kinds();
         assert_eq!(kinds, ["session.created"]);
-        let stored = self.stored_session(frames[0]["data"]["id"].as_i64().unwrap());
+        let stored =
+            self.stored_session(SessionId::new(frames[0]["data"]["id"].as_i64().unwrap()).unwrap());
         assert_eq!(frames[0]["data"], stored);
         stored
     }

@@ -1,9 +1,8 @@
 //! Agents, pause, budget and events (board/agents.rs, board/orchestrator.rs).
 
-use harness_domain::event::Operation;
 use harness_domain::{
     agent::{AgentId, AgentPatch, AgentStatus},
-    event::NewEvent,
+    event::{NewEvent, Operation},
     time::Timestamp,
 };
 

@@ -51,7 +51,7 @@ async fn an_estimate_a_rejection_and_a_finding_publish_their_stored_events() {
     let event = f.one_event("finding.reported");
     assert_eq!(
         (&event["task_id"], &event["session_id"]),
-        (&task.id.get().into(), &session.id.into())
+        (&task.id.get().into(), &session.id.get().into())
     );
     let stored = f.board.list_findings(task.id).await.unwrap();
     assert_eq!(
@@ -91,7 +91,7 @@ async fn a_proposal_is_published_when_made_accepted_or_rejected() {
     let decided = stored(&f, accepted.id);
     assert_eq!(
         (decided.status, decided.task_id),
-        (ProposalStatus::Accepted, Some(task.id.get()))
+        (ProposalStatus::Accepted, Some(task.id))
     );
 
     let rejected = f.board.propose_now(propose("rewrite it all")).unwrap();

@@ -1,6 +1,7 @@
 //! Sessions: their records, output and interruption (board/sessions.rs, the session
 //! records of board/work.rs).
 
+use harness_domain::session::SessionId;
 use harness_domain::session::{LogKind, SessionStatus, Usage};
 
 use super::Fixture;
@@ -62,7 +63,7 @@ async fn create_session_publishes_the_new_session() {
         .create_session(task.id, agent.id.clone(), "m".into())
         .await
         .unwrap();
-    assert_eq!(f.one_new_session()["id"], session.id);
+    assert_eq!(f.one_new_session()["id"], session.id.get());
 }
 
 #[tokio::test]
@@ -172,7 +173,7 @@ async fn interrupting_all_but_started_remote_workers_keeps_exactly_those() {
         .map(|pair| {
             assert_eq!(
                 pair[0]["data"],
-                f.stored_session(pair[0]["data"]["id"].as_i64().unwrap())
+                f.stored_session(SessionId::new(pair[0]["data"]["id"].as_i64().unwrap()).unwrap())
             );
             assert_eq!(pair[0]["data"]["status"], "interrupted");
             f.assert_event_stored(&pair[1], "session.interrupted");
@@ -180,6 +181,9 @@ async fn interrupting_all_but_started_remote_workers_keeps_exactly_those() {
         })
         .collect();
     interrupted.sort_unstable();
-    assert_eq!(interrupted, [unnamed.id, local.id, other.id]);
+    assert_eq!(
+        interrupted,
+        [unnamed.id.get(), local.id.get(), other.id.get()]
+    );
     assert_eq!(f.stored_session(kept.id)["status"], "running");
 }

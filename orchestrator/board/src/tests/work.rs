@@ -1,6 +1,10 @@
 //! What the scheduler and its attempts do (board/work.rs).
 
-use harness_domain::{session::SessionStatus, task::Outcome, time::Timestamp};
+use harness_domain::{
+    session::{SessionId, SessionStatus},
+    task::Outcome,
+    time::Timestamp,
+};
 use serde_json::{Value, json};
 
 use super::Fixture;
@@ -16,7 +20,7 @@ async fn claim_requeue_and_retry_publish_each_committed_state() {
     let (kinds, frames) = f.kinds();
     assert_eq!(kinds, ["task.updated", "session.created"]);
     assert_eq!(frames[0]["data"], f.stored_task(task.id));
-    assert_eq!(frames[1]["data"]["id"], session.id);
+    assert_eq!(frames[1]["data"]["id"], session.id.get());
 
     let later = Timestamp::now().plus(chrono::TimeDelta::minutes(5));
     let end = ended(session.id, SessionStatus::Interrupted, "rate limited");
@@ -94,7 +98,7 @@ async fn a_session_a_user_already_ended_keeps_why_it_ended_when_its_task_settles
     assert_eq!(frames[1]["data"]["exit_reason"], "stopped by hand");
 }
 
-fn ended(id: i64, status: SessionStatus, reason: &str) -> Option<SessionEnd> {
+fn ended(id: SessionId, status: SessionStatus, reason: &str) -> Option<SessionEnd> {
     Some(SessionEnd {
         id,
         status,
@@ -124,7 +128,7 @@ async fn settle_failure_publishes_the_task_and_the_failed_event_from_one_commit(
     assert_eq!(frames[0]["data"]["last_failure"], "1 failed");
     assert_eq!(frames[0]["data"], f.stored_task(task.id));
     f.assert_event_stored(&frames[1], "task.failed");
-    assert_eq!(frames[1]["data"]["session_id"], session.id);
+    assert_eq!(frames[1]["data"]["session_id"], session.id.get());
     assert_eq!(frames[2]["data"]["status"], "failed");
     assert_eq!(frames[2]["data"], f.stored_session(session.id));
 }
@@ -257,14 +261,14 @@ async fn helper_and_investigation_sessions_are_published_as_created() {
     let s = f.one_new_session();
     assert_eq!(
         (&s["id"], &s["purpose"]),
-        (&helper.id.into(), &"estimate".into())
+        (&helper.id.get().into(), &"estimate".into())
     );
     let investigation = f.board.start_investigation(task.id, &agent).await.unwrap();
     let s = f.one_new_session();
     assert_eq!(
         (&s["id"], &s["purpose"], &s["status"]),
         (
-            &investigation.id.into(),
+            &investigation.id.get().into(),
             &"investigation".into(),
             &"running".into()
         )
@@ -327,11 +331,11 @@ async fn a_waiting_investigation_and_a_spend_stop_publish_their_stored_events() 
         (&task.id.get().into(), &"the orchestrator is paused".into())
     );
     f.board
-        .record_spend_stop(task.id.get(), session.id, "over the session cap".into())
+        .record_spend_stop(task.id, session.id, "over the session cap".into())
         .await;
     let event = f.one_event("session.stopped");
     assert_eq!(
         (&event["session_id"], &event["message"]),
-        (&session.id.into(), &"over the session cap".into())
+        (&session.id.get().into(), &"over the session cap".into())
     );
 }
