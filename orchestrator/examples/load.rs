@@ -225,6 +225,7 @@ async fn mixed(dir: &Path, per_minute: u64, secs: u64) -> anyhow::Result<()> {
     let board = app.board().clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
+        // A dropped sender (the run failed early) stops the server just the same.
         let _ = stop_rx.await;
     }));
 
@@ -285,8 +286,13 @@ async fn mixed(dir: &Path, per_minute: u64, secs: u64) -> anyhow::Result<()> {
     for agent in agents {
         agent.abort();
     }
+    // Fails only if the server stopped already; what it ended with is said below.
     let _ = stop_tx.send(());
-    let _ = server.await;
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => eprintln!("the harness ended with an error: {err:#}"),
+        Err(err) => eprintln!("the harness's task ended abnormally: {err}"),
+    }
     print!("{}", String::from_utf8_lossy(&wrk.stdout));
     println!(
         "mixed: {lines} log lines stored in {elapsed:.1} s = {:.0} lines/min",

@@ -341,6 +341,8 @@ fn run_with(
     // pipes is gone, which the watchdog guarantees within `timeout`.
     let output = child.wait_with_output();
     if let Some(writer) = writer {
+        // Fails only if the writer panicked, and it only writes to a pipe whose errors
+        // it drops: there is nothing to report.
         let _ = writer.join();
     }
     // The watchdog stops listening only once it timed out and killed git.

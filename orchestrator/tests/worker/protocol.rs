@@ -70,6 +70,7 @@ async fn a_worker_that_stops_heart_beating_is_requeued_like_a_crash() {
     let session = running_worker(&app, &task).await;
     let pid = worker_pid(&session);
     // Frozen, not dead: its container (here, its process) is still there.
+    // SAFETY: kill(2) only sends a signal; no memory is touched.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     let session = wait_for(&app, &format!("/api/sessions/{}", session["id"]), |s| {
         s["status"] != "running"

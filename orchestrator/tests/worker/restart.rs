@@ -176,6 +176,8 @@ async fn a_worker_gone_while_the_orchestrator_was_away_is_requeued_as_a_crash() 
         "the worker {pid} did not outlive the orchestrator"
     );
     // Its whole process group (worker, agent, the agent's child).
+    // SAFETY: kill(2) only sends a signal; no memory is touched. The group is the
+    // worker's own (it was started as a group leader).
     unsafe { libc::kill(-pid, libc::SIGKILL) };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while alive(pid) {
@@ -237,6 +239,7 @@ async fn a_worker_that_stops_heart_beating_counts_as_a_crash_until_the_task_bloc
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         let pid = worker_pid(&session);
+        // SAFETY: kill(2) only sends a signal; no memory is touched.
         unsafe { libc::kill(pid, libc::SIGSTOP) };
         frozen.push(pid);
         let ended = wait_for(&app, &format!("/api/sessions/{}", session["id"]), |s| {

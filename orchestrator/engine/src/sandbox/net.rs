@@ -276,6 +276,8 @@ impl PortGuard {
         };
         let (done, result) = sync_channel(1);
         let job: Job = Box::new(move || {
+            // The caller blocks on `result` until this arrives: it is gone only if that
+            // thread unwound, and then nobody is left to tell.
             let _ = done.send(start());
         });
         let gone = || "the agent spawner thread has ended".to_owned();

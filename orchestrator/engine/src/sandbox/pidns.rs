@@ -72,7 +72,9 @@ impl Entry {
     pub(super) fn enter(self) -> std::io::Result<()> {
         let fail = || Err(std::io::Error::last_os_error());
         // SAFETY: every call takes integers or pointers to this frame's values and
-        // static C strings; the loops below never return into the harness's code.
+        // static C strings. `wait_and_exit` and `reap_until` run only in this child of
+        // the spawn and in its fork (single-threaded, as a fork is), and never return
+        // into the harness's code, as their `# Safety` asks.
         unsafe {
             if libc::unshare(libc::CLONE_NEWPID | libc::CLONE_NEWNS) != 0 {
                 return fail();
@@ -128,6 +130,14 @@ impl Entry {
 }
 
 /// Adds `dir` with `access` to `ruleset`. System calls only.
+///
+/// # Safety
+///
+/// Nothing beyond the signature: it makes only system calls, on `dir` (borrowed for the
+/// call), a descriptor it opens and closes itself and a rule on its own stack; a
+/// `ruleset` that is not a Landlock ruleset only makes the kernel refuse. It is `unsafe`
+/// as part of the code a child runs between fork and exec: it allocates nothing and
+/// takes no lock.
 unsafe fn grant(ruleset: i32, dir: &std::ffi::CStr, access: u64) -> std::io::Result<()> {
     // SAFETY: `dir` is NUL-terminated; the rule is this frame's, passed by pointer.
     unsafe {
@@ -160,8 +170,17 @@ unsafe fn grant(ruleset: i32, dir: &std::ffi::CStr, access: u64) -> std::io::Res
 
 /// The waiter: closes every descriptor from `first_closed` up, waits for `init`, and
 /// exits with its code.
+///
+/// # Safety
+///
+/// Only in a process forked for a command (the spawn's child, between fork and exec),
+/// which this never returns to: it closes descriptors that `OwnedFd`s of the harness's
+/// own, which is sound only where no other thread and no later code uses them (a fork
+/// has only the thread that forked, and this ends in `_exit`). System calls only, as
+/// such a child of a threaded process must make.
 unsafe fn wait_and_exit(init: i32, first_closed: u32) -> ! {
-    // SAFETY: system calls on integers and this frame's status word.
+    // SAFETY: the caller's promise above; system calls on integers and this frame's
+    // status word.
     unsafe {
         libc::syscall(libc::SYS_close_range, first_closed, u32::MAX, 0u32);
         let mut status = 0;
@@ -180,8 +199,14 @@ unsafe fn wait_and_exit(init: i32, first_closed: u32) -> ! {
 
 /// The init: closes every descriptor, reaps whatever ends in the namespace, and exits
 /// with `command`'s code once it ended.
+///
+/// # Safety
+///
+/// As for [`wait_and_exit`]: only in a process forked for a command, which this never
+/// returns to, since it closes every descriptor, the harness's `OwnedFd`s' too.
 unsafe fn reap_until(command: i32) -> ! {
-    // SAFETY: system calls on integers and this frame's status word.
+    // SAFETY: the caller's promise above; system calls on integers and this frame's
+    // status word.
     unsafe {
         libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
         loop {

@@ -300,6 +300,8 @@ fn serve(id: u64, queue: &std::sync::mpsc::Receiver<Job>, slots: &std::sync::Wea
                 let slot = slots.live.swap_remove(at);
                 // What this thread may remove (the dir's contents); the dir itself waits.
                 for sub in [slot.private.tmp(), slot.private.home()] {
+                    // Best effort: whatever stays goes with the dir when the next lease
+                    // drops it (outside any domain), which warns if it cannot.
                     let _ = std::fs::remove_dir_all(sub);
                 }
                 slots.ended.push(slot.private);

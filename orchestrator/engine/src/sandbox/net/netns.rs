@@ -224,7 +224,9 @@ impl Entry {
     fn enter(&self) -> std::io::Result<()> {
         let fail = || Err(std::io::Error::last_os_error());
         // SAFETY: every call below takes plain integers or pointers to this function's
-        // own stack values and `self`, alive for the call.
+        // own stack values and `self`, alive for the call; `send_fds` gets at most
+        // MAX_LISTENERS + NS_FILES descriptors (`count` is at most MAX_LISTENERS, as
+        // `prepare` made it), as its `# Safety` asks.
         unsafe {
             if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) != 0 {
                 return fail();
@@ -264,6 +266,13 @@ impl Entry {
 }
 
 /// Writes `data` to a /proc file in one write.
+///
+/// # Safety
+///
+/// Nothing beyond the signature: it makes only system calls, on `path` and `data`
+/// (borrowed for the call) and on a descriptor it opens and closes itself. It is `unsafe`
+/// as part of the code the namespace's child runs between fork and exec, where only
+/// async-signal-safe calls are allowed: it allocates nothing and takes no lock.
 unsafe fn write_proc(path: &std::ffi::CStr, data: &[u8]) -> std::io::Result<()> {
     // SAFETY: `path` is NUL-terminated; `data` is live for the write.
     unsafe {
@@ -282,6 +291,13 @@ unsafe fn write_proc(path: &std::ffi::CStr, data: &[u8]) -> std::io::Result<()> 
 }
 
 /// Sets IFF_UP on `lo` in the current network namespace.
+///
+/// # Safety
+///
+/// Nothing beyond the signature: it makes only system calls, on a socket it opens and
+/// closes itself and an `ifreq` on its own stack. It is `unsafe` as part of the code the
+/// namespace's child runs between fork and exec (after it entered its own network
+/// namespace, whose `lo` this is): it allocates nothing and takes no lock.
 unsafe fn loopback_up() -> std::io::Result<()> {
     // SAFETY: ifreq is plain data; the ioctls read and write it in place.
     unsafe {
@@ -306,6 +322,13 @@ unsafe fn loopback_up() -> std::io::Result<()> {
 }
 
 /// A TCP listener on 127.0.0.1:`port`; returns its descriptor.
+///
+/// # Safety
+///
+/// Nothing beyond the signature: it makes only system calls, on a `sockaddr_in` on its
+/// own stack. The descriptor returned is the caller's to close or hand on. It is `unsafe`
+/// as part of the code the namespace's child runs between fork and exec: it allocates
+/// nothing and takes no lock.
 unsafe fn listen_on(port: u16) -> std::io::Result<i32> {
     // SAFETY: sockaddr_in is plain data, passed with its size.
     unsafe {
@@ -374,9 +397,20 @@ fn receive_fds(sock: i32, flags: i32) -> std::io::Result<Vec<OwnedFd>> {
 }
 
 /// Sends `fds` over `sock` in one SCM_RIGHTS message.
+///
+/// # Safety
+///
+/// `fds` holds at most MAX_LISTENERS + NS_FILES descriptors: the control message is
+/// built in a CMSG_ROOM-byte buffer on the stack, and the descriptors are written into
+/// it without a bounds check (CMSG_SPACE of their 24 bytes is 40, under CMSG_ROOM's
+/// 64; more than 12 would overflow it). The callers send the namespace child's
+/// listeners and files (`Entry::enter`) or one socket (`serve_sockets`). Otherwise only
+/// system calls, on this frame's buffers: safe between fork and exec.
 unsafe fn send_fds(sock: i32, fds: &[i32]) -> std::io::Result<()> {
     // SAFETY: every pointer is to this stack frame, with the sizes given; the CMSG_*
-    // helpers stay within `room` (CMSG_SPACE of at most 24 bytes is under CMSG_ROOM).
+    // helpers stay within `room`, since the caller keeps `fds` to at most
+    // MAX_LISTENERS + NS_FILES descriptors (CMSG_SPACE of 24 bytes is 40, under
+    // CMSG_ROOM).
     unsafe {
         let mut byte = [1u8; 1];
         let mut iov = libc::iovec {
@@ -627,7 +661,9 @@ impl Factory {
             return Err(std::io::Error::last_os_error());
         }
         if pid == 0 {
-            // SAFETY: in the forked child; see `serve_sockets`.
+            // SAFETY: this is the child just forked, and `serve_sockets` never returns
+            // from it, as its `# Safety` asks; `child` and `join`'s descriptors were open
+            // in this process when it forked.
             unsafe { serve_sockets(child.as_raw_fd(), join) }
         }
         drop(child);
@@ -673,8 +709,20 @@ impl Drop for Factory {
 
 /// The socket maker's loop, in the forked child: nothing of the harness's stays open
 /// but its socket, it joins the namespace, and answers each byte with a TCP socket.
+///
+/// # Safety
+///
+/// Only in the child [`Factory::start`] just forked, and never returning to its caller:
+/// it closes every descriptor but `sock`, the ones the harness's `OwnedFd`s own too,
+/// which is sound only in a process where no other thread and no later code uses them
+/// (a fork copies only the calling thread, and this ends in `_exit`). The child of a
+/// threaded process may make only async-signal-safe calls: this makes system calls
+/// only, on integers and this frame's buffers. `sock` and `join`'s descriptors must be
+/// open in the child (the fork copied them from the parent, which held them open).
 unsafe fn serve_sockets(sock: i32, join: Join) -> ! {
-    // SAFETY: system calls on integers and on this frame's buffers.
+    // SAFETY: the caller's promise above (a freshly forked child that never returns);
+    // every call takes integers or this frame's buffers, and `send_fds` gets one
+    // descriptor.
     unsafe {
         if libc::setns(join.user, libc::CLONE_NEWUSER) != 0
             || libc::setns(join.net, libc::CLONE_NEWNET) != 0
@@ -683,7 +731,11 @@ unsafe fn serve_sockets(sock: i32, join: Join) -> ! {
         }
         // Every other descriptor goes (the namespace files too, now joined), so no end
         // of another socket maker's socket stays open here.
-        libc::syscall(libc::SYS_close_range, 0u32, (sock - 1) as u32, 0u32);
+        // With `sock` 0 (the harness's stdin was closed) nothing is below it, and
+        // `sock - 1` would wrap to u32::MAX and close `sock` too.
+        if sock > 0 {
+            libc::syscall(libc::SYS_close_range, 0u32, (sock - 1) as u32, 0u32);
+        }
         libc::syscall(libc::SYS_close_range, (sock + 1) as u32, u32::MAX, 0u32);
         loop {
             let mut byte = [0u8; 1];
