@@ -734,16 +734,23 @@ pub(super) async fn workspace_and_base(
         .workspace
         .clone()
         .ok_or(AttemptError::NoWorkspace)?;
-    let base_branch = settings.base_branch.clone();
+    let configured = settings.base_branch.clone();
     tokio::task::spawn_blocking(move || {
         let repo = workspace_repo(&workspace)?;
-        let base = match base_branch {
-            Some(b) => b,
-            None => repo.current_branch().map_err(AttemptError::BaseBranch)?,
-        };
+        let base = base_branch(configured.as_deref(), &repo).map_err(AttemptError::BaseBranch)?;
         Ok((repo, base))
     })
     .await?
+}
+
+/// The base branch: the configured one (`HARNESS_BASE_BRANCH`), else the branch
+/// checked out in the workspace now. Runs git: blocking. Every step that starts from
+/// the base (an attempt, an investigation, SIA's checkout) resolves it here.
+pub(super) fn base_branch(configured: Option<&str>, repo: &Repo) -> Result<String, GitError> {
+    match configured {
+        Some(branch) => Ok(branch.to_owned()),
+        None => repo.current_branch(),
+    }
 }
 
 /// Creates the attempt's worktree. An earlier attempt's worktree (kept for inspection

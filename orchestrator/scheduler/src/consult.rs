@@ -13,10 +13,8 @@ use tokio_util::sync::CancellationToken;
 use super::{
     Engine,
     error::ConsultError,
-    log_cap::LogCap,
     roles::{agent_for_job, session_tools},
-    sink::StoreSink,
-    supervise::{Supervised, Supervisor, finish_helper_session},
+    supervise::{Supervised, finish_helper_session, run_helper},
 };
 use harness_engine::{
     prompt::TaskBrief,
@@ -87,8 +85,6 @@ impl Consult<'_> {
             .start_helper_session(self.task.id, &agent, self.purpose)
             .await
             .map_err(ConsultError::Start)?;
-        let cap = LogCap::new(&engine.settings.reliability);
-        let (sink, writer) = StoreSink::start(engine.board.clone(), session.id, cap);
         let cancel = self.cancel.child_token();
         let creator = self
             .creator
@@ -105,16 +101,16 @@ impl Consult<'_> {
             // Helper roles review and estimate; a browser belongs to a task's attempt.
             browser: None,
         };
-        let supervised = Supervisor {
+        let supervised = run_helper(
             engine,
-            sink: &sink,
-            session: session.id,
-            task: self.task.id,
-            cancel: &cancel,
-        }
-        .run(runtime.as_ref(), request, Vec::new())
+            session.id,
+            self.task.id,
+            &cancel,
+            runtime.as_ref(),
+            request,
+            Vec::new(),
+        )
         .await;
-        sink.finish(writer).await;
         let name = role.name.to_string();
         let Supervised {
             report,

@@ -23,10 +23,8 @@ use tracing::Instrument;
 use super::{
     Engine,
     error::InvestigationError,
-    log_cap::LogCap,
     runtimes::workspace_repo,
-    sink::StoreSink,
-    supervise::{Supervised, Supervisor, finish_helper_session},
+    supervise::{Supervised, finish_helper_session, run_helper},
 };
 use harness_board::budget::{BudgetLimits, BudgetReport};
 use harness_engine::{
@@ -155,12 +153,8 @@ async fn open_worktree(
             .ok_or(InvestigationError::NoWorkspace)?;
         let repo = workspace_repo(&workspace)?;
         let root = repo.root().to_path_buf();
-        let base = match &settings.base_branch {
-            Some(b) => b.clone(),
-            None => repo
-                .current_branch()
-                .map_err(InvestigationError::BaseBranch)?,
-        };
+        let base = super::attempt::base_branch(settings.base_branch.as_deref(), &repo)
+            .map_err(InvestigationError::BaseBranch)?;
         let rev = git
             .base_head(&root, &branch)
             .or_else(|_| git.base_head(&root, &base))
@@ -199,8 +193,6 @@ async fn run_session(
     if let Err(err) = recorded {
         tracing::warn!(%err, "cannot record the investigation's worktree");
     }
-    let cap = LogCap::new(&engine.settings.reliability);
-    let (sink, writer) = StoreSink::start(engine.board.clone(), session.id, cap);
     let request = SessionRequest {
         worktree: worktree.to_path_buf(),
         role_instructions: engine
@@ -234,16 +226,16 @@ async fn run_session(
         report,
         stuck,
         spend_stop: stopped,
-    } = Supervisor {
+    } = run_helper(
         engine,
-        sink: &sink,
-        session: session.id,
-        task: task.id,
-        cancel: &cancel,
-    }
-    .run(runtime.as_ref(), request, vec![unblocked])
+        session.id,
+        task.id,
+        &cancel,
+        runtime.as_ref(),
+        request,
+        vec![unblocked],
+    )
     .await;
-    sink.finish(writer).await;
     let (status, result) = match report.outcome {
         SessionOutcome::Completed { summary, .. } => (SessionStatus::Succeeded, Ok(summary)),
         SessionOutcome::Cancelled => {

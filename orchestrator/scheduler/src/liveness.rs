@@ -84,6 +84,7 @@ mod tests {
         });
         // Our own direct child counts as the agent itself for a CLI session.
         let agent_only = command_running_in(&path, true);
+        // The probe may have exited already; either way it is reaped next.
         let _ = child.kill();
         let _ = child.wait();
         assert!(seen, "the running command was not seen");

@@ -163,10 +163,7 @@ async fn checkout(engine: &Engine, git: &LandingGit, path: &Path) -> Option<Path
     tokio::task::spawn_blocking(move || {
         let repo = workspace_repo(settings.workspace.as_ref()?).ok()?;
         let root = repo.root().to_path_buf();
-        let base = match &settings.base_branch {
-            Some(b) => b.clone(),
-            None => repo.current_branch().ok()?,
-        };
+        let base = super::attempt::base_branch(settings.base_branch.as_deref(), &repo).ok()?;
         let rev = git.base_head(&root, &base).ok()?;
         if path.exists() {
             super::investigation::clear_leftover_checkout(&git, &root, &path);

@@ -27,6 +27,7 @@ use tracing::Instrument;
 
 use super::{
     Engine,
+    log_cap::LogCap,
     sink::{StoreSink, now_millis},
     spend::SpendStop,
 };
@@ -87,6 +88,33 @@ impl Supervisor<'_> {
             spend_stop: spend.finish(),
         }
     }
+}
+
+/// A helper role's session (a consult, an investigation), its log included: the log's
+/// sink lives exactly as long as the supervised run. An attempt keeps its own sink,
+/// which also carries what happens before and after its agent runs.
+pub(super) async fn run_helper(
+    engine: &Arc<Engine>,
+    session: SessionId,
+    task: TaskId,
+    cancel: &CancellationToken,
+    runtime: &dyn AgentRuntime,
+    request: SessionRequest,
+    watchers: Vec<JoinHandle<()>>,
+) -> Supervised {
+    let cap = LogCap::new(&engine.settings.reliability);
+    let (sink, writer) = StoreSink::start(engine.board.clone(), session, cap);
+    let supervised = Supervisor {
+        engine,
+        sink: &sink,
+        session,
+        task,
+        cancel,
+    }
+    .run(runtime, request, watchers)
+    .await;
+    sink.finish(writer).await;
+    supervised
 }
 
 /// Attempts of [`finish_helper_session`] before it gives up.
