@@ -22,13 +22,13 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AgentList {
+pub(crate) struct AgentList {
     pub items: Vec<Agent>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateAgentRequest {
+pub(crate) struct UpdateAgentRequest {
     pub enabled: Option<bool>,
     pub model: Option<String>,
     /// 1 to 16.

@@ -178,7 +178,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AuthStatus {
+pub(crate) struct AuthStatus {
     /// The server has a token configured.
     pub auth_required: bool,
     /// This request carried a valid token or session cookie.
@@ -187,7 +187,7 @@ pub struct AuthStatus {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LoginRequest {
+pub(crate) struct LoginRequest {
     pub token: String,
 }
 

@@ -190,7 +190,7 @@ impl From<ReviewError> for ApiError {
 /// milliseconds, so one second is ample and keeps a retry storm spread out.
 const RETRY_AFTER_SECS: &str = "1";
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]
 mod tests {

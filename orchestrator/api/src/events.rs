@@ -16,14 +16,14 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventList {
+pub(crate) struct EventList {
     pub items: Vec<Event>,
 }
 
 /// Query parameters of `GET /api/events`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct EventQuery {
+pub(crate) struct EventQuery {
     /// Only events with a greater id; without it, the newest `limit`.
     #[serde(
         default,

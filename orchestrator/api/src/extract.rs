@@ -14,7 +14,7 @@ use super::error::ApiError;
 
 /// A JSON body. The content type is not checked: `curl -d '{…}'` sends
 /// `application/x-www-form-urlencoded`, and our users' scripts rely on that working.
-pub struct JsonBody<T>(pub T);
+pub(crate) struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -42,7 +42,7 @@ fn body_rejection(r: BytesRejection) -> ApiError {
 /// JSON but of the wrong shape (unknown field, wrong type, missing field) a 422.
 /// Syntax is checked first on its own, because serde_json reports some type errors
 /// (a number where an enum string belongs) with syntax-error wording.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // A good body parses in one pass; only a bad one pays for the two passes below,
     // which name what is wrong.
     if let Ok(value) = serde_json::from_slice(bytes) {
@@ -98,7 +98,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 const FIELD: &str = "{field}";
 
 /// Parses a query string into `T`; see [`Query`].
-pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+pub(crate) fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(query).map_err(|e| ApiError::BadRequest {
             message: format!("malformed query string: {e}"),
@@ -121,12 +121,12 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
 }
 
 /// A text parameter, as given.
-pub fn query_text<'de, D: Deserializer<'de>>(value: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn query_text<'de, D: Deserializer<'de>>(value: D) -> Result<Option<String>, D::Error> {
     String::deserialize(value).map(Some)
 }
 
 /// A parameter parsed by a domain type's `FromStr`, whose message names the field.
-pub fn query_parsed<'de, D, T>(value: D) -> Result<Option<T>, D::Error>
+pub(crate) fn query_parsed<'de, D, T>(value: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: std::str::FromStr<Err = harness_domain::ValidationError>,
@@ -138,7 +138,7 @@ where
 }
 
 /// A whole-number parameter within `MIN..=MAX`.
-pub fn query_number<'de, D, T, const MIN: u64, const MAX: u64>(
+pub(crate) fn query_number<'de, D, T, const MIN: u64, const MAX: u64>(
     value: D,
 ) -> Result<Option<T>, D::Error>
 where

@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct FindingList {
+pub(crate) struct FindingList {
     pub items: Vec<Finding>,
 }
 
@@ -33,7 +33,7 @@ pub struct FindingList {
 #[utoipa::path(get, path = "/api/tasks/{id}/findings", tag = "findings",
     params(("id" = String, Path, description = "42 or T-42")),
     responses((status = 200, body = FindingList), (status = 404, body = ErrorBody)))]
-pub async fn task_findings(
+pub(crate) async fn task_findings(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<FindingList>> {

@@ -15,7 +15,7 @@ use harness_forge::webhook::is_genuine;
 
 use super::{AppState, error::ApiError};
 
-pub fn webhook_router() -> Router<AppState> {
+pub(crate) fn webhook_router() -> Router<AppState> {
     Router::new().route("/api/forge/webhook", post(webhook))
 }
 

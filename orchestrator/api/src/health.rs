@@ -18,7 +18,7 @@ use super::AppState;
 /// Marks a health response so the request log can put it at debug level: container
 /// runtimes call `/health` every few seconds.
 #[derive(Debug, Clone, Copy)]
-pub struct HealthCheck;
+pub(crate) struct HealthCheck;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {

@@ -32,7 +32,7 @@ impl Bucket {
 
 /// Shared by every login request.
 #[derive(Debug, Default)]
-pub struct LoginLimiter {
+pub(crate) struct LoginLimiter {
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
 }
 

@@ -68,7 +68,7 @@ use super::AppState;
         harness_board::live::LiveKind,
     ))
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 /// The document as pretty JSON (what `harness openapi` prints).
 pub fn document() -> String {

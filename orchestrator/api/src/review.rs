@@ -43,7 +43,7 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateCommentRequest {
+pub(crate) struct CreateCommentRequest {
     /// A file of the task's diff.
     pub path: String,
     /// 1-based line number on `side`.
@@ -58,19 +58,19 @@ pub struct CreateCommentRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateCommentRequest {
+pub(crate) struct UpdateCommentRequest {
     pub body: Option<String>,
     pub resolved: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CommentList {
+pub(crate) struct CommentList {
     pub items: Vec<ReviewComment>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReviewRequest {
+pub(crate) struct ReviewRequest {
     pub action: ReviewAction,
     /// Why (required to reject), or what to change (with or instead of comments).
     pub message: Option<String>,
@@ -78,7 +78,7 @@ pub struct ReviewRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MessageRequest {
+pub(crate) struct MessageRequest {
     /// 1 to 20,000 characters.
     pub message: String,
 }
@@ -88,7 +88,7 @@ pub struct MessageRequest {
     params(("id" = String, Path, description = "42 or T-42")),
     responses((status = 200, body = TaskDiff), (status = 404, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
-pub async fn get_diff(
+pub(crate) async fn get_diff(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TaskDiff>> {

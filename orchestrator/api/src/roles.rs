@@ -38,14 +38,14 @@ pub fn router() -> Router<AppState> {
 /// Whether a role can run here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum RoleStatus {
+pub(crate) enum RoleStatus {
     Ready,
     Unconfigured,
 }
 
 /// A role as served.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RoleView {
+pub(crate) struct RoleView {
     pub name: String,
     pub description: String,
     /// The start of its agents' system prompt.
@@ -71,14 +71,14 @@ pub struct RoleView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RoleList {
+pub(crate) struct RoleList {
     pub items: Vec<RoleView>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct ProposalQuery {
+pub(crate) struct ProposalQuery {
     /// `proposed`, `accepted` or `rejected`; all when absent.
     #[serde(default, deserialize_with = "query_parsed")]
     #[param(value_type = Option<ProposalStatus>)]
@@ -86,19 +86,19 @@ pub struct ProposalQuery {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProposalList {
+pub(crate) struct ProposalList {
     pub items: Vec<Proposal>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AcceptedProposal {
+pub(crate) struct AcceptedProposal {
     pub proposal: Proposal,
     /// The task created from it.
     pub task: Task,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EstimateView {
+pub(crate) struct EstimateView {
     /// `null` until the evaluator has estimated the task.
     pub estimate: Option<TaskEstimate>,
 }
@@ -106,7 +106,7 @@ pub struct EstimateView {
 /// A person marks a task's size (the evaluator then leaves it alone).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MarkSizeRequest {
+pub(crate) struct MarkSizeRequest {
     /// `small`, `medium` or `large`.
     pub size: String,
     pub reason: Option<String>,
@@ -146,7 +146,7 @@ fn view(role: &Role, agents: Vec<String>, problem: Option<String>) -> RoleView {
 
 /// Every role: prompt, tools, runtime and model, categories, agents, status.
 #[utoipa::path(get, path = "/api/roles", tag = "roles", responses((status = 200, body = RoleList)))]
-pub async fn list_roles(State(state): State<AppState>) -> ApiResult<Json<RoleList>> {
+pub(crate) async fn list_roles(State(state): State<AppState>) -> ApiResult<Json<RoleList>> {
     let agents = state.board.list_agents().await?;
     let roles = &state.settings.engine.roles;
     let items = roles
@@ -213,7 +213,7 @@ pub async fn reject_proposal(
 #[utoipa::path(get, path = "/api/tasks/{id}/estimate", tag = "tasks",
     params(("id" = String, Path, description = "42 or T-42")),
     responses((status = 200, body = EstimateView), (status = 404, body = ErrorBody)))]
-pub async fn task_estimate(
+pub(crate) async fn task_estimate(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<EstimateView>> {
@@ -231,7 +231,7 @@ pub async fn task_estimate(
     params(("id" = String, Path, description = "42 or T-42")),
     request_body = MarkSizeRequest,
     responses((status = 200, body = EstimateView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn mark_size(
+pub(crate) async fn mark_size(
     State(state): State<AppState>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<MarkSizeRequest>,

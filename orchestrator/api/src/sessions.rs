@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SessionPage {
+pub(crate) struct SessionPage {
     pub items: Vec<Session>,
     pub total: u64,
     pub limit: u32,
@@ -36,14 +36,14 @@ pub struct SessionPage {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SessionLogs {
+pub(crate) struct SessionLogs {
     pub items: Vec<LogLine>,
 }
 
 /// Query parameters of `GET /api/sessions`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct SessionQuery {
+pub(crate) struct SessionQuery {
     #[serde(
         default,
         deserialize_with = "query_number::<_, _, 1, { i64::MAX as u64 }>"
@@ -75,7 +75,7 @@ fn session_cursor(raw: &str) -> Result<i64, ApiError> {
 /// Query parameters of `GET /api/sessions/{id}/logs`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct LogQuery {
+pub(crate) struct LogQuery {
     /// Only lines with a greater seq.
     #[serde(
         default,

@@ -42,14 +42,14 @@ pub fn router() -> Router<AppState> {
 /// A task named by id (`42`) or display id (`T-42`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
-pub enum TaskRefInput {
+pub(crate) enum TaskRefInput {
     Id(i64),
     DisplayId(String),
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateTaskRequest {
+pub(crate) struct CreateTaskRequest {
     /// 1 to 200 characters.
     pub title: String,
     pub description: Option<String>,
@@ -73,7 +73,7 @@ pub struct CreateTaskRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateTaskRequest {
+pub(crate) struct UpdateTaskRequest {
     pub title: Option<String>,
     pub description: Option<String>,
     pub category: Option<String>,
@@ -92,13 +92,13 @@ pub struct UpdateTaskRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AnswerRequest {
+pub(crate) struct AnswerRequest {
     /// 1 to 20,000 characters.
     pub answer: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TaskPage {
+pub(crate) struct TaskPage {
     pub items: Vec<Task>,
     pub total: u64,
     pub limit: u32,
@@ -108,19 +108,19 @@ pub struct TaskPage {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TaskList {
+pub(crate) struct TaskList {
     pub items: Vec<Task>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TaskHistory {
+pub(crate) struct TaskHistory {
     pub items: Vec<TaskTransition>,
 }
 
 /// Query parameters of `GET /api/tasks`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct TaskQuery {
+pub(crate) struct TaskQuery {
     #[serde(default, deserialize_with = "query_parsed")]
     status: Option<TaskStatus>,
     #[serde(default, deserialize_with = "query_parsed")]
@@ -356,7 +356,7 @@ pub async fn delete_task(
 #[utoipa::path(post, path = "/api/tasks/{id}/retry", tag = "tasks",
     params(("id" = String, Path, description = "42 or T-42")),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn retry_task(
+pub(crate) async fn retry_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Task>> {
@@ -391,7 +391,7 @@ pub async fn reopen_task(
 #[utoipa::path(post, path = "/api/tasks/{id}/land", tag = "tasks",
     params(("id" = String, Path, description = "42 or T-42")),
     responses((status = 202, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn land_task(
+pub(crate) async fn land_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<(axum::http::StatusCode, Json<Task>)> {
@@ -410,7 +410,7 @@ pub async fn land_task(
 #[utoipa::path(post, path = "/api/tasks/{id}/cancel", tag = "tasks",
     params(("id" = String, Path, description = "42 or T-42")),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn cancel_task(
+pub(crate) async fn cancel_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Task>> {
@@ -422,7 +422,7 @@ pub async fn cancel_task(
     params(("id" = String, Path, description = "42 or T-42")),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn answer_task(
+pub(crate) async fn answer_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<AnswerRequest>,
@@ -453,7 +453,7 @@ pub async fn task_history(
 #[utoipa::path(get, path = "/api/tasks/{id}/dependents", tag = "tasks",
     params(("id" = String, Path, description = "42 or T-42")),
     responses((status = 200, body = TaskList), (status = 404, body = ErrorBody)))]
-pub async fn task_dependents(
+pub(crate) async fn task_dependents(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TaskList>> {

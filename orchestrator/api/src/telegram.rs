@@ -20,7 +20,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Not behind it: Telegram cannot send our bearer token; its own secret header is checked.
-pub fn webhook_router() -> Router<AppState> {
+pub(crate) fn webhook_router() -> Router<AppState> {
     Router::new().route("/api/telegram/webhook", post(webhook))
 }
 

@@ -52,7 +52,7 @@ pub fn router() -> Router<AppState> {
 
 /// Query parameters of `GET /ws`.
 #[derive(Debug, serde::Deserialize)]
-pub struct WsQuery {
+pub(crate) struct WsQuery {
     /// Replay live messages with a greater seq before the live stream.
     #[serde(default, deserialize_with = "query_number::<_, _, 0, { u64::MAX }>")]
     after: Option<u64>,

@@ -18,7 +18,7 @@
 use std::{sync::Arc, time::Duration};
 
 /// Sent with every request, so a server's logs can tell the harness apart.
-pub const USER_AGENT: &str = concat!("parent-harness/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("parent-harness/", env!("CARGO_PKG_VERSION"));
 
 /// How long a client waits.
 #[derive(Debug, Clone, Copy)]

@@ -175,7 +175,7 @@ impl LiveFeed<'_> {
 
 /// The bus itself. The board owns the only one ([`crate::Board::new`] makes
 /// it); everyone else listens through a [`LiveFeed`].
-pub struct LiveBus {
+pub(crate) struct LiveBus {
     state: Mutex<Ring>,
     sender: broadcast::Sender<Arc<LiveMessage>>,
 }
@@ -214,7 +214,7 @@ impl LiveBus {
 
     /// Publishes messages back to back, under one lock: a subscriber woken by the first
     /// finds the rest already waiting and sends them in one write.
-    pub fn publish_all(&self, messages: impl IntoIterator<Item = LiveKind>) {
+    pub(crate) fn publish_all(&self, messages: impl IntoIterator<Item = LiveKind>) {
         let mut ring = self.lock();
         for message in messages {
             self.push(&mut ring, message);

@@ -43,7 +43,7 @@ pub fn resolve(base: &Path, path: &mut Option<PathBuf>) {
 }
 
 /// Resolves each path of a list in place against `base`.
-pub fn resolve_all(base: &Path, paths: &mut Option<Vec<PathBuf>>) {
+pub(crate) fn resolve_all(base: &Path, paths: &mut Option<Vec<PathBuf>>) {
     for p in paths.iter_mut().flatten() {
         *p = absolute(base, p);
     }
@@ -53,7 +53,7 @@ pub fn resolve_all(base: &Path, paths: &mut Option<Vec<PathBuf>>) {
 /// of the XDG base directory specification (`$XDG_DATA_HOME/parent-harness`, else
 /// `~/.local/share/parent-harness`), so a first run from any directory finds the same
 /// board again; `./data` under `cwd` when there is no home to put it in.
-pub fn default_database(cwd: &Path) -> PathBuf {
+pub(crate) fn default_database(cwd: &Path) -> PathBuf {
     let xdg = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute());
@@ -78,7 +78,7 @@ pub fn within(inner: &Path, outer: &Path) -> bool {
 /// `path` as the kernel will resolve it: absolute, symlinks and `..` resolved for the
 /// part that exists, the rest (not created yet) appended with `.` and `..` applied. So
 /// `data/worktrees/..` or a symlink to the data directory cannot pass for another place.
-pub fn real_path(path: &Path) -> PathBuf {
+pub(crate) fn real_path(path: &Path) -> PathBuf {
     let absolute = std::env::current_dir()
         .map(|cwd| cwd.join(path))
         .unwrap_or_else(|_| path.to_path_buf());

@@ -65,7 +65,7 @@ impl Default for RoleSettings {
 }
 
 /// Where Chromium is looked for when HARNESS_CHROMIUM is not set.
-pub const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 
 impl RoleSettings {
     pub fn load(file: RolesFile, chromium: Option<PathBuf>) -> Result<Self, ConfigError> {

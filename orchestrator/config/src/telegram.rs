@@ -124,7 +124,7 @@ impl NotifyKind {
         Self::Proposed,
         Self::Review,
     ];
-    pub const DEFAULT: [Self; 10] = [
+    pub(crate) const DEFAULT: [Self; 10] = [
         Self::Completed,
         Self::Blocked,
         Self::Diagnosis,

@@ -6,7 +6,7 @@
 use crate::ValidationError;
 
 /// The most origins one task may name.
-pub const MAX_ORIGINS: usize = 16;
+pub(crate) const MAX_ORIGINS: usize = 16;
 
 /// `entry` as an http(s) origin, or `None` when it is not exactly one.
 pub fn parse_origin(entry: &str) -> Option<url::Origin> {

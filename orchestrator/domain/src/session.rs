@@ -206,7 +206,7 @@ pub struct LogLine {
 
 /// Longest log line kept; longer content is cut with a marker, so one runaway
 /// command cannot fill the database.
-pub const MAX_LOG_LINE_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_LOG_LINE_BYTES: usize = 64 * 1024;
 
 /// Cuts `content` to [`MAX_LOG_LINE_BYTES`] at a character boundary.
 pub fn clip_log_content(content: &str) -> String {

@@ -144,7 +144,7 @@ impl Default for Category {
 pub struct PassCriteria(Vec<String>);
 
 impl PassCriteria {
-    pub const MAX_ITEMS: usize = 50;
+    pub(crate) const MAX_ITEMS: usize = 50;
 
     pub fn parse(raw: &[String]) -> Result<Self, ValidationError> {
         if raw.len() > Self::MAX_ITEMS {
@@ -219,7 +219,7 @@ impl Default for MaxAttempts {
 pub struct Dependencies(Vec<TaskId>);
 
 impl Dependencies {
-    pub const MAX_ITEMS: usize = 100;
+    pub(crate) const MAX_ITEMS: usize = 100;
 
     pub fn parse(ids: Vec<TaskId>) -> Result<Self, ValidationError> {
         if ids.len() > Self::MAX_ITEMS {
@@ -384,7 +384,7 @@ impl TaskStatus {
     /// failed → pending (retry) | blocked; blocked → pending (unblock);
     /// verifying → review → pending (approved, changes requested) | blocked (rejected);
     /// any state that is not final → cancelled.
-    pub fn can_become(self, to: TaskStatus) -> bool {
+    pub(crate) fn can_become(self, to: TaskStatus) -> bool {
         use TaskStatus::*;
         match (self, to) {
             (from, Cancelled) => !from.is_final(),

@@ -30,14 +30,14 @@ use super::{
 
 /// One log line derived from the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogEntry {
+pub(crate) struct LogEntry {
     pub kind: LogKind,
     pub content: String,
 }
 
 /// The `{"type":"result",…}` line.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CliResult {
+pub(crate) struct CliResult {
     pub is_error: bool,
     pub subtype: String,
     pub result: String,
@@ -49,7 +49,7 @@ pub struct CliResult {
 /// Parses stream-json line by line. Keeps only what it needs: tool names by id (bounded),
 /// the model, and the result.
 #[derive(Debug)]
-pub struct StreamJsonParser {
+pub(crate) struct StreamJsonParser {
     tool_names: HashMap<String, String>,
     model: Option<String>,
     result: Option<CliResult>,
@@ -78,7 +78,7 @@ impl StreamJsonParser {
     }
 
     /// The log entries for one line of stdout.
-    pub fn parse_line(&mut self, line: &str) -> Vec<LogEntry> {
+    pub(crate) fn parse_line(&mut self, line: &str) -> Vec<LogEntry> {
         let trimmed = line.trim();
         if trimmed.is_empty() {
             return Vec::new();

@@ -142,19 +142,19 @@ impl WorktreeRoot {
     }
 
     /// A path found below the root by a directory walk (`search`), relative to the root.
-    pub fn confine_found(&self, found: &Path) -> Option<ConfinedPath> {
+    pub(crate) fn confine_found(&self, found: &Path) -> Option<ConfinedPath> {
         let relative = found.strip_prefix(&self.root).ok()?;
         normalize(relative).filter(|p| !p.is_root())
     }
 
     /// Opens a regular file for reading. Symlinks are followed while they stay inside.
-    pub fn open_read(&self, path: &ConfinedPath) -> Result<File, OpenError> {
+    pub(crate) fn open_read(&self, path: &ConfinedPath) -> Result<File, OpenError> {
         let fd = self.open_beneath(path, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty(), READ)?;
         regular_file(fd, "it is a directory; use list_dir")
     }
 
     /// Opens a directory for listing. Symlinks are followed while they stay inside.
-    pub fn open_dir(&self, path: &ConfinedPath) -> Result<OwnedFd, OpenError> {
+    pub(crate) fn open_dir(&self, path: &ConfinedPath) -> Result<OwnedFd, OpenError> {
         self.open_beneath(
             path,
             OFlags::RDONLY | OFlags::DIRECTORY,
@@ -164,7 +164,7 @@ impl WorktreeRoot {
     }
 
     /// Opens an existing regular file for reading and rewriting in place.
-    pub fn open_edit(&self, path: &ConfinedPath) -> Result<File, OpenError> {
+    pub(crate) fn open_edit(&self, path: &ConfinedPath) -> Result<File, OpenError> {
         let (parent, name) = self.walk_parents(path, false)?;
         let fd = self.open_in(&parent, name, path, OFlags::RDWR, Mode::empty())?;
         writable_file(fd)
@@ -383,7 +383,7 @@ impl ConfinedPath {
     }
 
     /// True for the root itself.
-    pub fn is_root(&self) -> bool {
+    pub(crate) fn is_root(&self) -> bool {
         self.relative.as_os_str().is_empty()
     }
 }

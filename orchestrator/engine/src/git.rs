@@ -22,7 +22,7 @@ use super::{
 };
 
 /// Prefix of every branch the harness creates.
-pub const BRANCH_PREFIX: &str = "harness/";
+pub(crate) const BRANCH_PREFIX: &str = "harness/";
 
 /// Who commits and merges on the agents' behalf.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -800,7 +800,7 @@ pub fn branch_name(display_id: &str) -> Result<String, GitError> {
 
 /// `harness/<display_id>-kept-<UTC time>`: the branch a worktree's work is kept on when
 /// the worktree is set aside (a fresh attempt, or retention), so nothing is lost.
-pub fn kept_branch_name(display_id: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn kept_branch_name(display_id: &str, at: chrono::DateTime<chrono::Utc>) -> String {
     format!(
         "{BRANCH_PREFIX}{display_id}-kept-{}",
         at.format("%Y%m%dT%H%M%SZ")

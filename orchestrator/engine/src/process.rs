@@ -394,7 +394,7 @@ pub fn signal_group(pgid: i32, signal: i32) {
 }
 
 /// True while any process (zombies included) is in group `pgid`.
-pub fn group_alive(pgid: i32) -> bool {
+pub(crate) fn group_alive(pgid: i32) -> bool {
     // SAFETY: signal 0 only checks existence and permission.
     let rc = unsafe { libc::kill(-pgid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
@@ -416,7 +416,7 @@ impl Drop for GroupGuard {
 
 /// The last `max` bytes of output, line by line.
 #[derive(Debug)]
-pub struct TailBuffer {
+pub(crate) struct TailBuffer {
     text: String,
     max: usize,
 }

@@ -51,7 +51,7 @@ impl TaskBrief {
 }
 
 /// The most of a previous failure that goes into a prompt.
-pub const MAX_FAILURE_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_FAILURE_BYTES: usize = 8 * 1024;
 
 /// The system prompt: the role's instructions and the rules of the worktree.
 pub fn system_prompt(role_instructions: &str) -> String {

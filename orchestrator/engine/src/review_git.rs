@@ -13,9 +13,9 @@ use super::{
 };
 
 /// Changed lines past which the patches are left out and only the files are listed.
-pub const MAX_DIFF_LINES: u32 = 200_000;
+pub(crate) const MAX_DIFF_LINES: u32 = 200_000;
 /// Bytes of patch text served for one diff; the file being cut says so.
-pub const MAX_DIFF_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_DIFF_BYTES: usize = 16 * 1024 * 1024;
 /// Largest file read to check a comment's lines.
 const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 

@@ -115,7 +115,7 @@ pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Output, Sa
 }
 
 /// [`run`] with its own timeout (`HARNESS_GIT_TIMEOUT_SECS` for landing).
-pub fn run_within(
+pub(crate) fn run_within(
     dir: &Path,
     args: &[&str],
     env: &[(&str, &str)],
@@ -125,7 +125,7 @@ pub fn run_within(
 }
 
 /// [`run_within`] with `input` written to git's standard input (`cat-file --batch`).
-pub fn run_with_input(
+pub(crate) fn run_with_input(
     dir: &Path,
     args: &[&str],
     env: &[(&str, &str)],

@@ -88,7 +88,7 @@ impl MemorySink {
 }
 
 /// Cuts `text` to at most `max` bytes on a char boundary, saying how much was dropped.
-pub fn truncate_with_note(text: &str, max: usize) -> String {
+pub(crate) fn truncate_with_note(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }

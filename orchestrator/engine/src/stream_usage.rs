@@ -17,7 +17,7 @@ const MAX_IDS: usize = 4096;
 
 /// Usage and cost recorded so far for one CLI session.
 #[derive(Debug, Default)]
-pub struct StreamedUsage {
+pub(crate) struct StreamedUsage {
     prices: PriceTable,
     seen: HashSet<String>,
     usage: Usage,
@@ -26,7 +26,7 @@ pub struct StreamedUsage {
 
 impl StreamedUsage {
     /// The usage of a new model message in `line`, with its estimated cost.
-    pub fn observe(&mut self, line: &str) -> Option<(Usage, f64)> {
+    pub(crate) fn observe(&mut self, line: &str) -> Option<(Usage, f64)> {
         let value: Value = serde_json::from_str(line.trim()).ok()?;
         if value["type"] != "assistant" {
             return None;
@@ -58,7 +58,7 @@ impl StreamedUsage {
     }
 
     /// What the final totals add beyond what was streamed (never negative).
-    pub fn remainder(&self, total: &Usage, total_cost_usd: Option<f64>) -> (Usage, f64) {
+    pub(crate) fn remainder(&self, total: &Usage, total_cost_usd: Option<f64>) -> (Usage, f64) {
         let usage = Usage {
             input_tokens: total.input_tokens.saturating_sub(self.usage.input_tokens),
             output_tokens: total.output_tokens.saturating_sub(self.usage.output_tokens),

@@ -62,7 +62,7 @@ impl VerifyReport {
         self.commands.iter().all(|c| c.termination.success())
     }
 
-    pub fn ran_nothing(&self) -> bool {
+    pub(crate) fn ran_nothing(&self) -> bool {
         self.commands.is_empty()
     }
 

@@ -25,9 +25,9 @@ use super::{ExecutorBackend, ExecutorError, ExecutorKind, Handle, Launch, Networ
 use crate::RemoteSettings;
 
 /// Where the harness binary is mounted in the container.
-pub const BINARY_IN_CONTAINER: &str = "/opt/harness/harness";
+pub(crate) const BINARY_IN_CONTAINER: &str = "/opt/harness/harness";
 /// The worker's scratch directory (tmpfs).
-pub const WORK_DIR: &str = "/work";
+pub(crate) const WORK_DIR: &str = "/work";
 /// The user the worker runs as (the conventional "nonroot" uid/gid).
 pub const USER: &str = "65532:65532";
 

@@ -78,8 +78,8 @@ pub struct Swept {
 }
 
 /// Lines and bytes of a pod's log fetched for diagnostics.
-pub const LOG_TAIL_LINES: i64 = 200;
-pub const LOG_MAX_BYTES: i64 = 64 * 1024;
+pub(crate) const LOG_TAIL_LINES: i64 = 200;
+pub(crate) const LOG_MAX_BYTES: i64 = 64 * 1024;
 
 /// The executor: a client and its settings. Cheap to clone.
 #[derive(Clone)]
@@ -286,7 +286,7 @@ impl KubernetesExecutor {
 
     /// [`Self::sweep`], sparing the objects named in `keep` (re-adopted attempts').
     #[tracing::instrument(skip_all, err)]
-    pub async fn sweep_except(&self, keep: &BTreeSet<String>) -> Result<Swept, KubeError> {
+    pub(crate) async fn sweep_except(&self, keep: &BTreeSet<String>) -> Result<Swept, KubeError> {
         let params = ListParams::default().labels(&spec::sweep_selector(&self.settings));
         let jobs = self
             .api::<Job>()

@@ -32,14 +32,15 @@ pub enum ForgeError {
 
 impl ForgeError {
     /// Worth trying again later without a person doing anything.
-    pub fn is_transient(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(self, Self::RateLimited { .. } | Self::Unavailable(_))
     }
 
     /// The forge refused to open a pull request because one is already open for the
     /// branch: GitHub's 422 "A pull request already exists for …", GitLab's and Gitea's
     /// 409 "… already exists …".
-    pub fn already_exists(&self) -> bool {
+    pub(crate) fn already_exists(&self) -> bool {
         matches!(self, Self::Refused { status: 409 | 422, message }
             if message.to_ascii_lowercase().contains("already exists"))
     }

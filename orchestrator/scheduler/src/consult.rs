@@ -22,7 +22,7 @@ use harness_engine::{
 };
 
 /// One helper session to run.
-pub struct Consult<'a> {
+pub(crate) struct Consult<'a> {
     pub engine: &'a Arc<Engine>,
     pub task: &'a Task,
     pub job: Job,
@@ -60,7 +60,7 @@ impl Consult<'_> {
     }
 
     /// [`Consult::run`], also saying which agent gave the verdict.
-    pub async fn run_by(self) -> Result<(Verdict, AgentId), ConsultError> {
+    pub(crate) async fn run_by(self) -> Result<(Verdict, AgentId), ConsultError> {
         let engine = self.engine;
         // Held until the session is over: the role's and the agent's concurrency.
         let (role, agent, _slot) = super::helper_slots::wait_for_slot(

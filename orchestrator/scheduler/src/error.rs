@@ -169,7 +169,7 @@ pub enum AttemptError {
 
 /// Why a blocked task got no diagnosis. Logged; the task is blocked either way.
 #[derive(Debug, thiserror::Error)]
-pub enum InvestigationError {
+pub(crate) enum InvestigationError {
     #[error("cannot list agents: {0}")]
     ListAgents(#[source] StoreError),
     #[error("no enabled investigator agent")]
@@ -211,7 +211,7 @@ pub enum InvestigationError {
 
 /// Why a helper role's session (consult.rs) gave no verdict.
 #[derive(Debug, thiserror::Error)]
-pub enum ConsultError {
+pub(crate) enum ConsultError {
     #[error("cannot list agents: {0}")]
     ListAgents(#[source] StoreError),
     #[error("no available agent does {0:?}")]
@@ -241,7 +241,7 @@ pub enum ConsultError {
 }
 
 /// How an attempt's failure is recorded on the task.
-pub struct FailureText {
+pub(crate) struct FailureText {
     /// One line: history, the `task.failed` event, the session's exit reason.
     pub reason: String,
     /// What the next attempt's prompt and the dashboard show.
@@ -277,7 +277,7 @@ impl AttemptError {
     }
 
     /// The one place an attempt's error becomes the task's failure text.
-    pub fn failure_text(&self, last_message: &str) -> FailureText {
+    pub(crate) fn failure_text(&self, last_message: &str) -> FailureText {
         let reason = self.to_string();
         let detail = match self {
             Self::VerificationFailed { tail } => tail.clone(),

@@ -23,7 +23,7 @@ use harness_engine::{
 use harness_store::StoreError;
 
 /// Reports findings on one task, from one session, through the board.
-pub struct BoardFindingReporter {
+pub(crate) struct BoardFindingReporter {
     pub board: Board,
     pub task: TaskId,
     pub session: SessionId,
@@ -69,7 +69,7 @@ pub fn uses_browser(settings: &EngineSettings, agent: &Agent) -> bool {
 
 /// The browser for `agent`'s session on `task`, when its role or settings give it one.
 /// It may open loopback and the origins of the role, the agent and the task.
-pub fn browser_grant(
+pub(crate) fn browser_grant(
     settings: &EngineSettings,
     board: &Board,
     agent: &Agent,

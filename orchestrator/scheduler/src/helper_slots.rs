@@ -28,7 +28,7 @@ pub struct HelperSlots {
 }
 
 /// One helper session's slot on its agent; dropping it frees the slot.
-pub struct HelperSlot {
+pub(crate) struct HelperSlot {
     slots: Arc<HelperSlots>,
     agent: String,
 }
@@ -45,7 +45,7 @@ impl Drop for HelperSlot {
 impl HelperSlots {
     /// Takes a slot on an available agent of `role` with room, if the role has room.
     /// `running`: the board's running sessions per agent.
-    pub fn try_take(
+    pub(crate) fn try_take(
         self: &Arc<Self>,
         role: &Role,
         agents: &[Agent],
@@ -79,7 +79,7 @@ impl HelperSlots {
 /// Waits for a slot of the role doing `job`, for a session on `task` whose purpose is
 /// `purpose`. Fails at once when no agent of the role is available at all, and after
 /// the session timeout when every one stays busy.
-pub async fn wait_for_slot<'a>(
+pub(crate) async fn wait_for_slot<'a>(
     engine: &'a Engine,
     job: Job,
     task: &Task,

@@ -35,7 +35,7 @@ use harness_engine::{
 
 /// Waits until the investigation may start, then registers it as the task's run.
 /// Each reason it waits for is announced once (`investigation.waiting`).
-pub async fn wait_for_slot(
+pub(crate) async fn wait_for_slot(
     engine: &Arc<Engine>,
     task: &Task,
 ) -> Result<CancellationToken, InvestigationError> {

@@ -88,7 +88,7 @@ pub struct Engine {
 
 impl Engine {
     /// Wakes the scheduler at `at` (a retry coming out of backoff).
-    pub fn wake_at(&self, at: Timestamp) {
+    pub(crate) fn wake_at(&self, at: Timestamp) {
         let delay = (at.datetime() - chrono::Utc::now())
             .to_std()
             .unwrap_or_default();

@@ -18,7 +18,7 @@ use std::{
 use super::sink::now_millis;
 
 /// Marks the session alive while a command runs in `worktree`. Runs until aborted.
-pub async fn while_commands_run(
+pub(crate) async fn while_commands_run(
     worktree: PathBuf,
     agent_is_child: bool,
     last_activity: Arc<AtomicI64>,
@@ -42,7 +42,7 @@ pub async fn while_commands_run(
 
 /// True when a process works under `dir`; with `agent_is_child`, our direct children
 /// (the agent itself) are not counted. Linux only (reads /proc).
-pub fn command_running_in(dir: &Path, agent_is_child: bool) -> bool {
+pub(crate) fn command_running_in(dir: &Path, agent_is_child: bool) -> bool {
     let own = std::process::id().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return false;

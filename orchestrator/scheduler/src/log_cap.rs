@@ -12,7 +12,7 @@ use harness_config::{EngineSettings, ReliabilitySettings};
 
 /// What to do with one log line.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Admit {
+pub(crate) enum Admit {
     Keep,
     /// The cap is reached: store this marker instead of the line.
     Cut(String),
@@ -20,7 +20,7 @@ pub enum Admit {
 }
 
 #[derive(Debug)]
-pub struct LogCap {
+pub(crate) struct LogCap {
     max_lines: u64,
     max_bytes: u64,
     state: Mutex<Counts>,
@@ -45,7 +45,7 @@ impl LogCap {
     }
 
     /// Decides for a line of `len` bytes. One line is kept back for the marker.
-    pub fn admit(&self, len: usize) -> Admit {
+    pub(crate) fn admit(&self, len: usize) -> Admit {
         let Ok(mut c) = self.state.lock() else {
             return Admit::Drop;
         };
@@ -82,7 +82,7 @@ impl LogCap {
 }
 
 /// Deletes the logs of sessions that ended longer ago than the log retention.
-pub async fn prune_logs(board: &Board, settings: &EngineSettings) {
+pub(crate) async fn prune_logs(board: &Board, settings: &EngineSettings) {
     let Ok(age) = chrono::TimeDelta::from_std(settings.reliability.session_log_retention) else {
         return;
     };

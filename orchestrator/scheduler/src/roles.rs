@@ -11,18 +11,18 @@ use harness_config::EngineSettings;
 use harness_engine::tools::ToolSet;
 
 /// The agent's role, `None` when its role is not (or no longer) in the registry.
-pub fn role_of<'a>(settings: &'a EngineSettings, agent: &Agent) -> Option<&'a Role> {
+pub(crate) fn role_of<'a>(settings: &'a EngineSettings, agent: &Agent) -> Option<&'a Role> {
     settings.roles.registry.get(agent.role.as_str())
 }
 
 /// The tools a session of `role` may use.
-pub fn session_tools(role: &Role) -> ToolSet {
+pub(crate) fn session_tools(role: &Role) -> ToolSet {
     ToolSet::of(role.tools.iter().copied())
 }
 
 /// The investigator's tools: its role's, narrowed to reading. A diagnosis changes
 /// nothing, so `[roles.investigator]` may take tools away but never add a writing one.
-pub fn investigation_tools(role: Option<&Role>) -> ToolSet {
+pub(crate) fn investigation_tools(role: Option<&Role>) -> ToolSet {
     match role {
         None => ToolSet::read_only(),
         Some(role) => ToolSet::of(
@@ -42,7 +42,7 @@ pub fn available(agent: &Agent) -> bool {
 }
 
 /// The role that does `job` and an available agent of it.
-pub fn agent_for_job<'a>(
+pub(crate) fn agent_for_job<'a>(
     settings: &'a EngineSettings,
     agents: &[Agent],
     job: Job,
@@ -58,7 +58,7 @@ pub fn agent_for_job<'a>(
 /// The agent of `role` to start a session on, where `busy` counts each agent's sessions:
 /// none while the role's concurrency is used up across its agents, else the first
 /// available agent under its own `max_concurrency`.
-pub fn pick_agent<'a>(
+pub(crate) fn pick_agent<'a>(
     role: &Role,
     agents: &'a [Agent],
     busy: impl Fn(&Agent) -> u32,

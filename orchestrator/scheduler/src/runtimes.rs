@@ -55,7 +55,7 @@ impl Runtimes {
     /// shows: the workspace looked at once for all of them (it runs git), and each
     /// agent's programs looked for on disk. On the blocking pool, not the caller's
     /// thread: the scheduler asks on every pass.
-    pub async fn readiness_of(
+    pub(crate) async fn readiness_of(
         &self,
         agents: Vec<Agent>,
     ) -> Result<Vec<Result<(), String>>, tokio::task::JoinError> {
@@ -204,7 +204,7 @@ impl Runtimes {
     /// The runtime for `agent` on `model` (a size tier's), else the role's model, else
     /// the agent's own. Checked and built on the blocking pool: the check runs git and
     /// looks for programs on disk.
-    pub async fn for_agent_with_model(
+    pub(crate) async fn for_agent_with_model(
         &self,
         agent: &Agent,
         model: Option<&str>,
@@ -279,6 +279,6 @@ impl Runtimes {
 }
 
 /// Opens the workspace repository. Runs git: call it on the blocking pool.
-pub fn workspace_repo(path: &Path) -> Result<Repo, WorkspaceError> {
+pub(crate) fn workspace_repo(path: &Path) -> Result<Repo, WorkspaceError> {
     Ok(Repo::open(path)?)
 }

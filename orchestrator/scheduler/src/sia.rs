@@ -26,7 +26,7 @@ use harness_store::TaskFilter;
 
 /// What made SIA look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
+pub(crate) enum Trigger {
     Schedule,
     Blocked,
 }
@@ -44,7 +44,7 @@ impl Trigger {
 const BLOCKED_REPEATEDLY: u64 = 2;
 
 /// After a task was blocked: SIA reviews when it is not the only blocked one.
-pub async fn after_blocked(engine: Arc<Engine>, task: Task) {
+pub(crate) async fn after_blocked(engine: Arc<Engine>, task: Task) {
     let blocked = engine
         .board
         .list_tasks(TaskFilter {

@@ -142,7 +142,7 @@ impl Shared {
 }
 
 /// The engine's [`engine::SessionSink`] over the board.
-pub struct StoreSink {
+pub(crate) struct StoreSink {
     shared: Arc<Shared>,
     /// Unix millis of the last sign of life, for the stuck-session watchdog.
     last_activity: Arc<AtomicI64>,
@@ -150,7 +150,7 @@ pub struct StoreSink {
 }
 
 /// Drains the buffer; await it after the session to be sure everything is stored.
-pub struct SinkWriter {
+pub(crate) struct SinkWriter {
     task: JoinHandle<()>,
     session_id: SessionId,
 }
@@ -201,7 +201,7 @@ impl StoreSink {
 
     /// Records that a remote worker's events before `next` are pushed: the number is
     /// stored in the same transaction as the last of them (adopt.rs reads it back).
-    pub fn mark_worker_seq(&self, next: u64) {
+    pub(crate) fn mark_worker_seq(&self, next: u64) {
         self.shared.lock().mark(next);
         self.shared.wake.notify_one();
     }
@@ -217,7 +217,7 @@ impl StoreSink {
             .is_ok_and(|r| r.is_ok())
     }
 
-    pub fn last_activity(&self) -> Arc<AtomicI64> {
+    pub(crate) fn last_activity(&self) -> Arc<AtomicI64> {
         self.last_activity.clone()
     }
 
@@ -372,7 +372,7 @@ impl engine::SessionSink for StoreSink {
     }
 }
 
-pub fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 

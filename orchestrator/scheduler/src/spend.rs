@@ -19,21 +19,21 @@ use harness_config::Overrun;
 
 /// Why the guard stopped a session.
 #[derive(Debug, Clone)]
-pub struct SpendStop {
+pub(crate) struct SpendStop {
     pub reason: String,
     /// The session's own cap uses an attempt; a budget crossing is not the task's fault.
     pub uses_attempt: bool,
 }
 
 /// A running guard; abort it when the session ends.
-pub struct SpendGuard {
+pub(crate) struct SpendGuard {
     pub stopped: Arc<OnceLock<SpendStop>>,
     handle: tokio::task::JoinHandle<()>,
 }
 
 impl SpendStop {
     /// The attempt's error: failed (the session's or task's cap) or requeued (budget).
-    pub fn into_error(self) -> AttemptError {
+    pub(crate) fn into_error(self) -> AttemptError {
         AttemptError::SpendStopped {
             reason: self.reason,
             uses_attempt: self.uses_attempt,

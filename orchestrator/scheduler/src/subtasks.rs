@@ -15,11 +15,11 @@ use harness_engine::runtime::{CreateTaskError, TaskCreator};
 
 /// The most subtasks one attempt may create: a planner splits a task into a handful;
 /// past this it is looping, and a remote worker (not trusted) cannot flood the board.
-pub const MAX_SUBTASKS_PER_ATTEMPT: u32 = 50;
+pub(crate) const MAX_SUBTASKS_PER_ATTEMPT: u32 = 50;
 
 /// Creates one attempt's subtasks through the board. Make one per attempt: it counts
 /// them against [`MAX_SUBTASKS_PER_ATTEMPT`].
-pub struct BoardTaskCreator {
+pub(crate) struct BoardTaskCreator {
     board: Board,
     /// The subtasks' category ([`subtask_category`]).
     category: String,
@@ -66,7 +66,7 @@ impl TaskCreator for BoardTaskCreator {
 /// A subtask keeps the planning task's category, unless the role that category goes to
 /// creates tasks itself (`planning`, `epic`): the subtask would be split again rather
 /// than built, so it takes the default category (`feature`).
-pub fn subtask_category(registry: &RoleRegistry, parent: &str) -> String {
+pub(crate) fn subtask_category(registry: &RoleRegistry, parent: &str) -> String {
     let splits_again = registry
         .get(registry.route(parent).as_str())
         .is_some_and(|role| role.tools.contains(&Tool::CreateTask));
@@ -78,7 +78,7 @@ pub fn subtask_category(registry: &RoleRegistry, parent: &str) -> String {
 }
 
 /// SIA's `create_task`: the task becomes a proposal that waits for a person.
-pub struct ProposalCreator {
+pub(crate) struct ProposalCreator {
     pub board: Board,
     /// What made SIA look (`schedule`, `blocked`, `arbitration of T-3`).
     pub source: String,

@@ -43,7 +43,7 @@ pub enum BotError {
 
 impl BotError {
     /// True when retrying the same request cannot help.
-    pub fn is_permanent(&self) -> bool {
+    pub(crate) fn is_permanent(&self) -> bool {
         matches!(self, Self::Refused { .. })
     }
 }
@@ -64,7 +64,7 @@ struct Parameters {
 
 /// `getMe`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct BotUser {
+pub(crate) struct BotUser {
     pub username: Option<String>,
 }
 
@@ -76,7 +76,7 @@ pub struct SentMessage {
 
 /// A client for one bot. Cheap to clone.
 #[derive(Clone)]
-pub struct BotApi {
+pub(crate) struct BotApi {
     http: reqwest::Client,
     base: Arc<str>,
     token: Secret,
@@ -148,7 +148,7 @@ impl BotApi {
         })
     }
 
-    pub async fn get_me(&self) -> Result<BotUser, BotError> {
+    pub(crate) async fn get_me(&self) -> Result<BotUser, BotError> {
         self.call("getMe", &json!({}), CALL_TIMEOUT).await
     }
 
@@ -177,7 +177,7 @@ impl BotApi {
     }
 
     /// Replaces a message's text and removes its buttons.
-    pub async fn edit_message_text(
+    pub(crate) async fn edit_message_text(
         &self,
         chat_id: i64,
         message_id: i64,
@@ -196,7 +196,7 @@ impl BotApi {
             .map(drop)
     }
 
-    pub async fn answer_callback_query(&self, id: &str, text: &str) -> Result<(), BotError> {
+    pub(crate) async fn answer_callback_query(&self, id: &str, text: &str) -> Result<(), BotError> {
         let text: String = text.chars().take(CALLBACK_TEXT_MAX).collect();
         let body = json!({ "callback_query_id": id, "text": text });
         self.call::<Value>("answerCallbackQuery", &body, CALL_TIMEOUT)
@@ -204,7 +204,7 @@ impl BotApi {
             .map(drop)
     }
 
-    pub async fn set_my_commands(&self, commands: &[(&str, &str)]) -> Result<(), BotError> {
+    pub(crate) async fn set_my_commands(&self, commands: &[(&str, &str)]) -> Result<(), BotError> {
         let list: Vec<Value> = commands
             .iter()
             .map(|(c, d)| json!({ "command": c, "description": d }))
@@ -215,7 +215,7 @@ impl BotApi {
     }
 
     /// Polling and a webhook exclude each other: polling starts by removing it.
-    pub async fn delete_webhook(&self) -> Result<(), BotError> {
+    pub(crate) async fn delete_webhook(&self) -> Result<(), BotError> {
         self.call::<Value>(
             "deleteWebhook",
             &json!({ "drop_pending_updates": false }),
@@ -225,7 +225,7 @@ impl BotApi {
         .map(drop)
     }
 
-    pub async fn set_webhook(&self, url: &str, secret: &Secret) -> Result<(), BotError> {
+    pub(crate) async fn set_webhook(&self, url: &str, secret: &Secret) -> Result<(), BotError> {
         let body = json!({
             "url": url,
             "secret_token": secret.expose(),

@@ -17,7 +17,7 @@ use harness_board::budget::BudgetReport;
 use harness_store::TaskFilter;
 
 /// Offered by the phone's command menu (setMyCommands).
-pub const MENU: &[(&str, &str)] = &[
+pub(crate) const MENU: &[(&str, &str)] = &[
     ("status", "Orchestrator state, sessions, queue, spend today"),
     ("tasks", "List tasks, optionally by status: /tasks blocked"),
     ("task", "One task: /task T-12"),
@@ -39,7 +39,7 @@ pub const MENU: &[(&str, &str)] = &[
 ];
 const LIST_LIMIT: u32 = 20;
 /// The one line under an action that failed (an unknown task, a task in the wrong state).
-pub const HELP_HINT: &str = "/help lists the commands; /tasks shows the task ids.";
+pub(crate) const HELP_HINT: &str = "/help lists the commands; /tasks shows the task ids.";
 
 /// A command from an allowed chat.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,7 +16,7 @@ use harness_store::telegram::OutboxDraft;
 use harness_store::telegram::Render;
 
 /// Telegram's limit on a message's text after entity parsing.
-pub const MAX_VISIBLE: usize = 4096;
+pub(crate) const MAX_VISIBLE: usize = 4096;
 /// Room kept for the lines that follow a long piece (link, hint).
 const RESERVE: usize = 400;
 const CUT_NOTE: &str = "… (cut: the full text is on the dashboard)";
@@ -41,11 +41,11 @@ impl Html {
         self
     }
 
-    pub fn bold(&mut self, raw: &str) -> &mut Self {
+    pub(crate) fn bold(&mut self, raw: &str) -> &mut Self {
         self.wrap("<b>", raw, "</b>")
     }
 
-    pub fn italic(&mut self, raw: &str) -> &mut Self {
+    pub(crate) fn italic(&mut self, raw: &str) -> &mut Self {
         self.wrap("<i>", raw, "</i>")
     }
 
@@ -77,7 +77,7 @@ impl Html {
     }
 
     #[cfg(test)]
-    pub fn visible_len(&self) -> usize {
+    pub(crate) fn visible_len(&self) -> usize {
         self.visible
     }
 
@@ -136,7 +136,7 @@ pub fn escape(raw: &str) -> String {
 
 /// Turns events into drafts for every configured chat.
 #[derive(Debug, Clone)]
-pub struct Renderer {
+pub(crate) struct Renderer {
     pub chats: Vec<i64>,
     pub kinds: BTreeSet<NotifyKind>,
     pub public_url: Option<String>,
@@ -368,7 +368,7 @@ fn after_colon(message: &str) -> &str {
 }
 
 /// Approve / Request changes under a task waiting for review.
-pub fn review_keyboard(task_id: TaskId) -> Value {
+pub(crate) fn review_keyboard(task_id: TaskId) -> Value {
     json!({ "inline_keyboard": [[
         { "text": "Approve", "callback_data": format!("approve:{task_id}") },
         { "text": "Request changes", "callback_data": format!("changes:{task_id}") },
@@ -376,7 +376,7 @@ pub fn review_keyboard(task_id: TaskId) -> Value {
 }
 
 /// Retry / Unblock / Cancel under a blocked task.
-pub fn blocked_keyboard(task_id: TaskId) -> Value {
+pub(crate) fn blocked_keyboard(task_id: TaskId) -> Value {
     json!({ "inline_keyboard": [[
         { "text": "Retry", "callback_data": format!("retry:{task_id}") },
         { "text": "Unblock", "callback_data": format!("unblock:{task_id}") },

@@ -18,7 +18,7 @@ use harness_store::telegram::OutboxRow;
 /// Events turned into rows per transaction.
 const EVENT_BATCH: u32 = 500;
 /// Messages pending per chat before further ones fold into one summary.
-pub const PER_CHAT_CAP: u32 = 20;
+pub(crate) const PER_CHAT_CAP: u32 = 20;
 const PENDING_BATCH: u32 = 200;
 /// About one message a second to a person, twenty a minute to a group.
 const PRIVATE_GAP: Duration = Duration::from_millis(1050);

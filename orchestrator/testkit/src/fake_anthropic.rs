@@ -49,7 +49,7 @@ pub enum Scripted {
 
 /// Chooses the answer from the request's JSON body once the script is used up (the
 /// container stand-in of examples/fake_anthropic.rs answers every request this way).
-pub type Responder = fn(&Value) -> Scripted;
+pub(crate) type Responder = fn(&Value) -> Scripted;
 
 /// A streamed assistant reply.
 #[derive(Debug, Clone)]

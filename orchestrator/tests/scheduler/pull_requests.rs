@@ -405,13 +405,16 @@ async fn a_pull_request_that_keeps_failing_blocks_the_task_after_its_fix_rounds(
             .unwrap()
             .to_owned();
         s.fake.push(write(&format!("try {round}\n")));
-        s.forge.set_check(
-            &commit,
-            "ci",
-            CheckState::Failure {
-                output: "still red".into(),
-            },
-        );
+        let red = CheckState::Failure {
+            output: "still red".into(),
+        };
+        // A check run, or (round 1) a classic commit status from an older CI: both
+        // count as failing checks.
+        if round == 1 {
+            s.forge.set_status(&commit, "ci/legacy", red);
+        } else {
+            s.forge.set_check(&commit, "ci", red);
+        }
         head = Some(commit);
     }
     let blocked = wait_for_task(&s.app, &id, status_is("blocked")).await;

@@ -23,7 +23,7 @@ use super::{
 };
 
 /// Events waiting for the attempt to store them; a worker that outpaces the store waits.
-pub const EVENT_QUEUE: usize = 1024;
+pub(crate) const EVENT_QUEUE: usize = 1024;
 
 /// What the worker API hands the attempt that follows the worker.
 pub enum Uplinked {

@@ -22,7 +22,7 @@ pub const GIT: &str = "/worker/v1/git/repo.git";
 pub const MAX_BATCH: usize = 256;
 /// How long a worker retries an orchestrator it cannot reach when the assignment does
 /// not say (and before it has one): an orchestrator restarting comes back well within it.
-pub const RECONNECT_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+pub(crate) const RECONNECT_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// One attempt's work, as the worker needs it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,7 +80,7 @@ impl Assignment {
 
     /// How long the worker waits out an orchestrator it cannot reach: what the
     /// orchestrator set, within the bounds it checks, else [`RECONNECT_WINDOW`].
-    pub fn reconnect_window(&self) -> std::time::Duration {
+    pub(crate) fn reconnect_window(&self) -> std::time::Duration {
         self.reconnect_secs
             .filter(|secs| (10.0..=86_400.0).contains(secs))
             .map(std::time::Duration::from_secs_f64)

@@ -249,7 +249,7 @@ pub struct RoleRegistry {
 }
 
 /// The role that takes a category no role lists.
-pub const FALLBACK_ROLE: &str = "build";
+pub(crate) const FALLBACK_ROLE: &str = "build";
 
 impl Default for RoleRegistry {
     fn default() -> Self {

@@ -33,7 +33,7 @@ pub enum StreamError {
 
 /// What an event meant for the stream as a whole.
 #[derive(Debug, Clone, PartialEq)]
-pub enum StreamStatus {
+pub(crate) enum StreamStatus {
     Continue,
     Done,
     /// An `error` event: its `error.type` and message.
@@ -45,7 +45,7 @@ pub enum StreamStatus {
 
 /// Builds the message from `message_start` … `message_stop`.
 #[derive(Debug, Default)]
-pub struct MessageAssembler {
+pub(crate) struct MessageAssembler {
     message: AssembledMessage,
     /// Partial JSON of tool inputs, per content index.
     partial_json: Vec<String>,

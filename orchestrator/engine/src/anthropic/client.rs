@@ -26,7 +26,7 @@ use harness_base::Secret;
 use harness_base::http_client::{self, HttpClientError, Timeouts};
 
 /// The API version this client speaks.
-pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+pub(crate) const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// Connection settings and retry bounds. Built by the config module; this module never
 /// reads the environment.
@@ -164,7 +164,7 @@ impl Client {
     }
 
     /// False when the key is empty: the agent is unconfigured, and no request is sent.
-    pub fn has_key(&self) -> bool {
+    pub(crate) fn has_key(&self) -> bool {
         !self.config.api_key.expose().trim().is_empty()
     }
 
@@ -424,7 +424,7 @@ const LIMIT_KINDS: [&str; 4] = ["requests", "tokens", "input-tokens", "output-to
 
 /// How long to wait after a 429/529: the later of `retry-after` and the reset of every
 /// limit the headers report as exhausted. `None` when the headers say nothing.
-pub fn rate_limit_delay(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+pub(crate) fn rate_limit_delay(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let retry_after = header_str(headers, "retry-after")
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)

@@ -15,7 +15,7 @@ use super::assembler::StreamError;
 
 /// Why the next event could not be read.
 #[derive(Debug)]
-pub enum EventError<E> {
+pub(crate) enum EventError<E> {
     /// The connection broke: worth a retry.
     Transport(E),
     /// The bytes are not a stream we can read: resending will not help.
@@ -30,7 +30,7 @@ enum Counted<E> {
 
 /// The events of `body`. More than `max_event_bytes` received without an event coming
 /// out ends the stream with [`StreamError::EventTooLarge`].
-pub fn bounded_events<S, E>(
+pub(crate) fn bounded_events<S, E>(
     body: S,
     max_event_bytes: usize,
 ) -> impl Stream<Item = Result<Event, EventError<E>>>

@@ -75,7 +75,7 @@ impl Default for PriceTable {
 
 impl PriceTable {
     /// The price for `model`, if the table knows it (exactly or by prefix).
-    pub fn lookup(&self, model: &str) -> Option<&ModelPrice> {
+    pub(crate) fn lookup(&self, model: &str) -> Option<&ModelPrice> {
         self.models
             .iter()
             .filter(|(name, _)| model.starts_with(name.as_str()))

@@ -20,7 +20,7 @@ impl RateGate {
     }
 
     /// Closes the gate for `delay` from now. A later reset already set is kept.
-    pub fn pause_for(&self, delay: Duration) {
+    pub(crate) fn pause_for(&self, delay: Duration) {
         let at = Instant::now() + delay;
         let wall = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
         if let Ok(mut until) = self.until.lock()

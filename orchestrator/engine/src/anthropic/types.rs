@@ -66,7 +66,7 @@ pub enum ToolResultContent {
 
 impl ToolResultContent {
     /// `text` followed by a PNG image.
-    pub fn text_and_png(text: String, png: &[u8]) -> Self {
+    pub(crate) fn text_and_png(text: String, png: &[u8]) -> Self {
         use base64::Engine;
         Self::Blocks(vec![
             ToolResultBlock::Text { text },
@@ -135,7 +135,7 @@ impl AssembledMessage {
     }
 
     /// The tool_use blocks, in order.
-    pub fn tool_uses(&self) -> impl Iterator<Item = (&str, &str, &Value)> {
+    pub(crate) fn tool_uses(&self) -> impl Iterator<Item = (&str, &str, &Value)> {
         self.content.iter().filter_map(|b| match b {
             ContentBlock::ToolUse { id, name, input } => Some((id.as_str(), name.as_str(), input)),
             _ => None,

@@ -46,7 +46,7 @@ impl OriginPolicy {
     }
 
     /// The allowed origins beyond loopback, serialised (`https://example.com`).
-    pub fn extra_origins(&self) -> Vec<String> {
+    pub(crate) fn extra_origins(&self) -> Vec<String> {
         self.extra
             .iter()
             .map(url::Origin::ascii_serialization)
@@ -68,7 +68,7 @@ impl OriginPolicy {
 
     /// Whether a request the page makes may go out. Schemes the network never sees
     /// (`data:`, `blob:`, `about:`) stay in the page and pass.
-    pub fn allows_request(&self, raw: &str) -> bool {
+    pub(crate) fn allows_request(&self, raw: &str) -> bool {
         match Url::parse(raw) {
             Ok(url) if matches!(url.scheme(), "data" | "blob" | "about") => true,
             Ok(_) => self.check(raw).is_ok(),

@@ -183,7 +183,11 @@ impl SessionBrowser {
     }
 
     /// Focuses the element matching `selector` and types `text` as key presses.
-    pub async fn type_text(&self, selector: &str, text: &str) -> Result<String, BrowserError> {
+    pub(crate) async fn type_text(
+        &self,
+        selector: &str,
+        text: &str,
+    ) -> Result<String, BrowserError> {
         self.with_page(|live| async move {
             let element = find(&live.page, selector).await?;
             element.click().await?.type_str(text).await?;
@@ -253,7 +257,7 @@ impl SessionBrowser {
     }
 
     /// A screenshot taken earlier in this session, if still kept.
-    pub fn kept_screenshot(&self, id: &str) -> Option<Screenshot> {
+    pub(crate) fn kept_screenshot(&self, id: &str) -> Option<Screenshot> {
         let shots = self.shots.lock().ok()?;
         shots.kept.iter().find(|s| s.id == id).cloned()
     }

@@ -13,7 +13,7 @@ pub mod proxy;
 use std::net::{IpAddr, SocketAddr};
 
 /// The package registries agents need by default; the model API host is added to them.
-pub const DEFAULT_HOSTS: [&str; 7] = [
+pub(crate) const DEFAULT_HOSTS: [&str; 7] = [
     "crates.io",
     "static.crates.io",
     "index.crates.io",
@@ -210,7 +210,7 @@ fn parse_entry(item: &str) -> Result<Entry, String> {
 }
 
 /// Loopback, link-local, private (RFC 1918, ULA, CGNAT), unspecified or multicast.
-pub fn is_local(ip: IpAddr) -> bool {
+pub(crate) fn is_local(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();

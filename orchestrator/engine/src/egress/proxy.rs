@@ -23,14 +23,14 @@ use super::{Egress, Refusal};
 
 /// Connections one agent process may hold through its proxy at once; more wait in the
 /// listener's backlog.
-pub const MAX_CONNECTIONS: usize = 64;
+pub(crate) const MAX_CONNECTIONS: usize = 64;
 /// The longest request head (request line and headers) read.
 const MAX_HEAD: usize = 16 * 1024;
 /// Time to send the request head, and to connect upstream.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(15);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// A tunnel with no byte in either direction for this long is closed.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What the proxy of one agent process allows.
 #[derive(Debug, Clone)]
@@ -56,7 +56,7 @@ pub fn serve(
 
 /// Serves `listener` by relaying every connection to `target` (a model API on this
 /// machine's loopback) until `stop` fires.
-pub fn relay(
+pub(crate) fn relay(
     listener: std::net::TcpListener,
     target: SocketAddr,
     stop: CancellationToken,
@@ -66,7 +66,7 @@ pub fn relay(
 
 /// Serves `listener` by relaying every connection to a connection `connect` opens
 /// (bounded by the connect timeout), until `stop` fires.
-pub fn relay_via<C, Fut>(
+pub(crate) fn relay_via<C, Fut>(
     listener: std::net::TcpListener,
     stop: CancellationToken,
     connect: C,

@@ -29,7 +29,7 @@ const TOOLCHAIN_HOMES: [(&str, &str); 2] = [("CARGO_HOME", ".cargo"), ("RUSTUP_H
 
 /// The harness's own secrets, which no agent needs: naming one in `HARNESS_AGENT_ENV`
 /// stops startup. (`ANTHROPIC_API_KEY` may be listed on purpose, for a CLI agent.)
-pub const HARNESS_SECRETS: [&str; 4] = [
+pub(crate) const HARNESS_SECRETS: [&str; 4] = [
     "HARNESS_API_TOKEN",
     "TELEGRAM_BOT_TOKEN",
     "TELEGRAM_WEBHOOK_SECRET",

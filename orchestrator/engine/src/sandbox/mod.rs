@@ -436,7 +436,7 @@ impl Prepared {
     /// Lets the process create Unix sockets, which the system-call filter otherwise
     /// refuses (Landlock does not confine a connect to a path-named socket, such as
     /// docker.sock). For Chromium only, which aborts without its singleton socket.
-    pub fn allow_unix_sockets(&mut self) -> Result<(), SandboxError> {
+    pub(crate) fn allow_unix_sockets(&mut self) -> Result<(), SandboxError> {
         self.seccomp = seccomp::programs(seccomp::UnixSockets::Allowed)?;
         Ok(())
     }

@@ -192,7 +192,7 @@ impl PortGuard {
     }
 
     /// Whether agents get their own network namespace (for the startup summary).
-    pub fn netns_in_force(&self) -> bool {
+    pub(crate) fn netns_in_force(&self) -> bool {
         self.netns.is_some()
     }
 
@@ -243,7 +243,8 @@ impl PortGuard {
     }
 
     /// How long building the ruleset took.
-    pub fn built_in(&self) -> Duration {
+    #[cfg(test)]
+    pub(crate) fn built_in(&self) -> Duration {
         self.built_in
     }
 

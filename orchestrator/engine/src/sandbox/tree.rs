@@ -259,7 +259,7 @@ struct RunCgroup {
 
 /// What the child does to join its tree; `Copy`, made before the fork.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Join {
+pub struct Join {
     procs: Option<i32>,
     subreaper: bool,
 }

@@ -80,26 +80,26 @@ pub struct RunCommand {
 
 /// `browser_open`.
 #[derive(Debug, Deserialize)]
-pub struct BrowserOpen {
+pub(crate) struct BrowserOpen {
     pub url: String,
 }
 
 /// `browser_click`.
 #[derive(Debug, Deserialize)]
-pub struct BrowserClick {
+pub(crate) struct BrowserClick {
     pub selector: String,
 }
 
 /// `browser_type`.
 #[derive(Debug, Deserialize)]
-pub struct BrowserType {
+pub(crate) struct BrowserType {
     pub selector: String,
     pub text: String,
 }
 
 /// `report_finding`, before the domain checks it.
 #[derive(Debug, Deserialize)]
-pub struct ReportFinding {
+pub(crate) struct ReportFinding {
     pub title: String,
     #[serde(default)]
     pub detail: String,

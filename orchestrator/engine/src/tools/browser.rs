@@ -14,7 +14,7 @@ use super::{
 use crate::browser::SessionBrowser;
 
 /// One session's browser and where its findings go.
-pub struct BrowserTools {
+pub(crate) struct BrowserTools {
     pub browser: SessionBrowser,
     /// `None`: `report_finding` answers that findings cannot be stored here.
     pub findings: Option<Arc<dyn FindingReporter>>,
@@ -22,7 +22,7 @@ pub struct BrowserTools {
 
 impl BrowserTools {
     /// Runs tool `name`, or `None` when it is not one of this group's.
-    pub async fn dispatch(&self, name: &str, input: &Value) -> Option<ToolOutcome> {
+    pub(crate) async fn dispatch(&self, name: &str, input: &Value) -> Option<ToolOutcome> {
         let outcome = match name {
             "browser_open" => match args::parse::<BrowserOpen>(name, input) {
                 Ok(a) => result(self.browser.open(&a.url).await),

@@ -12,14 +12,14 @@ pub fn browser_enabled(role_has_browser: bool, tools: &[String]) -> bool {
 
 /// The optional groups of one session.
 #[derive(Default)]
-pub struct ToolGroups {
+pub(crate) struct ToolGroups {
     /// The six browser tools and `report_finding`.
     pub browser: Option<BrowserTools>,
 }
 
 impl ToolGroups {
     /// The Anthropic `tools` array entries of the enabled groups.
-    pub fn definitions(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn definitions(&self) -> Vec<serde_json::Value> {
         match &self.browser {
             Some(_) => super::schema::browser_tool_definitions(),
             None => Vec::new(),

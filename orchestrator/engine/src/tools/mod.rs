@@ -50,7 +50,7 @@ impl ToolOutcome {
     }
 
     /// Text with an image for the model to see.
-    pub fn with_png(content: impl Into<String>, png: Vec<u8>) -> Self {
+    pub(crate) fn with_png(content: impl Into<String>, png: Vec<u8>) -> Self {
         Self {
             png: Some(png),
             ..Self::ok(content)
@@ -59,7 +59,7 @@ impl ToolOutcome {
 }
 
 /// Names of the workspace tools.
-pub const WORKSPACE_TOOLS: [&str; 6] = [
+pub(crate) const WORKSPACE_TOOLS: [&str; 6] = [
     "read_file",
     "write_file",
     "edit_file",
@@ -68,7 +68,8 @@ pub const WORKSPACE_TOOLS: [&str; 6] = [
     "run_command",
 ];
 /// The workspace tools that only read: what a read-only agent (the investigator) gets.
-pub const READ_ONLY_TOOLS: [&str; 3] = ["read_file", "list_dir", "search"];
+#[cfg(test)]
+pub(crate) const READ_ONLY_TOOLS: [&str; 3] = ["read_file", "list_dir", "search"];
 
 /// The tools a session may use, from its role ([`Tool`]). The tool group `browser`
 /// allows every `browser_*` tool.
@@ -87,7 +88,7 @@ impl ToolSet {
         Self::of(Tool::WORKSPACE)
     }
 
-    /// Reading only ([`READ_ONLY_TOOLS`]): no writes, edits or commands.
+    /// Reading only (`read_file`, `list_dir`, `search`): no writes, edits or commands.
     pub fn read_only() -> Self {
         Self::of(Tool::READ_ONLY)
     }
@@ -119,7 +120,7 @@ impl ToolSet {
     }
 
     /// The Anthropic `tools` array of the workspace tools in this set.
-    pub fn definitions(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn definitions(&self) -> Vec<serde_json::Value> {
         workspace_tool_definitions()
             .into_iter()
             .filter(|t| t["name"].as_str().is_some_and(|n| self.allows(n)))
@@ -128,7 +129,8 @@ impl ToolSet {
 }
 
 /// Names of the `browser` group's tools, `report_finding` last.
-pub const BROWSER_TOOLS: [&str; 7] = [
+#[cfg(test)]
+pub(crate) const BROWSER_TOOLS: [&str; 7] = [
     "browser_open",
     "browser_click",
     "browser_type",
@@ -137,9 +139,6 @@ pub const BROWSER_TOOLS: [&str; 7] = [
     "browser_console",
     "report_finding",
 ];
-
-/// Names of the harness tools.
-pub const HARNESS_TOOLS: [&str; 4] = ["complete_task", "fail_task", "ask_human", "create_task"];
 
 #[cfg(test)]
 mod tests {

@@ -103,7 +103,7 @@ pub fn harness_tool_definitions(allow_create_task: bool) -> Vec<Value> {
 }
 
 /// The Anthropic `tools` array of the `browser` group, with `report_finding`.
-pub fn browser_tool_definitions() -> Vec<Value> {
+pub(crate) fn browser_tool_definitions() -> Vec<Value> {
     let selector = json!({"type":"string","description":"CSS selector; the first match is used"});
     vec![
         tool(

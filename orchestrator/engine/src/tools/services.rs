@@ -15,7 +15,7 @@ use super::ToolOutcome;
 use crate::process::{self, CommandSpec, TailBuffer, Termination};
 
 /// Background commands one session may have running at once.
-pub const MAX_SERVICES: usize = 4;
+pub(crate) const MAX_SERVICES: usize = 4;
 /// How long `run_command` waits for a background command before it answers: long
 /// enough for a server's first lines, or for a command that fails at once to fail.
 const SETTLE: Duration = Duration::from_secs(3);

@@ -68,7 +68,7 @@ pub struct Workspace {
 /// Why a file tool call failed. The text is the tool result the model reads, so each
 /// says what to do differently.
 #[derive(Debug, thiserror::Error)]
-pub enum FileToolError {
+pub(crate) enum FileToolError {
     #[error("unknown tool '{0}'")]
     UnknownTool(String),
     #[error(transparent)]
@@ -143,13 +143,13 @@ impl Workspace {
 
     /// Runs workspace tool `name`. Never panics on model input: every problem becomes an
     /// error result the model can read. File work runs off the async runtime.
-    pub async fn dispatch(&self, name: &str, input: &Value) -> ToolOutcome {
+    pub(crate) async fn dispatch(&self, name: &str, input: &Value) -> ToolOutcome {
         self.dispatch_reporting(name, input, &|| {}).await
     }
 
     /// [`Workspace::dispatch`], calling `on_output` for each line a running command
     /// prints (a sign of life for the stuck watchdog).
-    pub async fn dispatch_reporting(
+    pub(crate) async fn dispatch_reporting(
         &self,
         name: &str,
         input: &Value,
@@ -173,7 +173,7 @@ impl Workspace {
     }
 
     /// The file tools, synchronously.
-    pub fn dispatch_blocking(&self, name: &str, input: &Value) -> ToolOutcome {
+    pub(crate) fn dispatch_blocking(&self, name: &str, input: &Value) -> ToolOutcome {
         let result = match name {
             "read_file" => with_args(name, input, |a| self.read_file(a)),
             "write_file" => with_args(name, input, |a| self.write_file(a)),

@@ -25,8 +25,8 @@ use super::{
 };
 
 /// Labels every object of ours carries; the sweep selects on them.
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "parent-harness");
-pub const COMPONENT: (&str, &str) = ("app.kubernetes.io/component", "attempt");
+pub(crate) const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "parent-harness");
+pub(crate) const COMPONENT: (&str, &str) = ("app.kubernetes.io/component", "attempt");
 pub const INSTANCE_LABEL: &str = "parent-harness/instance";
 pub const ATTEMPT_LABEL: &str = "parent-harness/attempt";
 /// The worker's container, for logs.
@@ -45,7 +45,7 @@ pub fn object_name(attempt: &AttemptRef) -> String {
 }
 
 /// Selects everything this harness created, in its namespace.
-pub fn sweep_selector(settings: &KubernetesSettings) -> String {
+pub(crate) fn sweep_selector(settings: &KubernetesSettings) -> String {
     format!(
         "{}={},{}={},{INSTANCE_LABEL}={}",
         MANAGED_BY.0, MANAGED_BY.1, COMPONENT.0, COMPONENT.1, settings.instance
@@ -53,7 +53,7 @@ pub fn sweep_selector(settings: &KubernetesSettings) -> String {
 }
 
 /// Selects one attempt's objects (its Job's pod).
-pub fn attempt_selector(settings: &KubernetesSettings, attempt: &AttemptRef) -> String {
+pub(crate) fn attempt_selector(settings: &KubernetesSettings, attempt: &AttemptRef) -> String {
     format!("{},{ATTEMPT_LABEL}={attempt}", sweep_selector(settings))
 }
 

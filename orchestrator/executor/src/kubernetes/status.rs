@@ -25,7 +25,7 @@ const CANNOT_START: [&str; 5] = [
 
 /// What is known of one attempt so far.
 #[derive(Debug)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     unschedulable_grace: Duration,
     pod: Option<Pod>,
     job: Option<Job>,
@@ -53,7 +53,7 @@ impl Tracker {
         self.pod = Some(pod);
     }
 
-    pub fn pod_deleted(&mut self) {
+    pub(crate) fn pod_deleted(&mut self) {
         self.pod = None;
     }
 
@@ -129,7 +129,7 @@ impl Tracker {
 
     /// When the status may change without a new event: the end of the grace for an
     /// unschedulable pod.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let unschedulable = self
             .unschedulable_since
             .map(|since| since + self.unschedulable_grace);

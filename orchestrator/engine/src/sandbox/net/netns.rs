@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::egress::proxy::{self, Policy};
 
 /// Where the proxy listens inside the namespace (HTTP_PROXY, ALL_PROXY).
-pub const PROXY_PORT: u16 = 3128;
+pub(crate) const PROXY_PORT: u16 = 3128;
 /// Listeners one child makes at most: the proxy and the model APIs relayed.
 const MAX_LISTENERS: usize = 4;
 /// The namespace files the child sends after its listeners: user, then network.
@@ -546,7 +546,7 @@ impl Shared {
     /// (a CLI agent pointed at a model API on this machine's loopback) or another
     /// allow-list (another role's) gets a namespace of its own; its children share it.
     /// Needs a Tokio runtime (the proxy runs there).
-    pub fn for_scope(
+    pub(crate) fn for_scope(
         scope: &Path,
         policy: &Arc<Policy>,
         relays: &[SocketAddr],
@@ -593,7 +593,7 @@ impl Shared {
     /// browser's DevTools port, which the harness drives Chromium through). The socket
     /// is made inside the namespace by a process of the harness's that joined it, so
     /// its connect goes to that loopback. Blocking, briefly: run it off async threads.
-    pub fn connect_inside(&self, port: u16) -> std::io::Result<std::net::TcpStream> {
+    pub(crate) fn connect_inside(&self, port: u16) -> std::io::Result<std::net::TcpStream> {
         let factory = {
             let mut slot = self.factory.lock().unwrap_or_else(|p| p.into_inner());
             match &*slot {
