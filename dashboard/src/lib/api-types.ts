@@ -1371,10 +1371,12 @@ export interface components {
             tools: string[];
         };
         /**
-         * @description How an agent runs: the Anthropic Messages API in-process, or a CLI agent child process.
+         * @description How an agent runs: the harness's own agent loop on the Anthropic Messages API or on
+         *     an OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama, vLLM, llama.cpp's
+         *     server), or a CLI agent child process.
          * @enum {string}
          */
-        RuntimeKind: "anthropic" | "cli";
+        RuntimeKind: "anthropic" | "openai" | "cli";
         SandboxSummary: {
             /** @description Names of extra environment variables passed to agents (HARNESS_AGENT_ENV). */
             env: string[];
@@ -1477,6 +1479,9 @@ export interface components {
              * @description Sessions at once on the local executor.
              */
             max_concurrent: number;
+            openai_api_key_set: boolean;
+            /** @description Where `openai` agents' model API is (OPENAI_BASE_URL). */
+            openai_base_url: string;
             /** @description Roles and the runtime and model each sets (`null`: each agent's own). */
             roles: components["schemas"]["RoleSummary"][];
             sandbox: components["schemas"]["SandboxSummary"];

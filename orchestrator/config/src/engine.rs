@@ -67,6 +67,13 @@ pub struct EngineArgs {
     /// Messages API base URL [default: https://api.anthropic.com].
     #[arg(long, env = "ANTHROPIC_BASE_URL")]
     pub anthropic_base_url: Option<String>,
+    /// OPENAI_API_KEY: from the environment or OPENAI_API_KEY_FILE only.
+    #[arg(skip)]
+    pub openai_api_key: Option<String>,
+    /// Base URL of the OpenAI-compatible API `openai` agents use, up to and including
+    /// `/v1` (Ollama: http://127.0.0.1:11434/v1) [default: https://api.openai.com/v1].
+    #[arg(long, env = "OPENAI_BASE_URL")]
+    pub openai_base_url: Option<String>,
     /// Model names accepted beyond the runtimes' known ones, comma-separated (a
     /// proxy's model, or one released after this build).
     #[arg(long, env = "HARNESS_EXTRA_MODELS")]
@@ -131,6 +138,9 @@ pub struct EngineArgs {
     pub forge: super::forge::ForgeArgs,
 }
 
+/// OpenAI's own endpoint, the default of OPENAI_BASE_URL: the one that needs a key.
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
 /// Per-agent overrides from `harness.toml` (`[agents.build-2]`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -169,6 +179,7 @@ pub struct EngineFile {
     git_author_name: Option<String>,
     git_author_email: Option<String>,
     anthropic_base_url: Option<String>,
+    openai_base_url: Option<String>,
     api_backoff_secs: Option<f64>,
     extra_models: Option<Vec<String>>,
     worktree_retention_days: Option<f64>,
@@ -222,6 +233,10 @@ pub struct EngineSettings {
     pub git_author_email: String,
     pub anthropic_api_key: Option<Secret>,
     pub anthropic_base_url: String,
+    /// OPENAI_API_KEY: none for a local model server that takes no key.
+    pub openai_api_key: Option<Secret>,
+    /// OPENAI_BASE_URL, ending in `/v1`.
+    pub openai_base_url: String,
     pub api_backoff: Duration,
     /// HARNESS_EXTRA_MODELS: model names accepted beyond the known ones.
     pub extra_models: Vec<String>,
@@ -614,6 +629,14 @@ impl EngineSettings {
                 .anthropic_base_url
                 .or(file.anthropic_base_url)
                 .unwrap_or_else(|| "https://api.anthropic.com".into()),
+            openai_api_key: args
+                .openai_api_key
+                .filter(|k| !k.trim().is_empty())
+                .map(Secret::new),
+            openai_base_url: args
+                .openai_base_url
+                .or(file.openai_base_url)
+                .unwrap_or_else(|| OPENAI_BASE_URL.into()),
             api_backoff: seconds(
                 "HARNESS_API_BACKOFF_SECS",
                 args.api_backoff_secs.or(file.api_backoff_secs),

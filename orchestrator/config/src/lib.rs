@@ -12,7 +12,7 @@ use std::{
 use clap::Args;
 use serde::Deserialize;
 
-pub use engine::{AgentOverride, EngineArgs, EngineSettings};
+pub use engine::{AgentOverride, EngineArgs, EngineSettings, OPENAI_BASE_URL};
 pub use forge::{ForgeArgs, PullRequestSettings};
 pub use harness_forge::{ForgeKind, ForgeSettings, RepoPath as ForgeRepo};
 use harness_gateway::web;
@@ -38,11 +38,13 @@ pub const SECRETS_HELP: &str = "Secrets (environment only, or a file named by th
   HARNESS_API_TOKEN      Bearer token required on /api and /ws (16+ characters).
                          Unset: no authentication, allowed on a loopback address only.
   ANTHROPIC_API_KEY      Anthropic API key for `anthropic` agents.
+  OPENAI_API_KEY         Key of the OpenAI-compatible API for `openai` agents (none for
+                         a local model server such as Ollama).
   TELEGRAM_BOT_TOKEN     Bot token from @BotFather (123456789:AA...). Unset: Telegram is off.
   TELEGRAM_WEBHOOK_SECRET  Secret Telegram sends back in webhook mode.
   HARNESS_FORGE_TOKEN    Token of the forge pull requests are opened on (docs/REVIEW.md).
   HARNESS_FORGE_WEBHOOK_SECRET  Secret the forge's webhook deliveries are checked with.
-  HARNESS_API_TOKEN_FILE and ANTHROPIC_API_KEY_FILE (flags above) read them from a
+  HARNESS_API_TOKEN_FILE, ANTHROPIC_API_KEY_FILE and OPENAI_API_KEY_FILE read them from a
   file, such as a Docker secret under /run/secrets.";
 mod forge;
 mod reliability;
@@ -97,6 +99,9 @@ pub struct ConfigArgs {
     /// File holding the Anthropic API key, instead of ANTHROPIC_API_KEY.
     #[arg(long, env = "ANTHROPIC_API_KEY_FILE")]
     pub anthropic_api_key_file: Option<PathBuf>,
+    /// File holding the OpenAI-compatible API's key, instead of OPENAI_API_KEY.
+    #[arg(long, env = "OPENAI_API_KEY_FILE")]
+    pub openai_api_key_file: Option<PathBuf>,
     /// Hours a dashboard login lasts before the token must be entered again [default: 168].
     #[arg(long, env = "HARNESS_LOGIN_EXPIRY_HOURS")]
     pub login_expiry_hours: Option<f64>,
@@ -133,6 +138,7 @@ impl ConfigArgs {
     pub fn with_env_secrets(mut self) -> Result<Self, ConfigError> {
         self.api_token = std::env::var("HARNESS_API_TOKEN").ok();
         self.engine.anthropic_api_key = std::env::var("ANTHROPIC_API_KEY").ok();
+        self.engine.openai_api_key = std::env::var("OPENAI_API_KEY").ok();
         self.telegram.telegram_bot_token = secret(
             (
                 "TELEGRAM_BOT_TOKEN",
@@ -271,6 +277,11 @@ impl Settings {
         args.engine.anthropic_api_key = secret(
             ("ANTHROPIC_API_KEY", args.engine.anthropic_api_key.take()),
             ("ANTHROPIC_API_KEY_FILE", args.anthropic_api_key_file.take()),
+        )?
+        .map(Secret::into_exposed);
+        args.engine.openai_api_key = secret(
+            ("OPENAI_API_KEY", args.engine.openai_api_key.take()),
+            ("OPENAI_API_KEY_FILE", args.openai_api_key_file.take()),
         )?
         .map(Secret::into_exposed);
         let database_path = args

@@ -26,6 +26,9 @@ pub struct SettingsSummary {
     pub api_token_set: bool,
     pub anthropic_api_key_set: bool,
     pub anthropic_base_url: String,
+    pub openai_api_key_set: bool,
+    /// Where `openai` agents' model API is (OPENAI_BASE_URL).
+    pub openai_base_url: String,
     /// Sessions at once on the local executor.
     pub max_concurrent: u32,
     pub session_timeout_secs: u64,
@@ -99,6 +102,8 @@ impl SettingsSummary {
             api_token_set: settings.api_token.is_some(),
             anthropic_api_key_set: engine.anthropic_api_key.is_some(),
             anthropic_base_url: engine.anthropic_base_url.clone(),
+            openai_api_key_set: engine.openai_api_key.is_some(),
+            openai_base_url: engine.openai_base_url.clone(),
             max_concurrent: engine.max_concurrent,
             session_timeout_secs: engine.session_timeout.as_secs(),
             stuck_after_secs: engine.stuck_after.as_secs(),
@@ -170,6 +175,7 @@ impl SettingsSummary {
         );
         tracing::info!(
             anthropic_api_key = if self.anthropic_api_key_set { "set" } else { "not set" },
+            openai_api_key = if self.openai_api_key_set { "set" } else { "not set" },
             max_concurrent = self.max_concurrent,
             executors = %self.executors.join(","),
             sandbox = %self.sandbox.mode,

@@ -28,11 +28,15 @@ impl fmt::Display for AgentId {
     }
 }
 
-/// How an agent runs: the Anthropic Messages API in-process, or a CLI agent child process.
+/// How an agent runs: the harness's own agent loop on the Anthropic Messages API or on
+/// an OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama, vLLM, llama.cpp's
+/// server), or a CLI agent child process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuntimeKind {
     Anthropic,
+    #[serde(rename = "openai")]
+    OpenAi,
     Cli,
 }
 
@@ -40,8 +44,14 @@ impl RuntimeKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Anthropic => "anthropic",
+            Self::OpenAi => "openai",
             Self::Cli => "cli",
         }
+    }
+
+    /// The harness's own agent loop (in-process, over a model API), not a CLI child.
+    pub fn is_own_loop(self) -> bool {
+        matches!(self, Self::Anthropic | Self::OpenAi)
     }
 }
 
@@ -86,7 +96,11 @@ macro_rules! parse_by_name {
 parse_by_name!(
     RuntimeKind,
     "runtime",
-    [RuntimeKind::Anthropic, RuntimeKind::Cli]
+    [
+        RuntimeKind::Anthropic,
+        RuntimeKind::OpenAi,
+        RuntimeKind::Cli
+    ]
 );
 parse_by_name!(
     AgentStatus,

@@ -192,7 +192,7 @@ pub struct SessionReport {
 
 /// An agent runtime. Object-safe so the scheduler can hold `Arc<dyn AgentRuntime>`.
 pub trait AgentRuntime: Send + Sync {
-    /// `anthropic` or `cli`, as in the API's agent shape.
+    /// `anthropic`, `openai` or `cli`, as in the API's agent shape.
     fn kind(&self) -> &'static str;
     /// `Err` when it cannot run, saying what to set or install.
     fn readiness(&self) -> Result<(), NotReady>;
@@ -204,7 +204,8 @@ pub trait AgentRuntime: Send + Sync {
     ) -> BoxFuture<'a, SessionReport>;
 }
 
-/// The Messages API runtime.
+/// The harness's own agent loop, on the Messages API or an OpenAI-compatible endpoint
+/// (its client's [`crate::anthropic::Wire`]).
 pub struct AnthropicRuntime {
     pub client: Client,
     pub prices: Arc<PriceTable>,
@@ -253,7 +254,10 @@ impl ToolExecutor for SessionTools<'_> {
 
 impl AgentRuntime for AnthropicRuntime {
     fn kind(&self) -> &'static str {
-        "anthropic"
+        match self.client.wire() {
+            crate::anthropic::Wire::Anthropic => "anthropic",
+            crate::anthropic::Wire::OpenAiChat => "openai",
+        }
     }
 
     fn readiness(&self) -> Result<(), NotReady> {

@@ -26,6 +26,10 @@ pub enum Unready {
     #[error("set ANTHROPIC_API_KEY to use the anthropic runtime")]
     NoApiKey,
     #[error(
+        "set OPENAI_API_KEY to use the openai runtime on api.openai.com, or OPENAI_BASE_URL to a local model server that needs no key"
+    )]
+    NoOpenAiKey,
+    #[error(
         "the agent command `{program}` was not found; install it or set [agents.{agent}] command in harness.toml"
     )]
     NoCommand { program: String, agent: String },

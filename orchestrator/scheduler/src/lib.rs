@@ -317,7 +317,11 @@ impl Scheduler {
             .await
         {
             Ok(runtime) => runtime,
-            Err(_) => return false,
+            // The readiness refresh of the next pass marks the agent with the reason.
+            Err(err) => {
+                tracing::warn!(%err, agent = %agent.id, task = %task.display_id, "cannot build the agent's runtime; the task waits");
+                return false;
+            }
         };
         let board = &self.engine.board;
         let id = task.id;

@@ -278,7 +278,10 @@ pub(super) async fn prepare_remote(
         // change it (remote_roles.rs).
         model: attempt.model_for(attempt.size()),
         cli_command: runtimes.command(attempt.agent()),
-        anthropic_base_url: engine.anthropic_base_url.clone(),
+        anthropic_base_url: match runtimes.kind(attempt.agent()) {
+            harness_domain::agent::RuntimeKind::OpenAi => engine.openai_base_url.clone(),
+            _ => engine.anthropic_base_url.clone(),
+        },
         verify: engine.verify.clone(),
         verify_timeout_secs: engine.verify_timeout.as_secs_f64(),
         session_timeout_secs: engine
@@ -323,11 +326,20 @@ async fn launch_and_follow(
         (harness_worker::ENV_URL.to_owned(), url.to_owned()),
         (harness_worker::ENV_TOKEN.to_owned(), credential),
     ]);
-    // The model key only for the runtime that calls the model itself.
-    if grant.assignment.runtime == harness_domain::agent::RuntimeKind::Anthropic
-        && let Some(key) = &engine.anthropic_api_key
-    {
-        env.insert("ANTHROPIC_API_KEY".into(), key.expose().to_owned());
+    // The model key only for the runtime that calls the model itself, and only its own.
+    let key = match grant.assignment.runtime {
+        harness_domain::agent::RuntimeKind::Anthropic => engine
+            .anthropic_api_key
+            .as_ref()
+            .map(|k| ("ANTHROPIC_API_KEY", k)),
+        harness_domain::agent::RuntimeKind::OpenAi => engine
+            .openai_api_key
+            .as_ref()
+            .map(|k| ("OPENAI_API_KEY", k)),
+        harness_domain::agent::RuntimeKind::Cli => None,
+    };
+    if let Some((name, key)) = key {
+        env.insert(name.into(), key.expose().to_owned());
     }
     let launch = Launch {
         attempt: attempt.session().id.get(),

@@ -8,7 +8,7 @@ use super::error::{Unready, WorkspaceError};
 
 use harness_config::{EngineSettings, Secret};
 use harness_engine::{
-    anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate},
+    anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate, Wire},
     cli_runtime::{CliAgentConfig, CliRuntime},
     git::Repo,
     runtime::{AgentRuntime, AnthropicRuntime},
@@ -102,12 +102,7 @@ impl Runtimes {
                     executor: executor.to_string(),
                 });
             }
-            return match self.kind(agent) {
-                RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
-                    Err(Unready::NoApiKey)
-                }
-                _ => Ok(()),
-            };
+            return self.model_key_problem(self.kind(agent));
         }
         if let Readiness::Refused(reason) = &self.sandbox {
             return Err(Unready::Sandbox(reason.clone()));
@@ -130,10 +125,7 @@ impl Runtimes {
             roles.find_chromium().map_err(Unready::RoleNeeds)?;
         }
         match self.kind(agent) {
-            RuntimeKind::Anthropic if self.settings.anthropic_api_key.is_none() => {
-                Err(Unready::NoApiKey)
-            }
-            RuntimeKind::Anthropic => Ok(()),
+            kind @ (RuntimeKind::Anthropic | RuntimeKind::OpenAi) => self.model_key_problem(kind),
             RuntimeKind::Cli => {
                 let command = self.command(agent);
                 let program = command.first().map_or("claude", String::as_str);
@@ -150,6 +142,25 @@ impl Runtimes {
                 harness_engine::sandbox::unreachable_program(&self.settings.sandbox, &path)
                     .map_or(Ok(()), |why| Err(Unready::Sandbox(why)))
             }
+        }
+    }
+
+    /// The own loop needs its API's key: always for Anthropic's, for an OpenAI-compatible
+    /// one only on OpenAI's own endpoint (a local model server takes none).
+    fn model_key_problem(&self, kind: RuntimeKind) -> Result<(), Unready> {
+        let settings = &self.settings;
+        match kind {
+            RuntimeKind::Anthropic if settings.anthropic_api_key.is_none() => {
+                Err(Unready::NoApiKey)
+            }
+            RuntimeKind::OpenAi
+                if settings.openai_api_key.is_none()
+                    && settings.openai_base_url.trim_end_matches('/')
+                        == harness_config::OPENAI_BASE_URL =>
+            {
+                Err(Unready::NoOpenAiKey)
+            }
+            _ => Ok(()),
         }
     }
 
@@ -227,7 +238,8 @@ impl Runtimes {
         let model = model.or(role_model).unwrap_or(&agent.model);
         let sandbox = self.settings.agent_sandbox_for(agent.role.as_str());
         let runtime: Arc<dyn AgentRuntime> = match kind {
-            RuntimeKind::Anthropic => Arc::new(self.anthropic(model, sandbox)?),
+            RuntimeKind::Anthropic => Arc::new(self.own_loop(Wire::Anthropic, model, sandbox)?),
+            RuntimeKind::OpenAi => Arc::new(self.own_loop(Wire::OpenAiChat, model, sandbox)?),
             RuntimeKind::Cli => Arc::new(self.cli(self.command(agent), sandbox)),
         };
         if self.executor(agent) == harness_executor::ExecutorKind::Local {
@@ -236,14 +248,22 @@ impl Runtimes {
         Ok(runtime)
     }
 
-    fn anthropic(&self, model: &str, sandbox: SandboxConfig) -> Result<AnthropicRuntime, Unready> {
-        let key = self
-            .settings
-            .anthropic_api_key
-            .clone()
-            .unwrap_or_else(|| Secret::new(""));
-        let mut config = ClientConfig::new(self.settings.anthropic_base_url.clone(), key);
-        config.backoff_base = self.settings.api_backoff;
+    /// The harness's own agent loop on the model API `wire` speaks.
+    fn own_loop(
+        &self,
+        wire: Wire,
+        model: &str,
+        sandbox: SandboxConfig,
+    ) -> Result<AnthropicRuntime, Unready> {
+        let settings = &self.settings;
+        let (base_url, key) = match wire {
+            Wire::Anthropic => (&settings.anthropic_base_url, &settings.anthropic_api_key),
+            Wire::OpenAiChat => (&settings.openai_base_url, &settings.openai_api_key),
+        };
+        let key = key.clone().unwrap_or_else(|| Secret::new(""));
+        let mut config = ClientConfig::new(base_url.clone(), key);
+        config.wire = wire;
+        config.backoff_base = settings.api_backoff;
         let client = Client::new(config, self.gate.clone())?;
         Ok(AnthropicRuntime {
             client,

@@ -105,6 +105,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "review",
         sql: include_str!("../../migrations/0018_review.sql"),
     },
+    Migration {
+        version: 19,
+        name: "openai_runtime",
+        sql: include_str!("../../migrations/0019_openai_runtime.sql"),
+    },
 ];
 
 /// A migration that this run applied.

@@ -9,6 +9,7 @@ pub mod app;
 pub mod fake_anthropic;
 pub mod fake_forge;
 pub mod fake_kube;
+pub mod fake_openai;
 pub mod fake_telegram;
 pub mod git_repo;
 pub mod procs;

@@ -14,6 +14,7 @@ mod first_run;
 mod investigator;
 mod landing;
 mod limits;
+mod openai_flow;
 mod pull_requests;
 mod review;
 mod roles;

@@ -28,7 +28,7 @@ use super::protocol::{
 use harness_base::Secret;
 use harness_base::http_client::{Timeouts, client};
 use harness_engine::{
-    anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate},
+    anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate, Wire},
     cli_runtime::{CliAgentConfig, CliRuntime},
     git::{Author, Repo},
     runtime::{
@@ -457,9 +457,15 @@ fn agent_sandbox(a: &Assignment, endpoint: &Endpoint) -> SandboxConfig {
 
 fn runtime(a: &Assignment, endpoint: &Endpoint) -> Result<Arc<dyn AgentRuntime>, WorkerError> {
     Ok(match a.runtime {
-        RuntimeKind::Anthropic => {
-            let key = std::env::var("ANTHROPIC_API_KEY").unwrap_or_default();
-            let config = ClientConfig::new(a.anthropic_base_url.clone(), Secret::new(key));
+        kind @ (RuntimeKind::Anthropic | RuntimeKind::OpenAi) => {
+            // The server gives the key of the assignment's API only (scheduler/remote.rs).
+            let (wire, key_var) = match kind {
+                RuntimeKind::OpenAi => (Wire::OpenAiChat, "OPENAI_API_KEY"),
+                _ => (Wire::Anthropic, "ANTHROPIC_API_KEY"),
+            };
+            let key = std::env::var(key_var).unwrap_or_default();
+            let mut config = ClientConfig::new(a.anthropic_base_url.clone(), Secret::new(key));
+            config.wire = wire;
             let client = Client::new(config, Arc::new(RateGate::new()))
                 .map_err(|e| WorkerError::Runtime(e.to_string()))?;
             Arc::new(AnthropicRuntime {

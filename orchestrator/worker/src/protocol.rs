@@ -40,6 +40,8 @@ pub struct Assignment {
     pub model: String,
     /// The CLI agent's command line (`runtime = cli`).
     pub cli_command: Vec<String>,
+    /// The own loop's model API base URL: Anthropic's, or the OpenAI-compatible
+    /// endpoint's for `runtime = openai` (the name is older than that runtime).
     pub anthropic_base_url: String,
     pub verify: Vec<String>,
     pub verify_timeout_secs: f64,

@@ -229,6 +229,7 @@ impl<E: ToolExecutor> AgentLoop<'_, E> {
             last_text: String::new(),
         };
         let mut nudges = 0;
+        let mut priced_unknown = false;
         report.outcome = loop {
             if report.turns >= self.config.max_turns {
                 break LoopOutcome::TurnLimit {
@@ -241,7 +242,7 @@ impl<E: ToolExecutor> AgentLoop<'_, E> {
                 None => break LoopOutcome::Cancelled,
             };
             report.turns += 1;
-            self.account(&reply, &mut report);
+            self.account(&reply, &mut report, &mut priced_unknown);
             messages.push(Message {
                 role: Role::Assistant,
                 content: reply.content.clone(),
@@ -305,12 +306,24 @@ impl<E: ToolExecutor> AgentLoop<'_, E> {
         }
     }
 
-    fn account(&self, reply: &AssembledMessage, report: &mut LoopReport) {
+    fn account(&self, reply: &AssembledMessage, report: &mut LoopReport, warned: &mut bool) {
         let model = if reply.model.is_empty() {
             &self.config.model
         } else {
             &reply.model
         };
+        // A model the table does not price (a local one, a new one) is never free: its
+        // tokens are recorded and counted at the fallback price, and the log says so once.
+        if !*warned && self.prices.lookup(model).is_none() {
+            *warned = true;
+            self.sink.log(
+                LogKind::System,
+                &format!(
+                    "no price is known for model {model}: its tokens are recorded and counted at the fallback price (${}/${} per million input/output tokens), so budgets still hold",
+                    self.prices.fallback.input, self.prices.fallback.output
+                ),
+            );
+        }
         let cost = self.prices.cost(model, &reply.usage);
         report.usage.add(&reply.usage);
         report.cost_usd += cost;

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use super::{
     assembler::{MessageAssembler, StreamError, StreamStatus},
     events::{EventError, bounded_events},
+    openai_chat,
     rate_gate::RateGate,
     types::{AssembledMessage, Message},
 };
@@ -28,10 +29,23 @@ use harness_base::http_client::{self, HttpClientError, Timeouts};
 /// The API version this client speaks.
 pub(crate) const ANTHROPIC_VERSION: &str = "2023-06-01";
 
+/// Which API the endpoint speaks. The loop, its retries, its rate-limit gate and its
+/// bounds are the same for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wire {
+    /// The Anthropic Messages API, streamed (`POST {base}/v1/messages`).
+    #[default]
+    Anthropic,
+    /// OpenAI Chat Completions with tools (`POST {base}/chat/completions`, `base`
+    /// ending in `/v1` as OpenAI's and the local servers' do), not streamed.
+    OpenAiChat,
+}
+
 /// Connection settings and retry bounds. Built by the config module; this module never
 /// reads the environment.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
+    pub wire: Wire,
     /// `ANTHROPIC_BASE_URL`, default `https://api.anthropic.com`.
     pub base_url: String,
     pub api_key: Secret,
@@ -57,6 +71,7 @@ pub struct ClientConfig {
 impl ClientConfig {
     pub fn new(base_url: impl Into<String>, api_key: Secret) -> Self {
         Self {
+            wire: Wire::Anthropic,
             base_url: base_url.into(),
             api_key,
             max_rate_limit_retries: 30,
@@ -81,32 +96,35 @@ pub struct MessagesRequest<'a> {
     pub messages: &'a [Message],
 }
 
-/// Why a request to the Anthropic Messages API failed, after retries.
+/// Why a request to the model API (Anthropic's, or an OpenAI-compatible one) failed,
+/// after retries.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AnthropicError {
     /// Still rate limited or overloaded after the retry bound. Not a task failure:
     /// requeue the task without using an attempt.
-    #[error("rate limited by the Anthropic API ({message}); retries exhausted")]
+    #[error("rate limited by the model API ({message}); retries exhausted")]
     RateLimited {
         message: String,
         resume_at: Option<DateTime<Utc>>,
     },
     /// 401/403: the key is missing, wrong, or lacks access. The agent is unconfigured.
-    #[error("the Anthropic API rejected the key ({status}): {message}; check ANTHROPIC_API_KEY")]
+    #[error(
+        "the model API rejected the key ({status}): {message}; check ANTHROPIC_API_KEY (OPENAI_API_KEY for the openai runtime)"
+    )]
     Auth { status: u16, message: String },
     /// 4xx other than auth and rate limits: the request itself was wrong.
-    #[error("the Anthropic API refused the request ({status}): {message}")]
+    #[error("the model API refused the request ({status}): {message}")]
     InvalidRequest { status: u16, message: String },
     /// 5xx or a broken connection or stream, after retries.
-    #[error("the Anthropic API is unavailable: {0}")]
+    #[error("the model API is unavailable: {0}")]
     Unavailable(String),
     /// The API sent a stream this client cannot read; resending would not help.
-    #[error("the Anthropic API is unavailable: {0}")]
+    #[error("the model API is unavailable: {0}")]
     UnreadableStream(#[source] Arc<StreamError>),
     #[error(transparent)]
     Setup(Arc<HttpClientError>),
     /// The base URL or the key cannot be made into a request.
-    #[error("ANTHROPIC_BASE_URL '{base_url}' (or the API key) cannot form a request: {source}")]
+    #[error("the model API's base URL '{base_url}' (or its key) cannot form a request: {source}")]
     BadRequestSetup {
         base_url: String,
         #[source]
@@ -164,8 +182,15 @@ impl Client {
     }
 
     /// False when the key is empty: the agent is unconfigured, and no request is sent.
+    /// Whether it can send: Anthropic's API needs a key; an OpenAI-compatible endpoint
+    /// may be a local server that takes none (the scheduler asks for a key on OpenAI's
+    /// own endpoint).
     pub(crate) fn has_key(&self) -> bool {
-        !self.config.api_key.expose().trim().is_empty()
+        self.config.wire == Wire::OpenAiChat || !self.config.api_key.expose().trim().is_empty()
+    }
+
+    pub(crate) fn wire(&self) -> Wire {
+        self.config.wire
     }
 
     /// Sends `request` with streaming and returns the assembled reply. `on_wait` hears
@@ -175,7 +200,10 @@ impl Client {
         request: &MessagesRequest<'_>,
         on_wait: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<AssembledMessage, AnthropicError> {
-        let body = request_body(request);
+        let body = match self.config.wire {
+            Wire::Anthropic => request_body(request),
+            Wire::OpenAiChat => openai_chat::request_body(request),
+        };
         let mut rate_retries = 0u32;
         let mut error_retries = 0u32;
         loop {
@@ -245,15 +273,31 @@ impl Client {
     }
 
     async fn attempt(&self, body: &Value) -> Result<AssembledMessage, AttemptError> {
-        let url = format!("{}/v1/messages", self.config.base_url.trim_end_matches('/'));
-        let request = self
-            .http
-            .post(url)
-            .header("x-api-key", self.config.api_key.expose())
-            .header("anthropic-version", ANTHROPIC_VERSION)
-            .header("accept", "text/event-stream")
-            .json(body);
-        let response = match tokio::time::timeout(self.config.idle_timeout, request.send()).await {
+        let base = self.config.base_url.trim_end_matches('/');
+        let request = match self.config.wire {
+            Wire::Anthropic => self
+                .http
+                .post(format!("{base}/v1/messages"))
+                .header("x-api-key", self.config.api_key.expose())
+                .header("anthropic-version", ANTHROPIC_VERSION)
+                .header("accept", "text/event-stream"),
+            Wire::OpenAiChat => {
+                let request = self.http.post(format!("{base}/chat/completions"));
+                // A local model server needs no key; an empty one is not sent.
+                match self.config.api_key.expose() {
+                    "" => request,
+                    key => request.bearer_auth(key),
+                }
+            }
+        }
+        .json(body);
+        // Not streamed, the whole answer is the first byte: the idle bound becomes a
+        // bound on the turn (a local model on a CPU may think for minutes).
+        let first_byte = match self.config.wire {
+            Wire::Anthropic => self.config.idle_timeout,
+            Wire::OpenAiChat => self.config.idle_timeout.saturating_mul(5),
+        };
+        let response = match tokio::time::timeout(first_byte, request.send()).await {
             Err(_) => return Err(AttemptError::Retryable("no response in time".into())),
             Ok(Err(e)) if e.is_builder() => {
                 return Err(AttemptError::Fatal(AnthropicError::BadRequestSetup {
@@ -277,7 +321,31 @@ impl Client {
             return Err(classify_status(status, &headers, &text));
         }
         self.note_exhausted_limits(response.headers());
-        self.read_stream(response).await
+        match self.config.wire {
+            Wire::Anthropic => self.read_stream(response).await,
+            Wire::OpenAiChat => self.read_whole(response, first_byte).await,
+        }
+    }
+
+    /// A whole (not streamed) Chat Completions response, bounded in size and time.
+    async fn read_whole(
+        &self,
+        response: reqwest::Response,
+        within: Duration,
+    ) -> Result<AssembledMessage, AttemptError> {
+        let max = self.config.max_response_bytes;
+        let text = tokio::time::timeout(within, read_bounded(response, max + 1))
+            .await
+            .map_err(|_| AttemptError::Retryable("the response stalled".into()))?;
+        if text.len() > max {
+            return Err(AttemptError::Fatal(AnthropicError::InvalidRequest {
+                status: 200,
+                message: format!("the response is larger than {max} bytes"),
+            }));
+        }
+        let body: Value = serde_json::from_str(&text)
+            .map_err(|e| AttemptError::Retryable(format!("the response is not JSON: {e}")))?;
+        openai_chat::parse_response(&body).map_err(AttemptError::Retryable)
     }
 
     /// A success can still say "0 requests remaining until T": honour it before the

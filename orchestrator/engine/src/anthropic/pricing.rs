@@ -115,6 +115,11 @@ pub fn check_model(
     model: &str,
     extra: &[String],
 ) -> Result<(), String> {
+    // An OpenAI-compatible endpoint serves whatever models it has (a local server's
+    // `llama3.1:8b`); only it can say which, so any name is taken.
+    if runtime == harness_domain::agent::RuntimeKind::OpenAi {
+        return Ok(());
+    }
     let table = PriceTable::default();
     let cli = runtime == harness_domain::agent::RuntimeKind::Cli;
     if table.knows(model)
@@ -140,7 +145,7 @@ mod tests {
 
     #[test]
     fn a_typo_is_refused_and_a_dated_or_listed_model_is_not() {
-        use harness_domain::agent::RuntimeKind::{Anthropic, Cli};
+        use harness_domain::agent::RuntimeKind::{Anthropic, Cli, OpenAi};
         assert!(check_model(Anthropic, "claude-sonnet-4-5", &[]).is_ok());
         assert!(check_model(Anthropic, "claude-sonnet-4-5-20250929", &[]).is_ok());
         let err = check_model(Anthropic, "claude-sonet-typo", &[]).unwrap_err();
@@ -149,6 +154,7 @@ mod tests {
         assert!(check_model(Anthropic, "sonnet", &[]).is_err());
         assert!(check_model(Cli, "sonnet", &[]).is_ok());
         assert!(check_model(Anthropic, "my-proxy-model", &["my-proxy-model".into()]).is_ok());
+        assert!(check_model(OpenAi, "llama3.1:8b", &[]).is_ok());
     }
 
     fn usage(input: u64, output: u64, write: u64, read: u64) -> Usage {

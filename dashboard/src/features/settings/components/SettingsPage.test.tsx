@@ -15,6 +15,8 @@ const settings: Settings = {
   listen: '127.0.0.1:3333',
   api_token_set: false,
   anthropic_api_key_set: true,
+  openai_api_key_set: false,
+  openai_base_url: 'http://127.0.0.1:11434/v1',
   anthropic_base_url: 'https://api.anthropic.com',
   max_concurrent: 4,
   session_timeout_secs: 3600,

@@ -51,6 +51,8 @@ function SettingsGroups({ s }: { s: Settings }) {
       <Group id="set-agents" title="Agents & roles">
         <Fact label="Anthropic API key"><Secret set={s.anthropic_api_key_set} /></Fact>
         <Fact label="Anthropic URL"><span className="mono">{s.anthropic_base_url}</span></Fact>
+        <Fact label="OpenAI-compatible API key"><Secret set={s.openai_api_key_set} /></Fact>
+        <Fact label="OpenAI-compatible URL"><span className="mono">{s.openai_base_url}</span></Fact>
         <Fact label="Sessions at once">{s.max_concurrent}</Fact>
         <Fact label="Session timeout">{seconds(s.session_timeout_secs)}</Fact>
         <Fact label="Stuck after">{seconds(s.stuck_after_secs)}</Fact>
