@@ -21,7 +21,6 @@ use axum::{
     routing::post,
 };
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 /// The key the fake accepts.
 pub const API_KEY: &str = "test-key-not-secret";
@@ -146,7 +145,7 @@ struct Shared {
 pub struct FakeAnthropic {
     pub base_url: String,
     shared: Arc<Mutex<Shared>>,
-    stop: Option<oneshot::Sender<()>>,
+    _stop: crate::stand_in::Stop,
 }
 
 impl FakeAnthropic {
@@ -171,20 +170,11 @@ impl FakeAnthropic {
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    // A dropped sender stops the server too.
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
+        let stop = crate::stand_in::serve(listener, app);
         Self {
             base_url: format!("http://{addr}"),
             shared,
-            stop: Some(stop),
+            _stop: stop,
         }
     }
 
@@ -203,15 +193,6 @@ impl FakeAnthropic {
 
     pub fn remaining_script(&self) -> usize {
         self.shared.lock().unwrap().script.len()
-    }
-}
-
-impl Drop for FakeAnthropic {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            // Nothing to stop when the server ended already.
-            let _ = stop.send(());
-        }
     }
 }
 

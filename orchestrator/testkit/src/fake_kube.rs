@@ -27,7 +27,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{broadcast, watch};
 
 /// Events kept for watches that resume from an older resourceVersion, by default.
 const HISTORY: usize = 2048;
@@ -126,7 +126,7 @@ struct Shared {
 pub struct FakeKube {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
-    _stop: oneshot::Sender<()>,
+    _stop: crate::stand_in::Stop,
 }
 
 impl FakeKube {
@@ -158,17 +158,7 @@ impl FakeKube {
             .await
             .expect("bind fake kube");
         let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        // A stand-in server: a dropped sender stops it too, and a test that needs it
-        // running finds out from its requests.
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    stopped.await.ok();
-                })
-                .await
-                .ok();
-        });
+        let stop = crate::stand_in::serve(listener, app);
         Self {
             addr,
             shared,

@@ -21,7 +21,6 @@ use axum::{
     routing::post,
 };
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 use crate::fake_anthropic::{Block, Reply, Scripted};
 
@@ -69,7 +68,7 @@ pub struct FakeOpenAi {
     /// Up to and including `/v1`, as OPENAI_BASE_URL takes it.
     pub base_url: String,
     shared: Arc<Mutex<Shared>>,
-    stop: Option<oneshot::Sender<()>>,
+    _stop: crate::stand_in::Stop,
 }
 
 impl FakeOpenAi {
@@ -94,20 +93,11 @@ impl FakeOpenAi {
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    // A dropped sender stops the server too.
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
+        let stop = crate::stand_in::serve(listener, app);
         Self {
             base_url: format!("http://{addr}/v1"),
             shared,
-            stop: Some(stop),
+            _stop: stop,
         }
     }
 
@@ -118,15 +108,6 @@ impl FakeOpenAi {
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.lock().unwrap().requests.clone()
-    }
-}
-
-impl Drop for FakeOpenAi {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            // Nothing to stop when the server ended already.
-            let _ = stop.send(());
-        }
     }
 }
 

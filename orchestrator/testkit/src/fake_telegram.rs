@@ -23,7 +23,7 @@ use axum::{
     routing::any,
 };
 use serde_json::{Map, Value, json};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 
 /// The token the fake accepts unless told otherwise.
 pub const TOKEN: &str = "123456789:AAfakeTelegramTokenForTests_0123";
@@ -73,7 +73,7 @@ struct Inner {
 pub struct FakeTelegram {
     pub addr: SocketAddr,
     state: Arc<Shared>,
-    _stop: oneshot::Sender<()>,
+    _stop: crate::stand_in::Stop,
 }
 
 struct Shared {
@@ -106,16 +106,7 @@ impl FakeTelegram {
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        // A stand-in server: it stops when the test drops it (the sender goes), and a
-        // test that needs it running finds out from its requests.
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let tx = crate::stand_in::serve(listener, app);
         Self {
             addr,
             state,

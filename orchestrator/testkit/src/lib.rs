@@ -14,3 +14,4 @@ pub mod fake_telegram;
 pub mod git_repo;
 pub mod procs;
 pub mod server;
+mod stand_in;
