@@ -1,41 +1,17 @@
 //! Sessions: one run of an agent on a task, and its log.
 
-use std::{fmt, str::FromStr};
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{ValidationError, time::Timestamp};
 
-/// Database id of a session. Positive.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(transparent)]
-pub struct SessionId(i64);
-
-impl SessionId {
-    pub fn new(raw: i64) -> Result<Self, ValidationError> {
-        if raw > 0 {
-            Ok(Self(raw))
-        } else {
-            Err(ValidationError::new(
-                "id",
-                "session id must be a positive integer",
-            ))
-        }
-    }
-
-    pub fn get(self) -> i64 {
-        self.0
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::validation::positive_id!(
+    /// Database id of a session. Positive.
+    SessionId,
+    "session"
+);
 
 /// How a session ended, or that it is still running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

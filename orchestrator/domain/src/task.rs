@@ -12,38 +12,16 @@ use crate::{
     validation::{bounded_text, slug},
 };
 
-/// Database id of a task. Positive.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(transparent)]
-pub struct TaskId(i64);
+crate::validation::positive_id!(
+    /// Database id of a task. Positive.
+    TaskId,
+    "task"
+);
 
 impl TaskId {
-    pub fn new(raw: i64) -> Result<Self, ValidationError> {
-        if raw > 0 {
-            Ok(Self(raw))
-        } else {
-            Err(ValidationError::new(
-                "id",
-                "task id must be a positive integer",
-            ))
-        }
-    }
-
-    pub fn get(self) -> i64 {
-        self.0
-    }
-
     /// The human key for this id: `T-42`.
     pub fn display_id(self) -> String {
         format!("T-{}", self.0)
-    }
-}
-
-impl fmt::Display for TaskId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }
 

@@ -83,3 +83,41 @@ pub(crate) fn slug(field: &'static str, raw: &str, max: usize) -> Result<String,
         ))
     }
 }
+
+/// A database id newtype: positive, `Serialize`d as the bare number, shown as it.
+/// `$what` names it in the error for a non-positive one (`task id must be …`).
+macro_rules! positive_id {
+    ($(#[$meta:meta])* $name:ident, $what:literal) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash,
+            serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+        )]
+        #[serde(transparent)]
+        pub struct $name(i64);
+
+        impl $name {
+            pub fn new(raw: i64) -> Result<Self, $crate::ValidationError> {
+                if raw > 0 {
+                    Ok(Self(raw))
+                } else {
+                    Err($crate::ValidationError::new(
+                        "id",
+                        concat!($what, " id must be a positive integer"),
+                    ))
+                }
+            }
+
+            pub fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+pub(crate) use positive_id;

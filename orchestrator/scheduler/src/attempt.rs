@@ -51,17 +51,8 @@ const DIFF_BYTES: usize = 64 * 1024;
 /// person (review.rs), validate (validate.rs), run on a worker (remote.rs,
 /// remote_roles.rs), and settle the task (settle.rs). Each step reads it; none
 /// changes it.
-pub(super) struct Attempt {
-    engine: Arc<Engine>,
-    task: Task,
-    session: Session,
-    agent: Agent,
-    role: Role,
-    size: Option<Size>,
-    runtime: Arc<dyn AgentRuntime>,
-    cancel: CancellationToken,
-    executor: harness_executor::ExecutorKind,
-}
+/// Its parts are private: the steps read them through the accessors below.
+pub(super) struct Attempt(Claimed);
 
 /// A claimed task with what runs it: the parts of an [`Attempt`].
 pub(super) struct Claimed {
@@ -81,62 +72,41 @@ pub(super) struct Claimed {
 
 impl Attempt {
     pub(super) fn new(claimed: Claimed) -> Self {
-        let Claimed {
-            engine,
-            task,
-            session,
-            agent,
-            role,
-            size,
-            runtime,
-            cancel,
-            executor,
-        } = claimed;
-        Self {
-            engine,
-            task,
-            session,
-            agent,
-            role,
-            size,
-            runtime,
-            cancel,
-            executor,
-        }
+        Self(claimed)
     }
 
     pub(super) fn engine(&self) -> &Arc<Engine> {
-        &self.engine
+        &self.0.engine
     }
 
     pub(super) fn task(&self) -> &Task {
-        &self.task
+        &self.0.task
     }
 
     pub(super) fn session(&self) -> &Session {
-        &self.session
+        &self.0.session
     }
 
     pub(super) fn agent(&self) -> &Agent {
-        &self.agent
+        &self.0.agent
     }
 
     pub(super) fn role(&self) -> &Role {
-        &self.role
+        &self.0.role
     }
 
     /// The evaluator's estimate the attempt started with, when there was one.
     pub(super) fn size(&self) -> Option<Size> {
-        self.size
+        self.0.size
     }
 
     pub(super) fn cancel(&self) -> &CancellationToken {
-        &self.cancel
+        &self.0.cancel
     }
 
     /// Where it runs: `local` in this process, anything else through a worker.
     pub(super) fn executor(&self) -> harness_executor::ExecutorKind {
-        self.executor
+        self.0.executor
     }
 }
 
@@ -215,15 +185,16 @@ impl Attempt {
     /// `adopted`: the worker a previous run launched, when this attempt is re-adopted
     /// (adopt.rs).
     pub(super) async fn run(self, adopted: Option<super::remote::Adopted>) {
-        let cap = LogCap::new(&self.engine.settings.reliability);
-        let (sink, writer) = StoreSink::start(self.engine.board.clone(), self.session.id, cap);
+        let cap = LogCap::new(&self.0.engine.settings.reliability);
+        let (sink, writer) = StoreSink::start(self.0.engine.board.clone(), self.0.session.id, cap);
         // The session timeout covers preparing the worktree too.
         let started = Instant::now();
         if adopted.is_none() {
             let recorded = self
+                .0
                 .engine
                 .board
-                .record_executor(self.session.id, self.executor.as_str(), None, None)
+                .record_executor(self.0.session.id, self.0.executor.as_str(), None, None)
                 .await;
             if let Err(err) = recorded {
                 tracing::warn!(%err, "cannot record where the session runs");
@@ -239,7 +210,7 @@ impl Attempt {
             None if let Some(commit) = approved => {
                 review::land_approved(&self, &sink, commit).await
             }
-            None if self.executor != harness_executor::ExecutorKind::Local => {
+            None if self.0.executor != harness_executor::ExecutorKind::Local => {
                 remote::run_remote(&self, &sink).await
             }
             None => self.run_local(&sink, started).await,
@@ -261,12 +232,12 @@ impl Attempt {
     /// A fresh worktree on `harness/<display_id>`, or the kept one when resuming after
     /// a human's answer (the agent's work so far is in it).
     async fn prepare(&self, sink: &StoreSink) -> Result<Prepared, AttemptError> {
-        let settings = &self.engine.settings;
+        let settings = &self.0.engine.settings;
         let (repo, base) = workspace_and_base(settings).await?;
-        let path = settings.worktrees_dir.join(&self.task.display_id);
+        let path = settings.worktrees_dir.join(&self.0.task.display_id);
         let resume = self.resume_with_answer().await?;
         let (display_id, resuming, author) = (
-            self.task.display_id.clone(),
+            self.0.task.display_id.clone(),
             resume.is_some(),
             self.author(),
         );
@@ -302,10 +273,11 @@ impl Attempt {
             worktree.base
         ));
         let recorded = self
+            .0
             .engine
             .board
             .record_worktree(
-                self.session.id,
+                self.0.session.id,
                 worktree.path.display().to_string(),
                 worktree.branch.clone(),
             )
@@ -325,8 +297,8 @@ impl Attempt {
     /// conversation with it. It stays on the board until this attempt is merged, fails
     /// or enters review, so an attempt lost on the way does not lose it.
     pub(super) async fn resume_with_answer(&self) -> Result<Option<Resume>, AttemptError> {
-        let board = &self.engine.board;
-        let id = self.task.id;
+        let board = &self.0.engine.board;
+        let id = self.0.task.id;
         let taken = board
             .waiting_answer(id)
             .await
@@ -355,7 +327,7 @@ impl Attempt {
 
     /// The commit a person approved in review, when this attempt is to land it.
     async fn approved_commit(&self) -> Option<String> {
-        match self.engine.board.waiting_follow_up(self.task.id).await {
+        match self.0.engine.board.waiting_follow_up(self.0.task.id).await {
             Ok(follow_up) => follow_up.approved_commit,
             Err(err) => {
                 tracing::warn!(%err, "cannot read whether the task was approved");
@@ -430,9 +402,10 @@ impl Attempt {
                 retry_at: retry_at.map(Timestamp::from_datetime),
             },
             SessionOutcome::Unconfigured { reason } => {
-                let id = self.agent.id.clone();
+                let id = self.0.agent.id.clone();
                 let why = reason.clone();
                 let marked = self
+                    .0
                     .engine
                     .board
                     .set_agent_status(id, AgentStatus::Unconfigured, Some(why))
@@ -446,7 +419,7 @@ impl Attempt {
                 }
             }
             SessionOutcome::Cancelled if stuck => Ending::after(AttemptError::Stuck, last),
-            SessionOutcome::Cancelled if self.engine.stop.is_cancelled() => Ending::Requeued {
+            SessionOutcome::Cancelled if self.0.engine.stop.is_cancelled() => Ending::Requeued {
                 reason: "the orchestrator is shutting down".into(),
                 retry_at: None,
             },
@@ -467,27 +440,27 @@ impl Attempt {
         runtime: &Arc<dyn AgentRuntime>,
         design: Option<String>,
     ) -> Supervised {
-        let settings = &self.engine.settings;
-        let mut brief = TaskBrief::for_attempt(&self.task);
+        let settings = &self.0.engine.settings;
+        let mut brief = TaskBrief::for_attempt(&self.0.task);
         if let Some(note) = design {
             brief.description.push_str(&note);
         }
         let resume = resume.and_then(|r| r.into_request(&mut brief));
         let request = SessionRequest {
             worktree: worktree.path.clone(),
-            role_instructions: self.role.prompt.clone(),
+            role_instructions: self.0.role.prompt.clone(),
             brief,
             resume,
             timeout,
-            cancel: self.cancel.clone(),
+            cancel: self.0.cancel.clone(),
             task_creator: self.task_creator(),
-            tools: session_tools(&self.role),
+            tools: session_tools(&self.0.role),
             browser: super::findings::browser_grant(
-                &self.engine.settings,
-                &self.engine.board,
-                &self.agent,
-                &self.task,
-                self.session.id,
+                &self.0.engine.settings,
+                &self.0.engine.board,
+                &self.0.agent,
+                &self.0.task,
+                self.0.session.id,
             ),
         };
         // A command running in the worktree is a sign of life too (liveness.rs).
@@ -501,11 +474,11 @@ impl Attempt {
             .in_current_span(),
         );
         Supervisor {
-            engine: &self.engine,
+            engine: &self.0.engine,
             sink,
-            session: self.session.id,
-            task: self.task.id,
-            cancel: &self.cancel,
+            session: self.0.session.id,
+            task: self.0.task.id,
+            cancel: &self.0.cancel,
         }
         .run(runtime.as_ref(), request, vec![commands])
         .await
@@ -522,7 +495,7 @@ impl Attempt {
         if let Err(err) = self.commit(sink, repo, worktree, done.summary).await {
             return Ending::after(err, done.last_message);
         }
-        if let Err(err) = self.engine.board.enter_verifying(self.task.id).await {
+        if let Err(err) = self.0.engine.board.enter_verifying(self.0.task.id).await {
             return Ending::after(AttemptError::EnterVerifying(err), "");
         }
         // What lands is exactly what was verified: see landing.rs.
@@ -537,7 +510,10 @@ impl Attempt {
         summary: &str,
     ) -> Result<Option<String>, AttemptError> {
         let author = self.author();
-        let message = format!("{}: {}\n\n{summary}", self.task.display_id, self.task.title);
+        let message = format!(
+            "{}: {}\n\n{summary}",
+            self.0.task.display_id, self.0.task.title
+        );
         let (repo2, worktree2) = (repo.clone(), worktree.clone());
         let commit = tokio::task::spawn_blocking(move || {
             repo2.commit_attempt(&worktree2, &message, &author)
@@ -547,9 +523,10 @@ impl Attempt {
         if let Some(sha) = &commit {
             sink.line(LogKind::Commit, sha.clone());
             if let Err(err) = self
+                .0
                 .engine
                 .board
-                .record_commit(self.session.id, sha.clone())
+                .record_commit(self.0.session.id, sha.clone())
                 .await
             {
                 tracing::warn!(%err, "cannot record the commit");
@@ -571,21 +548,22 @@ impl Attempt {
         &self,
         size: Option<Size>,
     ) -> Result<Arc<dyn AgentRuntime>, super::error::Unready> {
-        match self.engine.settings.roles.model_for(size) {
-            Some(model) if size != self.size => {
-                self.engine
+        match self.0.engine.settings.roles.model_for(size) {
+            Some(model) if size != self.0.size => {
+                self.0
+                    .engine
                     .runtimes
-                    .for_agent_with_model(&self.agent, Some(model.as_str()))
+                    .for_agent_with_model(&self.0.agent, Some(model.as_str()))
                     .await
             }
-            _ => Ok(self.runtime.clone()),
+            _ => Ok(self.0.runtime.clone()),
         }
     }
 
     /// The build session's timeout for a task of `size` (its `[sizes]` tier), said in
     /// the log when a size sets it. Local and remote attempts alike.
     pub(super) fn session_timeout(&self, sink: &StoreSink, size: Option<Size>) -> Duration {
-        let settings = &self.engine.settings;
+        let settings = &self.0.engine.settings;
         let timeout = settings.roles.timeout_for(size, settings.session_timeout);
         if let Some(size) = size {
             sink.system(format!(
@@ -599,11 +577,12 @@ impl Attempt {
     /// The model the build session runs on for a task of `size`: its `[sizes]` tier's,
     /// else the agent's.
     pub(super) fn model_for(&self, size: Option<Size>) -> String {
-        self.engine
+        self.0
+            .engine
             .settings
             .roles
             .model_for(size)
-            .map_or_else(|| self.agent.model.clone(), |m| m.as_str().to_owned())
+            .map_or_else(|| self.0.agent.model.clone(), |m| m.as_str().to_owned())
     }
 
     /// Where the agent's `create_task` calls go, when its role has the tool: the board,
@@ -611,24 +590,25 @@ impl Attempt {
     /// remote alike (the worker API takes it from the attempt's grant).
     pub(super) fn task_creator(&self) -> Option<Arc<dyn harness_engine::runtime::TaskCreator>> {
         if !self
+            .0
             .role
             .tools
             .contains(&harness_domain::role::Tool::CreateTask)
         {
             return None;
         }
-        let registry = &self.engine.settings.roles.registry;
-        let category = super::subtasks::subtask_category(registry, &self.task.category);
+        let registry = &self.0.engine.settings.roles.registry;
+        let category = super::subtasks::subtask_category(registry, &self.0.task.category);
         Some(Arc::new(BoardTaskCreator::new(
-            self.engine.board.clone(),
+            self.0.engine.board.clone(),
             category,
         )))
     }
 
     pub(super) fn author(&self) -> Author {
         Author {
-            name: self.engine.settings.git_author_name.clone(),
-            email: self.engine.settings.git_author_email.clone(),
+            name: self.0.engine.settings.git_author_name.clone(),
+            email: self.0.engine.settings.git_author_email.clone(),
         }
     }
 
@@ -638,7 +618,7 @@ impl Attempt {
         sink: &Arc<StoreSink>,
         worktree: &Worktree,
     ) -> Result<(), AttemptError> {
-        let settings = &self.engine.settings;
+        let settings = &self.0.engine.settings;
         if settings.verify.is_empty() {
             sink.system("no verification commands are configured (HARNESS_VERIFY); accepting the agent's word");
             return Ok(());
@@ -653,7 +633,7 @@ impl Attempt {
         let report = verify(
             &worktree.path,
             &config,
-            &self.cancel,
+            &self.0.cancel,
             move |command, line| {
                 line_sink.line(LogKind::Output, format!("[{command}] {}", line.text));
             },
@@ -662,9 +642,10 @@ impl Attempt {
         .map_err(AttemptError::RunVerify)?;
         let summary = report.summary(SUMMARY_BYTES);
         if let Err(err) = self
+            .0
             .engine
             .board
-            .record_verify_output(self.session.id, summary.clone())
+            .record_verify_output(self.0.session.id, summary.clone())
             .await
         {
             tracing::warn!(%err, "cannot record the verification output");
@@ -684,7 +665,7 @@ impl Attempt {
     async fn commit_work_so_far(&self, sink: &Arc<StoreSink>, repo: &Repo, worktree: &Worktree) {
         let message = format!(
             "{}: work in progress, waiting for a human's answer",
-            self.task.display_id
+            self.0.task.display_id
         );
         let (repo, worktree, author) = (repo.clone(), worktree.clone(), self.author());
         let committed =
@@ -709,9 +690,10 @@ impl Attempt {
     ) -> Ending {
         let paused = paused.and_then(|p| serde_json::to_string(&p).ok());
         let asked = self
+            .0
             .engine
             .board
-            .ask_question(self.task.id, self.session.id, question, paused)
+            .ask_question(self.0.task.id, self.0.session.id, question, paused)
             .await;
         match asked {
             Ok(_) => Ending::Requeued {
