@@ -1356,6 +1356,11 @@ export interface components {
              */
             concurrency: number;
             description: string;
+            /**
+             * @description Runtimes a local attempt moves to when the agent's own cannot run now, as
+             *     written in `harness.toml` (`openai:llama3.1:8b`, `cli`).
+             */
+            fallback: string[];
             /** @description What the scheduler uses it for. */
             job: components["schemas"]["Job"];
             /** @description `null`: each agent's own model (or the size tier's). */

@@ -54,6 +54,9 @@ pub(crate) struct RoleView {
     pub read_only: bool,
     /// `null`: each agent's own runtime.
     pub runtime: Option<RuntimeKind>,
+    /// Runtimes a local attempt moves to when the agent's own cannot run now, as
+    /// written in `harness.toml` (`openai:llama3.1:8b`, `cli`).
+    pub fallback: Vec<String>,
     /// `null`: each agent's own model (or the size tier's).
     pub model: Option<String>,
     /// Task categories routed to it.
@@ -129,6 +132,14 @@ fn view(role: &Role, agents: Vec<String>, problem: Option<String>) -> RoleView {
         tools: role.tools.iter().map(|t| t.as_str().to_owned()).collect(),
         read_only: role.read_only,
         runtime: role.runtime,
+        fallback: role
+            .fallback
+            .iter()
+            .map(|f| match &f.model {
+                Some(model) => format!("{}:{}", f.runtime.as_str(), model.as_str()),
+                None => f.runtime.as_str().to_owned(),
+            })
+            .collect(),
         model: role.model.as_ref().map(|m| m.as_str().to_owned()),
         categories: role.categories.iter().cloned().collect(),
         concurrency: role.concurrency.get(),

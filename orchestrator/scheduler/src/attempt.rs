@@ -356,6 +356,13 @@ impl Attempt {
                 };
             }
         };
+        let own = self.0.engine.runtimes.kind(&self.0.agent).as_str();
+        if runtime.kind() != own {
+            sink.system(format!(
+                "the agent's runtime {own} cannot run now or its API is rate limited: this attempt runs on {}, its role's fallback",
+                runtime.kind()
+            ));
+        }
         let timeout = self.session_timeout(sink, size);
         let left = timeout.saturating_sub(prepared_in);
         if left.is_zero() {

@@ -16,12 +16,14 @@ use harness_engine::{
     tools::ToolLimits,
 };
 
-/// Shared by every runtime: one rate gate, so a 429 pauses every session. Cheap to
+/// Shared by every runtime: one rate gate per model API, so a 429 pauses every session
+/// on that API (and only on it: OpenAI's limits say nothing of Anthropic's). Cheap to
 /// clone (what it holds is shared), so its checks can move to the blocking pool.
 #[derive(Clone)]
 pub struct Runtimes {
     settings: Arc<EngineSettings>,
     gate: Arc<RateGate>,
+    openai_gate: Arc<RateGate>,
     prices: Arc<PriceTable>,
     /// Whether the sandbox can confine agents on this kernel, decided once.
     sandbox: Readiness,
@@ -33,6 +35,7 @@ impl Runtimes {
         Self {
             settings,
             gate: Arc::new(RateGate::new()),
+            openai_gate: Arc::new(RateGate::new()),
             prices: Arc::new(PriceTable::default()),
             sandbox,
         }
@@ -47,6 +50,8 @@ impl Runtimes {
         }
     }
 
+    /// The Anthropic API's gate: the one whose long pauses are announced
+    /// (`ratelimit.paused`).
     pub fn gate(&self) -> &Arc<RateGate> {
         &self.gate
     }
@@ -124,8 +129,65 @@ impl Runtimes {
         if super::findings::uses_browser(&self.settings, agent) {
             roles.find_chromium().map_err(Unready::RoleNeeds)?;
         }
-        match self.kind(agent) {
-            kind @ (RuntimeKind::Anthropic | RuntimeKind::OpenAi) => self.model_key_problem(kind),
+        self.pick(agent).map(drop)
+    }
+
+    /// The agent's runtime, then its role's fallbacks (`[roles.X] fallback`), each
+    /// runtime once, with the model each asks for (`None`: the agent's).
+    fn chain(&self, agent: &Agent) -> Vec<(RuntimeKind, Option<String>)> {
+        let mut chain = vec![(self.kind(agent), None)];
+        let role = self.settings.roles.registry.get(agent.role.as_str());
+        for step in role.into_iter().flat_map(|r| &r.fallback) {
+            if !chain.iter().any(|(kind, _)| *kind == step.runtime) {
+                chain.push((
+                    step.runtime,
+                    step.model.as_ref().map(|m| m.as_str().to_owned()),
+                ));
+            }
+        }
+        chain
+    }
+
+    /// What a local attempt of `agent` runs on now: the first runtime of its chain that
+    /// can run and whose API is not rate limited, else the first that can run (it waits
+    /// out the limit), else the agent's own runtime's problem. Looks for programs on
+    /// disk: blocking.
+    fn pick(&self, agent: &Agent) -> Result<(RuntimeKind, Option<String>), Unready> {
+        let mut waiting = None;
+        let mut problem = None;
+        for (kind, model) in self.chain(agent) {
+            match self.kind_problem(agent, kind) {
+                Ok(()) if !self.rate_limited(kind) => return Ok((kind, model)),
+                Ok(()) => {
+                    waiting.get_or_insert((kind, model));
+                }
+                Err(err) => {
+                    problem.get_or_insert(err);
+                }
+            }
+        }
+        match (waiting, problem) {
+            (Some(pick), _) => Ok(pick),
+            (None, Some(err)) => Err(err),
+            // The chain holds the agent's own runtime at least, so one of the two is set.
+            (None, None) => Err(Unready::NoApiKey),
+        }
+    }
+
+    /// Whether `kind`'s API holds every session back now (its gate closed by a 429).
+    fn rate_limited(&self, kind: RuntimeKind) -> bool {
+        let gate = match kind {
+            RuntimeKind::Anthropic => &self.gate,
+            RuntimeKind::OpenAi => &self.openai_gate,
+            RuntimeKind::Cli => return false,
+        };
+        gate.paused_until().is_some()
+    }
+
+    /// Whether runtime `kind` can run `agent` here. Looks for programs on disk: blocking.
+    fn kind_problem(&self, agent: &Agent, kind: RuntimeKind) -> Result<(), Unready> {
+        match kind {
+            RuntimeKind::Anthropic | RuntimeKind::OpenAi => self.model_key_problem(kind),
             RuntimeKind::Cli => {
                 let command = self.command(agent);
                 let program = command.first().map_or("claude", String::as_str);
@@ -227,7 +289,11 @@ impl Runtimes {
     /// [`Runtimes::for_agent_with_model`]'s work, blocking.
     fn build(&self, agent: &Agent, model: Option<&str>) -> Result<Arc<dyn AgentRuntime>, Unready> {
         self.readiness(agent)?;
-        let kind = self.kind(agent);
+        // A remote worker runs the agent's own runtime: the fallback chain is local.
+        let (kind, fallback_model) = match self.executor(agent) {
+            harness_executor::ExecutorKind::Local => self.pick(agent)?,
+            _ => (self.kind(agent), None),
+        };
         let role_model = self
             .settings
             .roles
@@ -235,7 +301,11 @@ impl Runtimes {
             .get(agent.role.as_str())
             .and_then(|r| r.model.as_ref())
             .map(|m| m.as_str());
-        let model = model.or(role_model).unwrap_or(&agent.model);
+        let model = fallback_model
+            .as_deref()
+            .or(model)
+            .or(role_model)
+            .unwrap_or(&agent.model);
         let sandbox = self.settings.agent_sandbox_for(agent.role.as_str());
         let runtime: Arc<dyn AgentRuntime> = match kind {
             RuntimeKind::Anthropic => Arc::new(self.own_loop(Wire::Anthropic, model, sandbox)?),
@@ -256,15 +326,23 @@ impl Runtimes {
         sandbox: SandboxConfig,
     ) -> Result<AnthropicRuntime, Unready> {
         let settings = &self.settings;
-        let (base_url, key) = match wire {
-            Wire::Anthropic => (&settings.anthropic_base_url, &settings.anthropic_api_key),
-            Wire::OpenAiChat => (&settings.openai_base_url, &settings.openai_api_key),
+        let (base_url, key, gate) = match wire {
+            Wire::Anthropic => (
+                &settings.anthropic_base_url,
+                &settings.anthropic_api_key,
+                &self.gate,
+            ),
+            Wire::OpenAiChat => (
+                &settings.openai_base_url,
+                &settings.openai_api_key,
+                &self.openai_gate,
+            ),
         };
         let key = key.clone().unwrap_or_else(|| Secret::new(""));
         let mut config = ClientConfig::new(base_url.clone(), key);
         config.wire = wire;
         config.backoff_base = settings.api_backoff;
-        let client = Client::new(config, self.gate.clone())?;
+        let client = Client::new(config, gate.clone())?;
         Ok(AnthropicRuntime {
             client,
             prices: self.prices.clone(),

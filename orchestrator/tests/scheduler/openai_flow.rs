@@ -1,8 +1,9 @@
 //! Tasks run by `openai` agents (the own agent loop on an OpenAI-compatible Chat
 //! Completions endpoint) against the fake Chat Completions API over real HTTP.
 
-use harness::config::{AgentOverride, Secret, Settings};
+use harness::config::{AgentOverride, RoleSettings, RolesFile, Secret, Settings};
 use harness_domain::agent::RuntimeKind;
+use harness_domain::role::RoleSpec;
 use harness_testkit::fake_openai::{self, FakeOpenAi};
 use serde_json::{Value, json};
 
@@ -181,5 +182,60 @@ async fn an_openai_agent_on_openai_itself_sends_its_key_and_without_one_is_uncon
     assert_eq!(
         requests[0].authorization.as_deref(),
         Some(format!("Bearer {}", fake_openai::API_KEY).as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_agent_whose_runtime_cannot_run_moves_to_its_roles_fallback_with_its_model() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeOpenAi::start(vec![
+        Reply::tool(
+            "write_file",
+            json!({"path": "fallback.txt", "content": "ran\n"}),
+        ),
+        Reply::tool("complete_task", json!({"summary": "wrote it"})),
+    ])
+    .await;
+    let app = spawn_with(|s| {
+        // No ANTHROPIC_API_KEY: the agents' own runtime (anthropic) cannot run.
+        fast_engine(s, &path, None);
+        s.engine.openai_base_url = fake.base_url.clone();
+        let mut roles = RolesFile::default();
+        roles.roles.insert(
+            "build".into(),
+            RoleSpec {
+                fallback: Some(vec!["openai:qwen2.5-coder:7b".into()]),
+                ..RoleSpec::default()
+            },
+        );
+        s.engine.roles = RoleSettings::load(roles, None).unwrap();
+    })
+    .await;
+    // Ready through its fallback: not marked unconfigured.
+    let agent = wait_for(&app, "/api/agents/build-1", |a| a["status"] == "idle").await;
+    assert_eq!(agent["runtime"], "anthropic");
+
+    let task = app
+        .create_task(json!({"title": "Write through the fallback"}))
+        .await;
+    wait_for_task(&app, &task["id"], status_is("completed")).await;
+    assert_eq!(git_repo::git(&path, &["show", "main:fallback.txt"]), "ran");
+    // The fallback's own model was asked for, not the agent's Claude model.
+    assert_eq!(fake.requests()[0].body["model"], "qwen2.5-coder:7b");
+    wait_for(
+        &app,
+        &format!("/api/sessions?task_id={}", task["id"]),
+        |p| p["items"][0]["status"] != "running",
+    )
+    .await;
+    let session = &sessions_of(&app, &task).await[0];
+    let said = logs_of(&app, session).await;
+    assert!(
+        said.iter().any(|l| l["content"]
+            .as_str()
+            .unwrap()
+            .contains("this attempt runs on openai, its role's fallback")),
+        "{said:?}"
     );
 }

@@ -219,6 +219,7 @@ pub(super) fn roles() -> Vec<Role> {
             read_only: b.read_only,
             requires_changes: b.requires_changes,
             runtime: None,
+            fallback: Vec::new(),
             model: None,
             categories: b
                 .categories

@@ -160,6 +160,9 @@ pub struct Role {
     pub requires_changes: bool,
     /// `None`: each agent's own runtime.
     pub runtime: Option<RuntimeKind>,
+    /// Runtimes an attempt moves to, in order, when the agent's own cannot run now (no
+    /// key, no binary, its API's rate limit closed): local attempts only.
+    pub fallback: Vec<Fallback>,
     /// `None`: each agent's own model (or the size's model, for task roles).
     pub model: Option<ModelName>,
     pub categories: BTreeSet<String>,
@@ -192,6 +195,28 @@ impl Role {
     }
 }
 
+/// One step of a role's fallback chain: a runtime, and the model to ask for on it
+/// (else the agent's own). Written `"openai"` or `"openai:llama3.1:8b"`: the model is
+/// everything after the first colon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    pub runtime: RuntimeKind,
+    pub model: Option<ModelName>,
+}
+
+impl Fallback {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let (runtime, model) = match raw.trim().split_once(':') {
+            Some((runtime, model)) => (runtime, Some(ModelName::parse(model)?)),
+            None => (raw.trim(), None),
+        };
+        Ok(Self {
+            runtime: runtime.parse()?,
+            model,
+        })
+    }
+}
+
 /// `[roles.NAME]` in `harness.toml`, as written: every field optional, checked by
 /// [`RoleRegistry::build`].
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -206,6 +231,8 @@ pub struct RoleSpec {
     /// Whether finishing without a change fails the attempt (true for `build`).
     pub requires_changes: Option<bool>,
     pub runtime: Option<String>,
+    /// Runtimes to move to, in order, when the agent's own cannot run now.
+    pub fallback: Option<Vec<String>>,
     pub model: Option<String>,
     pub categories: Option<Vec<String>>,
     pub concurrency: Option<i64>,
@@ -360,6 +387,14 @@ fn apply(mut role: Role, spec: RoleSpec) -> Result<Role, RoleError> {
                 .map_err(|e| RoleError::from_validation(&name, "runtime", e))?,
         );
     }
+    if let Some(fallback) = spec.fallback {
+        role.fallback = fallback
+            .iter()
+            .map(|r| {
+                Fallback::parse(r).map_err(|e| RoleError::from_validation(&name, "fallback", e))
+            })
+            .collect::<Result<_, _>>()?;
+    }
     if let Some(model) = spec.model {
         role.model = Some(
             ModelName::parse(&model).map_err(|e| RoleError::from_validation(&name, "model", e))?,
@@ -402,6 +437,9 @@ fn apply(mut role: Role, spec: RoleSpec) -> Result<Role, RoleError> {
     if role.refuses_cli() && role.runtime == Some(RuntimeKind::Cli) {
         return Err(RoleError::new(&name, "runtime", READ_ONLY_ON_CLI));
     }
+    if role.refuses_cli() && role.fallback.iter().any(|f| f.runtime == RuntimeKind::Cli) {
+        return Err(RoleError::new(&name, "fallback", READ_ONLY_ON_CLI));
+    }
     Ok(role)
 }
 
@@ -426,6 +464,7 @@ fn new_role(name: RoleName, spec: RoleSpec) -> Result<Role, RoleError> {
         read_only: false,
         requires_changes: false,
         runtime: None,
+        fallback: Vec::new(),
         model: None,
         categories: BTreeSet::new(),
         concurrency: Concurrency::parse(1).expect("1 is a valid concurrency"),
@@ -543,6 +582,46 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!((err.role.as_str(), err.field), ("validation", "tools"));
+    }
+
+    #[test]
+    fn a_fallback_chain_names_runtimes_and_optional_models() {
+        let registry = RoleRegistry::build(
+            [(
+                "build".to_owned(),
+                spec(|s| s.fallback = Some(vec!["openai:llama3.1:8b".into(), "cli".into()])),
+            )],
+            [],
+        )
+        .unwrap();
+        let fallback = &registry.get("build").unwrap().fallback;
+        assert_eq!(fallback[0].runtime, RuntimeKind::OpenAi);
+        assert_eq!(
+            fallback[0].model.as_ref().map(|m| m.as_str()),
+            Some("llama3.1:8b")
+        );
+        assert_eq!(
+            (fallback[1].runtime, fallback[1].model.is_none()),
+            (RuntimeKind::Cli, true)
+        );
+        let err = RoleRegistry::build(
+            [(
+                "build".to_owned(),
+                spec(|s| s.fallback = Some(vec!["gpt".into()])),
+            )],
+            [],
+        )
+        .unwrap_err();
+        assert_eq!((err.role.as_str(), err.field), ("build", "fallback"));
+        let err = RoleRegistry::build(
+            [(
+                "validation".to_owned(),
+                spec(|s| s.fallback = Some(vec!["cli".into()])),
+            )],
+            [],
+        )
+        .unwrap_err();
+        assert_eq!((err.role.as_str(), err.field), ("validation", "fallback"));
     }
 
     #[test]

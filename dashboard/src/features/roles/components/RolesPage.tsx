@@ -51,7 +51,8 @@ function RoleRow({ role }: { role: Role }) {
           <summary>Prompt</summary>
           <p className="small">{role.prompt}</p>
           <p className="muted small">
-            Runtime: {role.runtime ?? 'each agent’s'} · Model: {role.model ?? 'each agent’s'} · At once: {role.concurrency}
+            Runtime: {role.runtime ?? 'each agent’s'}
+            {role.fallback.length > 0 && <> (then {role.fallback.join(', ')})</>} · Model: {role.model ?? 'each agent’s'} · At once: {role.concurrency}
             {role.read_only ? ' · read-only' : ''}
           </p>
         </details>
