@@ -8,7 +8,7 @@ use harness_testkit::fake_openai::{self, FakeOpenAi};
 use serde_json::{Value, json};
 
 use crate::{
-    fake_anthropic::{Reply, Scripted},
+    fake_anthropic::{FakeAnthropic, Reply, Scripted},
     fast_engine, git_repo,
     helpers::spawn_with,
     logs_of, sessions_of, status_is, wait_for, wait_for_task,
@@ -238,4 +238,74 @@ async fn an_agent_whose_runtime_cannot_run_moves_to_its_roles_fallback_with_its_
             .contains("this attempt runs on openai, its role's fallback")),
         "{said:?}"
     );
+}
+
+#[tokio::test]
+async fn while_anthropics_rate_limit_holds_sessions_back_a_new_attempt_runs_on_the_fallback() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    // Anthropic closes its gate for a minute on the first request.
+    let anthropic = FakeAnthropic::start(vec![Scripted::RateLimited {
+        retry_after: Some("60".into()),
+        reset_in: None,
+    }])
+    .await;
+    let openai = FakeOpenAi::start(vec![
+        Reply::tool(
+            "write_file",
+            json!({"path": "second.txt", "content": "moved on\n"}),
+        ),
+        Reply::tool("complete_task", json!({"summary": "wrote it"})),
+    ])
+    .await;
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, Some(&anthropic.base_url));
+        s.engine.openai_base_url = openai.base_url.clone();
+        let mut roles = RolesFile::default();
+        roles.roles.insert(
+            "build".into(),
+            RoleSpec {
+                fallback: Some(vec!["openai:llama3.1:8b".into()]),
+                ..RoleSpec::default()
+            },
+        );
+        s.engine.roles = RoleSettings::load(roles, None).unwrap();
+    })
+    .await;
+    let first = app
+        .create_task(json!({"title": "Waits for Anthropic"}))
+        .await;
+    // The session says it waits once the gate has closed (the client closes it first).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let sessions = sessions_of(&app, &first).await;
+        if let Some(session) = sessions.first() {
+            let logs = logs_of(&app, session).await;
+            if logs.iter().any(|l| {
+                l["content"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("all sessions wait"))
+            }) {
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first session never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The gate is closed now: the next attempt does not queue behind it.
+    let second = app.create_task(json!({"title": "Runs elsewhere"})).await;
+    wait_for_task(&app, &second["id"], status_is("completed")).await;
+    assert_eq!(
+        git_repo::git(&path, &["show", "main:second.txt"]),
+        "moved on"
+    );
+    assert_eq!(openai.requests()[0].body["model"], "llama3.1:8b");
+    // The first still waits on Anthropic's limit, on its own runtime.
+    let waiting = app.get(&format!("/api/tasks/{}", first["id"])).await;
+    let waiting: Value = waiting.json().await.unwrap();
+    assert_eq!(waiting["status"], "in_progress", "{waiting}");
+    assert_eq!(anthropic.request_count(), 1);
 }
