@@ -28,12 +28,16 @@ const BASE: [&str; 9] = [
 const TOOLCHAIN_HOMES: [(&str, &str); 2] = [("CARGO_HOME", ".cargo"), ("RUSTUP_HOME", ".rustup")];
 
 /// The harness's own secrets, which no agent needs: naming one in `HARNESS_AGENT_ENV`
-/// stops startup. (`ANTHROPIC_API_KEY` may be listed on purpose, for a CLI agent.)
-pub(crate) const HARNESS_SECRETS: [&str; 4] = [
+/// stops startup. (A model API's key, `ANTHROPIC_API_KEY` or `OPENAI_API_KEY`, may be
+/// listed on purpose, for a CLI agent that calls that API itself.)
+pub(crate) const HARNESS_SECRETS: [&str; 6] = [
     "HARNESS_API_TOKEN",
     "TELEGRAM_BOT_TOKEN",
     "TELEGRAM_WEBHOOK_SECRET",
     "HARNESS_WORKER_TOKEN",
+    // The forge token can push and merge on the team's repositories.
+    "HARNESS_FORGE_TOKEN",
+    "HARNESS_FORGE_WEBHOOK_SECRET",
 ];
 
 /// The first of `names` that is one of the harness's own secrets, if any.
@@ -155,6 +159,10 @@ mod tests {
         assert_eq!(
             harness_secret(&names(&["GOPATH", "ANTHROPIC_API_KEY"])),
             None
+        );
+        assert_eq!(
+            harness_secret(&names(&["GOPATH", "HARNESS_FORGE_TOKEN"])),
+            Some("HARNESS_FORGE_TOKEN")
         );
         assert_eq!(
             harness_secret(&names(&["GOPATH", "TELEGRAM_BOT_TOKEN"])),
