@@ -101,11 +101,6 @@ impl FakeOpenAi {
         }
     }
 
-    /// Appends answers to the script.
-    pub fn push(&self, items: impl IntoIterator<Item = Scripted>) {
-        self.shared.lock().unwrap().script.extend(items);
-    }
-
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.lock().unwrap().requests.clone()
     }

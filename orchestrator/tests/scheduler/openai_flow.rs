@@ -26,6 +26,21 @@ fn openai_agent(s: &mut Settings, base_url: &str) {
     );
 }
 
+/// Gives the build role the fallback `step` (`runtime:model`), the OpenAI-compatible
+/// endpoint being at `base_url`.
+fn build_falls_back_to(s: &mut Settings, base_url: &str, step: &str) {
+    s.engine.openai_base_url = base_url.to_owned();
+    let mut roles = RolesFile::default();
+    roles.roles.insert(
+        "build".into(),
+        RoleSpec {
+            fallback: Some(vec![step.into()]),
+            ..RoleSpec::default()
+        },
+    );
+    s.engine.roles = RoleSettings::load(roles, None).unwrap();
+}
+
 #[tokio::test]
 async fn an_openai_agent_on_a_local_model_server_writes_runs_a_command_and_lands() {
     let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
@@ -200,16 +215,7 @@ async fn an_agent_whose_runtime_cannot_run_moves_to_its_roles_fallback_with_its_
     let app = spawn_with(|s| {
         // No ANTHROPIC_API_KEY: the agents' own runtime (anthropic) cannot run.
         fast_engine(s, &path, None);
-        s.engine.openai_base_url = fake.base_url.clone();
-        let mut roles = RolesFile::default();
-        roles.roles.insert(
-            "build".into(),
-            RoleSpec {
-                fallback: Some(vec!["openai:qwen2.5-coder:7b".into()]),
-                ..RoleSpec::default()
-            },
-        );
-        s.engine.roles = RoleSettings::load(roles, None).unwrap();
+        build_falls_back_to(s, &fake.base_url, "openai:qwen2.5-coder:7b");
     })
     .await;
     // Ready through its fallback: not marked unconfigured.
@@ -260,16 +266,7 @@ async fn while_anthropics_rate_limit_holds_sessions_back_a_new_attempt_runs_on_t
     .await;
     let app = spawn_with(|s| {
         fast_engine(s, &path, Some(&anthropic.base_url));
-        s.engine.openai_base_url = openai.base_url.clone();
-        let mut roles = RolesFile::default();
-        roles.roles.insert(
-            "build".into(),
-            RoleSpec {
-                fallback: Some(vec!["openai:llama3.1:8b".into()]),
-                ..RoleSpec::default()
-            },
-        );
-        s.engine.roles = RoleSettings::load(roles, None).unwrap();
+        build_falls_back_to(s, &openai.base_url, "openai:llama3.1:8b");
     })
     .await;
     let first = app
