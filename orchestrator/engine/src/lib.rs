@@ -14,6 +14,7 @@
 //! 4. On failure: [`verify::VerifyReport::summary`] and the report's `last_message`
 //!    become [`prompt::TaskBrief::previous_failure`] of the next attempt.
 
+pub mod acp;
 pub mod anthropic;
 pub mod browser;
 pub mod cli_runtime;

@@ -9,6 +9,7 @@
 //! rules and resource limits between fork and exec ([`super::sandbox`]).
 
 use std::{
+    future::Future,
     path::PathBuf,
     process::Stdio,
     time::{Duration, Instant},
@@ -144,21 +145,10 @@ pub async fn run(
     mut on_line: impl FnMut(&OutputLine) + Send,
 ) -> std::io::Result<Finished> {
     let started = Instant::now();
-    // No end-of-run sweep may take the child for an escaped process before it is
-    // registered as a run's first process.
-    let spawning = super::sandbox::tree::spawning();
-    // Held until the end: it owns the child's private temp dir and its process tree.
-    let (mut child, mut sandbox) = spawn(spec)?;
-    let pgid = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .ok_or_else(|| std::io::Error::other("child exited before its pid was read"))?;
-    let leader = spawning.register(pgid);
-    let mut guard = GroupGuard { pgid, armed: true };
-
+    let mut running = Running::start(spec)?;
     let (tx, mut rx) = mpsc::channel::<OutputLine>(LINE_QUEUE);
-    feed_stdin(&mut child, spec.stdin.clone());
-    let readers = start_readers(&mut child, &tx, spec.max_line_bytes);
+    feed_stdin(&mut running.child, spec.stdin.clone());
+    let readers = start_readers(&mut running.child, &tx, spec.max_line_bytes);
     drop(tx);
 
     let mut tail_buf = TailBuffer::new(spec.tail_bytes);
@@ -170,34 +160,156 @@ pub async fn run(
                 Some(line) => { tail_buf.push(&line.text); on_line(&line); }
                 None => lines_open = false,
             },
-            status = child.wait() => break exit_termination(status?),
+            status = running.child.wait() => break exit_termination(status?),
             _ = sleep_until(deadline) => {
-                kill_group(pgid, spec.kill_grace, &mut child).await;
+                running.kill(spec.kill_grace).await;
                 break Termination::TimedOut;
             }
             _ = cancel.cancelled() => {
-                kill_group(pgid, spec.kill_grace, &mut child).await;
+                running.kill(spec.kill_grace).await;
                 break Termination::Cancelled;
             }
         }
     };
-    // The leader is gone; anything it left in its group must go too, or it would keep
-    // the pipes open and run on unsupervised. So must what left the group (`setsid`):
-    // the run's process tree is killed as a whole (sandbox/tree.rs).
-    signal_group(pgid, libc::SIGKILL);
-    guard.armed = false;
-    drop(leader);
-    // Off the async threads: it waits (bounded) for the killed processes to be gone.
-    let ended = tokio::task::spawn_blocking(move || sandbox.end()).await;
-    if let Err(error) = ended {
-        tracing::warn!(%error, "ending an agent's process tree failed");
-    }
+    running.end().await;
     drain(&mut rx, readers, &mut tail_buf, &mut on_line).await;
     Ok(Finished {
         termination,
         tail: tail_buf.into_string(),
         duration: started.elapsed(),
     })
+}
+
+/// The child's stdin and stdout, for a runtime that talks with its agent over them (the
+/// Agent Client Protocol's JSON-RPC) instead of handing it one prompt.
+pub struct Pipes {
+    pub stdin: tokio::process::ChildStdin,
+    pub stdout: tokio::process::ChildStdout,
+}
+
+/// [`run`] for a conversation: `talk` holds the child's stdin and stdout while its
+/// stderr lines go to `on_stderr` (`spec.stdin` is ignored). The run ends when `talk`
+/// returns (the child then has `kill_grace` to exit on its closed stdin), when the child
+/// exits, at the timeout, or `kill_grace` after `cancel`, which `talk` should also watch
+/// to ask its agent to stop. The value is `talk`'s, unless the child ended first.
+pub async fn converse<T, F>(
+    spec: &CommandSpec,
+    cancel: &CancellationToken,
+    mut on_stderr: impl FnMut(&OutputLine) + Send,
+    talk: impl FnOnce(Pipes) -> F,
+) -> std::io::Result<(Finished, Option<T>)>
+where
+    F: Future<Output = T>,
+{
+    let started = Instant::now();
+    let mut spec = spec.clone();
+    spec.stdin = Some(String::new()); // piped, handed to `talk`
+    let mut running = Running::start(&spec)?;
+    let (Some(stdin), Some(stdout)) = (running.child.stdin.take(), running.child.stdout.take())
+    else {
+        running.end().await;
+        return Err(std::io::Error::other(
+            "the agent's stdin or stdout is missing",
+        ));
+    };
+    let (tx, mut rx) = mpsc::channel::<OutputLine>(LINE_QUEUE);
+    let readers = start_readers(&mut running.child, &tx, spec.max_line_bytes);
+    drop(tx);
+    let talking = talk(Pipes { stdin, stdout });
+    tokio::pin!(talking);
+
+    let mut tail_buf = TailBuffer::new(spec.tail_bytes);
+    let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut lines_open = true;
+    let mut outcome = None;
+    let mut stop_by: Option<(tokio::time::Instant, Termination)> = None;
+    let termination = loop {
+        let stop_at = stop_by.map(|(at, _)| at);
+        tokio::select! {
+            line = rx.recv(), if lines_open => match line {
+                Some(line) => { tail_buf.push(&line.text); on_stderr(&line); }
+                None => lines_open = false,
+            },
+            value = &mut talking, if outcome.is_none() => {
+                outcome = Some(value);
+                // The conversation is over; the agent should exit on its own.
+                let at = tokio::time::Instant::now() + spec.kill_grace;
+                stop_by.get_or_insert((at, Termination::Exited(0)));
+            }
+            status = running.child.wait() => break exit_termination(status?),
+            _ = sleep_until(deadline), if stop_by.is_none() => {
+                running.kill(spec.kill_grace).await;
+                break Termination::TimedOut;
+            }
+            _ = cancel.cancelled(), if stop_by.is_none() => {
+                let at = tokio::time::Instant::now() + spec.kill_grace;
+                stop_by = Some((at, Termination::Cancelled));
+            }
+            _ = sleep_until(stop_at) => {
+                running.kill(spec.kill_grace).await;
+                let (_, why) = stop_by.expect("the stop time is set");
+                break why;
+            }
+        }
+    };
+    running.end().await;
+    drain(&mut rx, readers, &mut tail_buf, &mut on_stderr).await;
+    let finished = Finished {
+        termination,
+        tail: tail_buf.into_string(),
+        duration: started.elapsed(),
+    };
+    Ok((finished, outcome))
+}
+
+/// A started child and what must outlive it: its sandbox (private temp dir, process
+/// tree) and the guard that kills its group if the run is dropped half-way.
+struct Running {
+    child: Child,
+    sandbox: super::sandbox::Prepared,
+    pgid: i32,
+    leader: Option<super::sandbox::tree::Leader>,
+    guard: GroupGuard,
+}
+
+impl Running {
+    fn start(spec: &CommandSpec) -> std::io::Result<Self> {
+        // No end-of-run sweep may take the child for an escaped process before it is
+        // registered as a run's first process.
+        let spawning = super::sandbox::tree::spawning();
+        let (child, sandbox) = spawn(spec)?;
+        let pgid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .ok_or_else(|| std::io::Error::other("child exited before its pid was read"))?;
+        let leader = spawning.register(pgid);
+        Ok(Self {
+            child,
+            sandbox,
+            pgid,
+            leader: Some(leader),
+            guard: GroupGuard { pgid, armed: true },
+        })
+    }
+
+    async fn kill(&mut self, grace: Duration) {
+        kill_group(self.pgid, grace, &mut self.child).await;
+    }
+
+    /// The leader is gone; anything it left in its group must go too, or it would keep
+    /// the pipes open and run on unsupervised. So must what left the group (`setsid`):
+    /// the run's process tree is killed as a whole (sandbox/tree.rs).
+    async fn end(mut self) {
+        signal_group(self.pgid, libc::SIGKILL);
+        self.guard.armed = false;
+        drop(self.leader.take());
+        let mut sandbox = self.sandbox;
+        // Off the async threads: it waits (bounded) for the killed processes to be gone.
+        let ended = tokio::task::spawn_blocking(move || sandbox.end()).await;
+        if let Err(error) = ended {
+            tracing::warn!(%error, "ending an agent's process tree failed");
+        }
+    }
 }
 
 fn spawn(spec: &CommandSpec) -> std::io::Result<(Child, super::sandbox::Prepared)> {

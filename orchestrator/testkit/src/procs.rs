@@ -58,3 +58,21 @@ pub fn host_pid(inner: i32, cwd: &Path) -> Option<i32> {
             (last == inner && here == cwd).then_some(pid)
         })
 }
+
+/// The running processes whose working directory is `dir` or below it.
+pub fn working_in(dir: &Path) -> Vec<i32> {
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let cwd = std::fs::read_link(entry.path().join("cwd")).ok()?;
+            (cwd.starts_with(&dir) && running(pid)).then_some(pid)
+        })
+        .collect()
+}
