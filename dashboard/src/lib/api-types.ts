@@ -1378,10 +1378,10 @@ export interface components {
         /**
          * @description How an agent runs: the harness's own agent loop on the Anthropic Messages API or on
          *     an OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama, vLLM, llama.cpp's
-         *     server), or a CLI agent child process.
+         *     server), a CLI agent child process, or an agent over the Agent Client Protocol.
          * @enum {string}
          */
-        RuntimeKind: "anthropic" | "openai" | "cli";
+        RuntimeKind: "anthropic" | "openai" | "cli" | "acp";
         SandboxSummary: {
             /** @description Names of extra environment variables passed to agents (HARNESS_AGENT_ENV). */
             env: string[];

@@ -30,7 +30,7 @@ impl fmt::Display for AgentId {
 
 /// How an agent runs: the harness's own agent loop on the Anthropic Messages API or on
 /// an OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama, vLLM, llama.cpp's
-/// server), or a CLI agent child process.
+/// server), a CLI agent child process, or an agent over the Agent Client Protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuntimeKind {
@@ -38,6 +38,7 @@ pub enum RuntimeKind {
     #[serde(rename = "openai")]
     OpenAi,
     Cli,
+    Acp,
 }
 
 impl RuntimeKind {
@@ -46,12 +47,19 @@ impl RuntimeKind {
             Self::Anthropic => "anthropic",
             Self::OpenAi => "openai",
             Self::Cli => "cli",
+            Self::Acp => "acp",
         }
     }
 
     /// The harness's own agent loop (in-process, over a model API), not a CLI child.
     pub fn is_own_loop(self) -> bool {
         matches!(self, Self::Anthropic | Self::OpenAi)
+    }
+
+    /// An agent process that brings its own tools (a CLI or an ACP agent): the harness
+    /// cannot hold it to a read-only role's tools.
+    pub fn brings_own_tools(self) -> bool {
+        matches!(self, Self::Cli | Self::Acp)
     }
 }
 
@@ -99,7 +107,8 @@ parse_by_name!(
     [
         RuntimeKind::Anthropic,
         RuntimeKind::OpenAi,
-        RuntimeKind::Cli
+        RuntimeKind::Cli,
+        RuntimeKind::Acp
     ]
 );
 parse_by_name!(

@@ -336,7 +336,7 @@ async fn launch_and_follow(
             .openai_api_key
             .as_ref()
             .map(|k| ("OPENAI_API_KEY", k)),
-        harness_domain::agent::RuntimeKind::Cli => None,
+        harness_domain::agent::RuntimeKind::Cli | harness_domain::agent::RuntimeKind::Acp => None,
     };
     if let Some((name, key)) = key {
         env.insert(name.into(), key.expose().to_owned());

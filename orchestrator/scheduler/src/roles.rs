@@ -104,7 +104,7 @@ pub fn refuse_read_only_on_cli(
         .registry
         .get(role)
         .is_some_and(Role::refuses_cli);
-    if read_only && runtime_of(settings, agent_id, role, stored) == RuntimeKind::Cli {
+    if read_only && runtime_of(settings, agent_id, role, stored).brings_own_tools() {
         return Err(format!(
             "agent '{agent_id}': runtime: its role '{role}' is read-only, and {READ_ONLY_ON_CLI}"
         ));

@@ -8,6 +8,7 @@ use super::error::{Unready, WorkspaceError};
 
 use harness_config::{EngineSettings, Secret};
 use harness_engine::{
+    acp::{AcpAgentConfig, AcpRuntime},
     anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate, Wire},
     cli_runtime::{CliAgentConfig, CliRuntime},
     git::Repo,
@@ -179,7 +180,7 @@ impl Runtimes {
         let gate = match kind {
             RuntimeKind::Anthropic => &self.gate,
             RuntimeKind::OpenAi => &self.openai_gate,
-            RuntimeKind::Cli => return false,
+            RuntimeKind::Cli | RuntimeKind::Acp => return false,
         };
         gate.paused_until().is_some()
     }
@@ -188,9 +189,13 @@ impl Runtimes {
     fn kind_problem(&self, agent: &Agent, kind: RuntimeKind) -> Result<(), Unready> {
         match kind {
             RuntimeKind::Anthropic | RuntimeKind::OpenAi => self.model_key_problem(kind),
-            RuntimeKind::Cli => {
+            RuntimeKind::Cli | RuntimeKind::Acp => {
                 let command = self.command(agent);
-                let program = command.first().map_or("claude", String::as_str);
+                let default = match kind {
+                    RuntimeKind::Acp => "claude-agent-acp",
+                    _ => "claude",
+                };
+                let program = command.first().map_or(default, String::as_str);
                 let path = harness_engine::cli_runtime::find_program(program).ok_or_else(|| {
                     Unready::NoCommand {
                         program: program.to_owned(),
@@ -311,6 +316,7 @@ impl Runtimes {
             RuntimeKind::Anthropic => Arc::new(self.own_loop(Wire::Anthropic, model, sandbox)?),
             RuntimeKind::OpenAi => Arc::new(self.own_loop(Wire::OpenAiChat, model, sandbox)?),
             RuntimeKind::Cli => Arc::new(self.cli(self.command(agent), sandbox)),
+            RuntimeKind::Acp => Arc::new(self.acp(self.command(agent), sandbox)),
         };
         if self.executor(agent) == harness_executor::ExecutorKind::Local {
             runtime.readiness()?;
@@ -363,6 +369,19 @@ impl Runtimes {
         config.timeout = self.settings.session_timeout;
         config.sandbox = sandbox;
         CliRuntime { config }
+    }
+
+    /// An agent over the Agent Client Protocol: `claude-agent-acp` unless the agent's
+    /// `command` names another (`["gemini", "--experimental-acp"]`, `["qwen", "--acp"]`).
+    fn acp(&self, command: Vec<String>, sandbox: SandboxConfig) -> AcpRuntime {
+        let mut config = AcpAgentConfig::claude();
+        if let Some((program, args)) = command.split_first() {
+            config.program = program.clone();
+            config.args = args.to_vec();
+        }
+        config.timeout = self.settings.session_timeout;
+        config.sandbox = sandbox;
+        AcpRuntime { config }
     }
 
     /// Agents cannot work without a git workspace; say exactly what is missing. Runs

@@ -110,6 +110,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "openai_runtime",
         sql: include_str!("../../migrations/0019_openai_runtime.sql"),
     },
+    Migration {
+        version: 20,
+        name: "acp_runtime",
+        sql: include_str!("../../migrations/0020_acp_runtime.sql"),
+    },
 ];
 
 /// A migration that this run applied.

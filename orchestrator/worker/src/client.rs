@@ -28,6 +28,7 @@ use super::protocol::{
 use harness_base::Secret;
 use harness_base::http_client::{Timeouts, client};
 use harness_engine::{
+    acp::{AcpAgentConfig, AcpRuntime},
     anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate, Wire},
     cli_runtime::{CliAgentConfig, CliRuntime},
     git::{Author, Repo},
@@ -487,6 +488,16 @@ fn runtime(a: &Assignment, endpoint: &Endpoint) -> Result<Arc<dyn AgentRuntime>,
             config.timeout = Duration::from_secs_f64(a.session_timeout_secs);
             config.sandbox = agent_sandbox(a, endpoint);
             Arc::new(CliRuntime { config })
+        }
+        RuntimeKind::Acp => {
+            let mut config = AcpAgentConfig::claude();
+            if let Some((program, args)) = a.cli_command.split_first() {
+                config.program = program.clone();
+                config.args = args.to_vec();
+            }
+            config.timeout = Duration::from_secs_f64(a.session_timeout_secs);
+            config.sandbox = agent_sandbox(a, endpoint);
+            Arc::new(AcpRuntime { config })
         }
     })
 }

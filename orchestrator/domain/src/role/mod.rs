@@ -434,10 +434,10 @@ fn apply(mut role: Role, spec: RoleSpec) -> Result<Role, RoleError> {
             format!("a read-only role cannot have '{}'", tool.as_str()),
         ));
     }
-    if role.refuses_cli() && role.runtime == Some(RuntimeKind::Cli) {
+    if role.refuses_cli() && role.runtime.is_some_and(RuntimeKind::brings_own_tools) {
         return Err(RoleError::new(&name, "runtime", READ_ONLY_ON_CLI));
     }
-    if role.refuses_cli() && role.fallback.iter().any(|f| f.runtime == RuntimeKind::Cli) {
+    if role.refuses_cli() && role.fallback.iter().any(|f| f.runtime.brings_own_tools()) {
         return Err(RoleError::new(&name, "fallback", READ_ONLY_ON_CLI));
     }
     Ok(role)
@@ -445,8 +445,8 @@ fn apply(mut role: Role, spec: RoleSpec) -> Result<Role, RoleError> {
 
 /// Why a read-only role cannot run on the CLI runtime: the CLI agent brings its own
 /// tools, which the harness cannot narrow to the role's.
-pub const READ_ONLY_ON_CLI: &str = "a read-only role cannot run on the cli runtime, which does not \
-     restrict an agent to its role's tools; use runtime = \"anthropic\"";
+pub const READ_ONLY_ON_CLI: &str = "a read-only role cannot run on the cli or acp runtime, whose agent \
+     brings its own tools and is not held to its role's; use runtime = \"anthropic\" or \"openai\"";
 
 fn new_role(name: RoleName, spec: RoleSpec) -> Result<Role, RoleError> {
     if spec.prompt.is_none() {

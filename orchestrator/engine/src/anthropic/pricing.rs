@@ -116,8 +116,12 @@ pub fn check_model(
     extra: &[String],
 ) -> Result<(), String> {
     // An OpenAI-compatible endpoint serves whatever models it has (a local server's
-    // `llama3.1:8b`); only it can say which, so any name is taken.
-    if runtime == harness_domain::agent::RuntimeKind::OpenAi {
+    // `llama3.1:8b`); only it can say which, so any name is taken. An ACP agent picks
+    // its own model: the name is only a label.
+    if matches!(
+        runtime,
+        harness_domain::agent::RuntimeKind::OpenAi | harness_domain::agent::RuntimeKind::Acp
+    ) {
         return Ok(());
     }
     let table = PriceTable::default();
