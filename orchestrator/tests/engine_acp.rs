@@ -6,7 +6,7 @@ use harness_testkit::fake_anthropic;
 
 use std::{path::PathBuf, time::Duration};
 
-use fake_anthropic::{API_KEY, FakeAnthropic, Reply, Scripted};
+use fake_anthropic::{API_KEY, FakeAnthropic, HANG};
 use harness::engine::{
     LogKind,
     acp::{AcpAgentConfig, AcpRuntime},
@@ -18,9 +18,6 @@ use harness::engine::{
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-
-/// A task whose agent must hang mid-turn (the stand-in never finishes its answer).
-const HANG: &str = "acp-hang";
 
 fn agents_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/agents")
@@ -68,50 +65,13 @@ fn request(worktree: PathBuf, title: &str, tools: ToolSet) -> SessionRequest {
     }
 }
 
-/// Claude Code's requests, answered from their content: the main conversation writes
-/// `widget.txt` with whichever write tool the agent offers, then ends its turn; side
-/// requests (titles, summaries: no tools) get a short text.
-fn respond(body: &Value) -> Scripted {
-    let text = body.to_string();
-    let tools: Vec<&str> = body["tools"]
-        .as_array()
-        .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
-        .unwrap_or_default();
-    let Some(write) = tools
-        .iter()
-        .find(|t| **t == "Write" || t.ends_with("__Write"))
-    else {
-        return Reply::text("ok");
-    };
-    if text.contains(HANG) {
-        return Scripted::Hang;
-    }
-    let turns = body["messages"]
-        .as_array()
-        .map_or(0, |m| m.iter().filter(|m| m["role"] == "assistant").count());
-    if turns > 0 {
-        return Reply::text("widget.txt is written.");
-    }
-    let cwd = regex_cwd(&text).unwrap_or_default();
-    Reply::tool(
-        write,
-        json!({"file_path": format!("{cwd}/widget.txt"), "content": "made over ACP\n"}),
-    )
-}
-
-/// The working directory Claude Code states in its system prompt.
-fn regex_cwd(text: &str) -> Option<String> {
-    let at = text
-        .find("Primary working directory: ")
-        .map(|i| i + 27)
-        .or_else(|| text.find("Working directory: ").map(|i| i + 19))?;
-    let rest = &text[at..];
-    let end = rest.find(['\\', '"', ' ', '\n'])?;
-    Some(rest[..end].to_owned())
-}
-
 async fn stand_in() -> FakeAnthropic {
-    FakeAnthropic::start_on("127.0.0.1:0".parse().unwrap(), Vec::new(), Some(respond)).await
+    FakeAnthropic::start_on(
+        "127.0.0.1:0".parse().unwrap(),
+        Vec::new(),
+        Some(fake_anthropic::claude_code),
+    )
+    .await
 }
 
 fn dump(sink: &MemorySink, fake: &FakeAnthropic) -> String {

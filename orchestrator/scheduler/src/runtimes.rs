@@ -373,11 +373,27 @@ impl Runtimes {
 
     /// An agent over the Agent Client Protocol: `claude-agent-acp` unless the agent's
     /// `command` names another (`["gemini", "--experimental-acp"]`, `["qwen", "--acp"]`).
+    /// Claude's adapter calls the Messages API itself: it gets the harness's endpoint and
+    /// key, and only it (credentials go to their own runtime's process, never to any
+    /// other agent's).
     fn acp(&self, command: Vec<String>, sandbox: SandboxConfig) -> AcpRuntime {
         let mut config = AcpAgentConfig::claude();
         if let Some((program, args)) = command.split_first() {
             config.program = program.clone();
             config.args = args.to_vec();
+        }
+        let program = Path::new(&config.program).file_name();
+        if program.is_some_and(|name| name == "claude-agent-acp") {
+            let settings = &self.settings;
+            config.env.push((
+                "ANTHROPIC_BASE_URL".into(),
+                settings.anthropic_base_url.clone(),
+            ));
+            if let Some(key) = &settings.anthropic_api_key {
+                config
+                    .env
+                    .push(("ANTHROPIC_API_KEY".into(), key.expose().to_owned()));
+            }
         }
         config.timeout = self.settings.session_timeout;
         config.sandbox = sandbox;

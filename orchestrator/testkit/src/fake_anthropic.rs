@@ -450,3 +450,50 @@ fn halves(text: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// Marks a task whose Claude Code agent must hang mid-turn ([`claude_code`] never
+/// finishes its answer).
+pub const HANG: &str = "acp-hang";
+
+/// A responder for Claude Code (as a CLI or under an ACP adapter), answering from the
+/// request's content: the main conversation writes
+/// `widget.txt` with whichever write tool the agent offers, then ends its turn; side
+/// requests (titles, summaries: no tools) get a short text.
+pub fn claude_code(body: &Value) -> Scripted {
+    let text = body.to_string();
+    let tools: Vec<&str> = body["tools"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default();
+    let Some(write) = tools
+        .iter()
+        .find(|t| **t == "Write" || t.ends_with("__Write"))
+    else {
+        return Reply::text("ok");
+    };
+    if text.contains(HANG) {
+        return Scripted::Hang;
+    }
+    let turns = body["messages"]
+        .as_array()
+        .map_or(0, |m| m.iter().filter(|m| m["role"] == "assistant").count());
+    if turns > 0 {
+        return Reply::text("widget.txt is written.");
+    }
+    let cwd = stated_cwd(&text).unwrap_or_default();
+    Reply::tool(
+        write,
+        json!({"file_path": format!("{cwd}/widget.txt"), "content": "made over ACP\n"}),
+    )
+}
+
+/// The working directory Claude Code states in its system prompt.
+fn stated_cwd(text: &str) -> Option<String> {
+    let at = text
+        .find("Primary working directory: ")
+        .map(|i| i + 27)
+        .or_else(|| text.find("Working directory: ").map(|i| i + 19))?;
+    let rest = &text[at..];
+    let end = rest.find(['\\', '"', ' ', '\n'])?;
+    Some(rest[..end].to_owned())
+}

@@ -6,6 +6,7 @@ use harness_testkit::fake_anthropic;
 use harness_testkit::git_repo;
 mod helpers;
 
+mod acp_flow;
 mod anthropic_flow;
 mod bounds;
 mod browser;

@@ -50,7 +50,12 @@ impl AcpAgentConfig {
         Self {
             program: "claude-agent-acp".into(),
             args: Vec::new(),
-            env: Vec::new(),
+            // No telemetry or update checks from a confined agent: its egress is the
+            // model API and the registries.
+            env: vec![(
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(),
+                "1".into(),
+            )],
             timeout: Duration::from_secs(30 * 60),
             kill_grace: Duration::from_secs(10),
             sandbox: SandboxConfig::default(),
