@@ -179,7 +179,7 @@ async fn run(
             let usage = response.usage.map(|u| crate::session::Usage {
                 input_tokens: u.input_tokens,
                 output_tokens: u.output_tokens,
-                cache_creation_input_tokens: 0,
+                cache_creation_input_tokens: u.cached_write_tokens.unwrap_or(0),
                 cache_read_input_tokens: u.cached_read_tokens.unwrap_or(0),
             });
             Ok((response.stop_reason, usage))
