@@ -22,7 +22,10 @@ use agent_client_protocol::{
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    sync::mpsc,
+};
 use tokio_util::{
     codec::{FramedRead, FramedWrite, LinesCodec},
     sync::CancellationToken,
@@ -63,9 +66,19 @@ pub(crate) struct Talk {
     pub cancel: CancellationToken,
 }
 
-/// Runs one prompt turn to its end. Notes for the log go to `notes` as they come.
+/// Runs one prompt turn to its end over the agent's pipes. Notes for the log go to
+/// `notes` as they come.
 pub(crate) async fn talk(pipes: Pipes, talk: Talk, notes: mpsc::Sender<Note>) -> Ending {
-    let Pipes { stdin, stdout } = pipes;
+    talk_over(pipes.stdin, pipes.stdout, talk, notes).await
+}
+
+/// [`talk`] over any byte streams.
+async fn talk_over(
+    stdin: impl AsyncWrite + Send + Unpin + 'static,
+    stdout: impl AsyncRead + Send + Unpin + 'static,
+    talk: Talk,
+    notes: mpsc::Sender<Note>,
+) -> Ending {
     let outgoing = SinkExt::<String>::sink_map_err(
         FramedWrite::new(stdin, LinesCodec::new()),
         std::io::Error::other,
@@ -291,4 +304,200 @@ impl Handlers {
 
 fn path_text(path: &Path) -> String {
     path.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    /// The agent's side of the pipes, speaking JSON-RPC lines.
+    struct Peer {
+        lines: tokio::io::Lines<BufReader<tokio::io::ReadHalf<tokio::io::DuplexStream>>>,
+        out: tokio::io::WriteHalf<tokio::io::DuplexStream>,
+    }
+
+    impl Peer {
+        async fn send(&mut self, message: Value) {
+            let line = format!("{message}\n");
+            self.out.write_all(line.as_bytes()).await.unwrap();
+        }
+
+        async fn next(&mut self) -> Value {
+            let line = self.lines.next_line().await.unwrap().expect("a message");
+            serde_json::from_str(&line).unwrap()
+        }
+
+        /// Answers the client's requests until the one named `method`, which it returns.
+        async fn until(&mut self, method: &str) -> Value {
+            loop {
+                let message = self.next().await;
+                if message["method"] == method {
+                    return message;
+                }
+            }
+        }
+
+        /// Sends a request and returns the client's answer to it.
+        async fn ask(&mut self, id: u64, method: &str, params: Value) -> Value {
+            self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+                .await;
+            loop {
+                let message = self.next().await;
+                if message["id"] == id && message.get("method").is_none() {
+                    return message;
+                }
+            }
+        }
+    }
+
+    async fn start(tools: ToolSet) -> (tempfile::TempDir, Peer, tokio::task::JoinHandle<Ending>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "one\ntwo\nthree\n").unwrap();
+        let root = crate::confine::WorktreeRoot::new(dir.path()).unwrap();
+        let (client_end, agent_end) = tokio::io::duplex(64 * 1024);
+        let (client_read, client_write) = tokio::io::split(client_end);
+        let (agent_read, agent_write) = tokio::io::split(agent_end);
+        let (notes, mut notes_rx) = mpsc::channel(16);
+        tokio::spawn(async move { while notes_rx.recv().await.is_some() {} });
+        let talk = Talk {
+            workspace: Workspace::new(root, crate::tools::ToolLimits::default()),
+            tools,
+            prompt: "do it".into(),
+            cancel: CancellationToken::new(),
+        };
+        let ending = tokio::spawn(talk_over(client_write, client_read, talk, notes));
+        let mut peer = Peer {
+            lines: BufReader::new(agent_read).lines(),
+            out: agent_write,
+        };
+        let init = peer.until("initialize").await;
+        assert_eq!(
+            init["params"]["clientCapabilities"]["fs"]["writeTextFile"],
+            true
+        );
+        peer.send(json!({"jsonrpc": "2.0", "id": init["id"], "result": {"protocolVersion": 1}}))
+            .await;
+        let new = peer.until("session/new").await;
+        assert_eq!(new["params"]["cwd"], dir.path().to_str().unwrap());
+        peer.send(json!({"jsonrpc": "2.0", "id": new["id"], "result": {"sessionId": "s1"}}))
+            .await;
+        (dir, peer, ending)
+    }
+
+    async fn end_turn(peer: &mut Peer, prompt: &Value) {
+        peer.send(
+            json!({"jsonrpc": "2.0", "id": prompt["id"], "result": {"stopReason": "end_turn"}}),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn file_requests_are_served_inside_the_worktree_and_nowhere_else() {
+        let (dir, mut peer, ending) = start(ToolSet::full()).await;
+        let prompt = peer.until("session/prompt").await;
+        let root = dir.path().display().to_string();
+
+        let read = peer
+            .ask(
+                100,
+                "fs/read_text_file",
+                json!({"sessionId": "s1", "path": format!("{root}/a.txt"), "line": 2, "limit": 1}),
+            )
+            .await;
+        assert_eq!(read["result"]["content"], "two\n", "{read}");
+        for outside in ["/etc/passwd", &format!("{root}/../../etc/passwd")] {
+            let refused = peer
+                .ask(
+                    101,
+                    "fs/read_text_file",
+                    json!({"sessionId": "s1", "path": outside}),
+                )
+                .await;
+            assert!(refused["error"].is_object(), "{outside}: {refused}");
+        }
+        std::os::unix::fs::symlink("/etc", dir.path().join("etc")).unwrap();
+        let through_link = peer
+            .ask(
+                102,
+                "fs/read_text_file",
+                json!({"sessionId": "s1", "path": format!("{root}/etc/passwd")}),
+            )
+            .await;
+        assert!(through_link["error"].is_object(), "{through_link}");
+
+        let wrote = peer
+            .ask(
+                103,
+                "fs/write_text_file",
+                json!({"sessionId": "s1", "path": format!("{root}/new/b.txt"), "content": "hi"}),
+            )
+            .await;
+        assert!(wrote["error"].is_null(), "{wrote}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("new/b.txt")).unwrap(),
+            "hi"
+        );
+        let into_git = peer
+            .ask(
+                104,
+                "fs/write_text_file",
+                json!({"sessionId": "s1", "path": format!("{root}/.git/config"), "content": "x"}),
+            )
+            .await;
+        assert!(into_git["error"].is_object(), "{into_git}");
+
+        end_turn(&mut peer, &prompt).await;
+        let ending = ending.await.unwrap();
+        assert!(matches!(ending.stop, Ok(StopReason::EndTurn)), "{ending:?}");
+    }
+
+    #[tokio::test]
+    async fn a_read_only_role_may_read_but_its_writes_and_edits_are_refused() {
+        let (dir, mut peer, ending) = start(ToolSet::read_only()).await;
+        let prompt = peer.until("session/prompt").await;
+        let root = dir.path().display().to_string();
+        let wrote = peer
+            .ask(
+                100,
+                "fs/write_text_file",
+                json!({"sessionId": "s1", "path": format!("{root}/b.txt"), "content": "hi"}),
+            )
+            .await;
+        assert!(wrote["error"].is_object(), "{wrote}");
+        assert!(!dir.path().join("b.txt").exists());
+
+        let options = json!([
+            {"optionId": "yes", "name": "Allow", "kind": "allow_once"},
+            {"optionId": "no", "name": "Reject", "kind": "reject_once"}
+        ]);
+        let edit = peer
+            .ask(101, "session/request_permission", json!({"sessionId": "s1",
+                "toolCall": {"toolCallId": "t1", "title": "Edit", "kind": "edit"}, "options": options}))
+            .await;
+        assert_eq!(edit["result"]["outcome"]["optionId"], "no", "{edit}");
+        let read = peer
+            .ask(102, "session/request_permission", json!({"sessionId": "s1",
+                "toolCall": {"toolCallId": "t2", "title": "Read", "kind": "read"}, "options": options}))
+            .await;
+        assert_eq!(read["result"]["outcome"]["optionId"], "yes", "{read}");
+
+        end_turn(&mut peer, &prompt).await;
+        assert!(ending.await.unwrap().stop.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_line_past_the_limit_ends_the_conversation_with_an_error() {
+        let (_dir, mut peer, ending) = start(ToolSet::full()).await;
+        peer.until("session/prompt").await;
+        let huge = "x".repeat(MAX_LINE_BYTES + 1);
+        peer.out.write_all(huge.as_bytes()).await.unwrap();
+        peer.out.write_all(b"\n").await.unwrap();
+        let ending = tokio::time::timeout(std::time::Duration::from_secs(20), ending)
+            .await
+            .expect("the conversation ends")
+            .unwrap();
+        assert!(ending.stop.is_err(), "{ending:?}");
+    }
 }
