@@ -258,6 +258,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runtimes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every runtime kind, and each command the agents run on: found, version, credentials.
+         *     A program's version is asked of it at most once a minute.
+         */
+        get: operations["list_runtimes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sessions": {
         parameters: {
             query?: never;
@@ -1382,6 +1402,28 @@ export interface components {
          * @enum {string}
          */
         RuntimeKind: "anthropic" | "openai" | "cli" | "acp";
+        RuntimeList: {
+            items: components["schemas"]["RuntimeView"][];
+        };
+        /** @description One runtime with one command, the agents on it, and whether it can run. */
+        RuntimeView: {
+            /** @description The agents that run on it. */
+            agents: string[];
+            /** @description The program and its arguments; empty for the own agent loop. */
+            command: string[];
+            /** @description Which credentials it gets, or which it lacks. */
+            credentials: string;
+            /** @description Where the program was found; `null` for the own loop or when it is missing. */
+            path?: string | null;
+            /** @description Why it cannot run; `null` when it can. */
+            problem?: string | null;
+            runtime: components["schemas"]["RuntimeKind"];
+            /**
+             * @description What the program says it is, asked in the sandbox (`--version` of a CLI, the
+             *     `initialize` answer of an ACP agent); `null` for the own loop.
+             */
+            version?: string | null;
+        };
         SandboxSummary: {
             /** @description Names of extra environment variables passed to agents (HARNESS_AGENT_ENV). */
             env: string[];
@@ -2144,6 +2186,25 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RoleList"];
+                };
+            };
+        };
+    };
+    list_runtimes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuntimeList"];
                 };
             };
         };

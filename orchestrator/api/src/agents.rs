@@ -5,7 +5,9 @@ use axum::{
     extract::{Path, State},
     routing::get,
 };
-use harness_domain::agent::{Agent, AgentId, AgentPatch, Concurrency, ModelName};
+use std::sync::Arc;
+
+use harness_domain::agent::{Agent, AgentId, AgentPatch, Concurrency, ModelName, RuntimeKind};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -19,6 +21,31 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/agents", get(list_agents))
         .route("/api/agents/{id}", get(get_agent).patch(update_agent))
+        .route("/api/runtimes", get(list_runtimes))
+}
+
+/// One runtime with one command, the agents on it, and whether it can run.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RuntimeView {
+    pub runtime: RuntimeKind,
+    /// The program and its arguments; empty for the own agent loop.
+    pub command: Vec<String>,
+    /// The agents that run on it.
+    pub agents: Vec<String>,
+    /// Where the program was found; `null` for the own loop or when it is missing.
+    pub path: Option<String>,
+    /// What the program says it is, asked in the sandbox (`--version` of a CLI, the
+    /// `initialize` answer of an ACP agent); `null` for the own loop.
+    pub version: Option<String>,
+    /// Which credentials it gets, or which it lacks.
+    pub credentials: String,
+    /// Why it cannot run; `null` when it can.
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RuntimeList {
+    pub items: Vec<RuntimeView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -45,6 +72,29 @@ pub async fn list_agents(State(state): State<AppState>) -> ApiResult<Json<AgentL
     Ok(Json(AgentList {
         items: state.board.list_agents().await?,
     }))
+}
+
+/// Every runtime kind, and each command the agents run on: found, version, credentials.
+/// A program's version is asked of it at most once a minute.
+#[utoipa::path(get, path = "/api/runtimes", tag = "agents", responses((status = 200, body = RuntimeList)))]
+pub async fn list_runtimes(State(state): State<AppState>) -> ApiResult<Json<RuntimeList>> {
+    let agents = state.board.list_agents().await?;
+    let runtimes = harness_scheduler::Runtimes::new(Arc::new(state.settings.engine.clone()));
+    let items = runtimes
+        .states(&agents)
+        .await
+        .into_iter()
+        .map(|s| RuntimeView {
+            runtime: s.runtime,
+            command: s.command,
+            agents: s.agents,
+            path: s.path.map(|p| p.display().to_string()),
+            version: s.version,
+            credentials: s.credentials,
+            problem: s.problem,
+        })
+        .collect();
+    Ok(Json(RuntimeList { items }))
 }
 
 /// One agent.

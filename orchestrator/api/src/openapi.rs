@@ -39,6 +39,7 @@ use super::AppState;
         super::agents::list_agents,
         super::agents::get_agent,
         super::agents::update_agent,
+        super::agents::list_runtimes,
         super::roles::list_roles,
         super::roles::list_proposals,
         super::roles::accept_proposal,

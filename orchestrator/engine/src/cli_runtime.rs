@@ -425,6 +425,36 @@ impl AgentRuntime for CliRuntime {
     }
 }
 
+/// What `program --version` prints first, run in the sandbox in `dir` and bounded by
+/// `limit`: what the Agents page shows of a CLI agent.
+pub async fn version(
+    config: &CliAgentConfig,
+    dir: &Path,
+    limit: Duration,
+) -> Result<String, String> {
+    let mut spec = CommandSpec::new(&config.program, ["--version"], dir);
+    spec.env = config.env.clone();
+    spec.timeout = Some(limit);
+    spec.kill_grace = Duration::from_millis(500);
+    spec.sandbox = config.sandbox.clone();
+    let mut first = None;
+    let finished = process::run(&spec, &CancellationToken::new(), |line| {
+        if first.is_none() && line.stream == Stream::Stdout && !line.text.trim().is_empty() {
+            first = Some(line.text.trim().to_owned());
+        }
+    })
+    .await
+    .map_err(|e| format!("cannot start `{}`: {e}", config.program))?;
+    match (finished.termination, first) {
+        (Termination::Exited(0), Some(version)) => Ok(version),
+        (termination, _) => Err(format!(
+            "`{} --version` ended with {}",
+            config.program,
+            termination.describe()
+        )),
+    }
+}
+
 /// `program` as given when it contains a slash, else the first match on `PATH`.
 /// (`PATH` is the process's search path, not a harness setting.)
 pub fn find_program(program: &str) -> Option<PathBuf> {

@@ -28,6 +28,7 @@ mod remote_roles;
 mod retention;
 pub mod review;
 pub mod roles;
+mod runtime_state;
 mod runtimes;
 mod settle;
 mod sia;
@@ -51,6 +52,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub use remote::Remote;
+pub use runtime_state::RuntimeState;
 pub use runtimes::Runtimes;
 
 use harness_board::Board;

@@ -42,6 +42,10 @@ impl Runtimes {
         }
     }
 
+    pub(crate) fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
     /// What every agent's `status_reason` must say even when it can run (agents
     /// running unconfined under `HARNESS_SANDBOX=warn` or `off`).
     pub fn caveat(&self) -> Option<&str> {
@@ -108,7 +112,7 @@ impl Runtimes {
                     executor: executor.to_string(),
                 });
             }
-            return self.model_key_problem(self.kind(agent));
+            return self.key_problem(self.kind(agent));
         }
         if let Readiness::Refused(reason) = &self.sandbox {
             return Err(Unready::Sandbox(reason.clone()));
@@ -188,7 +192,7 @@ impl Runtimes {
     /// Whether runtime `kind` can run `agent` here. Looks for programs on disk: blocking.
     fn kind_problem(&self, agent: &Agent, kind: RuntimeKind) -> Result<(), Unready> {
         match kind {
-            RuntimeKind::Anthropic | RuntimeKind::OpenAi => self.model_key_problem(kind),
+            RuntimeKind::Anthropic | RuntimeKind::OpenAi => self.key_problem(kind),
             RuntimeKind::Cli | RuntimeKind::Acp => {
                 let command = self.command(agent);
                 let default = match kind {
@@ -214,7 +218,7 @@ impl Runtimes {
 
     /// The own loop needs its API's key: always for Anthropic's, for an OpenAI-compatible
     /// one only on OpenAI's own endpoint (a local model server takes none).
-    fn model_key_problem(&self, kind: RuntimeKind) -> Result<(), Unready> {
+    pub(crate) fn key_problem(&self, kind: RuntimeKind) -> Result<(), Unready> {
         let settings = &self.settings;
         match kind {
             RuntimeKind::Anthropic if settings.anthropic_api_key.is_none() => {
@@ -360,7 +364,7 @@ impl Runtimes {
         })
     }
 
-    fn cli(&self, command: Vec<String>, sandbox: SandboxConfig) -> CliRuntime {
+    pub(crate) fn cli(&self, command: Vec<String>, sandbox: SandboxConfig) -> CliRuntime {
         let mut config = CliAgentConfig::claude_code();
         if let Some((program, args)) = command.split_first() {
             config.program = program.clone();
@@ -376,14 +380,13 @@ impl Runtimes {
     /// Claude's adapter calls the Messages API itself: it gets the harness's endpoint and
     /// key, and only it (credentials go to their own runtime's process, never to any
     /// other agent's).
-    fn acp(&self, command: Vec<String>, sandbox: SandboxConfig) -> AcpRuntime {
+    pub(crate) fn acp(&self, command: Vec<String>, sandbox: SandboxConfig) -> AcpRuntime {
         let mut config = AcpAgentConfig::claude();
         if let Some((program, args)) = command.split_first() {
             config.program = program.clone();
             config.args = args.to_vec();
         }
-        let program = Path::new(&config.program).file_name();
-        if program.is_some_and(|name| name == "claude-agent-acp") {
+        if super::runtime_state::is_claude_acp(&command) || command.is_empty() {
             let settings = &self.settings;
             config.env.push((
                 "ANTHROPIC_BASE_URL".into(),

@@ -3,7 +3,10 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{error_field, json_with, spawn_app};
+use harness::config::{AgentOverride, Secret};
+use harness_domain::agent::RuntimeKind;
+
+use crate::helpers::{error_field, json_with, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn a_default_set_of_agents_is_seeded_once() {
@@ -118,4 +121,91 @@ async fn a_model_listed_in_the_settings_is_accepted() {
     )
     .await;
     assert_eq!(changed["model"], "local-proxy-model");
+}
+
+#[tokio::test]
+async fn each_runtime_says_whether_its_program_is_found_its_version_and_its_credentials() {
+    let agents = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents");
+    let acp = agents.join("node_modules/.bin/claude-agent-acp");
+    assert!(
+        acp.exists(),
+        "{} is missing: run scripts/install-test-deps",
+        acp.display()
+    );
+    let app = spawn_with(|s| {
+        s.engine.sandbox.read_paths.push(agents.clone());
+        s.engine.anthropic_api_key = Some(Secret::new("sk-runtime-test-secret"));
+        for (id, runtime, command) in [
+            ("build-1", RuntimeKind::Acp, acp.display().to_string()),
+            ("build-2", RuntimeKind::Cli, "/nonexistent/codex".to_owned()),
+        ] {
+            s.engine.agents.insert(
+                id.into(),
+                AgentOverride {
+                    runtime: Some(runtime),
+                    command: Some(vec![command]),
+                    ..AgentOverride::default()
+                },
+            );
+        }
+    })
+    .await;
+    let runtimes = json_with(app.get("/api/runtimes").await, StatusCode::OK).await;
+    assert!(
+        !runtimes.to_string().contains("sk-runtime-test-secret"),
+        "the key is never served"
+    );
+    let items = runtimes["items"].as_array().unwrap();
+    let on = |agent: &str| {
+        items
+            .iter()
+            .find(|r| r["agents"].as_array().unwrap().iter().any(|a| a == agent))
+            .unwrap_or_else(|| panic!("no runtime runs {agent}: {runtimes}"))
+    };
+
+    // The ACP agent answered its handshake in the sandbox with its name and version.
+    let acp_state = on("build-1");
+    assert_eq!(acp_state["runtime"], "acp");
+    assert_eq!(acp_state["path"], acp.display().to_string());
+    assert_eq!(
+        acp_state["version"], "@zed-industries/claude-agent-acp 0.23.1",
+        "{acp_state}"
+    );
+    assert!(acp_state["problem"].is_null(), "{acp_state}");
+    assert!(
+        acp_state["credentials"]
+            .as_str()
+            .unwrap()
+            .contains("ANTHROPIC_API_KEY is set"),
+        "{acp_state}"
+    );
+
+    // A CLI that is not installed says so, and has no version.
+    let missing = on("build-2");
+    assert!(
+        missing["path"].is_null() && missing["version"].is_null(),
+        "{missing}"
+    );
+    assert!(
+        missing["problem"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/codex"),
+        "{missing}"
+    );
+
+    // Every kind is listed, with or without agents on it.
+    for kind in ["anthropic", "openai", "cli", "acp"] {
+        assert!(
+            items.iter().any(|r| r["runtime"] == kind),
+            "{kind}: {runtimes}"
+        );
+    }
+    let openai = items.iter().find(|r| r["runtime"] == "openai").unwrap();
+    assert!(openai["command"].as_array().unwrap().is_empty());
+    assert_eq!(
+        openai["credentials"], "OPENAI_API_KEY is not set",
+        "{openai}"
+    );
+    assert!(openai["problem"].is_string(), "{openai}");
 }

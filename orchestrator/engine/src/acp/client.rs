@@ -201,6 +201,35 @@ async fn run(
         .map_err(|e| format!("the ACP conversation failed: {e}"))
 }
 
+/// The agent's name and version from an `initialize` handshake, and nothing else: what
+/// the Agents page shows of an ACP agent.
+pub(crate) async fn introduce(pipes: Pipes) -> Result<String, String> {
+    let outgoing = SinkExt::<String>::sink_map_err(
+        FramedWrite::new(pipes.stdin, LinesCodec::new()),
+        std::io::Error::other,
+    );
+    let incoming = FramedRead::new(
+        pipes.stdout,
+        LinesCodec::new_with_max_length(MAX_LINE_BYTES),
+    )
+    .map(|line| line.map_err(std::io::Error::other));
+    Client
+        .v1()
+        .name("parent-harness")
+        .connect_with(Lines::new(outgoing, incoming), async |cx| {
+            let init = cx
+                .send_request(InitializeRequest::new(ProtocolVersion::V1))
+                .block_task()
+                .await?;
+            Ok(init
+                .agent_info
+                .map(|info| format!("{} {}", info.name, info.version))
+                .unwrap_or_else(|| "an ACP agent that does not say its version".into()))
+        })
+        .await
+        .map_err(|e| format!("the ACP handshake failed: {e}"))
+}
+
 fn file_error(message: String) -> agent_client_protocol::Error {
     agent_client_protocol::Error::invalid_params().data(json!({ "reason": message }))
 }

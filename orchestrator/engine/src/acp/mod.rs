@@ -89,6 +89,45 @@ impl AgentRuntime for AcpRuntime {
     }
 }
 
+/// The agent's name and version, asked with an `initialize` handshake in the sandbox;
+/// bounded by `limit`. What it says, or why it could not be asked.
+pub async fn introduce(
+    config: &AcpAgentConfig,
+    dir: &std::path::Path,
+    limit: Duration,
+) -> Result<String, String> {
+    let mut spec = CommandSpec::new(&config.program, config.args.clone(), dir);
+    spec.env = config.env.clone();
+    spec.timeout = Some(limit);
+    spec.kill_grace = Duration::from_millis(500);
+    spec.sandbox = config.sandbox.clone();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let mut stderr = String::new();
+    let started = process::converse(
+        &spec,
+        &cancel,
+        |line| {
+            if stderr.len() < 2048 {
+                stderr.push_str(&line.text);
+                stderr.push('\n');
+            }
+        },
+        client::introduce,
+    )
+    .await;
+    match started {
+        Ok((_, Some(answer))) => answer,
+        Ok((finished, None)) => Err(with_tail(
+            &format!(
+                "it ended with {} before answering",
+                finished.termination.describe()
+            ),
+            &stderr,
+        )),
+        Err(e) => Err(format!("cannot start `{}`: {e}", config.program)),
+    }
+}
+
 async fn run_acp_agent(
     config: &AcpAgentConfig,
     request: SessionRequest,
