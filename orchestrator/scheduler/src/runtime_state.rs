@@ -41,9 +41,12 @@ pub struct RuntimeState {
     pub problem: Option<String>,
 }
 
+/// A runtime and its command.
+type Key = (RuntimeKind, Vec<String>);
+/// A program's answer and when it was given.
 type Answer = (Instant, Result<String, String>);
 
-static ANSWERS: Mutex<Option<HashMap<(RuntimeKind, Vec<String>), Answer>>> = Mutex::new(None);
+static ANSWERS: Mutex<Option<HashMap<Key, Answer>>> = Mutex::new(None);
 
 impl Runtimes {
     /// Every runtime kind (with its default command when no agent has one), and each
@@ -184,12 +187,12 @@ impl Runtimes {
     }
 }
 
-fn kept(key: &(RuntimeKind, Vec<String>)) -> Option<Answer> {
+fn kept(key: &Key) -> Option<Answer> {
     let answers = ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
     answers.as_ref()?.get(key).cloned()
 }
 
-fn keep(key: (RuntimeKind, Vec<String>), answer: Result<String, String>) {
+fn keep(key: Key, answer: Result<String, String>) {
     let mut answers = ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
     let answers = answers.get_or_insert_with(HashMap::new);
     if answers.len() >= MAX_KEPT {
