@@ -28,6 +28,12 @@ export default [
         );
         const after = await api(serve.url, 'GET', `/api/agents/${agent.id}`);
         assert.equal(after.json.enabled, !before, 'the server should have stored the toggle');
+        // The runtimes the agents run on, as the server reports them.
+        const runtimes = (await api(serve.url, 'GET', '/api/runtimes')).json.items;
+        const own = runtimes.find((r) => r.runtime === agent.runtime && r.agents.includes(agent.id));
+        assert.ok(own, `the agent's runtime should be listed: ${JSON.stringify(runtimes)}`);
+        const row = page.getByRole('region', { name: 'Runtimes' }).getByRole('row', { name: `Runtime ${own.runtime}${own.command.length ? ` ${own.command[0]}` : ''}` });
+        await row.getByRole('cell', { name: own.credentials, exact: true }).waitFor({ timeout: T });
         // Concurrency: an out-of-range value shows the server's message; a valid one is saved.
         await page.getByRole('button', { name: `Edit ${agent.name}` }).click();
         const dialog = page.getByRole('dialog', { name: `Edit ${agent.name}` });

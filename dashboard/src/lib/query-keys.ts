@@ -25,6 +25,7 @@ export const keys = {
   taskDiff: (id: number | string) => ['tasks', 'diff', String(id)] as const,
   taskComments: (id: number | string) => ['tasks', 'comments', String(id)] as const,
   agents: ['agents', 'list'] as const,
+  runtimes: ['agents', 'runtimes'] as const,
   roles: ['roles', 'list'] as const,
   proposals: ['proposals', 'list'] as const,
   sessionLists: ['sessions', 'list'] as const,

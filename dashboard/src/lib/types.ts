@@ -11,6 +11,7 @@ export type Priority = S['Priority'];
 export type CreateTask = S['CreateTaskRequest'];
 export type UpdateTask = S['UpdateTaskRequest'];
 export type Agent = S['Agent'];
+export type RuntimeState = S['RuntimeView'];
 export type UpdateAgent = S['UpdateAgentRequest'];
 export type Session = S['Session'];
 export type SessionStatus = S['SessionStatus'];

@@ -7,6 +7,7 @@ import { useAgents } from '../api/get-agents';
 import { useUpdateAgent } from '../api/update-agent';
 import type { Agent } from '@/lib/types';
 import { AgentEditDialog } from './AgentEditDialog';
+import { RuntimesTable } from './RuntimesTable';
 
 export function AgentsPage() {
   const agents = useAgents();
@@ -72,6 +73,7 @@ export function AgentsPage() {
         </table>
         {agents.isSuccess && agents.data.items.length === 0 ? <p className="muted">No agents configured.</p> : null}
       </div>
+      <RuntimesTable />
       {editing ? <AgentEditDialog agent={editing} open onOpenChange={(o) => !o && setEditing(null)} /> : null}
     </div>
   );
