@@ -11,6 +11,7 @@ use harness_testkit::fake_anthropic;
 use harness_testkit::git_repo;
 mod helpers;
 
+mod acp;
 mod file_race;
 mod filesystem;
 mod git_data;

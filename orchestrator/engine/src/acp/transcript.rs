@@ -26,6 +26,8 @@ pub(crate) struct Entry {
 #[derive(Debug)]
 struct Call {
     name: String,
+    /// `name` is the tool's own, not a title.
+    named: bool,
     input: Value,
     /// Its `{"name","input"}` line was written.
     announced: bool,
@@ -116,7 +118,10 @@ impl Transcript {
         self.calls.insert(
             id.clone(),
             Call {
-                name: call.title,
+                // The tool's own name where the agent gives one; else its title (for
+                // a command, often the command itself), cut short.
+                named: call.name.is_some(),
+                name: call.name.unwrap_or_else(|| clip(&call.title)),
                 input: call.raw_input.unwrap_or(Value::Null),
                 announced: false,
             },
@@ -132,12 +137,16 @@ impl Transcript {
     /// its input in an update), its result's once it is done.
     fn call_update(&mut self, id: String, fields: ToolCallUpdateFields) -> Vec<Entry> {
         let call = self.calls.entry(id.clone()).or_insert_with(|| Call {
-            name: fields.title.clone().unwrap_or_else(|| "tool".into()),
+            name: "tool".into(),
+            named: false,
             input: Value::Null,
             announced: false,
         });
-        if let Some(title) = fields.title {
-            call.name = title;
+        if let Some(name) = fields.name {
+            call.name = name;
+            call.named = true;
+        } else if let Some(title) = fields.title.filter(|_| !call.named) {
+            call.name = clip(&title);
         }
         if let Some(input) = fields.raw_input {
             call.input = input;
@@ -180,6 +189,16 @@ impl Transcript {
             kind,
             content: truncate_with_note(&content, self.max_entry_bytes),
         }
+    }
+}
+
+/// Longest tool name kept from a title.
+const MAX_NAME_CHARS: usize = 120;
+
+fn clip(title: &str) -> String {
+    match title.char_indices().nth(MAX_NAME_CHARS) {
+        Some((at, _)) => format!("{}…", &title[..at]),
+        None => title.to_owned(),
     }
 }
 
@@ -267,6 +286,28 @@ mod tests {
         assert_eq!(
             result,
             json!({"name": "Bash", "output": "no such dir", "is_error": true})
+        );
+    }
+
+    #[test]
+    fn a_call_is_named_by_its_tool_else_by_its_title_cut_short() {
+        let mut t = Transcript::new(4096);
+        let long = "x".repeat(500);
+        let call = |id: &str, name: Option<&str>| {
+            let mut call = json!({"sessionUpdate": "tool_call", "toolCallId": id, "title": long,
+                "kind": "execute", "status": "completed", "rawInput": {"command": "ls"}});
+            if let Some(name) = name {
+                call["name"] = json!(name);
+            }
+            update(call)
+        };
+        let named: Value =
+            serde_json::from_str(&t.update(call("t1", Some("Bash"))).0[0].content).unwrap();
+        assert_eq!(named["name"], "Bash");
+        let titled: Value = serde_json::from_str(&t.update(call("t2", None)).0[0].content).unwrap();
+        assert_eq!(
+            titled["name"].as_str().unwrap().chars().count(),
+            MAX_NAME_CHARS + 1
         );
     }
 

@@ -83,7 +83,9 @@ impl EnvPolicy {
             set(name, value.into_os_string());
         }
         set("HOME", home.into());
-        for name in ["TMPDIR", "TMP", "TEMP"] {
+        // Claude Code (as a CLI, or under an ACP adapter) keeps its shell's files under
+        // CLAUDE_CODE_TMPDIR, else under /tmp, which an agent may not write.
+        for name in ["TMPDIR", "TMP", "TEMP", "CLAUDE_CODE_TMPDIR"] {
             set(name, tmp.into());
         }
         set(AGENT_MARKER, "1".into());
@@ -144,12 +146,22 @@ mod tests {
         for name in &names {
             let allowed = BASE.contains(&name.as_str())
                 || TOOLCHAIN_HOMES.iter().any(|(n, _)| n == name)
-                || ["HOME", "TMPDIR", "TMP", "TEMP", AGENT_MARKER, "CI"].contains(&name.as_str());
+                || [
+                    "HOME",
+                    "TMPDIR",
+                    "TMP",
+                    "TEMP",
+                    "CLAUDE_CODE_TMPDIR",
+                    AGENT_MARKER,
+                    "CI",
+                ]
+                .contains(&name.as_str());
             assert!(allowed, "{name} passed");
         }
         let get = |n: &str| env.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         assert_eq!(get("HOME"), Some("/p/home".into()));
         assert_eq!(get("TMPDIR"), Some("/p/tmp".into()));
+        assert_eq!(get("CLAUDE_CODE_TMPDIR"), Some("/p/tmp".into()));
         assert_eq!(get(AGENT_MARKER), Some("1".into()));
     }
 
