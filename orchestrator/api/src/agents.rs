@@ -141,6 +141,7 @@ pub async fn update_agent(
             runtime,
             model.as_str(),
             &engine.extra_models,
+            &engine.prices,
         )
         .map_err(|message| ApiError::invalid("model", message))?;
     }

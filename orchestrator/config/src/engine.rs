@@ -11,6 +11,7 @@ use harness_domain::agent::RuntimeKind;
 use serde::Deserialize;
 
 use super::{ConfigError, Secret, invalid, paths};
+use harness_engine::anthropic::{ModelPrice, PriceTable};
 use harness_engine::egress::Egress;
 use harness_engine::sandbox::net::{NetnsMode, NetnsSettings};
 use harness_engine::sandbox::{self, EnvPolicy, Limits, Mode, Network, SandboxConfig};
@@ -182,6 +183,9 @@ pub struct EngineFile {
     openai_base_url: Option<String>,
     api_backoff_secs: Option<f64>,
     extra_models: Option<Vec<String>>,
+    /// Model name (or name prefix) → USD per million tokens, over the built-in table.
+    #[serde(default)]
+    prices: BTreeMap<String, PriceFile>,
     worktree_retention_days: Option<f64>,
     sandbox: Option<String>,
     agent_network: Option<String>,
@@ -214,6 +218,55 @@ pub struct EngineFile {
     forge: super::forge::ForgeFile,
 }
 
+/// `[prices."MODEL"]`: USD per million tokens. Cache writes and reads cost the input
+/// price unless given: a cost is never undercounted for want of a number.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceFile {
+    input: f64,
+    output: f64,
+    cache_write: Option<f64>,
+    cache_read: Option<f64>,
+}
+
+/// The built-in price table with `[prices]` over it.
+fn price_table(file: BTreeMap<String, PriceFile>) -> Result<PriceTable, ConfigError> {
+    let mut table = PriceTable::default();
+    for (model, price) in file {
+        let invalid = |message: String| ConfigError::Invalid {
+            name: "harness.toml [prices]",
+            message,
+        };
+        if model.trim().is_empty() || model.len() > 200 {
+            return Err(invalid(format!(
+                "model name '{model}' must be 1 to 200 characters"
+            )));
+        }
+        let price = ModelPrice::new(
+            price.input,
+            price.output,
+            price.cache_write.unwrap_or(price.input),
+            price.cache_read.unwrap_or(price.input),
+        );
+        let numbers = [
+            price.input,
+            price.output,
+            price.cache_write,
+            price.cache_read,
+        ];
+        if numbers
+            .iter()
+            .any(|n| !n.is_finite() || *n < 0.0 || *n > 10_000.0)
+        {
+            return Err(invalid(format!(
+                "{model}: each price is USD per million tokens, from 0 to 10000"
+            )));
+        }
+        table.models.insert(model, price);
+    }
+    Ok(table)
+}
+
 /// Validated engine settings.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -240,6 +293,8 @@ pub struct EngineSettings {
     pub api_backoff: Duration,
     /// HARNESS_EXTRA_MODELS: model names accepted beyond the known ones.
     pub extra_models: Vec<String>,
+    /// What each model costs: the built-in table with `[prices]` over it.
+    pub prices: PriceTable,
     pub worktree_retention: Duration,
     /// How every agent process is confined.
     pub sandbox: SandboxConfig,
@@ -644,6 +699,7 @@ impl EngineSettings {
                 0.0,
             )?,
             extra_models: names(args.extra_models.as_deref(), file.extra_models),
+            prices: price_table(file.prices)?,
             worktree_retention: seconds(
                 "HARNESS_WORKTREE_RETENTION_DAYS",
                 args.worktree_retention_days

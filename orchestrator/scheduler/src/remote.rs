@@ -290,6 +290,7 @@ pub(super) async fn prepare_remote(
             .as_secs_f64(),
         heartbeat_secs: settings.heartbeat_timeout.as_secs_f64(),
         reconnect_secs: Some(engine.reliability.worker_reconnect.as_secs_f64()),
+        prices: Some(engine.prices.clone()),
         author_name: engine.git_author_name.clone(),
         author_email: engine.git_author_email.clone(),
         read_paths: if attempt.executor() == ExecutorKind::Process {

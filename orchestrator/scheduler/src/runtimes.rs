@@ -33,11 +33,12 @@ pub struct Runtimes {
 impl Runtimes {
     pub fn new(settings: Arc<EngineSettings>) -> Self {
         let sandbox = settings.sandbox.readiness(settings.sandbox.support());
+        let prices = Arc::new(settings.prices.clone());
         Self {
             settings,
             gate: Arc::new(RateGate::new()),
             openai_gate: Arc::new(RateGate::new()),
-            prices: Arc::new(PriceTable::default()),
+            prices,
             sandbox,
         }
     }

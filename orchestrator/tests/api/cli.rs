@@ -242,6 +242,12 @@ fn a_bad_role_in_harness_toml_stops_startup_naming_the_role_and_field() {
             "validation",
             "runtime",
         ),
+        // Nor on ACP: its agent brings its own tools too.
+        (
+            "[roles.validation]\nruntime = \"acp\"\n",
+            "validation",
+            "runtime",
+        ),
         // An agent's own tools are checked: an unknown one is not silently ignored.
         (
             "[agents.build-1]\ntools = [\"browser\", \"hammer\"]\n",
@@ -286,6 +292,32 @@ fn a_bad_role_in_harness_toml_stops_startup_naming_the_role_and_field() {
         agents.iter().all(|(_, runtime)| runtime == "anthropic"),
         "nothing was written before the refusal: {agents:?}"
     );
+}
+
+#[test]
+fn a_bad_price_in_harness_toml_stops_startup_naming_the_model() {
+    let dir = TempDir::new().unwrap();
+    for (toml, says) in [
+        (
+            "[prices.\"llama3.1:8b\"]\ninput = -1.0\noutput = 2.0\n",
+            "llama3.1:8b",
+        ),
+        (
+            "[prices.\"my-model\"]\ninput = 1.0\noutput = 1e9\n",
+            "my-model",
+        ),
+        ("[prices.\"m\"]\ninput = 1.0\n", "output"),
+        (
+            "[prices.\"m\"]\ninput = 1.0\noutput = 2.0\ncached = 0.1\n",
+            "cached",
+        ),
+    ] {
+        std::fs::write(dir.path().join("harness.toml"), toml).unwrap();
+        let (ok, _, err) = run(harness(dir.path()).arg("serve"));
+        assert!(!ok, "{toml}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{toml}: {err}");
+    }
 }
 
 /// Each stored agent's id and runtime, read from the database file.

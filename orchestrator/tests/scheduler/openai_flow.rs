@@ -306,3 +306,41 @@ async fn while_anthropics_rate_limit_holds_sessions_back_a_new_attempt_runs_on_t
     assert_eq!(waiting["status"], "in_progress", "{waiting}");
     assert_eq!(anthropic.request_count(), 1);
 }
+
+#[tokio::test]
+async fn a_model_priced_in_harness_toml_costs_what_its_price_says() {
+    let repo = git_repo::init_repo(&[("README.md", "hello\n")]);
+    let path = git_repo::repo_path(&repo);
+    let fake = FakeOpenAi::start(vec![Reply::tool(
+        "complete_task",
+        json!({"summary": "nothing to change", "no_changes_needed": "the README is right"}),
+    )])
+    .await;
+    let app = spawn_with(|s| {
+        fast_engine(s, &path, None);
+        openai_agent(s, &fake.base_url);
+        // `[prices."llama3.1:8b"] input = 1.0, output = 2.0, cache_read = 0.5`
+        s.engine.prices.models.insert(
+            "llama3.1:8b".into(),
+            harness::engine::anthropic::ModelPrice::new(1.0, 2.0, 1.0, 0.5),
+        );
+    })
+    .await;
+    let patched = app
+        .patch("/api/agents/build-1", json!({"model": "llama3.1:8b"}))
+        .await;
+    assert_eq!(patched.status(), reqwest::StatusCode::OK);
+    let task = app.create_task(json!({"title": "Check the README"})).await;
+    wait_for_task(&app, &task["id"], status_is("completed")).await;
+    let session = &sessions_of(&app, &task).await[0];
+    // 1000 input, 200 output and 300 cached tokens (the stand-in's usage) at those prices.
+    assert_eq!(session["input_tokens"], 1000, "{session}");
+    let cost = session["cost_usd"].as_f64().unwrap();
+    assert!((cost - 0.00155).abs() < 1e-9, "{session}");
+    let logs = logs_of(&app, session).await;
+    assert!(
+        logs.iter()
+            .all(|l| !l["content"].as_str().unwrap().contains("no price is known")),
+        "{logs:?}"
+    );
+}

@@ -29,7 +29,7 @@ use harness_base::Secret;
 use harness_base::http_client::{Timeouts, client};
 use harness_engine::{
     acp::{AcpAgentConfig, AcpRuntime},
-    anthropic::{Client, ClientConfig, LoopConfig, PriceTable, RateGate, Wire},
+    anthropic::{Client, ClientConfig, LoopConfig, RateGate, Wire},
     cli_runtime::{CliAgentConfig, CliRuntime},
     git::{Author, Repo},
     runtime::{
@@ -471,7 +471,7 @@ fn runtime(a: &Assignment, endpoint: &Endpoint) -> Result<Arc<dyn AgentRuntime>,
                 .map_err(|e| WorkerError::Runtime(e.to_string()))?;
             Arc::new(AnthropicRuntime {
                 client,
-                prices: Arc::new(PriceTable::default()),
+                prices: Arc::new(a.prices.clone().unwrap_or_default()),
                 loop_config: LoopConfig::new(a.model.clone()),
                 tool_limits: ToolLimits {
                     sandbox: agent_sandbox(a, endpoint),

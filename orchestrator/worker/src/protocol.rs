@@ -67,6 +67,11 @@ pub struct Assignment {
     /// (`HARNESS_WORKER_RECONNECT_SECS`); absent from an older orchestrator: 300 s.
     #[serde(default)]
     pub reconnect_secs: Option<f64>,
+    /// The orchestrator's price table (`[prices]` over the built-in one), so a remote
+    /// session costs what a local one would; absent from an older orchestrator: the
+    /// built-in table.
+    #[serde(default)]
+    pub prices: Option<harness_engine::anthropic::PriceTable>,
     /// Set when a human answered the question the task's previous attempt asked: the
     /// agent continues that conversation, on the branch that holds the work it pushed.
     #[serde(default)]

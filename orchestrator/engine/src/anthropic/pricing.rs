@@ -114,6 +114,7 @@ pub fn check_model(
     runtime: harness_domain::agent::RuntimeKind,
     model: &str,
     extra: &[String],
+    table: &PriceTable,
 ) -> Result<(), String> {
     // An OpenAI-compatible endpoint serves whatever models it has (a local server's
     // `llama3.1:8b`); only it can say which, so any name is taken. An ACP agent picks
@@ -124,7 +125,6 @@ pub fn check_model(
     ) {
         return Ok(());
     }
-    let table = PriceTable::default();
     let cli = runtime == harness_domain::agent::RuntimeKind::Cli;
     if table.knows(model)
         || (cli && CLI_ALIASES.contains(&model))
@@ -150,15 +150,32 @@ mod tests {
     #[test]
     fn a_typo_is_refused_and_a_dated_or_listed_model_is_not() {
         use harness_domain::agent::RuntimeKind::{Anthropic, Cli, OpenAi};
-        assert!(check_model(Anthropic, "claude-sonnet-4-5", &[]).is_ok());
-        assert!(check_model(Anthropic, "claude-sonnet-4-5-20250929", &[]).is_ok());
-        let err = check_model(Anthropic, "claude-sonet-typo", &[]).unwrap_err();
+        assert!(check_model(Anthropic, "claude-sonnet-4-5", &[], &PriceTable::default()).is_ok());
+        assert!(
+            check_model(
+                Anthropic,
+                "claude-sonnet-4-5-20250929",
+                &[],
+                &PriceTable::default()
+            )
+            .is_ok()
+        );
+        let err =
+            check_model(Anthropic, "claude-sonet-typo", &[], &PriceTable::default()).unwrap_err();
         assert!(err.contains("HARNESS_EXTRA_MODELS"), "{err}");
-        assert!(check_model(Anthropic, "claude-sonnet-4-5x", &[]).is_err());
-        assert!(check_model(Anthropic, "sonnet", &[]).is_err());
-        assert!(check_model(Cli, "sonnet", &[]).is_ok());
-        assert!(check_model(Anthropic, "my-proxy-model", &["my-proxy-model".into()]).is_ok());
-        assert!(check_model(OpenAi, "llama3.1:8b", &[]).is_ok());
+        assert!(check_model(Anthropic, "claude-sonnet-4-5x", &[], &PriceTable::default()).is_err());
+        assert!(check_model(Anthropic, "sonnet", &[], &PriceTable::default()).is_err());
+        assert!(check_model(Cli, "sonnet", &[], &PriceTable::default()).is_ok());
+        assert!(
+            check_model(
+                Anthropic,
+                "my-proxy-model",
+                &["my-proxy-model".into()],
+                &PriceTable::default()
+            )
+            .is_ok()
+        );
+        assert!(check_model(OpenAi, "llama3.1:8b", &[], &PriceTable::default()).is_ok());
     }
 
     fn usage(input: u64, output: u64, write: u64, read: u64) -> Usage {
