@@ -32,7 +32,7 @@ fn claude_acp(fake: &FakeAnthropic) -> AcpRuntime {
         "{} is missing: run scripts/install-test-deps",
         program.display()
     );
-    let mut config = AcpAgentConfig::claude();
+    let mut config = AcpAgentConfig::claude_acp();
     config.program = program.to_string_lossy().into_owned();
     config.env.extend([
         ("ANTHROPIC_BASE_URL".to_owned(), fake.base_url.clone()),

@@ -370,10 +370,7 @@ impl AgentRuntime for CliRuntime {
     }
 
     fn readiness(&self) -> Result<(), NotReady> {
-        match find_program(&self.config.program) {
-            Some(_) => Ok(()),
-            None => Err(NotReady::ProgramNotFound(self.config.program.clone())),
-        }
+        program_readiness(&self.config.program)
     }
 
     fn run<'a>(
@@ -452,6 +449,14 @@ pub async fn version(
             config.program,
             termination.describe()
         )),
+    }
+}
+
+/// Whether an agent process's program is there to start.
+pub(crate) fn program_readiness(program: &str) -> Result<(), NotReady> {
+    match find_program(program) {
+        Some(_) => Ok(()),
+        None => Err(NotReady::ProgramNotFound(program.to_owned())),
     }
 }
 

@@ -382,7 +382,7 @@ impl Runtimes {
     /// key, and only it (credentials go to their own runtime's process, never to any
     /// other agent's).
     pub(crate) fn acp(&self, command: Vec<String>, sandbox: SandboxConfig) -> AcpRuntime {
-        let mut config = AcpAgentConfig::claude();
+        let mut config = AcpAgentConfig::claude_acp();
         if let Some((program, args)) = command.split_first() {
             config.program = program.clone();
             config.args = args.to_vec();

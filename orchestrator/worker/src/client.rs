@@ -490,7 +490,7 @@ fn runtime(a: &Assignment, endpoint: &Endpoint) -> Result<Arc<dyn AgentRuntime>,
             Arc::new(CliRuntime { config })
         }
         RuntimeKind::Acp => {
-            let mut config = AcpAgentConfig::claude();
+            let mut config = AcpAgentConfig::claude_acp();
             if let Some((program, args)) = a.cli_command.split_first() {
                 config.program = program.clone();
                 config.args = args.to_vec();

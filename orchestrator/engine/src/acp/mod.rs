@@ -16,11 +16,10 @@ use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use crate::{
-    cli_runtime::find_program,
+    cli_runtime::{CliAgentConfig, program_readiness},
     process::{self, CommandSpec, Termination},
     prompt::{system_prompt, task_message},
     runtime::{AgentRuntime, NotReady, SessionOutcome, SessionReport, SessionRequest},
-    sandbox::SandboxConfig,
     session::{LogKind, SessionSink, Usage},
     tools::{ToolLimits, Workspace},
 };
@@ -31,22 +30,13 @@ use transcript::Transcript;
 /// Longest log line made from one update.
 const MAX_ENTRY_BYTES: usize = 32 * 1024;
 
-/// How an ACP agent is started.
-#[derive(Debug, Clone)]
-pub struct AcpAgentConfig {
-    pub program: String,
-    pub args: Vec<String>,
-    /// Set on top of the sandbox's allow-listed environment.
-    pub env: Vec<(String, String)>,
-    pub timeout: Duration,
-    /// Between `session/cancel` (or the end of the turn) and a kill.
-    pub kill_grace: Duration,
-    pub sandbox: SandboxConfig,
-}
+/// How an ACP agent is started: a program with its arguments, environment and limits,
+/// as a CLI agent is.
+pub type AcpAgentConfig = CliAgentConfig;
 
-impl AcpAgentConfig {
+impl CliAgentConfig {
     /// Claude through Zed's ACP adapter of the Claude Agent SDK.
-    pub fn claude() -> Self {
+    pub fn claude_acp() -> Self {
         Self {
             program: "claude-agent-acp".into(),
             args: Vec::new(),
@@ -56,9 +46,7 @@ impl AcpAgentConfig {
                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(),
                 "1".into(),
             )],
-            timeout: Duration::from_secs(30 * 60),
-            kill_grace: Duration::from_secs(10),
-            sandbox: SandboxConfig::default(),
+            ..Self::claude_code()
         }
     }
 }
@@ -74,10 +62,7 @@ impl AgentRuntime for AcpRuntime {
     }
 
     fn readiness(&self) -> Result<(), NotReady> {
-        match find_program(&self.config.program) {
-            Some(_) => Ok(()),
-            None => Err(NotReady::ProgramNotFound(self.config.program.clone())),
-        }
+        program_readiness(&self.config.program)
     }
 
     fn run<'a>(
