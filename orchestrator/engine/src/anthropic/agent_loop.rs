@@ -417,6 +417,7 @@ mod tests {
     #[test]
     fn a_small_tool_call_is_logged_whole() {
         let line = tool_call_log("read_file", &json!({"path": "a"}));
-        assert_eq!(line, r#"{"input":{"path":"a"},"name":"read_file"}"#);
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed, json!({"name": "read_file", "input": {"path": "a"}}));
     }
 }
