@@ -9,10 +9,11 @@ use harness_domain::agent::RuntimeKind;
 use serde_json::json;
 
 use crate::{
+    ended_sessions,
     fake_anthropic::{self, FakeAnthropic},
     fast_engine, git_repo,
     helpers::spawn_with,
-    logs_of, sessions_of, status_is, wait_for, wait_for_task,
+    logs_of, status_is, wait_for, wait_for_task,
 };
 
 fn agents_dir() -> PathBuf {
@@ -67,13 +68,7 @@ async fn an_acp_agent_writes_its_file_and_the_task_lands_with_its_calls_in_the_l
         "made over ACP"
     );
 
-    wait_for(
-        &app,
-        &format!("/api/sessions?task_id={}", task["id"]),
-        |p| p["items"][0]["status"] != "running",
-    )
-    .await;
-    let session = &sessions_of(&app, &task).await[0];
+    let session = &ended_sessions(&app, &task).await[0];
     assert_eq!(session["status"], "succeeded", "{session}");
     let logs = logs_of(&app, session).await;
     let of_kind = |kind: &str| -> Vec<String> {

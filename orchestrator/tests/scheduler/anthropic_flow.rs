@@ -51,13 +51,7 @@ async fn a_task_goes_from_pending_through_tools_commit_and_verification_to_merge
 
     // The session is finished in a write after the task's transition (scheduler
     // settle), so wait for it as the cancel test does rather than read it at once.
-    crate::wait_for(
-        &app,
-        &format!("/api/sessions?task_id={}", task["id"]),
-        |p| p["items"][0]["status"] != "running",
-    )
-    .await;
-    let sessions = sessions_of(&app, &task).await;
+    let sessions = crate::ended_sessions(&app, &task).await;
     assert_eq!(sessions.len(), 1);
     let session = &sessions[0];
     assert_eq!(session["status"], "succeeded");

@@ -105,6 +105,16 @@ pub fn status_is(status: &'static str) -> impl Fn(&Value) -> bool {
     move |t| t["status"] == status
 }
 
+/// The task's sessions, newest first, once the newest has ended (its usage and cost are
+/// recorded at its end).
+pub async fn ended_sessions(app: &TestApp, task: &Value) -> Vec<Value> {
+    wait_for(app, &format!("/api/sessions?task_id={}", task["id"]), |p| {
+        p["items"][0]["status"] != "running"
+    })
+    .await;
+    sessions_of(app, task).await
+}
+
 pub async fn sessions_of(app: &TestApp, task: &Value) -> Vec<Value> {
     let page = json_with(
         app.get(&format!("/api/sessions?task_id={}", task["id"]))

@@ -92,13 +92,7 @@ async fn an_openai_agent_on_a_local_model_server_writes_runs_a_command_and_lands
     // The command ran in the worktree, inside the sandbox, and its output was committed.
     assert_eq!(git_repo::git(&path, &["show", "main:src/lines.txt"]), "1");
 
-    wait_for(
-        &app,
-        &format!("/api/sessions?task_id={}", task["id"]),
-        |p| p["items"][0]["status"] != "running",
-    )
-    .await;
-    let session = &sessions_of(&app, &task).await[0];
+    let session = &crate::ended_sessions(&app, &task).await[0];
     assert_eq!(session["status"], "succeeded");
     // Counted, never free: the fake's model has no price, so the fallback's applies.
     assert!(session["input_tokens"].as_u64().unwrap() > 0, "{session}");
@@ -229,13 +223,7 @@ async fn an_agent_whose_runtime_cannot_run_moves_to_its_roles_fallback_with_its_
     assert_eq!(git_repo::git(&path, &["show", "main:fallback.txt"]), "ran");
     // The fallback's own model was asked for, not the agent's Claude model.
     assert_eq!(fake.requests()[0].body["model"], "qwen2.5-coder:7b");
-    wait_for(
-        &app,
-        &format!("/api/sessions?task_id={}", task["id"]),
-        |p| p["items"][0]["status"] != "running",
-    )
-    .await;
-    let session = &sessions_of(&app, &task).await[0];
+    let session = &crate::ended_sessions(&app, &task).await[0];
     let said = logs_of(&app, session).await;
     assert!(
         said.iter().any(|l| l["content"]
@@ -332,7 +320,7 @@ async fn a_model_priced_in_harness_toml_costs_what_its_price_says() {
     assert_eq!(patched.status(), reqwest::StatusCode::OK);
     let task = app.create_task(json!({"title": "Check the README"})).await;
     wait_for_task(&app, &task["id"], status_is("completed")).await;
-    let session = &sessions_of(&app, &task).await[0];
+    let session = &crate::ended_sessions(&app, &task).await[0];
     // 1000 input, 200 output and 300 cached tokens (the stand-in's usage) at those prices.
     assert_eq!(session["input_tokens"], 1000, "{session}");
     let cost = session["cost_usd"].as_f64().unwrap();
