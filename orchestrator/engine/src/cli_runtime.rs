@@ -275,6 +275,22 @@ impl CliAgentConfig {
     }
 }
 
+/// Between the end of a version probe's time and its kill.
+pub(crate) const PROBE_GRACE: Duration = Duration::from_millis(500);
+
+impl CliAgentConfig {
+    /// The program with `args` in `dir`, with this agent's environment, limits and
+    /// sandbox.
+    pub(crate) fn command(&self, args: Vec<String>, dir: &Path) -> CommandSpec {
+        let mut spec = CommandSpec::new(&self.program, args, dir);
+        spec.env = self.env.clone();
+        spec.timeout = Some(self.timeout);
+        spec.kill_grace = self.kill_grace;
+        spec.sandbox = self.sandbox.clone();
+        spec
+    }
+}
+
 /// How a CLI session ended.
 #[derive(Debug, Clone)]
 pub struct CliReport {
@@ -296,12 +312,8 @@ pub async fn run_cli_agent(
     cancel: &CancellationToken,
     sink: &dyn SessionSink,
 ) -> std::io::Result<CliReport> {
-    let mut spec = CommandSpec::new(&config.program, config.args.clone(), worktree);
+    let mut spec = config.command(config.args.clone(), worktree);
     spec.stdin = Some(prompt.to_owned());
-    spec.env = config.env.clone();
-    spec.timeout = Some(config.timeout);
-    spec.kill_grace = config.kill_grace;
-    spec.sandbox = config.sandbox.clone();
     let mut parser = StreamJsonParser::default();
     let mut streamed = StreamedUsage::default();
     let finished = process::run(&spec, cancel, |line| match line.stream {
@@ -429,11 +441,9 @@ pub async fn version(
     dir: &Path,
     limit: Duration,
 ) -> Result<String, String> {
-    let mut spec = CommandSpec::new(&config.program, ["--version"], dir);
-    spec.env = config.env.clone();
+    let mut spec = config.command(vec!["--version".into()], dir);
     spec.timeout = Some(limit);
-    spec.kill_grace = Duration::from_millis(500);
-    spec.sandbox = config.sandbox.clone();
+    spec.kill_grace = PROBE_GRACE;
     let mut first = None;
     let finished = process::run(&spec, &CancellationToken::new(), |line| {
         if first.is_none() && line.stream == Stream::Stdout && !line.text.trim().is_empty() {

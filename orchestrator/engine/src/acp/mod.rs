@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     cli_runtime::{CliAgentConfig, program_readiness},
-    process::{self, CommandSpec, Termination},
+    process::{self, Termination},
     prompt::{system_prompt, task_message},
     runtime::{AgentRuntime, NotReady, SessionOutcome, SessionReport, SessionRequest},
     session::{LogKind, SessionSink, Usage},
@@ -81,25 +81,11 @@ pub async fn introduce(
     dir: &std::path::Path,
     limit: Duration,
 ) -> Result<String, String> {
-    let mut spec = CommandSpec::new(&config.program, config.args.clone(), dir);
-    spec.env = config.env.clone();
+    let mut spec = config.command(config.args.clone(), dir);
     spec.timeout = Some(limit);
-    spec.kill_grace = Duration::from_millis(500);
-    spec.sandbox = config.sandbox.clone();
+    spec.kill_grace = crate::cli_runtime::PROBE_GRACE;
     let cancel = tokio_util::sync::CancellationToken::new();
-    let mut stderr = String::new();
-    let started = process::converse(
-        &spec,
-        &cancel,
-        |line| {
-            if stderr.len() < 2048 {
-                stderr.push_str(&line.text);
-                stderr.push('\n');
-            }
-        },
-        client::introduce,
-    )
-    .await;
+    let started = process::converse(&spec, &cancel, |_| {}, client::introduce).await;
     match started {
         Ok((_, Some(answer))) => answer,
         Ok((finished, None)) => Err(with_tail(
@@ -107,7 +93,7 @@ pub async fn introduce(
                 "it ended with {} before answering",
                 finished.termination.describe()
             ),
-            &stderr,
+            &finished.tail,
         )),
         Err(e) => Err(format!("cannot start `{}`: {e}", config.program)),
     }
@@ -133,11 +119,8 @@ async fn run_acp_agent(
         sandbox: config.sandbox.clone(),
         ..ToolLimits::default()
     };
-    let mut spec = CommandSpec::new(&config.program, config.args.clone(), &request.worktree);
-    spec.env = config.env.clone();
+    let mut spec = config.command(config.args.clone(), &request.worktree);
     spec.timeout = Some(config.timeout.min(request.timeout));
-    spec.kill_grace = config.kill_grace;
-    spec.sandbox = config.sandbox.clone();
     let talk = Talk {
         workspace: Workspace::new(root, limits),
         tools: request.tools.clone(),
